@@ -1,0 +1,128 @@
+// swift-tools-version:6.1
+// notify: a notification service. One module per layer; dependencies point
+// one way (docs/ARCHITECTURE.md draws them).
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
+let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+
+let package = Package(
+    name: "notify",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "notifyd", targets: ["notifyd"]),
+        .executable(name: "notifyctl", targets: ["notifyctl"]),
+        .library(name: "NotifyClient", targets: ["NotifyClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+    ],
+    targets: [
+        // System libraries, linked from the distribution so operators get its updates.
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CProtobufC",
+            pkgConfig: "libprotobuf-c",
+            providers: [.apt(["libprotobuf-c-dev"])]
+        ),
+        // protoc-c output for proto/, committed; scripts/generate-proto.sh rewrites it.
+        .target(name: "CNotifyProto", dependencies: ["CProtobufC"]),
+
+        // Layers.
+        .target(
+            name: "NotifyCrypto",
+            dependencies: ["COpenSSL"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "NotifyTLS",
+            dependencies: ["COpenSSL", nioCore, logging],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "NotifyWire",
+            dependencies: ["CNotifyProto", nioCore],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "NotifyDomain",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "NotifyMessages",
+            dependencies: ["CNotifyProto", "NotifyDomain", nioCore],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "NotifyStorage",
+            dependencies: ["NotifyDomain"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "NotifyStorageSQLite",
+            dependencies: ["NotifyStorage", "NotifyDomain", "NotifyCrypto", .product(name: "GRDB", package: "GRDB.swift"), logging],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "NotifyServer",
+            dependencies: [
+                "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyStorage", "NotifyCrypto",
+                nioCore, nioPosix, logging, lifecycle,
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "NotifyClient",
+            dependencies: ["NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", nioCore, nioPosix, logging],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "NotifyTesting",
+            dependencies: ["NotifyTLS", "NotifyServer", "NotifyStorageSQLite", "NotifyClient", nioCore, nioPosix, logging],
+            swiftSettings: swiftSettings
+        ),
+
+        // Thin executables.
+        .executableTarget(
+            name: "notifyd",
+            dependencies: [
+                "NotifyServer", "NotifyStorageSQLite", "NotifyStorage", "NotifyDomain", "NotifyTLS",
+                argumentParser, logging, lifecycle, nioPosix,
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "notifyctl",
+            dependencies: ["NotifyClient", "NotifyDomain", argumentParser, logging],
+            swiftSettings: swiftSettings
+        ),
+
+        // Tests.
+        .testTarget(name: "NotifyTLSTests", dependencies: ["NotifyTLS", "NotifyTesting", nioCore, nioPosix], swiftSettings: swiftSettings),
+        .testTarget(name: "NotifyWireTests", dependencies: ["NotifyWire", "NotifyMessages", "NotifyDomain", nioCore], swiftSettings: swiftSettings),
+        .testTarget(name: "NotifyDomainTests", dependencies: ["NotifyDomain"], swiftSettings: swiftSettings),
+        .testTarget(name: "NotifyStorageTests", dependencies: ["NotifyStorage", "NotifyStorageSQLite", "NotifyDomain"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "NotifyEndToEndTests",
+            dependencies: ["NotifyTesting", "NotifyServer", "NotifyClient", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyTLS", "NotifyStorageSQLite", nioCore, nioPosix, logging],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

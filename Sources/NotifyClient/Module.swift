@@ -1,0 +1,1 @@
+// NotifyClient: module placeholder until its first file lands.

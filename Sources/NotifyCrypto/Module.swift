@@ -1,0 +1,1 @@
+// NotifyCrypto: module placeholder until its first file lands.

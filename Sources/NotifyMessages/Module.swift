@@ -1,0 +1,1 @@
+// NotifyMessages: module placeholder until its first file lands.

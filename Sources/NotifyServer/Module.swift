@@ -1,0 +1,1 @@
+// NotifyServer: module placeholder until its first file lands.

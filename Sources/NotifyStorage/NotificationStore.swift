@@ -1,0 +1,112 @@
+public import Foundation
+public import NotifyDomain
+
+/// Who receives a notification being appended.
+public enum Recipients: Hashable, Sendable {
+    /// Exactly these users (SendNotification's subscription user; Notify `user`).
+    case users([Int64])
+    /// The issuer's connections as `mode` defines them: friends or followers.
+    /// The store resolves them itself so that a user with 100,000 followers
+    /// never puts 100,000 ids in memory.
+    case connections(of: Int64, mode: CommunityMode)
+}
+
+/// Makes a retried call return the first call's answer.
+public struct IdempotencyKey: Hashable, Sendable {
+    /// The caller's principal, so that two callers cannot collide.
+    public var scope: String
+    /// The method, so one key is not shared by two calls.
+    public var method: String
+    /// The client's key.
+    public var key: String
+    /// SHA-256 of the request payload: the same key with another request is refused.
+    public var fingerprint: [UInt8]
+
+    public init(scope: String, method: String, key: String, fingerprint: [UInt8]) {
+        self.scope = scope
+        self.method = method
+        self.key = key
+        self.fingerprint = fingerprint
+    }
+}
+
+/// One append to be committed.
+public struct NewNotification: Hashable, Sendable {
+    public var id: String
+    public var createdAt: Date
+    public var content: NotificationContent
+    public var recipients: Recipients
+    public var idempotencyKey: IdempotencyKey?
+
+    public init(id: String, createdAt: Date, content: NotificationContent, recipients: Recipients, idempotencyKey: IdempotencyKey?) {
+        self.id = id
+        self.createdAt = createdAt
+        self.content = content
+        self.recipients = recipients
+        self.idempotencyKey = idempotencyKey
+    }
+}
+
+/// The outcome of an append, once committed.
+public struct AppendResult: Hashable, Sendable {
+    /// The notification id: the new one, or the first call's on a replay.
+    public var id: String
+    /// How many feeds it goes to. For a large audience some may still be
+    /// being written by the background fan-out; they are durable already.
+    public var recipients: UInt64
+    /// The first recipient's feed entry (SendNotification returns it).
+    public var first: Notification?
+    /// True when the idempotency key matched an earlier call.
+    public var replayed: Bool
+
+    public init(id: String, recipients: UInt64, first: Notification?, replayed: Bool) {
+        self.id = id
+        self.recipients = recipients
+        self.first = first
+        self.replayed = replayed
+    }
+}
+
+/// The storage the service needs. SQLite implements it now, PostgreSQL later:
+/// no SQL dialect leaks through it.
+///
+/// Every mutating method returns only after its transaction is durably
+/// committed. Implementations must not block the caller's thread: they run
+/// database work on their own threads.
+public protocol NotificationStore: Sendable {
+    // Users and connections.
+    func putUser(_ user: User) async throws(StorageError)
+    /// - Returns: false when there was no such user.
+    func deleteUser(id: Int64) async throws(StorageError) -> Bool
+    func user(id: Int64) async throws(StorageError) -> User?
+    func putConnection(_ connection: Connection) async throws(StorageError)
+    /// - Returns: false when there was no such connection.
+    func deleteConnection(_ connection: Connection) async throws(StorageError) -> Bool
+
+    // Subscriptions.
+    func createSubscription(_ subscription: Subscription) async throws(StorageError)
+    func subscription(id: String) async throws(StorageError) -> Subscription?
+    /// - Returns: the renewed subscription, or nil when there was none.
+    func renewSubscription(id: String, expiresAt: Date) async throws(StorageError) -> Subscription?
+    func deleteSubscription(id: String) async throws(StorageError) -> Bool
+
+    // The blocked list.
+    func block(_ principal: Principal) async throws(StorageError)
+    func unblock(_ principal: Principal) async throws(StorageError) -> Bool
+    func isBlocked(_ principal: Principal) async throws(StorageError) -> Bool
+
+    // Tokens.
+    func insertToken(_ token: TokenRecord) async throws(StorageError)
+    func token(hash: [UInt8]) async throws(StorageError) -> TokenRecord?
+    func revokeToken(id: String) async throws(StorageError) -> Bool
+
+    // Notifications.
+    /// Appends a notification to its recipients' feeds and commits.
+    ///
+    /// Concurrent appends are group-committed: batched into one transaction.
+    /// - Throws: ``StorageError/Code/idempotencyKeyReused`` when the key was
+    ///   used before with another fingerprint.
+    func append(_ notification: NewNotification) async throws(StorageError) -> AppendResult
+    /// A user's feed entries with `sequence > after`, oldest first.
+    func feed(user: Int64, after: UInt64, limit: Int) async throws(StorageError) -> [Notification]
+}

@@ -1,0 +1,47 @@
+/// A storage failure, with a stable code for the edge to map.
+public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Wrapped: Hashable, Sendable {
+            case notFound, alreadyExists, idempotencyKeyReused, unavailable, corrupt, internalError
+        }
+        private let wrapped: Wrapped
+        private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
+
+        /// A referenced row (user, subscription, ...) does not exist.
+        public static let notFound = Code(.notFound)
+        public static let alreadyExists = Code(.alreadyExists)
+        /// An idempotency key came back with another request.
+        public static let idempotencyKeyReused = Code(.idempotencyKeyReused)
+        /// The database cannot be reached or is busy past its timeout.
+        public static let unavailable = Code(.unavailable)
+        /// The data on disk is not what the schema says.
+        public static let corrupt = Code(.corrupt)
+        public static let internalError = Code(.internalError)
+
+        public var description: String {
+            switch wrapped {
+            case .notFound: "notFound"
+            case .alreadyExists: "alreadyExists"
+            case .idempotencyKeyReused: "idempotencyKeyReused"
+            case .unavailable: "unavailable"
+            case .corrupt: "corrupt"
+            case .internalError: "internalError"
+            }
+        }
+    }
+
+    public var code: Code
+    public var message: String
+    /// The underlying error, for logs only: never sent to a client.
+    public var cause: String?
+
+    public init(code: Code, message: String, cause: String? = nil) {
+        self.code = code
+        self.message = message
+        self.cause = cause
+    }
+
+    public var description: String {
+        "StorageError(\(code)): \(message)" + (cause.map { " [\($0)]" } ?? "")
+    }
+}

@@ -1,0 +1,1 @@
+// NotifyStorageSQLite: module placeholder until its first file lands.

@@ -1,0 +1,1 @@
+// NotifyTLS: module placeholder until its first file lands.

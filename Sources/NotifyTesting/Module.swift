@@ -1,0 +1,1 @@
+// NotifyTesting: module placeholder until its first file lands.

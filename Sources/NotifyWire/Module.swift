@@ -1,0 +1,1 @@
+// NotifyWire: module placeholder until its first file lands.

@@ -1,0 +1,2 @@
+// notifyd: the notify service executable. Filled in by the server work.
+print("notifyd")

@@ -1,0 +1,1 @@
+// NotifyDomainTests: placeholder until its first test lands.

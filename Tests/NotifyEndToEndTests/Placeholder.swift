@@ -1,0 +1,1 @@
+// NotifyEndToEndTests: placeholder until its first test lands.

@@ -1,0 +1,1 @@
+// NotifyStorageTests: placeholder until its first test lands.

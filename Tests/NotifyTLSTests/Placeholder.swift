@@ -1,0 +1,1 @@
+// NotifyTLSTests: placeholder until its first test lands.

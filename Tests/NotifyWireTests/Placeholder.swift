@@ -1,0 +1,1 @@
+// NotifyWireTests: placeholder until its first test lands.
