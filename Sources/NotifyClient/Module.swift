@@ -1,1 +1,0 @@
-// NotifyClient: module placeholder until its first file lands.

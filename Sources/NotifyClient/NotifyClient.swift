@@ -1,0 +1,258 @@
+public import Logging
+public import NIOCore
+import NIOPosix
+public import NotifyMessages
+import NotifyTLS
+public import NotifyWire
+import Synchronization
+
+/// A client of the notify RPC protocol.
+///
+/// One TLS connection carries many calls in flight. The connection is made
+/// on the first call and made again after it closes; a failed connect is
+/// retried with exponential backoff, and calls made while backing off fail
+/// at once with UNAVAILABLE instead of hanging. Every failure is an
+/// ``RPCError`` carrying the status.
+public final class NotifyClient: Sendable {
+    private struct Connection: Sendable {
+        var channel: any Channel
+        var handler: NIOLoopBound<ClientConnectionHandler>
+    }
+
+    private enum State {
+        case idle(failures: Int)
+        case connecting(EventLoopFuture<Connection>)
+        case ready(Connection)
+        case backingOff(until: ContinuousClock.Instant, failures: Int, lastError: RPCError)
+        case closed
+    }
+
+    private let configuration: ClientConfiguration
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let tlsContext: Result<TLSContext, TLSError>
+    private let state = Mutex<State>(.idle(failures: 0))
+
+    /// - Parameters:
+    ///   - logger: where connection events go; the client creates none itself.
+    public init(
+        configuration: ClientConfiguration,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "notify.client", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
+        self.configuration = configuration
+        self.group = group
+        self.logger = logger
+        do throws(TLSError) {
+            self.tlsContext = .success(try TLSContext(configuration: configuration.tls))
+        } catch {
+            self.tlsContext = .failure(error)
+        }
+    }
+
+    /// Calls `method` with a message and decodes the answer.
+    ///
+    /// - Parameters:
+    ///   - timeout: the call's deadline from now; nil uses the configuration's default.
+    /// - Throws: ``RPCError`` with the server's status, or UNAVAILABLE,
+    ///   DEADLINE_EXCEEDED, CANCELLED and INTERNAL (undecodable answer) from the client.
+    public func call<Request: WireMessage, Response: WireMessage>(
+        _ method: String, _ request: Request, metadata: Metadata = Metadata(), timeout: Duration? = nil,
+        as: Response.Type = Response.self
+    ) async throws(RPCError) -> Response {
+        let payload = try await callRaw(method, payload: request.serializedBuffer(), metadata: metadata, timeout: timeout)
+        do {
+            return try Response(serializedBytes: payload)
+        } catch {
+            throw RPCError(code: .internalError, message: "undecodable response: \(error.message)", reason: "UNDECODABLE_RESPONSE")
+        }
+    }
+
+    /// Calls `method` with raw payload bytes; returns the raw response payload.
+    public func callRaw(
+        _ method: String, payload: ByteBuffer, metadata: Metadata = Metadata(), timeout: Duration? = nil
+    ) async throws(RPCError) -> ByteBuffer {
+        let response = try await exchange(method, payload: payload, metadata: metadata, timeout: timeout)
+        guard response.status == .ok else {
+            throw RPCError(
+                code: response.status, message: response.message, reason: response.reason,
+                fieldViolations: response.fieldViolations, metadata: response.metadata
+            )
+        }
+        return response.payload ?? ByteBuffer()
+    }
+
+    /// Closes the connection; later calls fail with UNAVAILABLE.
+    public func close() async {
+        let channel: (any Channel)? = state.withLock { state in
+            defer { state = .closed }
+            if case .ready(let connection) = state { return connection.channel }
+            return nil
+        }
+        try? await channel?.close()
+    }
+
+    // MARK: Internals
+
+    private func exchange(
+        _ method: String, payload: ByteBuffer, metadata: Metadata, timeout: Duration?
+    ) async throws(RPCError) -> ResponseFrame {
+        let connection = try await connection()
+        let eventLoop = connection.channel.eventLoop
+        let promise = eventLoop.makePromise(of: ResponseFrame.self)
+        let deadline = (timeout ?? configuration.defaultTimeout).map { NIODeadline.now() + TimeAmount($0) }
+        let handler = connection.handler
+        eventLoop.execute {
+            handler.value.startCall(method: method, metadata: metadata, payload: payload, deadline: deadline, promise: promise)
+        }
+        do {
+            return try await withTaskCancellationHandler {
+                try await promise.futureResult.get()
+            } onCancel: {
+                eventLoop.execute { handler.value.cancel(promise) }
+            }
+        } catch let error as RPCError {
+            throw error
+        } catch {
+            throw RPCError(code: .unavailable, message: "\(error)", reason: "CONNECTION_FAILED")
+        }
+    }
+
+    private enum Next {
+        case use(Connection)
+        case wait(EventLoopFuture<Connection>)
+        case fail(RPCError)
+    }
+
+    private func connection() async throws(RPCError) -> Connection {
+        let next: Next = state.withLock { state in
+            switch state {
+            case .ready(let connection) where connection.channel.isActive:
+                return .use(connection)
+            case .connecting(let future):
+                return .wait(future)
+            case .backingOff(let until, _, let lastError) where ContinuousClock.now < until:
+                return .fail(RPCError(
+                    code: .unavailable, message: "the server is unreachable: \(lastError.message)", reason: "BACKING_OFF"
+                ))
+            case .closed:
+                return .fail(RPCError(code: .unavailable, message: "the client is closed", reason: "CLIENT_CLOSED"))
+            case .ready, .idle, .backingOff:
+                let failures: Int = switch state {
+                case .idle(let failures), .backingOff(_, let failures, _): failures
+                default: 0
+                }
+                let future = connect(failuresSoFar: failures)
+                state = .connecting(future)
+                return .wait(future)
+            }
+        }
+        switch next {
+        case .use(let connection):
+            return connection
+        case .fail(let error):
+            throw error
+        case .wait(let future):
+            do {
+                return try await future.get()
+            } catch let error as RPCError {
+                throw error
+            } catch {
+                throw RPCError(code: .unavailable, message: "\(error)", reason: "CONNECTION_FAILED")
+            }
+        }
+    }
+
+    private func connect(failuresSoFar: Int) -> EventLoopFuture<Connection> {
+        let eventLoop = group.next()
+        let tlsContext: TLSContext
+        switch self.tlsContext {
+        case .success(let context):
+            tlsContext = context
+        case .failure(let error):
+            return eventLoop.makeFailedFuture(RPCError(code: .unavailable, message: "TLS configuration: \(error)", reason: "TLS_CONFIGURATION"))
+        }
+        let configuration = self.configuration
+        let connectTimeout = TimeAmount(configuration.connectTimeout)
+        let future = ClientBootstrap(group: eventLoop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(connectTimeout)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let ready = channel.eventLoop.makePromise(of: Void.self)
+                    let handler = ClientConnectionHandler(ready: ready, configuration: configuration) { [weak self] in
+                        self?.connectionWentAway(channel)
+                    }
+                    try channel.pipeline.syncOperations.addHandlers([
+                        TLSHandler(context: tlsContext),
+                        ByteToMessageHandler(FrameDecoder(maximumMessageSize: 64 * 1024 * 1024)),
+                        handler,
+                    ])
+                }
+            }
+            .connect(host: configuration.host, port: configuration.port)
+            .flatMap { channel -> EventLoopFuture<Connection> in
+                channel.eventLoop.makeCompletedFuture { () throws -> (ClientConnectionHandler, any Channel) in
+                    (try channel.pipeline.syncOperations.handler(type: ClientConnectionHandler.self), channel)
+                }.flatMap { handler, channel in
+                    let timeout = channel.eventLoop.scheduleTask(in: connectTimeout) {
+                        handler.ready.fail(RPCError(code: .unavailable, message: "the TLS handshake timed out", reason: "CONNECT_TIMEOUT"))
+                        channel.close(promise: nil)
+                    }
+                    let loopBound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
+                    return handler.ready.futureResult.map {
+                        timeout.cancel()
+                        return Connection(channel: channel, handler: loopBound)
+                    }.flatMapErrorThrowing { error in
+                        timeout.cancel()
+                        channel.close(promise: nil)
+                        throw error
+                    }
+                }
+            }
+            .flatMapErrorThrowing { error -> Connection in
+                if let error = error as? RPCError { throw error }
+                throw RPCError(code: .unavailable, message: "cannot connect to \(configuration.host):\(configuration.port): \(error)", reason: "CONNECTION_FAILED")
+            }
+        future.whenComplete { [weak self] result in
+            self?.connectFinished(result, failuresSoFar: failuresSoFar)
+        }
+        return future
+    }
+
+    private func connectFinished(_ result: Result<Connection, any Error>, failuresSoFar: Int) {
+        switch result {
+        case .success(let connection):
+            logger.debug("connected", metadata: ["notify.peer": "\(configuration.host):\(configuration.port)"])
+            state.withLock { state in
+                if case .closed = state {
+                    connection.channel.close(promise: nil)
+                    return
+                }
+                state = .ready(connection)
+            }
+            connection.channel.closeFuture.whenComplete { [weak self] _ in
+                self?.connectionWentAway(connection.channel)
+            }
+        case .failure(let error):
+            let rpcError = error as? RPCError
+                ?? RPCError(code: .unavailable, message: "\(error)", reason: "CONNECTION_FAILED")
+            let failures = failuresSoFar + 1
+            let backoff = min(configuration.maximumBackoff, configuration.initialBackoff * (1 << min(failures - 1, 16)))
+            logger.debug("connect failed", metadata: ["error.message": "\(rpcError.message)", "notify.backoff": "\(backoff)"])
+            state.withLock { state in
+                if case .closed = state { return }
+                state = .backingOff(until: .now + backoff, failures: failures, lastError: rpcError)
+            }
+        }
+    }
+
+    /// The connection closed or the server sent goaway: the next call connects anew.
+    private func connectionWentAway(_ channel: any Channel) {
+        state.withLock { state in
+            if case .ready(let connection) = state, connection.channel === channel {
+                state = .idle(failures: 0)
+            }
+        }
+    }
+}

@@ -1,0 +1,188 @@
+public import Foundation
+
+/// Reads the documented JSON bodies into request values, and writes the
+/// documented JSON answers.
+///
+/// Type errors (a string where an integer belongs, a float for `user`) are
+/// reported here as violations naming the field, with the same shape as
+/// validation's, so that a client sees every problem of a body at once.
+public enum ContractJSON {
+    /// Reads SelfCommunity's Notify body.
+    ///
+    /// `embed.metadata` may be an object or, as the documented example sends
+    /// it, a string holding a JSON object; either way it is kept as object text.
+    public static func notifyRequest(_ data: Data) throws(ValidationError) -> NotifyRequest {
+        let object = try topLevelObject(data)
+        var reader = Reader(object: object)
+        var request = NotifyRequest()
+        request.recipientsType = reader.string("recipients_type")
+        request.type = reader.string("type")
+        request.title = reader.nullableString("title")
+        request.description = reader.nullableString("description")
+        request.user = reader.integer("user")
+        switch object["embed"] {
+        case nil, .null?:
+            break
+        case .object(let members)?:
+            var embed = Reader(object: members, prefix: "embed.")
+            request.embed = EmbedInput(
+                embedType: embed.string("embed_type"), embedID: embed.string("embed_id"), url: embed.string("url"),
+                metadataJSON: embed.objectText("metadata")
+            )
+            reader.violations += embed.violations
+        case let other?:
+            reader.violations.append(Violation(field: "embed", message: "Expected an object, got \(other.typeName)."))
+        }
+        if !reader.violations.isEmpty { throw ValidationError(violations: reader.violations) }
+        return request
+    }
+
+    /// Reads Graph's notification body.
+    public static func sendNotificationRequest(_ data: Data) throws(ValidationError) -> SendNotificationRequest {
+        let object = try topLevelObject(data)
+        var reader = Reader(object: object)
+        var request = SendNotificationRequest()
+        request.targetHostName = reader.string("targetHostName")
+        request.appNotificationID = reader.string("appNotificationId")
+        request.groupName = reader.string("groupName")
+        request.expirationDateTime = reader.string("expirationDateTime")
+        request.priority = reader.string("priority")
+        request.displayTimeToLive = reader.integerOrDigits("displayTimeToLive")
+        request.fallbackPolicyJSON = reader.objectText("fallbackPolicy")
+        if let payload = reader.object("payload") {
+            var inner = Reader(object: payload, prefix: "payload.")
+            var input = PayloadInput(rawContent: inner.string("rawContent"))
+            if let visual = inner.object("visualContent") {
+                var content = Reader(object: visual, prefix: "payload.visualContent.")
+                input.visualContent = VisualContentInput(title: content.string("title"), body: content.string("body"))
+                inner.violations += content.violations
+            }
+            request.payload = input
+            reader.violations += inner.violations
+        }
+        if let policy = reader.object("targetPolicy") {
+            var inner = Reader(object: policy, prefix: "targetPolicy.")
+            request.platformTypes = inner.strings("platformTypes") ?? []
+            reader.violations += inner.violations
+        }
+        if !reader.violations.isEmpty { throw ValidationError(violations: reader.violations) }
+        return request
+    }
+
+    /// Whether a body is a JSON array: Graph answers that with its own error row.
+    public static func isArray(_ data: Data) -> Bool {
+        if case .array? = JSONValue.parse(data) { return true }
+        return false
+    }
+
+    private static func topLevelObject(_ data: Data) throws(ValidationError) -> [String: JSONValue] {
+        switch JSONValue.parse(data) {
+        case .object(let object)?:
+            return object
+        case nil:
+            throw ValidationError(violations: [Violation(field: "body", message: "The body is not valid JSON.")])
+        case let other?:
+            throw ValidationError(violations: [Violation(field: "body", message: "Expected a JSON object, got \(other.typeName).")])
+        }
+    }
+
+    /// Reads typed members of one object, collecting type errors.
+    private struct Reader {
+        let object: [String: JSONValue]
+        var prefix = ""
+        var violations: [Violation] = []
+
+        mutating func string(_ key: String) -> String? {
+            switch object[key] {
+            case nil, .null?: return nil
+            case .string(let value)?: return value
+            case let other?:
+                mismatch(key, expected: "a string", got: other)
+                return nil
+            }
+        }
+
+        mutating func nullableString(_ key: String) -> NullableField<String> {
+            switch object[key] {
+            case nil: return .missing
+            case .null?: return .null
+            case .string(let value)?: return .value(value)
+            case let other?:
+                mismatch(key, expected: "a string or null", got: other)
+                return .null
+            }
+        }
+
+        mutating func integer(_ key: String) -> Int64? {
+            switch object[key] {
+            case nil, .null?: return nil
+            case .integer(let value)?: return value
+            case let other?:
+                mismatch(key, expected: "an integer", got: other)
+                return nil
+            }
+        }
+
+        /// An integer, or a string of digits (Graph's example sends "60").
+        mutating func integerOrDigits(_ key: String) -> Int64? {
+            if case .string(let text)? = object[key] {
+                guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let value = Int64(text) else {
+                    violations.append(Violation(field: prefix + key, message: "Expected an integer or a string of digits."))
+                    return nil
+                }
+                return value
+            }
+            return integer(key)
+        }
+
+        mutating func object(_ key: String) -> [String: JSONValue]? {
+            switch object[key] {
+            case nil, .null?: return nil
+            case .object(let value)?: return value
+            case let other?:
+                mismatch(key, expected: "an object", got: other)
+                return nil
+            }
+        }
+
+        /// An object, or a string holding one; returned as JSON text.
+        mutating func objectText(_ key: String) -> String? {
+            switch object[key] {
+            case nil, .null?: return nil
+            case .object?: return object[key]?.text
+            case .string(let text)?:
+                if case .object(let inner)? = JSONValue.parse(Data(text.utf8)) {
+                    return JSONValue.object(inner).text
+                }
+                violations.append(Violation(field: prefix + key, message: "Expected a JSON object or a string holding one."))
+                return nil
+            case let other?:
+                mismatch(key, expected: "an object", got: other)
+                return nil
+            }
+        }
+
+        mutating func strings(_ key: String) -> [String]? {
+            switch object[key] {
+            case nil, .null?: return nil
+            case .array(let values)?:
+                var result: [String] = []
+                for (index, value) in values.enumerated() {
+                    if case .string(let text) = value {
+                        result.append(text)
+                    } else {
+                        violations.append(Violation(field: "\(prefix)\(key)[\(index)]", message: "Expected a string, got \(value.typeName)."))
+                    }
+                }
+                return result
+            case let other?:
+                mismatch(key, expected: "an array of strings", got: other)
+                return nil
+            }
+        }
+
+        private mutating func mismatch(_ key: String, expected: String, got: JSONValue) {
+            violations.append(Violation(field: prefix + key, message: "Expected \(expected), got \(got.typeName)."))
+        }
+    }
+}

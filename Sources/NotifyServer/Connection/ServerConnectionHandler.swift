@@ -1,0 +1,305 @@
+import Logging
+import NIOCore
+import NotifyTLS
+import NotifyWire
+
+/// Serves one client connection: admits calls, answers them, keeps the
+/// connection's protocol state.
+///
+/// It sits above TLS and the frame decoder. Protocol decisions belong to
+/// ``ServerConnectionStateMachine``; this handler performs them. Responses are
+/// encoded into one outbound buffer and flushed once per read burst or event
+/// loop tick, so that pipelined calls cost one TLS record and one syscall per
+/// burst rather than per call.
+final class ServerConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = Frame
+    typealias OutboundOut = ByteBuffer
+
+    private var state: ServerConnectionStateMachine
+    private let router: RPCRouter
+    private let executor: CallExecutor
+    private let settings: Settings
+    private let idleTimeout: TimeAmount?
+    private let maxMessageSize: Int
+    private let logger: Logger
+
+    private var context: ChannelHandlerContext?
+    private var outbound: ByteBuffer?
+    private var readBurst = false
+    private var flushScheduled = false
+    private var calls: [UInt64: CallCancellation] = [:]
+    private var lastActivity = NIODeadline.now()
+    private var idleCheck: Scheduled<Void>?
+    private var closing = false
+
+    init(
+        configuration: ServerConfiguration,
+        router: RPCRouter,
+        executor: CallExecutor,
+        logger: Logger
+    ) {
+        self.state = ServerConnectionStateMachine(maxConcurrentCalls: configuration.maxConcurrentCallsPerConnection)
+        self.router = router
+        self.executor = executor
+        self.maxMessageSize = configuration.maxMessageSize
+        self.idleTimeout = configuration.idleTimeout.map { TimeAmount($0) }
+        self.settings = Settings(
+            maxConcurrentCalls: UInt32(clamping: configuration.maxConcurrentCallsPerConnection),
+            maxMessageSize: UInt32(clamping: configuration.maxMessageSize),
+            idleTimeoutMilliseconds: UInt32(clamping: configuration.idleTimeout.map { $0.milliseconds } ?? 0),
+            server: "notifyd"
+        )
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        idleCheck?.cancel()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? TLSEvent, case .handshakeCompleted = event {
+            write(.settings(settings))
+            flushNow()
+            scheduleIdleCheck()
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        readBurst = true
+        lastActivity = .now()
+        switch unwrapInboundIn(data) {
+        case .request(let request):
+            receive(request)
+        case .ping(let opaque):
+            write(.pong(opaque))
+        case .pong:
+            break
+        case .cancel(let callID):
+            if case .cancel = state.receivedCancel(callID: callID) {
+                calls[callID]?.fire()
+            }
+        case .goAway:
+            beginGracefulShutdown()
+        case .settings, .response, .message:
+            protocolViolation(code: .invalidArgument, "a client may not send this frame type")
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        readBurst = false
+        flushNow()
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        state.closed()
+        idleCheck?.cancel()
+        // The client is gone: stop work nobody will read. What was already
+        // committed stays committed.
+        for cancellation in calls.values { cancellation.fire() }
+        calls.removeAll()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch error {
+        case let error as WireError:
+            logger.debug("closing connection on a framing error", metadata: ["error.message": "\(error)"])
+            let code: StatusCode = error.code == .messageTooLarge ? .resourceExhausted : .invalidArgument
+            protocolViolation(code: code, error.message)
+        case let error as TLSError:
+            logger.debug("TLS failure", metadata: ["error.message": "\(error)"])
+            context.close(promise: nil)
+        default:
+            logger.debug("connection error", metadata: ["error.message": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: Calls
+
+    private func receive(_ request: RequestFrame) {
+        switch state.receivedRequest(callID: request.callID) {
+        case .dispatch:
+            dispatch(request)
+        case .rejectTooManyCalls:
+            write(.response(Self.failure(
+                request.callID, .resourceExhausted,
+                "more than \(settings.maxConcurrentCalls) calls in flight on this connection", reason: "TOO_MANY_CALLS"
+            )))
+        case .rejectGoingAway:
+            write(.response(Self.failure(
+                request.callID, .unavailable, "the server is shutting down: retry on a new connection",
+                reason: "GOING_AWAY"
+            )))
+        case .rejectDuplicateCallID:
+            protocolViolation(code: .invalidArgument, "call id \(request.callID) is already in flight")
+        case .ignore:
+            break
+        }
+    }
+
+    private func dispatch(_ request: RequestFrame) {
+        guard let context else { return }
+        let requestID = request.metadata["x-request-id"] ?? Self.makeRequestID()
+        guard let handler = router.handler(for: request.method) else {
+            complete(Self.failure(
+                request.callID, .unimplemented, "unknown method \(request.method)", reason: "UNKNOWN_METHOD"
+            ))
+            return
+        }
+        var logger = self.logger
+        logger[metadataKey: "notify.request.id"] = "\(requestID)"
+        logger[metadataKey: "notify.rpc.method"] = "\(request.method)"
+        let deadline: ContinuousClock.Instant? = request.timeoutMilliseconds.flatMap { milliseconds in
+            milliseconds == 0 ? nil : ContinuousClock.now.advanced(by: .milliseconds(Int64(clamping: milliseconds)))
+        }
+        let cancellation = CallCancellation()
+        calls[request.callID] = cancellation
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        let job = CallJob(
+            context: ServerContext(
+                callID: request.callID, method: request.method, metadata: request.metadata, deadline: deadline,
+                requestPayload: request.payload, requestID: requestID, logger: logger
+            ),
+            handler: handler,
+            cancellation: cancellation,
+            complete: { response in
+                eventLoop.execute { loopBound.value.complete(response) }
+            }
+        )
+        if !executor.submit(job) {
+            complete(Self.failure(request.callID, .unavailable, "the server is shutting down", reason: "GOING_AWAY"))
+        }
+    }
+
+    private func complete(_ response: ResponseFrame) {
+        calls.removeValue(forKey: response.callID)
+        switch state.callCompleted(callID: response.callID) {
+        case .send:
+            writeResponse(response)
+        case .sendAndClose:
+            writeResponse(response)
+            flushNow()
+            close()
+        case .drop:
+            break
+        }
+    }
+
+    /// Writes a response, or RESOURCE_EXHAUSTED in its place when it would
+    /// exceed the negotiated maximum message size.
+    private func writeResponse(_ response: ResponseFrame) {
+        if let payload = response.payload, payload.readableBytes > maxMessageSize - 1024 {
+            write(.response(Self.failure(
+                response.callID, .resourceExhausted, "the response exceeds the maximum message size",
+                reason: "RESPONSE_TOO_LARGE"
+            )))
+        } else {
+            write(.response(response))
+        }
+    }
+
+    // MARK: Lifecycle
+
+    /// Stops admitting calls, tells the client with a goaway frame, and closes
+    /// once the calls in flight are answered.
+    func beginGracefulShutdown() {
+        switch state.beginGracefulShutdown() {
+        case .sendGoAwayAndClose(let lastCallID):
+            write(.goAway(GoAwayFrame(lastCallID: lastCallID, status: .unavailable, message: "server shutting down")))
+            flushNow()
+            close()
+        case .sendGoAway(let lastCallID):
+            write(.goAway(GoAwayFrame(lastCallID: lastCallID, status: .unavailable, message: "server shutting down")))
+            flushNow()
+        case .none:
+            break
+        }
+    }
+
+    /// Closes at once: the drain timeout passed.
+    func forceClose() {
+        close()
+    }
+
+    private func protocolViolation(code: StatusCode, _ message: String) {
+        guard !closing else { return }
+        write(.goAway(GoAwayFrame(lastCallID: 0, status: code, message: message)))
+        flushNow()
+        close()
+    }
+
+    private func close() {
+        guard !closing, let context else { return }
+        closing = true
+        context.close(promise: nil)
+    }
+
+    private func scheduleIdleCheck() {
+        guard let idleTimeout, let context else { return }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        idleCheck = context.eventLoop.scheduleTask(in: idleTimeout) {
+            loopBound.value.checkIdle()
+        }
+    }
+
+    private func checkIdle() {
+        guard let idleTimeout else { return }
+        if NIODeadline.now() - lastActivity >= idleTimeout, state.idleTimeoutFired() {
+            write(.goAway(GoAwayFrame(lastCallID: 0, status: .ok, message: "idle timeout")))
+            flushNow()
+            close()
+        } else {
+            scheduleIdleCheck()
+        }
+    }
+
+    // MARK: Output
+
+    private func write(_ frame: Frame) {
+        guard let context, !closing else { return }
+        if outbound == nil {
+            outbound = context.channel.allocator.buffer(capacity: 1024)
+        }
+        do {
+            try frame.encode(into: &outbound!)  // Safe: set just above.
+        } catch {
+            logger.error("could not encode a frame", metadata: ["error.message": "\(error)"])
+            return
+        }
+        if !readBurst && !flushScheduled {
+            flushScheduled = true
+            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            context.eventLoop.execute { loopBound.value.flushNow() }
+        }
+    }
+
+    private func flushNow() {
+        flushScheduled = false
+        guard let context, let buffer = outbound, buffer.readableBytes > 0 else { return }
+        outbound = nil
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    private static func failure(_ callID: UInt64, _ code: StatusCode, _ message: String, reason: String) -> ResponseFrame {
+        ResponseFrame(
+            callID: callID, status: code, message: message, metadata: Metadata(), payload: nil,
+            reason: reason, fieldViolations: []
+        )
+    }
+
+    private static func makeRequestID() -> String {
+        UUIDText.random()
+    }
+}
+
+@available(*, unavailable)
+extension ServerConnectionHandler: Sendable {}

@@ -1,0 +1,56 @@
+import Logging
+import NotifyDomain
+import NotifyMessages
+import NotifyStorage
+import NotifyWire
+
+/// Turns any error a handler throws into the status the client sees.
+///
+/// This is the only place where domain, storage and decoding errors become
+/// wire statuses. Anything unrecognized becomes INTERNAL with a fixed message:
+/// its details go to the log with the request id, never to the client.
+enum ErrorMapping {
+    static func rpcError(for error: any Error, logger: Logger) -> RPCError {
+        switch error {
+        case let error as RPCError:
+            return error
+        case let error as ValidationError:
+            return RPCError(
+                code: .invalidArgument,
+                message: error.violations.map { "\($0.field): \($0.message)" }.joined(separator: "; "),
+                reason: "INVALID_FIELDS",
+                fieldViolations: error.violations.map { FieldViolation(field: $0.field, description: $0.message) }
+            )
+        case let error as AuthorizationError:
+            return RPCError(code: .permissionDenied, message: error.message, reason: error.reason.rawValue)
+        case let error as MessageError:
+            return RPCError(code: .invalidArgument, message: error.message, reason: "UNDECODABLE_REQUEST")
+        case let error as StorageError:
+            return storage(error, logger: logger)
+        case is CancellationError:
+            return RPCError(code: .cancelled, message: "the call was cancelled", reason: "CANCELLED")
+        default:
+            logger.error("unexpected error in handler", metadata: ["error.type": "\(type(of: error))", "error.message": "\(error)"])
+            return RPCError(code: .internalError, message: "internal error", reason: "INTERNAL")
+        }
+    }
+
+    private static func storage(_ error: StorageError, logger: Logger) -> RPCError {
+        switch error.code {
+        case .notFound:
+            return RPCError(code: .notFound, message: error.message, reason: "NOT_FOUND")
+        case .alreadyExists:
+            return RPCError(code: .alreadyExists, message: error.message, reason: "ALREADY_EXISTS")
+        case .idempotencyKeyReused:
+            return RPCError(code: .failedPrecondition, message: error.message, reason: "IDEMPOTENCY_KEY_REUSED")
+        case .unavailable:
+            return RPCError(
+                code: .resourceExhausted, message: "the store is busy: retry later", reason: "STORE_BUSY",
+                metadata: ["retry-after": "1"]
+            )
+        default:
+            logger.error("storage failure", metadata: ["error.type": "\(error.code)", "error.message": "\(error)"])
+            return RPCError(code: .internalError, message: "internal error", reason: "INTERNAL")
+        }
+    }
+}

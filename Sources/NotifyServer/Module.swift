@@ -1,1 +1,0 @@
-// NotifyServer: module placeholder until its first file lands.

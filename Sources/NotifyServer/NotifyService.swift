@@ -1,0 +1,26 @@
+public import NotifyDomain
+public import NotifyStorage
+
+/// Builds the router of every RPC the service answers.
+public enum NotifyService {
+    /// - Parameters:
+    ///   - store: where notifications, users, subscriptions and tokens live.
+    ///   - configuration: the server's configuration (community mode, rate limit).
+    ///   - health: what `/notify.v1.Health/Check` reports.
+    public static func router(
+        store: any NotificationStore, configuration: ServerConfiguration, health: HealthState
+    ) -> RPCRouter {
+        let guardrail = CallerGuard(
+            store: store,
+            authenticator: Authenticator(store: store),
+            rateLimiter: RateLimiter(rate: configuration.rateLimitPerSecond, burst: configuration.rateLimitBurst)
+        )
+        var router = RPCRouter()
+        HealthService.register(into: &router, state: health)
+        NotificationService(store: store, guardrail: guardrail, communityMode: configuration.communityMode)
+            .register(into: &router)
+        FeedService(store: store, guardrail: guardrail).register(into: &router)
+        AdminService(store: store, guardrail: guardrail).register(into: &router)
+        return router
+    }
+}

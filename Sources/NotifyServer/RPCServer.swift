@@ -1,0 +1,113 @@
+public import Logging
+public import NIOCore
+import NIOPosix
+import NotifyTLS
+import NotifyWire
+public import ServiceLifecycle
+import Synchronization
+
+/// The RPC server: TLS on TCP, length-prefixed protobuf frames, many calls in
+/// flight per connection.
+///
+/// It is a `Service`: on graceful shutdown it stops accepting, sends every
+/// connection a goaway frame, waits up to the drain timeout for calls in
+/// flight, then closes what is left and returns.
+public final class RPCServer: Service, Sendable {
+    private let configuration: ServerConfiguration
+    private let router: RPCRouter
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let bound: EventLoopPromise<SocketAddress>
+
+    public init(
+        configuration: ServerConfiguration,
+        router: RPCRouter,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.router = router
+        self.group = group
+        self.logger = logger
+        self.bound = group.next().makePromise()
+    }
+
+    /// The address the server listens on, once it is bound.
+    public var localAddress: SocketAddress {
+        get async throws { try await bound.futureResult.get() }
+    }
+
+    public func run() async throws {
+        let tlsContext: TLSContext
+        let listener: any Channel
+        let executor = CallExecutor()
+        let registry = ConnectionRegistry()
+        do {
+            tlsContext = try TLSContext(configuration: configuration.tls)
+            listener = try await bind(tlsContext: tlsContext, executor: executor, registry: registry)
+        } catch {
+            bound.fail(error)
+            throw error
+        }
+        if let address = listener.localAddress {
+            bound.succeed(address)
+        }
+        logger.info("RPC server listening", metadata: ["notify.rpc.address": "\(listener.localAddress.map { "\($0)" } ?? "?")"])
+
+        await withDiscardingTaskGroup { group in
+            group.addTask { await executor.run() }
+            await withGracefulShutdownHandler {
+                try? await listener.closeFuture.get()
+            } onGracefulShutdown: {
+                listener.close(promise: nil)
+            }
+            await drain(registry)
+            executor.finish()
+        }
+        logger.info("RPC server stopped")
+    }
+
+    private func drain(_ registry: ConnectionRegistry) async {
+        logger.info("draining connections", metadata: ["notify.connections": "\(registry.count)"])
+        registry.beginGracefulShutdown()
+        let drainTimeout = configuration.drainTimeout
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await registry.waitUntilEmpty() }
+            group.addTask {
+                try? await Task.sleep(for: drainTimeout)
+            }
+            await group.next()
+            group.cancelAll()
+            registry.forceCloseAll()
+        }
+        await registry.waitUntilEmpty()
+    }
+
+    private func bind(tlsContext: TLSContext, executor: CallExecutor, registry: ConnectionRegistry) async throws -> any Channel {
+        let configuration = self.configuration
+        let router = self.router
+        let logger = self.logger
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    var connectionLogger = logger
+                    connectionLogger[metadataKey: "notify.peer"] = "\(channel.remoteAddress.map { "\($0)" } ?? "?")"
+                    let handler = ServerConnectionHandler(
+                        configuration: configuration, router: router, executor: executor, logger: connectionLogger
+                    )
+                    try channel.pipeline.syncOperations.addHandlers([
+                        TLSHandler(context: tlsContext),
+                        ByteToMessageHandler(FrameDecoder(maximumMessageSize: configuration.maxMessageSize)),
+                        handler,
+                    ])
+                    registry.add(channel, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop))
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port)
+            .get()
+    }
+}

@@ -1,0 +1,52 @@
+public import NotifyDomain
+public import NotifyTLS
+
+/// Everything the RPC server needs to run, parsed once by the executable.
+///
+/// The defaults are the documented ones (docs/OPERATIONS.md): they are what
+/// `notifyd serve` uses when neither a flag nor a NOTIFY_* variable is set.
+public struct ServerConfiguration: Sendable {
+    /// The address to listen on.
+    public var host: String
+    /// The TCP port; 0 picks a free one (tests).
+    public var port: Int
+    /// The server side of TLS: certificate, key, optional client CA.
+    public var tls: TLSConfiguration
+    /// Calls a client may have in flight on one connection; announced in the settings frame.
+    public var maxConcurrentCallsPerConnection: Int
+    /// The largest frame payload accepted or sent, in bytes.
+    public var maxMessageSize: Int
+    /// A connection with nothing in flight and no frame for this long is closed. Nil: never.
+    public var idleTimeout: Duration?
+    /// How long graceful shutdown waits for in-flight calls before closing connections.
+    public var drainTimeout: Duration
+    /// SelfCommunity's `follow_enabled` preference: who `connections` means.
+    public var communityMode: CommunityMode
+    /// Per-caller token bucket: calls per second (0 disables it) and burst.
+    public var rateLimitPerSecond: Double
+    public var rateLimitBurst: Double
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 7443,
+        tls: TLSConfiguration,
+        maxConcurrentCallsPerConnection: Int = 256,
+        maxMessageSize: Int = 4 * 1024 * 1024,
+        idleTimeout: Duration? = .seconds(300),
+        drainTimeout: Duration = .seconds(30),
+        communityMode: CommunityMode = .friendship,
+        rateLimitPerSecond: Double = 0,
+        rateLimitBurst: Double = 0
+    ) {
+        self.host = host
+        self.port = port
+        self.tls = tls
+        self.maxConcurrentCallsPerConnection = maxConcurrentCallsPerConnection
+        self.maxMessageSize = maxMessageSize
+        self.idleTimeout = idleTimeout
+        self.drainTimeout = drainTimeout
+        self.communityMode = communityMode
+        self.rateLimitPerSecond = rateLimitPerSecond
+        self.rateLimitBurst = rateLimitBurst
+    }
+}

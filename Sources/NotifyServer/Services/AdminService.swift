@@ -1,0 +1,166 @@
+import Foundation
+import NotifyDomain
+import NotifyMessages
+import NotifyStorage
+import NotifyWire
+
+/// Users, connections, subscriptions, the blocked list and tokens: what the
+/// two documented calls need to exist. docs/PROTOCOL.md lists each method's
+/// authorization rule; ``Authorization`` enforces it.
+struct AdminService: Sendable {
+    /// A subscription's lifetime when none is asked for (Graph's maximum).
+    static let defaultSubscriptionLifetime: UInt64 = 30 * 24 * 3600
+
+    let store: any NotificationStore
+    let guardrail: CallerGuard
+
+    func register(into router: inout RPCRouter) {
+        router.register(Methods.putUser) { (request: PutUserRequest, context) in
+            _ = try await guardrail.admit(context, for: .manageUsers)
+            guard let user = request.user else { throw RPCError.missingField("user") }
+            guard user.id > 0 else { throw RPCError.invalidField("user.id", "Must be a positive integer.") }
+            try await store.putUser(user)
+            return PutUserResponse(user: user)
+        }
+        router.register(Methods.deleteUser) { (request: DeleteUserRequest, context) in
+            _ = try await guardrail.admit(context, for: .manageUsers)
+            guard let id = request.id else { throw RPCError.missingField("id") }
+            guard try await store.deleteUser(id: id) else {
+                throw RPCError(code: .notFound, message: "user \(id) does not exist", reason: "USER_NOT_FOUND")
+            }
+            return DeleteUserResponse()
+        }
+        router.register(Methods.putConnection) { (request: PutConnectionRequest, context) in
+            _ = try await guardrail.admit(context, for: .manageUsers)
+            let connection = try Self.connection(request.connection)
+            for id in [connection.user, connection.to] where try await store.user(id: id) == nil {
+                throw RPCError(code: .notFound, message: "user \(id) does not exist", reason: "USER_NOT_FOUND")
+            }
+            try await store.putConnection(connection)
+            return PutConnectionResponse()
+        }
+        router.register(Methods.deleteConnection) { (request: DeleteConnectionRequest, context) in
+            _ = try await guardrail.admit(context, for: .manageUsers)
+            let connection = try Self.connection(request.connection)
+            guard try await store.deleteConnection(connection) else {
+                throw RPCError(code: .notFound, message: "no such connection", reason: "CONNECTION_NOT_FOUND")
+            }
+            return DeleteConnectionResponse()
+        }
+        router.register(Methods.createSubscription) { (request: CreateSubscriptionRequest, context) in
+            let caller = try await guardrail.authenticate(context)
+            guard let user = request.user else { throw RPCError.missingField("user") }
+            guard let app = request.app, !app.isEmpty else { throw RPCError.missingField("app") }
+            guard let platformName = request.platform else { throw RPCError.missingField("platform") }
+            guard let platform = Platform(caseInsensitive: platformName) else {
+                throw RPCError.invalidField("platform", "Must be one of windows, ios, android, webPush.")
+            }
+            try await guardrail.authorize(caller, for: .createSubscription(user: user, app: app), context: context)
+            guard try await store.user(id: user) != nil else {
+                throw RPCError(code: .notFound, message: "user \(user) does not exist", reason: "USER_NOT_FOUND")
+            }
+            let subscription = Subscription(
+                id: UUIDText.random(), user: user, app: app, platform: platform, deviceID: request.deviceID,
+                expiresAt: Date().addingTimeInterval(TimeInterval(try Self.lifetime(request.ttlSeconds)))
+            )
+            try await store.createSubscription(subscription)
+            return CreateSubscriptionResponse(subscription: subscription)
+        }
+        router.register(Methods.renewSubscription) { (request: RenewSubscriptionRequest, context) in
+            let caller = try await guardrail.authenticate(context)
+            let subscription = try await existingSubscription(request.id)
+            try await guardrail.authorize(caller, for: .manageSubscription(subscription), context: context)
+            let expiresAt = Date().addingTimeInterval(TimeInterval(try Self.lifetime(request.ttlSeconds)))
+            guard let renewed = try await store.renewSubscription(id: subscription.id, expiresAt: expiresAt) else {
+                throw RPCError(code: .notFound, message: "no subscription \(subscription.id)", reason: "SUBSCRIPTION_NOT_FOUND")
+            }
+            return RenewSubscriptionResponse(subscription: renewed)
+        }
+        router.register(Methods.deleteSubscription) { (request: DeleteSubscriptionRequest, context) in
+            let caller = try await guardrail.authenticate(context)
+            let subscription = try await existingSubscription(request.id)
+            try await guardrail.authorize(caller, for: .manageSubscription(subscription), context: context)
+            _ = try await store.deleteSubscription(id: subscription.id)
+            return DeleteSubscriptionResponse()
+        }
+        router.register(Methods.block) { (request: BlockRequest, context) in
+            _ = try await guardrail.admit(context, for: .manageBlockList)
+            try await store.block(try Self.principal(request.caller, field: "caller"))
+            return BlockResponse()
+        }
+        router.register(Methods.unblock) { (request: BlockRequest, context) in
+            _ = try await guardrail.admit(context, for: .manageBlockList)
+            guard try await store.unblock(try Self.principal(request.caller, field: "caller")) else {
+                throw RPCError(code: .notFound, message: "the caller is not blocked", reason: "NOT_BLOCKED")
+            }
+            return BlockResponse()
+        }
+        router.register(Methods.createToken) { (request: CreateTokenRequest, context) in
+            _ = try await guardrail.admit(context, for: .manageTokens)
+            let principal = try Self.principal(request.principal, field: "principal")
+            var roles = Set<Role>()
+            for (index, name) in request.roles.enumerated() {
+                guard let role = Role(rawValue: name) else {
+                    throw RPCError.invalidField("roles[\(index)]", "Must be one of admin, app, user.")
+                }
+                roles.insert(role)
+            }
+            if roles.isEmpty { roles = TokenIssuer.defaultRoles(for: principal) }
+            let lifetime = request.ttlSeconds.map { TimeInterval($0) } ?? TokenIssuer.defaultLifetime
+            let issued = try await TokenIssuer(store: store).issue(for: principal, roles: roles, lifetime: lifetime)
+            return CreateTokenResponse(
+                token: issued.token, tokenID: issued.record.id,
+                expirationDateTime: Timestamps.formatRFC3339(issued.record.expiresAt)
+            )
+        }
+        router.register(Methods.revokeToken) { (request: RevokeTokenRequest, context) in
+            _ = try await guardrail.admit(context, for: .manageTokens)
+            guard let id = request.tokenID, !id.isEmpty else { throw RPCError.missingField("token_id") }
+            guard try await store.revokeToken(id: id) else {
+                throw RPCError(code: .notFound, message: "no token \(id)", reason: "TOKEN_NOT_FOUND")
+            }
+            return RevokeTokenResponse()
+        }
+    }
+
+    private func existingSubscription(_ id: String?) async throws -> Subscription {
+        guard let id, !id.isEmpty else { throw RPCError.missingField("id") }
+        guard let subscription = try await store.subscription(id: id) else {
+            throw RPCError(code: .notFound, message: "no subscription \(id)", reason: "SUBSCRIPTION_NOT_FOUND")
+        }
+        return subscription
+    }
+
+    private static func lifetime(_ seconds: UInt64?) throws -> UInt64 {
+        let seconds = seconds ?? defaultSubscriptionLifetime
+        guard seconds > 0, seconds <= defaultSubscriptionLifetime else {
+            throw RPCError.invalidField("ttl_seconds", "Must be between 1 and \(defaultSubscriptionLifetime).")
+        }
+        return seconds
+    }
+
+    private static func connection(_ input: ConnectionInput?) throws -> Connection {
+        guard let input else { throw RPCError.missingField("connection") }
+        guard let user = input.user else { throw RPCError.missingField("connection.user") }
+        guard let to = input.to else { throw RPCError.missingField("connection.to") }
+        guard user != to else { throw RPCError.invalidField("connection.to", "A user cannot connect to himself.") }
+        let kind: ConnectionKind
+        if let name = input.kind {
+            guard let parsed = ConnectionKind(rawValue: name) else {
+                throw RPCError.invalidField("connection.kind", "Must be friend or follow.")
+            }
+            kind = parsed
+        } else {
+            kind = .friend
+        }
+        return Connection(user: user, to: to, kind: kind)
+    }
+
+    private static func principal(_ input: PrincipalInput?, field: String) throws -> Principal {
+        switch (input?.app, input?.user) {
+        case (let app?, nil) where !app.isEmpty: return .app(app)
+        case (nil, let user?): return .user(user)
+        default: throw RPCError.invalidField(field, "Set exactly one of app and user.")
+        }
+    }
+}

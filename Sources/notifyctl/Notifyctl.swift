@@ -1,0 +1,174 @@
+import ArgumentParser
+import Foundation
+import NotifyClient
+import NotifyDomain
+import NotifyMessages
+import NotifyWire
+
+/// notifyctl: calls the notify RPCs from a shell.
+@main
+struct Notifyctl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "notifyctl",
+        abstract: "Call the notify service over its TLS RPC protocol.",
+        discussion: "A failed call prints its status, reason and message on stderr and exits 1.",
+        subcommands: [Health.self, NotifyCommand.self, Send.self, Feed.self]
+    )
+}
+
+/// Where the server is and who is calling.
+struct ConnectionOptions: ParsableArguments {
+    @Option(help: "The server's host. [NOTIFY_HOST, default 127.0.0.1]") var host: String?
+    @Option(help: "The server's RPC port. [NOTIFY_RPC_PORT, default 7443]") var port: Int?
+    @Option(help: "PEM CA file that signed the server certificate. [NOTIFY_CA, default ./data/tls/ca.crt]") var ca: String?
+    @Option(help: "The name the server certificate must carry. [default: the host]") var serverName: String?
+    @Option(help: "PEM client certificate, for a server that requires mTLS.") var cert: String?
+    @Option(help: "PEM key of --cert.") var key: String?
+    @Option(help: "Bearer token. [NOTIFY_TOKEN]") var token: String?
+    @Option(help: "Idempotency key: a retried call with the same key stores once.") var idempotencyKey: String?
+    @Option(help: "Deadline in seconds.") var timeout: Double = 10
+
+    func client() -> NotifyClient {
+        let env = ProcessInfo.processInfo.environment
+        let host = host ?? env["NOTIFY_HOST"] ?? "127.0.0.1"
+        var configuration = ClientConfiguration(
+            host: host,
+            port: port ?? env["NOTIFY_RPC_PORT"].flatMap(Int.init) ?? 7443,
+            trustRootsFile: ca ?? env["NOTIFY_CA"] ?? "./data/tls/ca.crt",
+            serverName: serverName,
+            certificateChainFile: cert,
+            privateKeyFile: key
+        )
+        configuration.keepaliveInterval = nil
+        return NotifyClient(configuration: configuration)
+    }
+
+    var metadata: Metadata {
+        var metadata = Metadata()
+        if let token = token ?? ProcessInfo.processInfo.environment["NOTIFY_TOKEN"] {
+            metadata.add("authorization", "Bearer \(token)")
+        }
+        if let idempotencyKey { metadata.add("idempotency-key", idempotencyKey) }
+        return metadata
+    }
+
+    var deadline: Duration { .milliseconds(Int64(timeout * 1000)) }
+}
+
+/// Runs a call and turns a failure into a message and exit code 1.
+func perform<T>(_ body: () async throws(RPCError) -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch {
+        var text = "error: \(error.code.name)"
+        if let reason = error.reason { text += " \(reason)" }
+        text += ": \(error.message)"
+        for violation in error.fieldViolations { text += "\n  \(violation.field): \(violation.description)" }
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+        throw ExitCode(1)
+    }
+}
+
+func readJSON(_ argument: String) throws -> Data {
+    if argument.hasPrefix("@") {
+        return try Data(contentsOf: URL(fileURLWithPath: String(argument.dropFirst())))
+    }
+    return Data(argument.utf8)
+}
+
+func printViolations(_ error: ValidationError) -> ExitCode {
+    var text = "error: INVALID_ARGUMENT: the JSON body does not match the contract"
+    for violation in error.violations { text += "\n  \(violation.field): \(violation.message)" }
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+    return ExitCode(1)
+}
+
+struct Health: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check the server's health (exit 0 when serving).")
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "A service name; empty for the whole server.") var service: String?
+
+    func run() async throws {
+        let client = connection.client()
+        defer { Task { await client.close() } }
+        let response = try await perform { () async throws(RPCError) in
+            try await client.health(service: service, timeout: connection.deadline)
+        }
+        print(response.status)
+        if response.status != .serving { throw ExitCode(2) }
+    }
+}
+
+struct NotifyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "notify",
+        abstract: "Notify: SelfCommunity's custom notification (admin token).",
+        discussion: #"Example: notifyctl notify --json '{"type":"wishlist","title":"Hi","description":null,"user":1}'"#
+    )
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "The documented JSON body, or @file.") var json: String
+
+    func run() async throws {
+        let request: NotifyRequest
+        do {
+            request = try ContractJSON.notifyRequest(try readJSON(json))
+        } catch let error as ValidationError {
+            throw printViolations(error)
+        }
+        let client = connection.client()
+        defer { Task { await client.close() } }
+        let response = try await perform { () async throws(RPCError) in
+            try await client.notify(request, metadata: connection.metadata, timeout: connection.deadline)
+        }
+        print(JSONValue.object(["id": .string(response.id), "recipients": .integer(Int64(clamping: response.recipients))]).text)
+    }
+}
+
+struct Send: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "SendNotification: Graph's create and send, to the user of a subscription.",
+        discussion: #"Example: notifyctl send --uns-id ID --json '{"payload":{"visualContent":{"title":"Hello"}}}'"#
+    )
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "The subscription id (X-UNS-ID).") var unsId: String
+    @Option(help: "The documented JSON body, or @file.") var json: String
+
+    func run() async throws {
+        let request: SendNotificationRequest
+        do {
+            request = try ContractJSON.sendNotificationRequest(try readJSON(json))
+        } catch let error as ValidationError {
+            throw printViolations(error)
+        }
+        let client = connection.client()
+        defer { Task { await client.close() } }
+        let response = try await perform { () async throws(RPCError) in
+            try await client.sendNotification(
+                request, subscriptionID: unsId, metadata: connection.metadata, timeout: connection.deadline
+            )
+        }
+        print(response.notification.graphEntityJSON?.text ?? "{}")
+    }
+}
+
+struct Feed: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List a user's feed, one JSON object per line, oldest first.")
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "The user.") var user: Int64
+    @Option(help: "Only entries after this sequence number.") var after: UInt64 = 0
+    @Option(help: "At most this many entries (1 to 1000).") var limit: UInt32 = 100
+
+    func run() async throws {
+        let client = connection.client()
+        defer { Task { await client.close() } }
+        let response = try await perform { () async throws(RPCError) in
+            try await client.listFeed(
+                ListFeedRequest(user: user, afterSequence: after, limit: limit), metadata: connection.metadata,
+                timeout: connection.deadline
+            )
+        }
+        for notification in response.notifications {
+            print(notification.feedJSON.text)
+        }
+    }
+}

@@ -1,2 +1,0 @@
-// notifyctl: the notify command-line client. Filled in by the client work.
-print("notifyctl")

@@ -1,0 +1,159 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NotifyDomain
+import NotifyServer
+import NotifyStorage
+import NotifyStorageSQLite
+
+/// `notifyd admin`: bootstrap commands that work on the data folder directly.
+///
+/// They exist so that a first admin token, users and subscriptions can be
+/// made before any RPC is possible. SQLite in WAL mode with a busy timeout
+/// makes them safe while the server runs on the same folder.
+struct Admin: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Bootstrap administration on the data folder (safe while the server runs).",
+        subcommands: [TokenCommand.self, UserCommand.self, ConnectionCommand.self, SubscriptionCommand.self, BlockCommand.self]
+    )
+}
+
+struct DataDirOption: ParsableArguments {
+    @Option(help: "The server's data folder. [NOTIFY_DATA_DIR, default ./data]")
+    var dataDir: String?
+
+    func openStore() throws -> SQLiteNotificationStore {
+        let dataDir = Layered().string(self.dataDir, "NOTIFY_DATA_DIR", default: "./data")
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        let logger = Logger(label: "notifyd.admin", factory: { _ in SwiftLogNoOpLogHandler() })
+        return try SQLiteNotificationStore(path: Storage.databasePath(dataDir), logger: logger)
+    }
+}
+
+struct TokenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "token", subcommands: [Create.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a bearer token and print it alone on stdout (it is shown once)."
+        )
+        @OptionGroup var options: DataDirOption
+        @Option(help: "The user the token belongs to.") var user: Int64?
+        @Option(help: "The application (targetHostName) the token belongs to.") var app: String?
+        @Option(help: "A role: admin, app or user; repeatable. Default: user for --user, app for --app.")
+        var role: [String] = []
+        @Option(help: "Lifetime in days.") var days: Int = 90
+
+        func validate() throws {
+            guard (user == nil) != (app == nil) else { throw ValidationError("give exactly one of --user and --app") }
+            for name in role where Role(rawValue: name) == nil {
+                throw ValidationError("unknown role \(name): use admin, app or user")
+            }
+            guard days > 0 else { throw ValidationError("--days must be positive") }
+        }
+
+        func run() async throws {
+            let store = try options.openStore()
+            let principal: Principal = if let user { .user(user) } else { .app(app ?? "") }
+            var roles = Set(role.compactMap(Role.init(rawValue:)))
+            if roles.isEmpty { roles = TokenIssuer.defaultRoles(for: principal) }
+            if case .user(let id) = principal, try await store.user(id: id) == nil {
+                try await store.putUser(User(id: id))
+            }
+            let issued = try await TokenIssuer(store: store).issue(
+                for: principal, roles: roles, lifetime: TimeInterval(days) * 24 * 3600
+            )
+            print(issued.token)
+        }
+    }
+}
+
+struct UserCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "user", subcommands: [Add.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create or update a user.")
+        @OptionGroup var options: DataDirOption
+        @Option(help: "The user's id (a positive integer).") var id: Int64
+        @Option(help: "A display name.") var name: String?
+
+        func run() async throws {
+            guard id > 0 else { throw ValidationError("--id must be positive") }
+            try await options.openStore().putUser(User(id: id, name: name))
+            print(id)
+        }
+    }
+}
+
+struct ConnectionCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "connection", subcommands: [Add.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Connect two users: friends (symmetric) or --user follows --to."
+        )
+        @OptionGroup var options: DataDirOption
+        @Option(help: "The first user.") var user: Int64
+        @Option(help: "The second user.") var to: Int64
+        @Option(help: "friend or follow.") var kind: String = "friend"
+
+        func run() async throws {
+            guard let kind = ConnectionKind(rawValue: kind) else { throw ValidationError("--kind is friend or follow") }
+            guard user != to else { throw ValidationError("a user cannot connect to himself") }
+            let store = try options.openStore()
+            for id in [user, to] where try await store.user(id: id) == nil {
+                try await store.putUser(User(id: id))
+            }
+            try await store.putConnection(Connection(user: user, to: to, kind: kind))
+        }
+    }
+}
+
+struct SubscriptionCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "subscription", subcommands: [Create.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a subscription and print its id (the X-UNS-ID) alone on stdout."
+        )
+        @OptionGroup var options: DataDirOption
+        @Option(help: "The subscribed user.") var user: Int64
+        @Option(help: "The application (its targetHostName).") var app: String
+        @Option(help: "windows, ios, android or webPush.") var platform: String
+        @Option(help: "The device's id.") var device: String?
+        @Option(help: "Lifetime in days (at most 30).") var days: Int = 30
+
+        func run() async throws {
+            guard let platform = Platform(caseInsensitive: platform) else {
+                throw ValidationError("--platform is windows, ios, android or webPush")
+            }
+            guard (1...30).contains(days) else { throw ValidationError("--days is 1 to 30") }
+            let store = try options.openStore()
+            if try await store.user(id: user) == nil {
+                try await store.putUser(User(id: user))
+            }
+            let subscription = Subscription(
+                id: UUID().uuidString.lowercased(), user: user, app: app, platform: platform, deviceID: device,
+                expiresAt: Date().addingTimeInterval(TimeInterval(days) * 24 * 3600)
+            )
+            try await store.createSubscription(subscription)
+            print(subscription.id)
+        }
+    }
+}
+
+struct BlockCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "block", abstract: "Put a caller on the blocked list.")
+    @OptionGroup var options: DataDirOption
+    @Option(help: "An application name.") var app: String?
+    @Option(help: "A user id.") var user: Int64?
+
+    func validate() throws {
+        guard (user == nil) != (app == nil) else { throw ValidationError("give exactly one of --user and --app") }
+    }
+
+    func run() async throws {
+        let principal: Principal = if let user { .user(user) } else { .app(app ?? "") }
+        try await options.openStore().block(principal)
+    }
+}

@@ -1,0 +1,148 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NotifyDomain
+import NotifyServer
+import NotifyStorageSQLite
+import NotifyTLS
+import ServiceLifecycle
+
+/// `notifyd serve`: runs the RPC server on the embedded defaults or the given settings.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the service.",
+        discussion: """
+            With no options it keeps its data in ./data (SQLite) and, on first run, generates a development \
+            CA and a server certificate for localhost and 127.0.0.1 in ./data/tls. It prints where the CA is, \
+            so that clients can trust it. SIGTERM or SIGINT stops it gracefully: it stops accepting, sends \
+            goaway, drains calls in flight for up to --drain-timeout seconds, then exits 0.
+            """
+    )
+
+    @Option(help: "Folder of the SQLite database and development TLS files. [NOTIFY_DATA_DIR, default ./data]")
+    var dataDir: String?
+
+    @Option(help: "Address the RPC server listens on. [NOTIFY_RPC_HOST, default 127.0.0.1]")
+    var rpcHost: String?
+
+    @Option(help: "TCP port of the RPC server; 0 picks one. [NOTIFY_RPC_PORT, default 7443]")
+    var rpcPort: Int?
+
+    @Option(help: "PEM server certificate chain; without it a development certificate is used. [NOTIFY_TLS_CERT]")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key of --tls-cert. [NOTIFY_TLS_KEY]")
+    var tlsKey: String?
+
+    @Option(help: "PEM CA file: when set, clients must present a certificate it signed (mTLS). [NOTIFY_CLIENT_CA]")
+    var clientCA: String?
+
+    @Option(help: "Calls in flight per connection. [NOTIFY_MAX_CONCURRENT_CALLS, default 256]")
+    var maxConcurrentCalls: Int?
+
+    @Option(help: "Largest message in bytes. [NOTIFY_MAX_MESSAGE_SIZE, default 4194304]")
+    var maxMessageSize: Int?
+
+    @Option(help: "Seconds before an idle connection is closed; 0 never. [NOTIFY_IDLE_TIMEOUT, default 300]")
+    var idleTimeout: Int?
+
+    @Option(help: "Seconds graceful shutdown waits for calls in flight. [NOTIFY_DRAIN_TIMEOUT, default 30]")
+    var drainTimeout: Int?
+
+    @Flag(help: "SelfCommunity's follow_enabled: 'connections' means followers instead of friends. [NOTIFY_FOLLOW_ENABLED]")
+    var followEnabled = false
+
+    @Option(help: "Calls per second each caller may make; 0 disables the limit. [NOTIFY_RATE_LIMIT, default 0]")
+    var rateLimit: Double?
+
+    @Option(help: "Burst size of the per-caller rate limit. [NOTIFY_RATE_BURST, default 2 × rate]")
+    var rateBurst: Double?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical. [NOTIFY_LOG_LEVEL, default info]")
+    var logLevel: String?
+
+    func run() async throws {
+        let env = Layered()
+        let level = Logger.Level(rawValue: env.string(logLevel, "NOTIFY_LOG_LEVEL", default: "info")) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "notifyd")
+
+        let dataDir = env.string(self.dataDir, "NOTIFY_DATA_DIR", default: "./data")
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+
+        let tls = try tlsConfiguration(env: env, dataDir: dataDir)
+        let rate = try env.value(rateLimit, "NOTIFY_RATE_LIMIT", default: 0.0)
+        let idle = try env.value(idleTimeout, "NOTIFY_IDLE_TIMEOUT", default: 300)
+        let configuration = ServerConfiguration(
+            host: env.string(rpcHost, "NOTIFY_RPC_HOST", default: "127.0.0.1"),
+            port: try env.value(rpcPort, "NOTIFY_RPC_PORT", default: 7443),
+            tls: tls,
+            maxConcurrentCallsPerConnection: try env.value(maxConcurrentCalls, "NOTIFY_MAX_CONCURRENT_CALLS", default: 256),
+            maxMessageSize: try env.value(maxMessageSize, "NOTIFY_MAX_MESSAGE_SIZE", default: 4 * 1024 * 1024),
+            idleTimeout: idle > 0 ? .seconds(idle) : nil,
+            drainTimeout: .seconds(try env.value(drainTimeout, "NOTIFY_DRAIN_TIMEOUT", default: 30)),
+            communityMode: try env.bool(followEnabled, "NOTIFY_FOLLOW_ENABLED") ? .follow : .friendship,
+            rateLimitPerSecond: rate,
+            rateLimitBurst: try env.value(rateBurst, "NOTIFY_RATE_BURST", default: rate * 2)
+        )
+        guard configuration.maxConcurrentCallsPerConnection > 0, configuration.maxMessageSize >= 1024 else {
+            throw ValidationError("--max-concurrent-calls must be positive and --max-message-size at least 1024")
+        }
+
+        let store = try SQLiteNotificationStore(path: Storage.databasePath(dataDir), logger: logger)
+        let health = HealthState()
+        let server = RPCServer(
+            configuration: configuration,
+            router: NotifyService.router(store: store, configuration: configuration, health: health),
+            logger: logger
+        )
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: store),
+                    .init(service: server),
+                    .init(service: HealthOnShutdown(health: health), successTerminationBehavior: .ignore),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+
+    private func tlsConfiguration(env: Layered, dataDir: String) throws -> TLSConfiguration {
+        let clientCA = env.optionalString(clientCA, "NOTIFY_CLIENT_CA")
+        if let cert = env.optionalString(tlsCert, "NOTIFY_TLS_CERT") {
+            guard let key = env.optionalString(tlsKey, "NOTIFY_TLS_KEY") else {
+                throw ValidationError("--tls-cert needs --tls-key")
+            }
+            return .server(certificateChainFile: cert, privateKeyFile: key, clientCAFile: clientCA, applicationProtocols: ["notify/1"])
+        }
+        let files = try DevelopmentCertificates.ensure(in: dataDir + "/tls")
+        print("notifyd: development TLS; clients trust the CA at \(files.caCertificate)")
+        return .server(
+            certificateChainFile: files.serverCertificate, privateKeyFile: files.serverKey, clientCAFile: clientCA,
+            applicationProtocols: ["notify/1"]
+        )
+    }
+}
+
+/// Reports not-serving to health checks as soon as graceful shutdown starts.
+struct HealthOnShutdown: Service {
+    let health: HealthState
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        health.isServing = false
+    }
+}
+
+enum Storage {
+    static func databasePath(_ dataDir: String) -> String {
+        dataDir + "/notify.sqlite"
+    }
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what notify needs on Debian 12 and is not there yet: the C
+# libraries it links (OpenSSL, protobuf-c, SQLite), the code generators, and
+# the Python protobuf runtime of the interop test. Swift itself must be on
+# PATH (the Swift 6 toolchain); Swift packages are fetched by `swift build`.
+set -euo pipefail
+
+packages=(pkg-config openssl libssl-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libsqlite3-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  echo "installing: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ "${1:-}" = "--test" ]; then
+  python3 -c 'import google.protobuf' 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check 'protobuf>=4.21,<6'
+fi
+
+if ! command -v swift >/dev/null; then
+  if [ -x /opt/swift/usr/bin/swift ]; then
+    echo "swift is at /opt/swift/usr/bin: add it to PATH" >&2
+  else
+    echo "swift is not installed: install the Swift 6 toolchain from swift.org" >&2
+  fi
+  exit 1
+fi

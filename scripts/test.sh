@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what is missing and runs every test: the Swift test suites (unit,
+# integration over real TLS on loopback, real SQLite files), then the
+# interop test (a Python client made from proto/ alone) against a real
+# notifyd. Exits non-zero when anything fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/opt/swift/usr/bin:$PATH"
+scripts/install-deps.sh --test
+
+echo "== build"
+swift build --build-tests
+
+echo "== swift test"
+swift test --skip-build 2>&1 | tee /tmp/notify-swift-test.log
+status=${PIPESTATUS[0]}
+[ "$status" = 0 ] || { echo "swift test failed ($status)"; exit "$status"; }
+
+echo "== interop"
+scripts/interop/run.sh "$(swift build --show-bin-path)"
