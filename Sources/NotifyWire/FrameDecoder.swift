@@ -27,10 +27,8 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
     /// - Throws: ``WireError`` with ``WireError/Code/unsupportedFlags``,
     ///   ``WireError/Code/messageTooLarge`` or ``WireError/Code/malformedFrame``.
     public mutating func decode(buffer: inout ByteBuffer) throws -> Frame? {
-        guard
-            let flags = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self),
-            let length = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt32.self)
-        else {
+        // The flag byte is judged alone, so a stream of garbage fails on its first byte.
+        guard let flags = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else {
             return nil
         }
         if flags & Self.compressedFlag != 0 {
@@ -38,6 +36,9 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
         }
         if flags != 0 {
             throw WireError(code: .unsupportedFlags, message: "reserved frame flag bits are set (flags \(flags))")
+        }
+        guard let length = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt32.self) else {
+            return nil
         }
         guard UInt64(length) <= UInt64(self.maximumMessageSize) else {
             throw WireError(
