@@ -20,6 +20,18 @@ public enum Frame: Hashable, Sendable {
     case goAway(GoAwayFrame)
     /// The client gives up on a call.
     case cancel(callID: UInt64)
+
+    /// The call this frame belongs to, or `nil` for connection-level frames (settings, ping, pong,
+    /// goaway), so a handler can route without switching on every case.
+    public var callID: UInt64? {
+        switch self {
+        case .request(let request): request.callID
+        case .response(let response): response.callID
+        case .message(let message): message.callID
+        case .cancel(let callID): callID
+        case .settings, .ping, .pong, .goAway: nil
+        }
+    }
 }
 
 /// What the server tells a client about the connection, once, as its first frame.

@@ -6,7 +6,7 @@ public import NIOCore
 /// any of the body is awaited: a peer cannot make us buffer more than `maximumMessageSize` plus one
 /// read by announcing a huge frame. The flag byte is checked at the same time, so garbage fails fast.
 /// Any error leaves the stream unusable; `ByteToMessageHandler` stops decoding after it.
-public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
+public struct FrameDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
     public typealias InboundOut = Frame
 
     /// The compressed bit. Compression is not part of the protocol, so a set bit is an error.
@@ -76,7 +76,7 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder {
 }
 
 /// Writes ``Frame``s with their 5-byte header; see ``Frame/encode(into:)``.
-public struct FrameEncoder: MessageToByteEncoder {
+public struct FrameEncoder: MessageToByteEncoder, Sendable {
     public typealias OutboundIn = Frame
 
     public init() {}

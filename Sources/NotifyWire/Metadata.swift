@@ -132,8 +132,9 @@ public struct Metadata: Hashable, Sendable, Sequence, ExpressibleByDictionaryLit
 }
 
 extension Metadata: CustomStringConvertible {
+    /// Lists the keys only: values may be credentials (`authorization`), and metadata ends up in logs.
     public var description: String {
-        "[" + self.entries.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + "]"
+        "Metadata(keys: [" + self.entries.map(\.key).joined(separator: ", ") + "])"
     }
 }
 

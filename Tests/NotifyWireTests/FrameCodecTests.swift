@@ -80,6 +80,18 @@ struct FrameCodecTests {
         #expect(buffer.readableBytes == 0)
     }
 
+    @Test("callID routes call frames and is nil for connection frames")
+    func callIDs() {
+        #expect(Frame.request(RequestFrame(callID: 4, method: "/m")).callID == 4)
+        #expect(Frame.response(ResponseFrame(callID: 5)).callID == 5)
+        #expect(Frame.message(StreamMessageFrame(callID: 6, payload: ByteBuffer())).callID == 6)
+        #expect(Frame.cancel(callID: 7).callID == 7)
+        #expect(Frame.ping(1).callID == nil)
+        #expect(Frame.pong(1).callID == nil)
+        #expect(Frame.goAway(GoAwayFrame(lastCallID: 1)).callID == nil)
+        #expect(Frame.settings(Settings(maxConcurrentCalls: 1)).callID == nil)
+    }
+
     @Test("the header carries zero flags and the body's big-endian length")
     func headerLayout() throws {
         let frame = Frame.request(RequestFrame(callID: 3, method: "/m", metadata: Self.unicodeMetadata, payload: Self.bytes(1000)))

@@ -44,3 +44,13 @@ struct MetadataTests {
         #expect(Metadata().isEmpty)
     }
 }
+
+@Suite("Metadata in logs")
+struct MetadataDescriptionTests {
+    @Test("the description shows keys but never values, which may be credentials")
+    func redacted() {
+        let metadata: Metadata = ["Authorization": "Bearer secret-token", "x-request-id": "r1"]
+        #expect(metadata.description == "Metadata(keys: [authorization, x-request-id])")
+        #expect(!metadata.description.contains("secret"))
+    }
+}
