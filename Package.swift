@@ -116,7 +116,7 @@ let package = Package(
 
         // Tests.
         .testTarget(name: "NotifyTLSTests", dependencies: ["NotifyTLS", "NotifyTesting", nioCore, nioPosix], swiftSettings: swiftSettings),
-        .testTarget(name: "NotifyWireTests", dependencies: ["NotifyWire", "NotifyMessages", "NotifyDomain", nioCore], swiftSettings: swiftSettings),
+        .testTarget(name: "NotifyWireTests", dependencies: ["NotifyWire", "NotifyMessages", "NotifyDomain", nioCore, .product(name: "NIOTestUtils", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(name: "NotifyDomainTests", dependencies: ["NotifyDomain"], swiftSettings: swiftSettings),
         .testTarget(name: "NotifyStorageTests", dependencies: ["NotifyStorage", "NotifyStorageSQLite", "NotifyDomain"], swiftSettings: swiftSettings),
         .testTarget(

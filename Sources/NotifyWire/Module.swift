@@ -1,1 +1,0 @@
-// NotifyWire: module placeholder until its first file lands.

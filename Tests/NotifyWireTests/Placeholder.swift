@@ -1,1 +1,0 @@
-// NotifyWireTests: placeholder until its first test lands.
