@@ -191,6 +191,9 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             close()
         case .drop:
             break
+        case .dropAndClose:
+            flushNow()
+            close()
         }
     }
 
