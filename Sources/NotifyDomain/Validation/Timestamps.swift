@@ -68,18 +68,22 @@ public enum Timestamps {
 
         let days = daysFromCivil(year: year, month: month, day: day)
         let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second - offsetSeconds
-        return Date(timeIntervalSince1970: Double(seconds) + Double(ticks) / 10_000_000)
+        // Relative to Foundation's reference date, which `Date` stores: going
+        // through 1970 would round twice and lose about a tick more.
+        return Date(
+            timeIntervalSinceReferenceDate: Double(seconds - referenceDateSince1970) + Double(ticks) / 10_000_000)
     }
 
     /// Formats an instant the way Graph writes it: UTC, "Z", and only as many
     /// fraction digits as needed, at most 7 ("2019-10-28T22:05:36.25Z",
     /// "2019-10-28T22:05:36Z").
     ///
-    /// The instant is rounded to the nearest 100 nanoseconds, the precision
-    /// ``parseRFC3339(_:)`` keeps, so formatting a parsed timestamp gives the
-    /// same instant back.
+    /// The instant is rounded to the nearest 100 nanoseconds, the unit
+    /// ``parseRFC3339(_:)`` reads. `Date` is a `Double` of seconds since 2001,
+    /// so from 2018 on its step is about 119 ns and a 7th fraction digit may
+    /// come back one off; up to 6 digits round-trip for dates before 2035.
     public static func formatRFC3339(_ date: Date) -> String {
-        let interval = date.timeIntervalSince1970
+        let interval = date.timeIntervalSinceReferenceDate
         guard interval.isFinite else { return "" }
         var whole = interval.rounded(.down)
         var ticks = ((interval - whole) * 10_000_000).rounded()
@@ -89,7 +93,7 @@ public enum Timestamps {
         }
         // Clamped so that `Int(_:)` cannot trap on an absurd date; years
         // beyond ±292 billion are not meaningful here anyway.
-        let seconds = Int(max(min(whole, 9.0e15), -9.0e15))
+        let seconds = Int(max(min(whole, 9.0e15), -9.0e15)) + referenceDateSince1970
         let days = seconds >= 0 ? seconds / 86_400 : -((-seconds + 86_399) / 86_400)
         let secondOfDay = seconds - days * 86_400
         let (year, month, day) = civilFromDays(days)
@@ -107,6 +111,9 @@ public enum Timestamps {
         }
         return text + "Z"
     }
+
+    /// Seconds from 1970-01-01 to Foundation's reference date, 2001-01-01.
+    private static let referenceDateSince1970 = 978_307_200
 
     private static func pad(_ value: Int, _ width: Int) -> String {
         let digits = String(abs(value))
