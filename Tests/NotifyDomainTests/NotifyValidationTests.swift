@@ -306,3 +306,17 @@ struct NotifyValidationTests {
         #expect(try NotifyValidation.validate(request).notification.issuer == user)
     }
 }
+
+@Suite("Notify validation: hostile metadata")
+struct NotifyHostileMetadataTests {
+    @Test("Metadata nested deeper than the parser allows is refused, not a crash")
+    func deepNesting() {
+        var request = validRequest()
+        let depth = (Limits.metadataMaxBytes - 16) / 2
+        request.embed?.metadataJSON = #"{"a":"# + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "}"
+        // Foundation's parser caps nesting depth (512) instead of recursing until the stack overflows.
+        #expect(fields(request) == ["embed.metadata"])
+        request.embed?.metadataJSON = #"{"a":"# + String(repeating: "[", count: 100) + String(repeating: "]", count: 100) + "}"
+        #expect(fields(request).isEmpty)
+    }
+}
