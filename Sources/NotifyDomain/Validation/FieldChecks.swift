@@ -1,0 +1,43 @@
+import Foundation
+
+/// Checks shared by both validators. Each returns the first problem as a
+/// message, or nil when the value is acceptable.
+enum FieldChecks {
+    static let required = "This field is required."
+    static let blank = "This field may not be blank."
+
+    /// Length in Unicode scalars: what SelfCommunity's Python server calls
+    /// characters, and stable, unlike grapheme clusters, across Unicode versions.
+    static func length(_ text: String) -> Int {
+        text.unicodeScalars.count
+    }
+
+    static func tooLong(_ text: String, max: Int) -> String? {
+        length(text) > max ? "Ensure this field has no more than \(max) characters." : nil
+    }
+
+    static func isBlank(_ text: String) -> Bool {
+        text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+    }
+
+    /// Parses serialized JSON that must be an object.
+    ///
+    /// - Parameters:
+    ///   - text: The serialized JSON.
+    ///   - unwrapString: Also accept a JSON string whose content is an object
+    ///     (SelfCommunity's own example sends `"metadata": "{}"`), and answer
+    ///     that content.
+    /// - Returns: The object's text, or nil when `text` is not an object.
+    static func jsonObjectText(_ text: String, unwrapString: Bool) -> String? {
+        guard let value = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) else {
+            return nil
+        }
+        if value is [String: Any] {
+            return text
+        }
+        if unwrapString, let inner = value as? String {
+            return jsonObjectText(inner, unwrapString: false)
+        }
+        return nil
+    }
+}

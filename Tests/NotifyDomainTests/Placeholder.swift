@@ -1,1 +1,0 @@
-// NotifyDomainTests: placeholder until its first test lands.
