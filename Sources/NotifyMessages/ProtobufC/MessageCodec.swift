@@ -46,7 +46,7 @@ extension MessageCodec {
     public func serialize(into buffer: inout ByteBuffer) {
         let arena = PackArena()
         withExtendedLifetime(arena) {
-            pack(arena.message(self), into: &buffer)
+            pack(arena.makeMessage(self), into: &buffer)
         }
     }
 }

@@ -52,7 +52,7 @@ final class PackArena {
     }
 
     /// A C message filled by `value`'s codec.
-    func message<Value: MessageCodec>(_ value: Value) -> UnsafeMutablePointer<Value.CType> {
+    func makeMessage<Value: MessageCodec>(_ value: Value) -> UnsafeMutablePointer<Value.CType> {
         let message = allocate(Value.CType.self, count: 1)
         message.initialize(to: Value.CType())
         Value.CType.functions.initialize(message)
@@ -62,7 +62,7 @@ final class PackArena {
 
     /// A sub-message, or NULL (the field is absent) for nil.
     func message<Value: MessageCodec>(_ value: Value?) -> UnsafeMutablePointer<Value.CType>? {
-        value.map { message($0) }
+        value.map { makeMessage($0) }
     }
 
     /// A repeated message field: its count and array.
@@ -72,7 +72,7 @@ final class PackArena {
         guard !values.isEmpty else { return (0, nil) }
         let array = allocate(UnsafeMutablePointer<Value.CType>?.self, count: values.count)
         for (index, value) in values.enumerated() {
-            (array + index).initialize(to: message(value))
+            (array + index).initialize(to: makeMessage(value))
         }
         return (values.count, array)
     }
