@@ -3,10 +3,12 @@ public import Foundation
 /// RFC 3339 timestamps as the messages carry them: UTC, milliseconds,
 /// `2019-10-28T22:05:36.250Z`.
 ///
-/// Dates on the wire have millisecond precision. Decoding gives
-/// `Date(timeIntervalSince1970: Double(milliseconds) / 1000)`, and encoding
-/// rounds to the nearest millisecond, so a date at whole milliseconds (as the
-/// store keeps them) survives a round trip exactly; finer precision does not.
+/// Dates on the wire have millisecond precision. Decoding gives the `Date`
+/// nearest the instant, computed from `Date`'s own reference date with one
+/// rounding: `Date(timeIntervalSinceReferenceDate: Double(ms − 978_307_200_000) / 1000)`
+/// for `ms` milliseconds since 1970. Encoding rounds to the nearest
+/// millisecond. So a date made that way (as a store keeping milliseconds
+/// should) survives a round trip exactly; finer precision does not.
 ///
 /// Written with integer calendar arithmetic rather than a formatter: it is
 /// exact, allocation-light, and the same on every platform.
@@ -20,7 +22,7 @@ public enum RFC3339 {
     /// - Parameter date: The instant.
     /// - Returns: Text such as `2019-10-28T22:05:36.250Z`.
     public static func string(from date: Date) -> String {
-        let exact = (date.timeIntervalSince1970 * 1000).rounded()
+        let exact = (date.timeIntervalSinceReferenceDate * 1000).rounded() + Double(referenceDateMilliseconds)
         let milliseconds: Int64
         if exact.isNaN {
             milliseconds = 0
@@ -80,7 +82,19 @@ public enum RFC3339 {
         else { return nil }
         let days = days(fromYear: year, month: month, day: day)
         let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offsetMinutes * 60
-        return Date(timeIntervalSince1970: Double(seconds * 1000 + millisecond) / 1000)
+        return date(millisecondsSince1970: seconds * 1000 + millisecond)
+    }
+
+    /// 2001-01-01T00:00:00Z, `Date`'s reference date, in milliseconds since 1970.
+    private static let referenceDateMilliseconds: Int64 = 978_307_200_000
+
+    /// The `Date` nearest `milliseconds` since 1970: one rounding, relative
+    /// to the reference date `Date` stores.
+    public static func date(millisecondsSince1970 milliseconds: Int64) -> Date {
+        let (sinceReference, overflow) = milliseconds.subtractingReportingOverflow(referenceDateMilliseconds)
+        // Only Int64.min's neighbourhood overflows, far outside any real date.
+        let interval = overflow ? Double(milliseconds) - Double(referenceDateMilliseconds) : Double(sinceReference)
+        return Date(timeIntervalSinceReferenceDate: interval / 1000)
     }
 
     private struct Scanner {
