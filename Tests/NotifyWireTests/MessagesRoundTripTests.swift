@@ -109,6 +109,9 @@ struct MessagesRoundTripTests {
         }
         // An absent status is proto2's default, UNKNOWN.
         #expect(try HealthCheckResponse(serializedBytes: ByteBuffer()).status == .unknown)
+        // A status number this version does not know reads as UNKNOWN.
+        #expect(try HealthCheckResponse(serializedBytes: ByteBuffer(bytes: [0x08, 0x07])).status == .unknown)
+        #expect(Array(HealthCheckResponse(status: .notServing).serializedBuffer().readableBytesView) == [0x08, 0x02])
     }
 
     @Test("Admin requests with every field set come back equal")
