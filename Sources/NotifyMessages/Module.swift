@@ -1,1 +1,0 @@
-// NotifyMessages: module placeholder until its first file lands.
