@@ -1,6 +1,6 @@
 public import Logging
 public import NIOCore
-import NIOPosix
+public import NIOPosix
 public import NotifyMessages
 import NotifyTLS
 public import NotifyWire
@@ -192,22 +192,25 @@ public final class NotifyClient: Sendable {
             }
             .connect(host: configuration.host, port: configuration.port)
             .flatMap { channel -> EventLoopFuture<Connection> in
-                channel.eventLoop.makeCompletedFuture { () throws -> (ClientConnectionHandler, any Channel) in
-                    (try channel.pipeline.syncOperations.handler(type: ClientConnectionHandler.self), channel)
-                }.flatMap { handler, channel in
-                    let timeout = channel.eventLoop.scheduleTask(in: connectTimeout) {
-                        handler.ready.fail(RPCError(code: .unavailable, message: "the TLS handshake timed out", reason: "CONNECT_TIMEOUT"))
-                        channel.close(promise: nil)
-                    }
-                    let loopBound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
-                    return handler.ready.futureResult.map {
-                        timeout.cancel()
-                        return Connection(channel: channel, handler: loopBound)
-                    }.flatMapErrorThrowing { error in
-                        timeout.cancel()
-                        channel.close(promise: nil)
-                        throw error
-                    }
+                let handler: ClientConnectionHandler
+                do {
+                    handler = try channel.pipeline.syncOperations.handler(type: ClientConnectionHandler.self)
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+                let ready = handler.ready
+                let loopBound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
+                let timeout = channel.eventLoop.scheduleTask(in: connectTimeout) {
+                    ready.fail(RPCError(code: .unavailable, message: "the TLS handshake timed out", reason: "CONNECT_TIMEOUT"))
+                    channel.close(promise: nil)
+                }
+                return ready.futureResult.map {
+                    timeout.cancel()
+                    return Connection(channel: channel, handler: loopBound)
+                }.flatMapErrorThrowing { error in
+                    timeout.cancel()
+                    channel.close(promise: nil)
+                    throw error
                 }
             }
             .flatMapErrorThrowing { error -> Connection in

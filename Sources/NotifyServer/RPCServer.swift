@@ -1,6 +1,6 @@
 public import Logging
 public import NIOCore
-import NIOPosix
+public import NIOPosix
 import NotifyTLS
 import NotifyWire
 public import ServiceLifecycle

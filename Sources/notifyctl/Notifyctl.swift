@@ -53,19 +53,29 @@ struct ConnectionOptions: ParsableArguments {
     }
 
     var deadline: Duration { .milliseconds(Int64(timeout * 1000)) }
-}
 
-/// Runs a call and turns a failure into a message and exit code 1.
-func perform<T>(_ body: () async throws(RPCError) -> T) async throws -> T {
-    do {
-        return try await body()
-    } catch {
-        var text = "error: \(error.code.name)"
-        if let reason = error.reason { text += " \(reason)" }
-        text += ": \(error.message)"
-        for violation in error.fieldViolations { text += "\n  \(violation.field): \(violation.description)" }
-        FileHandle.standardError.write(Data((text + "\n").utf8))
-        throw ExitCode(1)
+    /// Runs one call on a fresh client and closes it; a failed call prints
+    /// its status, reason and message and exits 1.
+    func perform<T>(_ body: (NotifyClient) async throws(RPCError) -> T) async throws -> T {
+        let client = client()
+        let result: Result<T, RPCError>
+        do {
+            result = .success(try await body(client))
+        } catch {
+            result = .failure(error)
+        }
+        await client.close()
+        switch result {
+        case .success(let value):
+            return value
+        case .failure(let error):
+            var text = "error: \(error.code.name)"
+            if let reason = error.reason { text += " \(reason)" }
+            text += ": \(error.message)"
+            for violation in error.fieldViolations { text += "\n  \(violation.field): \(violation.description)" }
+            FileHandle.standardError.write(Data((text + "\n").utf8))
+            throw ExitCode(1)
+        }
     }
 }
 
@@ -76,7 +86,7 @@ func readJSON(_ argument: String) throws -> Data {
     return Data(argument.utf8)
 }
 
-func printViolations(_ error: ValidationError) -> ExitCode {
+func printViolations(_ error: NotifyDomain.ValidationError) -> ExitCode {
     var text = "error: INVALID_ARGUMENT: the JSON body does not match the contract"
     for violation in error.violations { text += "\n  \(violation.field): \(violation.message)" }
     FileHandle.standardError.write(Data((text + "\n").utf8))
@@ -89,9 +99,7 @@ struct Health: AsyncParsableCommand {
     @Option(help: "A service name; empty for the whole server.") var service: String?
 
     func run() async throws {
-        let client = connection.client()
-        defer { Task { await client.close() } }
-        let response = try await perform { () async throws(RPCError) in
+        let response = try await connection.perform { client async throws(RPCError) in
             try await client.health(service: service, timeout: connection.deadline)
         }
         print(response.status)
@@ -112,12 +120,10 @@ struct NotifyCommand: AsyncParsableCommand {
         let request: NotifyRequest
         do {
             request = try ContractJSON.notifyRequest(try readJSON(json))
-        } catch let error as ValidationError {
+        } catch let error as NotifyDomain.ValidationError {
             throw printViolations(error)
         }
-        let client = connection.client()
-        defer { Task { await client.close() } }
-        let response = try await perform { () async throws(RPCError) in
+        let response = try await connection.perform { client async throws(RPCError) in
             try await client.notify(request, metadata: connection.metadata, timeout: connection.deadline)
         }
         print(JSONValue.object(["id": .string(response.id), "recipients": .integer(Int64(clamping: response.recipients))]).text)
@@ -137,12 +143,10 @@ struct Send: AsyncParsableCommand {
         let request: SendNotificationRequest
         do {
             request = try ContractJSON.sendNotificationRequest(try readJSON(json))
-        } catch let error as ValidationError {
+        } catch let error as NotifyDomain.ValidationError {
             throw printViolations(error)
         }
-        let client = connection.client()
-        defer { Task { await client.close() } }
-        let response = try await perform { () async throws(RPCError) in
+        let response = try await connection.perform { client async throws(RPCError) in
             try await client.sendNotification(
                 request, subscriptionID: unsId, metadata: connection.metadata, timeout: connection.deadline
             )
@@ -159,9 +163,7 @@ struct Feed: AsyncParsableCommand {
     @Option(help: "At most this many entries (1 to 1000).") var limit: UInt32 = 100
 
     func run() async throws {
-        let client = connection.client()
-        defer { Task { await client.close() } }
-        let response = try await perform { () async throws(RPCError) in
+        let response = try await connection.perform { client async throws(RPCError) in
             try await client.listFeed(
                 ListFeedRequest(user: user, afterSequence: after, limit: limit), metadata: connection.metadata,
                 timeout: connection.deadline

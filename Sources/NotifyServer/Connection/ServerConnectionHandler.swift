@@ -46,7 +46,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         self.settings = Settings(
             maxConcurrentCalls: UInt32(clamping: configuration.maxConcurrentCallsPerConnection),
             maxMessageSize: UInt32(clamping: configuration.maxMessageSize),
-            idleTimeoutMilliseconds: UInt32(clamping: configuration.idleTimeout.map { $0.milliseconds } ?? 0),
+            idleTimeoutMilliseconds: UInt32(clamping: configuration.idleTimeout.map(Self.milliseconds) ?? 0),
             server: "notifyd"
         )
         self.logger = logger
@@ -297,6 +297,11 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             callID: callID, status: code, message: message, metadata: Metadata(), payload: nil,
             reason: reason, fieldViolations: []
         )
+    }
+
+    private static func milliseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 
     private static func makeRequestID() -> String {

@@ -27,7 +27,7 @@ public struct RPCRouter: Sendable {
     ) {
         handlers[method] = { context in
             let request: Request
-            do {
+            do throws(MessageError) {
                 request = try Request(serializedBytes: context.requestPayload)
             } catch {
                 throw RPCError(code: .invalidArgument, message: error.message, reason: "UNDECODABLE_REQUEST")
