@@ -55,11 +55,11 @@ public struct AppendResult: Hashable, Sendable {
     /// being written by the background fan-out; they are durable already.
     public var recipients: UInt64
     /// The first recipient's feed entry (SendNotification returns it).
-    public var first: Notification?
+    public var first: NotifyDomain.Notification?
     /// True when the idempotency key matched an earlier call.
     public var replayed: Bool
 
-    public init(id: String, recipients: UInt64, first: Notification?, replayed: Bool) {
+    public init(id: String, recipients: UInt64, first: NotifyDomain.Notification?, replayed: Bool) {
         self.id = id
         self.recipients = recipients
         self.first = first
@@ -108,5 +108,5 @@ public protocol NotificationStore: Sendable {
     ///   used before with another fingerprint.
     func append(_ notification: NewNotification) async throws(StorageError) -> AppendResult
     /// A user's feed entries with `sequence > after`, oldest first.
-    func feed(user: Int64, after: UInt64, limit: Int) async throws(StorageError) -> [Notification]
+    func feed(user: Int64, after: UInt64, limit: Int) async throws(StorageError) -> [NotifyDomain.Notification]
 }
