@@ -72,7 +72,7 @@ public final class SQLiteNotificationStore: NotificationStore {
         appendWriter = Task { await engine.runAppendWriter(appendSignals) }
         fanOutWorker = Task { await engine.runFanOut(fanOutSignals) }
         // Jobs a previous process left unfinished.
-        fanOutSignal.yield()
+        if configuration.runsBackgroundFanOut { fanOutSignal.yield() }
         logger.info("notification store opened", metadata: ["notify.store.path": "\(path)"])
     }
 
@@ -118,6 +118,32 @@ public final class SQLiteNotificationStore: NotificationStore {
 
     // MARK: Users and connections
 
+    /// Creates or updates many users in one transaction: bootstrap and tests.
+    public func putUsers(_ users: [User]) async throws(StorageError) {
+        let rows = users.map(UserRow.init)
+        try await engine.write("putting \(rows.count) users") { db in
+            for row in rows { try row.upsert(db) }
+        }
+    }
+
+    /// Adds many connections in one transaction: bootstrap and tests.
+    /// - Throws: ``StorageError/Code/notFound`` when a user does not exist (nothing is added).
+    public func putConnections(_ connections: [Connection]) async throws(StorageError) {
+        let rows = connections.map(ConnectionRow.init)
+        try await engine.write("putting \(rows.count) connections") { db in
+            for row in rows { try Self.insert(row, db) }
+        }
+    }
+
+    private static func insert(_ row: ConnectionRow, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO connections (user, kind, "to") VALUES (?, ?, ?)
+                ON CONFLICT DO NOTHING
+                """,
+            arguments: [row.user, row.kind, row.to])
+    }
+
     public func putUser(_ user: User) async throws(StorageError) {
         let row = UserRow(user)
         try await engine.write("putting user \(user.id)") { db in
@@ -146,12 +172,7 @@ public final class SQLiteNotificationStore: NotificationStore {
     public func putConnection(_ connection: Connection) async throws(StorageError) {
         let row = ConnectionRow(connection)
         try await engine.write("putting a connection") { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO connections (user, kind, "to") VALUES (?, ?, ?)
-                    ON CONFLICT DO NOTHING
-                    """,
-                arguments: [row.user, row.kind, row.to])
+            try Self.insert(row, db)
         }
     }
 

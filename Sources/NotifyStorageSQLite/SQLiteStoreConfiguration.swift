@@ -25,6 +25,9 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
     public var idempotencyPurgeInterval: Duration
     /// Concurrent read connections.
     public var maximumReaderCount: Int
+    /// Whether this process writes pending fan-out jobs into feeds. The server
+    /// does; a short-lived admin CLI sharing the file can leave them to it.
+    public var runsBackgroundFanOut: Bool
 
     public init(
         busyTimeout: Duration = .seconds(5),
@@ -34,7 +37,8 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
         fanOutBatchSize: Int = 5_000,
         idempotencyRetention: Duration = .seconds(24 * 60 * 60),
         idempotencyPurgeInterval: Duration = .seconds(60),
-        maximumReaderCount: Int = 5
+        maximumReaderCount: Int = 5,
+        runsBackgroundFanOut: Bool = true
     ) {
         self.busyTimeout = busyTimeout
         self.maxAppendsPerTransaction = maxAppendsPerTransaction
@@ -44,6 +48,7 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
         self.idempotencyRetention = idempotencyRetention
         self.idempotencyPurgeInterval = idempotencyPurgeInterval
         self.maximumReaderCount = maximumReaderCount
+        self.runsBackgroundFanOut = runsBackgroundFanOut
     }
 }
 

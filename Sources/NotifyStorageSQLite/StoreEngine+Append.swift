@@ -79,7 +79,7 @@ extension StoreEngine {
             $0.largestAppendBatch = max($0.largestAppendBatch, batch.count)
             $0.fanOutJobsCreated += jobsCreated
         }
-        if jobsCreated > 0 { fanOutSignal.yield() }
+        if jobsCreated > 0, configuration.runsBackgroundFanOut { fanOutSignal.yield() }
         for (pending, outcome) in zip(batch, outcomes) {
             pending.continuation.resume(returning: outcome)
         }

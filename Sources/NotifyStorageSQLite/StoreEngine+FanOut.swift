@@ -16,7 +16,7 @@ extension StoreEngine {
                 do {
                     guard try await materializeFanOutBatch() else { break }
                 } catch {
-                    if Task.isCancelled { return }
+                    if Task.isCancelled || isClosed { return }
                     logger.info("background fan-out failed; retrying", metadata: ["error.type": "\(error)"])
                     try? await Task.sleep(for: .seconds(1))
                 }
