@@ -6,6 +6,9 @@ import NotifyDomain
 import NotifyStorage
 
 extension StoreEngine {
+    /// The most expired idempotency keys one purge deletes.
+    static let idempotencyPurgeLimit = 10_000
+
     /// The group-commit writer: drains the append queue batch by batch until
     /// the signal stream finishes (close), then drains what is left.
     func runAppendWriter(_ signals: AsyncStream<Void>) async {
@@ -41,7 +44,14 @@ extension StoreEngine {
         do {
             (outcomes, jobsCreated) = try await pool.write { db in
                 if purgeIdempotencyKeys {
-                    try db.execute(sql: "DELETE FROM idempotency WHERE created_at < ?", arguments: [cutoff])
+                    // Bounded, so a backlog of keys cannot delay this batch's callers;
+                    // the next purge takes the rest.
+                    try db.execute(
+                        sql: """
+                            DELETE FROM idempotency WHERE (scope, method, key) IN (
+                                SELECT scope, method, key FROM idempotency WHERE created_at < ? LIMIT ?)
+                            """,
+                        arguments: [cutoff, Self.idempotencyPurgeLimit])
                 }
                 var outcomes: [Result<AppendResult, StorageError>] = []
                 outcomes.reserveCapacity(items.count)

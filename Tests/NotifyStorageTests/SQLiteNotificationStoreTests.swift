@@ -387,4 +387,29 @@ struct SQLiteNotificationStoreTests {
             #expect(error?.code == .unavailable)
         }
     }
+
+    @Test("a refused append fails alone: the rest of its batch commits and feeds stay gapless")
+    func failureInsideBatch() async throws {
+        try await withStore { store, _ in
+            _ = try await store.append(Sample.notification(id: "dup", to: .users([1])))
+            let outcomes = try await withThrowingTaskGroup(of: StorageError.Code?.self) { group in
+                for i in 0..<50 {
+                    let id = i.isMultiple(of: 10) ? "dup" : "ok\(i)"
+                    group.addTask {
+                        do throws(StorageError) {
+                            _ = try await store.append(Sample.notification(id: id, to: .users([1])))
+                            return nil
+                        } catch {
+                            return error.code
+                        }
+                    }
+                }
+                return try await group.reduce(into: [StorageError.Code?]()) { $0.append($1) }
+            }
+            #expect(outcomes.filter { $0 == .alreadyExists }.count == 5)
+            #expect(outcomes.filter { $0 == nil }.count == 45)
+            let feed = try await store.feed(user: 1, after: 0, limit: 100)
+            #expect(feed.map(\.sequence) == (1...46).map { UInt64($0) })
+        }
+    }
 }
