@@ -1,1 +1,0 @@
-// NotifyStorageSQLite: module placeholder until its first file lands.

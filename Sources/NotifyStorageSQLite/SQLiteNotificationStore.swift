@@ -1,0 +1,324 @@
+public import Foundation
+public import Logging
+public import NotifyDomain
+public import NotifyStorage
+import GRDB
+import Synchronization
+
+/// A ``NotificationStore`` in one SQLite file, through GRDB.
+///
+/// One `DatabasePool` (WAL: reads never wait for the writer) serves the
+/// process for its whole life. Every connection runs `synchronous = FULL`,
+/// so a committed append survives a power cut, and waits up to
+/// ``SQLiteStoreConfiguration/busyTimeout`` for another process's lock: the
+/// bootstrap CLI (`notifyd admin ...`) can open the same file while the
+/// server runs. All database work runs on GRDB's own threads through its
+/// async `read`/`write`, so no caller's thread (an event loop) ever blocks.
+///
+/// Appends are group-committed: concurrent ``append(_:)`` calls queue, and one
+/// writer task commits up to ``SQLiteStoreConfiguration/maxAppendsPerTransaction``
+/// of them per transaction, so one fsync covers the batch. A connections
+/// audience above ``SQLiteStoreConfiguration/inlineFanOutLimit`` is committed as
+/// a durable fan-out job that a background task writes into feeds in batches,
+/// resuming after a restart.
+///
+/// The store owns those two tasks; ``close()`` drains the append queue and
+/// stops them. Call it before the process exits.
+public final class SQLiteNotificationStore: NotificationStore {
+    let engine: StoreEngine
+    private let appendWriter: Task<Void, Never>
+    private let fanOutWorker: Task<Void, Never>
+
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    ///
+    /// Opening blocks the calling thread for the migrations: call it once at
+    /// startup, not on an event loop.
+    /// - Parameters:
+    ///   - path: the database file; its directory must exist.
+    ///   - configuration: limits and timeouts.
+    ///   - logger: where the store reports migrations and background failures.
+    /// - Throws: ``StorageError`` when the file cannot be opened or migrated.
+    public init(path: String, configuration: SQLiteStoreConfiguration = .init(), logger: Logger) throws(StorageError) {
+        var config = Configuration()
+        config.foreignKeysEnabled = true
+        config.busyMode = .timeout(configuration.busyTimeout.seconds)
+        config.maximumReaderCount = max(1, configuration.maximumReaderCount)
+        config.label = "notify.store"
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        let pool: DatabasePool
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            // DatabasePool turns on WAL after prepareDatabase and sets
+            // synchronous = NORMAL on the writer while doing so: put FULL back,
+            // or a commit could be lost on power failure.
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+            }
+            try Schema.migrator.migrate(pool)
+        } catch {
+            throw StorageError(mapping: error, during: "opening \(path)")
+        }
+
+        let (appendSignals, appendSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let (fanOutSignals, fanOutSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let engine = StoreEngine(
+            pool: pool, configuration: configuration, logger: logger,
+            appendSignal: appendSignal, fanOutSignal: fanOutSignal)
+        self.engine = engine
+        // Owned by the store and awaited by close(); they hold the engine,
+        // not the store.
+        appendWriter = Task { await engine.runAppendWriter(appendSignals) }
+        fanOutWorker = Task { await engine.runFanOut(fanOutSignals) }
+        // Jobs a previous process left unfinished.
+        if configuration.runsBackgroundFanOut { fanOutSignal.yield() }
+        logger.info("notification store opened", metadata: ["notify.store.path": "\(path)"])
+    }
+
+    deinit {
+        engine.queue.withLock { $0.closed = true }
+        engine.appendSignal.finish()
+        engine.fanOutSignal.finish()
+        fanOutWorker.cancel()
+    }
+
+    /// Stops accepting appends, commits the ones already queued, stops the
+    /// background fan-out (its unfinished jobs resume at the next open) and
+    /// closes the database. Every later call throws ``StorageError/Code/unavailable``.
+    public func close() async {
+        let wasOpen = engine.queue.withLock { queue in
+            defer { queue.closed = true }
+            return !queue.closed
+        }
+        engine.appendSignal.finish()
+        await appendWriter.value
+        fanOutWorker.cancel()
+        engine.fanOutSignal.finish()
+        await fanOutWorker.value
+        guard wasOpen else { return }
+        do {
+            try engine.pool.close()
+        } catch {
+            engine.logger.info("the database did not close cleanly", metadata: ["error.type": "\(error)"])
+        }
+    }
+
+    /// Counters since this store opened.
+    public var statistics: SQLiteStoreStatistics {
+        engine.statistics.withLock { $0 }
+    }
+
+    /// Feed rows still to be written by the background fan-out (every process's jobs).
+    public func pendingFanOutRecipients() async throws(StorageError) -> Int {
+        try await engine.read("counting pending fan-out") { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM fanout_recipients") ?? 0
+        }
+    }
+
+    // MARK: Users and connections
+
+    /// Creates or updates many users in one transaction: bootstrap and tests.
+    public func putUsers(_ users: [User]) async throws(StorageError) {
+        let rows = users.map(UserRow.init)
+        try await engine.write("putting \(rows.count) users") { db in
+            for row in rows { try row.upsert(db) }
+        }
+    }
+
+    /// Adds many connections in one transaction: bootstrap and tests.
+    /// - Throws: ``StorageError/Code/notFound`` when a user does not exist (nothing is added).
+    public func putConnections(_ connections: [Connection]) async throws(StorageError) {
+        let rows = connections.map(ConnectionRow.init)
+        try await engine.write("putting \(rows.count) connections") { db in
+            for row in rows { try Self.insert(row, db) }
+        }
+    }
+
+    private static func insert(_ row: ConnectionRow, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO connections (user, kind, "to") VALUES (?, ?, ?)
+                ON CONFLICT DO NOTHING
+                """,
+            arguments: [row.user, row.kind, row.to])
+    }
+
+    public func putUser(_ user: User) async throws(StorageError) {
+        let row = UserRow(user)
+        try await engine.write("putting user \(user.id)") { db in
+            try row.upsert(db)
+        }
+    }
+
+    /// Deletes the user, their connections and subscriptions (by cascade) and their feed.
+    public func deleteUser(id: Int64) async throws(StorageError) -> Bool {
+        try await engine.write("deleting user \(id)") { db in
+            guard try UserRow.deleteOne(db, key: id) else { return false }
+            try FeedRow.filter(Column("user") == id).deleteAll(db)
+            try FeedHeadRow.deleteOne(db, key: id)
+            return true
+        }
+    }
+
+    public func user(id: Int64) async throws(StorageError) -> User? {
+        try await engine.read("reading user \(id)") { db in
+            try UserRow.fetchOne(db, key: id)?.user
+        }
+    }
+
+    /// Adds the connection; adding it again changes nothing.
+    /// - Throws: ``StorageError/Code/notFound`` when either user does not exist.
+    public func putConnection(_ connection: Connection) async throws(StorageError) {
+        let row = ConnectionRow(connection)
+        try await engine.write("putting a connection") { db in
+            try Self.insert(row, db)
+        }
+    }
+
+    /// Removes the connection; a friendship goes in both directions.
+    public func deleteConnection(_ connection: Connection) async throws(StorageError) -> Bool {
+        let row = ConnectionRow(connection)
+        return try await engine.write("deleting a connection") { db in
+            try ConnectionRow.deleteOne(db, key: ["user": row.user, "kind": row.kind, "to": row.to])
+        }
+    }
+
+    // MARK: Subscriptions
+
+    /// - Throws: ``StorageError/Code/alreadyExists`` for a known id,
+    ///   ``StorageError/Code/notFound`` when the user does not exist.
+    public func createSubscription(_ subscription: Subscription) async throws(StorageError) {
+        let row = SubscriptionRow(subscription)
+        try await engine.write("creating subscription") { db in
+            try row.insert(db)
+        }
+    }
+
+    public func subscription(id: String) async throws(StorageError) -> Subscription? {
+        let row = try await engine.read("reading subscription") { db in
+            try SubscriptionRow.fetchOne(db, key: id)
+        }
+        return try row?.subscription()
+    }
+
+    public func renewSubscription(id: String, expiresAt: Date) async throws(StorageError) -> Subscription? {
+        let expires = expiresAt.storedMicroseconds
+        let row = try await engine.write("renewing subscription") { db -> SubscriptionRow? in
+            guard var row = try SubscriptionRow.fetchOne(db, key: id) else { return nil }
+            row.expiresAt = expires
+            try row.update(db)
+            return row
+        }
+        return try row?.subscription()
+    }
+
+    public func deleteSubscription(id: String) async throws(StorageError) -> Bool {
+        try await engine.write("deleting subscription") { db in
+            try SubscriptionRow.deleteOne(db, key: id)
+        }
+    }
+
+    // MARK: Blocked list
+
+    /// Blocks the principal; blocking it again changes nothing.
+    public func block(_ principal: Principal) async throws(StorageError) {
+        let stored = principal.stored
+        try await engine.write("blocking") { db in
+            try db.execute(
+                sql: "INSERT INTO blocked (principal) VALUES (?) ON CONFLICT DO NOTHING", arguments: [stored])
+        }
+    }
+
+    public func unblock(_ principal: Principal) async throws(StorageError) -> Bool {
+        let stored = principal.stored
+        return try await engine.write("unblocking") { db in
+            try BlockedRow.deleteOne(db, key: stored)
+        }
+    }
+
+    public func isBlocked(_ principal: Principal) async throws(StorageError) -> Bool {
+        let stored = principal.stored
+        return try await engine.read("reading the blocked list") { db in
+            try BlockedRow.exists(db, key: stored)
+        }
+    }
+
+    // MARK: Tokens
+
+    /// - Throws: ``StorageError/Code/alreadyExists`` for a known id or hash.
+    public func insertToken(_ token: TokenRecord) async throws(StorageError) {
+        let row = TokenRow(token)
+        try await engine.write("inserting a token") { db in
+            try row.insert(db)
+        }
+    }
+
+    public func token(hash: [UInt8]) async throws(StorageError) -> TokenRecord? {
+        let hash = Data(hash)
+        let row = try await engine.read("reading a token") { db in
+            try TokenRow.filter(Column("hash") == hash).fetchOne(db)
+        }
+        return try row?.token()
+    }
+
+    /// Marks the token revoked; the row stays, so its id keeps answering.
+    public func revokeToken(id: String) async throws(StorageError) -> Bool {
+        try await engine.write("revoking a token") { db in
+            try db.execute(sql: "UPDATE tokens SET revoked = 1 WHERE id = ?", arguments: [id])
+            return db.changesCount > 0
+        }
+    }
+
+    // MARK: Notifications
+
+    /// Queues the append for the group-commit writer and returns after its
+    /// transaction commits.
+    ///
+    /// Once queued, the append completes even if the calling task is
+    /// cancelled: the writer may already be committing it.
+    /// - Throws: ``StorageError/Code/unavailable`` at once when
+    ///   ``SQLiteStoreConfiguration/maxPendingAppends`` appends are already
+    ///   waiting or the store is closed; ``StorageError/Code/idempotencyKeyReused``;
+    ///   ``StorageError/Code/alreadyExists`` for a notification id already stored.
+    public func append(_ notification: NewNotification) async throws(StorageError) -> AppendResult {
+        let engine = engine
+        let outcome = await withCheckedContinuation {
+            (continuation: CheckedContinuation<Result<AppendResult, StorageError>, Never>) in
+            let refusal = engine.queue.withLock { queue -> StorageError? in
+                if queue.closed { return StoreEngine.closedError }
+                if queue.pending.count >= engine.configuration.maxPendingAppends {
+                    return StorageError(code: .unavailable, message: "too many appends are waiting to be committed")
+                }
+                queue.pending.append(.init(notification: notification, continuation: continuation))
+                return nil
+            }
+            if let refusal {
+                continuation.resume(returning: .failure(refusal))
+            } else {
+                engine.appendSignal.yield()
+            }
+        }
+        return try outcome.get()
+    }
+
+    public func feed(user: Int64, after: UInt64, limit: Int) async throws(StorageError) -> [NotifyDomain.Notification] {
+        guard limit > 0 else { return [] }
+        let after = Int64(clamping: after)
+        return try await engine.read("reading a feed") { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT f.seq, n.serial, n.id, n.created_at, n.kind, n.content
+                    FROM feed f JOIN notifications n ON n.serial = f.notification
+                    WHERE f.user = ? AND f.seq > ?
+                    ORDER BY f.seq
+                    LIMIT ?
+                    """,
+                arguments: [user, after, limit])
+            return try rows.map { row in
+                try NotificationRow(row: row).notification(user: user, sequence: row["seq"])
+            }
+        }
+    }
+}

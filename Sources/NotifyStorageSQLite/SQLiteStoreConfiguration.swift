@@ -1,0 +1,87 @@
+/// Tuning for ``SQLiteNotificationStore``.
+///
+/// The defaults suit one server process on a local disk; tests lower the
+/// limits to exercise the slow paths with small data.
+public struct SQLiteStoreConfiguration: Hashable, Sendable {
+    /// How long a statement waits for another process's lock (the bootstrap
+    /// CLI writing to the same file) before the call fails with
+    /// ``StorageError/Code/unavailable``.
+    public var busyTimeout: Duration
+    /// The most appends committed by one transaction: one fsync covers them all.
+    public var maxAppendsPerTransaction: Int
+    /// The most appends waiting for the writer. Past it ``SQLiteNotificationStore/append(_:)``
+    /// throws ``StorageError/Code/unavailable`` at once instead of queueing without bound,
+    /// so the server can answer RESOURCE_EXHAUSTED.
+    public var maxPendingAppends: Int
+    /// The largest connections audience written to feeds inside the append's own
+    /// transaction. A larger audience is committed as a durable fan-out job that a
+    /// background task materializes, so the call stays fast and its memory bounded.
+    public var inlineFanOutLimit: Int
+    /// Feed rows the background fan-out writes per transaction.
+    public var fanOutBatchSize: Int
+    /// How long an idempotency key replays its first answer.
+    public var idempotencyRetention: Duration
+    /// How often, at most, expired idempotency keys are purged (by the append writer).
+    public var idempotencyPurgeInterval: Duration
+    /// Concurrent read connections.
+    public var maximumReaderCount: Int
+    /// Whether this process writes pending fan-out jobs into feeds. The server
+    /// does; a short-lived admin CLI sharing the file can leave them to it.
+    public var runsBackgroundFanOut: Bool
+
+    public init(
+        busyTimeout: Duration = .seconds(5),
+        maxAppendsPerTransaction: Int = 256,
+        maxPendingAppends: Int = 10_000,
+        inlineFanOutLimit: Int = 1_000,
+        fanOutBatchSize: Int = 5_000,
+        idempotencyRetention: Duration = .seconds(24 * 60 * 60),
+        idempotencyPurgeInterval: Duration = .seconds(60),
+        maximumReaderCount: Int = 5,
+        runsBackgroundFanOut: Bool = true
+    ) {
+        self.busyTimeout = busyTimeout
+        self.maxAppendsPerTransaction = maxAppendsPerTransaction
+        self.maxPendingAppends = maxPendingAppends
+        self.inlineFanOutLimit = inlineFanOutLimit
+        self.fanOutBatchSize = fanOutBatchSize
+        self.idempotencyRetention = idempotencyRetention
+        self.idempotencyPurgeInterval = idempotencyPurgeInterval
+        self.maximumReaderCount = maximumReaderCount
+        self.runsBackgroundFanOut = runsBackgroundFanOut
+    }
+}
+
+/// Counters since the store opened, for tests and metrics.
+public struct SQLiteStoreStatistics: Hashable, Sendable {
+    /// Appends that reached the writer (committed or failed).
+    public var appends: Int = 0
+    /// Transactions the group-commit writer ran: fewer than ``appends`` when batching works.
+    public var appendTransactions: Int = 0
+    /// The most appends one transaction carried.
+    public var largestAppendBatch: Int = 0
+    /// Durable fan-out jobs created for audiences above the inline limit.
+    public var fanOutJobsCreated: Int = 0
+    /// Fan-out jobs this process finished.
+    public var fanOutJobsCompleted: Int = 0
+    /// Feed rows written by the background fan-out.
+    public var fanOutRowsWritten: Int = 0
+    /// Background fan-out transactions.
+    public var fanOutTransactions: Int = 0
+
+    public init() {}
+}
+
+extension Duration {
+    /// Seconds as a floating-point number, for GRDB's busy timeout.
+    var seconds: Double {
+        let parts = components
+        return Double(parts.seconds) + Double(parts.attoseconds) / 1e18
+    }
+
+    /// Whole microseconds, the store's time unit.
+    var microseconds: Int64 {
+        let parts = components
+        return parts.seconds * 1_000_000 + parts.attoseconds / 1_000_000_000_000
+    }
+}

@@ -1,0 +1,108 @@
+import GRDB
+
+/// The store's schema, as string-named migrations.
+///
+/// A migration that has shipped is never edited: a change is a new
+/// migration appended to the list, so every existing file reaches the same
+/// schema by running the ones it lacks.
+///
+/// Times are INTEGER microseconds since 1970 (the precision PostgreSQL keeps),
+/// so SQL compares and purges them without parsing text.
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-initial") { db in
+            try db.execute(sql: """
+                CREATE TABLE users (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT
+                );
+
+                -- A friendship is symmetric: it is stored once, with user < "to".
+                CREATE TABLE connections (
+                    user INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                    kind TEXT NOT NULL CHECK (kind IN ('friend', 'follow')),
+                    "to" INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                    PRIMARY KEY (user, kind, "to")
+                ) WITHOUT ROWID;
+                -- Followers of a user, and the second direction of friendships.
+                CREATE INDEX connections_to ON connections ("to", kind, user);
+
+                CREATE TABLE subscriptions (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    user INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                    app TEXT NOT NULL,
+                    platform TEXT NOT NULL,
+                    device_id TEXT,
+                    expires_at INTEGER NOT NULL
+                );
+                CREATE INDEX subscriptions_user ON subscriptions (user);
+
+                CREATE TABLE blocked (
+                    principal TEXT PRIMARY KEY NOT NULL
+                ) WITHOUT ROWID;
+
+                CREATE TABLE tokens (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    hash BLOB NOT NULL UNIQUE,
+                    principal TEXT NOT NULL,
+                    roles TEXT NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    revoked INTEGER NOT NULL DEFAULT 0
+                );
+
+                -- serial keeps feed rows small: 8 bytes instead of a 36-byte UUID each.
+                CREATE TABLE notifications (
+                    serial INTEGER PRIMARY KEY,
+                    id TEXT NOT NULL UNIQUE,
+                    created_at INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    content TEXT NOT NULL
+                );
+
+                -- One gapless sequence per user; feed_heads holds its last value.
+                CREATE TABLE feed (
+                    user INTEGER NOT NULL,
+                    seq INTEGER NOT NULL,
+                    notification INTEGER NOT NULL,
+                    PRIMARY KEY (user, seq)
+                ) WITHOUT ROWID;
+
+                CREATE TABLE feed_heads (
+                    user INTEGER PRIMARY KEY,
+                    last_seq INTEGER NOT NULL
+                );
+
+                CREATE TABLE idempotency (
+                    scope TEXT NOT NULL,
+                    method TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    fingerprint BLOB NOT NULL,
+                    notification INTEGER NOT NULL,
+                    recipients INTEGER NOT NULL,
+                    first_user INTEGER,
+                    first_seq INTEGER,
+                    created_at INTEGER NOT NULL,
+                    PRIMARY KEY (scope, method, key)
+                ) WITHOUT ROWID;
+                CREATE INDEX idempotency_created_at ON idempotency (created_at);
+
+                -- A large audience, snapshotted when its notification committed;
+                -- the background fan-out deletes recipients as it writes their feeds.
+                CREATE TABLE fanout_jobs (
+                    id INTEGER PRIMARY KEY,
+                    notification INTEGER NOT NULL,
+                    total INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL
+                );
+
+                CREATE TABLE fanout_recipients (
+                    job INTEGER NOT NULL REFERENCES fanout_jobs(id) ON DELETE CASCADE,
+                    user INTEGER NOT NULL,
+                    PRIMARY KEY (job, user)
+                ) WITHOUT ROWID;
+                """)
+        }
+        return migrator
+    }
+}

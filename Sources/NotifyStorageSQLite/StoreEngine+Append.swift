@@ -1,0 +1,272 @@
+import Foundation
+import GRDB
+import Synchronization
+import Logging
+import NotifyDomain
+import NotifyStorage
+
+extension StoreEngine {
+    /// The most expired idempotency keys one purge deletes.
+    static let idempotencyPurgeLimit = 10_000
+
+    /// The group-commit writer: drains the append queue batch by batch until
+    /// the signal stream finishes (close), then drains what is left.
+    func runAppendWriter(_ signals: AsyncStream<Void>) async {
+        var lastPurge: ContinuousClock.Instant?
+        for await _ in signals {
+            await drainAppends(lastPurge: &lastPurge)
+        }
+        await drainAppends(lastPurge: &lastPurge)
+    }
+
+    private func drainAppends(lastPurge: inout ContinuousClock.Instant?) async {
+        while true {
+            let batch = queue.withLock { $0.take(configuration.maxAppendsPerTransaction) }
+            if batch.isEmpty { return }
+            let now = ContinuousClock.now
+            let purge = lastPurge.map { now - $0 >= configuration.idempotencyPurgeInterval } ?? true
+            if purge { lastPurge = now }
+            await commit(batch, purgeIdempotencyKeys: purge)
+        }
+    }
+
+    /// Commits `batch` in one transaction, then resumes every caller.
+    ///
+    /// Each append runs in its own savepoint, so one refused append (a reused
+    /// idempotency key, a duplicate id) fails alone; a failed commit fails them all.
+    private func commit(_ batch: [AppendQueue.Pending], purgeIdempotencyKeys: Bool) async {
+        let items = batch.map(\.notification)
+        let now = Date().storedMicroseconds
+        let cutoff = now - configuration.idempotencyRetention.microseconds
+        let configuration = configuration
+        var outcomes: [Result<AppendResult, StorageError>]
+        var jobsCreated = 0
+        do {
+            (outcomes, jobsCreated) = try await pool.write { db in
+                if purgeIdempotencyKeys {
+                    // Bounded, so a backlog of keys cannot delay this batch's callers;
+                    // the next purge takes the rest.
+                    try db.execute(
+                        sql: """
+                            DELETE FROM idempotency WHERE (scope, method, key) IN (
+                                SELECT scope, method, key FROM idempotency WHERE created_at < ? LIMIT ?)
+                            """,
+                        arguments: [cutoff, Self.idempotencyPurgeLimit])
+                }
+                var outcomes: [Result<AppendResult, StorageError>] = []
+                outcomes.reserveCapacity(items.count)
+                var jobs = 0
+                for item in items {
+                    do {
+                        var result: (AppendResult, Bool)?
+                        try db.inSavepoint {
+                            result = try Self.appendOne(db, item, now: now, cutoff: cutoff, configuration: configuration)
+                            return .commit
+                        }
+                        guard let (appended, createdJob) = result else {
+                            throw StorageError(code: .internalError, message: "an append produced no result")
+                        }
+                        outcomes.append(.success(appended))
+                        if createdJob { jobs += 1 }
+                    } catch {
+                        // An I/O error can make SQLite roll the whole transaction
+                        // back: then nothing in this batch may be reported as done.
+                        guard db.isInsideTransaction else { throw error }
+                        outcomes.append(.failure(StorageError(mapping: error, during: "appending \(item.id)")))
+                    }
+                }
+                return (outcomes, jobs)
+            }
+        } catch {
+            let failure = StorageError(mapping: error, during: "committing \(items.count) appends")
+            logger.info("an append batch failed", metadata: ["error.type": "\(failure)"])
+            outcomes = Array(repeating: .failure(failure), count: batch.count)
+            jobsCreated = 0
+        }
+        statistics.withLock {
+            $0.appends += batch.count
+            $0.appendTransactions += 1
+            $0.largestAppendBatch = max($0.largestAppendBatch, batch.count)
+            $0.fanOutJobsCreated += jobsCreated
+        }
+        if jobsCreated > 0, configuration.runsBackgroundFanOut { fanOutSignal.yield() }
+        for (pending, outcome) in zip(batch, outcomes) {
+            pending.continuation.resume(returning: outcome)
+        }
+    }
+
+    /// One append inside the batch's transaction.
+    /// - Returns: the result, and whether a background fan-out job was created.
+    static func appendOne(
+        _ db: Database, _ item: NewNotification, now: Int64, cutoff: Int64, configuration: SQLiteStoreConfiguration
+    ) throws -> (AppendResult, Bool) {
+        if let key = item.idempotencyKey {
+            let primaryKey = ["scope": key.scope, "method": key.method, "key": key.key]
+            if let earlier = try IdempotencyRow.fetchOne(db, key: primaryKey) {
+                if earlier.createdAt >= cutoff {
+                    guard earlier.fingerprint == Data(key.fingerprint) else {
+                        throw StorageError(
+                            code: .idempotencyKeyReused, message: "the idempotency key was used with another request")
+                    }
+                    return (try replay(db, earlier), false)
+                }
+                // Expired but not yet purged: the key is free again.
+                try earlier.delete(db)
+            }
+        }
+
+        let (kind, json) = try StoredContent.encode(item.content)
+        var notification = NotificationRow(
+            serial: nil, id: item.id, createdAt: item.createdAt.storedMicroseconds, kind: kind, content: json)
+        try notification.insert(db)
+        guard let serial = notification.serial else {
+            throw StorageError(code: .internalError, message: "an inserted notification has no row id")
+        }
+
+        var recipients: Int64 = 0
+        var first: (user: Int64, seq: Int64)?
+        var createdJob = false
+        switch item.recipients {
+        case .users(let ids):
+            var seen = Set<Int64>()
+            for id in ids where seen.insert(id).inserted {
+                let seq = try nextSequence(db, user: id)
+                try FeedRow(user: id, seq: seq, notification: serial).insert(db)
+                if first == nil { first = (id, seq) }
+            }
+            recipients = Int64(seen.count)
+        case .connections(let issuer, let mode):
+            let audience = Audience(issuer: issuer, mode: mode)
+            recipients =
+                try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(audience.sql))", arguments: audience.arguments) ?? 0
+            guard recipients > 0,
+                let firstUser = try Int64.fetchOne(
+                    db, sql: "SELECT MIN(user) FROM (\(audience.sql))", arguments: audience.arguments)
+            else { break }
+            if recipients <= Int64(configuration.inlineFanOutLimit) {
+                try writeFeedRows(db, audience: audience.sql, arguments: audience.arguments, notification: serial)
+                let seq = try Int64.fetchOne(
+                    db, sql: "SELECT last_seq FROM feed_heads WHERE user = ?", arguments: [firstUser])
+                first = seq.map { (firstUser, $0) }
+            } else {
+                // The first recipient now, so the answer can carry its entry;
+                // the rest as a snapshot of ids, copied by SQL without passing
+                // through memory, for the background fan-out.
+                let seq = try nextSequence(db, user: firstUser)
+                try FeedRow(user: firstUser, seq: seq, notification: serial).insert(db)
+                first = (firstUser, seq)
+                var job = FanOutJobRow(id: nil, notification: serial, total: recipients - 1, createdAt: now)
+                try job.insert(db)
+                guard let jobID = job.id else {
+                    throw StorageError(code: .internalError, message: "an inserted fan-out job has no row id")
+                }
+                var arguments = audience.arguments
+                arguments += ["job": jobID, "first": firstUser]
+                try db.execute(
+                    sql: "INSERT INTO fanout_recipients (job, user) SELECT :job, user FROM (\(audience.sql)) WHERE user > :first",
+                    arguments: arguments)
+                createdJob = true
+            }
+        }
+
+        if let key = item.idempotencyKey {
+            try IdempotencyRow(
+                scope: key.scope, method: key.method, key: key.key, fingerprint: Data(key.fingerprint),
+                notification: serial, recipients: recipients, firstUser: first?.user, firstSeq: first?.seq,
+                createdAt: now
+            ).insert(db)
+        }
+
+        let entry = first.map {
+            NotifyDomain.Notification(
+                id: item.id, sequence: UInt64($0.seq), user: $0.user, createdAt: item.createdAt.stored,
+                content: item.content.stored)
+        }
+        return (AppendResult(id: item.id, recipients: UInt64(recipients), first: entry, replayed: false), createdJob)
+    }
+
+    /// The first call's answer, rebuilt from what it stored.
+    private static func replay(_ db: Database, _ earlier: IdempotencyRow) throws -> AppendResult {
+        guard let notification = try NotificationRow.fetchOne(db, key: earlier.notification) else {
+            throw StorageError(code: .corrupt, message: "an idempotency key names a missing notification")
+        }
+        var first: NotifyDomain.Notification?
+        if let user = earlier.firstUser, let seq = earlier.firstSeq {
+            first = try notification.notification(user: user, sequence: seq)
+        }
+        return AppendResult(
+            id: notification.id, recipients: UInt64(max(0, earlier.recipients)), first: first, replayed: true)
+    }
+
+    /// Advances `user`'s feed head and returns the new sequence number.
+    static func nextSequence(_ db: Database, user: Int64) throws -> Int64 {
+        let seq = try Int64.fetchOne(
+            db,
+            sql: """
+                INSERT INTO feed_heads (user, last_seq) VALUES (?, 1)
+                ON CONFLICT (user) DO UPDATE SET last_seq = last_seq + 1
+                RETURNING last_seq
+                """,
+            arguments: [user])
+        guard let seq else {
+            throw StorageError(code: .internalError, message: "a feed head did not advance")
+        }
+        return seq
+    }
+
+    /// Appends the notification to the feed of every user `audience` selects,
+    /// in SQL, so no id passes through memory.
+    ///
+    /// `audience` must select distinct users in a column named `user`. Each
+    /// gets the sequence after its head, then every head advances by one:
+    /// both statements see the same heads, so the feeds stay gapless.
+    /// - Returns: the number of feed rows written.
+    @discardableResult
+    static func writeFeedRows(
+        _ db: Database, audience: String, arguments: StatementArguments, notification: Int64
+    ) throws -> Int {
+        var feedArguments = arguments
+        feedArguments += ["notification": notification]
+        try db.execute(
+            sql: """
+                INSERT INTO feed (user, seq, notification)
+                SELECT a.user, COALESCE(h.last_seq, 0) + 1, :notification
+                FROM (\(audience)) a LEFT JOIN feed_heads h ON h.user = a.user
+                """,
+            arguments: feedArguments)
+        let written = db.changesCount
+        try db.execute(
+            sql: """
+                INSERT INTO feed_heads (user, last_seq)
+                SELECT user, 1 FROM (\(audience)) WHERE true
+                ON CONFLICT (user) DO UPDATE SET last_seq = last_seq + 1
+                """,
+            arguments: arguments)
+        return written
+    }
+}
+
+/// The users a connections notification goes to, as SQL selecting `user`.
+///
+/// Friendships are stored once with the lower id first, so the two
+/// branches never select the same user. The issuer is never in its own audience.
+struct Audience {
+    var sql: String
+    var arguments: StatementArguments
+
+    init(issuer: Int64, mode: CommunityMode) {
+        arguments = ["issuer": issuer]
+        switch mode {
+        case .friendship:
+            sql = """
+                SELECT "to" AS user FROM connections WHERE user = :issuer AND kind = 'friend' AND "to" <> :issuer
+                UNION ALL
+                SELECT user FROM connections WHERE "to" = :issuer AND kind = 'friend' AND user <> :issuer
+                """
+        case .follow:
+            sql = """
+                SELECT user FROM connections WHERE "to" = :issuer AND kind = 'follow' AND user <> :issuer
+                """
+        }
+    }
+}

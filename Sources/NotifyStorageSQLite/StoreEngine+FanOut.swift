@@ -1,0 +1,72 @@
+import Foundation
+import GRDB
+import Synchronization
+import Logging
+import NotifyStorage
+
+extension StoreEngine {
+    /// The background fan-out: on each signal, writes feed rows for pending
+    /// jobs, oldest job first, until none is left. Ends when cancelled.
+    ///
+    /// Each batch reads the job's state inside its own write transaction, so
+    /// two processes (or a restart midway) never write a recipient twice.
+    func runFanOut(_ signals: AsyncStream<Void>) async {
+        for await _ in signals {
+            while !Task.isCancelled {
+                do {
+                    guard try await materializeFanOutBatch() else { break }
+                } catch {
+                    if Task.isCancelled || isClosed { return }
+                    logger.info("background fan-out failed; retrying", metadata: ["error.type": "\(error)"])
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+    }
+
+    /// Writes up to ``SQLiteStoreConfiguration/fanOutBatchSize`` feed rows of
+    /// the oldest job in one transaction.
+    /// - Returns: false when there was no job.
+    func materializeFanOutBatch() async throws(StorageError) -> Bool {
+        let batchSize = max(1, configuration.fanOutBatchSize)
+        let (found, written, completed) = try await write("fan-out") { db -> (Bool, Int, Bool) in
+            guard let job = try FanOutJobRow.order(Column("id")).fetchOne(db), let jobID = job.id else {
+                return (false, 0, false)
+            }
+            // The last recipient of this batch: recipients are taken in id order.
+            let end = try Int64.fetchOne(
+                db, sql: "SELECT user FROM fanout_recipients WHERE job = ? ORDER BY user LIMIT 1 OFFSET ?",
+                arguments: [jobID, batchSize - 1])
+            let range = end == nil ? "" : " AND r.user <= :end"
+            var arguments: StatementArguments = ["job": jobID]
+            if let end { arguments += ["end": end] }
+            // A recipient deleted since the snapshot gets no feed.
+            let audience = """
+                SELECT r.user AS user FROM fanout_recipients r JOIN users u ON u.id = r.user
+                WHERE r.job = :job\(range)
+                """
+            let written = try Self.writeFeedRows(
+                db, audience: audience, arguments: arguments, notification: job.notification)
+            if let end {
+                try db.execute(
+                    sql: "DELETE FROM fanout_recipients WHERE job = ? AND user <= ?", arguments: [jobID, end])
+            }
+            if end != nil, try !FanOutRecipientRow.filter(Column("job") == jobID).isEmpty(db) {
+                return (true, written, false)
+            }
+            // Deleting the job deletes any recipients left (by cascade).
+            try FanOutJobRow.deleteOne(db, key: jobID)
+            return (true, written, true)
+        }
+        guard found else { return false }
+        statistics.withLock {
+            $0.fanOutTransactions += 1
+            $0.fanOutRowsWritten += written
+            if completed { $0.fanOutJobsCompleted += 1 }
+        }
+        if completed {
+            logger.debug("fan-out job finished")
+        }
+        return true
+    }
+}

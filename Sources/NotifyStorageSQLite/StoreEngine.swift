@@ -1,0 +1,84 @@
+import Foundation
+import GRDB
+import Logging
+import NotifyDomain
+import NotifyStorage
+import Synchronization
+
+/// The state the store's background tasks share with its methods.
+///
+/// Kept apart from ``SQLiteNotificationStore`` so that the writer tasks do
+/// not keep the store itself alive: dropping the store finishes their
+/// signal streams and they end.
+final class StoreEngine: Sendable {
+    let pool: DatabasePool
+    let configuration: SQLiteStoreConfiguration
+    let logger: Logger
+    let statistics = Mutex(SQLiteStoreStatistics())
+    let queue = Mutex(AppendQueue())
+    /// Wakes the group-commit writer; one buffered signal is enough, since
+    /// the writer drains the whole queue each time it wakes.
+    let appendSignal: AsyncStream<Void>.Continuation
+    /// Wakes the background fan-out.
+    let fanOutSignal: AsyncStream<Void>.Continuation
+
+    init(
+        pool: DatabasePool, configuration: SQLiteStoreConfiguration, logger: Logger,
+        appendSignal: AsyncStream<Void>.Continuation, fanOutSignal: AsyncStream<Void>.Continuation
+    ) {
+        self.pool = pool
+        self.configuration = configuration
+        self.logger = logger
+        self.appendSignal = appendSignal
+        self.fanOutSignal = fanOutSignal
+    }
+
+    var isClosed: Bool { queue.withLock { $0.closed } }
+
+    static let closedError = StorageError(code: .unavailable, message: "the store is closed")
+
+    /// A read on a pooled reader connection, never on the caller's thread.
+    func read<T: Sendable>(
+        _ operation: String, _ body: @Sendable (Database) throws -> T
+    ) async throws(StorageError) -> T {
+        guard !isClosed else { throw Self.closedError }
+        do {
+            return try await pool.read(body)
+        } catch {
+            throw StorageError(mapping: error, during: operation)
+        }
+    }
+
+    /// A write transaction; returns after it has committed.
+    func write<T: Sendable>(
+        _ operation: String, _ body: @Sendable (Database) throws -> T
+    ) async throws(StorageError) -> T {
+        guard !isClosed else { throw Self.closedError }
+        do {
+            return try await pool.write(body)
+        } catch {
+            throw StorageError(mapping: error, during: operation)
+        }
+    }
+}
+
+/// Appends waiting for the group-commit writer.
+struct AppendQueue {
+    struct Pending {
+        var notification: NewNotification
+        var continuation: CheckedContinuation<Result<AppendResult, StorageError>, Never>
+    }
+
+    var pending: [Pending] = []
+    /// Set by close: no append is accepted any more.
+    var closed = false
+
+    /// Takes up to `limit` appends, oldest first.
+    mutating func take(_ limit: Int) -> [Pending] {
+        let count = min(limit, pending.count)
+        guard count > 0 else { return [] }
+        let batch = Array(pending[..<count])
+        pending.removeFirst(count)
+        return batch
+    }
+}

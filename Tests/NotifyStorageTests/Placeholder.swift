@@ -1,1 +1,0 @@
-// NotifyStorageTests: placeholder until its first test lands.

@@ -1,0 +1,83 @@
+import Foundation
+import Logging
+import NotifyDomain
+import NotifyStorage
+import NotifyStorageSQLite
+
+/// A temporary directory holding one database file, removed afterwards.
+struct TemporaryDatabase {
+    let directory: URL
+    var path: String { directory.appendingPathComponent("notify.sqlite").path }
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("notify-storage-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    func open(_ configuration: SQLiteStoreConfiguration = .init()) throws -> SQLiteNotificationStore {
+        var logger = Logger(label: "notify.storage.tests")
+        logger.logLevel = .warning
+        return try SQLiteNotificationStore(path: path, configuration: configuration, logger: logger)
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+/// Runs `body` with a fresh store, then closes it and deletes its file.
+func withStore<T>(
+    _ configuration: SQLiteStoreConfiguration = .init(),
+    _ body: (SQLiteNotificationStore, TemporaryDatabase) async throws -> T
+) async throws -> T {
+    let database = try TemporaryDatabase()
+    defer { database.remove() }
+    let store = try database.open(configuration)
+    do {
+        let result = try await body(store, database)
+        await store.close()
+        return result
+    } catch {
+        await store.close()
+        throw error
+    }
+}
+
+/// Polls until the background fan-out has nothing left, or the deadline passes.
+/// - Returns: whether it finished.
+func waitForFanOut(_ store: SQLiteNotificationStore, timeout: Duration = .seconds(120)) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await store.pendingFanOutRecipients() == 0 { return true }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+    return false
+}
+
+enum Sample {
+    static let created = Date(timeIntervalSince1970: 1_700_000_000.123456)
+
+    static func custom(issuer: Int64 = 1, title: String? = "hello") -> NotificationContent {
+        .custom(
+            CustomNotification(
+                type: "mention",
+                embed: Embed(embedType: "post", embedID: "p-42", url: "https://example.com/p/42", metadataJSON: #"{"a":[1,2]}"#),
+                title: title, description: "a description with \"quotes\" and ünïcode", issuer: issuer))
+    }
+
+    static let graph: NotificationContent = .graph(
+        GraphNotification(
+            targetHostName: "app.example.com", appNotificationID: "app-1", groupName: "group",
+            expiration: Date(timeIntervalSince1970: 1_800_000_000.5),
+            payload: Payload(rawContent: "raw", visualContent: VisualContent(title: "Title", body: nil)),
+            platforms: [.windows, .webPush], priority: .high, displayTimeToLive: 3600,
+            fallbackPolicyJSON: #"{"url":"https://example.com"}"#))
+
+    static func notification(
+        id: String = UUID().uuidString, content: NotificationContent = custom(), to recipients: Recipients,
+        key: IdempotencyKey? = nil
+    ) -> NewNotification {
+        NewNotification(id: id, createdAt: created, content: content, recipients: recipients, idempotencyKey: key)
+    }
+}
