@@ -95,7 +95,10 @@ let package = Package(
         ),
         .target(
             name: "NotifyTesting",
-            dependencies: ["NotifyTLS", "NotifyServer", "NotifyStorageSQLite", "NotifyClient", nioCore, nioPosix, logging],
+            dependencies: [
+                "NotifyTLS", "NotifyServer", "NotifyStorageSQLite", "NotifyStorage", "NotifyClient", "NotifyWire", "NotifyDomain",
+                nioCore, nioPosix, logging, lifecycle,
+            ],
             swiftSettings: swiftSettings
         ),
 
@@ -105,6 +108,7 @@ let package = Package(
             dependencies: [
                 "NotifyServer", "NotifyStorageSQLite", "NotifyStorage", "NotifyDomain", "NotifyTLS",
                 argumentParser, logging, lifecycle, nioPosix,
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -118,7 +122,11 @@ let package = Package(
         .testTarget(name: "NotifyTLSTests", dependencies: ["NotifyTLS", "NotifyTesting", nioCore, nioPosix], swiftSettings: swiftSettings),
         .testTarget(name: "NotifyWireTests", dependencies: ["NotifyWire", "NotifyMessages", "NotifyDomain", nioCore, .product(name: "NIOTestUtils", package: "swift-nio")], swiftSettings: swiftSettings),
         .testTarget(name: "NotifyDomainTests", dependencies: ["NotifyDomain"], swiftSettings: swiftSettings),
-        .testTarget(name: "NotifyStorageTests", dependencies: ["NotifyStorage", "NotifyStorageSQLite", "NotifyDomain"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "NotifyStorageTests",
+            dependencies: ["NotifyStorage", "NotifyStorageSQLite", "NotifyDomain", logging, .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "NotifyEndToEndTests",
             dependencies: ["NotifyTesting", "NotifyServer", "NotifyClient", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyTLS", "NotifyStorageSQLite", nioCore, nioPosix, logging],

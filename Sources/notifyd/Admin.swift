@@ -22,11 +22,27 @@ struct DataDirOption: ParsableArguments {
     @Option(help: "The server's data folder. [NOTIFY_DATA_DIR, default ./data]")
     var dataDir: String?
 
-    func openStore() throws -> SQLiteNotificationStore {
+    /// Opens the store, runs `body`, and closes the store.
+    func withStore<T>(_ body: (SQLiteNotificationStore) async throws -> T) async throws -> T {
+        let store = try openStore()
+        do {
+            let result = try await body(store)
+            await store.close()
+            return result
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+
+    private func openStore() throws -> SQLiteNotificationStore {
         let dataDir = Layered().string(self.dataDir, "NOTIFY_DATA_DIR", default: "./data")
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
         let logger = Logger(label: "notifyd.admin", factory: { _ in SwiftLogNoOpLogHandler() })
-        return try SQLiteNotificationStore(path: Storage.databasePath(dataDir), logger: logger)
+        // Fan-out jobs are the server's to run; a short-lived command leaves them.
+        var configuration = SQLiteStoreConfiguration()
+        configuration.runsBackgroundFanOut = false
+        return try SQLiteNotificationStore(path: Storage.databasePath(dataDir), configuration: configuration, logger: logger)
     }
 }
 
@@ -53,16 +69,16 @@ struct TokenCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let store = try options.openStore()
             let principal: Principal = if let user { .user(user) } else { .app(app ?? "") }
             var roles = Set(role.compactMap(Role.init(rawValue:)))
             if roles.isEmpty { roles = TokenIssuer.defaultRoles(for: principal) }
-            if case .user(let id) = principal, try await store.user(id: id) == nil {
-                try await store.putUser(User(id: id))
+            let lifetime = TimeInterval(days) * 24 * 3600
+            let issued = try await options.withStore { store in
+                if case .user(let id) = principal, try await store.user(id: id) == nil {
+                    try await store.putUser(User(id: id))
+                }
+                return try await TokenIssuer(store: store).issue(for: principal, roles: roles, lifetime: lifetime)
             }
-            let issued = try await TokenIssuer(store: store).issue(
-                for: principal, roles: roles, lifetime: TimeInterval(days) * 24 * 3600
-            )
             print(issued.token)
         }
     }
@@ -79,7 +95,7 @@ struct UserCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard id > 0 else { throw ValidationError("--id must be positive") }
-            try await options.openStore().putUser(User(id: id, name: name))
+            try await options.withStore { try await $0.putUser(User(id: id, name: name)) }
             print(id)
         }
     }
@@ -100,11 +116,13 @@ struct ConnectionCommand: AsyncParsableCommand {
         func run() async throws {
             guard let kind = ConnectionKind(rawValue: kind) else { throw ValidationError("--kind is friend or follow") }
             guard user != to else { throw ValidationError("a user cannot connect to himself") }
-            let store = try options.openStore()
-            for id in [user, to] where try await store.user(id: id) == nil {
-                try await store.putUser(User(id: id))
+            let connection = Connection(user: user, to: to, kind: kind)
+            try await options.withStore { store in
+                for id in [connection.user, connection.to] where try await store.user(id: id) == nil {
+                    try await store.putUser(User(id: id))
+                }
+                try await store.putConnection(connection)
             }
-            try await store.putConnection(Connection(user: user, to: to, kind: kind))
         }
     }
 }
@@ -128,15 +146,16 @@ struct SubscriptionCommand: AsyncParsableCommand {
                 throw ValidationError("--platform is windows, ios, android or webPush")
             }
             guard (1...30).contains(days) else { throw ValidationError("--days is 1 to 30") }
-            let store = try options.openStore()
-            if try await store.user(id: user) == nil {
-                try await store.putUser(User(id: user))
-            }
             let subscription = Subscription(
                 id: UUID().uuidString.lowercased(), user: user, app: app, platform: platform, deviceID: device,
                 expiresAt: Date().addingTimeInterval(TimeInterval(days) * 24 * 3600)
             )
-            try await store.createSubscription(subscription)
+            try await options.withStore { store in
+                if try await store.user(id: subscription.user) == nil {
+                    try await store.putUser(User(id: subscription.user))
+                }
+                try await store.createSubscription(subscription)
+            }
             print(subscription.id)
         }
     }
@@ -154,6 +173,6 @@ struct BlockCommand: AsyncParsableCommand {
 
     func run() async throws {
         let principal: Principal = if let user { .user(user) } else { .app(app ?? "") }
-        try await options.openStore().block(principal)
+        try await options.withStore { try await $0.block(principal) }
     }
 }

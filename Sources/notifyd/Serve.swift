@@ -6,6 +6,7 @@ import NotifyServer
 import NotifyStorageSQLite
 import NotifyTLS
 import ServiceLifecycle
+import UnixSignals
 
 /// `notifyd serve`: runs the RPC server on the embedded defaults or the given settings.
 struct Serve: AsyncParsableCommand {
@@ -103,7 +104,6 @@ struct Serve: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(
                 services: [
-                    .init(service: store),
                     .init(service: server),
                     .init(service: HealthOnShutdown(health: health), successTerminationBehavior: .ignore),
                 ],
@@ -111,7 +111,14 @@ struct Serve: AsyncParsableCommand {
                 logger: logger
             )
         )
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            await store.close()
+            throw error
+        }
+        // The server has drained: commit what is queued, then close the file.
+        await store.close()
     }
 
     private func tlsConfiguration(env: Layered, dataDir: String) throws -> TLSConfiguration {

@@ -1,0 +1,95 @@
+public import Logging
+public import NotifyClient
+public import NotifyDomain
+public import NotifyServer
+public import NotifyStorageSQLite
+import NIOCore
+import NotifyTLS
+import ServiceLifecycle
+
+/// A real notify RPC server for one test: real TLS on 127.0.0.1 with a
+/// port of its own, a real SQLite file in a directory of its own.
+public struct TestServer: Sendable {
+    public let port: Int
+    /// The development CA that signed the server certificate.
+    public let caFile: String
+    /// The temporary directory holding the database and the certificates.
+    public let directory: String
+    public let store: SQLiteNotificationStore
+    public let configuration: ServerConfiguration
+
+    /// A client of this server, trusting its CA.
+    public func client(configure: (inout ClientConfiguration) -> Void = { _ in }) -> NotifyClient {
+        var configuration = ClientConfiguration(host: "127.0.0.1", port: port, trustRootsFile: caFile)
+        configure(&configuration)
+        return NotifyClient(configuration: configuration)
+    }
+
+    /// Creates a token straight in the store, as `notifyd admin token create` does.
+    public func token(for principal: Principal, roles: Set<Role>) async throws -> String {
+        if case .user(let id) = principal, try await store.user(id: id) == nil {
+            try await store.putUser(User(id: id))
+        }
+        return try await TokenIssuer(store: store).issue(for: principal, roles: roles).token
+    }
+
+    /// An admin's token (user 1000000, created when missing).
+    public func adminToken() async throws -> String {
+        try await token(for: .user(1_000_000), roles: [.admin])
+    }
+}
+
+/// Runs `body` against a fresh server, then shuts the server down gracefully
+/// and removes its files.
+///
+/// - Parameters:
+///   - configure: adjusts the server configuration (limits, mTLS, community mode).
+///   - storeConfiguration: adjusts the SQLite store.
+public func withTestServer<T: Sendable>(
+    configure: (inout ServerConfiguration) throws -> Void = { _ in },
+    storeConfiguration: SQLiteStoreConfiguration = SQLiteStoreConfiguration(),
+    _ body: (TestServer) async throws -> T
+) async throws -> T {
+    let directory = try TemporaryDirectory()
+    defer { directory.remove() }
+    let files = try DevelopmentCertificates.ensure(in: directory.path + "/tls")
+    var configuration = ServerConfiguration(
+        host: "127.0.0.1", port: 0,
+        tls: .server(
+            certificateChainFile: files.serverCertificate, privateKeyFile: files.serverKey,
+            applicationProtocols: ["notify/1"]
+        )
+    )
+    configuration.drainTimeout = .seconds(10)
+    try configure(&configuration)
+    var logger = Logger(label: "notify.test")
+    logger.logLevel = .warning
+    let store = try SQLiteNotificationStore(
+        path: directory.path + "/notify.sqlite", configuration: storeConfiguration, logger: logger
+    )
+    let server = RPCServer(
+        configuration: configuration,
+        router: NotifyService.router(store: store, configuration: configuration, health: HealthState()),
+        logger: logger
+    )
+    let group = ServiceGroup(configuration: .init(services: [.init(service: server)], logger: logger))
+    let result: Result<T, any Error> = await withTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try? await group.run() }
+        let outcome: Result<T, any Error>
+        do {
+            let port = try await server.localAddress.port ?? 0
+            let testServer = TestServer(
+                port: port, caFile: files.caCertificate, directory: directory.path, store: store,
+                configuration: configuration
+            )
+            outcome = .success(try await body(testServer))
+        } catch {
+            outcome = .failure(error)
+        }
+        await group.triggerGracefulShutdown()
+        await tasks.waitForAll()
+        return outcome
+    }
+    await store.close()
+    return try result.get()
+}

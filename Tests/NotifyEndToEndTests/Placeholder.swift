@@ -1,1 +1,0 @@
-// NotifyEndToEndTests: placeholder until its first test lands.

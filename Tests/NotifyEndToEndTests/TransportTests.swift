@@ -1,0 +1,365 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import NotifyClient
+import NotifyDomain
+import NotifyMessages
+import NotifyServer
+import NotifyTLS
+import NotifyTesting
+import NotifyWire
+import Testing
+
+@Suite("Transport over real TLS on loopback")
+struct TransportTests {
+    @Test("the first frame is settings, announcing the limits")
+    func settingsFirst() async throws {
+        try await withTestServer(configure: { $0.maxConcurrentCallsPerConnection = 17 }) { server in
+            let connection = try await RawConnection.connect(port: server.port, caFile: server.caFile)
+            let first = try #require(try await connection.next())
+            await connection.close()
+            guard case .settings(let settings) = first else {
+                Issue.record("expected settings, got \(first)")
+                return
+            }
+            #expect(settings.maxConcurrentCalls == 17)
+            #expect(settings.maxMessageSize == 4 * 1024 * 1024)
+        }
+    }
+
+    @Test("health answers SERVING through NotifyClient")
+    func health() async throws {
+        try await withTestServer { server in
+            let client = server.client()
+            let response = try await client.health()
+            #expect(response.status == .serving)
+            let unknown = try await client.health(service: "no.such.Service")
+            #expect(unknown.status == .serviceUnknown)
+            await client.close()
+        }
+    }
+
+    @Test("an unknown method answers UNIMPLEMENTED")
+    func unknownMethod() async throws {
+        try await withTestServer { server in
+            let client = server.client()
+            let error = await #expect(throws: RPCError.self) {
+                _ = try await client.callRaw("/notify.v1.Nope/Nothing", payload: ByteBuffer())
+            }
+            #expect(error?.code == .unimplemented)
+            #expect(error?.reason == "UNKNOWN_METHOD")
+            await client.close()
+        }
+    }
+
+    @Test("a garbage request answers INVALID_ARGUMENT with the reason")
+    func garbageRequest() async throws {
+        try await withTestServer { server in
+            let client = server.client()
+            let error = await #expect(throws: RPCError.self) {
+                _ = try await client.callRaw(Methods.healthCheck, payload: ByteBuffer(bytes: [0xFF, 0xFF, 0xFF, 0x01]))
+            }
+            #expect(error?.code == .invalidArgument)
+            #expect(error?.reason == "UNDECODABLE_REQUEST")
+            #expect(error?.message.contains("HealthCheckRequest") == true)
+            await client.close()
+        }
+    }
+
+    @Test("1,000 pipelined calls on one connection are all answered, each with its own call id")
+    func pipelined() async throws {
+        try await withTestServer(configure: { $0.maxConcurrentCallsPerConnection = 1000 }) { server in
+            let connection = try await RawConnection.connect(port: server.port, caFile: server.caFile)
+            guard case .settings? = try await connection.next() else {
+                Issue.record("no settings frame")
+                return
+            }
+            let payload = HealthCheckRequest().serializedBuffer()
+            let frames = (1...1000).map { id in
+                Frame.request(RequestFrame(callID: UInt64(id), method: Methods.healthCheck, payload: payload))
+            }
+            try await connection.write(frames)
+            var answered = Set<UInt64>()
+            while answered.count < 1000, let frame = try await connection.next() {
+                guard case .response(let response) = frame else { continue }
+                #expect(response.status == .ok)
+                answered.insert(response.callID)
+            }
+            #expect(answered == Set((1...1000).map { UInt64($0) }))
+            await connection.close()
+        }
+    }
+
+    @Test("calls past the per-connection limit answer RESOURCE_EXHAUSTED; the rest succeed")
+    func concurrencyLimit() async throws {
+        try await withTestServer(configure: { $0.maxConcurrentCallsPerConnection = 2 }) { server in
+            let connection = try await RawConnection.connect(port: server.port, caFile: server.caFile)
+            _ = try await connection.next()
+            let token = try await server.adminToken()
+            // Notify calls touch the store, so the first two are still in flight when the rest arrive.
+            var request = NotifyRequest(recipientsType: "user", type: "t", title: .null, description: .null, user: 1_000_000)
+            request.title = .value("x")
+            let frames = (1...50).map { id in
+                Frame.request(RequestFrame(
+                    callID: UInt64(id), method: Methods.notify, metadata: .bearer(token),
+                    payload: request.serializedBuffer()
+                ))
+            }
+            try await connection.write(frames)
+            var statuses: [StatusCode] = []
+            while statuses.count < 50, let frame = try await connection.next() {
+                if case .response(let response) = frame { statuses.append(response.status) }
+            }
+            #expect(statuses.contains(.ok))
+            #expect(statuses.contains(.resourceExhausted))
+            #expect(statuses.allSatisfy { $0 == .ok || $0 == .resourceExhausted })
+            await connection.close()
+        }
+    }
+
+    @Test("an oversized frame gets a goaway with RESOURCE_EXHAUSTED and the connection closes")
+    func oversized() async throws {
+        try await withTestServer(configure: { $0.maxMessageSize = 64 * 1024 }) { server in
+            let connection = try await RawConnection.connect(port: server.port, caFile: server.caFile)
+            _ = try await connection.next()
+            var header = ByteBuffer()
+            header.writeInteger(UInt8(0))
+            header.writeInteger(UInt32(10 * 1024 * 1024))
+            try await connection.writeRaw(header)
+            var goAway: GoAwayFrame?
+            while let frame = try? await connection.next() {
+                if case .goAway(let frame) = frame { goAway = frame }
+            }
+            #expect(goAway?.status == .resourceExhausted)
+            #expect(!connection.channel.isActive)
+            try await expectHealthy(server)
+        }
+    }
+
+    @Test("garbage bytes get a goaway with INVALID_ARGUMENT and leave the server healthy")
+    func garbageFrames() async throws {
+        try await withTestServer { server in
+            let connection = try await RawConnection.connect(port: server.port, caFile: server.caFile)
+            _ = try await connection.next()
+            try await connection.writeRaw(ByteBuffer(bytes: [0, 0, 0, 0, 6, 0xDE, 0xAD, 0xBE, 0xEF, 0x13, 0x37]))
+            var goAway: GoAwayFrame?
+            while let frame = try? await connection.next() {
+                if case .goAway(let frame) = frame { goAway = frame }
+            }
+            #expect(goAway?.status == .invalidArgument)
+            try await expectHealthy(server)
+        }
+    }
+
+    @Test("a client that disconnects mid-call leaves the server healthy and loses nothing acknowledged")
+    func disconnectMidCall() async throws {
+        try await withTestServer { server in
+            let token = try await server.adminToken()
+            for round in 0..<5 {
+                let connection = try await RawConnection.connect(port: server.port, caFile: server.caFile)
+                _ = try await connection.next()
+                let request = NotifyRequest(recipientsType: "user", type: "t\(round)", title: .value("x"), description: .null, user: 1_000_000)
+                let frames = (1...200).map { id in
+                    Frame.request(RequestFrame(
+                        callID: UInt64(id), method: Methods.notify, metadata: .bearer(token),
+                        payload: request.serializedBuffer()
+                    ))
+                }
+                try await connection.write(frames)
+                await connection.close()
+            }
+            try await expectHealthy(server)
+        }
+    }
+
+    @Test("a deadline that passes answers DEADLINE_EXCEEDED")
+    func deadline() async throws {
+        try await withTestServer { server in
+            let connection = try await RawConnection.connect(port: server.port, caFile: server.caFile)
+            _ = try await connection.next()
+            // 1 ms is gone by the time the request is decoded on a loaded machine or not:
+            // either way the answer must be OK or DEADLINE_EXCEEDED, never a hang.
+            let token = try await server.adminToken()
+            let request = NotifyRequest(recipientsType: "user", type: "t", title: .value("x"), description: .null, user: 1_000_000)
+            try await connection.write((1...20).map { id in
+                .request(RequestFrame(
+                    callID: UInt64(id), method: Methods.notify, metadata: .bearer(token), timeoutMilliseconds: 1,
+                    payload: request.serializedBuffer()
+                ))
+            })
+            var statuses: [StatusCode] = []
+            while statuses.count < 20, let frame = try await connection.next() {
+                if case .response(let response) = frame { statuses.append(response.status) }
+            }
+            #expect(statuses.count == 20)
+            #expect(statuses.allSatisfy { $0 == .ok || $0 == .deadlineExceeded })
+            await connection.close()
+        }
+    }
+
+    @Test("ping is answered with pong carrying the same value")
+    func ping() async throws {
+        try await withTestServer { server in
+            let connection = try await RawConnection.connect(port: server.port, caFile: server.caFile)
+            _ = try await connection.next()
+            try await connection.write([.ping(0xC0FFEE)])
+            let frame = try await connection.next()
+            #expect(frame == .pong(0xC0FFEE))
+            await connection.close()
+        }
+    }
+
+    @Test("an idle connection is closed after the idle timeout with a goaway")
+    func idleTimeout() async throws {
+        try await withTestServer(configure: { $0.idleTimeout = .milliseconds(300) }) { server in
+            let connection = try await RawConnection.connect(port: server.port, caFile: server.caFile)
+            _ = try await connection.next()
+            let frame = try await connection.next()
+            guard case .goAway(let goAway)? = frame else {
+                Issue.record("expected goaway, got \(String(describing: frame))")
+                return
+            }
+            #expect(goAway.status == .ok)
+            #expect(try await connection.next() == nil)
+        }
+    }
+
+    @Test("a plaintext client is refused and the server stays healthy")
+    func plaintext() async throws {
+        try await withTestServer { server in
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: server.port).get()
+            try await channel.writeAndFlush(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await channel.closeFuture.get() }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(10))
+                    throw CancellationError()
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+            #expect(!channel.isActive)
+            try await expectHealthy(server)
+        }
+    }
+
+    @Test("a TLS client without the ALPN, or with another one, is refused")
+    func noALPN() async throws {
+        try await withTestServer { server in
+            for alpn in [[], ["h2"]] {
+                var failed = false
+                do {
+                    let connection = try await RawConnection.connect(port: server.port, caFile: server.caFile, alpn: alpn)
+                    // The handshake may complete on the client before the server closes.
+                    let frame = try await connection.next()
+                    failed = frame == nil
+                } catch {
+                    failed = true
+                }
+                #expect(failed, "ALPN \(alpn) was accepted")
+            }
+            try await expectHealthy(server)
+        }
+    }
+
+    @Test("with --client-ca, a client without a certificate is refused and one with a certificate is served")
+    func mutualTLS() async throws {
+        let ca = try TemporaryDirectory()
+        defer { ca.remove() }
+        let caFiles = try DevelopmentCertificates.ensure(in: ca.path)
+        let clientCertificate = try DevelopmentCertificates.issueClientCertificate(in: ca.path, name: "client")
+        try await withTestServer(configure: { $0.tls.trustRootsFile = caFiles.caCertificate }) { server in
+            let anonymous = server.client()
+            await #expect(throws: RPCError.self) { _ = try await anonymous.health() }
+            await anonymous.close()
+
+            let authenticated = server.client {
+                $0.tls.certificateChainFile = clientCertificate.certificate
+                $0.tls.privateKeyFile = clientCertificate.key
+            }
+            let status = try await authenticated.health().status
+            #expect(status == .serving)
+            await authenticated.close()
+        }
+    }
+
+    @Test("openssl s_client completes a TLS 1.3 handshake with ALPN notify/1")
+    func opensslClient() async throws {
+        try await withTestServer { server in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+            process.arguments = [
+                "s_client", "-connect", "127.0.0.1:\(server.port)", "-tls1_3", "-alpn", "notify/1",
+                "-CAfile", server.caFile, "-servername", "localhost", "-verify_return_error",
+            ]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            let text = String(decoding: data, as: UTF8.self)
+            #expect(text.contains("ALPN protocol: notify/1"), "\(text)")
+            #expect(text.contains("TLSv1.3"))
+            #expect(text.contains("Verify return code: 0 (ok)"))
+        }
+    }
+
+    @Test("NotifyClient keeps many calls in flight on one connection")
+    func clientConcurrency() async throws {
+        try await withTestServer { server in
+            let client = server.client()
+            try await withThrowingTaskGroup(of: HealthCheckResponse.ServingStatus.self) { group in
+                for _ in 0..<500 {
+                    group.addTask { try await client.health().status }
+                }
+                var count = 0
+                for try await status in group {
+                    #expect(status == .serving)
+                    count += 1
+                }
+                #expect(count == 500)
+            }
+            await client.close()
+        }
+    }
+
+    @Test("NotifyClient fails fast while the server is down and reconnects when it is back")
+    func reconnect() async throws {
+        let port: Int
+        let caFile: String
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        // A port with nothing listening.
+        let probe = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        port = probe.localAddress?.port ?? 0
+        try await probe.close()
+        caFile = try DevelopmentCertificates.ensure(in: directory.path).caCertificate
+        var configuration = ClientConfiguration(port: port, trustRootsFile: caFile)
+        configuration.initialBackoff = .milliseconds(50)
+        let client = NotifyClient(configuration: configuration)
+        let start = ContinuousClock.now
+        let error = await #expect(throws: RPCError.self) { _ = try await client.health() }
+        #expect(error?.code == .unavailable)
+        #expect(ContinuousClock.now - start < .seconds(5))
+        try await withTestServer(configure: { $0.port = port }) { _ in
+            // Past the backoff, the next call connects to the server that is now there.
+            var status: HealthCheckResponse.ServingStatus?
+            for _ in 0..<50 where status == nil {
+                status = try? await client.health().status
+                if status == nil { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(status == .serving)
+        }
+        await client.close()
+    }
+}
+
+/// Checks, on a new connection, that the server still answers.
+func expectHealthy(_ server: TestServer) async throws {
+    let client = server.client()
+    #expect(try await client.health().status == .serving)
+    await client.close()
+}
