@@ -22,6 +22,7 @@ let package = Package(
         .executable(name: "notifyd", targets: ["notifyd"]),
         .executable(name: "notifyctl", targets: ["notifyctl"]),
         .library(name: "NotifyClient", targets: ["NotifyClient"]),
+        .executable(name: "notify-bench", targets: ["NotifyBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -115,6 +116,12 @@ let package = Package(
         .executableTarget(
             name: "notifyctl",
             dependencies: ["NotifyClient", "NotifyDomain", argumentParser, logging],
+            swiftSettings: swiftSettings
+        ),
+
+        .executableTarget(
+            name: "NotifyBench",
+            dependencies: ["NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyStorage", "NotifyStorageSQLite", nioCore, logging],
             swiftSettings: swiftSettings
         ),
 

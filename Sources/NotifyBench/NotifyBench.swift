@@ -1,0 +1,154 @@
+// notify-bench: micro-benchmarks of the hot paths. Build in release:
+//   swift run -c release notify-bench [--filter NAME] [--samples N]
+// docs/PERFORMANCE.md records its output with the command that produced it.
+import Foundation
+import Logging
+import NIOCore
+import NotifyStorage
+import NotifyStorageSQLite
+import NotifyDomain
+import NotifyMessages
+import NotifyWire
+
+@main
+struct NotifyBench {
+    static func main() async throws {
+        var harness = Harness()
+        var arguments = CommandLine.arguments.dropFirst().makeIterator()
+        while let argument = arguments.next() {
+            switch argument {
+            case "--filter": harness.filter = arguments.next()
+            case "--samples": harness.samples = arguments.next().flatMap(Int.init) ?? harness.samples
+            default:
+                print("usage: notify-bench [--filter NAME] [--samples N]")
+                exit(2)
+            }
+        }
+
+        print(Harness.header())
+
+        // A typical Notify call as it travels: envelope with metadata and payload.
+        let notify = NotifyRequest(
+            recipientsType: "user", type: "wishlist_add",
+            embed: EmbedInput(embedType: "product", embedID: "42", url: "https://example.com/p/42", metadataJSON: "{}"),
+            title: .value("Alice added an item to her wishlist"), description: .null, user: 3
+        )
+        let notifyPayload = notify.serializedBuffer()
+        var metadata = Metadata()
+        metadata.add("authorization", "Bearer ntf_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG")
+        metadata.add("x-request-id", "71e62feb-8d72-4912-8b2c-4cee9d89e781")
+        let request = Frame.request(RequestFrame(
+            callID: 123_456, method: Methods.notify, metadata: metadata, timeoutMilliseconds: 5000, payload: notifyPayload
+        ))
+        let response = Frame.response(ResponseFrame(
+            callID: 123_456, status: .ok, metadata: ["x-request-id": "71e62feb-8d72-4912-8b2c-4cee9d89e781"],
+            payload: NotifyResponse(id: "119081f2-f19d-4fa8-817c-7e01092c0f7d", recipients: 1).serializedBuffer()
+        ))
+
+        var scratch = ByteBufferAllocator().buffer(capacity: 4096)
+        var encodedRequest = ByteBuffer()
+        try request.encode(into: &encodedRequest)
+        let requestBody = encodedRequest.getSlice(at: Limits.frameHeaderSize, length: encodedRequest.readableBytes - Limits.frameHeaderSize) ?? ByteBuffer()
+        print("request frame: \(encodedRequest.readableBytes) bytes")
+
+        try harness.measure("frame encode: request envelope", iterations: 200_000) {
+            scratch.clear()
+            try request.encode(into: &scratch)
+            return scratch.readableBytes
+        }
+        try harness.measure("frame encode: response envelope", iterations: 200_000) {
+            scratch.clear()
+            try response.encode(into: &scratch)
+            return scratch.readableBytes
+        }
+        try harness.measure("frame decode: request envelope", iterations: 200_000) {
+            if case .request(let decoded) = try Frame.decode(payload: requestBody) { return decoded.payload.readableBytes }
+            return 0
+        }
+
+        // The decoder over a buffer holding 64 pipelined frames, as a read burst delivers them.
+        var burst = ByteBuffer()
+        for _ in 0..<64 { try request.encode(into: &burst) }
+        try harness.measure("frame decoder: 64-frame read burst, per frame", iterations: 5_000, operationsPerIteration: 64) {
+            var decoder = FrameDecoder()
+            var buffer = burst
+            var count = 0
+            while let frame = try decoder.decode(buffer: &buffer) {
+                if case .request = frame { count += 1 }
+            }
+            return count
+        }
+
+        let send = SendNotificationRequest(
+            targetHostName: "graphnotifications.sample.windows.com", appNotificationID: "testDirectToastNotification",
+            groupName: "TestGroup", expirationDateTime: "2019-10-30T23:59:00.000Z",
+            payload: PayloadInput(visualContent: VisualContentInput(title: "Hello World!", body: "Notifications are Great!")),
+            platformTypes: ["windows", "ios", "android"], priority: "High", displayTimeToLive: 60
+        )
+        let sendPayload = send.serializedBuffer()
+        harness.measure("protobuf-c pack: NotifyRequest", iterations: 200_000) {
+            scratch.clear()
+            notify.serialize(into: &scratch)
+            return scratch.readableBytes
+        }
+        try harness.measure("protobuf-c unpack: NotifyRequest", iterations: 200_000) {
+            try NotifyRequest(serializedBytes: notifyPayload).user.map { Int($0) } ?? 0
+        }
+        harness.measure("protobuf-c pack: SendNotificationRequest", iterations: 200_000) {
+            scratch.clear()
+            send.serialize(into: &scratch)
+            return scratch.readableBytes
+        }
+        try harness.measure("protobuf-c unpack: SendNotificationRequest", iterations: 200_000) {
+            try SendNotificationRequest(serializedBytes: sendPayload).displayTimeToLive.map { Int($0) } ?? 0
+        }
+
+        // The gateway's translation: documented JSON to the request value, validated.
+        let graphJSON = Data("""
+            {"targetHostName":"graphnotifications.sample.windows.com","appNotificationId":"testDirectToastNotification",
+             "expirationDateTime":"2030-04-01T23:59:00.000Z","payload":{"visualContent":{"title":"Hello World!",
+             "body":"Notifications are Great!"}},"targetPolicy":{"platformTypes":["windows","ios","android"]},
+             "priority":"High","groupName":"TestGroup","displayTimeToLive":"60"}
+            """.utf8)
+        let now = Date(timeIntervalSince1970: 1_900_000_000)
+        try harness.measure("JSON to SendNotificationRequest + validation", iterations: 20_000) {
+            let parsed = try ContractJSON.sendNotificationRequest(graphJSON)
+            return Int(try SendNotificationValidation.validate(parsed, now: now).displayTimeToLive)
+        }
+
+        // The store: one durable commit per append against group commit. Each
+        // sample appends 200 notifications; the figure is per notification.
+        let storeDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("notify-bench-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: storeDirectory, withIntermediateDirectories: true)
+        let store = try SQLiteNotificationStore(
+            path: storeDirectory + "/bench.sqlite", logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        try await store.putUser(User(id: 1))
+        let content = NotificationContent.custom(CustomNotification(type: "bench", embed: nil, title: "t", description: nil, issuer: 1))
+        let append: @Sendable () async throws -> Int = {
+            let result = try await store.append(NewNotification(
+                id: UUID().uuidString, createdAt: Date(), content: content, recipients: .users([1]), idempotencyKey: nil
+            ))
+            return Int(result.recipients)
+        }
+        let appendsPerSample = 200
+        try await harness.measureAsync(
+            "store append: one commit each", iterations: 1, operationsPerIteration: appendsPerSample
+        ) {
+            var total = 0
+            for _ in 0..<appendsPerSample { total += try await append() }
+            return total
+        }
+        try await harness.measureAsync(
+            "store append: 200 concurrent, group commit", iterations: 1, operationsPerIteration: appendsPerSample
+        ) {
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<appendsPerSample { group.addTask { try await append() } }
+                return try await group.reduce(0, +)
+            }
+        }
+        await store.close()
+        try? FileManager.default.removeItem(atPath: storeDirectory)
+
+    }
+}
