@@ -30,7 +30,29 @@ static inline uint64_t COpenSSL_SSL_OP_NO_COMPRESSION(void) { return SSL_OP_NO_C
 static inline uint64_t COpenSSL_SSL_OP_NO_RENEGOTIATION(void) { return SSL_OP_NO_RENEGOTIATION; }
 static inline uint64_t COpenSSL_SSL_OP_NO_TICKET(void) { return SSL_OP_NO_TICKET; }
 static inline uint64_t COpenSSL_SSL_OP_CIPHER_SERVER_PREFERENCE(void) { return SSL_OP_CIPHER_SERVER_PREFERENCE; }
+// OpenSSL 3.0 has no SSL_OP_NO_CLIENT_RENEGOTIATION: client-initiated renegotiation is off unless
+// SSL_OP_ALLOW_CLIENT_RENEGOTIATION is set, so the option is 0 (nothing to set) there.
+#ifdef SSL_OP_NO_CLIENT_RENEGOTIATION
 static inline uint64_t COpenSSL_SSL_OP_NO_CLIENT_RENEGOTIATION(void) { return SSL_OP_NO_CLIENT_RENEGOTIATION; }
+#else
+static inline uint64_t COpenSSL_SSL_OP_NO_CLIENT_RENEGOTIATION(void) { return 0; }
+#endif
 static inline uint64_t COpenSSL_SSL_OP_IGNORE_UNEXPECTED_EOF(void) { return SSL_OP_IGNORE_UNEXPECTED_EOF; }
+
+// Added for NotifyTLS / NotifyCrypto.
+static inline long COpenSSL_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list) { return SSL_CTX_set1_groups_list(ctx, list); }
+static inline EVP_PKEY *COpenSSL_EVP_EC_gen(const char *curve) { return EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve); }
+static inline int COpenSSL_X509_add_extension(X509 *issuer, X509 *subject, int nid, const char *value) {
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, issuer, subject, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    if (ext == NULL) { return 0; }
+    int ok = X509_add_ext(subject, ext, -1);
+    X509_EXTENSION_free(ext);
+    return ok;
+}
+static inline long COpenSSL_BIO_get_mem_data(BIO *bio, char **data) { return BIO_get_mem_data(bio, data); }
+static inline int COpenSSL_ERR_GET_REASON(unsigned long e) { return ERR_GET_REASON(e); }
 
 #endif

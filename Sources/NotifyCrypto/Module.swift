@@ -1,1 +1,0 @@
-// NotifyCrypto: module placeholder until its first file lands.
