@@ -1,1 +1,0 @@
-// NotifyTLS: module placeholder until its first file lands.
