@@ -1,1 +1,0 @@
-// NotifyTesting: module placeholder until its first file lands.
