@@ -126,8 +126,16 @@ let package = Package(
         ),
 
         // Tests.
-        .testTarget(name: "NotifyTLSTests", dependencies: ["NotifyTLS", "NotifyTesting", nioCore, nioPosix], swiftSettings: swiftSettings),
-        .testTarget(name: "NotifyWireTests", dependencies: ["NotifyWire", "NotifyMessages", "NotifyDomain", nioCore, .product(name: "NIOTestUtils", package: "swift-nio")], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "NotifyTLSTests",
+            dependencies: ["NotifyTLS", "NotifyCrypto", "NotifyTesting", nioCore, nioPosix, .product(name: "NIOEmbedded", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "NotifyWireTests",
+            dependencies: ["NotifyWire", "NotifyMessages", "NotifyDomain", nioCore, .product(name: "NIOTestUtils", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "NotifyDomainTests", dependencies: ["NotifyDomain"], swiftSettings: swiftSettings),
         .testTarget(
             name: "NotifyStorageTests",

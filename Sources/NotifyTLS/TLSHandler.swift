@@ -119,8 +119,9 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .handshake:
             connection.consumeDataFromNetwork(buffer)
             stepHandshake(context: context)
-            // Application data may have arrived with the peer's last handshake flight.
-            if stateMachine.isActive, connection.pendingInboundBytes > 0 {
+            // Application data may have arrived with the peer's last handshake flight; a read
+            // that finds none costs one SSL_read returning WANT_READ.
+            if stateMachine.isActive {
                 readApplicationData(context: context, connection: connection)
             }
         case .readApplicationData:
@@ -229,7 +230,11 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         switch stateMachine.close(promise: promise) {
         case .sendCloseNotify:
-            guard let connection else { return }
+            guard let connection else {
+                // Unreachable: `active` implies a connection. Close rather than leak the promise.
+                context.close(promise: promise)
+                return
+            }
             // Whatever the application wrote before closing goes out before close_notify.
             var promise = encryptPendingWrites(context: context)
             let result = connection.doShutdown()

@@ -1,1 +1,0 @@
-// NotifyTLSTests: placeholder until its first test lands.
