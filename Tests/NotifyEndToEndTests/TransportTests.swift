@@ -336,7 +336,8 @@ struct TransportTests {
         let probe = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
         port = probe.localAddress?.port ?? 0
         try await probe.close()
-        caFile = try DevelopmentCertificates.ensure(in: directory.path).caCertificate
+        let files = try DevelopmentCertificates.ensure(in: directory.path)
+        caFile = files.caCertificate
         var configuration = ClientConfiguration(port: port, trustRootsFile: caFile)
         configuration.initialBackoff = .milliseconds(50)
         let client = NotifyClient(configuration: configuration)
@@ -344,7 +345,10 @@ struct TransportTests {
         let error = await #expect(throws: RPCError.self) { _ = try await client.health() }
         #expect(error?.code == .unavailable)
         #expect(ContinuousClock.now - start < .seconds(5))
-        try await withTestServer(configure: { $0.port = port }) { _ in
+        let serverTLS = TLSConfiguration.server(
+            certificateChainFile: files.serverCertificate, privateKeyFile: files.serverKey, applicationProtocols: ["notify/1"]
+        )
+        try await withTestServer(configure: { $0.port = port; $0.tls = serverTLS }) { _ in
             // Past the backoff, the next call connects to the server that is now there.
             var status: HealthCheckResponse.ServingStatus?
             for _ in 0..<50 where status == nil {
