@@ -27,7 +27,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     private var outbound: ByteBuffer?
     private var readBurst = false
     private var flushScheduled = false
-    private var calls: [UInt64: CallCancellation] = [:]
+    /// Deadline timers of the calls in flight that have one.
+    private var deadlines: [UInt64: Scheduled<Void>] = [:]
     private var lastActivity = NIODeadline.now()
     private var idleCheck: Scheduled<Void>?
     private var closing = false
@@ -81,8 +82,9 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         case .pong:
             break
         case .cancel(let callID):
+            // The call's answer will be dropped; work already started ends on its own.
             if case .cancel = state.receivedCancel(callID: callID) {
-                calls[callID]?.fire()
+                deadlines.removeValue(forKey: callID)?.cancel()
             }
         case .goAway:
             beginGracefulShutdown()
@@ -100,10 +102,10 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         state.closed()
         idleCheck?.cancel()
-        // The client is gone: stop work nobody will read. What was already
-        // committed stays committed.
-        for cancellation in calls.values { cancellation.fire() }
-        calls.removeAll()
+        // The client is gone: nobody will read the answers of the calls in
+        // flight. What they commit stays committed.
+        for timer in deadlines.values { timer.cancel() }
+        deadlines.removeAll()
         context.fireChannelInactive()
     }
 
@@ -148,40 +150,54 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     private func dispatch(_ request: RequestFrame) {
         guard let context else { return }
         let requestID = request.metadata["x-request-id"] ?? Self.makeRequestID()
-        guard let handler = router.handler(for: request.method) else {
-            complete(Self.failure(
-                request.callID, .unimplemented, "unknown method \(request.method)", reason: "UNKNOWN_METHOD"
-            ))
-            return
-        }
         var logger = self.logger
         logger[metadataKey: "notify.request.id"] = "\(requestID)"
         logger[metadataKey: "notify.rpc.method"] = "\(request.method)"
-        let deadline: ContinuousClock.Instant? = request.timeoutMilliseconds.flatMap { milliseconds in
-            milliseconds == 0 ? nil : ContinuousClock.now.advanced(by: .milliseconds(Int64(clamping: milliseconds)))
-        }
-        let cancellation = CallCancellation()
-        calls[request.callID] = cancellation
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let eventLoop = context.eventLoop
-        let job = CallJob(
-            context: ServerContext(
-                callID: request.callID, method: request.method, metadata: request.metadata, deadline: deadline,
-                requestPayload: request.payload, requestID: requestID, logger: logger
-            ),
-            handler: handler,
-            cancellation: cancellation,
-            complete: { response in
+        let callContext = ServerContext(
+            callID: request.callID, method: request.method, metadata: request.metadata, deadline: nil,
+            requestPayload: request.payload, requestID: requestID, logger: logger
+        )
+        switch router.handler(for: request.method) {
+        case nil:
+            complete(CallJob.failure(
+                RPCError(code: .unimplemented, message: "unknown method \(request.method)", reason: "UNKNOWN_METHOD"),
+                context: callContext
+            ))
+        case .inline(let handler)?:
+            do {
+                complete(CallJob.success(try handler(callContext), context: callContext))
+            } catch {
+                complete(CallJob.failure(ErrorMapping.rpcError(for: error, logger: logger), context: callContext))
+            }
+        case .async(let handler)?:
+            var callContext = callContext
+            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            if let milliseconds = request.timeoutMilliseconds, milliseconds > 0 {
+                let timeout = TimeAmount.milliseconds(Int64(clamping: milliseconds))
+                callContext.deadline = .now.advanced(by: .milliseconds(Int64(clamping: milliseconds)))
+                let expired = CallJob.failure(
+                    RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED"),
+                    context: callContext
+                )
+                deadlines[request.callID] = context.eventLoop.scheduleTask(in: timeout) {
+                    loopBound.value.complete(expired)
+                }
+            }
+            let eventLoop = context.eventLoop
+            let job = CallJob(context: callContext, handler: handler) { response in
                 eventLoop.execute { loopBound.value.complete(response) }
             }
-        )
-        if !executor.submit(job) {
-            complete(Self.failure(request.callID, .unavailable, "the server is shutting down", reason: "GOING_AWAY"))
+            if !executor.submit(job) {
+                complete(CallJob.failure(
+                    RPCError(code: .unavailable, message: "the server is shutting down", reason: "GOING_AWAY"),
+                    context: callContext
+                ))
+            }
         }
     }
 
     private func complete(_ response: ResponseFrame) {
-        calls.removeValue(forKey: response.callID)
+        deadlines.removeValue(forKey: response.callID)?.cancel()
         switch state.callCompleted(callID: response.callID) {
         case .send:
             writeResponse(response)

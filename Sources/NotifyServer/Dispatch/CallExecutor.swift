@@ -1,13 +1,12 @@
 import Logging
 import NIOCore
 import NotifyWire
-import Synchronization
 
 /// Runs calls as child tasks of the server's task group.
 ///
 /// Connection handlers live on event loops and must not await; they submit a
 /// ``CallJob`` here and get the response back on their loop. Every call task
-/// is owned by ``run()``, so shutdown cancels and awaits them all.
+/// is owned by ``run()``, so shutdown awaits them all.
 ///
 /// The queue is unbounded by itself but bounded in practice: each connection
 /// admits at most `maxConcurrentCallsPerConnection` calls.
@@ -39,123 +38,43 @@ final class CallExecutor: Sendable {
     }
 }
 
-/// A cancellation signal a connection handler can fire from its event loop.
-final class CallCancellation: Sendable {
-    private enum State {
-        case waiting(CheckedContinuation<Void, Never>?)
-        case fired
-    }
-
-    private let state = Mutex<State>(.waiting(nil))
-
-    func fire() {
-        let continuation: CheckedContinuation<Void, Never>? = state.withLock { state in
-            switch state {
-            case .waiting(let continuation):
-                state = .fired
-                return continuation
-            case .fired:
-                return nil
-            }
-        }
-        continuation?.resume()
-    }
-
-    /// Returns when fired, or when the waiting task is cancelled.
-    func wait() async {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let resumeNow: Bool = state.withLock { state in
-                    switch state {
-                    case .waiting:
-                        state = .waiting(continuation)
-                        return false
-                    case .fired:
-                        return true
-                    }
-                }
-                if resumeNow { continuation.resume() }
-            }
-        } onCancel: {
-            fire()
-        }
-    }
-}
-
-/// One admitted call: its handler, its deadline and where to send the answer.
+/// One admitted call: its handler and where to send the answer.
+///
+/// Deadlines and cancellation are the connection's business: when either
+/// comes first, the connection answers (or drops the call) at once and
+/// ignores this job's later answer. The job itself runs to its end, which
+/// costs one task per call instead of three racing ones; handlers are short
+/// (a few store operations), so the work it may finish in vain is bounded.
 struct CallJob: Sendable {
     var context: ServerContext
-    var handler: RPCRouter.Handler
-    var cancellation: CallCancellation
+    var handler: RPCRouter.AsyncHandler
     /// Called with the final response frame; hops to the connection's loop.
     var complete: @Sendable (ResponseFrame) -> Void
 
-    private enum Outcome: Sendable {
-        case finished(ByteBuffer)
-        case failed(RPCError)
-        case deadlineExceeded
-        case cancelled
-    }
-
     func run() async {
-        let context = self.context
-        let handler = self.handler
-        let cancellation = self.cancellation
-        if let deadline = context.deadline, deadline <= .now {
-            complete(Self.response(for: .deadlineExceeded, context: context))
-            return
+        do {
+            complete(Self.success(try await handler(context), context: context))
+        } catch {
+            complete(Self.failure(ErrorMapping.rpcError(for: error, logger: context.logger), context: context))
         }
-        let outcome: Outcome = await withTaskGroup(of: Outcome.self) { group in
-            group.addTask {
-                do {
-                    return .finished(try await handler(context))
-                } catch {
-                    return .failed(ErrorMapping.rpcError(for: error, logger: context.logger))
-                }
-            }
-            if let deadline = context.deadline {
-                group.addTask {
-                    do {
-                        try await Task.sleep(until: deadline, clock: .continuous)
-                        return .deadlineExceeded
-                    } catch {
-                        return .cancelled
-                    }
-                }
-            }
-            group.addTask {
-                await cancellation.wait()
-                return .cancelled
-            }
-            let first = await group.next() ?? .cancelled
-            group.cancelAll()
-            return first
-        }
-        complete(Self.response(for: outcome, context: context))
     }
 
-    private static func response(for outcome: Outcome, context: ServerContext) -> ResponseFrame {
+    static func success(_ payload: ByteBuffer, context: ServerContext) -> ResponseFrame {
+        ResponseFrame(callID: context.callID, status: .ok, metadata: responseMetadata(context), payload: payload)
+    }
+
+    static func failure(_ error: RPCError, context: ServerContext) -> ResponseFrame {
+        var metadata = responseMetadata(context)
+        for entry in error.metadata { metadata.add(entry.key, entry.value) }
+        return ResponseFrame(
+            callID: context.callID, status: error.code, message: error.message, metadata: metadata,
+            payload: nil, reason: error.reason, fieldViolations: error.fieldViolations
+        )
+    }
+
+    private static func responseMetadata(_ context: ServerContext) -> Metadata {
         var metadata = Metadata()
         metadata.add("x-request-id", context.requestID)
-        switch outcome {
-        case .finished(let payload):
-            return ResponseFrame(callID: context.callID, status: .ok, message: "", metadata: metadata, payload: payload)
-        case .failed(let error):
-            for (key, value) in error.metadata { metadata.add(key, value) }
-            return ResponseFrame(
-                callID: context.callID, status: error.code, message: error.message, metadata: metadata,
-                payload: nil, reason: error.reason, fieldViolations: error.fieldViolations
-            )
-        case .deadlineExceeded:
-            return ResponseFrame(
-                callID: context.callID, status: .deadlineExceeded, message: "the call's deadline passed",
-                metadata: metadata, payload: nil, reason: "DEADLINE_EXCEEDED", fieldViolations: []
-            )
-        case .cancelled:
-            return ResponseFrame(
-                callID: context.callID, status: .cancelled, message: "the call was cancelled",
-                metadata: metadata, payload: nil, reason: "CANCELLED", fieldViolations: []
-            )
-        }
+        return metadata
     }
 }

@@ -8,15 +8,34 @@ import NotifyWire
 /// a status once, at the edge.
 public struct RPCRouter: Sendable {
     /// A handler over raw bytes: the request payload in, the response payload out.
-    public typealias Handler = @Sendable (ServerContext) async throws -> ByteBuffer
+    public typealias AsyncHandler = @Sendable (ServerContext) async throws -> ByteBuffer
+    /// A handler that never waits (the health check): it runs on the
+    /// connection's event loop with no task, no hop and no allocation of its own.
+    public typealias InlineHandler = @Sendable (ServerContext) throws -> ByteBuffer
+
+    public enum Handler: Sendable {
+        case async(AsyncHandler)
+        case inline(InlineHandler)
+    }
 
     private var handlers: [String: Handler] = [:]
 
     public init() {}
 
     /// Registers a handler over raw payloads.
-    public mutating func register(_ method: String, _ handler: @escaping Handler) {
-        handlers[method] = handler
+    public mutating func register(_ method: String, _ handler: @escaping AsyncHandler) {
+        handlers[method] = .async(handler)
+    }
+
+    /// Registers a handler over decoded messages that returns at once without
+    /// blocking. It runs on the event loop: it must not wait for anything.
+    public mutating func registerInline<Request: WireMessage, Response: WireMessage>(
+        _ method: String,
+        _ handler: @escaping @Sendable (Request, ServerContext) throws -> Response
+    ) {
+        handlers[method] = .inline { context in
+            try handler(try Self.decode(context), context).serializedBuffer()
+        }
     }
 
     /// Registers a handler over decoded messages. An undecodable request is
@@ -25,14 +44,16 @@ public struct RPCRouter: Sendable {
         _ method: String,
         _ handler: @escaping @Sendable (Request, ServerContext) async throws -> Response
     ) {
-        handlers[method] = { context in
-            let request: Request
-            do throws(MessageError) {
-                request = try Request(serializedBytes: context.requestPayload)
-            } catch {
-                throw RPCError(code: .invalidArgument, message: error.message, reason: "UNDECODABLE_REQUEST")
-            }
-            return try await handler(request, context).serializedBuffer()
+        handlers[method] = .async { context in
+            try await handler(try Self.decode(context), context).serializedBuffer()
+        }
+    }
+
+    private static func decode<Request: WireMessage>(_ context: ServerContext) throws(RPCError) -> Request {
+        do throws(MessageError) {
+            return try Request(serializedBytes: context.requestPayload)
+        } catch {
+            throw RPCError(code: .invalidArgument, message: error.message, reason: "UNDECODABLE_REQUEST")
         }
     }
 

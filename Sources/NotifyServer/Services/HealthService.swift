@@ -23,7 +23,7 @@ enum HealthService {
     ]
 
     static func register(into router: inout RPCRouter, state: HealthState) {
-        router.register(Methods.healthCheck) { (request: HealthCheckRequest, _) in
+        router.registerInline(Methods.healthCheck) { (request: HealthCheckRequest, _) in
             guard knownServices.contains(request.service ?? "") else {
                 return HealthCheckResponse(status: .serviceUnknown)
             }
