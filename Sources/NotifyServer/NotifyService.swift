@@ -10,9 +10,10 @@ public enum NotifyService {
     public static func router(
         store: any NotificationStore, configuration: ServerConfiguration, health: HealthState
     ) -> RPCRouter {
+        let lookups = CachedLookups(store: store, lifetime: configuration.lookupCacheLifetime)
         let guardrail = CallerGuard(
-            store: store,
-            authenticator: Authenticator(store: store),
+            lookups: lookups,
+            authenticator: Authenticator(lookups: lookups),
             rateLimiter: RateLimiter(rate: configuration.rateLimitPerSecond, burst: configuration.rateLimitBurst)
         )
         var router = RPCRouter()

@@ -25,6 +25,11 @@ public struct ServerConfiguration: Sendable {
     /// Per-caller token bucket: calls per second (0 disables it) and burst.
     public var rateLimitPerSecond: Double
     public var rateLimitBurst: Double
+    /// How long a token, the blocked list and a user's existence are trusted
+    /// without asking the store again. Changes made through the RPCs apply at
+    /// once; changes made by `notifyd admin` beside a running server apply
+    /// within this. Zero: always ask.
+    public var lookupCacheLifetime: Duration
 
     public init(
         host: String = "127.0.0.1",
@@ -36,7 +41,8 @@ public struct ServerConfiguration: Sendable {
         drainTimeout: Duration = .seconds(30),
         communityMode: CommunityMode = .friendship,
         rateLimitPerSecond: Double = 0,
-        rateLimitBurst: Double = 0
+        rateLimitBurst: Double = 0,
+        lookupCacheLifetime: Duration = .seconds(2)
     ) {
         self.host = host
         self.port = port
@@ -48,5 +54,6 @@ public struct ServerConfiguration: Sendable {
         self.communityMode = communityMode
         self.rateLimitPerSecond = rateLimitPerSecond
         self.rateLimitBurst = rateLimitBurst
+        self.lookupCacheLifetime = lookupCacheLifetime
     }
 }

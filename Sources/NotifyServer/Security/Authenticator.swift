@@ -1,23 +1,18 @@
-public import Foundation
-public import NotifyDomain
+import Foundation
+import NotifyDomain
 import NotifyCrypto
-public import NotifyStorage
-public import NotifyWire
+import NotifyWire
 
 /// Resolves a call's bearer token to its caller.
 ///
 /// Tokens are opaque; the store keeps only their SHA-256, which is compared
 /// in constant time after the lookup so that a stored hash never leaks
 /// through timing.
-public struct Authenticator: Sendable {
-    private let store: any NotificationStore
-
-    public init(store: any NotificationStore) {
-        self.store = store
-    }
+struct Authenticator: Sendable {
+    let lookups: CachedLookups
 
     /// - Throws: ``RPCError`` UNAUTHENTICATED with reason MISSING_TOKEN or INVALID_TOKEN.
-    public func authenticate(_ metadata: Metadata, now: Date = Date()) async throws -> Caller {
+    func authenticate(_ metadata: Metadata, now: Date = Date()) async throws -> Caller {
         guard let header = metadata["authorization"] else {
             throw RPCError(code: .unauthenticated, message: "a bearer token is required", reason: "MISSING_TOKEN")
         }
@@ -27,7 +22,7 @@ public struct Authenticator: Sendable {
             )
         }
         let hash = SHA256.hash(Array(token.utf8))
-        guard let record = try await store.token(hash: hash), constantTimeEquals(record.hash, hash) else {
+        guard let record = try await lookups.token(hash: hash), constantTimeEquals(record.hash, hash) else {
             throw RPCError(code: .unauthenticated, message: "the token is not valid", reason: "INVALID_TOKEN")
         }
         guard !record.revoked else {

@@ -25,6 +25,7 @@ struct AdminService: Sendable {
         router.register(Methods.deleteUser) { (request: DeleteUserRequest, context) in
             _ = try await guardrail.admit(context, for: .manageUsers)
             guard let id = request.id else { throw RPCError.missingField("id") }
+            defer { guardrail.lookups.userDeleted(id) }
             guard try await store.deleteUser(id: id) else {
                 throw RPCError(code: .notFound, message: "user \(id) does not exist", reason: "USER_NOT_FOUND")
             }
@@ -85,12 +86,16 @@ struct AdminService: Sendable {
         }
         router.register(Methods.block) { (request: BlockRequest, context) in
             _ = try await guardrail.admit(context, for: .manageBlockList)
-            try await store.block(try Self.principal(request.caller, field: "caller"))
+            let principal = try Self.principal(request.caller, field: "caller")
+            try await store.block(principal)
+            guardrail.lookups.blockListChanged(principal)
             return BlockResponse()
         }
         router.register(Methods.unblock) { (request: BlockRequest, context) in
             _ = try await guardrail.admit(context, for: .manageBlockList)
-            guard try await store.unblock(try Self.principal(request.caller, field: "caller")) else {
+            let principal = try Self.principal(request.caller, field: "caller")
+            defer { guardrail.lookups.blockListChanged(principal) }
+            guard try await store.unblock(principal) else {
                 throw RPCError(code: .notFound, message: "the caller is not blocked", reason: "NOT_BLOCKED")
             }
             return BlockResponse()
@@ -116,6 +121,7 @@ struct AdminService: Sendable {
         router.register(Methods.revokeToken) { (request: RevokeTokenRequest, context) in
             _ = try await guardrail.admit(context, for: .manageTokens)
             guard let id = request.tokenID, !id.isEmpty else { throw RPCError.missingField("token_id") }
+            defer { guardrail.lookups.tokenRevoked() }
             guard try await store.revokeToken(id: id) else {
                 throw RPCError(code: .notFound, message: "no token \(id)", reason: "TOKEN_NOT_FOUND")
             }

@@ -30,7 +30,7 @@ struct NotificationService: Sendable {
         let caller = try await guardrail.admit(context, for: .notify)
         let valid = try NotifyValidation.validate(request)
         let issuer = valid.notification.issuer
-        guard try await store.user(id: issuer) != nil else {
+        guard try await guardrail.lookups.userExists(issuer) else {
             throw RPCError(
                 code: .notFound, message: "user \(issuer) does not exist", reason: "USER_NOT_FOUND",
                 fieldViolations: [FieldViolation(field: "user", description: "No user with id \(issuer).")]
@@ -92,7 +92,7 @@ struct NotificationService: Sendable {
 /// The checks every authenticated call shares: token, blocked list, role,
 /// throttling.
 struct CallerGuard: Sendable {
-    let store: any NotificationStore
+    let lookups: CachedLookups
     let authenticator: Authenticator
     let rateLimiter: RateLimiter
 
@@ -106,7 +106,7 @@ struct CallerGuard: Sendable {
     /// Authentication, the blocked list and throttling: what needs no target.
     func authenticate(_ context: ServerContext) async throws -> Caller {
         let caller = try await authenticator.authenticate(context.metadata)
-        if try await store.isBlocked(caller.principal) {
+        if try await lookups.isBlocked(caller.principal) {
             throw RPCError(code: .permissionDenied, message: "the caller is on the blocked list", reason: "CALLER_BLOCKED")
         }
         try rateLimiter.acquire(caller.principal)

@@ -1,0 +1,105 @@
+import NotifyDomain
+import NotifyStorage
+import Synchronization
+
+/// A small time-bounded cache of store lookups made on every call (the
+/// token, the blocked list, the issuer's existence).
+///
+/// Without it each call pays two or three database reads before its real
+/// work. Entries live for `lifetime`; the RPCs that change what is cached
+/// (RevokeToken, Block, Unblock, DeleteUser) evict at once, so only changes
+/// made behind the server's back (the `notifyd admin` CLI) wait out the
+/// lifetime. The cache is bounded: when full it starts afresh.
+final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    private struct Entry {
+        var value: Value
+        var expires: ContinuousClock.Instant
+    }
+
+    private let lifetime: Duration
+    private let capacity: Int
+    private let entries = Mutex<[Key: Entry]>([:])
+
+    /// - Parameters:
+    ///   - lifetime: how long an entry is trusted; zero disables the cache.
+    ///   - capacity: the most entries kept.
+    init(lifetime: Duration, capacity: Int = 10_000) {
+        self.lifetime = lifetime
+        self.capacity = capacity
+    }
+
+    /// The cached value, or the result of `load`, which is then cached.
+    func value(for key: Key, load: () async throws -> Value) async throws -> Value {
+        guard lifetime > .zero else { return try await load() }
+        let now = ContinuousClock.now
+        if let cached = entries.withLock({ $0[key] }), cached.expires > now {
+            return cached.value
+        }
+        let value = try await load()
+        entries.withLock { entries in
+            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            entries[key] = Entry(value: value, expires: now.advanced(by: lifetime))
+        }
+        return value
+    }
+
+    func evict(_ key: Key) {
+        _ = entries.withLock { $0.removeValue(forKey: key) }
+    }
+
+    func evictAll() {
+        entries.withLock { $0.removeAll() }
+    }
+}
+
+/// The per-call lookups, through ``LookupCache``s.
+///
+/// Only answers that are safe to reuse are cached: a token that exists, a
+/// user that exists, and the blocked list. A token or user that is not found
+/// is looked up again next time, so one created a moment ago is seen at once.
+final class CachedLookups: Sendable {
+    private let store: any NotificationStore
+    private let tokens: LookupCache<[UInt8], TokenRecord>
+    private let blocked: LookupCache<Principal, Bool>
+    private let users: LookupCache<Int64, Bool>
+
+    init(store: any NotificationStore, lifetime: Duration) {
+        self.store = store
+        self.tokens = LookupCache(lifetime: lifetime)
+        self.blocked = LookupCache(lifetime: lifetime)
+        self.users = LookupCache(lifetime: lifetime)
+    }
+
+    func token(hash: [UInt8]) async throws -> TokenRecord? {
+        do {
+            return try await tokens.value(for: hash) {
+                guard let record = try await store.token(hash: hash) else { throw NotCached() }
+                return record
+            }
+        } catch is NotCached {
+            return nil
+        }
+    }
+
+    func isBlocked(_ principal: Principal) async throws -> Bool {
+        try await blocked.value(for: principal) { try await store.isBlocked(principal) }
+    }
+
+    func userExists(_ id: Int64) async throws -> Bool {
+        do {
+            return try await users.value(for: id) {
+                guard try await store.user(id: id) != nil else { throw NotCached() }
+                return true
+            }
+        } catch is NotCached {
+            return false
+        }
+    }
+
+    /// A token was revoked: its hash is not known here, so forget them all.
+    func tokenRevoked() { tokens.evictAll() }
+    func blockListChanged(_ principal: Principal) { blocked.evict(principal) }
+    func userDeleted(_ id: Int64) { users.evict(id) }
+
+    private struct NotCached: Error {}
+}
