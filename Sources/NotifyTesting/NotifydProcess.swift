@@ -27,6 +27,8 @@ public final class NotifydProcess {
     public let port: Int
     /// The development CA of the data folder, for clients to trust.
     public let caFile: String
+    /// For signalling from another task (this object stays with its test).
+    public var processIdentifier: Int32 { process.processIdentifier }
 
     private init(process: Process, logPath: String, port: Int, caFile: String) {
         self.process = process
