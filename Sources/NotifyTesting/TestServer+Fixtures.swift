@@ -1,0 +1,82 @@
+public import Foundation
+public import NotifyClient
+public import NotifyDomain
+import NotifyMessages
+import NotifyServer
+import NotifyStorageSQLite
+public import NotifyWire
+
+/// Set-up shortcuts for end-to-end tests.
+///
+/// They write straight into the server's store, as `notifyd admin` does, so
+/// that a test spends its calls on what it checks; what the tests assert goes
+/// over the wire.
+extension TestServer {
+    /// Creates (or renames) users.
+    public func users(_ ids: Int64...) async throws {
+        for id in ids { try await store.putUser(User(id: id, name: "user \(id)")) }
+    }
+
+    /// Connects two users, creating them when missing.
+    public func connect(_ user: Int64, to: Int64, kind: ConnectionKind) async throws {
+        for id in [user, to] where try await store.user(id: id) == nil {
+            try await store.putUser(User(id: id))
+        }
+        try await store.putConnection(Connection(user: user, to: to, kind: kind))
+    }
+
+    /// Creates a subscription of `user` (created when missing) for `app`.
+    ///
+    /// - Parameters:
+    ///   - lifetime: seconds until it expires; negative makes an expired one.
+    public func subscription(
+        user: Int64, app: String, platform: Platform = .windows, lifetime: TimeInterval = 24 * 3600
+    ) async throws -> Subscription {
+        if try await store.user(id: user) == nil { try await store.putUser(User(id: user)) }
+        let subscription = Subscription(
+            id: UUID().uuidString.lowercased(), user: user, app: app, platform: platform, deviceID: "device-\(user)",
+            expiresAt: Date().addingTimeInterval(lifetime)
+        )
+        try await store.createSubscription(subscription)
+        return subscription
+    }
+
+    /// A token with a chosen lifetime; a negative one makes an expired token.
+    public func token(for principal: Principal, roles: Set<Role>, lifetime: TimeInterval) async throws -> String {
+        if case .user(let id) = principal, try await store.user(id: id) == nil {
+            try await store.putUser(User(id: id))
+        }
+        return try await TokenIssuer(store: store).issue(for: principal, roles: roles, lifetime: lifetime).token
+    }
+}
+
+extension NotifyClient {
+    /// Every entry of `user`'s feed, page after page, through `/notify.v1.FeedService/List`.
+    ///
+    /// - Parameters:
+    ///   - metadata: carries the bearer token of an admin or of the user.
+    ///   - pageSize: entries asked for per call.
+    public func wholeFeed(
+        of user: Int64, metadata: Metadata, pageSize: UInt32 = 1000
+    ) async throws(RPCError) -> [NotifyDomain.Notification] {
+        var entries: [NotifyDomain.Notification] = []
+        var after: UInt64 = 0
+        while true {
+            let page = try await listFeed(
+                ListFeedRequest(user: user, afterSequence: after, limit: pageSize), metadata: metadata
+            )
+            entries += page.notifications
+            if page.notifications.count < Int(pageSize) { return entries }
+            after = page.nextAfterSequence
+        }
+    }
+}
+
+extension Metadata {
+    /// This metadata plus one more entry, for building a call's metadata inline.
+    public func adding(_ key: String, _ value: String) -> Metadata {
+        var copy = self
+        copy.add(key, value)
+        return copy
+    }
+}

@@ -1,0 +1,248 @@
+import Foundation
+import NotifyClient
+import NotifyDomain
+import NotifyMessages
+import NotifyTesting
+import NotifyWire
+import Synchronization
+import Testing
+
+private let sampleApp = "graphnotifications.sample.windows.com"
+
+/// The `notifyd` built with the tests; the suite is skipped without it.
+private let notifyd = NotifydProcess.executable()
+
+@Suite(
+    "The notifyd process: graceful drain, durability, documented options",
+    .enabled(if: notifyd != nil, "no notifyd executable next to the test bundle (build it, or set NOTIFYD_PATH)")
+)
+struct ProcessTests {
+    /// A data folder bootstrapped with the admin CLI, as an operator would.
+    private struct Bootstrapped {
+        var executable: URL
+        var scratch: TemporaryDirectory
+        var dataDirectory: String
+        /// An admin of user 1.
+        var adminToken: String
+        /// User 2's subscription for the sample app.
+        var subscriptionID: String
+
+        static func make() async throws -> Bootstrapped {
+            let executable = try #require(notifyd)
+            let scratch = try TemporaryDirectory()
+            let data = scratch.path + "/data"
+            func admin(_ arguments: [String]) async throws -> String {
+                try await NotifydProcess.runLine(
+                    ["admin"] + arguments + ["--data-dir", data], executable: executable, scratch: scratch.path
+                )
+            }
+            let token = try await admin(["token", "create", "--user", "1", "--role", "admin"])
+            #expect(token.hasPrefix("ntf_"))
+            #expect(try await admin(["user", "add", "--id", "2", "--name", "bob"]) == "2")
+            let subscription = try await admin([
+                "subscription", "create", "--user", "2", "--app", sampleApp, "--platform", "windows",
+            ])
+            #expect(UUID(uuidString: subscription) != nil, "\(subscription)")
+            return Bootstrapped(
+                executable: executable, scratch: scratch, dataDirectory: data, adminToken: token,
+                subscriptionID: subscription
+            )
+        }
+
+        func serve(_ arguments: [String] = []) async throws -> NotifydProcess {
+            try await NotifydProcess.serve(executable: executable, dataDirectory: dataDirectory, arguments: arguments)
+        }
+    }
+
+    private static func client(of server: NotifydProcess) -> NotifyClient {
+        var configuration = ClientConfiguration(host: "127.0.0.1", port: server.port, trustRootsFile: server.caFile)
+        configuration.defaultTimeout = .seconds(20)
+        configuration.initialBackoff = .milliseconds(20)
+        return NotifyClient(configuration: configuration)
+    }
+
+    private enum Outcome: Sendable {
+        case ok(String)
+        case unavailable(String)
+        case failed(RPCError)
+    }
+
+    @Test("SIGTERM under load: every call ends OK or UNAVAILABLE, the process exits 0, and every OK is in the feed", .timeLimit(.minutes(2)))
+    func drainOnSIGTERM() async throws {
+        let setup = try await Bootstrapped.make()
+        defer { setup.scratch.remove() }
+        let server = try await setup.serve(["--drain-timeout", "10"])
+        defer { server.signal(SIGKILL) }
+        let admin = Metadata.bearer(setup.adminToken)
+        let client = Self.client(of: server)
+        // One call first, so that the 2,000 share one established connection.
+        #expect(try await client.health().status == .serving)
+
+        let total = 2_000
+        let answered = Counter()
+        let pid = server.processIdentifier
+        let outcomes: [Outcome] = await withTaskGroup(of: Outcome?.self) { group in
+            group.addTask {
+                // SIGTERM once about 100 calls are answered (or after 5 s at most).
+                let deadline = ContinuousClock.now + .seconds(5)
+                while answered.value < 100, ContinuousClock.now < deadline {
+                    try? await Task.sleep(for: .milliseconds(1))
+                }
+                kill(pid, SIGTERM)
+                return nil
+            }
+            for index in 0..<total {
+                group.addTask {
+                    defer { answered.increment() }
+                    do throws(RPCError) {
+                        let answer = try await client.notify(
+                            notifyRequest(issuer: 1, recipients: "user", title: "call \(index)"), metadata: admin
+                        )
+                        return .ok(answer.id)
+                    } catch where error.code == .unavailable {
+                        return .unavailable(error.reason ?? "")
+                    } catch {
+                        return .failed(error)
+                    }
+                }
+            }
+            var outcomes: [Outcome] = []
+            for await outcome in group {
+                if let outcome { outcomes.append(outcome) }
+            }
+            return outcomes
+        }
+        await client.close()
+
+        #expect(outcomes.count == total)
+        var okIDs: [String] = []
+        var unavailable: [String: Int] = [:]
+        for outcome in outcomes {
+            switch outcome {
+            case .ok(let id): okIDs.append(id)
+            case .unavailable(let reason): unavailable[reason, default: 0] += 1
+            case .failed(let error): Issue.record("a call ended with \(error)")
+            }
+        }
+        #expect(okIDs.count >= 100, "OK: \(okIDs.count), UNAVAILABLE: \(unavailable)")
+        let status = await server.waitForExit(timeout: .seconds(20))
+        #expect(status == 0, "exit \(String(describing: status)), signalled: \(server.wasSignalled)\n\(server.log)")
+        #expect(!server.wasSignalled)
+        #expect(server.log.contains("RPC server stopped"))
+
+        // Restarted on the same folder, the feed holds exactly the acknowledged calls.
+        let restarted = try await setup.serve()
+        defer { restarted.signal(SIGKILL) }
+        let reader = Self.client(of: restarted)
+        let feed = try await reader.wholeFeed(of: 1, metadata: admin)
+        await reader.close()
+        #expect(feed.count == okIDs.count, "OK: \(okIDs.count), UNAVAILABLE: \(unavailable)")
+        #expect(Set(feed.map(\.id)) == Set(okIDs))
+        #expect(feed.map(\.sequence) == (0..<UInt64(feed.count)).map { $0 + 1 })
+        restarted.signal(SIGTERM)
+        #expect(await restarted.waitForExit(timeout: .seconds(20)) == 0)
+    }
+
+    @Test("SIGKILL right after the answers loses nothing acknowledged", .timeLimit(.minutes(1)))
+    func durableAfterSIGKILL() async throws {
+        let setup = try await Bootstrapped.make()
+        defer { setup.scratch.remove() }
+        let server = try await setup.serve()
+        defer { server.signal(SIGKILL) }
+        let admin = Metadata.bearer(setup.adminToken)
+        let client = Self.client(of: server)
+        let subscriptionID = setup.subscriptionID
+
+        let (notified, sent) = try await withThrowingTaskGroup(of: (String?, String?).self) { group in
+            for index in 0..<300 {
+                group.addTask {
+                    let answer = try await client.notify(
+                        notifyRequest(issuer: 1, recipients: "user", title: "durable \(index)"), metadata: admin
+                    )
+                    return (answer.id, nil)
+                }
+            }
+            for _ in 0..<30 {
+                group.addTask {
+                    let answer = try await client.sendNotification(
+                        SendNotificationRequest(
+                            payload: PayloadInput(visualContent: VisualContentInput(title: "Hello World!")), priority: "High"
+                        ),
+                        subscriptionID: subscriptionID, metadata: admin
+                    )
+                    return (nil, answer.notification.id)
+                }
+            }
+            var notified: [String] = []
+            var sent: [String] = []
+            for try await (notify, send) in group {
+                if let notify { notified.append(notify) }
+                if let send { sent.append(send) }
+            }
+            return (notified, sent)
+        }
+        // No graceful anything: the answers are all the server owes.
+        server.signal(SIGKILL)
+        #expect(await server.waitForExit(timeout: .seconds(10)) != nil)
+        #expect(server.wasSignalled)
+        await client.close()
+
+        let restarted = try await setup.serve()
+        defer { restarted.signal(SIGKILL) }
+        let reader = Self.client(of: restarted)
+        let issuerFeed = try await reader.wholeFeed(of: 1, metadata: admin)
+        let subscriberFeed = try await reader.wholeFeed(of: 2, metadata: admin)
+        await reader.close()
+        #expect(issuerFeed.count == notified.count)
+        #expect(Set(issuerFeed.map(\.id)) == Set(notified))
+        #expect(issuerFeed.map(\.sequence) == (0..<UInt64(issuerFeed.count)).map { $0 + 1 })
+        #expect(subscriberFeed.count == sent.count)
+        #expect(Set(subscriberFeed.map(\.id)) == Set(sent))
+        #expect(subscriberFeed.compactMap(graphContent).allSatisfy { $0.targetHostName == sampleApp && $0.priority == .high })
+        restarted.signal(SIGTERM)
+        #expect(await restarted.waitForExit(timeout: .seconds(20)) == 0)
+    }
+
+    @Test("notifyd serve --help names every flag and NOTIFY_* variable of docs/OPERATIONS.md")
+    func helpMatchesOperations() async throws {
+        let executable = try #require(notifyd)
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let help = try await NotifydProcess.run(["serve", "--help"], executable: executable, scratch: scratch.path)
+        #expect(help.status == 0)
+        let text = help.standardOutput + help.standardError
+
+        let operations = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("docs/OPERATIONS.md")
+        let document = try String(contentsOf: operations, encoding: .utf8)
+        // The `notifyd serve` table: rows of flag, variable, default, meaning.
+        var variables: [String] = []
+        var flags: [String] = []
+        for line in document.split(separator: "\n") where line.hasPrefix("| `--") {
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count >= 2 else { continue }
+            flags.append(cells[0].trimmingCharacters(in: CharacterSet(charactersIn: "`")))
+            variables.append(cells[1].trimmingCharacters(in: CharacterSet(charactersIn: "`")))
+        }
+        #expect(variables.count == 14, "\(variables)")
+        for variable in variables {
+            #expect(variable.hasPrefix("NOTIFY_"))
+            #expect(text.contains(variable), "serve --help does not mention \(variable)")
+        }
+        for flag in flags {
+            #expect(text.contains(flag), "serve --help does not mention \(flag)")
+        }
+    }
+}
+
+/// Counts answers across the call tasks.
+private final class Counter: Sendable {
+    private let count = Atomic<Int>(0)
+
+    var value: Int { count.load(ordering: .relaxed) }
+
+    func increment() {
+        count.add(1, ordering: .relaxed)
+    }
+}

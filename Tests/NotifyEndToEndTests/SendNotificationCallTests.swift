@@ -1,0 +1,296 @@
+import Foundation
+import NotifyClient
+import NotifyDomain
+import NotifyMessages
+import NotifyServer
+import NotifyTesting
+import NotifyWire
+import Testing
+
+/// The application of the contract's example.
+private let sampleApp = "graphnotifications.sample.windows.com"
+
+/// The contract's example body, its expiration moved a day ahead.
+private func sampleRequest(expiration: Date = Date().addingTimeInterval(24 * 3600)) -> SendNotificationRequest {
+    SendNotificationRequest(
+        targetHostName: sampleApp,
+        appNotificationID: "testDirectToastNotification",
+        groupName: "TestGroup",
+        expirationDateTime: Timestamps.formatRFC3339(expiration),
+        payload: PayloadInput(visualContent: VisualContentInput(title: "Hello World!", body: "Notifications are Great!")),
+        platformTypes: ["windows", "ios", "android"],
+        priority: "High",
+        displayTimeToLive: 60
+    )
+}
+
+@Suite("SendNotification over real TLS against the real server and SQLite")
+struct SendNotificationCallTests {
+    @Test("the contract's example is answered with the stored entity, which sits in the subscription user's feed")
+    func example() async throws {
+        try await withTestServer { server in
+            let subscription = try await server.subscription(user: 2, app: sampleApp)
+            let admin = Metadata.bearer(try await server.adminToken())
+            let appToken = Metadata.bearer(try await server.token(for: .app(sampleApp), roles: [.app]))
+            let client = server.client()
+            let expiration = Date().addingTimeInterval(24 * 3600)
+            let answer = try await client.sendNotification(
+                sampleRequest(expiration: expiration), subscriptionID: subscription.id, metadata: appToken
+            ).notification
+
+            #expect(UUID(uuidString: answer.id) != nil, "\(answer.id)")
+            #expect(answer.user == 2)
+            #expect(answer.sequence == 1)
+            #expect(abs(answer.createdAt.timeIntervalSinceNow) < 60)
+            let graph = try #require(graphContent(answer))
+            #expect(graph.priority == .high)
+            #expect(graph.groupName == "TestGroup")
+            #expect(graph.displayTimeToLive == 60)
+            #expect(graph.appNotificationID == "testDirectToastNotification")
+            #expect(graph.targetHostName == sampleApp)
+            #expect(abs(graph.expiration.timeIntervalSince(expiration)) < 0.001)
+            #expect(graph.platforms == [.windows, .ios, .android])
+            #expect(graph.payload.visualContent == VisualContent(title: "Hello World!", body: "Notifications are Great!"))
+            #expect(graph.payload.rawContent == nil)
+
+            let feed = try await client.wholeFeed(of: 2, metadata: admin)
+            #expect(feed == [answer])
+            await client.close()
+        }
+    }
+
+    @Test("defaults: no expiration is 7 days, no platforms is all four, no priority is None, and the subscription's app is the target")
+    func defaults() async throws {
+        try await withTestServer { server in
+            let subscription = try await server.subscription(user: 2, app: sampleApp)
+            let admin = Metadata.bearer(try await server.adminToken())
+            let client = server.client()
+            let request = SendNotificationRequest(payload: PayloadInput(rawContent: "opaque bytes for the app"))
+            let answer = try await client.sendNotification(request, subscriptionID: subscription.id, metadata: admin)
+                .notification
+            let graph = try #require(graphContent(answer))
+            #expect(abs(graph.expiration.timeIntervalSinceNow - 7 * 24 * 3600) < 60)
+            #expect(Set(graph.platforms) == Set(Platform.allCases))
+            #expect(graph.priority == Priority.none)
+            #expect(graph.displayTimeToLive == 0)
+            #expect(graph.targetHostName == sampleApp)
+            #expect(graph.payload.rawContent == "opaque bytes for the app")
+            await client.close()
+        }
+    }
+
+    @Test("who may send: the owning app, the user himself and an admin; nobody else", arguments: SenderCase.all)
+    func authorization(sender: SenderCase) async throws {
+        try await withTestServer { server in
+            let subscription = try await server.subscription(user: 2, app: sampleApp)
+            try await server.users(3)
+            let admin = Metadata.bearer(try await server.adminToken())
+            let token = Metadata.bearer(try await server.token(for: sender.principal, roles: sender.roles))
+            let client = server.client()
+            if let reason = sender.refusal {
+                await expectFailure(.permissionDenied, reason) {
+                    try await client.sendNotification(sampleRequest(), subscriptionID: subscription.id, metadata: token)
+                }
+                #expect(try await client.wholeFeed(of: 2, metadata: admin).isEmpty)
+            } else {
+                let answer = try await client.sendNotification(
+                    sampleRequest(), subscriptionID: subscription.id, metadata: token
+                )
+                #expect(try await client.wholeFeed(of: 2, metadata: admin) == [answer.notification])
+            }
+            await client.close()
+        }
+    }
+
+    @Test("a missing or empty X-UNS-ID answers INVALID_ARGUMENT MISSING_UNS_ID")
+    func missingSubscriptionID() async throws {
+        try await withTestServer { server in
+            let admin = Metadata.bearer(try await server.adminToken())
+            let client = server.client()
+            await expectFailure(.invalidArgument, "MISSING_UNS_ID") {
+                try await client.call(
+                    Methods.sendNotification, sampleRequest(), metadata: admin, as: SendNotificationResponse.self
+                )
+            }
+            await expectFailure(.invalidArgument, "MISSING_UNS_ID") {
+                try await client.sendNotification(sampleRequest(), subscriptionID: "", metadata: admin)
+            }
+            await client.close()
+        }
+    }
+
+    @Test("an unknown subscription answers NOT_FOUND SUBSCRIPTION_NOT_FOUND")
+    func unknownSubscription() async throws {
+        try await withTestServer { server in
+            let admin = Metadata.bearer(try await server.adminToken())
+            let client = server.client()
+            await expectFailure(.notFound, "SUBSCRIPTION_NOT_FOUND") {
+                try await client.sendNotification(sampleRequest(), subscriptionID: UUID().uuidString, metadata: admin)
+            }
+            await client.close()
+        }
+    }
+
+    @Test("a subscription past its lifetime answers NOT_FOUND SUBSCRIPTION_EXPIRED, and renewing revives it")
+    func expiredSubscription() async throws {
+        try await withTestServer { server in
+            try await server.users(2)
+            let admin = Metadata.bearer(try await server.adminToken())
+            let client = server.client()
+            let created = try await client.call(
+                Methods.createSubscription,
+                CreateSubscriptionRequest(user: 2, app: sampleApp, platform: "windows", ttlSeconds: 1),
+                metadata: admin, as: CreateSubscriptionResponse.self
+            ).subscription
+            try await Task.sleep(for: .milliseconds(1500))
+            await expectFailure(.notFound, "SUBSCRIPTION_EXPIRED") {
+                try await client.sendNotification(sampleRequest(), subscriptionID: created.id, metadata: admin)
+            }
+            #expect(try await client.wholeFeed(of: 2, metadata: admin).isEmpty)
+            _ = try await client.call(
+                Methods.renewSubscription, RenewSubscriptionRequest(id: created.id, ttlSeconds: 3600), metadata: admin,
+                as: RenewSubscriptionResponse.self
+            )
+            _ = try await client.sendNotification(sampleRequest(), subscriptionID: created.id, metadata: admin)
+            #expect(try await client.wholeFeed(of: 2, metadata: admin).count == 1)
+            await client.close()
+        }
+    }
+
+    @Test("a blocked application answers PERMISSION_DENIED CALLER_BLOCKED")
+    func blockedApp() async throws {
+        try await withTestServer { server in
+            let subscription = try await server.subscription(user: 2, app: sampleApp)
+            let admin = Metadata.bearer(try await server.adminToken())
+            let app = Metadata.bearer(try await server.token(for: .app(sampleApp), roles: [.app]))
+            let client = server.client()
+            _ = try await client.call(
+                Methods.block, BlockRequest(caller: PrincipalInput(app: sampleApp)), metadata: admin, as: BlockResponse.self
+            )
+            await expectFailure(.permissionDenied, "CALLER_BLOCKED") {
+                try await client.sendNotification(sampleRequest(), subscriptionID: subscription.id, metadata: app)
+            }
+            #expect(try await client.wholeFeed(of: 2, metadata: admin).isEmpty)
+            await client.close()
+        }
+    }
+
+    @Test("an invalid body answers INVALID_ARGUMENT INVALID_FIELDS naming the field", arguments: InvalidSend.all)
+    func invalidFields(invalid: InvalidSend) async throws {
+        try await withTestServer { server in
+            let subscription = try await server.subscription(user: 2, app: sampleApp)
+            let admin = Metadata.bearer(try await server.adminToken())
+            let client = server.client()
+            let error = await expectFailure(.invalidArgument, "INVALID_FIELDS") {
+                try await client.sendNotification(invalid.request, subscriptionID: subscription.id, metadata: admin)
+            }
+            #expect(Set(error?.fieldViolations.map(\.field) ?? []) == invalid.fields)
+            #expect(try await client.wholeFeed(of: 2, metadata: admin).isEmpty)
+            await client.close()
+        }
+    }
+
+    @Test("a retried call with the same idempotency key returns the same entity and stores once")
+    func idempotentRetry() async throws {
+        try await withTestServer { server in
+            let subscription = try await server.subscription(user: 2, app: sampleApp)
+            let other = try await server.subscription(user: 2, app: sampleApp, platform: .ios)
+            let admin = Metadata.bearer(try await server.adminToken())
+            let app = Metadata.bearer(try await server.token(for: .app(sampleApp), roles: [.app]))
+            let client = server.client()
+            let request = sampleRequest()
+            let keyed = app.adding("idempotency-key", "graph-1")
+            let first = try await client.sendNotification(request, subscriptionID: subscription.id, metadata: keyed)
+            let again = try await client.sendNotification(request, subscriptionID: subscription.id, metadata: keyed)
+            #expect(again == first)
+            // The key with another target is another request.
+            await expectFailure(.failedPrecondition, "IDEMPOTENCY_KEY_REUSED") {
+                try await client.sendNotification(request, subscriptionID: other.id, metadata: keyed)
+            }
+            var changed = request
+            changed.priority = "Low"
+            await expectFailure(.failedPrecondition, "IDEMPOTENCY_KEY_REUSED") {
+                try await client.sendNotification(changed, subscriptionID: subscription.id, metadata: keyed)
+            }
+            #expect(try await client.wholeFeed(of: 2, metadata: admin) == [first.notification])
+            await client.close()
+        }
+    }
+}
+
+/// A caller of SendNotification on user 2's subscription for the sample app,
+/// and the reason it is refused with (nil: allowed).
+struct SenderCase: Sendable, CustomTestStringConvertible {
+    var name: String
+    var principal: Principal
+    var roles: Set<Role>
+    var refusal: String?
+
+    var testDescription: String { name }
+
+    static let all: [SenderCase] = [
+        SenderCase(name: "the owning app", principal: .app(sampleApp), roles: [.app], refusal: nil),
+        SenderCase(name: "another app", principal: .app("other.example.com"), roles: [.app], refusal: "NOT_SUBSCRIPTION_OWNER"),
+        SenderCase(name: "the owning app without the app role", principal: .app(sampleApp), roles: [.user], refusal: "NOT_SUBSCRIPTION_OWNER"),
+        SenderCase(name: "the user himself", principal: .user(2), roles: [.user], refusal: nil),
+        SenderCase(name: "another user", principal: .user(3), roles: [.user], refusal: "NOT_SUBSCRIPTION_OWNER"),
+        SenderCase(name: "an admin", principal: .user(1_000), roles: [.admin], refusal: nil),
+    ]
+}
+
+/// An invalid SendNotification body and the fields its answer must name.
+struct InvalidSend: Sendable, CustomTestStringConvertible {
+    var name: String
+    var request: SendNotificationRequest
+    var fields: Set<String>
+
+    var testDescription: String { name }
+
+    static var all: [InvalidSend] {
+        func changed(_ change: (inout SendNotificationRequest) -> Void) -> SendNotificationRequest {
+            var request = sampleRequest()
+            change(&request)
+            return request
+        }
+        return [
+            InvalidSend(name: "no payload", request: changed { $0.payload = nil }, fields: ["payload"]),
+            InvalidSend(name: "empty payload", request: changed { $0.payload = PayloadInput() }, fields: ["payload"]),
+            InvalidSend(
+                name: "visualContent without title",
+                request: changed { $0.payload = PayloadInput(visualContent: VisualContentInput(body: "b")) },
+                fields: ["payload.visualContent.title"]
+            ),
+            InvalidSend(name: "bad priority", request: changed { $0.priority = "Urgent" }, fields: ["priority"]),
+            InvalidSend(
+                name: "expiration 31 days ahead",
+                request: changed { $0.expirationDateTime = Timestamps.formatRFC3339(Date().addingTimeInterval(31 * 24 * 3600)) },
+                fields: ["expirationDateTime"]
+            ),
+            InvalidSend(
+                name: "expiration in the past", request: changed { $0.expirationDateTime = "2019-10-30T23:59:00.000Z" },
+                fields: ["expirationDateTime"]
+            ),
+            InvalidSend(
+                name: "expiration not RFC 3339", request: changed { $0.expirationDateTime = "tomorrow" },
+                fields: ["expirationDateTime"]
+            ),
+            InvalidSend(
+                name: "fallbackPolicy without ios",
+                request: changed {
+                    $0.platformTypes = ["windows"]
+                    $0.fallbackPolicyJSON = #"{"fallback":"sms"}"#
+                },
+                fields: ["fallbackPolicy"]
+            ),
+            InvalidSend(
+                name: "unknown platform", request: changed { $0.platformTypes = ["windows", "blackberry"] },
+                fields: ["targetPolicy.platformTypes[1]"]
+            ),
+            InvalidSend(name: "negative displayTimeToLive", request: changed { $0.displayTimeToLive = -1 }, fields: ["displayTimeToLive"]),
+            InvalidSend(
+                name: "targetHostName of another app", request: changed { $0.targetHostName = "other.example.com" },
+                fields: ["targetHostName"]
+            ),
+        ]
+    }
+}
