@@ -131,7 +131,7 @@ struct Serve: AsyncParsableCommand {
         }
         let files = try DevelopmentCertificates.ensure(in: dataDir + "/tls")
         print("notifyd: development TLS; clients trust the CA at \(files.caCertificate)")
-        fflush(stdout)  // Shown at once even when stdout is a pipe or a file.
+        fflush(nil)  // Shown at once even when stdout is a pipe or a file.
         return .server(
             certificateChainFile: files.serverCertificate, privateKeyFile: files.serverKey, clientCAFile: clientCA,
             applicationProtocols: ["notify/1"]
