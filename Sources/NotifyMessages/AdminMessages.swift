@@ -108,7 +108,8 @@ public struct CreateSubscriptionRequest: Hashable, Sendable {
 
 /// `notify.v1.CreateSubscriptionResponse`: the subscription created.
 ///
-/// `expiresAt` travels at millisecond precision (``RFC3339``).
+/// `expiresAt` travels at millisecond precision
+/// (``Timestamps/formatRFC3339Milliseconds(_:)``).
 public struct CreateSubscriptionResponse: Hashable, Sendable {
     public var subscription: Subscription
 
@@ -215,7 +216,8 @@ public struct CreateTokenResponse: Hashable, Sendable {
     /// The bearer token, shown once: the server keeps only its SHA-256.
     public var token: String
     public var tokenID: String
-    /// RFC 3339 (``RFC3339/string(from:)`` writes it).
+    /// RFC 3339 text, passed through as the server wrote it (the server uses
+    /// Graph's form, ``Timestamps/formatRFC3339(_:)``).
     public var expirationDateTime: String
 
     public init(token: String, tokenID: String, expirationDateTime: String) {

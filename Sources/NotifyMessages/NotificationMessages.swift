@@ -83,7 +83,8 @@ extension SendNotificationResponse: WireMessage, MessageCodec {
 
 /// The stored notification. Its wire form is flat: `source` says which
 /// content fields are meaningful ("notify": custom, "send": graph), and
-/// dates are RFC 3339 text at millisecond precision (see ``RFC3339``).
+/// dates are RFC 3339 text at millisecond precision (see
+/// ``Timestamps/formatRFC3339Milliseconds(_:)``).
 extension NotifyDomain.Notification: MessageCodec {
     static let customSource = "notify"
     static let graphSource = "send"
@@ -145,7 +146,7 @@ extension NotifyDomain.Notification: MessageCodec {
         message.id = arena.cString(id)
         (message.has_sequence, message.sequence) = optionalField(sequence)
         (message.has_user, message.user) = optionalField(user)
-        message.created_date_time = arena.cString(RFC3339.string(from: createdAt))
+        message.created_date_time = arena.cString(Timestamps.formatRFC3339Milliseconds(createdAt))
         switch content {
         case .custom(let custom):
             message.source = arena.cString(Self.customSource)
@@ -160,7 +161,7 @@ extension NotifyDomain.Notification: MessageCodec {
             message.target_host_name = arena.cString(graph.targetHostName)
             message.app_notification_id = arena.cString(graph.appNotificationID)
             message.group_name = arena.cString(graph.groupName)
-            message.expiration_date_time = arena.cString(RFC3339.string(from: graph.expiration))
+            message.expiration_date_time = arena.cString(Timestamps.formatRFC3339Milliseconds(graph.expiration))
             message.payload = arena.message(graph.payload)
             (message.n_platform_types, message.platform_types) = arena.cStrings(graph.platforms.map(\.rawValue))
             message.priority = arena.cString(graph.priority.rawValue)
@@ -308,7 +309,7 @@ extension FieldReader {
     /// An RFC 3339 string field as a date: nil when absent.
     func date(_ pointer: UnsafeMutablePointer<CChar>?, _ field: String) throws(MessageError) -> Date? {
         guard let text = try string(pointer, field) else { return nil }
-        guard let date = RFC3339.date(from: text) else { throw error(field, "is not an RFC 3339 date-time") }
+        guard let date = Timestamps.parseRFC3339Milliseconds(text) else { throw error(field, "is not an RFC 3339 date-time") }
         return date
     }
 }

@@ -10,8 +10,8 @@ func roundTrip<Message: WireMessage>(_ message: Message) throws -> Message {
 }
 
 /// Dates in tests sit on whole milliseconds, the wire's precision.
-let createdAt = RFC3339.date(millisecondsSince1970: 1_572_300_336_250)
-let expiresAt = RFC3339.date(millisecondsSince1970: 1_572_905_136_007)
+let createdAt = Timestamps.date(millisecondsSince1970: 1_572_300_336_250)
+let expiresAt = Timestamps.date(millisecondsSince1970: 1_572_905_136_007)
 
 let customNotification = NotifyDomain.Notification(
     id: "5b1f8c1e-6a57-4b5e-9a55-0c1d2e3f4a5b", sequence: 42, user: 7, createdAt: createdAt,
