@@ -28,22 +28,12 @@ struct Harness {
         for _ in 0..<max(1, iterations / 10) { sink &+= try body() }
         var perOperation: [Double] = []
         for _ in 0..<samples {
-            let clock = ContinuousClock()
-            let elapsed = try clock.measure {
+            let elapsed = try ContinuousClock().measure {
                 for _ in 0..<iterations { sink &+= try body() }
             }
-            let (seconds, attoseconds) = elapsed.components
-            let nanoseconds = Double(seconds) * 1e9 + Double(attoseconds) / 1e9
-            perOperation.append(nanoseconds / Double(iterations * operationsPerIteration))
+            perOperation.append(Self.nanoseconds(elapsed) / Double(iterations * operationsPerIteration))
         }
-        perOperation.sort()
-        if sink == 42 { print("", terminator: "") }
-        let result = Result(
-            name: name, nanosecondsPerOperation: perOperation[perOperation.count / 2],
-            minimum: perOperation.first ?? 0, maximum: perOperation.last ?? 0
-        )
-        results.append(result)
-        print(Self.format(result))
+        record(name, perOperation, sink: sink)
     }
 
     /// Runs an async body; for store and network benchmarks where one
@@ -55,20 +45,28 @@ struct Harness {
         var sink = 0
         var perOperation: [Double] = []
         for _ in 0..<samples {
-            let clock = ContinuousClock()
-            let start = clock.now
+            let start = ContinuousClock.now
             for _ in 0..<iterations { sink &+= try await body() }
-            let (seconds, attoseconds) = (clock.now - start).components
-            perOperation.append((Double(seconds) * 1e9 + Double(attoseconds) / 1e9) / Double(iterations * operationsPerIteration))
+            perOperation.append(Self.nanoseconds(.now - start) / Double(iterations * operationsPerIteration))
         }
-        perOperation.sort()
+        record(name, perOperation, sink: sink)
+    }
+
+    /// Keeps the median of the samples and prints it.
+    private mutating func record(_ name: String, _ samples: [Double], sink: Int) {
+        let sorted = samples.sorted()
         if sink == 42 { print("", terminator: "") }
         let result = Result(
-            name: name, nanosecondsPerOperation: perOperation[perOperation.count / 2],
-            minimum: perOperation.first ?? 0, maximum: perOperation.last ?? 0
+            name: name, nanosecondsPerOperation: sorted[sorted.count / 2],
+            minimum: sorted.first ?? 0, maximum: sorted.last ?? 0
         )
         results.append(result)
         print(Self.format(result))
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> Double {
+        let (seconds, attoseconds) = duration.components
+        return Double(seconds) * 1e9 + Double(attoseconds) / 1e9
     }
 
     static func header() -> String {
