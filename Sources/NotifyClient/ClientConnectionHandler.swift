@@ -37,8 +37,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private var maxConcurrentCalls = 100
     private var maxMessageSize = 4 * 1024 * 1024
     private var goingAway = false
-    private var outbound: ByteBuffer?
-    private var flushScheduled = false
+    private var outbox = FrameOutbox()
     private var keepalive: RepeatedTask?
     private var awaitingPong: UInt64?
 
@@ -221,23 +220,15 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     private func write(_ frame: Frame) {
         guard let context else { return }
-        if outbound == nil { outbound = context.channel.allocator.buffer(capacity: 512) }
-        do {
-            try frame.encode(into: &outbound!)  // Safe: set just above.
-        } catch {
-            return
-        }
-        if !flushScheduled {
-            flushScheduled = true
+        guard let first = try? outbox.append(frame, allocator: context.channel.allocator) else { return }
+        if first {
             let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
             context.eventLoop.execute { loopBound.value.flushNow() }
         }
     }
 
     private func flushNow() {
-        flushScheduled = false
-        guard let context, let buffer = outbound, buffer.readableBytes > 0 else { return }
-        outbound = nil
+        guard let context, let buffer = outbox.take() else { return }
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
     }
 }

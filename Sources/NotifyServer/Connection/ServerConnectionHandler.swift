@@ -24,9 +24,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     private let logger: Logger
 
     private var context: ChannelHandlerContext?
-    private var outbound: ByteBuffer?
+    private var outbox = FrameOutbox()
     private var readBurst = false
-    private var flushScheduled = false
     /// Deadline timers of the calls in flight that have one.
     private var deadlines: [UInt64: Scheduled<Void>] = [:]
     private var lastActivity = NIODeadline.now()
@@ -285,26 +284,23 @@ final class ServerConnectionHandler: ChannelInboundHandler {
 
     private func write(_ frame: Frame) {
         guard let context, !closing else { return }
-        if outbound == nil {
-            outbound = context.channel.allocator.buffer(capacity: 1024)
-        }
+        let first: Bool
         do {
-            try frame.encode(into: &outbound!)  // Safe: set just above.
+            first = try outbox.append(frame, allocator: context.channel.allocator)
         } catch {
             logger.error("could not encode a frame", metadata: ["error.message": "\(error)"])
             return
         }
-        if !readBurst && !flushScheduled {
-            flushScheduled = true
+        // In a read burst the flush comes with channelReadComplete; otherwise
+        // once per loop tick, after every completion of that tick.
+        if first && !readBurst {
             let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
             context.eventLoop.execute { loopBound.value.flushNow() }
         }
     }
 
     private func flushNow() {
-        flushScheduled = false
-        guard let context, let buffer = outbound, buffer.readableBytes > 0 else { return }
-        outbound = nil
+        guard let context, let buffer = outbox.take() else { return }
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
     }
 
