@@ -152,8 +152,8 @@ let package = Package(
                 "NotifyStorageSQLite",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CompressNIO", package: "compress-nio"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                nioCore, nioPosix, logging,
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                nioCore, nioPosix, logging, lifecycle,
             ],
             swiftSettings: swiftSettings
         ),

@@ -18,8 +18,9 @@ extension GatewayResponder {
     ) async -> Result<Response, Failure> {
         let body: ByteBuffer
         do throws(Failure) {
-            for name in [HTTPField.Name.ifModifiedSince, .ifRange] where request.headers[name] != nil {
-                throw .unsupportedHeader(name.canonicalName)
+            for (name, spelling) in [(HTTPField.Name.ifModifiedSince, "If-Modified-Since"), (.ifRange, "If-Range")]
+            where request.headers[name] != nil {
+                throw .unsupportedHeader(spelling)
             }
             let encoding = try BodyReading.encoding(of: request.headers)
             let mediaType = BodyReading.mediaType(of: request.headers)
