@@ -33,9 +33,9 @@ public enum GatewayRoutes {
                 routes.append(Route(path: path, endpoint: .sendNotification(prefix: prefix), methods: ["POST"]))
             }
         }
-        routes.append(Route(path: "/healthz", endpoint: .healthz, methods: ["GET", "HEAD"]))
-        routes.append(Route(path: "/readyz", endpoint: .readyz, methods: ["GET", "HEAD"]))
-        routes.append(Route(path: "/openapi.yaml", endpoint: .openAPI, methods: ["GET", "HEAD"]))
+        routes.append(Route(path: "/healthz", endpoint: .healthz, methods: ["GET"]))
+        routes.append(Route(path: "/readyz", endpoint: .readyz, methods: ["GET"]))
+        routes.append(Route(path: "/openapi.yaml", endpoint: .openAPI, methods: ["GET"]))
         return routes
     }()
 
