@@ -125,7 +125,7 @@ let package = Package(
             name: "notifyd",
             dependencies: [
                 "NotifyServer", "NotifyStorageSQLite", "NotifyStorage", "NotifyDomain", "NotifyTLS", "NotifyGateway",
-                "NotifyClient", argumentParser, logging, lifecycle, nioPosix,
+                "NotifyClient", argumentParser, logging, lifecycle, nioCore, nioPosix,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
