@@ -361,9 +361,7 @@ paths:
         '200':
           description: The OpenAPI document of the gateway.
           content:
-            application/yaml:
-              schema:
-                type: string
+            application/yaml: {}
 components:
   securitySchemes:
     bearer:
