@@ -13,7 +13,8 @@ export PATH="/opt/swift/usr/bin:$PATH"
 bin="${1:-$(swift build --show-bin-path)}"
 examples="${2:-${GATEWAY_CHECK_EXAMPLES:-25}}"
 
-command -v st >/dev/null || { echo "gateway-check: schemathesis missing (scripts/install-deps.sh --test)"; exit 1; }
+# The module form works even when pip's script folder is not on PATH.
+python3 -c 'import schemathesis' 2>/dev/null || { echo "gateway-check: schemathesis missing (scripts/install-deps.sh --test)"; exit 1; }
 
 data=$(mktemp -d /tmp/notify-gateway-check-XXXXXX)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
@@ -47,7 +48,7 @@ uns=$("$bin/notifyd" admin subscription create --data-dir "$data" --user 2 \
   --app graphnotifications.sample.windows.com --platform windows)
 
 status=0
-timeout 600 st run docs/openapi.yaml --url "http://127.0.0.1:$http_port" \
+timeout 600 python3 -m schemathesis.cli run docs/openapi.yaml --url "http://127.0.0.1:$http_port" \
   -H "Authorization: Bearer $token" -H "X-UNS-ID: $uns" \
   --max-examples "$examples" --seed 1 --workers 2 --request-timeout 10 \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
