@@ -48,11 +48,13 @@ uns=$("$bin/notifyd" admin subscription create --data-dir "$data" --user 2 \
   --app graphnotifications.sample.windows.com --platform windows)
 
 status=0
-timeout 600 python3 -m schemathesis.cli run docs/openapi.yaml --url "http://127.0.0.1:$http_port" \
+spec="$PWD/docs/openapi.yaml"
+# Run inside the temporary folder: schemathesis keeps its example database in the working directory.
+(cd "$data" && timeout 600 python3 -m schemathesis.cli run "$spec" --url "http://127.0.0.1:$http_port" \
   -H "Authorization: Bearer $token" -H "X-UNS-ID: $uns" \
   --max-examples "$examples" --seed 1 --workers 2 --request-timeout 10 \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
-  --suppress-health-check all --no-color >"$data/schemathesis.log" 2>&1 || status=$?
+  --suppress-health-check all --no-color >"$data/schemathesis.log" 2>&1) || status=$?
 
 if ! kill -0 "$pid" 2>/dev/null; then
   echo "gateway-check: notifyd died during the run"; cat "$data/server.log"; status=1
