@@ -30,6 +30,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // System libraries, linked from the distribution so operators get its updates.
@@ -95,6 +100,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "NotifyGateway",
+            dependencies: [
+                "NotifyClient", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                nioCore, nioPosix, logging, lifecycle,
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "NotifyTesting",
             dependencies: [
                 "NotifyTLS", "NotifyServer", "NotifyStorageSQLite", "NotifyStorage", "NotifyClient", "NotifyWire", "NotifyDomain",
@@ -107,8 +125,8 @@ let package = Package(
         .executableTarget(
             name: "notifyd",
             dependencies: [
-                "NotifyServer", "NotifyStorageSQLite", "NotifyStorage", "NotifyDomain", "NotifyTLS",
-                argumentParser, logging, lifecycle, nioPosix,
+                "NotifyServer", "NotifyStorageSQLite", "NotifyStorage", "NotifyDomain", "NotifyTLS", "NotifyGateway",
+                "NotifyClient", argumentParser, logging, lifecycle, nioCore, nioPosix,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
@@ -140,6 +158,18 @@ let package = Package(
         .testTarget(
             name: "NotifyStorageTests",
             dependencies: ["NotifyStorage", "NotifyStorageSQLite", "NotifyDomain", logging, .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "NotifyGatewayTests",
+            dependencies: [
+                "NotifyGateway", "NotifyTesting", "NotifyServer", "NotifyClient", "NotifyWire", "NotifyDomain", "NotifyTLS",
+                "NotifyStorageSQLite",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                nioCore, nioPosix, logging, lifecycle,
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -21,6 +21,9 @@ fi
 if [ "${1:-}" = "--test" ]; then
   python3 -c 'import google.protobuf' 2>/dev/null \
     || python3 -m pip install --quiet --disable-pip-version-check 'protobuf>=4.21,<6'
+  # schemathesis drives scripts/gateway-check.sh (the REST gateway against docs/openapi.yaml).
+  python3 -c 'import schemathesis' 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check 'schemathesis>=4,<5'
 fi
 
 if ! command -v swift >/dev/null; then

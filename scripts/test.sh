@@ -2,7 +2,7 @@
 # Installs what is missing and runs every test: the Swift test suites (unit,
 # integration over real TLS on loopback, real SQLite files), then the
 # interop test (a Python client made from proto/ alone) against a real
-# notifyd. Exits non-zero when anything fails.
+# notifyd, then schemathesis against the REST gateway. Exits non-zero when anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -18,3 +18,6 @@ status=${PIPESTATUS[0]}
 
 echo "== interop"
 scripts/interop/run.sh "$(swift build --show-bin-path)"
+
+echo "== gateway (schemathesis against docs/openapi.yaml, bounded)"
+timeout 900 scripts/gateway-check.sh "$(swift build --show-bin-path)" 50

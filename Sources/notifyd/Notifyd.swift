@@ -10,7 +10,7 @@ struct Notifyd: AsyncParsableCommand {
             Every option of `serve` can also be set by a NOTIFY_* environment variable \
             (named in each option's help); a flag wins over the variable, the variable over the default.
             """,
-        subcommands: [Serve.self, Admin.self],
+        subcommands: [Serve.self, Gateway.self, Admin.self],
         defaultSubcommand: Serve.self
     )
 }

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NotifyClient
 import NotifyDomain
+import NotifyGateway
 import NotifyServer
 import NotifyStorageSQLite
 import NotifyTLS
@@ -16,7 +18,9 @@ struct Serve: AsyncParsableCommand {
             With no options it keeps its data in ./data (SQLite) and, on first run, generates a development \
             CA and a server certificate for localhost and 127.0.0.1 in ./data/tls. It prints where the CA is, \
             so that clients can trust it. SIGTERM or SIGINT stops it gracefully: it stops accepting, sends \
-            goaway, drains calls in flight for up to --drain-timeout seconds, then exits 0.
+            goaway, drains calls in flight for up to --drain-timeout seconds, then exits 0. \
+            The REST gateway (docs/GATEWAY.md) runs in the same process on --http-host:--http-port \
+            (127.0.0.1:8080) and calls the RPC server over loopback TLS; --no-gateway turns it off.
             """
     )
 
@@ -62,15 +66,26 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical. [NOTIFY_LOG_LEVEL, default info]")
     var logLevel: String?
 
+    @Flag(help: "Do not run the REST gateway. [NOTIFY_NO_GATEWAY]")
+    var noGateway = false
+
+    @Option(help: "PEM CA the gateway trusts for the RPC server. [NOTIFY_GATEWAY_CA, default: the development CA]")
+    var gatewayCA: String?
+
+    @Option(help: "Name the RPC server's certificate carries, for the gateway. [NOTIFY_GATEWAY_SERVER_NAME, default localhost]")
+    var gatewayServerName: String?
+
+    @Option(help: "PEM client certificate the gateway presents when --client-ca is set. [NOTIFY_GATEWAY_CERT]")
+    var gatewayCert: String?
+
+    @Option(help: "PEM key of --gateway-cert. [NOTIFY_GATEWAY_KEY]")
+    var gatewayKey: String?
+
+    @OptionGroup var http: HTTPOptions
+
     func run() async throws {
         let env = Layered()
-        let level = Logger.Level(rawValue: env.string(logLevel, "NOTIFY_LOG_LEVEL", default: "info")) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let logger = Logger(label: "notifyd")
+        let logger = bootstrapLogging(env.string(logLevel, "NOTIFY_LOG_LEVEL", default: "info"), label: "notifyd")
 
         let dataDir = env.string(self.dataDir, "NOTIFY_DATA_DIR", default: "./data")
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
@@ -94,6 +109,8 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--max-concurrent-calls must be positive and --max-message-size at least 1024")
         }
 
+        let gateway = try gatewayService(env: env, dataDir: dataDir, rpcHost: configuration.host, logger: logger)
+
         let store = try SQLiteNotificationStore(path: Storage.databasePath(dataDir), logger: logger)
         let health = HealthState()
         let server = RPCServer(
@@ -101,12 +118,17 @@ struct Serve: AsyncParsableCommand {
             router: NotifyService.router(store: store, configuration: configuration, health: health),
             logger: logger
         )
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: server),
+            .init(service: HealthOnShutdown(health: health), successTerminationBehavior: .ignore),
+        ]
+        if let gateway {
+            // Last, so that on shutdown it stops taking requests before the RPC server drains.
+            services.append(.init(service: EmbeddedGateway(rpcServer: server, makeConfiguration: gateway, logger: logger)))
+        }
         let group = ServiceGroup(
             configuration: .init(
-                services: [
-                    .init(service: server),
-                    .init(service: HealthOnShutdown(health: health), successTerminationBehavior: .ignore),
-                ],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
@@ -119,6 +141,33 @@ struct Serve: AsyncParsableCommand {
         }
         // The server has drained: commit what is queued, then close the file.
         await store.close()
+    }
+
+    /// How to configure the embedded gateway once the RPC port is known; nil with --no-gateway.
+    private func gatewayService(
+        env: Layered, dataDir: String, rpcHost: String, logger: Logger
+    ) throws -> (@Sendable (Int) throws -> GatewayConfiguration)? {
+        guard try !env.bool(noGateway, "NOTIFY_NO_GATEWAY") else { return nil }
+        let customCertificate = env.optionalString(tlsCert, "NOTIFY_TLS_CERT") != nil
+        guard let ca = env.optionalString(gatewayCA, "NOTIFY_GATEWAY_CA") ?? (customCertificate ? nil : dataDir + "/tls/ca.crt") else {
+            throw ValidationError("with --tls-cert the gateway needs --gateway-ca (the CA of that certificate), or pass --no-gateway")
+        }
+        let serverName = env.string(gatewayServerName, "NOTIFY_GATEWAY_SERVER_NAME", default: "localhost")
+        let clientCert = env.optionalString(gatewayCert, "NOTIFY_GATEWAY_CERT")
+        let clientKey = env.optionalString(gatewayKey, "NOTIFY_GATEWAY_KEY")
+        // A wildcard listen address is reached over loopback.
+        let host = ["0.0.0.0", "::", ""].contains(rpcHost) ? "127.0.0.1" : rpcHost
+        // Parse the HTTP options now, so that a bad flag fails at start-up.
+        let probe = ClientConfiguration(host: host, port: 1, trustRootsFile: ca, serverName: serverName)
+        let template = try http.configuration(upstream: probe, env: env)
+        return { port in
+            var configuration = template
+            configuration.upstream = ClientConfiguration(
+                host: host, port: port, trustRootsFile: ca, serverName: serverName,
+                certificateChainFile: clientCert, privateKeyFile: clientKey
+            )
+            return configuration
+        }
     }
 
     private func tlsConfiguration(env: Layered, dataDir: String) throws -> TLSConfiguration {

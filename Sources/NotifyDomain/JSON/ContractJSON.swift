@@ -12,7 +12,36 @@ public enum ContractJSON {
     /// `embed.metadata` may be an object or, as the documented example sends
     /// it, a string holding a JSON object; either way it is kept as object text.
     public static func notifyRequest(_ data: Data) throws(ValidationError) -> NotifyRequest {
-        let object = try topLevelObject(data)
+        let reading = readNotifyRequest(data)
+        if !reading.violations.isEmpty { throw ValidationError(violations: reading.violations) }
+        return reading.request
+    }
+
+    /// Reads Graph's notification body.
+    public static func sendNotificationRequest(_ data: Data) throws(ValidationError) -> SendNotificationRequest {
+        let reading = readSendNotificationRequest(data)
+        if !reading.violations.isEmpty { throw ValidationError(violations: reading.violations) }
+        return reading.request
+    }
+
+    /// Reads SelfCommunity's Notify body without throwing: the request with
+    /// every well-typed member, and one violation per ill-typed one.
+    ///
+    /// The REST gateway uses it so that type errors and validation errors
+    /// reach the caller together, one entry per field: it validates the
+    /// request it gets back and merges both lists (``merging(_:_:)``).
+    /// A body that is not a JSON object yields an empty request and a single
+    /// violation for the field "body".
+    public static func readNotifyRequest(_ data: Data) -> ContractReading<NotifyRequest> {
+        switch topLevel(data) {
+        case .success(let object): readNotifyRequest(object: object)
+        case .failure(let violation): ContractReading(request: NotifyRequest(), violations: [violation])
+        }
+    }
+
+    /// Reads SelfCommunity's Notify members from an already parsed object
+    /// (the gateway builds one from a form-encoded body).
+    public static func readNotifyRequest(object: [String: JSONValue]) -> ContractReading<NotifyRequest> {
         var reader = Reader(object: object)
         var request = NotifyRequest()
         request.recipientsType = reader.string("recipients_type")
@@ -33,13 +62,21 @@ public enum ContractJSON {
         case let other?:
             reader.violations.append(Violation(field: "embed", message: "Expected an object, got \(other.typeName)."))
         }
-        if !reader.violations.isEmpty { throw ValidationError(violations: reader.violations) }
-        return request
+        return ContractReading(request: request, violations: reader.violations)
     }
 
-    /// Reads Graph's notification body.
-    public static func sendNotificationRequest(_ data: Data) throws(ValidationError) -> SendNotificationRequest {
-        let object = try topLevelObject(data)
+    /// Reads Graph's notification body without throwing: the request with
+    /// every well-typed member, and one violation per ill-typed one (see
+    /// ``readNotifyRequest(_:)``).
+    public static func readSendNotificationRequest(_ data: Data) -> ContractReading<SendNotificationRequest> {
+        switch topLevel(data) {
+        case .success(let object): readSendNotificationRequest(object: object)
+        case .failure(let violation): ContractReading(request: SendNotificationRequest(), violations: [violation])
+        }
+    }
+
+    /// Reads Graph's notification members from an already parsed object.
+    public static func readSendNotificationRequest(object: [String: JSONValue]) -> ContractReading<SendNotificationRequest> {
         var reader = Reader(object: object)
         var request = SendNotificationRequest()
         request.targetHostName = reader.string("targetHostName")
@@ -65,8 +102,24 @@ public enum ContractJSON {
             request.platformTypes = inner.strings("platformTypes") ?? []
             reader.violations += inner.violations
         }
-        if !reader.violations.isEmpty { throw ValidationError(violations: reader.violations) }
-        return request
+        return ContractReading(request: request, violations: reader.violations)
+    }
+
+    /// Merges type violations (from reading) with validation violations,
+    /// keeping one entry per field: the type violation wins, since the
+    /// validator saw that field as missing.
+    ///
+    /// A type violation on an array element ("targetPolicy.platformTypes[1]")
+    /// also hides a validation entry for the same element. The order is the
+    /// reading's, then the validator's remaining fields.
+    public static func merging(_ typeViolations: [Violation], _ validationViolations: [Violation]) -> [Violation] {
+        var seen = Set(typeViolations.map(\.field))
+        var merged = typeViolations
+        for violation in validationViolations where !seen.contains(violation.field) {
+            seen.insert(violation.field)
+            merged.append(violation)
+        }
+        return merged
     }
 
     /// Whether a body is a JSON array: Graph answers that with its own error row.
@@ -75,14 +128,19 @@ public enum ContractJSON {
         return false
     }
 
-    private static func topLevelObject(_ data: Data) throws(ValidationError) -> [String: JSONValue] {
+    private enum TopLevel {
+        case success([String: JSONValue])
+        case failure(Violation)
+    }
+
+    private static func topLevel(_ data: Data) -> TopLevel {
         switch JSONValue.parse(data) {
         case .object(let object)?:
-            return object
+            return .success(object)
         case nil:
-            throw ValidationError(violations: [Violation(field: "body", message: "The body is not valid JSON.")])
+            return .failure(Violation(field: "body", message: "The body is not valid JSON."))
         case let other?:
-            throw ValidationError(violations: [Violation(field: "body", message: "Expected a JSON object, got \(other.typeName).")])
+            return .failure(Violation(field: "body", message: "Expected a JSON object, got \(other.typeName)."))
         }
     }
 
@@ -184,5 +242,21 @@ public enum ContractJSON {
         private mutating func mismatch(_ key: String, expected: String, got: JSONValue) {
             violations.append(Violation(field: prefix + key, message: "Expected \(expected), got \(got.typeName)."))
         }
+    }
+}
+
+/// What a contract reader found: the request with every well-typed member,
+/// and the members it could not read.
+public struct ContractReading<Request: Sendable>: Sendable {
+    /// The request; an ill-typed member is left absent (nil, or `.null` for
+    /// SelfCommunity's nullable keys).
+    public var request: Request
+    /// One per ill-typed member (or one for "body" when the body is not a
+    /// JSON object), in the order the members were read.
+    public var violations: [Violation]
+
+    public init(request: Request, violations: [Violation]) {
+        self.request = request
+        self.violations = violations
     }
 }

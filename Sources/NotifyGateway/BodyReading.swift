@@ -1,0 +1,135 @@
+import CompressNIO
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import NotifyDomain
+
+/// Reads a request body within the gateway's bounds, undoes its
+/// Content-Encoding, and parses the two media types the contracts accept.
+enum BodyReading {
+    /// The body's Content-Encoding, once checked.
+    enum Encoding: Sendable, Equatable {
+        case identity, gzip, deflate
+    }
+
+    /// gzip and deflate (either zlib-wrapped, as HTTP defines it, or raw, as
+    /// some clients send it); "identity" is no encoding.
+    static func encoding(of headers: HTTPFields) throws(Failure) -> Encoding {
+        guard let value = headers[.contentEncoding] else { return .identity }
+        let tokens = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            .filter { $0 != "identity" && !$0.isEmpty }
+        switch tokens {
+        case []: return .identity
+        case ["gzip"], ["x-gzip"]: return .gzip
+        case ["deflate"]: return .deflate
+        default: throw .unsupportedContentEncoding(value)
+        }
+    }
+
+    /// The media type of Content-Type without its parameters, lower-cased; nil without the header.
+    static func mediaType(of headers: HTTPFields) -> String? {
+        guard let value = headers[.contentType] else { return nil }
+        return value.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+    }
+
+    /// Collects the body, refusing more than `limit` bytes.
+    ///
+    /// A Content-Length above the limit is refused before anything is read.
+    /// A body that ends short of its Content-Length (the connection closed,
+    /// or the read timeout fired) is treated as a timeout, so that a
+    /// truncated body never reaches the service.
+    static func collect(_ request: Request, limit: Int) async throws(Failure) -> ByteBuffer {
+        let declared = request.headers[.contentLength].flatMap { Int($0) }
+        if let declared, declared > limit { throw .bodyTooLarge(limit: limit) }
+        var buffer = ByteBuffer()
+        var tooLarge = false
+        do {
+            for try await var chunk in request.body {
+                guard buffer.readableBytes + chunk.readableBytes <= limit else {
+                    tooLarge = true
+                    break
+                }
+                buffer.writeBuffer(&chunk)
+            }
+        } catch {
+            throw .readTimeout
+        }
+        if tooLarge { throw .bodyTooLarge(limit: limit) }
+        if let declared, declared != buffer.readableBytes { throw .readTimeout }
+        return buffer
+    }
+
+    /// Undoes the Content-Encoding, refusing more than `limit` decoded bytes.
+    ///
+    /// Memory stays bounded by the limit whatever the compression ratio: the
+    /// inflater writes into buffers whose total never exceeds it, so a
+    /// decompression bomb costs at most `limit` bytes and is answered 413.
+    static func decode(_ body: ByteBuffer, encoding: Encoding, limit: Int) throws(Failure) -> ByteBuffer {
+        var input = body
+        let algorithm: CompressionAlgorithm
+        switch encoding {
+        case .identity:
+            return body
+        case .gzip:
+            algorithm = .gzip()
+        case .deflate:
+            algorithm = isZlibWrapped(body) ? .zlib() : .deflate()
+        }
+        let name = encoding == .gzip ? "gzip" : "deflate"
+        do {
+            // One byte of slack: the inflater refuses to fill its output
+            // exactly, and a body of exactly `limit` bytes is allowed.
+            return try input.decompress(with: algorithm, maxSize: limit + 1)
+        } catch let error as CompressNIOError where error == .bufferOverflow {
+            throw .decompressedTooLarge(limit: limit)
+        } catch {
+            throw .undecodableContent(encoding: name)
+        }
+    }
+
+    /// RFC 1950's two-byte header: method 8 (deflate) and a check sum over both bytes.
+    private static func isZlibWrapped(_ body: ByteBuffer) -> Bool {
+        guard let bytes = body.getBytes(at: body.readerIndex, length: 2) else { return false }
+        return bytes[0] & 0x0F == 8 && (UInt16(bytes[0]) << 8 | UInt16(bytes[1])) % 31 == 0
+    }
+
+    /// Whether the first non-blank byte opens a JSON object or array: the
+    /// documented examples send JSON under the form media type.
+    static func looksLikeJSON(_ body: ByteBuffer) -> Bool {
+        for byte in body.readableBytesView where !(byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D) {
+            return byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[")
+        }
+        return false
+    }
+
+    /// Parses an application/x-www-form-urlencoded body into an object the
+    /// contract readers understand; nil when it is not valid form encoding.
+    ///
+    /// Every value arrives as text, so the keys whose contract type is not a
+    /// string are converted: `user` to an integer when it is one (otherwise
+    /// left as text, which the reader reports as a type error) and `embed` to
+    /// the object its JSON text holds. The first occurrence of a key wins.
+    static func formObject(_ body: ByteBuffer) -> [String: JSONValue]? {
+        guard let text = body.getString(at: body.readerIndex, length: body.readableBytes) else { return nil }
+        var object: [String: JSONValue] = [:]
+        for pair in text.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let key = formDecode(parts[0]), let value = formDecode(parts.count > 1 ? parts[1] : "") else { return nil }
+            guard object[key] == nil else { continue }
+            switch key {
+            case "user":
+                object[key] = Int64(value).map(JSONValue.integer) ?? .string(value)
+            case "embed":
+                object[key] = JSONValue.parse(Data(value.utf8)) ?? .string(value)
+            default:
+                object[key] = .string(value)
+            }
+        }
+        return object
+    }
+
+    private static func formDecode(_ text: Substring) -> String? {
+        text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+    }
+}

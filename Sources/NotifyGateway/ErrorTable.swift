@@ -1,0 +1,248 @@
+import HTTPTypes
+import NotifyDomain
+import NotifyWire
+
+/// Which documented contract a route follows; it decides the error body.
+enum Contract: Sendable {
+    /// SelfCommunity's `{"errors": [...]}`.
+    case selfCommunity
+    /// Microsoft Graph's `{"error": {...}}`.
+    case graph
+    /// The gateway's own routes (health, spec, unknown paths): Graph's shape.
+    case gateway
+}
+
+/// Everything that can make a request fail, from the RPC service or from the
+/// gateway's own checks, before it becomes an HTTP answer.
+enum Failure: Error, Sendable {
+    /// The RPC service answered a non-OK status (or the client could not reach it).
+    case rpc(RPCError)
+    case methodNotAllowed(method: String, allow: String)
+    case notFound(path: String)
+    /// No Authorization header: answered without calling the service.
+    case missingToken
+    /// Graph refuses If-Modified-Since and If-Range.
+    case unsupportedHeader(String)
+    case unsupportedContentEncoding(String)
+    case unsupportedMediaType(String?)
+    case bodyTooLarge(limit: Int)
+    case decompressedTooLarge(limit: Int)
+    case undecodableContent(encoding: String)
+    case readTimeout
+    /// Graph: multiple notifications in one body are not supported.
+    case bodyIsArray
+    /// The body is not JSON at all (or not an object); SelfCommunity's parse error.
+    case unparsableBody(String)
+    /// Type and validation errors, merged: one entry per field.
+    case invalidFields([Violation])
+}
+
+/// What an HTTP error answer carries, whatever the contract.
+struct Problem: Sendable {
+    var status: HTTPResponse.Status
+    /// The machine-readable code of the contract in force.
+    var code: String
+    var message: String
+    /// Per-field errors: SelfCommunity's field form, Graph's details.
+    var fields: [Violation] = []
+    var retryAfter: String?
+    var allow: String?
+    /// 401s name the scheme the client must use.
+    var challenge = false
+    /// Oversized or slow bodies: the connection is closed after the answer,
+    /// so that the rest of the body is not read.
+    var closeConnection = false
+}
+
+/// The one mapping from failures to HTTP answers, for both contracts.
+///
+/// It is the gateway's only place where an RPC status and reason become an
+/// HTTP status and error code; docs/GATEWAY.md lists the same table. Anything
+/// it does not recognize becomes 500 with a fixed message: the detail goes to
+/// the log with the request id, never to the client.
+enum ErrorTable {
+    /// - Returns: nil for what the table does not know: the caller answers
+    ///   ``internalError(_:)`` and logs the detail.
+    static func problem(for failure: Failure, contract: Contract) -> Problem? {
+        let graph = contract != .selfCommunity
+        switch failure {
+        case .rpc(let error):
+            return problem(for: error, graph: graph)
+        case .methodNotAllowed(let method, let allow):
+            return Problem(
+                status: .methodNotAllowed, code: graph ? "methodNotAllowed" : "method_not_allowed",
+                message: "Method \"\(method)\" not allowed.", allow: allow
+            )
+        case .notFound(let path):
+            return Problem(status: .notFound, code: graph ? "notFound" : "not_found", message: "No route for \(path).")
+        case .missingToken:
+            return Problem(
+                status: .unauthorized, code: graph ? "InvalidAuthenticationToken" : "not_authenticated",
+                message: graph ? "Access token is empty." : "Authentication credentials were not provided.", challenge: true
+            )
+        case .unsupportedHeader(let name):
+            return Problem(
+                status: .badRequest, code: graph ? "invalidRequest" : "unsupported_header",
+                message: "The \(name) header is not supported."
+            )
+        case .unsupportedContentEncoding(let encoding):
+            return Problem(
+                status: .unsupportedMediaType, code: graph ? "unsupportedMediaType" : "unsupported_media_type",
+                message: "Content-Encoding \"\(encoding)\" is not supported: use gzip or deflate."
+            )
+        case .unsupportedMediaType(let type):
+            return Problem(
+                status: .unsupportedMediaType, code: graph ? "unsupportedMediaType" : "unsupported_media_type",
+                message: "Unsupported media type \"\(type ?? "")\" in request."
+            )
+        case .bodyTooLarge(let limit):
+            return Problem(
+                status: .contentTooLarge, code: graph ? "payloadTooLarge" : "payload_too_large",
+                message: "The request body exceeds \(limit) bytes.", closeConnection: true
+            )
+        case .decompressedTooLarge(let limit):
+            return Problem(
+                status: .contentTooLarge, code: graph ? "payloadTooLarge" : "payload_too_large",
+                message: "The decoded request body exceeds \(limit) bytes."
+            )
+        case .undecodableContent(let encoding):
+            return Problem(
+                status: .badRequest, code: graph ? "invalidRequest" : "parse_error",
+                message: "The body is not valid \(encoding) data."
+            )
+        case .readTimeout:
+            return Problem(
+                status: .requestTimeout, code: graph ? "requestTimeout" : "request_timeout",
+                message: "The request body did not arrive in time.", closeConnection: true
+            )
+        case .bodyIsArray:
+            return Problem(
+                status: .badRequest, code: graph ? "invalidRequest" : "parse_error",
+                message: "The body is an array: multiple notifications are not supported."
+            )
+        case .unparsableBody(let detail):
+            return Problem(
+                status: .badRequest, code: graph ? "invalidRequest" : "parse_error",
+                message: graph ? "The body doesn't match the contract for the API: \(detail)" : "JSON parse error - \(detail)"
+            )
+        case .invalidFields(let violations):
+            return invalidFields(violations, graph: graph)
+        }
+    }
+
+    /// The answer for anything unrecognized.
+    static func internalError(_ contract: Contract) -> Problem {
+        Problem(
+            status: .internalServerError, code: contract == .selfCommunity ? "internal_error" : "generalException",
+            message: "An internal error occurred."
+        )
+    }
+
+    // MARK: RPC statuses
+
+    private static func problem(for error: RPCError, graph: Bool) -> Problem? {
+        switch (error.code, error.reason ?? "") {
+        case (.unauthenticated, let reason):
+            let message: String = switch reason {
+            case "MISSING_TOKEN": graph ? "Access token is empty." : "Authentication credentials were not provided."
+            case "TOKEN_EXPIRED": graph ? "Lifetime validation failed, the token is expired." : "Token has expired."
+            case "TOKEN_REVOKED": graph ? "Access token has been revoked." : "Token has been revoked."
+            default: graph ? "Access token validation failure." : "Invalid token."
+            }
+            let code = graph ? "InvalidAuthenticationToken" : (reason == "MISSING_TOKEN" ? "not_authenticated" : "authentication_failed")
+            return Problem(status: .unauthorized, code: code, message: message, challenge: true)
+
+        case (.permissionDenied, "CALLER_BLOCKED"):
+            return Problem(
+                status: .forbidden, code: graph ? "callerBlocked" : "caller_blocked",
+                message: graph ? "The caller is on the blocked list." : "You are on the blocked list."
+            )
+        case (.permissionDenied, "ADMIN_ROLE_REQUIRED"):
+            return Problem(
+                status: .forbidden, code: graph ? "accessDenied" : "permission_denied",
+                message: "You do not have permission to perform this action."
+            )
+        case (.permissionDenied, _):
+            return Problem(
+                status: .forbidden, code: graph ? "accessDenied" : "permission_denied",
+                message: graph
+                    ? "The caller is not authorized to act on behalf of the user or send notifications to the user."
+                    : "You do not have permission to perform this action."
+            )
+
+        case (.invalidArgument, "INVALID_FIELDS"), (.invalidArgument, "MISSING_UNS_ID"):
+            return invalidFields(error.fieldViolations.map { Violation(field: $0.field, message: $0.description) }, graph: graph)
+        case (.invalidArgument, _):
+            return Problem(status: .badRequest, code: graph ? "invalidRequest" : "invalid", message: "The request is invalid.")
+
+        case (.notFound, "USER_NOT_FOUND"):
+            // SelfCommunity validates `user` as a primary key: an unknown one
+            // is a field error of the body, as its serializer reports it.
+            let field = error.fieldViolations.first.map { Violation(field: $0.field, message: $0.description) }
+                ?? Violation(field: "user", message: "No such user.")
+            return invalidFields([field], graph: graph)
+        case (.notFound, "SUBSCRIPTION_NOT_FOUND"):
+            return Problem(
+                status: .notFound, code: graph ? "itemNotFound" : "not_found",
+                message: "No subscription matches the X-UNS-ID header."
+            )
+        case (.notFound, "SUBSCRIPTION_EXPIRED"):
+            return Problem(
+                status: .notFound, code: graph ? "itemNotFound" : "not_found",
+                message: "The subscription named by the X-UNS-ID header has expired."
+            )
+
+        case (.resourceExhausted, "REQUEST_TOO_LARGE"):
+            return Problem(
+                status: .contentTooLarge, code: graph ? "payloadTooLarge" : "payload_too_large",
+                message: "The request is too large for the service."
+            )
+        case (.resourceExhausted, "THROTTLED"), (.resourceExhausted, "STORE_BUSY"), (.resourceExhausted, "TOO_MANY_CALLS"),
+            (.resourceExhausted, "CLIENT_QUEUE_FULL"):
+            let seconds = error.metadata["retry-after"].flatMap { Int($0) }.map { max(1, $0) } ?? 1
+            if graph {
+                return Problem(
+                    status: .notAcceptable, code: "activityLimitReached",
+                    message: "The request has been throttled or the server is busy.", retryAfter: String(seconds)
+                )
+            }
+            return Problem(
+                status: .tooManyRequests, code: "throttled",
+                message: "Request was throttled. Expected available in \(seconds) second\(seconds == 1 ? "" : "s").",
+                retryAfter: String(seconds)
+            )
+
+        case (.failedPrecondition, "IDEMPOTENCY_KEY_REUSED"):
+            return Problem(
+                status: .conflict, code: graph ? "conflict" : "idempotency_key_reused",
+                message: "The Idempotency-Key was already used with another request."
+            )
+
+        case (.unavailable, _):
+            return Problem(
+                status: .serviceUnavailable, code: graph ? "serviceNotAvailable" : "service_unavailable",
+                message: "The notification service is unavailable; retry later.", retryAfter: "1"
+            )
+        case (.deadlineExceeded, _):
+            return Problem(
+                status: .gatewayTimeout, code: graph ? "gatewayTimeout" : "gateway_timeout",
+                message: "The notification service did not answer in time."
+            )
+
+        default:
+            return nil
+        }
+    }
+
+    private static func invalidFields(_ violations: [Violation], graph: Bool) -> Problem {
+        let message: String
+        if violations.contains(where: { $0.field == "X-UNS-ID" }) {
+            message = "The X-UNS-ID header is required."
+        } else if violations.contains(where: { $0.field.hasPrefix("payload") }) {
+            message = "Invalid payload."
+        } else {
+            message = "The body doesn't match the contract for the API."
+        }
+        return Problem(status: .badRequest, code: graph ? "invalidRequest" : "invalid", message: message, fields: violations)
+    }
+}

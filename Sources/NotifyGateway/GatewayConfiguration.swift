@@ -1,0 +1,59 @@
+public import NotifyClient
+public import NotifyTLS
+
+/// How the REST gateway listens, what it bounds, and which RPC service it calls.
+///
+/// Every limit has a default that suits the two documented endpoints: their
+/// bodies are small JSON documents, so a megabyte is generous, and the
+/// defaults keep a slow or hostile client from holding memory or
+/// connections for long.
+public struct GatewayConfiguration: Sendable {
+    /// The listen address; loopback is the development default.
+    public var host: String
+    /// The TCP port; 0 picks a free one (``GatewayServer/localAddress`` tells which).
+    public var port: Int
+    /// HTTPS through NotifyTLS when set (a server configuration); plain HTTP when nil.
+    public var tls: TLSConfiguration?
+    /// The largest request body as sent on the wire, in bytes; larger gets 413.
+    public var maxBodySize: Int
+    /// The largest body after gzip or deflate decoding, in bytes; larger gets 413.
+    public var maxDecompressedSize: Int
+    /// The largest single header field (name and value), in bytes.
+    public var maxHeaderFieldSize: Int
+    /// The largest header section, in bytes.
+    public var maxHeaderListSize: Int
+    /// The most header fields a request may carry.
+    public var maxHeaderFieldCount: Int
+    /// A request's body must arrive within this time once its head has; otherwise 408 and close.
+    public var readTimeout: Duration
+    /// A connection with no request in progress for this long is closed; a
+    /// request head still incomplete after it is dropped too.
+    public var idleTimeout: Duration
+    /// The most client connections open at once; further connections wait in the backlog.
+    public var maxConnections: Int
+    /// The deadline of every RPC the gateway makes.
+    public var rpcTimeout: Duration
+    /// The RPC service: address, the CA to trust, connect timeout and backoff.
+    public var upstream: ClientConfiguration
+    /// How many connections the gateway keeps to the RPC service; calls are spread over them.
+    public var upstreamConnections: Int
+
+    /// - Parameters:
+    ///   - upstream: the RPC service to call; its `defaultTimeout` is ignored in favour of ``rpcTimeout``.
+    public init(host: String = "127.0.0.1", port: Int = 8080, tls: TLSConfiguration? = nil, upstream: ClientConfiguration) {
+        self.host = host
+        self.port = port
+        self.tls = tls
+        self.maxBodySize = 1024 * 1024
+        self.maxDecompressedSize = 1024 * 1024
+        self.maxHeaderFieldSize = 8 * 1024
+        self.maxHeaderListSize = 32 * 1024
+        self.maxHeaderFieldCount = 100
+        self.readTimeout = .seconds(10)
+        self.idleTimeout = .seconds(60)
+        self.maxConnections = 10_000
+        self.rpcTimeout = .seconds(10)
+        self.upstream = upstream
+        self.upstreamConnections = 2
+    }
+}

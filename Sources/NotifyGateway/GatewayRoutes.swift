@@ -1,0 +1,59 @@
+/// Every path the gateway serves, with its methods: the one list the
+/// responder dispatches on and the test compares with docs/openapi.yaml.
+public enum GatewayRoutes {
+    /// What a route does.
+    public enum Endpoint: Sendable, Hashable {
+        /// SelfCommunity's Create Custom notification → Notify.
+        case notify
+        /// Graph's Create and send a notification → SendNotification. The
+        /// prefix ("", "/beta" or "/v1.0") is kept for Location and @odata.context.
+        case sendNotification(prefix: String)
+        case healthz
+        case readyz
+        case openAPI
+    }
+
+    /// One path and what it serves.
+    public struct Route: Sendable, Hashable {
+        public let path: String
+        public let endpoint: Endpoint
+        /// The methods it answers; others get 405 with these in Allow.
+        public let methods: [String]
+    }
+
+    /// Both documented endpoints under every spelling the issue names, and
+    /// the gateway's own routes.
+    public static let all: [Route] = {
+        var routes: [Route] = []
+        for path in ["/api/v2/notification/notify/", "/api/v2/notification/notify"] {
+            routes.append(Route(path: path, endpoint: .notify, methods: ["POST"]))
+        }
+        for prefix in ["", "/beta", "/v1.0"] {
+            for path in ["\(prefix)/me/notifications/", "\(prefix)/me/notifications"] {
+                routes.append(Route(path: path, endpoint: .sendNotification(prefix: prefix), methods: ["POST"]))
+            }
+        }
+        routes.append(Route(path: "/healthz", endpoint: .healthz, methods: ["GET"]))
+        routes.append(Route(path: "/readyz", endpoint: .readyz, methods: ["GET"]))
+        routes.append(Route(path: "/openapi.yaml", endpoint: .openAPI, methods: ["GET"]))
+        return routes
+    }()
+
+    private static let byPath: [String: Route] = Dictionary(uniqueKeysWithValues: all.map { ($0.path, $0) })
+
+    /// The route of a request path (without its query).
+    static func route(for path: String) -> Route? {
+        byPath[path]
+    }
+}
+
+extension GatewayRoutes.Endpoint {
+    /// Whose error body this route answers with.
+    var contract: Contract {
+        switch self {
+        case .notify: .selfCommunity
+        case .sendNotification: .graph
+        case .healthz, .readyz, .openAPI: .gateway
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import NotifyDomain
+
+/// The ids a response carries: ours, and the one the client sent (Graph's
+/// client-request-id) or ours again when it sent none.
+struct RequestIdentity: Sendable {
+    let requestID: String
+    let clientRequestID: String
+
+    /// - Parameters:
+    ///   - clientValue: the client's client-request-id, echoed only when it is
+    ///     short printable ASCII, so that it cannot break a header or a log line.
+    init(clientValue: String?) {
+        let id = UUID().uuidString.lowercased()
+        self.requestID = id
+        if let clientValue, (1...128).contains(clientValue.utf8.count),
+            clientValue.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+        {
+            self.clientRequestID = clientValue
+        } else {
+            self.clientRequestID = id
+        }
+    }
+}
+
+extension HTTPField.Name {
+    static let requestID = HTTPField.Name("request-id")!  // Safe: a valid token, checked at compile time by tests.
+    static let clientRequestID = HTTPField.Name("client-request-id")!  // Safe: as above.
+    static let xRequestID = HTTPField.Name("x-request-id")!  // Safe: as above.
+    static let xUNSID = HTTPField.Name("x-uns-id")!  // Safe: as above.
+    static let idempotencyKey = HTTPField.Name("idempotency-key")!  // Safe: as above.
+}
+
+extension Problem {
+    /// The documented error answer of `contract`.
+    func response(contract: Contract, identity: RequestIdentity, date: Date = Date()) -> Response {
+        let (head, body) = rendered(contract: contract, identity: identity, date: date)
+        return Response(status: head.status, headers: head.headerFields, body: ResponseBody(byteBuffer: body))
+    }
+
+    /// The answer's head and body, for writers below Hummingbird's responder.
+    func rendered(contract: Contract, identity: RequestIdentity, date: Date = Date()) -> (HTTPResponse, ByteBuffer) {
+        var buffer = ByteBuffer()
+        buffer.writeString(bodyJSON(contract: contract, identity: identity, date: date).text)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.contentLength] = String(buffer.readableBytes)
+        Self.addIdentity(identity, contract: contract, to: &headers)
+        if let retryAfter { headers[.retryAfter] = retryAfter }
+        if let allow { headers[.allow] = allow }
+        if challenge {
+            headers[.wwwAuthenticate] = contract == .selfCommunity ? "Bearer realm=\"api\"" : "Bearer"
+        }
+        if closeConnection { headers[.connection] = "close" }
+        return (HTTPResponse(status: status, headerFields: headers), buffer)
+    }
+
+    /// SelfCommunity: `{"errors": [{"field", "messages"}]}` for invalid
+    /// fields, `{"errors": [{"code", "message"}]}` otherwise. Graph:
+    /// `{"error": {"code", "message", "details"?, "innerError"}}`.
+    func bodyJSON(contract: Contract, identity: RequestIdentity, date: Date) -> JSONValue {
+        switch contract {
+        case .selfCommunity:
+            if !fields.isEmpty {
+                return .object(["errors": .array(fields.map { violation in
+                    .object(["field": .string(violation.field), "messages": .array([.string(violation.message)])])
+                })])
+            }
+            return .object(["errors": .array([.object(["code": .string(code), "message": .string(message)])])])
+        case .graph, .gateway:
+            var error: [String: JSONValue] = [
+                "code": .string(code),
+                "message": .string(message),
+                "innerError": .object([
+                    "request-id": .string(identity.requestID),
+                    "client-request-id": .string(identity.clientRequestID),
+                    "date": .string(Timestamps.formatRFC3339(date)),
+                ]),
+            ]
+            if !fields.isEmpty {
+                error["details"] = .array(fields.map { violation in
+                    .object([
+                        "code": .string("invalidValue"), "target": .string(violation.field),
+                        "message": .string(violation.message),
+                    ])
+                })
+            }
+            return .object(["error": .object(error)])
+        }
+    }
+
+    /// Graph's request-id and client-request-id on every Graph answer; an
+    /// X-Request-ID on SelfCommunity's, for support.
+    static func addIdentity(_ identity: RequestIdentity, contract: Contract, to headers: inout HTTPFields) {
+        switch contract {
+        case .graph, .gateway:
+            headers[.requestID] = identity.requestID
+            headers[.clientRequestID] = identity.clientRequestID
+        case .selfCommunity:
+            headers[.xRequestID] = identity.requestID
+        }
+    }
+}

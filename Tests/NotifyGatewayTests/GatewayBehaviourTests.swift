@@ -1,0 +1,221 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NotifyServer
+import NotifyStorageSQLite
+import NotifyDomain
+import NotifyGateway
+import NotifyTLS
+import NotifyTesting
+import Testing
+
+@Suite("The gateway's own behaviour: health, upstream loss, limits, keep-alive, TLS, spec")
+struct GatewayBehaviourTests {
+    @Test("/healthz is 200; /readyz is 200 while the RPC service serves")
+    func health() async throws {
+        try await withHarness { harness in
+            let live = try await harness.send(.GET, "/healthz")
+            #expect(live.status == 200)
+            let ready = try await harness.send(.GET, "/readyz")
+            #expect(ready.status == 200)
+            #expect(ready.json?["upstream"]?.string == "SERVING")
+        }
+    }
+
+    @Test("an unknown path answers 404 in Graph's error shape")
+    func unknownPath() async throws {
+        try await withHarness { harness in
+            let answer = try await harness.send(.GET, "/nope")
+            #expect(answer.status == 404)
+            #expect(answer.json?["error"]?["code"]?.string == "notFound")
+        }
+    }
+
+    @Test("with the RPC service down: 503 at once; when it comes back the gateway reconnects; when it goes again, 503")
+    func upstreamDownAndBack() async throws {
+        let port = try freePort()
+        let tlsDirectory = try TemporaryDirectory()
+        defer { tlsDirectory.remove() }
+        // Certificates made before the service exists, so the gateway trusts the service that comes up later.
+        let files = try DevelopmentCertificates.ensure(in: tlsDirectory.path)
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        let body = ByteBuffer(string: #"{"type": "t", "title": null, "description": null, "user": 1000000, "recipients_type": "user"}"#)
+        let outcome: Result<Void, any Error>
+        do {
+            try await withGateway(gatewayConfiguration(upstreamPort: port, caFile: files.caCertificate)) { gatewayPort in
+                let url = "http://127.0.0.1:\(gatewayPort)/api/v2/notification/notify/"
+                let clock = ContinuousClock()
+                let start = clock.now
+                let down = try await Harness.send(http, url: url, method: .POST, headers: [("Authorization", "Bearer x")], body: body)
+                #expect(down.status == 503)
+                #expect(down.json?["errors"]?[0]?["code"]?.string == "service_unavailable")
+                #expect(clock.now - start < .seconds(3))
+                let notReady = try await Harness.send(http, url: "http://127.0.0.1:\(gatewayPort)/readyz", method: .GET, headers: [], body: nil)
+                #expect(notReady.status == 503)
+                #expect(notReady.json?["error"]?["code"]?.string == "serviceNotAvailable")
+
+                try await withTestServer(configure: {
+                    $0.port = port
+                    $0.tls = .server(
+                        certificateChainFile: files.serverCertificate, privateKeyFile: files.serverKey, applicationProtocols: ["notify/1"]
+                    )
+                }) { server in
+                    let headers = [("Authorization", "Bearer \(try await server.adminToken())"), ("Content-Type", "application/json")]
+                    var status = 0
+                    for _ in 0..<50 {
+                        status = try await Harness.send(http, url: url, method: .POST, headers: headers, body: body).status
+                        if status == 204 { break }
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    #expect(status == 204)
+                    let ready = try await Harness.send(http, url: "http://127.0.0.1:\(gatewayPort)/readyz", method: .GET, headers: [], body: nil)
+                    #expect(ready.status == 200)
+                }
+                let again = try await Harness.send(http, url: url, method: .POST, headers: [("Authorization", "Bearer x")], body: body)
+                #expect(again.status == 503)
+            }
+            outcome = .success(())
+        } catch {
+            outcome = .failure(error)
+        }
+        try? await http.shutdown()
+        try outcome.get()
+    }
+
+    @Test("pipelined keep-alive requests on one connection are all answered, in order")
+    func pipelined() async throws {
+        try await withHarness { harness in
+            try await harness.server.store.putUser(User(id: 7))
+            let token = try await harness.server.adminToken()
+            let body = #"{"type": "t", "title": null, "description": null, "user": 7, "recipients_type": "user"}"#
+            let post = "POST /api/v2/notification/notify/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
+                + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            let health = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+            let bad = "GET /api/v2/notification/notify HTTP/1.1\r\nHost: x\r\n\r\n"
+            let last = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            let text = try await rawExchange(port: harness.port, chunks: [(post + health + post + bad + post + last, .zero)])
+            #expect(statuses(in: text) == [204, 200, 204, 405, 204, 200])
+            let feed = try await harness.server.store.feed(user: 7, after: 0, limit: 10)
+            #expect(feed.count == 3)
+        }
+    }
+
+    @Test("200 requests over 40 connections at once are all answered correctly")
+    func concurrent() async throws {
+        try await withHarness { harness in
+            let token = try await harness.server.adminToken()
+            let uns = try await harness.subscription(user: 2)
+            let headers = [("Authorization", "Bearer \(token)"), ("X-UNS-ID", uns), ("Content-Type", "application/json")]
+            let ids = try await withThrowingTaskGroup(of: [String].self) { group in
+                for connection in 0..<40 {
+                    group.addTask {
+                        // One client per task: 40 distinct keep-alive connections.
+                        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+                        var ids: [String] = []
+                        do {
+                            for index in 0..<5 {
+                                let body = #"{"payload": {"rawContent": "c\#(connection)-\#(index)"}}"#
+                                let answer = try await Harness.send(
+                                    http, url: harness.base + "/me/notifications/", method: .POST, headers: headers, body: ByteBuffer(string: body)
+                                )
+                                #expect(answer.status == 201)
+                                #expect(answer.json?["payload"]?["rawContent"]?.string == "c\(connection)-\(index)")
+                                if let id = answer.json?["id"]?.string { ids.append(id) }
+                            }
+                        } catch {
+                            try? await http.shutdown()
+                            throw error
+                        }
+                        try await http.shutdown()
+                        return ids
+                    }
+                }
+                var all: [String] = []
+                for try await ids in group { all += ids }
+                return all
+            }
+            #expect(ids.count == 200)
+            #expect(Set(ids).count == 200)
+            let feed = try await harness.server.store.feed(user: 2, after: 0, limit: 500)
+            #expect(feed.count == 200)
+        }
+    }
+
+    @Test("a body above the limit answers 413 and the connection closes")
+    func bodyTooLarge() async throws {
+        try await withHarness(gateway: { $0.maxBodySize = 1024 }) { harness in
+            let big = String(repeating: "x", count: 4096)
+            let declared = try await rawExchange(port: harness.port, chunks: [(
+                "POST /me/notifications/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: 4096\r\n\r\n\(big)", .zero
+            )])
+            #expect(statuses(in: declared) == [413])
+            // Chunked: the limit applies while reading.
+            let chunk = String(repeating: "y", count: 800)
+            let chunked = try await rawExchange(port: harness.port, chunks: [(
+                "POST /api/v2/notification/notify/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\nContent-Type: application/json\r\n"
+                    + "Transfer-Encoding: chunked\r\n\r\n320\r\n\(chunk)\r\n320\r\n\(chunk)\r\n320\r\n\(chunk)\r\n", .zero
+            )])
+            #expect(statuses(in: chunked) == [413])
+            #expect(chunked.contains("payload_too_large"))
+        }
+    }
+
+    @Test("a client that trickles its body gets 408 after the read timeout, and is disconnected")
+    func slowBody() async throws {
+        try await withHarness(gateway: { $0.readTimeout = .milliseconds(500) }) { harness in
+            let clock = ContinuousClock()
+            let start = clock.now
+            let text = try await rawExchange(port: harness.port, chunks: [
+                ("POST /me/notifications/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: 100\r\n\r\n{", .milliseconds(300)),
+                (" ", .milliseconds(300)),
+                (" ", .milliseconds(300)),
+                (" ", .zero),
+            ], timeout: .seconds(5))
+            #expect(statuses(in: text) == [408])
+            #expect(clock.now - start < .seconds(4))
+        }
+    }
+
+    @Test("a client that never finishes its head is disconnected after the idle timeout")
+    func slowHead() async throws {
+        try await withHarness(gateway: { $0.idleTimeout = .milliseconds(500) }) { harness in
+            let clock = ContinuousClock()
+            let start = clock.now
+            let text = try await rawExchange(port: harness.port, chunks: [("POST /me/notifications/ HTTP/1.1\r\nHost: x\r\n", .zero)], timeout: .seconds(5))
+            #expect(text != "<timeout>")
+            #expect(clock.now - start < .seconds(4))
+        }
+    }
+
+    @Test("an oversized header section is refused with 400")
+    func headerLimit() async throws {
+        try await withHarness(gateway: { $0.maxHeaderListSize = 4096 }) { harness in
+            let huge = String(repeating: "a", count: 8192)
+            let text = try await rawExchange(port: harness.port, chunks: [("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: \(huge)\r\n\r\n", .zero)])
+            #expect(statuses(in: text) == [400])
+        }
+    }
+
+    @Test("HTTPS through NotifyTLS: the gateway answers over TLS, verified against its CA")
+    func https() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let files = try DevelopmentCertificates.ensure(in: directory.path)
+        try await withHarness(gateway: {
+            $0.tls = .server(certificateChainFile: files.serverCertificate, privateKeyFile: files.serverKey, applicationProtocols: [])
+        }) { harness in
+            let tls = try TLSContext(configuration: .client(trustRootsFile: files.caCertificate, serverName: "localhost", applicationProtocols: []))
+            let text = try await rawExchange(
+                port: harness.port, chunks: [("GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", .zero)], tls: tls
+            )
+            #expect(statuses(in: text) == [200])
+            #expect(text.contains(#""status":"ok""#))
+            // A plain-HTTP client on the TLS port gets no HTTP answer.
+            let plain = try await rawExchange(port: harness.port, chunks: [("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", .zero)], timeout: .seconds(5))
+            #expect(statuses(in: plain).isEmpty)
+        }
+    }
+}
