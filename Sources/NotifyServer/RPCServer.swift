@@ -56,8 +56,14 @@ public final class RPCServer: Service, Sendable {
 
         await withDiscardingTaskGroup { group in
             group.addTask { await executor.run() }
+            // Graceful shutdown and cancellation (another service of the
+            // group failed) both stop the listener; then the drain runs.
             await withGracefulShutdownHandler {
-                try? await listener.closeFuture.get()
+                await withTaskCancellationHandler {
+                    try? await listener.closeFuture.get()
+                } onCancel: {
+                    listener.close(promise: nil)
+                }
             } onGracefulShutdown: {
                 listener.close(promise: nil)
             }

@@ -115,8 +115,8 @@ public final class NotifydProcess {
 
     // MARK: The server
 
-    /// Starts `notifyd serve` on `dataDirectory` with a port of its own and
-    /// waits until it listens.
+    /// Starts `notifyd serve` (without the gateway) on `dataDirectory` with a
+    /// port of its own and waits until it listens.
     ///
     /// - Parameters:
     ///   - arguments: more `serve` options (limits, drain timeout).
@@ -129,7 +129,8 @@ public final class NotifydProcess {
         let logPath = "\(dataDirectory)/../notifyd-\(name).log"
         let process = try launch(
             executable,
-            ["serve", "--data-dir", dataDirectory, "--rpc-port", "0", "--log-level", "info"] + arguments,
+            // The RPC server alone: tests run in parallel and must not share the gateway's port.
+            ["serve", "--data-dir", dataDirectory, "--rpc-port", "0", "--no-gateway", "--log-level", "info"] + arguments,
             stdout: "\(dataDirectory)/../notifyd-\(name).out", stderr: logPath, environment: [:]
         )
         let deadline = ContinuousClock.now + timeout

@@ -136,6 +136,7 @@ struct Serve: AsyncParsableCommand {
         do {
             try await group.run()
         } catch {
+            logger.critical("notifyd stopped on an error", metadata: ["error.message": "\(error)"])
             await store.close()
             throw error
         }
