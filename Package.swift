@@ -139,7 +139,10 @@ let package = Package(
 
         .executableTarget(
             name: "NotifyBench",
-            dependencies: ["NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyStorage", "NotifyStorageSQLite", nioCore, logging],
+            dependencies: [
+                "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyStorage", "NotifyStorageSQLite", "NotifyTLS",
+                nioCore, logging, .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
 

@@ -116,6 +116,15 @@ struct NotifyBench {
             return Int(try SendNotificationValidation.validate(parsed, now: now).displayTimeToLive)
         }
 
+        // TLS records: 1 MiB of application data per operation, client to server.
+        let tlsDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("notify-bench-tls-\(getpid())").path
+        let pair = try TLSPair(certificates: tlsDirectory)
+        let megabyte = ByteBuffer(repeating: 0x61, count: 1 << 20)
+        try harness.measure("TLS handler pair: 1 MiB of application data", iterations: 20) {
+            try pair.send(megabyte)
+        }
+        try? FileManager.default.removeItem(atPath: tlsDirectory)
+
         // The store: one durable commit per append against group commit. Each
         // sample appends 200 notifications; the figure is per notification.
         let storeDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("notify-bench-\(getpid())").path
