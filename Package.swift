@@ -23,6 +23,7 @@ let package = Package(
         .executable(name: "notifyctl", targets: ["notifyctl"]),
         .library(name: "NotifyClient", targets: ["NotifyClient"]),
         .executable(name: "notify-bench", targets: ["NotifyBench"]),
+        .executable(name: "notify-load", targets: ["NotifyLoad"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -30,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // System libraries, linked from the distribution so operators get its updates.
@@ -124,6 +126,15 @@ let package = Package(
             dependencies: ["NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyStorage", "NotifyStorageSQLite", nioCore, logging],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "NotifyLoad",
+            dependencies: [
+                "NotifyClient", "NotifyMessages", "NotifyDomain", "NotifyWire", "NotifyTLS",
+                nioCore, nioPosix, .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"), argumentParser,
+            ],
+            swiftSettings: swiftSettings
+        ),
 
         // Tests.
         .testTarget(name: "NotifyTLSTests", dependencies: ["NotifyTLS", "NotifyTesting", nioCore, nioPosix], swiftSettings: swiftSettings),
@@ -137,6 +148,14 @@ let package = Package(
         .testTarget(
             name: "NotifyEndToEndTests",
             dependencies: ["NotifyTesting", "NotifyServer", "NotifyClient", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyTLS", "NotifyStorageSQLite", nioCore, nioPosix, logging],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "NotifyLoadTests",
+            dependencies: [
+                "NotifyLoad", "NotifyTesting", "NotifyDomain", nioCore, nioPosix,
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]
