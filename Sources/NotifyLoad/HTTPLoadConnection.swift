@@ -16,10 +16,10 @@ struct HTTPWorkload: Sendable {
     static let notifyPath = "/api/v2/notification/notify/"
     static let sendPath = "/me/notifications/"
 
-    let requests: [Operation: Request]
+    let requests: [LoadOperation: Request]
 
     init(configuration: LoadConfiguration) throws(LoadConfigurationError) {
-        var requests: [Operation: Request] = [:]
+        var requests: [LoadOperation: Request] = [:]
         for operation in configuration.mix.operations {
             let text = PayloadText(bytes: configuration.payloadBytes, for: operation)
             var headers = HTTPHeaders()
@@ -114,7 +114,7 @@ final class HTTPLoadConnection: LoadConnection {
         }
     }
 
-    func perform(_ operation: Operation) async -> Outcome {
+    func perform(_ operation: LoadOperation) async -> Outcome {
         guard let request = workload.requests[operation] else {
             return Outcome(status: "NOT_IN_MIX", isSuccess: false)
         }

@@ -19,10 +19,10 @@ struct LatencyRecorder: Sendable {
     static let highestMicroseconds: UInt64 = 3_600_000_000
 
     private(set) var all = LatencyRecorder.makeHistogram()
-    private(set) var byOperation: [Operation: Histogram<UInt64>] = [:]
+    private(set) var byOperation: [LoadOperation: Histogram<UInt64>] = [:]
     /// Every outcome, successes included.
     private(set) var statuses: [String: Int] = [:]
-    private(set) var errorsByOperation: [Operation: Int] = [:]
+    private(set) var errorsByOperation: [LoadOperation: Int] = [:]
     private(set) var errors = 0
 
     var count: Int { Int(all.totalCount) }
@@ -31,7 +31,7 @@ struct LatencyRecorder: Sendable {
         Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: highestMicroseconds, numberOfSignificantValueDigits: .three)
     }
 
-    mutating func record(_ operation: Operation, microseconds: UInt64, outcome: Outcome) {
+    mutating func record(_ operation: LoadOperation, microseconds: UInt64, outcome: Outcome) {
         let value = min(max(microseconds, 1), LatencyRecorder.highestMicroseconds)
         _ = all.record(value)
         _ = byOperation[operation, default: LatencyRecorder.makeHistogram()].record(value)

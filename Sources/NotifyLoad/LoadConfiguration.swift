@@ -4,7 +4,7 @@ import Foundation
 ///
 /// Each maps to one RPC method and, except ``health``, to one documented
 /// REST endpoint of the gateway.
-enum Operation: String, CaseIterable, Hashable, Sendable, Codable, Comparable {
+enum LoadOperation: String, CaseIterable, Hashable, Sendable, Codable, Comparable {
     /// Notify with `recipients_type` "user": one feed row per call.
     case notifyUser = "notify-user"
     /// Notify with `recipients_type` "connections": one row per friend of the issuer.
@@ -14,7 +14,7 @@ enum Operation: String, CaseIterable, Hashable, Sendable, Codable, Comparable {
     /// Health/Check: no token, no store; measures the transport alone.
     case health
 
-    static func < (lhs: Operation, rhs: Operation) -> Bool {
+    static func < (lhs: LoadOperation, rhs: LoadOperation) -> Bool {
         allCases.firstIndex(of: lhs) ?? 0 < allCases.firstIndex(of: rhs) ?? 0
     }
 
@@ -34,11 +34,11 @@ enum LoadTarget: String, Sendable, Codable {
 /// exactly the proportions asked for and runs can be compared.
 struct Mix: Hashable, Sendable {
     /// Weight per operation; zero weights are dropped.
-    let weights: [Operation: Int]
+    let weights: [LoadOperation: Int]
     /// One cycle of picks: each operation appears `weight` times, interleaved.
-    let cycle: [Operation]
+    let cycle: [LoadOperation]
 
-    init(weights: [Operation: Int]) throws(LoadConfigurationError) {
+    init(weights: [LoadOperation: Int]) throws(LoadConfigurationError) {
         let kept = weights.filter { $0.value > 0 }
         guard !kept.isEmpty else { throw LoadConfigurationError("--mix has no operation with a positive weight") }
         guard kept.values.reduce(0, +) <= 10_000 else { throw LoadConfigurationError("--mix weights add up to more than 10000") }
@@ -50,11 +50,11 @@ struct Mix: Hashable, Sendable {
     ///
     /// A name without `=` has weight 1, so `--mix health` is a valid mix.
     init(parsing text: String) throws(LoadConfigurationError) {
-        var weights: [Operation: Int] = [:]
+        var weights: [LoadOperation: Int] = [:]
         for item in text.split(separator: ",", omittingEmptySubsequences: true) {
             let parts = item.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard let name = parts.first, let operation = Operation(rawValue: name) else {
-                let known = Operation.allCases.map(\.rawValue).joined(separator: ", ")
+            guard let name = parts.first, let operation = LoadOperation(rawValue: name) else {
+                let known = LoadOperation.allCases.map(\.rawValue).joined(separator: ", ")
                 throw LoadConfigurationError("--mix: unknown operation \"\(item)\" (known: \(known))")
             }
             let weight: Int
@@ -73,17 +73,17 @@ struct Mix: Hashable, Sendable {
     }
 
     /// The operation for the `index`th call of a worker.
-    func operation(at index: Int) -> Operation {
+    func operation(at index: Int) -> LoadOperation {
         cycle[index % cycle.count]
     }
 
-    var operations: [Operation] { weights.keys.sorted() }
+    var operations: [LoadOperation] { weights.keys.sorted() }
 
-    private static func interleave(_ weights: [Operation: Int]) -> [Operation] {
+    private static func interleave(_ weights: [LoadOperation: Int]) -> [LoadOperation] {
         let operations = weights.keys.sorted()
         let total = weights.values.reduce(0, +)
         var current = Dictionary(uniqueKeysWithValues: operations.map { ($0, 0) })
-        var cycle: [Operation] = []
+        var cycle: [LoadOperation] = []
         cycle.reserveCapacity(total)
         for _ in 0..<total {
             var best = operations[0]

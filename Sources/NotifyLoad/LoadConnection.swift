@@ -9,7 +9,7 @@ protocol LoadConnection: Sendable {
     /// Makes one call. It never throws: every failure is an ``Outcome``.
     /// After a failure to connect it waits a little before returning, so that
     /// a closed loop against a dead server counts errors instead of spinning.
-    func perform(_ operation: Operation) async -> Outcome
+    func perform(_ operation: LoadOperation) async -> Outcome
 
     func close() async
 }

@@ -15,7 +15,7 @@ final class LiveCounters: Sendable {
 final class SharedRecorder: Sendable {
     let recorder = Mutex(LatencyRecorder())
 
-    func record(_ operation: Operation, microseconds: UInt64, outcome: Outcome) {
+    func record(_ operation: LoadOperation, microseconds: UInt64, outcome: Outcome) {
         recorder.withLock { $0.record(operation, microseconds: microseconds, outcome: outcome) }
     }
 }

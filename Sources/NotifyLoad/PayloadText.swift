@@ -18,7 +18,7 @@ struct PayloadText: Hashable, Sendable {
     var byteCount: Int { title.utf8.count + (body?.utf8.count ?? 0) + (rawContent?.utf8.count ?? 0) }
 
     /// The largest `--payload-bytes` an operation's limits allow.
-    static func maximumBytes(for operation: Operation) -> Int {
+    static func maximumBytes(for operation: LoadOperation) -> Int {
         switch operation {
         case .notifyUser, .notifyConnections: Limits.titleMaxLength + Limits.descriptionMaxLength
         case .send: Limits.visualTitleMaxLength + Limits.visualBodyMaxLength + Limits.rawContentMaxBytes
@@ -27,7 +27,7 @@ struct PayloadText: Hashable, Sendable {
     }
 
     /// Splits `bytes` over the operation's fields in order.
-    init(bytes: Int, for operation: Operation) {
+    init(bytes: Int, for operation: LoadOperation) {
         var left = max(bytes, 1)
         let titleLimit = operation == .send ? Limits.visualTitleMaxLength : Limits.titleMaxLength
         let titleLength = min(left, titleLimit)

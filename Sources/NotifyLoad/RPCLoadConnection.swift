@@ -15,10 +15,10 @@ struct RPCWorkload: Sendable {
         var metadata: Metadata
     }
 
-    let calls: [Operation: Call]
+    let calls: [LoadOperation: Call]
 
     init(configuration: LoadConfiguration) {
-        var calls: [Operation: Call] = [:]
+        var calls: [LoadOperation: Call] = [:]
         let bearer = configuration.token.map { Metadata.bearer($0) } ?? Metadata()
         for operation in configuration.mix.operations {
             let text = PayloadText(bytes: configuration.payloadBytes, for: operation)
@@ -84,7 +84,7 @@ final class RPCLoadConnection: LoadConnection {
         }
     }
 
-    func perform(_ operation: Operation) async -> Outcome {
+    func perform(_ operation: LoadOperation) async -> Outcome {
         guard let call = workload.calls[operation] else {
             return Outcome(status: "NOT_IN_MIX", isSuccess: false)
         }

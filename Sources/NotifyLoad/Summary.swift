@@ -29,6 +29,26 @@ struct Summary: Codable, Hashable, Sendable {
         var requests: Int
         var errors: Int
         var latencyMicroseconds: Latency
+
+        enum CodingKeys: String, CodingKey {
+            case requests, errors
+            case latencyMicroseconds = "latency_microseconds"
+        }
+    }
+
+    /// snake_case keys, spelled out so that they stay stable and decode back.
+    enum CodingKeys: String, CodingKey {
+        case target, model, connections, requests, errors, operations, statuses
+        case inFlight = "in_flight"
+        case targetRate = "target_rate"
+        case payloadBytes = "payload_bytes"
+        case warmupSeconds = "warmup_seconds"
+        case measuredSeconds = "measured_seconds"
+        case errorRate = "error_rate"
+        case throughputPerSecond = "throughput_per_second"
+        case latencyMicroseconds = "latency_microseconds"
+        case clientCPUSeconds = "client_cpu_seconds"
+        case wallSeconds = "wall_seconds"
     }
 
     var target: String
@@ -99,7 +119,6 @@ struct Summary: Codable, Hashable, Sendable {
 
     func json() throws -> String {
         let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.sortedKeys]
         return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
@@ -143,7 +162,7 @@ struct Summary: Codable, Hashable, Sendable {
     }
 
     static func seconds(_ value: Double) -> String {
-        String(format: "%.1f s", value)
+        String(format: value < 10 ? "%.2f s" : "%.1f s", value)
     }
 
     static func number(_ value: Double) -> String {
