@@ -153,7 +153,7 @@ let package = Package(
         .testTarget(
             name: "NotifyLoadTests",
             dependencies: [
-                "NotifyLoad", "NotifyTesting", "NotifyDomain", nioCore, nioPosix, argumentParser,
+                "NotifyLoad", "NotifyTesting", "NotifyDomain", "NotifyStorageSQLite", nioCore, nioPosix, argumentParser,
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: swiftSettings
