@@ -27,6 +27,14 @@ enum LoadTarget: String, Sendable, Codable {
     case http
 }
 
+/// How the RPC target makes its calls.
+enum RPCClientKind: String, Sendable, Codable {
+    /// One ``NotifyClient`` per connection: what services use.
+    case notifyClient = "notify-client"
+    /// Frames written straight on the connection, to measure the client library's cost.
+    case raw
+}
+
 /// A weighted choice of operations, spread evenly over each cycle.
 ///
 /// The order is fixed in advance (smooth weighted round robin, as nginx
@@ -118,6 +126,7 @@ enum LoadModel: Hashable, Sendable {
 /// Everything a run needs, parsed and checked once.
 struct LoadConfiguration: Sendable {
     var target: LoadTarget
+    var rpcClient: RPCClientKind = .notifyClient
     var host: String
     var port: Int
     /// PEM CA; for rpc always set, for http nil means plain HTTP.

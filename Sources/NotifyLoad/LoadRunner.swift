@@ -110,8 +110,11 @@ struct LoadRunner: Sendable {
         switch configuration.target {
         case .rpc:
             let workload = RPCWorkload(configuration: configuration)
-            return (0..<configuration.connections).map { _ in
-                RPCLoadConnection(configuration: configuration, workload: workload, group: group)
+            return (0..<configuration.connections).map { _ -> any LoadConnection in
+                switch configuration.rpcClient {
+                case .notifyClient: RPCLoadConnection(configuration: configuration, workload: workload, group: group)
+                case .raw: RawFrameConnection(configuration: configuration, workload: workload, group: group)
+                }
             }
         case .http:
             let workload = try HTTPWorkload(configuration: configuration)

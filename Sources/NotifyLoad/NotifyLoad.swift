@@ -22,6 +22,9 @@ struct NotifyLoad: AsyncParsableCommand {
     @Option(help: "rpc (TLS, NotifyClient) or http (the REST gateway, HTTP/1.1 keep-alive).")
     var target: String = "rpc"
 
+    @Option(help: "rpc only: notify-client (one NotifyClient per connection) or raw (frames straight on the connection).")
+    var rpcClient: String = "notify-client"
+
     @Option(help: "Server host. [NOTIFY_HOST, default 127.0.0.1]")
     var host: String?
 
@@ -80,6 +83,9 @@ struct NotifyLoad: AsyncParsableCommand {
     func loadConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment) throws(LoadConfigurationError) -> LoadConfiguration {
         func env(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         guard let target = LoadTarget(rawValue: target) else { throw LoadConfigurationError("--target is rpc or http") }
+        guard let rpcClient = RPCClientKind(rawValue: rpcClient) else {
+            throw LoadConfigurationError("--rpc-client is notify-client or raw")
+        }
         if duration != nil, count != nil { throw LoadConfigurationError("give --duration or --count, not both") }
         let stop: StopCondition = if let count { .count(count) } else { .duration(duration ?? 10) }
         let model: LoadModel
@@ -91,6 +97,7 @@ struct NotifyLoad: AsyncParsableCommand {
         let defaultPort = target == .rpc ? env("NOTIFY_RPC_PORT").flatMap(Int.init) ?? 7443 : 8080
         let configuration = LoadConfiguration(
             target: target,
+            rpcClient: rpcClient,
             host: host ?? env("NOTIFY_HOST") ?? "127.0.0.1",
             port: port ?? defaultPort,
             caFile: target == .rpc ? ca ?? env("NOTIFY_CA") : ca,

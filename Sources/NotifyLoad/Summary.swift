@@ -38,7 +38,7 @@ struct Summary: Codable, Hashable, Sendable {
 
     /// snake_case keys, spelled out so that they stay stable and decode back.
     enum CodingKeys: String, CodingKey {
-        case target, model, connections, requests, errors, operations, statuses
+        case target, client, model, connections, requests, errors, operations, statuses
         case inFlight = "in_flight"
         case targetRate = "target_rate"
         case payloadBytes = "payload_bytes"
@@ -52,6 +52,8 @@ struct Summary: Codable, Hashable, Sendable {
     }
 
     var target: String
+    /// How calls were made: "notify-client" or "raw" for rpc, "http/1.1" for http.
+    var client: String
     /// "closed" or "open".
     var model: String
     var connections: Int
@@ -78,6 +80,7 @@ struct Summary: Codable, Hashable, Sendable {
 
     init(configuration: LoadConfiguration, recorder: LatencyRecorder, measuredSeconds: Double, clientCPUSeconds: Double, wallSeconds: Double) {
         target = configuration.target.rawValue
+        client = configuration.target == .rpc ? configuration.rpcClient.rawValue : "http/1.1"
         connections = configuration.connections
         switch configuration.model {
         case .closed(let inFlight):
@@ -129,7 +132,7 @@ struct Summary: Codable, Hashable, Sendable {
         let shape = model == "closed"
             ? "closed loop, \(connections) connections × \(inFlight) in flight"
             : "open loop at \(Summary.number(targetRate ?? 0))/s, \(connections) connections (≤ \(inFlight) outstanding each)"
-        lines.append("notify-load: \(target), \(shape), payload \(payloadBytes) B")
+        lines.append("notify-load: \(target) (\(client)), \(shape), payload \(payloadBytes) B")
         lines.append(
             "  measured \(Summary.seconds(measuredSeconds)) after \(Summary.seconds(warmupSeconds)) warm-up: "
                 + "\(requests) calls, \(Summary.number(throughputPerSecond))/s, "

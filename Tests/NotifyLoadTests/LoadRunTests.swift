@@ -15,17 +15,18 @@ import Testing
 @Suite("Bounded runs on loopback")
 struct LoadRunTests {
     private func rpcConfiguration(
-        _ server: TestServer, token: String?, unsID: String?, mix: String, model: LoadModel, count: Int
+        _ server: TestServer, token: String?, unsID: String?, mix: String, model: LoadModel, count: Int,
+        client: RPCClientKind = .notifyClient
     ) throws -> LoadConfiguration {
         LoadConfiguration(
-            target: .rpc, host: "127.0.0.1", port: server.port, caFile: server.caFile, token: token, unsID: unsID,
+            target: .rpc, rpcClient: client, host: "127.0.0.1", port: server.port, caFile: server.caFile, token: token, unsID: unsID,
             user: 1_000_000, connections: 2, model: model, stop: .count(count), warmup: 0.1,
             mix: try Mix(parsing: mix), payloadBytes: 300, timeout: 10, maxErrorRate: 0
         )
     }
 
-    @Test("a closed loop over NotifyClient counts exactly --count calls of every kind in the mix, all OK")
-    func rpcClosedLoop() async throws {
+    @Test("a closed loop counts exactly --count calls of every kind in the mix, all OK", arguments: [RPCClientKind.notifyClient, .raw])
+    func rpcClosedLoop(client: RPCClientKind) async throws {
         try await withTestServer { server in
             let token = try await server.adminToken()
             try await server.store.putUser(User(id: 5))
@@ -37,12 +38,13 @@ struct LoadRunTests {
             try await server.store.createSubscription(subscription)
             let configuration = try rpcConfiguration(
                 server, token: token, unsID: subscription.id, mix: "notify-user=1,notify-connections=1,send=1,health=1",
-                model: .closed(inFlightPerConnection: 4), count: 200
+                model: .closed(inFlightPerConnection: 4), count: 200, client: client
             )
             let summary = try await LoadRunner(configuration: configuration).run()
             #expect(summary.requests == 200)
             #expect(summary.errors == 0)
             #expect(summary.statuses == ["OK": 200])
+            #expect(summary.client == client.rawValue)
             #expect(Set(summary.operations.keys) == ["notify-user", "notify-connections", "send", "health"])
             #expect(summary.operations.values.map(\.requests).reduce(0, +) == 200)
             #expect(summary.latencyMicroseconds.max >= summary.latencyMicroseconds.p50)
