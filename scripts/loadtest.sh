@@ -7,7 +7,7 @@
 # Usage: scripts/loadtest.sh
 #   LOADTEST_SECONDS  measured seconds per scenario (default 10)
 #   LOADTEST_WARMUP   warm-up seconds per scenario, not counted (default 2)
-# With the defaults the runs take about 50 s (RPC only) or 85 s (with the
+# With the defaults the runs take about 65 s (RPC only) or 100 s (with the
 # gateway), after the build. Loopback only. The load generator and the
 # server share the machine's cores: read the client CPU column.
 set -euo pipefail
@@ -96,11 +96,13 @@ throughput() {
 rpc=(--target rpc --port "$rpc_port" --ca "$work/data/tls/ca.crt")
 echo "loadtest: ${seconds} s per scenario after ${warmup} s warm-up; notifyd and notify-load share this machine's $(nproc) cores"
 run rpc-health-closed-16x16 "${rpc[@]}" --mix health --connections 16 --in-flight 16
+# The same with frames written straight on the connections: what NotifyClient itself costs.
+run rpc-health-closed-16x16-raw "${rpc[@]}" --rpc-client raw --mix health --connections 16 --in-flight 16
 run rpc-notify-user-closed-16x16 "${rpc[@]}" --mix notify-user --connections 16 --in-flight 16
 run rpc-send-closed-16x16 "${rpc[@]}" --mix send --connections 16 --in-flight 16
 if [ -f "$work/rpc-notify-user-closed-16x16.json" ]; then
   half=$(( $(throughput rpc-notify-user-closed-16x16) / 2 ))
-  run "rpc-notify-user-open-${half}/s" "${rpc[@]}" --mix notify-user --connections 16 --rate "$half"
+  run "rpc-notify-user-open-${half}" "${rpc[@]}" --mix notify-user --connections 16 --rate "$half"
 fi
 if [ -n "$http_port" ]; then
   http=(--target http --port "$http_port")
@@ -108,7 +110,7 @@ if [ -n "$http_port" ]; then
   run http-send-closed-16x1 "${http[@]}" --mix send --connections 16 --in-flight 1
   if [ -f "$work/http-notify-user-closed-16x1.json" ]; then
     half=$(( $(throughput http-notify-user-closed-16x1) / 2 ))
-    run "http-notify-user-open-${half}/s" "${http[@]}" --mix notify-user --connections 16 --rate "$half"
+    run "http-notify-user-open-${half}" "${http[@]}" --mix notify-user --connections 16 --rate "$half"
   fi
 fi
 
@@ -129,5 +131,5 @@ for name in names:
     print(f"| {name} | {s['throughput_per_second']:.0f} | {lat['p50']/1000:.2f} | {lat['p90']/1000:.2f} | "
           f"{lat['p99']/1000:.2f} | {lat['p999']/1000:.2f} | {lat['max']/1000:.2f} | {errors} | {server:.0f} % | {client:.0f} % |")
 EOF
-echo "(CPU: percent of one core over each scenario's wall time, warm-up included)"
+echo "(open-N: an open loop at N calls/s, half the closed loop's rate; CPU: percent of one core over each scenario's wall time, warm-up included)"
 exit $status
