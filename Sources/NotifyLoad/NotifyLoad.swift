@@ -61,13 +61,13 @@ struct NotifyLoad: AsyncParsableCommand {
     @Option(help: "Calls to measure after the warm-up, instead of --duration.")
     var count: Int?
 
-    @Option(help: "Seconds of calls not counted, before measuring. [default 2]")
+    @Option(help: "Seconds of calls not counted, before measuring.")
     var warmup: Double = 2
 
     @Option(help: "Weighted operations: notify-user, notify-connections, send, health (rpc only).")
     var mix: String = "notify-user=70,notify-connections=10,send=20,health=0"
 
-    @Option(help: "Bytes of user text per call: title, then description/body, then rawContent. [default 64]")
+    @Option(help: "Bytes of user text per call: title, then description/body, then rawContent.")
     var payloadBytes: Int = 64
 
     @Option(help: "Seconds each call may take before it counts as an error.")
