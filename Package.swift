@@ -23,6 +23,7 @@ let package = Package(
         .executable(name: "notifyctl", targets: ["notifyctl"]),
         .library(name: "NotifyClient", targets: ["NotifyClient"]),
         .executable(name: "notify-bench", targets: ["NotifyBench"]),
+        .executable(name: "notify-load", targets: ["NotifyLoad"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -35,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // System libraries, linked from the distribution so operators get its updates.
@@ -145,6 +147,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "NotifyLoad",
+            dependencies: [
+                "NotifyClient", "NotifyMessages", "NotifyDomain", "NotifyWire", "NotifyTLS",
+                nioCore, nioPosix, .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"), argumentParser,
+            ],
+            swiftSettings: swiftSettings
+        ),
 
         // Tests.
         .testTarget(
@@ -178,6 +189,14 @@ let package = Package(
         .testTarget(
             name: "NotifyEndToEndTests",
             dependencies: ["NotifyTesting", "NotifyServer", "NotifyClient", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyTLS", "NotifyStorageSQLite", nioCore, nioPosix, logging],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "NotifyLoadTests",
+            dependencies: [
+                "NotifyLoad", "NotifyTesting", "NotifyDomain", "NotifyStorageSQLite", nioCore, nioPosix, argumentParser,
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,0 +1,212 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NotifyTLS
+import Synchronization
+
+/// The gateway's requests of a run, built once: the documented paths,
+/// headers and JSON bodies.
+struct HTTPWorkload: Sendable {
+    struct Request: Sendable {
+        var head: HTTPRequestHead
+        var body: ByteBuffer
+    }
+
+    static let notifyPath = "/api/v2/notification/notify/"
+    static let sendPath = "/me/notifications/"
+
+    let requests: [LoadOperation: Request]
+
+    init(configuration: LoadConfiguration) throws(LoadConfigurationError) {
+        var requests: [LoadOperation: Request] = [:]
+        for operation in configuration.mix.operations {
+            let text = PayloadText(bytes: configuration.payloadBytes, for: operation)
+            var headers = HTTPHeaders()
+            headers.add(name: "Host", value: "\(configuration.host):\(configuration.port)")
+            headers.add(name: "Content-Type", value: "application/json")
+            if let token = configuration.token { headers.add(name: "Authorization", value: "Bearer \(token)") }
+            let path: String
+            let json: [String: Any]
+            switch operation {
+            case .notifyUser, .notifyConnections:
+                path = HTTPWorkload.notifyPath
+                json = [
+                    "recipients_type": operation == .notifyUser ? "user" : "connections",
+                    "type": "load",
+                    "title": text.title,
+                    "description": text.body.map { $0 as Any } ?? NSNull(),
+                    "user": configuration.user ?? 0,
+                ]
+            case .send:
+                path = HTTPWorkload.sendPath
+                headers.add(name: "X-UNS-ID", value: configuration.unsID ?? "")
+                var visual: [String: Any] = ["title": text.title]
+                if let body = text.body { visual["body"] = body }
+                var payload: [String: Any] = ["visualContent": visual]
+                if let raw = text.rawContent { payload["rawContent"] = raw }
+                json = ["payload": payload, "priority": "High", "groupName": "load", "displayTimeToLive": "60"]
+            case .health:
+                throw LoadConfigurationError("the gateway has no health endpoint")
+            }
+            let data: Data
+            do {
+                data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
+            } catch {
+                throw LoadConfigurationError("cannot encode the \(operation.rawValue) body: \(error)")
+            }
+            headers.add(name: "Content-Length", value: "\(data.count)")
+            requests[operation] = Request(
+                head: HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers),
+                body: ByteBuffer(bytes: data)
+            )
+        }
+        self.requests = requests
+    }
+}
+
+/// One HTTP/1.1 keep-alive connection to the gateway, made again when it closes.
+///
+/// Plain HTTP, or TLS (NotifyTLS, ALPN http/1.1) when a CA is given. The
+/// calls in flight on it are pipelined; with `--in-flight 1` there is one
+/// request at a time.
+final class HTTPLoadConnection: LoadConnection {
+    private struct Ready: Sendable {
+        var channel: any Channel
+        var handler: NIOLoopBound<HTTPClientHandler>
+    }
+
+    private enum State {
+        case idle
+        case connecting(EventLoopFuture<Ready>)
+        case ready(Ready)
+        case closed
+    }
+
+    private let configuration: LoadConfiguration
+    private let workload: HTTPWorkload
+    private let eventLoop: any EventLoop
+    private let tls: TLSContext?
+    private let state = Mutex<State>(.idle)
+
+    init(configuration: LoadConfiguration, workload: HTTPWorkload, group: any EventLoopGroup) throws(LoadConfigurationError) {
+        self.configuration = configuration
+        self.workload = workload
+        self.eventLoop = group.next()
+        if let caFile = configuration.caFile {
+            do {
+                tls = try TLSContext(configuration: .client(
+                    trustRootsFile: caFile, serverName: configuration.host, applicationProtocols: ["http/1.1"]
+                ))
+            } catch {
+                throw LoadConfigurationError("TLS configuration: \(error)")
+            }
+        } else {
+            tls = nil
+        }
+    }
+
+    func prepare() async throws(LoadConfigurationError) {
+        do {
+            _ = try await ready()
+        } catch {
+            throw LoadConfigurationError("cannot reach the gateway at \(configuration.host):\(configuration.port): \(error)")
+        }
+    }
+
+    func perform(_ operation: LoadOperation) async -> Outcome {
+        guard let request = workload.requests[operation] else {
+            return Outcome(status: "NOT_IN_MIX", isSuccess: false)
+        }
+        let connection: Ready
+        do {
+            connection = try await ready()
+        } catch {
+            try? await Task.sleep(for: connectFailurePause)
+            return Outcome(status: HTTPLoadError.connectionFailed("").status, isSuccess: false)
+        }
+        let promise = connection.channel.eventLoop.makePromise(of: HTTPResponseStatus.self)
+        let deadline = NIODeadline.now() + .milliseconds(Int64(configuration.timeout * 1000))
+        let handler = connection.handler
+        connection.channel.eventLoop.execute {
+            handler.value.send(head: request.head, body: request.body, deadline: deadline, promise: promise)
+        }
+        do {
+            let status = try await promise.futureResult.get()
+            return Outcome(status: "HTTP \(status.code)", isSuccess: (200..<300).contains(status.code))
+        } catch let error as HTTPLoadError {
+            return Outcome(status: error.status, isSuccess: false)
+        } catch {
+            return Outcome(status: HTTPLoadError.connectionFailed("").status, isSuccess: false)
+        }
+    }
+
+    func close() async {
+        let channel: (any Channel)? = state.withLock { state in
+            defer { state = .closed }
+            if case .ready(let ready) = state { return ready.channel }
+            return nil
+        }
+        try? await channel?.close()
+    }
+
+    private enum Next {
+        case use(Ready)
+        case wait(EventLoopFuture<Ready>)
+        case closed
+    }
+
+    private func ready() async throws -> Ready {
+        let next: Next = state.withLock { state in
+            switch state {
+            case .ready(let ready) where ready.channel.isActive:
+                return .use(ready)
+            case .connecting(let future):
+                return .wait(future)
+            case .closed:
+                return .closed
+            case .idle, .ready:
+                let future = connect()
+                state = .connecting(future)
+                return .wait(future)
+            }
+        }
+        switch next {
+        case .use(let ready): return ready
+        case .closed: throw HTTPLoadError.connectionClosed
+        case .wait(let future): return try await future.get()
+        }
+    }
+
+    private func connect() -> EventLoopFuture<Ready> {
+        let tls = self.tls
+        let future = ClientBootstrap(group: eventLoop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(5))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(TLSHandler(context: tls)) }
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(HTTPClientHandler())
+                }
+            }
+            .connect(host: configuration.host, port: configuration.port)
+            .flatMapThrowing { channel in
+                let handler = try channel.pipeline.syncOperations.handler(type: HTTPClientHandler.self)
+                return Ready(channel: channel, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop))
+            }
+        future.whenComplete { [weak self] result in
+            self?.state.withLock { state in
+                guard case .connecting = state else {
+                    if case .success(let ready) = result { ready.channel.close(promise: nil) }
+                    return
+                }
+                switch result {
+                case .success(let ready): state = .ready(ready)
+                case .failure: state = .idle
+                }
+            }
+        }
+        return future
+    }
+}

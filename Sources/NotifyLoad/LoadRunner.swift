@@ -1,0 +1,213 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Counters the progress line reads while a run goes on.
+final class LiveCounters: Sendable {
+    let completed = Atomic<Int>(0)
+    let errors = Atomic<Int>(0)
+    /// Closed loop with a count: measured calls handed out so far.
+    let tickets = Atomic<Int>(0)
+}
+
+/// One connection's recorder, written by the calls in flight on it.
+final class SharedRecorder: Sendable {
+    let recorder = Mutex(LatencyRecorder())
+
+    func record(_ operation: LoadOperation, microseconds: UInt64, outcome: Outcome) {
+        recorder.withLock { $0.record(operation, microseconds: microseconds, outcome: outcome) }
+    }
+}
+
+/// Runs one configuration against a server and summarizes what it saw.
+struct LoadRunner: Sendable {
+    let configuration: LoadConfiguration
+    let group: any EventLoopGroup
+
+    init(configuration: LoadConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        self.configuration = configuration
+        self.group = group
+    }
+
+    /// Connects, warms up, measures, and closes every connection.
+    ///
+    /// - Parameter progress: called about once a second with the counters
+    ///   and the seconds since the start (for the live line on a terminal).
+    /// - Throws: ``LoadConfigurationError`` when the configuration is invalid
+    ///   or the server cannot be reached before the run starts.
+    func run(progress: (@Sendable (LiveCounters, Double) -> Void)? = nil) async throws(LoadConfigurationError) -> Summary {
+        try configuration.validate()
+        let connections = try makeConnections()
+        do {
+            for connection in connections { try await connection.prepare() }
+        } catch {
+            for connection in connections { await connection.close() }
+            throw error
+        }
+
+        let clock = ContinuousClock()
+        let counters = LiveCounters()
+        let cpuAtStart = LoadRunner.processCPUSeconds()
+        let start = clock.now
+        let measureStart = start + .seconds(configuration.warmup)
+        let recorders = connections.map { _ in SharedRecorder() }
+
+        await withTaskGroup(of: Void.self) { tasks in
+            if let progress {
+                tasks.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .seconds(1))
+                        if Task.isCancelled { break }
+                        progress(counters, (clock.now - start).seconds)
+                    }
+                }
+            }
+            await withTaskGroup(of: Void.self) { workers in
+                for (index, connection) in connections.enumerated() {
+                    let recorder = recorders[index]
+                    switch configuration.model {
+                    case .closed(let inFlight):
+                        for lane in 0..<inFlight {
+                            workers.addTask {
+                                await closedLoopWorker(
+                                    connection: connection, recorder: recorder, counters: counters, clock: clock,
+                                    start: start, measureStart: measureStart, firstPick: index * inFlight + lane
+                                )
+                            }
+                        }
+                    case .open(let rate, let outstanding):
+                        let schedule = RateSchedule(rate: rate, connections: connections.count, warmup: configuration.warmup)
+                        workers.addTask {
+                            await openLoopConnection(
+                                index, connection: connection, schedule: schedule, outstanding: outstanding,
+                                recorder: recorder, counters: counters, clock: clock, start: start
+                            )
+                        }
+                    }
+                }
+            }
+            tasks.cancelAll()
+        }
+        let end = clock.now
+        let cpu = LoadRunner.processCPUSeconds() - cpuAtStart
+        for connection in connections { await connection.close() }
+
+        var merged = LatencyRecorder()
+        for recorder in recorders { merged.merge(recorder.recorder.withLock { $0 }) }
+        let measured: Double =
+            switch (configuration.model, configuration.stop) {
+            case (_, .duration(let seconds)): seconds
+            case (_, .count): max((end - measureStart).seconds, 0)
+            }
+        return Summary(
+            configuration: configuration, recorder: merged, measuredSeconds: measured, clientCPUSeconds: cpu,
+            wallSeconds: (end - start).seconds
+        )
+    }
+
+    private func makeConnections() throws(LoadConfigurationError) -> [any LoadConnection] {
+        switch configuration.target {
+        case .rpc:
+            let workload = RPCWorkload(configuration: configuration)
+            return (0..<configuration.connections).map { _ -> any LoadConnection in
+                switch configuration.rpcClient {
+                case .notifyClient: RPCLoadConnection(configuration: configuration, workload: workload, group: group)
+                case .raw: RawFrameConnection(configuration: configuration, workload: workload, group: group)
+                }
+            }
+        case .http:
+            let workload = try HTTPWorkload(configuration: configuration)
+            var connections: [any LoadConnection] = []
+            for _ in 0..<configuration.connections {
+                connections.append(try HTTPLoadConnection(configuration: configuration, workload: workload, group: group))
+            }
+            return connections
+        }
+    }
+
+    /// One caller that waits for each answer before its next call.
+    private func closedLoopWorker(
+        connection: any LoadConnection, recorder: SharedRecorder, counters: LiveCounters, clock: ContinuousClock,
+        start: ContinuousClock.Instant, measureStart: ContinuousClock.Instant, firstPick: Int
+    ) async {
+        let end: ContinuousClock.Instant? =
+            if case .duration(let seconds) = configuration.stop { measureStart + .seconds(seconds) } else { nil }
+        var pick = firstPick
+        while !Task.isCancelled {
+            let sent = clock.now
+            if let end, sent >= end { break }
+            let measured = sent >= measureStart
+            if measured, case .count(let count) = configuration.stop {
+                guard counters.tickets.add(1, ordering: .relaxed).newValue <= count else { break }
+            }
+            let operation = configuration.mix.operation(at: pick)
+            pick += 1
+            let outcome = await connection.perform(operation)
+            let latency = clock.now - sent
+            counters.completed.add(1, ordering: .relaxed)
+            if !outcome.isSuccess { counters.errors.add(1, ordering: .relaxed) }
+            if measured { recorder.record(operation, microseconds: latency.microseconds, outcome: outcome) }
+        }
+    }
+
+    /// One connection's share of an open-loop schedule.
+    ///
+    /// Each call is due at its scheduled time and its latency runs from then,
+    /// so time spent behind the `outstanding` bound, or behind a slow
+    /// scheduler, is charged to the calls that waited.
+    private func openLoopConnection(
+        _ index: Int, connection: any LoadConnection, schedule: RateSchedule, outstanding: Int, recorder: SharedRecorder,
+        counters: LiveCounters, clock: ContinuousClock, start: ContinuousClock.Instant
+    ) async {
+        let mix = configuration.mix
+        await withTaskGroup(of: Void.self) { calls in
+            var running = 0
+            for call in schedule.calls(forConnection: index, stop: configuration.stop) {
+                if Task.isCancelled { break }
+                let due = start + .seconds(schedule.offset(ofCall: call))
+                if due > clock.now { try? await Task.sleep(until: due, clock: clock) }
+                if running >= outstanding {
+                    await calls.next()
+                    running -= 1
+                }
+                let operation = mix.operation(at: call)
+                let measured = schedule.isMeasured(call)
+                calls.addTask {
+                    let outcome = await connection.perform(operation)
+                    let latency = clock.now - due
+                    counters.completed.add(1, ordering: .relaxed)
+                    if !outcome.isSuccess { counters.errors.add(1, ordering: .relaxed) }
+                    if measured { recorder.record(operation, microseconds: latency.microseconds, outcome: outcome) }
+                }
+                running += 1
+            }
+        }
+    }
+
+    /// User plus system CPU of this process so far.
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        #if canImport(Glibc)
+        let status = getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        #else
+        let status = getrusage(RUSAGE_SELF, &usage)
+        #endif
+        guard status == 0 else { return 0 }
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1_000_000 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+
+    var microseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0 else { return 0 }
+        return UInt64(seconds) * 1_000_000 + UInt64(attoseconds / 1_000_000_000_000)
+    }
+}

@@ -1,0 +1,106 @@
+import NIOCore
+import NotifyClient
+import NotifyDomain
+import NotifyMessages
+import NotifyWire
+
+/// The RPC calls of a run, encoded once.
+///
+/// Every call of an operation sends the same bytes, so the load generator
+/// spends its CPU on the transport, not on protobuf packing.
+struct RPCWorkload: Sendable {
+    struct Call: Sendable {
+        var method: String
+        var payload: ByteBuffer
+        var metadata: Metadata
+    }
+
+    let calls: [LoadOperation: Call]
+
+    init(configuration: LoadConfiguration) {
+        var calls: [LoadOperation: Call] = [:]
+        let bearer = configuration.token.map { Metadata.bearer($0) } ?? Metadata()
+        for operation in configuration.mix.operations {
+            let text = PayloadText(bytes: configuration.payloadBytes, for: operation)
+            switch operation {
+            case .notifyUser, .notifyConnections:
+                let request = NotifyRequest(
+                    recipientsType: operation == .notifyUser ? "user" : "connections", type: "load",
+                    title: .value(text.title), description: text.body.map { .value($0) } ?? .null,
+                    user: configuration.user
+                )
+                calls[operation] = Call(method: Methods.notify, payload: request.serializedBuffer(), metadata: bearer)
+            case .send:
+                let request = SendNotificationRequest(
+                    groupName: "load",
+                    payload: PayloadInput(
+                        rawContent: text.rawContent, visualContent: VisualContentInput(title: text.title, body: text.body)
+                    ),
+                    priority: "High", displayTimeToLive: 60
+                )
+                var metadata = bearer
+                metadata.replace("x-uns-id", configuration.unsID ?? "")
+                calls[operation] = Call(method: Methods.sendNotification, payload: request.serializedBuffer(), metadata: metadata)
+            case .health:
+                calls[operation] = Call(method: Methods.healthCheck, payload: HealthCheckRequest().serializedBuffer(), metadata: Metadata())
+            }
+        }
+        self.calls = calls
+    }
+}
+
+/// One ``NotifyClient``, hence one TLS connection, with many calls in flight.
+///
+/// The raw-bytes call (``NotifyClient/callRaw(_:payload:metadata:timeout:)``)
+/// skips decoding the answer: only its status matters here.
+final class RPCLoadConnection: LoadConnection {
+    private let client: NotifyClient
+    private let workload: RPCWorkload
+    private let timeout: Duration
+
+    init(configuration: LoadConfiguration, workload: RPCWorkload, group: any EventLoopGroup) {
+        var clientConfiguration = ClientConfiguration(
+            host: configuration.host, port: configuration.port, trustRootsFile: configuration.caFile ?? ""
+        )
+        clientConfiguration.defaultTimeout = .milliseconds(Int64(configuration.timeout * 1000))
+        clientConfiguration.initialBackoff = .milliseconds(50)
+        clientConfiguration.maximumBackoff = .seconds(1)
+        // The run bounds what is outstanding itself; the client must not refuse it first.
+        clientConfiguration.maximumQueuedCalls = 1_000_000
+        self.client = NotifyClient(configuration: clientConfiguration, group: group)
+        self.workload = workload
+        self.timeout = .milliseconds(Int64(configuration.timeout * 1000))
+    }
+
+    func prepare() async throws(LoadConfigurationError) {
+        let health: HealthCheckResponse
+        do {
+            health = try await client.health()
+        } catch {
+            throw LoadConfigurationError("cannot reach the RPC server: \(error)")
+        }
+        guard health.status == .serving else {
+            throw LoadConfigurationError("the server answers health \(health.status), not SERVING")
+        }
+    }
+
+    func perform(_ operation: LoadOperation) async -> Outcome {
+        guard let call = workload.calls[operation] else {
+            return Outcome(status: "NOT_IN_MIX", isSuccess: false)
+        }
+        do {
+            _ = try await client.callRaw(call.method, payload: call.payload, metadata: call.metadata, timeout: timeout)
+            return .ok
+        } catch {
+            let status = error.reason.map { "\(error.code.name)/\($0)" } ?? error.code.name
+            if error.code == .unavailable, ["BACKING_OFF", "CONNECTION_FAILED", "CONNECT_TIMEOUT"].contains(error.reason ?? "") {
+                try? await Task.sleep(for: connectFailurePause)
+            }
+            return Outcome(status: status, isSuccess: false)
+        }
+    }
+
+    func close() async {
+        await client.close()
+    }
+}

@@ -1,0 +1,174 @@
+import Foundation
+import Histogram
+
+/// What a run measured, as printed for people and, with `--json`, for scripts.
+///
+/// Latencies are microseconds. Throughput counts every counted call, errors
+/// included, over the measured time.
+struct Summary: Codable, Hashable, Sendable {
+    struct Latency: Codable, Hashable, Sendable {
+        var p50: UInt64
+        var p90: UInt64
+        var p99: UInt64
+        var p999: UInt64
+        var max: UInt64
+        var mean: Double
+
+        init(_ histogram: Histogram<UInt64>) {
+            let empty = histogram.totalCount == 0
+            p50 = empty ? 0 : histogram.valueAtPercentile(50)
+            p90 = empty ? 0 : histogram.valueAtPercentile(90)
+            p99 = empty ? 0 : histogram.valueAtPercentile(99)
+            p999 = empty ? 0 : histogram.valueAtPercentile(99.9)
+            max = empty ? 0 : histogram.max
+            mean = empty ? 0 : histogram.mean
+        }
+    }
+
+    struct OperationSummary: Codable, Hashable, Sendable {
+        var requests: Int
+        var errors: Int
+        var latencyMicroseconds: Latency
+
+        enum CodingKeys: String, CodingKey {
+            case requests, errors
+            case latencyMicroseconds = "latency_microseconds"
+        }
+    }
+
+    /// snake_case keys, spelled out so that they stay stable and decode back.
+    enum CodingKeys: String, CodingKey {
+        case target, client, model, connections, requests, errors, operations, statuses
+        case inFlight = "in_flight"
+        case targetRate = "target_rate"
+        case payloadBytes = "payload_bytes"
+        case warmupSeconds = "warmup_seconds"
+        case measuredSeconds = "measured_seconds"
+        case errorRate = "error_rate"
+        case throughputPerSecond = "throughput_per_second"
+        case latencyMicroseconds = "latency_microseconds"
+        case clientCPUSeconds = "client_cpu_seconds"
+        case wallSeconds = "wall_seconds"
+    }
+
+    var target: String
+    /// How calls were made: "notify-client" or "raw" for rpc, "http/1.1" for http.
+    var client: String
+    /// "closed" or "open".
+    var model: String
+    var connections: Int
+    /// Closed loop: calls in flight per connection. Open loop: the most outstanding per connection.
+    var inFlight: Int
+    /// Open loop only: the intended calls per second.
+    var targetRate: Double?
+    var payloadBytes: Int
+    var warmupSeconds: Double
+    var measuredSeconds: Double
+    var requests: Int
+    var errors: Int
+    var errorRate: Double
+    var throughputPerSecond: Double
+    var latencyMicroseconds: Latency
+    var operations: [String: OperationSummary]
+    /// Every outcome by status, successes included.
+    var statuses: [String: Int]
+    /// CPU the load generator itself used (user + system) over the whole run,
+    /// warm-up included: next to the wall time it shows whether the generator
+    /// rather than the server was the limit.
+    var clientCPUSeconds: Double
+    var wallSeconds: Double
+
+    init(configuration: LoadConfiguration, recorder: LatencyRecorder, measuredSeconds: Double, clientCPUSeconds: Double, wallSeconds: Double) {
+        target = configuration.target.rawValue
+        client = configuration.target == .rpc ? configuration.rpcClient.rawValue : "http/1.1"
+        connections = configuration.connections
+        switch configuration.model {
+        case .closed(let inFlight):
+            model = "closed"
+            self.inFlight = inFlight
+            targetRate = nil
+        case .open(let rate, let outstanding):
+            model = "open"
+            inFlight = outstanding
+            targetRate = rate
+        }
+        payloadBytes = configuration.payloadBytes
+        warmupSeconds = configuration.warmup
+        self.measuredSeconds = measuredSeconds
+        requests = recorder.count
+        errors = recorder.errors
+        errorRate = requests > 0 ? Double(errors) / Double(requests) : 0
+        throughputPerSecond = measuredSeconds > 0 ? Double(requests) / measuredSeconds : 0
+        latencyMicroseconds = Latency(recorder.all)
+        var operations: [String: OperationSummary] = [:]
+        for (operation, histogram) in recorder.byOperation {
+            operations[operation.rawValue] = OperationSummary(
+                requests: Int(histogram.totalCount), errors: recorder.errorsByOperation[operation] ?? 0,
+                latencyMicroseconds: Latency(histogram)
+            )
+        }
+        self.operations = operations
+        statuses = recorder.statuses
+        self.clientCPUSeconds = clientCPUSeconds
+        self.wallSeconds = wallSeconds
+    }
+
+    /// Whether the run failed its `--max-error-rate`; a run that counted no
+    /// call at all fails too, since it measured nothing.
+    func exceeds(maxErrorRate: Double?) -> Bool {
+        guard let maxErrorRate else { return false }
+        return requests == 0 || errorRate > maxErrorRate
+    }
+
+    func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    /// The report for a terminal.
+    func text() -> String {
+        var lines: [String] = []
+        let shape = model == "closed"
+            ? "closed loop, \(connections) connections × \(inFlight) in flight"
+            : "open loop at \(Summary.number(targetRate ?? 0))/s, \(connections) connections (≤ \(inFlight) outstanding each)"
+        lines.append("notify-load: \(target) (\(client)), \(shape), payload \(payloadBytes) B")
+        lines.append(
+            "  measured \(Summary.seconds(measuredSeconds)) after \(Summary.seconds(warmupSeconds)) warm-up: "
+                + "\(requests) calls, \(Summary.number(throughputPerSecond))/s, "
+                + "\(errors) errors (\(String(format: "%.3f", errorRate * 100)) %)"
+        )
+        lines.append("  latency    " + Summary.latencyColumns(latencyMicroseconds))
+        for name in operations.keys.sorted() {
+            guard let operation = operations[name] else { continue }
+            lines.append(
+                "  \(name.padding(toLength: 18, withPad: " ", startingAt: 0)) \(operation.requests) calls, \(operation.errors) errors; "
+                    + Summary.latencyColumns(operation.latencyMicroseconds)
+            )
+        }
+        let byCount = statuses.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+        lines.append("  statuses   " + byCount.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        lines.append(
+            "  client CPU \(Summary.seconds(clientCPUSeconds)) over \(Summary.seconds(wallSeconds)) wall "
+                + "(\(Int((wallSeconds > 0 ? clientCPUSeconds / wallSeconds : 0) * 100)) % of one core)"
+        )
+        return lines.joined(separator: "\n")
+    }
+
+    static func latencyColumns(_ latency: Latency) -> String {
+        "p50 \(milliseconds(latency.p50))  p90 \(milliseconds(latency.p90))  p99 \(milliseconds(latency.p99))  "
+            + "p99.9 \(milliseconds(latency.p999))  max \(milliseconds(latency.max)) ms"
+    }
+
+    static func milliseconds(_ microseconds: UInt64) -> String {
+        String(format: "%.3f", Double(microseconds) / 1000)
+    }
+
+    static func seconds(_ value: Double) -> String {
+        String(format: value < 10 ? "%.2f s" : "%.1f s", value)
+    }
+
+    static func number(_ value: Double) -> String {
+        value >= 100 ? String(format: "%.0f", value) : String(format: "%.1f", value)
+    }
+}

@@ -1,0 +1,255 @@
+import ArgumentParser
+import Foundation
+import Histogram
+import NotifyDomain
+import Testing
+
+@testable import NotifyLoad
+
+@Suite("Mix: weighted operations")
+struct MixTests {
+    @Test("the issue's example parses, and a zero weight drops the operation")
+    func parsesExample() throws {
+        let mix = try Mix(parsing: "notify-user=70,notify-connections=10,send=20,health=0")
+        #expect(mix.weights == [.notifyUser: 70, .notifyConnections: 10, .send: 20])
+        #expect(mix.operations == [.notifyUser, .notifyConnections, .send])
+        #expect(mix.cycle.count == 100)
+    }
+
+    @Test("one cycle holds each operation exactly its weight's times", arguments: [
+        "notify-user=70,notify-connections=10,send=20",
+        "health=1,send=3",
+        "send",
+        "notify-user=1,notify-connections=1,send=1,health=1",
+    ])
+    func cycleProportions(text: String) throws {
+        let mix = try Mix(parsing: text)
+        var counts: [LoadOperation: Int] = [:]
+        for index in 0..<(mix.cycle.count * 3) { counts[mix.operation(at: index), default: 0] += 1 }
+        for (operation, weight) in mix.weights { #expect(counts[operation] == weight * 3) }
+    }
+
+    @Test("picks are interleaved, not clumped: 50/50 alternates")
+    func interleaved() throws {
+        let mix = try Mix(parsing: "health=50,send=50")
+        for index in 0..<99 { #expect(mix.operation(at: index) != mix.operation(at: index + 1)) }
+    }
+
+    @Test("bad mixes say what is wrong", arguments: [
+        ("notify-user=70,bogus=3", "unknown operation"),
+        ("send=-1", "non-negative"),
+        ("send=x", "non-negative"),
+        ("health=0,send=0", "no operation"),
+        ("send=1,send=2", "twice"),
+        ("", "no operation"),
+    ])
+    func rejects(text: String, fragment: String) {
+        #expect {
+            _ = try Mix(parsing: text)
+        } throws: { error in
+            (error as? LoadConfigurationError)?.message.contains(fragment) == true
+        }
+    }
+}
+
+@Suite("RateSchedule: open-loop due times")
+struct RateScheduleTests {
+    @Test("call n is due n / rate seconds after the start")
+    func offsets() {
+        let schedule = RateSchedule(rate: 200, connections: 4, warmup: 1)
+        #expect(schedule.offset(ofCall: 0) == 0)
+        #expect(schedule.offset(ofCall: 200) == 1)
+        #expect(schedule.offset(ofCall: 50) == 0.25)
+    }
+
+    @Test("calls due during the warm-up are sent but not measured")
+    func warmup() {
+        let schedule = RateSchedule(rate: 200, connections: 4, warmup: 1.5)
+        #expect(schedule.firstMeasuredCall == 300)
+        #expect(!schedule.isMeasured(299))
+        #expect(schedule.isMeasured(300))
+        #expect(RateSchedule(rate: 3, connections: 1, warmup: 0.5).firstMeasuredCall == 2)
+    }
+
+    @Test("a duration ends at the first call due after it; a count after that many measured calls")
+    func end() {
+        let schedule = RateSchedule(rate: 100, connections: 3, warmup: 2)
+        #expect(schedule.endCall(for: .duration(10)) == 1_200)
+        #expect(schedule.endCall(for: .count(50)) == 250)
+        let measured = (0..<schedule.endCall(for: .count(50))).filter(schedule.isMeasured).count
+        #expect(measured == 50)
+    }
+
+    @Test("the connections share the calls: each call is sent by exactly one", arguments: [1, 3, 7])
+    func partition(connections: Int) {
+        let schedule = RateSchedule(rate: 1_000, connections: connections, warmup: 0.1)
+        let stop = StopCondition.count(123)
+        var seen: [Int] = []
+        for connection in 0..<connections { seen += schedule.calls(forConnection: connection, stop: stop) }
+        #expect(seen.sorted() == Array(0..<schedule.endCall(for: stop)))
+    }
+}
+
+@Suite("PayloadText: filling the user text to a size")
+struct PayloadTextTests {
+    @Test("the fields hold exactly the bytes asked for", arguments: [1, 64, 255, 256, 1_000, 4_351])
+    func notifySizes(bytes: Int) {
+        let text = PayloadText(bytes: bytes, for: .notifyUser)
+        #expect(text.byteCount == bytes)
+        #expect(text.title.count <= Limits.titleMaxLength)
+        #expect((text.body?.count ?? 0) <= Limits.descriptionMaxLength)
+        #expect(text.rawContent == nil)
+    }
+
+    @Test("send spills from the title to the body, then to rawContent", arguments: [10, 255, 4_351, 4_352, 69_887])
+    func sendSizes(bytes: Int) {
+        let text = PayloadText(bytes: bytes, for: .send)
+        #expect(text.byteCount == bytes)
+        #expect(text.title.count == min(bytes, Limits.visualTitleMaxLength))
+        #expect((text.body?.count ?? 0) <= Limits.visualBodyMaxLength)
+        #expect((text.rawContent?.utf8.count ?? 0) <= Limits.rawContentMaxBytes)
+        #expect((text.rawContent != nil) == (bytes > Limits.visualTitleMaxLength + Limits.visualBodyMaxLength))
+    }
+
+    @Test("zero bytes still sends a one-character title, which Graph requires")
+    func zero() {
+        let text = PayloadText(bytes: 0, for: .send)
+        #expect(text.title.count == 1)
+        #expect(text.body == nil)
+    }
+}
+
+@Suite("LatencyRecorder and Summary")
+struct SummaryTests {
+    private func configuration() throws -> LoadConfiguration {
+        LoadConfiguration(
+            target: .rpc, host: "127.0.0.1", port: 7443, caFile: "ca.crt", token: "t", unsID: "u", user: 1,
+            connections: 2, model: .closed(inFlightPerConnection: 3), stop: .duration(4), warmup: 1,
+            mix: try Mix(parsing: "notify-user=1,send=1"), payloadBytes: 64, timeout: 10, maxErrorRate: nil
+        )
+    }
+
+    @Test("percentiles come from the histogram, within its three significant digits")
+    func percentiles() throws {
+        var recorder = LatencyRecorder()
+        for value in 1...1_000 {
+            recorder.record(.notifyUser, microseconds: UInt64(value * 10), outcome: .ok)
+        }
+        let summary = Summary(configuration: try configuration(), recorder: recorder, measuredSeconds: 4, clientCPUSeconds: 1, wallSeconds: 5)
+        #expect(summary.requests == 1_000)
+        #expect(summary.throughputPerSecond == 250)
+        #expect(abs(Double(summary.latencyMicroseconds.p50) - 5_000) <= 5)
+        #expect(abs(Double(summary.latencyMicroseconds.p90) - 9_000) <= 9)
+        #expect(abs(Double(summary.latencyMicroseconds.p99) - 9_900) <= 10)
+        #expect(abs(Double(summary.latencyMicroseconds.max) - 10_000) <= 10)
+        #expect(summary.operations["notify-user"]?.requests == 1_000)
+    }
+
+    @Test("merging recorders adds counts, statuses and errors per operation")
+    func merge() throws {
+        var first = LatencyRecorder()
+        first.record(.notifyUser, microseconds: 100, outcome: .ok)
+        first.record(.send, microseconds: 200, outcome: Outcome(status: "RESOURCE_EXHAUSTED/TOO_MANY_CALLS", isSuccess: false))
+        var second = LatencyRecorder()
+        second.record(.send, microseconds: 300, outcome: Outcome(status: "RESOURCE_EXHAUSTED/TOO_MANY_CALLS", isSuccess: false))
+        second.record(.send, microseconds: 400, outcome: .ok)
+        first.merge(second)
+        #expect(first.count == 4)
+        #expect(first.errors == 2)
+        #expect(first.statuses == ["OK": 2, "RESOURCE_EXHAUSTED/TOO_MANY_CALLS": 2])
+        let summary = Summary(configuration: try configuration(), recorder: first, measuredSeconds: 1, clientCPUSeconds: 0, wallSeconds: 2)
+        #expect(summary.errorRate == 0.5)
+        #expect(summary.operations["send"]?.requests == 3)
+        #expect(summary.operations["send"]?.errors == 2)
+        #expect(summary.operations["notify-user"]?.errors == 0)
+    }
+
+    @Test("the error-rate threshold: above fails, at or below passes, nothing measured fails")
+    func threshold() throws {
+        var recorder = LatencyRecorder()
+        for index in 0..<100 {
+            recorder.record(.send, microseconds: 10, outcome: index == 0 ? Outcome(status: "HTTP 503", isSuccess: false) : .ok)
+        }
+        let summary = Summary(configuration: try configuration(), recorder: recorder, measuredSeconds: 1, clientCPUSeconds: 0, wallSeconds: 1)
+        #expect(!summary.exceeds(maxErrorRate: nil))
+        #expect(!summary.exceeds(maxErrorRate: 0.01))
+        #expect(summary.exceeds(maxErrorRate: 0.005))
+        let empty = Summary(configuration: try configuration(), recorder: LatencyRecorder(), measuredSeconds: 1, clientCPUSeconds: 0, wallSeconds: 1)
+        #expect(empty.exceeds(maxErrorRate: 1))
+    }
+
+    @Test("--json is one object with snake_case keys that decodes back to the same summary")
+    func json() throws {
+        var recorder = LatencyRecorder()
+        recorder.record(.notifyUser, microseconds: 1_234, outcome: .ok)
+        let summary = Summary(configuration: try configuration(), recorder: recorder, measuredSeconds: 1, clientCPUSeconds: 0.5, wallSeconds: 2)
+        let text = try summary.json()
+        #expect(!text.contains("\n"))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect(object["throughput_per_second"] as? Double == 1)
+        #expect((object["latency_microseconds"] as? [String: Any])?["p999"] != nil)
+        let decoder = JSONDecoder()
+        #expect(try decoder.decode(Summary.self, from: Data(text.utf8)) == summary)
+        #expect(summary.text().contains("p99.9"))
+    }
+}
+
+@Suite("Options")
+struct OptionsTests {
+    @Test("no --rate is a closed loop; --rate is an open loop with its own outstanding bound")
+    func models() throws {
+        let closed = try NotifyLoad.parse(["--ca", "ca.crt", "--mix", "health"]).loadConfiguration(environment: [:])
+        #expect(closed.model == .closed(inFlightPerConnection: 8))
+        #expect(closed.stop == .duration(10))
+        #expect(closed.connections == 8)
+        #expect(closed.port == 7443)
+        let open = try NotifyLoad.parse(["--ca", "ca.crt", "--mix", "health", "--rate", "500", "--count", "100"])
+            .loadConfiguration(environment: [:])
+        #expect(open.model == .open(ratePerSecond: 500, maxOutstandingPerConnection: 256))
+        #expect(open.stop == .count(100))
+    }
+
+    @Test("the NOTIFY_* variables fill what the flags leave out; flags win")
+    func environment() throws {
+        let environment = ["NOTIFY_TOKEN": "env-token", "NOTIFY_CA": "env.crt", "NOTIFY_HOST": "localhost", "NOTIFY_RPC_PORT": "9443"]
+        let fromEnvironment = try NotifyLoad.parse(["--user", "1", "--mix", "notify-user"]).loadConfiguration(environment: environment)
+        #expect(fromEnvironment.token == "env-token")
+        #expect(fromEnvironment.caFile == "env.crt")
+        #expect(fromEnvironment.host == "localhost")
+        #expect(fromEnvironment.port == 9443)
+        let fromFlags = try NotifyLoad.parse(["--user", "1", "--mix", "notify-user", "--token", "flag", "--port", "1234"])
+            .loadConfiguration(environment: environment)
+        #expect(fromFlags.token == "flag")
+        #expect(fromFlags.port == 1234)
+    }
+
+    @Test("http defaults to one call at a time, plain HTTP unless --ca is given")
+    func http() throws {
+        let configuration = try NotifyLoad.parse(["--target", "http", "--token", "t", "--user", "1", "--mix", "notify-user"])
+            .loadConfiguration(environment: ["NOTIFY_CA": "ignored.crt"])
+        #expect(configuration.model == .closed(inFlightPerConnection: 1))
+        #expect(configuration.caFile == nil)
+        #expect(configuration.port == 8080)
+    }
+
+    @Test("combinations that cannot run are refused with the reason", arguments: [
+        (["--ca", "c", "--mix", "health", "--duration", "1", "--count", "1"], "not both"),
+        (["--mix", "health"], "needs --ca"),
+        (["--ca", "c", "--mix", "send", "--token", "t"], "--uns-id"),
+        (["--ca", "c", "--mix", "notify-user"], "--token"),
+        (["--ca", "c", "--mix", "notify-user", "--token", "t"], "--user"),
+        (["--target", "http", "--mix", "health"], "no health endpoint"),
+        (["--target", "grpc", "--mix", "health"], "rpc or http"),
+        (["--ca", "c", "--mix", "health", "--max-error-rate", "2"], "fraction"),
+        (["--ca", "c", "--mix", "notify-user", "--token", "t", "--user", "1", "--payload-bytes", "5000"], "--payload-bytes"),
+        (["--ca", "c", "--mix", "health", "--rate", "0"], "--rate"),
+    ])
+    func refuses(arguments: [String], fragment: String) throws {
+        let command = try NotifyLoad.parse(arguments)
+        #expect {
+            _ = try command.loadConfiguration(environment: [:])
+        } throws: { error in
+            (error as? LoadConfigurationError)?.message.contains(fragment) == true
+        }
+    }
+}

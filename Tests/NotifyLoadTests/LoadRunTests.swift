@@ -1,0 +1,209 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NotifyDomain
+import NotifyStorageSQLite
+import NotifyTesting
+import Synchronization
+import Testing
+
+@testable import NotifyLoad
+
+/// Short bounded runs (counts, not durations) against real servers on
+/// loopback. They assert what was counted, never how fast.
+@Suite("Bounded runs on loopback")
+struct LoadRunTests {
+    private func rpcConfiguration(
+        _ server: TestServer, token: String?, unsID: String?, mix: String, model: LoadModel, count: Int,
+        client: RPCClientKind = .notifyClient
+    ) throws -> LoadConfiguration {
+        LoadConfiguration(
+            target: .rpc, rpcClient: client, host: "127.0.0.1", port: server.port, caFile: server.caFile, token: token, unsID: unsID,
+            user: 1_000_000, connections: 2, model: model, stop: .count(count), warmup: 0.1,
+            mix: try Mix(parsing: mix), payloadBytes: 300, timeout: 10, maxErrorRate: 0
+        )
+    }
+
+    @Test("a closed loop counts exactly --count calls of every kind in the mix, all OK", arguments: [RPCClientKind.notifyClient, .raw])
+    func rpcClosedLoop(client: RPCClientKind) async throws {
+        try await withTestServer { server in
+            let token = try await server.adminToken()
+            try await server.store.putUser(User(id: 5))
+            try await server.store.putConnection(Connection(user: 1_000_000, to: 5, kind: .friend))
+            let subscription = Subscription(
+                id: UUID().uuidString.lowercased(), user: 5, app: "load.example.com", platform: .windows, deviceID: nil,
+                expiresAt: Date().addingTimeInterval(86_400)
+            )
+            try await server.store.createSubscription(subscription)
+            let configuration = try rpcConfiguration(
+                server, token: token, unsID: subscription.id, mix: "notify-user=1,notify-connections=1,send=1,health=1",
+                model: .closed(inFlightPerConnection: 4), count: 200, client: client
+            )
+            let summary = try await LoadRunner(configuration: configuration).run()
+            #expect(summary.requests == 200)
+            #expect(summary.errors == 0)
+            #expect(summary.statuses == ["OK": 200])
+            #expect(summary.client == client.rawValue)
+            #expect(Set(summary.operations.keys) == ["notify-user", "notify-connections", "send", "health"])
+            #expect(summary.operations.values.map(\.requests).reduce(0, +) == 200)
+            #expect(summary.latencyMicroseconds.max >= summary.latencyMicroseconds.p50)
+            #expect(!summary.exceeds(maxErrorRate: configuration.maxErrorRate))
+        }
+    }
+
+    @Test("an open loop sends exactly the scheduled measured calls; refused calls are counted by status")
+    func rpcOpenLoopWithErrors() async throws {
+        try await withTestServer { server in
+            let configuration = try rpcConfiguration(
+                server, token: "not-a-token", unsID: nil, mix: "health=1,notify-user=1",
+                model: .open(ratePerSecond: 400, maxOutstandingPerConnection: 16), count: 100
+            )
+            let summary = try await LoadRunner(configuration: configuration).run()
+            #expect(summary.requests == 100)
+            #expect(summary.model == "open")
+            #expect(summary.statuses["OK"] == summary.operations["health"]?.requests)
+            #expect(summary.statuses["UNAUTHENTICATED/INVALID_TOKEN"] == summary.operations["notify-user"]?.requests)
+            #expect(summary.errors == summary.operations["notify-user"]?.requests)
+            #expect(summary.errors > 0)
+            #expect(summary.exceeds(maxErrorRate: configuration.maxErrorRate))
+        }
+    }
+
+    @Test("an unreachable server fails before the run, with the reason")
+    func unreachable() async throws {
+        let configuration = LoadConfiguration(
+            target: .http, host: "127.0.0.1", port: 1, caFile: nil, token: "t", unsID: nil, user: 1, connections: 1,
+            model: .closed(inFlightPerConnection: 1), stop: .count(1), warmup: 0, mix: try Mix(parsing: "notify-user"),
+            payloadBytes: 10, timeout: 5, maxErrorRate: nil
+        )
+        await #expect(throws: LoadConfigurationError.self) {
+            _ = try await LoadRunner(configuration: configuration).run()
+        }
+    }
+
+    @Test("HTTP keep-alive: one TCP connection per --connections, the documented bodies, statuses counted", arguments: [1, 4])
+    func http(inFlight: Int) async throws {
+        try await withGatewayStandIn { port, stats in
+            let configuration = LoadConfiguration(
+                target: .http, host: "127.0.0.1", port: port, caFile: nil, token: "good", unsID: "sub-1", user: 7,
+                connections: 3, model: .closed(inFlightPerConnection: inFlight), stop: .count(90), warmup: 0,
+                mix: try Mix(parsing: "notify-user=1,notify-connections=1,send=1"), payloadBytes: 4_000, timeout: 10,
+                maxErrorRate: 0
+            )
+            let summary = try await LoadRunner(configuration: configuration).run()
+            #expect(summary.requests == 90)
+            #expect(summary.errors == 0)
+            let notify = (summary.operations["notify-user"]?.requests ?? 0) + (summary.operations["notify-connections"]?.requests ?? 0)
+            #expect(summary.statuses == ["HTTP 204": notify, "HTTP 201": summary.operations["send"]?.requests ?? -1])
+            #expect(stats.connections.load(ordering: .relaxed) == 3)
+            #expect(stats.malformed.load(ordering: .relaxed) == 0)
+        }
+    }
+
+    @Test("HTTP 4xx answers are errors, counted under their status")
+    func httpErrors() async throws {
+        try await withGatewayStandIn { port, _ in
+            let configuration = LoadConfiguration(
+                target: .http, host: "127.0.0.1", port: port, caFile: nil, token: "bad", unsID: "sub-1", user: 7,
+                connections: 1, model: .open(ratePerSecond: 500, maxOutstandingPerConnection: 1), stop: .count(20), warmup: 0,
+                mix: try Mix(parsing: "send"), payloadBytes: 10, timeout: 10, maxErrorRate: 0.5
+            )
+            let summary = try await LoadRunner(configuration: configuration).run()
+            #expect(summary.statuses == ["HTTP 401": 20])
+            #expect(summary.errors == 20)
+            #expect(summary.exceeds(maxErrorRate: 0.5))
+        }
+    }
+}
+
+// MARK: A stand-in for the gateway
+
+/// What the stand-in saw.
+final class StandInStats: Sendable {
+    let connections = Atomic<Int>(0)
+    /// Requests whose path, headers or JSON body differ from the documented ones.
+    let malformed = Atomic<Int>(0)
+}
+
+/// Answers the two documented gateway endpoints as the contracts say (204,
+/// 201, 401 for a token other than "good"), after checking each request's
+/// shape; it stands in for the gateway, which is built on another branch.
+private final class GatewayStandIn: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let stats: StandInStats
+    private var head: HTTPRequestHead?
+    private var body = ByteBuffer()
+
+    init(stats: StandInStats) {
+        self.stats = stats
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            body.clear()
+        case .body(var chunk):
+            body.writeBuffer(&chunk)
+        case .end:
+            guard let head else { return }
+            let status = answer(head)
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Length", value: "0")
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+    }
+
+    private func answer(_ head: HTTPRequestHead) -> HTTPResponseStatus {
+        let json = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any]
+        let wellFormed: Bool
+        let success: HTTPResponseStatus
+        switch head.uri {
+        case HTTPWorkload.notifyPath:
+            success = .noContent
+            wellFormed = ["user", "connections"].contains(json?["recipients_type"] as? String ?? "")
+                && json?["type"] as? String == "load" && json?["user"] as? Int == 7
+                && (json?["title"] as? String)?.count == 255 && json?.keys.contains("description") == true
+        case HTTPWorkload.sendPath:
+            success = .created
+            let payload = json?["payload"] as? [String: Any]
+            wellFormed = head.headers["X-UNS-ID"].first == "sub-1" && json?["priority"] as? String == "High"
+                && json?["groupName"] as? String == "load" && json?["displayTimeToLive"] as? String == "60"
+                && (payload?["visualContent"] as? [String: Any])?["title"] is String
+        default:
+            success = .notFound
+            wellFormed = false
+        }
+        if !wellFormed || head.method != .POST || head.headers["Content-Type"].first != "application/json" {
+            stats.malformed.add(1, ordering: .relaxed)
+            return .badRequest
+        }
+        return head.headers["Authorization"].first == "Bearer good" ? success : .unauthorized
+    }
+}
+
+private func withGatewayStandIn(_ body: (Int, StandInStats) async throws -> Void) async throws {
+    let stats = StandInStats()
+    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        .childChannelInitializer { channel in
+            stats.connections.add(1, ordering: .relaxed)
+            return channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: true)
+                try channel.pipeline.syncOperations.addHandler(GatewayStandIn(stats: stats))
+            }
+        }
+        .bind(host: "127.0.0.1", port: 0)
+        .get()
+    do {
+        try await body(channel.localAddress?.port ?? 0, stats)
+    } catch {
+        try? await channel.close()
+        throw error
+    }
+    try await channel.close()
+}

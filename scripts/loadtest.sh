@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# The standard load scenario, from nothing: release build, a fresh notifyd on
+# a temporary data folder and free loopback ports, bootstrap with
+# `notifyd admin`, short notify-load runs against the RPC path (and the REST
+# gateway when this notifyd has one), a summary table, then everything stops.
+#
+# Usage: scripts/loadtest.sh
+#   LOADTEST_SECONDS  measured seconds per scenario (default 10)
+#   LOADTEST_WARMUP   warm-up seconds per scenario, not counted (default 2)
+# With the defaults the runs take about 65 s (RPC only) or 100 s (with the
+# gateway), after the build. Loopback only. The load generator and the
+# server share the machine's cores: read the client CPU column.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=${LOADTEST_SECONDS:-10}
+warmup=${LOADTEST_WARMUP:-2}
+
+swift build -c release --product notifyd
+swift build -c release --product notify-load
+bin=$(swift build -c release --show-bin-path)
+
+work=$(mktemp -d)
+server_pid=""
+cleanup() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_for_port() {
+  for _ in $(seq 1 100); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1', $1), 1)" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "loadtest: nothing listens on port $1; server log:" >&2
+  cat "$work/server.log" >&2
+  return 1
+}
+
+rpc_port=$(free_port)
+serve=(serve --data-dir "$work/data" --rpc-port "$rpc_port" --log-level warning)
+http_port=""
+if "$bin/notifyd" serve --help 2>&1 | grep -q -- "--http-port"; then
+  http_port=$(free_port)
+  serve+=(--http-port "$http_port")
+else
+  echo "loadtest: this notifyd has no REST gateway (no --http-port in 'notifyd serve --help'): skipping the http target"
+fi
+"$bin/notifyd" "${serve[@]}" > "$work/server.log" 2>&1 &
+server_pid=$!
+wait_for_port "$rpc_port"
+[ -n "$http_port" ] && wait_for_port "$http_port"
+
+# An admin issuer (user 1) with 10 friends, and a subscription of user 2's.
+admin() { "$bin/notifyd" admin "$@" --data-dir "$work/data"; }
+token=$(admin token create --user 1 --role admin)
+for friend in $(seq 2 11); do admin connection add --user 1 --to "$friend" --kind friend; done
+uns=$(admin subscription create --user 2 --app load.example.com --platform windows)
+
+clk_tck=$(getconf CLK_TCK)
+server_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
+
+status=0
+scenarios=()
+# run NAME notify-load-arguments...: one scenario, its JSON summary kept in $work/NAME.json.
+run() {
+  local name=$1; shift
+  local before after rc=0
+  before=$(server_cpu_ticks)
+  "$bin/notify-load" --host 127.0.0.1 --token "$token" --user 1 --uns-id "$uns" \
+    --duration "$seconds" --warmup "$warmup" --json --max-error-rate 0.01 "$@" > "$work/$name.json" || rc=$?
+  after=$(server_cpu_ticks)
+  echo "$(( after - before ))" > "$work/$name.server-ticks"
+  if [ "$rc" -ne 0 ]; then
+    echo "loadtest: $name exited $rc" >&2
+    status=1
+    [ -s "$work/$name.json" ] || return 0
+  fi
+  scenarios+=("$name")
+  python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print("  %-26s %9.0f calls/s  p99 %.2f ms  errors %d" % (sys.argv[2], s["throughput_per_second"], s["latency_microseconds"]["p99"]/1000, s["errors"]))' \
+    "$work/$name.json" "$name"
+}
+throughput() {
+  python3 -c 'import json,sys; print(max(1, int(json.load(open(sys.argv[1]))["throughput_per_second"])))' "$work/$1.json"
+}
+
+rpc=(--target rpc --port "$rpc_port" --ca "$work/data/tls/ca.crt")
+echo "loadtest: ${seconds} s per scenario after ${warmup} s warm-up; notifyd and notify-load share this machine's $(nproc) cores"
+run rpc-health-closed-16x16 "${rpc[@]}" --mix health --connections 16 --in-flight 16
+# The same with frames written straight on the connections: what NotifyClient itself costs.
+run rpc-health-closed-16x16-raw "${rpc[@]}" --rpc-client raw --mix health --connections 16 --in-flight 16
+run rpc-notify-user-closed-16x16 "${rpc[@]}" --mix notify-user --connections 16 --in-flight 16
+run rpc-send-closed-16x16 "${rpc[@]}" --mix send --connections 16 --in-flight 16
+if [ -f "$work/rpc-notify-user-closed-16x16.json" ]; then
+  half=$(( $(throughput rpc-notify-user-closed-16x16) / 2 ))
+  run "rpc-notify-user-open-${half}" "${rpc[@]}" --mix notify-user --connections 16 --rate "$half"
+fi
+if [ -n "$http_port" ]; then
+  http=(--target http --port "$http_port")
+  run http-notify-user-closed-16x1 "${http[@]}" --mix notify-user --connections 16 --in-flight 1
+  run http-send-closed-16x1 "${http[@]}" --mix send --connections 16 --in-flight 1
+  if [ -f "$work/http-notify-user-closed-16x1.json" ]; then
+    half=$(( $(throughput http-notify-user-closed-16x1) / 2 ))
+    run "http-notify-user-open-${half}" "${http[@]}" --mix notify-user --connections 16 --rate "$half"
+  fi
+fi
+
+echo
+python3 - "$work" "$clk_tck" "${scenarios[@]}" <<'EOF'
+import json, sys
+work, clk_tck, names = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+print("| scenario | calls/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | server CPU | client CPU |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for name in names:
+    s = json.load(open(f"{work}/{name}.json"))
+    lat = s["latency_microseconds"]
+    ticks = int(open(f"{work}/{name}.server-ticks").read())
+    wall = s["wall_seconds"]
+    server = ticks / clk_tck / wall * 100 if wall else 0
+    client = s["client_cpu_seconds"] / wall * 100 if wall else 0
+    errors = ", ".join(f"{k} {v}" for k, v in sorted(s["statuses"].items()) if not (k == "OK" or k.startswith("HTTP 2"))) or "0"
+    print(f"| {name} | {s['throughput_per_second']:.0f} | {lat['p50']/1000:.2f} | {lat['p90']/1000:.2f} | "
+          f"{lat['p99']/1000:.2f} | {lat['p999']/1000:.2f} | {lat['max']/1000:.2f} | {errors} | {server:.0f} % | {client:.0f} % |")
+EOF
+echo "(open-N: an open loop at N calls/s, half the closed loop's rate; CPU: percent of one core over each scenario's wall time, warm-up included)"
+exit $status
