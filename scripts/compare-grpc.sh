@@ -191,7 +191,17 @@ measure_h2load() {
   else
     args+=(-D "$seconds" --warm-up-time "$warmup")
   fi
-  h2load "${args[@]}" "https://127.0.0.1:$port/noop.v1.Noop/Call" > "$out" 2>&1 &
+  # h2load runs under a small parent that reports its CPU and wall time, as
+  # notify-load reports its own: a generator near 100% of its cores is the
+  # limit, not the server.
+  python3 -c '
+import resource, subprocess, sys, time
+start = time.monotonic()
+code = subprocess.call(sys.argv[1:])
+wall = time.monotonic() - start
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("client-cpu %f wall %f" % (usage.ru_utime + usage.ru_stime, wall))
+sys.exit(code)' h2load "${args[@]}" "https://127.0.0.1:$port/noop.v1.Noop/Call" > "$out" 2>&1 &
   h2pid=$!
   # Server CPU is counted over the measured part only (after the warm-up).
   [ -z "$requests" ] && sleep "$warmup"
@@ -220,10 +230,12 @@ bad = int(failed) + int(errored) + int(timeout) + (int(done) - int(status2xx))
 # is trailers only. Fewer DATA bytes than that means some calls failed.
 if int(data) < 7 * int(status2xx):
     bad = max(bad, int(status2xx) - int(data) // 7)
+client_cpu, wall = map(float, find(r"^client-cpu ([\d.]+) wall ([\d.]+)$"))
 calls = int(done)
 cpu_us = (cpu1 - cpu0) / calls * 1e6 if calls else float("nan")
 print("\t".join([name, "h2load", "%.0f" % float(rps), "%.2f" % ms(mean), "-", "-",
-                 "%.2f" % ms(maxv), "%.1f" % cpu_us, str(calls), str(bad)]))
+                 "%.2f" % ms(maxv), "%.1f" % cpu_us, "%.0f%%" % (100 * client_cpu / wall if wall else 0),
+                 str(calls), str(bad)]))
 EOF
 }
 
@@ -244,45 +256,22 @@ measure_notifyd() {
   wait "$lpid" || { echo "compare-grpc: notify-load failed" >&2; cat "$work/notify-load.err" "$out" >&2; return 1; }
   cpu_end="$(cpu_seconds "$server_pid")"
   python3 - "$out" "$cpu_start" "$cpu_end" >> "$results" <<'EOF'
-import json, math, sys
+import json, sys
 path, cpu0, cpu1 = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 text = open(path).read()
 try:
-    report = json.loads(text[text.index("{"):text.rindex("}") + 1])
-except ValueError:
-    sys.exit("compare-grpc: notify-load printed no JSON:\n" + text)
-# The report's exact layout belongs to notify-load: find the figures by name.
-flat = {}
-def walk(node, prefix):
-    if isinstance(node, dict):
-        for k, v in node.items():
-            walk(v, prefix + [str(k).lower().replace("-", "_")])
-    elif isinstance(node, (int, float)) and not isinstance(node, bool):
-        flat[".".join(prefix)] = float(node)
-walk(report, [])
-def pick(names, scale_by_unit=False):
-    for key, value in flat.items():
-        leaf = key.split(".")
-        for name in names:
-            if leaf[-1] == name or key.endswith(name):
-                if scale_by_unit:
-                    if leaf[-1].endswith("_us"): return value / 1000
-                    if leaf[-1].endswith("_s") and not leaf[-1].endswith("_ms"): return value * 1000
-                return value
-    return None
-rate = pick(["calls_per_second", "callspersecond", "throughput", "rate_per_second", "per_second", "rps"])
-calls = pick(["calls", "completed", "ok", "succeeded", "total"])
-errors = pick(["errors", "failed", "error_count"]) or 0
-mean = pick(["mean_ms", "latency.mean", "mean_us", "mean"], scale_by_unit=True)
-p50 = pick(["p50_ms", "p50", "p50_us", "latency.p50"], scale_by_unit=True)
-p99 = pick(["p99_ms", "p99", "p99_us", "latency.p99"], scale_by_unit=True)
-maxv = pick(["max_ms", "latency.max", "max_us", "max"], scale_by_unit=True)
-if rate is None or calls is None:
-    sys.exit("compare-grpc: no call rate or count in notify-load's JSON:\n" + text)
-fmt = lambda v: "-" if v is None else "%.2f" % v
-cpu_us = (cpu1 - cpu0) / calls * 1e6 if calls else math.nan
-print("\t".join(["notifyd", "notify-load", "%.0f" % rate, fmt(mean), fmt(p50), fmt(p99), fmt(maxv),
-                 "%.1f" % cpu_us, "%d" % calls, "%d" % errors]))
+    report = json.loads(text)
+    calls, errors = int(report["requests"]), int(report["errors"])
+    rate = float(report["throughput_per_second"])
+    latency = report["latency_microseconds"]
+    client_cpu, wall = float(report["client_cpu_seconds"]), float(report["wall_seconds"])
+except (ValueError, KeyError, TypeError) as error:
+    sys.exit("compare-grpc: notify-load's JSON lacks %s:\n%s" % (error, text))
+ms = lambda us: "%.2f" % (float(us) / 1000)
+cpu_us = (cpu1 - cpu0) / calls * 1e6 if calls else float("nan")
+print("\t".join(["notifyd", "notify-load", "%.0f" % rate, ms(latency["mean"]), ms(latency["p50"]),
+                 ms(latency["p99"]), ms(latency["max"]), "%.1f" % cpu_us,
+                 "%.0f%%" % (100 * client_cpu / wall if wall else 0), str(calls), str(errors)]))
 EOF
 }
 
@@ -337,7 +326,8 @@ echo
 python3 - "$results" <<'EOF'
 import sys
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.strip()]
-head = ["server", "load", "calls/s", "mean ms", "p50 ms", "p99 ms", "max ms", "server CPU µs/call", "calls", "errors"]
+head = ["server", "load", "calls/s", "mean ms", "p50 ms", "p99 ms", "max ms", "server CPU µs/call",
+        "load CPU", "calls", "errors"]
 table = [head] + rows
 widths = [max(len(r[i]) for r in table) for i in range(len(head))]
 line = lambda r: "| " + " | ".join(c.rjust(w) if i >= 2 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"
@@ -345,6 +335,11 @@ print(line(head))
 print("|" + "|".join("-" * (w + 1) + ":" if i >= 2 else "-" * (w + 2) for i, w in enumerate(widths)) + "|")
 for r in rows:
     print(line(r))
+print()
+print("calls/s: answered calls per measured second. mean/max: h2load's 'time for request'; p50/p99")
+print("  come from notify-load only (h2load reports none). server CPU: the server's user + system CPU")
+print("  over the measured part, per call; it depends least on which load generator drove the row.")
+print("load CPU: the generator's CPU over its wall time, warm-up included; 100% is one core.")
 notifyd = next((r for r in rows if r[0] == "notifyd"), None)
 if notifyd:
     print()
@@ -354,7 +349,7 @@ if notifyd:
         rate = float(notifyd[2]) / float(r[2]) if float(r[2]) else float("nan")
         cpu = float(r[7]) / float(notifyd[7]) if float(notifyd[7]) else float("nan")
         print("notifyd / %-10s calls/s %.2f×   server CPU per call: %s uses %.2f× notifyd's" % (r[0], rate, r[0], cpu))
-if any(int(r[9]) for r in rows):
+if any(int(r[10]) for r in rows):
     print("\nsome calls failed: see the errors column", file=sys.stderr)
     sys.exit(1)
 EOF
