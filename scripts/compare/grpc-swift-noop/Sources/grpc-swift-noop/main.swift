@@ -67,5 +67,5 @@ try await withThrowingDiscardingTaskGroup { group in
         exit(1)
     }
     print("listening on 127.0.0.1:\(bound.port)")
-    fflush(stdout)
+    fflush(nil)  // all streams: stdout itself is a global Swift 6 refuses to touch
 }
