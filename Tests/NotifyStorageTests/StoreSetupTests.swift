@@ -40,18 +40,23 @@ struct StoreSetupTests {
         let holder = try database.open()
         let impatient = try database.open(SQLiteStoreConfiguration(busyTimeout: .milliseconds(50)))
         let patient = try database.open(SQLiteStoreConfiguration(busyTimeout: .seconds(10)))
-        // Holds the write lock for 600 ms on GRDB's writer thread, as a second
-        // process's transaction would.
+        // Holds the write lock on GRDB's writer thread, as a second process's
+        // transaction would, until the impatient write has given up (at most 10 s).
+        let release = DispatchSemaphore(value: 0)
         let (locked, lockedSignal) = AsyncStream.makeStream(of: Void.self)
         async let held: Void = holder.engine.pool.write { db in
             try db.execute(sql: "INSERT INTO users (id) VALUES (100)")
             lockedSignal.yield()
-            Thread.sleep(forTimeInterval: 0.6)
+            _ = release.wait(timeout: .now() + 10)
         }
         for await _ in locked { break }
         let error = await #expect(throws: StorageError.self) { try await impatient.putUser(User(id: 1)) }
         #expect(error?.code == .unavailable)
-        try await patient.putUser(User(id: 2))
+        // The patient write starts while the lock is held and completes once it is released.
+        async let patientWrite: Void = patient.putUser(User(id: 2))
+        try await Task.sleep(for: .milliseconds(200))
+        release.signal()
+        try await patientWrite
         try await held
         #expect(try await patient.user(id: 100) != nil)
         #expect(try await impatient.user(id: 2) != nil)
