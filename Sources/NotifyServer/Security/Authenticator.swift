@@ -35,10 +35,21 @@ struct Authenticator: Sendable {
     }
 
     /// Extracts the token of "Bearer <token>" (the scheme is case-insensitive).
+    ///
+    /// It runs on every call, so it scans UTF-8 bytes instead of splitting
+    /// and lower-casing strings.
     static func bearerToken(_ header: String) -> String? {
-        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].trimmingCharacters(in: .whitespaces)
-        return token.isEmpty ? nil : token
+        let utf8 = Substring(header).utf8
+        let scheme = "bearer".utf8
+        guard utf8.count > scheme.count,
+            zip(utf8.prefix(scheme.count), scheme).allSatisfy({ $0 | 0x20 == $1 })
+        else { return nil }
+        let rest = utf8.dropFirst(scheme.count)
+        let isSpace: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        guard let separator = rest.first, isSpace(separator),
+            let start = rest.firstIndex(where: { !isSpace($0) }),
+            let end = rest.lastIndex(where: { !isSpace($0) })
+        else { return nil }
+        return String(Substring(rest[start...end]))
     }
 }
