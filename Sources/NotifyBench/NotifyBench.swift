@@ -116,12 +116,18 @@ struct NotifyBench {
             return Int(try SendNotificationValidation.validate(parsed, now: now).displayTimeToLive)
         }
 
-        // TLS records: 1 MiB of application data per operation, client to server.
+        // TLS records: one full 16 KiB record of application data per
+        // operation, client to server (encrypt, move, decrypt).
         let tlsDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("notify-bench-tls-\(getpid())").path
         let pair = try TLSPair(certificates: tlsDirectory)
-        let megabyte = ByteBuffer(repeating: 0x61, count: 1 << 20)
-        try harness.measure("TLS handler pair: 1 MiB of application data", iterations: 20) {
-            try pair.send(megabyte)
+        let record = ByteBuffer(repeating: 0x61, count: 16 * 1024)
+        try harness.measure("TLS handler pair: one 16 KiB record", iterations: 5_000) {
+            try pair.send(record)
+        }
+        // Small frames, as calls are: 64 writes of 300 bytes in one flush.
+        let frame = ByteBuffer(repeating: 0x62, count: 300)
+        try harness.measure("TLS handler pair: 64 × 300 B in one flush, per write", iterations: 2_000, operationsPerIteration: 64) {
+            try pair.sendBatch(frame, count: 64)
         }
         try? FileManager.default.removeItem(atPath: tlsDirectory)
 

@@ -36,6 +36,15 @@ struct TLSPair {
         return sink.bytes - before
     }
 
+    /// Writes `payload` `count` times, then flushes once.
+    func sendBatch(_ payload: ByteBuffer, count: Int) throws -> Int {
+        let before = sink.bytes
+        for _ in 0..<count { client.write(payload, promise: nil) }
+        client.flush()
+        try pump()
+        return sink.bytes - before
+    }
+
     /// Moves ciphertext both ways until both sides are quiet.
     private func pump() throws {
         var moved = true
