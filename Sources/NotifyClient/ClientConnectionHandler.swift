@@ -86,7 +86,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
                     fail(id, RPCError(code: goAway.status, message: goAway.message, reason: "CONNECTION_ERROR"))
                 }
             }
-        case .cancel, .request, .message, .settings:
+        case .cancel, .request, .message:
             break
         }
     }

@@ -1,4 +1,4 @@
-public import NotifyDomain
+import NotifyDomain
 public import NotifyStorage
 
 /// Builds the router of every RPC the service answers.

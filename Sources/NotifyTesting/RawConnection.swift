@@ -1,6 +1,6 @@
 public import NIOCore
 import NIOPosix
-public import NotifyTLS
+import NotifyTLS
 public import NotifyWire
 
 /// A connection that speaks frames directly, for tests that must send what

@@ -1,4 +1,4 @@
-public import Logging
+import Logging
 public import NotifyClient
 public import NotifyDomain
 public import NotifyServer
