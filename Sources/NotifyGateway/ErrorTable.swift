@@ -198,7 +198,7 @@ enum ErrorTable {
                 message: "The request is too large for the service."
             )
         case (.resourceExhausted, "THROTTLED"), (.resourceExhausted, "STORE_BUSY"), (.resourceExhausted, "TOO_MANY_CALLS"),
-            (.resourceExhausted, "CLIENT_QUEUE_FULL"):
+            (.resourceExhausted, "CLIENT_QUEUE_FULL"), (.resourceExhausted, "OVERLOADED"):
             let seconds = error.metadata["retry-after"].flatMap { Int($0) }.map { max(1, $0) } ?? 1
             if graph {
                 return Problem(

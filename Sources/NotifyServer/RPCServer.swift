@@ -40,7 +40,7 @@ public final class RPCServer: Service, Sendable {
     public func run() async throws {
         let tlsContext: TLSContext
         let listener: any Channel
-        let executor = CallExecutor()
+        let executor = CallExecutor(limit: configuration.maxCallsInFlight)
         let registry = ConnectionRegistry()
         do {
             tlsContext = try TLSContext(configuration: configuration.tls)

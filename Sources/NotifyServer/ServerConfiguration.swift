@@ -14,6 +14,9 @@ public struct ServerConfiguration: Sendable {
     public var tls: TLSConfiguration
     /// Calls a client may have in flight on one connection; announced in the settings frame.
     public var maxConcurrentCallsPerConnection: Int
+    /// Calls running at once across all connections; past it, calls are
+    /// refused RESOURCE_EXHAUSTED (OVERLOADED) at once rather than queued.
+    public var maxCallsInFlight: Int
     /// The largest frame payload accepted or sent, in bytes.
     public var maxMessageSize: Int
     /// A connection with nothing in flight and no frame for this long is closed. Nil: never.
@@ -36,6 +39,7 @@ public struct ServerConfiguration: Sendable {
         port: Int = 7443,
         tls: TLSConfiguration,
         maxConcurrentCallsPerConnection: Int = 256,
+        maxCallsInFlight: Int = 1024,
         maxMessageSize: Int = 4 * 1024 * 1024,
         idleTimeout: Duration? = .seconds(300),
         drainTimeout: Duration = .seconds(30),
@@ -48,6 +52,7 @@ public struct ServerConfiguration: Sendable {
         self.port = port
         self.tls = tls
         self.maxConcurrentCallsPerConnection = maxConcurrentCallsPerConnection
+        self.maxCallsInFlight = maxCallsInFlight
         self.maxMessageSize = maxMessageSize
         self.idleTimeout = idleTimeout
         self.drainTimeout = drainTimeout

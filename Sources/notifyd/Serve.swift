@@ -45,6 +45,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Calls in flight per connection. [NOTIFY_MAX_CONCURRENT_CALLS, default 256]")
     var maxConcurrentCalls: Int?
 
+    @Option(help: "Calls running at once across all connections; more are refused at once (RESOURCE_EXHAUSTED, OVERLOADED). [NOTIFY_MAX_CALLS_IN_FLIGHT, default 1024]")
+    var maxCallsInFlight: Int?
+
     @Option(help: "Largest message in bytes. [NOTIFY_MAX_MESSAGE_SIZE, default 4194304]")
     var maxMessageSize: Int?
 
@@ -98,6 +101,7 @@ struct Serve: AsyncParsableCommand {
             port: try env.value(rpcPort, "NOTIFY_RPC_PORT", default: 7443),
             tls: tls,
             maxConcurrentCallsPerConnection: try env.value(maxConcurrentCalls, "NOTIFY_MAX_CONCURRENT_CALLS", default: 256),
+            maxCallsInFlight: try env.value(maxCallsInFlight, "NOTIFY_MAX_CALLS_IN_FLIGHT", default: 1024),
             maxMessageSize: try env.value(maxMessageSize, "NOTIFY_MAX_MESSAGE_SIZE", default: 4 * 1024 * 1024),
             idleTimeout: idle > 0 ? .seconds(idle) : nil,
             drainTimeout: .seconds(try env.value(drainTimeout, "NOTIFY_DRAIN_TIMEOUT", default: 30)),
@@ -105,8 +109,12 @@ struct Serve: AsyncParsableCommand {
             rateLimitPerSecond: rate,
             rateLimitBurst: try env.value(rateBurst, "NOTIFY_RATE_BURST", default: rate * 2)
         )
-        guard configuration.maxConcurrentCallsPerConnection > 0, configuration.maxMessageSize >= 1024 else {
-            throw ValidationError("--max-concurrent-calls must be positive and --max-message-size at least 1024")
+        guard configuration.maxConcurrentCallsPerConnection > 0, configuration.maxCallsInFlight > 0,
+            configuration.maxMessageSize >= 1024
+        else {
+            throw ValidationError(
+                "--max-concurrent-calls and --max-calls-in-flight must be positive, --max-message-size at least 1024"
+            )
         }
 
         let gateway = try gatewayService(env: env, dataDir: dataDir, rpcHost: configuration.host, logger: logger)

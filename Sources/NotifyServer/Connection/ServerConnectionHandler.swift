@@ -169,6 +169,14 @@ final class ServerConnectionHandler: ChannelInboundHandler {
                 complete(CallJob.failure(ErrorMapping.rpcError(for: error, logger: logger), context: callContext))
             }
         case .async(let handler)?:
+            guard executor.admit() else {
+                var overloaded = RPCError(
+                    code: .resourceExhausted, message: "the server is at capacity: retry later", reason: "OVERLOADED"
+                )
+                overloaded.metadata.add("retry-after", "1")
+                complete(CallJob.failure(overloaded, context: callContext))
+                return
+            }
             var callContext = callContext
             let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
             if let milliseconds = request.timeoutMilliseconds, milliseconds > 0 {
@@ -187,6 +195,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
                 eventLoop.execute { loopBound.value.complete(response) }
             }
             if !executor.submit(job) {
+                executor.release()
                 complete(CallJob.failure(
                     RPCError(code: .unavailable, message: "the server is shutting down", reason: "GOING_AWAY"),
                     context: callContext

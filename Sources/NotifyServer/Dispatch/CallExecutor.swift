@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NotifyWire
+import Synchronization
 
 /// Runs calls as child tasks of the server's task group.
 ///
@@ -8,16 +9,38 @@ import NotifyWire
 /// ``CallJob`` here and get the response back on their loop. Every call task
 /// is owned by ``run()``, so shutdown awaits them all.
 ///
-/// The queue is unbounded by itself but bounded in practice: each connection
-/// admits at most `maxConcurrentCallsPerConnection` calls.
+/// It is also the server's admission control: at most `limit` calls run at
+/// once across all connections. Past that a call is refused at once
+/// (RESOURCE_EXHAUSTED, OVERLOADED) instead of queueing, so that under
+/// overload the calls that are accepted keep a bounded latency and memory
+/// stays bounded.
 final class CallExecutor: Sendable {
     private let stream: AsyncStream<CallJob>
     private let continuation: AsyncStream<CallJob>.Continuation
+    private let limit: Int
+    private let running = Atomic<Int>(0)
 
-    init() {
+    init(limit: Int) {
+        self.limit = limit
         (stream, continuation) = AsyncStream.makeStream(of: CallJob.self)
     }
 
+    /// Reserves a place for one call; false when `limit` calls are running.
+    func admit() -> Bool {
+        if running.add(1, ordering: .relaxed).newValue > limit {
+            running.subtract(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    /// Gives back the place of a call that ended (or was never submitted).
+    func release() {
+        running.subtract(1, ordering: .relaxed)
+    }
+
+    /// Runs an admitted job; it releases its place when it ends.
+    ///
     /// - Returns: false when the executor has finished; the caller answers UNAVAILABLE.
     func submit(_ job: CallJob) -> Bool {
         if case .enqueued = continuation.yield(job) { return true }
@@ -28,7 +51,10 @@ final class CallExecutor: Sendable {
     func run() async {
         await withDiscardingTaskGroup { group in
             for await job in stream {
-                group.addTask { await job.run() }
+                group.addTask {
+                    await job.run()
+                    self.release()
+                }
             }
         }
     }
