@@ -85,22 +85,25 @@ private struct JSONParser {
         depth += 1
         defer { depth -= 1 }
         index += 1
-        var members: [String: JSONValue] = [:]
+        // Pairs first, then one dictionary of the right size: growing it a
+        // member at a time rehashed it several times per object.
+        var members: [(String, JSONValue)] = []
         skipWhitespace()
-        if take(UInt8(ascii: "}")) { return .object(members) }
+        if take(UInt8(ascii: "}")) { return .object([:]) }
         while true {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\""), let key = string() else { return nil }
             skipWhitespace()
             guard take(UInt8(ascii: ":")) else { return nil }
             skipWhitespace()
             guard let member = value() else { return nil }
-            if members.index(forKey: key) == nil { members[key] = member }
+            members.append((key, member))
             skipWhitespace()
             if take(UInt8(ascii: ",")) {
                 skipWhitespace()
                 continue
             }
-            return take(UInt8(ascii: "}")) ? .object(members) : nil
+            guard take(UInt8(ascii: "}")) else { return nil }
+            return .object(Dictionary(members, uniquingKeysWith: { first, _ in first }))
         }
     }
 
@@ -131,16 +134,19 @@ private struct JSONParser {
     private mutating func string() -> String? {
         index += 1
         let start = index
-        // The common case: no escapes, so the string is the bytes as they are.
+        // The common case: no escapes, so the string is the bytes as they
+        // are, and ASCII needs no validation.
+        var union: UInt8 = 0
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<index])
                 index += 1
-                return String(validating: raw, as: UTF8.self)
+                return union < 0x80 ? String(decoding: raw, as: UTF8.self) : String(validating: raw, as: UTF8.self)
             }
             if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 { return nil }
+            union |= byte
             index += 1
         }
         guard index < bytes.count else { return nil }
