@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// A parsed JSON document that keeps the distinctions the contracts care
 /// about: integer or not, string or not, null or missing.
@@ -14,6 +14,8 @@ public enum JSONValue: Hashable, Sendable, Decodable {
     case array([JSONValue])
     case object([String: JSONValue])
 
+    /// Kept for callers that embed a value in their own `Decodable` types;
+    /// ``parse(_:)`` does not use it.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
@@ -31,11 +33,6 @@ public enum JSONValue: Hashable, Sendable, Decodable {
         } else {
             self = .object(try container.decode([String: JSONValue].self))
         }
-    }
-
-    /// Parses a document; nil when it is not JSON.
-    public static func parse(_ data: Data) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: data)
     }
 
     /// The JSON type's name, for error messages.
