@@ -283,7 +283,7 @@ public final class SQLiteNotificationStore: NotificationStore {
     ///   ``StorageError/Code/alreadyExists`` for a notification id already stored.
     public func append(_ notification: NewNotification) async throws(StorageError) -> AppendResult {
         let engine = engine
-        let encoded = try EncodedAppend(notification)
+        let encoded = EncodedAppend(notification)
         let outcome = await withCheckedContinuation {
             (continuation: CheckedContinuation<Result<AppendResult, StorageError>, Never>) in
             let refusal = engine.queue.withLock { queue -> StorageError? in

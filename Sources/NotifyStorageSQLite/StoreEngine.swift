@@ -99,8 +99,8 @@ struct EncodedAppend: Sendable {
     var createdAt: Int64
     var fingerprint: Data?
 
-    init(_ item: NewNotification) throws(StorageError) {
-        (kind, json) = try StoredContent.encode(item.content)
+    init(_ item: NewNotification) {
+        (kind, json) = StoredContent.encode(item.content)
         self.item = item
         createdAt = item.createdAt.storedMicroseconds
         fingerprint = item.idempotencyKey.map { Data($0.fingerprint) }
