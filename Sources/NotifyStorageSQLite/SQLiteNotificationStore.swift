@@ -283,6 +283,7 @@ public final class SQLiteNotificationStore: NotificationStore {
     ///   ``StorageError/Code/alreadyExists`` for a notification id already stored.
     public func append(_ notification: NewNotification) async throws(StorageError) -> AppendResult {
         let engine = engine
+        let encoded = EncodedAppend(notification)
         let outcome = await withCheckedContinuation {
             (continuation: CheckedContinuation<Result<AppendResult, StorageError>, Never>) in
             let refusal = engine.queue.withLock { queue -> StorageError? in
@@ -290,7 +291,7 @@ public final class SQLiteNotificationStore: NotificationStore {
                 if queue.pending.count >= engine.configuration.maxPendingAppends {
                     return StorageError(code: .unavailable, message: "too many appends are waiting to be committed")
                 }
-                queue.pending.append(.init(notification: notification, continuation: continuation))
+                queue.pending.append(.init(notification: encoded, continuation: continuation))
                 return nil
             }
             if let refusal {

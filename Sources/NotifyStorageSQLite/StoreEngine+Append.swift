@@ -35,7 +35,6 @@ extension StoreEngine {
     /// Each append runs in its own savepoint, so one refused append (a reused
     /// idempotency key, a duplicate id) fails alone; a failed commit fails them all.
     private func commit(_ batch: [AppendQueue.Pending], purgeIdempotencyKeys: Bool) async {
-        let items = batch.map(\.notification)
         let now = Date().storedMicroseconds
         let cutoff = now - configuration.idempotencyRetention.microseconds
         let configuration = configuration
@@ -53,32 +52,44 @@ extension StoreEngine {
                             """,
                         arguments: [cutoff, Self.idempotencyPurgeLimit])
                 }
+                var statements = try AppendStatements(db)
                 var outcomes: [Result<AppendResult, StorageError>] = []
-                outcomes.reserveCapacity(items.count)
+                outcomes.reserveCapacity(batch.count)
                 var jobs = 0
-                for item in items {
+                for pending in batch {
+                    let item = pending.notification
                     do {
-                        var result: (AppendResult, Bool)?
-                        try db.inSavepoint {
-                            result = try Self.appendOne(db, item, now: now, cutoff: cutoff, configuration: configuration)
-                            return .commit
+                        try statements.savepoint.execute()
+                        let appended: AppendResult
+                        let createdJob: Bool
+                        do {
+                            (appended, createdJob) = try Self.appendOne(
+                                db, statements, item, now: now, cutoff: cutoff, configuration: configuration)
+                        } catch {
+                            // GRDB drops a statement that failed from its cache
+                            // (SQLite cannot reset it): fetch fresh ones.
+                            statements = try AppendStatements(db)
+                            // Undo this append's writes, keep the batch's others.
+                            if db.isInsideTransaction {
+                                try statements.rollbackToSavepoint.execute()
+                                try statements.releaseSavepoint.execute()
+                            }
+                            throw error
                         }
-                        guard let (appended, createdJob) = result else {
-                            throw StorageError(code: .internalError, message: "an append produced no result")
-                        }
+                        try statements.releaseSavepoint.execute()
                         outcomes.append(.success(appended))
                         if createdJob { jobs += 1 }
                     } catch {
                         // An I/O error can make SQLite roll the whole transaction
                         // back: then nothing in this batch may be reported as done.
                         guard db.isInsideTransaction else { throw error }
-                        outcomes.append(.failure(StorageError(mapping: error, during: "appending \(item.id)")))
+                        outcomes.append(.failure(StorageError(mapping: error, during: "appending \(item.item.id)")))
                     }
                 }
                 return (outcomes, jobs)
             }
         } catch {
-            let failure = StorageError(mapping: error, during: "committing \(items.count) appends")
+            let failure = StorageError(mapping: error, during: "committing \(batch.count) appends")
             logger.info("an append batch failed", metadata: ["error.type": "\(failure)"])
             outcomes = Array(repeating: .failure(failure), count: batch.count)
             jobsCreated = 0
@@ -98,43 +109,53 @@ extension StoreEngine {
     /// One append inside the batch's transaction.
     /// - Returns: the result, and whether a background fan-out job was created.
     static func appendOne(
-        _ db: Database, _ item: NewNotification, now: Int64, cutoff: Int64, configuration: SQLiteStoreConfiguration
+        _ db: Database, _ statements: AppendStatements, _ encoded: EncodedAppend, now: Int64, cutoff: Int64,
+        configuration: SQLiteStoreConfiguration
     ) throws -> (AppendResult, Bool) {
-        if let key = item.idempotencyKey {
-            let primaryKey = ["scope": key.scope, "method": key.method, "key": key.key]
-            if let earlier = try IdempotencyRow.fetchOne(db, key: primaryKey) {
+        let item = encoded.item
+        if let key = item.idempotencyKey, let fingerprint = encoded.fingerprint {
+            let keyArguments: StatementArguments = [key.scope, key.method, key.key]
+            statements.findKey.setUncheckedArguments(keyArguments)
+            if let row = try Row.fetchOne(statements.findKey) {
+                let earlier = IdempotencyRow(
+                    scope: key.scope, method: key.method, key: key.key, fingerprint: row[0], notification: row[1],
+                    recipients: row[2], firstUser: row[3], firstSeq: row[4], createdAt: row[5])
                 if earlier.createdAt >= cutoff {
-                    guard earlier.fingerprint == Data(key.fingerprint) else {
+                    guard earlier.fingerprint == fingerprint else {
                         throw StorageError(
                             code: .idempotencyKeyReused, message: "the idempotency key was used with another request")
                     }
                     return (try replay(db, earlier), false)
                 }
                 // Expired but not yet purged: the key is free again.
-                try earlier.delete(db)
+                statements.deleteKey.setUncheckedArguments(keyArguments)
+                try statements.deleteKey.execute()
             }
         }
 
-        let (kind, json) = try StoredContent.encode(item.content)
-        var notification = NotificationRow(
-            serial: nil, id: item.id, createdAt: item.createdAt.storedMicroseconds, kind: kind, content: json)
-        try notification.insert(db)
-        guard let serial = notification.serial else {
-            throw StorageError(code: .internalError, message: "an inserted notification has no row id")
-        }
+        statements.insertNotification.setUncheckedArguments([item.id, encoded.createdAt, encoded.kind, encoded.json])
+        try statements.insertNotification.execute()
+        let serial = db.lastInsertedRowID
 
         var recipients: Int64 = 0
         var first: (user: Int64, seq: Int64)?
         var createdJob = false
         switch item.recipients {
         case .users(let ids):
-            var seen = Set<Int64>()
-            for id in ids where seen.insert(id).inserted {
-                let seq = try nextSequence(db, user: id)
-                try FeedRow(user: id, seq: seq, notification: serial).insert(db)
+            // Most notifications have one recipient or a few: a set only for many.
+            var seen: Set<Int64>? = ids.count > 16 ? Set(minimumCapacity: ids.count) : nil
+            for (index, id) in ids.enumerated() {
+                if seen != nil {
+                    guard seen?.insert(id).inserted == true else { continue }
+                } else if ids[..<index].contains(id) {
+                    continue
+                }
+                let seq = try nextSequence(statements, user: id)
+                statements.insertFeed.setUncheckedArguments([id, seq, serial])
+                try statements.insertFeed.execute()
                 if first == nil { first = (id, seq) }
+                recipients += 1
             }
-            recipients = Int64(seen.count)
         case .connections(let issuer, let mode):
             let audience = Audience(issuer: issuer, mode: mode)
             recipients =
@@ -152,8 +173,9 @@ extension StoreEngine {
                 // The first recipient now, so the answer can carry its entry;
                 // the rest as a snapshot of ids, copied by SQL without passing
                 // through memory, for the background fan-out.
-                let seq = try nextSequence(db, user: firstUser)
-                try FeedRow(user: firstUser, seq: seq, notification: serial).insert(db)
+                let seq = try nextSequence(statements, user: firstUser)
+                statements.insertFeed.setUncheckedArguments([firstUser, seq, serial])
+                try statements.insertFeed.execute()
                 first = (firstUser, seq)
                 var job = FanOutJobRow(id: nil, notification: serial, total: recipients - 1, createdAt: now)
                 try job.insert(db)
@@ -169,17 +191,16 @@ extension StoreEngine {
             }
         }
 
-        if let key = item.idempotencyKey {
-            try IdempotencyRow(
-                scope: key.scope, method: key.method, key: key.key, fingerprint: Data(key.fingerprint),
-                notification: serial, recipients: recipients, firstUser: first?.user, firstSeq: first?.seq,
-                createdAt: now
-            ).insert(db)
+        if let key = item.idempotencyKey, let fingerprint = encoded.fingerprint {
+            statements.insertKey.setUncheckedArguments([
+                key.scope, key.method, key.key, fingerprint, serial, recipients, first?.user, first?.seq, now,
+            ])
+            try statements.insertKey.execute()
         }
 
         let entry = first.map {
             NotifyDomain.Notification(
-                id: item.id, sequence: UInt64($0.seq), user: $0.user, createdAt: item.createdAt.stored,
+                id: item.id, sequence: UInt64($0.seq), user: $0.user, createdAt: Date(storedMicroseconds: encoded.createdAt),
                 content: item.content.stored)
         }
         return (AppendResult(id: item.id, recipients: UInt64(recipients), first: entry, replayed: false), createdJob)
@@ -199,16 +220,9 @@ extension StoreEngine {
     }
 
     /// Advances `user`'s feed head and returns the new sequence number.
-    static func nextSequence(_ db: Database, user: Int64) throws -> Int64 {
-        let seq = try Int64.fetchOne(
-            db,
-            sql: """
-                INSERT INTO feed_heads (user, last_seq) VALUES (?, 1)
-                ON CONFLICT (user) DO UPDATE SET last_seq = last_seq + 1
-                RETURNING last_seq
-                """,
-            arguments: [user])
-        guard let seq else {
+    static func nextSequence(_ statements: AppendStatements, user: Int64) throws -> Int64 {
+        statements.advanceHead.setUncheckedArguments([user])
+        guard let seq = try Int64.fetchOne(statements.advanceHead) else {
             throw StorageError(code: .internalError, message: "a feed head did not advance")
         }
         return seq
@@ -268,5 +282,47 @@ struct Audience {
                 SELECT user FROM connections WHERE "to" = :issuer AND kind = 'follow' AND user <> :issuer
                 """
         }
+    }
+}
+
+/// The append path's statements, compiled once per connection (GRDB caches
+/// them) and looked up once per batch rather than parsed per append.
+struct AppendStatements {
+    let savepoint: Statement
+    let releaseSavepoint: Statement
+    let rollbackToSavepoint: Statement
+    let findKey: Statement
+    let deleteKey: Statement
+    let insertKey: Statement
+    let insertNotification: Statement
+    let advanceHead: Statement
+    let insertFeed: Statement
+
+    init(_ db: Database) throws {
+        // A name of our own, so GRDB's "grdb" savepoints never meet ours.
+        savepoint = try db.cachedStatement(sql: "SAVEPOINT notify_append")
+        releaseSavepoint = try db.cachedStatement(sql: "RELEASE SAVEPOINT notify_append")
+        rollbackToSavepoint = try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT notify_append")
+        findKey = try db.cachedStatement(
+            sql: """
+                SELECT fingerprint, notification, recipients, first_user, first_seq, created_at
+                FROM idempotency WHERE scope = ? AND method = ? AND key = ?
+                """)
+        deleteKey = try db.cachedStatement(sql: "DELETE FROM idempotency WHERE scope = ? AND method = ? AND key = ?")
+        insertKey = try db.cachedStatement(
+            sql: """
+                INSERT INTO idempotency
+                    (scope, method, key, fingerprint, notification, recipients, first_user, first_seq, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+        insertNotification = try db.cachedStatement(
+            sql: "INSERT INTO notifications (id, created_at, kind, content) VALUES (?, ?, ?, ?)")
+        advanceHead = try db.cachedStatement(
+            sql: """
+                INSERT INTO feed_heads (user, last_seq) VALUES (?, 1)
+                ON CONFLICT (user) DO UPDATE SET last_seq = last_seq + 1
+                RETURNING last_seq
+                """)
+        insertFeed = try db.cachedStatement(sql: "INSERT INTO feed (user, seq, notification) VALUES (?, ?, ?)")
     }
 }

@@ -65,7 +65,7 @@ final class StoreEngine: Sendable {
 /// Appends waiting for the group-commit writer.
 struct AppendQueue {
     struct Pending {
-        var notification: NewNotification
+        var notification: EncodedAppend
         var continuation: CheckedContinuation<Result<AppendResult, StorageError>, Never>
     }
 
@@ -75,10 +75,34 @@ struct AppendQueue {
 
     /// Takes up to `limit` appends, oldest first.
     mutating func take(_ limit: Int) -> [Pending] {
-        let count = min(limit, pending.count)
-        guard count > 0 else { return [] }
-        let batch = Array(pending[..<count])
-        pending.removeFirst(count)
+        guard pending.count > limit else {
+            // The usual case: the whole queue, without copying or shifting it.
+            var batch: [Pending] = []
+            swap(&batch, &pending)
+            pending.reserveCapacity(batch.count)
+            return batch
+        }
+        let batch = Array(pending[..<limit])
+        pending.removeFirst(limit)
         return batch
+    }
+}
+
+/// An append with everything that does not need the database already
+/// computed, on the caller's task: the writer thread is the one serial
+/// resource, so it only binds and steps statements.
+struct EncodedAppend: Sendable {
+    var item: NewNotification
+    var kind: String
+    /// The content as `notifications.content` stores it.
+    var json: String
+    var createdAt: Int64
+    var fingerprint: Data?
+
+    init(_ item: NewNotification) {
+        (kind, json) = StoredContent.encode(item.content)
+        self.item = item
+        createdAt = item.createdAt.storedMicroseconds
+        fingerprint = item.idempotencyKey.map { Data($0.fingerprint) }
     }
 }
