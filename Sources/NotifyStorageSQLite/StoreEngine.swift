@@ -90,17 +90,20 @@ struct AppendQueue {
 
 /// An append with everything that does not need the database already
 /// computed, on the caller's task: the writer thread is the one serial
-/// resource, so it only binds and steps statements.
-struct EncodedAppend: Sendable {
-    var item: NewNotification
-    var kind: String
+/// resource, so it only binds and steps statements. A class, so the queue
+/// and the writer pass one reference instead of copying every field.
+final class EncodedAppend: Sendable {
+    let item: NewNotification
+    let kind: String
     /// The content as `notifications.content` stores it.
-    var json: String
-    var createdAt: Int64
-    var fingerprint: Data?
+    let json: String
+    let createdAt: Int64
+    let fingerprint: Data?
 
     init(_ item: NewNotification) {
-        (kind, json) = StoredContent.encode(item.content)
+        let (kind, json) = StoredContent.encode(item.content)
+        self.kind = kind
+        self.json = json
         self.item = item
         createdAt = item.createdAt.storedMicroseconds
         fingerprint = item.idempotencyKey.map { Data($0.fingerprint) }
