@@ -66,7 +66,7 @@ final class StoreEngine: Sendable {
 struct AppendQueue {
     struct Pending {
         var notification: EncodedAppend
-        var continuation: CheckedContinuation<Result<AppendResult, StorageError>, Never>
+        var continuation: CheckedContinuation<AppendOutcome, Never>
     }
 
     var pending: [Pending] = []
@@ -107,5 +107,41 @@ final class EncodedAppend: Sendable {
         self.item = item
         createdAt = item.createdAt.storedMicroseconds
         fingerprint = item.idempotencyKey.map { Data($0.fingerprint) }
+    }
+}
+
+/// What the writer hands back for one append.
+///
+/// Small, so a batch's outcomes are one small array on the writer; the caller
+/// builds its ``AppendResult`` from it and its own ``EncodedAppend``, on its task.
+enum AppendOutcome: Sendable {
+    case appended(recipients: Int64, first: (user: Int64, seq: Int64)?)
+    /// Rare (a retried call): boxed, so it does not widen every outcome.
+    case replayed(ReplayedAppend)
+    case failed(StorageError)
+
+    func result(for encoded: EncodedAppend) throws(StorageError) -> AppendResult {
+        switch self {
+        case .appended(let recipients, let first):
+            let item = encoded.item
+            let entry = first.map {
+                NotifyDomain.Notification(
+                    id: item.id, sequence: UInt64($0.seq), user: $0.user,
+                    createdAt: Date(storedMicroseconds: encoded.createdAt), content: item.content.stored)
+            }
+            return AppendResult(id: item.id, recipients: UInt64(recipients), first: entry, replayed: false)
+        case .replayed(let replayed):
+            return replayed.result
+        case .failed(let error):
+            throw error
+        }
+    }
+}
+
+final class ReplayedAppend: Sendable {
+    let result: AppendResult
+
+    init(_ result: AppendResult) {
+        self.result = result
     }
 }
