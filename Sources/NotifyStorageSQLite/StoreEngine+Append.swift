@@ -58,24 +58,12 @@ extension StoreEngine {
                 var jobs = 0
                 for pending in batch {
                     let item = pending.notification
+                    // A failure outside the append itself (opening or undoing its
+                    // savepoint) escapes the closure: the whole batch rolls back and fails.
+                    try statements.savepoint.execute()
                     do {
-                        try statements.savepoint.execute()
-                        let appended: AppendOutcome
-                        let createdJob: Bool
-                        do {
-                            (appended, createdJob) = try Self.appendOne(
-                                db, statements, item, now: now, cutoff: cutoff, configuration: configuration)
-                        } catch {
-                            // GRDB drops a statement that failed from its cache
-                            // (SQLite cannot reset it): fetch fresh ones.
-                            statements = try AppendStatements(db)
-                            // Undo this append's writes, keep the batch's others.
-                            if db.isInsideTransaction {
-                                try statements.rollbackToSavepoint.execute()
-                                try statements.releaseSavepoint.execute()
-                            }
-                            throw error
-                        }
+                        let (appended, createdJob) = try Self.appendOne(
+                            db, statements, item, now: now, cutoff: cutoff, configuration: configuration)
                         try statements.releaseSavepoint.execute()
                         outcomes.append(appended)
                         if createdJob { jobs += 1 }
@@ -83,6 +71,12 @@ extension StoreEngine {
                         // An I/O error can make SQLite roll the whole transaction
                         // back: then nothing in this batch may be reported as done.
                         guard db.isInsideTransaction else { throw error }
+                        // GRDB drops a statement that failed from its cache
+                        // (SQLite cannot reset it): fetch fresh ones.
+                        statements = try AppendStatements(db)
+                        // Undo this append's writes, keep the batch's others.
+                        try statements.rollbackToSavepoint.execute()
+                        try statements.releaseSavepoint.execute()
                         outcomes.append(.failed(StorageError(mapping: error, during: "appending \(item.item.id)")))
                     }
                 }
@@ -107,7 +101,7 @@ extension StoreEngine {
     }
 
     /// One append inside the batch's transaction.
-    /// - Returns: the result, and whether a background fan-out job was created.
+    /// - Returns: the outcome for the caller, and whether a background fan-out job was created.
     static func appendOne(
         _ db: Database, _ statements: AppendStatements, _ encoded: EncodedAppend, now: Int64, cutoff: Int64,
         configuration: SQLiteStoreConfiguration
