@@ -285,7 +285,7 @@ public final class SQLiteNotificationStore: NotificationStore {
         let engine = engine
         let encoded = EncodedAppend(notification)
         let outcome = await withCheckedContinuation {
-            (continuation: CheckedContinuation<Result<AppendResult, StorageError>, Never>) in
+            (continuation: CheckedContinuation<AppendOutcome, Never>) in
             let refusal = engine.queue.withLock { queue -> StorageError? in
                 if queue.closed { return StoreEngine.closedError }
                 if queue.pending.count >= engine.configuration.maxPendingAppends {
@@ -295,12 +295,12 @@ public final class SQLiteNotificationStore: NotificationStore {
                 return nil
             }
             if let refusal {
-                continuation.resume(returning: .failure(refusal))
+                continuation.resume(returning: .failed(refusal))
             } else {
                 engine.appendSignal.yield()
             }
         }
-        return try outcome.get()
+        return try outcome.result(for: encoded)
     }
 
     public func feed(user: Int64, after: UInt64, limit: Int) async throws(StorageError) -> [NotifyDomain.Notification] {

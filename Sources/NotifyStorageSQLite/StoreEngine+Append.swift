@@ -38,7 +38,7 @@ extension StoreEngine {
         let now = Date().storedMicroseconds
         let cutoff = now - configuration.idempotencyRetention.microseconds
         let configuration = configuration
-        var outcomes: [Result<AppendResult, StorageError>]
+        var outcomes: [AppendOutcome]
         var jobsCreated = 0
         do {
             (outcomes, jobsCreated) = try await pool.write { db in
@@ -53,37 +53,31 @@ extension StoreEngine {
                         arguments: [cutoff, Self.idempotencyPurgeLimit])
                 }
                 var statements = try AppendStatements(db)
-                var outcomes: [Result<AppendResult, StorageError>] = []
+                var outcomes: [AppendOutcome] = []
                 outcomes.reserveCapacity(batch.count)
                 var jobs = 0
                 for pending in batch {
                     let item = pending.notification
+                    // A failure outside the append itself (opening or undoing its
+                    // savepoint) escapes the closure: the whole batch rolls back and fails.
+                    try statements.savepoint.execute()
                     do {
-                        try statements.savepoint.execute()
-                        let appended: AppendResult
-                        let createdJob: Bool
-                        do {
-                            (appended, createdJob) = try Self.appendOne(
-                                db, statements, item, now: now, cutoff: cutoff, configuration: configuration)
-                        } catch {
-                            // GRDB drops a statement that failed from its cache
-                            // (SQLite cannot reset it): fetch fresh ones.
-                            statements = try AppendStatements(db)
-                            // Undo this append's writes, keep the batch's others.
-                            if db.isInsideTransaction {
-                                try statements.rollbackToSavepoint.execute()
-                                try statements.releaseSavepoint.execute()
-                            }
-                            throw error
-                        }
+                        let (appended, createdJob) = try Self.appendOne(
+                            db, statements, item, now: now, cutoff: cutoff, configuration: configuration)
                         try statements.releaseSavepoint.execute()
-                        outcomes.append(.success(appended))
+                        outcomes.append(appended)
                         if createdJob { jobs += 1 }
                     } catch {
                         // An I/O error can make SQLite roll the whole transaction
                         // back: then nothing in this batch may be reported as done.
                         guard db.isInsideTransaction else { throw error }
-                        outcomes.append(.failure(StorageError(mapping: error, during: "appending \(item.item.id)")))
+                        // GRDB drops a statement that failed from its cache
+                        // (SQLite cannot reset it): fetch fresh ones.
+                        statements = try AppendStatements(db)
+                        // Undo this append's writes, keep the batch's others.
+                        try statements.rollbackToSavepoint.execute()
+                        try statements.releaseSavepoint.execute()
+                        outcomes.append(.failed(StorageError(mapping: error, during: "appending \(item.item.id)")))
                     }
                 }
                 return (outcomes, jobs)
@@ -91,7 +85,7 @@ extension StoreEngine {
         } catch {
             let failure = StorageError(mapping: error, during: "committing \(batch.count) appends")
             logger.info("an append batch failed", metadata: ["error.type": "\(failure)"])
-            outcomes = Array(repeating: .failure(failure), count: batch.count)
+            outcomes = Array(repeating: .failed(failure), count: batch.count)
             jobsCreated = 0
         }
         statistics.withLock {
@@ -107,11 +101,11 @@ extension StoreEngine {
     }
 
     /// One append inside the batch's transaction.
-    /// - Returns: the result, and whether a background fan-out job was created.
+    /// - Returns: the outcome for the caller, and whether a background fan-out job was created.
     static func appendOne(
         _ db: Database, _ statements: AppendStatements, _ encoded: EncodedAppend, now: Int64, cutoff: Int64,
         configuration: SQLiteStoreConfiguration
-    ) throws -> (AppendResult, Bool) {
+    ) throws -> (AppendOutcome, Bool) {
         let item = encoded.item
         if let key = item.idempotencyKey, let fingerprint = encoded.fingerprint {
             let keyArguments: StatementArguments = [key.scope, key.method, key.key]
@@ -125,7 +119,7 @@ extension StoreEngine {
                         throw StorageError(
                             code: .idempotencyKeyReused, message: "the idempotency key was used with another request")
                     }
-                    return (try replay(db, earlier), false)
+                    return (.replayed(ReplayedAppend(try replay(db, earlier))), false)
                 }
                 // Expired but not yet purged: the key is free again.
                 statements.deleteKey.setUncheckedArguments(keyArguments)
@@ -198,12 +192,7 @@ extension StoreEngine {
             try statements.insertKey.execute()
         }
 
-        let entry = first.map {
-            NotifyDomain.Notification(
-                id: item.id, sequence: UInt64($0.seq), user: $0.user, createdAt: Date(storedMicroseconds: encoded.createdAt),
-                content: item.content.stored)
-        }
-        return (AppendResult(id: item.id, recipients: UInt64(recipients), first: entry, replayed: false), createdJob)
+        return (.appended(recipients: recipients, first: first), createdJob)
     }
 
     /// The first call's answer, rebuilt from what it stored.

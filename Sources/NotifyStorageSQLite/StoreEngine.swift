@@ -66,7 +66,7 @@ final class StoreEngine: Sendable {
 struct AppendQueue {
     struct Pending {
         var notification: EncodedAppend
-        var continuation: CheckedContinuation<Result<AppendResult, StorageError>, Never>
+        var continuation: CheckedContinuation<AppendOutcome, Never>
     }
 
     var pending: [Pending] = []
@@ -90,19 +90,58 @@ struct AppendQueue {
 
 /// An append with everything that does not need the database already
 /// computed, on the caller's task: the writer thread is the one serial
-/// resource, so it only binds and steps statements.
-struct EncodedAppend: Sendable {
-    var item: NewNotification
-    var kind: String
+/// resource, so it only binds and steps statements. A class, so the queue
+/// and the writer pass one reference instead of copying every field.
+final class EncodedAppend: Sendable {
+    let item: NewNotification
+    let kind: String
     /// The content as `notifications.content` stores it.
-    var json: String
-    var createdAt: Int64
-    var fingerprint: Data?
+    let json: String
+    let createdAt: Int64
+    let fingerprint: Data?
 
     init(_ item: NewNotification) {
-        (kind, json) = StoredContent.encode(item.content)
+        let (kind, json) = StoredContent.encode(item.content)
+        self.kind = kind
+        self.json = json
         self.item = item
         createdAt = item.createdAt.storedMicroseconds
         fingerprint = item.idempotencyKey.map { Data($0.fingerprint) }
+    }
+}
+
+/// What the writer hands back for one append.
+///
+/// Small, so a batch's outcomes are one small array on the writer; the caller
+/// builds its ``AppendResult`` from it and its own ``EncodedAppend``, on its task.
+enum AppendOutcome: Sendable {
+    case appended(recipients: Int64, first: (user: Int64, seq: Int64)?)
+    /// Rare (a retried call): boxed, so it does not widen every outcome.
+    case replayed(ReplayedAppend)
+    case failed(StorageError)
+
+    func result(for encoded: EncodedAppend) throws(StorageError) -> AppendResult {
+        switch self {
+        case .appended(let recipients, let first):
+            let item = encoded.item
+            let entry = first.map {
+                NotifyDomain.Notification(
+                    id: item.id, sequence: UInt64($0.seq), user: $0.user,
+                    createdAt: Date(storedMicroseconds: encoded.createdAt), content: item.content.stored)
+            }
+            return AppendResult(id: item.id, recipients: UInt64(recipients), first: entry, replayed: false)
+        case .replayed(let replayed):
+            return replayed.result
+        case .failed(let error):
+            throw error
+        }
+    }
+}
+
+final class ReplayedAppend: Sendable {
+    let result: AppendResult
+
+    init(_ result: AppendResult) {
+        self.result = result
     }
 }
