@@ -289,7 +289,7 @@ for row in $rows; do
   case "$row" in
     notifyd)
       port="$(free_port)"
-      "$bin/notifyd" serve --data-dir "$work/notifyd-data" --rpc-port "$port" \
+      "$bin/notifyd" serve --data-dir "$work/notifyd-data" --rpc-port "$port" --no-gateway \
         --tls-cert "$cert" --tls-key "$key" --log-level warning > "$work/notifyd.log" 2>&1 &
       server_pid=$!
       for _ in $(seq 1 150); do
