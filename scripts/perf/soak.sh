@@ -65,6 +65,7 @@ first, last = body[:6], body[-6:]
 a, b = sum(first) / len(first), sum(last) / len(last)
 print(f"load: {summary.get('throughput_per_second', 0):.0f} calls/s, errors {summary.get('errors', 0)}, "
       f"p99 {summary.get('latency_microseconds', {}).get('p99', 0) / 1000:.2f} ms")
+print(f"statuses: {summary.get('statuses', {})}")
 print(f"RSS first minute {a / 1024:.1f} MiB, last minute {b / 1024:.1f} MiB, max {max(rss) / 1024:.1f} MiB "
       f"({(b - a) / a * 100:+.1f} %)")
 PY
