@@ -32,8 +32,11 @@ extension StoreEngine {
 
     /// Commits `batch` in one transaction, then resumes every caller.
     ///
-    /// Each append runs in its own savepoint, so one refused append (a reused
-    /// idempotency key, a duplicate id) fails alone; a failed commit fails them all.
+    /// One refused append (a reused idempotency key, a duplicate id) must fail
+    /// alone, but a savepoint around every append costs two statements each.
+    /// So the batch first runs without them; only when an append fails is that
+    /// transaction rolled back and the batch run again with one savepoint per
+    /// append. A failed commit fails them all.
     private func commit(_ batch: [AppendQueue.Pending], purgeIdempotencyKeys: Bool) async {
         let now = Date().storedMicroseconds
         let cutoff = now - configuration.idempotencyRetention.microseconds
@@ -41,46 +44,18 @@ extension StoreEngine {
         var outcomes: [AppendOutcome]
         var jobsCreated = 0
         do {
-            (outcomes, jobsCreated) = try await pool.write { db in
-                if purgeIdempotencyKeys {
-                    // Bounded, so a backlog of keys cannot delay this batch's callers;
-                    // the next purge takes the rest.
-                    try db.execute(
-                        sql: """
-                            DELETE FROM idempotency WHERE (scope, method, key) IN (
-                                SELECT scope, method, key FROM idempotency WHERE created_at < ? LIMIT ?)
-                            """,
-                        arguments: [cutoff, Self.idempotencyPurgeLimit])
+            do {
+                (outcomes, jobsCreated) = try await pool.write { db in
+                    try Self.appendBatch(
+                        db, batch, isolated: false, purge: purgeIdempotencyKeys, now: now, cutoff: cutoff,
+                        configuration: configuration)
                 }
-                var statements = try AppendStatements(db)
-                var outcomes: [AppendOutcome] = []
-                outcomes.reserveCapacity(batch.count)
-                var jobs = 0
-                for pending in batch {
-                    let item = pending.notification
-                    // A failure outside the append itself (opening or undoing its
-                    // savepoint) escapes the closure: the whole batch rolls back and fails.
-                    try statements.savepoint.execute()
-                    do {
-                        let (appended, createdJob) = try Self.appendOne(
-                            db, statements, item, now: now, cutoff: cutoff, configuration: configuration)
-                        try statements.releaseSavepoint.execute()
-                        outcomes.append(appended)
-                        if createdJob { jobs += 1 }
-                    } catch {
-                        // An I/O error can make SQLite roll the whole transaction
-                        // back: then nothing in this batch may be reported as done.
-                        guard db.isInsideTransaction else { throw error }
-                        // GRDB drops a statement that failed from its cache
-                        // (SQLite cannot reset it): fetch fresh ones.
-                        statements = try AppendStatements(db)
-                        // Undo this append's writes, keep the batch's others.
-                        try statements.rollbackToSavepoint.execute()
-                        try statements.releaseSavepoint.execute()
-                        outcomes.append(.failed(StorageError(mapping: error, during: "appending \(item.item.id)")))
-                    }
+            } catch is IsolateAppends {
+                (outcomes, jobsCreated) = try await pool.write { db in
+                    try Self.appendBatch(
+                        db, batch, isolated: true, purge: purgeIdempotencyKeys, now: now, cutoff: cutoff,
+                        configuration: configuration)
                 }
-                return (outcomes, jobs)
             }
         } catch {
             let failure = StorageError(mapping: error, during: "committing \(batch.count) appends")
@@ -98,6 +73,72 @@ extension StoreEngine {
         for (pending, outcome) in zip(batch, outcomes) {
             pending.continuation.resume(returning: outcome)
         }
+    }
+
+    /// Thrown out of a batch run without savepoints when one append failed:
+    /// its transaction rolls back and the batch runs again, isolated.
+    private struct IsolateAppends: Error {}
+
+    /// Every append of `batch` inside one transaction.
+    ///
+    /// - Parameter isolated: each append in a savepoint of its own, so that a
+    ///   failing one is undone alone; without it, a failure throws
+    ///   ``IsolateAppends`` and the caller runs the batch again isolated.
+    /// - Returns: an outcome per append, and how many fan-out jobs were created.
+    private static func appendBatch(
+        _ db: Database, _ batch: [AppendQueue.Pending], isolated: Bool, purge: Bool, now: Int64, cutoff: Int64,
+        configuration: SQLiteStoreConfiguration
+    ) throws -> ([AppendOutcome], Int) {
+        if purge {
+            // Bounded, so a backlog of keys cannot delay this batch's callers;
+            // the next purge takes the rest.
+            try db.execute(
+                sql: """
+                    DELETE FROM idempotency WHERE (scope, method, key) IN (
+                        SELECT scope, method, key FROM idempotency WHERE created_at < ? LIMIT ?)
+                    """,
+                arguments: [cutoff, idempotencyPurgeLimit])
+        }
+        var statements = try AppendStatements(db)
+        var outcomes: [AppendOutcome] = []
+        outcomes.reserveCapacity(batch.count)
+        var jobs = 0
+        for pending in batch {
+            let item = pending.notification
+            guard isolated else {
+                do {
+                    let (appended, createdJob) = try appendOne(
+                        db, statements, item, now: now, cutoff: cutoff, configuration: configuration)
+                    outcomes.append(appended)
+                    if createdJob { jobs += 1 }
+                } catch {
+                    throw IsolateAppends()
+                }
+                continue
+            }
+            // A failure outside the append itself (opening or undoing its
+            // savepoint) escapes the closure: the whole batch rolls back and fails.
+            try statements.savepoint.execute()
+            do {
+                let (appended, createdJob) = try appendOne(
+                    db, statements, item, now: now, cutoff: cutoff, configuration: configuration)
+                try statements.releaseSavepoint.execute()
+                outcomes.append(appended)
+                if createdJob { jobs += 1 }
+            } catch {
+                // An I/O error can make SQLite roll the whole transaction
+                // back: then nothing in this batch may be reported as done.
+                guard db.isInsideTransaction else { throw error }
+                // GRDB drops a statement that failed from its cache
+                // (SQLite cannot reset it): fetch fresh ones.
+                statements = try AppendStatements(db)
+                // Undo this append's writes, keep the batch's others.
+                try statements.rollbackToSavepoint.execute()
+                try statements.releaseSavepoint.execute()
+                outcomes.append(.failed(StorageError(mapping: error, during: "appending \(item.item.id)")))
+            }
+        }
+        return (outcomes, jobs)
     }
 
     /// One append inside the batch's transaction.
