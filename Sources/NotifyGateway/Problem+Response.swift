@@ -14,7 +14,7 @@ struct RequestIdentity: Sendable {
     ///   - clientValue: the client's client-request-id, echoed only when it is
     ///     short printable ASCII, so that it cannot break a header or a log line.
     init(clientValue: String?) {
-        let id = UUID().uuidString.lowercased()
+        let id = UUIDText.random()
         self.requestID = id
         if let clientValue, (1...128).contains(clientValue.utf8.count),
             clientValue.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })

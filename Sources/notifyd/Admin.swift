@@ -147,7 +147,7 @@ struct SubscriptionCommand: AsyncParsableCommand {
             }
             guard (1...30).contains(days) else { throw ValidationError("--days is 1 to 30") }
             let subscription = Subscription(
-                id: UUID().uuidString.lowercased(), user: user, app: app, platform: platform, deviceID: device,
+                id: UUIDText.random(), user: user, app: app, platform: platform, deviceID: device,
                 expiresAt: Date().addingTimeInterval(TimeInterval(days) * 24 * 3600)
             )
             try await options.withStore { store in

@@ -122,7 +122,7 @@ public enum NotifyValidation {
             violations.add(field, FieldChecks.required)
             return nil
         }
-        let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = FieldChecks.trimmed(value)
         if trimmed.isEmpty {
             violations.add(field, FieldChecks.blank)
             return nil

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NotifyDomain
 import NotifyTLS
 import NotifyWire
 
@@ -148,10 +149,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
 
     private func dispatch(_ request: RequestFrame) {
         guard let context else { return }
-        let requestID = request.metadata["x-request-id"] ?? Self.makeRequestID()
-        var logger = self.logger
-        logger[metadataKey: "notify.request.id"] = "\(requestID)"
-        logger[metadataKey: "notify.rpc.method"] = "\(request.method)"
+        let requestID = request.metadata["x-request-id"] ?? UUIDText.random()
         let callContext = ServerContext(
             callID: request.callID, method: request.method, metadata: request.metadata, deadline: nil,
             requestPayload: request.payload, requestID: requestID, logger: logger
@@ -166,7 +164,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             do {
                 complete(CallJob.success(try handler(callContext), context: callContext))
             } catch {
-                complete(CallJob.failure(ErrorMapping.rpcError(for: error, logger: logger), context: callContext))
+                complete(CallJob.failure(ErrorMapping.rpcError(for: error, logger: callContext.logger), context: callContext))
             }
         case .async(let handler)?:
             guard executor.admit() else {
@@ -323,10 +321,6 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     private static func milliseconds(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
-
-    private static func makeRequestID() -> String {
-        UUIDText.random()
     }
 }
 

@@ -41,7 +41,7 @@ struct NotificationService: Sendable {
         case .connections: .connections(of: issuer, mode: communityMode)
         }
         let result = try await store.append(NewNotification(
-            id: UUIDText.random(), createdAt: Date(), content: .custom(valid.notification), recipients: recipients,
+            id: UUIDText.timeOrdered(), createdAt: Date(), content: .custom(valid.notification), recipients: recipients,
             idempotencyKey: guardrail.idempotencyKey(context, caller: caller)
         ))
         return NotifyResponse(id: result.id, recipients: result.recipients)
@@ -79,7 +79,7 @@ struct NotificationService: Sendable {
         }
         notification.targetHostName = subscription.app
         let result = try await store.append(NewNotification(
-            id: UUIDText.random(), createdAt: now, content: .graph(notification), recipients: .users([subscription.user]),
+            id: UUIDText.timeOrdered(now: now), createdAt: now, content: .graph(notification), recipients: .users([subscription.user]),
             idempotencyKey: guardrail.idempotencyKey(context, caller: caller)
         ))
         guard let stored = result.first else {
