@@ -52,6 +52,8 @@ let package = Package(
         ),
         // protoc-c output for proto/, committed; scripts/generate-proto.sh rewrites it.
         .target(name: "CNotifyProto", dependencies: ["CProtobufC"]),
+        // glibc's mallopt, which Swift's Glibc module does not export (notifyd's MallocTuning).
+        .target(name: "CMallocTuning"),
 
         // Layers.
         .target(
@@ -128,7 +130,7 @@ let package = Package(
             name: "notifyd",
             dependencies: [
                 "NotifyServer", "NotifyStorageSQLite", "NotifyStorage", "NotifyDomain", "NotifyTLS", "NotifyGateway",
-                "NotifyClient", argumentParser, logging, lifecycle, nioCore, nioPosix,
+                "NotifyClient", "CMallocTuning", argumentParser, logging, lifecycle, nioCore, nioPosix,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings

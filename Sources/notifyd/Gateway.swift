@@ -94,6 +94,7 @@ struct Gateway: AsyncParsableCommand {
     var logLevel: String?
 
     func run() async throws {
+        MallocTuning.apply()
         let env = Layered()
         let logger = bootstrapLogging(env.string(logLevel, "NOTIFY_LOG_LEVEL", default: "info"), label: "notifyd.gateway")
         let target = env.string(upstream, "NOTIFY_UPSTREAM", default: "127.0.0.1:7443")

@@ -87,6 +87,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var http: HTTPOptions
 
     func run() async throws {
+        MallocTuning.apply()
         let env = Layered()
         let logger = bootstrapLogging(env.string(logLevel, "NOTIFY_LOG_LEVEL", default: "info"), label: "notifyd")
 
