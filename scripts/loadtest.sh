@@ -89,6 +89,45 @@ run() {
   python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print("  %-26s %9.0f calls/s  p99 %.2f ms  errors %d" % (sys.argv[2], s["throughput_per_second"], s["latency_microseconds"]["p99"]/1000, s["errors"]))' \
     "$work/$name.json" "$name"
 }
+# run_wrk NAME PATH UNS_ID BODY: wrk with scripts/perf/wrk/post.lua, 256 connections on 2 threads,
+# its summary turned into notify-load's JSON keys so that the table reads both.
+run_wrk() {
+  local name=$1 path=$2 uns_id=$3 body=$4 before after rc=0
+  before=$(server_cpu_ticks)
+  WRK_PATH="$path" WRK_BODY="$body" WRK_TOKEN="$token" WRK_UNS_ID="$uns_id" \
+    python3 - "$work/$name.json" "$http_port" "$seconds" "$warmup" <<'PY' || rc=$?
+import json, os, re, resource, subprocess, sys
+out, port, seconds, warmup = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+url = f"http://127.0.0.1:{port}"
+lua = os.path.join("scripts", "perf", "wrk", "post.lua")
+if warmup > 0:
+    subprocess.run(["wrk", "-t2", "-c256", f"-d{warmup}s", "-s", lua, url], check=True, capture_output=True)
+before = resource.getrusage(resource.RUSAGE_CHILDREN)
+run = subprocess.run(["wrk", "-t2", "-c256", f"-d{seconds}s", "-s", lua, url], check=True, capture_output=True, text=True)
+after = resource.getrusage(resource.RUSAGE_CHILDREN)
+line = next(l for l in run.stdout.splitlines() if l.startswith("wrk-summary "))
+v = {k: float(x) for k, x in re.findall(r"(\w+)=([0-9.]+)", line)}
+errors = int(v["non2xx"] + v["socket_errors"])
+statuses = {"HTTP 2xx": int(v["requests"]) - int(v["non2xx"])}
+if v["non2xx"]: statuses["HTTP non-2xx"] = int(v["non2xx"])
+if v["socket_errors"]: statuses["socket errors"] = int(v["socket_errors"])
+json.dump({
+    "throughput_per_second": v["requests"] / v["seconds"], "wall_seconds": v["seconds"], "errors": errors,
+    "statuses": statuses,
+    "latency_microseconds": {"p50": v["p50"], "p90": v["p90"], "p99": v["p99"], "p999": v["p999"], "max": v["max"]},
+    "client_cpu_seconds": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+}, open(out, "w"))
+sys.exit(1 if errors > 0.01 * v["requests"] else 0)
+PY
+  after=$(server_cpu_ticks)
+  echo "$(( after - before ))" > "$work/$name.server-ticks"
+  if [ "$rc" -ne 0 ]; then
+    echo "loadtest: $name exited $rc" >&2
+    status=1
+    [ -s "$work/$name.json" ] || return 0
+  fi
+  scenarios+=("$name")
+}
 throughput() {
   python3 -c 'import json,sys; print(max(1, int(json.load(open(sys.argv[1]))["throughput_per_second"])))' "$work/$1.json"
 }
@@ -108,9 +147,21 @@ if [ -n "$http_port" ]; then
   http=(--target http --port "$http_port")
   run http-notify-user-closed-16x1 "${http[@]}" --mix notify-user --connections 16 --in-flight 1
   run http-send-closed-16x1 "${http[@]}" --mix send --connections 16 --in-flight 1
+  # As many calls in flight as the RPC rows' 16 x 16: the gateway against the RPC path, like for like.
+  run http-notify-user-closed-256x1 "${http[@]}" --mix notify-user --connections 256 --in-flight 1
+  run http-send-closed-256x1 "${http[@]}" --mix send --connections 256 --in-flight 1
   if [ -f "$work/http-notify-user-closed-16x1.json" ]; then
     half=$(( $(throughput http-notify-user-closed-16x1) / 2 ))
     run "http-notify-user-open-${half}" "${http[@]}" --mix notify-user --connections 16 --rate "$half"
+  fi
+  # The same documented bodies posted by wrk, a load generator that is not ours.
+  if command -v wrk >/dev/null; then
+    run_wrk wrk-notify-user-256 /api/v2/notification/notify/ "" \
+      '{"recipients_type":"user","type":"load","title":"Load test","description":null,"user":1}'
+    run_wrk wrk-send-256 /me/notifications/ "$uns" \
+      '{"payload":{"visualContent":{"title":"Load test","body":"A notification"}},"priority":"High","groupName":"load","displayTimeToLive":"60"}'
+  else
+    echo "loadtest: wrk is not installed (apt-get install wrk): skipping the wrk cross-check"
   fi
 fi
 
@@ -130,6 +181,16 @@ for name in names:
     errors = ", ".join(f"{k} {v}" for k, v in sorted(s["statuses"].items()) if not (k == "OK" or k.startswith("HTTP 2"))) or "0"
     print(f"| {name} | {s['throughput_per_second']:.0f} | {lat['p50']/1000:.2f} | {lat['p90']/1000:.2f} | "
           f"{lat['p99']/1000:.2f} | {lat['p999']/1000:.2f} | {lat['max']/1000:.2f} | {errors} | {server:.0f} % | {client:.0f} % |")
+EOF
+python3 - "$work" "${scenarios[@]}" <<'EOF'
+import json, sys
+work, names = sys.argv[1], set(sys.argv[2:])
+def rate(name): return json.load(open(f"{work}/{name}.json"))["throughput_per_second"]
+for rpc, gateways in (("rpc-notify-user-closed-16x16", ("http-notify-user-closed-256x1", "wrk-notify-user-256")),
+                      ("rpc-send-closed-16x16", ("http-send-closed-256x1", "wrk-send-256"))):
+    for gateway in gateways:
+        if rpc in names and gateway in names:
+            print(f"gateway / RPC, 256 calls in flight each: {gateway} / {rpc} = {rate(gateway) / rate(rpc) * 100:.0f} %")
 EOF
 echo "(open-N: an open loop at N calls/s, half the closed loop's rate; CPU: percent of one core over each scenario's wall time, warm-up included)"
 exit $status
