@@ -17,7 +17,7 @@ enum BodyReading {
     /// some clients send it); "identity" is no encoding.
     static func encoding(of headers: HTTPFields) throws(Failure) -> Encoding {
         guard let value = headers[.contentEncoding] else { return .identity }
-        let tokens = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        let tokens = value.split(separator: ",").map { trimmingOWS($0).lowercased() }
             .filter { $0 != "identity" && !$0.isEmpty }
         switch tokens {
         case []: return .identity
@@ -30,7 +30,19 @@ enum BodyReading {
     /// The media type of Content-Type without its parameters, lower-cased; nil without the header.
     static func mediaType(of headers: HTTPFields) -> String? {
         guard let value = headers[.contentType] else { return nil }
-        return value.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        return value.split(separator: ";", maxSplits: 1).first.map { trimmingOWS($0).lowercased() } ?? ""
+    }
+
+    /// `text` without HTTP's optional white space (spaces and tabs) around it.
+    ///
+    /// In pure Swift: Foundation's `trimmingCharacters` bridges through
+    /// NSString, and this runs on every request (2 % of the gateway's CPU).
+    static func trimmingOWS(_ text: Substring) -> Substring {
+        let isOWS: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = text.firstIndex(where: { !isOWS($0) }), let last = text.lastIndex(where: { !isOWS($0) }) else {
+            return ""
+        }
+        return text[first...last]
     }
 
     /// Collects the body, refusing more than `limit` bytes.
