@@ -157,6 +157,30 @@ struct SendNotificationCallTests {
         }
     }
 
+    @Test("a subscription deleted through the RPC is refused at once, though the server had it cached")
+    func deletedSubscription() async throws {
+        try await withTestServer { server in
+            try await server.users(2)
+            let admin = Metadata.bearer(try await server.adminToken())
+            let client = server.client()
+            let created = try await client.call(
+                Methods.createSubscription,
+                CreateSubscriptionRequest(user: 2, app: sampleApp, platform: "windows", ttlSeconds: 3600),
+                metadata: admin, as: CreateSubscriptionResponse.self
+            ).subscription
+            _ = try await client.sendNotification(sampleRequest(), subscriptionID: created.id, metadata: admin)
+            _ = try await client.call(
+                Methods.deleteSubscription, DeleteSubscriptionRequest(id: created.id), metadata: admin,
+                as: DeleteSubscriptionResponse.self
+            )
+            await expectFailure(.notFound, "SUBSCRIPTION_NOT_FOUND") {
+                try await client.sendNotification(sampleRequest(), subscriptionID: created.id, metadata: admin)
+            }
+            #expect(try await client.wholeFeed(of: 2, metadata: admin).count == 1)
+            await client.close()
+        }
+    }
+
     @Test("a blocked application answers PERMISSION_DENIED CALLER_BLOCKED")
     func blockedApp() async throws {
         try await withTestServer { server in

@@ -72,6 +72,7 @@ struct AdminService: Sendable {
             let subscription = try await existingSubscription(request.id)
             try await guardrail.authorize(caller, for: .manageSubscription(subscription), context: context)
             let expiresAt = Date().addingTimeInterval(TimeInterval(try Self.lifetime(request.ttlSeconds)))
+            defer { guardrail.lookups.subscriptionChanged(subscription.id) }
             guard let renewed = try await store.renewSubscription(id: subscription.id, expiresAt: expiresAt) else {
                 throw RPCError(code: .notFound, message: "no subscription \(subscription.id)", reason: "SUBSCRIPTION_NOT_FOUND")
             }
@@ -81,6 +82,7 @@ struct AdminService: Sendable {
             let caller = try await guardrail.authenticate(context)
             let subscription = try await existingSubscription(request.id)
             try await guardrail.authorize(caller, for: .manageSubscription(subscription), context: context)
+            defer { guardrail.lookups.subscriptionChanged(subscription.id) }
             _ = try await store.deleteSubscription(id: subscription.id)
             return DeleteSubscriptionResponse()
         }

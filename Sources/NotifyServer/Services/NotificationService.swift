@@ -55,7 +55,7 @@ struct NotificationService: Sendable {
                 fieldViolations: [FieldViolation(field: "X-UNS-ID", description: "This header is required.")]
             )
         }
-        guard let subscription = try await store.subscription(id: subscriptionID) else {
+        guard let subscription = try await guardrail.lookups.subscription(id: subscriptionID) else {
             throw RPCError(
                 code: .notFound, message: "no subscription \(subscriptionID)", reason: "SUBSCRIPTION_NOT_FOUND"
             )
