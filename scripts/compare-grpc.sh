@@ -30,6 +30,9 @@
 #                        HealthCheckRequest, what notifyd's row sends]
 #   COMPARE_ROWS         which rows, in order ["notifyd grpc-swift grpc-c++ grpcio"]
 #   COMPARE_PY_THREADS   grpcio's handler pool [64]
+#   COMPARE_RPC_CLIENT   notify-load's --rpc-client for notifyd's row [raw: frames
+#                        written straight on the connections, as h2load writes
+#                        gRPC frames with no gRPC library; "notify-client" for NotifyClient]
 #
 # Loopback only. The whole run takes about rows × (seconds + warm-up + 3) after
 # the builds: under a minute with the defaults.
@@ -46,6 +49,7 @@ client_threads="${COMPARE_CLIENT_THREADS:-2}"
 request_bytes="${COMPARE_REQUEST_BYTES:-0}"
 rows="${COMPARE_ROWS:-notifyd grpc-swift grpc-c++ grpcio}"
 py_threads="${COMPARE_PY_THREADS:-64}"
+rpc_client="${COMPARE_RPC_CLIENT:-raw}"
 
 for value in "$seconds" "$warmup" "$connections" "$in_flight" "$client_threads" "$request_bytes" "$py_threads" ${requests:+"$requests"}; do
   [[ "$value" =~ ^[0-9]+$ ]] || { echo "compare-grpc: '$value' is not a whole number" >&2; exit 2; }
@@ -242,7 +246,7 @@ EOF
 # Measures notifyd with notify-load; appends a line to the results.
 measure_notifyd() {
   local out="$work/notifyd.json" cpu_start cpu_end lpid
-  local args=(--target rpc --mix health=100 --host 127.0.0.1 --port "$port" --ca "$ca"
+  local args=(--target rpc --rpc-client "$rpc_client" --mix health=100 --host 127.0.0.1 --port "$port" --ca "$ca"
     --connections "$connections" --in-flight "$in_flight" --json)
   if [ -n "$requests" ]; then
     args+=(--count "$requests" --warmup 0)
