@@ -32,6 +32,9 @@ public final class NotifyClient: Sendable {
     private let logger: Logger
     private let tlsContext: Result<TLSContext, TLSError>
     private let state = Mutex<State>(.idle(failures: 0))
+    /// Set for a client of an endpoint in this process: calls go straight to
+    /// it, with no connection.
+    private let local: (any LocalRPCEndpoint)?
 
     /// - Parameters:
     ///   - logger: where connection events go; the client creates none itself.
@@ -43,11 +46,27 @@ public final class NotifyClient: Sendable {
         self.configuration = configuration
         self.group = group
         self.logger = logger
+        self.local = nil
         do throws(TLSError) {
             self.tlsContext = .success(try TLSContext(configuration: configuration.tls))
         } catch {
             self.tlsContext = .failure(error)
         }
+    }
+
+    /// A client of an endpoint in the same process (the RPC server, for the
+    /// gateway that `notifyd serve` embeds): the same calls and errors, with no
+    /// connection, no TLS and no frames.
+    ///
+    /// - Parameter defaultTimeout: the deadline handed to calls that name none.
+    public init(local endpoint: any LocalRPCEndpoint, defaultTimeout: Duration? = .seconds(30)) {
+        var configuration = ClientConfiguration(host: "in-process", port: 0, trustRootsFile: "")
+        configuration.defaultTimeout = defaultTimeout
+        self.configuration = configuration
+        self.group = MultiThreadedEventLoopGroup.singleton
+        self.logger = Logger(label: "notify.client", factory: { _ in SwiftLogNoOpLogHandler() })
+        self.tlsContext = .failure(TLSError(code: .configuration, message: "an in-process client has no TLS"))
+        self.local = endpoint
     }
 
     /// Calls `method` with a message and decodes the answer.
@@ -97,6 +116,17 @@ public final class NotifyClient: Sendable {
     private func exchange(
         _ method: String, payload: ByteBuffer, metadata: Metadata, timeout: Duration?
     ) async throws(RPCError) -> ResponseFrame {
+        if let local {
+            let closed = state.withLock { state in
+                if case .closed = state { return true }
+                return false
+            }
+            guard !closed else {
+                throw RPCError(code: .unavailable, message: "the client is closed", reason: "CLIENT_CLOSED")
+            }
+            let deadline = (timeout ?? configuration.defaultTimeout).map { ContinuousClock.now.advanced(by: $0) }
+            return await local.call(method: method, metadata: metadata, payload: payload, deadline: deadline)
+        }
         let connection = try await connection()
         let eventLoop = connection.channel.eventLoop
         let promise = eventLoop.makePromise(of: ResponseFrame.self)

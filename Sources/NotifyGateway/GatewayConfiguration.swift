@@ -1,5 +1,6 @@
 public import NotifyClient
 public import NotifyTLS
+public import NotifyWire
 
 /// How the REST gateway listens, what it bounds, and which RPC service it calls.
 ///
@@ -33,14 +34,27 @@ public struct GatewayConfiguration: Sendable {
     public var maxConnections: Int
     /// The deadline of every RPC the gateway makes.
     public var rpcTimeout: Duration
-    /// The RPC service: address, the CA to trust, connect timeout and backoff.
-    public var upstream: ClientConfiguration
-    /// How many connections the gateway keeps to the RPC service; calls are spread over them.
+    /// The RPC service the gateway calls.
+    public var upstream: Upstream
+    /// How many connections the gateway keeps to a remote RPC service; calls are spread over them.
     public var upstreamConnections: Int
+
+    /// Where the gateway's RPC calls go.
+    public enum Upstream: Sendable {
+        /// A service over TLS: address, the CA to trust, connect timeout and
+        /// backoff; its `defaultTimeout` is ignored in favour of ``rpcTimeout``.
+        case remote(ClientConfiguration)
+        /// The RPC server of this process (`notifyd serve`), called with no connection.
+        case local(any LocalRPCEndpoint)
+    }
 
     /// - Parameters:
     ///   - upstream: the RPC service to call; its `defaultTimeout` is ignored in favour of ``rpcTimeout``.
     public init(host: String = "127.0.0.1", port: Int = 8080, tls: TLSConfiguration? = nil, upstream: ClientConfiguration) {
+        self.init(host: host, port: port, tls: tls, upstream: .remote(upstream))
+    }
+
+    public init(host: String = "127.0.0.1", port: Int = 8080, tls: TLSConfiguration? = nil, upstream: Upstream) {
         self.host = host
         self.port = port
         self.tls = tls

@@ -3,7 +3,8 @@ import NIOCore
 import NotifyClient
 import Synchronization
 
-/// A few ``NotifyClient``s to the RPC service, used in turn.
+/// A few ``NotifyClient``s to the RPC service, used in turn; one in-process
+/// client when the service runs in the same process.
 ///
 /// One client multiplexes many calls over one TLS connection; several spread
 /// the TLS work over event loops and keep serving when one connection is being
@@ -15,10 +16,14 @@ final class UpstreamPool: Sendable {
     private let next = Atomic<Int>(0)
 
     init(configuration: GatewayConfiguration, group: any EventLoopGroup, logger: Logger) {
-        var upstream = configuration.upstream
-        upstream.defaultTimeout = configuration.rpcTimeout
-        self.clients = (0..<max(1, configuration.upstreamConnections)).map { _ in
-            NotifyClient(configuration: upstream, group: group, logger: logger)
+        switch configuration.upstream {
+        case .remote(var upstream):
+            upstream.defaultTimeout = configuration.rpcTimeout
+            self.clients = (0..<max(1, configuration.upstreamConnections)).map { _ in
+                NotifyClient(configuration: upstream, group: group, logger: logger)
+            }
+        case .local(let endpoint):
+            self.clients = [NotifyClient(local: endpoint, defaultTimeout: configuration.rpcTimeout)]
         }
     }
 

@@ -17,6 +17,8 @@ public struct TestServer: Sendable {
     public let directory: String
     public let store: SQLiteNotificationStore
     public let configuration: ServerConfiguration
+    /// The server itself, for in-process calls (`NotifyClient(local:)`).
+    public let endpoint: RPCServer
 
     /// A client of this server, trusting its CA.
     public func client(configure: (inout ClientConfiguration) -> Void = { _ in }) -> NotifyClient {
@@ -80,7 +82,7 @@ public func withTestServer<T: Sendable>(
             let port = try await server.localAddress.port ?? 0
             let testServer = TestServer(
                 port: port, caFile: files.caCertificate, directory: directory.path, store: store,
-                configuration: configuration
+                configuration: configuration, endpoint: server
             )
             outcome = .success(try await body(testServer))
         } catch {

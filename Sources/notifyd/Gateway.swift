@@ -39,7 +39,7 @@ struct HTTPOptions: ParsableArguments {
     var httpRpcTimeout: Int?
 
     /// The gateway configuration for an upstream client, layered over NOTIFY_* variables.
-    func configuration(upstream: ClientConfiguration, env: Layered) throws -> GatewayConfiguration {
+    func configuration(upstream: GatewayConfiguration.Upstream, env: Layered) throws -> GatewayConfiguration {
         var configuration = GatewayConfiguration(
             host: env.string(httpHost, "NOTIFY_HTTP_HOST", default: "127.0.0.1"),
             port: try env.value(httpPort, "NOTIFY_HTTP_PORT", default: 8080),
@@ -108,7 +108,7 @@ struct Gateway: AsyncParsableCommand {
             certificateChainFile: env.optionalString(clientCert, "NOTIFY_GATEWAY_CERT"),
             privateKeyFile: env.optionalString(clientKey, "NOTIFY_GATEWAY_KEY")
         )
-        let gateway = GatewayServer(configuration: try http.configuration(upstream: upstream, env: env), logger: logger)
+        let gateway = GatewayServer(configuration: try http.configuration(upstream: .remote(upstream), env: env), logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: gateway)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
         ))
@@ -116,20 +116,18 @@ struct Gateway: AsyncParsableCommand {
     }
 }
 
-/// Runs the REST gateway in the `serve` process once the RPC server is bound,
-/// calling it over loopback TLS.
+/// Runs the REST gateway in the `serve` process, calling the RPC server in-process.
 ///
-/// It waits for the bound address so that `--rpc-port 0` works, and it is a
-/// service of the same group: on SIGTERM it stops before the RPC server drains.
+/// It starts once the RPC server is bound, and it is a service of the same
+/// group: on SIGTERM it stops before the RPC server drains.
 struct EmbeddedGateway: Service {
     let rpcServer: RPCServer
-    let makeConfiguration: @Sendable (_ rpcPort: Int) throws -> GatewayConfiguration
+    let configuration: GatewayConfiguration
     let logger: Logger
 
     func run() async throws {
-        let port = try await rpcServer.localAddress.port ?? 0
-        let gateway = GatewayServer(configuration: try makeConfiguration(port), logger: logger)
-        try await gateway.run()
+        _ = try await rpcServer.localAddress
+        try await GatewayServer(configuration: configuration, logger: logger).run()
     }
 }
 

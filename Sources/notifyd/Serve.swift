@@ -20,7 +20,7 @@ struct Serve: AsyncParsableCommand {
             so that clients can trust it. SIGTERM or SIGINT stops it gracefully: it stops accepting, sends \
             goaway, drains calls in flight for up to --drain-timeout seconds, then exits 0. \
             The REST gateway (docs/GATEWAY.md) runs in the same process on --http-host:--http-port \
-            (127.0.0.1:8080) and calls the RPC server over loopback TLS; --no-gateway turns it off.
+            (127.0.0.1:8080) and calls the RPC server in-process; --no-gateway turns it off.
             """
     )
 
@@ -72,18 +72,6 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Do not run the REST gateway. [NOTIFY_NO_GATEWAY]")
     var noGateway = false
 
-    @Option(help: "PEM CA the gateway trusts for the RPC server. [NOTIFY_GATEWAY_CA, default: the development CA]")
-    var gatewayCA: String?
-
-    @Option(help: "Name the RPC server's certificate carries, for the gateway. [NOTIFY_GATEWAY_SERVER_NAME, default localhost]")
-    var gatewayServerName: String?
-
-    @Option(help: "PEM client certificate the gateway presents when --client-ca is set. [NOTIFY_GATEWAY_CERT]")
-    var gatewayCert: String?
-
-    @Option(help: "PEM key of --gateway-cert. [NOTIFY_GATEWAY_KEY]")
-    var gatewayKey: String?
-
     @OptionGroup var http: HTTPOptions
 
     func run() async throws {
@@ -118,8 +106,6 @@ struct Serve: AsyncParsableCommand {
             )
         }
 
-        let gateway = try gatewayService(env: env, dataDir: dataDir, rpcHost: configuration.host, logger: logger)
-
         let store = try SQLiteNotificationStore(path: Storage.databasePath(dataDir), logger: logger)
         let health = HealthState()
         let server = RPCServer(
@@ -131,9 +117,10 @@ struct Serve: AsyncParsableCommand {
             .init(service: server),
             .init(service: HealthOnShutdown(health: health), successTerminationBehavior: .ignore),
         ]
-        if let gateway {
+        if try !env.bool(noGateway, "NOTIFY_NO_GATEWAY") {
+            let gateway = try http.configuration(upstream: .local(server), env: env)
             // Last, so that on shutdown it stops taking requests before the RPC server drains.
-            services.append(.init(service: EmbeddedGateway(rpcServer: server, makeConfiguration: gateway, logger: logger)))
+            services.append(.init(service: EmbeddedGateway(rpcServer: server, configuration: gateway, logger: logger)))
         }
         let group = ServiceGroup(
             configuration: .init(
@@ -151,33 +138,6 @@ struct Serve: AsyncParsableCommand {
         }
         // The server has drained: commit what is queued, then close the file.
         await store.close()
-    }
-
-    /// How to configure the embedded gateway once the RPC port is known; nil with --no-gateway.
-    private func gatewayService(
-        env: Layered, dataDir: String, rpcHost: String, logger: Logger
-    ) throws -> (@Sendable (Int) throws -> GatewayConfiguration)? {
-        guard try !env.bool(noGateway, "NOTIFY_NO_GATEWAY") else { return nil }
-        let customCertificate = env.optionalString(tlsCert, "NOTIFY_TLS_CERT") != nil
-        guard let ca = env.optionalString(gatewayCA, "NOTIFY_GATEWAY_CA") ?? (customCertificate ? nil : dataDir + "/tls/ca.crt") else {
-            throw ValidationError("with --tls-cert the gateway needs --gateway-ca (the CA of that certificate), or pass --no-gateway")
-        }
-        let serverName = env.string(gatewayServerName, "NOTIFY_GATEWAY_SERVER_NAME", default: "localhost")
-        let clientCert = env.optionalString(gatewayCert, "NOTIFY_GATEWAY_CERT")
-        let clientKey = env.optionalString(gatewayKey, "NOTIFY_GATEWAY_KEY")
-        // A wildcard listen address is reached over loopback.
-        let host = ["0.0.0.0", "::", ""].contains(rpcHost) ? "127.0.0.1" : rpcHost
-        // Parse the HTTP options now, so that a bad flag fails at start-up.
-        let probe = ClientConfiguration(host: host, port: 1, trustRootsFile: ca, serverName: serverName)
-        let template = try http.configuration(upstream: probe, env: env)
-        return { port in
-            var configuration = template
-            configuration.upstream = ClientConfiguration(
-                host: host, port: port, trustRootsFile: ca, serverName: serverName,
-                certificateChainFile: clientCert, privateKeyFile: clientKey
-            )
-            return configuration
-        }
     }
 
     private func tlsConfiguration(env: Layered, dataDir: String) throws -> TLSConfiguration {

@@ -128,14 +128,26 @@ func withGateway<T: Sendable>(
     }
 }
 
+/// How a test's gateway reaches its RPC server.
+enum UpstreamKind: String, Sendable, CaseIterable, CustomTestStringConvertible {
+    /// Over loopback TLS, as `notifyd gateway --upstream` does.
+    case remote
+    /// In-process, as the gateway inside `notifyd serve` does.
+    case local
+
+    var testDescription: String { rawValue }
+}
+
 /// A gateway in front of a fresh RPC server.
 func withHarness<T: Sendable>(
+    upstream: UpstreamKind = .remote,
     server configureServer: (inout ServerConfiguration) throws -> Void = { _ in },
     gateway configureGateway: (inout GatewayConfiguration) -> Void = { _ in },
     _ body: (Harness) async throws -> T
 ) async throws -> T {
     try await withTestServer(configure: configureServer) { server in
         var configuration = gatewayConfiguration(upstreamPort: server.port, caFile: server.caFile)
+        if upstream == .local { configuration.upstream = .local(server.endpoint) }
         configureGateway(&configuration)
         return try await withGateway(configuration) { port in
             var clientConfiguration = HTTPClient.Configuration()

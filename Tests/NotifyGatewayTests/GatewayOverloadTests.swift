@@ -16,9 +16,10 @@ struct GatewayOverloadTests {
     static let burst = 400
     static let maxCallsInFlight = 4
 
-    @Test("SelfCommunity: every answer is 204 or 429 with Retry-After, and every 204 is in the feed")
-    func selfCommunity() async throws {
-        try await withHarness(server: { $0.maxCallsInFlight = Self.maxCallsInFlight }) { harness in
+    @Test("SelfCommunity: every answer is 204 or 429 with Retry-After, and every 204 is in the feed",
+          arguments: UpstreamKind.allCases)
+    func selfCommunity(upstream: UpstreamKind) async throws {
+        try await withHarness(upstream: upstream, server: { $0.maxCallsInFlight = Self.maxCallsInFlight }) { harness in
             try await harness.server.store.putUser(User(id: 7))
             let headers = [
                 ("Authorization", "Bearer \(try await harness.server.adminToken())"),
@@ -47,9 +48,10 @@ struct GatewayOverloadTests {
         }
     }
 
-    @Test("Graph: every answer is 201 or 406 with Retry-After, and every 201's notification is in the feed")
-    func graph() async throws {
-        try await withHarness(server: { $0.maxCallsInFlight = Self.maxCallsInFlight }) { harness in
+    @Test("Graph: every answer is 201 or 406 with Retry-After, and every 201's notification is in the feed",
+          arguments: UpstreamKind.allCases)
+    func graph(upstream: UpstreamKind) async throws {
+        try await withHarness(upstream: upstream, server: { $0.maxCallsInFlight = Self.maxCallsInFlight }) { harness in
             let uns = try await harness.subscription(user: 2)
             let headers = [
                 ("Authorization", "Bearer \(try await harness.server.adminToken())"), ("X-UNS-ID", uns),

@@ -154,25 +154,12 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             callID: request.callID, method: request.method, metadata: request.metadata, deadline: nil,
             requestPayload: request.payload, requestID: requestID, logger: logger
         )
-        switch router.handler(for: request.method) {
-        case nil:
-            complete(CallJob.failure(
-                RPCError(code: .unimplemented, message: "unknown method \(request.method)", reason: "UNKNOWN_METHOD"),
-                context: callContext
-            ))
-        case .inline(let handler)?:
-            do {
-                complete(CallJob.success(try handler(callContext), context: callContext))
-            } catch {
-                complete(CallJob.failure(ErrorMapping.rpcError(for: error, logger: callContext.logger), context: callContext))
-            }
-        case .async(let handler)?:
+        switch CallJob.route(router.handler(for: request.method), context: callContext) {
+        case .answered(let answer):
+            complete(answer)
+        case .task(let handler):
             guard executor.admit() else {
-                var overloaded = RPCError(
-                    code: .resourceExhausted, message: "the server is at capacity: retry later", reason: "OVERLOADED"
-                )
-                overloaded.metadata.add("retry-after", "1")
-                complete(CallJob.failure(overloaded, context: callContext))
+                complete(CallJob.overloaded(callContext))
                 return
             }
             var callContext = callContext
@@ -194,10 +181,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             }
             if !executor.submit(job) {
                 executor.release()
-                complete(CallJob.failure(
-                    RPCError(code: .unavailable, message: "the server is shutting down", reason: "GOING_AWAY"),
-                    context: callContext
-                ))
+                complete(CallJob.goingAway(callContext))
             }
         }
     }

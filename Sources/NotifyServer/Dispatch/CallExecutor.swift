@@ -85,6 +85,48 @@ struct CallJob: Sendable {
         }
     }
 
+    /// How a call proceeds once its method is looked up.
+    enum Route {
+        /// Answered at once: an unknown method, or an inline handler that ran.
+        case answered(ResponseFrame)
+        /// Runs as a task, once the executor admits it.
+        case task(RPCRouter.AsyncHandler)
+    }
+
+    static func route(_ handler: RPCRouter.Handler?, context: ServerContext) -> Route {
+        switch handler {
+        case nil:
+            return .answered(failure(
+                RPCError(code: .unimplemented, message: "unknown method \(context.method)", reason: "UNKNOWN_METHOD"),
+                context: context
+            ))
+        case .inline(let handler)?:
+            do {
+                return .answered(success(try handler(context), context: context))
+            } catch {
+                return .answered(failure(ErrorMapping.rpcError(for: error, logger: context.logger), context: context))
+            }
+        case .async(let handler)?:
+            return .task(handler)
+        }
+    }
+
+    /// The answer when the executor has no place for the call.
+    static func overloaded(_ context: ServerContext) -> ResponseFrame {
+        var overloaded = RPCError(
+            code: .resourceExhausted, message: "the server is at capacity: retry later", reason: "OVERLOADED"
+        )
+        overloaded.metadata.add("retry-after", "1")
+        return failure(overloaded, context: context)
+    }
+
+    /// The answer to a call that arrives once shutdown has begun.
+    static func goingAway(_ context: ServerContext) -> ResponseFrame {
+        failure(
+            RPCError(code: .unavailable, message: "the server is shutting down", reason: "GOING_AWAY"), context: context
+        )
+    }
+
     static func success(_ payload: ByteBuffer, context: ServerContext) -> ResponseFrame {
         ResponseFrame(callID: context.callID, status: .ok, metadata: responseMetadata(context), payload: payload)
     }

@@ -1,0 +1,68 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NotifyDomain
+import NotifyServer
+import NotifyStorageSQLite
+import NotifyTesting
+import Testing
+
+/// The gateway as `notifyd serve` runs it: calling its RPC server in-process.
+/// The answers must be the ones the TLS path gives (the other suites, and
+/// the overload suite for both paths).
+@Suite("The gateway over an in-process upstream answers as over TLS")
+struct InProcessUpstreamTests {
+    @Test("both seed requests succeed with their documented statuses, and both land in the feeds")
+    func seeds() async throws {
+        try await withHarness(upstream: .local) { harness in
+            try await harness.server.store.putUser(User(id: 7))
+            let admin = "Bearer \(try await harness.server.adminToken())"
+            let notify = try await harness.send(
+                .POST, "/api/v2/notification/notify/",
+                headers: [("Authorization", admin), ("Content-Type", "application/x-www-form-urlencoded")],
+                body: ByteBuffer(string: SelfCommunityTests.seedBody)
+            )
+            #expect(notify.status == 204, "\(notify.text)")
+            #expect(try await harness.server.store.feed(user: 7, after: 0, limit: 10).count == 1)
+
+            let uns = try await harness.subscription(user: 2)
+            let send = try await harness.send(
+                .POST, "/me/notifications/",
+                headers: [("Authorization", admin), ("X-UNS-ID", uns), ("Content-Type", "application/json")],
+                body: ByteBuffer(string: GraphTests.seedBody)
+            )
+            #expect(send.status == 201, "\(send.text)")
+            let id = try #require(send.json?["id"]?.string)
+            #expect(try await harness.server.store.feed(user: 2, after: 0, limit: 10).map(\.id) == [id])
+        }
+    }
+
+    @Test("the caller's token is checked in-process too: none answers 401, an unknown subscription 404")
+    func refusals() async throws {
+        try await withHarness(upstream: .local) { harness in
+            let none = try await harness.send(
+                .POST, "/api/v2/notification/notify/", headers: [("Content-Type", "application/json")],
+                body: ByteBuffer(string: SelfCommunityTests.seedBody)
+            )
+            #expect(none.status == 401)
+            #expect(none.header("WWW-Authenticate") != nil)
+            let admin = "Bearer \(try await harness.server.adminToken())"
+            let unknown = try await harness.send(
+                .POST, "/me/notifications/",
+                headers: [("Authorization", admin), ("X-UNS-ID", UUID().uuidString), ("Content-Type", "application/json")],
+                body: ByteBuffer(string: GraphTests.seedBody)
+            )
+            #expect(unknown.status == 404)
+            #expect(unknown.json?["error"]?["code"]?.string == "itemNotFound")
+        }
+    }
+
+    @Test("/readyz asks the in-process server's health")
+    func ready() async throws {
+        try await withHarness(upstream: .local) { harness in
+            let ready = try await harness.send(.GET, "/readyz")
+            #expect(ready.status == 200)
+            #expect(ready.json?["upstream"]?.string == "SERVING")
+        }
+    }
+}
