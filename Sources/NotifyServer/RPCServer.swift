@@ -151,10 +151,6 @@ extension RPCServer: LocalRPCEndpoint {
         }
         guard executor.admit() else { return CallJob.overloaded(context) }
         defer { executor.release() }
-        do {
-            return CallJob.success(try await handler(context), context: context)
-        } catch {
-            return CallJob.failure(ErrorMapping.rpcError(for: error, logger: context.logger), context: context)
-        }
+        return await CallJob(context: context, handler: handler, complete: { _ in }).respond()
     }
 }

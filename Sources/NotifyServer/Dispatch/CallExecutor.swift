@@ -52,8 +52,12 @@ final class CallExecutor: Sendable {
         await withDiscardingTaskGroup { group in
             for await job in stream {
                 group.addTask {
-                    await job.run()
+                    let response = await job.respond()
+                    // The place is free before the answer leaves: a client that
+                    // sends its next call the moment it reads this answer must
+                    // not find the server still counting this one.
                     self.release()
+                    job.complete(response)
                 }
             }
         }
@@ -77,11 +81,12 @@ struct CallJob: Sendable {
     /// Called with the final response frame; hops to the connection's loop.
     var complete: @Sendable (ResponseFrame) -> Void
 
-    func run() async {
+    /// Runs the handler; the answer, success or mapped failure.
+    func respond() async -> ResponseFrame {
         do {
-            complete(Self.success(try await handler(context), context: context))
+            return Self.success(try await handler(context), context: context)
         } catch {
-            complete(Self.failure(ErrorMapping.rpcError(for: error, logger: context.logger), context: context))
+            return Self.failure(ErrorMapping.rpcError(for: error, logger: context.logger), context: context)
         }
     }
 
