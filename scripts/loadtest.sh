@@ -7,8 +7,8 @@
 # Usage: scripts/loadtest.sh
 #   LOADTEST_SECONDS  measured seconds per scenario (default 10)
 #   LOADTEST_WARMUP   warm-up seconds per scenario, not counted (default 2)
-# With the defaults the runs take about 65 s (RPC only) or 100 s (with the
-# gateway), after the build. Loopback only. The load generator and the
+# With the defaults the runs take about 2 minutes (RPC only) or 3.5 minutes
+# (with the gateway and wrk), after the build. Loopback only. The load generator and the
 # server share the machine's cores: read the client CPU column.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -138,6 +138,9 @@ run rpc-health-closed-16x16 "${rpc[@]}" --mix health --connections 16 --in-fligh
 # The same with frames written straight on the connections: what NotifyClient itself costs.
 run rpc-health-closed-16x16-raw "${rpc[@]}" --rpc-client raw --mix health --connections 16 --in-flight 16
 run rpc-notify-user-closed-16x16 "${rpc[@]}" --mix notify-user --connections 16 --in-flight 16
+# Issue 6's target shape: 64 connections x 16 calls in flight, through NotifyClient and as raw frames.
+run rpc-notify-user-closed-64x16 "${rpc[@]}" --mix notify-user --connections 64 --in-flight 16
+run rpc-notify-user-closed-64x16-raw "${rpc[@]}" --rpc-client raw --mix notify-user --connections 64 --in-flight 16
 run rpc-send-closed-16x16 "${rpc[@]}" --mix send --connections 16 --in-flight 16
 if [ -f "$work/rpc-notify-user-closed-16x16.json" ]; then
   half=$(( $(throughput rpc-notify-user-closed-16x16) / 2 ))

@@ -28,6 +28,8 @@ public final class SQLiteNotificationStore: NotificationStore {
     let engine: StoreEngine
     private let appendWriter: Task<Void, Never>
     private let fanOutWorker: Task<Void, Never>
+    /// Copies the WAL into the database on a connection of its own.
+    private let checkpointer: (queue: DatabaseQueue, task: Task<Void, Never>)?
 
     /// Opens (creating if needed) the database at `path` and migrates it.
     ///
@@ -61,6 +63,18 @@ public final class SQLiteNotificationStore: NotificationStore {
             throw StorageError(mapping: error, during: "opening \(path)")
         }
 
+        var checkpointQueue: DatabaseQueue?
+        if configuration.checkpointInterval > .zero {
+            var checkpointConfiguration = Configuration()
+            checkpointConfiguration.busyMode = .timeout(configuration.busyTimeout.seconds)
+            checkpointConfiguration.label = "notify.store.checkpoint"
+            do {
+                checkpointQueue = try DatabaseQueue(path: path, configuration: checkpointConfiguration)
+            } catch {
+                throw StorageError(mapping: error, during: "opening \(path) for checkpoints")
+            }
+        }
+
         let (appendSignals, appendSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let (fanOutSignals, fanOutSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let engine = StoreEngine(
@@ -71,6 +85,9 @@ public final class SQLiteNotificationStore: NotificationStore {
         // not the store.
         appendWriter = Task { await engine.runAppendWriter(appendSignals) }
         fanOutWorker = Task { await engine.runFanOut(fanOutSignals) }
+        checkpointer = checkpointQueue.map { queue in
+            (queue, Task { await engine.runCheckpoints(on: queue, every: configuration.checkpointInterval) })
+        }
         // Jobs a previous process left unfinished.
         if configuration.runsBackgroundFanOut { fanOutSignal.yield() }
         logger.info("notification store opened", metadata: ["notify.store.path": "\(path)"])
@@ -81,6 +98,7 @@ public final class SQLiteNotificationStore: NotificationStore {
         engine.appendSignal.finish()
         engine.fanOutSignal.finish()
         fanOutWorker.cancel()
+        checkpointer?.task.cancel()
     }
 
     /// Stops accepting appends, commits the ones already queued, stops the
@@ -96,8 +114,11 @@ public final class SQLiteNotificationStore: NotificationStore {
         fanOutWorker.cancel()
         engine.fanOutSignal.finish()
         await fanOutWorker.value
+        checkpointer?.task.cancel()
+        await checkpointer?.task.value
         guard wasOpen else { return }
         do {
+            try checkpointer?.queue.close()
             try engine.pool.close()
         } catch {
             engine.logger.info("the database did not close cleanly", metadata: ["error.type": "\(error)"])
