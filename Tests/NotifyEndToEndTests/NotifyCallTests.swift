@@ -306,8 +306,10 @@ struct NotifyCallTests {
 
     @Test("past the per-caller rate, calls answer RESOURCE_EXHAUSTED THROTTLED with retry-after; other callers are not held back")
     func throttled() async throws {
+        // One call every 2 s: slow enough that the second call finds the bucket
+        // empty even when a loaded machine delays it by a second.
         try await withTestServer(configure: {
-            $0.rateLimitPerSecond = 1
+            $0.rateLimitPerSecond = 0.5
             $0.rateLimitBurst = 1
         }) { server in
             try await server.users(1)
