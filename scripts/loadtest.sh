@@ -71,13 +71,13 @@ server_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
 
 status=0
 scenarios=()
-# run NAME notify-load-arguments...: one scenario, its JSON summary kept in $work/NAME.json.
-run() {
+# scenario NAME COMMAND...: one scenario. COMMAND prints notify-load's JSON summary, kept in
+# $work/NAME.json; the server's CPU over it is kept beside it for the table.
+scenario() {
   local name=$1; shift
   local before after rc=0
   before=$(server_cpu_ticks)
-  "$bin/notify-load" --host 127.0.0.1 --token "$token" --user 1 --uns-id "$uns" \
-    --duration "$seconds" --warmup "$warmup" --json --max-error-rate 0.01 "$@" > "$work/$name.json" || rc=$?
+  "$@" > "$work/$name.json" || rc=$?
   after=$(server_cpu_ticks)
   echo "$(( after - before ))" > "$work/$name.server-ticks"
   if [ "$rc" -ne 0 ]; then
@@ -89,15 +89,19 @@ run() {
   python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print("  %-26s %9.0f calls/s  p99 %.2f ms  errors %d" % (sys.argv[2], s["throughput_per_second"], s["latency_microseconds"]["p99"]/1000, s["errors"]))' \
     "$work/$name.json" "$name"
 }
-# run_wrk NAME PATH UNS_ID BODY: wrk with scripts/perf/wrk/post.lua, 256 connections on 2 threads,
-# its summary turned into notify-load's JSON keys so that the table reads both.
-run_wrk() {
-  local name=$1 path=$2 uns_id=$3 body=$4 before after rc=0
-  before=$(server_cpu_ticks)
-  WRK_PATH="$path" WRK_BODY="$body" WRK_TOKEN="$token" WRK_UNS_ID="$uns_id" \
-    python3 - "$work/$name.json" "$http_port" "$seconds" "$warmup" <<'PY' || rc=$?
+notify_load() {
+  "$bin/notify-load" --host 127.0.0.1 --token "$token" --user 1 --uns-id "$uns" \
+    --duration "$seconds" --warmup "$warmup" --json --max-error-rate 0.01 "$@"
+}
+# run NAME notify-load-arguments...
+run() { local name=$1; shift; scenario "$name" notify_load "$@"; }
+# wrk_json PATH UNS_ID BODY: wrk with scripts/perf/wrk/post.lua, 256 connections on 2 threads; its
+# summary printed with notify-load's JSON keys, so that the table reads both.
+wrk_json() {
+  WRK_PATH="$1" WRK_UNS_ID="$2" WRK_BODY="$3" WRK_TOKEN="$token" \
+    python3 - "$http_port" "$seconds" "$warmup" <<'PY'
 import json, os, re, resource, subprocess, sys
-out, port, seconds, warmup = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+port, seconds, warmup = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 url = f"http://127.0.0.1:{port}"
 lua = os.path.join("scripts", "perf", "wrk", "post.lua")
 if warmup > 0:
@@ -116,18 +120,12 @@ json.dump({
     "statuses": statuses,
     "latency_microseconds": {"p50": v["p50"], "p90": v["p90"], "p99": v["p99"], "p999": v["p999"], "max": v["max"]},
     "client_cpu_seconds": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-}, open(out, "w"))
+}, sys.stdout)
 sys.exit(1 if errors > 0.01 * v["requests"] else 0)
 PY
-  after=$(server_cpu_ticks)
-  echo "$(( after - before ))" > "$work/$name.server-ticks"
-  if [ "$rc" -ne 0 ]; then
-    echo "loadtest: $name exited $rc" >&2
-    status=1
-    [ -s "$work/$name.json" ] || return 0
-  fi
-  scenarios+=("$name")
 }
+# run_wrk NAME PATH UNS_ID BODY
+run_wrk() { local name=$1; shift; scenario "$name" wrk_json "$@"; }
 throughput() {
   python3 -c 'import json,sys; print(max(1, int(json.load(open(sys.argv[1]))["throughput_per_second"])))' "$work/$1.json"
 }

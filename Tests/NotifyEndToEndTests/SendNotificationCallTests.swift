@@ -160,14 +160,9 @@ struct SendNotificationCallTests {
     @Test("a subscription deleted through the RPC is refused at once, though the server had it cached")
     func deletedSubscription() async throws {
         try await withTestServer { server in
-            try await server.users(2)
+            let created = try await server.subscription(user: 2, app: sampleApp)
             let admin = Metadata.bearer(try await server.adminToken())
             let client = server.client()
-            let created = try await client.call(
-                Methods.createSubscription,
-                CreateSubscriptionRequest(user: 2, app: sampleApp, platform: "windows", ttlSeconds: 3600),
-                metadata: admin, as: CreateSubscriptionResponse.self
-            ).subscription
             _ = try await client.sendNotification(sampleRequest(), subscriptionID: created.id, metadata: admin)
             _ = try await client.call(
                 Methods.deleteSubscription, DeleteSubscriptionRequest(id: created.id), metadata: admin,

@@ -83,10 +83,14 @@ struct CallJob: Sendable {
 
     /// Runs the handler; the answer, success or mapped failure.
     func respond() async -> ResponseFrame {
+        await Self.respond(handler, context: context)
+    }
+
+    static func respond(_ handler: RPCRouter.AsyncHandler, context: ServerContext) async -> ResponseFrame {
         do {
-            return Self.success(try await handler(context), context: context)
+            return success(try await handler(context), context: context)
         } catch {
-            return Self.failure(ErrorMapping.rpcError(for: error, logger: context.logger), context: context)
+            return failure(ErrorMapping.rpcError(for: error, logger: context.logger), context: context)
         }
     }
 

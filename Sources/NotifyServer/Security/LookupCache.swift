@@ -57,8 +57,8 @@ final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
 /// The per-call lookups, through ``LookupCache``s.
 ///
 /// Only answers that are safe to reuse are cached: a token that exists, a
-/// user that exists, and the blocked list. A token or user that is not found
-/// is looked up again next time, so one created a moment ago is seen at once.
+/// user or subscription that exists, and the blocked list. One that is not
+/// found is looked up again next time, so one created a moment ago is seen at once.
 final class CachedLookups: Sendable {
     private let store: any NotificationStore
     private let tokens: LookupCache<[UInt8], TokenRecord>
@@ -75,14 +75,7 @@ final class CachedLookups: Sendable {
     }
 
     func token(hash: [UInt8]) async throws -> TokenRecord? {
-        do {
-            return try await tokens.value(for: hash) {
-                guard let record = try await store.token(hash: hash) else { throw NotCached() }
-                return record
-            }
-        } catch is NotCached {
-            return nil
-        }
+        try await Self.ifFound(tokens, hash) { try await store.token(hash: hash) }
     }
 
     func isBlocked(_ principal: Principal) async throws -> Bool {
@@ -90,14 +83,7 @@ final class CachedLookups: Sendable {
     }
 
     func userExists(_ id: Int64) async throws -> Bool {
-        do {
-            return try await users.value(for: id) {
-                guard try await store.user(id: id) != nil else { throw NotCached() }
-                return true
-            }
-        } catch is NotCached {
-            return false
-        }
+        try await Self.ifFound(users, id) { try await store.user(id: id) != nil ? true : nil } ?? false
     }
 
     /// A subscription that exists; its expiry is the caller's to check.
@@ -105,10 +91,18 @@ final class CachedLookups: Sendable {
     /// Cached because SendNotification needs it on every call: a database
     /// read each time held SendNotification to a quarter of Notify's rate.
     func subscription(id: String) async throws -> Subscription? {
+        try await Self.ifFound(subscriptions, id) { try await store.subscription(id: id) }
+    }
+
+    /// `cache`'s value for `key`, loading it when missing; what `load` does
+    /// not find (nil) is answered but not cached.
+    private static func ifFound<Key, Value>(
+        _ cache: LookupCache<Key, Value>, _ key: Key, load: () async throws -> Value?
+    ) async throws -> Value? {
         do {
-            return try await subscriptions.value(for: id) {
-                guard let subscription = try await store.subscription(id: id) else { throw NotCached() }
-                return subscription
+            return try await cache.value(for: key) {
+                guard let value = try await load() else { throw NotCached() }
+                return value
             }
         } catch is NotCached {
             return nil
