@@ -25,15 +25,18 @@ public final class NotifydProcess {
     private let logPath: String
     /// The RPC port the server bound, read from its log.
     public let port: Int
+    /// The REST gateway's port, read from its log; nil when it runs without one.
+    public let httpPort: Int?
     /// The development CA of the data folder, for clients to trust.
     public let caFile: String
     /// For signalling from another task (this object stays with its test).
     public var processIdentifier: Int32 { process.processIdentifier }
 
-    private init(process: Process, logPath: String, port: Int, caFile: String) {
+    private init(process: Process, logPath: String, port: Int, httpPort: Int?, caFile: String) {
         self.process = process
         self.logPath = logPath
         self.port = port
+        self.httpPort = httpPort
         self.caFile = caFile
     }
 
@@ -115,30 +118,38 @@ public final class NotifydProcess {
 
     // MARK: The server
 
-    /// Starts `notifyd serve` (without the gateway) on `dataDirectory` with a
+    /// Starts `notifyd serve` (with or without the gateway) on `dataDirectory` with a
     /// port of its own and waits until it listens.
     ///
     /// - Parameters:
     ///   - arguments: more `serve` options (limits, drain timeout).
+    ///   - gateway: also run the REST gateway, on a port of its own (tests run
+    ///     in parallel, so never the default 8080).
     ///   - timeout: how long it may take to listen.
     public static func serve(
-        executable: URL, dataDirectory: String, arguments: [String] = [], timeout: Duration = .seconds(30)
+        executable: URL, dataDirectory: String, arguments: [String] = [], gateway: Bool = false,
+        timeout: Duration = .seconds(30)
     ) async throws -> NotifydProcess {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         let name = UUID().uuidString
         let logPath = "\(dataDirectory)/../notifyd-\(name).log"
         let process = try launch(
             executable,
-            // The RPC server alone: tests run in parallel and must not share the gateway's port.
-            ["serve", "--data-dir", dataDirectory, "--rpc-port", "0", "--no-gateway", "--log-level", "info"] + arguments,
+            ["serve", "--data-dir", dataDirectory, "--rpc-port", "0", "--log-level", "info"]
+                + (gateway ? ["--http-port", "0"] : ["--no-gateway"]) + arguments,
             stdout: "\(dataDirectory)/../notifyd-\(name).out", stderr: logPath, environment: [:]
         )
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if let port = listeningPort(in: read(logPath)) {
-                return NotifydProcess(
-                    process: process, logPath: logPath, port: port, caFile: "\(dataDirectory)/tls/ca.crt"
-                )
+            let log = read(logPath)
+            if let port = listeningPort(in: log, line: "RPC server listening", key: "notify.rpc.address=") {
+                let httpPort = listeningPort(in: log, line: "gateway listening", key: "notify.http.address=")
+                if !gateway || httpPort != nil {
+                    return NotifydProcess(
+                        process: process, logPath: logPath, port: port, httpPort: httpPort,
+                        caFile: "\(dataDirectory)/tls/ca.crt"
+                    )
+                }
             }
             guard process.isRunning else {
                 throw Failure(description: "notifyd exited \(process.terminationStatus) before listening:\n\(read(logPath))")
@@ -149,11 +160,13 @@ public final class NotifydProcess {
         throw Failure(description: "notifyd did not listen within \(timeout):\n\(read(logPath))")
     }
 
-    /// The port of the log line "RPC server listening", whose metadata carries
-    /// `notify.rpc.address=[IPv4]127.0.0.1/127.0.0.1:PORT`.
-    static func listeningPort(in log: String) -> Int? {
-        for line in log.split(separator: "\n") where line.contains("RPC server listening") {
-            guard let range = line.range(of: "notify.rpc.address=") else { continue }
+    /// The port of a log line such as "RPC server listening", whose metadata
+    /// carries `notify.rpc.address=[IPv4]127.0.0.1/127.0.0.1:PORT`.
+    static func listeningPort(
+        in log: String, line message: String, key: String
+    ) -> Int? {
+        for line in log.split(separator: "\n") where line.contains(message) {
+            guard let range = line.range(of: key) else { continue }
             let address = line[range.upperBound...].prefix { !$0.isWhitespace }
             guard let colon = address.lastIndex(of: ":") else { continue }
             if let port = Int(address[address.index(after: colon)...]) { return port }
