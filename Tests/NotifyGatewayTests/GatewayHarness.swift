@@ -99,7 +99,8 @@ func gatewayConfiguration(upstreamPort: Int, caFile: String) -> GatewayConfigura
     var upstream = ClientConfiguration(host: "127.0.0.1", port: upstreamPort, trustRootsFile: caFile, serverName: "localhost")
     upstream.initialBackoff = .milliseconds(50)
     upstream.maximumBackoff = .milliseconds(200)
-    upstream.connectTimeout = .seconds(2)
+    // Generous: the suites run in parallel, and a loaded machine can take seconds per TLS handshake.
+    upstream.connectTimeout = .seconds(5)
     var configuration = GatewayConfiguration(host: "127.0.0.1", port: 0, upstream: upstream)
     configuration.rpcTimeout = .seconds(5)
     return configuration
