@@ -106,6 +106,11 @@ struct Serve: AsyncParsableCommand {
             )
         }
 
+        // Parsed before the store opens, so that a bad HTTP flag fails at once;
+        // the upstream is set to this process's server below.
+        let gateway = try env.bool(noGateway, "NOTIFY_NO_GATEWAY")
+            ? nil : try http.configuration(upstream: .remote(ClientConfiguration(trustRootsFile: "")), env: env)
+
         let store = try SQLiteNotificationStore(path: Storage.databasePath(dataDir), logger: logger)
         let health = HealthState()
         let server = RPCServer(
@@ -117,8 +122,8 @@ struct Serve: AsyncParsableCommand {
             .init(service: server),
             .init(service: HealthOnShutdown(health: health), successTerminationBehavior: .ignore),
         ]
-        if try !env.bool(noGateway, "NOTIFY_NO_GATEWAY") {
-            let gateway = try http.configuration(upstream: .local(server), env: env)
+        if var gateway {
+            gateway.upstream = .local(server)
             // Last, so that on shutdown it stops taking requests before the RPC server drains.
             services.append(.init(service: EmbeddedGateway(rpcServer: server, configuration: gateway, logger: logger)))
         }
