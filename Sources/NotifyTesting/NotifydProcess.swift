@@ -1,4 +1,5 @@
 public import Foundation
+import Synchronization
 
 /// The real `notifyd` executable, run as a child process by process tests.
 ///
@@ -231,5 +232,28 @@ public final class NotifydProcess {
     private static func read(_ path: String) -> String {
         guard let data = FileManager.default.contents(atPath: path) else { return "" }
         return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Counts answered calls across the tasks that make them, so that a process
+/// test can signal the server while calls are still in flight.
+public final class AnswerCounter: Sendable {
+    private let count = Atomic<Int>(0)
+
+    public init() {}
+
+    public var value: Int { count.load(ordering: .relaxed) }
+
+    public func increment() {
+        count.add(1, ordering: .relaxed)
+    }
+
+    /// Sends SIGTERM to `pid` once `count` calls are answered, or after `limit` at most.
+    public func sigterm(_ pid: Int32, after count: Int, limit: Duration = .seconds(5)) async {
+        let deadline = ContinuousClock.now + limit
+        while value < count, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+        kill(pid, SIGTERM)
     }
 }

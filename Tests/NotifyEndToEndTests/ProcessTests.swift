@@ -4,7 +4,6 @@ import NotifyDomain
 import NotifyMessages
 import NotifyTesting
 import NotifyWire
-import Synchronization
 import Testing
 
 private let sampleApp = "graphnotifications.sample.windows.com"
@@ -79,16 +78,11 @@ struct ProcessTests {
         #expect(try await client.health().status == .serving)
 
         let total = 2_000
-        let answered = Counter()
+        let answered = AnswerCounter()
         let pid = server.processIdentifier
         let outcomes: [Outcome] = await withTaskGroup(of: Outcome?.self) { group in
             group.addTask {
-                // SIGTERM once about 100 calls are answered (or after 5 s at most).
-                let deadline = ContinuousClock.now + .seconds(5)
-                while answered.value < 100, ContinuousClock.now < deadline {
-                    try? await Task.sleep(for: .milliseconds(1))
-                }
-                kill(pid, SIGTERM)
+                await answered.sigterm(pid, after: 100)
                 return nil
             }
             for index in 0..<total {
@@ -241,16 +235,5 @@ struct ProcessTests {
         cell.split(separator: "`", omittingEmptySubsequences: false).enumerated()
             .filter { $0.offset % 2 == 1 }
             .map { String($0.element) }
-    }
-}
-
-/// Counts answers across the call tasks.
-private final class Counter: Sendable {
-    private let count = Atomic<Int>(0)
-
-    var value: Int { count.load(ordering: .relaxed) }
-
-    func increment() {
-        count.add(1, ordering: .relaxed)
     }
 }

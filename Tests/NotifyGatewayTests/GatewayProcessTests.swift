@@ -7,7 +7,6 @@ import NotifyDomain
 import NotifyMessages
 import NotifyTesting
 import NotifyWire
-import Synchronization
 import Testing
 
 /// The `notifyd` built with the tests; the suite is skipped without it.
@@ -55,16 +54,11 @@ struct GatewayProcessTests {
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         // Enough to be mid-flight at SIGTERM, few enough not to starve the suites running beside it.
         let total = 300
-        let answered = AnsweredCount()
+        let answered = AnswerCounter()
         let pid = server.processIdentifier
         let outcomes: [Outcome] = await withTaskGroup(of: Outcome?.self) { group in
             group.addTask {
-                // SIGTERM once about 50 requests are answered (or after 5 s at most).
-                let deadline = ContinuousClock.now + .seconds(5)
-                while answered.value < 50, ContinuousClock.now < deadline {
-                    try? await Task.sleep(for: .milliseconds(1))
-                }
-                kill(pid, SIGTERM)
+                await answered.sigterm(pid, after: 50)
                 return nil
             }
             for index in 0..<total {
@@ -134,11 +128,4 @@ struct GatewayProcessTests {
         restarted.signal(SIGTERM)
         #expect(await restarted.waitForExit(timeout: .seconds(20)) == 0)
     }
-}
-
-/// Requests answered so far, shared by the senders and the task that sends SIGTERM.
-private final class AnsweredCount: Sendable {
-    private let count = Atomic<Int>(0)
-    var value: Int { count.load(ordering: .relaxed) }
-    func increment() { count.add(1, ordering: .relaxed) }
 }
