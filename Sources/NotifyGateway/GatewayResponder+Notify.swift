@@ -14,7 +14,7 @@ extension GatewayResponder {
     /// The body may be JSON under `application/json`, JSON under
     /// `application/x-www-form-urlencoded` (as the documented examples send
     /// it), or truly form-encoded with `embed` as JSON text.
-    func notify(_ request: Request, identity: RequestIdentity, logger: Logger) async -> Result<Response, Failure> {
+    func notify(_ request: Request, identity: RequestIdentity) async -> Result<Response, Failure> {
         let body: ByteBuffer
         let isForm: Bool
         do throws(Failure) {

@@ -14,7 +14,7 @@ extension GatewayResponder {
     /// The seed's error table says 200 for success while its response section
     /// says 201; the gateway answers 201 (docs/GATEWAY.md).
     func sendNotification(
-        _ request: Request, prefix: String, identity: RequestIdentity, logger: Logger
+        _ request: Request, prefix: String, identity: RequestIdentity
     ) async -> Result<Response, Failure> {
         let body: ByteBuffer
         do throws(Failure) {

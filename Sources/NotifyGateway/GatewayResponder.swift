@@ -22,25 +22,23 @@ struct GatewayResponder: HTTPResponder {
 
     func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
         let identity = RequestIdentity(clientValue: request.headers[.clientRequestID])
-        var logger = self.logger
-        logger[metadataKey: "notify.request.id"] = "\(identity.requestID)"
         let path = request.uri.path
         guard let route = GatewayRoutes.route(for: path) else {
-            return answer(.notFound(path: path), contract: .gateway, identity: identity, logger: logger)
+            return answer(.notFound(path: path), contract: .gateway, identity: identity)
         }
         let contract = route.endpoint.contract
         guard route.methods.contains(request.method.rawValue) else {
             return answer(
                 .methodNotAllowed(method: request.method.rawValue, allow: route.methods.joined(separator: ", ")),
-                contract: contract, identity: identity, logger: logger
+                contract: contract, identity: identity
             )
         }
         let outcome: Result<Response, Failure>
         switch route.endpoint {
         case .notify:
-            outcome = await notify(request, identity: identity, logger: logger)
+            outcome = await notify(request, identity: identity)
         case .sendNotification(let prefix):
-            outcome = await sendNotification(request, prefix: prefix, identity: identity, logger: logger)
+            outcome = await sendNotification(request, prefix: prefix, identity: identity)
         case .healthz:
             outcome = .success(Self.json(.object(["status": .string("ok")]), status: .ok, contract: .gateway, identity: identity))
         case .readyz:
@@ -53,23 +51,34 @@ struct GatewayResponder: HTTPResponder {
         }
         switch outcome {
         case .success(let response):
-            logger.debug("answered", metadata: ["http.path": "\(path)", "http.status": "\(response.status.code)"])
+            logger.debug("answered", metadata: [
+                "notify.request.id": "\(identity.requestID)", "http.path": "\(path)", "http.status": "\(response.status.code)",
+            ])
             return response
         case .failure(let failure):
-            return answer(failure, contract: contract, identity: identity, logger: logger)
+            return answer(failure, contract: contract, identity: identity)
         }
     }
 
     /// The one exit for failures: the table's answer, or 500 with the detail logged.
-    func answer(_ failure: Failure, contract: Contract, identity: RequestIdentity, logger: Logger) -> Response {
+    ///
+    /// Log lines carry the request id in their own metadata rather than in a
+    /// logger made per request: setting logger metadata renders the stream
+    /// handler's metadata text each time, a cost every request paid.
+    func answer(_ failure: Failure, contract: Contract, identity: RequestIdentity) -> Response {
+        let id = identity.requestID
         guard let problem = ErrorTable.problem(for: failure, contract: contract) else {
-            logger.error("unexpected failure", metadata: ["error.type": "\(Self.describe(failure))"])
+            logger.error("unexpected failure", metadata: ["notify.request.id": "\(id)", "error.type": "\(Self.describe(failure))"])
             return ErrorTable.internalError(contract).response(contract: contract, identity: identity)
         }
         if problem.status.code >= 500 {
-            logger.warning("upstream failure", metadata: ["error.message": "\(Self.describe(failure))", "http.status": "\(problem.status.code)"])
+            logger.warning("upstream failure", metadata: [
+                "notify.request.id": "\(id)", "error.message": "\(Self.describe(failure))", "http.status": "\(problem.status.code)",
+            ])
         } else {
-            logger.debug("refused", metadata: ["http.status": "\(problem.status.code)", "error.code": "\(problem.code)"])
+            logger.debug("refused", metadata: [
+                "notify.request.id": "\(id)", "http.status": "\(problem.status.code)", "error.code": "\(problem.code)",
+            ])
         }
         return problem.response(contract: contract, identity: identity)
     }
