@@ -113,6 +113,8 @@ public final class NotifyClient: Sendable {
 
     // MARK: Internals
 
+    private static let closedError = RPCError(code: .unavailable, message: "the client is closed", reason: "CLIENT_CLOSED")
+
     private func exchange(
         _ method: String, payload: ByteBuffer, metadata: Metadata, timeout: Duration?
     ) async throws(RPCError) -> ResponseFrame {
@@ -121,9 +123,7 @@ public final class NotifyClient: Sendable {
                 if case .closed = state { return true }
                 return false
             }
-            guard !closed else {
-                throw RPCError(code: .unavailable, message: "the client is closed", reason: "CLIENT_CLOSED")
-            }
+            guard !closed else { throw Self.closedError }
             let deadline = (timeout ?? configuration.defaultTimeout).map { ContinuousClock.now.advanced(by: $0) }
             return await local.call(method: method, metadata: metadata, payload: payload, deadline: deadline)
         }
@@ -166,7 +166,7 @@ public final class NotifyClient: Sendable {
                     code: .unavailable, message: "the server is unreachable: \(lastError.message)", reason: "BACKING_OFF"
                 ))
             case .closed:
-                return .fail(RPCError(code: .unavailable, message: "the client is closed", reason: "CLIENT_CLOSED"))
+                return .fail(Self.closedError)
             case .ready, .idle, .backingOff:
                 let failures: Int = switch state {
                 case .idle(let failures), .backingOff(_, let failures, _): failures

@@ -105,27 +105,17 @@ extension StoreEngine {
         var jobs = 0
         for pending in batch {
             let item = pending.notification
-            guard isolated else {
-                do {
-                    let (appended, createdJob) = try appendOne(
-                        db, statements, item, now: now, cutoff: cutoff, configuration: configuration)
-                    outcomes.append(appended)
-                    if createdJob { jobs += 1 }
-                } catch {
-                    throw IsolateAppends()
-                }
-                continue
-            }
             // A failure outside the append itself (opening or undoing its
             // savepoint) escapes the closure: the whole batch rolls back and fails.
-            try statements.savepoint.execute()
+            if isolated { try statements.savepoint.execute() }
             do {
                 let (appended, createdJob) = try appendOne(
                     db, statements, item, now: now, cutoff: cutoff, configuration: configuration)
-                try statements.releaseSavepoint.execute()
+                if isolated { try statements.releaseSavepoint.execute() }
                 outcomes.append(appended)
                 if createdJob { jobs += 1 }
             } catch {
+                guard isolated else { throw IsolateAppends() }
                 // An I/O error can make SQLite roll the whole transaction
                 // back: then nothing in this batch may be reported as done.
                 guard db.isInsideTransaction else { throw error }

@@ -11,8 +11,7 @@ public enum UUIDText {
     public static func random() -> String {
         var generator = SystemRandomNumberGenerator()
         let high = (generator.next() & 0xFFFF_FFFF_FFFF_0FFF) | 0x4000
-        let low = (generator.next() & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000
-        return format(high: high, low: low)
+        return format(high: high, low: variant(generator.next()))
     }
 
     /// A version 7 UUID (RFC 9562 §5.7): 48 bits of Unix milliseconds, then 74 random bits.
@@ -26,8 +25,12 @@ public enum UUIDText {
         let milliseconds = UInt64(max(0, now.timeIntervalSince1970 * 1000)) & 0xFFFF_FFFF_FFFF
         var generator = SystemRandomNumberGenerator()
         let high = (milliseconds << 16) | 0x7000 | (generator.next() & 0x0FFF)
-        let low = (generator.next() & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000
-        return format(high: high, low: low)
+        return format(high: high, low: variant(generator.next()))
+    }
+
+    /// The low 64 bits with RFC 9562's variant (`10`) in their top two bits.
+    private static func variant(_ random: UInt64) -> UInt64 {
+        (random & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000
     }
 
     /// `8-4-4-4-12` lower-case hex of the 128 bits `high` then `low`.
