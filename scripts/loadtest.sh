@@ -16,55 +16,8 @@ cd "$(dirname "$0")/.."
 seconds=${LOADTEST_SECONDS:-10}
 warmup=${LOADTEST_WARMUP:-2}
 
-swift build -c release --product notifyd
-swift build -c release --product notify-load
-bin=$(swift build -c release --show-bin-path)
-
-work=$(mktemp -d)
-server_pid=""
-cleanup() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_for_port() {
-  for _ in $(seq 1 100); do
-    python3 -c "import socket; socket.create_connection(('127.0.0.1', $1), 1)" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "loadtest: nothing listens on port $1; server log:" >&2
-  cat "$work/server.log" >&2
-  return 1
-}
-
-rpc_port=$(free_port)
-serve=(serve --data-dir "$work/data" --rpc-port "$rpc_port" --log-level warning)
-http_port=""
-if "$bin/notifyd" serve --help 2>&1 | grep -q -- "--http-port"; then
-  http_port=$(free_port)
-  serve+=(--http-port "$http_port")
-else
-  echo "loadtest: this notifyd has no REST gateway (no --http-port in 'notifyd serve --help'): skipping the http target"
-fi
-"$bin/notifyd" "${serve[@]}" > "$work/server.log" 2>&1 &
-server_pid=$!
-wait_for_port "$rpc_port"
-[ -n "$http_port" ] && wait_for_port "$http_port"
-
-# An admin issuer (user 1) with 10 friends, and a subscription of user 2's.
-admin() { "$bin/notifyd" admin "$@" --data-dir "$work/data"; }
-token=$(admin token create --user 1 --role admin)
-for friend in $(seq 2 11); do admin connection add --user 1 --to "$friend" --kind friend; done
-uns=$(admin subscription create --user 2 --app load.example.com --platform windows)
+. scripts/perf/fresh-server.sh
+fresh_server loadtest
 
 clk_tck=$(getconf CLK_TCK)
 server_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
@@ -144,26 +97,24 @@ if [ -f "$work/rpc-notify-user-closed-16x16.json" ]; then
   half=$(( $(throughput rpc-notify-user-closed-16x16) / 2 ))
   run "rpc-notify-user-open-${half}" "${rpc[@]}" --mix notify-user --connections 16 --rate "$half"
 fi
-if [ -n "$http_port" ]; then
-  http=(--target http --port "$http_port")
-  run http-notify-user-closed-16x1 "${http[@]}" --mix notify-user --connections 16 --in-flight 1
-  run http-send-closed-16x1 "${http[@]}" --mix send --connections 16 --in-flight 1
-  # As many calls in flight as the RPC rows' 16 x 16: the gateway against the RPC path, like for like.
-  run http-notify-user-closed-256x1 "${http[@]}" --mix notify-user --connections 256 --in-flight 1
-  run http-send-closed-256x1 "${http[@]}" --mix send --connections 256 --in-flight 1
-  if [ -f "$work/http-notify-user-closed-16x1.json" ]; then
-    half=$(( $(throughput http-notify-user-closed-16x1) / 2 ))
-    run "http-notify-user-open-${half}" "${http[@]}" --mix notify-user --connections 16 --rate "$half"
-  fi
-  # The same documented bodies posted by wrk, a load generator that is not ours.
-  if command -v wrk >/dev/null; then
-    run_wrk wrk-notify-user-256 /api/v2/notification/notify/ "" \
-      '{"recipients_type":"user","type":"load","title":"Load test","description":null,"user":1}'
-    run_wrk wrk-send-256 /me/notifications/ "$uns" \
-      '{"payload":{"visualContent":{"title":"Load test","body":"A notification"}},"priority":"High","groupName":"load","displayTimeToLive":"60"}'
-  else
-    echo "loadtest: wrk is not installed (apt-get install wrk): skipping the wrk cross-check"
-  fi
+http=(--target http --port "$http_port")
+run http-notify-user-closed-16x1 "${http[@]}" --mix notify-user --connections 16 --in-flight 1
+run http-send-closed-16x1 "${http[@]}" --mix send --connections 16 --in-flight 1
+# As many calls in flight as the RPC rows' 16 x 16: the gateway against the RPC path, like for like.
+run http-notify-user-closed-256x1 "${http[@]}" --mix notify-user --connections 256 --in-flight 1
+run http-send-closed-256x1 "${http[@]}" --mix send --connections 256 --in-flight 1
+if [ -f "$work/http-notify-user-closed-16x1.json" ]; then
+  half=$(( $(throughput http-notify-user-closed-16x1) / 2 ))
+  run "http-notify-user-open-${half}" "${http[@]}" --mix notify-user --connections 16 --rate "$half"
+fi
+# The same documented bodies posted by wrk, a load generator that is not ours.
+if command -v wrk >/dev/null; then
+  run_wrk wrk-notify-user-256 /api/v2/notification/notify/ "" \
+    '{"recipients_type":"user","type":"load","title":"Load test","description":null,"user":1}'
+  run_wrk wrk-send-256 /me/notifications/ "$uns" \
+    '{"payload":{"visualContent":{"title":"Load test","body":"A notification"}},"priority":"High","groupName":"load","displayTimeToLive":"60"}'
+else
+  echo "loadtest: wrk is not installed (apt-get install wrk): skipping the wrk cross-check"
 fi
 
 echo

@@ -14,32 +14,10 @@ seconds=${SOAK_SECONDS:-300}
 rate=${SOAK_RATE:-2000}
 mix=${SOAK_MIX:-notify-user=80,send=20}
 
-swift build -c release --product notifyd >/dev/null
-swift build -c release --product notify-load >/dev/null
-bin=$(swift build -c release --show-bin-path)
+. scripts/perf/fresh-server.sh
+fresh_server soak --no-gateway
 
-work=$(mktemp -d)
-server_pid=""
-cleanup() {
-  [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null || true
-  sleep 1
-  [ -n "$server_pid" ] && kill -9 "$server_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$bin/notifyd" serve --data-dir "$work/data" --rpc-port "$port" --no-gateway --log-level warning > "$work/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 100); do
-  python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null && break
-  sleep 0.1
-done
-token=$("$bin/notifyd" admin token create --data-dir "$work/data" --user 1 --role admin)
-"$bin/notifyd" admin user add --data-dir "$work/data" --id 2 >/dev/null
-uns=$("$bin/notifyd" admin subscription create --data-dir "$work/data" --user 2 --app soak.example.com --platform windows)
-
-"$bin/notify-load" --port "$port" --ca "$work/data/tls/ca.crt" --token "$token" --user 1 --uns-id "$uns" \
+"$bin/notify-load" --port "$rpc_port" --ca "$work/data/tls/ca.crt" --token "$token" --user 1 --uns-id "$uns" \
   --mix "$mix" --rate "$rate" --connections 16 --duration "$seconds" --warmup 10 --json > "$work/load.json" &
 load_pid=$!
 

@@ -1,0 +1,57 @@
+# Sourced by scripts/loadtest.sh, scripts/perf/soak.sh and scripts/perf/profile.sh:
+# a release build, a fresh `notifyd serve` (RPC server and in-process gateway) on a
+# temporary data folder and free loopback ports, bootstrapped with `notifyd admin`,
+# and stopped with the calling script.
+#
+# Call fresh_server NAME [serve options...]. Afterwards: bin, work, rpc_port,
+# http_port (empty with --no-gateway), server_pid, token (an admin of user 1, who
+# has users 2-11 as friends) and uns (a subscription of user 2).
+
+swift build -c release --product notifyd >&2
+swift build -c release --product notify-load >&2
+bin=$(swift build -c release --show-bin-path)
+
+work=$(mktemp -d)
+server_pid=""
+stop_fresh_server() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap stop_fresh_server EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+fresh_server() {
+  local name=$1; shift
+  local serve=(serve --data-dir "$work/data" --log-level warning)
+  rpc_port=$(free_port)
+  serve+=(--rpc-port "$rpc_port")
+  http_port=""
+  if [[ " $* " != *" --no-gateway "* ]]; then
+    http_port=$(free_port)
+    serve+=(--http-port "$http_port")
+  fi
+  "$bin/notifyd" "${serve[@]}" "$@" > "$work/server.log" 2>&1 &
+  server_pid=$!
+  local port
+  for port in "$rpc_port" $http_port; do
+    for _ in $(seq 1 100); do
+      python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null && continue 2
+      sleep 0.1
+    done
+    echo "$name: nothing listens on port $port; server log:" >&2
+    cat "$work/server.log" >&2
+    return 1
+  done
+  admin() { "$bin/notifyd" admin "$@" --data-dir "$work/data"; }
+  token=$(admin token create --user 1 --role admin)
+  for friend in $(seq 2 11); do admin connection add --user 1 --to "$friend" --kind friend; done
+  uns=$(admin subscription create --user 2 --app load.example.com --platform windows)
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# One notify-load run against a fresh notifyd (scripts/perf/fresh-server.sh), with
+# the server optionally profiled: the command behind the "before -> after" figures
+# of docs/PERFORMANCE.md. Loopback only; it stops everything by itself.
+#
+# Usage: scripts/perf/profile.sh [notify-load options...]
+#   PROFILE_TARGET   rpc (16 connections x 16 in flight) or http (the gateway,
+#                    256 connections x 1) [rpc]
+#   PROFILE_SECONDS  measured seconds, after a 1 s warm-up [12]
+#   PROFILE_PERF     a file: `perf record -g` the server for PROFILE_SECONDS - 4 s into it
+#   PROFILE_STRACE   a strace -e list (madvise,fdatasync): count those calls for 2 s
+# The options given are added to notify-load's, after the defaults (--mix, --rate...).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export PATH="/opt/swift/usr/bin:$PATH"
+
+target=${PROFILE_TARGET:-rpc}
+seconds=${PROFILE_SECONDS:-12}
+
+. scripts/perf/fresh-server.sh
+fresh_server profile
+
+case "$target" in
+  rpc) load=(--target rpc --port "$rpc_port" --ca "$work/data/tls/ca.crt" --connections 16 --in-flight 16) ;;
+  http) load=(--target http --port "$http_port" --connections 256 --in-flight 1) ;;
+  *) echo "profile: PROFILE_TARGET is rpc or http" >&2; exit 2 ;;
+esac
+"$bin/notify-load" "${load[@]}" --token "$token" --user 1 --uns-id "$uns" --mix notify-user \
+  --duration "$seconds" --warmup 1 --json "$@" > "$work/load.json" &
+load_pid=$!
+sleep 2
+if [ -n "${PROFILE_PERF:-}" ]; then
+  perf record -F 999 -g -p "$server_pid" -o "$PROFILE_PERF" -- sleep $(( seconds > 5 ? seconds - 4 : 1 )) > /dev/null 2>&1
+fi
+if [ -n "${PROFILE_STRACE:-}" ]; then
+  timeout 2 strace -f -c -p "$server_pid" -e trace="$PROFILE_STRACE" 2>&1 | tail -n +2 || true
+fi
+wait "$load_pid"
+python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); l=s["latency_microseconds"]; print("%.0f calls/s  p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f ms  errors %d  %s" % (s["throughput_per_second"], l["p50"]/1000, l["p90"]/1000, l["p99"]/1000, l["p999"]/1000, l["max"]/1000, s["errors"], s["statuses"]))' "$work/load.json"
