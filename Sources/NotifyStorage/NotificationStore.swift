@@ -101,12 +101,27 @@ public protocol NotificationStore: Sendable {
     func revokeToken(id: String) async throws(StorageError) -> Bool
 
     // Notifications.
-    /// Appends a notification to its recipients' feeds and commits.
+    /// Appends a notification to its recipients' feeds, commits, then calls
+    /// `completion`, on a thread of the store's: it must return quickly.
     ///
-    /// Concurrent appends are group-committed: batched into one transaction.
-    /// - Throws: ``StorageError/Code/idempotencyKeyReused`` when the key was
+    /// A callback rather than `async`, so that a caller on an event loop can
+    /// append without a task of its own. Concurrent appends are
+    /// group-committed: batched into one transaction.
+    /// - Failures: ``StorageError/Code/idempotencyKeyReused`` when the key was
     ///   used before with another fingerprint.
-    func append(_ notification: NewNotification) async throws(StorageError) -> AppendResult
+    func append(
+        _ notification: NewNotification,
+        completion: @escaping @Sendable (Result<AppendResult, StorageError>) -> Void
+    )
     /// A user's feed entries with `sequence > after`, oldest first.
     func feed(user: Int64, after: UInt64, limit: Int) async throws(StorageError) -> [NotifyDomain.Notification]
+}
+
+extension NotificationStore {
+    /// Appends a notification and returns once it is committed.
+    public func append(_ notification: NewNotification) async throws(StorageError) -> AppendResult {
+        try await withCheckedContinuation { continuation in
+            append(notification) { continuation.resume(returning: $0) }
+        }.get()
+    }
 }

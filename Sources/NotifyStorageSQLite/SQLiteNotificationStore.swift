@@ -15,18 +15,19 @@ import Synchronization
 /// server runs. All database work runs on GRDB's own threads through its
 /// async `read`/`write`, so no caller's thread (an event loop) ever blocks.
 ///
-/// Appends are group-committed: concurrent ``append(_:)`` calls queue, and one
-/// writer task commits up to ``SQLiteStoreConfiguration/maxAppendsPerTransaction``
+/// Appends are group-committed: concurrent appends queue, and one writer
+/// thread commits up to ``SQLiteStoreConfiguration/maxAppendsPerTransaction``
 /// of them per transaction, so one fsync covers the batch. A connections
 /// audience above ``SQLiteStoreConfiguration/inlineFanOutLimit`` is committed as
 /// a durable fan-out job that a background task writes into feeds in batches,
 /// resuming after a restart.
 ///
-/// The store owns those two tasks; ``close()`` drains the append queue and
-/// stops them. Call it before the process exits.
+/// The store owns that thread and task; ``close()`` drains the append queue
+/// and stops them. Call it before the process exits.
 public final class SQLiteNotificationStore: NotificationStore {
     let engine: StoreEngine
-    private let appendWriter: Task<Void, Never>
+    /// Finishes when the append writer's thread has drained the queue and ended.
+    private let appendWriterEnded: AsyncStream<Never>
     private let fanOutWorker: Task<Void, Never>
     /// Copies the WAL into the database on a connection of its own.
     private let checkpointer: (queue: DatabaseQueue, task: Task<Void, Never>)?
@@ -75,15 +76,22 @@ public final class SQLiteNotificationStore: NotificationStore {
             }
         }
 
-        let (appendSignals, appendSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let (fanOutSignals, fanOutSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let engine = StoreEngine(
             pool: pool, configuration: configuration, logger: logger,
-            appendSignal: appendSignal, fanOutSignal: fanOutSignal)
+            fanOutSignal: fanOutSignal)
         self.engine = engine
         // Owned by the store and awaited by close(); they hold the engine,
-        // not the store.
-        appendWriter = Task { await engine.runAppendWriter(appendSignals) }
+        // not the store. The writer blocks in SQLite and fsync, so it gets a
+        // thread of its own rather than one of the few the tasks share.
+        let (writerEnded, writerEnding) = AsyncStream.makeStream(of: Never.self)
+        appendWriterEnded = writerEnded
+        let writer = Thread {
+            engine.runAppendWriter()
+            writerEnding.finish()
+        }
+        writer.name = "notify.store.append"
+        writer.start()
         fanOutWorker = Task { await engine.runFanOut(fanOutSignals) }
         checkpointer = checkpointQueue.map { queue in
             (queue, Task { await engine.runCheckpoints(on: queue, every: configuration.checkpointInterval) })
@@ -94,8 +102,7 @@ public final class SQLiteNotificationStore: NotificationStore {
     }
 
     deinit {
-        engine.queue.withLock { $0.closed = true }
-        engine.appendSignal.finish()
+        _ = engine.queue.close()
         engine.fanOutSignal.finish()
         fanOutWorker.cancel()
         checkpointer?.task.cancel()
@@ -105,12 +112,9 @@ public final class SQLiteNotificationStore: NotificationStore {
     /// background fan-out (its unfinished jobs resume at the next open) and
     /// closes the database. Every later call throws ``StorageError/Code/unavailable``.
     public func close() async {
-        let wasOpen = engine.queue.withLock { queue in
-            defer { queue.closed = true }
-            return !queue.closed
-        }
-        engine.appendSignal.finish()
-        await appendWriter.value
+        let wasOpen = engine.queue.close()
+        // Only the first close waits for the writer: an AsyncStream has one reader.
+        if wasOpen { for await _ in appendWriterEnded {} }
         fanOutWorker.cancel()
         engine.fanOutSignal.finish()
         await fanOutWorker.value
@@ -293,35 +297,23 @@ public final class SQLiteNotificationStore: NotificationStore {
 
     // MARK: Notifications
 
-    /// Queues the append for the group-commit writer and returns after its
-    /// transaction commits.
+    /// Queues the append for the group-commit writer; `completion` runs on
+    /// the writer's thread once its transaction has committed (or failed).
     ///
-    /// Once queued, the append completes even if the calling task is
-    /// cancelled: the writer may already be committing it.
-    /// - Throws: ``StorageError/Code/unavailable`` at once when
-    ///   ``SQLiteStoreConfiguration/maxPendingAppends`` appends are already
-    ///   waiting or the store is closed; ``StorageError/Code/idempotencyKeyReused``;
+    /// Once queued, the append completes whatever its caller does: the writer
+    /// may already be committing it.
+    /// - Failures: ``StorageError/Code/unavailable`` at once (on the calling
+    ///   thread) when ``SQLiteStoreConfiguration/maxPendingAppends`` appends are
+    ///   already waiting or the store is closed; ``StorageError/Code/idempotencyKeyReused``;
     ///   ``StorageError/Code/alreadyExists`` for a notification id already stored.
-    public func append(_ notification: NewNotification) async throws(StorageError) -> AppendResult {
-        let engine = engine
+    public func append(
+        _ notification: NewNotification,
+        completion: @escaping @Sendable (Result<AppendResult, StorageError>) -> Void
+    ) {
         let encoded = EncodedAppend(notification)
-        let outcome = await withCheckedContinuation {
-            (continuation: CheckedContinuation<AppendOutcome, Never>) in
-            let refusal = engine.queue.withLock { queue -> StorageError? in
-                if queue.closed { return StoreEngine.closedError }
-                if queue.pending.count >= engine.configuration.maxPendingAppends {
-                    return StorageError(code: .unavailable, message: "too many appends are waiting to be committed")
-                }
-                queue.pending.append(.init(notification: encoded, continuation: continuation))
-                return nil
-            }
-            if let refusal {
-                continuation.resume(returning: .failed(refusal))
-            } else {
-                engine.appendSignal.yield()
-            }
+        if let refusal = engine.queue.enqueue(.init(notification: encoded, completion: completion)) {
+            completion(.failure(refusal))
         }
-        return try outcome.result(for: encoded)
     }
 
     public func feed(user: Int64, after: UInt64, limit: Int) async throws(StorageError) -> [NotifyDomain.Notification] {

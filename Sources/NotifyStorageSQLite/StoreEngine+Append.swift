@@ -9,35 +9,28 @@ extension StoreEngine {
     /// The most expired idempotency keys one purge deletes.
     static let idempotencyPurgeLimit = 10_000
 
-    /// The group-commit writer: drains the append queue batch by batch until
-    /// the signal stream finishes (close), then drains what is left.
-    func runAppendWriter(_ signals: AsyncStream<Void>) async {
+    /// The group-commit writer, on a thread of its own: commits the queued
+    /// appends batch by batch until the queue is closed and drained.
+    func runAppendWriter() {
         var lastPurge: ContinuousClock.Instant?
-        for await _ in signals {
-            await drainAppends(lastPurge: &lastPurge)
-        }
-        await drainAppends(lastPurge: &lastPurge)
-    }
-
-    private func drainAppends(lastPurge: inout ContinuousClock.Instant?) async {
-        while true {
-            let batch = queue.withLock { $0.take(configuration.maxAppendsPerTransaction) }
-            if batch.isEmpty { return }
+        while let batch = queue.next(limit: configuration.maxAppendsPerTransaction) {
             let now = ContinuousClock.now
             let purge = lastPurge.map { now - $0 >= configuration.idempotencyPurgeInterval } ?? true
             if purge { lastPurge = now }
-            await commit(batch, purgeIdempotencyKeys: purge)
+            commit(batch, purgeIdempotencyKeys: purge)
         }
     }
 
-    /// Commits `batch` in one transaction, then resumes every caller.
+    /// Commits `batch` in one transaction, then completes every append.
     ///
     /// One refused append (a reused idempotency key, a duplicate id) must fail
     /// alone, but a savepoint around every append costs two statements each.
     /// So the batch first runs without them; only when an append fails is that
     /// transaction rolled back and the batch run again with one savepoint per
     /// append. A failed commit fails them all.
-    private func commit(_ batch: [AppendQueue.Pending], purgeIdempotencyKeys: Bool) async {
+    ///
+    /// GRDB's synchronous `write` runs on this thread, which does nothing else.
+    private func commit(_ batch: [AppendQueue.Pending], purgeIdempotencyKeys: Bool) {
         let now = Date().storedMicroseconds
         let cutoff = now - configuration.idempotencyRetention.microseconds
         let configuration = configuration
@@ -45,13 +38,13 @@ extension StoreEngine {
         var jobsCreated = 0
         do {
             do {
-                (outcomes, jobsCreated) = try await pool.write { db in
+                (outcomes, jobsCreated) = try pool.write { db in
                     try Self.appendBatch(
                         db, batch, isolated: false, purge: purgeIdempotencyKeys, now: now, cutoff: cutoff,
                         configuration: configuration)
                 }
             } catch is IsolateAppends {
-                (outcomes, jobsCreated) = try await pool.write { db in
+                (outcomes, jobsCreated) = try pool.write { db in
                     try Self.appendBatch(
                         db, batch, isolated: true, purge: purgeIdempotencyKeys, now: now, cutoff: cutoff,
                         configuration: configuration)
@@ -71,7 +64,7 @@ extension StoreEngine {
         }
         if jobsCreated > 0, configuration.runsBackgroundFanOut { fanOutSignal.yield() }
         for (pending, outcome) in zip(batch, outcomes) {
-            pending.continuation.resume(returning: outcome)
+            pending.completion(outcome.result(for: pending.notification))
         }
     }
 

@@ -15,25 +15,22 @@ final class StoreEngine: Sendable {
     let configuration: SQLiteStoreConfiguration
     let logger: Logger
     let statistics = Mutex(SQLiteStoreStatistics())
-    let queue = Mutex(AppendQueue())
-    /// Wakes the group-commit writer; one buffered signal is enough, since
-    /// the writer drains the whole queue each time it wakes.
-    let appendSignal: AsyncStream<Void>.Continuation
+    let queue: AppendQueue
     /// Wakes the background fan-out.
     let fanOutSignal: AsyncStream<Void>.Continuation
 
     init(
         pool: DatabasePool, configuration: SQLiteStoreConfiguration, logger: Logger,
-        appendSignal: AsyncStream<Void>.Continuation, fanOutSignal: AsyncStream<Void>.Continuation
+        fanOutSignal: AsyncStream<Void>.Continuation
     ) {
+        self.queue = AppendQueue(capacity: configuration.maxPendingAppends)
         self.pool = pool
         self.configuration = configuration
         self.logger = logger
-        self.appendSignal = appendSignal
         self.fanOutSignal = fanOutSignal
     }
 
-    var isClosed: Bool { queue.withLock { $0.closed } }
+    var isClosed: Bool { queue.isClosed }
 
     static let closedError = StorageError(code: .unavailable, message: "the store is closed")
 
@@ -62,19 +59,51 @@ final class StoreEngine: Sendable {
     }
 }
 
-/// Appends waiting for the group-commit writer.
-struct AppendQueue {
+/// Appends waiting for the group-commit writer thread.
+///
+/// A condition variable rather than an async stream: the writer is a thread
+/// of its own that sleeps here between batches, so a batch costs no task
+/// wake-up and no hop between threads (GRDB's synchronous `write` runs on
+/// the calling thread).
+final class AppendQueue: @unchecked Sendable {
     struct Pending {
         var notification: EncodedAppend
-        var continuation: CheckedContinuation<AppendOutcome, Never>
+        var completion: @Sendable (Result<AppendResult, StorageError>) -> Void
     }
 
-    var pending: [Pending] = []
+    /// Guards every stored property below.
+    private let condition = NSCondition()
+    private var pending: [Pending] = []
     /// Set by close: no append is accepted any more.
-    var closed = false
+    private var closed = false
+    private let capacity: Int
 
-    /// Takes up to `limit` appends, oldest first.
-    mutating func take(_ limit: Int) -> [Pending] {
+    /// - Parameter capacity: the most appends waiting at once.
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    /// Queues `append`, or says why not.
+    func enqueue(_ append: Pending) -> StorageError? {
+        condition.lock()
+        defer { condition.unlock() }
+        if closed { return StoreEngine.closedError }
+        if pending.count >= capacity {
+            return StorageError(code: .unavailable, message: "too many appends are waiting to be committed")
+        }
+        pending.append(append)
+        // The writer only sleeps on an empty queue: one signal per wake-up.
+        if pending.count == 1 { condition.signal() }
+        return nil
+    }
+
+    /// Up to `limit` appends, oldest first, waiting for the first one; nil
+    /// once the queue is closed and empty.
+    func next(limit: Int) -> [Pending]? {
+        condition.lock()
+        defer { condition.unlock() }
+        while pending.isEmpty && !closed { condition.wait() }
+        if pending.isEmpty { return nil }
         guard pending.count > limit else {
             // The usual case: the whole queue, without copying or shifting it.
             var batch: [Pending] = []
@@ -85,6 +114,23 @@ struct AppendQueue {
         let batch = Array(pending[..<limit])
         pending.removeFirst(limit)
         return batch
+    }
+
+    /// Refuses every later append; the writer drains what is queued, then ends.
+    /// - Returns: whether the queue was open.
+    func close() -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        let wasOpen = !closed
+        closed = true
+        condition.broadcast()
+        return wasOpen
+    }
+
+    var isClosed: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return closed
     }
 }
 
@@ -112,15 +158,15 @@ final class EncodedAppend: Sendable {
 
 /// What the writer hands back for one append.
 ///
-/// Small, so a batch's outcomes are one small array on the writer; the caller
-/// builds its ``AppendResult`` from it and its own ``EncodedAppend``, on its task.
+/// Small, so a batch's outcomes are one small array inside the transaction;
+/// the ``AppendResult`` is built from it and the ``EncodedAppend`` after the commit.
 enum AppendOutcome: Sendable {
     case appended(recipients: Int64, first: (user: Int64, seq: Int64)?)
     /// Rare (a retried call): boxed, so it does not widen every outcome.
     case replayed(ReplayedAppend)
     case failed(StorageError)
 
-    func result(for encoded: EncodedAppend) throws(StorageError) -> AppendResult {
+    func result(for encoded: EncodedAppend) -> Result<AppendResult, StorageError> {
         switch self {
         case .appended(let recipients, let first):
             let item = encoded.item
@@ -129,11 +175,11 @@ enum AppendOutcome: Sendable {
                     id: item.id, sequence: UInt64($0.seq), user: $0.user,
                     createdAt: Date(storedMicroseconds: encoded.createdAt), content: item.content.stored)
             }
-            return AppendResult(id: item.id, recipients: UInt64(recipients), first: entry, replayed: false)
+            return .success(AppendResult(id: item.id, recipients: UInt64(recipients), first: entry, replayed: false))
         case .replayed(let replayed):
-            return replayed.result
+            return .success(replayed.result)
         case .failed(let error):
-            throw error
+            return .failure(error)
         }
     }
 }

@@ -15,7 +15,11 @@ struct AppendRollbackTests {
         try await withStore { store, database in
             _ = try await store.append(Sample.notification(id: "first", to: .users([1])))
             let refused: Int64 = 666
-            let queue = try DatabaseQueue(path: database.path)
+            // The store's own writers (the fan-out, the checkpoint) may hold
+            // the lock a moment: wait for it like the store's connections do.
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(5)
+            let queue = try DatabaseQueue(path: database.path, configuration: configuration)
             try await queue.write { db in
                 try db.execute(
                     sql: """
