@@ -1,6 +1,7 @@
 public import Logging
 public import NIOCore
 public import NIOPosix
+import NotifyCrypto
 import NotifyDomain
 import NotifyTLS
 public import NotifyWire
@@ -139,18 +140,41 @@ extension RPCServer: LocalRPCEndpoint {
     public func call(
         method: String, metadata: Metadata, payload: ByteBuffer, deadline: ContinuousClock.Instant?
     ) async -> ResponseFrame {
+        var random = SecureRandom.Generator()
         let context = ServerContext(
             callID: 0, method: method, metadata: metadata, deadline: deadline, requestPayload: payload,
-            requestID: metadata["x-request-id"] ?? UUIDText.random(), logger: logger
+            requestID: metadata["x-request-id"] ?? UUIDText.random(using: &random), logger: logger
         )
         guard acceptsLocalCalls.load(ordering: .relaxed) else { return CallJob.goingAway(context) }
-        let handler: RPCRouter.AsyncHandler
-        switch CallJob.route(router.handler(for: method), context: context) {
-        case .answered(let answer): return answer
-        case .task(let task): handler = task
-        }
+        let route = CallJob.route(router.handler(for: method), context: context)
+        if case .answered(let answer) = route { return answer }
         guard executor.admit() else { return CallJob.overloaded(context) }
         defer { executor.release() }
-        return await CallJob.respond(handler, context: context)
+        switch route {
+        case .answered(let answer):
+            return answer
+        case .task(let handler):
+            return await CallJob.respond(handler, context: context)
+        case .staged(let start):
+            switch await Self.start(start, context: context) {
+            case .answer(let answer): return CallJob.respond(answer, context: context)
+            case .task(let handler): return await CallJob.respond(handler, context: context)
+            }
+        }
+    }
+
+    private enum StagedOutcome {
+        case answer(CallCompletion.Answer)
+        case task(RPCRouter.AsyncHandler)
+    }
+
+    /// Starts a staged call in the caller's task and waits for its answer.
+    private static func start(_ start: RPCRouter.StagedHandler, context: ServerContext) async -> StagedOutcome {
+        await withCheckedContinuation { continuation in
+            let completion = CallCompletion { continuation.resume(returning: .answer($0)) }
+            if case .needsTask(let handler) = start(context, completion) {
+                continuation.resume(returning: .task(handler))
+            }
+        }
     }
 }

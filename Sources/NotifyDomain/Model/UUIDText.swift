@@ -2,14 +2,19 @@ public import Foundation
 
 /// Lower-case UUID strings, as Graph writes ids and request ids.
 ///
-/// Made from `SystemRandomNumberGenerator` (one `getrandom` call per 64
-/// bits) rather than Foundation's `UUID()`, which on Linux opens and reads
-/// `/dev/urandom` each time: that showed as 4 % of the server's CPU when
-/// every call got a request id.
+/// Made from a `RandomNumberGenerator` rather than Foundation's `UUID()`,
+/// which on Linux opens and reads `/dev/urandom` each time: that showed as
+/// 4 % of the server's CPU when every call got a request id. The server's
+/// per-call ids pass a user-space generator (NotifyCrypto's
+/// `SecureRandom.Generator`); the default makes system calls.
 public enum UUIDText {
     /// A version 4 UUID (RFC 9562 §5.4): 122 random bits.
     public static func random() -> String {
         var generator = SystemRandomNumberGenerator()
+        return random(using: &generator)
+    }
+
+    public static func random(using generator: inout some RandomNumberGenerator) -> String {
         let high = (generator.next() & 0xFFFF_FFFF_FFFF_0FFF) | 0x4000
         return format(high: high, low: variant(generator.next()))
     }
@@ -22,8 +27,12 @@ public enum UUIDText {
     /// more 4 KiB write to the WAL. Within a millisecond the order is random,
     /// which the index does not mind; callers must not read meaning into it.
     public static func timeOrdered(now: Date = Date()) -> String {
-        let milliseconds = UInt64(max(0, now.timeIntervalSince1970 * 1000)) & 0xFFFF_FFFF_FFFF
         var generator = SystemRandomNumberGenerator()
+        return timeOrdered(now: now, using: &generator)
+    }
+
+    public static func timeOrdered(now: Date = Date(), using generator: inout some RandomNumberGenerator) -> String {
+        let milliseconds = UInt64(max(0, now.timeIntervalSince1970 * 1000)) & 0xFFFF_FFFF_FFFF
         let high = (milliseconds << 16) | 0x7000 | (generator.next() & 0x0FFF)
         return format(high: high, low: variant(generator.next()))
     }

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NotifyCrypto
 import NotifyDomain
 import NotifyTLS
 import NotifyWire
@@ -11,7 +12,8 @@ import NotifyWire
 /// ``ServerConnectionStateMachine``; this handler performs them. Responses are
 /// encoded into one outbound buffer and flushed once per read burst or event
 /// loop tick, so that pipelined calls cost one TLS record and one syscall per
-/// burst rather than per call.
+/// burst rather than per call. Answers finished on other threads come back
+/// through an ``AnswerInbox``: one hop to the loop per batch, not per call.
 final class ServerConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = Frame
     typealias OutboundOut = ByteBuffer
@@ -25,8 +27,14 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     private let logger: Logger
 
     private var context: ChannelHandlerContext?
+    private var random = SecureRandom.Generator()
     private var outbox = FrameOutbox()
-    private var readBurst = false
+    /// A flush is coming anyway (the end of a read burst or of an inbox drain):
+    /// writes need not schedule one.
+    private var flushComing = false
+    private let inbox = AnswerInbox()
+    /// Hands an answer to this handler's loop, from any thread; set once added.
+    private var deliver: (@Sendable (AnswerInbox.Answer) -> Void)?
     /// Deadline timers of the calls in flight that have one.
     private var deadlines: [UInt64: Scheduled<Void>] = [:]
     private var lastActivity = NIODeadline.now()
@@ -55,6 +63,13 @@ final class ServerConnectionHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        let (inbox, eventLoop) = (self.inbox, context.eventLoop)
+        let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
+        deliver = { answer in
+            if inbox.push(answer) {
+                eventLoop.execute { loopBound.value.drainInbox() }
+            }
+        }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -72,7 +87,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        readBurst = true
+        flushComing = true
         lastActivity = .now()
         switch unwrapInboundIn(data) {
         case .request(let request):
@@ -94,7 +109,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        readBurst = false
+        flushComing = false
         flushNow()
         context.fireChannelReadComplete()
     }
@@ -148,42 +163,74 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     }
 
     private func dispatch(_ request: RequestFrame) {
-        guard let context else { return }
-        let requestID = request.metadata["x-request-id"] ?? UUIDText.random()
-        let callContext = ServerContext(
+        guard let context, let deliver else { return }
+        let requestID = request.metadata["x-request-id"] ?? UUIDText.random(using: &random)
+        var callContext = ServerContext(
             callID: request.callID, method: request.method, metadata: request.metadata, deadline: nil,
             requestPayload: request.payload, requestID: requestID, logger: logger
         )
-        switch CallJob.route(router.handler(for: request.method), context: callContext) {
-        case .answered(let answer):
+        let route = CallJob.route(router.handler(for: request.method), context: callContext)
+        if case .answered(let answer) = route {
             complete(answer)
-        case .task(let handler):
-            guard executor.admit() else {
-                complete(CallJob.overloaded(callContext))
-                return
-            }
-            var callContext = callContext
+            return
+        }
+        guard executor.admit() else {
+            complete(CallJob.overloaded(callContext))
+            return
+        }
+        if let milliseconds = request.timeoutMilliseconds, milliseconds > 0 {
             let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            if let milliseconds = request.timeoutMilliseconds, milliseconds > 0 {
-                let timeout = TimeAmount.milliseconds(Int64(clamping: milliseconds))
-                callContext.deadline = .now.advanced(by: .milliseconds(Int64(clamping: milliseconds)))
-                let expired = CallJob.failure(
-                    RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED"),
-                    context: callContext
-                )
-                deadlines[request.callID] = context.eventLoop.scheduleTask(in: timeout) {
-                    loopBound.value.complete(expired)
-                }
-            }
-            let eventLoop = context.eventLoop
-            let job = CallJob(context: callContext, handler: handler) { response in
-                eventLoop.execute { loopBound.value.complete(response) }
-            }
-            if !executor.submit(job) {
-                executor.release()
-                complete(CallJob.goingAway(callContext))
+            let timeout = TimeAmount.milliseconds(Int64(clamping: milliseconds))
+            callContext.deadline = .now.advanced(by: .milliseconds(Int64(clamping: milliseconds)))
+            let expired = CallJob.failure(
+                RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED"),
+                context: callContext
+            )
+            deadlines[request.callID] = context.eventLoop.scheduleTask(in: timeout) {
+                loopBound.value.complete(expired)
             }
         }
+        let handler: RPCRouter.AsyncHandler
+        switch route {
+        case .answered:
+            preconditionFailure("answered above")
+        case .task(let task):
+            handler = task
+        case .staged(let start):
+            let executor = executor
+            let staged = callContext
+            let completion = CallCompletion { answer in
+                // The place is free before the answer leaves (see CallExecutor.run).
+                executor.release()
+                deliver(.build(staged, answer))
+            }
+            switch start(callContext, completion) {
+            case .started: return
+            case .needsTask(let task): handler = task
+            }
+        }
+        let job = CallJob(context: callContext, handler: handler) { response in
+            deliver(.ready(response))
+        }
+        if !executor.submit(job) {
+            executor.release()
+            complete(CallJob.goingAway(callContext))
+        }
+    }
+
+    /// Completes the answers that other threads finished, then flushes once.
+    private func drainInbox() {
+        flushComing = true
+        for answer in inbox.take() {
+            switch answer {
+            case .ready(let response):
+                complete(response)
+            case .build(let callContext, let build):
+                complete(CallJob.respond(build, context: callContext))
+            }
+        }
+        flushComing = false
+        flushNow()
     }
 
     private func complete(_ response: ResponseFrame) {
@@ -282,9 +329,9 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             logger.error("could not encode a frame", metadata: ["error.message": "\(error)"])
             return
         }
-        // In a read burst the flush comes with channelReadComplete; otherwise
-        // once per loop tick, after every completion of that tick.
-        if first && !readBurst {
+        // In a read burst the flush comes with channelReadComplete, in a drain
+        // at its end; otherwise once per loop tick, after every completion of that tick.
+        if first && !flushComing {
             let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
             context.eventLoop.execute { loopBound.value.flushNow() }
         }

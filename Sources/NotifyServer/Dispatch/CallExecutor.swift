@@ -78,7 +78,7 @@ final class CallExecutor: Sendable {
 struct CallJob: Sendable {
     var context: ServerContext
     var handler: RPCRouter.AsyncHandler
-    /// Called with the final response frame; hops to the connection's loop.
+    /// Called with the final response frame, on the task; hands it to the connection's loop.
     var complete: @Sendable (ResponseFrame) -> Void
 
     /// Runs the handler; the answer, success or mapped failure.
@@ -94,12 +94,23 @@ struct CallJob: Sendable {
         }
     }
 
+    /// The response of a staged call, from the answer it completed with.
+    static func respond(_ answer: CallCompletion.Answer, context: ServerContext) -> ResponseFrame {
+        do {
+            return success(try answer(), context: context)
+        } catch {
+            return failure(ErrorMapping.rpcError(for: error, logger: context.logger), context: context)
+        }
+    }
+
     /// How a call proceeds once its method is looked up.
     enum Route {
         /// Answered at once: an unknown method, or an inline handler that ran.
         case answered(ResponseFrame)
         /// Runs as a task, once the executor admits it.
         case task(RPCRouter.AsyncHandler)
+        /// Starts on the caller's thread once admitted; may turn into a task.
+        case staged(RPCRouter.StagedHandler)
     }
 
     static func route(_ handler: RPCRouter.Handler?, context: ServerContext) -> Route {
@@ -117,6 +128,8 @@ struct CallJob: Sendable {
             }
         case .async(let handler)?:
             return .task(handler)
+        case .staged(let handler)?:
+            return .staged(handler)
         }
     }
 

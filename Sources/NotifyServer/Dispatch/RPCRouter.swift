@@ -13,9 +13,18 @@ public struct RPCRouter: Sendable {
     /// connection's event loop with no task, no hop and no allocation of its own.
     public typealias InlineHandler = @Sendable (ServerContext) throws -> ByteBuffer
 
+    /// A handler that starts on the caller's thread (a connection's event
+    /// loop), must not wait there, and answers later through its
+    /// ``CallCompletion`` from whatever thread finishes the work (the store's
+    /// writer). It costs no task; when it must wait after all (a lookup the
+    /// cache does not hold) it hands the call to a task with
+    /// ``StagedStart/needsTask(_:)``.
+    public typealias StagedHandler = @Sendable (ServerContext, CallCompletion) -> StagedStart
+
     public enum Handler: Sendable {
         case async(AsyncHandler)
         case inline(InlineHandler)
+        case staged(StagedHandler)
     }
 
     private var handlers: [String: Handler] = [:]
@@ -49,6 +58,24 @@ public struct RPCRouter: Sendable {
         }
     }
 
+    /// Registers a staged handler over a decoded request. An undecodable
+    /// request is answered INVALID_ARGUMENT with the decoder's reason.
+    public mutating func registerStaged<Request: WireMessage>(
+        _ method: String,
+        _ start: @escaping @Sendable (Request, ServerContext, CallCompletion) -> StagedStart
+    ) {
+        handlers[method] = .staged { context, completion in
+            let request: Request
+            do {
+                request = try Self.decode(context)
+            } catch {
+                completion.fail(error)
+                return .started
+            }
+            return start(request, context, completion)
+        }
+    }
+
     private static func decode<Request: WireMessage>(_ context: ServerContext) throws(RPCError) -> Request {
         do throws(MessageError) {
             return try Request(serializedBytes: context.requestPayload)
@@ -62,4 +89,38 @@ public struct RPCRouter: Sendable {
     }
 
     public var methods: [String] { handlers.keys.sorted() }
+}
+
+/// How a staged handler went on.
+public enum StagedStart: Sendable {
+    /// It will call its completion exactly once (it may already have).
+    case started
+    /// It must wait for something: run this as a task instead. The completion
+    /// was not and will not be called.
+    case needsTask(RPCRouter.AsyncHandler)
+}
+
+/// Where a staged call sends its answer: exactly once, from any thread.
+///
+/// The answer travels as a closure that builds the response payload, and it
+/// runs where the answer is delivered (the connection's event loop, or the
+/// in-process caller's task): the thread that completes the call (the store's
+/// one writer) only hands it over.
+public struct CallCompletion: Sendable {
+    public typealias Answer = @Sendable () throws -> ByteBuffer
+    private let deliver: @Sendable (@escaping Answer) -> Void
+
+    public init(_ deliver: @escaping @Sendable (@escaping Answer) -> Void) {
+        self.deliver = deliver
+    }
+
+    /// Answers with the response `build` returns, or the error it throws.
+    public func finish<Response: WireMessage>(_ build: @escaping @Sendable () throws -> Response) {
+        deliver { try build().serializedBuffer() }
+    }
+
+    /// Answers with `error`, mapped to a status like any handler's.
+    public func fail(_ error: any Error) {
+        deliver { throw error }
+    }
 }

@@ -11,8 +11,9 @@ import NotifyWire
 struct Authenticator: Sendable {
     let lookups: CachedLookups
 
-    /// - Throws: ``RPCError`` UNAUTHENTICATED with reason MISSING_TOKEN or INVALID_TOKEN.
-    func authenticate(_ metadata: Metadata, now: Date = Date()) async throws -> Caller {
+    /// - Throws: ``RPCError`` UNAUTHENTICATED with reason MISSING_TOKEN or
+    ///   INVALID_TOKEN; ``LookupMiss`` when the token must be loaded first.
+    func authenticate(_ metadata: Metadata, known: KnownLookups, now: Date = Date()) throws -> Caller {
         guard let header = metadata["authorization"] else {
             throw RPCError(code: .unauthenticated, message: "a bearer token is required", reason: "MISSING_TOKEN")
         }
@@ -22,7 +23,7 @@ struct Authenticator: Sendable {
             )
         }
         let hash = SHA256.hash(Array(token.utf8))
-        guard let record = try await lookups.token(hash: hash), constantTimeEquals(record.hash, hash) else {
+        guard let record = try lookups.token(hash: hash, known: known), constantTimeEquals(record.hash, hash) else {
             throw RPCError(code: .unauthenticated, message: "the token is not valid", reason: "INVALID_TOKEN")
         }
         guard !record.revoked else {

@@ -32,17 +32,22 @@ final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
 
     /// The cached value, or the result of `load`, which is then cached.
     func value(for key: Key, load: () async throws -> Value) async throws -> Value {
-        guard lifetime > .zero else { return try await load() }
+        if let cached = cached(key) { return cached }
         let now = ContinuousClock.now
-        if let cached = entries.withLock({ $0[key] }), cached.expires > now {
-            return cached.value
-        }
         let value = try await load()
+        guard lifetime > .zero else { return value }
         entries.withLock { entries in
             if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
             entries[key] = Entry(value: value, expires: now.advanced(by: lifetime))
         }
         return value
+    }
+
+    /// The value cached for `key`, if it has not expired.
+    func cached(_ key: Key) -> Value? {
+        guard lifetime > .zero else { return nil }
+        guard let entry = entries.withLock({ $0[key] }), entry.expires > ContinuousClock.now else { return nil }
+        return entry.value
     }
 
     func evict(_ key: Key) {
@@ -94,6 +99,44 @@ final class CachedLookups: Sendable {
         try await Self.ifFound(subscriptions, id) { try await store.subscription(id: id) }
     }
 
+    // MARK: Without waiting
+
+    /// The token record, from what this call already learned or the cache.
+    /// - Throws: ``LookupMiss`` when neither knows it: load it, then ask again.
+    func token(hash: [UInt8], known: KnownLookups) throws(LookupMiss) -> TokenRecord? {
+        if let (knownHash, record) = known.token, knownHash == hash { return record }
+        if let record = tokens.cached(hash) { return record }
+        throw .token(hash: hash)
+    }
+
+    func isBlocked(_ principal: Principal, known: KnownLookups) throws(LookupMiss) -> Bool {
+        if let (knownPrincipal, blocked) = known.blocked, knownPrincipal == principal { return blocked }
+        if let blocked = blocked.cached(principal) { return blocked }
+        throw .blocked(principal)
+    }
+
+    func userExists(_ id: Int64, known: KnownLookups) throws(LookupMiss) -> Bool {
+        if let (knownID, exists) = known.user, knownID == id { return exists }
+        if let exists = users.cached(id) { return exists }
+        throw .user(id)
+    }
+
+    func subscription(id: String, known: KnownLookups) throws(LookupMiss) -> Subscription? {
+        if let (knownID, subscription) = known.subscription, knownID == id { return subscription }
+        if let subscription = subscriptions.cached(id) { return subscription }
+        throw .subscription(id)
+    }
+
+    /// Loads what `miss` names from the store (caching what is safe to) into `known`.
+    func load(_ miss: LookupMiss, into known: inout KnownLookups) async throws {
+        switch miss {
+        case .token(let hash): known.token = (hash, try await token(hash: hash))
+        case .blocked(let principal): known.blocked = (principal, try await isBlocked(principal))
+        case .user(let id): known.user = (id, try await userExists(id))
+        case .subscription(let id): known.subscription = (id, try await subscription(id: id))
+        }
+    }
+
     /// `cache`'s value for `key`, loading it when missing; what `load` does
     /// not find (nil) is answered but not cached.
     private static func ifFound<Key, Value>(
@@ -120,4 +163,32 @@ final class CachedLookups: Sendable {
     func subscriptionChanged(_ id: String) { subscriptions.evict(id) }
 
     private struct NotCached: Error {}
+}
+
+/// What one call has loaded from the store itself, because the cache did not
+/// have it (or the cache is off).
+///
+/// A call's checks run without waiting, against the cache and this record.
+/// When an answer is in neither they throw ``LookupMiss``; the caller loads
+/// it into this record (``CallerGuard/resolving(_:_:)``) and runs the checks
+/// again. Nearly every call finds all it needs in the cache, so its checks
+/// finish on the connection's event loop, with no task.
+struct KnownLookups: Sendable {
+    var token: (hash: [UInt8], record: TokenRecord?)?
+    var blocked: (principal: Principal, blocked: Bool)?
+    var user: (id: Int64, exists: Bool)?
+    var subscription: (id: String, subscription: Subscription?)?
+    /// The caller's rate-limit token is taken: running the checks again must
+    /// not take a second one.
+    var rateLimitPassed = false
+
+    init() {}
+}
+
+/// A lookup the cache could not answer without waiting for the store.
+enum LookupMiss: Error, Sendable {
+    case token(hash: [UInt8])
+    case blocked(Principal)
+    case user(Int64)
+    case subscription(String)
 }

@@ -18,49 +18,95 @@ struct NotificationService: Sendable {
     let communityMode: CommunityMode
 
     func register(into router: inout RPCRouter) {
-        router.register(Methods.notify) { (request: NotifyRequest, context) in
-            try await notify(request, context: context)
+        router.registerStaged(Methods.notify) { (request: NotifyRequest, context, completion) in
+            start(context, completion) { known in
+                try notifyChecks(request, context: context, known: &known)
+            } respond: { result in
+                NotifyResponse(id: result.id, recipients: result.recipients)
+            }
         }
-        router.register(Methods.sendNotification) { (request: SendNotificationRequest, context) in
-            try await send(request, context: context)
+        router.registerStaged(Methods.sendNotification) { (request: SendNotificationRequest, context, completion) in
+            start(context, completion) { known in
+                try sendChecks(request, context: context, known: &known)
+            } respond: { result in
+                guard let stored = result.first else {
+                    throw RPCError(code: .internalError, message: "internal error", reason: "INTERNAL")
+                }
+                return SendNotificationResponse(notification: stored)
+            }
         }
     }
 
-    func notify(_ request: NotifyRequest, context: ServerContext) async throws -> NotifyResponse {
-        let caller = try await guardrail.admit(context, for: .notify)
+    /// Runs a call's checks at once when every lookup they need is cached,
+    /// appends, and answers through `completion` when the append commits: no
+    /// task, no wait on the caller's thread. When a lookup is not cached the
+    /// call goes on as a task that loads it.
+    private func start<Response: WireMessage>(
+        _ context: ServerContext, _ completion: CallCompletion,
+        checks: @escaping @Sendable (inout KnownLookups) throws -> NewNotification,
+        respond: @escaping @Sendable (AppendResult) throws -> Response
+    ) -> StagedStart {
+        var known = KnownLookups()
+        let notification: NewNotification
+        do {
+            notification = try checks(&known)
+        } catch is LookupMiss {
+            return .needsTask { [known, guardrail, store] _ in
+                var known = known
+                let notification = try await guardrail.resolving(&known, checks)
+                return try respond(try await store.append(notification)).serializedBuffer()
+            }
+        } catch {
+            completion.fail(error)
+            return .started
+        }
+        store.append(notification) { result in
+            completion.finish { try respond(try result.get()) }
+        }
+        return .started
+    }
+
+    /// Notify's checks, in the contract's order; the notification to append.
+    private func notifyChecks(
+        _ request: NotifyRequest, context: ServerContext, known: inout KnownLookups
+    ) throws -> NewNotification {
+        let caller = try guardrail.admit(context, for: .notify, known: &known)
         let valid = try NotifyValidation.validate(request)
         let issuer = valid.notification.issuer
-        guard try await guardrail.lookups.userExists(issuer) else {
+        guard try guardrail.lookups.userExists(issuer, known: known) else {
             throw RPCError(
                 code: .notFound, message: "user \(issuer) does not exist", reason: "USER_NOT_FOUND",
                 fieldViolations: [FieldViolation(field: "user", description: "No user with id \(issuer).")]
             )
         }
+        var random = SecureRandom.Generator()
         let recipients: Recipients = switch valid.recipientsType {
         case .user: .users([issuer])
         case .connections: .connections(of: issuer, mode: communityMode)
         }
-        let result = try await store.append(NewNotification(
-            id: UUIDText.timeOrdered(), createdAt: Date(), content: .custom(valid.notification), recipients: recipients,
+        return NewNotification(
+            id: UUIDText.timeOrdered(using: &random), createdAt: Date(), content: .custom(valid.notification), recipients: recipients,
             idempotencyKey: guardrail.idempotencyKey(context, caller: caller)
-        ))
-        return NotifyResponse(id: result.id, recipients: result.recipients)
+        )
     }
 
-    func send(_ request: SendNotificationRequest, context: ServerContext) async throws -> SendNotificationResponse {
-        let caller = try await guardrail.authenticate(context)
+    /// SendNotification's checks, in the contract's order; the notification to append.
+    private func sendChecks(
+        _ request: SendNotificationRequest, context: ServerContext, known: inout KnownLookups
+    ) throws -> NewNotification {
+        let caller = try guardrail.authenticate(context, known: &known)
         guard let subscriptionID = context.metadata["x-uns-id"], !subscriptionID.isEmpty else {
             throw RPCError(
                 code: .invalidArgument, message: "the X-UNS-ID header is required", reason: "MISSING_UNS_ID",
                 fieldViolations: [FieldViolation(field: "X-UNS-ID", description: "This header is required.")]
             )
         }
-        guard let subscription = try await guardrail.lookups.subscription(id: subscriptionID) else {
+        guard let subscription = try guardrail.lookups.subscription(id: subscriptionID, known: known) else {
             throw RPCError(
                 code: .notFound, message: "no subscription \(subscriptionID)", reason: "SUBSCRIPTION_NOT_FOUND"
             )
         }
-        try await guardrail.authorize(caller, for: .sendNotification(to: subscription), context: context)
+        try Authorization.authorize(caller, for: .sendNotification(to: subscription))
         let now = Date()
         guard subscription.expiresAt > now else {
             throw RPCError(
@@ -78,38 +124,65 @@ struct NotificationService: Sendable {
             )
         }
         notification.targetHostName = subscription.app
-        let result = try await store.append(NewNotification(
-            id: UUIDText.timeOrdered(now: now), createdAt: now, content: .graph(notification), recipients: .users([subscription.user]),
-            idempotencyKey: guardrail.idempotencyKey(context, caller: caller)
-        ))
-        guard let stored = result.first else {
-            throw RPCError(code: .internalError, message: "internal error", reason: "INTERNAL")
-        }
-        return SendNotificationResponse(notification: stored)
+        var random = SecureRandom.Generator()
+        return NewNotification(
+            id: UUIDText.timeOrdered(now: now, using: &random), createdAt: now, content: .graph(notification),
+            recipients: .users([subscription.user]), idempotencyKey: guardrail.idempotencyKey(context, caller: caller)
+        )
     }
 }
 
 /// The checks every authenticated call shares: token, blocked list, role,
 /// throttling.
+///
+/// They never wait: what the lookup cache does not hold they throw as a
+/// ``LookupMiss``, and ``resolving(_:_:)`` loads it and runs them again. So a
+/// call whose lookups are cached can run its checks on the event loop.
 struct CallerGuard: Sendable {
     let lookups: CachedLookups
     let authenticator: Authenticator
     let rateLimiter: RateLimiter
 
+    /// Runs `checks` until no lookup is missing, loading each miss from the store.
+    func resolving<T>(
+        _ known: inout KnownLookups, _ checks: (inout KnownLookups) throws -> T
+    ) async throws -> T {
+        while true {
+            do {
+                return try checks(&known)
+            } catch let miss as LookupMiss {
+                try await lookups.load(miss, into: &known)
+            }
+        }
+    }
+
     /// Authenticates, then authorizes `action`.
     func admit(_ context: ServerContext, for action: Action) async throws -> Caller {
-        let caller = try await authenticate(context)
-        try await authorize(caller, for: action, context: context)
-        return caller
+        var known = KnownLookups()
+        return try await resolving(&known) { known in try admit(context, for: action, known: &known) }
     }
 
     /// Authentication, the blocked list and throttling: what needs no target.
     func authenticate(_ context: ServerContext) async throws -> Caller {
-        let caller = try await authenticator.authenticate(context.metadata)
-        if try await lookups.isBlocked(caller.principal) {
+        var known = KnownLookups()
+        return try await resolving(&known) { known in try authenticate(context, known: &known) }
+    }
+
+    func admit(_ context: ServerContext, for action: Action, known: inout KnownLookups) throws -> Caller {
+        let caller = try authenticate(context, known: &known)
+        try Authorization.authorize(caller, for: action)
+        return caller
+    }
+
+    func authenticate(_ context: ServerContext, known: inout KnownLookups) throws -> Caller {
+        let caller = try authenticator.authenticate(context.metadata, known: known)
+        if try lookups.isBlocked(caller.principal, known: known) {
             throw RPCError(code: .permissionDenied, message: "the caller is on the blocked list", reason: "CALLER_BLOCKED")
         }
-        try rateLimiter.acquire(caller.principal)
+        if !known.rateLimitPassed {
+            try rateLimiter.acquire(caller.principal)
+            known.rateLimitPassed = true
+        }
         return caller
     }
 
