@@ -1,4 +1,5 @@
 internal import COpenSSL
+import Synchronization
 
 /// Cryptographically secure random bytes from OpenSSL's DRBG (seeded from the kernel), for tokens,
 /// salts and identifiers that must not be guessable.
@@ -21,30 +22,47 @@ public enum SecureRandom {
 }
 
 extension SecureRandom {
-    /// A `RandomNumberGenerator` over the same DRBG.
+    /// Random words drawn from the same DRBG a few kilobytes at a time, for
+    /// ids made on every call.
     ///
-    /// It runs in user space: `SystemRandomNumberGenerator` makes one
-    /// `getrandom` system call per 64 bits, and the server's two UUIDs per
-    /// call (request id, notification id) made that 4 % of its CPU. Each
-    /// `RAND_bytes` call has a fixed cost of its own (a lock, a fork check), so
-    /// the generator draws 32 bytes at a time: keep one where ids are made
-    /// often.
-    public struct Generator: RandomNumberGenerator {
-        private var buffer: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        private var used = 4
+    /// `SystemRandomNumberGenerator` makes one `getrandom` system call per 64
+    /// bits, and each `RAND_bytes` call has a fixed cost of its own (a lock, a
+    /// fork check, parameter lookups): at two UUIDs per call either showed as
+    /// 4 % of the server's CPU. One source serves a whole server; a draw takes
+    /// a lock for a few nanoseconds.
+    public final class Source: Sendable {
+        private struct Words {
+            var buffer = [UInt64](repeating: 0, count: 512)
+            var used = 512
+        }
+
+        private let words = Mutex(Words())
 
         public init() {}
 
-        public mutating func next() -> UInt64 {
-            if used == 4 {
-                let status = withUnsafeMutableBytes(of: &buffer) { bytes in
-                    RAND_bytes(bytes.baseAddress, Int32(bytes.count))
+        public func next() -> UInt64 {
+            words.withLock { words in
+                if words.used == words.buffer.count {
+                    let status = words.buffer.withUnsafeMutableBytes { bytes in
+                        RAND_bytes(bytes.baseAddress, Int32(bytes.count))
+                    }
+                    precondition(status == 1, "RAND_bytes failed")
+                    words.used = 0
                 }
-                precondition(status == 1, "RAND_bytes failed")
-                used = 0
+                defer { words.used += 1 }
+                return words.buffer[words.used]
             }
-            defer { used += 1 }
-            return withUnsafeBytes(of: buffer) { $0.load(fromByteOffset: used * 8, as: UInt64.self) }
+        }
+
+        /// A `RandomNumberGenerator` drawing from this source.
+        public var generator: Generator { Generator(source: self) }
+    }
+
+    public struct Generator: RandomNumberGenerator {
+        let source: Source
+
+        public mutating func next() -> UInt64 {
+            source.next()
         }
     }
 }

@@ -2,7 +2,7 @@
 ///
 /// Call number `n` (counted from 0 across all connections) is due at
 /// `start + n / rate`; connection `k` of `N` takes calls `k, k + N, k + 2N`
-/// and so on, so together they keep the rate whatever each one's answers do.
+/// and so on, so each carries an equal share of the rate.
 /// Latency is measured from the due time, not from when the call actually
 /// left: when the server stalls, the calls that could not leave on time are
 /// charged for the wait (no coordinated omission).
@@ -39,8 +39,8 @@ struct RateSchedule: Hashable, Sendable {
         }
     }
 
-    /// The calls connection `connection` sends, in order.
-    func calls(forConnection connection: Int, stop: StopCondition) -> StrideTo<Int> {
-        stride(from: connection, to: endCall(for: stop), by: connections)
+    /// The connection that sends call `index`.
+    func connection(forCall index: Int) -> Int {
+        index % connections
     }
 }

@@ -1,3 +1,4 @@
+import NotifyCrypto
 import NotifyDomain
 public import NotifyStorage
 
@@ -18,7 +19,9 @@ public enum NotifyService {
         )
         var router = RPCRouter()
         HealthService.register(into: &router, state: health)
-        NotificationService(store: store, guardrail: guardrail, communityMode: configuration.communityMode)
+        NotificationService(
+            store: store, guardrail: guardrail, communityMode: configuration.communityMode, random: SecureRandom.Source()
+        )
             .register(into: &router)
         FeedService(store: store, guardrail: guardrail).register(into: &router)
         AdminService(store: store, guardrail: guardrail).register(into: &router)

@@ -26,6 +26,8 @@ public final class RPCServer: Service, Sendable {
     /// False once graceful shutdown has begun: in-process calls are then
     /// refused like calls on a connection that got a goaway.
     private let acceptsLocalCalls = Atomic<Bool>(true)
+    /// Where request ids get their random bits.
+    private let random = SecureRandom.Source()
 
     public init(
         configuration: ServerConfiguration,
@@ -104,6 +106,7 @@ public final class RPCServer: Service, Sendable {
         let configuration = self.configuration
         let router = self.router
         let logger = self.logger
+        let random = self.random
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -114,7 +117,8 @@ public final class RPCServer: Service, Sendable {
                     var connectionLogger = logger
                     connectionLogger[metadataKey: "notify.peer"] = "\(channel.remoteAddress.map { "\($0)" } ?? "?")"
                     let handler = ServerConnectionHandler(
-                        configuration: configuration, router: router, executor: executor, logger: connectionLogger
+                        configuration: configuration, router: router, executor: executor, random: random,
+                        logger: connectionLogger
                     )
                     try channel.pipeline.syncOperations.addHandlers([
                         TLSHandler(context: tlsContext),
@@ -140,7 +144,7 @@ extension RPCServer: LocalRPCEndpoint {
     public func call(
         method: String, metadata: Metadata, payload: ByteBuffer, deadline: ContinuousClock.Instant?
     ) async -> ResponseFrame {
-        var random = SecureRandom.Generator()
+        var random = random.generator
         let context = ServerContext(
             callID: 0, method: method, metadata: metadata, deadline: deadline, requestPayload: payload,
             requestID: metadata["x-request-id"] ?? UUIDText.random(using: &random), logger: logger

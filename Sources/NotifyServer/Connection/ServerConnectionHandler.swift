@@ -27,7 +27,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     private let logger: Logger
 
     private var context: ChannelHandlerContext?
-    private var random = SecureRandom.Generator()
+    /// Where request ids get their random bits.
+    private var random: SecureRandom.Generator
     private var outbox = FrameOutbox()
     /// A flush is coming anyway (the end of a read burst or of an inbox drain):
     /// writes need not schedule one.
@@ -45,8 +46,10 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         configuration: ServerConfiguration,
         router: RPCRouter,
         executor: CallExecutor,
+        random: SecureRandom.Source,
         logger: Logger
     ) {
+        self.random = random.generator
         self.state = ServerConnectionStateMachine(maxConcurrentCalls: configuration.maxConcurrentCallsPerConnection)
         self.router = router
         self.executor = executor

@@ -16,6 +16,8 @@ struct NotificationService: Sendable {
     let store: any NotificationStore
     let guardrail: CallerGuard
     let communityMode: CommunityMode
+    /// Where notification ids get their random bits.
+    let random: SecureRandom.Source
 
     func register(into router: inout RPCRouter) {
         router.registerStaged(Methods.notify) { (request: NotifyRequest, context, completion) in
@@ -79,7 +81,7 @@ struct NotificationService: Sendable {
                 fieldViolations: [FieldViolation(field: "user", description: "No user with id \(issuer).")]
             )
         }
-        var random = SecureRandom.Generator()
+        var random = random.generator
         let recipients: Recipients = switch valid.recipientsType {
         case .user: .users([issuer])
         case .connections: .connections(of: issuer, mode: communityMode)
@@ -124,7 +126,7 @@ struct NotificationService: Sendable {
             )
         }
         notification.targetHostName = subscription.app
-        var random = SecureRandom.Generator()
+        var random = random.generator
         return NewNotification(
             id: UUIDText.timeOrdered(now: now, using: &random), createdAt: now, content: .graph(notification),
             recipients: .users([subscription.user]), idempotencyKey: guardrail.idempotencyKey(context, caller: caller)
