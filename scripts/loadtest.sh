@@ -97,6 +97,11 @@ if [ -f "$work/rpc-notify-user-closed-16x16.json" ]; then
   half=$(( $(throughput rpc-notify-user-closed-16x16) / 2 ))
   run "rpc-notify-user-open-${half}" "${rpc[@]}" --mix notify-user --connections 16 --rate "$half"
 fi
+# Issue 6's latency target: half of the 64 x 16 rate, offered in open loop, as raw frames.
+if [ -f "$work/rpc-notify-user-closed-64x16-raw.json" ]; then
+  half=$(( $(throughput rpc-notify-user-closed-64x16-raw) / 2 ))
+  run "rpc-notify-user-open-${half}-raw" "${rpc[@]}" --rpc-client raw --mix notify-user --connections 16 --rate "$half"
+fi
 http=(--target http --port "$http_port")
 run http-notify-user-closed-16x1 "${http[@]}" --mix notify-user --connections 16 --in-flight 1
 run http-send-closed-16x1 "${http[@]}" --mix send --connections 16 --in-flight 1

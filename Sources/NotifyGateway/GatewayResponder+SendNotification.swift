@@ -87,9 +87,21 @@ extension GatewayResponder {
     /// @odata.context; the Host header is used only when it is a plain host[:port].
     private func baseURL(_ request: Request, prefix: String) -> String {
         let scheme = configuration.tls == nil ? "http" : "https"
-        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]")
+        // Letters, digits and . - : [ ]: a host name or address and a port, nothing to escape.
+        func isPlain(_ byte: UInt8) -> Bool {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: ":"),
+                UInt8(ascii: "["), UInt8(ascii: "]"):
+                true
+            default:
+                false
+            }
+        }
         let host: String
-        if let authority = request.head.authority, !authority.isEmpty, authority.count <= 255, authority.allSatisfy(allowed.contains) {
+        if let authority = request.head.authority, (1...255).contains(authority.utf8.count),
+            authority.utf8.allSatisfy(isPlain)
+        {
             host = authority
         } else {
             host = "\(configuration.host):\(configuration.port)"

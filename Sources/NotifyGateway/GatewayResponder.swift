@@ -109,7 +109,10 @@ struct GatewayResponder: HTTPResponder {
     }
 
     static func json(_ value: JSONValue, status: HTTPResponse.Status, contract: Contract, identity: RequestIdentity, extra: HTTPFields = [:]) -> Response {
-        let buffer = ByteBuffer(string: value.text)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(512)
+        value.write(to: &bytes)
+        let buffer = ByteBuffer(bytes: bytes)
         var headers = extra
         headers[.contentType] = "application/json"
         headers[.contentLength] = String(buffer.readableBytes)

@@ -272,6 +272,14 @@ struct JSONValueTests {
         #expect(parse(value.text) == value)
     }
 
+    @Test("text is compact, sorts keys, and escapes only what JSON requires")
+    func exactText() {
+        let value = JSONValue.object([
+            "b": .array([.integer(1), .null, .bool(true)]), "a": .string("q\"b\\s\n\u{1}é/"),
+        ])
+        #expect(value.text == #"{"a":"q\"b\\s\n\u0001é/","b":[1,null,true]}"#)
+    }
+
     @Test("Random values survive text and parse")
     func randomRoundTrips() {
         var random = SplitMix64(seed: 0x5EED_0002)
