@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One notify-load run against a fresh notifyd (scripts/perf/fresh-server.sh), with
 # the server optionally profiled: the command behind the "before -> after" figures
-# of docs/PERFORMANCE.md. Loopback only; it stops everything by itself.
+# of docs/PERFORMANCE.md. It prints the run's latency and the server's and the
+# generator's CPU per call. Loopback only; it stops everything by itself.
 #
 # Usage: scripts/perf/profile.sh [notify-load options...]
 #   PROFILE_TARGET   rpc (16 connections x 16 in flight) or http (the gateway,
@@ -25,6 +26,8 @@ case "$target" in
   http) load=(--target http --port "$http_port" --connections 256 --in-flight 1) ;;
   *) echo "profile: PROFILE_TARGET is rpc or http" >&2; exit 2 ;;
 esac
+server_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
+ticks_before=$(server_ticks)
 "$bin/notify-load" "${load[@]}" --token "$token" --user 1 --uns-id "$uns" --mix notify-user \
   --duration "$seconds" --warmup 1 --json "$@" > "$work/load.json" &
 load_pid=$!
@@ -36,4 +39,19 @@ if [ -n "${PROFILE_STRACE:-}" ]; then
   timeout 2 strace -f -c -p "$server_pid" -e trace="$PROFILE_STRACE" 2>&1 | tail -n +2 || true
 fi
 wait "$load_pid"
-python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); l=s["latency_microseconds"]; print("%.0f calls/s  p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f ms  errors %d  %s" % (s["throughput_per_second"], l["p50"]/1000, l["p90"]/1000, l["p99"]/1000, l["p999"]/1000, l["max"]/1000, s["errors"], s["statuses"]))' "$work/load.json"
+ticks=$(( $(server_ticks) - ticks_before ))
+# Server and generator CPU per call over the whole run (warm-up included): the
+# figures that show where a change went when the 2 shared cores are saturated.
+python3 - "$work/load.json" "$ticks" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+l = s["latency_microseconds"]
+server = int(sys.argv[2]) / int(sys.argv[3])
+print("%.0f calls/s  p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f ms  errors %d  %s" % (
+    s["throughput_per_second"], l["p50"] / 1000, l["p90"] / 1000, l["p99"] / 1000, l["p999"] / 1000,
+    l["max"] / 1000, s["errors"], s["statuses"]))
+wall = s["wall_seconds"] or 1
+rate = s["throughput_per_second"] or 1
+print("server %.2f cores, %.1f us/call; generator %.2f cores, %.1f us/call (warm-up included)" % (
+    server / wall, server / wall / rate * 1e6, s["client_cpu_seconds"] / wall, s["client_cpu_seconds"] / wall / rate * 1e6))
+PY
