@@ -190,7 +190,10 @@ let package = Package(
         ),
         .testTarget(
             name: "NotifyEndToEndTests",
-            dependencies: ["NotifyTesting", "NotifyServer", "NotifyClient", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyTLS", "NotifyStorageSQLite", nioCore, nioPosix, logging],
+            dependencies: [
+                "NotifyTesting", "NotifyServer", "NotifyClient", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyTLS",
+                "NotifyStorageSQLite", nioCore, nioPosix, logging, .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

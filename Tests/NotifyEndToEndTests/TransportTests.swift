@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import NIOCore
 import NIOPosix
 import NotifyClient
@@ -193,6 +194,66 @@ struct TransportTests {
             }
             #expect(statuses.count == 20)
             #expect(statuses.allSatisfy { $0 == .ok || $0 == .deadlineExceeded })
+            await connection.close()
+        }
+    }
+
+    @Test("while the store is held, each call past its deadline answers DEADLINE_EXCEEDED at it; the others answer OK once, later")
+    func deadlinesWhileTheStoreWaits() async throws {
+        try await withTestServer { server in
+            try await server.users(1)
+            let token = try await server.adminToken()
+            let connection = try await RawConnection.connect(port: server.port, caFile: server.caFile)
+            _ = try await connection.next()
+            let payload = NotifyRequest(
+                recipientsType: "user", type: "t", title: .value("x"), description: .null, user: 1
+            ).serializedBuffer()
+            func notify(_ id: UInt64, timeout: UInt64?) -> Frame {
+                .request(RequestFrame(
+                    callID: id, method: Methods.notify, metadata: .bearer(token), timeoutMilliseconds: timeout,
+                    payload: payload
+                ))
+            }
+            // One call first, so the lookups are cached and the calls below wait for the store only.
+            try await connection.write([notify(100, timeout: nil)])
+            guard case .response(let first)? = try await connection.next() else {
+                Issue.record("no answer to the first call")
+                return
+            }
+            #expect(first.status == .ok)
+
+            // Another connection holds SQLite's write lock: the store's writer waits for it.
+            var holding = Configuration()
+            holding.allowsUnsafeTransactions = true
+            let holder = try DatabaseQueue(path: server.directory + "/notify.sqlite", configuration: holding)
+            try holder.inDatabase { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+            let clock = ContinuousClock()
+            let sent = clock.now
+            // Deadlines out of order, so an earlier one arrives after a later one was armed.
+            let timeouts: [UInt64: UInt64] = [1: 300, 2: 10_000, 3: 150, 4: 10_000, 5: 450, 6: 10_000]
+            try await connection.write(timeouts.keys.sorted().map { notify($0, timeout: timeouts[$0]) })
+            var expired: [UInt64] = []
+            while expired.count < 3, case .response(let response)? = try await connection.next() {
+                #expect(response.status == .deadlineExceeded, "call \(response.callID): \(response.status)")
+                #expect(response.metadata["x-request-id"] != nil)
+                // Never before its deadline.
+                let deadline = Duration.milliseconds(Int64(timeouts[response.callID] ?? 0))
+                #expect(clock.now - sent >= deadline, "call \(response.callID)")
+                expired.append(response.callID)
+            }
+            #expect(expired == [3, 1, 5])
+
+            try holder.inDatabase { db in try db.execute(sql: "COMMIT") }
+            try holder.close()
+            var answered: [UInt64] = []
+            while answered.count < 3, case .response(let response)? = try await connection.next() {
+                #expect(response.status == .ok, "call \(response.callID): \(response.status)")
+                answered.append(response.callID)
+            }
+            #expect(answered.sorted() == [2, 4, 6])
+            // The expired calls' own answers were dropped: the next frame is the pong.
+            try await connection.write([.ping(7)])
+            #expect(try await connection.next() == .pong(7))
             await connection.close()
         }
     }

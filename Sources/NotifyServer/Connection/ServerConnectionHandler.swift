@@ -36,8 +36,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     private let inbox = AnswerInbox()
     /// Hands an answer to this handler's loop, from any thread; set once added.
     private var deliver: (@Sendable (AnswerInbox.Answer) -> Void)?
-    /// Deadline timers of the calls in flight that have one.
-    private var deadlines: [UInt64: Scheduled<Void>] = [:]
+    /// The deadlines of the calls in flight that have one.
+    private var deadlines = CallDeadlines()
     private var lastActivity = NIODeadline.now()
     private var idleCheck: Scheduled<Void>?
     private var closing = false
@@ -102,7 +102,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         case .cancel(let callID):
             // The call's answer will be dropped; work already started ends on its own.
             if case .cancel = state.receivedCancel(callID: callID) {
-                deadlines.removeValue(forKey: callID)?.cancel()
+                deadlines.remove(callID: callID)
             }
         case .goAway:
             beginGracefulShutdown()
@@ -122,8 +122,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         idleCheck?.cancel()
         // The client is gone: nobody will read the answers of the calls in
         // flight. What they commit stays committed.
-        for timer in deadlines.values { timer.cancel() }
-        deadlines.removeAll()
+        deadlines.cancelAll()
         context.fireChannelInactive()
     }
 
@@ -182,15 +181,11 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             return
         }
         if let milliseconds = request.timeoutMilliseconds, milliseconds > 0 {
-            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            let timeout = TimeAmount.milliseconds(Int64(clamping: milliseconds))
-            callContext.deadline = .now.advanced(by: .milliseconds(Int64(clamping: milliseconds)))
-            let expired = CallJob.failure(
-                RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED"),
-                context: callContext
-            )
-            deadlines[request.callID] = context.eventLoop.scheduleTask(in: timeout) {
-                loopBound.value.complete(expired)
+            let timeout = Int64(clamping: milliseconds)
+            callContext.deadline = .now.advanced(by: .milliseconds(timeout))
+            let deadline = NIODeadline.now() + .milliseconds(timeout)
+            if deadlines.add(callID: request.callID, deadline: deadline, requestID: requestID) {
+                armDeadlineTimer(at: deadline)
             }
         }
         let handler: RPCRouter.AsyncHandler
@@ -236,8 +231,30 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         flushNow()
     }
 
+    private func armDeadlineTimer(at deadline: NIODeadline) {
+        guard let context else { return }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let scheduled = context.eventLoop.scheduleTask(deadline: deadline) {
+            loopBound.value.deadlineTimerFired()
+        }
+        deadlines.arm(scheduled, at: deadline)
+    }
+
+    /// Answers DEADLINE_EXCEEDED for every call whose deadline passed; their
+    /// handlers' later answers are dropped.
+    private func deadlineTimerFired() {
+        let (expired, next) = deadlines.fire(now: .now())
+        for call in expired {
+            complete(CallJob.failure(
+                RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED"),
+                callID: call.callID, requestID: call.requestID
+            ))
+        }
+        if let next { armDeadlineTimer(at: next) }
+    }
+
     private func complete(_ response: ResponseFrame) {
-        deadlines.removeValue(forKey: response.callID)?.cancel()
+        deadlines.remove(callID: response.callID)
         switch state.callCompleted(callID: response.callID) {
         case .send:
             writeResponse(response)

@@ -150,21 +150,25 @@ struct CallJob: Sendable {
     }
 
     static func success(_ payload: ByteBuffer, context: ServerContext) -> ResponseFrame {
-        ResponseFrame(callID: context.callID, status: .ok, metadata: responseMetadata(context), payload: payload)
+        ResponseFrame(callID: context.callID, status: .ok, metadata: responseMetadata(context.requestID), payload: payload)
     }
 
     static func failure(_ error: RPCError, context: ServerContext) -> ResponseFrame {
-        var metadata = responseMetadata(context)
+        failure(error, callID: context.callID, requestID: context.requestID)
+    }
+
+    static func failure(_ error: RPCError, callID: UInt64, requestID: String) -> ResponseFrame {
+        var metadata = responseMetadata(requestID)
         for entry in error.metadata { metadata.add(entry.key, entry.value) }
         return ResponseFrame(
-            callID: context.callID, status: error.code, message: error.message, metadata: metadata,
+            callID: callID, status: error.code, message: error.message, metadata: metadata,
             payload: nil, reason: error.reason, fieldViolations: error.fieldViolations
         )
     }
 
-    private static func responseMetadata(_ context: ServerContext) -> Metadata {
+    private static func responseMetadata(_ requestID: String) -> Metadata {
         var metadata = Metadata()
-        metadata.add("x-request-id", context.requestID)
+        metadata.add("x-request-id", requestID)
         return metadata
     }
 }
