@@ -11,10 +11,6 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = Frame
     typealias OutboundOut = ByteBuffer
 
-    private struct Pending {
-        var promise: EventLoopPromise<ResponseFrame>
-        var timeout: Scheduled<Void>?
-    }
 
     private struct Queued {
         var method: String
@@ -31,7 +27,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private let configuration: ClientConfiguration
 
     private var context: ChannelHandlerContext?
-    private var pending: [UInt64: Pending] = [:]
+    private var pending: [UInt64: EventLoopPromise<ResponseFrame>] = [:]
+    private var deadlines = CallDeadlines<Void>()
     private var queue = CircularBuffer<Queued>()
     private var nextCallID: UInt64 = 1
     private var maxConcurrentCalls = 100
@@ -62,9 +59,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             ready.succeed()
             drainQueue()
         case .response(let response):
-            if let call = pending.removeValue(forKey: response.callID) {
-                call.timeout?.cancel()
-                call.promise.succeed(response)
+            if let promise = pending.removeValue(forKey: response.callID) {
+                deadlines.remove(callID: response.callID)
+                promise.succeed(response)
                 drainQueue()
             }
         case .ping(let opaque):
@@ -98,6 +95,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         keepalive?.cancel()
+        deadlines.cancelAll()
         let error = RPCError(code: .unavailable, message: "the connection to the server closed", reason: "CONNECTION_CLOSED")
         ready.fail(error)
         for id in Array(pending.keys) { fail(id, error) }
@@ -142,7 +140,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             promise.fail(RPCError(code: .cancelled, message: "the call was cancelled", reason: "CANCELLED"))
             return
         }
-        guard let id = pending.first(where: { $0.value.promise.futureResult === promise.futureResult })?.key else { return }
+        guard let id = pending.first(where: { $0.value.futureResult === promise.futureResult })?.key else { return }
         fail(id, RPCError(code: .cancelled, message: "the call was cancelled", reason: "CANCELLED"))
         write(.cancel(callID: id))
     }
@@ -151,36 +149,42 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         let id = nextCallID
         nextCallID += 1
         var timeoutMilliseconds: UInt64?
-        var timeout: Scheduled<Void>?
-        if let deadline = call.deadline, let context {
+        if let deadline = call.deadline {
             let remaining = deadline - .now()
             guard remaining > .zero else {
                 call.promise.fail(RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED"))
                 return
             }
             timeoutMilliseconds = UInt64(max(1, remaining.nanoseconds / 1_000_000))
-            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            timeout = context.eventLoop.scheduleTask(deadline: deadline) {
-                loopBound.value.expire(id)
-            }
+            if deadlines.add(callID: id, deadline: deadline, context: ()) { armDeadlineTimer(at: deadline) }
         }
-        pending[id] = Pending(promise: call.promise, timeout: timeout)
+        pending[id] = call.promise
         write(.request(RequestFrame(
             callID: id, method: call.method, metadata: call.metadata, timeoutMilliseconds: timeoutMilliseconds,
             payload: call.payload
         )))
     }
 
-    private func expire(_ id: UInt64) {
-        guard pending[id] != nil else { return }
-        fail(id, RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED"))
-        write(.cancel(callID: id))
+    private func armDeadlineTimer(at deadline: NIODeadline) {
+        guard let context else { return }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        deadlines.arm(context.eventLoop.scheduleTask(deadline: deadline) { loopBound.value.deadlineTimerFired() }, at: deadline)
+    }
+
+    /// Fails every call whose deadline passed and tells the server to drop it.
+    private func deadlineTimerFired() {
+        let (expired, next) = deadlines.fire(now: .now())
+        for call in expired where pending[call.callID] != nil {
+            fail(call.callID, RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED"))
+            write(.cancel(callID: call.callID))
+        }
+        if let next { armDeadlineTimer(at: next) }
     }
 
     private func fail(_ id: UInt64, _ error: RPCError) {
-        guard let call = pending.removeValue(forKey: id) else { return }
-        call.timeout?.cancel()
-        call.promise.fail(error)
+        guard let promise = pending.removeValue(forKey: id) else { return }
+        deadlines.remove(callID: id)
+        promise.fail(error)
         drainQueue()
     }
 

@@ -198,7 +198,7 @@ struct TransportTests {
         }
     }
 
-    @Test("while the store is held, each call past its deadline answers DEADLINE_EXCEEDED at it; the others answer OK once, later")
+    @Test("while the store is held, each call past its deadline fails at it, on the server and in NotifyClient; the others answer OK once, later")
     func deadlinesWhileTheStoreWaits() async throws {
         try await withTestServer { server in
             try await server.users(1)
@@ -242,6 +242,22 @@ struct TransportTests {
                 expired.append(response.callID)
             }
             #expect(expired == [3, 1, 5])
+            // NotifyClient's own deadlines, out of order too: each call fails at its deadline.
+            let client = server.client()
+            await withTaskGroup(of: Void.self) { calls in
+                for milliseconds in [400, 200, 300] {
+                    calls.addTask {
+                        let start = clock.now
+                        let request = NotifyRequest(
+                            recipientsType: "user", type: "t", title: .value("x"), description: .null, user: 1
+                        )
+                        await expectFailure(.deadlineExceeded, "DEADLINE_EXCEEDED") {
+                            try await client.notify(request, metadata: .bearer(token), timeout: .milliseconds(milliseconds))
+                        }
+                        #expect(clock.now - start >= .milliseconds(milliseconds))
+                    }
+                }
+            }
 
             try holder.inDatabase { db in try db.execute(sql: "COMMIT") }
             try holder.close()
@@ -255,6 +271,13 @@ struct TransportTests {
             try await connection.write([.ping(7)])
             #expect(try await connection.next() == .pong(7))
             await connection.close()
+            // The client's connection outlives its expired calls.
+            let after = try await client.notify(
+                NotifyRequest(recipientsType: "user", type: "t", title: .value("x"), description: .null, user: 1),
+                metadata: .bearer(token), timeout: .seconds(10)
+            )
+            #expect(after.recipients == 1)
+            await client.close()
         }
     }
 

@@ -36,8 +36,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     private let inbox = AnswerInbox()
     /// Hands an answer to this handler's loop, from any thread; set once added.
     private var deliver: (@Sendable (AnswerInbox.Answer) -> Void)?
-    /// The deadlines of the calls in flight that have one.
-    private var deadlines = CallDeadlines()
+    /// The deadlines of the calls in flight that have one, with their request ids.
+    private var deadlines = CallDeadlines<String>()
     private var lastActivity = NIODeadline.now()
     private var idleCheck: Scheduled<Void>?
     private var closing = false
@@ -184,7 +184,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             let timeout = Int64(clamping: milliseconds)
             callContext.deadline = .now.advanced(by: .milliseconds(timeout))
             let deadline = NIODeadline.now() + .milliseconds(timeout)
-            if deadlines.add(callID: request.callID, deadline: deadline, requestID: requestID) {
+            if deadlines.add(callID: request.callID, deadline: deadline, context: requestID) {
                 armDeadlineTimer(at: deadline)
             }
         }
@@ -247,7 +247,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         for call in expired {
             complete(CallJob.failure(
                 RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED"),
-                callID: call.callID, requestID: call.requestID
+                callID: call.callID, requestID: call.context
             ))
         }
         if let next { armDeadlineTimer(at: next) }
