@@ -29,8 +29,6 @@ public final class SQLiteNotificationStore: NotificationStore {
     /// Finishes when the append writer's thread has drained the queue and ended.
     private let appendWriterEnded: AsyncStream<Never>
     private let fanOutWorker: Task<Void, Never>
-    /// Copies the WAL into the database on a connection of its own.
-    private let checkpointer: (queue: DatabaseQueue, task: Task<Void, Never>)?
 
     /// Opens (creating if needed) the database at `path` and migrates it.
     ///
@@ -64,18 +62,6 @@ public final class SQLiteNotificationStore: NotificationStore {
             throw StorageError(mapping: error, during: "opening \(path)")
         }
 
-        var checkpointQueue: DatabaseQueue?
-        if configuration.checkpointInterval > .zero {
-            var checkpointConfiguration = Configuration()
-            checkpointConfiguration.busyMode = .timeout(configuration.busyTimeout.seconds)
-            checkpointConfiguration.label = "notify.store.checkpoint"
-            do {
-                checkpointQueue = try DatabaseQueue(path: path, configuration: checkpointConfiguration)
-            } catch {
-                throw StorageError(mapping: error, during: "opening \(path) for checkpoints")
-            }
-        }
-
         let (fanOutSignals, fanOutSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let engine = StoreEngine(
             pool: pool, configuration: configuration, logger: logger,
@@ -93,9 +79,6 @@ public final class SQLiteNotificationStore: NotificationStore {
         writer.name = "notify.store.append"
         writer.start()
         fanOutWorker = Task { await engine.runFanOut(fanOutSignals) }
-        checkpointer = checkpointQueue.map { queue in
-            (queue, Task { await engine.runCheckpoints(on: queue, every: configuration.checkpointInterval) })
-        }
         // Jobs a previous process left unfinished.
         if configuration.runsBackgroundFanOut { fanOutSignal.yield() }
         logger.info("notification store opened", metadata: ["notify.store.path": "\(path)"])
@@ -105,7 +88,6 @@ public final class SQLiteNotificationStore: NotificationStore {
         _ = engine.queue.close()
         engine.fanOutSignal.finish()
         fanOutWorker.cancel()
-        checkpointer?.task.cancel()
     }
 
     /// Stops accepting appends, commits the ones already queued, stops the
@@ -118,11 +100,8 @@ public final class SQLiteNotificationStore: NotificationStore {
         fanOutWorker.cancel()
         engine.fanOutSignal.finish()
         await fanOutWorker.value
-        checkpointer?.task.cancel()
-        await checkpointer?.task.value
         guard wasOpen else { return }
         do {
-            try checkpointer?.queue.close()
             try engine.pool.close()
         } catch {
             engine.logger.info("the database did not close cleanly", metadata: ["error.type": "\(error)"])

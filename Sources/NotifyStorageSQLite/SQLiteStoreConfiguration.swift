@@ -28,15 +28,16 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
     /// Whether this process writes pending fan-out jobs into feeds. The server
     /// does; a short-lived admin CLI sharing the file can leave them to it.
     public var runsBackgroundFanOut: Bool
-    /// How often a connection of its own copies the WAL into the database
-    /// (a PASSIVE checkpoint, which never waits for the writer); zero never.
+    /// How often the append writer copies the WAL into the database (a
+    /// PASSIVE checkpoint after a batch, on the writer's thread); zero never.
     ///
-    /// Under a steady append load SQLite's automatic checkpoint (on the
-    /// committing connection) copied nothing here: the WAL grew by 6 MB a
-    /// second (190 MB in 30 s) while the database file stayed as it was, and
-    /// commits stalled more and more. Why it did not run was not found; a
-    /// checkpoint from another connection copies everything. With this, the
-    /// WAL stays near the size of one interval's writes.
+    /// Under a steady append load SQLite's automatic checkpoint copied
+    /// nothing here: the WAL grew by 6 MB a second (190 MB in 30 s) while the
+    /// database file stayed as it was, and commits stalled more and more.
+    /// Why it did not run was not found; an explicit checkpoint copies
+    /// everything. With this, the WAL stays near the size of one interval's
+    /// writes. When appends stop, the last interval's frames wait in the WAL
+    /// for the next batch (or for close).
     public var checkpointInterval: Duration
 
     public init(
@@ -80,7 +81,7 @@ public struct SQLiteStoreStatistics: Hashable, Sendable {
     public var fanOutRowsWritten: Int = 0
     /// Background fan-out transactions.
     public var fanOutTransactions: Int = 0
-    /// WAL checkpoints run by the store's checkpoint connection.
+    /// WAL checkpoints run by the append writer.
     public var checkpoints: Int = 0
     /// Frames in the WAL, and frames copied into the database, at the last checkpoint.
     public var lastCheckpointWALFrames: Int = 0

@@ -10,14 +10,21 @@ extension StoreEngine {
     static let idempotencyPurgeLimit = 10_000
 
     /// The group-commit writer, on a thread of its own: commits the queued
-    /// appends batch by batch until the queue is closed and drained.
+    /// appends batch by batch until the queue is closed and drained, with a
+    /// WAL checkpoint after a batch whenever ``SQLiteStoreConfiguration/checkpointInterval``
+    /// has passed since the last one.
     func runAppendWriter() {
         var lastPurge: ContinuousClock.Instant?
+        var lastCheckpoint = ContinuousClock.now
         while let batch = queue.next(limit: configuration.maxAppendsPerTransaction) {
             let now = ContinuousClock.now
             let purge = lastPurge.map { now - $0 >= configuration.idempotencyPurgeInterval } ?? true
             if purge { lastPurge = now }
             commit(batch, purgeIdempotencyKeys: purge)
+            if configuration.checkpointInterval > .zero, now - lastCheckpoint >= configuration.checkpointInterval {
+                lastCheckpoint = now
+                checkpoint()
+            }
         }
     }
 
