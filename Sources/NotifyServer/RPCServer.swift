@@ -150,16 +150,16 @@ extension RPCServer: LocalRPCEndpoint {
             requestID: metadata["x-request-id"] ?? UUIDText.random(using: &random), logger: logger
         )
         guard acceptsLocalCalls.load(ordering: .relaxed) else { return CallJob.goingAway(context) }
-        let route = CallJob.route(router.handler(for: method), context: context)
-        if case .answered(let answer) = route { return answer }
-        guard executor.admit() else { return CallJob.overloaded(context) }
-        defer { executor.release() }
-        switch route {
+        switch CallJob.route(router.handler(for: method), context: context) {
         case .answered(let answer):
             return answer
         case .task(let handler):
+            guard executor.admit() else { return CallJob.overloaded(context) }
+            defer { executor.release() }
             return await CallJob.respond(handler, context: context)
         case .staged(let start):
+            guard executor.admit() else { return CallJob.overloaded(context) }
+            defer { executor.release() }
             switch await Self.start(start, context: context) {
             case .answer(let answer): return CallJob.respond(answer, context: context)
             case .task(let handler): return await CallJob.respond(handler, context: context)

@@ -12,8 +12,9 @@ import Synchronization
 /// so a committed append survives a power cut, and waits up to
 /// ``SQLiteStoreConfiguration/busyTimeout`` for another process's lock: the
 /// bootstrap CLI (`notifyd admin ...`) can open the same file while the
-/// server runs. All database work runs on GRDB's own threads through its
-/// async `read`/`write`, so no caller's thread (an event loop) ever blocks.
+/// server runs. Appends run on the store's writer thread, everything else on
+/// GRDB's own threads through its async `read`/`write`: no caller's thread
+/// (an event loop) ever blocks.
 ///
 /// Appends are group-committed: concurrent appends queue, and one writer
 /// thread commits up to ``SQLiteStoreConfiguration/maxAppendsPerTransaction``

@@ -165,48 +165,55 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     }
 
     private func dispatch(_ request: RequestFrame) {
-        guard let context, let deliver else { return }
+        guard let deliver else { return }
         let requestID = request.metadata["x-request-id"] ?? UUIDText.random(using: &random)
         var callContext = ServerContext(
             callID: request.callID, method: request.method, metadata: request.metadata, deadline: nil,
             requestPayload: request.payload, requestID: requestID, logger: logger
         )
-        let route = CallJob.route(router.handler(for: request.method), context: callContext)
-        if case .answered(let answer) = route {
+        switch CallJob.route(router.handler(for: request.method), context: callContext) {
+        case .answered(let answer):
             complete(answer)
-            return
-        }
-        guard executor.admit() else {
-            complete(CallJob.overloaded(callContext))
-            return
-        }
-        if let milliseconds = request.timeoutMilliseconds, milliseconds > 0 {
-            let timeout = Int64(clamping: milliseconds)
-            callContext.deadline = .now.advanced(by: .milliseconds(timeout))
-            let deadline = NIODeadline.now() + .milliseconds(timeout)
-            if deadlines.add(callID: request.callID, deadline: deadline, context: requestID) {
-                armDeadlineTimer(at: deadline)
-            }
-        }
-        let handler: RPCRouter.AsyncHandler
-        switch route {
-        case .answered:
-            preconditionFailure("answered above")
-        case .task(let task):
-            handler = task
+        case .task(let handler):
+            guard admit(request, &callContext) else { return }
+            submit(handler, context: callContext, deliver: deliver)
         case .staged(let start):
-            let executor = executor
-            let staged = callContext
+            guard admit(request, &callContext) else { return }
+            let (executor, staged) = (executor, callContext)
             let completion = CallCompletion { answer in
                 // The place is free before the answer leaves (see CallExecutor.run).
                 executor.release()
                 deliver(.build(staged, answer))
             }
-            switch start(callContext, completion) {
-            case .started: return
-            case .needsTask(let task): handler = task
+            if case .needsTask(let handler) = start(callContext, completion) {
+                submit(handler, context: callContext, deliver: deliver)
             }
         }
+    }
+
+    /// Takes a place in the executor and starts the call's deadline, or
+    /// answers OVERLOADED.
+    private func admit(_ request: RequestFrame, _ callContext: inout ServerContext) -> Bool {
+        guard executor.admit() else {
+            complete(CallJob.overloaded(callContext))
+            return false
+        }
+        if let milliseconds = request.timeoutMilliseconds, milliseconds > 0 {
+            let timeout = Int64(clamping: milliseconds)
+            callContext.deadline = .now.advanced(by: .milliseconds(timeout))
+            let deadline = NIODeadline.now() + .milliseconds(timeout)
+            if deadlines.add(callID: request.callID, deadline: deadline, context: callContext.requestID) {
+                armDeadlineTimer(at: deadline)
+            }
+        }
+        return true
+    }
+
+    /// Runs an admitted call as a task; its answer comes back through the inbox.
+    private func submit(
+        _ handler: @escaping RPCRouter.AsyncHandler, context callContext: ServerContext,
+        deliver: @escaping @Sendable (AnswerInbox.Answer) -> Void
+    ) {
         let job = CallJob(context: callContext, handler: handler) { response in
             deliver(.ready(response))
         }
