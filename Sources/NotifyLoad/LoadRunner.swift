@@ -69,10 +69,10 @@ struct LoadRunner: Sendable {
                 }
             }
             await withTaskGroup(of: Void.self) { workers in
-                for (index, connection) in connections.enumerated() {
-                    let recorder = recorders[index]
-                    switch configuration.model {
-                    case .closed(let inFlight):
+                switch configuration.model {
+                case .closed(let inFlight):
+                    for (index, connection) in connections.enumerated() {
+                        let recorder = recorders[index]
                         for lane in 0..<inFlight {
                             workers.addTask {
                                 await closedLoopWorker(
@@ -81,11 +81,8 @@ struct LoadRunner: Sendable {
                                 )
                             }
                         }
-                    case .open:
-                        break
                     }
-                }
-                if case .open(let rate, let outstanding) = configuration.model {
+                case .open(let rate, let outstanding):
                     let schedule = RateSchedule(rate: rate, connections: connections.count, warmup: configuration.warmup)
                     workers.addTask {
                         await openLoop(
@@ -209,7 +206,7 @@ struct LoadRunner: Sendable {
         }
     }
 
-    /// User plus system CPU of this process so far.    /// User plus system CPU of this process so far.
+    /// User plus system CPU of this process so far.
     static func processCPUSeconds() -> Double {
         var usage = rusage()
         #if canImport(Glibc)
