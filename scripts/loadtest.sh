@@ -93,6 +93,10 @@ run rpc-notify-user-closed-16x16 "${rpc[@]}" --mix notify-user --connections 16 
 run rpc-notify-user-closed-64x16 "${rpc[@]}" --mix notify-user --connections 64 --in-flight 16
 run rpc-notify-user-closed-64x16-raw "${rpc[@]}" --rpc-client raw --mix notify-user --connections 64 --in-flight 16
 run rpc-send-closed-16x16 "${rpc[@]}" --mix send --connections 16 --in-flight 16
+# The gateway's connection shape on the RPC path: 256 connections, one call each (HTTP/1.1 clients
+# do not pipeline), so the ratios below can also be read without the RPC path's multiplexing.
+run rpc-notify-user-closed-256x1 "${rpc[@]}" --mix notify-user --connections 256 --in-flight 1
+run rpc-send-closed-256x1 "${rpc[@]}" --mix send --connections 256 --in-flight 1
 if [ -f "$work/rpc-notify-user-closed-16x16.json" ]; then
   half=$(( $(throughput rpc-notify-user-closed-16x16) / 2 ))
   run "rpc-notify-user-open-${half}" "${rpc[@]}" --mix notify-user --connections 16 --rate "$half"
@@ -143,11 +147,13 @@ python3 - "$work" "${scenarios[@]}" <<'EOF'
 import json, sys
 work, names = sys.argv[1], set(sys.argv[2:])
 def rate(name): return json.load(open(f"{work}/{name}.json"))["throughput_per_second"]
-for rpc, gateways in (("rpc-notify-user-closed-16x16", ("http-notify-user-closed-256x1", "wrk-notify-user-256")),
-                      ("rpc-send-closed-16x16", ("http-send-closed-256x1", "wrk-send-256"))):
-    for gateway in gateways:
-        if rpc in names and gateway in names:
-            print(f"gateway / RPC, 256 calls in flight each: {gateway} / {rpc} = {rate(gateway) / rate(rpc) * 100:.0f} %")
+for shape, rpcs in (("256 calls in flight each", ("rpc-notify-user-closed-16x16", "rpc-send-closed-16x16")),
+                    ("256 connections x 1 call each", ("rpc-notify-user-closed-256x1", "rpc-send-closed-256x1"))):
+    for rpc, gateways in zip(rpcs, (("http-notify-user-closed-256x1", "wrk-notify-user-256"),
+                                    ("http-send-closed-256x1", "wrk-send-256"))):
+        for gateway in gateways:
+            if rpc in names and gateway in names:
+                print(f"gateway / RPC, {shape}: {gateway} / {rpc} = {rate(gateway) / rate(rpc) * 100:.0f} %")
 EOF
 echo "(open-N: an open loop at N calls/s, half the closed loop's rate; CPU: percent of one core over each scenario's wall time, warm-up included)"
 exit $status
