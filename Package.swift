@@ -106,7 +106,7 @@ let package = Package(
         .target(
             name: "NotifyGateway",
             dependencies: [
-                "NotifyClient", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain",
+                "NotifyClient", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyCrypto",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "CompressNIO", package: "compress-nio"),

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NotifyClient
+import NotifyCrypto
 import NotifyDomain
 import NotifyMessages
 import NotifyWire
@@ -19,9 +20,14 @@ struct GatewayResponder: HTTPResponder {
     let configuration: GatewayConfiguration
     let upstream: UpstreamPool
     let logger: Logger
+    /// Where request ids get their random bits, without a system call per request.
+    let random = SecureRandom.Source()
 
     func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
-        let identity = RequestIdentity(clientValue: request.headers[.clientRequestID])
+        var generator = random.generator
+        let identity = RequestIdentity(
+            clientValue: request.headers[.clientRequestID], id: UUIDText.random(using: &generator)
+        )
         let path = request.uri.path
         guard let route = GatewayRoutes.route(for: path) else {
             return answer(.notFound(path: path), contract: .gateway, identity: identity)

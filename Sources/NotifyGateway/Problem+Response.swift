@@ -13,8 +13,8 @@ struct RequestIdentity: Sendable {
     /// - Parameters:
     ///   - clientValue: the client's client-request-id, echoed only when it is
     ///     short printable ASCII, so that it cannot break a header or a log line.
-    init(clientValue: String?) {
-        let id = UUIDText.random()
+    ///   - id: ours; every request gets a fresh random one.
+    init(clientValue: String?, id: String = UUIDText.random()) {
         self.requestID = id
         if let clientValue, (1...128).contains(clientValue.utf8.count),
             clientValue.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
