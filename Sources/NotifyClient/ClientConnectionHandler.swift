@@ -156,7 +156,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
                 return
             }
             timeoutMilliseconds = UInt64(max(1, remaining.nanoseconds / 1_000_000))
-            if deadlines.add(callID: id, deadline: deadline, context: ()) { armDeadlineTimer(at: deadline) }
+            deadlines.add(callID: id, deadline: deadline, context: ()) { deadlineTimer(at: $0) }
         }
         pending[id] = call.promise
         write(.request(RequestFrame(
@@ -165,20 +165,18 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         )))
     }
 
-    private func armDeadlineTimer(at deadline: NIODeadline) {
-        guard let context else { return }
+    private func deadlineTimer(at deadline: NIODeadline) -> Scheduled<Void>? {
+        guard let context else { return nil }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        deadlines.arm(context.eventLoop.scheduleTask(deadline: deadline) { loopBound.value.deadlineTimerFired() }, at: deadline)
+        return context.eventLoop.scheduleTask(deadline: deadline) { loopBound.value.deadlineTimerFired() }
     }
 
     /// Fails every call whose deadline passed and tells the server to drop it.
     private func deadlineTimerFired() {
-        let (expired, next) = deadlines.fire(now: .now())
-        for call in expired where pending[call.callID] != nil {
+        for call in deadlines.fire(now: .now(), schedule: { deadlineTimer(at: $0) }) {
             fail(call.callID, RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED"))
             write(.cancel(callID: call.callID))
         }
-        if let next { armDeadlineTimer(at: next) }
     }
 
     private func fail(_ id: UInt64, _ error: RPCError) {

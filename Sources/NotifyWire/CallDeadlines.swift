@@ -17,13 +17,17 @@ public struct CallDeadlines<Context> {
 
     public init() {}
 
+    /// Sets a timer on the owner's event loop that calls ``fire(now:schedule:)``
+    /// back at the given deadline; nil when the owner has no loop any more.
+    public typealias Schedule = (NIODeadline) -> Scheduled<Void>?
+
     /// Tracks a call's deadline; `context` comes back with it if it expires.
-    /// - Returns: true when the timer must be armed for `deadline` (nothing
-    ///   armed, or armed for later): call ``arm(_:at:)``.
-    public mutating func add(callID: UInt64, deadline: NIODeadline, context: Context) -> Bool {
+    /// The timer is set again only when this deadline is the earliest.
+    public mutating func add(callID: UInt64, deadline: NIODeadline, context: Context, schedule: Schedule) {
         pending[callID] = (deadline, context)
-        if let timer, timer.deadline <= deadline { return false }
-        return true
+        if timer.map({ deadline < $0.deadline }) ?? true {
+            arm(schedule(deadline), at: deadline)
+        }
     }
 
     /// Forgets a call that was answered or cancelled; its deadline's timer
@@ -32,15 +36,10 @@ public struct CallDeadlines<Context> {
         pending.removeValue(forKey: callID)
     }
 
-    /// Arms `scheduled`, which fires at `deadline`, in place of the current timer.
-    public mutating func arm(_ scheduled: Scheduled<Void>, at deadline: NIODeadline) {
-        timer?.scheduled.cancel()
-        timer = (deadline, scheduled)
-    }
-
     /// The timer fired: removes and returns the calls whose deadline passed,
-    /// earliest deadline first, and the deadline to arm next, if any call is left.
-    public mutating func fire(now: NIODeadline) -> (expired: [(callID: UInt64, context: Context)], next: NIODeadline?) {
+    /// earliest deadline first, and sets the timer for the next deadline, if
+    /// any call is left.
+    public mutating func fire(now: NIODeadline, schedule: Schedule) -> [(callID: UInt64, context: Context)] {
         timer = nil
         var expired: [(deadline: NIODeadline, callID: UInt64, context: Context)] = []
         var next: NIODeadline?
@@ -52,8 +51,14 @@ public struct CallDeadlines<Context> {
             }
         }
         for entry in expired { pending.removeValue(forKey: entry.callID) }
+        if let next { arm(schedule(next), at: next) }
         expired.sort { $0.deadline < $1.deadline }
-        return (expired.map { ($0.callID, $0.context) }, next)
+        return expired.map { ($0.callID, $0.context) }
+    }
+
+    private mutating func arm(_ scheduled: Scheduled<Void>?, at deadline: NIODeadline) {
+        timer?.scheduled.cancel()
+        timer = scheduled.map { (deadline, $0) }
     }
 
     /// The connection closed: nothing will fire.

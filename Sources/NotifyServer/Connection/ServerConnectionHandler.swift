@@ -202,8 +202,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             let timeout = Int64(clamping: milliseconds)
             callContext.deadline = .now.advanced(by: .milliseconds(timeout))
             let deadline = NIODeadline.now() + .milliseconds(timeout)
-            if deadlines.add(callID: request.callID, deadline: deadline, context: callContext.requestID) {
-                armDeadlineTimer(at: deadline)
+            deadlines.add(callID: request.callID, deadline: deadline, context: callContext.requestID) {
+                deadlineTimer(at: $0)
             }
         }
         return true
@@ -238,26 +238,21 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         flushNow()
     }
 
-    private func armDeadlineTimer(at deadline: NIODeadline) {
-        guard let context else { return }
+    private func deadlineTimer(at deadline: NIODeadline) -> Scheduled<Void>? {
+        guard let context else { return nil }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let scheduled = context.eventLoop.scheduleTask(deadline: deadline) {
-            loopBound.value.deadlineTimerFired()
-        }
-        deadlines.arm(scheduled, at: deadline)
+        return context.eventLoop.scheduleTask(deadline: deadline) { loopBound.value.deadlineTimerFired() }
     }
 
     /// Answers DEADLINE_EXCEEDED for every call whose deadline passed; their
     /// handlers' later answers are dropped.
     private func deadlineTimerFired() {
-        let (expired, next) = deadlines.fire(now: .now())
-        for call in expired {
+        for call in deadlines.fire(now: .now(), schedule: { deadlineTimer(at: $0) }) {
             complete(CallJob.failure(
                 RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED"),
                 callID: call.callID, requestID: call.context
             ))
         }
-        if let next { armDeadlineTimer(at: next) }
     }
 
     private func complete(_ response: ResponseFrame) {
