@@ -107,13 +107,16 @@ struct TransportTests {
                 ))
             }
             try await connection.write(frames)
-            var statuses: [StatusCode] = []
-            while statuses.count < 50, let frame = try await connection.next() {
-                if case .response(let response) = frame { statuses.append(response.status) }
+            var responses: [ResponseFrame] = []
+            while responses.count < 50, let frame = try await connection.next() {
+                if case .response(let response) = frame { responses.append(response) }
             }
+            let statuses = responses.map(\.status)
             #expect(statuses.contains(.ok))
             #expect(statuses.contains(.resourceExhausted))
             #expect(statuses.allSatisfy { $0 == .ok || $0 == .resourceExhausted })
+            // Refused calls carry a request id like every answer (docs/PROTOCOL.md).
+            #expect(responses.allSatisfy { $0.metadata["x-request-id"] != nil })
             await connection.close()
         }
     }

@@ -148,15 +148,16 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         case .dispatch:
             dispatch(request)
         case .rejectTooManyCalls:
-            write(.response(Self.failure(
-                request.callID, .resourceExhausted,
-                "more than \(settings.maxConcurrentCalls) calls in flight on this connection", reason: "TOO_MANY_CALLS"
-            )))
+            reject(request, RPCError(
+                code: .resourceExhausted,
+                message: "more than \(settings.maxConcurrentCalls) calls in flight on this connection",
+                reason: "TOO_MANY_CALLS"
+            ))
         case .rejectGoingAway:
-            write(.response(Self.failure(
-                request.callID, .unavailable, "the server is shutting down: retry on a new connection",
+            reject(request, RPCError(
+                code: .unavailable, message: "the server is shutting down: retry on a new connection",
                 reason: "GOING_AWAY"
-            )))
+            ))
         case .rejectDuplicateCallID:
             protocolViolation(code: .invalidArgument, "call id \(request.callID) is already in flight")
         case .ignore:
@@ -223,6 +224,13 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    /// Answers a call the connection refuses before dispatching it; like every
+    /// answer it carries the call's request id.
+    private func reject(_ request: RequestFrame, _ error: RPCError) {
+        let requestID = request.metadata["x-request-id"] ?? UUIDText.random(using: &random)
+        write(.response(CallJob.failure(error, callID: request.callID, requestID: requestID)))
+    }
+
     /// Completes the answers that other threads finished, then flushes once.
     private func drainInbox() {
         flushComing = true
@@ -276,9 +284,13 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     /// exceed the negotiated maximum message size.
     private func writeResponse(_ response: ResponseFrame) {
         if let payload = response.payload, payload.readableBytes > maxMessageSize - 1024 {
-            write(.response(Self.failure(
-                response.callID, .resourceExhausted, "the response exceeds the maximum message size",
-                reason: "RESPONSE_TOO_LARGE"
+            write(.response(CallJob.failure(
+                RPCError(
+                    code: .resourceExhausted, message: "the response exceeds the maximum message size",
+                    reason: "RESPONSE_TOO_LARGE"
+                ),
+                callID: response.callID,
+                requestID: response.metadata["x-request-id"] ?? UUIDText.random(using: &random)
             )))
         } else {
             write(.response(response))
@@ -362,13 +374,6 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     private func flushNow() {
         guard let context, let buffer = outbox.take() else { return }
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
-    }
-
-    private static func failure(_ callID: UInt64, _ code: StatusCode, _ message: String, reason: String) -> ResponseFrame {
-        ResponseFrame(
-            callID: callID, status: code, message: message, metadata: Metadata(), payload: nil,
-            reason: reason, fieldViolations: []
-        )
     }
 
     private static func milliseconds(_ duration: Duration) -> Int64 {
