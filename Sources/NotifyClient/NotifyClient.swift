@@ -79,19 +79,48 @@ public final class NotifyClient: Sendable {
         _ method: String, _ request: Request, metadata: Metadata = Metadata(), timeout: Duration? = nil,
         as: Response.Type = Response.self
     ) async throws(RPCError) -> Response {
-        let payload = try await callRaw(method, payload: request.serializedBuffer(), metadata: metadata, timeout: timeout)
-        do {
-            return try Response(serializedBytes: payload)
-        } catch {
-            throw RPCError(code: .internalError, message: "undecodable response: \(error.message)", reason: "UNDECODABLE_RESPONSE")
-        }
+        try Self.decode(try await callRaw(method, payload: request.serializedBuffer(), metadata: metadata, timeout: timeout))
     }
 
     /// Calls `method` with raw payload bytes; returns the raw response payload.
     public func callRaw(
         _ method: String, payload: ByteBuffer, metadata: Metadata = Metadata(), timeout: Duration? = nil
     ) async throws(RPCError) -> ByteBuffer {
-        let response = try await exchange(method, payload: payload, metadata: metadata, timeout: timeout)
+        try Self.payload(of: try await exchange(method, payload: payload, metadata: metadata, timeout: timeout))
+    }
+
+    /// Starts a call and returns at once; `completion` gets the decoded
+    /// answer or the ``RPCError`` that ``call(_:_:metadata:timeout:as:)``
+    /// would throw.
+    ///
+    /// For callers on an event loop (the REST gateway), which must not wait:
+    /// no task is made for the call when the connection is up, or when the
+    /// endpoint is in-process and can answer without one.
+    ///
+    /// - Parameters:
+    ///   - eventLoop: where `completion` runs; it never runs before `start` returns.
+    public func start<Request: WireMessage, Response: WireMessage>(
+        _ method: String, _ request: Request, metadata: Metadata = Metadata(), timeout: Duration? = nil,
+        as: Response.Type = Response.self, on eventLoop: any EventLoop,
+        completion: @escaping @Sendable (Result<Response, RPCError>) -> Void
+    ) {
+        startExchange(method, payload: request.serializedBuffer(), metadata: metadata, timeout: timeout, on: eventLoop) { result in
+            completion(result.flatMap { response in
+                Result { () throws(RPCError) -> Response in try Self.decode(try Self.payload(of: response)) }
+            })
+        }
+    }
+
+    private static func decode<Response: WireMessage>(_ payload: ByteBuffer) throws(RPCError) -> Response {
+        do throws(MessageError) {
+            return try Response(serializedBytes: payload)
+        } catch {
+            throw RPCError(code: .internalError, message: "undecodable response: \(error.message)", reason: "UNDECODABLE_RESPONSE")
+        }
+    }
+
+    /// The payload of an OK answer; the answer's status as an error otherwise.
+    private static func payload(of response: ResponseFrame) throws(RPCError) -> ByteBuffer {
         guard response.status == .ok else {
             throw RPCError(
                 code: response.status, message: response.message, reason: response.reason,
@@ -115,19 +144,69 @@ public final class NotifyClient: Sendable {
 
     private static let closedError = RPCError(code: .unavailable, message: "the client is closed", reason: "CLIENT_CLOSED")
 
+    private var isClosed: Bool {
+        state.withLock { state in
+            if case .closed = state { return true }
+            return false
+        }
+    }
+
     private func exchange(
         _ method: String, payload: ByteBuffer, metadata: Metadata, timeout: Duration?
     ) async throws(RPCError) -> ResponseFrame {
         if let local {
-            let closed = state.withLock { state in
-                if case .closed = state { return true }
-                return false
-            }
-            guard !closed else { throw Self.closedError }
+            guard !isClosed else { throw Self.closedError }
             let deadline = (timeout ?? configuration.defaultTimeout).map { ContinuousClock.now.advanced(by: $0) }
-            return await local.call(method: method, metadata: metadata, payload: payload, deadline: deadline)
+            return await local.call(
+                method: method, metadata: metadata, payload: payload, deadline: deadline, on: group.any()
+            )
         }
         let connection = try await connection()
+        let promise = send(method, payload: payload, metadata: metadata, timeout: timeout, over: connection)
+        let handler = connection.handler
+        do {
+            return try await withTaskCancellationHandler {
+                try await promise.futureResult.get()
+            } onCancel: {
+                handler.eventLoop.execute { handler.value.cancel(promise) }
+            }
+        } catch {
+            throw Self.rpcError(error)
+        }
+    }
+
+    /// ``exchange(_:payload:metadata:timeout:)`` with a completion on `eventLoop` instead of a task.
+    private func startExchange(
+        _ method: String, payload: ByteBuffer, metadata: Metadata, timeout: Duration?, on eventLoop: any EventLoop,
+        completion: @escaping @Sendable (Result<ResponseFrame, RPCError>) -> Void
+    ) {
+        if let local {
+            guard !isClosed else { return eventLoop.execute { completion(.failure(Self.closedError)) } }
+            let deadline = (timeout ?? configuration.defaultTimeout).map { ContinuousClock.now.advanced(by: $0) }
+            return local.start(method: method, metadata: metadata, payload: payload, deadline: deadline, on: eventLoop) {
+                completion(.success($0))
+            }
+        }
+        let answer: EventLoopFuture<ResponseFrame>
+        switch nextConnection() {
+        case .use(let connection):
+            answer = send(method, payload: payload, metadata: metadata, timeout: timeout, over: connection).futureResult
+        case .wait(let connecting):
+            answer = connecting.flatMap { connection in
+                self.send(method, payload: payload, metadata: metadata, timeout: timeout, over: connection).futureResult
+            }
+        case .fail(let error):
+            return eventLoop.execute { completion(.failure(error)) }
+        }
+        answer.hop(to: eventLoop).whenComplete { result in
+            completion(result.mapError(Self.rpcError))
+        }
+    }
+
+    /// Hands a call to the connection's handler; the promise gets its answer.
+    private func send(
+        _ method: String, payload: ByteBuffer, metadata: Metadata, timeout: Duration?, over connection: Connection
+    ) -> EventLoopPromise<ResponseFrame> {
         let eventLoop = connection.channel.eventLoop
         let promise = eventLoop.makePromise(of: ResponseFrame.self)
         let deadline = (timeout ?? configuration.defaultTimeout).map { NIODeadline.now() + TimeAmount($0) }
@@ -135,17 +214,11 @@ public final class NotifyClient: Sendable {
         eventLoop.execute {
             handler.value.startCall(method: method, metadata: metadata, payload: payload, deadline: deadline, promise: promise)
         }
-        do {
-            return try await withTaskCancellationHandler {
-                try await promise.futureResult.get()
-            } onCancel: {
-                eventLoop.execute { handler.value.cancel(promise) }
-            }
-        } catch let error as RPCError {
-            throw error
-        } catch {
-            throw RPCError(code: .unavailable, message: "\(error)", reason: "CONNECTION_FAILED")
-        }
+        return promise
+    }
+
+    private static func rpcError(_ error: any Error) -> RPCError {
+        (error as? RPCError) ?? RPCError(code: .unavailable, message: "\(error)", reason: "CONNECTION_FAILED")
     }
 
     private enum Next {
@@ -155,7 +228,24 @@ public final class NotifyClient: Sendable {
     }
 
     private func connection() async throws(RPCError) -> Connection {
-        let next: Next = state.withLock { state in
+        switch nextConnection() {
+        case .use(let connection):
+            return connection
+        case .fail(let error):
+            throw error
+        case .wait(let future):
+            do {
+                return try await future.get()
+            } catch {
+                throw Self.rpcError(error)
+            }
+        }
+    }
+
+    /// The connection to use, the one being made, or why there is none;
+    /// starts connecting when there is no connection and no reason to wait.
+    private func nextConnection() -> Next {
+        state.withLock { state in
             switch state {
             case .ready(let connection) where connection.channel.isActive:
                 return .use(connection)
@@ -175,20 +265,6 @@ public final class NotifyClient: Sendable {
                 let future = connect(failuresSoFar: failures)
                 state = .connecting(future)
                 return .wait(future)
-            }
-        }
-        switch next {
-        case .use(let connection):
-            return connection
-        case .fail(let error):
-            throw error
-        case .wait(let future):
-            do {
-                return try await future.get()
-            } catch let error as RPCError {
-                throw error
-            } catch {
-                throw RPCError(code: .unavailable, message: "\(error)", reason: "CONNECTION_FAILED")
             }
         }
     }

@@ -1,7 +1,6 @@
 import CompressNIO
 import Foundation
 import HTTPTypes
-import Hummingbird
 import NIOCore
 import NotifyDomain
 
@@ -43,33 +42,6 @@ enum BodyReading {
             return ""
         }
         return text[first...last]
-    }
-
-    /// Collects the body, refusing more than `limit` bytes.
-    ///
-    /// A Content-Length above the limit is refused before anything is read.
-    /// A body that ends short of its Content-Length (the connection closed,
-    /// or the read timeout fired) is treated as a timeout, so that a
-    /// truncated body never reaches the service.
-    static func collect(_ request: Request, limit: Int) async throws(Failure) -> ByteBuffer {
-        let declared = request.headers[.contentLength].flatMap { Int($0) }
-        if let declared, declared > limit { throw .bodyTooLarge(limit: limit) }
-        var buffer = ByteBuffer()
-        var tooLarge = false
-        do {
-            for try await var chunk in request.body {
-                guard buffer.readableBytes + chunk.readableBytes <= limit else {
-                    tooLarge = true
-                    break
-                }
-                buffer.writeBuffer(&chunk)
-            }
-        } catch {
-            throw .readTimeout
-        }
-        if tooLarge { throw .bodyTooLarge(limit: limit) }
-        if let declared, declared != buffer.readableBytes { throw .readTimeout }
-        return buffer
     }
 
     /// Undoes the Content-Encoding, refusing more than `limit` decoded bytes.

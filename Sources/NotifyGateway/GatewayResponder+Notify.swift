@@ -1,10 +1,8 @@
-import Foundation
 import HTTPTypes
-import Hummingbird
-import Logging
 import NIOCore
 import NotifyClient
 import NotifyDomain
+import NotifyMessages
 import NotifyWire
 
 extension GatewayResponder {
@@ -14,7 +12,7 @@ extension GatewayResponder {
     /// The body may be JSON under `application/json`, JSON under
     /// `application/x-www-form-urlencoded` (as the documented examples send
     /// it), or truly form-encoded with `embed` as JSON text.
-    func notify(_ request: Request, identity: RequestIdentity) async -> Result<Response, Failure> {
+    func notify(_ request: GatewayRequest, identity: RequestIdentity, on eventLoop: any EventLoop, outcome: @escaping Outcome) {
         let body: ByteBuffer
         let isForm: Bool
         do throws(Failure) {
@@ -28,9 +26,9 @@ extension GatewayResponder {
                 throw .unsupportedMediaType(other)
             }
             guard request.headers[.authorization] != nil else { throw .missingToken }
-            body = try await self.body(of: request, encoding: encoding)
+            body = try self.body(of: request, encoding: encoding)
         } catch {
-            return .failure(error)
+            return outcome(.failure(error))
         }
 
         var reading = ContractReading(request: NotifyRequest(), violations: [])
@@ -42,7 +40,7 @@ extension GatewayResponder {
                 unreadable = .unparsableBody("the body is not valid form encoding.")
             }
         } else {
-            switch JSONValue.parse(Data(body.readableBytesView)) {
+            switch body.withUnsafeReadableBytes(JSONValue.parse(bytes:)) {
             case .object(let object)?:
                 reading = ContractJSON.readNotifyRequest(object: object)
             case nil:
@@ -52,31 +50,29 @@ extension GatewayResponder {
             }
         }
 
-        let client = upstream.client
         guard unreadable == nil, reading.violations.isEmpty else {
-            // The service checks the caller before the body (401, 403, 429
-            // come before 400), so it still gets one call: an empty request
-            // it is sure to refuse as invalid once the caller passes. Its
-            // answer then stands for everything the body got wrong.
-            do {
-                _ = try await client.notify(NotifyRequest(), metadata: Self.metadata(request, identity: identity, idempotent: false))
-            } catch where error.code == .invalidArgument && error.reason == "INVALID_FIELDS" {
-                if let unreadable { return .failure(unreadable) }
-                return .failure(.invalidFields(ContractJSON.merging(reading.violations, Self.validationViolations(reading.request))))
-            } catch {
-                return .failure(.rpc(error))
-            }
-            return .failure(.rpc(RPCError(code: .internalError, message: "the service accepted an empty Notify", reason: "PROBE_ACCEPTED")))
+            let failure: Failure = unreadable
+                ?? .invalidFields(ContractJSON.merging(reading.violations, Self.validationViolations(reading.request)))
+            return probe(
+                Methods.notify, NotifyRequest(), as: NotifyResponse.self,
+                metadata: Self.metadata(request, identity: identity, idempotent: false), on: eventLoop,
+                bodyFailure: { failure }, outcome: outcome
+            )
         }
 
-        do {
-            _ = try await client.notify(reading.request, metadata: Self.metadata(request, identity: identity, idempotent: true))
-        } catch {
-            return .failure(.rpc(error))
+        upstream.client.start(
+            Methods.notify, reading.request, metadata: Self.metadata(request, identity: identity, idempotent: true),
+            as: NotifyResponse.self, on: eventLoop
+        ) { result in
+            switch result {
+            case .success:
+                var headers = HTTPFields()
+                Problem.addIdentity(identity, contract: .selfCommunity, to: &headers)
+                outcome(.success(GatewayResponse(status: .noContent, headers: headers)))
+            case .failure(let error):
+                outcome(.failure(.rpc(error)))
+            }
         }
-        var headers = HTTPFields()
-        Problem.addIdentity(identity, contract: .selfCommunity, to: &headers)
-        return .success(Response(status: .noContent, headers: headers))
     }
 
     private static func validationViolations(_ request: NotifyRequest) -> [Violation] {

@@ -1,10 +1,9 @@
 import Foundation
 import HTTPTypes
-import Hummingbird
-import Logging
 import NIOCore
 import NotifyClient
 import NotifyDomain
+import NotifyMessages
 import NotifyWire
 
 extension GatewayResponder {
@@ -14,8 +13,9 @@ extension GatewayResponder {
     /// The seed's error table says 200 for success while its response section
     /// says 201; the gateway answers 201 (docs/GATEWAY.md).
     func sendNotification(
-        _ request: Request, prefix: String, identity: RequestIdentity
-    ) async -> Result<Response, Failure> {
+        _ request: GatewayRequest, prefix: String, identity: RequestIdentity, on eventLoop: any EventLoop,
+        outcome: @escaping Outcome
+    ) {
         let body: ByteBuffer
         do throws(Failure) {
             for (name, spelling) in [(HTTPField.Name.ifModifiedSince, "If-Modified-Since"), (.ifRange, "If-Range")]
@@ -26,14 +26,14 @@ extension GatewayResponder {
             let mediaType = BodyReading.mediaType(of: request.headers)
             guard mediaType == "application/json" else { throw .unsupportedMediaType(mediaType) }
             guard request.headers[.authorization] != nil else { throw .missingToken }
-            body = try await self.body(of: request, encoding: encoding)
+            body = try self.body(of: request, encoding: encoding)
         } catch {
-            return .failure(error)
+            return outcome(.failure(error))
         }
 
         var reading = ContractReading(request: SendNotificationRequest(), violations: [])
         var unreadable: Failure?
-        switch JSONValue.parse(Data(body.readableBytesView)) {
+        switch body.withUnsafeReadableBytes(JSONValue.parse(bytes:)) {
         case .object(let object)?:
             reading = ContractJSON.readSendNotificationRequest(object: object)
         case .array?:
@@ -44,48 +44,50 @@ extension GatewayResponder {
             unreadable = .unparsableBody("expected a JSON object, got \(other.typeName).")
         }
 
-        let client = upstream.client
+        // The X-UNS-ID names the subscription; the service judges it and the
+        // caller's right to it before the body.
         let subscriptionID = request.headers[.xUNSID] ?? ""
+        func metadata(idempotent: Bool) -> Metadata {
+            var metadata = Self.metadata(request, identity: identity, idempotent: idempotent)
+            metadata.replace("x-uns-id", subscriptionID)
+            return metadata
+        }
         guard unreadable == nil, reading.violations.isEmpty else {
-            // As for Notify: the service judges the caller, the subscription
-            // and the caller's right to it first; an empty request makes sure
-            // it stops at validation when all of those pass.
-            do {
-                _ = try await client.sendNotification(
-                    SendNotificationRequest(), subscriptionID: subscriptionID,
-                    metadata: Self.metadata(request, identity: identity, idempotent: false)
-                )
-            } catch where error.code == .invalidArgument && error.reason == "INVALID_FIELDS" {
-                if let unreadable { return .failure(unreadable) }
-                return .failure(.invalidFields(ContractJSON.merging(reading.violations, Self.validationViolations(reading.request))))
-            } catch {
-                return .failure(.rpc(error))
-            }
-            return .failure(.rpc(RPCError(code: .internalError, message: "the service accepted an empty notification", reason: "PROBE_ACCEPTED")))
+            let failure: Failure = unreadable
+                ?? .invalidFields(ContractJSON.merging(reading.violations, Self.validationViolations(reading.request)))
+            return probe(
+                Methods.sendNotification, SendNotificationRequest(), as: SendNotificationResponse.self,
+                metadata: metadata(idempotent: false), on: eventLoop, bodyFailure: { failure }, outcome: outcome
+            )
         }
 
-        let stored: NotifyDomain.Notification
-        do {
-            stored = try await client.sendNotification(
-                reading.request, subscriptionID: subscriptionID,
-                metadata: Self.metadata(request, identity: identity, idempotent: true)
-            ).notification
-        } catch {
-            return .failure(.rpc(error))
-        }
-        guard case .object(var entity)? = stored.graphEntityJSON else {
-            return .failure(.rpc(RPCError(code: .internalError, message: "the service answered a non-Graph notification", reason: "WRONG_KIND")))
-        }
         let base = baseURL(request, prefix: prefix)
-        entity["@odata.context"] = .string("\(base)/$metadata#users('\(stored.user)')/notifications/$entity")
-        var headers = HTTPFields()
-        headers[.location] = "\(base)/me/notifications/\(stored.id)"
-        return .success(Self.json(.object(entity), status: .created, contract: .graph, identity: identity, extra: headers))
+        upstream.client.start(
+            Methods.sendNotification, reading.request, metadata: metadata(idempotent: true),
+            as: SendNotificationResponse.self, on: eventLoop
+        ) { result in
+            let stored: NotifyDomain.Notification
+            switch result {
+            case .success(let response):
+                stored = response.notification
+            case .failure(let error):
+                return outcome(.failure(.rpc(error)))
+            }
+            guard case .object(var entity)? = stored.graphEntityJSON else {
+                return outcome(.failure(.rpc(RPCError(
+                    code: .internalError, message: "the service answered a non-Graph notification", reason: "WRONG_KIND"
+                ))))
+            }
+            entity["@odata.context"] = .string("\(base)/$metadata#users('\(stored.user)')/notifications/$entity")
+            var headers = HTTPFields()
+            headers[.location] = "\(base)/me/notifications/\(stored.id)"
+            outcome(.success(Self.json(.object(entity), status: .created, contract: .graph, identity: identity, extra: headers)))
+        }
     }
 
     /// The scheme, host and version prefix the client used, for Location and
     /// @odata.context; the Host header is used only when it is a plain host[:port].
-    private func baseURL(_ request: Request, prefix: String) -> String {
+    private func baseURL(_ request: GatewayRequest, prefix: String) -> String {
         let scheme = configuration.tls == nil ? "http" : "https"
         // Letters, digits and . - : [ ]: a host name or address and a port, nothing to escape.
         func isPlain(_ byte: UInt8) -> Bool {

@@ -1,6 +1,5 @@
 import Foundation
 import HTTPTypes
-import Hummingbird
 import Logging
 import NIOCore
 import NotifyClient
@@ -12,10 +11,21 @@ import NotifyWire
 /// Answers every HTTP request: finds the route, checks the method, and hands
 /// the request to its endpoint.
 ///
+/// Endpoints run on the connection's event loop and start their RPC call
+/// from there; the call's answer comes back to the same loop, where the HTTP
+/// answer is built. Nothing waits: a body large enough to make parsing
+/// costly (or compressed) is decoded and parsed in a task instead.
+///
 /// Endpoints never throw: each failure becomes a ``Failure`` and goes through
 /// ``ErrorTable`` once, here, so that every answer has its contract's body.
-struct GatewayResponder: HTTPResponder {
-    typealias Context = BasicRequestContext
+struct GatewayResponder: Sendable {
+    typealias Completion = @Sendable (GatewayResponse) -> Void
+    /// An endpoint's outcome, mapped to an answer by ``finish(_:contract:identity:path:)``.
+    typealias Outcome = @Sendable (Result<GatewayResponse, Failure>) -> Void
+
+    /// Bodies up to this size, not compressed, are parsed on the event loop:
+    /// the documented ones are a few hundred bytes.
+    static let inlineBodyLimit = 64 * 1024
 
     let configuration: GatewayConfiguration
     let upstream: UpstreamPool
@@ -23,39 +33,55 @@ struct GatewayResponder: HTTPResponder {
     /// Where request ids get their random bits, without a system call per request.
     let random = SecureRandom.Source()
 
-    func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
+    /// Answers `request`; `completion` runs once, on `eventLoop` unless the
+    /// body was parsed in a task.
+    func respond(to request: GatewayRequest, on eventLoop: any EventLoop, completion: @escaping Completion) {
         var generator = random.generator
         let identity = RequestIdentity(
             clientValue: request.headers[.clientRequestID], id: UUIDText.random(using: &generator)
         )
-        let path = request.uri.path
-        guard let route = GatewayRoutes.route(for: path) else {
-            return answer(.notFound(path: path), contract: .gateway, identity: identity)
+        let path = request.path
+        guard let route = GatewayRoutes.route(for: String(path)) else {
+            return completion(answer(.notFound(path: String(path)), contract: .gateway, identity: identity))
         }
         let contract = route.endpoint.contract
-        guard route.methods.contains(request.method.rawValue) else {
-            return answer(
-                .methodNotAllowed(method: request.method.rawValue, allow: route.methods.joined(separator: ", ")),
+        guard route.methods.contains(request.head.method.rawValue) else {
+            return completion(answer(
+                .methodNotAllowed(method: request.head.method.rawValue, allow: route.methods.joined(separator: ", ")),
                 contract: contract, identity: identity
-            )
+            ))
         }
-        let outcome: Result<Response, Failure>
+        let outcome: Outcome = { result in completion(self.finish(result, contract: contract, identity: identity, path: path)) }
         switch route.endpoint {
         case .notify:
-            outcome = await notify(request, identity: identity)
+            parsing(request) { notify(request, identity: identity, on: eventLoop, outcome: outcome) }
         case .sendNotification(let prefix):
-            outcome = await sendNotification(request, prefix: prefix, identity: identity)
+            parsing(request) { sendNotification(request, prefix: prefix, identity: identity, on: eventLoop, outcome: outcome) }
         case .healthz:
-            outcome = .success(Self.json(.object(["status": .string("ok")]), status: .ok, contract: .gateway, identity: identity))
+            outcome(.success(Self.json(.object(["status": .string("ok")]), status: .ok, contract: .gateway, identity: identity)))
         case .readyz:
-            outcome = await readiness(identity: identity)
+            Task { outcome(await readiness(identity: identity)) }
         case .openAPI:
             var headers = HTTPFields()
             headers[.contentType] = "application/yaml; charset=utf-8"
             Problem.addIdentity(identity, contract: .gateway, to: &headers)
-            outcome = .success(Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml))))
+            outcome(.success(GatewayResponse(status: .ok, headers: headers, body: ByteBuffer(string: OpenAPIDocument.yaml))))
         }
-        switch outcome {
+    }
+
+    /// Runs `endpoint` here for a small plain body, in a task otherwise.
+    private func parsing(_ request: GatewayRequest, _ endpoint: @escaping @Sendable () -> Void) {
+        if request.body.readableBytes <= Self.inlineBodyLimit && request.headers[.contentEncoding] == nil {
+            endpoint()
+        } else {
+            Task { endpoint() }
+        }
+    }
+
+    private func finish(
+        _ result: Result<GatewayResponse, Failure>, contract: Contract, identity: RequestIdentity, path: Substring
+    ) -> GatewayResponse {
+        switch result {
         case .success(let response):
             logger.debug("answered", metadata: [
                 "notify.request.id": "\(identity.requestID)", "http.path": "\(path)", "http.status": "\(response.status.code)",
@@ -66,12 +92,25 @@ struct GatewayResponder: HTTPResponder {
         }
     }
 
+    /// The answer to a request refused while it was being read.
+    func refusal(_ refusal: GatewayConnectionStateMachine.Refusal, path: Substring) -> GatewayResponse {
+        var generator = random.generator
+        let identity = RequestIdentity(clientValue: nil, id: UUIDText.random(using: &generator))
+        let contract = GatewayRoutes.route(for: String(path))?.endpoint.contract ?? .gateway
+        switch refusal {
+        case .bodyTooLarge:
+            return answer(.bodyTooLarge(limit: configuration.maxBodySize), contract: contract, identity: identity)
+        case .readTimeout:
+            return answer(.readTimeout, contract: contract, identity: identity)
+        }
+    }
+
     /// The one exit for failures: the table's answer, or 500 with the detail logged.
     ///
     /// Log lines carry the request id in their own metadata rather than in a
     /// logger made per request: setting logger metadata renders the stream
     /// handler's metadata text each time, a cost every request paid.
-    func answer(_ failure: Failure, contract: Contract, identity: RequestIdentity) -> Response {
+    func answer(_ failure: Failure, contract: Contract, identity: RequestIdentity) -> GatewayResponse {
         let id = identity.requestID
         guard let problem = ErrorTable.problem(for: failure, contract: contract) else {
             logger.error("unexpected failure", metadata: ["notify.request.id": "\(id)", "error.type": "\(Self.describe(failure))"])
@@ -98,7 +137,7 @@ struct GatewayResponder: HTTPResponder {
 
     /// The RPC metadata of a request: its credentials, our request id, and
     /// the idempotency key when the client sent one.
-    static func metadata(_ request: Request, identity: RequestIdentity, idempotent: Bool) -> Metadata {
+    static func metadata(_ request: GatewayRequest, identity: RequestIdentity, idempotent: Bool) -> Metadata {
         var metadata = Metadata()
         if let authorization = request.headers[.authorization] { metadata.add("authorization", authorization) }
         metadata.add("x-request-id", identity.requestID)
@@ -108,27 +147,51 @@ struct GatewayResponder: HTTPResponder {
         return metadata
     }
 
-    /// Reads and decodes the body within the configured bounds.
-    func body(of request: Request, encoding: BodyReading.Encoding) async throws(Failure) -> ByteBuffer {
-        let raw = try await BodyReading.collect(request, limit: configuration.maxBodySize)
-        return try BodyReading.decode(raw, encoding: encoding, limit: configuration.maxDecompressedSize)
+    /// The body with its Content-Encoding undone, within the decoded-size limit.
+    func body(of request: GatewayRequest, encoding: BodyReading.Encoding) throws(Failure) -> ByteBuffer {
+        try BodyReading.decode(request.body, encoding: encoding, limit: configuration.maxDecompressedSize)
     }
 
-    static func json(_ value: JSONValue, status: HTTPResponse.Status, contract: Contract, identity: RequestIdentity, extra: HTTPFields = [:]) -> Response {
+    /// Makes the call a body the gateway could not read stands in for.
+    ///
+    /// The service checks the caller before the body (401, 403, 404, 429 come
+    /// before 400), so an unreadable or invalid body still gets one call: an
+    /// empty request the service is sure to refuse as invalid once the caller
+    /// passes. Its answer then stands for everything the body got wrong.
+    func probe<Request: WireMessage, Response: WireMessage>(
+        _ method: String, _ empty: Request, as: Response.Type, metadata: Metadata, on eventLoop: any EventLoop,
+        bodyFailure: @escaping @Sendable () -> Failure, outcome: @escaping Outcome
+    ) {
+        upstream.client.start(method, empty, metadata: metadata, as: Response.self, on: eventLoop) { result in
+            switch result {
+            case .failure(let error) where error.code == .invalidArgument && error.reason == "INVALID_FIELDS":
+                outcome(.failure(bodyFailure()))
+            case .failure(let error):
+                outcome(.failure(.rpc(error)))
+            case .success:
+                outcome(.failure(.rpc(RPCError(
+                    code: .internalError, message: "the service accepted an empty \(method)", reason: "PROBE_ACCEPTED"
+                ))))
+            }
+        }
+    }
+
+    static func json(
+        _ value: JSONValue, status: HTTPResponse.Status, contract: Contract, identity: RequestIdentity, extra: HTTPFields = [:]
+    ) -> GatewayResponse {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(512)
         value.write(to: &bytes)
-        let buffer = ByteBuffer(bytes: bytes)
         var headers = extra
         headers[.contentType] = "application/json"
-        headers[.contentLength] = String(buffer.readableBytes)
+        headers[.contentLength] = String(bytes.count)
         Problem.addIdentity(identity, contract: contract, to: &headers)
-        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: buffer))
+        return GatewayResponse(status: status, headers: headers, body: ByteBuffer(bytes: bytes))
     }
 
     // MARK: /readyz
 
-    private func readiness(identity: RequestIdentity) async -> Result<Response, Failure> {
+    private func readiness(identity: RequestIdentity) async -> Result<GatewayResponse, Failure> {
         do {
             let health = try await upstream.client.health(timeout: min(configuration.rpcTimeout, .seconds(2)))
             guard health.status == .serving else {

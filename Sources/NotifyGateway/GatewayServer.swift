@@ -1,18 +1,26 @@
 public import Logging
 public import NIOCore
+import NIOExtras
+import NIOHTTP1
+import NIOHTTPTypesHTTP1
 public import NIOPosix
-import Hummingbird
-import HummingbirdCore
 public import ServiceLifecycle
 import NotifyTLS
 import Synchronization
 
-/// The REST gateway: an HTTP/1.1 server (Hummingbird 2) that turns each
+/// The REST gateway: an HTTP/1.1 server on SwiftNIO that turns each
 /// documented request into one RPC call to the notify service.
 ///
+/// Each connection's pipeline is, from the socket up: NotifyTLS (when HTTPS
+/// is configured), NIO's HTTP/1.1 codec with pipelining assistance (one
+/// request at a time reaches the handler; pipelined ones wait, answered in
+/// order), the HTTPTypes adapter, and ``GatewayConnectionHandler``, which
+/// reads each request on the event loop and starts its RPC call from there.
+///
 /// It is a `Service`: run it in a `ServiceGroup`. On graceful shutdown it
-/// stops accepting, finishes the requests in flight, closes its connections
-/// to the RPC service, and returns.
+/// stops accepting, closes idle connections, answers the requests in flight
+/// (with `Connection: close`), closes its connections to the RPC service,
+/// and returns.
 public final class GatewayServer: Service, Sendable {
     private let configuration: GatewayConfiguration
     private let group: any EventLoopGroup
@@ -40,16 +48,35 @@ public final class GatewayServer: Service, Sendable {
 
     public func run() async throws {
         let upstream = UpstreamPool(configuration: configuration, group: group, logger: logger)
+        let quiescing = ServerQuiescingHelper(group: group)
+        let listener: any Channel
         do {
-            let application = try makeApplication(upstream: upstream)
-            try await application.run()
+            listener = try await bind(upstream: upstream, quiescing: quiescing)
         } catch {
             settle(.failure(error))
             await upstream.close()
             throw error
         }
-        settle(.failure(CancellationError()))
+        if let address = listener.localAddress {
+            logger.info("gateway listening", metadata: ["notify.http.address": "\(address)"])
+            settle(.success(address))
+        }
+        // Graceful shutdown and cancellation (another service of the group
+        // failed) both stop the listener; then the connections drain.
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                try? await listener.closeFuture.get()
+            } onCancel: {
+                listener.close(promise: nil)
+            }
+        } onGracefulShutdown: {
+            quiescing.initiateShutdown(promise: nil)
+        }
+        let drained = group.next().makePromise(of: Void.self)
+        quiescing.initiateShutdown(promise: drained)
+        try? await drained.futureResult.get()
         await upstream.close()
+        logger.info("gateway stopped")
     }
 
     private func settle(_ result: Result<SocketAddress, any Error>) {
@@ -61,39 +88,47 @@ public final class GatewayServer: Service, Sendable {
         bound.completeWith(result)
     }
 
-    private func makeApplication(upstream: UpstreamPool) throws -> some ApplicationProtocol {
+    private func bind(upstream: UpstreamPool, quiescing: ServerQuiescingHelper) async throws -> any Channel {
         let configuration = self.configuration
         let tlsContext = try configuration.tls.map { try TLSContext(configuration: $0) }
-        let http1 = HTTP1Channel.Configuration(
-            additionalChannelHandlers: [RequestGuardHandler(readTimeout: TimeAmount(configuration.readTimeout))],
-            idleTimeout: TimeAmount(configuration.idleTimeout),
-            httpDecoderConfiguration: .init(
-                maxHeaderFieldSize: configuration.maxHeaderFieldSize, maxHeaderListSize: configuration.maxHeaderListSize,
-                maxHeaderFieldCount: configuration.maxHeaderFieldCount
-            )
-        )
-        let server = HTTPServerBuilder { responder in
-            let base = HTTP1Channel(responder: responder, configuration: http1)
-            if let tlsContext {
-                return GatewayTLSChannel(base: base, context: tlsContext)
-            }
-            return base
-        }
         let responder = GatewayResponder(configuration: configuration, upstream: upstream, logger: logger)
-        return Application(
-            responder: responder,
-            server: server,
-            configuration: ApplicationConfiguration(
-                address: .hostname(configuration.host, port: configuration.port),
-                availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections, logger: logger)
-            ),
-            onServerRunning: { [weak self] channel in
-                guard let self, let address = channel.localAddress else { return }
-                self.logger.info("gateway listening", metadata: ["notify.http.address": "\(address)"])
-                self.settle(.success(address))
-            },
-            eventLoopGroupProvider: .shared(group),
-            logger: logger
-        )
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderFieldSize = configuration.maxHeaderFieldSize
+        limits.maxHeaderListSize = configuration.maxHeaderListSize
+        limits.maxHeaderFieldCount = configuration.maxHeaderFieldCount
+        let secure = tlsContext != nil
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // One accept per read: the connection limit holds exactly.
+            .serverChannelOption(.maxMessagesPerRead, value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        quiescing.makeServerChannelHandler(channel: channel),
+                        ConnectionLimitHandler(limit: configuration.maxConnections),
+                    ])
+                }
+            }
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    if let tlsContext { try pipeline.addHandler(TLSHandler(context: tlsContext)) }
+                    try pipeline.configureHTTPServerPipeline(
+                        withPipeliningAssistance: true, withErrorHandling: true,
+                        withOutboundHeaderValidation: false, withEncoderConfiguration: .init(),
+                        withDecoderLimitConfiguration: limits
+                    )
+                    try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: secure))
+                    try pipeline.addHandler(GatewayConnectionHandler(
+                        responder: responder, maxBodySize: configuration.maxBodySize,
+                        readTimeout: TimeAmount(configuration.readTimeout), idleTimeout: TimeAmount(configuration.idleTimeout)
+                    ))
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port)
+            .get()
     }
 }

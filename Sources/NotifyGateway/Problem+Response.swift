@@ -1,6 +1,5 @@
 import Foundation
 import HTTPTypes
-import Hummingbird
 import NIOCore
 import NotifyDomain
 
@@ -36,18 +35,12 @@ extension HTTPField.Name {
 
 extension Problem {
     /// The documented error answer of `contract`.
-    func response(contract: Contract, identity: RequestIdentity, date: Date = Date()) -> Response {
-        let (head, body) = rendered(contract: contract, identity: identity, date: date)
-        return Response(status: head.status, headers: head.headerFields, body: ResponseBody(byteBuffer: body))
-    }
-
-    /// The answer's head and body, for writers below Hummingbird's responder.
-    func rendered(contract: Contract, identity: RequestIdentity, date: Date = Date()) -> (HTTPResponse, ByteBuffer) {
-        var buffer = ByteBuffer()
-        buffer.writeString(bodyJSON(contract: contract, identity: identity, date: date).text)
+    func response(contract: Contract, identity: RequestIdentity, date: Date = Date()) -> GatewayResponse {
+        var body: [UInt8] = []
+        bodyJSON(contract: contract, identity: identity, date: date).write(to: &body)
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
-        headers[.contentLength] = String(buffer.readableBytes)
+        headers[.contentLength] = String(body.count)
         Self.addIdentity(identity, contract: contract, to: &headers)
         if let retryAfter { headers[.retryAfter] = retryAfter }
         if let allow { headers[.allow] = allow }
@@ -55,7 +48,7 @@ extension Problem {
             headers[.wwwAuthenticate] = contract == .selfCommunity ? "Bearer realm=\"api\"" : "Bearer"
         }
         if closeConnection { headers[.connection] = "close" }
-        return (HTTPResponse(status: status, headerFields: headers), buffer)
+        return GatewayResponse(status: status, headers: headers, body: ByteBuffer(bytes: body))
     }
 
     /// SelfCommunity: `{"errors": [{"field", "messages"}]}` for invalid

@@ -134,51 +134,48 @@ public final class RPCServer: Service, Sendable {
 }
 
 extension RPCServer: LocalRPCEndpoint {
-    /// Runs a call in the caller's task, through the same router, admission
-    /// limit and error mapping as a call on a connection.
+    /// Starts a call from an in-process caller, through the same router,
+    /// admission limit and error mapping as a call on a connection.
     ///
     /// The embedded REST gateway uses it: calling itself over loopback TLS
     /// (encrypting, framing, decrypting and the event-loop hops, both ways)
-    /// was its largest avoidable cost. mTLS does not apply to it; the HTTP
+    /// was its largest avoidable cost. A staged handler starts right here on
+    /// the caller's thread (the gateway's event loop) and its answer is built
+    /// on `eventLoop`, as on a connection. mTLS does not apply; the HTTP
     /// caller's bearer token does, as in every call.
-    public func call(
-        method: String, metadata: Metadata, payload: ByteBuffer, deadline: ContinuousClock.Instant?
-    ) async -> ResponseFrame {
+    public func start(
+        method: String, metadata: Metadata, payload: ByteBuffer, deadline: ContinuousClock.Instant?,
+        on eventLoop: any EventLoop, completion: @escaping @Sendable (ResponseFrame) -> Void
+    ) {
         var random = random.generator
         let context = ServerContext(
             callID: 0, method: method, metadata: metadata, deadline: deadline, requestPayload: payload,
             requestID: metadata["x-request-id"] ?? UUIDText.random(using: &random), logger: logger
         )
-        guard acceptsLocalCalls.load(ordering: .relaxed) else { return CallJob.goingAway(context) }
+        let executor = self.executor
+        guard acceptsLocalCalls.load(ordering: .relaxed) else {
+            return eventLoop.execute { completion(CallJob.goingAway(context)) }
+        }
+        let handler: RPCRouter.AsyncHandler
         switch CallJob.route(router.handler(for: method), context: context) {
         case .answered(let answer):
-            return answer
-        case .task(let handler):
-            guard executor.admit() else { return CallJob.overloaded(context) }
-            defer { executor.release() }
-            return await CallJob.respond(handler, context: context)
+            return eventLoop.execute { completion(answer) }
+        case .task(let async):
+            guard executor.admit() else { return eventLoop.execute { completion(CallJob.overloaded(context)) } }
+            handler = async
         case .staged(let start):
-            guard executor.admit() else { return CallJob.overloaded(context) }
-            defer { executor.release() }
-            switch await Self.start(start, context: context) {
-            case .answer(let answer): return CallJob.respond(answer, context: context)
-            case .task(let handler): return await CallJob.respond(handler, context: context)
+            guard executor.admit() else { return eventLoop.execute { completion(CallJob.overloaded(context)) } }
+            let staged = CallCompletion { answer in
+                executor.release()
+                eventLoop.execute { completion(CallJob.respond(answer, context: context)) }
             }
+            guard case .needsTask(let async) = start(context, staged) else { return }
+            handler = async
         }
-    }
-
-    private enum StagedOutcome {
-        case answer(CallCompletion.Answer)
-        case task(RPCRouter.AsyncHandler)
-    }
-
-    /// Starts a staged call in the caller's task and waits for its answer.
-    private static func start(_ start: RPCRouter.StagedHandler, context: ServerContext) async -> StagedOutcome {
-        await withCheckedContinuation { continuation in
-            let completion = CallCompletion { continuation.resume(returning: .answer($0)) }
-            if case .needsTask(let handler) = start(context, completion) {
-                continuation.resume(returning: .task(handler))
-            }
+        Task {
+            let answer = await CallJob.respond(handler, context: context)
+            executor.release()
+            eventLoop.execute { completion(answer) }
         }
     }
 }

@@ -7,14 +7,35 @@ public import NIOCore
 /// method names, protobuf payloads, metadata, statuses and admission limits),
 /// but without encrypting, framing and decrypting each call to itself.
 public protocol LocalRPCEndpoint: Sendable {
-    /// Runs one unary call to its end.
+    /// Starts one unary call and returns at once; the answer arrives later.
+    ///
+    /// The gateway starts calls from its event loops: a call whose work the
+    /// server can do without waiting (a Notify whose caller is cached) then
+    /// costs no task at all, and its answer is built on `eventLoop`.
     ///
     /// - Parameters:
     ///   - method: the full method name, such as `/notify.v1.Notifications/Notify`.
     ///   - deadline: when the caller stops waiting; handlers see it, but the
     ///     call is not cut short in-process.
-    /// - Returns: the response, as the server would have framed it.
-    func call(
-        method: String, metadata: Metadata, payload: ByteBuffer, deadline: ContinuousClock.Instant?
-    ) async -> ResponseFrame
+    ///   - eventLoop: where `completion` runs.
+    ///   - completion: the response, as the server would have framed it;
+    ///     called exactly once, on `eventLoop`, never before `start` returns.
+    func start(
+        method: String, metadata: Metadata, payload: ByteBuffer, deadline: ContinuousClock.Instant?,
+        on eventLoop: any EventLoop, completion: @escaping @Sendable (ResponseFrame) -> Void
+    )
+}
+
+extension LocalRPCEndpoint {
+    /// Runs one unary call to its end, for callers in a task.
+    public func call(
+        method: String, metadata: Metadata, payload: ByteBuffer, deadline: ContinuousClock.Instant?,
+        on eventLoop: any EventLoop
+    ) async -> ResponseFrame {
+        await withCheckedContinuation { continuation in
+            start(method: method, metadata: metadata, payload: payload, deadline: deadline, on: eventLoop) {
+                continuation.resume(returning: $0)
+            }
+        }
+    }
 }

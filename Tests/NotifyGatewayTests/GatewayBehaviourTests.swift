@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import NotifyServer
 import NotifyStorageSQLite
 import NotifyClient
@@ -197,6 +198,30 @@ struct GatewayBehaviourTests {
             let text = try await rawExchange(port: harness.port, chunks: [("POST /me/notifications/ HTTP/1.1\r\nHost: x\r\n", .zero)], timeout: .seconds(5))
             #expect(text != "<timeout>")
             #expect(clock.now - start < .seconds(4))
+        }
+    }
+
+    @Test("at the connection limit a new client waits in the backlog until a connection closes")
+    func connectionLimit() async throws {
+        try await withHarness(gateway: { $0.maxConnections = 2 }) { harness in
+            var open: [any Channel] = []
+            for _ in 0..<2 {
+                open.append(try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: harness.port).get())
+            }
+            let clock = ContinuousClock()
+            let start = clock.now
+            let third = Task {
+                let text = try await rawExchange(
+                    port: harness.port, chunks: [("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", .zero)]
+                )
+                return (text, clock.now - start)
+            }
+            try await Task.sleep(for: .milliseconds(700))
+            try await open[0].close()
+            let (text, answeredAfter) = try await third.value
+            #expect(statuses(in: text) == [200])
+            #expect(answeredAfter >= .milliseconds(700))
+            try await open[1].close()
         }
     }
 

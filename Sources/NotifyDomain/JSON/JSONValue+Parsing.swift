@@ -14,10 +14,14 @@ extension JSONValue {
     /// which cost more than the rest of a request's translation. A member
     /// named twice keeps its first value, as the decoder did.
     public static func parse(_ data: Data) -> JSONValue? {
-        data.withUnsafeBytes { bytes in
-            var parser = JSONParser(bytes: bytes)
-            return parser.document()
-        }
+        data.withUnsafeBytes(parse(bytes:))
+    }
+
+    /// ``parse(_:)`` over bytes the caller holds (a request body in a
+    /// network buffer), with no copy into `Data` first.
+    public static func parse(bytes: UnsafeRawBufferPointer) -> JSONValue? {
+        var parser = JSONParser(bytes: bytes)
+        return parser.document()
     }
 }
 
