@@ -1,6 +1,5 @@
 import CompressNIO
 import Foundation
-import HTTPTypes
 import NIOCore
 import NotifyDomain
 
@@ -14,8 +13,8 @@ enum BodyReading {
 
     /// gzip and deflate (either zlib-wrapped, as HTTP defines it, or raw, as
     /// some clients send it); "identity" is no encoding.
-    static func encoding(of headers: HTTPFields) throws(Failure) -> Encoding {
-        guard let value = headers[.contentEncoding] else { return .identity }
+    static func encoding(of headers: RequestHeaders) throws(Failure) -> Encoding {
+        guard let value = headers.contentEncoding else { return .identity }
         let tokens = value.split(separator: ",").map { trimmingOWS($0).lowercased() }
             .filter { $0 != "identity" && !$0.isEmpty }
         switch tokens {
@@ -27,8 +26,8 @@ enum BodyReading {
     }
 
     /// The media type of Content-Type without its parameters, lower-cased; nil without the header.
-    static func mediaType(of headers: HTTPFields) -> String? {
-        guard let value = headers[.contentType] else { return nil }
+    static func mediaType(of headers: RequestHeaders) -> String? {
+        guard let value = headers.contentType else { return nil }
         return value.split(separator: ";", maxSplits: 1).first.map { trimmingOWS($0).lowercased() } ?? ""
     }
 

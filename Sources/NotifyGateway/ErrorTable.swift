@@ -1,4 +1,4 @@
-import HTTPTypes
+import NIOHTTP1
 import NotifyDomain
 import NotifyWire
 
@@ -39,7 +39,7 @@ enum Failure: Error, Sendable {
 
 /// What an HTTP error answer carries, whatever the contract.
 struct Problem: Sendable {
-    var status: HTTPResponse.Status
+    var status: HTTPResponseStatus
     /// The machine-readable code of the contract in force.
     var code: String
     var message: String
@@ -97,12 +97,12 @@ enum ErrorTable {
             )
         case .bodyTooLarge(let limit):
             return Problem(
-                status: .contentTooLarge, code: graph ? "payloadTooLarge" : "payload_too_large",
+                status: .payloadTooLarge, code: graph ? "payloadTooLarge" : "payload_too_large",
                 message: "The request body exceeds \(limit) bytes.", closeConnection: true
             )
         case .decompressedTooLarge(let limit):
             return Problem(
-                status: .contentTooLarge, code: graph ? "payloadTooLarge" : "payload_too_large",
+                status: .payloadTooLarge, code: graph ? "payloadTooLarge" : "payload_too_large",
                 message: "The decoded request body exceeds \(limit) bytes."
             )
         case .undecodableContent(let encoding):
@@ -194,7 +194,7 @@ enum ErrorTable {
 
         case (.resourceExhausted, "REQUEST_TOO_LARGE"):
             return Problem(
-                status: .contentTooLarge, code: graph ? "payloadTooLarge" : "payload_too_large",
+                status: .payloadTooLarge, code: graph ? "payloadTooLarge" : "payload_too_large",
                 message: "The request is too large for the service."
             )
         case (.resourceExhausted, "THROTTLED"), (.resourceExhausted, "STORE_BUSY"), (.resourceExhausted, "TOO_MANY_CALLS"),

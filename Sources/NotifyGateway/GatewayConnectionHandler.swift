@@ -1,21 +1,32 @@
-import HTTPTypes
 import NIOCore
-import NIOHTTPTypes
+import NIOHTTP1
 
 /// One HTTP/1.1 connection: reads each request on the event loop, hands it
-/// to the responder, and writes the answer.
+/// to the responder, and writes the answer as one buffer.
 ///
 /// The responder starts the request's RPC call from this event loop and the
 /// answer comes back to it: a request costs no Swift task, the same as a
-/// call on the RPC port (docs/ARCHITECTURE.md). The request/answer sequence,
-/// the body limit and the read and idle timeouts are
-/// ``GatewayConnectionStateMachine``'s; this handler carries out its actions.
-final class GatewayConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias OutboundOut = HTTPResponsePart
+/// call on the RPC port (docs/ARCHITECTURE.md). Below it is only NIO's
+/// request decoder (llhttp); answers are written as bytes, with no response
+/// encoder or pipelining handler in between. The request sequence, the body
+/// limit and the read and idle timeouts are ``GatewayConnectionStateMachine``'s;
+/// this handler carries out its actions.
+final class GatewayConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private let responder: GatewayResponder
     private var state: GatewayConnectionStateMachine
+    /// Request parts that arrived while an answer was being made: pipelined
+    /// requests. No more is read from the socket until they are taken.
+    private var waiting = CircularBuffer<HTTPServerRequestPart>()
+    private var readHeldBack = false
+    /// Set while ``process(context:)`` takes waiting parts: answers made
+    /// meanwhile are written and flushed together when it ends.
+    private var processing = false
+    private var flushPending = false
+    private var date = HTTPDate()
     /// At most one timer per connection. It is not cancelled when a request
     /// ends in time: when it fires it asks the state machine, which either
     /// acts or names the deadline to wait for next.
@@ -41,22 +52,59 @@ final class GatewayConnectionHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         state.closed()
+        waiting.removeAll()
         timer?.cancel()
         timer = nil
         context.fireChannelInactive()
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
+        // Graceful shutdown: an idle connection closes now, a busy one after its answer.
+        waiting.removeAll()
+        if state.finishUp() { context.close(promise: nil) }
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A malformed request was answered 400 below (NIO's protocol error
-        // handler); TLS and socket errors leave nothing to answer.
-        context.close(promise: nil)
+        guard error is HTTPParserError else {
+            // TLS and socket errors leave nothing to answer.
+            return context.close(promise: nil)
+        }
+        // A malformed request (or one past the header limits): 400 with no
+        // body when no answer has begun; otherwise the answer being made is
+        // the last.
+        waiting.removeAll()
+        guard state.malformed() else { return }
+        let response = GatewayResponse(status: .badRequest, headers: ResponseHeaders(), closesConnection: true)
+        write(response, closes: true, omitBody: false, context: context)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if state.isAnswering || !waiting.isEmpty {
+            readHeldBack = true
+        } else {
+            context.read()
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        guard state.isOpen else { return }
+        if state.isAnswering || processing || !waiting.isEmpty {
+            waiting.append(part)
+        } else {
+            handle(part, context: context)
+        }
+    }
+
+    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         let action: GatewayConnectionStateMachine.ReadAction
-        switch unwrapInboundIn(data) {
+        switch part {
         case .head(let head):
-            action = state.receivedHead(head, now: .now())
+            action = state.receivedHead(
+                .init(method: head.method, uri: head.uri, headers: RequestHeaders(head.headers), keepAlive: head.isKeepAlive),
+                now: .now()
+            )
         case .body(let chunk):
             action = state.receivedBody(chunk)
         case .end:
@@ -65,8 +113,11 @@ final class GatewayConnectionHandler: ChannelInboundHandler {
         switch action {
         case .none:
             armTimer(context: context)
+        case .sendContinue:
+            armTimer(context: context)
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
         case .refuse(let refusal, let path):
-            write(responder.refusal(refusal, path: path), context: context)
+            write(responder.refusal(refusal, path: path), closes: true, omitBody: false, context: context)
         case .answer(let request):
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             responder.respond(to: request, on: context.eventLoop) { response in
@@ -86,34 +137,48 @@ final class GatewayConnectionHandler: ChannelInboundHandler {
     }
 
     private func answer(_ response: GatewayResponse, context: ChannelHandlerContext) {
-        var response = response
-        switch state.answered(closes: response.closesConnection, now: .now()) {
-        case .drop:
+        guard case .write(let closes, let omitBody) = state.answered(closes: response.closesConnection, now: .now()) else {
             return
-        case .write:
-            write(response, context: context)
-        case .writeAndClose:
-            response.headers[.connection] = "close"
-            write(response, context: context)
+        }
+        write(response, closes: closes, omitBody: omitBody, context: context)
+        if !closes { process(context: context) }
+    }
+
+    /// Takes the request parts that waited for the answer just written, then
+    /// reads again. A loop, not recursion: an answer made at once (a health
+    /// check) comes back here through ``answer(_:context:)`` while it runs.
+    private func process(context: ChannelHandlerContext) {
+        guard !processing else { return }
+        processing = true
+        while !state.isAnswering, state.isOpen, let part = waiting.popFirst() {
+            handle(part, context: context)
+        }
+        processing = false
+        if flushPending {
+            flushPending = false
+            context.flush()
+        }
+        if readHeldBack && !state.isAnswering && waiting.isEmpty && state.isOpen {
+            readHeldBack = false
+            context.read()
         }
     }
 
-    /// Writes a whole answer with one flush; closes after it when it says so.
-    ///
-    /// The state has already moved on: writing the end lets NIO deliver the
-    /// next pipelined request, which may arrive before this returns.
-    private func write(_ response: GatewayResponse, context: ChannelHandlerContext) {
-        context.write(wrapOutboundOut(.head(HTTPResponse(status: response.status, headerFields: response.headers))), promise: nil)
-        if let body = response.body, body.readableBytes > 0 {
-            context.write(wrapOutboundOut(.body(body)), promise: nil)
-        }
-        guard response.closesConnection else {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    /// Writes a whole answer; closes after it when `closes`.
+    private func write(_ response: GatewayResponse, closes: Bool, omitBody: Bool, context: ChannelHandlerContext) {
+        let bytes = response.rendered(closes: closes, date: date.now(), omitBody: omitBody, allocator: context.channel.allocator)
+        guard closes else {
+            if processing {
+                context.write(wrapOutboundOut(bytes), promise: nil)
+                flushPending = true
+            } else {
+                context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+            }
             armTimer(context: context)
             return
         }
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+        context.writeAndFlush(wrapOutboundOut(bytes)).whenComplete { _ in
             loopBound.value.close(promise: nil)
         }
     }
@@ -148,7 +213,7 @@ final class GatewayConnectionHandler: ChannelInboundHandler {
         case .close:
             context.close(promise: nil)
         case .refuse(let refusal, let path):
-            write(responder.refusal(refusal, path: path), context: context)
+            write(responder.refusal(refusal, path: path), closes: true, omitBody: false, context: context)
         }
     }
 }

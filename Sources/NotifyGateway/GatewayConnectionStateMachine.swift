@@ -1,23 +1,30 @@
-import HTTPTypes
 import NIOCore
+import NIOHTTP1
 
 /// What one HTTP/1.1 connection is doing, and what each event makes it do.
 ///
-/// NIO's pipelining assistance hands the connection one request at a time,
-/// so the states follow a single request: waited for, read, answered. The
-/// machine holds the two timeouts as deadlines: while idle, a connection may
-/// wait `idleTimeout` for its next request head (which also drops a head
-/// that never completes); once a head has come, its body must arrive within
-/// `readTimeout`.
+/// Requests are taken one at a time: a request pipelined behind one being
+/// answered waits (the handler holds it and reads no more) until that answer
+/// is written, so answers go out in order. The machine holds the two
+/// timeouts as deadlines: while idle, a connection may wait `idleTimeout`
+/// for its next request head (which also drops a head that never
+/// completes); once a head has come, its body must arrive within `readTimeout`.
 struct GatewayConnectionStateMachine {
+    /// A request's head, without its body.
+    struct Head: Sendable {
+        var method: HTTPMethod
+        var uri: String
+        var headers: RequestHeaders
+        var keepAlive: Bool
+    }
+
     enum State {
         /// Between requests, since `since`.
         case idle(since: NIODeadline)
         /// A head has arrived; its body is being collected until `deadline`.
-        case reading(head: HTTPRequest, body: ByteBuffer, deadline: NIODeadline)
-        /// The request is complete; its answer is being made. The client
-        /// may have asked to close the connection after it.
-        case answering(clientCloses: Bool)
+        case reading(head: Head, body: ByteBuffer, deadline: NIODeadline)
+        /// The request is complete; its answer is being made.
+        case answering(head: Head)
         /// An answer that closes the connection is on its way; reads are ignored.
         case closing
         case closed
@@ -33,10 +40,19 @@ struct GatewayConnectionStateMachine {
 
     enum ReadAction {
         case none
+        /// The client waits for a 100 Continue before sending the body.
+        case sendContinue
         /// Answer the refusal for the request to `path`, then close.
         case refuse(Refusal, path: Substring)
         /// The request is complete: answer it.
         case answer(GatewayRequest)
+    }
+
+    enum AnswerAction: Equatable {
+        /// The connection is gone: there is nothing to write to.
+        case drop
+        /// Write the answer; close after it when `closes`. `omitBody` for HEAD.
+        case write(closes: Bool, omitBody: Bool)
     }
 
     enum TimerAction: Equatable {
@@ -48,6 +64,9 @@ struct GatewayConnectionStateMachine {
     }
 
     private(set) var state: State
+    /// Graceful shutdown (or a broken request behind the current one): the
+    /// answer being made is the last.
+    private var lastAnswer = false
     let maxBodySize: Int
     let readTimeout: TimeAmount
     let idleTimeout: TimeAmount
@@ -68,22 +87,36 @@ struct GatewayConnectionStateMachine {
         }
     }
 
-    mutating func receivedHead(_ head: HTTPRequest, now: NIODeadline) -> ReadAction {
+    /// Whether a request part arriving now must wait for the current answer.
+    var isAnswering: Bool {
+        if case .answering = state { return true }
+        return false
+    }
+
+    /// Whether request parts are still read at all.
+    var isOpen: Bool {
+        switch state {
+        case .idle, .reading, .answering: true
+        case .closing, .closed: false
+        }
+    }
+
+    mutating func receivedHead(_ head: Head, now: NIODeadline) -> ReadAction {
         guard case .idle = state else { return .none }
         // A declared length above the limit is refused before any of it is read.
-        if let declared = head.headerFields[.contentLength].flatMap({ Int($0) }), declared > maxBodySize {
+        if let declared = head.headers.contentLength, declared > maxBodySize {
             state = .closing
-            return .refuse(.bodyTooLarge, path: Self.path(of: head))
+            return .refuse(.bodyTooLarge, path: GatewayRequest.path(of: head.uri))
         }
         state = .reading(head: head, body: ByteBuffer(), deadline: now + readTimeout)
-        return .none
+        return head.headers.expectsContinue ? .sendContinue : .none
     }
 
     mutating func receivedBody(_ chunk: ByteBuffer) -> ReadAction {
         guard case .reading(let head, var body, let deadline) = state else { return .none }
         guard body.readableBytes + chunk.readableBytes <= maxBodySize else {
             state = .closing
-            return .refuse(.bodyTooLarge, path: Self.path(of: head))
+            return .refuse(.bodyTooLarge, path: GatewayRequest.path(of: head.uri))
         }
         state = .closing  // Drops the state's reference to `body`: appending then copies nothing.
         if body.readableBytes == 0 {
@@ -97,28 +130,54 @@ struct GatewayConnectionStateMachine {
 
     mutating func receivedEnd() -> ReadAction {
         guard case .reading(let head, let body, _) = state else { return .none }
-        let clientCloses = head.headerFields[.connection].map(Self.asksToClose) ?? false
-        state = .answering(clientCloses: clientCloses)
-        return .answer(GatewayRequest(head: head, body: body))
-    }
-
-    enum AnswerAction: Equatable {
-        /// The connection is gone: there is nothing to write to.
-        case drop
-        case write
-        /// Write the answer with `Connection: close`, then close.
-        case writeAndClose
+        state = .answering(head: head)
+        return .answer(GatewayRequest(
+            method: head.method, uri: head.uri, headers: head.headers, keepAlive: head.keepAlive, body: body
+        ))
     }
 
     /// The answer is about to be written; `closes` when it asks to close the connection itself.
     mutating func answered(closes: Bool, now: NIODeadline) -> AnswerAction {
-        guard case .answering(let clientCloses) = state else { return .drop }
-        if closes || clientCloses {
+        guard case .answering(let head) = state else { return .drop }
+        let omitBody = head.method == .HEAD
+        if closes || !head.keepAlive || lastAnswer {
             state = .closing
-            return .writeAndClose
+            return .write(closes: true, omitBody: omitBody)
         }
         state = .idle(since: now)
-        return .write
+        return .write(closes: false, omitBody: omitBody)
+    }
+
+    /// Graceful shutdown, or a malformed request behind the one being answered.
+    ///
+    /// - Returns: true when the connection can close now (nothing is being read or answered).
+    mutating func finishUp() -> Bool {
+        switch state {
+        case .idle:
+            state = .closing
+            return true
+        case .reading, .answering:
+            lastAnswer = true
+            return false
+        case .closing, .closed:
+            return false
+        }
+    }
+
+    /// A request the HTTP parser rejected.
+    ///
+    /// - Returns: true when no answer has begun, so the connection may answer 400 before closing.
+    mutating func malformed() -> Bool {
+        switch state {
+        case .idle, .reading:
+            state = .closing
+            return true
+        case .answering:
+            lastAnswer = true
+            return false
+        case .closing, .closed:
+            return false
+        }
     }
 
     mutating func timerFired(now: NIODeadline) -> TimerAction {
@@ -127,7 +186,7 @@ struct GatewayConnectionStateMachine {
         switch state {
         case .reading(let head, _, _):
             state = .closing
-            return .refuse(.readTimeout, path: Self.path(of: head))
+            return .refuse(.readTimeout, path: GatewayRequest.path(of: head.uri))
         case .idle:
             state = .closing
             return .close
@@ -138,14 +197,5 @@ struct GatewayConnectionStateMachine {
 
     mutating func closed() {
         state = .closed
-    }
-
-    /// Whether a Connection header's tokens include "close".
-    private static func asksToClose(_ value: String) -> Bool {
-        value.split(separator: ",").contains { BodyReading.trimmingOWS($0).lowercased() == "close" }
-    }
-
-    private static func path(of head: HTTPRequest) -> Substring {
-        GatewayRequest(head: head, body: ByteBuffer()).path
     }
 }

@@ -1,30 +1,124 @@
-import HTTPTypes
 import NIOCore
+import NIOHTTP1
+
+/// The request headers the gateway reads, found in one pass over the head.
+///
+/// Each lookup in a general header collection is a scan with a
+/// case-insensitive compare; a request needs a dozen of them, so the head is
+/// read once, here, instead. A header sent more than once keeps its first value.
+struct RequestHeaders: Sendable {
+    var authorization: String?
+    var contentType: String?
+    var contentEncoding: String?
+    var contentLength: Int?
+    var clientRequestID: String?
+    var idempotencyKey: String?
+    var unsID: String?
+    var host: String?
+    /// The spelling of a conditional header Graph refuses (If-Modified-Since, If-Range), if any was sent.
+    var refusedConditional: String?
+    var expectsContinue = false
+
+    init(_ headers: HTTPHeaders) {
+        for (name, value) in headers {
+            switch name.utf8.count {
+            case 4 where Self.matches(name, "host"): host = host ?? value
+            case 6 where Self.matches(name, "expect"): expectsContinue = Self.matches(value, "100-continue")
+            case 8 where Self.matches(name, "x-uns-id"): unsID = unsID ?? value
+            case 8 where Self.matches(name, "if-range"): refusedConditional = refusedConditional ?? "If-Range"
+            case 12 where Self.matches(name, "content-type"): contentType = contentType ?? value
+            case 13 where Self.matches(name, "authorization"): authorization = authorization ?? value
+            case 14 where Self.matches(name, "content-length"): contentLength = contentLength ?? Int(value)
+            case 15 where Self.matches(name, "idempotency-key"): idempotencyKey = idempotencyKey ?? value
+            case 16 where Self.matches(name, "content-encoding"):
+                // A list header: repeated fields are one comma-separated list.
+                contentEncoding = contentEncoding.map { "\($0), \(value)" } ?? value
+            case 17 where Self.matches(name, "client-request-id"): clientRequestID = clientRequestID ?? value
+            case 17 where Self.matches(name, "if-modified-since"): refusedConditional = refusedConditional ?? "If-Modified-Since"
+            default: break
+            }
+        }
+    }
+
+    /// ASCII case-insensitive equality with a lower-case `lowered`.
+    static func matches(_ text: String, _ lowered: StaticString) -> Bool {
+        guard text.utf8.count == lowered.utf8CodeUnitCount else { return false }
+        return lowered.withUTF8Buffer { expected in
+            zip(text.utf8, expected).allSatisfy { byte, want in
+                byte == want || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") && byte | 0x20 == want)
+            }
+        }
+    }
+}
 
 /// A whole request, as the endpoints see it: the connection reads the body
 /// to its end, within the size limit, before an endpoint runs.
 struct GatewayRequest: Sendable {
-    var head: HTTPRequest
+    var method: HTTPMethod
+    /// The request target: path and query.
+    var uri: String
+    var headers: RequestHeaders
+    /// False when the client asked to close the connection after this request
+    /// (`Connection: close`, or HTTP/1.0 without keep-alive).
+    var keepAlive: Bool
     var body: ByteBuffer
 
-    var headers: HTTPFields { head.headerFields }
-
     /// The path without its query.
-    var path: Substring {
-        let target = head.path ?? "/"
-        return target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+    var path: Substring { Self.path(of: uri) }
+
+    static func path(of uri: String) -> Substring {
+        uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+    }
+}
+
+/// Response header fields, in the order they are written.
+struct ResponseHeaders: Sendable {
+    private(set) var fields: [(name: String, value: String)] = []
+
+    mutating func add(_ name: String, _ value: String) {
+        fields.append((name, value))
     }
 }
 
 /// A whole answer: status, headers and body, written by the connection.
 struct GatewayResponse: Sendable {
-    var status: HTTPResponse.Status
-    var headers: HTTPFields
+    var status: HTTPResponseStatus
+    var headers: ResponseHeaders
     var body: ByteBuffer?
-
     /// Oversized or slow bodies are answered with `Connection: close`, so that
     /// the rest of the body is never read.
-    var closesConnection: Bool {
-        headers[.connection]?.lowercased() == "close"
+    var closesConnection = false
+
+    /// The response as it goes on the wire: one buffer, written at once.
+    ///
+    /// Content-Length is the body's (none for 204); `Connection: close` when
+    /// `closes`; the body is left out for a HEAD request.
+    func rendered(closes: Bool, date: String, omitBody: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
+        let bodyBytes = body?.readableBytes ?? 0
+        var buffer = allocator.buffer(capacity: 160 + bodyBytes + headers.fields.count * 48)
+        buffer.writeStaticString("HTTP/1.1 ")
+        buffer.writeString(String(status.code))
+        buffer.writeStaticString(" ")
+        buffer.writeString(status.reasonPhrase)
+        buffer.writeStaticString("\r\nDate: ")
+        buffer.writeString(date)
+        for (name, value) in headers.fields {
+            buffer.writeStaticString("\r\n")
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+        }
+        if status != .noContent {
+            buffer.writeStaticString("\r\nContent-Length: ")
+            buffer.writeString(String(bodyBytes))
+        }
+        if closes {
+            buffer.writeStaticString("\r\nConnection: close")
+        }
+        buffer.writeStaticString("\r\n\r\n")
+        if !omitBody, var body {
+            buffer.writeBuffer(&body)
+        }
+        return buffer
     }
 }

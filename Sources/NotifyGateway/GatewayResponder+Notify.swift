@@ -1,5 +1,5 @@
-import HTTPTypes
 import NIOCore
+import NIOHTTP1
 import NotifyClient
 import NotifyDomain
 import NotifyMessages
@@ -25,7 +25,7 @@ extension GatewayResponder {
             case let other?:
                 throw .unsupportedMediaType(other)
             }
-            guard request.headers[.authorization] != nil else { throw .missingToken }
+            guard request.headers.authorization != nil else { throw .missingToken }
             body = try self.body(of: request, encoding: encoding)
         } catch {
             return outcome(.failure(error))
@@ -66,7 +66,7 @@ extension GatewayResponder {
         ) { result in
             switch result {
             case .success:
-                var headers = HTTPFields()
+                var headers = ResponseHeaders()
                 Problem.addIdentity(identity, contract: .selfCommunity, to: &headers)
                 outcome(.success(GatewayResponse(status: .noContent, headers: headers)))
             case .failure(let error):

@@ -1,6 +1,6 @@
 import Foundation
-import HTTPTypes
 import NIOCore
+import NIOHTTP1
 import NotifyClient
 import NotifyDomain
 import NotifyMessages
@@ -18,14 +18,11 @@ extension GatewayResponder {
     ) {
         let body: ByteBuffer
         do throws(Failure) {
-            for (name, spelling) in [(HTTPField.Name.ifModifiedSince, "If-Modified-Since"), (.ifRange, "If-Range")]
-            where request.headers[name] != nil {
-                throw .unsupportedHeader(spelling)
-            }
+            if let spelling = request.headers.refusedConditional { throw .unsupportedHeader(spelling) }
             let encoding = try BodyReading.encoding(of: request.headers)
             let mediaType = BodyReading.mediaType(of: request.headers)
             guard mediaType == "application/json" else { throw .unsupportedMediaType(mediaType) }
-            guard request.headers[.authorization] != nil else { throw .missingToken }
+            guard request.headers.authorization != nil else { throw .missingToken }
             body = try self.body(of: request, encoding: encoding)
         } catch {
             return outcome(.failure(error))
@@ -46,7 +43,7 @@ extension GatewayResponder {
 
         // The X-UNS-ID names the subscription; the service judges it and the
         // caller's right to it before the body.
-        let subscriptionID = request.headers[.xUNSID] ?? ""
+        let subscriptionID = request.headers.unsID ?? ""
         func metadata(idempotent: Bool) -> Metadata {
             var metadata = Self.metadata(request, identity: identity, idempotent: idempotent)
             metadata.replace("x-uns-id", subscriptionID)
@@ -79,8 +76,8 @@ extension GatewayResponder {
                 ))))
             }
             entity["@odata.context"] = .string("\(base)/$metadata#users('\(stored.user)')/notifications/$entity")
-            var headers = HTTPFields()
-            headers[.location] = "\(base)/me/notifications/\(stored.id)"
+            var headers = ResponseHeaders()
+            headers.add("Location", "\(base)/me/notifications/\(stored.id)")
             outcome(.success(Self.json(.object(entity), status: .created, contract: .graph, identity: identity, extra: headers)))
         }
     }
@@ -101,7 +98,7 @@ extension GatewayResponder {
             }
         }
         let host: String
-        if let authority = request.head.authority, (1...255).contains(authority.utf8.count),
+        if let authority = request.headers.host, (1...255).contains(authority.utf8.count),
             authority.utf8.allSatisfy(isPlain)
         {
             host = authority

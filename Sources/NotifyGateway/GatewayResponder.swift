@@ -1,5 +1,5 @@
 import Foundation
-import HTTPTypes
+import NIOHTTP1
 import Logging
 import NIOCore
 import NotifyClient
@@ -38,16 +38,16 @@ struct GatewayResponder: Sendable {
     func respond(to request: GatewayRequest, on eventLoop: any EventLoop, completion: @escaping Completion) {
         var generator = random.generator
         let identity = RequestIdentity(
-            clientValue: request.headers[.clientRequestID], id: UUIDText.random(using: &generator)
+            clientValue: request.headers.clientRequestID, id: UUIDText.random(using: &generator)
         )
         let path = request.path
         guard let route = GatewayRoutes.route(for: String(path)) else {
             return completion(answer(.notFound(path: String(path)), contract: .gateway, identity: identity))
         }
         let contract = route.endpoint.contract
-        guard route.methods.contains(request.head.method.rawValue) else {
+        guard route.methods.contains(request.method.rawValue) else {
             return completion(answer(
-                .methodNotAllowed(method: request.head.method.rawValue, allow: route.methods.joined(separator: ", ")),
+                .methodNotAllowed(method: request.method.rawValue, allow: route.methods.joined(separator: ", ")),
                 contract: contract, identity: identity
             ))
         }
@@ -62,8 +62,8 @@ struct GatewayResponder: Sendable {
         case .readyz:
             Task { outcome(await readiness(identity: identity)) }
         case .openAPI:
-            var headers = HTTPFields()
-            headers[.contentType] = "application/yaml; charset=utf-8"
+            var headers = ResponseHeaders()
+            headers.add("Content-Type", "application/yaml; charset=utf-8")
             Problem.addIdentity(identity, contract: .gateway, to: &headers)
             outcome(.success(GatewayResponse(status: .ok, headers: headers, body: ByteBuffer(string: OpenAPIDocument.yaml))))
         }
@@ -71,7 +71,7 @@ struct GatewayResponder: Sendable {
 
     /// Runs `endpoint` here for a small plain body, in a task otherwise.
     private func parsing(_ request: GatewayRequest, _ endpoint: @escaping @Sendable () -> Void) {
-        if request.body.readableBytes <= Self.inlineBodyLimit && request.headers[.contentEncoding] == nil {
+        if request.body.readableBytes <= Self.inlineBodyLimit && request.headers.contentEncoding == nil {
             endpoint()
         } else {
             Task { endpoint() }
@@ -139,9 +139,9 @@ struct GatewayResponder: Sendable {
     /// the idempotency key when the client sent one.
     static func metadata(_ request: GatewayRequest, identity: RequestIdentity, idempotent: Bool) -> Metadata {
         var metadata = Metadata()
-        if let authorization = request.headers[.authorization] { metadata.add("authorization", authorization) }
+        if let authorization = request.headers.authorization { metadata.add("authorization", authorization) }
         metadata.add("x-request-id", identity.requestID)
-        if idempotent, let key = request.headers[.idempotencyKey], !key.isEmpty, key.utf8.count <= 255 {
+        if idempotent, let key = request.headers.idempotencyKey, !key.isEmpty, key.utf8.count <= 255 {
             metadata.add("idempotency-key", key)
         }
         return metadata
@@ -177,14 +177,14 @@ struct GatewayResponder: Sendable {
     }
 
     static func json(
-        _ value: JSONValue, status: HTTPResponse.Status, contract: Contract, identity: RequestIdentity, extra: HTTPFields = [:]
+        _ value: JSONValue, status: HTTPResponseStatus, contract: Contract, identity: RequestIdentity,
+        extra: ResponseHeaders = ResponseHeaders()
     ) -> GatewayResponse {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(512)
         value.write(to: &bytes)
         var headers = extra
-        headers[.contentType] = "application/json"
-        headers[.contentLength] = String(bytes.count)
+        headers.add("Content-Type", "application/json")
         Problem.addIdentity(identity, contract: contract, to: &headers)
         return GatewayResponse(status: status, headers: headers, body: ByteBuffer(bytes: bytes))
     }

@@ -2,7 +2,6 @@ public import Logging
 public import NIOCore
 import NIOExtras
 import NIOHTTP1
-import NIOHTTPTypesHTTP1
 public import NIOPosix
 public import ServiceLifecycle
 import NotifyTLS
@@ -12,10 +11,9 @@ import Synchronization
 /// documented request into one RPC call to the notify service.
 ///
 /// Each connection's pipeline is, from the socket up: NotifyTLS (when HTTPS
-/// is configured), NIO's HTTP/1.1 codec with pipelining assistance (one
-/// request at a time reaches the handler; pipelined ones wait, answered in
-/// order), the HTTPTypes adapter, and ``GatewayConnectionHandler``, which
-/// reads each request on the event loop and starts its RPC call from there.
+/// is configured), NIO's HTTP/1.1 request decoder (llhttp, with the header
+/// limits), and ``GatewayConnectionHandler``, which reads each request on the
+/// event loop, starts its RPC call from there, and writes the answer.
 ///
 /// It is a `Service`: run it in a `ServiceGroup`. On graceful shutdown it
 /// stops accepting, closes idle connections, answers the requests in flight
@@ -96,7 +94,6 @@ public final class GatewayServer: Service, Sendable {
         limits.maxHeaderFieldSize = configuration.maxHeaderFieldSize
         limits.maxHeaderListSize = configuration.maxHeaderListSize
         limits.maxHeaderFieldCount = configuration.maxHeaderFieldCount
-        let secure = tlsContext != nil
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -116,12 +113,9 @@ public final class GatewayServer: Service, Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     if let tlsContext { try pipeline.addHandler(TLSHandler(context: tlsContext)) }
-                    try pipeline.configureHTTPServerPipeline(
-                        withPipeliningAssistance: true, withErrorHandling: true,
-                        withOutboundHeaderValidation: false, withEncoderConfiguration: .init(),
-                        withDecoderLimitConfiguration: limits
-                    )
-                    try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: secure))
+                    try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(
+                        leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .drop, limitConfiguration: limits
+                    )))
                     try pipeline.addHandler(GatewayConnectionHandler(
                         responder: responder, maxBodySize: configuration.maxBodySize,
                         readTimeout: TimeAmount(configuration.readTimeout), idleTimeout: TimeAmount(configuration.idleTimeout)

@@ -1,5 +1,4 @@
 import Foundation
-import HTTPTypes
 import NIOCore
 import NotifyDomain
 
@@ -25,30 +24,20 @@ struct RequestIdentity: Sendable {
     }
 }
 
-extension HTTPField.Name {
-    static let requestID = HTTPField.Name("request-id")!  // Safe: a valid token, checked at compile time by tests.
-    static let clientRequestID = HTTPField.Name("client-request-id")!  // Safe: as above.
-    static let xRequestID = HTTPField.Name("x-request-id")!  // Safe: as above.
-    static let xUNSID = HTTPField.Name("x-uns-id")!  // Safe: as above.
-    static let idempotencyKey = HTTPField.Name("idempotency-key")!  // Safe: as above.
-}
-
 extension Problem {
     /// The documented error answer of `contract`.
     func response(contract: Contract, identity: RequestIdentity, date: Date = Date()) -> GatewayResponse {
         var body: [UInt8] = []
         bodyJSON(contract: contract, identity: identity, date: date).write(to: &body)
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        headers[.contentLength] = String(body.count)
+        var headers = ResponseHeaders()
+        headers.add("Content-Type", "application/json")
         Self.addIdentity(identity, contract: contract, to: &headers)
-        if let retryAfter { headers[.retryAfter] = retryAfter }
-        if let allow { headers[.allow] = allow }
+        if let retryAfter { headers.add("Retry-After", retryAfter) }
+        if let allow { headers.add("Allow", allow) }
         if challenge {
-            headers[.wwwAuthenticate] = contract == .selfCommunity ? "Bearer realm=\"api\"" : "Bearer"
+            headers.add("WWW-Authenticate", contract == .selfCommunity ? "Bearer realm=\"api\"" : "Bearer")
         }
-        if closeConnection { headers[.connection] = "close" }
-        return GatewayResponse(status: status, headers: headers, body: ByteBuffer(bytes: body))
+        return GatewayResponse(status: status, headers: headers, body: ByteBuffer(bytes: body), closesConnection: closeConnection)
     }
 
     /// SelfCommunity: `{"errors": [{"field", "messages"}]}` for invalid
@@ -87,13 +76,13 @@ extension Problem {
 
     /// Graph's request-id and client-request-id on every Graph answer; an
     /// X-Request-ID on SelfCommunity's, for support.
-    static func addIdentity(_ identity: RequestIdentity, contract: Contract, to headers: inout HTTPFields) {
+    static func addIdentity(_ identity: RequestIdentity, contract: Contract, to headers: inout ResponseHeaders) {
         switch contract {
         case .graph, .gateway:
-            headers[.requestID] = identity.requestID
-            headers[.clientRequestID] = identity.clientRequestID
+            headers.add("request-id", identity.requestID)
+            headers.add("client-request-id", identity.clientRequestID)
         case .selfCommunity:
-            headers[.xRequestID] = identity.requestID
+            headers.add("X-Request-ID", identity.requestID)
         }
     }
 }

@@ -112,6 +112,46 @@ struct GatewayBehaviourTests {
         }
     }
 
+    @Test("a thousand pipelined requests in one burst are all answered, in order, on one connection")
+    func pipelinedBurst() async throws {
+        try await withHarness { harness in
+            let health = String(repeating: "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", count: 1000)
+            let bad = "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+            let last = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            let text = try await rawExchange(port: harness.port, chunks: [(health + bad + last, .zero)])
+            #expect(statuses(in: text) == Array(repeating: 200, count: 1000) + [405, 200])
+        }
+    }
+
+    @Test("HEAD answers carry no body; Expect: 100-continue gets 100 first; every answer has a Date")
+    func http11Details() async throws {
+        try await withHarness { harness in
+            let head = try await rawExchange(port: harness.port, chunks: [(
+                "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", .zero
+            )])
+            #expect(statuses(in: head) == [405, 200])
+            #expect(head.components(separatedBy: "\"status\":\"ok\"").count == 2)
+            #expect(!head.contains("methodNotAllowed"))
+            #expect(head.components(separatedBy: "\r\nDate: ").count == 3)
+
+            let body = #"{"payload": {"visualContent": {"title": "t"}}}"#
+            let continued = try await rawExchange(port: harness.port, chunks: [
+                ("POST /me/notifications/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+                    + "Connection: close\r\nContent-Length: \(body.utf8.count)\r\n\r\n", .milliseconds(300)),
+                (body, .zero),
+            ])
+            #expect(statuses(in: continued) == [100, 401])
+        }
+    }
+
+    @Test("a request the HTTP parser rejects answers 400 and the connection closes")
+    func malformedRequest() async throws {
+        try await withHarness { harness in
+            let text = try await rawExchange(port: harness.port, chunks: [("GARBAGE\r\n\r\n", .zero)], timeout: .seconds(5))
+            #expect(statuses(in: text) == [400])
+        }
+    }
+
     @Test("200 requests over 40 connections at once are all answered correctly")
     func concurrent() async throws {
         try await withHarness { harness in
