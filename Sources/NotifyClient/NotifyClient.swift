@@ -99,6 +99,11 @@ public final class NotifyClient: Sendable {
     ///
     /// - Parameters:
     ///   - eventLoop: where `completion` runs; it never runs before `start` returns.
+    ///
+    /// Inlinable so that callers get it specialized for their message types:
+    /// unspecialized, each call looked up the generic metadata of its result
+    /// and closures at run time (3 % of the gateway's CPU).
+    @inlinable
     public func start<Request: WireMessage, Response: WireMessage>(
         _ method: String, _ request: Request, metadata: Metadata = Metadata(), timeout: Duration? = nil,
         as: Response.Type = Response.self, on eventLoop: any EventLoop,
@@ -111,7 +116,8 @@ public final class NotifyClient: Sendable {
         }
     }
 
-    private static func decode<Response: WireMessage>(_ payload: ByteBuffer) throws(RPCError) -> Response {
+    @usableFromInline
+    static func decode<Response: WireMessage>(_ payload: ByteBuffer) throws(RPCError) -> Response {
         do throws(MessageError) {
             return try Response(serializedBytes: payload)
         } catch {
@@ -120,7 +126,8 @@ public final class NotifyClient: Sendable {
     }
 
     /// The payload of an OK answer; the answer's status as an error otherwise.
-    private static func payload(of response: ResponseFrame) throws(RPCError) -> ByteBuffer {
+    @usableFromInline
+    static func payload(of response: ResponseFrame) throws(RPCError) -> ByteBuffer {
         guard response.status == .ok else {
             throw RPCError(
                 code: response.status, message: response.message, reason: response.reason,
@@ -176,7 +183,8 @@ public final class NotifyClient: Sendable {
     }
 
     /// ``exchange(_:payload:metadata:timeout:)`` with a completion on `eventLoop` instead of a task.
-    private func startExchange(
+    @usableFromInline
+    func startExchange(
         _ method: String, payload: ByteBuffer, metadata: Metadata, timeout: Duration?, on eventLoop: any EventLoop,
         completion: @escaping @Sendable (Result<ResponseFrame, RPCError>) -> Void
     ) {

@@ -28,6 +28,7 @@ enum BodyReading {
     /// The media type of Content-Type without its parameters, lower-cased; nil without the header.
     static func mediaType(of headers: RequestHeaders) -> String? {
         guard let value = headers.contentType else { return nil }
+        if value == "application/json" { return value }  // What nearly every request sends.
         return value.split(separator: ";", maxSplits: 1).first.map { trimmingOWS($0).lowercased() } ?? ""
     }
 

@@ -19,7 +19,10 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     private let responder: GatewayResponder
     private var state: GatewayConnectionStateMachine
     /// Request parts that arrived while an answer was being made: pipelined
-    /// requests. No more is read from the socket until they are taken.
+    /// requests. While any wait, no more is read from the socket. (Reading
+    /// is not stopped for every answer: turning read interest off and on
+    /// costs two `epoll_ctl` calls, and a client that sends one request at
+    /// a time never needs it.)
     private var waiting = CircularBuffer<HTTPServerRequestPart>()
     private var readHeldBack = false
     /// Set while ``process(context:)`` takes waiting parts: answers made
@@ -80,7 +83,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if state.isAnswering || !waiting.isEmpty {
+        if !waiting.isEmpty {
             readHeldBack = true
         } else {
             context.read()

@@ -67,7 +67,8 @@ struct GatewayRequest: Sendable {
     var path: Substring { Self.path(of: uri) }
 
     static func path(of uri: String) -> Substring {
-        uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        guard let query = uri.utf8.firstIndex(of: UInt8(ascii: "?")) else { return uri[...] }
+        return uri[..<query]
     }
 }
 

@@ -9,6 +9,7 @@
 #                    256 connections x 1) [rpc]
 #   PROFILE_SECONDS  measured seconds, after a 1 s warm-up [12]
 #   PROFILE_PERF     a file: `perf record -g` the server for PROFILE_SECONDS - 4 s into it
+#   PROFILE_PERF_OF  server or generator: whom PROFILE_PERF records [server]
 #   PROFILE_STRACE   a strace -e list (madvise,fdatasync): count those calls for 2 s
 # The options given are added to notify-load's, after the defaults (--mix, --rate...).
 set -euo pipefail
@@ -33,7 +34,12 @@ ticks_before=$(server_ticks)
 load_pid=$!
 sleep 2
 if [ -n "${PROFILE_PERF:-}" ]; then
-  perf record -F 999 -g -p "$server_pid" -o "$PROFILE_PERF" -- sleep $(( seconds > 5 ? seconds - 4 : 1 )) > /dev/null 2>&1
+  case "${PROFILE_PERF_OF:-server}" in
+    server) perf_pid=$server_pid ;;
+    generator) perf_pid=$load_pid ;;
+    *) echo "profile: PROFILE_PERF_OF is server or generator" >&2; exit 2 ;;
+  esac
+  perf record -F 999 -g -p "$perf_pid" -o "$PROFILE_PERF" -- sleep $(( seconds > 5 ? seconds - 4 : 1 )) > /dev/null 2>&1
 fi
 if [ -n "${PROFILE_STRACE:-}" ]; then
   timeout 2 strace -f -c -p "$server_pid" -e trace="$PROFILE_STRACE" 2>&1 | tail -n +2 || true
