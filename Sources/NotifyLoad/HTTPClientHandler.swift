@@ -3,24 +3,28 @@ import NIOHTTP1
 
 /// The client end of one HTTP/1.1 keep-alive connection.
 ///
-/// Requests are written as they come and answers matched first in, first
-/// out, as HTTP/1.1 orders them; with one request at a time (the default)
-/// this is plain keep-alive, with more it is pipelining. Response bodies are
-/// read and dropped, so memory stays bounded whatever the server sends.
-/// A request past its deadline fails every request behind it and closes the
-/// connection: HTTP/1.1 has no way to skip one answer.
+/// Requests are written as they come (already encoded) and answers matched
+/// first in, first out, as HTTP/1.1 orders them; with one request at a time
+/// (the default) this is plain keep-alive, with more it is pipelining.
+/// Answers are read by ``HTTPStatusDecoder``, which keeps only their
+/// status, so memory stays bounded whatever the server sends. A request past its deadline fails every request behind
+/// it and closes the connection: HTTP/1.1 has no way to skip one answer.
 final class HTTPClientHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias InboundIn = HTTPResponseStatus
+    typealias OutboundOut = ByteBuffer
 
     private struct Pending {
         var promise: EventLoopPromise<HTTPResponseStatus>
-        var timeout: Scheduled<Void>?
+        var deadline: NIODeadline
     }
 
     private var context: ChannelHandlerContext?
     private var pending = CircularBuffer<Pending>()
-    private var status: HTTPResponseStatus?
+    /// One timer for the connection, due at the oldest request's deadline:
+    /// answers come in order, so only the oldest can be the first late one.
+    /// A timer per request (scheduled, then cancelled by its answer) cost
+    /// the generator more than the request's own bytes.
+    private var timer: Scheduled<Void>?
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -28,41 +32,39 @@ final class HTTPClientHandler: ChannelInboundHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        timer?.cancel()
     }
 
-    /// Sends one request; `promise` gets the answer's status.
-    func send(head: HTTPRequestHead, body: ByteBuffer, deadline: NIODeadline, promise: EventLoopPromise<HTTPResponseStatus>) {
+    /// Sends one encoded request; `promise` gets the answer's status.
+    func send(_ request: ByteBuffer, deadline: NIODeadline, promise: EventLoopPromise<HTTPResponseStatus>) {
         guard let context, context.channel.isActive else {
             promise.fail(HTTPLoadError.connectionClosed)
             return
         }
+        pending.append(Pending(promise: promise, deadline: deadline))
+        if timer == nil { arm(at: deadline, context: context) }
+        context.writeAndFlush(wrapOutboundOut(request), promise: nil)
+    }
+
+    private func arm(at deadline: NIODeadline, context: ChannelHandlerContext) {
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let timeout = context.eventLoop.scheduleTask(deadline: deadline) {
-            loopBound.value.failAll(HTTPLoadError.timedOut, close: true)
+        timer = context.eventLoop.scheduleTask(deadline: deadline) {
+            loopBound.value.timerFired()
         }
-        pending.append(Pending(promise: promise, timeout: timeout))
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        if body.readableBytes > 0 {
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+    }
+
+    private func timerFired() {
+        timer = nil
+        guard let oldest = pending.first, let context else { return }
+        if oldest.deadline <= .now() {
+            failAll(HTTPLoadError.timedOut, close: true)
+        } else {
+            arm(at: oldest.deadline, context: context)
         }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            // 1xx answers precede the real one; NIO's decoder passes them on.
-            if head.status.code >= 200 { status = head.status }
-        case .body:
-            break
-        case .end:
-            guard let status else { return }
-            self.status = nil
-            if let first = pending.popFirst() {
-                first.timeout?.cancel()
-                first.promise.succeed(status)
-            }
-        }
+        pending.popFirst()?.promise.succeed(unwrapInboundIn(data))
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -75,8 +77,9 @@ final class HTTPClientHandler: ChannelInboundHandler {
     }
 
     private func failAll(_ error: HTTPLoadError, close: Bool) {
+        timer?.cancel()
+        timer = nil
         while let call = pending.popFirst() {
-            call.timeout?.cancel()
             call.promise.fail(error)
         }
         if close { context?.close(promise: nil) }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Histogram
+import NIOCore
+import NIOHTTP1
 import NotifyDomain
 import Testing
 
@@ -255,6 +257,36 @@ struct OptionsTests {
             _ = try command.loadConfiguration(environment: [:])
         } throws: { error in
             (error as? LoadConfigurationError)?.message.contains(fragment) == true
+        }
+    }
+}
+
+@Suite("HTTPStatusDecoder: statuses and body lengths of HTTP/1.1 answers")
+struct HTTPStatusDecoderTests {
+    private func head(_ text: String) throws -> (code: UInt, head: Int, body: Int)? {
+        try HTTPStatusDecoder.head(in: ByteBuffer(string: text)).map { ($0.0.code, $0.1, $0.2) }
+    }
+
+    @Test("a 204 has no body; a 201 has its Content-Length; header names in any case")
+    func framed() throws {
+        let noContent = "HTTP/1.1 204 No Content\r\nDate: x\r\nX-Request-ID: y\r\n\r\n"
+        let answer = try #require(try head(noContent + "HTTP/1.1 200 OK\r\n"))
+        #expect(answer.code == 204 && answer.head == noContent.utf8.count && answer.body == 0)
+        let created = try #require(try head("HTTP/1.1 201 Created\r\ncontent-LENGTH:  12\r\n\r\n{\"id\": \"1\"}x"))
+        #expect(created.code == 201 && created.body == 12)
+    }
+
+    @Test("an incomplete head waits for more; chunked or unframed bodies and garbage are errors")
+    func incompleteAndRefused() throws {
+        #expect(try head("HTTP/1.1 204 No Content\r\nDate: x\r\n") == nil)
+        #expect(throws: HTTPStatusDecoder.UnreadableResponse.self) {
+            try HTTPStatusDecoder.head(in: ByteBuffer(string: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"))
+        }
+        #expect(throws: HTTPStatusDecoder.UnreadableResponse.self) {
+            try HTTPStatusDecoder.head(in: ByteBuffer(string: "HTTP/1.1 200 OK\r\n\r\n"))
+        }
+        #expect(throws: HTTPStatusDecoder.UnreadableResponse.self) {
+            try HTTPStatusDecoder.head(in: ByteBuffer(string: "SSH-2.0\r\n\r\n"))
         }
     }
 }

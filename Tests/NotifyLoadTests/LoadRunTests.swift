@@ -128,7 +128,7 @@ final class StandInStats: Sendable {
 
 /// Answers the two documented gateway endpoints as the contracts say (204,
 /// 201, 401 for a token other than "good"), after checking each request's
-/// shape; it stands in for the gateway, which is built on another branch.
+/// shape: it checks what notify-load sends without a whole service behind it.
 private final class GatewayStandIn: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
