@@ -64,43 +64,41 @@ struct GatewayConnectionStateMachineTests {
         #expect(!idle.isOpen)
     }
 
+    /// A machine answering one request with `head`.
+    private func answering(_ head: GatewayConnectionStateMachine.Head) -> GatewayConnectionStateMachine {
+        var state = machine()
+        _ = state.receivedHead(head, now: start)
+        _ = state.receivedEnd()
+        return state
+    }
+
     @Test("Connection: close, HEAD, graceful shutdown and a malformed follower decide how the answer ends")
     func lastAnswer() {
-        var closing = machine()
-        _ = closing.receivedHead(head(keepAlive: false), now: start)
-        _ = closing.receivedEnd()
+        var closing = answering(head(keepAlive: false))
         let closingAction = closing.answered(closes: false, now: start)
         #expect(closingAction == .write(closes: true, omitBody: false))
 
-        var headRequest = machine()
-        _ = headRequest.receivedHead(head(method: .HEAD), now: start)
-        _ = headRequest.receivedEnd()
-        let headRequestAction = headRequest.answered(closes: false, now: start)
-        #expect(headRequestAction == .write(closes: false, omitBody: true))
+        var headRequest = answering(head(method: .HEAD))
+        let headAction = headRequest.answered(closes: false, now: start)
+        #expect(headAction == .write(closes: false, omitBody: true))
 
         var idle = machine()
         let closesNow = idle.finishUp()
         #expect(closesNow)
 
-        var busy = machine()
-        _ = busy.receivedHead(head(), now: start)
-        _ = busy.receivedEnd()
+        var busy = answering(head())
         let busyClosesNow = busy.finishUp()
         #expect(!busyClosesNow)
         let busyAction = busy.answered(closes: false, now: start)
         #expect(busyAction == .write(closes: true, omitBody: false))
 
-        var followed = machine()
-        _ = followed.receivedHead(head(), now: start)
-        _ = followed.receivedEnd()
+        var followed = answering(head())
         let answers400 = followed.malformed()
         #expect(!answers400)
         let followedAction = followed.answered(closes: false, now: start)
         #expect(followedAction == .write(closes: true, omitBody: false))
 
-        var gone = machine()
-        _ = gone.receivedHead(head(), now: start)
-        _ = gone.receivedEnd()
+        var gone = answering(head())
         gone.closed()
         let goneAction = gone.answered(closes: false, now: start)
         #expect(goneAction == .drop)
