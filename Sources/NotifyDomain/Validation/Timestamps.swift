@@ -122,7 +122,35 @@ public enum Timestamps {
             milliseconds = Int(exact)
         }
         let (seconds, millisecond) = floorDivide(milliseconds, 1_000)
-        return dateAndTime(secondsSince1970: seconds) + "." + pad(millisecond, 3) + "Z"
+        // Clamped to four-digit years above, so the text has a fixed width
+        // and is written in one piece: joining padded parts was 4 % of a
+        // SendNotification call, whose answer carries two such instants.
+        let (days, secondOfDay) = floorDivide(seconds, 86_400)
+        let (year, month, day) = civilFromDays(days)
+        return String(unsafeUninitializedCapacity: 24) { text in
+            func put(_ value: Int, width: Int, at offset: Int) {
+                var value = value
+                for index in (offset..<offset + width).reversed() {
+                    text[index] = UInt8(ascii: "0") + UInt8(value % 10)
+                    value /= 10
+                }
+            }
+            put(year, width: 4, at: 0)
+            text[4] = UInt8(ascii: "-")
+            put(month, width: 2, at: 5)
+            text[7] = UInt8(ascii: "-")
+            put(day, width: 2, at: 8)
+            text[10] = UInt8(ascii: "T")
+            put(secondOfDay / 3_600, width: 2, at: 11)
+            text[13] = UInt8(ascii: ":")
+            put(secondOfDay % 3_600 / 60, width: 2, at: 14)
+            text[16] = UInt8(ascii: ":")
+            put(secondOfDay % 60, width: 2, at: 17)
+            text[19] = UInt8(ascii: ".")
+            put(millisecond, width: 3, at: 20)
+            text[23] = UInt8(ascii: "Z")
+            return 24
+        }
     }
 
     /// Seconds from 1970-01-01 to Foundation's reference date, 2001-01-01.
