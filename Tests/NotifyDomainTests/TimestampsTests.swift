@@ -67,6 +67,9 @@ struct TimestampsTests {
             (-0.5, "1969-12-31T23:59:59.5Z"),
             (951_782_400, "2000-02-29T00:00:00Z"),
             (253_402_300_799, "9999-12-31T23:59:59Z"),
+            // Years with other than four digits, beside the fixed-width path.
+            (253_402_300_800, "10000-01-01T00:00:00Z"),
+            (-62_167_219_201, "-0001-12-31T23:59:59Z"),
         ] as [(TimeInterval, String)])
     func formats(interval: TimeInterval, expected: String) {
         #expect(Timestamps.formatRFC3339(Date(timeIntervalSince1970: interval)) == expected)

@@ -122,35 +122,10 @@ public enum Timestamps {
             milliseconds = Int(exact)
         }
         let (seconds, millisecond) = floorDivide(milliseconds, 1_000)
-        // Clamped to four-digit years above, so the text has a fixed width
-        // and is written in one piece: joining padded parts was 4 % of a
-        // SendNotification call, whose answer carries two such instants.
+        // Clamped to four-digit years above, so the text has a fixed width.
         let (days, secondOfDay) = floorDivide(seconds, 86_400)
         let (year, month, day) = civilFromDays(days)
-        return String(unsafeUninitializedCapacity: 24) { text in
-            func put(_ value: Int, width: Int, at offset: Int) {
-                var value = value
-                for index in (offset..<offset + width).reversed() {
-                    text[index] = UInt8(ascii: "0") + UInt8(value % 10)
-                    value /= 10
-                }
-            }
-            put(year, width: 4, at: 0)
-            text[4] = UInt8(ascii: "-")
-            put(month, width: 2, at: 5)
-            text[7] = UInt8(ascii: "-")
-            put(day, width: 2, at: 8)
-            text[10] = UInt8(ascii: "T")
-            put(secondOfDay / 3_600, width: 2, at: 11)
-            text[13] = UInt8(ascii: ":")
-            put(secondOfDay % 3_600 / 60, width: 2, at: 14)
-            text[16] = UInt8(ascii: ":")
-            put(secondOfDay % 60, width: 2, at: 17)
-            text[19] = UInt8(ascii: ".")
-            put(millisecond, width: 3, at: 20)
-            text[23] = UInt8(ascii: "Z")
-            return 24
-        }
+        return fixedWidth(year: year, month: month, day: day, secondOfDay: secondOfDay, millisecond: millisecond)
     }
 
     /// Seconds from 1970-01-01 to Foundation's reference date, 2001-01-01.
@@ -187,8 +162,42 @@ public enum Timestamps {
     private static func dateAndTime(secondsSince1970 seconds: Int) -> String {
         let (days, secondOfDay) = floorDivide(seconds, 86_400)
         let (year, month, day) = civilFromDays(days)
-        return pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T" + pad(secondOfDay / 3_600, 2) + ":"
-            + pad(secondOfDay % 3_600 / 60, 2) + ":" + pad(secondOfDay % 60, 2)
+        guard (0...9999).contains(year) else {
+            return pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T" + pad(secondOfDay / 3_600, 2) + ":"
+                + pad(secondOfDay % 3_600 / 60, 2) + ":" + pad(secondOfDay % 60, 2)
+        }
+        return fixedWidth(year: year, month: month, day: day, secondOfDay: secondOfDay, millisecond: nil)
+    }
+
+    /// `yyyy-MM-ddTHH:mm:ss`, then `.mmmZ` when `millisecond` is given, for
+    /// a four-digit year: written in one piece, since joining padded parts
+    /// was 4 % of a SendNotification call (its answer carries two instants).
+    private static func fixedWidth(year: Int, month: Int, day: Int, secondOfDay: Int, millisecond: Int?) -> String {
+        String(unsafeUninitializedCapacity: 24) { text in
+            func put(_ value: Int, width: Int, at offset: Int) {
+                var value = value
+                for index in (offset..<offset + width).reversed() {
+                    text[index] = UInt8(ascii: "0") + UInt8(value % 10)
+                    value /= 10
+                }
+            }
+            put(year, width: 4, at: 0)
+            text[4] = UInt8(ascii: "-")
+            put(month, width: 2, at: 5)
+            text[7] = UInt8(ascii: "-")
+            put(day, width: 2, at: 8)
+            text[10] = UInt8(ascii: "T")
+            put(secondOfDay / 3_600, width: 2, at: 11)
+            text[13] = UInt8(ascii: ":")
+            put(secondOfDay % 3_600 / 60, width: 2, at: 14)
+            text[16] = UInt8(ascii: ":")
+            put(secondOfDay % 60, width: 2, at: 17)
+            guard let millisecond else { return 19 }
+            text[19] = UInt8(ascii: ".")
+            put(millisecond, width: 3, at: 20)
+            text[23] = UInt8(ascii: "Z")
+            return 24
+        }
     }
 
     private static func pad(_ value: Int, _ width: Int) -> String {
