@@ -95,14 +95,13 @@ public final class NotifyClient: Sendable {
     ///
     /// For callers on an event loop (the REST gateway), which must not wait:
     /// no task is made for the call when the connection is up, or when the
-    /// endpoint is in-process and can answer without one.
+    /// endpoint is in-process and can answer without one. Inlinable so that
+    /// callers get it specialized for their message types: unspecialized,
+    /// each call looked up the generic metadata of its result and closures
+    /// at run time (3 % of the gateway's CPU).
     ///
     /// - Parameters:
     ///   - eventLoop: where `completion` runs; it never runs before `start` returns.
-    ///
-    /// Inlinable so that callers get it specialized for their message types:
-    /// unspecialized, each call looked up the generic metadata of its result
-    /// and closures at run time (3 % of the gateway's CPU).
     @inlinable
     public func start<Request: WireMessage, Response: WireMessage>(
         _ method: String, _ request: Request, metadata: Metadata = Metadata(), timeout: Duration? = nil,

@@ -73,6 +73,7 @@ public final class GatewayServer: Service, Sendable {
         let drained = group.next().makePromise(of: Void.self)
         quiescing.initiateShutdown(promise: drained)
         try? await drained.futureResult.get()
+        settle(.failure(CancellationError()))  // For a listener that had no address.
         await upstream.close()
         logger.info("gateway stopped")
     }
