@@ -199,7 +199,7 @@ struct JSONObjectWriter {
     mutating func string(_ name: String, _ value: String?) {
         guard let value else { return }
         key(name)
-        Self.appendQuoted(value, to: &output)
+        JSONValue.appendQuoted(value, to: &output)
     }
 
     mutating func integer(_ name: String, _ value: Int64) {
@@ -217,7 +217,7 @@ struct JSONObjectWriter {
         output.append(UInt8(ascii: "["))
         for (index, value) in values.enumerated() {
             if index > 0 { output.append(UInt8(ascii: ",")) }
-            Self.appendQuoted(value, to: &output)
+            JSONValue.appendQuoted(value, to: &output)
         }
         output.append(UInt8(ascii: "]"))
     }
@@ -225,37 +225,5 @@ struct JSONObjectWriter {
     mutating func finish() -> String {
         output.append(UInt8(ascii: "}"))
         return String(decoding: output, as: UTF8.self)
-    }
-
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
-    /// JSON string escaping: quote, backslash and control characters; the
-    /// rest (slashes, non-ASCII) as is.
-    static func appendQuoted(_ value: String, to output: inout [UInt8]) {
-        output.append(UInt8(ascii: "\""))
-        var value = value
-        value.withUTF8 { bytes in
-            // Runs that need no escape are copied whole.
-            var start = 0
-            for (index, byte) in bytes.enumerated() where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
-                output.append(contentsOf: bytes[start..<index])
-                start = index + 1
-                switch byte {
-                case UInt8(ascii: "\""): output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
-                case UInt8(ascii: "\\"): output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-                case 0x08: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
-                case 0x0C: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
-                case 0x0A: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-                case 0x0D: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-                case 0x09: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-                default:
-                    output.append(contentsOf: "\\u00".utf8)
-                    output.append(hexDigits[Int(byte >> 4)])
-                    output.append(hexDigits[Int(byte & 0xF)])
-                }
-            }
-            output.append(contentsOf: bytes[start...])
-        }
-        output.append(UInt8(ascii: "\""))
     }
 }

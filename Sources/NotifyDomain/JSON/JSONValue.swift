@@ -65,7 +65,7 @@ public enum JSONValue: Hashable, Sendable, Decodable {
         case .bool(let value): out.append(contentsOf: (value ? "true" : "false").utf8)
         case .integer(let value): out.append(contentsOf: String(value).utf8)
         case .number(let value): out.append(contentsOf: (value.isFinite ? "\(value)" : "null").utf8)
-        case .string(let value): Self.quote(value, into: &out)
+        case .string(let value): Self.appendQuoted(value, to: &out)
         case .array(let values):
             out.append(UInt8(ascii: "["))
             for (index, value) in values.enumerated() {
@@ -77,7 +77,7 @@ public enum JSONValue: Hashable, Sendable, Decodable {
             out.append(UInt8(ascii: "{"))
             for (index, key) in members.keys.sorted().enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
-                Self.quote(key, into: &out)
+                Self.appendQuoted(key, to: &out)
                 out.append(UInt8(ascii: ":"))
                 (members[key] ?? .null).write(to: &out)
             }
@@ -85,8 +85,11 @@ public enum JSONValue: Hashable, Sendable, Decodable {
         }
     }
 
-    /// `string` as a JSON string: runs that need no escape are copied whole.
-    private static func quote(_ string: String, into out: inout [UInt8]) {
+    /// Appends `string` as a JSON string, escaped as `JSONEncoder` escapes:
+    /// quote, backslash and control characters (\b \f \n \r \t, the others
+    /// as \u00XX); slashes and non-ASCII as they are. Runs that need no
+    /// escape are copied whole. The store's content JSON uses it too.
+    public static func appendQuoted(_ string: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         var string = string
         string.withUTF8 { bytes in
@@ -97,18 +100,21 @@ public enum JSONValue: Hashable, Sendable, Decodable {
                 out.append(UInt8(ascii: "\\"))
                 switch byte {
                 case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(byte)
+                case 0x08: out.append(UInt8(ascii: "b"))
+                case 0x0C: out.append(UInt8(ascii: "f"))
                 case UInt8(ascii: "\n"): out.append(UInt8(ascii: "n"))
                 case UInt8(ascii: "\r"): out.append(UInt8(ascii: "r"))
                 case UInt8(ascii: "\t"): out.append(UInt8(ascii: "t"))
                 default:
-                    let hex = Array("0123456789abcdef".utf8)
                     out.append(contentsOf: "u00".utf8)
-                    out.append(hex[Int(byte >> 4)])
-                    out.append(hex[Int(byte & 0xF)])
+                    out.append(hexDigits[Int(byte >> 4)])
+                    out.append(hexDigits[Int(byte & 0xF)])
                 }
             }
             out.append(contentsOf: bytes[start...])
         }
         out.append(UInt8(ascii: "\""))
     }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 }
