@@ -124,6 +124,17 @@ public final class NotifyClient: Sendable {
         }
     }
 
+    /// ``start(_:_:metadata:timeout:as:on:completion:)`` with raw payload
+    /// bytes, as ``callRaw(_:payload:metadata:timeout:)`` is to ``call(_:_:metadata:timeout:as:)``.
+    public func startRaw(
+        _ method: String, payload: ByteBuffer, metadata: Metadata = Metadata(), timeout: Duration? = nil,
+        on eventLoop: any EventLoop, completion: @escaping @Sendable (Result<ByteBuffer, RPCError>) -> Void
+    ) {
+        startExchange(method, payload: payload, metadata: metadata, timeout: timeout, on: eventLoop) { result in
+            completion(result.flatMap { response in Result { () throws(RPCError) in try Self.payload(of: response) } })
+        }
+    }
+
     /// The payload of an OK answer; the answer's status as an error otherwise.
     @usableFromInline
     static func payload(of response: ResponseFrame) throws(RPCError) -> ByteBuffer {

@@ -129,18 +129,43 @@ final class HTTPLoadConnection: LoadConnection {
             try? await Task.sleep(for: connectFailurePause)
             return Outcome(status: HTTPLoadError.connectionFailed("").status, isSuccess: false)
         }
+        do {
+            return Self.outcome(.success(try await send(request, over: connection).get()))
+        } catch {
+            return Self.outcome(.failure(error))
+        }
+    }
+
+    func start(_ operation: LoadOperation, completion: @escaping @Sendable (Outcome) -> Void) {
+        // No task while the connection is up; connecting (or reconnecting) waits in one.
+        let current: Ready? = state.withLock { state in
+            if case .ready(let ready) = state, ready.channel.isActive { return ready }
+            return nil
+        }
+        guard let request = workload.requests[operation], let current else {
+            Task { completion(await perform(operation)) }
+            return
+        }
+        send(request, over: current).whenComplete { completion(Self.outcome($0)) }
+    }
+
+    private func send(_ request: HTTPWorkload.Request, over connection: Ready) -> EventLoopFuture<HTTPResponseStatus> {
         let promise = connection.channel.eventLoop.makePromise(of: HTTPResponseStatus.self)
         let deadline = NIODeadline.now() + .milliseconds(Int64(configuration.timeout * 1000))
         let handler = connection.handler
         connection.channel.eventLoop.execute {
             handler.value.send(request.bytes, deadline: deadline, promise: promise)
         }
-        do {
-            let status = try await promise.futureResult.get()
+        return promise.futureResult
+    }
+
+    private static func outcome(_ result: Result<HTTPResponseStatus, any Error>) -> Outcome {
+        switch result {
+        case .success(let status):
             return Outcome(status: "HTTP \(status.code)", isSuccess: (200..<300).contains(status.code))
-        } catch let error as HTTPLoadError {
+        case .failure(let error as HTTPLoadError):
             return Outcome(status: error.status, isSuccess: false)
-        } catch {
+        case .failure:
             return Outcome(status: HTTPLoadError.connectionFailed("").status, isSuccess: false)
         }
     }

@@ -11,7 +11,20 @@ protocol LoadConnection: Sendable {
     /// a closed loop against a dead server counts errors instead of spinning.
     func perform(_ operation: LoadOperation) async -> Outcome
 
+    /// Starts one call and returns at once; `completion` gets its outcome,
+    /// once, on any thread. The open loop uses it: a task per call (what
+    /// ``perform(_:)`` needs) cost the generator more than the call itself,
+    /// on the cores it shares with the server it measures.
+    func start(_ operation: LoadOperation, completion: @escaping @Sendable (Outcome) -> Void)
+
     func close() async
+}
+
+extension LoadConnection {
+    /// A task per call, for connections with nothing better.
+    func start(_ operation: LoadOperation, completion: @escaping @Sendable (Outcome) -> Void) {
+        Task { completion(await perform(operation)) }
+    }
 }
 
 extension Outcome {

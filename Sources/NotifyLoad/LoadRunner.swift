@@ -177,32 +177,33 @@ struct LoadRunner: Sendable {
         let mix = configuration.mix
         let running = connections.map { _ in OutstandingCalls() }
         let end = schedule.endCall(for: configuration.stop)
-        await withDiscardingTaskGroup { calls in
-            var call = 0
-            while call < end, !Task.isCancelled {
-                let now = clock.now
-                while call < end {
-                    let due = start + .seconds(schedule.offset(ofCall: call))
-                    let lane = schedule.connection(forCall: call)
-                    guard due <= now, running[lane].count.load(ordering: .relaxed) < outstanding else { break }
-                    let (connection, recorder, counter) = (connections[lane], recorders[lane], running[lane])
-                    let operation = mix.operation(at: call)
-                    let measured = schedule.isMeasured(call)
-                    counter.count.add(1, ordering: .relaxed)
-                    calls.addTask {
-                        let outcome = await connection.perform(operation)
-                        let latency = clock.now - due
-                        counter.count.subtract(1, ordering: .relaxed)
-                        counters.completed.add(1, ordering: .relaxed)
-                        if !outcome.isSuccess { counters.errors.add(1, ordering: .relaxed) }
-                        if measured { recorder.record(operation, microseconds: latency.microseconds, outcome: outcome) }
-                    }
-                    call += 1
+        var call = 0
+        while call < end, !Task.isCancelled {
+            let now = clock.now
+            while call < end {
+                let due = start + .seconds(schedule.offset(ofCall: call))
+                let lane = schedule.connection(forCall: call)
+                guard due <= now, running[lane].count.load(ordering: .relaxed) < outstanding else { break }
+                let (connection, recorder, counter) = (connections[lane], recorders[lane], running[lane])
+                let operation = mix.operation(at: call)
+                let measured = schedule.isMeasured(call)
+                counter.count.add(1, ordering: .relaxed)
+                connection.start(operation) { outcome in
+                    let latency = clock.now - due
+                    counter.count.subtract(1, ordering: .relaxed)
+                    counters.completed.add(1, ordering: .relaxed)
+                    if !outcome.isSuccess { counters.errors.add(1, ordering: .relaxed) }
+                    if measured { recorder.record(operation, microseconds: latency.microseconds, outcome: outcome) }
                 }
-                guard call < end else { break }
-                let next = start + .seconds(schedule.offset(ofCall: call))
-                try? await Task.sleep(until: max(next, now + Self.openLoopQuantum), clock: clock)
+                call += 1
             }
+            guard call < end else { break }
+            let next = start + .seconds(schedule.offset(ofCall: call))
+            try? await Task.sleep(until: max(next, now + Self.openLoopQuantum), clock: clock)
+        }
+        // The last calls' answers; each ends by its timeout at the latest.
+        while running.contains(where: { $0.count.load(ordering: .relaxed) > 0 }) {
+            try? await Task.sleep(for: .milliseconds(1))
         }
     }
 

@@ -57,6 +57,8 @@ final class RPCLoadConnection: LoadConnection {
     private let client: NotifyClient
     private let workload: RPCWorkload
     private let timeout: Duration
+    /// The client's connection lives here, and answers are taken here.
+    private let eventLoop: any EventLoop
 
     init(configuration: LoadConfiguration, workload: RPCWorkload, group: any EventLoopGroup) {
         var clientConfiguration = ClientConfiguration(
@@ -67,7 +69,8 @@ final class RPCLoadConnection: LoadConnection {
         clientConfiguration.maximumBackoff = .seconds(1)
         // The run bounds what is outstanding itself; the client must not refuse it first.
         clientConfiguration.maximumQueuedCalls = 1_000_000
-        self.client = NotifyClient(configuration: clientConfiguration, group: group)
+        self.eventLoop = group.next()
+        self.client = NotifyClient(configuration: clientConfiguration, group: eventLoop)
         self.workload = workload
         self.timeout = .milliseconds(Int64(configuration.timeout * 1000))
     }
@@ -92,12 +95,27 @@ final class RPCLoadConnection: LoadConnection {
             _ = try await client.callRaw(call.method, payload: call.payload, metadata: call.metadata, timeout: timeout)
             return .ok
         } catch {
-            let status = error.reason.map { "\(error.code.name)/\($0)" } ?? error.code.name
             if error.code == .unavailable, ["BACKING_OFF", "CONNECTION_FAILED", "CONNECT_TIMEOUT"].contains(error.reason ?? "") {
                 try? await Task.sleep(for: connectFailurePause)
             }
-            return Outcome(status: status, isSuccess: false)
+            return Self.outcome(error)
         }
+    }
+
+    func start(_ operation: LoadOperation, completion: @escaping @Sendable (Outcome) -> Void) {
+        guard let call = workload.calls[operation] else {
+            return completion(Outcome(status: "NOT_IN_MIX", isSuccess: false))
+        }
+        client.startRaw(call.method, payload: call.payload, metadata: call.metadata, timeout: timeout, on: eventLoop) { result in
+            switch result {
+            case .success: completion(.ok)
+            case .failure(let error): completion(Self.outcome(error))
+            }
+        }
+    }
+
+    private static func outcome(_ error: RPCError) -> Outcome {
+        Outcome(status: error.reason.map { "\(error.code.name)/\($0)" } ?? error.code.name, isSuccess: false)
     }
 
     func close() async {

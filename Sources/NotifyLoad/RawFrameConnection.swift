@@ -65,10 +65,30 @@ final class RawFrameConnection: LoadConnection {
         let promise = handler.eventLoop.makePromise(of: ResponseFrame.self)
         handler.eventLoop.execute { handler.value.send(call, promise: promise) }
         do {
-            let response = try await promise.futureResult.get()
-            if response.status == .ok { return .ok }
-            return Outcome(status: response.reason.map { "\(response.status.name)/\($0)" } ?? response.status.name, isSuccess: false)
+            return Self.outcome(.success(try await promise.futureResult.get()))
         } catch {
+            return Self.outcome(.failure(error))
+        }
+    }
+
+    func start(_ operation: LoadOperation, completion: @escaping @Sendable (Outcome) -> Void) {
+        guard let call = workload.calls[operation], let handler = handler.withLock({ $0 }) else {
+            return completion(Outcome(status: "NOT_CONNECTED", isSuccess: false))
+        }
+        let promise = handler.eventLoop.makePromise(of: ResponseFrame.self)
+        handler.eventLoop.execute { handler.value.send(call, promise: promise) }
+        promise.futureResult.whenComplete { result in
+            completion(Self.outcome(result))
+        }
+    }
+
+    private static func outcome(_ result: Result<ResponseFrame, any Error>) -> Outcome {
+        switch result {
+        case .success(let response) where response.status == .ok:
+            return .ok
+        case .success(let response):
+            return Outcome(status: response.reason.map { "\(response.status.name)/\($0)" } ?? response.status.name, isSuccess: false)
+        case .failure:
             return Outcome(status: "UNAVAILABLE/CONNECTION_CLOSED", isSuccess: false)
         }
     }
