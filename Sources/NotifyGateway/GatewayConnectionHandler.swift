@@ -69,6 +69,9 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Bytes after a malformed request: it was dealt with below; closing
+        // now would lose the answer still being made for the request before it.
+        if case ByteToMessageDecoderError.dataReceivedInErrorState = error { return }
         guard error is HTTPParserError else {
             // TLS and socket errors leave nothing to answer.
             return context.close(promise: nil)
