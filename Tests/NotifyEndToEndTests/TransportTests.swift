@@ -415,14 +415,11 @@ struct TransportTests {
 
     @Test("NotifyClient fails fast while the server is down and reconnects when it is back")
     func reconnect() async throws {
-        let port: Int
         let caFile: String
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        // A port with nothing listening.
-        let probe = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
-        port = probe.localAddress?.port ?? 0
-        try await probe.close()
+        // A port with nothing listening, where the server starts later.
+        let port = try await unusedPortOutsideEphemeralRange()
         let files = try DevelopmentCertificates.ensure(in: directory.path)
         caFile = files.caCertificate
         var configuration = ClientConfiguration(port: port, trustRootsFile: caFile)

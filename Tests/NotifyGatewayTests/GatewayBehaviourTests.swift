@@ -36,7 +36,7 @@ struct GatewayBehaviourTests {
 
     @Test("with the RPC service down: 503 at once; when it comes back the gateway reconnects; when it goes again, 503")
     func upstreamDownAndBack() async throws {
-        let port = try freePort()
+        let port = try await unusedPortOutsideEphemeralRange()
         let tlsDirectory = try TemporaryDirectory()
         defer { tlsDirectory.remove() }
         // Certificates made before the service exists, so the gateway trusts the service that comes up later.

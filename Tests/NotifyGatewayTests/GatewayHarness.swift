@@ -204,14 +204,6 @@ func rawExchange(
     }
 }
 
-/// A port where nothing listens (bound, read, released).
-func freePort() throws -> Int {
-    let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-        .bind(host: "127.0.0.1", port: 0).wait()
-    let port = channel.localAddress?.port ?? 0
-    try channel.close().wait()
-    return port
-}
 
 /// Statuses of the HTTP/1.1 responses in a raw byte stream, in order.
 func statuses(in text: String) -> [Int] {
