@@ -178,6 +178,7 @@ let package = Package(
                 "NotifyGateway", "NotifyTesting", "NotifyServer", "NotifyClient", "NotifyWire", "NotifyDomain", "NotifyTLS",
                 "NotifyStorageSQLite",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 nioCore, nioPosix, logging, lifecycle,

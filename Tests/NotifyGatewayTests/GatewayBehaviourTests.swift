@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import GRDB
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -149,6 +150,37 @@ struct GatewayBehaviourTests {
         try await withHarness { harness in
             let text = try await rawExchange(port: harness.port, chunks: [("GARBAGE\r\n\r\n", .zero)], timeout: .seconds(5))
             #expect(statuses(in: text) == [400])
+        }
+    }
+
+    @Test("a malformed request behind one still being answered: that answer still comes, then the connection closes")
+    func malformedBehindPending() async throws {
+        try await withHarness { harness in
+            try await harness.server.store.putUser(User(id: 7))
+            let token = try await harness.server.adminToken()
+            let body = #"{"type": "t", "title": null, "description": null, "user": 7, "recipients_type": "user"}"#
+            let post = "POST /api/v2/notification/notify/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
+                + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            // One request first, so that the next waits for the store only.
+            #expect(statuses(in: try await rawExchange(port: harness.port, chunks: [(post.replacingOccurrences(
+                of: "Content-Type", with: "Connection: close\r\nContent-Type"), .zero)])) == [204])
+
+            // Another connection holds SQLite's write lock: the next Notify's answer waits for it.
+            var holding = Configuration()
+            holding.allowsUnsafeTransactions = true
+            let holder = try DatabaseQueue(path: harness.server.directory + "/notify.sqlite", configuration: holding)
+            try holder.inDatabase { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+            let release = Task {
+                try await Task.sleep(for: .milliseconds(800))
+                try holder.inDatabase { db in try db.execute(sql: "ROLLBACK") }
+            }
+            // The bytes after the malformed request arrive while the answer is still owed.
+            let text = try await rawExchange(port: harness.port, chunks: [
+                (post + "GARBAGE\r\n\r\n", .milliseconds(300)), ("more bytes\r\n", .zero),
+            ], timeout: .seconds(10))
+            try await release.value
+            #expect(statuses(in: text) == [204])
+            #expect(text.contains("Connection: close"))
         }
     }
 
