@@ -95,14 +95,19 @@ struct GatewayBehaviourTests {
         try outcome.get()
     }
 
+    /// A raw keep-alive POST of SelfCommunity's body to user 7, who exists, by an admin.
+    private func rawNotify(_ harness: Harness) async throws -> String {
+        try await harness.server.store.putUser(User(id: 7))
+        let token = try await harness.server.adminToken()
+        let body = #"{"type": "t", "title": null, "description": null, "user": 7, "recipients_type": "user"}"#
+        return "POST /api/v2/notification/notify/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
+            + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+    }
+
     @Test("pipelined keep-alive requests on one connection are all answered, in order")
     func pipelined() async throws {
         try await withHarness { harness in
-            try await harness.server.store.putUser(User(id: 7))
-            let token = try await harness.server.adminToken()
-            let body = #"{"type": "t", "title": null, "description": null, "user": 7, "recipients_type": "user"}"#
-            let post = "POST /api/v2/notification/notify/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
-                + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            let post = try await rawNotify(harness)
             let health = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
             let bad = "GET /api/v2/notification/notify HTTP/1.1\r\nHost: x\r\n\r\n"
             let last = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -156,11 +161,7 @@ struct GatewayBehaviourTests {
     @Test("a malformed request behind one still being answered: that answer still comes, then the connection closes")
     func malformedBehindPending() async throws {
         try await withHarness { harness in
-            try await harness.server.store.putUser(User(id: 7))
-            let token = try await harness.server.adminToken()
-            let body = #"{"type": "t", "title": null, "description": null, "user": 7, "recipients_type": "user"}"#
-            let post = "POST /api/v2/notification/notify/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
-                + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            let post = try await rawNotify(harness)
             // One request first, so that the next waits for the store only.
             #expect(statuses(in: try await rawExchange(port: harness.port, chunks: [(post.replacingOccurrences(
                 of: "Content-Type", with: "Connection: close\r\nContent-Type"), .zero)])) == [204])
