@@ -85,7 +85,9 @@ struct ResponseHeaders: Sendable {
 struct GatewayResponse: Sendable {
     var status: HTTPResponseStatus
     var headers: ResponseHeaders
-    var body: ByteBuffer?
+    /// The body's bytes as the JSON writer leaves them: copied once, into
+    /// the rendered answer, with no buffer of their own in between.
+    var body: [UInt8] = []
     /// Oversized or slow bodies are answered with `Connection: close`, so that
     /// the rest of the body is never read.
     var closesConnection = false
@@ -95,8 +97,7 @@ struct GatewayResponse: Sendable {
     /// Content-Length is the body's (none for 204); `Connection: close` when
     /// `closes`; the body is left out for a HEAD request.
     func rendered(closes: Bool, date: String, omitBody: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
-        let bodyBytes = body?.readableBytes ?? 0
-        var buffer = allocator.buffer(capacity: 160 + bodyBytes + headers.fields.count * 48)
+        var buffer = allocator.buffer(capacity: 160 + body.count + headers.fields.count * 48)
         buffer.writeStaticString("HTTP/1.1 ")
         buffer.writeString(String(status.code))
         buffer.writeStaticString(" ")
@@ -111,14 +112,14 @@ struct GatewayResponse: Sendable {
         }
         if status != .noContent {
             buffer.writeStaticString("\r\nContent-Length: ")
-            buffer.writeString(String(bodyBytes))
+            buffer.writeString(String(body.count))
         }
         if closes {
             buffer.writeStaticString("\r\nConnection: close")
         }
         buffer.writeStaticString("\r\n\r\n")
-        if !omitBody, var body {
-            buffer.writeBuffer(&body)
+        if !omitBody {
+            buffer.writeBytes(body)
         }
         return buffer
     }

@@ -27,6 +27,8 @@ struct GatewayResponder: Sendable {
     /// the documented ones are a few hundred bytes.
     static let inlineBodyLimit = 64 * 1024
 
+    private static let openAPIBytes = Array(OpenAPIDocument.yaml.utf8)
+
     let configuration: GatewayConfiguration
     let upstream: UpstreamPool
     let logger: Logger
@@ -65,7 +67,7 @@ struct GatewayResponder: Sendable {
             var headers = ResponseHeaders()
             headers.add("Content-Type", "application/yaml; charset=utf-8")
             Problem.addIdentity(identity, contract: .gateway, to: &headers)
-            outcome(.success(GatewayResponse(status: .ok, headers: headers, body: ByteBuffer(string: OpenAPIDocument.yaml))))
+            outcome(.success(GatewayResponse(status: .ok, headers: headers, body: Self.openAPIBytes)))
         }
     }
 
@@ -186,7 +188,7 @@ struct GatewayResponder: Sendable {
         var headers = extra
         headers.add("Content-Type", "application/json")
         Problem.addIdentity(identity, contract: contract, to: &headers)
-        return GatewayResponse(status: status, headers: headers, body: ByteBuffer(bytes: bytes))
+        return GatewayResponse(status: status, headers: headers, body: bytes)
     }
 
     // MARK: /readyz

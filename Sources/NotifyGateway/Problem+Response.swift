@@ -1,5 +1,4 @@
 import Foundation
-import NIOCore
 import NotifyDomain
 
 /// The ids a response carries: ours, and the one the client sent (Graph's
@@ -37,7 +36,7 @@ extension Problem {
         if challenge {
             headers.add("WWW-Authenticate", contract == .selfCommunity ? "Bearer realm=\"api\"" : "Bearer")
         }
-        return GatewayResponse(status: status, headers: headers, body: ByteBuffer(bytes: body), closesConnection: closeConnection)
+        return GatewayResponse(status: status, headers: headers, body: body, closesConnection: closeConnection)
     }
 
     /// SelfCommunity: `{"errors": [{"field", "messages"}]}` for invalid
