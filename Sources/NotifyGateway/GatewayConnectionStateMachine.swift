@@ -10,21 +10,13 @@ import NIOHTTP1
 /// for its next request head (which also drops a head that never
 /// completes); once a head has come, its body must arrive within `readTimeout`.
 struct GatewayConnectionStateMachine {
-    /// A request's head, without its body.
-    struct Head: Sendable {
-        var method: HTTPMethod
-        var uri: String
-        var headers: RequestHeaders
-        var keepAlive: Bool
-    }
-
     enum State {
         /// Between requests, since `since`.
         case idle(since: NIODeadline)
         /// A head has arrived; its body is being collected until `deadline`.
-        case reading(head: Head, body: ByteBuffer, deadline: NIODeadline)
+        case reading(head: RequestHead, body: ByteBuffer, deadline: NIODeadline)
         /// The request is complete; its answer is being made.
-        case answering(head: Head)
+        case answering(head: RequestHead)
         /// An answer that closes the connection is on its way; reads are ignored.
         case closing
         case closed
@@ -101,12 +93,12 @@ struct GatewayConnectionStateMachine {
         }
     }
 
-    mutating func receivedHead(_ head: Head, now: NIODeadline) -> ReadAction {
+    mutating func receivedHead(_ head: RequestHead, now: NIODeadline) -> ReadAction {
         guard case .idle = state else { return .none }
         // A declared length above the limit is refused before any of it is read.
         if let declared = head.headers.contentLength, declared > maxBodySize {
             state = .closing
-            return .refuse(.bodyTooLarge, path: GatewayRequest.path(of: head.uri))
+            return .refuse(.bodyTooLarge, path: head.path)
         }
         state = .reading(head: head, body: ByteBuffer(), deadline: now + readTimeout)
         return head.headers.expectsContinue ? .sendContinue : .none
@@ -116,7 +108,7 @@ struct GatewayConnectionStateMachine {
         guard case .reading(let head, var body, let deadline) = state else { return .none }
         guard body.readableBytes + chunk.readableBytes <= maxBodySize else {
             state = .closing
-            return .refuse(.bodyTooLarge, path: GatewayRequest.path(of: head.uri))
+            return .refuse(.bodyTooLarge, path: head.path)
         }
         state = .closing  // Drops the state's reference to `body`: appending then copies nothing.
         if body.readableBytes == 0 {
@@ -131,9 +123,7 @@ struct GatewayConnectionStateMachine {
     mutating func receivedEnd() -> ReadAction {
         guard case .reading(let head, let body, _) = state else { return .none }
         state = .answering(head: head)
-        return .answer(GatewayRequest(
-            method: head.method, uri: head.uri, headers: head.headers, keepAlive: head.keepAlive, body: body
-        ))
+        return .answer(GatewayRequest(head: head, body: body))
     }
 
     /// The answer is about to be written; `closes` when it asks to close the connection itself.
@@ -186,7 +176,7 @@ struct GatewayConnectionStateMachine {
         switch state {
         case .reading(let head, _, _):
             state = .closing
-            return .refuse(.readTimeout, path: GatewayRequest.path(of: head.uri))
+            return .refuse(.readTimeout, path: head.path)
         case .idle:
             state = .closing
             return .close

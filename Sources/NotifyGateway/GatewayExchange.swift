@@ -51,9 +51,8 @@ struct RequestHeaders: Sendable {
     }
 }
 
-/// A whole request, as the endpoints see it: the connection reads the body
-/// to its end, within the size limit, before an endpoint runs.
-struct GatewayRequest: Sendable {
+/// A request's head, as the gateway reads it.
+struct RequestHead: Sendable {
     var method: HTTPMethod
     /// The request target: path and query.
     var uri: String
@@ -61,15 +60,23 @@ struct GatewayRequest: Sendable {
     /// False when the client asked to close the connection after this request
     /// (`Connection: close`, or HTTP/1.0 without keep-alive).
     var keepAlive: Bool
-    var body: ByteBuffer
 
     /// The path without its query.
-    var path: Substring { Self.path(of: uri) }
-
-    static func path(of uri: String) -> Substring {
+    var path: Substring {
         guard let query = uri.utf8.firstIndex(of: UInt8(ascii: "?")) else { return uri[...] }
         return uri[..<query]
     }
+}
+
+/// A whole request, as the endpoints see it: the connection reads the body
+/// to its end, within the size limit, before an endpoint runs.
+struct GatewayRequest: Sendable {
+    var head: RequestHead
+    var body: ByteBuffer
+
+    var method: HTTPMethod { head.method }
+    var headers: RequestHeaders { head.headers }
+    var path: Substring { head.path }
 }
 
 /// Response header fields, in the order they are written.

@@ -11,7 +11,7 @@ struct GatewayConnectionStateMachineTests {
         GatewayConnectionStateMachine(now: start, maxBodySize: maxBodySize, readTimeout: .seconds(1), idleTimeout: .seconds(5))
     }
 
-    private func head(_ fields: [(String, String)] = [], method: HTTPMethod = .POST, keepAlive: Bool = true) -> GatewayConnectionStateMachine.Head {
+    private func head(_ fields: [(String, String)] = [], method: HTTPMethod = .POST, keepAlive: Bool = true) -> RequestHead {
         .init(method: method, uri: "/me/notifications/?x=1", headers: RequestHeaders(HTTPHeaders(fields)), keepAlive: keepAlive)
     }
 
@@ -65,7 +65,7 @@ struct GatewayConnectionStateMachineTests {
     }
 
     /// A machine answering one request with `head`.
-    private func answering(_ head: GatewayConnectionStateMachine.Head) -> GatewayConnectionStateMachine {
+    private func answering(_ head: RequestHead) -> GatewayConnectionStateMachine {
         var state = machine()
         _ = state.receivedHead(head, now: start)
         _ = state.receivedEnd()
