@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import NotifyDomain
 
 /// The request headers the gateway reads, found in one pass over the head.
 ///
@@ -20,32 +21,23 @@ struct RequestHeaders: Sendable {
     var expectsContinue = false
 
     init(_ headers: HTTPHeaders) {
+        func matches(_ text: String, _ lowered: String) -> Bool { ASCII.equalsIgnoringCase(text.utf8, lowered.utf8) }
         for (name, value) in headers {
             switch name.utf8.count {
-            case 4 where Self.matches(name, "host"): host = host ?? value
-            case 6 where Self.matches(name, "expect"): expectsContinue = Self.matches(value, "100-continue")
-            case 8 where Self.matches(name, "x-uns-id"): unsID = unsID ?? value
-            case 8 where Self.matches(name, "if-range"): refusedConditional = refusedConditional ?? "If-Range"
-            case 12 where Self.matches(name, "content-type"): contentType = contentType ?? value
-            case 13 where Self.matches(name, "authorization"): authorization = authorization ?? value
-            case 14 where Self.matches(name, "content-length"): contentLength = contentLength ?? Int(value)
-            case 15 where Self.matches(name, "idempotency-key"): idempotencyKey = idempotencyKey ?? value
-            case 16 where Self.matches(name, "content-encoding"):
+            case 4 where matches(name, "host"): host = host ?? value
+            case 6 where matches(name, "expect"): expectsContinue = matches(value, "100-continue")
+            case 8 where matches(name, "x-uns-id"): unsID = unsID ?? value
+            case 8 where matches(name, "if-range"): refusedConditional = refusedConditional ?? "If-Range"
+            case 12 where matches(name, "content-type"): contentType = contentType ?? value
+            case 13 where matches(name, "authorization"): authorization = authorization ?? value
+            case 14 where matches(name, "content-length"): contentLength = contentLength ?? Int(value)
+            case 15 where matches(name, "idempotency-key"): idempotencyKey = idempotencyKey ?? value
+            case 16 where matches(name, "content-encoding"):
                 // A list header: repeated fields are one comma-separated list.
                 contentEncoding = contentEncoding.map { "\($0), \(value)" } ?? value
-            case 17 where Self.matches(name, "client-request-id"): clientRequestID = clientRequestID ?? value
-            case 17 where Self.matches(name, "if-modified-since"): refusedConditional = refusedConditional ?? "If-Modified-Since"
+            case 17 where matches(name, "client-request-id"): clientRequestID = clientRequestID ?? value
+            case 17 where matches(name, "if-modified-since"): refusedConditional = refusedConditional ?? "If-Modified-Since"
             default: break
-            }
-        }
-    }
-
-    /// ASCII case-insensitive equality with a lower-case `lowered`.
-    static func matches(_ text: String, _ lowered: StaticString) -> Bool {
-        guard text.utf8.count == lowered.utf8CodeUnitCount else { return false }
-        return lowered.withUTF8Buffer { expected in
-            zip(text.utf8, expected).allSatisfy { byte, want in
-                byte == want || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") && byte | 0x20 == want)
             }
         }
     }

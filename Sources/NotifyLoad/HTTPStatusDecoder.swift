@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import NotifyDomain
 
 /// Reads HTTP/1.1 responses just far enough to count them: the status of
 /// each, its body skipped by Content-Length.
@@ -52,9 +53,9 @@ struct HTTPStatusDecoder: ByteToMessageDecoder {
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
             let name = line[line.startIndex..<colon]
             let value = line[(colon + 1)...].drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
-            if isName(name, "content-length") {
+            if ASCII.equalsIgnoringCase(name, "content-length".utf8) {
                 contentLength = Int(String(decoding: value, as: UTF8.self).filter { $0 != " " && $0 != "\t" })
-            } else if isName(name, "transfer-encoding") {
+            } else if ASCII.equalsIgnoringCase(name, "transfer-encoding".utf8) {
                 throw UnreadableResponse(description: "a \(String(decoding: value, as: UTF8.self)) response body")
             }
         }
@@ -66,12 +67,6 @@ struct HTTPStatusDecoder: ByteToMessageDecoder {
             throw UnreadableResponse(description: "a response with a body but no Content-Length")
         }
         return (HTTPResponseStatus(statusCode: code), headLength, contentLength)
-    }
-
-    /// ASCII case-insensitive equality with a lower-case `lowered`.
-    private static func isName(_ name: ByteBufferView.SubSequence, _ lowered: String) -> Bool {
-        name.count == lowered.utf8.count
-            && zip(name, lowered.utf8).allSatisfy { byte, want in byte == want || byte | 0x20 == want && byte >= 0x41 && byte <= 0x5A }
     }
 
     /// Where the blank line that ends the head starts.

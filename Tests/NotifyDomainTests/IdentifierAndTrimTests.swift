@@ -58,3 +58,15 @@ private extension String {
         String(repeating: "0", count: max(0, width - count)) + self
     }
 }
+
+@Suite("ASCII.equalsIgnoringCase: protocol tokens without regard to case")
+struct ASCIITests {
+    @Test("letters fold, nothing else does, lengths must agree")
+    func folding() {
+        #expect(ASCII.equalsIgnoringCase("Content-LENGTH".utf8, "content-length".utf8))
+        #expect(ASCII.equalsIgnoringCase("Bearer".utf8, "bearer".utf8))
+        #expect(!ASCII.equalsIgnoringCase("content\rlength".utf8, "content-length".utf8))
+        #expect(!ASCII.equalsIgnoringCase("@".utf8, "`".utf8))
+        #expect(!ASCII.equalsIgnoringCase("host".utf8, "hosts".utf8))
+    }
+}

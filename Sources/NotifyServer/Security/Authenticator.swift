@@ -43,7 +43,7 @@ struct Authenticator: Sendable {
         let utf8 = Substring(header).utf8
         let scheme = "bearer".utf8
         guard utf8.count > scheme.count,
-            zip(utf8.prefix(scheme.count), scheme).allSatisfy({ $0 | 0x20 == $1 })
+            ASCII.equalsIgnoringCase(utf8.prefix(scheme.count), scheme)
         else { return nil }
         let rest = utf8.dropFirst(scheme.count)
         let isSpace: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
