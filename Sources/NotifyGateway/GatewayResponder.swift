@@ -43,7 +43,7 @@ struct GatewayResponder: Sendable {
             clientValue: request.headers.clientRequestID, id: UUIDText.random(using: &generator)
         )
         let path = request.path
-        guard let route = GatewayRoutes.route(for: String(path)) else {
+        guard let route = GatewayRoutes.route(for: path) else {
             return completion(answer(.notFound(path: String(path)), contract: .gateway, identity: identity))
         }
         let contract = route.endpoint.contract
@@ -98,7 +98,7 @@ struct GatewayResponder: Sendable {
     func refusal(_ refusal: GatewayConnectionStateMachine.Refusal, path: Substring) -> GatewayResponse {
         var generator = random.generator
         let identity = RequestIdentity(clientValue: nil, id: UUIDText.random(using: &generator))
-        let contract = GatewayRoutes.route(for: String(path))?.endpoint.contract ?? .gateway
+        let contract = GatewayRoutes.route(for: path)?.endpoint.contract ?? .gateway
         switch refusal {
         case .bodyTooLarge:
             return answer(.bodyTooLarge(limit: configuration.maxBodySize), contract: contract, identity: identity)

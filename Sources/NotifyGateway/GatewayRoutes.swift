@@ -39,10 +39,12 @@ public enum GatewayRoutes {
         return routes
     }()
 
-    private static let byPath: [String: Route] = Dictionary(uniqueKeysWithValues: all.map { ($0.path, $0) })
+    /// Keyed by `Substring`, so that a request's path, a slice of its URI,
+    /// is looked up without being copied into a `String` first.
+    private static let byPath: [Substring: Route] = Dictionary(uniqueKeysWithValues: all.map { ($0.path[...], $0) })
 
     /// The route of a request path (without its query).
-    static func route(for path: String) -> Route? {
+    static func route(for path: Substring) -> Route? {
         byPath[path]
     }
 }
