@@ -116,6 +116,33 @@ struct NotifyBench {
             return Int(try SendNotificationValidation.validate(parsed, now: now).displayTimeToLive)
         }
 
+        // The gateway's answer to it: the stored notification comes back in a
+        // SendNotificationResponse, is unpacked, and is written as Graph's entity.
+        let stored = NotifyDomain.Notification(
+            id: "119081f2-f19d-4fa8-817c-7e01092c0f7d", sequence: 42, user: 3, createdAt: now,
+            content: .graph(GraphNotification(
+                targetHostName: "graphnotifications.sample.windows.com", appNotificationID: "testDirectToastNotification",
+                groupName: "TestGroup", expiration: now.addingTimeInterval(3600),
+                payload: Payload(rawContent: nil, visualContent: VisualContent(title: "Hello World!", body: "Notifications are Great!")),
+                platforms: [.windows, .ios, .android], priority: .high, displayTimeToLive: 60, fallbackPolicyJSON: nil
+            ))
+        )
+        let sendResponse = SendNotificationResponse(notification: stored).serializedBuffer()
+        harness.measure("protobuf-c pack: SendNotificationResponse", iterations: 200_000) {
+            scratch.clear()
+            SendNotificationResponse(notification: stored).serialize(into: &scratch)
+            return scratch.readableBytes
+        }
+        try harness.measure("protobuf-c unpack: SendNotificationResponse", iterations: 200_000) {
+            Int(try SendNotificationResponse(serializedBytes: sendResponse).notification.sequence)
+        }
+        harness.measure("Graph entity JSON of a stored notification", iterations: 200_000) {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(512)
+            stored.graphEntityJSON?.write(to: &bytes)
+            return bytes.count
+        }
+
         // TLS records: one full 16 KiB record of application data per
         // operation, client to server (encrypt, move, decrypt).
         let tlsDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("notify-bench-tls-\(getpid())").path

@@ -58,6 +58,22 @@ struct MessagesRoundTripTests {
         #expect(try roundTrip(page) == page)
     }
 
+    @Test("A message that outgrows the unpacking arena's first chunk comes back equal, NUL checks included")
+    func arenaOverflow() throws {
+        // 5,000 one-byte strings: 15 KB on the wire, some 200 KB of blocks once
+        // unpacked, so the arena adds chunks; every string's size must still be found.
+        let platforms = (0..<5_000).map { String(UnicodeScalar(UInt8(97 + $0 % 26))) }
+        let send = SendNotificationRequest(
+            targetHostName: "app.example", appNotificationID: "a", groupName: "g",
+            expirationDateTime: "2019-10-28T22:05:36Z",
+            payload: PayloadInput(rawContent: "r", visualContent: nil),
+            platformTypes: platforms, fallbackPolicyJSON: nil, priority: "high", displayTimeToLive: 0)
+        #expect(try roundTrip(send) == send)
+        let page = ListFeedResponse(
+            notifications: Array(repeating: graphNotification, count: 300) + [customNotification], nextAfterSequence: 1)
+        #expect(try roundTrip(page) == page)
+    }
+
     @Test("NotificationService and feed requests with no field set come back empty")
     func notificationMessagesEmpty() throws {
         #expect(try roundTrip(NotifyRequest()) == NotifyRequest())

@@ -10,15 +10,15 @@ import Darwin
 #endif
 
 /// Copies fields out of an unpacked message, checking them, and names a
-/// field by its path (`embed.url`) when one is wrong.
+/// field by its path (`embed.url`) when one is wrong: a sub-message's reader
+/// names fields from that message, and the parent prefixes the path as the
+/// error passes through it, so a message read without error builds no names.
 struct FieldReader {
     let allocations: UnpackAllocator
-    /// The path of the message being read, ending in "." unless empty.
-    var path: String = ""
 
     /// An error naming `field` in the current message.
     func error(_ field: String, _ reason: String) -> MessageError {
-        MessageError(message: "\(path)\(field) \(reason)")
+        MessageError(message: "\(field) \(reason)")
     }
 
     /// An optional string field: nil when absent.
@@ -26,15 +26,23 @@ struct FieldReader {
     /// - Throws: When the string holds a NUL byte or is not valid UTF-8.
     func string(_ pointer: UnsafeMutablePointer<CChar>?, _ field: String) throws(MessageError) -> String? {
         guard let pointer else { return nil }
+        switch read(pointer) {
+        case .success(let string): return string
+        case .failure(let reason): throw error(field, reason.rawValue)
+        }
+    }
+
+    private enum Unreadable: String, Error {
+        case nul = "contains a NUL byte"
+        case utf8 = "is not valid UTF-8"
+    }
+
+    private func read(_ pointer: UnsafeMutablePointer<CChar>) -> Result<String, Unreadable> {
         // protobuf-c allocates wire length + 1 for a string; a shorter strlen
         // means the bytes held a NUL.
-        guard let size = allocations.size(of: pointer), strlen(pointer) + 1 == size else {
-            throw error(field, "contains a NUL byte")
-        }
-        guard let string = String(validatingCString: pointer) else {
-            throw error(field, "is not valid UTF-8")
-        }
-        return string
+        guard let size = allocations.size(of: pointer), strlen(pointer) + 1 == size else { return .failure(.nul) }
+        guard let string = String(validatingCString: pointer) else { return .failure(.utf8) }
+        return .success(string)
     }
 
     /// A repeated string field.
@@ -45,10 +53,11 @@ struct FieldReader {
         var strings: [String] = []
         strings.reserveCapacity(count)
         for index in 0..<count {
-            guard let string = try string(items[index], "\(field)[\(index)]") else {
-                throw error("\(field)[\(index)]", "is missing")
+            guard let item = items[index] else { throw error("\(field)[\(index)]", "is missing") }
+            switch read(item) {
+            case .success(let string): strings.append(string)
+            case .failure(let reason): throw error("\(field)[\(index)]", reason.rawValue)
             }
-            strings.append(string)
         }
         return strings
     }
@@ -69,7 +78,11 @@ struct FieldReader {
         _ pointer: UnsafeMutablePointer<Value.CType>?, _ field: String, as type: Value.Type = Value.self
     ) throws(MessageError) -> Value? {
         guard let pointer else { return nil }
-        return try Value(reading: pointer.pointee, FieldReader(allocations: allocations, path: "\(path)\(field)."))
+        do {
+            return try Value(reading: pointer.pointee, FieldReader(allocations: allocations))
+        } catch {
+            throw MessageError(message: "\(field).\(error.message)")
+        }
     }
 
     /// A repeated message field.
@@ -81,7 +94,12 @@ struct FieldReader {
         var values: [Value] = []
         values.reserveCapacity(count)
         for index in 0..<count {
-            values.append(try required(message(items[index], "\(field)[\(index)]"), "\(field)[\(index)]"))
+            guard let item = items[index] else { throw error("\(field)[\(index)]", "is missing") }
+            do {
+                values.append(try Value(reading: item.pointee, FieldReader(allocations: allocations)))
+            } catch {
+                throw MessageError(message: "\(field)[\(index)].\(error.message)")
+            }
         }
         return values
     }

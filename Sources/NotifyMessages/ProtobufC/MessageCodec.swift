@@ -27,7 +27,9 @@ extension MessageCodec {
     static var messageName: String { String(describing: Self.self) }
 
     public init(serializedBytes: ByteBuffer) throws(MessageError) {
-        let allocations = UnpackAllocator()
+        // Every block of the unpacked message lives in `allocations` and goes
+        // with it: no free_unpacked.
+        let allocations = UnpackAllocator(encodedSize: serializedBytes.readableBytes)
         let unpacked = serializedBytes.withUnsafeReadableBytes { bytes in
             CType.functions.unpack(
                 allocations.allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
@@ -35,7 +37,7 @@ extension MessageCodec {
         guard let unpacked else {
             throw MessageError(message: "undecodable \(Self.messageName): not a valid protobuf encoding")
         }
-        defer { protobuf_c_message_free_unpacked(unpacked.base, allocations.allocator) }
+        defer { withExtendedLifetime(allocations) {} }
         do {
             self = try Self(reading: unpacked.pointee, FieldReader(allocations: allocations))
         } catch {
