@@ -70,15 +70,17 @@ extension GatewayResponder {
             case .failure(let error):
                 return outcome(.failure(.rpc(error)))
             }
-            guard case .object(var entity)? = stored.graphEntityJSON else {
+            var entity: [UInt8] = []
+            entity.reserveCapacity(512)
+            let context = "\(base)/$metadata#users('\(stored.user)')/notifications/$entity"
+            guard stored.writeGraphEntity(context: context, to: &entity) else {
                 return outcome(.failure(.rpc(RPCError(
                     code: .internalError, message: "the service answered a non-Graph notification", reason: "WRONG_KIND"
                 ))))
             }
-            entity["@odata.context"] = .string("\(base)/$metadata#users('\(stored.user)')/notifications/$entity")
             var headers = ResponseHeaders()
             headers.add("Location", "\(base)/me/notifications/\(stored.id)")
-            outcome(.success(Self.json(.object(entity), status: .created, contract: .graph, identity: identity, extra: headers)))
+            outcome(.success(Self.json(bytes: entity, status: .created, contract: .graph, identity: identity, extra: headers)))
         }
     }
 

@@ -185,6 +185,14 @@ struct GatewayResponder: Sendable {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(512)
         value.write(to: &bytes)
+        return json(bytes: bytes, status: status, contract: contract, identity: identity, extra: extra)
+    }
+
+    /// An answer whose JSON body is already written.
+    static func json(
+        bytes: [UInt8], status: HTTPResponseStatus, contract: Contract, identity: RequestIdentity,
+        extra: ResponseHeaders = ResponseHeaders()
+    ) -> GatewayResponse {
         var headers = extra
         headers.add("Content-Type", "application/json")
         Problem.addIdentity(identity, contract: contract, to: &headers)

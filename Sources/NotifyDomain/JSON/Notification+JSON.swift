@@ -17,6 +17,61 @@ extension Notification {
         return .object(members)
     }
 
+    /// Writes ``graphEntityJSON``, with `@odata.context` when given, as
+    /// `JSONValue.write` would (members in key order), without building the
+    /// value: the gateway answers every SendNotification with it. Returns
+    /// false, writing nothing, for a notification that is not Graph's.
+    public func writeGraphEntity(context: String?, to out: inout [UInt8]) -> Bool {
+        guard case .graph(let graph) = content else { return false }
+        func key(_ name: StaticString, first: Bool = false) {
+            if !first { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            out.append(contentsOf: "\":".utf8)
+        }
+        out.append(UInt8(ascii: "{"))
+        if let context {
+            key("@odata.context", first: true)
+            JSONValue.appendQuoted(context, to: &out)
+            key("displayTimeToLive")
+        } else {
+            key("displayTimeToLive", first: true)
+        }
+        out.append(contentsOf: String(graph.displayTimeToLive).utf8)
+        key("expirationDateTime")
+        JSONValue.appendQuoted(Timestamps.formatRFC3339(graph.expiration), to: &out)
+        key("groupName")
+        if let groupName = graph.groupName { JSONValue.appendQuoted(groupName, to: &out) } else { out.append(contentsOf: "null".utf8) }
+        key("id")
+        JSONValue.appendQuoted(id, to: &out)
+        key("payload")
+        out.append(UInt8(ascii: "{"))
+        var first = true
+        if let rawContent = graph.payload.rawContent {
+            key("rawContent", first: true)
+            JSONValue.appendQuoted(rawContent, to: &out)
+            first = false
+        }
+        if let visual = graph.payload.visualContent {
+            key("visualContent", first: first)
+            out.append(UInt8(ascii: "{"))
+            if let body = visual.body {
+                key("body", first: true)
+                JSONValue.appendQuoted(body, to: &out)
+                key("title")
+            } else {
+                key("title", first: true)
+            }
+            JSONValue.appendQuoted(visual.title, to: &out)
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append(UInt8(ascii: "}"))
+        key("priority")
+        JSONValue.appendQuoted(graph.priority.rawValue, to: &out)
+        out.append(UInt8(ascii: "}"))
+        return true
+    }
+
     /// The feed entry of either kind, as `notifyctl feed` and the feed
     /// endpoints show it.
     public var feedJSON: JSONValue {
