@@ -2,38 +2,71 @@ internal import CNotifyProto
 internal import CProtobufC
 internal import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Owns the C memory of one message being packed and frees it all at once.
 ///
 /// protoc-c structs point at their strings, sub-messages and arrays; building
 /// one from Swift values needs those to outlive the pack call. The arena
-/// keeps every block and frees them in `deinit`, so a codec never frees
-/// anything itself. Keep the arena alive (`withExtendedLifetime`) until the
-/// message is packed.
+/// carves every block from chunks it frees in `deinit`, so a codec never
+/// frees anything itself, and a typical message costs one `malloc` rather
+/// than two per string (a `utf8CString` array, then its copy). Keep the arena
+/// alive (`withExtendedLifetime`) until the message is packed.
 final class PackArena {
-    private var blocks: [UnsafeMutableRawPointer] = []
+    private var chunk: UnsafeMutableRawPointer
+    private var capacity: Int
+    private var used = 0
+    /// Chunks filled before `chunk`; empty for almost every message.
+    private var filled: [UnsafeMutableRawPointer] = []
+
+    init() {
+        capacity = 1024
+        chunk = Self.makeChunk(capacity)
+    }
 
     deinit {
-        for block in blocks {
-            block.deallocate()
+        free(chunk)
+        for block in filled { free(block) }
+    }
+
+    private static func makeChunk(_ capacity: Int) -> UnsafeMutableRawPointer {
+        guard let chunk = malloc(capacity) else { fatalError("out of memory packing a message") }
+        return chunk
+    }
+
+    /// `count` bytes aligned to `alignment` (at most 16, `malloc`'s).
+    private func allocateBytes(_ count: Int, alignment: Int) -> UnsafeMutableRawPointer {
+        var start = (used + alignment - 1) & ~(alignment - 1)
+        if start + count > capacity {
+            filled.append(chunk)
+            capacity = max(count, 2 * capacity)
+            chunk = Self.makeChunk(capacity)
+            start = 0
         }
+        used = start + count
+        return chunk + start
     }
 
     private func allocate<T>(_ type: T.Type, count: Int) -> UnsafeMutablePointer<T> {
-        let raw = UnsafeMutableRawPointer.allocate(
-            byteCount: MemoryLayout<T>.stride * count, alignment: MemoryLayout<T>.alignment)
-        blocks.append(raw)
-        return raw.bindMemory(to: T.self, capacity: count)
+        allocateBytes(MemoryLayout<T>.stride * count, alignment: MemoryLayout<T>.alignment)
+            .bindMemory(to: T.self, capacity: count)
     }
 
     /// A NUL-terminated copy of `string`. C reads it up to its first NUL.
     func cString(_ string: String) -> UnsafeMutablePointer<CChar> {
-        let bytes = string.utf8CString
-        let copy = allocate(CChar.self, count: bytes.count)
-        bytes.withUnsafeBufferPointer { source in
-            // `utf8CString` is never empty: it always ends with NUL.
-            copy.initialize(from: source.baseAddress!, count: source.count)
+        var string = string
+        return string.withUTF8 { utf8 in
+            let copy = allocateBytes(utf8.count + 1, alignment: 1)
+            if let source = utf8.baseAddress { copy.copyMemory(from: source, byteCount: utf8.count) }
+            copy.storeBytes(of: 0, toByteOffset: utf8.count, as: UInt8.self)
+            return copy.bindMemory(to: CChar.self, capacity: utf8.count + 1)
         }
-        return copy
     }
 
     /// A copy of `string`, or NULL (the field is absent) for nil.
