@@ -118,7 +118,8 @@ final class HTTPLoadConnection: LoadConnection {
         }
     }
 
-    func perform(_ operation: LoadOperation) async -> Outcome {
+    /// A call that first waits for the connection to be made (again).
+    private func perform(_ operation: LoadOperation) async -> Outcome {
         guard let request = workload.requests[operation] else {
             return Outcome(status: "NOT_IN_MIX", isSuccess: false)
         }
@@ -126,7 +127,6 @@ final class HTTPLoadConnection: LoadConnection {
         do {
             connection = try await ready()
         } catch {
-            try? await Task.sleep(for: connectFailurePause)
             return Outcome(status: HTTPLoadError.connectionFailed("").status, isSuccess: false)
         }
         do {
@@ -153,8 +153,13 @@ final class HTTPLoadConnection: LoadConnection {
         let promise = connection.channel.eventLoop.makePromise(of: HTTPResponseStatus.self)
         let deadline = NIODeadline.now() + .milliseconds(Int64(configuration.timeout * 1000))
         let handler = connection.handler
-        connection.channel.eventLoop.execute {
+        if connection.channel.eventLoop.inEventLoop {
+            // A closed-loop lane's next call, started from the last one's answer.
             handler.value.send(request.bytes, deadline: deadline, promise: promise)
+        } else {
+            connection.channel.eventLoop.execute {
+                handler.value.send(request.bytes, deadline: deadline, promise: promise)
+            }
         }
         return promise.futureResult
     }

@@ -87,21 +87,6 @@ final class RPCLoadConnection: LoadConnection {
         }
     }
 
-    func perform(_ operation: LoadOperation) async -> Outcome {
-        guard let call = workload.calls[operation] else {
-            return Outcome(status: "NOT_IN_MIX", isSuccess: false)
-        }
-        do {
-            _ = try await client.callRaw(call.method, payload: call.payload, metadata: call.metadata, timeout: timeout)
-            return .ok
-        } catch {
-            if error.code == .unavailable, ["BACKING_OFF", "CONNECTION_FAILED", "CONNECT_TIMEOUT"].contains(error.reason ?? "") {
-                try? await Task.sleep(for: connectFailurePause)
-            }
-            return Self.outcome(error)
-        }
-    }
-
     func start(_ operation: LoadOperation, completion: @escaping @Sendable (Outcome) -> Void) {
         guard let call = workload.calls[operation] else {
             return completion(Outcome(status: "NOT_IN_MIX", isSuccess: false))

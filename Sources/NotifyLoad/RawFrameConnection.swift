@@ -58,25 +58,16 @@ final class RawFrameConnection: LoadConnection {
         }
     }
 
-    func perform(_ operation: LoadOperation) async -> Outcome {
-        guard let call = workload.calls[operation], let handler = handler.withLock({ $0 }) else {
-            return Outcome(status: "NOT_CONNECTED", isSuccess: false)
-        }
-        let promise = handler.eventLoop.makePromise(of: ResponseFrame.self)
-        handler.eventLoop.execute { handler.value.send(call, promise: promise) }
-        do {
-            return Self.outcome(.success(try await promise.futureResult.get()))
-        } catch {
-            return Self.outcome(.failure(error))
-        }
-    }
-
     func start(_ operation: LoadOperation, completion: @escaping @Sendable (Outcome) -> Void) {
         guard let call = workload.calls[operation], let handler = handler.withLock({ $0 }) else {
             return completion(Outcome(status: "NOT_CONNECTED", isSuccess: false))
         }
         let promise = handler.eventLoop.makePromise(of: ResponseFrame.self)
-        handler.eventLoop.execute { handler.value.send(call, promise: promise) }
+        if handler.eventLoop.inEventLoop {
+            handler.value.send(call, promise: promise)
+        } else {
+            handler.eventLoop.execute { handler.value.send(call, promise: promise) }
+        }
         promise.futureResult.whenComplete { result in
             completion(Self.outcome(result))
         }

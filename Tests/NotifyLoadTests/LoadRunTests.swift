@@ -101,6 +101,25 @@ struct LoadRunTests {
         }
     }
 
+    @Test("a closed loop whose server hangs up on every request runs its duration, counting each call's failure")
+    func closedLoopAgainstHangUps() async throws {
+        try await withGatewayStandIn(hangUp: true) { port, stats in
+            let configuration = LoadConfiguration(
+                target: .http, host: "127.0.0.1", port: port, caFile: nil, token: "good", unsID: "sub-1", user: 7,
+                connections: 2, model: .closed(inFlightPerConnection: 2), stop: .duration(1), warmup: 0,
+                mix: try Mix(parsing: "notify-user"), payloadBytes: 10, timeout: 10, maxErrorRate: 0
+            )
+            let summary = try await LoadRunner(configuration: configuration).run()
+            #expect(summary.requests > 0)
+            #expect(summary.errors == summary.requests)
+            #expect(Set(summary.statuses.keys).isSubset(of: ["CONNECTION_CLOSED", "CONNECTION_FAILED"]))
+            // Each lane pauses after a failed connection instead of spinning:
+            // 4 lanes, 50 ms apart at the most, for a second.
+            #expect(summary.requests <= 4 * 21)
+            #expect(stats.connections.load(ordering: .relaxed) > 2)
+        }
+    }
+
     @Test("HTTP 4xx answers are errors, counted under their status")
     func httpErrors() async throws {
         try await withGatewayStandIn { port, _ in
@@ -134,11 +153,14 @@ private final class GatewayStandIn: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let stats: StandInStats
+    /// Closes the connection on every request instead of answering it.
+    private let hangUp: Bool
     private var head: HTTPRequestHead?
     private var body = ByteBuffer()
 
-    init(stats: StandInStats) {
+    init(stats: StandInStats, hangUp: Bool) {
         self.stats = stats
+        self.hangUp = hangUp
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -150,6 +172,7 @@ private final class GatewayStandIn: ChannelInboundHandler {
             body.writeBuffer(&chunk)
         case .end:
             guard let head else { return }
+            if hangUp { return context.close(promise: nil) }
             let status = answer(head)
             var headers = HTTPHeaders()
             headers.add(name: "Content-Length", value: "0")
@@ -186,7 +209,7 @@ private final class GatewayStandIn: ChannelInboundHandler {
     }
 }
 
-private func withGatewayStandIn(_ body: (Int, StandInStats) async throws -> Void) async throws {
+private func withGatewayStandIn(hangUp: Bool = false, _ body: (Int, StandInStats) async throws -> Void) async throws {
     let stats = StandInStats()
     let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -194,7 +217,7 @@ private func withGatewayStandIn(_ body: (Int, StandInStats) async throws -> Void
             stats.connections.add(1, ordering: .relaxed)
             return channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: true)
-                try channel.pipeline.syncOperations.addHandler(GatewayStandIn(stats: stats))
+                try channel.pipeline.syncOperations.addHandler(GatewayStandIn(stats: stats, hangUp: hangUp))
             }
         }
         .bind(host: "127.0.0.1", port: 0)
