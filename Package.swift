@@ -85,7 +85,10 @@ let package = Package(
         ),
         .target(
             name: "NotifyStorageSQLite",
-            dependencies: ["NotifyStorage", "NotifyDomain", "NotifyCrypto", .product(name: "GRDB", package: "GRDB.swift"), logging],
+            dependencies: [
+                "NotifyStorage", "NotifyDomain", "NotifyCrypto", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"), logging,
+            ],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -158,8 +158,12 @@ extension StoreEngine {
             }
         }
 
-        statements.insertNotification.setUncheckedArguments([item.id, encoded.createdAt, encoded.kind, encoded.json])
-        try statements.insertNotification.execute()
+        let insert = statements.insertNotification
+        insert.bind(item.id, at: 1)
+        insert.bind(encoded.createdAt, at: 2)
+        insert.bind(encoded.kind, at: 3)
+        insert.bind(encoded.json, at: 4)
+        try insert.execute(db)
         let serial = db.lastInsertedRowID
 
         var recipients: Int64 = 0
@@ -175,9 +179,8 @@ extension StoreEngine {
                 } else if ids[..<index].contains(id) {
                     continue
                 }
-                let seq = try nextSequence(statements, user: id)
-                statements.insertFeed.setUncheckedArguments([id, seq, serial])
-                try statements.insertFeed.execute()
+                let seq = try nextSequence(db, statements, user: id)
+                try insertFeedRow(db, statements, user: id, seq: seq, notification: serial)
                 if first == nil { first = (id, seq) }
                 recipients += 1
             }
@@ -198,9 +201,8 @@ extension StoreEngine {
                 // The first recipient now, so the answer can carry its entry;
                 // the rest as a snapshot of ids, copied by SQL without passing
                 // through memory, for the background fan-out.
-                let seq = try nextSequence(statements, user: firstUser)
-                statements.insertFeed.setUncheckedArguments([firstUser, seq, serial])
-                try statements.insertFeed.execute()
+                let seq = try nextSequence(db, statements, user: firstUser)
+                try insertFeedRow(db, statements, user: firstUser, seq: seq, notification: serial)
                 first = (firstUser, seq)
                 var job = FanOutJobRow(id: nil, notification: serial, total: recipients - 1, createdAt: now)
                 try job.insert(db)
@@ -240,12 +242,23 @@ extension StoreEngine {
     }
 
     /// Advances `user`'s feed head and returns the new sequence number.
-    static func nextSequence(_ statements: AppendStatements, user: Int64) throws -> Int64 {
-        statements.advanceHead.setUncheckedArguments([user])
-        guard let seq = try Int64.fetchOne(statements.advanceHead) else {
+    static func nextSequence(_ db: Database, _ statements: AppendStatements, user: Int64) throws -> Int64 {
+        statements.advanceHead.bind(user, at: 1)
+        guard let seq = try statements.advanceHead.fetchInt64(db) else {
             throw StorageError(code: .internalError, message: "a feed head did not advance")
         }
         return seq
+    }
+
+    /// One row of `user`'s feed.
+    static func insertFeedRow(
+        _ db: Database, _ statements: AppendStatements, user: Int64, seq: Int64, notification: Int64
+    ) throws {
+        let insert = statements.insertFeed
+        insert.bind(user, at: 1)
+        insert.bind(seq, at: 2)
+        insert.bind(notification, at: 3)
+        try insert.execute(db)
     }
 
     /// Appends the notification to the feed of every user `audience` selects,
@@ -314,9 +327,9 @@ struct AppendStatements {
     let findKey: Statement
     let deleteKey: Statement
     let insertKey: Statement
-    let insertNotification: Statement
-    let advanceHead: Statement
-    let insertFeed: Statement
+    let insertNotification: HotStatement
+    let advanceHead: HotStatement
+    let insertFeed: HotStatement
 
     init(_ db: Database) throws {
         // A name of our own, so GRDB's "grdb" savepoints never meet ours.
@@ -335,14 +348,14 @@ struct AppendStatements {
                     (scope, method, key, fingerprint, notification, recipients, first_user, first_seq, created_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
-        insertNotification = try db.cachedStatement(
-            sql: "INSERT INTO notifications (id, created_at, kind, content) VALUES (?, ?, ?, ?)")
-        advanceHead = try db.cachedStatement(
+        insertNotification = HotStatement(statement: try db.cachedStatement(
+            sql: "INSERT INTO notifications (id, created_at, kind, content) VALUES (?, ?, ?, ?)"))
+        advanceHead = HotStatement(statement: try db.cachedStatement(
             sql: """
                 INSERT INTO feed_heads (user, last_seq) VALUES (?, 1)
                 ON CONFLICT (user) DO UPDATE SET last_seq = last_seq + 1
                 RETURNING last_seq
-                """)
-        insertFeed = try db.cachedStatement(sql: "INSERT INTO feed (user, seq, notification) VALUES (?, ?, ?)")
+                """))
+        insertFeed = HotStatement(statement: try db.cachedStatement(sql: "INSERT INTO feed (user, seq, notification) VALUES (?, ?, ?)"))
     }
 }
