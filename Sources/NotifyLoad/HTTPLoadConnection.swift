@@ -89,7 +89,7 @@ final class HTTPLoadConnection: LoadConnection {
 
     private let configuration: LoadConfiguration
     private let workload: HTTPWorkload
-    private let eventLoop: any EventLoop
+    let eventLoop: any EventLoop
     private let tls: TLSContext?
     private let state = Mutex<State>(.idle)
 

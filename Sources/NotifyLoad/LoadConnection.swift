@@ -1,3 +1,5 @@
+import NIOCore
+
 /// One connection of a run, shared by the calls in flight on it.
 protocol LoadConnection: Sendable {
     /// Opens the connection before the clock starts, so that the handshake is
@@ -5,6 +7,10 @@ protocol LoadConnection: Sendable {
     ///
     /// - Throws: ``LoadConfigurationError`` saying why the server cannot be used.
     func prepare() async throws(LoadConfigurationError)
+
+    /// The loop the connection's channel runs on: the open loop starts each
+    /// call from it, so that sending never crosses threads.
+    var eventLoop: any EventLoop { get }
 
     /// Starts one call and returns at once; `completion` gets its outcome,
     /// once, on any thread, possibly before `start` returns. Every failure is

@@ -58,7 +58,7 @@ final class RPCLoadConnection: LoadConnection {
     private let workload: RPCWorkload
     private let timeout: Duration
     /// The client's connection lives here, and answers are taken here.
-    private let eventLoop: any EventLoop
+    let eventLoop: any EventLoop
 
     init(configuration: LoadConfiguration, workload: RPCWorkload, group: any EventLoopGroup) {
         var clientConfiguration = ClientConfiguration(

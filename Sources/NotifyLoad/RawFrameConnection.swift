@@ -13,7 +13,7 @@ import Synchronization
 final class RawFrameConnection: LoadConnection {
     private let configuration: LoadConfiguration
     private let workload: RPCWorkload
-    private let eventLoop: any EventLoop
+    let eventLoop: any EventLoop
     private let tls: Result<TLSContext, LoadConfigurationError>
     private let handler = Mutex<NIOLoopBound<RawFrameHandler>?>(nil)
 
