@@ -11,6 +11,8 @@
 #   PROFILE_PERF     a file: `perf record -g` the server for PROFILE_SECONDS - 4 s into it
 #   PROFILE_PERF_OF  server or generator: whom PROFILE_PERF records [server]
 #   PROFILE_STRACE   a strace -e list (madvise,fdatasync): count those calls for 2 s
+#   PROFILE_THREADS  1: also print each server thread's CPU per call (the event
+#                    loops, the store's append writer) over the whole run
 # The options given are added to notify-load's, after the defaults (--mix, --rate...).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,7 +30,15 @@ case "$target" in
   *) echo "profile: PROFILE_TARGET is rpc or http" >&2; exit 2 ;;
 esac
 server_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
+# Each thread's ticks, by thread id; the name is the thread's own or, for the
+# store's writer (a Foundation thread, unnamed on Linux), its creator's.
+thread_ticks() {
+  for task in /proc/"$server_pid"/task/*; do
+    echo "${task##*/} $(tr ' ' _ < "$task/comm") $(awk '{ print $14 + $15 }' "$task/stat")"
+  done
+}
 ticks_before=$(server_ticks)
+thread_ticks > "$work/threads.before"
 "$bin/notify-load" "${load[@]}" --token "$token" --user 1 --uns-id "$uns" --mix notify-user \
   --duration "$seconds" --warmup 1 --json "$@" > "$work/load.json" &
 load_pid=$!
@@ -46,6 +56,7 @@ if [ -n "${PROFILE_STRACE:-}" ]; then
 fi
 wait "$load_pid"
 ticks=$(( $(server_ticks) - ticks_before ))
+thread_ticks > "$work/threads.after"
 # Server and generator CPU per call over the whole run (warm-up included): the
 # figures that show where a change went when the 2 shared cores are saturated.
 python3 - "$work/load.json" "$ticks" "$(getconf CLK_TCK)" <<'PY'
@@ -61,3 +72,17 @@ rate = s["throughput_per_second"] or 1
 print("server %.2f cores, %.1f us/call; generator %.2f cores, %.1f us/call (warm-up included)" % (
     server / wall, server / wall / rate * 1e6, s["client_cpu_seconds"] / wall, s["client_cpu_seconds"] / wall / rate * 1e6))
 PY
+if [ "${PROFILE_THREADS:-}" = 1 ]; then
+  python3 - "$work/load.json" "$work/threads.before" "$work/threads.after" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+calls = s["throughput_per_second"] * (s["wall_seconds"] or 1) or 1
+def read(path):
+    return {tid: (name, int(ticks)) for tid, name, ticks in (line.split() for line in open(path))}
+before, after = read(sys.argv[2]), read(sys.argv[3])
+for tid, (name, ticks) in sorted(after.items(), key=lambda item: -item[1][1]):
+    seconds = (ticks - before.get(tid, (name, 0))[1]) / int(sys.argv[4])
+    if seconds / (s["wall_seconds"] or 1) >= 0.01:
+        print("  thread %-8s %-18s %.2f cores, %.1f us/call" % (tid, name, seconds / (s["wall_seconds"] or 1), seconds / calls * 1e6))
+PY
+fi
