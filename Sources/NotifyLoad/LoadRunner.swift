@@ -9,6 +9,12 @@ final class LiveCounters: Sendable {
     let errors = Atomic<Int>(0)
     /// Closed loop with a count: measured calls handed out so far.
     let tickets = Atomic<Int>(0)
+
+    /// Counts one finished call.
+    func count(_ outcome: Outcome) {
+        completed.add(1, ordering: .relaxed)
+        if !outcome.isSuccess { errors.add(1, ordering: .relaxed) }
+    }
 }
 
 /// One connection's open-loop calls in flight.
@@ -71,8 +77,7 @@ struct ClosedLoopLane: Sendable {
         let operation = configuration.mix.operation(at: pick)
         connection.start(operation) { outcome in
             let latency = clock.now - sent
-            counters.completed.add(1, ordering: .relaxed)
-            if !outcome.isSuccess { counters.errors.add(1, ordering: .relaxed) }
+            counters.count(outcome)
             if measured { recorder.record(operation, microseconds: latency.microseconds, outcome: outcome) }
             guard outcome.isSuccess else {
                 // A failure may come back before `start` returns (no
@@ -162,8 +167,7 @@ final class OpenLoopScheduler {
             plan.connections[lane].start(operation) { outcome in
                 let latency = clock.now - due
                 counter.count.subtract(1, ordering: .relaxed)
-                counters.completed.add(1, ordering: .relaxed)
-                if !outcome.isSuccess { counters.errors.add(1, ordering: .relaxed) }
+                counters.count(outcome)
                 if measured { recorder.record(operation, microseconds: latency.microseconds, outcome: outcome) }
             }
             call += 1
