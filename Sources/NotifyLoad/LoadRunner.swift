@@ -31,12 +31,13 @@ final class SharedRecorder: Sendable {
     }
 }
 
-/// Set when the run's task is cancelled; closed-loop lanes stop at their next call.
+/// Set when the run's task is cancelled: the loops start no further call.
 final class StopFlag: Sendable {
     let flag = Atomic<Bool>(false)
 }
 
-/// The closed-loop lanes still running; the last to stop calls `whenNone`.
+/// The closed-loop lanes, or open-loop schedulers, still running; the last to
+/// stop calls `whenNone`.
 final class LaneCount: Sendable {
     private let live: Atomic<Int>
     private let whenNone: @Sendable () -> Void
