@@ -3,35 +3,51 @@ import Testing
 
 @testable import NotifyServer
 
+/// The cache's lifetimes run on a clock the test moves, so that a machine
+/// slow to wake the test cannot expire an entry the test expects to be served.
 @Suite("The lookup cache reloads entries in use ahead of their expiry")
 struct LookupCacheTests {
-    /// Waits until `condition` holds, for at most two seconds.
+    /// Time that passes only when ``advance(by:)`` says so.
+    private final class ManualClock: Sendable {
+        private let instant = Mutex(ContinuousClock.now)
+        var now: @Sendable () -> ContinuousClock.Instant { { self.instant.withLock { $0 } } }
+        func advance(by duration: Duration) { instant.withLock { $0 = $0.advanced(by: duration) } }
+    }
+
+    /// Waits until `condition` holds: the background reload is a task of its
+    /// own, and time stands still on the manual clock meanwhile.
     private func eventually(_ condition: () -> Bool) async throws {
-        for _ in 0..<200 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
+        for _ in 0..<1_000 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
     }
 
     @Test("past half its lifetime an entry is still served, and many lookups start one reload")
     func oneReloadAhead() async throws {
+        let clock = ManualClock()
         let reloads = Atomic<Int>(0)
-        let cache = LookupCache<String, String>(lifetime: .seconds(2)) { _ in
+        let cache = LookupCache<String, String>(lifetime: .seconds(2), now: clock.now, reload: { _ in
             reloads.add(1, ordering: .relaxed)
             return "new"
-        }
+        })
         #expect(try await cache.value(for: "k") { "old" } == "old")
+        clock.advance(by: .milliseconds(900))
         #expect(cache.cached("k") == "old")
         #expect(reloads.load(ordering: .relaxed) == 0)
-        try await Task.sleep(for: .milliseconds(1_100))
+        clock.advance(by: .milliseconds(200))
         for _ in 0..<100 { #expect(cache.cached("k") != nil) }
         try await eventually { cache.cached("k") == "new" }
         #expect(cache.cached("k") == "new")
         #expect(reloads.load(ordering: .relaxed) == 1)
+        // The reloaded entry lives a whole lifetime from its reload.
+        clock.advance(by: .milliseconds(1_500))
+        #expect(cache.cached("k") == "new")
     }
 
     @Test("a reload that no longer finds the key removes the entry")
     func reloadFindsNothing() async throws {
-        let cache = LookupCache<String, String>(lifetime: .seconds(2)) { _ in nil }
+        let clock = ManualClock()
+        let cache = LookupCache<String, String>(lifetime: .seconds(2), now: clock.now, reload: { _ in nil })
         _ = try await cache.value(for: "k") { "old" }
-        try await Task.sleep(for: .milliseconds(1_100))
+        clock.advance(by: .milliseconds(1_100))
         #expect(cache.cached("k") == "old")
         try await eventually { cache.cached("k") == nil }
         #expect(cache.cached("k") == nil)
@@ -39,15 +55,16 @@ struct LookupCacheTests {
 
     @Test("an eviction while a reload is under way is not undone by the reload")
     func evictionWins() async throws {
+        let clock = ManualClock()
         let (gate, open) = AsyncStream.makeStream(of: Void.self)
         let started = Atomic<Bool>(false)
-        let cache = LookupCache<String, String>(lifetime: .seconds(2)) { _ in
+        let cache = LookupCache<String, String>(lifetime: .seconds(2), now: clock.now, reload: { _ in
             started.store(true, ordering: .relaxed)
             for await _ in gate { break }
             return "read before the eviction"
-        }
+        })
         _ = try await cache.value(for: "k") { "old" }
-        try await Task.sleep(for: .milliseconds(1_100))
+        clock.advance(by: .milliseconds(1_100))
         #expect(cache.cached("k") == "old")
         try await eventually { started.load(ordering: .relaxed) }
         cache.evict("k")
@@ -55,19 +72,29 @@ struct LookupCacheTests {
         try await Task.sleep(for: .milliseconds(50))
         #expect(cache.cached("k") == nil)
         // A load that began before an eviction is not stored either.
-        let slow = Task { try await cache.value(for: "j") { try await Task.sleep(for: .milliseconds(100)); return "stale" } }
-        try await Task.sleep(for: .milliseconds(20))
+        let (loadStarted, markStarted) = AsyncStream.makeStream(of: Void.self)
+        let (release, releaseLoad) = AsyncStream.makeStream(of: Void.self)
+        let slow = Task {
+            try await cache.value(for: "j") {
+                markStarted.yield()
+                for await _ in release { break }
+                return "stale"
+            }
+        }
+        for await _ in loadStarted { break }
         cache.evictAll()
+        releaseLoad.yield()
         #expect(try await slow.value == "stale")
         #expect(cache.cached("j") == nil)
     }
 
     @Test("an entry is never served past its lifetime, reloaded or not")
     func expiry() async throws {
-        let cache = LookupCache<String, String>(lifetime: .milliseconds(100))
+        let clock = ManualClock()
+        let cache = LookupCache<String, String>(lifetime: .milliseconds(100), now: clock.now)
         _ = try await cache.value(for: "k") { "v" }
         #expect(cache.cached("k") == "v")
-        try await Task.sleep(for: .milliseconds(150))
+        clock.advance(by: .milliseconds(150))
         #expect(cache.cached("k") == nil)
     }
 }

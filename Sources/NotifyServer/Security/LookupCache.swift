@@ -39,23 +39,34 @@ final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     private let capacity: Int
     /// Loads a key again; nil when it is no longer found (the entry goes).
     private let reload: (@Sendable (Key) async throws -> Value?)?
+    /// The time: the continuous clock's, or a test's own, so that lifetimes
+    /// are checked by what the test sets rather than by how long a loaded
+    /// machine takes to wake it.
+    private let now: @Sendable () -> ContinuousClock.Instant
     private let state = Mutex(State())
 
     /// - Parameters:
     ///   - lifetime: how long an entry is trusted; zero disables the cache.
     ///   - capacity: the most entries kept.
+    ///   - now: the time lifetimes are measured in.
     ///   - reload: how to refresh an entry ahead of its expiry; without it
     ///     entries just expire.
-    init(lifetime: Duration, capacity: Int = 10_000, reload: (@Sendable (Key) async throws -> Value?)? = nil) {
+    init(
+        lifetime: Duration,
+        capacity: Int = 10_000,
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now },
+        reload: (@Sendable (Key) async throws -> Value?)? = nil
+    ) {
         self.lifetime = lifetime
         self.capacity = capacity
+        self.now = now
         self.reload = reload
     }
 
     /// The cached value, or the result of `load`, which is then cached.
     func value(for key: Key, load: () async throws -> Value) async throws -> Value {
         if let cached = cached(key) { return cached }
-        let (now, generation) = (ContinuousClock.now, state.withLock { $0.generation })
+        let (now, generation) = (self.now(), state.withLock { $0.generation })
         let value = try await load()
         store(value, for: key, loadedAt: now, generation: generation)
         return value
@@ -65,7 +76,7 @@ final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     /// lifetime, the first caller also starts its reload.
     func cached(_ key: Key) -> Value? {
         guard lifetime > .zero else { return nil }
-        let now = ContinuousClock.now
+        let now = self.now()
         let (value, reloadFrom) = state.withLock { state -> (Value?, UInt64?) in
             guard var entry = state.entries[key], entry.expires > now else { return (nil, nil) }
             guard reload != nil, !entry.reloading, entry.expires - now < lifetime / 2 else { return (entry.value, nil) }
@@ -105,7 +116,7 @@ final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     private func startReload(_ key: Key, generation: UInt64) {
         guard let reload else { return }
         Task {
-            let now = ContinuousClock.now
+            let now = self.now()
             do {
                 if let value = try await reload(key) {
                     store(value, for: key, loadedAt: now, generation: generation)
@@ -135,10 +146,10 @@ final class CachedLookups: Sendable {
 
     init(store: any NotificationStore, lifetime: Duration) {
         self.store = store
-        self.tokens = LookupCache(lifetime: lifetime) { try await store.token(hash: $0) }
-        self.blocked = LookupCache(lifetime: lifetime) { try await store.isBlocked($0) }
-        self.users = LookupCache(lifetime: lifetime) { try await store.user(id: $0) != nil ? true : nil }
-        self.subscriptions = LookupCache(lifetime: lifetime) { try await store.subscription(id: $0) }
+        self.tokens = LookupCache(lifetime: lifetime, reload: { try await store.token(hash: $0) })
+        self.blocked = LookupCache(lifetime: lifetime, reload: { try await store.isBlocked($0) })
+        self.users = LookupCache(lifetime: lifetime, reload: { try await store.user(id: $0) != nil ? true : nil })
+        self.subscriptions = LookupCache(lifetime: lifetime, reload: { try await store.subscription(id: $0) })
     }
 
     func token(hash: [UInt8]) async throws -> TokenRecord? {
