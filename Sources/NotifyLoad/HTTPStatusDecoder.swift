@@ -35,51 +35,85 @@ struct HTTPStatusDecoder: ByteToMessageDecoder {
     }
 
     /// The status, the head's length and the body's, once the whole head is in `buffer`.
+    ///
+    /// One pass over the bytes, with no line array or string per header:
+    /// splitting the head into lines was the generator's largest own cost
+    /// per gateway call.
     static func head(in buffer: ByteBuffer) throws -> (HTTPResponseStatus, Int, Int)? {
-        let bytes = buffer.readableBytesView
-        guard let end = headEnd(bytes) else {
-            if bytes.count > maximumHeadSize { throw UnreadableResponse(description: "a response head over 64 KiB") }
-            return nil
-        }
-        let head = bytes[bytes.startIndex..<end]
-        let lines = head.split(separator: UInt8(ascii: "\n")).map { $0.last == UInt8(ascii: "\r") ? $0.dropLast() : $0 }
-        guard let statusLine = lines.first, statusLine.starts(with: "HTTP/1.".utf8), statusLine.count >= 12,
-            let code = Int(String(decoding: statusLine.dropFirst(9).prefix(3), as: UTF8.self))
-        else {
-            throw UnreadableResponse(description: "not an HTTP/1.x status line")
-        }
-        var contentLength: Int?
-        for line in lines.dropFirst() {
-            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
-            let name = line[line.startIndex..<colon]
-            let value = line[(colon + 1)...].drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
-            if ASCII.equalsIgnoringCase(name, "content-length".utf8) {
-                contentLength = Int(String(decoding: value, as: UTF8.self).filter { $0 != " " && $0 != "\t" })
-            } else if ASCII.equalsIgnoringCase(name, "transfer-encoding".utf8) {
-                throw UnreadableResponse(description: "a \(String(decoding: value, as: UTF8.self)) response body")
+        try buffer.withUnsafeReadableBytes { bytes in
+            guard let end = headEnd(bytes) else {
+                if bytes.count > maximumHeadSize { throw UnreadableResponse(description: "a response head over 64 KiB") }
+                return nil
             }
+            // "HTTP/1.x NNN": the code is three digits at offset 9.
+            guard end >= 12, bytes.starts(with: "HTTP/1.".utf8), bytes[8] == UInt8(ascii: " "),
+                let code = digits(bytes[9..<12])
+            else {
+                throw UnreadableResponse(description: "not an HTTP/1.x status line")
+            }
+            var contentLength: Int?
+            var line = lineEnd(bytes, from: 0, to: end) + 2
+            while line < end {
+                let next = lineEnd(bytes, from: line, to: end)
+                if let colon = bytes[line..<next].firstIndex(of: UInt8(ascii: ":")) {
+                    let name = UnsafeRawBufferPointer(rebasing: bytes[line..<colon])
+                    let value = trimmed(bytes[(colon + 1)..<next])
+                    if ASCII.equalsIgnoringCase(name, "content-length".utf8) {
+                        contentLength = digits(value)
+                    } else if ASCII.equalsIgnoringCase(name, "transfer-encoding".utf8) {
+                        throw UnreadableResponse(description: "a \(String(decoding: value, as: UTF8.self)) response body")
+                    }
+                }
+                line = next + 2
+            }
+            let headLength = end + 4
+            if (100..<200).contains(code) || code == 204 || code == 304 {
+                return (HTTPResponseStatus(statusCode: code), headLength, 0)
+            }
+            guard let contentLength else {
+                throw UnreadableResponse(description: "a response with a body but no Content-Length")
+            }
+            return (HTTPResponseStatus(statusCode: code), headLength, contentLength)
         }
-        let headLength = end - bytes.startIndex + 4
-        if (100..<200).contains(code) || code == 204 || code == 304 {
-            return (HTTPResponseStatus(statusCode: code), headLength, 0)
-        }
-        guard let contentLength, contentLength >= 0 else {
-            throw UnreadableResponse(description: "a response with a body but no Content-Length")
-        }
-        return (HTTPResponseStatus(statusCode: code), headLength, contentLength)
     }
 
-    /// Where the blank line that ends the head starts.
-    private static func headEnd(_ bytes: ByteBufferView) -> ByteBufferView.Index? {
-        var index = bytes.startIndex
+    /// `value` without the spaces and tabs around it.
+    private static func trimmed(_ value: Slice<UnsafeRawBufferPointer>) -> Slice<UnsafeRawBufferPointer> {
+        var (start, end) = (value.startIndex, value.endIndex)
+        while start < end, value[start] == UInt8(ascii: " ") || value[start] == UInt8(ascii: "\t") { start += 1 }
+        while end > start, value[end - 1] == UInt8(ascii: " ") || value[end - 1] == UInt8(ascii: "\t") { end -= 1 }
+        return value[start..<end]
+    }
+
+    /// The decimal number `bytes` spell, if they are one to eighteen digits and nothing else.
+    private static func digits(_ bytes: some Collection<UInt8>) -> Int? {
+        guard !bytes.isEmpty, bytes.count <= 18 else { return nil }
+        var value = 0
+        for byte in bytes {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            value = value * 10 + Int(byte - UInt8(ascii: "0"))
+        }
+        return value
+    }
+
+    /// Where the line starting at `start` ends: its CR LF, or `limit`.
+    private static func lineEnd(_ bytes: UnsafeRawBufferPointer, from start: Int, to limit: Int) -> Int {
+        var index = start
+        while index < limit, !(bytes[index] == UInt8(ascii: "\r") && bytes[index + 1] == UInt8(ascii: "\n")) { index += 1 }
+        return index
+    }
+
+    /// Where the CR LF CR LF that ends the head starts.
+    private static func headEnd(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard bytes.count >= 4 else { return nil }
+        var index = 0
         while let newline = bytes[index...].firstIndex(of: UInt8(ascii: "\n")) {
-            let next = bytes.index(after: newline)
-            if next + 1 < bytes.endIndex, bytes[next] == UInt8(ascii: "\r"), bytes[next + 1] == UInt8(ascii: "\n"), newline > bytes.startIndex,
-                bytes[newline - 1] == UInt8(ascii: "\r")
+            if newline >= 1, newline + 2 < bytes.count, bytes[newline - 1] == UInt8(ascii: "\r"),
+                bytes[newline + 1] == UInt8(ascii: "\r"), bytes[newline + 2] == UInt8(ascii: "\n")
             {
                 return newline - 1
             }
-            index = next
+            index = newline + 1
         }
         return nil
     }

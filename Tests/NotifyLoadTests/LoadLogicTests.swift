@@ -274,6 +274,8 @@ struct HTTPStatusDecoderTests {
         #expect(answer.code == 204 && answer.head == noContent.utf8.count && answer.body == 0)
         let created = try #require(try head("HTTP/1.1 201 Created\r\ncontent-LENGTH:  12\r\n\r\n{\"id\": \"1\"}x"))
         #expect(created.code == 201 && created.body == 12)
+        let padded = try #require(try head("HTTP/1.0 406 Not Acceptable\r\nContent-Length:\t7 \r\nRetry-After: 1\r\n\r\n"))
+        #expect(padded.code == 406 && padded.body == 7)
     }
 
     @Test("an incomplete head waits for more; chunked or unframed bodies and garbage are errors")
@@ -287,6 +289,12 @@ struct HTTPStatusDecoderTests {
         }
         #expect(throws: HTTPStatusDecoder.UnreadableResponse.self) {
             try HTTPStatusDecoder.head(in: ByteBuffer(string: "SSH-2.0\r\n\r\n"))
+        }
+        #expect(throws: HTTPStatusDecoder.UnreadableResponse.self) {
+            try HTTPStatusDecoder.head(in: ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n"))
+        }
+        #expect(throws: HTTPStatusDecoder.UnreadableResponse.self) {
+            try HTTPStatusDecoder.head(in: ByteBuffer(string: "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n"))
         }
     }
 }
