@@ -249,8 +249,6 @@ struct GatewayBehaviourTests {
     @Test("a client that trickles its body gets 408 after the read timeout, and is disconnected")
     func slowBody() async throws {
         try await withHarness(gateway: { $0.readTimeout = .milliseconds(500) }) { harness in
-            let clock = ContinuousClock()
-            let start = clock.now
             let text = try await rawExchange(port: harness.port, chunks: [
                 ("POST /me/notifications/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\nContent-Type: application/json\r\n"
                     + "Content-Length: 100\r\n\r\n{", .milliseconds(300)),
@@ -258,19 +256,17 @@ struct GatewayBehaviourTests {
                 (" ", .milliseconds(300)),
                 (" ", .zero),
             ], timeout: .seconds(5))
+            // Without the read timeout the exchange would end at its own 5 s with no answer.
             #expect(statuses(in: text) == [408])
-            #expect(clock.now - start < .seconds(4))
         }
     }
 
     @Test("a client that never finishes its head is disconnected after the idle timeout")
     func slowHead() async throws {
         try await withHarness(gateway: { $0.idleTimeout = .milliseconds(500) }) { harness in
-            let clock = ContinuousClock()
-            let start = clock.now
             let text = try await rawExchange(port: harness.port, chunks: [("POST /me/notifications/ HTTP/1.1\r\nHost: x\r\n", .zero)], timeout: .seconds(5))
+            // Without the idle timeout the connection would stay open past the exchange's 5 s.
             #expect(text != "<timeout>")
-            #expect(clock.now - start < .seconds(4))
         }
     }
 
