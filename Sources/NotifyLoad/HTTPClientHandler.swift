@@ -13,8 +13,13 @@ final class HTTPClientHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPResponseStatus
     typealias OutboundOut = ByteBuffer
 
+    /// What an answer (or the failure standing for it) is handed to, on
+    /// this handler's event loop. A plain closure, not a promise: a promise
+    /// and its future's callback list were two allocations per request.
+    typealias Completion = (Result<HTTPResponseStatus, HTTPLoadError>) -> Void
+
     private struct Pending {
-        var promise: EventLoopPromise<HTTPResponseStatus>
+        var completion: Completion
         var deadline: NIODeadline
     }
 
@@ -35,13 +40,12 @@ final class HTTPClientHandler: ChannelInboundHandler {
         timer?.cancel()
     }
 
-    /// Sends one encoded request; `promise` gets the answer's status.
-    func send(_ request: ByteBuffer, deadline: NIODeadline, promise: EventLoopPromise<HTTPResponseStatus>) {
+    /// Sends one encoded request; `completion` gets the answer's status.
+    func send(_ request: ByteBuffer, deadline: NIODeadline, completion: @escaping Completion) {
         guard let context, context.channel.isActive else {
-            promise.fail(HTTPLoadError.connectionClosed)
-            return
+            return completion(.failure(.connectionClosed))
         }
-        pending.append(Pending(promise: promise, deadline: deadline))
+        pending.append(Pending(completion: completion, deadline: deadline))
         if timer == nil { arm(at: deadline, context: context) }
         context.writeAndFlush(wrapOutboundOut(request), promise: nil)
     }
@@ -64,7 +68,7 @@ final class HTTPClientHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        pending.popFirst()?.promise.succeed(unwrapInboundIn(data))
+        pending.popFirst()?.completion(.success(unwrapInboundIn(data)))
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -80,7 +84,7 @@ final class HTTPClientHandler: ChannelInboundHandler {
         timer?.cancel()
         timer = nil
         while let call = pending.popFirst() {
-            call.promise.fail(error)
+            call.completion(.failure(error))
         }
         if close { context?.close(promise: nil) }
     }

@@ -54,7 +54,11 @@ final class LaneCount: Sendable {
 }
 
 /// One closed-loop caller: each answer's completion starts its next call.
-struct ClosedLoopLane: Sendable {
+///
+/// A class, so that each call's completion captures one reference: as a
+/// struct its eight fields were copied into every completion, with a retain
+/// and a release each, on the cores the generator shares with the server.
+final class ClosedLoopLane: Sendable {
     let connection: any LoadConnection
     let recorder: SharedRecorder
     let counters: LiveCounters
@@ -63,6 +67,20 @@ struct ClosedLoopLane: Sendable {
     let configuration: LoadConfiguration
     let clock: ContinuousClock
     let measureStart: ContinuousClock.Instant
+
+    init(
+        connection: any LoadConnection, recorder: SharedRecorder, counters: LiveCounters, lanes: LaneCount,
+        stopped: StopFlag, configuration: LoadConfiguration, clock: ContinuousClock, measureStart: ContinuousClock.Instant
+    ) {
+        self.connection = connection
+        self.recorder = recorder
+        self.counters = counters
+        self.lanes = lanes
+        self.stopped = stopped
+        self.configuration = configuration
+        self.clock = clock
+        self.measureStart = measureStart
+    }
 
     /// Starts the call at `pick` in the mix, unless the run is over.
     func issue(pick: Int) {
@@ -76,7 +94,7 @@ struct ClosedLoopLane: Sendable {
             if measured, counters.tickets.add(1, ordering: .relaxed).newValue > count { return lanes.laneStopped() }
         }
         let operation = configuration.mix.operation(at: pick)
-        connection.start(operation) { outcome in
+        connection.start(operation) { [self] outcome in
             let latency = clock.now - sent
             counters.count(outcome)
             if measured { recorder.record(operation, microseconds: latency.microseconds, outcome: outcome) }

@@ -13,6 +13,8 @@
 #   PROFILE_STRACE   a strace -e list (madvise,fdatasync): count those calls for 2 s
 #   PROFILE_THREADS  1: also print each server thread's CPU per call (the event
 #                    loops, the store's append writer) over the whole run
+#   PROFILE_GENERATOR  a notify-load binary to run instead of this build's: a
+#                    before/after of the generator against the same server
 # The options given are added to notify-load's, after the defaults (--mix, --rate...).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -39,7 +41,7 @@ thread_ticks() {
 }
 ticks_before=$(server_ticks)
 thread_ticks > "$work/threads.before"
-"$bin/notify-load" "${load[@]}" --token "$token" --user 1 --uns-id "$uns" --mix notify-user \
+"${PROFILE_GENERATOR:-$bin/notify-load}" "${load[@]}" --token "$token" --user 1 --uns-id "$uns" --mix notify-user \
   --duration "$seconds" --warmup 1 --json "$@" > "$work/load.json" &
 load_pid=$!
 sleep 2
