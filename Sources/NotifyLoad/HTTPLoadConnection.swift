@@ -112,39 +112,33 @@ final class HTTPLoadConnection: LoadConnection {
 
     func prepare() async throws(LoadConfigurationError) {
         do {
-            _ = try await ready()
+            _ = try await ready().get()
         } catch {
             throw LoadConfigurationError("cannot reach the gateway at \(configuration.host):\(configuration.port): \(error)")
         }
     }
 
-    /// A call that first waits for the connection to be made (again).
-    private func perform(_ operation: LoadOperation) async -> Outcome {
-        guard let request = workload.requests[operation] else {
-            return Outcome(status: "NOT_IN_MIX", isSuccess: false)
-        }
-        let connection: Ready
-        do {
-            connection = try await ready()
-        } catch {
-            return Outcome(status: HTTPLoadError.connectionFailed("").status, isSuccess: false)
-        }
-        return await withCheckedContinuation { continuation in
-            send(request, over: connection) { continuation.resume(returning: Self.outcome($0)) }
-        }
-    }
-
     func start(_ operation: LoadOperation, completion: @escaping @Sendable (Outcome) -> Void) {
-        // No task while the connection is up; connecting (or reconnecting) waits in one.
-        let current: Ready? = state.withLock { state in
-            if case .ready(let ready) = state, ready.channel.isActive { return ready }
-            return nil
+        guard let request = workload.requests[operation] else {
+            return completion(Outcome(status: "NOT_IN_MIX", isSuccess: false))
         }
-        guard let request = workload.requests[operation], let current else {
-            Task { completion(await perform(operation)) }
-            return
+        // While the connection is up the call is sent at once; while it is
+        // being made (again) the call waits on the connect future, on the
+        // connection's loop. Neither path goes through a task: under load
+        // the cooperative pool is the last to get a core.
+        switch nextConnection() {
+        case .use(let current):
+            send(request, over: current) { completion(Self.outcome($0)) }
+        case .wait(let future):
+            future.whenComplete { [self] result in
+                switch result {
+                case .success(let connection): send(request, over: connection) { completion(Self.outcome($0)) }
+                case .failure: completion(Outcome(status: HTTPLoadError.connectionFailed("").status, isSuccess: false))
+                }
+            }
+        case .closed:
+            completion(Outcome(status: HTTPLoadError.connectionClosed.status, isSuccess: false))
         }
-        send(request, over: current) { completion(Self.outcome($0)) }
     }
 
     /// Sends `request` on the connection's loop; `completion` runs there.
@@ -152,7 +146,7 @@ final class HTTPLoadConnection: LoadConnection {
         _ request: HTTPWorkload.Request, over connection: Ready,
         completion: @escaping @Sendable (Result<HTTPResponseStatus, HTTPLoadError>) -> Void
     ) {
-        let deadline = NIODeadline.now() + .milliseconds(Int64(configuration.timeout * 1000))
+        let deadline = NIODeadline.now() + TimeAmount(configuration.timeoutDuration)
         let handler = connection.handler
         if connection.channel.eventLoop.inEventLoop {
             // A closed-loop lane's next call, started from the last one's answer.
@@ -188,8 +182,9 @@ final class HTTPLoadConnection: LoadConnection {
         case closed
     }
 
-    private func ready() async throws -> Ready {
-        let next: Next = state.withLock { state in
+    /// The connection to use now, or the future of the one being made.
+    private func nextConnection() -> Next {
+        state.withLock { state in
             switch state {
             case .ready(let ready) where ready.channel.isActive:
                 return .use(ready)
@@ -203,10 +198,13 @@ final class HTTPLoadConnection: LoadConnection {
                 return .wait(future)
             }
         }
-        switch next {
-        case .use(let ready): return ready
-        case .closed: throw HTTPLoadError.connectionClosed
-        case .wait(let future): return try await future.get()
+    }
+
+    private func ready() -> EventLoopFuture<Ready> {
+        switch nextConnection() {
+        case .use(let ready): eventLoop.makeSucceededFuture(ready)
+        case .wait(let future): future
+        case .closed: eventLoop.makeFailedFuture(HTTPLoadError.connectionClosed)
         }
     }
 
@@ -214,7 +212,7 @@ final class HTTPLoadConnection: LoadConnection {
         let tls = self.tls
         let future = ClientBootstrap(group: eventLoop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .connectTimeout(.seconds(5))
+            .connectTimeout(TimeAmount(configuration.timeoutDuration))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(TLSHandler(context: tls)) }

@@ -140,9 +140,14 @@ struct LoadConfiguration: Sendable {
     var warmup: Double
     var mix: Mix
     var payloadBytes: Int
-    /// Deadline of each call; a call past it counts as an error.
+    /// Deadline of each call; a call past it counts as an error. Making a
+    /// connection, TLS handshake included, may take as long: a fixed 5 s
+    /// failed runs sharing a loaded machine that `--timeout` allowed for.
     var timeout: Double
     var maxErrorRate: Double?
+
+    /// ``timeout`` as a duration, for calls and connections alike.
+    var timeoutDuration: Duration { .milliseconds(Int64(timeout * 1000)) }
 
     /// Checks what the flags cannot check one by one.
     func validate() throws(LoadConfigurationError) {

@@ -100,12 +100,16 @@ final class ClosedLoopLane: Sendable {
             if measured { recorder.record(operation, microseconds: latency.microseconds, outcome: outcome) }
             guard outcome.isSuccess else {
                 // A failure may come back before `start` returns (no
-                // connection): the next call goes through a task so that the
-                // lane never recurses, after a pause when the server cannot
-                // be reached, so that a dead server is counted, not spun on.
-                Task {
-                    if outcome.isConnectionFailure { try? await Task.sleep(for: connectFailurePause) }
-                    issue(pick: pick + 1)
+                // connection): the next call is scheduled on the connection's
+                // loop so that the lane never recurses, after a pause when
+                // the server cannot be reached, so that a dead server is
+                // counted, not spun on. Not in a task: while the machine is
+                // loaded, the cooperative pool can start one seconds late.
+                let next = pick + 1
+                if outcome.isConnectionFailure {
+                    connection.eventLoop.scheduleTask(in: TimeAmount(connectFailurePause)) { self.issue(pick: next) }
+                } else {
+                    connection.eventLoop.execute { self.issue(pick: next) }
                 }
                 return
             }

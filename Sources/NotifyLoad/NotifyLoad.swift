@@ -70,7 +70,7 @@ struct NotifyLoad: AsyncParsableCommand {
     @Option(help: "Bytes of user text per call: title, then description/body, then rawContent.")
     var payloadBytes: Int = 64
 
-    @Option(help: "Seconds each call may take before it counts as an error.")
+    @Option(help: "Seconds each call may take before it counts as an error; making a connection may take as long.")
     var timeout: Double = 10
 
     @Flag(help: "Print the summary as one JSON object (and no progress line).")

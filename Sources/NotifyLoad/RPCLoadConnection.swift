@@ -64,7 +64,8 @@ final class RPCLoadConnection: LoadConnection {
         var clientConfiguration = ClientConfiguration(
             host: configuration.host, port: configuration.port, trustRootsFile: configuration.caFile ?? ""
         )
-        clientConfiguration.defaultTimeout = .milliseconds(Int64(configuration.timeout * 1000))
+        clientConfiguration.defaultTimeout = configuration.timeoutDuration
+        clientConfiguration.connectTimeout = configuration.timeoutDuration
         clientConfiguration.initialBackoff = .milliseconds(50)
         clientConfiguration.maximumBackoff = .seconds(1)
         // The run bounds what is outstanding itself; the client must not refuse it first.
@@ -72,7 +73,7 @@ final class RPCLoadConnection: LoadConnection {
         self.eventLoop = group.next()
         self.client = NotifyClient(configuration: clientConfiguration, group: eventLoop)
         self.workload = workload
-        self.timeout = .milliseconds(Int64(configuration.timeout * 1000))
+        self.timeout = configuration.timeoutDuration
     }
 
     func prepare() async throws(LoadConfigurationError) {
