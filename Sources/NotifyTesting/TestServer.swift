@@ -23,6 +23,9 @@ public struct TestServer: Sendable {
     /// A client of this server, trusting its CA.
     public func client(configure: (inout ClientConfiguration) -> Void = { _ in }) -> NotifyClient {
         var configuration = ClientConfiguration(host: "127.0.0.1", port: port, trustRootsFile: caFile)
+        // The suites run in parallel on two cores: while the heavy ones hold
+        // both, a loopback TLS handshake has waited longer than the default 5 s.
+        configuration.connectTimeout = .seconds(30)
         configure(&configuration)
         return NotifyClient(configuration: configuration)
     }

@@ -424,11 +424,14 @@ struct TransportTests {
         caFile = files.caCertificate
         var configuration = ClientConfiguration(port: port, trustRootsFile: caFile)
         configuration.initialBackoff = .milliseconds(50)
+        configuration.defaultTimeout = .seconds(60)
         let client = NotifyClient(configuration: configuration)
         let start = ContinuousClock.now
         let error = await #expect(throws: RPCError.self) { _ = try await client.health() }
         #expect(error?.code == .unavailable)
-        #expect(ContinuousClock.now - start < .seconds(5))
+        // Fast means long before the call's deadline; the bound leaves room
+        // for a machine loaded by the other suites.
+        #expect(ContinuousClock.now - start < .seconds(20))
         let serverTLS = TLSConfiguration.server(
             certificateChainFile: files.serverCertificate, privateKeyFile: files.serverKey, applicationProtocols: ["notify/1"]
         )

@@ -100,7 +100,7 @@ func gatewayConfiguration(upstreamPort: Int, caFile: String) -> GatewayConfigura
     upstream.initialBackoff = .milliseconds(50)
     upstream.maximumBackoff = .milliseconds(200)
     // Generous: the suites run in parallel, and a loaded machine can take seconds per TLS handshake.
-    upstream.connectTimeout = .seconds(5)
+    upstream.connectTimeout = .seconds(30)
     var configuration = GatewayConfiguration(host: "127.0.0.1", port: 0, upstream: upstream)
     configuration.rpcTimeout = .seconds(5)
     return configuration
@@ -154,6 +154,8 @@ func withHarness<T: Sendable>(
             var clientConfiguration = HTTPClient.Configuration()
             clientConfiguration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
             clientConfiguration.decompression = .disabled
+            // The suites share two cores: a burst's 64 connections can take longer than the default 10 s.
+            clientConfiguration.timeout = .init(connect: .seconds(30))
             let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
             let result: Result<T, any Error>
             do {
@@ -171,7 +173,7 @@ func withHarness<T: Sendable>(
 /// closes or `timeout` passes: for what a well-behaved client never sends
 /// (pipelined bursts, trickled bodies, oversized heads).
 func rawExchange(
-    port: Int, chunks: [(bytes: String, pauseAfter: Duration)], tls: TLSContext? = nil, timeout: Duration = .seconds(10)
+    port: Int, chunks: [(bytes: String, pauseAfter: Duration)], tls: TLSContext? = nil, timeout: Duration = .seconds(30)
 ) async throws -> String {
     let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         .connect(host: "127.0.0.1", port: port) { channel in

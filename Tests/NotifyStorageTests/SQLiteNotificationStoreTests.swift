@@ -349,7 +349,7 @@ struct SQLiteNotificationStoreTests {
         await store.close()
 
         let resumed = try database.open(SQLiteStoreConfiguration(fanOutBatchSize: 7))
-        #expect(try await waitForFanOut(resumed))
+        #expect(try await waitForFanOut(resumed, jobs: 1))
         for user in Int64(1)...49 {
             #expect(try await resumed.feed(user: user, after: 0, limit: 10).map(\.id) == ["big"])
         }

@@ -44,12 +44,19 @@ func withStore<T>(
     }
 }
 
-/// Polls until the background fan-out has nothing left, or the deadline passes.
+/// Polls until the background fan-out has nothing left and has counted its
+/// last batch (the statistics are updated just after a batch commits), or
+/// the deadline passes.
+/// - Parameter jobs: the jobs this store must complete; by default those it
+///   created. A store reopened midway completes jobs an earlier one created.
 /// - Returns: whether it finished.
-func waitForFanOut(_ store: SQLiteNotificationStore, timeout: Duration = .seconds(120)) async throws -> Bool {
+func waitForFanOut(_ store: SQLiteNotificationStore, jobs: Int? = nil, timeout: Duration = .seconds(120)) async throws -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
-        if try await store.pendingFanOutRecipients() == 0 { return true }
+        let statistics = store.statistics
+        if try await store.pendingFanOutRecipients() == 0, statistics.fanOutJobsCompleted >= jobs ?? statistics.fanOutJobsCreated {
+            return true
+        }
         try await Task.sleep(for: .milliseconds(5))
     }
     return false

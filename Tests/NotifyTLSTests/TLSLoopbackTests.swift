@@ -18,7 +18,7 @@ struct EchoServer {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
-                        TLSHandler(context: context, handshakeTimeout: .seconds(5)), EchoHandler(log: log),
+                        TLSHandler(context: context, handshakeTimeout: .seconds(30)), EchoHandler(log: log),
                     ])
                 }
             }
@@ -40,7 +40,7 @@ struct EchoServer {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
-                        TLSHandler(context: client, handshakeTimeout: .seconds(5)),
+                        TLSHandler(context: client, handshakeTimeout: .seconds(30)),
                         ClientProbe(handshake: handshake, response: response, expectedBytes: expected),
                     ])
                 }

@@ -125,7 +125,7 @@ final class ErrorLog: Sendable {
     var all: [TLSError] { errors.withLock { $0 } }
 
     /// Waits (up to `timeout`) until an error with `code` was logged.
-    func waitFor(_ code: TLSError.Code, timeout: Duration = .seconds(5)) async -> Bool {
+    func waitFor(_ code: TLSError.Code, timeout: Duration = .seconds(30)) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if all.contains(where: { $0.code == code }) { return true }
