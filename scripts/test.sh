@@ -14,7 +14,7 @@ swift build --build-tests
 echo "== swift test"
 # At most 4 tests at once (NOTIFY_TEST_WIDTH): unbounded, every test starts at
 # once on 2 cores, and TLS handshakes and timed waits ran past their
-# deadlines whenever the machine was slow. All in one at a time takes 75 s.
+# deadlines whenever the machine was slow. One at a time took 73.5 s here.
 SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH="${NOTIFY_TEST_WIDTH:-4}" \
   swift test --skip-build 2>&1 | tee /tmp/notify-swift-test.log
 status=${PIPESTATUS[0]}

@@ -91,12 +91,15 @@ final class HTTPLoadConnection: LoadConnection {
     private let workload: HTTPWorkload
     let eventLoop: any EventLoop
     private let tls: TLSContext?
+    /// `--timeout`, for each call and for making the connection.
+    private let timeout: TimeAmount
     private let state = Mutex<State>(.idle)
 
     init(configuration: LoadConfiguration, workload: HTTPWorkload, group: any EventLoopGroup) throws(LoadConfigurationError) {
         self.configuration = configuration
         self.workload = workload
         self.eventLoop = group.next()
+        self.timeout = TimeAmount(configuration.timeoutDuration)
         if let caFile = configuration.caFile {
             do {
                 tls = try TLSContext(configuration: .client(
@@ -146,7 +149,7 @@ final class HTTPLoadConnection: LoadConnection {
         _ request: HTTPWorkload.Request, over connection: Ready,
         completion: @escaping @Sendable (Result<HTTPResponseStatus, HTTPLoadError>) -> Void
     ) {
-        let deadline = NIODeadline.now() + TimeAmount(configuration.timeoutDuration)
+        let deadline = NIODeadline.now() + timeout
         let handler = connection.handler
         if connection.channel.eventLoop.inEventLoop {
             // A closed-loop lane's next call, started from the last one's answer.
@@ -212,7 +215,7 @@ final class HTTPLoadConnection: LoadConnection {
         let tls = self.tls
         let future = ClientBootstrap(group: eventLoop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .connectTimeout(TimeAmount(configuration.timeoutDuration))
+            .connectTimeout(timeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(TLSHandler(context: tls)) }

@@ -141,8 +141,8 @@ struct LoadConfiguration: Sendable {
     var mix: Mix
     var payloadBytes: Int
     /// Deadline of each call; a call past it counts as an error. Making a
-    /// connection, TLS handshake included, may take as long: a fixed 5 s
-    /// failed runs sharing a loaded machine that `--timeout` allowed for.
+    /// connection, TLS handshake included, may take as long: on a loaded
+    /// machine a fixed 5 s failed runs that `--timeout` allowed.
     var timeout: Double
     var maxErrorRate: Double?
 
