@@ -62,25 +62,7 @@ fi
 
 # --- what the run needs ------------------------------------------------------
 
-install_missing() {
-  local missing=() p sudo=""
-  for p in nghttp2-client libgrpc++-dev protobuf-compiler-grpc pkg-config g++ openssl; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    [ "$(id -u)" = 0 ] || sudo="sudo"
-    echo "installing: ${missing[*]}"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-  fi
-  python3 -c 'import grpc' 2>/dev/null || {
-    echo "installing: grpcio"
-    python3 -m pip install --quiet --disable-pip-version-check grpcio
-  }
-}
-
-install_missing
-scripts/install-deps.sh
+scripts/install-deps.sh --compare
 
 wants() { [[ " $rows " == *" $1 "* ]]; }
 

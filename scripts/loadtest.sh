@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 seconds=${LOADTEST_SECONDS:-10}
 warmup=${LOADTEST_WARMUP:-2}
 
+scripts/install-deps.sh --load
 . scripts/perf/fresh-server.sh
 fresh_server loadtest
 
@@ -117,14 +118,10 @@ if [ -f "$work/http-notify-user-closed-16x1.json" ]; then
   run "http-notify-user-open-${half}" "${http[@]}" --mix notify-user --connections 16 --rate "$half"
 fi
 # The same documented bodies posted by wrk, a load generator that is not ours.
-if command -v wrk >/dev/null; then
-  run_wrk wrk-notify-user-256 /api/v2/notification/notify/ "" \
-    '{"recipients_type":"user","type":"load","title":"Load test","description":null,"user":1}'
-  run_wrk wrk-send-256 /me/notifications/ "$uns" \
-    '{"payload":{"visualContent":{"title":"Load test","body":"A notification"}},"priority":"High","groupName":"load","displayTimeToLive":"60"}'
-else
-  echo "loadtest: wrk is not installed (apt-get install wrk): skipping the wrk cross-check"
-fi
+run_wrk wrk-notify-user-256 /api/v2/notification/notify/ "" \
+  '{"recipients_type":"user","type":"load","title":"Load test","description":null,"user":1}'
+run_wrk wrk-send-256 /me/notifications/ "$uns" \
+  '{"payload":{"visualContent":{"title":"Load test","body":"A notification"}},"priority":"High","groupName":"load","displayTimeToLive":"60"}'
 
 echo
 python3 - "$work" "$clk_tck" "${scenarios[@]}" <<'EOF'

@@ -6,6 +6,8 @@
 # Call fresh_server NAME [serve options...]. Afterwards: bin, work, rpc_port,
 # http_port (empty with --no-gateway), server_pid, token (an admin of user 1, who
 # has users 2-11 as friends) and uns (a subscription of user 2).
+# PROFILE_SERVER names a notifyd binary to serve with instead of this build's (a
+# before/after of the server against the same generator).
 
 swift build -c release --product notifyd >&2
 swift build -c release --product notify-load >&2
@@ -38,7 +40,7 @@ fresh_server() {
     http_port=$(free_port)
     serve+=(--http-port "$http_port")
   fi
-  "$bin/notifyd" "${serve[@]}" "$@" > "$work/server.log" 2>&1 &
+  "${PROFILE_SERVER:-$bin/notifyd}" "${serve[@]}" "$@" > "$work/server.log" 2>&1 &
   server_pid=$!
   local port
   for port in "$rpc_port" $http_port; do

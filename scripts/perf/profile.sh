@@ -15,6 +15,8 @@
 #                    loops, the store's append writer) over the whole run
 #   PROFILE_GENERATOR  a notify-load binary to run instead of this build's: a
 #                    before/after of the generator against the same server
+#   PROFILE_SERVER   a notifyd binary to serve with instead of this build's: a
+#                    before/after of the server against the same generator
 # The options given are added to notify-load's, after the defaults (--mix, --rate...).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
