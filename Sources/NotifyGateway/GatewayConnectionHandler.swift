@@ -9,8 +9,8 @@ import NIOHTTP1
 /// call on the RPC port (docs/ARCHITECTURE.md). Below it is only NIO's
 /// request decoder (llhttp); answers are written as bytes, with no response
 /// encoder or pipelining handler in between. The request sequence, the body
-/// limit and the read and idle timeouts are ``GatewayConnectionStateMachine``'s;
-/// this handler carries out its actions.
+/// limit and the read, idle and answer timeouts are
+/// ``GatewayConnectionStateMachine``'s; this handler carries out its actions.
 final class GatewayConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = ByteBuffer
@@ -36,10 +36,13 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     private var timer: Scheduled<Void>?
     private var timerDeadline = NIODeadline.distantFuture
 
-    init(responder: GatewayResponder, maxBodySize: Int, readTimeout: TimeAmount, idleTimeout: TimeAmount) {
+    init(
+        responder: GatewayResponder, maxBodySize: Int, readTimeout: TimeAmount, idleTimeout: TimeAmount, answerTimeout: TimeAmount
+    ) {
         self.responder = responder
         self.state = GatewayConnectionStateMachine(
-            now: .now(), maxBodySize: maxBodySize, readTimeout: readTimeout, idleTimeout: idleTimeout
+            now: .now(), maxBodySize: maxBodySize, readTimeout: readTimeout, idleTimeout: idleTimeout,
+            answerTimeout: answerTimeout
         )
     }
 
@@ -114,7 +117,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         case .body(let chunk):
             action = state.receivedBody(chunk)
         case .end:
-            action = state.receivedEnd()
+            action = state.receivedEnd(now: .now())
         }
         switch action {
         case .none:
@@ -124,28 +127,32 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
         case .refuse(let refusal, let path):
             write(responder.refusal(refusal, path: path), closes: true, omitBody: false, context: context)
-        case .answer(let request):
+        case .answer(let request, let number):
+            armTimer(context: context)
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             responder.respond(to: request, on: context.eventLoop) { response in
                 // Endpoints answer on this loop, except for a body large
                 // enough to be parsed off it.
                 if loopBound.eventLoop.inEventLoop {
                     let (handler, context) = loopBound.value
-                    handler.answer(response, context: context)
+                    handler.answer(response, number: number, context: context)
                 } else {
                     loopBound.eventLoop.execute {
                         let (handler, context) = loopBound.value
-                        handler.answer(response, context: context)
+                        handler.answer(response, number: number, context: context)
                     }
                 }
             }
         }
     }
 
-    private func answer(_ response: GatewayResponse, context: ChannelHandlerContext) {
-        guard case .write(let closes, let omitBody) = state.answered(closes: response.closesConnection, now: .now()) else {
-            return
-        }
+    private func answer(_ response: GatewayResponse, number: UInt64, context: ChannelHandlerContext) {
+        let action = state.answered(number: number, closes: response.closesConnection, now: .now())
+        write(response, as: action, context: context)
+    }
+
+    private func write(_ response: GatewayResponse, as action: GatewayConnectionStateMachine.AnswerAction, context: ChannelHandlerContext) {
+        guard case .write(let closes, let omitBody) = action else { return }
         write(response, closes: closes, omitBody: omitBody, context: context)
         if !closes { process(context: context) }
     }
@@ -220,6 +227,8 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
             context.close(promise: nil)
         case .refuse(let refusal, let path):
             write(responder.refusal(refusal, path: path), closes: true, omitBody: false, context: context)
+        case .answerTimedOut(let path, let action):
+            write(responder.answerTimeout(path: path), as: action, context: context)
         }
     }
 }

@@ -5,18 +5,22 @@ import NIOHTTP1
 ///
 /// Requests are taken one at a time: a request pipelined behind one being
 /// answered waits (the handler holds it and reads no more) until that answer
-/// is written, so answers go out in order. The machine holds the two
+/// is written, so answers go out in order. The machine holds the three
 /// timeouts as deadlines: while idle, a connection may wait `idleTimeout`
 /// for its next request head (which also drops a head that never
-/// completes); once a head has come, its body must arrive within `readTimeout`.
+/// completes); once a head has come, its body must arrive within
+/// `readTimeout`; once the body is complete, its answer within
+/// `answerTimeout` (the RPC deadline). That last one is the gateway's own:
+/// an in-process call has no connection whose deadline timer would cut it,
+/// and a remote call's client may be stuck connecting.
 struct GatewayConnectionStateMachine {
     enum State {
         /// Between requests, since `since`.
         case idle(since: NIODeadline)
         /// A head has arrived; its body is being collected until `deadline`.
         case reading(head: RequestHead, body: ByteBuffer, deadline: NIODeadline)
-        /// The request is complete; its answer is being made.
-        case answering(head: RequestHead)
+        /// Request `number` is complete; its answer is being made until `deadline`.
+        case answering(head: RequestHead, number: UInt64, deadline: NIODeadline)
         /// An answer that closes the connection is on its way; reads are ignored.
         case closing
         case closed
@@ -36,8 +40,8 @@ struct GatewayConnectionStateMachine {
         case sendContinue
         /// Answer the refusal for the request to `path`, then close.
         case refuse(Refusal, path: Substring)
-        /// The request is complete: answer it.
-        case answer(GatewayRequest)
+        /// The request is complete: answer it, naming `number` with the answer.
+        case answer(GatewayRequest, number: UInt64)
     }
 
     enum AnswerAction: Equatable {
@@ -53,29 +57,37 @@ struct GatewayConnectionStateMachine {
         case wait(until: NIODeadline)
         case close
         case refuse(Refusal, path: Substring)
+        /// No answer came in time: write the timeout's answer for the request to
+        /// `path` in its place (the late answer will be dropped).
+        case answerTimedOut(path: Substring, write: AnswerAction)
     }
 
     private(set) var state: State
     /// Graceful shutdown (or a broken request behind the current one): the
     /// answer being made is the last.
     private var lastAnswer = false
+    /// The number of the last request completed: a late answer names an older one.
+    private var requests: UInt64 = 0
     let maxBodySize: Int
     let readTimeout: TimeAmount
     let idleTimeout: TimeAmount
+    let answerTimeout: TimeAmount
 
-    init(now: NIODeadline, maxBodySize: Int, readTimeout: TimeAmount, idleTimeout: TimeAmount) {
+    init(now: NIODeadline, maxBodySize: Int, readTimeout: TimeAmount, idleTimeout: TimeAmount, answerTimeout: TimeAmount) {
         self.state = .idle(since: now)
         self.maxBodySize = maxBodySize
         self.readTimeout = readTimeout
         self.idleTimeout = idleTimeout
+        self.answerTimeout = answerTimeout
     }
 
-    /// When the connection next needs a look, if it is waiting for its client.
+    /// When the connection next needs a look, if it is waiting for its client or an answer.
     var deadline: NIODeadline? {
         switch state {
         case .idle(let since): since + idleTimeout
         case .reading(_, _, let deadline): deadline
-        case .answering, .closing, .closed: nil
+        case .answering(_, _, let deadline): deadline
+        case .closing, .closed: nil
         }
     }
 
@@ -120,15 +132,21 @@ struct GatewayConnectionStateMachine {
         return .none
     }
 
-    mutating func receivedEnd() -> ReadAction {
+    mutating func receivedEnd(now: NIODeadline) -> ReadAction {
         guard case .reading(let head, let body, _) = state else { return .none }
-        state = .answering(head: head)
-        return .answer(GatewayRequest(head: head, body: body))
+        requests += 1
+        state = .answering(head: head, number: requests, deadline: now + answerTimeout)
+        return .answer(GatewayRequest(head: head, body: body), number: requests)
     }
 
-    /// The answer is about to be written; `closes` when it asks to close the connection itself.
-    mutating func answered(closes: Bool, now: NIODeadline) -> AnswerAction {
-        guard case .answering(let head) = state else { return .drop }
+    /// Request `number`'s answer is about to be written; `closes` when it asks
+    /// to close the connection itself. An answer that came after its timeout's is dropped.
+    mutating func answered(number: UInt64, closes: Bool, now: NIODeadline) -> AnswerAction {
+        guard case .answering(let head, let answering, _) = state, answering == number else { return .drop }
+        return finishAnswer(head, closes: closes, now: now)
+    }
+
+    private mutating func finishAnswer(_ head: RequestHead, closes: Bool, now: NIODeadline) -> AnswerAction {
         let omitBody = head.method == .HEAD
         if closes || !head.keepAlive || lastAnswer {
             state = .closing
@@ -180,7 +198,9 @@ struct GatewayConnectionStateMachine {
         case .idle:
             state = .closing
             return .close
-        case .answering, .closing, .closed:
+        case .answering(let head, _, _):
+            return .answerTimedOut(path: head.path, write: finishAnswer(head, closes: false, now: now))
+        case .closing, .closed:
             return .none
         }
     }

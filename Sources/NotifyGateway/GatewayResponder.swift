@@ -107,6 +107,16 @@ struct GatewayResponder: Sendable {
         }
     }
 
+    /// The answer of a request whose RPC did not finish within its deadline:
+    /// the same 504 as a DEADLINE_EXCEEDED from the service.
+    func answerTimeout(path: Substring) -> GatewayResponse {
+        var generator = random.generator
+        let identity = RequestIdentity(clientValue: nil, id: UUIDText.random(using: &generator))
+        let contract = GatewayRoutes.route(for: path)?.endpoint.contract ?? .gateway
+        let error = RPCError(code: .deadlineExceeded, message: "no answer within the RPC deadline", reason: "DEADLINE_EXCEEDED")
+        return answer(.rpc(error), contract: contract, identity: identity)
+    }
+
     /// The one exit for failures: the table's answer, or 500 with the detail logged.
     ///
     /// Log lines carry the request id in their own metadata rather than in a

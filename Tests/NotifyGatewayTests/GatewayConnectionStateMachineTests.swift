@@ -8,7 +8,9 @@ struct GatewayConnectionStateMachineTests {
     private let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
 
     private func machine(maxBodySize: Int = 10) -> GatewayConnectionStateMachine {
-        GatewayConnectionStateMachine(now: start, maxBodySize: maxBodySize, readTimeout: .seconds(1), idleTimeout: .seconds(5))
+        GatewayConnectionStateMachine(now: start, maxBodySize: maxBodySize, readTimeout: .seconds(1), idleTimeout: .seconds(5),
+            answerTimeout: .seconds(3)
+        )
     }
 
     private func head(_ fields: [(String, String)] = [], method: HTTPMethod = .POST, keepAlive: Bool = true) -> RequestHead {
@@ -23,12 +25,12 @@ struct GatewayConnectionStateMachineTests {
         #expect(state.deadline == start + .seconds(1))
         _ = state.receivedBody(ByteBuffer(string: "12345"))
         _ = state.receivedBody(ByteBuffer(string: "678"))
-        guard case .answer(let request) = state.receivedEnd() else { Issue.record("end"); return }
+        guard case .answer(let request, let number) = state.receivedEnd(now: start) else { Issue.record("end"); return }
         #expect(request.path == "/me/notifications/")
         #expect(String(buffer: request.body) == "12345678")
         #expect(state.isAnswering)
-        #expect(state.deadline == nil)
-        let action = state.answered(closes: false, now: start + .seconds(2))
+        #expect(state.deadline == start + .seconds(3))
+        let action = state.answered(number: number, closes: false, now: start + .seconds(2))
         #expect(action == .write(closes: false, omitBody: false))
         #expect(state.deadline == start + .seconds(7))
     }
@@ -64,22 +66,50 @@ struct GatewayConnectionStateMachineTests {
         #expect(!idle.isOpen)
     }
 
+    @Test("no answer within the answer timeout: the timeout's answer goes in its place, the late one is dropped")
+    func answerTimeout() {
+        var state = machine()
+        _ = state.receivedHead(head(), now: start)
+        guard case .answer(_, let first) = state.receivedEnd(now: start) else { Issue.record("end"); return }
+        let early = state.timerFired(now: start + .seconds(1))
+        #expect(early == .wait(until: start + .seconds(3)))
+        let due = state.timerFired(now: start + .seconds(3))
+        #expect(due == .answerTimedOut(path: "/me/notifications/", write: .write(closes: false, omitBody: false)))
+        #expect(!state.isAnswering)
+        #expect(state.deadline == start + .seconds(8))
+        // The next request is read and answered; the first one's answer, come late, is not written.
+        _ = state.receivedHead(head(), now: start + .seconds(4))
+        guard case .answer(_, let second) = state.receivedEnd(now: start + .seconds(4)) else { Issue.record("second"); return }
+        let late = state.answered(number: first, closes: false, now: start + .seconds(4))
+        #expect(late == .drop)
+        #expect(state.isAnswering)
+        let onTime = state.answered(number: second, closes: false, now: start + .seconds(5))
+        #expect(onTime == .write(closes: false, omitBody: false))
+
+        var last = machine()
+        _ = last.receivedHead(head(keepAlive: false), now: start)
+        _ = last.receivedEnd(now: start)
+        let closing = last.timerFired(now: start + .seconds(3))
+        #expect(closing == .answerTimedOut(path: "/me/notifications/", write: .write(closes: true, omitBody: false)))
+        #expect(!last.isOpen)
+    }
+
     /// A machine answering one request with `head`.
     private func answering(_ head: RequestHead) -> GatewayConnectionStateMachine {
         var state = machine()
         _ = state.receivedHead(head, now: start)
-        _ = state.receivedEnd()
+        _ = state.receivedEnd(now: start)
         return state
     }
 
     @Test("Connection: close, HEAD, graceful shutdown and a malformed follower decide how the answer ends")
     func lastAnswer() {
         var closing = answering(head(keepAlive: false))
-        let closingAction = closing.answered(closes: false, now: start)
+        let closingAction = closing.answered(number: 1, closes: false, now: start)
         #expect(closingAction == .write(closes: true, omitBody: false))
 
         var headRequest = answering(head(method: .HEAD))
-        let headAction = headRequest.answered(closes: false, now: start)
+        let headAction = headRequest.answered(number: 1, closes: false, now: start)
         #expect(headAction == .write(closes: false, omitBody: true))
 
         var idle = machine()
@@ -89,18 +119,18 @@ struct GatewayConnectionStateMachineTests {
         var busy = answering(head())
         let busyClosesNow = busy.finishUp()
         #expect(!busyClosesNow)
-        let busyAction = busy.answered(closes: false, now: start)
+        let busyAction = busy.answered(number: 1, closes: false, now: start)
         #expect(busyAction == .write(closes: true, omitBody: false))
 
         var followed = answering(head())
         let answers400 = followed.malformed()
         #expect(!answers400)
-        let followedAction = followed.answered(closes: false, now: start)
+        let followedAction = followed.answered(number: 1, closes: false, now: start)
         #expect(followedAction == .write(closes: true, omitBody: false))
 
         var gone = answering(head())
         gone.closed()
-        let goneAction = gone.answered(closes: false, now: start)
+        let goneAction = gone.answered(number: 1, closes: false, now: start)
         #expect(goneAction == .drop)
     }
 
