@@ -23,7 +23,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     /// is not stopped for every answer: turning read interest off and on
     /// costs two `epoll_ctl` calls, and a client that sends one request at
     /// a time never needs it.)
-    private var waiting = CircularBuffer<HTTPServerRequestPart>()
+    private var waiting = CircularBuffer<Waiting>()
     private var readHeldBack = false
     /// Set while ``process(context:)`` takes waiting parts: answers made
     /// meanwhile are written and flushed together when it ends.
@@ -80,9 +80,16 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
             return context.close(promise: nil)
         }
         // A malformed request (or one past the header limits): 400 with no
-        // body when no answer has begun; otherwise the answer being made is
-        // the last.
-        waiting.removeAll()
+        // body, then close. Behind requests still to be answered it takes its
+        // turn, so that those answers come first.
+        if state.isAnswering || processing || !waiting.isEmpty {
+            waiting.append(.malformed)
+        } else {
+            refuseMalformed(context: context)
+        }
+    }
+
+    private func refuseMalformed(context: ChannelHandlerContext) {
         guard state.malformed() else { return }
         let response = GatewayResponse(status: .badRequest, headers: ResponseHeaders(), closesConnection: true)
         write(response, closes: true, omitBody: false, context: context)
@@ -100,7 +107,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         let part = unwrapInboundIn(data)
         guard state.isOpen else { return }
         if state.isAnswering || processing || !waiting.isEmpty {
-            waiting.append(part)
+            waiting.append(.part(part))
         } else {
             handle(part, context: context)
         }
@@ -163,8 +170,11 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     private func process(context: ChannelHandlerContext) {
         guard !processing else { return }
         processing = true
-        while !state.isAnswering, state.isOpen, let part = waiting.popFirst() {
-            handle(part, context: context)
+        while !state.isAnswering, state.isOpen, let next = waiting.popFirst() {
+            switch next {
+            case .part(let part): handle(part, context: context)
+            case .malformed: refuseMalformed(context: context)
+            }
         }
         processing = false
         if flushPending {
@@ -230,6 +240,15 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         case .answerTimedOut(let path, let action):
             write(responder.answerTimeout(path: path), as: action, context: context)
         }
+    }
+}
+
+extension GatewayConnectionHandler {
+    /// What arrived while an answer was being made, in order.
+    private enum Waiting {
+        case part(HTTPServerRequestPart)
+        /// The parser rejected what came after the parts before it.
+        case malformed
     }
 }
 

@@ -63,8 +63,7 @@ struct GatewayConnectionStateMachine {
     }
 
     private(set) var state: State
-    /// Graceful shutdown (or a broken request behind the current one): the
-    /// answer being made is the last.
+    /// Graceful shutdown: the answer being made is the last.
     private var lastAnswer = false
     /// The number of the last request completed: a late answer names an older one.
     private var requests: UInt64 = 0
@@ -156,7 +155,7 @@ struct GatewayConnectionStateMachine {
         return .write(closes: false, omitBody: omitBody)
     }
 
-    /// Graceful shutdown, or a malformed request behind the one being answered.
+    /// Graceful shutdown: the answer being made, if any, is the last.
     ///
     /// - Returns: true when the connection can close now (nothing is being read or answered).
     mutating func finishUp() -> Bool {
@@ -172,9 +171,11 @@ struct GatewayConnectionStateMachine {
         }
     }
 
-    /// A request the HTTP parser rejected.
+    /// A request the HTTP parser rejected. (The handler holds one that came
+    /// behind requests still to be answered until their turn.)
     ///
-    /// - Returns: true when no answer has begun, so the connection may answer 400 before closing.
+    /// - Returns: true when no answer is being made, so the connection may answer 400 before
+    ///   closing; otherwise the answer being made is the last.
     mutating func malformed() -> Bool {
         switch state {
         case .idle, .reading:

@@ -158,7 +158,7 @@ struct GatewayBehaviourTests {
         }
     }
 
-    @Test("a malformed request behind one still being answered: that answer still comes, then the connection closes")
+    @Test("a malformed request behind requests still being answered: their answers come first, then its 400, then the connection closes")
     func malformedBehindPending() async throws {
         try await withHarness { harness in
             let post = try await rawNotify(harness)
@@ -177,11 +177,11 @@ struct GatewayBehaviourTests {
             }
             // The bytes after the malformed request arrive while the answer is still owed.
             let text = try await rawExchange(port: harness.port, chunks: [
-                (post + "GARBAGE\r\n\r\n", .milliseconds(300)), ("more bytes\r\n", .zero),
+                (post + post + "GARBAGE\r\n\r\n", .milliseconds(300)), ("more bytes\r\n", .zero),
             ], timeout: .seconds(10))
             try await release.value
-            #expect(statuses(in: text) == [204])
-            #expect(text.contains("Connection: close"))
+            #expect(statuses(in: text) == [204, 204, 400], "\(text)")
+            #expect(text.components(separatedBy: "HTTP/1.1 400").last?.contains("Connection: close") == true)
         }
     }
 
