@@ -121,7 +121,7 @@ public final class RPCServer: Service, Sendable {
                         logger: connectionLogger
                     )
                     try channel.pipeline.syncOperations.addHandlers([
-                        TLSHandler(context: tlsContext),
+                        TLSHandler(context: tlsContext, handshakeTimeout: TimeAmount(configuration.handshakeTimeout)),
                         ByteToMessageHandler(FrameDecoder(maximumMessageSize: configuration.maxMessageSize)),
                         handler,
                     ])

@@ -23,6 +23,10 @@ public struct ServerConfiguration: Sendable {
     public var idleTimeout: Duration?
     /// How long graceful shutdown waits for in-flight calls before closing connections.
     public var drainTimeout: Duration
+    /// A connection whose TLS handshake has not finished this long after it
+    /// was accepted is closed: a client that connects and sends nothing holds
+    /// no socket for longer.
+    public var handshakeTimeout: Duration
     /// SelfCommunity's `follow_enabled` preference: who `connections` means.
     public var communityMode: CommunityMode
     /// Per-caller token bucket: calls per second (0 disables it) and burst.
@@ -43,6 +47,7 @@ public struct ServerConfiguration: Sendable {
         maxMessageSize: Int = 4 * 1024 * 1024,
         idleTimeout: Duration? = .seconds(300),
         drainTimeout: Duration = .seconds(30),
+        handshakeTimeout: Duration = .seconds(10),
         communityMode: CommunityMode = .friendship,
         rateLimitPerSecond: Double = 0,
         rateLimitBurst: Double = 0,
@@ -56,6 +61,7 @@ public struct ServerConfiguration: Sendable {
         self.maxMessageSize = maxMessageSize
         self.idleTimeout = idleTimeout
         self.drainTimeout = drainTimeout
+        self.handshakeTimeout = handshakeTimeout
         self.communityMode = communityMode
         self.rateLimitPerSecond = rateLimitPerSecond
         self.rateLimitBurst = rateLimitBurst

@@ -57,6 +57,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds graceful shutdown waits for calls in flight. [NOTIFY_DRAIN_TIMEOUT, default 30]")
     var drainTimeout: Int?
 
+    @Option(help: "Seconds a connection's TLS handshake may take before it is closed. [NOTIFY_TLS_HANDSHAKE_TIMEOUT, default 10]")
+    var tlsHandshakeTimeout: Int?
+
     @Flag(help: "SelfCommunity's follow_enabled: 'connections' means followers instead of friends. [NOTIFY_FOLLOW_ENABLED]")
     var followEnabled = false
 
@@ -94,15 +97,16 @@ struct Serve: AsyncParsableCommand {
             maxMessageSize: try env.value(maxMessageSize, "NOTIFY_MAX_MESSAGE_SIZE", default: 4 * 1024 * 1024),
             idleTimeout: idle > 0 ? .seconds(idle) : nil,
             drainTimeout: .seconds(try env.value(drainTimeout, "NOTIFY_DRAIN_TIMEOUT", default: 30)),
+            handshakeTimeout: .seconds(try env.value(tlsHandshakeTimeout, "NOTIFY_TLS_HANDSHAKE_TIMEOUT", default: 10)),
             communityMode: try env.bool(followEnabled, "NOTIFY_FOLLOW_ENABLED") ? .follow : .friendship,
             rateLimitPerSecond: rate,
             rateLimitBurst: try env.value(rateBurst, "NOTIFY_RATE_BURST", default: rate * 2)
         )
         guard configuration.maxConcurrentCallsPerConnection > 0, configuration.maxCallsInFlight > 0,
-            configuration.maxMessageSize >= 1024
+            configuration.maxMessageSize >= 1024, configuration.handshakeTimeout > .zero
         else {
             throw ValidationError(
-                "--max-concurrent-calls and --max-calls-in-flight must be positive, --max-message-size at least 1024"
+                "--max-concurrent-calls, --max-calls-in-flight and --tls-handshake-timeout must be positive, --max-message-size at least 1024"
             )
         }
 

@@ -311,6 +311,28 @@ struct TransportTests {
         }
     }
 
+    @Test("a client that connects and never starts TLS is closed after the handshake timeout")
+    func handshakeTimeout() async throws {
+        try await withTestServer(configure: { $0.handshakeTimeout = .milliseconds(300) }) { server in
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: server.port).get()
+            let opened = ContinuousClock.now
+            // The default timeout is 10 s: closed well before it means the setting was used.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await channel.closeFuture.get() }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(8))
+                    throw CancellationError()
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+            #expect(!channel.isActive)
+            #expect(ContinuousClock.now - opened >= .milliseconds(250))
+            try await expectHealthy(server)
+        }
+    }
+
     @Test("a plaintext client is refused and the server stays healthy")
     func plaintext() async throws {
         try await withTestServer { server in
