@@ -237,8 +237,8 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
             context.close(promise: nil)
         case .refuse(let refusal, let path):
             write(responder.refusal(refusal, path: path), closes: true, omitBody: false, context: context)
-        case .answerTimedOut(let path, let action):
-            write(responder.answerTimeout(path: path), as: action, context: context)
+        case .answerTimedOut(let path, let clientRequestID, let action):
+            write(responder.answerTimeout(path: path, clientRequestID: clientRequestID), as: action, context: context)
         }
     }
 }

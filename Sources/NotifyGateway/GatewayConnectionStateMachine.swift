@@ -58,8 +58,9 @@ struct GatewayConnectionStateMachine {
         case close
         case refuse(Refusal, path: Substring)
         /// No answer came in time: write the timeout's answer for the request to
-        /// `path` in its place (the late answer will be dropped).
-        case answerTimedOut(path: Substring, write: AnswerAction)
+        /// `path` (echoing its client-request-id) in its place; the late answer
+        /// will be dropped.
+        case answerTimedOut(path: Substring, clientRequestID: String?, write: AnswerAction)
     }
 
     private(set) var state: State
@@ -200,7 +201,9 @@ struct GatewayConnectionStateMachine {
             state = .closing
             return .close
         case .answering(let head, _, _):
-            return .answerTimedOut(path: head.path, write: finishAnswer(head, closes: false, now: now))
+            return .answerTimedOut(
+                path: head.path, clientRequestID: head.headers.clientRequestID, write: finishAnswer(head, closes: false, now: now)
+            )
         case .closing, .closed:
             return .none
         }

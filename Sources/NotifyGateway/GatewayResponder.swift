@@ -109,9 +109,9 @@ struct GatewayResponder: Sendable {
 
     /// The answer of a request whose RPC did not finish within its deadline:
     /// the same 504 as a DEADLINE_EXCEEDED from the service.
-    func answerTimeout(path: Substring) -> GatewayResponse {
+    func answerTimeout(path: Substring, clientRequestID: String?) -> GatewayResponse {
         var generator = random.generator
-        let identity = RequestIdentity(clientValue: nil, id: UUIDText.random(using: &generator))
+        let identity = RequestIdentity(clientValue: clientRequestID, id: UUIDText.random(using: &generator))
         let contract = GatewayRoutes.route(for: path)?.endpoint.contract ?? .gateway
         let error = RPCError(code: .deadlineExceeded, message: "no answer within the RPC deadline", reason: "DEADLINE_EXCEEDED")
         return answer(.rpc(error), contract: contract, identity: identity)

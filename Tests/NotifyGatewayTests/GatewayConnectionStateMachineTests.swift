@@ -74,7 +74,7 @@ struct GatewayConnectionStateMachineTests {
         let early = state.timerFired(now: start + .seconds(1))
         #expect(early == .wait(until: start + .seconds(3)))
         let due = state.timerFired(now: start + .seconds(3))
-        #expect(due == .answerTimedOut(path: "/me/notifications/", write: .write(closes: false, omitBody: false)))
+        #expect(due == .answerTimedOut(path: "/me/notifications/", clientRequestID: nil, write: .write(closes: false, omitBody: false)))
         #expect(!state.isAnswering)
         #expect(state.deadline == start + .seconds(8))
         // The next request is read and answered; the first one's answer, come late, is not written.
@@ -87,10 +87,10 @@ struct GatewayConnectionStateMachineTests {
         #expect(onTime == .write(closes: false, omitBody: false))
 
         var last = machine()
-        _ = last.receivedHead(head(keepAlive: false), now: start)
+        _ = last.receivedHead(head([("client-request-id", "c-1")], keepAlive: false), now: start)
         _ = last.receivedEnd(now: start)
         let closing = last.timerFired(now: start + .seconds(3))
-        #expect(closing == .answerTimedOut(path: "/me/notifications/", write: .write(closes: true, omitBody: false)))
+        #expect(closing == .answerTimedOut(path: "/me/notifications/", clientRequestID: "c-1", write: .write(closes: true, omitBody: false)))
         #expect(!last.isOpen)
     }
 
