@@ -16,7 +16,8 @@ public protocol LocalRPCEndpoint: Sendable {
     /// - Parameters:
     ///   - method: the full method name, such as `/notify.v1.Notifications/Notify`.
     ///   - deadline: when the caller stops waiting; handlers see it, but the
-    ///     call is not cut short in-process.
+    ///     call is not cut short in-process: the caller keeps it (the
+    ///     gateway's HTTP connection answers 504 past it).
     ///   - eventLoop: where `completion` runs.
     ///   - completion: the response, as the server would have framed it;
     ///     called exactly once, on `eventLoop`, never before `start` returns.
