@@ -187,20 +187,21 @@ struct GatewayBehaviourTests {
 
     @Test("no answer within the RPC deadline: 504 in the contract's form, and the connection serves the next request", arguments: UpstreamKind.allCases)
     func answerTimeout(upstream: UpstreamKind) async throws {
-        try await withHarness(upstream: upstream, gateway: { $0.rpcTimeout = .seconds(1) }) { harness in
+        try await withHarness(upstream: upstream, gateway: { $0.rpcTimeout = .seconds(2) }) { harness in
             let post = try await rawNotify(harness)
-            // Another connection holds SQLite's write lock for 2.5 s: the first
-            // Notify's append waits for it past the 1 s deadline.
+            // Another connection holds SQLite's write lock for 3.5 s: the first
+            // Notify's append waits for it past the 2 s deadline. The second is
+            // sent after the lock is gone, with 2 s to spare for a loaded machine.
             var holding = Configuration()
             holding.allowsUnsafeTransactions = true
             let holder = try DatabaseQueue(path: harness.server.directory + "/notify.sqlite", configuration: holding)
             try holder.inDatabase { db in try db.execute(sql: "BEGIN IMMEDIATE") }
             let release = Task {
-                try await Task.sleep(for: .milliseconds(2500))
+                try await Task.sleep(for: .milliseconds(3500))
                 try holder.inDatabase { db in try db.execute(sql: "ROLLBACK") }
             }
             let last = post.replacingOccurrences(of: "Content-Type", with: "Connection: close\r\nContent-Type")
-            let text = try await rawExchange(port: harness.port, chunks: [(post, .seconds(4)), (last, .zero)], timeout: .seconds(20))
+            let text = try await rawExchange(port: harness.port, chunks: [(post, .milliseconds(4500)), (last, .zero)], timeout: .seconds(20))
             try await release.value
             #expect(statuses(in: text) == [504, 204], "\(text)")
             #expect(text.contains("gateway_timeout"))
