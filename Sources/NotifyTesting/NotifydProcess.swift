@@ -235,8 +235,9 @@ public final class NotifydProcess {
     }
 }
 
-/// Counts answered calls across the tasks that make them, so that a process
-/// test can signal the server while calls are still in flight.
+/// Counts calls (the process tests count acknowledged ones) across the tasks
+/// that make them, so that a test can signal the server while calls are
+/// still in flight.
 public final class AnswerCounter: Sendable {
     private let count = Atomic<Int>(0)
 
@@ -248,7 +249,7 @@ public final class AnswerCounter: Sendable {
         count.add(1, ordering: .relaxed)
     }
 
-    /// Sends SIGTERM to `pid` once `count` calls are answered, or after `limit` at most.
+    /// Sends SIGTERM to `pid` once `count` calls are counted, or after `limit` at most.
     public func sigterm(_ pid: Int32, after count: Int, limit: Duration = .seconds(5)) async {
         let deadline = ContinuousClock.now + limit
         while value < count, ContinuousClock.now < deadline {

@@ -8,8 +8,8 @@ struct GatewayConnectionStateMachineTests {
     private let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
 
     private func machine(maxBodySize: Int = 10) -> GatewayConnectionStateMachine {
-        GatewayConnectionStateMachine(now: start, maxBodySize: maxBodySize, readTimeout: .seconds(1), idleTimeout: .seconds(5),
-            answerTimeout: .seconds(3)
+        GatewayConnectionStateMachine(
+            now: start, maxBodySize: maxBodySize, readTimeout: .seconds(1), idleTimeout: .seconds(5), answerTimeout: .seconds(3)
         )
     }
 
