@@ -119,7 +119,7 @@ let package = Package(
             name: "NotifyTesting",
             dependencies: [
                 "NotifyTLS", "NotifyServer", "NotifyStorageSQLite", "NotifyStorage", "NotifyClient", "NotifyWire", "NotifyDomain",
-                nioCore, nioPosix, logging, lifecycle,
+                nioCore, nioPosix, logging, lifecycle, .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -181,7 +181,6 @@ let package = Package(
                 "NotifyGateway", "NotifyTesting", "NotifyServer", "NotifyClient", "NotifyWire", "NotifyDomain", "NotifyTLS",
                 "NotifyStorageSQLite",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 nioCore, nioPosix, logging, lifecycle,
@@ -192,7 +191,7 @@ let package = Package(
             name: "NotifyEndToEndTests",
             dependencies: [
                 "NotifyTesting", "NotifyServer", "NotifyClient", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyTLS",
-                "NotifyStorageSQLite", nioCore, nioPosix, logging, .product(name: "GRDB", package: "GRDB.swift"),
+                "NotifyStorageSQLite", nioCore, nioPosix, logging,
             ],
             swiftSettings: swiftSettings
         ),

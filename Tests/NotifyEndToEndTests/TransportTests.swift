@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import NIOCore
 import NIOPosix
 import NotifyClient
@@ -226,10 +225,7 @@ struct TransportTests {
             #expect(first.status == .ok)
 
             // Another connection holds SQLite's write lock: the store's writer waits for it.
-            var holding = Configuration()
-            holding.allowsUnsafeTransactions = true
-            let holder = try DatabaseQueue(path: server.directory + "/notify.sqlite", configuration: holding)
-            try holder.inDatabase { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+            let holder = try server.holdWriteLock()
             let clock = ContinuousClock()
             let sent = clock.now
             // Deadlines out of order, so an earlier one arrives after a later one was armed.
@@ -262,8 +258,7 @@ struct TransportTests {
                 }
             }
 
-            try holder.inDatabase { db in try db.execute(sql: "COMMIT") }
-            try holder.close()
+            try holder.release()
             var answered: [UInt64] = []
             while answered.count < 3, case .response(let response)? = try await connection.next() {
                 #expect(response.status == .ok, "call \(response.callID): \(response.status)")
@@ -318,15 +313,7 @@ struct TransportTests {
                 .connect(host: "127.0.0.1", port: server.port).get()
             let opened = ContinuousClock.now
             // The default timeout is 10 s: closed well before it means the setting was used.
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await channel.closeFuture.get() }
-                group.addTask {
-                    try await Task.sleep(for: .seconds(8))
-                    throw CancellationError()
-                }
-                try await group.next()
-                group.cancelAll()
-            }
+            try await waitForClose(channel, within: .seconds(8))
             #expect(!channel.isActive)
             #expect(ContinuousClock.now - opened >= .milliseconds(250))
             try await expectHealthy(server)
@@ -339,15 +326,7 @@ struct TransportTests {
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connect(host: "127.0.0.1", port: server.port).get()
             try await channel.writeAndFlush(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await channel.closeFuture.get() }
-                group.addTask {
-                    try await Task.sleep(for: .seconds(10))
-                    throw CancellationError()
-                }
-                try await group.next()
-                group.cancelAll()
-            }
+            try await waitForClose(channel, within: .seconds(10))
             #expect(!channel.isActive)
             try await expectHealthy(server)
         }
@@ -467,6 +446,19 @@ struct TransportTests {
             #expect(status == .serving)
         }
         await client.close()
+    }
+}
+
+/// Waits until the server closes `channel`; throws when `bound` passes first.
+func waitForClose(_ channel: any Channel, within bound: Duration) async throws {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await channel.closeFuture.get() }
+        group.addTask {
+            try await Task.sleep(for: bound)
+            throw CancellationError()
+        }
+        try await group.next()
+        group.cancelAll()
     }
 }
 

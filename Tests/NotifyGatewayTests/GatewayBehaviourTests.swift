@@ -1,6 +1,5 @@
 import AsyncHTTPClient
 import Foundation
-import GRDB
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -167,14 +166,7 @@ struct GatewayBehaviourTests {
                 of: "Content-Type", with: "Connection: close\r\nContent-Type"), .zero)])) == [204])
 
             // Another connection holds SQLite's write lock: the next Notify's answer waits for it.
-            var holding = Configuration()
-            holding.allowsUnsafeTransactions = true
-            let holder = try DatabaseQueue(path: harness.server.directory + "/notify.sqlite", configuration: holding)
-            try holder.inDatabase { db in try db.execute(sql: "BEGIN IMMEDIATE") }
-            let release = Task {
-                try await Task.sleep(for: .milliseconds(800))
-                try holder.inDatabase { db in try db.execute(sql: "ROLLBACK") }
-            }
+            let release = try harness.server.holdWriteLock().release(after: .milliseconds(800))
             // The bytes after the malformed request arrive while the answer is still owed.
             let text = try await rawExchange(port: harness.port, chunks: [
                 (post + post + "GARBAGE\r\n\r\n", .milliseconds(300)), ("more bytes\r\n", .zero),
@@ -192,14 +184,7 @@ struct GatewayBehaviourTests {
             // Another connection holds SQLite's write lock for 3.5 s: the first
             // Notify's append waits for it past the 2 s deadline. The second is
             // sent after the lock is gone, with 2 s to spare for a loaded machine.
-            var holding = Configuration()
-            holding.allowsUnsafeTransactions = true
-            let holder = try DatabaseQueue(path: harness.server.directory + "/notify.sqlite", configuration: holding)
-            try holder.inDatabase { db in try db.execute(sql: "BEGIN IMMEDIATE") }
-            let release = Task {
-                try await Task.sleep(for: .milliseconds(3500))
-                try holder.inDatabase { db in try db.execute(sql: "ROLLBACK") }
-            }
+            let release = try harness.server.holdWriteLock().release(after: .milliseconds(3500))
             let last = post.replacingOccurrences(of: "Content-Type", with: "Connection: close\r\nContent-Type")
             let text = try await rawExchange(port: harness.port, chunks: [(post, .milliseconds(4500)), (last, .zero)], timeout: .seconds(20))
             try await release.value
