@@ -115,6 +115,11 @@ public protocol NotificationStore: Sendable {
     )
     /// A user's feed entries with `sequence > after`, oldest first.
     func feed(user: Int64, after: UInt64, limit: Int) async throws(StorageError) -> [NotifyDomain.Notification]
+    /// Wake-ups after each commit that may have advanced `user`'s feed,
+    /// from the moment of the call: a live reader watches first, then reads
+    /// from its cursor, so no commit falls between the two. Appends made by
+    /// another process on the same database do not wake it.
+    func watchFeed(user: Int64) -> AsyncStream<Void>
 }
 
 extension NotificationStore {

@@ -100,6 +100,7 @@ public final class SQLiteNotificationStore: NotificationStore {
         if wasOpen { for await _ in appendWriterEnded {} }
         fanOutWorker.cancel()
         engine.fanOutSignal.finish()
+        engine.feedAdvances.finishAll()
         await fanOutWorker.value
         guard wasOpen else { return }
         do {
@@ -294,6 +295,10 @@ public final class SQLiteNotificationStore: NotificationStore {
         if let refusal = engine.queue.enqueue(.init(notification: encoded, completion: completion)) {
             completion(.failure(refusal))
         }
+    }
+
+    public func watchFeed(user: Int64) -> AsyncStream<Void> {
+        engine.feedAdvances.watch(user: user)
     }
 
     public func feed(user: Int64, after: UInt64, limit: Int) async throws(StorageError) -> [NotifyDomain.Notification] {

@@ -70,9 +70,27 @@ extension StoreEngine {
             $0.fanOutJobsCreated += jobsCreated
         }
         if jobsCreated > 0, configuration.runsBackgroundFanOut { fanOutSignal.yield() }
+        if feedAdvances.isWatched { wakeFeeds(batch, outcomes) }
         for (pending, outcome) in zip(batch, outcomes) {
             pending.completion(outcome.result(for: pending.notification))
         }
+    }
+
+    /// Wakes the live readers of the feeds `batch` advanced: by user when the
+    /// append named its users, all of them when SQL chose the audience.
+    private func wakeFeeds(_ batch: [AppendQueue.Pending], _ outcomes: [AppendOutcome]) {
+        var users: [Int64] = []
+        for (pending, outcome) in zip(batch, outcomes) {
+            guard case .appended = outcome else { continue }
+            switch pending.notification.item.recipients {
+            case .users(let ids):
+                users.append(contentsOf: ids)
+            case .connections:
+                feedAdvances.advancedAll()
+                return
+            }
+        }
+        feedAdvances.advanced(users: users)
     }
 
     /// Thrown out of a batch run without savepoints when one append failed:

@@ -59,6 +59,7 @@ extension StoreEngine {
             return (true, written, true)
         }
         guard found else { return false }
+        if written > 0 { feedAdvances.advancedAll() }
         statistics.withLock {
             $0.fanOutTransactions += 1
             $0.fanOutRowsWritten += written

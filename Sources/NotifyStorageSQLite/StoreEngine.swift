@@ -18,6 +18,8 @@ final class StoreEngine: Sendable {
     let queue: AppendQueue
     /// Wakes the background fan-out.
     let fanOutSignal: AsyncStream<Void>.Continuation
+    /// Wakes the live readers of feeds that a commit advanced.
+    let feedAdvances = FeedAdvances()
 
     init(
         pool: DatabasePool, configuration: SQLiteStoreConfiguration, logger: Logger,
