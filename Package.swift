@@ -171,6 +171,11 @@ let package = Package(
         ),
         .testTarget(name: "NotifyDomainTests", dependencies: ["NotifyDomain"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "NotifyServerTests",
+            dependencies: ["NotifyServer", "NotifyMessages", "NotifyWire", nioCore],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "NotifyStorageTests",
             dependencies: ["NotifyStorage", "NotifyStorageSQLite", "NotifyDomain", logging, .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings

@@ -40,13 +40,16 @@ public final class RPCServer: Service, Sendable {
         self.group = group
         self.logger = logger
         self.bound = group.next().makePromise()
-        self.executor = CallExecutor(limit: configuration.maxCallsInFlight)
+        self.executor = CallExecutor(limit: configuration.maxCallsInFlight, streamLimit: configuration.maxStreams)
     }
 
     /// The address the server listens on, once it is bound.
     public var localAddress: SocketAddress {
         get async throws { try await bound.futureResult.get() }
     }
+
+    /// Server streams (live feeds) open now, across all connections.
+    public var openStreams: Int { executor.openStreams }
 
     public func run() async throws {
         let tlsContext: TLSContext
@@ -163,6 +166,16 @@ extension RPCServer: LocalRPCEndpoint {
         case .task(let async):
             guard executor.admit() else { return eventLoop.execute { completion(CallJob.overloaded(context)) } }
             handler = async
+        case .stream:
+            return eventLoop.execute {
+                completion(CallJob.failure(
+                    RPCError(
+                        code: .unimplemented, message: "server streams are served on connections only",
+                        reason: "STREAMING_UNSUPPORTED"
+                    ),
+                    context: context
+                ))
+            }
         case .staged(let start):
             guard executor.admit() else { return eventLoop.execute { completion(CallJob.overloaded(context)) } }
             let staged = CallCompletion { answer in

@@ -17,6 +17,11 @@ public struct ServerConfiguration: Sendable {
     /// Calls running at once across all connections; past it, calls are
     /// refused RESOURCE_EXHAUSTED (OVERLOADED) at once rather than queued.
     public var maxCallsInFlight: Int
+    /// Server streams (live feeds) open at once across all connections,
+    /// counted apart from ``maxCallsInFlight``: a stream lasts as long as its
+    /// reader, and must not take the places of short calls. Past it, a new
+    /// stream is refused RESOURCE_EXHAUSTED (OVERLOADED).
+    public var maxStreams: Int
     /// The largest frame payload accepted or sent, in bytes.
     public var maxMessageSize: Int
     /// A connection with nothing in flight and no frame for this long is closed. Nil: never.
@@ -44,6 +49,7 @@ public struct ServerConfiguration: Sendable {
         tls: TLSConfiguration,
         maxConcurrentCallsPerConnection: Int = 256,
         maxCallsInFlight: Int = 1024,
+        maxStreams: Int = 10_000,
         maxMessageSize: Int = 4 * 1024 * 1024,
         idleTimeout: Duration? = .seconds(300),
         drainTimeout: Duration = .seconds(30),
@@ -58,6 +64,7 @@ public struct ServerConfiguration: Sendable {
         self.tls = tls
         self.maxConcurrentCallsPerConnection = maxConcurrentCallsPerConnection
         self.maxCallsInFlight = maxCallsInFlight
+        self.maxStreams = maxStreams
         self.maxMessageSize = maxMessageSize
         self.idleTimeout = idleTimeout
         self.drainTimeout = drainTimeout

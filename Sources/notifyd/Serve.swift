@@ -48,6 +48,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Calls running at once across all connections; more are refused at once (RESOURCE_EXHAUSTED, OVERLOADED). [NOTIFY_MAX_CALLS_IN_FLIGHT, default 1024]")
     var maxCallsInFlight: Int?
 
+    @Option(help: "Live feed streams open at once across all connections; more are refused (RESOURCE_EXHAUSTED, OVERLOADED). [NOTIFY_MAX_STREAMS, default 10000]")
+    var maxStreams: Int?
+
     @Option(help: "Largest message in bytes. [NOTIFY_MAX_MESSAGE_SIZE, default 4194304]")
     var maxMessageSize: Int?
 
@@ -94,6 +97,7 @@ struct Serve: AsyncParsableCommand {
             tls: tls,
             maxConcurrentCallsPerConnection: try env.value(maxConcurrentCalls, "NOTIFY_MAX_CONCURRENT_CALLS", default: 256),
             maxCallsInFlight: try env.value(maxCallsInFlight, "NOTIFY_MAX_CALLS_IN_FLIGHT", default: 1024),
+            maxStreams: try env.value(maxStreams, "NOTIFY_MAX_STREAMS", default: 10_000),
             maxMessageSize: try env.value(maxMessageSize, "NOTIFY_MAX_MESSAGE_SIZE", default: 4 * 1024 * 1024),
             idleTimeout: idle > 0 ? .seconds(idle) : nil,
             drainTimeout: .seconds(try env.value(drainTimeout, "NOTIFY_DRAIN_TIMEOUT", default: 30)),
@@ -103,10 +107,10 @@ struct Serve: AsyncParsableCommand {
             rateLimitBurst: try env.value(rateBurst, "NOTIFY_RATE_BURST", default: rate * 2)
         )
         guard configuration.maxConcurrentCallsPerConnection > 0, configuration.maxCallsInFlight > 0,
-            configuration.maxMessageSize >= 1024, configuration.handshakeTimeout > .zero
+            configuration.maxStreams > 0, configuration.maxMessageSize >= 1024, configuration.handshakeTimeout > .zero
         else {
             throw ValidationError(
-                "--max-concurrent-calls, --max-calls-in-flight and --tls-handshake-timeout must be positive, --max-message-size at least 1024"
+                "--max-concurrent-calls, --max-calls-in-flight, --max-streams and --tls-handshake-timeout must be positive, --max-message-size at least 1024"
             )
         }
 

@@ -38,6 +38,9 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     private var deliver: (@Sendable (AnswerInbox.Answer) -> Void)?
     /// The deadlines of the calls in flight that have one, with their request ids.
     private var deadlines = CallDeadlines<String>()
+    /// The server streams in flight, by call id: ended here when their call
+    /// ends for any reason, told here when the send buffer fills or drains.
+    private var streams: [UInt64: (stream: ServerStream, requestID: String)] = [:]
     private var lastActivity = NIODeadline.now()
     private var idleCheck: Scheduled<Void>?
     private var closing = false
@@ -103,6 +106,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             // The call's answer will be dropped; work already started ends on its own.
             if case .cancel = state.receivedCancel(callID: callID) {
                 deadlines.remove(callID: callID)
+                streams.removeValue(forKey: callID)?.stream.end()
             }
         case .goAway:
             beginGracefulShutdown()
@@ -123,7 +127,14 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         // The client is gone: nobody will read the answers of the calls in
         // flight. What they commit stays committed.
         deadlines.cancelAll()
+        endStreams()
         context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        let writable = context.channel.isWritable
+        for open in streams.values { open.stream.setWritable(writable) }
+        context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -178,6 +189,13 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         case .task(let handler):
             guard admit(request, &callContext) else { return }
             submit(handler, context: callContext, deliver: deliver)
+        case .stream(let handler):
+            guard executor.admitStream() else {
+                complete(CallJob.overloaded(callContext))
+                return
+            }
+            startDeadline(request, &callContext)
+            startStream(handler, context: callContext, deliver: deliver)
         case .staged(let start):
             guard admit(request, &callContext) else { return }
             let (executor, staged) = (executor, callContext)
@@ -199,6 +217,12 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             complete(CallJob.overloaded(callContext))
             return false
         }
+        startDeadline(request, &callContext)
+        return true
+    }
+
+    /// Starts the call's deadline, when the client set one.
+    private func startDeadline(_ request: RequestFrame, _ callContext: inout ServerContext) {
         if let milliseconds = request.timeoutMilliseconds, milliseconds > 0 {
             let timeout = Int64(clamping: milliseconds)
             callContext.deadline = .now.advanced(by: .milliseconds(timeout))
@@ -207,7 +231,40 @@ final class ServerConnectionHandler: ChannelInboundHandler {
                 deadlineTimer(at: $0)
             }
         }
-        return true
+    }
+
+    /// Runs an admitted server stream as a task until its handler returns or
+    /// the connection ends the call; its final answer comes back through the inbox.
+    private func startStream(
+        _ handler: @escaping RPCRouter.StreamHandler, context callContext: ServerContext,
+        deliver: @escaping @Sendable (AnswerInbox.Answer) -> Void
+    ) {
+        guard let context else { return }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let (eventLoop, callID) = (context.eventLoop, callContext.callID)
+        let stream = ServerStream(maxMessageSize: maxMessageSize, writable: context.channel.isWritable) { payload in
+            eventLoop.execute { loopBound.value.writeStreamMessage(callID: callID, payload: payload) }
+        }
+        streams[callID] = (stream, callContext.requestID)
+        let submitted = executor.submitStream {
+            deliver(.ready(await CallJob.respond(handler, stream: stream, context: callContext)))
+        }
+        if !submitted {
+            executor.releaseStream()
+            complete(CallJob.goingAway(callContext))
+        }
+    }
+
+    /// One message of a stream still in flight; dropped when its call has ended.
+    private func writeStreamMessage(callID: UInt64, payload: ByteBuffer) {
+        guard streams[callID] != nil else { return }
+        write(.message(StreamMessageFrame(callID: callID, payload: payload)))
+    }
+
+    /// Ends every stream: the connection is gone.
+    private func endStreams() {
+        for open in streams.values { open.stream.end() }
+        streams = [:]
     }
 
     /// Runs an admitted call as a task; its answer comes back through the inbox.
@@ -265,6 +322,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
 
     private func complete(_ response: ResponseFrame) {
         deadlines.remove(callID: response.callID)
+        streams.removeValue(forKey: response.callID)?.stream.end()
         switch state.callCompleted(callID: response.callID) {
         case .send:
             writeResponse(response)
@@ -309,6 +367,15 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             close()
         case .sendGoAway(let lastCallID):
             write(.goAway(GoAwayFrame(lastCallID: lastCallID, status: .unavailable, message: "server shutting down")))
+            // A stream would hold the drain open for as long as its reader
+            // stays: end each now, so the reader resumes on another server
+            // from the last sequence it saw.
+            for (callID, open) in streams {
+                complete(CallJob.failure(
+                    RPCError(code: .unavailable, message: "the server is shutting down: resume on a new connection", reason: "GOING_AWAY"),
+                    callID: callID, requestID: open.requestID
+                ))
+            }
             flushNow()
         case .none:
             break

@@ -15,14 +15,52 @@ import Synchronization
 /// overload the calls that are accepted keep a bounded latency and memory
 /// stays bounded.
 final class CallExecutor: Sendable {
-    private let stream: AsyncStream<CallJob>
-    private let continuation: AsyncStream<CallJob>.Continuation
+    /// What runs as a child task: a call, or a server stream's whole life.
+    enum Work: Sendable {
+        case call(CallJob)
+        case stream(@Sendable () async -> Void)
+    }
+
+    private let stream: AsyncStream<Work>
+    private let continuation: AsyncStream<Work>.Continuation
     private let limit: Int
     private let running = Atomic<Int>(0)
+    private let streamLimit: Int
+    private let streams = Atomic<Int>(0)
 
-    init(limit: Int) {
+    init(limit: Int, streamLimit: Int) {
         self.limit = limit
-        (stream, continuation) = AsyncStream.makeStream(of: CallJob.self)
+        self.streamLimit = streamLimit
+        (stream, continuation) = AsyncStream.makeStream(of: Work.self)
+    }
+
+    /// Reserves a place for one server stream, counted apart from calls.
+    func admitStream() -> Bool {
+        if streams.add(1, ordering: .relaxed).newValue > streamLimit {
+            streams.subtract(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    /// Server streams open now.
+    var openStreams: Int { streams.load(ordering: .relaxed) }
+
+    /// Runs an admitted stream until it ends, then gives back its place.
+    ///
+    /// - Returns: false when the executor has finished; the caller releases
+    ///   the place and answers UNAVAILABLE.
+    func submitStream(_ body: @escaping @Sendable () async -> Void) -> Bool {
+        let work = Work.stream {
+            await body()
+            self.streams.subtract(1, ordering: .relaxed)
+        }
+        if case .enqueued = continuation.yield(work) { return true }
+        return false
+    }
+
+    func releaseStream() {
+        streams.subtract(1, ordering: .relaxed)
     }
 
     /// Reserves a place for one call; false when `limit` calls are running.
@@ -43,21 +81,26 @@ final class CallExecutor: Sendable {
     ///
     /// - Returns: false when the executor has finished; the caller answers UNAVAILABLE.
     func submit(_ job: CallJob) -> Bool {
-        if case .enqueued = continuation.yield(job) { return true }
+        if case .enqueued = continuation.yield(.call(job)) { return true }
         return false
     }
 
     /// Runs submitted jobs until ``finish()``, then waits for the running ones.
     func run() async {
         await withDiscardingTaskGroup { group in
-            for await job in stream {
-                group.addTask {
-                    let response = await job.respond()
-                    // The place is free before the answer leaves: a client that
-                    // sends its next call the moment it reads this answer must
-                    // not find the server still counting this one.
-                    self.release()
-                    job.complete(response)
+            for await work in stream {
+                switch work {
+                case .call(let job):
+                    group.addTask {
+                        let response = await job.respond()
+                        // The place is free before the answer leaves: a client that
+                        // sends its next call the moment it reads this answer must
+                        // not find the server still counting this one.
+                        self.release()
+                        job.complete(response)
+                    }
+                case .stream(let body):
+                    group.addTask { await body() }
                 }
             }
         }
@@ -94,6 +137,39 @@ struct CallJob: Sendable {
         }
     }
 
+    /// Runs a stream's handler until it returns, or until the connection
+    /// ends the stream (then the handler is cancelled); the call's final
+    /// answer: OK with no payload, or the mapped failure. When the connection
+    /// ended the call it has already answered, and drops this one.
+    static func respond(
+        _ handler: @escaping RPCRouter.StreamHandler, stream: ServerStream, context: ServerContext
+    ) async -> ResponseFrame {
+        await withTaskGroup(of: ResponseFrame?.self) { group in
+            group.addTask {
+                await stream.waitUntilEnded()
+                return nil
+            }
+            group.addTask {
+                do {
+                    try await handler(context, stream)
+                    return success(nil, context: context)
+                } catch {
+                    return failure(ErrorMapping.rpcError(for: error, logger: context.logger), context: context)
+                }
+            }
+            var answer: ResponseFrame?
+            while let next = await group.next() {
+                if let next {
+                    answer = next
+                    stream.end()
+                } else {
+                    group.cancelAll()
+                }
+            }
+            return answer ?? failure(ServerStream.endedError, context: context)
+        }
+    }
+
     /// The response of a staged call, from the answer it completed with.
     static func respond(_ answer: CallCompletion.Answer, context: ServerContext) -> ResponseFrame {
         do {
@@ -111,6 +187,8 @@ struct CallJob: Sendable {
         case task(RPCRouter.AsyncHandler)
         /// Starts on the caller's thread once admitted; may turn into a task.
         case staged(RPCRouter.StagedHandler)
+        /// A server stream: a task of its own for as long as the call lasts.
+        case stream(RPCRouter.StreamHandler)
     }
 
     static func route(_ handler: RPCRouter.Handler?, context: ServerContext) -> Route {
@@ -130,6 +208,8 @@ struct CallJob: Sendable {
             return .task(handler)
         case .staged(let handler)?:
             return .staged(handler)
+        case .stream(let handler)?:
+            return .stream(handler)
         }
     }
 
@@ -149,7 +229,7 @@ struct CallJob: Sendable {
         )
     }
 
-    static func success(_ payload: ByteBuffer, context: ServerContext) -> ResponseFrame {
+    static func success(_ payload: ByteBuffer?, context: ServerContext) -> ResponseFrame {
         ResponseFrame(callID: context.callID, status: .ok, metadata: responseMetadata(context.requestID), payload: payload)
     }
 

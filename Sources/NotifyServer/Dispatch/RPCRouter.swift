@@ -20,11 +20,16 @@ public struct RPCRouter: Sendable {
     /// cache does not hold) it hands the call to a task with
     /// ``StagedStart/needsTask(_:)``.
     public typealias StagedHandler = @Sendable (ServerContext, CallCompletion) -> StagedStart
+    /// A server-streaming handler: it sends messages through its
+    /// ``ServerStream`` for as long as the call lasts. Returning ends the call
+    /// with OK; throwing, with the mapped error.
+    public typealias StreamHandler = @Sendable (ServerContext, ServerStream) async throws -> Void
 
     public enum Handler: Sendable {
         case async(AsyncHandler)
         case inline(InlineHandler)
         case staged(StagedHandler)
+        case stream(StreamHandler)
     }
 
     private var handlers: [String: Handler] = [:]
@@ -73,6 +78,17 @@ public struct RPCRouter: Sendable {
                 return .started
             }
             return start(request, context, completion)
+        }
+    }
+
+    /// Registers a server-streaming handler over a decoded request. An
+    /// undecodable request is answered INVALID_ARGUMENT before any message.
+    public mutating func registerStream<Request: WireMessage>(
+        _ method: String,
+        _ handler: @escaping @Sendable (Request, ServerContext, ServerStream) async throws -> Void
+    ) {
+        handlers[method] = .stream { context, stream in
+            try await handler(try Self.decode(context), context, stream)
         }
     }
 

@@ -1,0 +1,100 @@
+import NIOCore
+public import NotifyMessages
+public import NotifyWire
+import Synchronization
+
+/// The sending side of one server-streaming call, for its handler.
+///
+/// The connection owns the call: it ends the stream when the client cancels,
+/// goes away, or the call's deadline passes, and when the server drains. The
+/// handler only sends, and ``send(_:)`` waits while the connection's send
+/// buffer is full, so a slow reader slows its handler instead of growing the
+/// server's memory.
+public final class ServerStream: Sendable {
+    private struct State {
+        var ended = false
+        var writable = true
+        var sendWaiter: CheckedContinuation<Void, Never>?
+        var endWaiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+    private let maxMessageSize: Int
+    /// Hands one message payload to the connection's event loop.
+    private let emit: @Sendable (ByteBuffer) -> Void
+
+    init(maxMessageSize: Int, writable: Bool, emit: @escaping @Sendable (ByteBuffer) -> Void) {
+        self.maxMessageSize = maxMessageSize
+        self.emit = emit
+        state.withLock { $0.writable = writable }
+    }
+
+    /// Sends one message of the stream.
+    ///
+    /// - Throws: ``RPCError`` CANCELLED when the call has ended (its answer,
+    ///   if any, is already decided), RESOURCE_EXHAUSTED when the message
+    ///   exceeds the negotiated maximum size.
+    public func send<Message: WireMessage>(_ message: Message) async throws(RPCError) {
+        let payload = message.serializedBuffer()
+        guard payload.readableBytes <= maxMessageSize - 1024 else {
+            throw RPCError(
+                code: .resourceExhausted, message: "a stream message exceeds the maximum message size",
+                reason: "RESPONSE_TOO_LARGE"
+            )
+        }
+        await waitUntilWritable()
+        let ended = state.withLock { $0.ended }
+        guard !ended else { throw Self.endedError }
+        emit(payload)
+    }
+
+    static let endedError = RPCError(code: .cancelled, message: "the stream has ended", reason: "STREAM_ENDED")
+
+    private func waitUntilWritable() async {
+        let mustWait = state.withLock { !$0.ended && !$0.writable }
+        guard mustWait else { return }
+        await withCheckedContinuation { continuation in
+            let resumeNow = state.withLock { state in
+                guard !state.ended && !state.writable else { return true }
+                state.sendWaiter = continuation
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+
+    // MARK: The connection's side
+
+    /// The connection's send buffer crossed a watermark.
+    func setWritable(_ writable: Bool) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.writable = writable
+            guard writable else { return nil }
+            defer { state.sendWaiter = nil }
+            return state.sendWaiter
+        }
+        waiter?.resume()
+    }
+
+    /// Ends the stream; later sends throw. Idempotent.
+    func end() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.ended = true
+            defer { state.sendWaiter = nil; state.endWaiter = nil }
+            return [state.sendWaiter, state.endWaiter].compactMap { $0 }
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once ``end()`` has been called.
+    func waitUntilEnded() async {
+        await withCheckedContinuation { continuation in
+            let resumeNow = state.withLock { state in
+                guard !state.ended else { return true }
+                state.endWaiter = continuation
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import NIOCore
+import NotifyMessages
+@testable import NotifyServer
+import NotifyWire
+import Synchronization
+import Testing
+
+@Suite("ServerStream: a stream handler's sends wait for the connection")
+struct ServerStreamTests {
+    /// Counts what a stream hands to its connection.
+    private final class Sent: Sendable {
+        private let messages = Mutex(0)
+        func add() { messages.withLock { $0 += 1 } }
+        var count: Int { messages.withLock { $0 } }
+    }
+
+    /// A stream whose messages are counted in `sent`.
+    private func stream(writable: Bool, maxMessageSize: Int = 4096, sent: Sent) -> ServerStream {
+        ServerStream(maxMessageSize: maxMessageSize, writable: writable) { _ in sent.add() }
+    }
+
+    @Test("while the send buffer is full a send waits; it goes out once the buffer drains")
+    func waitsForWritable() async throws {
+        let sent = Sent()
+        let stream = stream(writable: false, sent: sent)
+        let sender = Task { try await stream.send(HealthCheckResponse(status: .serving)) }
+        // The send has nothing to wait for but writability: give it time to go out if it would.
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(sent.count == 0)
+        stream.setWritable(true)
+        try await sender.value
+        #expect(sent.count == 1)
+        try await stream.send(HealthCheckResponse(status: .serving))
+        #expect(sent.count == 2)
+    }
+
+    @Test("ending the stream wakes a waiting send, which throws STREAM_ENDED and sends nothing")
+    func endWakesSender() async throws {
+        let sent = Sent()
+        let stream = stream(writable: false, sent: sent)
+        let sender = Task { () -> RPCError? in
+            do throws(RPCError) {
+                try await stream.send(HealthCheckResponse(status: .serving))
+                return nil
+            } catch {
+                return error
+            }
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        stream.end()
+        let error = await sender.value
+        #expect(error?.code == .cancelled)
+        #expect(error?.reason == "STREAM_ENDED")
+        #expect(sent.count == 0)
+        await stream.waitUntilEnded()
+    }
+
+    @Test("a message past the negotiated size is refused RESPONSE_TOO_LARGE")
+    func tooLarge() async throws {
+        let sent = Sent()
+        let stream = stream(writable: true, maxMessageSize: 1100, sent: sent)
+        try await stream.send(HealthCheckRequest(service: String(repeating: "x", count: 50)))
+        let error = await #expect(throws: RPCError.self) {
+            try await stream.send(HealthCheckRequest(service: String(repeating: "x", count: 200)))
+        }
+        #expect(error?.reason == "RESPONSE_TOO_LARGE")
+        #expect(sent.count == 1)
+    }
+}
