@@ -18,7 +18,12 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         var payload: ByteBuffer
         var deadline: NIODeadline?
         var promise: EventLoopPromise<ResponseFrame>
+        var onMessage: MessageHandler?
     }
+
+    /// Takes one message of a server stream, on the loop, in order. An error
+    /// ends the call with it, and the server is told to stop.
+    typealias MessageHandler = @Sendable (ByteBuffer) -> RPCError?
 
     /// Succeeds when the server's settings frame arrives.
     let ready: EventLoopPromise<Void>
@@ -28,6 +33,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     private var context: ChannelHandlerContext?
     private var pending: [UInt64: EventLoopPromise<ResponseFrame>] = [:]
+    /// The calls in flight that are server streams.
+    private var messageHandlers: [UInt64: MessageHandler] = [:]
     private var deadlines = CallDeadlines<Void>()
     private var queue = CircularBuffer<Queued>()
     private var nextCallID: UInt64 = 1
@@ -61,6 +68,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         case .response(let response):
             if let promise = pending.removeValue(forKey: response.callID) {
                 deadlines.remove(callID: response.callID)
+                messageHandlers[response.callID] = nil
                 promise.succeed(response)
                 drainQueue()
             }
@@ -83,7 +91,12 @@ final class ClientConnectionHandler: ChannelInboundHandler {
                     fail(id, RPCError(code: goAway.status, message: goAway.message, reason: "CONNECTION_ERROR"))
                 }
             }
-        case .cancel, .request, .message:
+        case .message(let message):
+            if let onMessage = messageHandlers[message.callID], let error = onMessage(message.payload) {
+                fail(message.callID, error)
+                write(.cancel(callID: message.callID))
+            }
+        case .cancel, .request:
             break
         }
     }
@@ -111,7 +124,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     // MARK: Calls (on the event loop)
 
-    func startCall(method: String, metadata: Metadata, payload: ByteBuffer, deadline: NIODeadline?, promise: EventLoopPromise<ResponseFrame>) {
+    /// - Parameter onMessage: set for a server stream: its messages' handler.
+    func startCall(
+        method: String, metadata: Metadata, payload: ByteBuffer, deadline: NIODeadline?,
+        promise: EventLoopPromise<ResponseFrame>, onMessage: MessageHandler? = nil
+    ) {
         guard isUsable else {
             promise.fail(RPCError(code: .unavailable, message: "the connection is closing", reason: "CONNECTION_CLOSED"))
             return
@@ -123,7 +140,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             ))
             return
         }
-        let call = Queued(method: method, metadata: metadata, payload: payload, deadline: deadline, promise: promise)
+        let call = Queued(
+            method: method, metadata: metadata, payload: payload, deadline: deadline, promise: promise, onMessage: onMessage
+        )
         if pending.count < maxConcurrentCalls && queue.isEmpty {
             send(call)
         } else if queue.count < configuration.maximumQueuedCalls {
@@ -159,6 +178,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             deadlines.add(callID: id, deadline: deadline, context: ()) { deadlineTimer(at: $0) }
         }
         pending[id] = call.promise
+        if let onMessage = call.onMessage { messageHandlers[id] = onMessage }
         write(.request(RequestFrame(
             callID: id, method: call.method, metadata: call.metadata, timeoutMilliseconds: timeoutMilliseconds,
             payload: call.payload
@@ -182,6 +202,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private func fail(_ id: UInt64, _ error: RPCError) {
         guard let promise = pending.removeValue(forKey: id) else { return }
         deadlines.remove(callID: id)
+        messageHandlers[id] = nil
         promise.fail(error)
         drainQueue()
     }

@@ -34,6 +34,16 @@ extension NotifyClient {
     public func listFeed(_ request: ListFeedRequest, metadata: Metadata, timeout: Duration? = nil) async throws(RPCError) -> ListFeedResponse {
         try await call(Methods.listFeed, request, metadata: metadata, timeout: timeout)
     }
+
+    /// `/notify.v1.FeedService/Watch`: the feed after `request.afterSequence`,
+    /// page by page, then live. The first page that reaches the feed's end
+    /// comes even when empty; every page's `nextAfterSequence` is where to
+    /// resume after a failure, with no gap and no repeat.
+    public func watchFeed(
+        _ request: ListFeedRequest, metadata: Metadata, timeout: Duration? = nil, bufferLimit: Int = 64
+    ) -> AsyncThrowingStream<ListFeedResponse, any Error> {
+        stream(Methods.watchFeed, request, metadata: metadata, timeout: timeout, bufferLimit: bufferLimit)
+    }
 }
 
 extension Metadata {

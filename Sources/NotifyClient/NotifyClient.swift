@@ -135,6 +135,92 @@ public final class NotifyClient: Sendable {
         }
     }
 
+    /// Calls a server-streaming `method` and returns its messages as they
+    /// arrive; the sequence ends when the call ends, throwing its
+    /// ``RPCError`` unless the status is OK.
+    ///
+    /// Messages wait in a buffer of `bufferLimit` for the reader. A reader
+    /// that falls that far behind ends the call with RESOURCE_EXHAUSTED
+    /// (`CONSUMER_TOO_SLOW`) after the messages already buffered, instead of
+    /// holding an unbounded backlog in memory: a feed reader resumes from the
+    /// last sequence it read. Ending the iteration (or cancelling its task)
+    /// cancels the call on the server.
+    ///
+    /// - Parameters:
+    ///   - timeout: the call's deadline from now; nil: none (a stream lasts
+    ///     until it is ended; the configuration's default does not apply).
+    public func stream<Request: WireMessage, Message: WireMessage>(
+        _ method: String, _ request: Request, metadata: Metadata = Metadata(), timeout: Duration? = nil,
+        bufferLimit: Int = 64, as: Message.Type = Message.self
+    ) -> AsyncThrowingStream<Message, any Error> {
+        let (messages, continuation) = AsyncThrowingStream.makeStream(
+            of: Message.self, throwing: (any Error).self, bufferingPolicy: .bufferingOldest(max(1, bufferLimit)))
+        guard local == nil else {
+            continuation.finish(throwing: RPCError(
+                code: .unimplemented, message: "server streams need a connection", reason: "STREAMING_UNSUPPORTED"))
+            return messages
+        }
+        let payload = request.serializedBuffer()
+        let deadline = timeout.map { NIODeadline.now() + TimeAmount($0) }
+        let onMessage: ClientConnectionHandler.MessageHandler = { payload in
+            let message: Message
+            do throws(RPCError) {
+                message = try Self.decode(payload)
+            } catch {
+                return error
+            }
+            switch continuation.yield(message) {
+            case .enqueued:
+                return nil
+            case .terminated:
+                // The reader left before the call was up to hear it.
+                return RPCError(code: .cancelled, message: "the stream's reader is gone", reason: "CANCELLED")
+            case .dropped:
+                return RPCError(
+                    code: .resourceExhausted, message: "the stream's reader fell \(bufferLimit) messages behind",
+                    reason: "CONSUMER_TOO_SLOW")
+            @unknown default:
+                return nil
+            }
+        }
+        let start: @Sendable (Connection) -> EventLoopFuture<ResponseFrame> = { connection in
+            let handler = connection.handler
+            let promise = handler.eventLoop.makePromise(of: ResponseFrame.self)
+            handler.eventLoop.execute {
+                handler.value.startCall(
+                    method: method, metadata: metadata, payload: payload, deadline: deadline, promise: promise,
+                    onMessage: onMessage)
+            }
+            continuation.onTermination = { _ in
+                handler.eventLoop.execute { handler.value.cancel(promise) }
+            }
+            return promise.futureResult
+        }
+        let answer: EventLoopFuture<ResponseFrame>
+        switch nextConnection() {
+        case .use(let connection):
+            answer = start(connection)
+        case .wait(let connecting):
+            answer = connecting.flatMap(start)
+        case .fail(let error):
+            continuation.finish(throwing: error)
+            return messages
+        }
+        answer.whenComplete { result in
+            switch result.mapError(Self.rpcError) {
+            case .success(let response) where response.status == .ok:
+                continuation.finish()
+            case .success(let response):
+                continuation.finish(throwing: RPCError(
+                    code: response.status, message: response.message, reason: response.reason,
+                    fieldViolations: response.fieldViolations, metadata: response.metadata))
+            case .failure(let error):
+                continuation.finish(throwing: error)
+            }
+        }
+        return messages
+    }
+
     /// The payload of an OK answer; the answer's status as an error otherwise.
     @usableFromInline
     static func payload(of response: ResponseFrame) throws(RPCError) -> ByteBuffer {

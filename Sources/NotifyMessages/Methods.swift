@@ -9,6 +9,8 @@ public enum Methods {
     public static let sendNotification = "/notify.v1.NotificationService/SendNotification"
 
     public static let listFeed = "/notify.v1.FeedService/List"
+    /// A server stream: the feed from a cursor, then live.
+    public static let watchFeed = "/notify.v1.FeedService/Watch"
 
     public static let putUser = "/notify.v1.AdminService/PutUser"
     public static let deleteUser = "/notify.v1.AdminService/DeleteUser"
@@ -24,7 +26,7 @@ public enum Methods {
 
     /// Every method, for a dispatcher to check that it serves them all.
     public static let all: [String] = [
-        healthCheck, notify, sendNotification, listFeed,
+        healthCheck, notify, sendNotification, listFeed, watchFeed,
         putUser, deleteUser, putConnection, deleteConnection,
         createSubscription, renewSubscription, deleteSubscription,
         block, unblock, createToken, revokeToken,

@@ -69,13 +69,18 @@ struct ConnectionOptions: ParsableArguments {
         case .success(let value):
             return value
         case .failure(let error):
-            var text = "error: \(error.code.name)"
-            if let reason = error.reason { text += " \(reason)" }
-            text += ": \(error.message)"
-            for violation in error.fieldViolations { text += "\n  \(violation.field): \(violation.description)" }
-            FileHandle.standardError.write(Data((text + "\n").utf8))
-            throw ExitCode(1)
+            throw Self.report(error)
         }
+    }
+
+    /// Prints a failed call's status, reason and message on stderr; exit 1.
+    static func report(_ error: RPCError) -> ExitCode {
+        var text = "error: \(error.code.name)"
+        if let reason = error.reason { text += " \(reason)" }
+        text += ": \(error.message)"
+        for violation in error.fieldViolations { text += "\n  \(violation.field): \(violation.description)" }
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+        return ExitCode(1)
     }
 }
 
@@ -156,21 +161,55 @@ struct Send: AsyncParsableCommand {
 }
 
 struct Feed: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List a user's feed, one JSON object per line, oldest first.")
+    static let configuration = CommandConfiguration(
+        abstract: "List a user's feed, one JSON object per line, oldest first.",
+        discussion: """
+            With --follow it keeps reading: entries are printed as they are stored, and after a \
+            lost connection or a server restart it resumes from the last one printed, with no gap \
+            and no repeat. It stops on another error or when interrupted.
+            """
+    )
     @OptionGroup var connection: ConnectionOptions
-    @Option(help: "The user.") var user: Int64
     @Option(help: "Only entries after this sequence number.") var after: UInt64 = 0
-    @Option(help: "At most this many entries (1 to 1000).") var limit: UInt32 = 100
+    @Option(help: "The user.") var user: Int64
+    @Option(help: "At most this many entries (1 to 1000); with --follow, per message.") var limit: UInt32 = 100
+    @Flag(help: "Keep reading, live, over a server stream.") var follow = false
 
     func run() async throws {
-        let response = try await connection.perform { client async throws(RPCError) in
-            try await client.listFeed(
-                ListFeedRequest(user: user, afterSequence: after, limit: limit), metadata: connection.metadata,
-                timeout: connection.deadline
-            )
+        guard follow else {
+            let response = try await connection.perform { client async throws(RPCError) in
+                try await client.listFeed(
+                    ListFeedRequest(user: user, afterSequence: after, limit: limit), metadata: connection.metadata,
+                    timeout: connection.deadline
+                )
+            }
+            for notification in response.notifications {
+                print(notification.feedJSON.text)
+            }
+            return
         }
-        for notification in response.notifications {
-            print(notification.feedJSON.text)
+        var cursor = after
+        while true {
+            let client = connection.client()
+            let failure: RPCError
+            do {
+                let pages = client.watchFeed(
+                    ListFeedRequest(user: user, afterSequence: cursor, limit: limit), metadata: connection.metadata)
+                for try await page in pages {
+                    var lines = ""
+                    for notification in page.notifications { lines += notification.feedJSON.text + "\n" }
+                    FileHandle.standardOutput.write(Data(lines.utf8))
+                    cursor = page.nextAfterSequence
+                }
+                await client.close()
+                return
+            } catch {
+                failure = (error as? RPCError) ?? RPCError(code: .unknown, message: "\(error)")
+            }
+            await client.close()
+            guard failure.code == .unavailable else { throw ConnectionOptions.report(failure) }
+            FileHandle.standardError.write(Data("resuming after sequence \(cursor): \(failure.message)\n".utf8))
+            try await Task.sleep(for: .seconds(1))
         }
     }
 }

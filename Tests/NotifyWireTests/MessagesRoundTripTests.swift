@@ -199,12 +199,13 @@ struct MessagesRoundTripTests {
         #expect(Array(buffer.readableBytesView) == [0x08, 0xAC, 0x02])
     }
 
-    @Test("The method table lists the fifteen full method paths once each")
+    @Test("The method table lists the sixteen full method paths once each")
     func methods() {
-        #expect(Methods.all.count == 15)
-        #expect(Set(Methods.all).count == 15)
+        #expect(Methods.all.count == 16)
+        #expect(Set(Methods.all).count == 16)
         #expect(Methods.notify == "/notify.v1.NotificationService/Notify")
         #expect(Methods.listFeed == "/notify.v1.FeedService/List")
+        #expect(Methods.watchFeed == "/notify.v1.FeedService/Watch")
         #expect(Methods.all.allSatisfy { $0.hasPrefix("/notify.v1.") })
     }
 }

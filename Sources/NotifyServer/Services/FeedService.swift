@@ -15,20 +15,67 @@ struct FeedService: Sendable {
         router.register(Methods.listFeed) { (request: ListFeedRequest, context) in
             try await list(request, context: context)
         }
+        router.registerStream(Methods.watchFeed) { (request: ListFeedRequest, context, stream) in
+            try await watch(request, context: context, stream: stream)
+        }
     }
 
     func list(_ request: ListFeedRequest, context: ServerContext) async throws -> ListFeedResponse {
+        let (user, after, limit) = try await checkedRead(request, context: context)
+        let notifications = try await store.feed(user: user, after: after, limit: limit)
+        return ListFeedResponse(notifications: notifications, nextAfterSequence: notifications.last?.sequence ?? after)
+    }
+
+    /// The feed after the request's cursor, page by page, then live: each
+    /// page the store's commits make readable, until the call ends.
+    ///
+    /// The stream is a cursor over the durable feed, not a queue: it watches
+    /// before its first read, so no commit falls between the backlog and the
+    /// live pages, and it reads only when the connection can take more. The
+    /// first page that leaves the reader caught up is sent even when empty,
+    /// so a client knows that what follows is live.
+    func watch(_ request: ListFeedRequest, context: ServerContext, stream: ServerStream) async throws {
+        let (user, after, limit) = try await checkedRead(request, context: context)
+        var advances = store.watchFeed(user: user).makeAsyncIterator()
+        var cursor = after
+        var caughtUp = false
+        repeat {
+            while true {
+                let notifications: [NotifyDomain.Notification]
+                do {
+                    notifications = try await store.feed(user: user, after: cursor, limit: limit)
+                } catch {
+                    // A read cut short because the call ended is no storage failure.
+                    if Task.isCancelled { throw CancellationError() }
+                    throw error
+                }
+                if notifications.isEmpty && caughtUp { break }
+                cursor = notifications.last?.sequence ?? cursor
+                try await stream.send(ListFeedResponse(notifications: notifications, nextAfterSequence: cursor))
+                if notifications.count < limit {
+                    caughtUp = true
+                    break
+                }
+            }
+        } while await advances.next() != nil
+        // The store closed its watches: it is shutting down.
+        if Task.isCancelled { throw CancellationError() }
+        throw RPCError(code: .unavailable, message: "the store is closing: resume on a new connection", reason: "GOING_AWAY")
+    }
+
+    /// Authenticates and authorizes a read of a feed; the user, cursor and page size.
+    private func checkedRead(
+        _ request: ListFeedRequest, context: ServerContext
+    ) async throws -> (user: Int64, after: UInt64, limit: Int) {
         let caller = try await guardrail.authenticate(context)
         guard let user = request.user else {
             throw RPCError.missingField("user")
         }
         try await guardrail.authorize(caller, for: .readFeed(user: user), context: context)
-        let after = request.afterSequence ?? 0
         var limit = request.limit ?? 0
         if limit == 0 { limit = Self.defaultPageSize }
         limit = min(limit, Self.maximumPageSize)
-        let notifications = try await store.feed(user: user, after: after, limit: Int(limit))
-        return ListFeedResponse(notifications: notifications, nextAfterSequence: notifications.last?.sequence ?? after)
+        return (user, request.afterSequence ?? 0, Int(limit))
     }
 }
 

@@ -1,0 +1,309 @@
+import Foundation
+import NIOCore
+import NotifyClient
+import NotifyDomain
+import NotifyMessages
+import NotifyServer
+import NotifyTesting
+import NotifyWire
+import Testing
+
+@Suite("FeedService/Watch: the feed as a live stream, over real TLS against the real server and SQLite")
+struct FeedWatchTests {
+    @Test("the backlog after the cursor comes page by page, then each commit live, in order, with no gap")
+    func backlogThenLive() async throws {
+        try await withTestServer { server in
+            try await server.users(1, 2)
+            try await server.connect(1, to: 2, kind: .friend)
+            let admin = Metadata.bearer(try await server.adminToken())
+            let owner = Metadata.bearer(try await server.token(for: .user(2), roles: [.user]))
+            let client = server.client()
+            var ids: [String] = []
+            for index in 1...5 {
+                ids.append(try await client.notify(notifyRequest(issuer: 2, title: "old \(index)"), metadata: admin).id)
+            }
+
+            var pages = client.watchFeed(ListFeedRequest(user: 2, afterSequence: 2, limit: 2), metadata: owner)
+                .makeAsyncIterator()
+            let first = try #require(try await pages.next())
+            #expect(first.notifications.map(\.sequence) == [3, 4])
+            #expect(first.nextAfterSequence == 4)
+            let second = try #require(try await pages.next())
+            // Fewer than the limit: the reader has caught up, what follows is live.
+            #expect(second.notifications.map(\.sequence) == [5])
+
+            // Live: to the user, and to the issuer's friends (the store picks
+            // those in SQL, so it wakes every watcher).
+            ids.append(try await client.notify(notifyRequest(issuer: 2, title: "live 1"), metadata: admin).id)
+            ids.append(try await client.notify(notifyRequest(issuer: 1, recipients: "connections"), metadata: admin).id)
+            ids.append(try await client.notify(notifyRequest(issuer: 2, title: "live 2"), metadata: admin).id)
+            var live: [NotifyDomain.Notification] = []
+            while live.count < 3, let page = try await pages.next() {
+                live += page.notifications
+                #expect(page.nextAfterSequence == live.last?.sequence ?? 5)
+            }
+            #expect(live.map(\.sequence) == [6, 7, 8])
+            #expect((first.notifications + second.notifications + live).map(\.id) == Array(ids[2...]))
+            #expect(live.allSatisfy { $0.user == 2 })
+            await client.close()
+        }
+    }
+
+    @Test("an empty feed answers one empty page at once, so the reader knows it is live")
+    func emptyFeedMarksLive() async throws {
+        try await withTestServer { server in
+            try await server.users(2)
+            let admin = Metadata.bearer(try await server.adminToken())
+            let client = server.client()
+            var pages = client.watchFeed(ListFeedRequest(user: 2), metadata: admin).makeAsyncIterator()
+            let marker = try #require(try await pages.next())
+            #expect(marker.notifications.isEmpty)
+            #expect(marker.nextAfterSequence == 0)
+            let id = try await client.notify(notifyRequest(issuer: 2), metadata: admin).id
+            let page = try #require(try await pages.next())
+            #expect(page.notifications.map(\.id) == [id])
+            #expect(page.nextAfterSequence == 1)
+            await client.close()
+        }
+    }
+
+    @Test("a reader that stops and resumes from the last nextAfterSequence gets the rest, no gap, no repeat; the server frees the stream")
+    func resumeAfterStopping() async throws {
+        try await withTestServer { server in
+            try await server.users(2)
+            let admin = Metadata.bearer(try await server.adminToken())
+            let client = server.client()
+            var ids: [String] = []
+            for _ in 0..<3 { ids.append(try await client.notify(notifyRequest(issuer: 2), metadata: admin).id) }
+
+            var seen: [NotifyDomain.Notification] = []
+            var cursor: UInt64 = 0
+            for try await page in client.watchFeed(ListFeedRequest(user: 2, limit: 2), metadata: admin) {
+                seen += page.notifications
+                cursor = page.nextAfterSequence
+                break  // the device goes away after its first page
+            }
+            #expect(cursor == 2)
+            try await waitUntil("the stream is released") { server.endpoint.openStreams == 0 }
+
+            // Stored while no one was reading.
+            for _ in 0..<2 { ids.append(try await client.notify(notifyRequest(issuer: 2), metadata: admin).id) }
+            for try await page in client.watchFeed(ListFeedRequest(user: 2, afterSequence: cursor), metadata: admin) {
+                seen += page.notifications
+                if seen.count >= 5 { break }
+            }
+            #expect(seen.map(\.sequence) == [1, 2, 3, 4, 5])
+            #expect(seen.map(\.id) == ids)
+            try await waitUntil("the stream is released") { server.endpoint.openStreams == 0 }
+            await client.close()
+        }
+    }
+
+    @Test("a reader that falls behind its buffer ends with CONSUMER_TOO_SLOW after what it holds, and resumes with no gap")
+    func slowReader() async throws {
+        try await withTestServer { server in
+            try await server.users(2)
+            let admin = Metadata.bearer(try await server.adminToken())
+            let client = server.client()
+            for _ in 0..<40 { _ = try await client.notify(notifyRequest(issuer: 2), metadata: admin) }
+
+            // 40 pages of 1 into a buffer of 2, read only after they all had time to arrive.
+            let pages = client.watchFeed(ListFeedRequest(user: 2, limit: 1), metadata: admin, bufferLimit: 2)
+            try await Task.sleep(for: .milliseconds(500))
+            var seen: [UInt64] = []
+            await expectFailure(.resourceExhausted, "CONSUMER_TOO_SLOW") {
+                for try await page in pages { seen += page.notifications.map(\.sequence) }
+            }
+            #expect(!seen.isEmpty && seen.count < 40)
+            #expect(seen == Array(1...UInt64(seen.count)))
+            for try await page in client.watchFeed(
+                ListFeedRequest(user: 2, afterSequence: seen.last ?? 0), metadata: admin
+            ) {
+                seen += page.notifications.map(\.sequence)
+                if seen.count >= 40 { break }
+            }
+            #expect(seen == Array(1...40))
+            try await waitUntil("the streams are released") { server.endpoint.openStreams == 0 }
+            await client.close()
+        }
+    }
+
+    @Test("Watch checks its caller like List does, before any message")
+    func access() async throws {
+        try await withTestServer { server in
+            try await server.users(2, 3)
+            let admin = Metadata.bearer(try await server.adminToken())
+            let stranger = Metadata.bearer(try await server.token(for: .user(3), roles: [.user]))
+            let client = server.client()
+            _ = try await client.notify(notifyRequest(issuer: 2), metadata: admin)
+            for (metadata, code, reason) in [
+                (stranger, StatusCode.permissionDenied, "NOT_AUTHORIZED_FOR_USER"),
+                (Metadata(), .unauthenticated, "MISSING_TOKEN"),
+            ] {
+                await expectFailure(code, reason) {
+                    for try await page in client.watchFeed(ListFeedRequest(user: 2), metadata: metadata) {
+                        Issue.record("a message reached a refused reader: \(page)")
+                    }
+                }
+            }
+            let noUser = await expectFailure(.invalidArgument, "INVALID_FIELDS") {
+                for try await _ in client.watchFeed(ListFeedRequest(), metadata: admin) {}
+            }
+            #expect(noUser?.fieldViolations.map(\.field) == ["user"])
+            try await waitUntil("the streams are released") { server.endpoint.openStreams == 0 }
+            await client.close()
+        }
+    }
+
+    @Test("past its deadline a watch ends DEADLINE_EXCEEDED and the server frees it")
+    func deadline() async throws {
+        try await withTestServer { server in
+            try await server.users(2)
+            let admin = Metadata.bearer(try await server.adminToken())
+            let client = server.client()
+            let started = ContinuousClock.now
+            await expectFailure(.deadlineExceeded, "DEADLINE_EXCEEDED") {
+                for try await _ in client.watchFeed(ListFeedRequest(user: 2), metadata: admin, timeout: .milliseconds(300)) {}
+            }
+            #expect(ContinuousClock.now - started < .seconds(10))
+            try await waitUntil("the stream is released") { server.endpoint.openStreams == 0 }
+            await client.close()
+        }
+    }
+
+    @Test("past --max-streams a new watch is refused OVERLOADED, and unary calls still run")
+    func streamLimit() async throws {
+        try await withTestServer(configure: { $0.maxStreams = 1 }) { server in
+            try await server.users(2)
+            let admin = Metadata.bearer(try await server.adminToken())
+            let client = server.client()
+            var open = client.watchFeed(ListFeedRequest(user: 2), metadata: admin).makeAsyncIterator()
+            _ = try #require(try await open.next())
+            await expectFailure(.resourceExhausted, "OVERLOADED") {
+                for try await _ in client.watchFeed(ListFeedRequest(user: 2), metadata: admin) {}
+            }
+            #expect(try await client.notify(notifyRequest(issuer: 2), metadata: admin).recipients == 1)
+            #expect(try await open.next()?.notifications.count == 1)
+            await client.close()
+        }
+    }
+
+    @Test("an in-process client gets UNIMPLEMENTED for a stream: streams need a connection")
+    func inProcess() async throws {
+        try await withTestServer { server in
+            let admin = Metadata.bearer(try await server.adminToken())
+            let client = NotifyClient(local: server.endpoint)
+            await expectFailure(.unimplemented, "STREAMING_UNSUPPORTED") {
+                for try await _ in client.watchFeed(ListFeedRequest(user: 2), metadata: admin) {}
+            }
+        }
+    }
+
+    @Test("graceful shutdown ends a watch at once with UNAVAILABLE GOING_AWAY instead of holding the drain")
+    func shutdownEndsStreams() async throws {
+        let (reader, bodyEnded) = try await withTestServer { server in
+            try await server.users(2)
+            let admin = Metadata.bearer(try await server.adminToken())
+            let client = server.client()
+            let (ready, isReady) = AsyncStream.makeStream(of: Void.self)
+            // Left reading when the body returns: the server then drains.
+            let reader = Task { () -> RPCError? in
+                defer { isReady.finish() }
+                do {
+                    for try await _ in client.watchFeed(ListFeedRequest(user: 2), metadata: admin) {
+                        isReady.yield()
+                    }
+                    return nil
+                } catch {
+                    return error as? RPCError
+                }
+            }
+            for await _ in ready { break }
+            return (reader, ContinuousClock.now)
+        }
+        // The test server's drain timeout is 10 s: a stream that held it would take that long.
+        #expect(ContinuousClock.now - bodyEnded < .seconds(8))
+        let error = await reader.value
+        #expect(error?.code == .unavailable)
+        #expect(error?.reason == "GOING_AWAY")
+    }
+
+    @Test("on the wire: message frames carry the call id before the final response; a cancel frame frees the stream")
+    func rawFrames() async throws {
+        try await withTestServer { server in
+            try await server.users(2)
+            let admin = try await server.adminToken()
+            let client = server.client()
+            _ = try await client.notify(notifyRequest(issuer: 2), metadata: .bearer(admin))
+            let raw = try await RawConnection.connect(port: server.port, caFile: server.caFile)
+            guard case .settings = try await raw.next() else {
+                Issue.record("the first frame was not settings")
+                return
+            }
+            var metadata = Metadata.bearer(admin)
+            metadata.add("x-request-id", "watch-1")
+            try await raw.write([.request(RequestFrame(
+                callID: 7, method: Methods.watchFeed, metadata: metadata, timeoutMilliseconds: nil,
+                payload: ListFeedRequest(user: 2).serializedBuffer()
+            ))])
+            guard case .message(let message) = try await raw.next() else {
+                Issue.record("expected a stream message")
+                return
+            }
+            #expect(message.callID == 7)
+            let page = try ListFeedResponse(serializedBytes: message.payload)
+            #expect(page.notifications.map(\.sequence) == [1])
+            #expect(server.endpoint.openStreams == 1)
+
+            try await raw.write([
+                .cancel(callID: 7),
+                .request(RequestFrame(
+                    callID: 8, method: Methods.healthCheck, metadata: Metadata(), timeoutMilliseconds: nil,
+                    payload: HealthCheckRequest().serializedBuffer()
+                )),
+            ])
+            // The cancelled call gets nothing more; the connection serves on.
+            guard case .response(let health) = try await raw.next() else {
+                Issue.record("expected the health answer")
+                return
+            }
+            #expect(health.callID == 8)
+            #expect(health.status == .ok)
+            try await waitUntil("the stream is released") { server.endpoint.openStreams == 0 }
+            _ = try await client.notify(notifyRequest(issuer: 2), metadata: .bearer(admin))
+            try await raw.write([.ping(42)])
+            guard case .pong(42) = try await raw.next() else {
+                Issue.record("after a cancel, a message of the cancelled call arrived before the pong")
+                return
+            }
+            // An undecodable request is refused before any message.
+            try await raw.write([.request(RequestFrame(
+                callID: 9, method: Methods.watchFeed, metadata: metadata, timeoutMilliseconds: nil,
+                payload: ByteBuffer(bytes: [0xFF, 0xFF])
+            ))])
+            guard case .response(let refused) = try await raw.next() else {
+                Issue.record("expected the refusal")
+                return
+            }
+            #expect(refused.callID == 9)
+            #expect(refused.status == .invalidArgument)
+            #expect(refused.reason == "UNDECODABLE_REQUEST")
+            await raw.close()
+            await client.close()
+        }
+    }
+}
+
+/// Polls `condition` every 20 ms for up to 10 s.
+func waitUntil(
+    _ what: String, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + .seconds(10)
+    while !condition() {
+        guard ContinuousClock.now < deadline else {
+            Issue.record("timed out waiting until \(what)", sourceLocation: sourceLocation)
+            return
+        }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+}
