@@ -155,13 +155,7 @@ public final class NotifyClient: Sendable {
     ) -> AsyncThrowingStream<Message, any Error> {
         let (messages, continuation) = AsyncThrowingStream.makeStream(
             of: Message.self, throwing: (any Error).self, bufferingPolicy: .bufferingOldest(max(1, bufferLimit)))
-        guard local == nil else {
-            continuation.finish(throwing: RPCError(
-                code: .unimplemented, message: "server streams need a connection", reason: "STREAMING_UNSUPPORTED"))
-            return messages
-        }
         let payload = request.serializedBuffer()
-        let deadline = timeout.map { NIODeadline.now() + TimeAmount($0) }
         let onMessage: ClientConnectionHandler.MessageHandler = { payload in
             let message: Message
             do throws(RPCError) {
@@ -183,6 +177,34 @@ public final class NotifyClient: Sendable {
                 return nil
             }
         }
+        let finish: @Sendable (ResponseFrame) -> Void = { response in
+            guard response.status == .ok else {
+                return continuation.finish(throwing: RPCError(
+                    code: response.status, message: response.message, reason: response.reason,
+                    fieldViolations: response.fieldViolations, metadata: response.metadata))
+            }
+            continuation.finish()
+        }
+        if let local {
+            guard !isClosed else {
+                continuation.finish(throwing: Self.closedError)
+                return messages
+            }
+            let end = local.startStream(method: method, metadata: metadata, payload: payload, onMessage: { payload in
+                guard let error = onMessage(payload) else { return true }
+                continuation.finish(throwing: error)
+                return false
+            }, completion: finish)
+            continuation.onTermination = { _ in end() }
+            if let timeout {
+                group.any().scheduleTask(in: TimeAmount(timeout)) {
+                    continuation.finish(throwing: RPCError(
+                        code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED"))
+                }
+            }
+            return messages
+        }
+        let deadline = timeout.map { NIODeadline.now() + TimeAmount($0) }
         let start: @Sendable (Connection) -> EventLoopFuture<ResponseFrame> = { connection in
             let handler = connection.handler
             let promise = handler.eventLoop.makePromise(of: ResponseFrame.self)
@@ -208,14 +230,8 @@ public final class NotifyClient: Sendable {
         }
         answer.whenComplete { result in
             switch result.mapError(Self.rpcError) {
-            case .success(let response) where response.status == .ok:
-                continuation.finish()
-            case .success(let response):
-                continuation.finish(throwing: RPCError(
-                    code: response.status, message: response.message, reason: response.reason,
-                    fieldViolations: response.fieldViolations, metadata: response.metadata))
-            case .failure(let error):
-                continuation.finish(throwing: error)
+            case .success(let response): finish(response)
+            case .failure(let error): continuation.finish(throwing: error)
             }
         }
         return messages

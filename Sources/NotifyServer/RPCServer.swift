@@ -28,6 +28,8 @@ public final class RPCServer: Service, Sendable {
     private let acceptsLocalCalls = Atomic<Bool>(true)
     /// Where request ids get their random bits.
     private let random = SecureRandom.Source()
+    /// The in-process callers' streams, which no connection's drain ends.
+    private let localStreams = LocalStreams()
 
     public init(
         configuration: ServerConfiguration,
@@ -83,6 +85,7 @@ public final class RPCServer: Service, Sendable {
                 listener.close(promise: nil)
             }
             acceptsLocalCalls.store(false, ordering: .relaxed)
+            localStreams.endAll()
             await drain(registry)
             executor.finish()
         }
@@ -190,5 +193,97 @@ extension RPCServer: LocalRPCEndpoint {
             executor.release()
             eventLoop.execute { completion(answer) }
         }
+    }
+
+    /// Starts a server stream for an in-process caller (the gateway's SSE),
+    /// through the same router and stream limit as on a connection. Its
+    /// reader paces it: ``ServerStream/send(_:)`` hands each message over
+    /// at once, and the reader ends the call when it can take no more.
+    public func startStream(
+        method: String, metadata: Metadata, payload: ByteBuffer,
+        onMessage: @escaping @Sendable (ByteBuffer) -> Bool,
+        completion: @escaping @Sendable (ResponseFrame) -> Void
+    ) -> @Sendable () -> Void {
+        var random = random.generator
+        let context = ServerContext(
+            callID: 0, method: method, metadata: metadata, deadline: nil, requestPayload: payload,
+            requestID: metadata["x-request-id"] ?? UUIDText.random(using: &random), logger: logger
+        )
+        guard acceptsLocalCalls.load(ordering: .relaxed) else {
+            completion(CallJob.goingAway(context))
+            return {}
+        }
+        let handler: RPCRouter.StreamHandler
+        switch CallJob.route(router.handler(for: method), context: context) {
+        case .answered(let answer):
+            completion(answer)
+            return {}
+        case .task, .staged:
+            completion(CallJob.failure(
+                RPCError(code: .unimplemented, message: "\(method) is not a server stream", reason: "NOT_A_STREAM"),
+                context: context
+            ))
+            return {}
+        case .stream(let stream):
+            handler = stream
+        }
+        guard executor.admitStream() else {
+            completion(CallJob.overloaded(context))
+            return {}
+        }
+        let stream = ServerStream(maxMessageSize: configuration.maxMessageSize, writable: true, emit: onMessage)
+        guard let id = localStreams.add(stream) else {
+            executor.releaseStream()
+            completion(CallJob.goingAway(context))
+            return {}
+        }
+        let submitted = executor.submitStream { [self] in
+            let answer = await CallJob.respond(handler, stream: stream, context: context)
+            localStreams.remove(id)
+            // Ended by the drain: the reader resumes elsewhere.
+            completion(acceptsLocalCalls.load(ordering: .relaxed) ? answer : CallJob.goingAway(context))
+        }
+        guard submitted else {
+            localStreams.remove(id)
+            executor.releaseStream()
+            completion(CallJob.goingAway(context))
+            return {}
+        }
+        return { stream.end() }
+    }
+}
+
+/// The streams of in-process callers, so that shutdown can end them: the
+/// executor's group waits for every stream before the server returns.
+private final class LocalStreams: Sendable {
+    private struct State {
+        var next: UInt64 = 0
+        var open: [UInt64: ServerStream] = [:]
+        var closed = false
+    }
+
+    private let state = Mutex(State())
+
+    /// - Returns: the stream's id; nil once shutdown has ended them all.
+    func add(_ stream: ServerStream) -> UInt64? {
+        state.withLock { state in
+            guard !state.closed else { return nil }
+            state.next += 1
+            state.open[state.next] = stream
+            return state.next
+        }
+    }
+
+    func remove(_ id: UInt64) {
+        _ = state.withLock { $0.open.removeValue(forKey: id) }
+    }
+
+    /// Ends every stream and admits no more.
+    func endAll() {
+        let open = state.withLock { state in
+            state.closed = true
+            return Array(state.open.values)
+        }
+        for stream in open { stream.end() }
     }
 }

@@ -25,6 +25,20 @@ public protocol LocalRPCEndpoint: Sendable {
         method: String, metadata: Metadata, payload: ByteBuffer, deadline: ContinuousClock.Instant?,
         on eventLoop: any EventLoop, completion: @escaping @Sendable (ResponseFrame) -> Void
     )
+
+    /// Starts one server-streaming call and returns at once.
+    ///
+    /// - Parameters:
+    ///   - onMessage: takes each message's payload, in order, on the
+    ///     handler's task; false ends the call (its reader is gone or full).
+    ///     It must return quickly.
+    ///   - completion: the final response; called exactly once.
+    /// - Returns: ends the call early (its reader went away); idempotent.
+    func startStream(
+        method: String, metadata: Metadata, payload: ByteBuffer,
+        onMessage: @escaping @Sendable (ByteBuffer) -> Bool,
+        completion: @escaping @Sendable (ResponseFrame) -> Void
+    ) -> @Sendable () -> Void
 }
 
 extension LocalRPCEndpoint {

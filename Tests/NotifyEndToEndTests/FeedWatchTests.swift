@@ -188,14 +188,32 @@ struct FeedWatchTests {
         }
     }
 
-    @Test("an in-process client gets UNIMPLEMENTED for a stream: streams need a connection")
+    @Test("an in-process client (the gateway's) watches with no connection: backlog, live, its limit, and a stop that frees the stream")
     func inProcess() async throws {
-        try await withTestServer { server in
+        try await withTestServer(configure: { $0.maxStreams = 1 }) { server in
+            try await server.users(2)
             let admin = Metadata.bearer(try await server.adminToken())
             let client = NotifyClient(local: server.endpoint)
-            await expectFailure(.unimplemented, "STREAMING_UNSUPPORTED") {
+            let first = try await client.notify(notifyRequest(issuer: 2), metadata: admin).id
+            var pages = client.watchFeed(ListFeedRequest(user: 2), metadata: admin).makeAsyncIterator()
+            #expect(try await pages.next()?.notifications.map(\.id) == [first])
+            await expectFailure(.resourceExhausted, "OVERLOADED") {
                 for try await _ in client.watchFeed(ListFeedRequest(user: 2), metadata: admin) {}
             }
+            let second = try await client.notify(notifyRequest(issuer: 2), metadata: admin).id
+            #expect(try await pages.next()?.notifications.map(\.id) == [second])
+            await expectFailure(.unimplemented, "NOT_A_STREAM") {
+                for try await _ in client.stream(
+                    Methods.listFeed, ListFeedRequest(user: 2), metadata: admin, as: ListFeedResponse.self
+                ) {}
+            }
+            // Dropping the reader ends the call.
+            _ = consume pages
+            try await waitUntil("the stream is released") { server.endpoint.openStreams == 0 }
+            await expectFailure(.deadlineExceeded, "DEADLINE_EXCEEDED") {
+                for try await _ in client.watchFeed(ListFeedRequest(user: 2), metadata: admin, timeout: .milliseconds(200)) {}
+            }
+            try await waitUntil("the stream is released") { server.endpoint.openStreams == 0 }
         }
     }
 

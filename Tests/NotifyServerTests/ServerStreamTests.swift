@@ -16,7 +16,10 @@ struct ServerStreamTests {
 
     /// A stream whose messages are counted in `sent`.
     private func stream(writable: Bool, maxMessageSize: Int = 4096, sent: Sent) -> ServerStream {
-        ServerStream(maxMessageSize: maxMessageSize, writable: writable) { _ in sent.add() }
+        ServerStream(maxMessageSize: maxMessageSize, writable: writable) { _ in
+            sent.add()
+            return true
+        }
     }
 
     @Test("while the send buffer is full a send waits; it goes out once the buffer drains")

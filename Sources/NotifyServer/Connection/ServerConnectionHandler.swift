@@ -244,6 +244,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         let (eventLoop, callID) = (context.eventLoop, callContext.callID)
         let stream = ServerStream(maxMessageSize: maxMessageSize, writable: context.channel.isWritable) { payload in
             eventLoop.execute { loopBound.value.writeStreamMessage(callID: callID, payload: payload) }
+            return true
         }
         streams[callID] = (stream, callContext.requestID)
         let submitted = executor.submitStream {

@@ -20,10 +20,11 @@ public final class ServerStream: Sendable {
 
     private let state = Mutex(State())
     private let maxMessageSize: Int
-    /// Hands one message payload to the connection's event loop.
-    private let emit: @Sendable (ByteBuffer) -> Void
+    /// Hands one message payload to the connection's event loop, or to an
+    /// in-process reader; false when the reader will take no more.
+    private let emit: @Sendable (ByteBuffer) -> Bool
 
-    init(maxMessageSize: Int, writable: Bool, emit: @escaping @Sendable (ByteBuffer) -> Void) {
+    init(maxMessageSize: Int, writable: Bool, emit: @escaping @Sendable (ByteBuffer) -> Bool) {
         self.maxMessageSize = maxMessageSize
         self.emit = emit
         state.withLock { $0.writable = writable }
@@ -44,8 +45,10 @@ public final class ServerStream: Sendable {
         }
         await waitUntilWritable()
         let ended = state.withLock { $0.ended }
-        guard !ended else { throw Self.endedError }
-        emit(payload)
+        guard !ended, emit(payload) else {
+            end()
+            throw Self.endedError
+        }
     }
 
     static let endedError = RPCError(code: .cancelled, message: "the stream has ended", reason: "STREAM_ENDED")
