@@ -35,6 +35,8 @@ enum Failure: Error, Sendable {
     case unparsableBody(String)
     /// Type and validation errors, merged: one entry per field.
     case invalidFields([Violation])
+    /// A query parameter (or Last-Event-ID) of `/feed/events` is missing or malformed.
+    case invalidQuery([Violation])
 }
 
 /// What an HTTP error answer carries, whatever the contract.
@@ -127,6 +129,10 @@ enum ErrorTable {
             )
         case .invalidFields(let violations):
             return invalidFields(violations, graph: graph)
+        case .invalidQuery(let violations):
+            var problem = invalidFields(violations, graph: graph)
+            problem.message = "The query doesn't match the contract for the API."
+            return problem
         }
     }
 

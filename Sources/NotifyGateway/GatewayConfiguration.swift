@@ -38,6 +38,9 @@ public struct GatewayConfiguration: Sendable {
     public var upstream: Upstream
     /// How many connections the gateway keeps to a remote RPC service; calls are spread over them.
     public var upstreamConnections: Int
+    /// How often a server-sent-events answer with nothing new carries a
+    /// comment line: it keeps proxies from closing it and finds readers that left.
+    public var eventHeartbeat: Duration
 
     /// Where the gateway's RPC calls go.
     public enum Upstream: Sendable {
@@ -69,5 +72,6 @@ public struct GatewayConfiguration: Sendable {
         self.rpcTimeout = .seconds(10)
         self.upstream = upstream
         self.upstreamConnections = 2
+        self.eventHeartbeat = .seconds(15)
     }
 }

@@ -35,11 +35,18 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     /// acts or names the deadline to wait for next.
     private var timer: Scheduled<Void>?
     private var timerDeadline = NIODeadline.distantFuture
+    /// While server-sent events are written: the reader's side of the stream,
+    /// and the heartbeat that writes a comment when nothing else was.
+    private var events: EventStreamLink?
+    private var heartbeat: RepeatedTask?
+    private let heartbeatInterval: TimeAmount
 
     init(
-        responder: GatewayResponder, maxBodySize: Int, readTimeout: TimeAmount, idleTimeout: TimeAmount, answerTimeout: TimeAmount
+        responder: GatewayResponder, maxBodySize: Int, readTimeout: TimeAmount, idleTimeout: TimeAmount, answerTimeout: TimeAmount,
+        heartbeat: TimeAmount
     ) {
         self.responder = responder
+        self.heartbeatInterval = heartbeat
         self.state = GatewayConnectionStateMachine(
             now: .now(), maxBodySize: maxBodySize, readTimeout: readTimeout, idleTimeout: idleTimeout,
             answerTimeout: answerTimeout
@@ -54,6 +61,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
+        stopEvents()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -61,13 +69,18 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         waiting.removeAll()
         timer?.cancel()
         timer = nil
+        stopEvents()
         context.fireChannelInactive()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
-        // Graceful shutdown: an idle connection closes now, a busy one after its answer.
+        // Graceful shutdown: an idle connection closes now, a busy one after
+        // its answer, a stream at once (its reader reconnects elsewhere).
         waiting.removeAll()
+        if state.isStreaming {
+            return endEvents(FeedEvents.goingAway, context: context)
+        }
         if state.finishUp() { context.close(promise: nil) }
     }
 
@@ -154,6 +167,10 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     }
 
     private func answer(_ response: GatewayResponse, number: UInt64, context: ChannelHandlerContext) {
+        if let link = response.events {
+            guard state.answeredWithStream(number: number) else { return link.detach() }
+            return startEvents(response, link: link, context: context)
+        }
         let action = state.answered(number: number, closes: response.closesConnection, now: .now())
         write(response, as: action, context: context)
     }
@@ -206,6 +223,50 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    // MARK: Server-sent events
+
+    /// Writes the head and first events of an endless answer, then hands the
+    /// connection to the stream's reader.
+    private func startEvents(_ response: GatewayResponse, link: EventStreamLink, context: ChannelHandlerContext) {
+        events = link
+        timer?.cancel()
+        timer = nil
+        context.writeAndFlush(
+            wrapOutboundOut(response.renderedStreamHead(date: date.now(), allocator: context.channel.allocator)), promise: nil
+        )
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        heartbeat = context.eventLoop.scheduleRepeatedTask(initialDelay: heartbeatInterval, delay: heartbeatInterval) { _ in
+            let (handler, context) = loopBound.value
+            _ = handler.writeEvents(ServerSentEvent.heartbeat, context: context)
+        }
+        link.attach(ConnectionEventSink(target: loopBound))
+    }
+
+    /// One chunk of events; the future completes once it is on the socket.
+    fileprivate func writeEvents(_ bytes: [UInt8], context: ChannelHandlerContext) -> EventLoopFuture<Void> {
+        guard state.isStreaming, context.channel.isActive else {
+            return context.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
+        }
+        return context.writeAndFlush(wrapOutboundOut(ServerSentEvent.chunk(bytes, allocator: context.channel.allocator)))
+    }
+
+    /// Writes the last events and the end of the body, then closes.
+    fileprivate func endEvents(_ bytes: [UInt8], context: ChannelHandlerContext) {
+        guard state.isStreaming else { return }
+        state.closed()
+        stopEvents()
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(ServerSentEvent.chunk(bytes, allocator: context.channel.allocator, last: true)))
+            .whenComplete { _ in loopBound.value.close(promise: nil) }
+    }
+
+    private func stopEvents() {
+        heartbeat?.cancel()
+        heartbeat = nil
+        events?.detach()
+        events = nil
+    }
+
     /// Makes sure the timer fires by the state's deadline. A timer already set
     /// for that time or earlier stays: it re-arms itself when it fires.
     private func armTimer(context: ChannelHandlerContext) {
@@ -249,6 +310,25 @@ extension GatewayConnectionHandler {
         case part(HTTPServerRequestPart)
         /// The parser rejected what came after the parts before it.
         case malformed
+    }
+}
+
+/// The connection as the stream's reader sees it, from its task.
+private struct ConnectionEventSink: EventSink {
+    let target: NIOLoopBound<(GatewayConnectionHandler, ChannelHandlerContext)>
+
+    func write(_ bytes: [UInt8]) async throws {
+        try await target.eventLoop.flatSubmit {
+            let (handler, context) = target.value
+            return handler.writeEvents(bytes, context: context)
+        }.get()
+    }
+
+    func finish(_ bytes: [UInt8]) {
+        target.eventLoop.execute {
+            let (handler, context) = target.value
+            handler.endEvents(bytes, context: context)
+        }
     }
 }
 

@@ -21,6 +21,11 @@ struct GatewayConnectionStateMachine {
         case reading(head: RequestHead, body: ByteBuffer, deadline: NIODeadline)
         /// Request `number` is complete; its answer is being made until `deadline`.
         case answering(head: RequestHead, number: UInt64, deadline: NIODeadline)
+        /// An endless answer (server-sent events) is being written: no
+        /// timeout applies and no more requests are served; the connection
+        /// closes when the stream ends. Reads go on, so that a client that
+        /// goes away is noticed, but what they bring is ignored.
+        case streaming
         /// An answer that closes the connection is on its way; reads are ignored.
         case closing
         case closed
@@ -87,7 +92,7 @@ struct GatewayConnectionStateMachine {
         case .idle(let since): since + idleTimeout
         case .reading(_, _, let deadline): deadline
         case .answering(_, _, let deadline): deadline
-        case .closing, .closed: nil
+        case .streaming, .closing, .closed: nil
         }
     }
 
@@ -101,8 +106,14 @@ struct GatewayConnectionStateMachine {
     var isOpen: Bool {
         switch state {
         case .idle, .reading, .answering: true
-        case .closing, .closed: false
+        case .streaming, .closing, .closed: false
         }
+    }
+
+    /// Whether an endless answer is being written.
+    var isStreaming: Bool {
+        if case .streaming = state { return true }
+        return false
     }
 
     mutating func receivedHead(_ head: RequestHead, now: NIODeadline) -> ReadAction {
@@ -146,6 +157,16 @@ struct GatewayConnectionStateMachine {
         return finishAnswer(head, closes: closes, now: now)
     }
 
+    /// Request `number`'s answer is an endless stream, about to start.
+    ///
+    /// - Returns: false when it came after its timeout's answer: the stream
+    ///   is not started.
+    mutating func answeredWithStream(number: UInt64) -> Bool {
+        guard case .answering(_, let answering, _) = state, answering == number else { return false }
+        state = .streaming
+        return true
+    }
+
     private mutating func finishAnswer(_ head: RequestHead, closes: Bool, now: NIODeadline) -> AnswerAction {
         let omitBody = head.method == .HEAD
         if closes || !head.keepAlive || lastAnswer {
@@ -167,6 +188,9 @@ struct GatewayConnectionStateMachine {
         case .reading, .answering:
             lastAnswer = true
             return false
+        case .streaming:
+            // The handler ends the stream, and closes after it.
+            return false
         case .closing, .closed:
             return false
         }
@@ -185,7 +209,7 @@ struct GatewayConnectionStateMachine {
         case .answering:
             lastAnswer = true
             return false
-        case .closing, .closed:
+        case .streaming, .closing, .closed:
             return false
         }
     }
@@ -204,7 +228,7 @@ struct GatewayConnectionStateMachine {
             return .answerTimedOut(
                 path: head.path, clientRequestID: head.headers.clientRequestID, write: finishAnswer(head, closes: false, now: now)
             )
-        case .closing, .closed:
+        case .streaming, .closing, .closed:
             return .none
         }
     }

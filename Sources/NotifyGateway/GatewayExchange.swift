@@ -15,6 +15,8 @@ struct RequestHeaders: Sendable {
     var clientRequestID: String?
     var idempotencyKey: String?
     var unsID: String?
+    /// What a reconnecting EventSource sends: the id of the last event it read.
+    var lastEventID: String?
     var host: String?
     /// The spelling of a conditional header Graph refuses (If-Modified-Since, If-Range), if any was sent.
     var refusedConditional: String?
@@ -30,6 +32,7 @@ struct RequestHeaders: Sendable {
             case 8 where matches(name, "if-range"): refusedConditional = refusedConditional ?? "If-Range"
             case 12 where matches(name, "content-type"): contentType = contentType ?? value
             case 13 where matches(name, "authorization"): authorization = authorization ?? value
+            case 13 where matches(name, "last-event-id"): lastEventID = lastEventID ?? value
             case 14 where matches(name, "content-length"): contentLength = contentLength ?? Int(value)
             case 15 where matches(name, "idempotency-key"): idempotencyKey = idempotencyKey ?? value
             case 16 where matches(name, "content-encoding"):
@@ -90,6 +93,9 @@ struct GatewayResponse: Sendable {
     /// Oversized or slow bodies are answered with `Connection: close`, so that
     /// the rest of the body is never read.
     var closesConnection = false
+    /// Set for server-sent events: `body` holds the first events, and the
+    /// rest come through this link, as chunks, until the stream ends.
+    var events: EventStreamLink?
 
     /// The response as it goes on the wire: one buffer, written at once.
     ///
@@ -97,18 +103,7 @@ struct GatewayResponse: Sendable {
     /// `closes`; the body is left out for a HEAD request.
     func rendered(closes: Bool, date: String, omitBody: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 160 + body.count + headers.fields.count * 48)
-        buffer.writeStaticString("HTTP/1.1 ")
-        buffer.writeString(String(status.code))
-        buffer.writeStaticString(" ")
-        buffer.writeString(status.reasonPhrase)
-        buffer.writeStaticString("\r\nDate: ")
-        buffer.writeString(date)
-        for (name, value) in headers.fields {
-            buffer.writeStaticString("\r\n")
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(value)
-        }
+        writeStatusAndHeaders(date: date, into: &buffer)
         if status != .noContent {
             buffer.writeStaticString("\r\nContent-Length: ")
             buffer.writeString(String(body.count))
@@ -121,5 +116,31 @@ struct GatewayResponse: Sendable {
             buffer.writeBytes(body)
         }
         return buffer
+    }
+
+    /// The head of an endless answer, with its body chunked (its first
+    /// chunk holds `body`); the connection closes when the stream ends.
+    func renderedStreamHead(date: String, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 200 + body.count + headers.fields.count * 48)
+        writeStatusAndHeaders(date: date, into: &buffer)
+        buffer.writeStaticString("\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+        var first = ServerSentEvent.chunk(body, allocator: allocator)
+        buffer.writeBuffer(&first)
+        return buffer
+    }
+
+    private func writeStatusAndHeaders(date: String, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString("HTTP/1.1 ")
+        buffer.writeString(String(status.code))
+        buffer.writeStaticString(" ")
+        buffer.writeString(status.reasonPhrase)
+        buffer.writeStaticString("\r\nDate: ")
+        buffer.writeString(date)
+        for (name, value) in headers.fields {
+            buffer.writeStaticString("\r\n")
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+        }
     }
 }

@@ -59,6 +59,8 @@ struct GatewayResponder: Sendable {
             parsing(request) { notify(request, identity: identity, on: eventLoop, outcome: outcome) }
         case .sendNotification(let prefix):
             parsing(request) { sendNotification(request, prefix: prefix, identity: identity, on: eventLoop, outcome: outcome) }
+        case .feedEvents:
+            feedEvents(request, identity: identity, outcome: outcome)
         case .healthz:
             outcome(.success(Self.json(.object(["status": .string("ok")]), status: .ok, contract: .gateway, identity: identity)))
         case .readyz:

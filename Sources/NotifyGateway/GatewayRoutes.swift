@@ -8,6 +8,8 @@ public enum GatewayRoutes {
         /// Graph's Create and send a notification → SendNotification. The
         /// prefix ("", "/beta" or "/v1.0") is kept for Location and @odata.context.
         case sendNotification(prefix: String)
+        /// A user's feed as server-sent events → FeedService/Watch.
+        case feedEvents
         case healthz
         case readyz
         case openAPI
@@ -33,6 +35,7 @@ public enum GatewayRoutes {
                 routes.append(Route(path: path, endpoint: .sendNotification(prefix: prefix), methods: ["POST"]))
             }
         }
+        routes.append(Route(path: "/feed/events", endpoint: .feedEvents, methods: ["GET"]))
         routes.append(Route(path: "/healthz", endpoint: .healthz, methods: ["GET"]))
         routes.append(Route(path: "/readyz", endpoint: .readyz, methods: ["GET"]))
         routes.append(Route(path: "/openapi.yaml", endpoint: .openAPI, methods: ["GET"]))
@@ -55,7 +58,7 @@ extension GatewayRoutes.Endpoint {
         switch self {
         case .notify: .selfCommunity
         case .sendNotification: .graph
-        case .healthz, .readyz, .openAPI: .gateway
+        case .feedEvents, .healthz, .readyz, .openAPI: .gateway
         }
     }
 }

@@ -120,7 +120,8 @@ public final class GatewayServer: Service, Sendable {
                     try pipeline.addHandler(GatewayConnectionHandler(
                         responder: responder, maxBodySize: configuration.maxBodySize,
                         readTimeout: TimeAmount(configuration.readTimeout), idleTimeout: TimeAmount(configuration.idleTimeout),
-                        answerTimeout: TimeAmount(configuration.rpcTimeout)
+                        answerTimeout: TimeAmount(configuration.rpcTimeout),
+                        heartbeat: TimeAmount(configuration.eventHeartbeat)
                     ))
                 }
             }

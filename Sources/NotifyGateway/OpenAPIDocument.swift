@@ -321,6 +321,69 @@ paths:
           $ref: '#/components/responses/GraphError'
         '504':
           $ref: '#/components/responses/GraphError'
+  /feed/events:
+    get:
+      operationId: feedEvents
+      summary: A user's feed as server-sent events (the FeedService/Watch RPC)
+      description: >-
+        The feed after the cursor, then each notification as it is stored, as text/event-stream.
+        Each `notification` event carries one feed entry with its sequence as the event id; one
+        `live` event follows the first page that reaches the end of the feed; an `error` event ends
+        a stream the service or the gateway ended. A reconnecting EventSource sends Last-Event-ID,
+        which takes the place of `after`. The body never ends while the feed is read, so
+        request/response checkers exclude this operation; docs/GATEWAY.md has the details.
+      tags: [feed]
+      parameters:
+        - name: user
+          in: query
+          required: true
+          schema:
+            type: integer
+            format: int64
+        - name: after
+          in: query
+          required: false
+          description: Only entries with a greater sequence. Default 0.
+          schema:
+            type: integer
+            format: int64
+            minimum: 0
+        - name: limit
+          in: query
+          required: false
+          description: Entries per page read from the feed. Default 100.
+          schema:
+            type: integer
+            minimum: 1
+            maximum: 1000
+        - name: Last-Event-ID
+          in: header
+          required: false
+          description: The id of the last event read; overrides `after`.
+          schema:
+            type: string
+            pattern: '^[0-9]+$'
+      responses:
+        '200':
+          description: The event stream, chunked, until the stream ends; then the connection closes.
+          content:
+            text/event-stream:
+              schema:
+                type: string
+        '400':
+          $ref: '#/components/responses/GraphError'
+        '401':
+          $ref: '#/components/responses/GraphError'
+        '403':
+          $ref: '#/components/responses/GraphError'
+        '406':
+          $ref: '#/components/responses/GraphError'
+        '500':
+          $ref: '#/components/responses/GraphError'
+        '503':
+          $ref: '#/components/responses/GraphError'
+        '504':
+          $ref: '#/components/responses/GraphError'
   /healthz:
     get:
       operationId: healthz

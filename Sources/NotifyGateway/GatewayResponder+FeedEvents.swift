@@ -1,0 +1,158 @@
+import NIOHTTP1
+import NotifyClient
+import NotifyDomain
+import NotifyMessages
+import NotifyWire
+
+extension GatewayResponder {
+    /// `GET /feed/events?user=ID[&after=SEQ][&limit=N]`: a user's feed as
+    /// server-sent events, over one FeedService/Watch call.
+    ///
+    /// The status waits for the stream's first page, so that a refused caller
+    /// gets the gateway's error answer (401, 403, 400) instead of an empty
+    /// stream. Then each feed entry is an event whose id is its sequence: an
+    /// EventSource that reconnects sends it back as Last-Event-ID, which
+    /// takes the place of `after`, and resumes with no gap and no repeat.
+    func feedEvents(_ request: GatewayRequest, identity: RequestIdentity, outcome: @escaping Outcome) {
+        let watch: ListFeedRequest
+        do throws(Failure) {
+            guard request.headers.authorization != nil else { throw .missingToken }
+            watch = try FeedEventsQuery.request(uri: request.head.uri, lastEventID: request.headers.lastEventID)
+        } catch {
+            return outcome(.failure(error))
+        }
+        let metadata = Self.metadata(request, identity: identity, idempotent: false)
+        let client = upstream.client
+        let link = EventStreamLink()
+        let reader = Task {
+            var pages = client.watchFeed(watch, metadata: metadata).makeAsyncIterator()
+            var events = FeedEvents(limit: Int(watch.limit ?? FeedEventsQuery.defaultLimit))
+            let first: ListFeedResponse
+            do {
+                guard let page = try await pages.next() else {
+                    throw RPCError(code: .unavailable, message: "the feed ended before its first page", reason: "STREAM_ENDED")
+                }
+                first = page
+            } catch {
+                return outcome(.failure(.rpc(Self.rpcError(error))))
+            }
+            var headers = ResponseHeaders()
+            headers.add("Content-Type", "text/event-stream; charset=utf-8")
+            headers.add("Cache-Control", "no-store")
+            Problem.addIdentity(identity, contract: .gateway, to: &headers)
+            outcome(.success(GatewayResponse(status: .ok, headers: headers, body: events.render(first), events: link)))
+            guard let sink = await link.sink() else { return }
+            do {
+                while let page = try await pages.next() {
+                    try await sink.write(events.render(page))
+                }
+                sink.finish(FeedEvents.end(nil))
+            } catch {
+                // Cancelled: the connection is gone, there is no one to tell.
+                guard !Task.isCancelled else { return }
+                sink.finish(FeedEvents.end(Self.rpcError(error)))
+            }
+        }
+        link.setReader(reader)
+    }
+
+    private static func rpcError(_ error: any Error) -> RPCError {
+        (error as? RPCError) ?? RPCError(code: .unavailable, message: "\(error)", reason: "STREAM_FAILED")
+    }
+}
+
+/// The query of `/feed/events`, as a Watch request.
+enum FeedEventsQuery {
+    static let defaultLimit: UInt32 = 100
+
+    static func request(uri: String, lastEventID: String?) throws(Failure) -> ListFeedRequest {
+        var user: Int64?
+        var after: UInt64?
+        var limit = defaultLimit
+        var violations: [Violation] = []
+        let query = uri.split(separator: "?", maxSplits: 1).dropFirst().first ?? ""
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let (name, value) = (parts[0], parts.count > 1 ? parts[1] : "")
+            switch name {
+            case "user":
+                user = Int64(value)
+                if user == nil { violations.append(Violation(field: "user", message: "A valid integer is required.")) }
+            case "after":
+                after = UInt64(value)
+                if after == nil { violations.append(Violation(field: "after", message: "A valid sequence number is required.")) }
+            case "limit":
+                if let value = UInt32(value), (1...1000).contains(value) {
+                    limit = value
+                } else {
+                    violations.append(Violation(field: "limit", message: "Ensure this value is between 1 and 1000."))
+                }
+            default:
+                break
+            }
+        }
+        if user == nil && !violations.contains(where: { $0.field == "user" }) {
+            violations.append(Violation(field: "user", message: "This field is required."))
+        }
+        if let lastEventID {
+            if let id = UInt64(lastEventID.trimmingPrefix(" ")) {
+                after = id
+            } else {
+                violations.append(Violation(field: "Last-Event-ID", message: "A valid sequence number is required."))
+            }
+        }
+        guard violations.isEmpty, let user else { throw .invalidQuery(violations) }
+        return ListFeedRequest(user: user, afterSequence: after, limit: limit)
+    }
+}
+
+/// Feed pages as server-sent events.
+///
+/// `notification` events carry a feed entry (as `notifyctl feed` prints it)
+/// with its sequence as the id. One `live` event follows the first page that
+/// reaches the end of the feed: what comes after it was stored after the
+/// stream began. An `error` event ends a stream the service ended.
+struct FeedEvents {
+    let limit: Int
+    private var live = false
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    mutating func render(_ page: ListFeedResponse) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(page.notifications.count * 384 + 64)
+        for notification in page.notifications {
+            var data: [UInt8] = []
+            notification.feedJSON.write(to: &data)
+            ServerSentEvent.append(id: notification.sequence, event: "notification", data: data, to: &out)
+        }
+        if !live && page.notifications.count < limit {
+            live = true
+            var data: [UInt8] = []
+            JSONValue.object(["after": .integer(Int64(clamping: page.nextAfterSequence))]).write(to: &data)
+            ServerSentEvent.append(id: page.nextAfterSequence, event: "live", data: data, to: &out)
+        }
+        return out
+    }
+
+    /// The last event of a stream the gateway ends as it shuts down.
+    static let goingAway = end(RPCError(
+        code: .unavailable, message: "the gateway is shutting down: reconnect", reason: "GOING_AWAY"
+    ))
+
+    /// The last event: why the service ended the stream, when it did.
+    static func end(_ error: RPCError?) -> [UInt8] {
+        guard let error else { return [] }
+        var data: [UInt8] = []
+        JSONValue.object([
+            "status": .string(error.code.name),
+            "reason": error.reason.map(JSONValue.string) ?? .null,
+            "message": .string(error.message),
+        ]).write(to: &data)
+        var out: [UInt8] = []
+        ServerSentEvent.append(id: nil, event: "error", data: data, to: &out)
+        return out
+    }
+}
