@@ -38,6 +38,9 @@ struct HTTPOptions: ParsableArguments {
     @Option(help: "Deadline of each RPC the gateway makes, in seconds. [NOTIFY_HTTP_RPC_TIMEOUT, default 10]")
     var httpRpcTimeout: Int?
 
+    @Option(help: "Seconds between heartbeat comments on an idle /feed/events stream. [NOTIFY_HTTP_EVENT_HEARTBEAT, default 15]")
+    var httpEventHeartbeat: Int?
+
     /// The gateway configuration for an upstream client, layered over NOTIFY_* variables.
     func configuration(upstream: GatewayConfiguration.Upstream, env: Layered) throws -> GatewayConfiguration {
         var configuration = GatewayConfiguration(
@@ -59,6 +62,8 @@ struct HTTPOptions: ParsableArguments {
         configuration.idleTimeout = .seconds(max(1, try env.value(httpIdleTimeout, "NOTIFY_HTTP_IDLE_TIMEOUT", default: 60)))
         configuration.maxConnections = max(1, try env.value(httpMaxConnections, "NOTIFY_HTTP_MAX_CONNECTIONS", default: 10_000))
         configuration.rpcTimeout = .seconds(max(1, try env.value(httpRpcTimeout, "NOTIFY_HTTP_RPC_TIMEOUT", default: 10)))
+        configuration.eventHeartbeat = .seconds(
+            max(1, try env.value(httpEventHeartbeat, "NOTIFY_HTTP_EVENT_HEARTBEAT", default: 15)))
         return configuration
     }
 }
