@@ -65,7 +65,8 @@ class Connection:
         body = frame.SerializeToString()
         self.sock.sendall(struct.pack(">BI", 0, len(body)) + body)
 
-    def call(self, method, message_bytes, metadata=None, timeout_ms=5000):
+    def start(self, method, message_bytes, metadata=None, timeout_ms=5000):
+        """Sends a request frame; returns its call id."""
         call_id = self.next_id
         self.next_id += 1
         frame = self.pb.wire.Frame()
@@ -78,17 +79,30 @@ class Connection:
             entry.key = key
             entry.value = value
         self.write_frame(frame)
+        return call_id
+
+    def next_frame(self):
+        """The next frame that is not a ping (pings are answered here)."""
         while True:
             answer = self.read_frame()
-            kind = answer.WhichOneof("kind")
-            if kind == "ping":
-                pong = self.pb.wire.Frame()
-                pong.pong.opaque = answer.ping.opaque
-                self.write_frame(pong)
-                continue
-            assert kind == "response", f"unexpected frame {kind}"
-            assert answer.response.call_id == call_id, "call id not echoed"
-            return answer.response
+            if answer.WhichOneof("kind") != "ping":
+                return answer
+            pong = self.pb.wire.Frame()
+            pong.pong.opaque = answer.ping.opaque
+            self.write_frame(pong)
+
+    def call(self, method, message_bytes, metadata=None, timeout_ms=5000):
+        call_id = self.start(method, message_bytes, metadata, timeout_ms)
+        answer = self.next_frame()
+        kind = answer.WhichOneof("kind")
+        assert kind == "response", f"unexpected frame {kind}"
+        assert answer.response.call_id == call_id, "call id not echoed"
+        return answer.response
+
+    def cancel(self, call_id):
+        frame = self.pb.wire.Frame()
+        frame.cancel.call_id = call_id
+        self.write_frame(frame)
 
 
 def load_modules(gen):
@@ -163,6 +177,34 @@ def main():
                   response.status_code == 0 and stored.notification.id and stored.notification.priority == "High"
                   and stored.notification.display_time_to_live == 60,
                   f"{response.status_code} {response.status_message}")
+
+    if args.token:
+        # The feed as a stream: Watch sends `message` frames, the backlog then each new entry.
+        watch = pb.notification.ListFeedRequest()
+        watch.user = args.user
+        watch.limit = 10
+        stream = Connection(args.host, args.port, args.ca, pb)
+        watch_id = stream.start("/notify.v1.FeedService/Watch", watch.SerializeToString(), auth, timeout_ms=0)
+        first = stream.next_frame()
+        page = pb.notification.ListFeedResponse()
+        if first.WhichOneof("kind") == "message":
+            page.ParseFromString(first.message.payload)
+        check("Watch sends the backlog as a message frame of its call",
+              first.WhichOneof("kind") == "message" and first.message.call_id == watch_id
+              and [n.sequence for n in page.notifications] == [1] and page.next_after_sequence == 1,
+              str(first))
+        response = conn.call("/notify.v1.NotificationService/Notify", notify.SerializeToString(), auth)
+        live = stream.next_frame()
+        page = pb.notification.ListFeedResponse()
+        if live.WhichOneof("kind") == "message":
+            page.ParseFromString(live.message.payload)
+        check("Watch sends an entry stored after it began, next in sequence",
+              response.status_code == 0 and live.WhichOneof("kind") == "message"
+              and [n.sequence for n in page.notifications] == [2], str(live))
+        stream.cancel(watch_id)
+        response = stream.call("/notify.v1.Health/Check", pb.health.HealthCheckRequest().SerializeToString())
+        check("after cancel, the connection serves the next call and nothing more of the stream",
+              response.status_code == 0, str(response))
 
     response = conn.call("/notify.v1.Health/Check", b"\xff\xff\xff")
     check("an undecodable request answers INVALID_ARGUMENT (3)", response.status_code == 3, str(response.status_code))

@@ -245,7 +245,12 @@ struct  Notify__V1__SendNotificationResponse
 
 
 /*
- * Method: /notify.v1.FeedService/List
+ * Method: /notify.v1.FeedService/List, and the request of the server stream
+ * /notify.v1.FeedService/Watch: List that does not end. Watch sends
+ * ListFeedResponse pages as `message` frames: the backlog after
+ * after_sequence, then each commit's new entries; the first page with fewer
+ * than `limit` entries (empty if need be) marks the reader as caught up.
+ * docs/PROTOCOL.md, "List and Watch".
  */
 struct  Notify__V1__ListFeedRequest
 {
@@ -274,7 +279,8 @@ struct  Notify__V1__ListFeedResponse
   size_t n_notifications;
   Notify__V1__Notification **notifications;
   /*
-   * The sequence to pass as after_sequence for the next page.
+   * The sequence to pass as after_sequence for the next page, or to resume
+   * a Watch with no gap and no repeat.
    */
   protobuf_c_boolean has_next_after_sequence;
   uint64_t next_after_sequence;
