@@ -178,12 +178,12 @@ public final class NotifyClient: Sendable {
             }
         }
         let finish: @Sendable (ResponseFrame) -> Void = { response in
-            guard response.status == .ok else {
-                return continuation.finish(throwing: RPCError(
-                    code: response.status, message: response.message, reason: response.reason,
-                    fieldViolations: response.fieldViolations, metadata: response.metadata))
+            do throws(RPCError) {
+                _ = try Self.payload(of: response)
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
             }
-            continuation.finish()
         }
         if let local {
             guard !isClosed else {

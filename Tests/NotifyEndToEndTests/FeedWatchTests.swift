@@ -51,10 +51,7 @@ struct FeedWatchTests {
 
     @Test("an empty feed answers one empty page at once, so the reader knows it is live")
     func emptyFeedMarksLive() async throws {
-        try await withTestServer { server in
-            try await server.users(2)
-            let admin = Metadata.bearer(try await server.adminToken())
-            let client = server.client()
+        try await withReader { server, client, admin in
             var pages = client.watchFeed(ListFeedRequest(user: 2), metadata: admin).makeAsyncIterator()
             let marker = try #require(try await pages.next())
             #expect(marker.notifications.isEmpty)
@@ -63,16 +60,12 @@ struct FeedWatchTests {
             let page = try #require(try await pages.next())
             #expect(page.notifications.map(\.id) == [id])
             #expect(page.nextAfterSequence == 1)
-            await client.close()
         }
     }
 
     @Test("a reader that stops and resumes from the last nextAfterSequence gets the rest, no gap, no repeat; the server frees the stream")
     func resumeAfterStopping() async throws {
-        try await withTestServer { server in
-            try await server.users(2)
-            let admin = Metadata.bearer(try await server.adminToken())
-            let client = server.client()
+        try await withReader { server, client, admin in
             var ids: [String] = []
             for _ in 0..<3 { ids.append(try await client.notify(notifyRequest(issuer: 2), metadata: admin).id) }
 
@@ -95,16 +88,12 @@ struct FeedWatchTests {
             #expect(seen.map(\.sequence) == [1, 2, 3, 4, 5])
             #expect(seen.map(\.id) == ids)
             try await waitUntil("the stream is released") { server.endpoint.openStreams == 0 }
-            await client.close()
         }
     }
 
     @Test("a reader that falls behind its buffer ends with CONSUMER_TOO_SLOW after what it holds, and resumes with no gap")
     func slowReader() async throws {
-        try await withTestServer { server in
-            try await server.users(2)
-            let admin = Metadata.bearer(try await server.adminToken())
-            let client = server.client()
+        try await withReader { server, client, admin in
             for _ in 0..<40 { _ = try await client.notify(notifyRequest(issuer: 2), metadata: admin) }
 
             // 40 pages of 1 into a buffer of 2, read only after they all had time to arrive.
@@ -124,7 +113,6 @@ struct FeedWatchTests {
             }
             #expect(seen == Array(1...40))
             try await waitUntil("the streams are released") { server.endpoint.openStreams == 0 }
-            await client.close()
         }
     }
 
@@ -157,26 +145,19 @@ struct FeedWatchTests {
 
     @Test("past its deadline a watch ends DEADLINE_EXCEEDED and the server frees it")
     func deadline() async throws {
-        try await withTestServer { server in
-            try await server.users(2)
-            let admin = Metadata.bearer(try await server.adminToken())
-            let client = server.client()
+        try await withReader { server, client, admin in
             let started = ContinuousClock.now
             await expectFailure(.deadlineExceeded, "DEADLINE_EXCEEDED") {
                 for try await _ in client.watchFeed(ListFeedRequest(user: 2), metadata: admin, timeout: .milliseconds(300)) {}
             }
             #expect(ContinuousClock.now - started < .seconds(10))
             try await waitUntil("the stream is released") { server.endpoint.openStreams == 0 }
-            await client.close()
         }
     }
 
     @Test("past --max-streams a new watch is refused OVERLOADED, and unary calls still run")
     func streamLimit() async throws {
-        try await withTestServer(configure: { $0.maxStreams = 1 }) { server in
-            try await server.users(2)
-            let admin = Metadata.bearer(try await server.adminToken())
-            let client = server.client()
+        try await withReader(configure: { $0.maxStreams = 1 }) { server, client, admin in
             var open = client.watchFeed(ListFeedRequest(user: 2), metadata: admin).makeAsyncIterator()
             _ = try #require(try await open.next())
             await expectFailure(.resourceExhausted, "OVERLOADED") {
@@ -184,7 +165,6 @@ struct FeedWatchTests {
             }
             #expect(try await client.notify(notifyRequest(issuer: 2), metadata: admin).recipients == 1)
             #expect(try await open.next()?.notifications.count == 1)
-            await client.close()
         }
     }
 
@@ -307,6 +287,26 @@ struct FeedWatchTests {
             #expect(refused.status == .invalidArgument)
             #expect(refused.reason == "UNDECODABLE_REQUEST")
             await raw.close()
+            await client.close()
+        }
+    }
+
+    /// A fresh server with user 2, an admin's metadata and a client of its
+    /// own, closed after `body`.
+    private func withReader(
+        configure: (inout ServerConfiguration) throws -> Void = { _ in },
+        _ body: (TestServer, NotifyClient, Metadata) async throws -> Void
+    ) async throws {
+        try await withTestServer(configure: configure) { server in
+            try await server.users(2)
+            let admin = Metadata.bearer(try await server.adminToken())
+            let client = server.client()
+            do {
+                try await body(server, client, admin)
+            } catch {
+                await client.close()
+                throw error
+            }
             await client.close()
         }
     }
