@@ -173,28 +173,36 @@ struct NotifyBench {
         let store = try SQLiteNotificationStore(
             path: storeDirectory + "/bench.sqlite", logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
         )
-        try await store.putUser(User(id: 1))
+        let appendsPerSample = 200
+        for id in 1...Int64(appendsPerSample) { try await store.putUser(User(id: id)) }
         let content = NotificationContent.custom(CustomNotification(type: "bench", embed: nil, title: "t", description: nil, issuer: 1))
-        let append: @Sendable () async throws -> Int = {
+        let append: @Sendable (Int64) async throws -> Int = { user in
             let result = try await store.append(NewNotification(
-                id: UUID().uuidString, createdAt: Date(), content: content, recipients: .users([1]), idempotencyKey: nil
+                id: UUID().uuidString, createdAt: Date(), content: content, recipients: .users([user]), idempotencyKey: nil
             ))
             return Int(result.recipients)
         }
-        let appendsPerSample = 200
         try await harness.measureAsync(
             "store append: one commit each", iterations: 1, operationsPerIteration: appendsPerSample
         ) {
             var total = 0
-            for _ in 0..<appendsPerSample { total += try await append() }
+            for _ in 0..<appendsPerSample { total += try await append(1) }
             return total
         }
-        try await harness.measureAsync(
-            "store append: 200 concurrent, group commit", iterations: 1, operationsPerIteration: appendsPerSample
-        ) {
-            try await withThrowingTaskGroup(of: Int.self) { group in
-                for _ in 0..<appendsPerSample { group.addTask { try await append() } }
-                return try await group.reduce(0, +)
+        // One feed, as the load scenarios write, and a feed per append: a
+        // batch then advances 200 heads instead of one.
+        for (name, users) in [("one user", 1...1), ("200 users", 1...Int64(appendsPerSample))] {
+            try await harness.measureAsync(
+                "store append: 200 concurrent, group commit, \(name)", iterations: 1,
+                operationsPerIteration: appendsPerSample
+            ) {
+                try await withThrowingTaskGroup(of: Int.self) { group in
+                    for index in 0..<Int64(appendsPerSample) {
+                        let user = users.lowerBound + index % Int64(users.count)
+                        group.addTask { try await append(user) }
+                    }
+                    return try await group.reduce(0, +)
+                }
             }
         }
         await store.close()
