@@ -7,7 +7,7 @@ internal import GRDBSQLite
 /// The group-commit writer is one thread that every durable call passes
 /// through, so its CPU per append bounds the store's throughput. GRDB's
 /// `StatementArguments` (an array of existentials built per execution) and
-/// its cursor for a one-row `RETURNING` were a fifth of that thread's time;
+/// its cursor for a one-row result were a fifth of that thread's time;
 /// binding the few typed values straight costs almost nothing. The statement
 /// stays in GRDB's cache, and SQLite's own hooks see these steps as any other.
 struct HotStatement {
@@ -36,8 +36,8 @@ struct HotStatement {
         sqlite3_reset(handle)
     }
 
-    /// Runs a statement whose first row's first column is an integer
-    /// (`INSERT ... RETURNING`: SQLite makes every change in the first step).
+    /// Runs a statement for its first row's first column, an integer, and
+    /// resets it: nil when there is no row.
     func fetchInt64(_ db: Database) throws -> Int64? {
         let code = sqlite3_step(handle)
         switch code {

@@ -118,6 +118,7 @@ extension StoreEngine {
                 arguments: [cutoff, idempotencyPurgeLimit])
         }
         var statements = try AppendStatements(db)
+        var heads = FeedHeads()
         var outcomes: [AppendOutcome] = []
         outcomes.reserveCapacity(batch.count)
         var jobs = 0
@@ -126,9 +127,10 @@ extension StoreEngine {
             // A failure outside the append itself (opening or undoing its
             // savepoint) escapes the closure: the whole batch rolls back and fails.
             if isolated { try statements.savepoint.execute() }
+            let headsBefore = heads
             do {
                 let (appended, createdJob) = try appendOne(
-                    db, statements, item, now: now, cutoff: cutoff, configuration: configuration)
+                    db, statements, &heads, item, now: now, cutoff: cutoff, configuration: configuration)
                 if isolated { try statements.releaseSavepoint.execute() }
                 outcomes.append(appended)
                 if createdJob { jobs += 1 }
@@ -143,17 +145,19 @@ extension StoreEngine {
                 // Undo this append's writes, keep the batch's others.
                 try statements.rollbackToSavepoint.execute()
                 try statements.releaseSavepoint.execute()
+                heads = headsBefore
                 outcomes.append(.failed(StorageError(mapping: error, during: "appending \(item.item.id)")))
             }
         }
+        try heads.flush(db, statements)
         return (outcomes, jobs)
     }
 
     /// One append inside the batch's transaction.
     /// - Returns: the outcome for the caller, and whether a background fan-out job was created.
     static func appendOne(
-        _ db: Database, _ statements: AppendStatements, _ encoded: EncodedAppend, now: Int64, cutoff: Int64,
-        configuration: SQLiteStoreConfiguration
+        _ db: Database, _ statements: AppendStatements, _ heads: inout FeedHeads, _ encoded: EncodedAppend,
+        now: Int64, cutoff: Int64, configuration: SQLiteStoreConfiguration
     ) throws -> (AppendOutcome, Bool) {
         let item = encoded.item
         if let key = item.idempotencyKey, let fingerprint = encoded.fingerprint {
@@ -197,7 +201,7 @@ extension StoreEngine {
                 } else if ids[..<index].contains(id) {
                     continue
                 }
-                let seq = try nextSequence(db, statements, user: id)
+                let seq = try heads.next(db, statements, user: id)
                 try insertFeedRow(db, statements, user: id, seq: seq, notification: serial)
                 if first == nil { first = (id, seq) }
                 recipients += 1
@@ -211,7 +215,10 @@ extension StoreEngine {
                     db, sql: "SELECT MIN(user) FROM (\(audience.sql))", arguments: audience.arguments)
             else { break }
             if recipients <= Int64(configuration.inlineFanOutLimit) {
+                // The SQL reads and advances the heads itself.
+                try heads.flush(db, statements)
                 try writeFeedRows(db, audience: audience.sql, arguments: audience.arguments, notification: serial)
+                heads.forget()
                 let seq = try Int64.fetchOne(
                     db, sql: "SELECT last_seq FROM feed_heads WHERE user = ?", arguments: [firstUser])
                 first = seq.map { (firstUser, $0) }
@@ -219,7 +226,7 @@ extension StoreEngine {
                 // The first recipient now, so the answer can carry its entry;
                 // the rest as a snapshot of ids, copied by SQL without passing
                 // through memory, for the background fan-out.
-                let seq = try nextSequence(db, statements, user: firstUser)
+                let seq = try heads.next(db, statements, user: firstUser)
                 try insertFeedRow(db, statements, user: firstUser, seq: seq, notification: serial)
                 first = (firstUser, seq)
                 var job = FanOutJobRow(id: nil, notification: serial, total: recipients - 1, createdAt: now)
@@ -257,15 +264,6 @@ extension StoreEngine {
         }
         return AppendResult(
             id: notification.id, recipients: UInt64(max(0, earlier.recipients)), first: first, replayed: true)
-    }
-
-    /// Advances `user`'s feed head and returns the new sequence number.
-    static func nextSequence(_ db: Database, _ statements: AppendStatements, user: Int64) throws -> Int64 {
-        statements.advanceHead.bind(user, at: 1)
-        guard let seq = try statements.advanceHead.fetchInt64(db) else {
-            throw StorageError(code: .internalError, message: "a feed head did not advance")
-        }
-        return seq
     }
 
     /// One row of `user`'s feed.
@@ -346,7 +344,8 @@ struct AppendStatements {
     let deleteKey: Statement
     let insertKey: Statement
     let insertNotification: HotStatement
-    let advanceHead: HotStatement
+    let readHead: HotStatement
+    let writeHead: HotStatement
     let insertFeed: HotStatement
 
     init(_ db: Database) throws {
@@ -368,11 +367,11 @@ struct AppendStatements {
                 """)
         insertNotification = HotStatement(statement: try db.cachedStatement(
             sql: "INSERT INTO notifications (id, created_at, kind, content) VALUES (?, ?, ?, ?)"))
-        advanceHead = HotStatement(statement: try db.cachedStatement(
+        readHead = HotStatement(statement: try db.cachedStatement(sql: "SELECT last_seq FROM feed_heads WHERE user = ?"))
+        writeHead = HotStatement(statement: try db.cachedStatement(
             sql: """
-                INSERT INTO feed_heads (user, last_seq) VALUES (?, 1)
-                ON CONFLICT (user) DO UPDATE SET last_seq = last_seq + 1
-                RETURNING last_seq
+                INSERT INTO feed_heads (user, last_seq) VALUES (?, ?)
+                ON CONFLICT (user) DO UPDATE SET last_seq = excluded.last_seq
                 """))
         insertFeed = HotStatement(statement: try db.cachedStatement(sql: "INSERT INTO feed (user, seq, notification) VALUES (?, ?, ?)"))
     }

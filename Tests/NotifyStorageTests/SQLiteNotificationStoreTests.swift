@@ -253,6 +253,34 @@ struct SQLiteNotificationStoreTests {
         }
     }
 
+    @Test(
+        "users and connections appends to the same feeds in one batch keep every feed gapless",
+        arguments: [1_000, 1])
+    func usersAndConnectionsInOneBatch(inlineLimit: Int) async throws {
+        let configuration = SQLiteStoreConfiguration(inlineFanOutLimit: inlineLimit, fanOutBatchSize: 2)
+        try await withStore(configuration) { store, _ in
+            try await store.putUsers((1...5).map { User(id: $0) })
+            try await store.putConnections((2...5).map { Connection(user: 1, to: $0, kind: .friend) })
+            // Every third append goes to 1's friends (2…5) through SQL; the others name 2 and 3.
+            func recipients(_ i: Int) -> Recipients {
+                i.isMultiple(of: 3) ? .connections(of: 1, mode: .friendship) : .users([2, 3])
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<120 {
+                    group.addTask { _ = try await store.append(Sample.notification(id: "m\(i)", to: recipients(i))) }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await waitForFanOut(store))
+            #expect(store.statistics.largestAppendBatch > 1)
+            for (user, count) in [(Int64(2), 120), (3, 120), (4, 40), (5, 40)] {
+                let feed = try await store.feed(user: user, after: 0, limit: 1_000)
+                #expect(feed.map(\.sequence) == (1...UInt64(count)).map { $0 }, "user \(user)")
+                #expect(Set(feed.map(\.id)).count == count)
+            }
+        }
+    }
+
     @Test("an idempotency key replays the first answer and refuses another request")
     func idempotency() async throws {
         try await withStore { store, _ in
