@@ -153,6 +153,28 @@ struct NotifyCallTests {
         }
     }
 
+    @Test("tokens that change from call to call on one connection are each checked")
+    func tokensAlternateOnOneConnection() async throws {
+        try await withTestServer { server in
+            try await server.users(1)
+            let token = try await server.token(for: .user(1), roles: [.admin])
+            let client = server.client()
+            // The connection keeps the last token's hash: every switch must be seen.
+            for round in 0..<2 {
+                _ = try await client.notify(notifyRequest(issuer: 1), metadata: .bearer(token))
+                await expectFailure(.unauthenticated, "INVALID_TOKEN") {
+                    try await client.notify(notifyRequest(issuer: 1), metadata: .bearer(token + "x"))
+                }
+                _ = try await client.notify(notifyRequest(issuer: 1), metadata: ["authorization": "bearer  \(token) "])
+                await expectFailure(.unauthenticated, "INVALID_TOKEN") {
+                    try await client.notify(notifyRequest(issuer: 1), metadata: ["authorization": "Basic \(token)"])
+                }
+                #expect(try await client.wholeFeed(of: 1, metadata: .bearer(token)).count == 2 * (round + 1))
+            }
+            await client.close()
+        }
+    }
+
     @Test("a token revoked through RevokeToken answers UNAUTHENTICATED TOKEN_REVOKED")
     func revokedToken() async throws {
         try await withTestServer { server in

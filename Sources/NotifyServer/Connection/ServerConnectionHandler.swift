@@ -34,6 +34,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     /// writes need not schedule one.
     private var flushComing = false
     private let inbox = AnswerInbox()
+    private let tokenMemo = TokenMemo()
     /// Hands an answer to this handler's loop, from any thread; set once added.
     private var deliver: (@Sendable (AnswerInbox.Answer) -> Void)?
     /// The deadlines of the calls in flight that have one, with their request ids.
@@ -183,6 +184,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             callID: request.callID, method: request.method, metadata: request.metadata, deadline: nil,
             requestPayload: request.payload, requestID: requestID, logger: logger
         )
+        callContext.tokenMemo = tokenMemo
         switch CallJob.route(router.handler(for: request.method), context: callContext) {
         case .answered(let answer):
             complete(answer)

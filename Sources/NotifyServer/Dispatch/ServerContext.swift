@@ -13,6 +13,8 @@ public struct ServerContext: Sendable {
     public var requestPayload: ByteBuffer
     /// The client's request id ("x-request-id"), or one the server made.
     public var requestID: String
+    /// The connection's last token and its hash; nil for in-process calls.
+    var tokenMemo: TokenMemo?
     /// The connection's logger, without the call's metadata.
     private var connectionLogger: Logger
 

@@ -13,16 +13,20 @@ struct Authenticator: Sendable {
 
     /// - Throws: ``RPCError`` UNAUTHENTICATED with reason MISSING_TOKEN or
     ///   INVALID_TOKEN; ``LookupMiss`` when the token must be loaded first.
-    func authenticate(_ metadata: Metadata, known: KnownLookups, now: Date = Date()) throws -> Caller {
+    /// - Parameter memo: the connection's last token, so that a token sent
+    ///   again is not parsed and hashed again; nil for calls made in-process.
+    func authenticate(
+        _ metadata: Metadata, memo: TokenMemo? = nil, known: KnownLookups, now: Date = Date()
+    ) throws -> Caller {
         guard let header = metadata["authorization"] else {
             throw RPCError(code: .unauthenticated, message: "a bearer token is required", reason: "MISSING_TOKEN")
         }
-        guard let token = Self.bearerToken(header) else {
+        let tokenHash: @Sendable (String) -> [UInt8]? = { Self.bearerToken($0).map { SHA256.hash($0.utf8) } }
+        guard let hash = memo.map({ $0.hash(for: header, compute: tokenHash) }) ?? tokenHash(header) else {
             throw RPCError(
                 code: .unauthenticated, message: "the authorization must be \"Bearer <token>\"", reason: "INVALID_TOKEN"
             )
         }
-        let hash = SHA256.hash(Array(token.utf8))
         guard let record = try lookups.token(hash: hash, known: known), constantTimeEquals(record.hash, hash) else {
             throw RPCError(code: .unauthenticated, message: "the token is not valid", reason: "INVALID_TOKEN")
         }

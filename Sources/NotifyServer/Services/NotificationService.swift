@@ -177,7 +177,7 @@ struct CallerGuard: Sendable {
     }
 
     func authenticate(_ context: ServerContext, known: inout KnownLookups) throws -> Caller {
-        let caller = try authenticator.authenticate(context.metadata, known: known)
+        let caller = try authenticator.authenticate(context.metadata, memo: context.tokenMemo, known: known)
         if try lookups.isBlocked(caller.principal, known: known) {
             throw RPCError(code: .permissionDenied, message: "the caller is on the blocked list", reason: "CALLER_BLOCKED")
         }
