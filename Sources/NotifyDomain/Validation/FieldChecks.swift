@@ -13,7 +13,11 @@ enum FieldChecks {
     }
 
     static func tooLong(_ text: String, max: Int) -> String? {
-        length(text) > max ? "Ensure this field has no more than \(max) characters." : nil
+        // A scalar takes at least one UTF-8 byte: a text no longer than `max`
+        // bytes (the byte count is stored) needs no scalar count, which
+        // decodes the whole text and was 1 % of an event loop per Notify.
+        guard text.utf8.count > max else { return nil }
+        return length(text) > max ? "Ensure this field has no more than \(max) characters." : nil
     }
 
     static func isBlank(_ text: String) -> Bool {
