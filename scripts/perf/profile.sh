@@ -10,6 +10,8 @@
 #   PROFILE_SECONDS  measured seconds, after a 1 s warm-up [12]
 #   PROFILE_PERF     a file: `perf record -g` the server for PROFILE_SECONDS - 4 s into it
 #   PROFILE_PERF_OF  server or generator: whom PROFILE_PERF records [server]
+#   PROFILE_PERF_GRAPH  perf's call-graph option [-g]; "--call-graph dwarf" sees
+#                    through libswiftCore and libc, which keep no frame pointers
 #   PROFILE_STRACE   a strace -e list (madvise,fdatasync): count those calls for 2 s
 #   PROFILE_THREADS  1: also print each server thread's CPU per call (the event
 #                    loops, the store's append writer) over the whole run
@@ -53,7 +55,7 @@ if [ -n "${PROFILE_PERF:-}" ]; then
     generator) perf_pid=$load_pid ;;
     *) echo "profile: PROFILE_PERF_OF is server or generator" >&2; exit 2 ;;
   esac
-  perf record -F 999 -g -p "$perf_pid" -o "$PROFILE_PERF" -- sleep $(( seconds > 5 ? seconds - 4 : 1 )) > /dev/null 2>&1
+  perf record -F 999 ${PROFILE_PERF_GRAPH:--g} -p "$perf_pid" -o "$PROFILE_PERF" -- sleep $(( seconds > 5 ? seconds - 4 : 1 )) > /dev/null 2>&1
 fi
 if [ -n "${PROFILE_STRACE:-}" ]; then
   timeout 2 strace -f -c -p "$server_pid" -e trace="$PROFILE_STRACE" 2>&1 | tail -n +2 || true
