@@ -120,6 +120,10 @@ public protocol NotificationStore: Sendable {
     /// from its cursor, so no commit falls between the two. Appends made by
     /// another process on the same database do not wake it.
     func watchFeed(user: Int64) -> AsyncStream<Void>
+    /// Wakes every live reader with nothing appended, so that each checks
+    /// again whether its caller may still read (a token revoked, a caller
+    /// blocked, a user deleted).
+    func wakeFeedWatchers()
 }
 
 extension NotificationStore {

@@ -301,6 +301,10 @@ public final class SQLiteNotificationStore: NotificationStore {
         engine.feedAdvances.watch(user: user)
     }
 
+    public func wakeFeedWatchers() {
+        engine.feedAdvances.advancedAll()
+    }
+
     public func feed(user: Int64, after: UInt64, limit: Int) async throws(StorageError) -> [NotifyDomain.Notification] {
         guard limit > 0 else { return [] }
         let after = Int64(clamping: after)

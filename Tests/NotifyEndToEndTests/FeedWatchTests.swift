@@ -143,6 +143,51 @@ struct FeedWatchTests {
         }
     }
 
+    @Test("revoking the reader's token or blocking the reader ends a running watch at once, with nothing appended")
+    func credentialsChangeMidStream() async throws {
+        try await withTestServer { server in
+            try await server.users(2)
+            let admin = Metadata.bearer(try await server.adminToken())
+            let client = server.client()
+            _ = try await client.notify(notifyRequest(issuer: 2), metadata: admin)
+
+            let created = try await client.call(
+                Methods.createToken, CreateTokenRequest(principal: PrincipalInput(user: 2), roles: ["user"]),
+                metadata: admin, as: CreateTokenResponse.self)
+            // A deadline, so that a watch left running fails the test instead of holding it.
+            var revoked = client.watchFeed(
+                ListFeedRequest(user: 2), metadata: .bearer(created.token), timeout: .seconds(10)
+            ).makeAsyncIterator()
+            #expect(try await revoked.next()?.notifications.count == 1)
+            _ = try await client.call(
+                Methods.revokeToken, RevokeTokenRequest(tokenID: created.tokenID), metadata: admin,
+                as: RevokeTokenResponse.self)
+            await expectFailure(.unauthenticated, "TOKEN_REVOKED") {
+                while let page = try await revoked.next() { Issue.record("a page after the revocation: \(page)") }
+            }
+
+            let owner = Metadata.bearer(try await server.token(for: .user(2), roles: [.user]))
+            var blocked = client.watchFeed(ListFeedRequest(user: 2), metadata: owner, timeout: .seconds(10))
+                .makeAsyncIterator()
+            #expect(try await blocked.next()?.notifications.count == 1)
+            _ = try await client.call(
+                Methods.block, BlockRequest(caller: PrincipalInput(user: 2)), metadata: admin, as: BlockResponse.self)
+            await expectFailure(.permissionDenied, "CALLER_BLOCKED") {
+                while let page = try await blocked.next() { Issue.record("a page after the block: \(page)") }
+            }
+            // A reader whose caller did not change reads on through those wake-ups.
+            var other = client.watchFeed(ListFeedRequest(user: 2), metadata: admin).makeAsyncIterator()
+            #expect(try await other.next()?.notifications.count == 1)
+            _ = try await client.call(
+                Methods.unblock, BlockRequest(caller: PrincipalInput(user: 2)), metadata: admin, as: BlockResponse.self)
+            let id = try await client.notify(notifyRequest(issuer: 2), metadata: admin).id
+            var live: [String] = []
+            while live.isEmpty, let page = try await other.next() { live += page.notifications.map(\.id) }
+            #expect(live == [id])
+            await client.close()
+        }
+    }
+
     @Test("past its deadline a watch ends DEADLINE_EXCEEDED and the server frees it")
     func deadline() async throws {
         try await withReader { server, client, admin in

@@ -226,12 +226,20 @@ final class CachedLookups: Sendable {
     }
 
     /// A token was revoked: its hash is not known here, so forget them all.
-    func tokenRevoked() { tokens.evictAll() }
-    func blockListChanged(_ principal: Principal) { blocked.evict(principal) }
+    /// Live feed readers check their caller again, and a revoked one ends.
+    func tokenRevoked() {
+        tokens.evictAll()
+        store.wakeFeedWatchers()
+    }
+    func blockListChanged(_ principal: Principal) {
+        blocked.evict(principal)
+        store.wakeFeedWatchers()
+    }
     /// A deleted user's subscriptions go too: their ids are not known here, so forget them all.
     func userDeleted(_ id: Int64) {
         users.evict(id)
         subscriptions.evictAll()
+        store.wakeFeedWatchers()
     }
     func subscriptionChanged(_ id: String) { subscriptions.evict(id) }
 

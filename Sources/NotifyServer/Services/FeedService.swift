@@ -34,12 +34,23 @@ struct FeedService: Sendable {
     /// live pages, and it reads only when the connection can take more. The
     /// first page that leaves the reader caught up is sent even when empty,
     /// so a client knows that what follows is live.
+    ///
+    /// The caller is checked again at every wake-up, before anything more is
+    /// read: a token revoked or expired, or a caller blocked, ends the stream
+    /// with that error instead of reading on. Revoking, blocking and deleting
+    /// a user wake every watcher for that check.
     func watch(_ request: ListFeedRequest, context: ServerContext, stream: ServerStream) async throws {
         let (user, after, limit) = try await checkedRead(request, context: context)
         var advances = store.watchFeed(user: user).makeAsyncIterator()
         var cursor = after
         var caughtUp = false
+        var woken = false
         repeat {
+            if woken {
+                let caller = try await guardrail.reauthenticate(context)
+                try await guardrail.authorize(caller, for: .readFeed(user: user), context: context)
+            }
+            woken = true
             while true {
                 let notifications: [NotifyDomain.Notification]
                 do {

@@ -170,6 +170,14 @@ struct CallerGuard: Sendable {
         return try await resolving(&known) { known in try authenticate(context, known: &known) }
     }
 
+    /// Authentication and the blocked list again, for a call that is still
+    /// running (a live stream): the rate limit was paid when it started.
+    func reauthenticate(_ context: ServerContext) async throws -> Caller {
+        var known = KnownLookups()
+        known.rateLimitPassed = true
+        return try await resolving(&known) { known in try authenticate(context, known: &known) }
+    }
+
     func admit(_ context: ServerContext, for action: Action, known: inout KnownLookups) throws -> Caller {
         let caller = try authenticate(context, known: &known)
         try Authorization.authorize(caller, for: action)
