@@ -316,7 +316,17 @@ struct TransportTests {
             try await waitForClose(channel, within: .seconds(8))
             #expect(!channel.isActive)
             #expect(ContinuousClock.now - opened >= .milliseconds(250))
-            try await expectHealthy(server)
+            // The check's own handshake has the same 300 ms: when the whole
+            // suite loads the machine, it may be cut too, so it gets three tries.
+            for attempt in 1...3 {
+                let client = server.client()
+                let status = try? await client.health().status
+                await client.close()
+                if status == .serving || attempt == 3 {
+                    #expect(status == .serving)
+                    break
+                }
+            }
         }
     }
 

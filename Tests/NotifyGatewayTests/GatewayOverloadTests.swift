@@ -89,10 +89,16 @@ struct GatewayOverloadTests {
     }
 
     /// Sends ``burst`` POSTs to `path` at once, each with the body `body(index)`.
+    ///
+    /// The store's write lock is held for the first second, so the calls
+    /// admitted first stay in flight and the rest meet a full server however
+    /// fast it commits, and however slowly a loaded machine sends the burst.
     static func burst(
         _ harness: Harness, path: String, headers: [(String, String)], body: @escaping @Sendable (Int) -> String
     ) async throws -> [Sent] {
-        try await withThrowingTaskGroup(of: Sent.self) { group in
+        let release = try harness.server.holdWriteLock().release(after: .seconds(1))
+        defer { release.cancel() }
+        let answers = try await withThrowingTaskGroup(of: Sent.self) { group in
             for index in 0..<burst {
                 group.addTask {
                     let answer = try await harness.send(.POST, path, headers: headers, body: ByteBuffer(string: body(index)))
@@ -104,5 +110,7 @@ struct GatewayOverloadTests {
             #expect(answers.count == burst)
             return answers
         }
+        try await release.value
+        return answers
     }
 }
