@@ -43,18 +43,22 @@ extension StoreEngine {
         let configuration = configuration
         var outcomes: [AppendOutcome]
         var jobsCreated = 0
+        // Who the batch's connections notifications reached, read only when
+        // someone is watching; nil means not known (all watchers wake).
+        var reached: [Int64]?
+        let watched = feedAdvances.isWatched
         do {
             do {
-                (outcomes, jobsCreated) = try pool.write { db in
+                (outcomes, jobsCreated, reached) = try pool.write { db in
                     try Self.appendBatch(
                         db, batch, isolated: false, purge: purgeIdempotencyKeys, now: now, cutoff: cutoff,
-                        configuration: configuration)
+                        collectReached: watched, configuration: configuration)
                 }
             } catch is IsolateAppends {
-                (outcomes, jobsCreated) = try pool.write { db in
+                (outcomes, jobsCreated, reached) = try pool.write { db in
                     try Self.appendBatch(
                         db, batch, isolated: true, purge: purgeIdempotencyKeys, now: now, cutoff: cutoff,
-                        configuration: configuration)
+                        collectReached: watched, configuration: configuration)
                 }
             }
         } catch {
@@ -70,24 +74,30 @@ extension StoreEngine {
             $0.fanOutJobsCreated += jobsCreated
         }
         if jobsCreated > 0, configuration.runsBackgroundFanOut { fanOutSignal.yield() }
-        if feedAdvances.isWatched { wakeFeeds(batch, outcomes) }
+        if feedAdvances.isWatched { wakeFeeds(batch, outcomes, reached: reached) }
         for (pending, outcome) in zip(batch, outcomes) {
             pending.completion(outcome.result(for: pending.notification))
         }
     }
 
-    /// Wakes the live readers of the feeds `batch` advanced: by user when the
-    /// append named its users, all of them when SQL chose the audience.
-    private func wakeFeeds(_ batch: [AppendQueue.Pending], _ outcomes: [AppendOutcome]) {
-        var users: [Int64] = []
+    /// Wakes the live readers of the feeds `batch` advanced: by user, the
+    /// users an append named and those its connections reached (`reached`).
+    ///
+    /// `reached` is read inside the transaction only when someone watched as
+    /// the batch began. A watcher that came during the transaction may have
+    /// read before the commit, so then (nil) every watcher wakes.
+    private func wakeFeeds(_ batch: [AppendQueue.Pending], _ outcomes: [AppendOutcome], reached: [Int64]?) {
+        var users = reached ?? []
         for (pending, outcome) in zip(batch, outcomes) {
             guard case .appended = outcome else { continue }
             switch pending.notification.item.recipients {
             case .users(let ids):
                 users.append(contentsOf: ids)
             case .connections:
-                feedAdvances.advancedAll()
-                return
+                guard reached != nil else {
+                    feedAdvances.advancedAll()
+                    return
+                }
             }
         }
         feedAdvances.advanced(users: users)
@@ -102,11 +112,14 @@ extension StoreEngine {
     /// - Parameter isolated: each append in a savepoint of its own, so that a
     ///   failing one is undone alone; without it, a failure throws
     ///   ``IsolateAppends`` and the caller runs the batch again isolated.
-    /// - Returns: an outcome per append, and how many fan-out jobs were created.
+    /// - Parameter collectReached: read whom each connections notification's
+    ///   feed rows reached in this transaction, for the wake-ups.
+    /// - Returns: an outcome per append, how many fan-out jobs were created,
+    ///   and the users reached by connections (nil unless collected).
     private static func appendBatch(
         _ db: Database, _ batch: [AppendQueue.Pending], isolated: Bool, purge: Bool, now: Int64, cutoff: Int64,
-        configuration: SQLiteStoreConfiguration
-    ) throws -> ([AppendOutcome], Int) {
+        collectReached: Bool, configuration: SQLiteStoreConfiguration
+    ) throws -> ([AppendOutcome], Int, [Int64]?) {
         if purge {
             // Bounded, so a backlog of keys cannot delay this batch's callers;
             // the next purge takes the rest.
@@ -119,6 +132,8 @@ extension StoreEngine {
         }
         var statements = try AppendStatements(db)
         var heads = FeedHeads()
+        // An undone append may leave users here: a spare wake-up costs a read.
+        var reached: [Int64]? = collectReached ? [] : nil
         var outcomes: [AppendOutcome] = []
         outcomes.reserveCapacity(batch.count)
         var jobs = 0
@@ -130,7 +145,7 @@ extension StoreEngine {
             let headsBefore = heads
             do {
                 let (appended, createdJob) = try appendOne(
-                    db, statements, &heads, item, now: now, cutoff: cutoff, configuration: configuration)
+                    db, statements, &heads, &reached, item, now: now, cutoff: cutoff, configuration: configuration)
                 if isolated { try statements.releaseSavepoint.execute() }
                 outcomes.append(appended)
                 if createdJob { jobs += 1 }
@@ -150,14 +165,14 @@ extension StoreEngine {
             }
         }
         try heads.flush(db, statements)
-        return (outcomes, jobs)
+        return (outcomes, jobs, reached)
     }
 
     /// One append inside the batch's transaction.
     /// - Returns: the outcome for the caller, and whether a background fan-out job was created.
     static func appendOne(
-        _ db: Database, _ statements: AppendStatements, _ heads: inout FeedHeads, _ encoded: EncodedAppend,
-        now: Int64, cutoff: Int64, configuration: SQLiteStoreConfiguration
+        _ db: Database, _ statements: AppendStatements, _ heads: inout FeedHeads, _ reached: inout [Int64]?,
+        _ encoded: EncodedAppend, now: Int64, cutoff: Int64, configuration: SQLiteStoreConfiguration
     ) throws -> (AppendOutcome, Bool) {
         let item = encoded.item
         if let key = item.idempotencyKey, let fingerprint = encoded.fingerprint {
@@ -219,6 +234,9 @@ extension StoreEngine {
                 try heads.flush(db, statements)
                 try writeFeedRows(db, audience: audience.sql, arguments: audience.arguments, notification: serial)
                 heads.forget()
+                if reached != nil {
+                    reached! += try Int64.fetchAll(db, sql: audience.sql, arguments: audience.arguments)
+                }
                 let seq = try Int64.fetchOne(
                     db, sql: "SELECT last_seq FROM feed_heads WHERE user = ?", arguments: [firstUser])
                 first = seq.map { (firstUser, $0) }
@@ -229,6 +247,7 @@ extension StoreEngine {
                 let seq = try heads.next(db, statements, user: firstUser)
                 try insertFeedRow(db, statements, user: firstUser, seq: seq, notification: serial)
                 first = (firstUser, seq)
+                reached?.append(firstUser)
                 var job = FanOutJobRow(id: nil, notification: serial, total: recipients - 1, createdAt: now)
                 try job.insert(db)
                 guard let jobID = job.id else {

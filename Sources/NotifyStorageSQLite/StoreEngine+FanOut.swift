@@ -29,9 +29,12 @@ extension StoreEngine {
     /// - Returns: false when there was no job.
     func materializeFanOutBatch() async throws(StorageError) -> Bool {
         let batchSize = max(1, configuration.fanOutBatchSize)
-        let (found, written, completed) = try await write("fan-out") { db -> (Bool, Int, Bool) in
+        // Whom the batch reaches, read only when someone watches as it begins
+        // (see wakeFeeds: nil wakes every watcher).
+        let watched = feedAdvances.isWatched
+        let (found, written, completed, reached) = try await write("fan-out") { db -> (Bool, Int, Bool, [Int64]?) in
             guard let job = try FanOutJobRow.order(Column("id")).fetchOne(db), let jobID = job.id else {
-                return (false, 0, false)
+                return (false, 0, false, nil)
             }
             // The last recipient of this batch: recipients are taken in id order.
             let end = try Int64.fetchOne(
@@ -45,6 +48,7 @@ extension StoreEngine {
                 SELECT r.user AS user FROM fanout_recipients r JOIN users u ON u.id = r.user
                 WHERE r.job = :job\(range)
                 """
+            let reached = watched ? try Int64.fetchAll(db, sql: audience, arguments: arguments) : nil
             let written = try Self.writeFeedRows(
                 db, audience: audience, arguments: arguments, notification: job.notification)
             if let end {
@@ -52,14 +56,16 @@ extension StoreEngine {
                     sql: "DELETE FROM fanout_recipients WHERE job = ? AND user <= ?", arguments: [jobID, end])
             }
             if end != nil, try !FanOutRecipientRow.filter(Column("job") == jobID).isEmpty(db) {
-                return (true, written, false)
+                return (true, written, false, reached)
             }
             // Deleting the job deletes any recipients left (by cascade).
             try FanOutJobRow.deleteOne(db, key: jobID)
-            return (true, written, true)
+            return (true, written, true, reached)
         }
         guard found else { return false }
-        if written > 0 { feedAdvances.advancedAll() }
+        if written > 0, feedAdvances.isWatched {
+            if let reached { feedAdvances.advanced(users: reached) } else { feedAdvances.advancedAll() }
+        }
         statistics.withLock {
             $0.fanOutTransactions += 1
             $0.fanOutRowsWritten += written

@@ -60,15 +60,41 @@ struct FeedAdvancesTests {
             #expect(try await store.feed(user: 2, after: 1, limit: 10).count == 1)
 
             // Two friends are past it: the first (user 2) gets it in the
-            // commit, the other in a fan-out job's batch, which wakes again.
+            // commit, which wakes user 2 only; the other gets it in a fan-out
+            // job's batch, which wakes user 3.
             try await store.putConnection(Connection(user: 1, to: 3, kind: .friend))
             var wakesThree = store.watchFeed(user: 3).makeAsyncIterator()
             _ = try await store.append(Sample.notification(to: .connections(of: 1, mode: .friendship)))
-            #expect(await wakesThree.next() != nil)
+            #expect(await wakes.next() != nil)
+            #expect(try await store.feed(user: 2, after: 2, limit: 10).count == 1)
             #expect(try await store.feed(user: 3, after: 0, limit: 10).isEmpty)
             #expect(try await store.engine.materializeFanOutBatch())
             #expect(await wakesThree.next() != nil)
             #expect(try await store.feed(user: 3, after: 0, limit: 10).count == 1)
+        }
+    }
+
+    @Test("a connections commit wakes the users it reached and leaves the others' watchers asleep, inline and in the background fan-out")
+    func connectionsWakeOnlyTheirAudience() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        for inlineLimit in [1_000, 1] {
+            var configuration = SQLiteStoreConfiguration()
+            configuration.inlineFanOutLimit = inlineLimit
+            configuration.runsBackgroundFanOut = false
+            let store = try database.open(configuration)
+            try await store.putUsers((1...4).map { User(id: $0) })
+            try await store.putConnections([
+                Connection(user: 1, to: 2, kind: .friend), Connection(user: 1, to: 3, kind: .friend),
+            ])
+            let watches = (2...4).map { store.watchFeed(user: $0) }
+            _ = try await store.append(Sample.notification(to: .connections(of: 1, mode: .friendship)))
+            while try await store.engine.materializeFanOutBatch() {}
+            await store.close()
+            // Closing ends the watches: each yields what it held, at most one.
+            var held: [Int] = []
+            for watch in watches { held.append(await wakeUps(watch)) }
+            #expect(held == [1, 1, 0], "inline limit \(inlineLimit)")
         }
     }
 
