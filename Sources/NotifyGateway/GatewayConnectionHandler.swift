@@ -168,8 +168,15 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
 
     private func answer(_ response: GatewayResponse, number: UInt64, context: ChannelHandlerContext) {
         if let link = response.events {
-            guard state.answeredWithStream(number: number) else { return link.detach() }
-            return startEvents(response, link: link, context: context)
+            switch state.answeredWithStream(number: number) {
+            case .drop:
+                return link.detach()
+            case .start:
+                return startEvents(response, link: link, context: context)
+            case .startAndEnd:
+                startEvents(response, link: link, context: context)
+                return endEvents(FeedEvents.goingAway, context: context)
+            }
         }
         let action = state.answered(number: number, closes: response.closesConnection, now: .now())
         write(response, as: action, context: context)

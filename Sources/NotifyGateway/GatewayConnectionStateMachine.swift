@@ -157,14 +157,21 @@ struct GatewayConnectionStateMachine {
         return finishAnswer(head, closes: closes, now: now)
     }
 
+    /// What to do with a stream about to start.
+    enum StreamAction: Equatable {
+        /// It came after its timeout's answer: do not start it.
+        case drop
+        case start
+        /// Graceful shutdown began while its first page was awaited: start
+        /// it (the head and that page), then end it at once.
+        case startAndEnd
+    }
+
     /// Request `number`'s answer is an endless stream, about to start.
-    ///
-    /// - Returns: false when it came after its timeout's answer: the stream
-    ///   is not started.
-    mutating func answeredWithStream(number: UInt64) -> Bool {
-        guard case .answering(_, let answering, _) = state, answering == number else { return false }
+    mutating func answeredWithStream(number: UInt64) -> StreamAction {
+        guard case .answering(_, let answering, _) = state, answering == number else { return .drop }
         state = .streaming
-        return true
+        return lastAnswer ? .startAndEnd : .start
     }
 
     private mutating func finishAnswer(_ head: RequestHead, closes: Bool, now: NIODeadline) -> AnswerAction {

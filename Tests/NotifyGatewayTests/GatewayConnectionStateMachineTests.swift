@@ -134,6 +134,37 @@ struct GatewayConnectionStateMachineTests {
         #expect(goneAction == .drop)
     }
 
+    @Test("a stream starts; one whose first page came after graceful shutdown began starts and ends at once; a late one is dropped")
+    func streams() {
+        func answering(_ state: inout GatewayConnectionStateMachine) -> UInt64 {
+            _ = state.receivedHead(head(method: .GET), now: start)
+            guard case .answer(_, let number) = state.receivedEnd(now: start) else {
+                Issue.record("no answer")
+                return 0
+            }
+            return number
+        }
+        var plain = machine()
+        let first = answering(&plain)
+        let started = plain.answeredWithStream(number: first)
+        #expect(started == .start)
+        #expect(plain.isStreaming)
+        #expect(plain.deadline == nil)
+
+        var shuttingDown = machine()
+        let second = answering(&shuttingDown)
+        let closesNow = shuttingDown.finishUp()
+        #expect(!closesNow)
+        let ended = shuttingDown.answeredWithStream(number: second)
+        #expect(ended == .startAndEnd)
+
+        var late = machine()
+        let third = answering(&late)
+        _ = late.timerFired(now: start + .seconds(4))
+        let dropped = late.answeredWithStream(number: third)
+        #expect(dropped == .drop)
+    }
+
     @Test("request headers are found whatever their case; the first of a repeated one wins")
     func headers() {
         let headers = RequestHeaders(HTTPHeaders([
