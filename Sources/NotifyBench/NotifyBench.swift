@@ -205,6 +205,41 @@ struct NotifyBench {
                 }
             }
         }
+        // With 1,000 live readers of other feeds: the writer wakes by user,
+        // so they should cost these appends nothing.
+        var idleWatches: [AsyncStream<Void>] = (1_001...2_000).map { store.watchFeed(user: $0) }
+        try await harness.measureAsync(
+            "store append: 200 concurrent, group commit, one user, 1,000 other feeds watched", iterations: 1,
+            operationsPerIteration: appendsPerSample
+        ) {
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<appendsPerSample { group.addTask { try await append(1) } }
+                return try await group.reduce(0, +)
+            }
+        }
+        idleWatches.removeAll()
+        // The feed as a stream, one entry at a time: an append, its commit,
+        // the watcher's wake-up and its read of the entry.
+        let roundTrips = 50
+        try await harness.measureAsync(
+            "feed watch: append, wake-up and read of the new entry", iterations: 1, operationsPerIteration: roundTrips
+        ) {
+            var wakes = store.watchFeed(user: 1).makeAsyncIterator()
+            var cursor = try await store.feed(user: 1, after: 0, limit: 1_000_000).last?.sequence ?? 0
+            var read = 0
+            for _ in 0..<roundTrips {
+                _ = try await append(1)
+                while true {
+                    guard await wakes.next() != nil else { return read }
+                    let entries = try await store.feed(user: 1, after: cursor, limit: 100)
+                    guard let last = entries.last else { continue }
+                    cursor = last.sequence
+                    read += entries.count
+                    break
+                }
+            }
+            return read
+        }
         await store.close()
         try? FileManager.default.removeItem(atPath: storeDirectory)
 
