@@ -91,10 +91,13 @@ public final class GatewayServer: Service, Sendable {
         let configuration = self.configuration
         let tlsContext = try configuration.tls.map { try TLSContext(configuration: $0) }
         let responder = GatewayResponder(configuration: configuration, upstream: upstream, logger: logger)
-        var limits = NIOHTTPDecoderLimitConfiguration()
-        limits.maxHeaderFieldSize = configuration.maxHeaderFieldSize
-        limits.maxHeaderListSize = configuration.maxHeaderListSize
-        limits.maxHeaderFieldCount = configuration.maxHeaderFieldCount
+        let limits = {
+            var limits = NIOHTTPDecoderLimitConfiguration()
+            limits.maxHeaderFieldSize = configuration.maxHeaderFieldSize
+            limits.maxHeaderListSize = configuration.maxHeaderListSize
+            limits.maxHeaderFieldCount = configuration.maxHeaderFieldCount
+            return limits
+        }()
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
