@@ -43,7 +43,7 @@ extension StoreEngine {
         let configuration = configuration
         var outcomes: [AppendOutcome]
         var jobsCreated = 0
-        // Who the batch's connections notifications reached, read only when
+        // The users the batch's connections notifications reached, read only when
         // someone is watching; nil means not known (all watchers wake).
         var reached: [Int64]?
         let watched = feedAdvances.isWatched

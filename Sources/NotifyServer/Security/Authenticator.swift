@@ -21,7 +21,7 @@ struct Authenticator: Sendable {
         guard let header = metadata["authorization"] else {
             throw RPCError(code: .unauthenticated, message: "a bearer token is required", reason: "MISSING_TOKEN")
         }
-        let tokenHash: @Sendable (String) -> [UInt8]? = { Self.bearerToken($0).map { SHA256.hash($0.utf8) } }
+        let tokenHash: (String) -> [UInt8]? = { Self.bearerToken($0).map { SHA256.hash($0.utf8) } }
         guard let hash = memo.map({ $0.hash(for: header, compute: tokenHash) }) ?? tokenHash(header) else {
             throw RPCError(
                 code: .unauthenticated, message: "the authorization must be \"Bearer <token>\"", reason: "INVALID_TOKEN"
