@@ -106,6 +106,28 @@ struct FeedEventsTests {
         }
     }
 
+    @Test("a token revoked mid-stream ends the stream with an error event carrying TOKEN_REVOKED", arguments: UpstreamKind.allCases)
+    func revokedMidStream(upstream: UpstreamKind) async throws {
+        try await withHarness(upstream: upstream) { harness in
+            try await harness.server.store.putUser(User(id: 2))
+            let admin = Metadata.bearer(try await harness.server.adminToken())
+            let client = harness.server.client()
+            let created = try await client.call(
+                Methods.createToken, CreateTokenRequest(principal: PrincipalInput(user: 2), roles: ["user"]),
+                metadata: admin, as: CreateTokenResponse.self)
+            var events = try await harness.events("/feed/events?user=2", token: created.token)
+            #expect(try await events.next()?.event == "live")
+            _ = try await client.call(
+                Methods.revokeToken, RevokeTokenRequest(tokenID: created.tokenID), metadata: admin,
+                as: RevokeTokenResponse.self)
+            let error = try #require(try await events.next())
+            #expect(error.event == "error")
+            #expect(error.json?["reason"]?.string == "TOKEN_REVOKED")
+            #expect(try await events.next() == nil)
+            await client.close()
+        }
+    }
+
     @Test("with nothing new, a heartbeat comment keeps the stream alive")
     func heartbeat() async throws {
         try await withHarness(gateway: { $0.eventHeartbeat = .milliseconds(100) }) { harness in
