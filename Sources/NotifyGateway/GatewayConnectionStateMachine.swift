@@ -162,7 +162,8 @@ struct GatewayConnectionStateMachine {
         /// It came after its timeout's answer: do not start it.
         case drop
         case start
-        /// Graceful shutdown began while its first page was awaited: start
+        /// Its answer became the connection's last while its first page was
+        /// awaited (graceful shutdown, a malformed request behind it): start
         /// it (the head and that page), then end it at once.
         case startAndEnd
     }
