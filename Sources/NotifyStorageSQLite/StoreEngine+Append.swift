@@ -142,7 +142,9 @@ extension StoreEngine {
             // A failure outside the append itself (opening or undoing its
             // savepoint) escapes the closure: the whole batch rolls back and fails.
             if isolated { try statements.savepoint.execute() }
-            let headsBefore = heads
+            // Only under savepoints: a copy kept alive makes the next change
+            // to `heads` copy its storage, once per append.
+            let headsBefore = isolated ? heads : nil
             do {
                 let (appended, createdJob) = try appendOne(
                     db, statements, &heads, &reached, item, now: now, cutoff: cutoff, configuration: configuration)
@@ -160,7 +162,7 @@ extension StoreEngine {
                 // Undo this append's writes, keep the batch's others.
                 try statements.rollbackToSavepoint.execute()
                 try statements.releaseSavepoint.execute()
-                heads = headsBefore
+                if let headsBefore { heads = headsBefore }
                 outcomes.append(.failed(StorageError(mapping: error, during: "appending \(item.item.id)")))
             }
         }
