@@ -145,10 +145,7 @@ struct FeedWatchTests {
 
     @Test("revoking the reader's token or blocking the reader ends a running watch at once, with nothing appended")
     func credentialsChangeMidStream() async throws {
-        try await withTestServer { server in
-            try await server.users(2)
-            let admin = Metadata.bearer(try await server.adminToken())
-            let client = server.client()
+        try await withReader { server, client, admin in
             _ = try await client.notify(notifyRequest(issuer: 2), metadata: admin)
 
             let created = try await client.call(
@@ -184,7 +181,6 @@ struct FeedWatchTests {
             var live: [String] = []
             while live.isEmpty, let page = try await other.next() { live += page.notifications.map(\.id) }
             #expect(live == [id])
-            await client.close()
         }
     }
 
