@@ -66,7 +66,7 @@ let package = Package(
         ),
         .target(
             name: "NotifyWire",
-            dependencies: ["CNotifyProto", nioCore],
+            dependencies: ["CNotifyProto", "NotifyCrypto", nioCore],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -101,7 +101,9 @@ let package = Package(
         ),
         .target(
             name: "NotifyClient",
-            dependencies: ["NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", nioCore, nioPosix, logging],
+            dependencies: [
+                "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyCrypto", nioCore, nioPosix, logging,
+            ],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -1,6 +1,7 @@
 public import Logging
 public import NIOCore
 public import NIOPosix
+public import NotifyCrypto
 public import NotifyMessages
 import NotifyTLS
 public import NotifyWire
@@ -101,14 +102,19 @@ public final class NotifyClient: Sendable {
     /// at run time (3 % of the gateway's CPU).
     ///
     /// - Parameters:
+    ///   - memo: for an in-process endpoint, the caller's own ``TokenMemo``
+    ///     (the gateway keeps one per HTTP connection); a connection to a
+    ///     server has its memo there, so it is not sent.
     ///   - eventLoop: where `completion` runs; it never runs before `start` returns.
     @inlinable
     public func start<Request: WireMessage, Response: WireMessage>(
         _ method: String, _ request: Request, metadata: Metadata = Metadata(), timeout: Duration? = nil,
-        as: Response.Type = Response.self, on eventLoop: any EventLoop,
+        memo: TokenMemo? = nil, as: Response.Type = Response.self, on eventLoop: any EventLoop,
         completion: @escaping @Sendable (Result<Response, RPCError>) -> Void
     ) {
-        startExchange(method, payload: request.serializedBuffer(), metadata: metadata, timeout: timeout, on: eventLoop) { result in
+        startExchange(
+            method, payload: request.serializedBuffer(), metadata: metadata, timeout: timeout, memo: memo, on: eventLoop
+        ) { result in
             completion(result.flatMap { response in
                 Result { () throws(RPCError) -> Response in try Self.decode(try Self.payload(of: response)) }
             })
@@ -130,7 +136,7 @@ public final class NotifyClient: Sendable {
         _ method: String, payload: ByteBuffer, metadata: Metadata = Metadata(), timeout: Duration? = nil,
         on eventLoop: any EventLoop, completion: @escaping @Sendable (Result<ByteBuffer, RPCError>) -> Void
     ) {
-        startExchange(method, payload: payload, metadata: metadata, timeout: timeout, on: eventLoop) { result in
+        startExchange(method, payload: payload, metadata: metadata, timeout: timeout, memo: nil, on: eventLoop) { result in
             completion(result.flatMap { response in Result { () throws(RPCError) in try Self.payload(of: response) } })
         }
     }
@@ -297,13 +303,15 @@ public final class NotifyClient: Sendable {
     /// ``exchange(_:payload:metadata:timeout:)`` with a completion on `eventLoop` instead of a task.
     @usableFromInline
     func startExchange(
-        _ method: String, payload: ByteBuffer, metadata: Metadata, timeout: Duration?, on eventLoop: any EventLoop,
-        completion: @escaping @Sendable (Result<ResponseFrame, RPCError>) -> Void
+        _ method: String, payload: ByteBuffer, metadata: Metadata, timeout: Duration?, memo: TokenMemo?,
+        on eventLoop: any EventLoop, completion: @escaping @Sendable (Result<ResponseFrame, RPCError>) -> Void
     ) {
         if let local {
             guard !isClosed else { return eventLoop.execute { completion(.failure(Self.closedError)) } }
             let deadline = (timeout ?? configuration.defaultTimeout).map { ContinuousClock.now.advanced(by: $0) }
-            return local.start(method: method, metadata: metadata, payload: payload, deadline: deadline, on: eventLoop) {
+            return local.start(
+                method: method, metadata: metadata, payload: payload, deadline: deadline, memo: memo, on: eventLoop
+            ) {
                 completion(.success($0))
             }
         }

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import NotifyCrypto
 
 /// One HTTP/1.1 connection: reads each request on the event loop, hands it
 /// to the responder, and writes the answer as one buffer.
@@ -40,6 +41,8 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     private var events: EventStreamLink?
     private var heartbeat: RepeatedTask?
     private let heartbeatInterval: TimeAmount
+    /// Shared by this connection's calls, like an RPC connection's.
+    private let tokenMemo = TokenMemo()
 
     init(
         responder: GatewayResponder, maxBodySize: Int, readTimeout: TimeAmount, idleTimeout: TimeAmount, answerTimeout: TimeAmount,
@@ -147,8 +150,9 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
         case .refuse(let refusal, let path):
             write(responder.refusal(refusal, path: path), closes: true, omitBody: false, context: context)
-        case .answer(let request, let number):
+        case .answer(var request, let number):
             armTimer(context: context)
+            request.memo = tokenMemo
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             responder.respond(to: request, on: context.eventLoop) { response in
                 // Endpoints answer on this loop, except for a body large

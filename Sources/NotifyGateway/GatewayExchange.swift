@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import NotifyCrypto
 import NotifyDomain
 
 /// The request headers the gateway reads, found in one pass over the head.
@@ -68,6 +69,9 @@ struct RequestHead: Sendable {
 struct GatewayRequest: Sendable {
     var head: RequestHead
     var body: ByteBuffer
+    /// The connection's last token and its hash, which its calls share as
+    /// the calls on one RPC connection do.
+    var memo: TokenMemo?
 
     var method: HTTPMethod { head.method }
     var headers: RequestHeaders { head.headers }

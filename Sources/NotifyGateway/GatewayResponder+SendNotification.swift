@@ -54,13 +54,14 @@ extension GatewayResponder {
                 ?? .invalidFields(ContractJSON.merging(reading.violations, Self.validationViolations(reading.request)))
             return probe(
                 Methods.sendNotification, SendNotificationRequest(), as: SendNotificationResponse.self,
-                metadata: metadata(idempotent: false), on: eventLoop, bodyFailure: { failure }, outcome: outcome
+                metadata: metadata(idempotent: false), memo: request.memo, on: eventLoop, bodyFailure: { failure },
+                outcome: outcome
             )
         }
 
         let base = baseURL(request, prefix: prefix)
         upstream.client.start(
-            Methods.sendNotification, reading.request, metadata: metadata(idempotent: true),
+            Methods.sendNotification, reading.request, metadata: metadata(idempotent: true), memo: request.memo,
             as: SendNotificationResponse.self, on: eventLoop
         ) { result in
             let stored: NotifyDomain.Notification

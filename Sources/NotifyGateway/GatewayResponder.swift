@@ -173,10 +173,10 @@ struct GatewayResponder: Sendable {
     /// empty request the service is sure to refuse as invalid once the caller
     /// passes. Its answer then stands for everything the body got wrong.
     func probe<Request: WireMessage, Response: WireMessage>(
-        _ method: String, _ empty: Request, as: Response.Type, metadata: Metadata, on eventLoop: any EventLoop,
-        bodyFailure: @escaping @Sendable () -> Failure, outcome: @escaping Outcome
+        _ method: String, _ empty: Request, as: Response.Type, metadata: Metadata, memo: TokenMemo?,
+        on eventLoop: any EventLoop, bodyFailure: @escaping @Sendable () -> Failure, outcome: @escaping Outcome
     ) {
-        upstream.client.start(method, empty, metadata: metadata, as: Response.self, on: eventLoop) { result in
+        upstream.client.start(method, empty, metadata: metadata, memo: memo, as: Response.self, on: eventLoop) { result in
             switch result {
             case .failure(let error) where error.code == .invalidArgument && error.reason == "INVALID_FIELDS":
                 outcome(.failure(bodyFailure()))

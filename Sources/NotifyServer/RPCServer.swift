@@ -1,7 +1,7 @@
 public import Logging
 public import NIOCore
 public import NIOPosix
-import NotifyCrypto
+public import NotifyCrypto
 import NotifyDomain
 import NotifyTLS
 public import NotifyWire
@@ -150,14 +150,15 @@ extension RPCServer: LocalRPCEndpoint {
     /// on `eventLoop`, as on a connection. mTLS does not apply; the HTTP
     /// caller's bearer token does, as in every call.
     public func start(
-        method: String, metadata: Metadata, payload: ByteBuffer, deadline: ContinuousClock.Instant?,
+        method: String, metadata: Metadata, payload: ByteBuffer, deadline: ContinuousClock.Instant?, memo: TokenMemo?,
         on eventLoop: any EventLoop, completion: @escaping @Sendable (ResponseFrame) -> Void
     ) {
         var random = random.generator
-        let context = ServerContext(
+        var context = ServerContext(
             callID: 0, method: method, metadata: metadata, deadline: deadline, requestPayload: payload,
             requestID: metadata["x-request-id"] ?? UUIDText.random(using: &random), logger: logger
         )
+        context.tokenMemo = memo
         let executor = self.executor
         guard acceptsLocalCalls.load(ordering: .relaxed) else {
             return eventLoop.execute { completion(CallJob.goingAway(context)) }

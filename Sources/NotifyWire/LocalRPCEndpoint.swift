@@ -1,4 +1,5 @@
 public import NIOCore
+public import NotifyCrypto
 
 /// Something that answers RPC calls in this process, with no connection.
 ///
@@ -18,11 +19,14 @@ public protocol LocalRPCEndpoint: Sendable {
     ///   - deadline: when the caller stops waiting; handlers see it, but the
     ///     call is not cut short in-process: the caller keeps it (the
     ///     gateway's HTTP connection answers 504 past it).
+    ///   - memo: the caller's own ``TokenMemo`` (one per HTTP connection),
+    ///     which a connection's calls get from their connection; nil hashes
+    ///     the token of each call.
     ///   - eventLoop: where `completion` runs.
     ///   - completion: the response, as the server would have framed it;
     ///     called exactly once, on `eventLoop`, never before `start` returns.
     func start(
-        method: String, metadata: Metadata, payload: ByteBuffer, deadline: ContinuousClock.Instant?,
+        method: String, metadata: Metadata, payload: ByteBuffer, deadline: ContinuousClock.Instant?, memo: TokenMemo?,
         on eventLoop: any EventLoop, completion: @escaping @Sendable (ResponseFrame) -> Void
     )
 
@@ -48,7 +52,7 @@ extension LocalRPCEndpoint {
         on eventLoop: any EventLoop
     ) async -> ResponseFrame {
         await withCheckedContinuation { continuation in
-            start(method: method, metadata: metadata, payload: payload, deadline: deadline, on: eventLoop) {
+            start(method: method, metadata: metadata, payload: payload, deadline: deadline, memo: nil, on: eventLoop) {
                 continuation.resume(returning: $0)
             }
         }

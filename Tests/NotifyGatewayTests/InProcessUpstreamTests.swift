@@ -57,6 +57,28 @@ struct InProcessUpstreamTests {
         }
     }
 
+    @Test("tokens that change from request to request on one HTTP connection are each checked")
+    func tokensAlternateOnOneConnection() async throws {
+        try await withHarness(upstream: .local) { harness in
+            try await harness.server.store.putUser(User(id: 7))
+            let token = try await harness.server.adminToken()
+            let body = #"{"type": "t", "title": null, "description": null, "user": 7, "recipients_type": "user"}"#
+            func post(_ authorization: String, last: Bool = false) -> String {
+                "POST /api/v2/notification/notify/ HTTP/1.1\r\nHost: x\r\nAuthorization: \(authorization)\r\n"
+                    + (last ? "Connection: close\r\n" : "")
+                    + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            }
+            // The same length, one byte off.
+            let near = token.dropLast() + (token.last == "A" ? "B" : "A")
+            // The connection keeps the last token's hash: every switch must be seen.
+            let requests = post("Bearer \(token)") + post("Bearer \(token)x") + post("bearer  \(token) ")
+                + post("Basic \(token)") + post("Bearer \(token)") + post("Bearer \(near)", last: true)
+            let text = try await rawExchange(port: harness.port, chunks: [(requests, .zero)])
+            #expect(statuses(in: text) == [204, 401, 204, 401, 204, 401])
+            #expect(try await harness.server.store.feed(user: 7, after: 0, limit: 10).count == 3)
+        }
+    }
+
     @Test("/readyz asks the in-process server's health")
     func ready() async throws {
         try await withHarness(upstream: .local) { harness in

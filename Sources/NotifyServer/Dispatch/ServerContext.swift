@@ -1,6 +1,7 @@
 public import Logging
 public import NIOCore
 public import NotifyWire
+import NotifyCrypto
 
 /// What a handler knows about the call it serves, besides its request.
 public struct ServerContext: Sendable {
@@ -13,7 +14,8 @@ public struct ServerContext: Sendable {
     public var requestPayload: ByteBuffer
     /// The client's request id ("x-request-id"), or one the server made.
     public var requestID: String
-    /// The connection's last token and its hash; nil for in-process calls.
+    /// The caller's last token and its hash: its connection's, or the one an
+    /// in-process caller passed; nil when there is none.
     var tokenMemo: TokenMemo?
     /// The connection's logger, without the call's metadata.
     private var connectionLogger: Logger

@@ -13,8 +13,8 @@ struct Authenticator: Sendable {
 
     /// - Throws: ``RPCError`` UNAUTHENTICATED with reason MISSING_TOKEN or
     ///   INVALID_TOKEN; ``LookupMiss`` when the token must be loaded first.
-    /// - Parameter memo: the connection's last token, so that a token sent
-    ///   again is not parsed and hashed again; nil for calls made in-process.
+    /// - Parameter memo: the caller's last token, so that a token sent
+    ///   again is not parsed and hashed again.
     func authenticate(
         _ metadata: Metadata, memo: TokenMemo? = nil, known: KnownLookups, now: Date = Date()
     ) throws -> Caller {
