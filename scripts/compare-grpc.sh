@@ -211,7 +211,9 @@ done, ok, failed, errored, timeout = find(r"^requests: \d+ total, \d+ started, (
 status2xx, = find(r"^status codes: (\d+) 2xx")
 data, = find(r"^traffic: .*\((\d+)\) data")
 maxv, mean = find(r"^time for request:\s+\S+\s+(\S+)\s+(\S+)")
-bad = int(failed) + int(errored) + int(timeout) + (int(done) - int(status2xx))
+# h2load can report a few more 2xx statuses than done calls (2 in a grpc-swift
+# row of 9.4 k calls/s): that surplus is not a failure.
+bad = int(failed) + int(errored) + int(timeout) + max(0, int(done) - int(status2xx))
 # Every OK answer carries a 7-byte DATA frame (prefix + 08 01); a gRPC error
 # is trailers only. Fewer DATA bytes than that means some calls failed.
 if int(data) < 7 * int(status2xx):
