@@ -184,6 +184,27 @@ struct FeedWatchTests {
         }
     }
 
+    @Test("a watch on a quiet feed ends TOKEN_EXPIRED once its token expires, and the server frees it")
+    func tokenExpiresMidStream() async throws {
+        try await withReader { server, client, admin in
+            let created = try await client.call(
+                Methods.createToken,
+                CreateTokenRequest(principal: PrincipalInput(user: 2), roles: ["user"], ttlSeconds: 1),
+                metadata: admin, as: CreateTokenResponse.self)
+            let started = ContinuousClock.now
+            // A deadline, so that a watch left running fails the test instead of holding it.
+            var pages = client.watchFeed(ListFeedRequest(user: 2), metadata: .bearer(created.token), timeout: .seconds(20))
+                .makeAsyncIterator()
+            #expect(try await pages.next()?.notifications.isEmpty == true)
+            // Nothing is written to this feed: only the expiry can end the stream.
+            await expectFailure(.unauthenticated, "TOKEN_EXPIRED") {
+                while let page = try await pages.next() { Issue.record("a page after the expiry: \(page)") }
+            }
+            #expect(ContinuousClock.now - started < .seconds(15))
+            try await waitUntil("the stream is released") { server.endpoint.openStreams == 0 }
+        }
+    }
+
     @Test("past its deadline a watch ends DEADLINE_EXCEEDED and the server frees it")
     func deadline() async throws {
         try await withReader { server, client, admin in

@@ -1,3 +1,5 @@
+public import Foundation
+
 /// Who is calling: an application (named by its targetHostName) or a user.
 ///
 /// A bearer token belongs to exactly one principal; the blocked list holds
@@ -29,11 +31,15 @@ public struct Caller: Hashable, Sendable {
     public var principal: Principal
     public var roles: Set<Role>
     public var tokenID: String
+    /// When the token stops being valid: a call that outlives it (a live
+    /// feed) ends then. Nil when the caller was not made from a token.
+    public var expiresAt: Date?
 
-    public init(principal: Principal, roles: Set<Role>, tokenID: String) {
+    public init(principal: Principal, roles: Set<Role>, tokenID: String, expiresAt: Date? = nil) {
         self.principal = principal
         self.roles = roles
         self.tokenID = tokenID
+        self.expiresAt = expiresAt
     }
 
     public var isAdmin: Bool { roles.contains(.admin) }

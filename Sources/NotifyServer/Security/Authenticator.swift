@@ -36,7 +36,7 @@ struct Authenticator: Sendable {
         guard record.expiresAt > now else {
             throw RPCError(code: .unauthenticated, message: "the token has expired", reason: "TOKEN_EXPIRED")
         }
-        return Caller(principal: record.principal, roles: record.roles, tokenID: record.id)
+        return Caller(principal: record.principal, roles: record.roles, tokenID: record.id, expiresAt: record.expiresAt)
     }
 
     /// Extracts the token of "Bearer <token>" (the scheme is case-insensitive).

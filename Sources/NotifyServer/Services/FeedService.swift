@@ -1,3 +1,4 @@
+import Foundation
 import NotifyDomain
 import NotifyMessages
 import NotifyStorage
@@ -21,7 +22,7 @@ struct FeedService: Sendable {
     }
 
     func list(_ request: ListFeedRequest, context: ServerContext) async throws -> ListFeedResponse {
-        let (user, after, limit) = try await checkedRead(request, context: context)
+        let (_, user, after, limit) = try await checkedRead(request, context: context)
         let notifications = try await store.feed(user: user, after: after, limit: limit)
         return ListFeedResponse(notifications: notifications, nextAfterSequence: notifications.last?.sequence ?? after)
     }
@@ -38,10 +39,44 @@ struct FeedService: Sendable {
     /// The caller is checked again at every wake-up, before anything more is
     /// read: a token revoked or expired, or a caller blocked, ends the stream
     /// with that error instead of reading on. Revoking, blocking and deleting
-    /// a user wake every watcher for that check.
+    /// a user wake every watcher for that check, and so does the token's
+    /// expiry: a quiet feed does not keep an expired token reading.
     func watch(_ request: ListFeedRequest, context: ServerContext, stream: ServerStream) async throws {
-        let (user, after, limit) = try await checkedRead(request, context: context)
-        var advances = store.watchFeed(user: user).makeAsyncIterator()
+        let (caller, user, after, limit) = try await checkedRead(request, context: context)
+        // Watched before the first read, so that no commit falls in between.
+        let advances = store.watchFeed(user: user)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let (wakeUps, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+            group.addTask {
+                for await _ in advances { wake.yield() }
+                // The store closed its watches, or the call ended.
+                wake.finish()
+            }
+            if let expiry = caller.expiresAt {
+                group.addTask {
+                    // Just past it, so that the check that follows sees it expired;
+                    // a day at a time, as a token may outlive what one sleep can wait.
+                    var left = expiry.timeIntervalSinceNow
+                    while left >= 0 {
+                        try await Task.sleep(for: .seconds(min(left, 86_400)) + Self.expiryMargin)
+                        left = expiry.timeIntervalSinceNow
+                    }
+                    wake.yield()
+                }
+            }
+            defer { group.cancelAll() }
+            try await serve(user: user, after: after, limit: limit, wakeUps: wakeUps, context: context, stream: stream)
+        }
+    }
+
+    /// How long after its token's expiry a watch wakes to end.
+    static let expiryMargin = Duration.milliseconds(100)
+
+    /// The pages of ``watch(_:context:stream:)``: the backlog, then one read per wake-up.
+    private func serve(
+        user: Int64, after: UInt64, limit: Int, wakeUps: AsyncStream<Void>, context: ServerContext, stream: ServerStream
+    ) async throws {
+        var wakeUps = wakeUps.makeAsyncIterator()
         var cursor = after
         var caughtUp = false
         var woken = false
@@ -68,16 +103,16 @@ struct FeedService: Sendable {
                     break
                 }
             }
-        } while await advances.next() != nil
+        } while await wakeUps.next() != nil
         // The store closed its watches: it is shutting down.
         if Task.isCancelled { throw CancellationError() }
         throw RPCError(code: .unavailable, message: "the store is closing: resume on a new connection", reason: "GOING_AWAY")
     }
 
-    /// Authenticates and authorizes a read of a feed; the user, cursor and page size.
+    /// Authenticates and authorizes a read of a feed; the caller, user, cursor and page size.
     private func checkedRead(
         _ request: ListFeedRequest, context: ServerContext
-    ) async throws -> (user: Int64, after: UInt64, limit: Int) {
+    ) async throws -> (caller: Caller, user: Int64, after: UInt64, limit: Int) {
         let caller = try await guardrail.authenticate(context)
         guard let user = request.user else {
             throw RPCError.missingField("user")
@@ -86,7 +121,7 @@ struct FeedService: Sendable {
         var limit = request.limit ?? 0
         if limit == 0 { limit = Self.defaultPageSize }
         limit = min(limit, Self.maximumPageSize)
-        return (user, request.afterSequence ?? 0, Int(limit))
+        return (caller, user, request.afterSequence ?? 0, Int(limit))
     }
 }
 
