@@ -38,9 +38,13 @@ esac
 server_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
 # Each thread's ticks, by thread id; the name is the thread's own or, for the
 # store's writer (a Foundation thread, unnamed on Linux), its creator's.
+# A thread that ends while it is read (a task pool's) is left out.
 thread_ticks() {
+  local task comm ticks
   for task in /proc/"$server_pid"/task/*; do
-    echo "${task##*/} $(tr ' ' _ < "$task/comm") $(awk '{ print $14 + $15 }' "$task/stat")"
+    comm=$(tr ' ' _ < "$task/comm" 2>/dev/null) && ticks=$(awk '{ print $14 + $15 }' "$task/stat" 2>/dev/null) \
+      && [ -n "$comm" ] && [ -n "$ticks" ] || continue
+    echo "${task##*/} $comm $ticks"
   done
 }
 ticks_before=$(server_ticks)
