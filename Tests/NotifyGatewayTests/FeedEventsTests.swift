@@ -128,6 +128,29 @@ struct FeedEventsTests {
         }
     }
 
+    @Test("a token that expires mid-stream ends a quiet stream with an error event carrying TOKEN_EXPIRED")
+    func expiredMidStream() async throws {
+        try await withHarness(upstream: .local) { harness in
+            try await harness.server.store.putUser(User(id: 2))
+            let admin = Metadata.bearer(try await harness.server.adminToken())
+            let client = harness.server.client()
+            let created = try await client.call(
+                Methods.createToken,
+                CreateTokenRequest(principal: PrincipalInput(user: 2), roles: ["user"], ttlSeconds: 1),
+                metadata: admin, as: CreateTokenResponse.self)
+            let started = ContinuousClock.now
+            var events = try await harness.events("/feed/events?user=2", token: created.token)
+            #expect(try await events.next()?.event == "live")
+            // Nothing is written to this feed: only the expiry can end the stream.
+            let error = try #require(try await events.next())
+            #expect(error.event == "error")
+            #expect(error.json?["reason"]?.string == "TOKEN_EXPIRED")
+            #expect(try await events.next() == nil)
+            #expect(ContinuousClock.now - started < .seconds(10))
+            await client.close()
+        }
+    }
+
     @Test("with nothing new, a heartbeat comment keeps the stream alive")
     func heartbeat() async throws {
         try await withHarness(gateway: { $0.eventHeartbeat = .milliseconds(100) }) { harness in
