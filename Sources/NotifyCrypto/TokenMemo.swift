@@ -1,4 +1,3 @@
-internal import COpenSSL
 import Synchronization
 
 /// The last authorization one caller sent, with its token's hash.
@@ -18,20 +17,11 @@ public final class TokenMemo: Sendable {
     /// The hash for `header`: the memo's when it is the header seen last,
     /// else `compute`'s, which is then kept (nil, a malformed header, is not).
     public func hash(for header: String, compute: (String) -> [UInt8]?) -> [UInt8]? {
-        if let hash = last.withLock({ $0.flatMap { Self.equal($0.header, header) ? $0.hash : nil } }) { return hash }
+        if let hash = last.withLock({ $0.flatMap { constantTimeEquals($0.header, header) ? $0.hash : nil } }) {
+            return hash
+        }
         guard let hash = compute(header) else { return nil }
         last.withLock { $0 = (header, hash) }
         return hash
-    }
-
-    /// Equal UTF-8 bytes, compared in time that depends only on their length.
-    private static func equal(_ a: String, _ b: String) -> Bool {
-        guard a.utf8.count == b.utf8.count else { return false }
-        let same = a.utf8.withContiguousStorageIfAvailable { left in
-            b.utf8.withContiguousStorageIfAvailable { right in
-                CRYPTO_memcmp(left.baseAddress, right.baseAddress, left.count) == 0
-            }
-        }
-        return (same ?? nil) ?? constantTimeEquals(Array(a.utf8), Array(b.utf8))
     }
 }
