@@ -45,38 +45,38 @@ struct FeedService: Sendable {
         let (caller, user, after, limit) = try await checkedRead(request, context: context)
         // Watched before the first read, so that no commit falls in between.
         let advances = store.watchFeed(user: user)
+        guard let expiry = caller.expiresAt else {
+            return try await serve(user: user, after: after, limit: limit, advances: advances, context: context, stream: stream)
+        }
+        // Both children end only by throwing: the first error ends the call.
         try await withThrowingTaskGroup(of: Void.self) { group in
-            let (wakeUps, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
             group.addTask {
-                for await _ in advances { wake.yield() }
-                // The store closed its watches, or the call ended.
-                wake.finish()
+                try await serve(user: user, after: after, limit: limit, advances: advances, context: context, stream: stream)
             }
-            if let expiry = caller.expiresAt {
-                group.addTask {
-                    // Just past it, so that the check that follows sees it expired;
-                    // a day at a time, as a token may outlive what one sleep can wait.
-                    var left = expiry.timeIntervalSinceNow
-                    while left >= 0 {
-                        try await Task.sleep(for: .seconds(min(left, 86_400)) + Self.expiryMargin)
-                        left = expiry.timeIntervalSinceNow
-                    }
-                    wake.yield()
-                }
-            }
+            group.addTask { try await endAtExpiry(expiry, context: context) }
             defer { group.cancelAll() }
-            try await serve(user: user, after: after, limit: limit, wakeUps: wakeUps, context: context, stream: stream)
+            try await group.next()
         }
     }
 
-    /// How long after its token's expiry a watch wakes to end.
+    /// How long after its token's expiry a watch checks its caller to end.
     static let expiryMargin = Duration.milliseconds(100)
+
+    /// Waits until just past `expiry`, then checks the caller again: the
+    /// check's error (TOKEN_EXPIRED) ends the watch. A day at a time, as a
+    /// token may outlive what one sleep can wait.
+    private func endAtExpiry(_ expiry: Date, context: ServerContext) async throws {
+        while true {
+            try await Task.sleep(for: .seconds(min(max(0, expiry.timeIntervalSinceNow), 86_400)) + Self.expiryMargin)
+            if expiry.timeIntervalSinceNow < 0 { _ = try await guardrail.reauthenticate(context) }
+        }
+    }
 
     /// The pages of ``watch(_:context:stream:)``: the backlog, then one read per wake-up.
     private func serve(
-        user: Int64, after: UInt64, limit: Int, wakeUps: AsyncStream<Void>, context: ServerContext, stream: ServerStream
+        user: Int64, after: UInt64, limit: Int, advances: AsyncStream<Void>, context: ServerContext, stream: ServerStream
     ) async throws {
-        var wakeUps = wakeUps.makeAsyncIterator()
+        var advances = advances.makeAsyncIterator()
         var cursor = after
         var caughtUp = false
         var woken = false
@@ -103,7 +103,7 @@ struct FeedService: Sendable {
                     break
                 }
             }
-        } while await wakeUps.next() != nil
+        } while await advances.next() != nil
         // The store closed its watches: it is shutting down.
         if Task.isCancelled { throw CancellationError() }
         throw RPCError(code: .unavailable, message: "the store is closing: resume on a new connection", reason: "GOING_AWAY")
