@@ -19,11 +19,13 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
 
     private let responder: GatewayResponder
     private var state: GatewayConnectionStateMachine
-    /// Request parts that arrived while an answer was being made: pipelined
-    /// requests. While any wait, no more is read from the socket. (Reading
-    /// is not stopped for every answer: turning read interest off and on
-    /// costs two `epoll_ctl` calls, and a client that sends one request at
-    /// a time never needs it.)
+    /// Request parts that arrived while an answer was being made, or while
+    /// the channel could not write (a client that does not read its answers):
+    /// pipelined requests. While any wait, or the channel is full, no more is
+    /// read from the socket, so a client that stops reading makes no more
+    /// answers pile up here. (Reading is not stopped for every answer:
+    /// turning read interest off and on costs two `epoll_ctl` calls, and a
+    /// client that sends one request at a time never needs it.)
     private var waiting = CircularBuffer<Waiting>()
     private var readHeldBack = false
     /// Set while ``process(context:)`` takes waiting parts: answers made
@@ -76,6 +78,12 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         context.fireChannelInactive()
     }
 
+    /// The client read enough of its answers: the requests that waited go on.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, !state.isStreaming { process(context: context) }
+        context.fireChannelWritabilityChanged()
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
         // Graceful shutdown: an idle connection closes now, a busy one after
@@ -98,7 +106,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         // A malformed request (or one past the header limits): 400 with no
         // body, then close. Behind requests still to be answered it takes its
         // turn, so that those answers come first.
-        if state.isAnswering || processing || !waiting.isEmpty {
+        if state.isAnswering || processing || !waiting.isEmpty || !context.channel.isWritable {
             waiting.append(.malformed)
         } else {
             refuseMalformed(context: context)
@@ -112,7 +120,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if !waiting.isEmpty {
+        if !waiting.isEmpty || !context.channel.isWritable {
             readHeldBack = true
         } else {
             context.read()
@@ -122,7 +130,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
         guard state.isOpen else { return }
-        if state.isAnswering || processing || !waiting.isEmpty {
+        if state.isAnswering || processing || !waiting.isEmpty || !context.channel.isWritable {
             waiting.append(.part(part))
         } else {
             handle(part, context: context)
@@ -198,7 +206,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     private func process(context: ChannelHandlerContext) {
         guard !processing else { return }
         processing = true
-        while !state.isAnswering, state.isOpen, let next = waiting.popFirst() {
+        while !state.isAnswering, state.isOpen, context.channel.isWritable, let next = waiting.popFirst() {
             switch next {
             case .part(let part): handle(part, context: context)
             case .malformed: refuseMalformed(context: context)
@@ -209,7 +217,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
             flushPending = false
             context.flush()
         }
-        if readHeldBack && !state.isAnswering && waiting.isEmpty && state.isOpen {
+        if readHeldBack && !state.isAnswering && waiting.isEmpty && state.isOpen && context.channel.isWritable {
             readHeldBack = false
             context.read()
         }

@@ -1,3 +1,4 @@
+import Foundation
 public import NIOCore
 import NIOPosix
 import NotifyTLS
@@ -16,16 +17,23 @@ public final class RawConnection {
     }
 
     /// Connects over TLS with ALPN notify/1 (or `alpn`), trusting `caFile`.
+    ///
+    /// - Parameter receiveBufferSize: the socket's SO_RCVBUF, set before it
+    ///   connects: a small one makes a client that stops reading fill up soon.
     public static func connect(
         port: Int, caFile: String, alpn: [String] = ["notify/1"],
-        certificate: (certificate: String, key: String)? = nil
+        certificate: (certificate: String, key: String)? = nil, receiveBufferSize: Int? = nil
     ) async throws -> RawConnection {
         let tls = try TLSContext(configuration: .client(
             trustRootsFile: caFile, serverName: "localhost", applicationProtocols: alpn,
             certificateChainFile: certificate?.certificate, privateKeyFile: certificate?.key
         ))
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: Frame.self)
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        if let receiveBufferSize {
+            bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBufferSize))
+        }
+        let channel = try await bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
@@ -50,6 +58,26 @@ public final class RawConnection {
         var buffer = channel.allocator.buffer(capacity: 256 * frames.count)
         for frame in frames { try frame.encode(into: &buffer) }
         try await writeRaw(buffer)
+    }
+
+    /// The most a TCP socket's send buffer grows to here (the third field of
+    /// `net.ipv4.tcp_wmem`; 4 MiB when unreadable): about what a server's
+    /// socket holds of answers nobody reads before its own buffering begins.
+    public static var kernelSendBufferLimit: Int {
+        let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/tcp_wmem", encoding: .utf8)) ?? ""
+        return text.split(whereSeparator: \.isWhitespace).last.flatMap { Int($0) } ?? 4 * 1024 * 1024
+    }
+
+    /// Stops reading from the socket (after the read in progress, if any):
+    /// a client that does not read its answers.
+    public func stopReading() async throws {
+        try await channel.setOption(.autoRead, value: false)
+    }
+
+    /// Reads from the socket again.
+    public func startReading() async throws {
+        try await channel.setOption(.autoRead, value: true)
+        channel.read()
     }
 
     /// The next frame, or nil when the server closed the connection.

@@ -128,6 +128,46 @@ struct GatewayBehaviourTests {
         }
     }
 
+    @Test("a client that stops reading is no longer read from; once it reads again every request is answered and stored")
+    func clientStopsReading() async throws {
+        // Three times what the gateway's socket holds of these answers.
+        let requests = max(600, 3 * RawConnection.kernelSendBufferLimit / (16 * 1024))
+        try await withHarness(upstream: .local) { harness in
+            let uns = try await harness.subscription(user: 2)
+            let token = try await harness.server.adminToken()
+            // Each answer is the whole entity, its 16 KiB of raw content included.
+            let body = #"{"targetHostName": "graphnotifications.sample.windows.com", "payload": {"rawContent": ""#
+                + String(repeating: "x", count: 16 * 1024) + #""}, "targetPolicy": {"platformTypes": ["windows"]}}"#
+            let post = "POST /me/notifications/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\nX-UNS-ID: \(uns)\r\n"
+                + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
+            let burst = String(repeating: post + "\r\n" + body, count: requests - 1) + post + "Connection: close\r\n\r\n" + body
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .channelOption(.socketOption(.so_rcvbuf), value: 64 * 1024)
+                .connect(host: "127.0.0.1", port: harness.port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    }
+                }
+            let answers = try await channel.executeThenClose { inbound, outbound in
+                try await withThrowingTaskGroup(of: Void.self) { writer in
+                    // More requests than the two sockets hold: the write ends
+                    // only when the gateway has read them all.
+                    writer.addTask { try await outbound.write(ByteBuffer(string: burst)) }
+                    // Nothing reads `inbound` yet, so the channel stops reading:
+                    // the gateway's answers fill the sockets, then it stops reading.
+                    let stalled = try await harness.server.settledFeedCount(user: 2)
+                    #expect(stalled < requests / 2, "the gateway read \(stalled) of \(requests) requests whose answers nobody read")
+                    var received = ByteBuffer()
+                    for try await var buffer in inbound { received.writeBuffer(&buffer) }
+                    try await writer.waitForAll()
+                    return received
+                }
+            }
+            #expect(statuses(in: answers) == Array(repeating: 201, count: requests))
+            #expect(try await harness.server.settledFeedCount(user: 2) == requests)
+        }
+    }
+
     @Test("HEAD answers carry no body; Expect: 100-continue gets 100 first; every answer has a Date")
     func http11Details() async throws {
         try await withHarness { harness in

@@ -14,8 +14,15 @@ import NotifyWire
 /// loop tick, so that pipelined calls cost one TLS record and one syscall per
 /// burst rather than per call. Answers finished on other threads come back
 /// through an ``AnswerInbox``: one hop to the loop per batch, not per call.
-final class ServerConnectionHandler: ChannelInboundHandler {
+///
+/// A client that does not read its answers gets no more of them: while the
+/// channel is not writable (its send buffer past the high watermark), the
+/// frames already read wait unhandled and nothing more is read, so the
+/// answers buffered for one connection stay bounded by the watermark plus the
+/// calls already in flight. Reading resumes once the buffer drains.
+final class ServerConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = Frame
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private var state: ServerConnectionStateMachine
@@ -45,6 +52,11 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     private var lastActivity = NIODeadline.now()
     private var idleCheck: Scheduled<Void>?
     private var closing = false
+    /// Frames read while the channel could not write, in order: at most what
+    /// the reads before it stopped delivered.
+    private var held = CircularBuffer<Frame>()
+    /// A read was asked for while frames were held or the channel was full.
+    private var readHeldBack = false
 
     init(
         configuration: ServerConfiguration,
@@ -93,10 +105,27 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
+    func read(context: ChannelHandlerContext) {
+        if held.isEmpty && context.channel.isWritable {
+            context.read()
+        } else {
+            readHeldBack = true
+        }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         flushComing = true
         lastActivity = .now()
-        switch unwrapInboundIn(data) {
+        let frame = unwrapInboundIn(data)
+        if held.isEmpty && context.channel.isWritable {
+            handle(frame)
+        } else {
+            held.append(frame)
+        }
+    }
+
+    private func handle(_ frame: Frame) {
+        switch frame {
         case .request(let request):
             receive(request)
         case .ping(let opaque):
@@ -124,6 +153,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         state.closed()
+        held.removeAll()
         idleCheck?.cancel()
         // The client is gone: nobody will read the answers of the calls in
         // flight. What they commit stays committed.
@@ -135,7 +165,23 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         let writable = context.channel.isWritable
         for open in streams.values { open.stream.setWritable(writable) }
+        if writable { handleHeld(context: context) }
         context.fireChannelWritabilityChanged()
+    }
+
+    /// The client read enough of its answers: handles the frames that waited,
+    /// until the channel fills again, then reads again if none is left.
+    private func handleHeld(context: ChannelHandlerContext) {
+        flushComing = true
+        while context.channel.isWritable, !closing, let frame = held.popFirst() {
+            handle(frame)
+        }
+        flushComing = false
+        flushNow()
+        if held.isEmpty, readHeldBack, context.channel.isWritable {
+            readHeldBack = false
+            context.read()
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
