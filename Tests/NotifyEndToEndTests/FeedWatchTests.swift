@@ -189,7 +189,8 @@ struct FeedWatchTests {
         try await withReader { server, client, admin in
             let created = try await client.call(
                 Methods.createToken,
-                CreateTokenRequest(principal: PrincipalInput(user: 2), roles: ["user"], ttlSeconds: 1),
+                // Long enough for the watch to start on a machine the parallel suites keep busy.
+                CreateTokenRequest(principal: PrincipalInput(user: 2), roles: ["user"], ttlSeconds: 4),
                 metadata: admin, as: CreateTokenResponse.self)
             let started = ContinuousClock.now
             // A deadline, so that a watch left running fails the test instead of holding it.

@@ -136,7 +136,8 @@ struct FeedEventsTests {
             let client = harness.server.client()
             let created = try await client.call(
                 Methods.createToken,
-                CreateTokenRequest(principal: PrincipalInput(user: 2), roles: ["user"], ttlSeconds: 1),
+                // Long enough for the watch to start on a machine the parallel suites keep busy.
+                CreateTokenRequest(principal: PrincipalInput(user: 2), roles: ["user"], ttlSeconds: 4),
                 metadata: admin, as: CreateTokenResponse.self)
             let started = ContinuousClock.now
             var events = try await harness.events("/feed/events?user=2", token: created.token)
