@@ -14,7 +14,8 @@
 #                    through libswiftCore and libc, which keep no frame pointers
 #   PROFILE_STRACE   a strace -e list (madvise,fdatasync): count those calls for 2 s
 #   PROFILE_THREADS  1: also print each server thread's CPU per call (the event
-#                    loops, the store's append writer) over the whole run
+#                    loops, the store's append writer) over the whole run, and
+#                    how long it waited runnable for a core (/proc/.../schedstat)
 #   PROFILE_GENERATOR  a notify-load binary to run instead of this build's: a
 #                    before/after of the generator against the same server
 #   PROFILE_SERVER   a notifyd binary to serve with instead of this build's: a
@@ -36,15 +37,17 @@ case "$target" in
   *) echo "profile: PROFILE_TARGET is rpc or http" >&2; exit 2 ;;
 esac
 server_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
-# Each thread's ticks, by thread id; the name is the thread's own or, for the
-# store's writer (a Foundation thread, unnamed on Linux), its creator's.
-# A thread that ends while it is read (a task pool's) is left out.
+# Each thread's ticks and nanoseconds spent runnable but waiting for a core,
+# by thread id; the name is the thread's own or, for the store's writer (a
+# Foundation thread, unnamed on Linux), its creator's. A thread that ends
+# while it is read (a task pool's) is left out.
 thread_ticks() {
-  local task comm ticks
+  local task comm ticks waited
   for task in /proc/"$server_pid"/task/*; do
     comm=$(tr ' ' _ < "$task/comm" 2>/dev/null) && ticks=$(awk '{ print $14 + $15 }' "$task/stat" 2>/dev/null) \
-      && [ -n "$comm" ] && [ -n "$ticks" ] || continue
-    echo "${task##*/} $comm $ticks"
+      && waited=$(awk '{ print $2 }' "$task/schedstat" 2>/dev/null) \
+      && [ -n "$comm" ] && [ -n "$ticks" ] && [ -n "$waited" ] || continue
+    echo "${task##*/} $comm $ticks $waited"
   done
 }
 ticks_before=$(server_ticks)
@@ -87,12 +90,15 @@ if [ "${PROFILE_THREADS:-}" = 1 ]; then
 import json, sys
 s = json.load(open(sys.argv[1]))
 calls = s["throughput_per_second"] * (s["wall_seconds"] or 1) or 1
+wall = s["wall_seconds"] or 1
 def read(path):
-    return {tid: (name, int(ticks)) for tid, name, ticks in (line.split() for line in open(path))}
+    return {tid: (name, int(ticks), int(waited)) for tid, name, ticks, waited in (line.split() for line in open(path))}
 before, after = read(sys.argv[2]), read(sys.argv[3])
-for tid, (name, ticks) in sorted(after.items(), key=lambda item: -item[1][1]):
-    seconds = (ticks - before.get(tid, (name, 0))[1]) / int(sys.argv[4])
-    if seconds / (s["wall_seconds"] or 1) >= 0.01:
-        print("  thread %-8s %-18s %.2f cores, %.1f us/call" % (tid, name, seconds / (s["wall_seconds"] or 1), seconds / calls * 1e6))
+for tid, (name, ticks, waited) in sorted(after.items(), key=lambda item: -item[1][1]):
+    _, ticks_before, waited_before = before.get(tid, (name, 0, 0))
+    seconds = (ticks - ticks_before) / int(sys.argv[4])
+    if seconds / wall >= 0.01:
+        print("  thread %-8s %-18s %.2f cores, %.1f us/call; waited for a core %.2f s per s" % (
+            tid, name, seconds / wall, seconds / calls * 1e6, (waited - waited_before) / 1e9 / wall))
 PY
 fi
