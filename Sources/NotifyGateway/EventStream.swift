@@ -23,21 +23,47 @@ final class EventStreamLink: Sendable {
     private struct State {
         var sink: (any EventSink)?
         var waiter: CheckedContinuation<(any EventSink)?, Never>?
-        var reader: Task<Void, Never>?
+        /// ``untilDetached(_:)``'s watch for the connection's end.
+        var goneWaiter: CheckedContinuation<Void, Never>?
         var gone = false
+        /// The watch was cancelled (the reading ended first).
+        var watchEnded = false
     }
 
     private let state = Mutex(State())
 
     init() {}
 
-    /// The task reading the feed; cancelled when the connection goes away.
-    func setReader(_ task: Task<Void, Never>) {
-        let cancel = state.withLock { state in
-            state.reader = task
-            return state.gone
+    /// Runs the reading `body` until it returns, or until the connection
+    /// goes away, which cancels it.
+    func untilDetached(_ body: @escaping @Sendable () async -> Void) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await body() }
+            group.addTask { await self.detached() }
+            await group.next()
+            group.cancelAll()
         }
-        if cancel { task.cancel() }
+    }
+
+    /// Returns once the connection is gone, or once cancelled.
+    private func detached() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let now = state.withLock { state -> Bool in
+                    if state.gone || state.watchEnded { return true }
+                    state.goneWaiter = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state in
+                state.watchEnded = true
+                defer { state.goneWaiter = nil }
+                return state.goneWaiter
+            }
+            waiter?.resume()
+        }
     }
 
     /// The connection wrote the answer's head: events may follow.
@@ -54,14 +80,17 @@ final class EventStreamLink: Sendable {
     /// The connection is gone, or will not write the stream (its timeout's
     /// answer went first): the reader stops.
     func detach() {
-        let (waiter, reader) = state.withLock { state in
+        let (waiter, goneWaiter) = state.withLock { state in
             state.gone = true
             state.sink = nil
-            defer { state.waiter = nil }
-            return (state.waiter, state.reader)
+            defer {
+                state.waiter = nil
+                state.goneWaiter = nil
+            }
+            return (state.waiter, state.goneWaiter)
         }
         waiter?.resume(returning: nil)
-        reader?.cancel()
+        goneWaiter?.resume()
     }
 
     /// For the reader: the connection, once it has written the head; nil when it is gone.

@@ -24,36 +24,48 @@ extension GatewayResponder {
         let metadata = Self.metadata(request, identity: identity, idempotent: false)
         let client = upstream.client
         let link = EventStreamLink()
-        let reader = Task {
-            var pages = client.watchFeed(watch, metadata: metadata).makeAsyncIterator()
-            var events = FeedEvents(limit: Int(watch.limit ?? FeedEventsQuery.defaultLimit))
-            let first: ListFeedResponse
-            do {
-                guard let page = try await pages.next() else {
-                    throw RPCError(code: .unavailable, message: "the feed ended before its first page", reason: "STREAM_ENDED")
-                }
-                first = page
-            } catch {
-                return outcome(.failure(.rpc(Self.rpcError(error))))
-            }
-            var headers = ResponseHeaders()
-            headers.add("Content-Type", "text/event-stream; charset=utf-8")
-            headers.add("Cache-Control", "no-store")
-            Problem.addIdentity(identity, contract: .gateway, to: &headers)
-            outcome(.success(GatewayResponse(status: .ok, headers: headers, body: events.render(first), events: link)))
-            guard let sink = await link.sink() else { return }
-            do {
-                while let page = try await pages.next() {
-                    try await sink.write(events.render(page))
-                }
-                sink.finish(FeedEvents.end(nil))
-            } catch {
-                // Cancelled: the connection is gone, there is no one to tell.
-                guard !Task.isCancelled else { return }
-                sink.finish(FeedEvents.end(Self.rpcError(error)))
+        let started = tasks.run {
+            // The reading stops when the connection goes, whatever it awaits.
+            await link.untilDetached {
+                await Self.readFeed(client, watch, metadata: metadata, identity: identity, link: link, outcome: outcome)
             }
         }
-        link.setReader(reader)
+        if !started { outcome(.failure(Self.stopping)) }
+    }
+
+    /// Reads the first page for the answer's status, then hands each next
+    /// page to the connection once it has taken the stream.
+    private static func readFeed(
+        _ client: NotifyClient, _ watch: ListFeedRequest, metadata: Metadata, identity: RequestIdentity,
+        link: EventStreamLink, outcome: @escaping Outcome
+    ) async {
+        var pages = client.watchFeed(watch, metadata: metadata).makeAsyncIterator()
+        var events = FeedEvents(limit: Int(watch.limit ?? FeedEventsQuery.defaultLimit))
+        let first: ListFeedResponse
+        do {
+            guard let page = try await pages.next() else {
+                throw RPCError(code: .unavailable, message: "the feed ended before its first page", reason: "STREAM_ENDED")
+            }
+            first = page
+        } catch {
+            return outcome(.failure(.rpc(Self.rpcError(error))))
+        }
+        var headers = ResponseHeaders()
+        headers.add("Content-Type", "text/event-stream; charset=utf-8")
+        headers.add("Cache-Control", "no-store")
+        Problem.addIdentity(identity, contract: .gateway, to: &headers)
+        outcome(.success(GatewayResponse(status: .ok, headers: headers, body: events.render(first), events: link)))
+        guard let sink = await link.sink() else { return }
+        do {
+            while let page = try await pages.next() {
+                try await sink.write(events.render(page))
+            }
+            sink.finish(FeedEvents.end(nil))
+        } catch {
+            // Cancelled: the connection is gone, there is no one to tell.
+            guard !Task.isCancelled else { return }
+            sink.finish(FeedEvents.end(Self.rpcError(error)))
+        }
     }
 
     private static func rpcError(_ error: any Error) -> RPCError {

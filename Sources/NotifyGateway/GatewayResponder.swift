@@ -31,6 +31,8 @@ struct GatewayResponder: Sendable {
 
     let configuration: GatewayConfiguration
     let upstream: UpstreamPool
+    /// Where the work that leaves the event loop runs.
+    let tasks: GatewayTasks
     let logger: Logger
     /// Where request ids get their random bits, without a system call per request.
     let random = SecureRandom.Source()
@@ -56,15 +58,18 @@ struct GatewayResponder: Sendable {
         let outcome: Outcome = { result in completion(self.finish(result, contract: contract, identity: identity, path: path)) }
         switch route.endpoint {
         case .notify:
-            parsing(request) { notify(request, identity: identity, on: eventLoop, outcome: outcome) }
+            parsing(request, outcome: outcome) { notify(request, identity: identity, on: eventLoop, outcome: outcome) }
         case .sendNotification(let prefix):
-            parsing(request) { sendNotification(request, prefix: prefix, identity: identity, on: eventLoop, outcome: outcome) }
+            parsing(request, outcome: outcome) {
+                sendNotification(request, prefix: prefix, identity: identity, on: eventLoop, outcome: outcome)
+            }
         case .feedEvents:
             feedEvents(request, identity: identity, outcome: outcome)
         case .healthz:
             outcome(.success(Self.json(.object(["status": .string("ok")]), status: .ok, contract: .gateway, identity: identity)))
         case .readyz:
-            Task { outcome(await readiness(identity: identity)) }
+            let started = tasks.run { outcome(await readiness(identity: identity)) }
+            if !started { outcome(.failure(Self.stopping)) }
         case .openAPI:
             var headers = ResponseHeaders()
             headers.add("Content-Type", "application/yaml; charset=utf-8")
@@ -74,13 +79,20 @@ struct GatewayResponder: Sendable {
     }
 
     /// Runs `endpoint` here for a small plain body, in a task otherwise.
-    private func parsing(_ request: GatewayRequest, _ endpoint: @escaping @Sendable () -> Void) {
+    private func parsing(
+        _ request: GatewayRequest, outcome: @escaping Outcome, _ endpoint: @escaping @Sendable () -> Void
+    ) {
         if request.body.readableBytes <= Self.inlineBodyLimit && request.headers.contentEncoding == nil {
             endpoint()
-        } else {
-            Task { endpoint() }
+        } else if !tasks.run(endpoint) {
+            outcome(.failure(Self.stopping))
         }
     }
+
+    /// The answer to a request that needs a task once the gateway has stopped taking them.
+    static let stopping = Failure.rpc(RPCError(
+        code: .unavailable, message: "the gateway is shutting down", reason: "GOING_AWAY"
+    ))
 
     private func finish(
         _ result: Result<GatewayResponse, Failure>, contract: Contract, identity: RequestIdentity, path: Substring

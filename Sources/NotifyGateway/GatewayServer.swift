@@ -47,9 +47,10 @@ public final class GatewayServer: Service, Sendable {
     public func run() async throws {
         let upstream = UpstreamPool(configuration: configuration, group: group, logger: logger)
         let quiescing = ServerQuiescingHelper(group: group)
+        let tasks = GatewayTasks()
         let listener: any Channel
         do {
-            listener = try await bind(upstream: upstream, quiescing: quiescing)
+            listener = try await bind(upstream: upstream, quiescing: quiescing, tasks: tasks)
         } catch {
             settle(.failure(error))
             await upstream.close()
@@ -59,20 +60,25 @@ public final class GatewayServer: Service, Sendable {
             logger.info("gateway listening", metadata: ["notify.http.address": "\(address)"])
             settle(.success(address))
         }
-        // Graceful shutdown and cancellation (another service of the group
-        // failed) both stop the listener; then the connections drain.
-        await withGracefulShutdownHandler {
-            await withTaskCancellationHandler {
-                try? await listener.closeFuture.get()
-            } onCancel: {
-                listener.close(promise: nil)
+        await withDiscardingTaskGroup { children in
+            children.addTask { await tasks.runAll() }
+            // Graceful shutdown and cancellation (another service of the group
+            // failed) both stop the listener; then the connections drain.
+            await withGracefulShutdownHandler {
+                await withTaskCancellationHandler {
+                    try? await listener.closeFuture.get()
+                } onCancel: {
+                    listener.close(promise: nil)
+                }
+            } onGracefulShutdown: {
+                quiescing.initiateShutdown(promise: nil)
             }
-        } onGracefulShutdown: {
-            quiescing.initiateShutdown(promise: nil)
+            let drained = group.next().makePromise(of: Void.self)
+            quiescing.initiateShutdown(promise: drained)
+            try? await drained.futureResult.get()
+            // Every connection is closed, so every feed reader is told to stop.
+            tasks.finish()
         }
-        let drained = group.next().makePromise(of: Void.self)
-        quiescing.initiateShutdown(promise: drained)
-        try? await drained.futureResult.get()
         settle(.failure(CancellationError()))  // For a listener that had no address.
         await upstream.close()
         logger.info("gateway stopped")
@@ -87,10 +93,10 @@ public final class GatewayServer: Service, Sendable {
         bound.completeWith(result)
     }
 
-    private func bind(upstream: UpstreamPool, quiescing: ServerQuiescingHelper) async throws -> any Channel {
+    private func bind(upstream: UpstreamPool, quiescing: ServerQuiescingHelper, tasks: GatewayTasks) async throws -> any Channel {
         let configuration = self.configuration
         let tlsContext = try configuration.tls.map { try TLSContext(configuration: $0) }
-        let responder = GatewayResponder(configuration: configuration, upstream: upstream, logger: logger)
+        let responder = GatewayResponder(configuration: configuration, upstream: upstream, tasks: tasks, logger: logger)
         let limits = {
             var limits = NIOHTTPDecoderLimitConfiguration()
             limits.maxHeaderFieldSize = configuration.maxHeaderFieldSize
