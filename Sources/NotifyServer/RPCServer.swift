@@ -189,10 +189,13 @@ extension RPCServer: LocalRPCEndpoint {
             guard case .needsTask(let async) = start(context, staged) else { return }
             handler = async
         }
-        Task {
-            let answer = await CallJob.respond(handler, context: context)
-            executor.release()
+        // A child task of the server's, like a connection's call: the drain awaits it.
+        let job = CallJob(context: context, handler: handler) { answer in
             eventLoop.execute { completion(answer) }
+        }
+        if !executor.submit(job) {
+            executor.release()
+            eventLoop.execute { completion(CallJob.goingAway(context)) }
         }
     }
 
