@@ -221,12 +221,13 @@ struct GatewayBehaviourTests {
     func answerTimeout(upstream: UpstreamKind) async throws {
         try await withHarness(upstream: upstream, gateway: { $0.rpcTimeout = .seconds(2) }) { harness in
             let post = try await rawNotify(harness)
-            // Another connection holds SQLite's write lock for 3.5 s: the first
-            // Notify's append waits for it past the 2 s deadline. The second is
-            // sent after the lock is gone, with 2 s to spare for a loaded machine.
-            let release = try harness.server.holdWriteLock().release(after: .milliseconds(3500))
+            // Another connection holds SQLite's write lock for 4.5 s (within the
+            // store's 5 s busy timeout): the first Notify's append waits for it
+            // past the 2 s deadline even when a loaded machine delivers the
+            // request 2 s late. The second is sent after the lock is gone.
+            let release = try harness.server.holdWriteLock().release(after: .milliseconds(4500))
             let last = post.replacingOccurrences(of: "Content-Type", with: "Connection: close\r\nContent-Type")
-            let text = try await rawExchange(port: harness.port, chunks: [(post, .milliseconds(4500)), (last, .zero)], timeout: .seconds(20))
+            let text = try await rawExchange(port: harness.port, chunks: [(post, .milliseconds(5500)), (last, .zero)], timeout: .seconds(20))
             try await release.value
             #expect(statuses(in: text) == [504, 204], "\(text)")
             #expect(text.contains("gateway_timeout"))
