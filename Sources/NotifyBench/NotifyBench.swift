@@ -240,6 +240,16 @@ struct NotifyBench {
             }
             return read
         }
+        // A page of a feed read back, as every List and every Watch wake-up
+        // reads it: the SQL, the rows and each entry's stored JSON.
+        let pageSize = 100
+        let onPage = try await store.feed(user: 1, after: 0, limit: pageSize).count
+        for _ in onPage..<pageSize { _ = try await append(1) }
+        try await harness.measureAsync(
+            "store feed read: a page of 100 entries, per entry", iterations: 20, operationsPerIteration: pageSize
+        ) {
+            try await store.feed(user: 1, after: 0, limit: pageSize).count
+        }
         await store.close()
         try? FileManager.default.removeItem(atPath: storeDirectory)
 

@@ -319,10 +319,20 @@ public final class SQLiteNotificationStore: NotificationStore {
                     ORDER BY f.seq
                     LIMIT ?
                     """)
-            let rows = try Row.fetchAll(statement, arguments: [user, after, limit])
-            return try rows.map { row in
-                try NotificationRow(row: row).notification(user: user, sequence: row["seq"])
+            // Columns by position, in the SELECT's order: decoding each row
+            // through NotificationRow's Codable looked every column up by name,
+            // a sixth of a live reader's read.
+            var entries: [NotifyDomain.Notification] = []
+            entries.reserveCapacity(min(limit, 1024))
+            let rows = try Row.fetchCursor(statement, arguments: [user, after, limit])
+            while let row = try rows.next() {
+                let sequence: Int64 = row[0]
+                entries.append(NotifyDomain.Notification(
+                    id: row[2], sequence: UInt64(max(0, sequence)), user: user,
+                    createdAt: Date(storedMicroseconds: row[3]),
+                    content: try StoredContent.decode(kind: row[4], json: row[5])))
             }
+            return entries
         }
     }
 }

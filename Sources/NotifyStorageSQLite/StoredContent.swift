@@ -113,7 +113,102 @@ enum StoredContent {
         }
     }
 
+    /// Reads the stored JSON with NotifyDomain's own parser (the gateway's).
+    /// Every entry a feed returns pays it, every live reader once per entry:
+    /// through JSONDecoder it was over half of a Watch's read of new entries.
+    /// Tests hold it to ``referenceDecode(kind:json:)``.
     static func decode(kind: String, json: String) throws(StorageError) -> NotificationContent {
+        var text = json
+        let parsed = text.withUTF8 { JSONValue.parse(bytes: UnsafeRawBufferPointer($0)) }
+        guard case .object(let object)? = parsed else { throw unreadable("not a JSON object") }
+        let fields = Fields(object: object)
+        switch kind {
+        case customKind:
+            var embed: NotifyDomain.Embed?
+            if let value = object["embed"] {
+                guard case .object(let nested) = value else { throw unreadable("embed is not an object") }
+                let embedFields = Fields(object: nested)
+                embed = NotifyDomain.Embed(
+                    embedType: try embedFields.string("embedType"), embedID: try embedFields.string("embedID"),
+                    url: try embedFields.optionalString("url"), metadataJSON: try embedFields.optionalString("metadataJSON"))
+            }
+            return .custom(
+                CustomNotification(
+                    type: try fields.string("type"), embed: embed, title: try fields.optionalString("title"),
+                    description: try fields.optionalString("description"), issuer: try fields.integer("issuer")))
+        case graphKind:
+            var platforms: [Platform] = []
+            for name in try fields.strings("platforms") {
+                guard let platform = Platform(rawValue: name) else {
+                    throw StorageError(code: .corrupt, message: "a stored notification has an unknown platform")
+                }
+                platforms.append(platform)
+            }
+            guard let priority = Priority(rawValue: try fields.string("priority")) else {
+                throw StorageError(code: .corrupt, message: "a stored notification has an unknown priority")
+            }
+            let visual = try fields.boolean("hasVisualContent")
+                ? VisualContent(title: try fields.optionalString("visualTitle") ?? "", body: try fields.optionalString("visualBody"))
+                : nil
+            return .graph(
+                GraphNotification(
+                    targetHostName: try fields.optionalString("targetHostName"),
+                    appNotificationID: try fields.optionalString("appNotificationID"),
+                    groupName: try fields.optionalString("groupName"),
+                    expiration: Date(storedMicroseconds: try fields.integer("expiration")),
+                    payload: Payload(rawContent: try fields.optionalString("rawContent"), visualContent: visual),
+                    platforms: platforms, priority: priority, displayTimeToLive: try fields.integer("displayTimeToLive"),
+                    fallbackPolicyJSON: try fields.optionalString("fallbackPolicyJSON")))
+        default:
+            throw StorageError(code: .corrupt, message: "a stored notification has an unknown kind")
+        }
+    }
+
+    private static func unreadable(_ cause: String) -> StorageError {
+        StorageError(code: .corrupt, message: "a stored notification is unreadable", cause: cause)
+    }
+
+    /// The members of one stored object, typed as the mirror structs declare them.
+    private struct Fields {
+        let object: [String: JSONValue]
+
+        func optionalString(_ key: String) throws(StorageError) -> String? {
+            switch object[key] {
+            case nil, .null?: return nil
+            case .string(let value)?: return value
+            default: throw unreadable("\(key) is not a string")
+            }
+        }
+
+        func string(_ key: String) throws(StorageError) -> String {
+            guard let value = try optionalString(key) else { throw unreadable("\(key) is missing") }
+            return value
+        }
+
+        func integer(_ key: String) throws(StorageError) -> Int64 {
+            guard case .integer(let value)? = object[key] else { throw unreadable("\(key) is not an integer") }
+            return value
+        }
+
+        func boolean(_ key: String) throws(StorageError) -> Bool {
+            guard case .bool(let value)? = object[key] else { throw unreadable("\(key) is not a boolean") }
+            return value
+        }
+
+        func strings(_ key: String) throws(StorageError) -> [String] {
+            guard case .array(let values)? = object[key] else { throw unreadable("\(key) is not an array") }
+            var strings: [String] = []
+            strings.reserveCapacity(values.count)
+            for value in values {
+                guard case .string(let string) = value else { throw unreadable("\(key) holds a non-string") }
+                strings.append(string)
+            }
+            return strings
+        }
+    }
+
+    /// The format's reading through the mirror structs and JSONDecoder.
+    static func referenceDecode(kind: String, json: String) throws(StorageError) -> NotificationContent {
         let decoder = JSONDecoder()
         let data = Data(json.utf8)
         do {

@@ -1,5 +1,6 @@
 import Foundation
 import NotifyDomain
+import NotifyStorage
 import Testing
 
 @testable import NotifyStorageSQLite
@@ -40,5 +41,26 @@ struct StoredContentTests {
         #expect(fast.kind == reference.kind)
         #expect(fast.json == reference.json)
         #expect(try StoredContent.decode(kind: fast.kind, json: fast.json) == content.stored)
+        #expect(try StoredContent.referenceDecode(kind: fast.kind, json: fast.json) == content.stored)
+    }
+
+    @Test("what is not the stored format is refused as corrupt, as JSONDecoder refuses it", arguments: [
+        (StoredContent.customKind, "not json"),
+        (StoredContent.customKind, "[1]"),
+        (StoredContent.customKind, #"{"issuer":1}"#),
+        (StoredContent.customKind, #"{"type":"t","issuer":"1"}"#),
+        (StoredContent.customKind, #"{"type":"t","issuer":1,"embed":"x"}"#),
+        (StoredContent.customKind, #"{"type":"t","issuer":1,"embed":{"embedID":"e"}}"#),
+        (StoredContent.graphKind, #"{"expiration":0,"hasVisualContent":false,"platforms":["windows"],"priority":"None"}"#),
+        (StoredContent.graphKind, #"{"displayTimeToLive":1,"expiration":0,"hasVisualContent":false,"platforms":["mars"],"priority":"None"}"#),
+        (StoredContent.graphKind, #"{"displayTimeToLive":1,"expiration":0,"hasVisualContent":false,"platforms":[1],"priority":"None"}"#),
+        (StoredContent.graphKind, #"{"displayTimeToLive":1,"expiration":0,"hasVisualContent":"no","platforms":[],"priority":"None"}"#),
+        ("other", #"{"type":"t","issuer":1}"#),
+    ])
+    func refusesCorrupt(kind: String, json: String) {
+        let fast = #expect(throws: StorageError.self) { try StoredContent.decode(kind: kind, json: json) }
+        #expect(fast?.code == .corrupt)
+        let reference = #expect(throws: StorageError.self) { try StoredContent.referenceDecode(kind: kind, json: json) }
+        #expect(reference?.code == .corrupt)
     }
 }
