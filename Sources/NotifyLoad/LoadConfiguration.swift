@@ -145,6 +145,8 @@ struct LoadConfiguration: Sendable {
     /// machine a fixed 5 s failed runs that `--timeout` allowed.
     var timeout: Double
     var maxErrorRate: Double?
+    /// Live readers of `user`'s feed during the run (rpc only): ``FeedWatchers``.
+    var watchers = 0
 
     /// ``timeout`` as a duration, for calls and connections alike.
     var timeoutDuration: Duration { .milliseconds(Int64(timeout * 1000)) }
@@ -182,6 +184,11 @@ struct LoadConfiguration: Sendable {
         }
         if mix.weights[.notifyUser] != nil || mix.weights[.notifyConnections] != nil, user == nil {
             throw LoadConfigurationError("notify needs --user: the issuer, who must exist")
+        }
+        guard (0...10_000).contains(watchers) else { throw LoadConfigurationError("--watchers must be 0 to 10000") }
+        if watchers > 0 {
+            guard target == .rpc else { throw LoadConfigurationError("--watchers reads the feed over RPC: it needs --target rpc") }
+            guard user != nil, token != nil else { throw LoadConfigurationError("--watchers needs --user (the feed) and --token") }
         }
         if mix.weights[.send] != nil, unsID == nil {
             throw LoadConfigurationError("send needs --uns-id: a subscription id (notifyd admin subscription create)")

@@ -242,14 +242,19 @@ struct LoadRunner: Sendable {
             throw error
         }
 
+        let watchers = FeedWatchers(configuration: configuration)
         let clock = ContinuousClock()
         let counters = LiveCounters()
         let cpuAtStart = LoadRunner.processCPUSeconds()
         let start = clock.now
         let measureStart = start + .seconds(configuration.warmup)
+        let countingFrom = Date().addingTimeInterval(configuration.warmup)
         let recorders = connections.map { _ in SharedRecorder() }
 
         await withTaskGroup(of: Void.self) { tasks in
+            if let watchers {
+                tasks.addTask { await watchers.watch(countingFrom: countingFrom) }
+            }
             if let progress {
                 tasks.addTask {
                     while !Task.isCancelled {
@@ -272,11 +277,14 @@ struct LoadRunner: Sendable {
                     counters: counters, clock: clock, start: start
                 )
             }
+            // The last calls' entries are still on their way to the watchers.
+            await watchers?.waitUntilQuiet(for: .milliseconds(500), atMost: .seconds(5))
             tasks.cancelAll()
         }
         let end = clock.now
         let cpu = LoadRunner.processCPUSeconds() - cpuAtStart
         for connection in connections { await connection.close() }
+        await watchers?.close()
 
         var merged = LatencyRecorder()
         for recorder in recorders { merged.merge(recorder.recorder.withLock { $0 }) }
@@ -287,7 +295,7 @@ struct LoadRunner: Sendable {
             }
         return Summary(
             configuration: configuration, recorder: merged, measuredSeconds: measured, clientCPUSeconds: cpu,
-            wallSeconds: (end - start).seconds
+            wallSeconds: (end - start).seconds, watched: watchers?.result
         )
     }
 

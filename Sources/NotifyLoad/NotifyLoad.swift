@@ -79,6 +79,13 @@ struct NotifyLoad: AsyncParsableCommand {
     @Option(help: "Exit 1 when errors / calls exceeds this fraction, e.g. 0.01.")
     var maxErrorRate: Double?
 
+    @Option(help: """
+        rpc only: Watch streams on --user's feed during the run, one connection each, timing each \
+        notification from its creation to its arrival and checking its sequence for gaps. Watch a user \
+        whose feed is short: each watcher first reads the whole feed.
+        """)
+    var watchers: Int = 0
+
     /// Turns the flags and NOTIFY_* variables into a checked configuration.
     func loadConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment) throws(LoadConfigurationError) -> LoadConfiguration {
         func env(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
@@ -111,7 +118,8 @@ struct NotifyLoad: AsyncParsableCommand {
             mix: try Mix(parsing: mix),
             payloadBytes: payloadBytes,
             timeout: timeout,
-            maxErrorRate: maxErrorRate
+            maxErrorRate: maxErrorRate,
+            watchers: watchers
         )
         try configuration.validate()
         return configuration

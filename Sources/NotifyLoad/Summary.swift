@@ -36,9 +36,27 @@ struct Summary: Codable, Hashable, Sendable {
         }
     }
 
+    /// What `--watchers` saw of the feed while the run went on.
+    struct Delivery: Codable, Hashable, Sendable {
+        var watchers: Int
+        /// Entries that reached a watcher, the warm-up's included.
+        var entries: Int
+        /// Times a watcher's next entry was not the one after its last: 0 is the promise.
+        var gaps: Int
+        /// From each counted notification's creation to its arrival.
+        var latencyMicroseconds: Latency
+        /// Why a watcher stopped early, if one did.
+        var failure: String?
+
+        enum CodingKeys: String, CodingKey {
+            case watchers, entries, gaps, failure
+            case latencyMicroseconds = "latency_microseconds"
+        }
+    }
+
     /// snake_case keys, spelled out so that they stay stable and decode back.
     enum CodingKeys: String, CodingKey {
-        case target, client, model, connections, requests, errors, operations, statuses
+        case target, client, model, connections, requests, errors, operations, statuses, delivery
         case inFlight = "in_flight"
         case targetRate = "target_rate"
         case payloadBytes = "payload_bytes"
@@ -77,8 +95,13 @@ struct Summary: Codable, Hashable, Sendable {
     /// rather than the server was the limit.
     var clientCPUSeconds: Double
     var wallSeconds: Double
+    /// Only with `--watchers`.
+    var delivery: Delivery?
 
-    init(configuration: LoadConfiguration, recorder: LatencyRecorder, measuredSeconds: Double, clientCPUSeconds: Double, wallSeconds: Double) {
+    init(
+        configuration: LoadConfiguration, recorder: LatencyRecorder, measuredSeconds: Double, clientCPUSeconds: Double,
+        wallSeconds: Double, watched: FeedWatchers.Report? = nil
+    ) {
         target = configuration.target.rawValue
         client = configuration.target == .rpc ? configuration.rpcClient.rawValue : "http/1.1"
         connections = configuration.connections
@@ -111,6 +134,12 @@ struct Summary: Codable, Hashable, Sendable {
         statuses = recorder.statuses
         self.clientCPUSeconds = clientCPUSeconds
         self.wallSeconds = wallSeconds
+        delivery = watched.map { watched in
+            Delivery(
+                watchers: watched.watchers, entries: watched.entries, gaps: watched.gaps,
+                latencyMicroseconds: Latency(watched.delivery), failure: watched.failure
+            )
+        }
     }
 
     /// Whether the run failed its `--max-error-rate`; a run that counted no
@@ -144,6 +173,13 @@ struct Summary: Codable, Hashable, Sendable {
             lines.append(
                 "  \(name.padding(toLength: 18, withPad: " ", startingAt: 0)) \(operation.requests) calls, \(operation.errors) errors; "
                     + Summary.latencyColumns(operation.latencyMicroseconds)
+            )
+        }
+        if let delivery {
+            lines.append(
+                "  delivery   \(delivery.watchers) watchers, \(delivery.entries) entries, \(delivery.gaps) gaps; "
+                    + Summary.latencyColumns(delivery.latencyMicroseconds)
+                    + (delivery.failure.map { "; a watcher failed: \($0)" } ?? "")
             )
         }
         let byCount = statuses.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }

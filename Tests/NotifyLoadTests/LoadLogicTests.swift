@@ -250,6 +250,9 @@ struct OptionsTests {
         (["--ca", "c", "--mix", "health", "--max-error-rate", "2"], "fraction"),
         (["--ca", "c", "--mix", "notify-user", "--token", "t", "--user", "1", "--payload-bytes", "5000"], "--payload-bytes"),
         (["--ca", "c", "--mix", "health", "--rate", "0"], "--rate"),
+        (["--target", "http", "--mix", "notify-user", "--token", "t", "--user", "1", "--watchers", "2"], "--target rpc"),
+        (["--ca", "c", "--mix", "health", "--watchers", "2"], "--watchers needs --user"),
+        (["--ca", "c", "--mix", "health", "--watchers=-1"], "--watchers must be"),
     ])
     func refuses(arguments: [String], fragment: String) throws {
         let command = try NotifyLoad.parse(arguments)

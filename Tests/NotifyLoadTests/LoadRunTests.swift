@@ -70,6 +70,29 @@ struct LoadRunTests {
         }
     }
 
+    @Test("--watchers reads the feed live during the run: every counted notification arrives, with no gap")
+    func watchers() async throws {
+        try await withTestServer { server in
+            let token = try await server.adminToken()
+            var configuration = try rpcConfiguration(
+                server, token: token, unsID: nil, mix: "notify-user", model: .closed(inFlightPerConnection: 4), count: 300
+            )
+            configuration.watchers = 2
+            let summary = try await LoadRunner(configuration: configuration).run()
+            #expect(summary.statuses == ["OK": 300])
+            let delivery = try #require(summary.delivery)
+            #expect(delivery.failure == nil)
+            #expect(delivery.watchers == 2)
+            #expect(delivery.gaps == 0)
+            // Each watcher reads the whole feed: the warm-up's calls and the 300 counted.
+            let stored = try await server.store.feed(user: 1_000_000, after: 0, limit: 10_000).count
+            #expect(stored >= 300)
+            #expect(delivery.entries == 2 * stored)
+            #expect(delivery.latencyMicroseconds.p50 > 0)
+            #expect(delivery.latencyMicroseconds.max >= delivery.latencyMicroseconds.p50)
+        }
+    }
+
     @Test("an unreachable server fails before the run, with the reason")
     func unreachable() async throws {
         let configuration = LoadConfiguration(

@@ -20,7 +20,8 @@
 #                    before/after of the generator against the same server
 #   PROFILE_SERVER   a notifyd binary to serve with instead of this build's: a
 #                    before/after of the server against the same generator
-# The options given are added to notify-load's, after the defaults (--mix, --rate...).
+# The options given are added to notify-load's, after the defaults (--mix, --rate...);
+# with --watchers N it also prints what the watchers of user 1's feed received.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -84,6 +85,12 @@ wall = s["wall_seconds"] or 1
 rate = s["throughput_per_second"] or 1
 print("server %.2f cores, %.1f us/call; generator %.2f cores, %.1f us/call (warm-up included)" % (
     server / wall, server / wall / rate * 1e6, s["client_cpu_seconds"] / wall, s["client_cpu_seconds"] / wall / rate * 1e6))
+d = s.get("delivery")
+if d:
+    dl = d["latency_microseconds"]
+    print("delivery to %d watchers: %d entries, %d gaps; p50 %.2f  p99 %.2f  max %.2f ms%s" % (
+        d["watchers"], d["entries"], d["gaps"], dl["p50"] / 1000, dl["p99"] / 1000, dl["max"] / 1000,
+        "; a watcher failed: " + d["failure"] if d.get("failure") else ""))
 PY
 if [ "${PROFILE_THREADS:-}" = 1 ]; then
   python3 - "$work/load.json" "$work/threads.before" "$work/threads.after" "$(getconf CLK_TCK)" <<'PY'
