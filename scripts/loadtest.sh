@@ -94,6 +94,10 @@ run rpc-notify-user-closed-16x16 "${rpc[@]}" --mix notify-user --connections 16 
 run rpc-notify-user-closed-64x16 "${rpc[@]}" --mix notify-user --connections 64 --in-flight 16
 run rpc-notify-user-closed-64x16-raw "${rpc[@]}" --rpc-client raw --mix notify-user --connections 64 --in-flight 16
 run rpc-send-closed-16x16 "${rpc[@]}" --mix send --connections 16 --in-flight 16
+# The feed as a stream: 4 devices watch the recipient's feed live during the load. User 12's feed
+# starts empty, so the watchers go live at once; the delivery line below the table reads it.
+"$bin/notifyd" admin user add --id 12 --data-dir "$work/data" > /dev/null
+run rpc-notify-user-closed-16x16-4-watchers "${rpc[@]}" --mix notify-user --connections 16 --in-flight 16 --user 12 --watchers 4
 # The gateway's connection shape on the RPC path: 256 connections, one call each (HTTP/1.1 clients
 # do not pipeline), so the ratios below can also be read without the RPC path's multiplexing.
 run rpc-notify-user-closed-256x1 "${rpc[@]}" --mix notify-user --connections 256 --in-flight 1
@@ -151,6 +155,16 @@ for shape, rpcs in (("256 calls in flight each", ("rpc-notify-user-closed-16x16"
         for gateway in gateways:
             if rpc in names and gateway in names:
                 print(f"gateway / RPC, {shape}: {gateway} / {rpc} = {rate(gateway) / rate(rpc) * 100:.0f} %")
+EOF
+python3 - "$work" "${scenarios[@]}" <<'EOF'
+import json, sys
+work, names = sys.argv[1], sys.argv[2:]
+for name in names:
+    d = json.load(open(f"{work}/{name}.json")).get("delivery")
+    if not d: continue
+    l = d["latency_microseconds"]
+    print(f"delivery, {name}: {d['entries']} entries to {d['watchers']} watchers, {d['gaps']} gaps; from creation to arrival "
+          f"p50 {l['p50']/1000:.2f}  p99 {l['p99']/1000:.2f}  max {l['max']/1000:.2f} ms" + (f"; a watcher failed: {d['failure']}" if d.get("failure") else ""))
 EOF
 echo "(open-N: an open loop at N calls/s, half the closed loop's rate; CPU: percent of one core over each scenario's wall time, warm-up included)"
 exit $status
