@@ -53,8 +53,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private var idleCheck: Scheduled<Void>?
     private var closing = false
     /// Frames read while the channel could not write, in order: at most what
-    /// the reads before it stopped delivered.
-    private var held = CircularBuffer<Frame>()
+    /// the reads before it stopped delivered. Nil until a client fills its
+    /// channel: a `CircularBuffer` allocates its storage when made, and most
+    /// connections never need one.
+    private var held: CircularBuffer<Frame>?
     /// A read was asked for while frames were held or the channel was full.
     private var readHeldBack = false
 
@@ -106,7 +108,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if held.isEmpty && context.channel.isWritable {
+        if held == nil && context.channel.isWritable {
             context.read()
         } else {
             readHeldBack = true
@@ -117,10 +119,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         flushComing = true
         lastActivity = .now()
         let frame = unwrapInboundIn(data)
-        if held.isEmpty && context.channel.isWritable {
+        if held == nil && context.channel.isWritable {
             handle(frame)
         } else {
-            held.append(frame)
+            held = held ?? CircularBuffer()
+            held?.append(frame)
         }
     }
 
@@ -153,7 +156,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         state.closed()
-        held.removeAll()
+        held = nil
         idleCheck?.cancel()
         // The client is gone: nobody will read the answers of the calls in
         // flight. What they commit stays committed.
@@ -173,12 +176,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     /// until the channel fills again, then reads again if none is left.
     private func handleHeld(context: ChannelHandlerContext) {
         flushComing = true
-        while context.channel.isWritable, !closing, let frame = held.popFirst() {
+        while context.channel.isWritable, !closing, let frame = held?.popFirst() {
             handle(frame)
         }
+        if held?.isEmpty == true { held = nil }
         flushComing = false
         flushNow()
-        if held.isEmpty, readHeldBack, context.channel.isWritable {
+        if held == nil, readHeldBack, context.channel.isWritable {
             readHeldBack = false
             context.read()
         }
