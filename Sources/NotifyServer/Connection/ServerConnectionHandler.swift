@@ -168,7 +168,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         let writable = context.channel.isWritable
         for open in streams.values { open.stream.setWritable(writable) }
-        if writable { handleHeld(context: context) }
+        if writable, held != nil || readHeldBack { handleHeld(context: context) }
         context.fireChannelWritabilityChanged()
     }
 
