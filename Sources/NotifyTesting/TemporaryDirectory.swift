@@ -8,9 +8,14 @@ public struct TemporaryDirectory: Sendable {
 
     /// Creates the directory.
     ///
+    /// - Parameter memoryBacked: under /dev/shm (tmpfs) instead of /tmp, when it exists: for a
+    ///   test that writes megabytes and checks no durability, so that its writes do not hold up
+    ///   the fsyncs of the tests running beside it (on ext4 one file's fsync can wait for
+    ///   another's dirty pages).
     /// - Throws: A `CocoaError` carrying `errno` when `mkdtemp` fails.
-    public init() throws {
-        var template = Array("/tmp/notify-test-XXXXXX".utf8CString)
+    public init(memoryBacked: Bool = false) throws {
+        let base = memoryBacked && FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : "/tmp"
+        var template = Array("\(base)/notify-test-XXXXXX".utf8CString)
         let created = template.withUnsafeMutableBufferPointer { buffer -> UnsafeMutablePointer<CChar>? in
             guard let base = buffer.baseAddress else { return nil }
             return mkdtemp(base)

@@ -50,12 +50,14 @@ public struct TestServer: Sendable {
 /// - Parameters:
 ///   - configure: adjusts the server configuration (limits, mTLS, community mode).
 ///   - storeConfiguration: adjusts the SQLite store.
+///   - memoryBacked: the files on tmpfs (``TemporaryDirectory/init(memoryBacked:)``).
 public func withTestServer<T: Sendable>(
     configure: (inout ServerConfiguration) throws -> Void = { _ in },
     storeConfiguration: SQLiteStoreConfiguration = SQLiteStoreConfiguration(),
+    memoryBacked: Bool = false,
     _ body: (TestServer) async throws -> T
 ) async throws -> T {
-    let directory = try TemporaryDirectory()
+    let directory = try TemporaryDirectory(memoryBacked: memoryBacked)
     defer { directory.remove() }
     let files = try DevelopmentCertificates.ensure(in: directory.path + "/tls")
     var configuration = ServerConfiguration(
