@@ -15,6 +15,9 @@ struct CheckpointTests {
         try await withStore(configuration) { store, database in
             let before = try fileSize(database.path)
             for round in 0..<20 {
+                // Past an interval halfway, however fast the disk commits the
+                // rounds: a checkpoint comes in the middle, another at the end.
+                if round == 10 { try await Task.sleep(for: .milliseconds(100)) }
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for i in 0..<100 {
                         group.addTask {
@@ -28,6 +31,12 @@ struct CheckpointTests {
             // reading, copies everything.
             try await Task.sleep(for: .milliseconds(100))
             _ = try await store.append(Sample.notification(id: "last", to: .users([3])))
+            // The writer checkpoints after it has completed the batch's
+            // appends: the caller can be back here first.
+            let deadline = ContinuousClock.now + .seconds(5)
+            while store.statistics.checkpoints < 2, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
             let statistics = store.statistics
             #expect(statistics.checkpoints >= 2)
             #expect(statistics.lastCheckpointCopiedFrames == statistics.lastCheckpointWALFrames)
