@@ -30,6 +30,12 @@ public struct GatewayConfiguration: Sendable {
     /// A connection with no request in progress for this long is closed; a
     /// request head still incomplete after it is dropped too.
     public var idleTimeout: Duration
+    /// Each accepted socket's SO_SNDBUF, in bytes; nil leaves it to the
+    /// kernel, which grows it up to `net.ipv4.tcp_wmem` (4 MiB here). A
+    /// smaller one bounds what the kernel holds for a client that does not
+    /// read its answers (past it the connection stops reading, see
+    /// docs/GATEWAY.md); the tests use one so that filling it costs little.
+    public var socketSendBufferSize: Int?
     /// The most client connections open at once; further connections wait in the backlog.
     public var maxConnections: Int
     /// The deadline of every RPC the gateway makes.

@@ -104,7 +104,7 @@ public final class GatewayServer: Service, Sendable {
             limits.maxHeaderFieldCount = configuration.maxHeaderFieldCount
             return limits
         }()
-        return try await ServerBootstrap(group: group)
+        var bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             // One accept per read: the connection limit holds exactly.
@@ -119,6 +119,10 @@ public final class GatewayServer: Service, Sendable {
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+        if let size = configuration.socketSendBufferSize {
+            bootstrap = bootstrap.childChannelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(size))
+        }
+        return try await bootstrap
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations

@@ -24,6 +24,12 @@ public struct ServerConfiguration: Sendable {
     public var maxStreams: Int
     /// The largest frame payload accepted or sent, in bytes.
     public var maxMessageSize: Int
+    /// Each accepted socket's SO_SNDBUF, in bytes; nil leaves it to the
+    /// kernel, which grows it up to `net.ipv4.tcp_wmem` (4 MiB here). A
+    /// smaller one bounds what the kernel holds for a client that does not
+    /// read its answers (past it the connection stops reading, see
+    /// docs/PROTOCOL.md); the tests use one so that filling it costs little.
+    public var socketSendBufferSize: Int?
     /// A connection with nothing in flight and no frame for this long is closed. Nil: never.
     public var idleTimeout: Duration?
     /// How long graceful shutdown waits for in-flight calls before closing connections.

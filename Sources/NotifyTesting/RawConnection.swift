@@ -1,4 +1,3 @@
-import Foundation
 public import NIOCore
 import NIOPosix
 import NotifyTLS
@@ -58,14 +57,6 @@ public final class RawConnection {
         var buffer = channel.allocator.buffer(capacity: 256 * frames.count)
         for frame in frames { try frame.encode(into: &buffer) }
         try await writeRaw(buffer)
-    }
-
-    /// The most a TCP socket's send buffer grows to here (the third field of
-    /// `net.ipv4.tcp_wmem`; 4 MiB when unreadable): about what a server's
-    /// socket holds of answers nobody reads before its own buffering begins.
-    public static var kernelSendBufferLimit: Int {
-        let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/tcp_wmem", encoding: .utf8)) ?? ""
-        return text.split(whereSeparator: \.isWhitespace).last.flatMap { Int($0) } ?? 4 * 1024 * 1024
     }
 
     /// Stops reading from the socket (after the read in progress, if any):
