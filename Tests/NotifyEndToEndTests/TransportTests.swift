@@ -114,21 +114,22 @@ struct TransportTests {
                 return
             }
             try await connection.stopReading()
-            // Each answer is the whole notification, its 16 KiB of raw content included.
-            let request = SendNotificationRequest(
-                targetHostName: app, appNotificationID: "slow-reader", groupName: "g",
-                expirationDateTime: Timestamps.formatRFC3339(Date().addingTimeInterval(3600)),
-                payload: PayloadInput(rawContent: String(repeating: "x", count: 16 * 1024)), platformTypes: ["windows"],
-                priority: "Low", displayTimeToLive: 60
-            )
-            let payload = request.serializedBuffer()
+            // Each answer is the whole notification, its 16 KiB of raw content
+            // included; the call's number is its appNotificationID.
+            let content = PayloadInput(rawContent: String(repeating: "x", count: 16 * 1024))
+            let expiration = Timestamps.formatRFC3339(Date().addingTimeInterval(3600))
             // Written without waiting: whatever the server does not read waits
             // in the sockets' buffers.
             func send(_ ids: ClosedRange<Int>) throws -> EventLoopFuture<Void> {
-                var bytes = connection.channel.allocator.buffer(capacity: ids.count * (payload.readableBytes + 512))
+                var bytes = connection.channel.allocator.buffer(capacity: ids.count * (17 * 1024))
                 for id in ids {
+                    let request = SendNotificationRequest(
+                        targetHostName: app, appNotificationID: "\(id)", groupName: "g", expirationDateTime: expiration,
+                        payload: content, platformTypes: ["windows"], priority: "Low", displayTimeToLive: 60
+                    )
                     try Frame.request(RequestFrame(
-                        callID: UInt64(id), method: Methods.sendNotification, metadata: metadata, payload: payload
+                        callID: UInt64(id), method: Methods.sendNotification, metadata: metadata,
+                        payload: request.serializedBuffer()
                     )).encode(into: &bytes)
                 }
                 let written = connection.channel.eventLoop.makePromise(of: Void.self)
@@ -139,10 +140,14 @@ struct TransportTests {
             // The first calls' answers fill the sockets and the server stops
             // handling what it reads; the later calls stay unread or held.
             let firstWritten = try send(1...first)
-            let filled = try await server.settledAppendCount()
+            try await waitUntil("the first calls are stored") { server.store.statistics.appends > 0 }
+            _ = try await server.settledAppendCount()
             let laterWritten = try send((first + 1)...calls)
             let stalled = try await server.settledAppendCount()
-            #expect(stalled == filled, "the server handled \(stalled - filled) calls after its answers filled the sockets")
+            let handled = try await server.store.feed(user: 2, after: 0, limit: 10_000).compactMap { notification in
+                if case .graph(let graph) = notification.content { graph.appNotificationID.flatMap { Int($0) } } else { nil }
+            }
+            #expect(handled.allSatisfy { $0 <= first }, "the server handled \(handled.filter { $0 > first }.count) calls sent after its answers filled the sockets")
             #expect(stalled <= first, "the server handled \(stalled) of \(calls) calls whose answers nobody read")
 
             try await connection.startReading()
