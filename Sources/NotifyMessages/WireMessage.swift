@@ -25,7 +25,8 @@ public struct MessageError: Error, Hashable, Sendable, CustomStringConvertible {
 ///   represented faithfully) and one that is not valid UTF-8 (proto2 does not
 ///   promise it; protobuf-c does not check it).
 /// - Encoding a Swift string that contains a NUL byte sends it cut at the
-///   first NUL. Validation upstream keeps NUL out of every field that matters.
+///   first NUL. The REST gateway refuses JSON strings holding U+0000 for
+///   this reason (400 on the field); a Swift caller must not send one.
 public protocol WireMessage: Sendable {
     /// Decodes one message from all of `serializedBytes`.
     ///

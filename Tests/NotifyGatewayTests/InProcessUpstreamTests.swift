@@ -79,6 +79,35 @@ struct InProcessUpstreamTests {
         }
     }
 
+    @Test("a JSON string holding U+0000 answers 400 on its field instead of being stored cut short", arguments: UpstreamKind.allCases)
+    func nul(upstream: UpstreamKind) async throws {
+        try await withHarness(upstream: upstream) { harness in
+            try await harness.server.store.putUser(User(id: 7))
+            let admin = "Bearer \(try await harness.server.adminToken())"
+            let notify = try await harness.send(
+                .POST, "/api/v2/notification/notify/", headers: [("Authorization", admin), ("Content-Type", "application/json")],
+                body: ByteBuffer(string: #"{"recipients_type": "user", "user": 7, "type": "t", "title": "a\u0000b", "description": null}"#)
+            )
+            #expect(notify.status == 400, "\(notify.text)")
+            let errors = notify.json?["errors"]?.array ?? []
+            #expect(errors.compactMap { $0["field"]?.string } == ["title"])
+            #expect(errors.first?["messages"]?[0]?.string == "Must not contain U+0000 (NUL).")
+
+            let uns = try await harness.subscription(user: 2)
+            let send = try await harness.send(
+                .POST, "/me/notifications/",
+                headers: [("Authorization", admin), ("X-UNS-ID", uns), ("Content-Type", "application/json")],
+                body: ByteBuffer(string: #"{"targetHostName": "graphnotifications.sample.windows.com", "payload": {"rawContent": "abc\u0000def"}, "targetPolicy": {"platformTypes": ["windows", "io\u0000s"]}}"#)
+            )
+            #expect(send.status == 400, "\(send.text)")
+            let targets = send.json?["error"]?["details"]?.array?.compactMap { $0["target"]?.string } ?? []
+            // The payload is then left with no content, which validation names too.
+            #expect(Set(targets) == ["payload.rawContent", "targetPolicy.platformTypes[1]", "payload"])
+            #expect(try await harness.server.store.feed(user: 7, after: 0, limit: 10).isEmpty)
+            #expect(try await harness.server.store.feed(user: 2, after: 0, limit: 10).isEmpty)
+        }
+    }
+
     @Test("/readyz asks the in-process server's health")
     func ready() async throws {
         try await withHarness(upstream: .local) { harness in

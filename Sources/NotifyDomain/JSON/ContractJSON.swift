@@ -153,7 +153,7 @@ public enum ContractJSON {
         mutating func string(_ key: String) -> String? {
             switch object[key] {
             case nil, .null?: return nil
-            case .string(let value)?: return value
+            case .string(let value)?: return text(value, prefix + key)
             case let other?:
                 mismatch(key, expected: "a string", got: other)
                 return nil
@@ -164,7 +164,7 @@ public enum ContractJSON {
             switch object[key] {
             case nil: return .missing
             case .null?: return .null
-            case .string(let value)?: return .value(value)
+            case .string(let value)?: return text(value, prefix + key).map { .value($0) } ?? .null
             case let other?:
                 mismatch(key, expected: "a string or null", got: other)
                 return .null
@@ -226,8 +226,8 @@ public enum ContractJSON {
             case .array(let values)?:
                 var result: [String] = []
                 for (index, value) in values.enumerated() {
-                    if case .string(let text) = value {
-                        result.append(text)
+                    if case .string(let value) = value {
+                        if let value = text(value, "\(prefix)\(key)[\(index)]") { result.append(value) }
                     } else {
                         violations.append(Violation(field: "\(prefix)\(key)[\(index)]", message: "Expected a string, got \(value.typeName)."))
                     }
@@ -237,6 +237,17 @@ public enum ContractJSON {
                 mismatch(key, expected: "an array of strings", got: other)
                 return nil
             }
+        }
+
+        /// `value`, unless it holds U+0000: the RPC protocol's strings are C
+        /// strings in protobuf-c and would arrive cut at the NUL, so the body
+        /// is refused instead of stored short.
+        private mutating func text(_ value: String, _ field: String) -> String? {
+            var value = value
+            let hasNUL = value.withUTF8 { utf8 in utf8.baseAddress.map { memchr($0, 0, utf8.count) != nil } ?? false }
+            guard hasNUL else { return value }
+            violations.append(Violation(field: field, message: "Must not contain U+0000 (NUL)."))
+            return nil
         }
 
         private mutating func mismatch(_ key: String, expected: String, got: JSONValue) {
