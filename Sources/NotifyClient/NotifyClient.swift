@@ -112,6 +112,24 @@ public final class NotifyClient: Sendable {
         memo: TokenMemo? = nil, as: Response.Type = Response.self, on eventLoop: any EventLoop,
         completion: @escaping @Sendable (Result<Response, RPCError>) -> Void
     ) {
+        // In-process, the request goes over as it is and, from a handler over
+        // messages, the response comes back the same way.
+        let local = LocalRequest(message: request) { $0.serializedBuffer() }
+        if startLocal(method, request: local, metadata: metadata, timeout: timeout, memo: memo, on: eventLoop, completion: { answer in
+            switch answer {
+            case .message(let message as Response):
+                completion(.success(message))
+            case .message(let message):
+                completion(.failure(RPCError(
+                    code: .internalError, message: "the answer is a \(type(of: message)), not a \(Response.self)",
+                    reason: "UNDECODABLE_RESPONSE"
+                )))
+            case .frame(let response):
+                completion(Result { () throws(RPCError) -> Response in try Self.decode(try Self.payload(of: response)) })
+            }
+        }) {
+            return
+        }
         startExchange(
             method, payload: request.serializedBuffer(), metadata: metadata, timeout: timeout, memo: memo, on: eventLoop
         ) { result in
@@ -300,20 +318,48 @@ public final class NotifyClient: Sendable {
         }
     }
 
+    /// Starts a call on the in-process endpoint, if this client has one.
+    ///
+    /// - Returns: false when the client has a connection instead; `completion`
+    ///   is then not called.
+    @usableFromInline
+    func startLocal(
+        _ method: String, request: LocalRequest, metadata: Metadata, timeout: Duration?, memo: TokenMemo?,
+        on eventLoop: any EventLoop, completion: @escaping @Sendable (LocalResponse) -> Void
+    ) -> Bool {
+        guard let local else { return false }
+        guard !isClosed else {
+            eventLoop.execute { completion(.frame(ResponseFrame(
+                callID: 0, status: Self.closedError.code, message: Self.closedError.message, reason: Self.closedError.reason
+            ))) }
+            return true
+        }
+        let deadline = (timeout ?? configuration.defaultTimeout).map { ContinuousClock.now.advanced(by: $0) }
+        local.start(
+            method: method, metadata: metadata, request: request, deadline: deadline, memo: memo, on: eventLoop,
+            completion: completion
+        )
+        return true
+    }
+
     /// ``exchange(_:payload:metadata:timeout:)`` with a completion on `eventLoop` instead of a task.
     @usableFromInline
     func startExchange(
         _ method: String, payload: ByteBuffer, metadata: Metadata, timeout: Duration?, memo: TokenMemo?,
         on eventLoop: any EventLoop, completion: @escaping @Sendable (Result<ResponseFrame, RPCError>) -> Void
     ) {
-        if let local {
-            guard !isClosed else { return eventLoop.execute { completion(.failure(Self.closedError)) } }
-            let deadline = (timeout ?? configuration.defaultTimeout).map { ContinuousClock.now.advanced(by: $0) }
-            return local.start(
-                method: method, metadata: metadata, payload: payload, deadline: deadline, memo: memo, on: eventLoop
-            ) {
-                completion(.success($0))
+        if startLocal(method, request: LocalRequest(payload: payload), metadata: metadata, timeout: timeout, memo: memo, on: eventLoop, completion: { answer in
+            switch answer {
+            case .frame(let response):
+                completion(.success(response))
+            case .message:
+                completion(.failure(RPCError(
+                    code: .internalError, message: "an in-process answer came without its bytes",
+                    reason: "LOCAL_ANSWER_UNENCODED"
+                )))
             }
+        }) {
+            return
         }
         let answer: EventLoopFuture<ResponseFrame>
         switch nextConnection() {

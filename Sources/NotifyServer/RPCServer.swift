@@ -154,52 +154,53 @@ extension RPCServer: LocalRPCEndpoint {
     /// on `eventLoop`, as on a connection. mTLS does not apply; the HTTP
     /// caller's bearer token does, as in every call.
     public func start(
-        method: String, metadata: Metadata, payload: ByteBuffer, deadline: ContinuousClock.Instant?, memo: TokenMemo?,
-        on eventLoop: any EventLoop, completion: @escaping @Sendable (ResponseFrame) -> Void
+        method: String, metadata: Metadata, request: LocalRequest, deadline: ContinuousClock.Instant?,
+        memo: TokenMemo?, on eventLoop: any EventLoop, completion: @escaping @Sendable (LocalResponse) -> Void
     ) {
         var random = random.generator
-        var context = ServerContext(
-            callID: 0, method: method, metadata: metadata, deadline: deadline, requestPayload: payload,
+        var call = ServerContext(
+            callID: 0, method: method, metadata: metadata, deadline: deadline, request: request,
             requestID: metadata["x-request-id"] ?? UUIDText.random(using: &random), logger: logger
         )
-        context.tokenMemo = memo
+        call.tokenMemo = memo
+        let context = call
         let executor = self.executor
         guard acceptsLocalCalls.load(ordering: .relaxed) else {
-            return eventLoop.execute { completion(CallJob.goingAway(context)) }
+            return eventLoop.execute { completion(.frame(CallJob.goingAway(context))) }
         }
         let handler: RPCRouter.AsyncHandler
         switch CallJob.route(router.handler(for: method), context: context) {
         case .answered(let answer):
-            return eventLoop.execute { completion(answer) }
+            return eventLoop.execute { completion(.frame(answer)) }
         case .task(let async):
-            guard executor.admit() else { return eventLoop.execute { completion(CallJob.overloaded(context)) } }
+            guard executor.admit() else { return eventLoop.execute { completion(.frame(CallJob.overloaded(context))) } }
             handler = async
         case .stream:
             return eventLoop.execute {
-                completion(CallJob.failure(
+                completion(.frame(CallJob.failure(
                     RPCError(
                         code: .unimplemented, message: "server streams are served on connections only",
                         reason: "STREAMING_UNSUPPORTED"
                     ),
                     context: context
-                ))
+                )))
             }
         case .staged(let start):
-            guard executor.admit() else { return eventLoop.execute { completion(CallJob.overloaded(context)) } }
+            guard executor.admit() else { return eventLoop.execute { completion(.frame(CallJob.overloaded(context))) } }
             let staged = CallCompletion { answer in
                 executor.release()
-                eventLoop.execute { completion(CallJob.respond(answer, context: context)) }
+                eventLoop.execute { completion(CallJob.respondLocally(answer, context: context)) }
             }
             guard case .needsTask(let async) = start(context, staged) else { return }
             handler = async
         }
         // A child task of the server's, like a connection's call: the drain awaits it.
         let job = CallJob(context: context, handler: handler) { answer in
-            eventLoop.execute { completion(answer) }
+            eventLoop.execute { completion(.frame(answer)) }
         }
         if !executor.submit(job) {
             executor.release()
-            eventLoop.execute { completion(CallJob.goingAway(context)) }
+            eventLoop.execute { completion(.frame(CallJob.goingAway(context))) }
         }
     }
 

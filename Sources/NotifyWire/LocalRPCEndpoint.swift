@@ -5,8 +5,16 @@ public import NotifyCrypto
 ///
 /// The RPC server is one: the REST gateway that runs inside `notifyd serve`
 /// calls it through ``NotifyClient`` like a remote client would (same
-/// method names, protobuf payloads, metadata, statuses and admission limits),
+/// method names, metadata, statuses, error mapping and admission limits),
 /// but without encrypting, framing and decrypting each call to itself.
+///
+/// A unary request may be handed over as the message itself
+/// (``LocalRequest/init(message:encode:)``): a handler that takes that type
+/// then uses it as it is and answers with its response message, so neither
+/// side encodes or decodes protobuf. That round trip was the largest single
+/// cost of the gateway's SendNotification, whose answer is the whole
+/// notification. The bytes are made only when something needs them (an
+/// idempotency fingerprint, a handler over raw payloads).
 public protocol LocalRPCEndpoint: Sendable {
     /// Starts one unary call and returns at once; the answer arrives later.
     ///
@@ -23,11 +31,12 @@ public protocol LocalRPCEndpoint: Sendable {
     ///     which a connection's calls get from their connection; nil hashes
     ///     the token of each call.
     ///   - eventLoop: where `completion` runs.
-    ///   - completion: the response, as the server would have framed it;
-    ///     called exactly once, on `eventLoop`, never before `start` returns.
+    ///   - completion: the answer; called exactly once, on `eventLoop`, never
+    ///     before `start` returns. A request given as bytes is always answered
+    ///     with a frame.
     func start(
-        method: String, metadata: Metadata, payload: ByteBuffer, deadline: ContinuousClock.Instant?, memo: TokenMemo?,
-        on eventLoop: any EventLoop, completion: @escaping @Sendable (ResponseFrame) -> Void
+        method: String, metadata: Metadata, request: LocalRequest, deadline: ContinuousClock.Instant?,
+        memo: TokenMemo?, on eventLoop: any EventLoop, completion: @escaping @Sendable (LocalResponse) -> Void
     )
 
     /// Starts one server-streaming call and returns at once.
@@ -52,9 +61,60 @@ extension LocalRPCEndpoint {
         on eventLoop: any EventLoop
     ) async -> ResponseFrame {
         await withCheckedContinuation { continuation in
-            start(method: method, metadata: metadata, payload: payload, deadline: deadline, memo: nil, on: eventLoop) {
-                continuation.resume(returning: $0)
+            start(
+                method: method, metadata: metadata, request: LocalRequest(payload: payload), deadline: deadline,
+                memo: nil, on: eventLoop
+            ) { response in
+                switch response {
+                case .frame(let frame):
+                    continuation.resume(returning: frame)
+                case .message:
+                    // Not an answer to bytes; kept from crashing all the same.
+                    continuation.resume(returning: ResponseFrame(
+                        callID: 0, status: .internalError, message: "an in-process answer came without its bytes",
+                        reason: "LOCAL_ANSWER_UNENCODED"
+                    ))
+                }
             }
         }
     }
+}
+
+/// A unary request as an in-process caller hands it over: its protobuf
+/// bytes, or the request message itself with the means to encode it.
+public struct LocalRequest: Sendable {
+    /// The request message, when the caller handed one over.
+    public let message: (any Sendable)?
+    private let bytes: ByteBuffer?
+    private let encode: (@Sendable () -> ByteBuffer)?
+
+    /// A request already encoded.
+    public init(payload: ByteBuffer) {
+        self.message = nil
+        self.bytes = payload
+        self.encode = nil
+    }
+
+    /// The request message itself; `encode` makes its protobuf bytes, and
+    /// runs only if something needs them.
+    public init<Message: Sendable>(message: Message, encode: @escaping @Sendable (Message) -> ByteBuffer) {
+        self.message = message
+        self.bytes = nil
+        self.encode = { encode(message) }
+    }
+
+    /// The protobuf encoding of the request.
+    public var payload: ByteBuffer {
+        bytes ?? encode?() ?? ByteBuffer()
+    }
+}
+
+/// What an in-process call answers.
+public enum LocalResponse: Sendable {
+    /// The response as the server frames it: every failure, and every answer
+    /// to a request given as bytes.
+    case frame(ResponseFrame)
+    /// OK, with the response message itself, unencoded: only for a request
+    /// given as a message, to a handler over messages.
+    case message(any Sendable)
 }

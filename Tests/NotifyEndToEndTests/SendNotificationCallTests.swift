@@ -3,7 +3,10 @@ import NotifyClient
 import NotifyDomain
 import NotifyMessages
 import NotifyServer
+import NotifyStorageSQLite
 import NotifyTesting
+import NIOCore
+import NIOPosix
 import NotifyWire
 import Testing
 
@@ -311,5 +314,86 @@ struct InvalidSend: Sendable, CustomTestStringConvertible {
                 fields: ["targetHostName"]
             ),
         ]
+    }
+}
+
+/// The gateway inside `notifyd serve` hands its requests to the RPC server
+/// as messages; these calls go through the same endpoint it uses.
+@Suite("SendNotification in-process: a request handed over as a message")
+struct InProcessSendNotificationTests {
+    @Test("a message is answered with the response message, bytes with a frame; an idempotency key sees both as one request")
+    func messageAndBytes() async throws {
+        try await withTestServer { server in
+            let subscription = try await server.subscription(user: 2, app: sampleApp)
+            var metadata = Metadata.bearer(try await server.token(for: .app(sampleApp), roles: [.app]))
+            metadata.replace("x-uns-id", subscription.id)
+            let eventLoop = MultiThreadedEventLoopGroup.singleton.any()
+            func start(_ request: LocalRequest, _ metadata: Metadata) async -> LocalResponse {
+                await withCheckedContinuation { continuation in
+                    server.endpoint.start(
+                        method: Methods.sendNotification, metadata: metadata, request: request, deadline: nil,
+                        memo: nil, on: eventLoop
+                    ) { continuation.resume(returning: $0) }
+                }
+            }
+            func message(_ request: SendNotificationRequest) -> LocalRequest {
+                LocalRequest(message: request) { $0.serializedBuffer() }
+            }
+            func notification(_ response: LocalResponse) throws -> NotifyDomain.Notification {
+                switch response {
+                case .message(let message):
+                    return try #require(message as? SendNotificationResponse).notification
+                case .frame(let frame):
+                    #expect(frame.status == .ok, "\(frame.message)")
+                    return try SendNotificationResponse(serializedBytes: try #require(frame.payload)).notification
+                }
+            }
+            let request = sampleRequest()
+            // A call whose caller is not cached loads it in a task and answers
+            // with a frame; once cached, the handler runs staged and answers
+            // with the message. A slow machine may see the cache lapse, so it
+            // gets a few tries.
+            var calls = 0
+            var answer: SendNotificationResponse?
+            while answer == nil, calls < 20 {
+                calls += 1
+                switch await start(message(request), metadata) {
+                case .message(let message):
+                    answer = try #require(message as? SendNotificationResponse)
+                case .frame(let frame):
+                    #expect(frame.status == .ok, "\(frame.message)")
+                }
+            }
+            guard let answer else {
+                Issue.record("no message was answered with the response message")
+                return
+            }
+            guard case .graph(let graph) = answer.notification.content else {
+                Issue.record("not a Graph notification")
+                return
+            }
+            #expect(graph.payload.visualContent == VisualContent(title: "Hello World!", body: "Notifications are Great!"))
+            guard case .frame(let framed) = await start(LocalRequest(payload: request.serializedBuffer()), metadata) else {
+                Issue.record("bytes were not answered with a frame")
+                return
+            }
+            #expect(framed.status == .ok)
+            calls += 1
+
+            // The fingerprint of a message is the encoding its bytes would have.
+            let keyed = metadata.adding("idempotency-key", "in-process-1")
+            let first = try notification(await start(message(request), keyed))
+            let retried = try notification(await start(LocalRequest(payload: request.serializedBuffer()), keyed))
+            #expect(retried.id == first.id)
+            var other = request
+            other.groupName = "another"
+            guard case .frame(let reused) = await start(message(other), keyed) else {
+                Issue.record("a reused key was not refused")
+                return
+            }
+            #expect(reused.status == .failedPrecondition)
+            #expect(reused.reason == "IDEMPOTENCY_KEY_REUSED")
+            #expect(try await server.store.feed(user: 2, after: 0, limit: 100).count == calls + 1)
+        }
     }
 }

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NotifyMessages
 import NotifyWire
 import Synchronization
 
@@ -173,9 +174,20 @@ struct CallJob: Sendable {
     /// The response of a staged call, from the answer it completed with.
     static func respond(_ answer: CallCompletion.Answer, context: ServerContext) -> ResponseFrame {
         do {
-            return success(try answer(), context: context)
+            return success(try answer().serializedBuffer(), context: context)
         } catch {
             return failure(ErrorMapping.rpcError(for: error, logger: context.logger), context: context)
+        }
+    }
+
+    /// The answer of a staged call to an in-process caller: the message as
+    /// is when the caller handed over its request as one, else the frame.
+    static func respondLocally(_ answer: CallCompletion.Answer, context: ServerContext) -> LocalResponse {
+        guard context.request.message != nil else { return .frame(respond(answer, context: context)) }
+        do {
+            return .message(try answer())
+        } catch {
+            return .frame(failure(ErrorMapping.rpcError(for: error, logger: context.logger), context: context))
         }
     }
 

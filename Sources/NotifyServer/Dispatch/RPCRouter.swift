@@ -92,7 +92,10 @@ public struct RPCRouter: Sendable {
         }
     }
 
+    /// The request an in-process caller handed over as it is, or the one
+    /// its bytes encode.
     private static func decode<Request: WireMessage>(_ context: ServerContext) throws(RPCError) -> Request {
+        if let request = context.request.message as? Request { return request }
         do throws(MessageError) {
             return try Request(serializedBytes: context.requestPayload)
         } catch {
@@ -118,12 +121,13 @@ public enum StagedStart: Sendable {
 
 /// Where a staged call sends its answer: exactly once, from any thread.
 ///
-/// The answer travels as a closure that builds the response payload, and it
+/// The answer travels as a closure that builds the response message, and it
 /// runs where the answer is delivered (the connection's event loop, or the
-/// in-process caller's task): the thread that completes the call (the store's
-/// one writer) only hands it over.
+/// in-process caller's): the thread that completes the call (the store's
+/// one writer) only hands it over. A connection encodes the message; an
+/// in-process caller that handed over its request as a message gets it as is.
 public struct CallCompletion: Sendable {
-    public typealias Answer = @Sendable () throws -> ByteBuffer
+    public typealias Answer = @Sendable () throws -> any WireMessage
     private let deliver: @Sendable (@escaping Answer) -> Void
 
     public init(_ deliver: @escaping @Sendable (@escaping Answer) -> Void) {
@@ -132,7 +136,7 @@ public struct CallCompletion: Sendable {
 
     /// Answers with the response `build` returns, or the error it throws.
     public func finish<Response: WireMessage>(_ build: @escaping @Sendable () throws -> Response) {
-        deliver { try build().serializedBuffer() }
+        deliver { try build() }
     }
 
     /// Answers with `error`, mapped to a status like any handler's.

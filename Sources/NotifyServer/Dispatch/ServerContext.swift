@@ -10,8 +10,12 @@ public struct ServerContext: Sendable {
     public var metadata: Metadata
     /// When the client stops waiting; nil when it set no deadline.
     public var deadline: ContinuousClock.Instant?
-    /// The serialized request, for idempotency fingerprints.
-    public var requestPayload: ByteBuffer
+    /// The request: bytes off a connection, or what an in-process caller
+    /// handed over (perhaps the message itself).
+    public var request: LocalRequest
+    /// The serialized request, for idempotency fingerprints; encoded here
+    /// when an in-process caller handed over the message.
+    public var requestPayload: ByteBuffer { request.payload }
     /// The client's request id ("x-request-id"), or one the server made.
     public var requestID: String
     /// The caller's last token and its hash: its connection's, or the one an
@@ -37,11 +41,21 @@ public struct ServerContext: Sendable {
         callID: UInt64, method: String, metadata: Metadata, deadline: ContinuousClock.Instant?,
         requestPayload: ByteBuffer, requestID: String, logger: Logger
     ) {
+        self.init(
+            callID: callID, method: method, metadata: metadata, deadline: deadline,
+            request: LocalRequest(payload: requestPayload), requestID: requestID, logger: logger
+        )
+    }
+
+    public init(
+        callID: UInt64, method: String, metadata: Metadata, deadline: ContinuousClock.Instant?,
+        request: LocalRequest, requestID: String, logger: Logger
+    ) {
         self.callID = callID
         self.method = method
         self.metadata = metadata
         self.deadline = deadline
-        self.requestPayload = requestPayload
+        self.request = request
         self.requestID = requestID
         self.connectionLogger = logger
     }
