@@ -114,8 +114,7 @@ public final class NotifyClient: Sendable {
     ) {
         // In-process, the request goes over as it is and, from a handler over
         // messages, the response comes back the same way.
-        let local = LocalRequest(message: request) { $0.serializedBuffer() }
-        if startLocal(method, request: local, metadata: metadata, timeout: timeout, memo: memo, on: eventLoop, completion: { answer in
+        if startLocal(method, request: .message(request), metadata: metadata, timeout: timeout, memo: memo, on: eventLoop, completion: { answer in
             switch answer {
             case .message(let message as Response):
                 completion(.success(message))
@@ -348,16 +347,8 @@ public final class NotifyClient: Sendable {
         _ method: String, payload: ByteBuffer, metadata: Metadata, timeout: Duration?, memo: TokenMemo?,
         on eventLoop: any EventLoop, completion: @escaping @Sendable (Result<ResponseFrame, RPCError>) -> Void
     ) {
-        if startLocal(method, request: LocalRequest(payload: payload), metadata: metadata, timeout: timeout, memo: memo, on: eventLoop, completion: { answer in
-            switch answer {
-            case .frame(let response):
-                completion(.success(response))
-            case .message:
-                completion(.failure(RPCError(
-                    code: .internalError, message: "an in-process answer came without its bytes",
-                    reason: "LOCAL_ANSWER_UNENCODED"
-                )))
-            }
+        if startLocal(method, request: .payload(payload), metadata: metadata, timeout: timeout, memo: memo, on: eventLoop, completion: { answer in
+            completion(.success(answer.frame))
         }) {
             return
         }

@@ -9,7 +9,7 @@ public import NotifyCrypto
 /// but without encrypting, framing and decrypting each call to itself.
 ///
 /// A unary request may be handed over as the message itself
-/// (``LocalRequest/init(message:encode:)``): a handler that takes that type
+/// (``LocalRequest/message(_:)``): a handler that takes that type
 /// then uses it as it is and answers with its response message, so neither
 /// side encodes or decodes protobuf. That round trip was the largest single
 /// cost of the gateway's SendNotification, whose answer is the whole
@@ -62,50 +62,26 @@ extension LocalRPCEndpoint {
     ) async -> ResponseFrame {
         await withCheckedContinuation { continuation in
             start(
-                method: method, metadata: metadata, request: LocalRequest(payload: payload), deadline: deadline,
-                memo: nil, on: eventLoop
+                method: method, metadata: metadata, request: .payload(payload), deadline: deadline, memo: nil,
+                on: eventLoop
             ) { response in
-                switch response {
-                case .frame(let frame):
-                    continuation.resume(returning: frame)
-                case .message:
-                    // Not an answer to bytes; kept from crashing all the same.
-                    continuation.resume(returning: ResponseFrame(
-                        callID: 0, status: .internalError, message: "an in-process answer came without its bytes",
-                        reason: "LOCAL_ANSWER_UNENCODED"
-                    ))
-                }
+                continuation.resume(returning: response.frame)
             }
         }
     }
 }
 
-/// A unary request as an in-process caller hands it over: its protobuf
-/// bytes, or the request message itself with the means to encode it.
-public struct LocalRequest: Sendable {
+/// A unary request as an in-process caller hands it over.
+public enum LocalRequest: Sendable {
+    /// Its protobuf encoding.
+    case payload(ByteBuffer)
+    /// The request message itself (a `WireMessage`); the server encodes it
+    /// only if something needs the bytes.
+    case message(any Sendable)
+
     /// The request message, when the caller handed one over.
-    public let message: (any Sendable)?
-    private let bytes: ByteBuffer?
-    private let encode: (@Sendable () -> ByteBuffer)?
-
-    /// A request already encoded.
-    public init(payload: ByteBuffer) {
-        self.message = nil
-        self.bytes = payload
-        self.encode = nil
-    }
-
-    /// The request message itself; `encode` makes its protobuf bytes, and
-    /// runs only if something needs them.
-    public init<Message: Sendable>(message: Message, encode: @escaping @Sendable (Message) -> ByteBuffer) {
-        self.message = message
-        self.bytes = nil
-        self.encode = { encode(message) }
-    }
-
-    /// The protobuf encoding of the request.
-    public var payload: ByteBuffer {
-        bytes ?? encode?() ?? ByteBuffer()
+    public var message: (any Sendable)? {
+        if case .message(let message) = self { message } else { nil }
     }
 }
 
@@ -117,4 +93,18 @@ public enum LocalResponse: Sendable {
     /// OK, with the response message itself, unencoded: only for a request
     /// given as a message, to a handler over messages.
     case message(any Sendable)
+
+    /// The response as a frame, for a caller that gave bytes: such a caller
+    /// is never answered with a message, and would get INTERNAL if it were.
+    public var frame: ResponseFrame {
+        switch self {
+        case .frame(let frame):
+            frame
+        case .message:
+            ResponseFrame(
+                callID: 0, status: .internalError, message: "an in-process answer came without its bytes",
+                reason: "LOCAL_ANSWER_UNENCODED"
+            )
+        }
+    }
 }

@@ -336,9 +336,6 @@ struct InProcessSendNotificationTests {
                     ) { continuation.resume(returning: $0) }
                 }
             }
-            func message(_ request: SendNotificationRequest) -> LocalRequest {
-                LocalRequest(message: request) { $0.serializedBuffer() }
-            }
             func notification(_ response: LocalResponse) throws -> NotifyDomain.Notification {
                 switch response {
                 case .message(let message):
@@ -357,7 +354,7 @@ struct InProcessSendNotificationTests {
             var answer: SendNotificationResponse?
             while answer == nil, calls < 20 {
                 calls += 1
-                switch await start(message(request), metadata) {
+                switch await start(.message(request), metadata) {
                 case .message(let message):
                     answer = try #require(message as? SendNotificationResponse)
                 case .frame(let frame):
@@ -373,7 +370,7 @@ struct InProcessSendNotificationTests {
                 return
             }
             #expect(graph.payload.visualContent == VisualContent(title: "Hello World!", body: "Notifications are Great!"))
-            guard case .frame(let framed) = await start(LocalRequest(payload: request.serializedBuffer()), metadata) else {
+            guard case .frame(let framed) = await start(.payload(request.serializedBuffer()), metadata) else {
                 Issue.record("bytes were not answered with a frame")
                 return
             }
@@ -382,12 +379,12 @@ struct InProcessSendNotificationTests {
 
             // The fingerprint of a message is the encoding its bytes would have.
             let keyed = metadata.adding("idempotency-key", "in-process-1")
-            let first = try notification(await start(message(request), keyed))
-            let retried = try notification(await start(LocalRequest(payload: request.serializedBuffer()), keyed))
+            let first = try notification(await start(.message(request), keyed))
+            let retried = try notification(await start(.payload(request.serializedBuffer()), keyed))
             #expect(retried.id == first.id)
             var other = request
             other.groupName = "another"
-            guard case .frame(let reused) = await start(message(other), keyed) else {
+            guard case .frame(let reused) = await start(.message(other), keyed) else {
                 Issue.record("a reused key was not refused")
                 return
             }

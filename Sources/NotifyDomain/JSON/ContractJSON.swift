@@ -153,7 +153,7 @@ public enum ContractJSON {
         mutating func string(_ key: String) -> String? {
             switch object[key] {
             case nil, .null?: return nil
-            case .string(let value)?: return text(value, prefix + key)
+            case .string(let value)?: return text(value, key)
             case let other?:
                 mismatch(key, expected: "a string", got: other)
                 return nil
@@ -164,7 +164,7 @@ public enum ContractJSON {
             switch object[key] {
             case nil: return .missing
             case .null?: return .null
-            case .string(let value)?: return text(value, prefix + key).map { .value($0) } ?? .null
+            case .string(let value)?: return text(value, key).map { .value($0) } ?? .null
             case let other?:
                 mismatch(key, expected: "a string or null", got: other)
                 return .null
@@ -227,7 +227,7 @@ public enum ContractJSON {
                 var result: [String] = []
                 for (index, value) in values.enumerated() {
                     if case .string(let value) = value {
-                        if let value = text(value, "\(prefix)\(key)[\(index)]") { result.append(value) }
+                        if let value = text(value, key, index: index) { result.append(value) }
                     } else {
                         violations.append(Violation(field: "\(prefix)\(key)[\(index)]", message: "Expected a string, got \(value.typeName)."))
                     }
@@ -241,11 +241,13 @@ public enum ContractJSON {
 
         /// `value`, unless it holds U+0000: the RPC protocol's strings are C
         /// strings in protobuf-c and would arrive cut at the NUL, so the body
-        /// is refused instead of stored short.
-        private mutating func text(_ value: String, _ field: String) -> String? {
+        /// is refused instead of stored short. The field's name is built only
+        /// then: every string of every body passes here.
+        private mutating func text(_ value: String, _ key: String, index: Int? = nil) -> String? {
             var value = value
             let hasNUL = value.withUTF8 { utf8 in utf8.baseAddress.map { memchr($0, 0, utf8.count) != nil } ?? false }
             guard hasNUL else { return value }
+            let field = index.map { "\(prefix)\(key)[\($0)]" } ?? prefix + key
             violations.append(Violation(field: field, message: "Must not contain U+0000 (NUL)."))
             return nil
         }

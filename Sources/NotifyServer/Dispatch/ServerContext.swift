@@ -1,6 +1,7 @@
 public import Logging
 public import NIOCore
 public import NotifyWire
+import NotifyMessages
 import NotifyCrypto
 
 /// What a handler knows about the call it serves, besides its request.
@@ -15,7 +16,12 @@ public struct ServerContext: Sendable {
     public var request: LocalRequest
     /// The serialized request, for idempotency fingerprints; encoded here
     /// when an in-process caller handed over the message.
-    public var requestPayload: ByteBuffer { request.payload }
+    public var requestPayload: ByteBuffer {
+        switch request {
+        case .payload(let payload): payload
+        case .message(let message): (message as? any WireMessage)?.serializedBuffer() ?? ByteBuffer()
+        }
+    }
     /// The client's request id ("x-request-id"), or one the server made.
     public var requestID: String
     /// The caller's last token and its hash: its connection's, or the one an
@@ -43,7 +49,7 @@ public struct ServerContext: Sendable {
     ) {
         self.init(
             callID: callID, method: method, metadata: metadata, deadline: deadline,
-            request: LocalRequest(payload: requestPayload), requestID: requestID, logger: logger
+            request: .payload(requestPayload), requestID: requestID, logger: logger
         )
     }
 
