@@ -75,12 +75,27 @@ public final class NotifyClient: Sendable {
     /// - Parameters:
     ///   - timeout: the call's deadline from now; nil uses the configuration's default.
     /// - Throws: ``RPCError`` with the server's status, or UNAVAILABLE,
-    ///   DEADLINE_EXCEEDED, CANCELLED and INTERNAL (undecodable answer) from the client.
+    ///   DEADLINE_EXCEEDED, CANCELLED, INTERNAL (undecodable answer) and
+    ///   INVALID_ARGUMENT (`UNDECODABLE_REQUEST`: a string field holds a NUL
+    ///   byte, which the encoding cannot carry; nothing is sent) from the client.
     public func call<Request: WireMessage, Response: WireMessage>(
         _ method: String, _ request: Request, metadata: Metadata = Metadata(), timeout: Duration? = nil,
         as: Response.Type = Response.self
     ) async throws(RPCError) -> Response {
-        try Self.decode(try await callRaw(method, payload: request.serializedBuffer(), metadata: metadata, timeout: timeout))
+        try Self.decode(try await callRaw(method, payload: try Self.encode(request), metadata: metadata, timeout: timeout))
+    }
+
+    /// The request's bytes for a connection, refusing a string that
+    /// protobuf-c would cut at a NUL byte: the server must store what the
+    /// caller meant or nothing. The error is the one the server gives for
+    /// such a string from a client that sends it whole.
+    @usableFromInline
+    static func encode<Request: WireMessage>(_ request: Request) throws(RPCError) -> ByteBuffer {
+        do throws(MessageError) {
+            return try request.exactlySerializedBuffer()
+        } catch {
+            throw RPCError(code: .invalidArgument, message: error.message, reason: "UNDECODABLE_REQUEST")
+        }
     }
 
     /// Calls `method` with raw payload bytes; returns the raw response payload.
@@ -129,8 +144,16 @@ public final class NotifyClient: Sendable {
         }) {
             return
         }
+        let payload: ByteBuffer
+        do throws(RPCError) {
+            payload = try Self.encode(request)
+        } catch {
+            // Never before `start` returns.
+            eventLoop.execute { completion(.failure(error)) }
+            return
+        }
         startExchange(
-            method, payload: request.serializedBuffer(), metadata: metadata, timeout: timeout, memo: memo, on: eventLoop
+            method, payload: payload, metadata: metadata, timeout: timeout, memo: memo, on: eventLoop
         ) { result in
             completion(result.flatMap { response in
                 Result { () throws(RPCError) -> Response in try Self.decode(try Self.payload(of: response)) }
@@ -178,7 +201,13 @@ public final class NotifyClient: Sendable {
     ) -> AsyncThrowingStream<Message, any Error> {
         let (messages, continuation) = AsyncThrowingStream.makeStream(
             of: Message.self, throwing: (any Error).self, bufferingPolicy: .bufferingOldest(max(1, bufferLimit)))
-        let payload = request.serializedBuffer()
+        let payload: ByteBuffer
+        do throws(RPCError) {
+            payload = try Self.encode(request)
+        } catch {
+            continuation.finish(throwing: error)
+            return messages
+        }
         let onMessage: ClientConnectionHandler.MessageHandler = { payload in
             let message: Message
             do throws(RPCError) {

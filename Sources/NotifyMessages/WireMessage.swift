@@ -24,9 +24,10 @@ public struct MessageError: Error, Hashable, Sendable, CustomStringConvertible {
 /// - Decoding rejects a string field holding a NUL byte (it could not be
 ///   represented faithfully) and one that is not valid UTF-8 (proto2 does not
 ///   promise it; protobuf-c does not check it).
-/// - Encoding a Swift string that contains a NUL byte sends it cut at the
-///   first NUL. The REST gateway refuses JSON strings holding U+0000 for
-///   this reason (400 on the field); a Swift caller must not send one.
+/// - ``serialize(into:)`` sends a Swift string that contains a NUL byte cut
+///   at the first NUL; ``serializeExactly(into:)``, which ``NotifyClient``
+///   uses for requests, refuses it instead. The REST gateway refuses JSON
+///   strings holding U+0000 for the same reason (400 on the field).
 public protocol WireMessage: Sendable {
     /// Decodes one message from all of `serializedBytes`.
     ///
@@ -37,8 +38,19 @@ public protocol WireMessage: Sendable {
 
     /// Appends the protobuf encoding of `self` to `buffer`.
     ///
-    /// The encoding is packed straight into the buffer's writable bytes.
+    /// The encoding is packed straight into the buffer's writable bytes. A
+    /// string field that holds a NUL byte goes out cut at the NUL: the
+    /// server's answers, whose strings were all checked on the way in, skip
+    /// the check that ``serializeExactly(into:)`` makes.
     func serialize(into buffer: inout ByteBuffer)
+
+    /// Appends the protobuf encoding of `self` to `buffer`, unless a string
+    /// field holds a NUL byte.
+    ///
+    /// - Throws: ``MessageError`` when a string would be cut, leaving
+    ///   `buffer` as it was: what the server would store is not what the
+    ///   caller meant.
+    func serializeExactly(into buffer: inout ByteBuffer) throws(MessageError)
 }
 
 extension WireMessage {
@@ -49,6 +61,16 @@ extension WireMessage {
     public func serializedBuffer(allocator: ByteBufferAllocator = .init()) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 0)
         serialize(into: &buffer)
+        return buffer
+    }
+
+    /// The protobuf encoding of `self` in a new buffer, as
+    /// ``serializeExactly(into:)`` writes it.
+    ///
+    /// - Throws: ``MessageError`` when a string field holds a NUL byte.
+    public func exactlySerializedBuffer(allocator: ByteBufferAllocator = .init()) throws(MessageError) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 0)
+        try serializeExactly(into: &buffer)
         return buffer
     }
 }

@@ -5,6 +5,7 @@ import NotifyMessages
 import NotifyServer
 import NotifyTesting
 import NotifyWire
+import NIOPosix
 import Testing
 
 @Suite("Notify over real TLS against the real server and SQLite")
@@ -286,6 +287,37 @@ struct NotifyCallTests {
             #expect(Set(error?.fieldViolations.map(\.field) ?? []) == invalid.fields)
             #expect(error?.fieldViolations.allSatisfy { !$0.description.isEmpty } == true)
             #expect(try await client.wholeFeed(of: 1, metadata: admin).isEmpty)
+            await client.close()
+        }
+    }
+
+    @Test("a string holding a NUL byte is refused by the client's call and start before anything is sent, and nothing is stored")
+    func nulByteRefusedByClient() async throws {
+        try await withTestServer { server in
+            try await server.users(1)
+            let admin = Metadata.bearer(try await server.adminToken())
+            let client = server.client()
+            // Sent, the title would arrive cut at the NUL and be stored as "abc".
+            let request = notifyRequest(issuer: 1, recipients: "user", title: "abc\u{0}def")
+            let error = await expectFailure(.invalidArgument, "UNDECODABLE_REQUEST") {
+                try await client.notify(request, metadata: admin)
+            }
+            #expect(error?.message == "unencodable NotifyRequest: a string field contains a NUL byte")
+            let started = await withCheckedContinuation { continuation in
+                client.start(
+                    Methods.notify, request, metadata: admin, as: NotifyResponse.self,
+                    on: MultiThreadedEventLoopGroup.singleton.any()
+                ) { continuation.resume(returning: $0) }
+            }
+            guard case .failure(let startError) = started else {
+                Issue.record("start sent a request holding a NUL byte")
+                return
+            }
+            #expect(startError.code == .invalidArgument && startError.reason == "UNDECODABLE_REQUEST")
+            #expect(try await client.wholeFeed(of: 1, metadata: admin).isEmpty)
+            // The same request without the NUL goes through on the same client.
+            _ = try await client.notify(notifyRequest(issuer: 1, recipients: "user", title: "abcdef"), metadata: admin)
+            #expect(try await client.wholeFeed(of: 1, metadata: admin).compactMap(customContent).map(\.title) == ["abcdef"])
             await client.close()
         }
     }

@@ -74,6 +74,23 @@ struct MessagesDecodingErrorTests {
                 == "undecodable RevokeTokenRequest: token_id contains a NUL byte")
     }
 
+    @Test("Encoding exactly refuses a string holding a NUL byte and leaves the buffer as it was; plain encoding cuts it")
+    func nulByteEncoding() throws {
+        var request = NotifyRequest(type: "a\u{0}b", user: 1)
+        var buffer = ByteBuffer(bytes: [7])
+        #expect(throws: MessageError(message: "unencodable NotifyRequest: a string field contains a NUL byte")) {
+            try request.serializeExactly(into: &buffer)
+        }
+        #expect(buffer == ByteBuffer(bytes: [7]))
+        // In a repeated field too.
+        #expect(throws: MessageError.self) {
+            try CreateTokenRequest(roles: ["admin", "x\u{0}"]).exactlySerializedBuffer()
+        }
+        #expect(try NotifyRequest(serializedBytes: request.serializedBuffer()).type == "a")
+        request.type = "ab"
+        #expect(try request.exactlySerializedBuffer() == request.serializedBuffer())
+    }
+
     @Test("Invalid UTF-8 is refused with the path of the field")
     func invalidUTF8() {
         // NotifyRequest.embed (3) { url (3) = C3 28 }.

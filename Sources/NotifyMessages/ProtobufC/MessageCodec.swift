@@ -51,6 +51,17 @@ extension MessageCodec {
             pack(arena.makeMessage(self), into: &buffer)
         }
     }
+
+    public func serializeExactly(into buffer: inout ByteBuffer) throws(MessageError) {
+        let arena = PackArena()
+        let message = arena.makeMessage(self)
+        guard !arena.cutString else {
+            throw MessageError(message: "unencodable \(Self.messageName): a string field contains a NUL byte")
+        }
+        withExtendedLifetime(arena) {
+            pack(message, into: &buffer)
+        }
+    }
 }
 
 /// A message with no fields.

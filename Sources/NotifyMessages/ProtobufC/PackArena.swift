@@ -24,6 +24,8 @@ final class PackArena {
     private var used = 0
     /// Chunks filled before `chunk`; empty for almost every message.
     private var filled: [UnsafeMutableRawPointer] = []
+    /// Whether a string copied here held a NUL byte: packed, it is cut there.
+    private(set) var cutString = false
 
     init() {
         capacity = 1024
@@ -58,12 +60,16 @@ final class PackArena {
             .bindMemory(to: T.self, capacity: count)
     }
 
-    /// A NUL-terminated copy of `string`. C reads it up to its first NUL.
+    /// A NUL-terminated copy of `string`. C reads it up to its first NUL, so
+    /// a string that holds one sets ``cutString``.
     func cString(_ string: String) -> UnsafeMutablePointer<CChar> {
         var string = string
         return string.withUTF8 { utf8 in
             let copy = allocateBytes(utf8.count + 1, alignment: 1)
-            if let source = utf8.baseAddress { copy.copyMemory(from: source, byteCount: utf8.count) }
+            if let source = utf8.baseAddress {
+                if memchr(source, 0, utf8.count) != nil { cutString = true }
+                copy.copyMemory(from: source, byteCount: utf8.count)
+            }
             copy.storeBytes(of: 0, toByteOffset: utf8.count, as: UInt8.self)
             return copy.bindMemory(to: CChar.self, capacity: utf8.count + 1)
         }
