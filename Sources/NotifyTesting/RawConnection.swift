@@ -62,12 +62,12 @@ public final class RawConnection {
     /// Stops reading from the socket (after the read in progress, if any):
     /// a client that does not read its answers.
     public func stopReading() async throws {
-        try await channel.setOption(.autoRead, value: false)
+        try await channel.setOption(.autoRead, value: false).get()
     }
 
     /// Reads from the socket again.
     public func startReading() async throws {
-        try await channel.setOption(.autoRead, value: true)
+        try await channel.setOption(.autoRead, value: true).get()
         channel.read()
     }
 
