@@ -11,13 +11,14 @@ public enum NotifyService {
     public static func router(
         store: any NotificationStore, configuration: ServerConfiguration, health: HealthState
     ) -> RPCRouter {
-        let lookups = CachedLookups(store: store, lifetime: configuration.lookupCacheLifetime)
+        var router = RPCRouter()
+        let lookups = CachedLookups(
+            store: store, lifetime: configuration.lookupCacheLifetime, background: router.background)
         let guardrail = CallerGuard(
             lookups: lookups,
             authenticator: Authenticator(lookups: lookups),
             rateLimiter: RateLimiter(rate: configuration.rateLimitPerSecond, burst: configuration.rateLimitBurst)
         )
-        var router = RPCRouter()
         HealthService.register(into: &router, state: health)
         NotificationService(
             store: store, guardrail: guardrail, communityMode: configuration.communityMode, random: SecureRandom.Source()

@@ -70,8 +70,10 @@ public final class RPCServer: Service, Sendable {
         }
         logger.info("RPC server listening", metadata: ["notify.rpc.address": "\(listener.localAddress.map { "\($0)" } ?? "?")"])
 
+        let background = router.background
         await withDiscardingTaskGroup { group in
             group.addTask { await executor.run() }
+            group.addTask { await background.run() }
             // Graceful shutdown and cancellation (another service of the
             // group failed) both stop the listener; then the drain runs.
             await withGracefulShutdownHandler {
@@ -88,6 +90,7 @@ public final class RPCServer: Service, Sendable {
             localStreams.endAll()
             await drain(registry)
             executor.finish()
+            background.finish()
         }
         logger.info("RPC server stopped")
     }

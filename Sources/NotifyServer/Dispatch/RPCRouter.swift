@@ -33,6 +33,9 @@ public struct RPCRouter: Sendable {
     }
 
     private var handlers: [String: Handler] = [:]
+    /// What the handlers start beside their calls; the ``RPCServer``
+    /// serving this router runs it in its task group.
+    public let background = BackgroundWork()
 
     public init() {}
 

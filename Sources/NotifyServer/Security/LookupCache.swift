@@ -39,6 +39,8 @@ final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     private let capacity: Int
     /// Loads a key again; nil when it is no longer found (the entry goes).
     private let reload: (@Sendable (Key) async throws -> Value?)?
+    /// Where reloads run.
+    private let background: BackgroundWork
     /// The time: the continuous clock's, or a test's own, so that lifetimes
     /// are checked by what the test sets rather than by how long a loaded
     /// machine takes to wake it.
@@ -51,15 +53,19 @@ final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     ///   - now: the time lifetimes are measured in.
     ///   - reload: how to refresh an entry ahead of its expiry; without it
     ///     entries just expire.
+    ///   - background: runs the reloads; while nothing runs it, entries
+    ///     expire as they would without `reload`.
     init(
         lifetime: Duration,
         capacity: Int = 10_000,
         now: @escaping @Sendable () -> ContinuousClock.Instant = { .now },
+        background: BackgroundWork = BackgroundWork(),
         reload: (@Sendable (Key) async throws -> Value?)? = nil
     ) {
         self.lifetime = lifetime
         self.capacity = capacity
         self.now = now
+        self.background = background
         self.reload = reload
     }
 
@@ -111,11 +117,12 @@ final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         }
     }
 
-    /// One reload of `key` in the background; a failed one lets the next
-    /// lookup try again, and the entry expires meanwhile as it would have.
+    /// One reload of `key` in the background; a failed one, or one that
+    /// could not be queued, lets the next lookup try again, and the entry
+    /// expires meanwhile as it would have.
     private func startReload(_ key: Key, generation: UInt64) {
         guard let reload else { return }
-        Task {
+        let queued = background.submit { [self] in
             let now = self.now()
             do {
                 if let value = try await reload(key) {
@@ -129,6 +136,7 @@ final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
                 state.withLock { $0.entries[key]?.reloading = false }
             }
         }
+        if !queued { state.withLock { $0.entries[key]?.reloading = false } }
     }
 }
 
@@ -144,12 +152,15 @@ final class CachedLookups: Sendable {
     private let users: LookupCache<Int64, Bool>
     private let subscriptions: LookupCache<String, Subscription>
 
-    init(store: any NotificationStore, lifetime: Duration) {
+    /// - Parameter background: runs the caches' reloads ahead of expiry.
+    init(store: any NotificationStore, lifetime: Duration, background: BackgroundWork) {
         self.store = store
-        self.tokens = LookupCache(lifetime: lifetime, reload: { try await store.token(hash: $0) })
-        self.blocked = LookupCache(lifetime: lifetime, reload: { try await store.isBlocked($0) })
-        self.users = LookupCache(lifetime: lifetime, reload: { try await store.user(id: $0) != nil ? true : nil })
-        self.subscriptions = LookupCache(lifetime: lifetime, reload: { try await store.subscription(id: $0) })
+        self.tokens = LookupCache(lifetime: lifetime, background: background, reload: { try await store.token(hash: $0) })
+        self.blocked = LookupCache(lifetime: lifetime, background: background, reload: { try await store.isBlocked($0) })
+        self.users = LookupCache(
+            lifetime: lifetime, background: background, reload: { try await store.user(id: $0) != nil ? true : nil })
+        self.subscriptions = LookupCache(
+            lifetime: lifetime, background: background, reload: { try await store.subscription(id: $0) })
     }
 
     func token(hash: [UInt8]) async throws -> TokenRecord? {
