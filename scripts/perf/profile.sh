@@ -20,6 +20,9 @@
 #                    before/after of the generator against the same server
 #   PROFILE_SERVER   a notifyd binary to serve with instead of this build's: a
 #                    before/after of the server against the same generator
+#   PROFILE_GROW     seconds of closed-loop Notify (64 x 16, raw frames) before
+#                    the measured run, not measured: the run then meets a
+#                    database of millions of notifications, not an empty one
 # The options given are added to notify-load's, after the defaults (--mix, --rate...);
 # with --watchers N it also prints what the watchers of user 1's feed received.
 set -euo pipefail
@@ -37,6 +40,11 @@ case "$target" in
   http) load=(--target http --port "$http_port" --connections 256 --in-flight 1) ;;
   *) echo "profile: PROFILE_TARGET is rpc or http" >&2; exit 2 ;;
 esac
+if [ "${PROFILE_GROW:-0}" -gt 0 ]; then
+  "$bin/notify-load" --target rpc --port "$rpc_port" --ca "$work/data/tls/ca.crt" --rpc-client raw --connections 64 \
+    --in-flight 16 --token "$token" --user 1 --mix notify-user --duration "$PROFILE_GROW" --warmup 0 --json \
+    | python3 -c 'import json,sys; s=json.load(sys.stdin); print("grown by %d notifications in %.0f s" % (s["throughput_per_second"] * s["wall_seconds"], s["wall_seconds"]))'
+fi
 server_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
 # Each thread's ticks and nanoseconds spent runnable but waiting for a core,
 # by thread id; the name is the thread's own or, for the store's writer (a
