@@ -6,7 +6,7 @@
 /// for it, and it could outlive the store it reads. Here the server's task
 /// group owns every piece, and ``finish()`` lets the pieces already queued
 /// end before ``run()`` returns.
-public final class BackgroundWork: Sendable {
+final class BackgroundWork: Sendable {
     private let stream: AsyncStream<@Sendable () async -> Void>
     private let continuation: AsyncStream<@Sendable () async -> Void>.Continuation
 
@@ -26,7 +26,7 @@ public final class BackgroundWork: Sendable {
     }
 
     /// Runs queued work, each piece a child task, until ``finish()``; then
-    /// waits for the pieces still running.
+    /// waits for the pieces still running. Call it once: the queue has one reader.
     func run() async {
         await withDiscardingTaskGroup { group in
             for await work in stream {

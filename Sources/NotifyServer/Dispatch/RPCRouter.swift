@@ -35,7 +35,7 @@ public struct RPCRouter: Sendable {
     private var handlers: [String: Handler] = [:]
     /// What the handlers start beside their calls; the ``RPCServer``
     /// serving this router runs it in its task group.
-    public let background = BackgroundWork()
+    let background = BackgroundWork()
 
     public init() {}
 
