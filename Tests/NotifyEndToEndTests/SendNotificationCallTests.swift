@@ -393,4 +393,44 @@ struct InProcessSendNotificationTests {
             #expect(try await server.store.feed(user: 2, after: 0, limit: 100).count == calls + 1)
         }
     }
+
+    @Test("a message handed over in-process with a NUL byte in a stored string is refused on that field, and nothing is stored")
+    func nulInMessage() async throws {
+        try await withTestServer { server in
+            try await server.users(1)
+            let subscription = try await server.subscription(user: 2, app: sampleApp)
+            var graphMetadata = Metadata.bearer(try await server.token(for: .app(sampleApp), roles: [.app]))
+            graphMetadata.replace("x-uns-id", subscription.id)
+            let admin = Metadata.bearer(try await server.adminToken())
+            // Messages go over as they are: no encoding refuses them on the way.
+            let client = NotifyClient(local: server.endpoint)
+            let eventLoop = MultiThreadedEventLoopGroup.singleton.any()
+            func violations<Request: WireMessage, Response: WireMessage>(
+                _ method: String, _ request: Request, _ metadata: Metadata, as: Response.Type
+            ) async -> [String] {
+                let result = await withCheckedContinuation { continuation in
+                    client.start(method, request, metadata: metadata, as: Response.self, on: eventLoop) {
+                        continuation.resume(returning: $0)
+                    }
+                }
+                guard case .failure(let error) = result else { return [] }
+                #expect(error.code == .invalidArgument && error.reason == "INVALID_FIELDS")
+                #expect(error.fieldViolations.allSatisfy { $0.description == "Must not contain U+0000 (NUL)." })
+                return error.fieldViolations.map(\.field)
+            }
+            var graph = sampleRequest()
+            graph.groupName = "Test\u{0}Group"
+            graph.payload = PayloadInput(rawContent: "raw\u{0}", visualContent: VisualContentInput(title: "Hi\u{0}"))
+            #expect(await violations(Methods.sendNotification, graph, graphMetadata, as: SendNotificationResponse.self)
+                == ["groupName", "payload.rawContent", "payload.visualContent.title"])
+            let custom = NotifyRequest(
+                recipientsType: "user", type: "wish\u{0}list", embed: EmbedInput(embedType: "x", embedID: "1\u{0}"),
+                title: .value("a\u{0}b"), description: .null, user: 1)
+            #expect(Set(await violations(Methods.notify, custom, admin, as: NotifyResponse.self))
+                == ["type", "embed.embed_id", "title"])
+            #expect(try await server.store.feed(user: 1, after: 0, limit: 10).isEmpty)
+            #expect(try await server.store.feed(user: 2, after: 0, limit: 10).isEmpty)
+            await client.close()
+        }
+    }
 }

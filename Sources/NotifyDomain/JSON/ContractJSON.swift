@@ -244,11 +244,9 @@ public enum ContractJSON {
         /// is refused instead of stored short. The field's name is built only
         /// then: every string of every body passes here.
         private mutating func text(_ value: String, _ key: String, index: Int? = nil) -> String? {
-            var value = value
-            let hasNUL = value.withUTF8 { utf8 in utf8.baseAddress.map { memchr($0, 0, utf8.count) != nil } ?? false }
-            guard hasNUL else { return value }
+            guard FieldChecks.holdsNUL(value) else { return value }
             let field = index.map { "\(prefix)\(key)[\($0)]" } ?? prefix + key
-            violations.append(Violation(field: field, message: "Must not contain U+0000 (NUL)."))
+            violations.append(Violation(field: field, message: FieldChecks.nul))
             return nil
         }
 

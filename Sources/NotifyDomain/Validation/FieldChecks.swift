@@ -12,7 +12,22 @@ enum FieldChecks {
         text.unicodeScalars.count
     }
 
-    static func tooLong(_ text: String, max: Int) -> String? {
+    static let nul = "Must not contain U+0000 (NUL)."
+
+    /// Whether `text` holds a NUL byte. The RPC protocol's strings are C
+    /// strings in protobuf-c: a stored string holding one would reach every
+    /// remote reader cut at it. Bytes sent over a connection are refused when
+    /// decoded and JSON bodies when read; this catches a message handed over
+    /// in-process, which is neither.
+    static func holdsNUL(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { utf8 in utf8.baseAddress.map { memchr($0, 0, utf8.count) != nil } ?? false }
+    }
+
+    /// What is wrong with a stored text field, if anything: a NUL byte, or
+    /// more than `max` characters.
+    static func textProblem(_ text: String, max: Int) -> String? {
+        if holdsNUL(text) { return nul }
         // A scalar takes at least one UTF-8 byte: a text no longer than `max`
         // bytes (the byte count is stored) needs no scalar count, which
         // decodes the whole text and was 1 % of an event loop per Notify.

@@ -90,7 +90,7 @@ public enum NotifyValidation {
 
         var url: String?
         if let text = input.url {
-            if let problem = FieldChecks.tooLong(text, max: Limits.urlMaxLength) {
+            if let problem = FieldChecks.textProblem(text, max: Limits.urlMaxLength) {
                 violations.add("embed.url", problem)
             } else if !isWebURL(text) {
                 violations.add("embed.url", "Enter a valid absolute http or https URL with a host.")
@@ -127,7 +127,7 @@ public enum NotifyValidation {
             violations.add(field, FieldChecks.blank)
             return nil
         }
-        if let problem = FieldChecks.tooLong(trimmed, max: maxLength) {
+        if let problem = FieldChecks.textProblem(trimmed, max: maxLength) {
             violations.add(field, problem)
             return nil
         }
@@ -145,7 +145,7 @@ public enum NotifyValidation {
         case .null:
             return nil
         case .value(let text):
-            if let problem = FieldChecks.tooLong(text, max: maxLength) {
+            if let problem = FieldChecks.textProblem(text, max: maxLength) {
                 violations.add(field, problem)
                 return nil
             }

@@ -110,6 +110,9 @@ public enum SendNotificationValidation {
             if raw.isEmpty {
                 violations.add("payload.rawContent", FieldChecks.blank)
                 valid = false
+            } else if FieldChecks.holdsNUL(raw) {
+                violations.add("payload.rawContent", FieldChecks.nul)
+                valid = false
             } else if raw.utf8.count > Limits.rawContentMaxBytes {
                 violations.add(
                     "payload.rawContent", "Ensure this field is no larger than \(Limits.rawContentMaxBytes) bytes.")
@@ -126,14 +129,14 @@ public enum SendNotificationValidation {
             case let text? where FieldChecks.isBlank(text):
                 violations.add("payload.visualContent.title", FieldChecks.blank)
             case let text?:
-                if let problem = FieldChecks.tooLong(text, max: Limits.visualTitleMaxLength) {
+                if let problem = FieldChecks.textProblem(text, max: Limits.visualTitleMaxLength) {
                     violations.add("payload.visualContent.title", problem)
                 } else {
                     title = text
                 }
             }
             var bodyValid = true
-            if let body = content.body, let problem = FieldChecks.tooLong(body, max: Limits.visualBodyMaxLength) {
+            if let body = content.body, let problem = FieldChecks.textProblem(body, max: Limits.visualBodyMaxLength) {
                 violations.add("payload.visualContent.body", problem)
                 bodyValid = false
             }
@@ -176,7 +179,7 @@ public enum SendNotificationValidation {
             violations.add(field, FieldChecks.blank)
             return nil
         }
-        if let problem = FieldChecks.tooLong(value, max: maxLength) {
+        if let problem = FieldChecks.textProblem(value, max: maxLength) {
             violations.add(field, problem)
             return nil
         }
