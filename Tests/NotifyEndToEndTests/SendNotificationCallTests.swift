@@ -321,12 +321,18 @@ struct InvalidSend: Sendable, CustomTestStringConvertible {
 /// as messages; these calls go through the same endpoint it uses.
 @Suite("SendNotification in-process: a request handed over as a message")
 struct InProcessSendNotificationTests {
+    /// The sample app's bearer token and a subscription of user 2's in X-UNS-ID.
+    private func sampleAppCall(_ server: TestServer) async throws -> Metadata {
+        let subscription = try await server.subscription(user: 2, app: sampleApp)
+        var metadata = Metadata.bearer(try await server.token(for: .app(sampleApp), roles: [.app]))
+        metadata.replace("x-uns-id", subscription.id)
+        return metadata
+    }
+
     @Test("a message is answered with the response message, bytes with a frame; an idempotency key sees both as one request")
     func messageAndBytes() async throws {
         try await withTestServer { server in
-            let subscription = try await server.subscription(user: 2, app: sampleApp)
-            var metadata = Metadata.bearer(try await server.token(for: .app(sampleApp), roles: [.app]))
-            metadata.replace("x-uns-id", subscription.id)
+            let metadata = try await sampleAppCall(server)
             let eventLoop = MultiThreadedEventLoopGroup.singleton.any()
             func start(_ request: LocalRequest, _ metadata: Metadata) async -> LocalResponse {
                 await withCheckedContinuation { continuation in
@@ -398,9 +404,7 @@ struct InProcessSendNotificationTests {
     func nulInMessage() async throws {
         try await withTestServer { server in
             try await server.users(1)
-            let subscription = try await server.subscription(user: 2, app: sampleApp)
-            var graphMetadata = Metadata.bearer(try await server.token(for: .app(sampleApp), roles: [.app]))
-            graphMetadata.replace("x-uns-id", subscription.id)
+            let graphMetadata = try await sampleAppCall(server)
             let admin = Metadata.bearer(try await server.adminToken())
             // Messages go over as they are: no encoding refuses them on the way.
             let client = NotifyClient(local: server.endpoint)
