@@ -81,14 +81,16 @@ final class AddressConnectionLimit: Sendable {
 /// HTTPS, a close with no handshake.
 ///
 /// After the answer the connection stops sending and reads (and discards)
-/// what the client sends, until it closes or a second has passed: a close
+/// what the client sends, until it closes or `linger` has passed: a close
 /// with unread bytes would be a reset, which can destroy the answer before
-/// the client reads it.
+/// the client reads it. The linger is short because a refused connection
+/// still holds a place of the connection limit while it lasts.
 final class RefusedConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
     private let answers: Bool
     private var timer: Scheduled<Void>?
+    static let linger = TimeAmount.milliseconds(250)
 
     static let answer = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain; charset=utf-8\r\n"
         + "Content-Length: 49\r\nConnection: close\r\n\r\ntoo many connections from this client's address\r\n"
@@ -105,7 +107,7 @@ final class RefusedConnectionHandler: ChannelInboundHandler {
         context.writeAndFlush(NIOAny(ByteBuffer(string: Self.answer))).whenComplete { _ in
             loopBound.value.close(mode: .output, promise: nil)
         }
-        timer = context.eventLoop.scheduleTask(in: .seconds(1)) {
+        timer = context.eventLoop.scheduleTask(in: Self.linger) {
             loopBound.value.close(promise: nil)
         }
     }
