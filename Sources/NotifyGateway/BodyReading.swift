@@ -102,6 +102,8 @@ enum BodyReading {
                 throw .undecodable
             }
         }
+        // The buffer's capacity may round up past the ceiling: the bytes decide.
+        guard output.readableBytes <= limit else { throw .tooLarge }
         guard input.readableBytes == 0 else { throw .undecodable }  // Bytes after the stream's end.
         // Every byte was taken; whether the stream reached its end (a gzip
         // trailer checked) is what inflating one byte more tells: after the
