@@ -47,29 +47,72 @@ enum BodyReading {
     /// Undoes the Content-Encoding, refusing more than `limit` decoded bytes.
     ///
     /// Memory stays bounded by the limit whatever the compression ratio: the
-    /// inflater writes into buffers whose total never exceeds it, so a
+    /// inflater writes into one buffer that never grows past it, so a
     /// decompression bomb costs at most `limit` bytes and is answered 413.
+    /// The body must be exactly one whole stream: one that stops before its
+    /// end (a gzip body without its trailer, cut short) or has bytes after
+    /// it (a second gzip member) is undecodable, 400, rather than taken for
+    /// what could be read of it.
     static func decode(_ body: ByteBuffer, encoding: Encoding, limit: Int) throws(Failure) -> ByteBuffer {
-        var input = body
-        let algorithm: CompressionAlgorithm
+        let algorithm: ZlibAlgorithm
         switch encoding {
         case .identity:
             return body
         case .gzip:
-            algorithm = .gzip()
+            algorithm = .gzip
         case .deflate:
-            algorithm = isZlibWrapped(body) ? .zlib() : .deflate()
+            algorithm = isZlibWrapped(body) ? .zlib : .deflate
         }
         let name = encoding == .gzip ? "gzip" : "deflate"
-        do {
-            // One byte of slack: the inflater refuses to fill its output
-            // exactly, and a body of exactly `limit` bytes is allowed.
-            return try input.decompress(with: algorithm, maxSize: limit + 1)
-        } catch let error as CompressNIOError where error == .bufferOverflow {
-            throw .decompressedTooLarge(limit: limit)
+        do throws(InflateError) {
+            return try inflateWhole(body, algorithm: algorithm, limit: limit)
         } catch {
-            throw .undecodableContent(encoding: name)
+            switch error {
+            case .tooLarge: throw .decompressedTooLarge(limit: limit)
+            case .undecodable: throw .undecodableContent(encoding: name)
+            }
         }
+    }
+
+    private enum InflateError: Error {
+        case tooLarge, undecodable
+    }
+
+    /// Inflates `body`, which must hold one complete stream and nothing after it.
+    private static func inflateWhole(_ body: ByteBuffer, algorithm: ZlibAlgorithm, limit: Int) throws(InflateError) -> ByteBuffer {
+        // An empty body is no stream; and the inflater is never handed an empty buffer.
+        guard body.readableBytes > 0 else { throw .undecodable }
+        let decompressor: ZlibDecompressor
+        do { decompressor = try ZlibDecompressor(algorithm: algorithm) } catch { throw .undecodable }
+        var input = body
+        // One byte of slack: the inflater refuses to fill its output exactly,
+        // and a body of exactly `limit` bytes is allowed.
+        let ceiling = limit + 1
+        var output = ByteBufferAllocator().buffer(capacity: min(ceiling, max(1024, body.readableBytes * 4)))
+        while true {
+            do {
+                // Returns at the stream's end, or with room left once every input byte is taken.
+                try decompressor.inflate(from: &input, to: &output)
+                break
+            } catch let error as CompressNIOError where error == .bufferOverflow {
+                guard output.capacity < ceiling else { throw .tooLarge }
+                output.reserveCapacity(min(ceiling, output.capacity * 2))
+            } catch {
+                // Corrupt data, or the input ended in the middle (inputBufferOverflow).
+                throw .undecodable
+            }
+        }
+        // The buffer's capacity may round up past the ceiling: the bytes decide.
+        guard output.readableBytes <= limit else { throw .tooLarge }
+        guard input.readableBytes == 0 else { throw .undecodable }  // Bytes after the stream's end.
+        // Every byte was taken; whether the stream reached its end (a gzip
+        // trailer checked) is what inflating one byte more tells: after the
+        // end zlib takes nothing and says so again; before it, it takes the byte.
+        var probe = ByteBuffer(integer: UInt8(0))
+        output.reserveCapacity(minimumWritableBytes: 1)
+        do { try decompressor.inflate(from: &probe, to: &output) } catch { throw .undecodable }
+        guard probe.readableBytes == 1 else { throw .undecodable }
+        return output
     }
 
     /// RFC 1950's two-byte header: method 8 (deflate) and a check sum over both bytes.

@@ -27,8 +27,13 @@ public struct GatewayConfiguration: Sendable {
     public var maxHeaderFieldCount: Int
     /// A request's body must arrive within this time once its head has; otherwise 408 and close.
     public var readTimeout: Duration
-    /// A connection with no request in progress for this long is closed; a
-    /// request head still incomplete after it is dropped too.
+    /// A request head must be complete within this time of its first byte,
+    /// and a new connection's first head within this time of the accept;
+    /// otherwise 408 and close (a plain close when nothing came). Bounds
+    /// what a client trickling its head (slowloris) holds.
+    public var headTimeout: Duration
+    /// A keep-alive connection may wait this long after an answer for the
+    /// first byte of its next request; then it is closed.
     public var idleTimeout: Duration
     /// Each accepted socket's SO_SNDBUF, in bytes; nil leaves it to the
     /// kernel, which grows it up to `net.ipv4.tcp_wmem` (4 MiB here). A
@@ -38,6 +43,10 @@ public struct GatewayConfiguration: Sendable {
     public var socketSendBufferSize: Int?
     /// The most client connections open at once; further connections wait in the backlog.
     public var maxConnections: Int
+    /// The most connections open at once from one client address (an IPv6
+    /// client's /64); nil for no such limit. A connection past it is answered
+    /// 503 with `Retry-After: 1` (over HTTPS: closed) and closed.
+    public var maxConnectionsPerAddress: Int?
     /// The deadline of every RPC the gateway makes.
     public var rpcTimeout: Duration
     /// The RPC service the gateway calls.
@@ -73,8 +82,10 @@ public struct GatewayConfiguration: Sendable {
         self.maxHeaderListSize = 32 * 1024
         self.maxHeaderFieldCount = 100
         self.readTimeout = .seconds(10)
+        self.headTimeout = .seconds(10)
         self.idleTimeout = .seconds(60)
         self.maxConnections = 10_000
+        self.maxConnectionsPerAddress = 1024
         self.rpcTimeout = .seconds(10)
         self.upstream = upstream
         self.upstreamConnections = 2

@@ -10,8 +10,9 @@ import NotifyCrypto
 /// call on the RPC port (docs/ARCHITECTURE.md). Below it is only NIO's
 /// request decoder (llhttp); answers are written as bytes, with no response
 /// encoder or pipelining handler in between. The request sequence, the body
-/// limit and the read, idle and answer timeouts are
+/// limit and the head, read, idle and answer timeouts are
 /// ``GatewayConnectionStateMachine``'s; this handler carries out its actions.
+/// ``RequestHeadWatcher``, before the decoder, tells it when bytes arrive.
 final class GatewayConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = ByteBuffer
@@ -48,13 +49,13 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
 
     init(
         responder: GatewayResponder, maxBodySize: Int, readTimeout: TimeAmount, idleTimeout: TimeAmount, answerTimeout: TimeAmount,
-        heartbeat: TimeAmount
+        headTimeout: TimeAmount, heartbeat: TimeAmount
     ) {
         self.responder = responder
         self.heartbeatInterval = heartbeat
         self.state = GatewayConnectionStateMachine(
             now: .now(), maxBodySize: maxBodySize, readTimeout: readTimeout, idleTimeout: idleTimeout,
-            answerTimeout: answerTimeout
+            answerTimeout: answerTimeout, headTimeout: headTimeout
         )
     }
 
@@ -85,6 +86,14 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is RequestBytesArrived {
+            // The first byte of a head starts its clock.
+            if state.awaitsHeadStart {
+                state.receivedBytes(now: .now())
+                armTimer(context: context)
+            }
+            return
+        }
         guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
         // Graceful shutdown: an idle connection closes now, a busy one after
         // its answer, a stream at once (its reader reconnects elsewhere).
@@ -142,7 +151,10 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         switch part {
         case .head(let head):
             action = state.receivedHead(
-                .init(method: head.method, uri: head.uri, headers: RequestHeaders(head.headers), keepAlive: head.isKeepAlive),
+                .init(
+                    method: head.method, uri: head.uri, headers: RequestHeaders(head.headers), keepAlive: head.isKeepAlive,
+                    version: head.version
+                ),
                 now: .now()
             )
         case .body(let chunk):
@@ -158,6 +170,8 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
         case .refuse(let refusal, let path):
             write(responder.refusal(refusal, path: path), closes: true, omitBody: false, context: context)
+        case .reject(let error):
+            write(Self.rejection(error), closes: true, omitBody: false, context: context)
         case .answer(var request, let number):
             armTimer(context: context)
             request.memo = tokenMemo
@@ -315,6 +329,9 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
             schedule(at: deadline, context: context)
         case .close:
             context.close(promise: nil)
+        case .headTimeout:
+            let response = GatewayResponse(status: .requestTimeout, headers: ResponseHeaders(), closesConnection: true)
+            write(response, closes: true, omitBody: false, context: context)
         case .refuse(let refusal, let path):
             write(responder.refusal(refusal, path: path), closes: true, omitBody: false, context: context)
         case .answerTimedOut(let path, let clientRequestID, let action):
@@ -324,6 +341,24 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
 }
 
 extension GatewayConnectionHandler {
+    /// The plain answer to a head that breaks HTTP/1.1's rules: no endpoint
+    /// ran, so it has neither contract's shape, only a line saying why.
+    static func rejection(_ error: GatewayConnectionStateMachine.ProtocolError) -> GatewayResponse {
+        let status: HTTPResponseStatus
+        let reason: String
+        switch error {
+        case .badHost:
+            (status, reason) = (.badRequest, "an HTTP/1.1 request needs exactly one Host header")
+        case .unsupportedTransferCoding:
+            (status, reason) = (.notImplemented, "no transfer coding other than chunked is implemented")
+        case .unsupportedVersion:
+            (status, reason) = (.badRequest, "the request line needs an HTTP/1.x version")
+        }
+        var headers = ResponseHeaders()
+        headers.add("Content-Type", "text/plain; charset=utf-8")
+        return GatewayResponse(status: status, headers: headers, body: Array((reason + "\n").utf8), closesConnection: true)
+    }
+
     /// What arrived while an answer was being made, in order.
     private enum Waiting {
         case part(HTTPServerRequestPart)

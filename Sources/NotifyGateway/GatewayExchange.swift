@@ -19,6 +19,10 @@ struct RequestHeaders: Sendable {
     /// What a reconnecting EventSource sends: the id of the last event it read.
     var lastEventID: String?
     var host: String?
+    /// How many Host fields the head carries: HTTP/1.1 requires exactly one.
+    var hostCount = 0
+    /// Transfer-Encoding's codings, repeated fields joined into one list.
+    var transferEncoding: String?
     /// The spelling of a conditional header Graph refuses (If-Modified-Since, If-Range), if any was sent.
     var refusedConditional: String?
     var expectsContinue = false
@@ -27,7 +31,9 @@ struct RequestHeaders: Sendable {
         func matches(_ text: String, _ lowered: String) -> Bool { ASCII.equalsIgnoringCase(text.utf8, lowered.utf8) }
         for (name, value) in headers {
             switch name.utf8.count {
-            case 4 where matches(name, "host"): host = host ?? value
+            case 4 where matches(name, "host"):
+                host = host ?? value
+                hostCount += 1
             case 6 where matches(name, "expect"): expectsContinue = matches(value, "100-continue")
             case 8 where matches(name, "x-uns-id"): unsID = unsID ?? value
             case 8 where matches(name, "if-range"): refusedConditional = refusedConditional ?? "If-Range"
@@ -40,6 +46,8 @@ struct RequestHeaders: Sendable {
                 // A list header: repeated fields are one comma-separated list.
                 contentEncoding = contentEncoding.map { "\($0), \(value)" } ?? value
             case 17 where matches(name, "client-request-id"): clientRequestID = clientRequestID ?? value
+            case 17 where matches(name, "transfer-encoding"):
+                transferEncoding = transferEncoding.map { "\($0), \(value)" } ?? value
             case 17 where matches(name, "if-modified-since"): refusedConditional = refusedConditional ?? "If-Modified-Since"
             default: break
             }
@@ -56,6 +64,8 @@ struct RequestHead: Sendable {
     /// False when the client asked to close the connection after this request
     /// (`Connection: close`, or HTTP/1.0 without keep-alive).
     var keepAlive: Bool
+    /// The request line's version: 0.9 (no version), 1.0 or 1.1.
+    var version: HTTPVersion = .http1_1
 
     /// The path without its query.
     var path: Substring {

@@ -11,7 +11,8 @@ import Synchronization
 /// documented request into one RPC call to the notify service.
 ///
 /// Each connection's pipeline is, from the socket up: NotifyTLS (when HTTPS
-/// is configured), NIO's HTTP/1.1 request decoder (llhttp, with the header
+/// is configured), ``RequestHeadWatcher`` (the head timeout's clock, an
+/// HTTP/0.9 first line), NIO's HTTP/1.1 request decoder (llhttp, with the header
 /// limits), and ``GatewayConnectionHandler``, which reads each request on the
 /// event loop, starts its RPC call from there, and writes the answer.
 ///
@@ -104,6 +105,7 @@ public final class GatewayServer: Service, Sendable {
             limits.maxHeaderFieldCount = configuration.maxHeaderFieldCount
             return limits
         }()
+        let addressLimit = configuration.maxConnectionsPerAddress.map { AddressConnectionLimit(limit: $0) }
         var bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -126,14 +128,21 @@ public final class GatewayServer: Service, Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
+                    if let addressLimit {
+                        guard let key = addressLimit.admit(channel.remoteAddress) else {
+                            return try pipeline.addHandler(RefusedConnectionHandler(answers: tlsContext == nil))
+                        }
+                        channel.closeFuture.whenComplete { _ in addressLimit.release(key) }
+                    }
                     if let tlsContext { try pipeline.addHandler(TLSHandler(context: tlsContext)) }
+                    try pipeline.addHandler(RequestHeadWatcher())
                     try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(
                         leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .drop, limitConfiguration: limits
                     )))
                     try pipeline.addHandler(GatewayConnectionHandler(
                         responder: responder, maxBodySize: configuration.maxBodySize,
                         readTimeout: TimeAmount(configuration.readTimeout), idleTimeout: TimeAmount(configuration.idleTimeout),
-                        answerTimeout: TimeAmount(configuration.rpcTimeout),
+                        answerTimeout: TimeAmount(configuration.rpcTimeout), headTimeout: TimeAmount(configuration.headTimeout),
                         heartbeat: TimeAmount(configuration.eventHeartbeat)
                     ))
                 }

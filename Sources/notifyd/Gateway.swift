@@ -29,11 +29,17 @@ struct HTTPOptions: ParsableArguments {
     @Option(help: "Seconds a request body may take to arrive. [NOTIFY_HTTP_READ_TIMEOUT, default 10]")
     var httpReadTimeout: Int?
 
+    @Option(help: "Seconds a request head may take from its first byte (a new connection's first, from the accept). [NOTIFY_HTTP_HEAD_TIMEOUT, default 10]")
+    var httpHeadTimeout: Int?
+
     @Option(help: "Seconds before an idle HTTP connection is closed. [NOTIFY_HTTP_IDLE_TIMEOUT, default 60]")
     var httpIdleTimeout: Int?
 
     @Option(help: "Most HTTP connections open at once. [NOTIFY_HTTP_MAX_CONNECTIONS, default 10000]")
     var httpMaxConnections: Int?
+
+    @Option(help: "Most HTTP connections open at once from one client address (IPv6: a /64); 0 for no limit. [NOTIFY_HTTP_MAX_CONNECTIONS_PER_ADDRESS, default 1024]")
+    var httpMaxConnectionsPerAddress: Int?
 
     @Option(help: "Deadline of each RPC the gateway makes, in seconds. [NOTIFY_HTTP_RPC_TIMEOUT, default 10]")
     var httpRpcTimeout: Int?
@@ -59,8 +65,12 @@ struct HTTPOptions: ParsableArguments {
         configuration.maxBodySize = maxBody
         configuration.maxDecompressedSize = maxBody
         configuration.readTimeout = .seconds(max(1, try env.value(httpReadTimeout, "NOTIFY_HTTP_READ_TIMEOUT", default: 10)))
+        configuration.headTimeout = .seconds(max(1, try env.value(httpHeadTimeout, "NOTIFY_HTTP_HEAD_TIMEOUT", default: 10)))
         configuration.idleTimeout = .seconds(max(1, try env.value(httpIdleTimeout, "NOTIFY_HTTP_IDLE_TIMEOUT", default: 60)))
         configuration.maxConnections = max(1, try env.value(httpMaxConnections, "NOTIFY_HTTP_MAX_CONNECTIONS", default: 10_000))
+        let perAddress = try env.value(httpMaxConnectionsPerAddress, "NOTIFY_HTTP_MAX_CONNECTIONS_PER_ADDRESS", default: 1024)
+        guard perAddress >= 0 else { throw ValidationError("--http-max-connections-per-address must be 0 (no limit) or more") }
+        configuration.maxConnectionsPerAddress = perAddress == 0 ? nil : perAddress
         configuration.rpcTimeout = .seconds(max(1, try env.value(httpRpcTimeout, "NOTIFY_HTTP_RPC_TIMEOUT", default: 10)))
         configuration.eventHeartbeat = .seconds(
             max(1, try env.value(httpEventHeartbeat, "NOTIFY_HTTP_EVENT_HEARTBEAT", default: 15)))

@@ -7,14 +7,21 @@ import Testing
 struct GatewayConnectionStateMachineTests {
     private let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
 
-    private func machine(maxBodySize: Int = 10) -> GatewayConnectionStateMachine {
+    private func machine(maxBodySize: Int = 10, headTimeout: TimeAmount = .seconds(5)) -> GatewayConnectionStateMachine {
         GatewayConnectionStateMachine(
-            now: start, maxBodySize: maxBodySize, readTimeout: .seconds(1), idleTimeout: .seconds(5), answerTimeout: .seconds(3)
+            now: start, maxBodySize: maxBodySize, readTimeout: .seconds(1), idleTimeout: .seconds(5), answerTimeout: .seconds(3),
+            headTimeout: headTimeout
         )
     }
 
-    private func head(_ fields: [(String, String)] = [], method: HTTPMethod = .POST, keepAlive: Bool = true) -> RequestHead {
-        .init(method: method, uri: "/me/notifications/?x=1", headers: RequestHeaders(HTTPHeaders(fields)), keepAlive: keepAlive)
+    private func head(
+        _ fields: [(String, String)] = [], method: HTTPMethod = .POST, keepAlive: Bool = true, host: Bool = true,
+        version: HTTPVersion = .http1_1
+    ) -> RequestHead {
+        .init(
+            method: method, uri: "/me/notifications/?x=1", headers: RequestHeaders(HTTPHeaders((host ? [("Host", "x")] : []) + fields)),
+            keepAlive: keepAlive, version: version
+        )
     }
 
     @Test("a request is read, answered, and the connection waits for the next")
@@ -92,6 +99,70 @@ struct GatewayConnectionStateMachineTests {
         let closing = last.timerFired(now: start + .seconds(3))
         #expect(closing == .answerTimedOut(path: "/me/notifications/", clientRequestID: "c-1", write: .write(closes: true, omitBody: false)))
         #expect(!last.isOpen)
+    }
+
+    @Test("a head must be complete within the head timeout of its first byte, a new connection's first within it of the accept")
+    func headTimeout() {
+        // A new connection: the head timeout runs from the accept, bytes or not.
+        var fresh = machine(headTimeout: .seconds(2))
+        #expect(fresh.deadline == start + .seconds(2))
+        fresh.receivedBytes(now: start + .seconds(1))
+        #expect(fresh.deadline == start + .seconds(2))
+        #expect(fresh.timerFired(now: start + .seconds(2)) == .headTimeout)
+        #expect(!fresh.isOpen)
+
+        var silent = machine(headTimeout: .seconds(2))
+        #expect(silent.timerFired(now: start + .seconds(2)) == .close)
+
+        // Keep-alive: the idle timeout until the next head begins, then the head timeout.
+        var kept = machine(headTimeout: .seconds(2))
+        _ = kept.receivedHead(head(), now: start)
+        guard case .answer(_, let number) = kept.receivedEnd(now: start) else { Issue.record("end"); return }
+        _ = kept.answered(number: number, closes: false, now: start + .seconds(1))
+        #expect(kept.deadline == start + .seconds(6))
+        #expect(kept.awaitsHeadStart)
+        kept.receivedBytes(now: start + .seconds(3))
+        #expect(!kept.awaitsHeadStart)
+        #expect(kept.deadline == start + .seconds(5))
+        #expect(kept.timerFired(now: start + .seconds(4)) == .wait(until: start + .seconds(5)))
+        #expect(kept.timerFired(now: start + .seconds(5)) == .headTimeout)
+
+        // A head that completes in time stops the clock; its body has the read timeout.
+        var onTime = machine(headTimeout: .seconds(2))
+        onTime.receivedBytes(now: start)
+        _ = onTime.receivedHead(head(), now: start + .seconds(1))
+        #expect(onTime.deadline == start + .seconds(2))
+        #expect(!onTime.awaitsHeadStart)
+
+        // Bytes of the next head that came during an answer: its clock starts at the answer.
+        var pipelined = machine(headTimeout: .seconds(2))
+        _ = pipelined.receivedHead(head(), now: start)
+        _ = pipelined.receivedEnd(now: start)
+        pipelined.receivedBytes(now: start)
+        _ = pipelined.answered(number: 1, closes: false, now: start + .seconds(2))
+        #expect(pipelined.deadline == start + .seconds(4))
+    }
+
+    @Test("Host missing from HTTP/1.1 or repeated, a transfer coding other than chunked, HTTP/0.9: refused before any endpoint")
+    func protocolErrors() {
+        func action(_ head: RequestHead) -> GatewayConnectionStateMachine.ProtocolError? {
+            var state = machine()
+            switch state.receivedHead(head, now: start) {
+            case .reject(let error):
+                #expect(!state.isOpen)
+                return error
+            case .none, .sendContinue, .refuse, .answer:
+                return nil
+            }
+        }
+        #expect(action(head(host: false)) == .badHost)
+        #expect(action(head([("host", "y")])) == .badHost)
+        #expect(action(head(host: false, version: .http1_0)) == nil)
+        #expect(action(head([("Host", "x"), ("Host", "y")], host: false, version: .http1_0)) == .badHost)
+        #expect(action(head([("Transfer-Encoding", "gzip, chunked")])) == .unsupportedTransferCoding)
+        #expect(action(head([("Transfer-Encoding", "gzip"), ("Transfer-Encoding", "chunked")])) == .unsupportedTransferCoding)
+        #expect(action(head([("Transfer-Encoding", "Chunked")])) == nil)
+        #expect(action(head(host: false, version: HTTPVersion(major: 0, minor: 9))) == .unsupportedVersion)
     }
 
     /// A machine answering one request with `head`.

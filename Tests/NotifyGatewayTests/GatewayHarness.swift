@@ -174,10 +174,17 @@ func withHarness<T: Sendable>(
 /// Writes bytes on a plain or TLS TCP connection and reads until the peer
 /// closes or `timeout` passes: for what a well-behaved client never sends
 /// (pipelined bursts, trickled bodies, oversized heads).
+///
+/// - Parameters:
+///   - source: the local address to connect from (another loopback address
+///     stands for another client); the kernel's choice when nil.
 func rawExchange(
-    port: Int, chunks: [(bytes: String, pauseAfter: Duration)], tls: TLSContext? = nil, timeout: Duration = .seconds(30)
+    port: Int, chunks: [(bytes: String, pauseAfter: Duration)], tls: TLSContext? = nil, timeout: Duration = .seconds(30),
+    source: String? = nil
 ) async throws -> String {
-    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+    var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+    if let source { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0)) }
+    let channel = try await bootstrap
         .connect(host: "127.0.0.1", port: port) { channel in
             channel.eventLoop.makeCompletedFuture {
                 if let tls { try channel.pipeline.syncOperations.addHandler(TLSHandler(context: tls)) }
