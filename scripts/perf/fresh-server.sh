@@ -53,7 +53,7 @@ fresh_server() {
     return 1
   done
   admin() { "$bin/notifyd" admin "$@" --data-dir "$work/data"; }
-  token=$(admin token create --user 1 --role admin)
-  for friend in $(seq 2 11); do admin connection add --user 1 --to "$friend" --kind friend; done
+  token=$(admin token create --user 1 --role admin --create-user)
+  for friend in $(seq 2 11); do admin connection add --user 1 --to "$friend" --kind friend --create-user; done
   uns=$(admin subscription create --user 2 --app load.example.com --platform windows)
 }
