@@ -33,6 +33,9 @@ free_port() {
 fresh_server() {
   local name=$1; shift
   local serve=(serve --data-dir "$work/data" --log-level warning)
+  # A load generator is one caller making tens of thousands of calls a second into one feed:
+  # no per-caller rate limit and no feed bound (both on by default).
+  serve+=(--rate-limit 0 --max-feed-entries 0)
   rpc_port=$(free_port)
   serve+=(--rpc-port "$rpc_port")
   http_port=""
