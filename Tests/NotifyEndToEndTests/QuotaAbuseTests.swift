@@ -164,6 +164,76 @@ struct CallerLimitAbuseTests {
         await client.close()
     }
 
+    @Test("with no flags, a user's token writing 60 KB entries into his own feed for 5 s stores at most his rate's worth", .timeLimit(.minutes(2)))
+    func ownFeedWriteRate() async throws {
+        let executable = try #require(notifyd)
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let data = scratch.path + "/data"
+        let tokens = try await Self.bootstrap(data, scratch: scratch.path, executable: executable)
+        let subscription = try await NotifydProcess.runLine(
+            ["admin", "subscription", "create", "--data-dir", data, "--user", "2", "--app", "app.example.com", "--platform", "windows"],
+            executable: executable, scratch: scratch.path)
+        let server = try await NotifydProcess.serve(executable: executable, dataDirectory: data)
+        defer { server.signal(SIGKILL) }
+        let client = Self.client(server)
+        let request = SendNotificationRequest(payload: PayloadInput(rawContent: String(repeating: "x", count: 60_000)))
+        let end = ContinuousClock.now + .seconds(5)
+        let (stored, throttled) = await withTaskGroup(of: (Int, Int).self) { group in
+            for _ in 0..<16 {
+                group.addTask {
+                    var (ok, refused) = (0, 0)
+                    while ContinuousClock.now < end {
+                        do {
+                            _ = try await client.sendNotification(
+                                request, subscriptionID: subscription, metadata: .bearer(tokens.user))
+                            ok += 1
+                        } catch {
+                            refused += 1
+                            // A throttled client that waits as told costs nothing; one that
+                            // does not is refused at once, which is the point measured.
+                        }
+                    }
+                    return (ok, refused)
+                }
+            }
+            return await group.reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
+        }
+        let bytes = stored * 60_000
+        print("own-feed writes in 5 s by one user token: \(stored) stored (\(bytes / 1_000_000) MB), \(throttled) THROTTLED")
+        // 40 at once, then 20 a second: 140 in 5 s, with room for a slow start.
+        #expect(stored <= 40 + 20 * 6)
+        #expect(throttled > 0)
+        await client.close()
+    }
+
+    @Test("with no flags, 500 guessed tokens from one address: only the burst and the rate are ever checked", .timeLimit(.minutes(2)))
+    func guessingWithDefaults() async throws {
+        let executable = try #require(notifyd)
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let data = scratch.path + "/data"
+        _ = try await Self.bootstrap(data, scratch: scratch.path, executable: executable)
+        let server = try await NotifydProcess.serve(executable: executable, dataDirectory: data)
+        defer { server.signal(SIGKILL) }
+        let client = Self.client(server)
+        let start = ContinuousClock.now
+        var (checked, throttled) = (0, 0)
+        for index in 0..<500 {
+            let guess = Metadata.bearer("ntf_" + String(repeating: "A", count: 39) + String(format: "%04d", index))
+            do {
+                _ = try await client.listFeed(ListFeedRequest(user: 2), metadata: guess)
+            } catch {
+                if error.reason == "THROTTLED" { throttled += 1 } else { checked += 1 }
+            }
+        }
+        let elapsed = (ContinuousClock.now - start) / .seconds(1)
+        print("500 guesses in \(elapsed) s: \(checked) checked (INVALID_TOKEN), \(throttled) THROTTLED")
+        #expect(Double(checked) <= 100 + 10 * elapsed + 2)
+        #expect(throttled > 0)
+        await client.close()
+    }
+
     @Test("failed authentications: past the burst an address is refused THROTTLED even with a valid token, then recovers; failures are logged with their count", .timeLimit(.minutes(2)))
     func tokenGuessing() async throws {
         let executable = try #require(notifyd)

@@ -17,6 +17,7 @@ struct RateLimiterAbuseTests {
             try limiter.acquire(.user(Int64(id)), roles: [.user], now: now)
             largest = max(largest, limiter.trackedCallers)
         }
+        print("50,000 callers, capacity \(capacity): at most \(largest) buckets held")
         #expect(largest <= capacity)
         // Three seconds on, every bucket has refilled (20 tokens at 10 a second):
         // the next call prunes them all but its own.
@@ -61,6 +62,7 @@ struct RateLimiterAbuseTests {
             limiter.failed("peer-\(index)", reason: "INVALID_TOKEN", logger: nil, now: now)
             largest = max(largest, limiter.trackedPeers)
         }
+        print("20,000 failing addresses, capacity 500: at most \(largest) tracked")
         #expect(largest <= 500)
         #expect(limiter.failures == 20_000)
     }
