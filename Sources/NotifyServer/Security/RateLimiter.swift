@@ -7,7 +7,8 @@ import Synchronization
 public struct RateLimit: Sendable, Hashable {
     /// Tokens per second; 0 turns the limit off.
     public var perSecond: Double
-    /// The bucket's size: calls a quiet caller may make at once.
+    /// The bucket's size: calls a quiet caller may make at once; never less
+    /// than one second's worth, nor than one call.
     public var burst: Double
 
     public init(perSecond: Double, burst: Double) {
@@ -109,7 +110,7 @@ final class TokenBuckets<Key: Hashable & Sendable>: Sendable {
     func take(_ key: Key, limit: RateLimit, now: ContinuousClock.Instant) -> Double? {
         guard limit.perSecond > 0 else { return nil }
         let rate = limit.perSecond
-        let burst = max(limit.burst, 1)
+        let burst = max(limit.burst, limit.perSecond, 1)
         return state.withLock { state -> Double? in
             if state.lastPrune.map({ now - $0 >= .seconds(1) }) ?? true {
                 state.lastPrune = now
@@ -142,7 +143,7 @@ final class TokenBuckets<Key: Hashable & Sendable>: Sendable {
     /// holds one now; takes nothing and creates no bucket.
     func peek(_ key: Key, limit: RateLimit, now: ContinuousClock.Instant) -> Double? {
         guard limit.perSecond > 0 else { return nil }
-        let burst = max(limit.burst, 1)
+        let burst = max(limit.burst, limit.perSecond, 1)
         return state.withLock { state -> Double? in
             guard let bucket = state.buckets[key] else { return nil }
             let tokens = min(burst, bucket.tokens + max(0, Self.seconds(now - bucket.updated)) * limit.perSecond)
