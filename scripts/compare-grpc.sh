@@ -278,7 +278,8 @@ for row in $rows; do
     notifyd)
       port="$(free_port)"
       "$bin/notifyd" serve --data-dir "$work/notifyd-data" --rpc-port "$port" --no-gateway \
-        --tls-cert "$cert" --tls-key "$key" --log-level warning > "$work/notifyd.log" 2>&1 &
+        --tls-cert "$cert" --tls-key "$key" --log-level warning \
+        --rate-limit 0 --max-feed-entries 0 > "$work/notifyd.log" 2>&1 &
       server_pid=$!
       for _ in $(seq 1 150); do
         python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null && break

@@ -32,7 +32,7 @@ cleanup() {
 trap cleanup EXIT
 
 "$bin/notifyd" serve --data-dir "$data" --rpc-port "$rpc_port" --http-port "$http_port" --log-level warning \
-  >"$data/server.log" 2>&1 &
+  --rate-limit 0 --max-feed-entries 0 >"$data/server.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$http_port/readyz" >/dev/null 2>&1 && break
@@ -40,9 +40,9 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
-token=$("$bin/notifyd" admin token create --data-dir "$data" --user 1 --role admin)
 "$bin/notifyd" admin user add --data-dir "$data" --id 1 --name alice >/dev/null
 "$bin/notifyd" admin user add --data-dir "$data" --id 2 --name bob >/dev/null
+token=$("$bin/notifyd" admin token create --data-dir "$data" --user 1 --role admin)
 "$bin/notifyd" admin connection add --data-dir "$data" --user 1 --to 2 --kind friend
 uns=$("$bin/notifyd" admin subscription create --data-dir "$data" --user 2 \
   --app graphnotifications.sample.windows.com --platform windows)

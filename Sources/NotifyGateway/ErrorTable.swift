@@ -203,6 +203,11 @@ enum ErrorTable {
                 status: .payloadTooLarge, code: graph ? "payloadTooLarge" : "payload_too_large",
                 message: "The request is too large for the service."
             )
+        case (.resourceExhausted, "FEED_FULL"):
+            return Problem(
+                status: .insufficientStorage, code: graph ? "quotaLimitReached" : "feed_full",
+                message: "The recipient's feed holds the most entries it may; nothing was stored."
+            )
         case (.resourceExhausted, "THROTTLED"), (.resourceExhausted, "STORE_BUSY"), (.resourceExhausted, "TOO_MANY_CALLS"),
             (.resourceExhausted, "CLIENT_QUEUE_FULL"), (.resourceExhausted, "OVERLOADED"):
             let seconds = error.metadata["retry-after"].flatMap { Int($0) }.map { max(1, $0) } ?? 1

@@ -149,7 +149,8 @@ struct LoadConfiguration: Sendable {
     var watchers = 0
 
     /// ``timeout`` as a duration, for calls and connections alike.
-    var timeoutDuration: Duration { .milliseconds(Int64(timeout * 1000)) }
+    /// Held to 1e9 s, so that a huge `--timeout` does not trap the conversion.
+    var timeoutDuration: Duration { .milliseconds(Int64(Swift.min(timeout, 1e9) * 1000)) }
 
     /// Checks what the flags cannot check one by one.
     func validate() throws(LoadConfigurationError) {

@@ -17,7 +17,8 @@ public enum NotifyService {
         let guardrail = CallerGuard(
             lookups: lookups,
             authenticator: Authenticator(lookups: lookups),
-            rateLimiter: RateLimiter(rate: configuration.rateLimitPerSecond, burst: configuration.rateLimitBurst)
+            rateLimiter: RateLimiter(limits: configuration.rateLimits),
+            authFailures: AuthFailureLimiter(limit: configuration.authFailureLimit)
         )
         HealthService.register(into: &router, state: health)
         NotificationService(

@@ -40,9 +40,30 @@ public struct ServerConfiguration: Sendable {
     public var handshakeTimeout: Duration
     /// SelfCommunity's `follow_enabled` preference: who `connections` means.
     public var communityMode: CommunityMode
-    /// Per-caller token bucket: calls per second (0 disables it) and burst.
-    public var rateLimitPerSecond: Double
-    public var rateLimitBurst: Double
+    /// Per-caller token buckets, by the caller's role (``RateLimits``).
+    /// Off unless set; `notifyd serve` sets ``RateLimits/defaults``.
+    public var rateLimits: RateLimits
+    /// The same limit for every role: calls per second (0 disables it).
+    public var rateLimitPerSecond: Double {
+        get { rateLimits.user.perSecond }
+        set {
+            let burst = rateLimits.user.burst
+            rateLimits = RateLimits(all: RateLimit(perSecond: newValue, burst: burst))
+        }
+    }
+    /// The same burst for every role.
+    public var rateLimitBurst: Double {
+        get { rateLimits.user.burst }
+        set {
+            rateLimits.admin.burst = newValue
+            rateLimits.app.burst = newValue
+            rateLimits.user.burst = newValue
+        }
+    }
+    /// Failed authentications allowed per peer address before its calls are
+    /// refused THROTTLED until the bucket refills; off unless set
+    /// (`notifyd serve`: 10 a second, bursts of 100).
+    public var authFailureLimit: RateLimit
     /// How long a token, the blocked list and a user's existence are trusted
     /// without asking the store again. Changes made through the RPCs apply at
     /// once; changes made by `notifyd admin` beside a running server apply
@@ -63,6 +84,8 @@ public struct ServerConfiguration: Sendable {
         communityMode: CommunityMode = .friendship,
         rateLimitPerSecond: Double = 0,
         rateLimitBurst: Double = 0,
+        rateLimits: RateLimits? = nil,
+        authFailureLimit: RateLimit = .off,
         lookupCacheLifetime: Duration = .seconds(2)
     ) {
         self.host = host
@@ -76,8 +99,8 @@ public struct ServerConfiguration: Sendable {
         self.drainTimeout = drainTimeout
         self.handshakeTimeout = handshakeTimeout
         self.communityMode = communityMode
-        self.rateLimitPerSecond = rateLimitPerSecond
-        self.rateLimitBurst = rateLimitBurst
+        self.rateLimits = rateLimits ?? RateLimits(all: RateLimit(perSecond: rateLimitPerSecond, burst: rateLimitBurst))
+        self.authFailureLimit = authFailureLimit
         self.lookupCacheLifetime = lookupCacheLifetime
     }
 }

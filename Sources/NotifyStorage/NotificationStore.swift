@@ -76,6 +76,9 @@ public struct AppendResult: Hashable, Sendable {
 public protocol NotificationStore: Sendable {
     // Users and connections.
     func putUser(_ user: User) async throws(StorageError)
+    /// Deletes the user with his connections, subscriptions and feed
+    /// entries, and revokes his tokens; keeps his feed's head, so that the
+    /// id created again continues its sequence (docs/PROTOCOL.md).
     /// - Returns: false when there was no such user.
     func deleteUser(id: Int64) async throws(StorageError) -> Bool
     func user(id: Int64) async throws(StorageError) -> User?

@@ -2,7 +2,7 @@
 public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Wrapped: Hashable, Sendable {
-            case notFound, alreadyExists, idempotencyKeyReused, unavailable, corrupt, internalError
+            case notFound, alreadyExists, idempotencyKeyReused, unavailable, corrupt, internalError, feedFull
         }
         private let wrapped: Wrapped
         private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
@@ -17,6 +17,8 @@ public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
         /// The data on disk is not what the schema says.
         public static let corrupt = Code(.corrupt)
         public static let internalError = Code(.internalError)
+        /// Every feed an append was for holds the store's most entries.
+        public static let feedFull = Code(.feedFull)
 
         public var description: String {
             switch wrapped {
@@ -26,6 +28,7 @@ public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
             case .unavailable: "unavailable"
             case .corrupt: "corrupt"
             case .internalError: "internalError"
+            case .feedFull: "feedFull"
             }
         }
     }

@@ -18,22 +18,43 @@ struct FeedHeads {
         var last: Int64
         /// What `feed_heads` holds for the user: nil when it has no row yet.
         var stored: Int64?
+        /// The feed's first sequence number (nil: the feed is empty), once read.
+        var first: Int64??
     }
 
     private var heads: [Int64: Head] = [:]
 
-    /// Advances `user`'s head and returns the new sequence number.
-    mutating func next(_ db: Database, _ statements: AppendStatements, user: Int64) throws -> Int64 {
-        if var head = heads[user] {
-            head.last += 1
-            heads[user] = head
-            return head.last
+    /// Advances `user`'s head and returns the new sequence number, or nil
+    /// when the feed already holds `limit` entries (then nothing changes).
+    ///
+    /// Feeds lose entries only all at once (a deleted user), so a feed holds
+    /// its head minus its first sequence number plus one entries, and at most
+    /// its head: the first one is read only for a head at `limit` or past it.
+    mutating func next(_ db: Database, _ statements: AppendStatements, user: Int64, limit: Int64? = nil) throws -> Int64? {
+        var head: Head
+        if let known = heads[user] {
+            head = known
+        } else {
+            statements.readHead.bind(user, at: 1)
+            let stored = try statements.readHead.fetchInt64(db)
+            head = Head(last: stored ?? 0, stored: stored)
         }
-        statements.readHead.bind(user, at: 1)
-        let stored = try statements.readHead.fetchInt64(db)
-        let next = (stored ?? 0) + 1
-        heads[user] = Head(last: next, stored: stored)
-        return next
+        if let limit, head.last >= limit {
+            if head.first == nil {
+                statements.readFirstSeq.bind(user, at: 1)
+                head.first = .some(try statements.readFirstSeq.fetchInt64(db))
+            }
+            let entries = (head.first ?? nil).map { head.last - $0 + 1 } ?? 0
+            if entries >= limit {
+                heads[user] = head
+                return nil
+            }
+        }
+        head.last += 1
+        // An empty feed whose first entry this is.
+        if case .some(.none) = head.first { head.first = .some(head.last) }
+        heads[user] = head
+        return head.last
     }
 
     /// Writes every head that moved since it was read or last written.

@@ -8,8 +8,18 @@ import NotifyStorage
 
 extension Date {
     /// Microseconds since 1970, rounded: the unit every time column uses.
+    ///
+    /// Saturating: a date past what 64 bits of microseconds hold (about
+    /// ±292,000 years) is stored as the nearest one they hold, and a date
+    /// that is not a number as 1970, rather than trapping. The edges refuse
+    /// such dates first (token and subscription lifetimes are bounded); this
+    /// keeps one that slips through from killing the process.
     var storedMicroseconds: Int64 {
-        Int64((timeIntervalSince1970 * 1_000_000).rounded())
+        let microseconds = (timeIntervalSince1970 * 1_000_000).rounded()
+        // 2^63 is exactly representable; every double below it converts.
+        if microseconds >= 9_223_372_036_854_775_808.0 { return .max }
+        if microseconds <= -9_223_372_036_854_775_808.0 { return .min }
+        return microseconds.isNaN ? 0 : Int64(microseconds)
     }
 
     init(storedMicroseconds: Int64) {

@@ -158,11 +158,23 @@ public final class SQLiteNotificationStore: NotificationStore {
     }
 
     /// Deletes the user, their connections and subscriptions (by cascade) and their feed.
+    /// Deletes the user, in one transaction: his connections and
+    /// subscriptions (by cascade), his feed entries and any feed rows a
+    /// background fan-out still owed him; his tokens are revoked.
+    ///
+    /// His feed's head (the last sequence number given) is kept, so that a
+    /// user created again with the same id continues after it and never
+    /// reuses a sequence number a reader of the old feed saw. The revoked
+    /// tokens are kept too, so that they answer TOKEN_REVOKED, also after the
+    /// id is created again. docs/PROTOCOL.md ("Deleting a user") is the contract.
     public func deleteUser(id: Int64) async throws(StorageError) -> Bool {
         try await engine.write("deleting user \(id)") { db in
             guard try UserRow.deleteOne(db, key: id) else { return false }
             try FeedRow.filter(Column("user") == id).deleteAll(db)
-            try FeedHeadRow.deleteOne(db, key: id)
+            try db.execute(sql: "DELETE FROM fanout_recipients WHERE user = ?", arguments: [id])
+            try db.execute(
+                sql: "UPDATE tokens SET revoked = 1 WHERE principal = ? AND revoked = 0",
+                arguments: [Principal.user(id).stored])
             return true
         }
     }

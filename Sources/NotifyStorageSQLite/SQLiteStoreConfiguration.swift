@@ -39,6 +39,15 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
     /// writes. When appends stop, the last interval's frames wait in the WAL
     /// for the next batch (or for close).
     public var checkpointInterval: Duration
+    /// The most entries one user's feed may hold; nil: no bound.
+    ///
+    /// A notification for a full feed skips it: an append to several feeds
+    /// (a connections notification, a fan-out job) writes the others and
+    /// counts the skipped one in ``SQLiteStoreStatistics/feedsSkippedFull``,
+    /// and its answer's `recipients` does not count it; an append whose only
+    /// feeds are all full fails with ``StorageError/Code/feedFull``. Feeds are
+    /// never trimmed to make room: an entry once acknowledged stays.
+    public var maxFeedEntries: Int64?
 
     public init(
         busyTimeout: Duration = .seconds(5),
@@ -50,7 +59,8 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
         idempotencyPurgeInterval: Duration = .seconds(60),
         maximumReaderCount: Int = 5,
         runsBackgroundFanOut: Bool = true,
-        checkpointInterval: Duration = .seconds(1)
+        checkpointInterval: Duration = .seconds(1),
+        maxFeedEntries: Int64? = nil
     ) {
         self.busyTimeout = busyTimeout
         self.maxAppendsPerTransaction = maxAppendsPerTransaction
@@ -62,6 +72,7 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
         self.maximumReaderCount = maximumReaderCount
         self.runsBackgroundFanOut = runsBackgroundFanOut
         self.checkpointInterval = checkpointInterval
+        self.maxFeedEntries = maxFeedEntries.map { max(1, $0) }
     }
 }
 
@@ -86,6 +97,9 @@ public struct SQLiteStoreStatistics: Hashable, Sendable {
     /// Frames in the WAL, and frames copied into the database, at the last checkpoint.
     public var lastCheckpointWALFrames: Int = 0
     public var lastCheckpointCopiedFrames: Int = 0
+    /// Feeds an append or a fan-out skipped because they held
+    /// ``SQLiteStoreConfiguration/maxFeedEntries`` entries.
+    public var feedsSkippedFull: Int = 0
 
     public init() {}
 }

@@ -43,19 +43,20 @@ extension StoreEngine {
         let configuration = configuration
         var outcomes: [AppendOutcome]
         var jobsCreated = 0
+        var skippedFull = 0
         // The users the batch's connections notifications reached, read only when
         // someone is watching; nil means not known (all watchers wake).
         var reached: [Int64]?
         let watched = feedAdvances.isWatched
         do {
             do {
-                (outcomes, jobsCreated, reached) = try pool.write { db in
+                (outcomes, jobsCreated, reached, skippedFull) = try pool.write { db in
                     try Self.appendBatch(
                         db, batch, isolated: false, purge: purgeIdempotencyKeys, now: now, cutoff: cutoff,
                         collectReached: watched, configuration: configuration)
                 }
             } catch is IsolateAppends {
-                (outcomes, jobsCreated, reached) = try pool.write { db in
+                (outcomes, jobsCreated, reached, skippedFull) = try pool.write { db in
                     try Self.appendBatch(
                         db, batch, isolated: true, purge: purgeIdempotencyKeys, now: now, cutoff: cutoff,
                         collectReached: watched, configuration: configuration)
@@ -72,6 +73,7 @@ extension StoreEngine {
             $0.appendTransactions += 1
             $0.largestAppendBatch = max($0.largestAppendBatch, batch.count)
             $0.fanOutJobsCreated += jobsCreated
+            $0.feedsSkippedFull += skippedFull
         }
         if jobsCreated > 0, configuration.runsBackgroundFanOut { fanOutSignal.yield() }
         if feedAdvances.isWatched { wakeFeeds(batch, outcomes, reached: reached) }
@@ -115,11 +117,12 @@ extension StoreEngine {
     /// - Parameter collectReached: read whom each connections notification's
     ///   feed rows reached in this transaction, for the wake-ups.
     /// - Returns: an outcome per append, how many fan-out jobs were created,
-    ///   and the users reached by connections (nil unless collected).
+    ///   the users reached by connections (nil unless collected), and how
+    ///   many full feeds were skipped.
     private static func appendBatch(
         _ db: Database, _ batch: [AppendQueue.Pending], isolated: Bool, purge: Bool, now: Int64, cutoff: Int64,
         collectReached: Bool, configuration: SQLiteStoreConfiguration
-    ) throws -> ([AppendOutcome], Int, [Int64]?) {
+    ) throws -> ([AppendOutcome], Int, [Int64]?, Int) {
         if purge {
             // Bounded, so a backlog of keys cannot delay this batch's callers;
             // the next purge takes the rest.
@@ -137,6 +140,7 @@ extension StoreEngine {
         var outcomes: [AppendOutcome] = []
         outcomes.reserveCapacity(batch.count)
         var jobs = 0
+        var skipped = 0
         for pending in batch {
             let item = pending.notification
             // A failure outside the append itself (opening or undoing its
@@ -146,11 +150,14 @@ extension StoreEngine {
             // to `heads` copy its storage, once per append.
             let headsBefore = isolated ? heads : nil
             do {
+                var skippedHere = 0
                 let (appended, createdJob) = try appendOne(
-                    db, statements, &heads, &reached, item, now: now, cutoff: cutoff, configuration: configuration)
+                    db, statements, &heads, &reached, &skippedHere, item, now: now, cutoff: cutoff,
+                    configuration: configuration)
                 if isolated { try statements.releaseSavepoint.execute() }
                 outcomes.append(appended)
                 if createdJob { jobs += 1 }
+                skipped += skippedHere
             } catch {
                 guard isolated else { throw IsolateAppends() }
                 // An I/O error can make SQLite roll the whole transaction
@@ -167,14 +174,18 @@ extension StoreEngine {
             }
         }
         try heads.flush(db, statements)
-        return (outcomes, jobs, reached)
+        return (outcomes, jobs, reached, skipped)
     }
 
     /// One append inside the batch's transaction.
+    /// - Parameter skippedFull: counts the recipients skipped because their
+    ///   feed holds ``SQLiteStoreConfiguration/maxFeedEntries``.
     /// - Returns: the outcome for the caller, and whether a background fan-out job was created.
+    /// - Throws: ``StorageError/Code/feedFull`` when every feed it names is full.
     static func appendOne(
         _ db: Database, _ statements: AppendStatements, _ heads: inout FeedHeads, _ reached: inout [Int64]?,
-        _ encoded: EncodedAppend, now: Int64, cutoff: Int64, configuration: SQLiteStoreConfiguration
+        _ skippedFull: inout Int, _ encoded: EncodedAppend, now: Int64, cutoff: Int64,
+        configuration: SQLiteStoreConfiguration
     ) throws -> (AppendOutcome, Bool) {
         let item = encoded.item
         if let key = item.idempotencyKey, let fingerprint = encoded.fingerprint {
@@ -218,13 +229,32 @@ extension StoreEngine {
                 } else if ids[..<index].contains(id) {
                     continue
                 }
-                let seq = try heads.next(db, statements, user: id)
+                guard let seq = try heads.next(db, statements, user: id, limit: configuration.maxFeedEntries) else {
+                    skippedFull += 1
+                    continue
+                }
                 try insertFeedRow(db, statements, user: id, seq: seq, notification: serial)
                 if first == nil { first = (id, seq) }
                 recipients += 1
             }
+            if recipients == 0, skippedFull > 0 {
+                // Thrown out of the append's savepoint: nothing of it stays.
+                throw StorageError(
+                    code: .feedFull,
+                    message: "the recipient's feed holds its most entries (\(configuration.maxFeedEntries ?? 0))")
+            }
         case .connections(let issuer, let mode):
-            let audience = Audience(issuer: issuer, mode: mode)
+            var audience = Audience(issuer: issuer, mode: mode)
+            if let limit = configuration.maxFeedEntries {
+                // The bound reads the heads: write this batch's first.
+                try heads.flush(db, statements)
+                let everyone =
+                    try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(audience.sql))", arguments: audience.arguments) ?? 0
+                audience = audience.bounded(by: limit)
+                let room =
+                    try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(audience.sql))", arguments: audience.arguments) ?? 0
+                skippedFull += Int(clamping: max(0, everyone - room))
+            }
             recipients =
                 try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(audience.sql))", arguments: audience.arguments) ?? 0
             guard recipients > 0,
@@ -246,7 +276,10 @@ extension StoreEngine {
                 // The first recipient now, so the answer can carry its entry;
                 // the rest as a snapshot of ids, copied by SQL without passing
                 // through memory, for the background fan-out.
-                let seq = try heads.next(db, statements, user: firstUser)
+                // The audience left out full feeds: this one has room.
+                guard let seq = try heads.next(db, statements, user: firstUser) else {
+                    throw StorageError(code: .internalError, message: "a feed head did not advance")
+                }
                 try insertFeedRow(db, statements, user: firstUser, seq: seq, notification: serial)
                 first = (firstUser, seq)
                 reached?.append(firstUser)
@@ -338,6 +371,29 @@ struct Audience {
     var sql: String
     var arguments: StatementArguments
 
+    /// This audience less the users whose feed holds `limit` entries or more
+    /// (see ``FeedHeads/next(_:_:user:limit:)`` for how entries are counted).
+    ///
+    /// Writing feed rows and then advancing heads reads it twice; both reads
+    /// agree, because neither a head nor a non-empty feed's first entry
+    /// moves between them, and a feed that was empty counts as not full both times.
+    func bounded(by limit: Int64) -> Audience {
+        var bounded = self
+        bounded.sql = """
+            SELECT b.user AS user FROM (\(sql)) b WHERE NOT EXISTS (
+                SELECT 1 FROM feed_heads h WHERE h.user = b.user AND h.last_seq >= :feedLimit
+                AND h.last_seq - (SELECT f.seq FROM feed f WHERE f.user = b.user ORDER BY f.seq LIMIT 1) + 1 >= :feedLimit)
+            """
+        bounded.arguments += ["feedLimit": limit]
+        return bounded
+    }
+
+    /// `sql` selects distinct users in a column named `user`, with named arguments.
+    init(sql: String, arguments: StatementArguments) {
+        self.sql = sql
+        self.arguments = arguments
+    }
+
     init(issuer: Int64, mode: CommunityMode) {
         arguments = ["issuer": issuer]
         switch mode {
@@ -366,6 +422,7 @@ struct AppendStatements {
     let insertKey: Statement
     let insertNotification: HotStatement
     let readHead: HotStatement
+    let readFirstSeq: HotStatement
     let writeHead: HotStatement
     let insertFeed: HotStatement
 
@@ -389,6 +446,7 @@ struct AppendStatements {
         insertNotification = HotStatement(statement: try db.cachedStatement(
             sql: "INSERT INTO notifications (id, created_at, kind, content) VALUES (?, ?, ?, ?)"))
         readHead = HotStatement(statement: try db.cachedStatement(sql: "SELECT last_seq FROM feed_heads WHERE user = ?"))
+        readFirstSeq = HotStatement(statement: try db.cachedStatement(sql: "SELECT seq FROM feed WHERE user = ? ORDER BY seq LIMIT 1"))
         writeHead = HotStatement(statement: try db.cachedStatement(
             sql: """
                 INSERT INTO feed_heads (user, last_seq) VALUES (?, ?)

@@ -32,9 +32,11 @@ extension StoreEngine {
         // Whom the batch reaches, read only when someone watches as it begins
         // (see wakeFeeds: nil wakes every watcher).
         let watched = feedAdvances.isWatched
-        let (found, written, completed, reached) = try await write("fan-out") { db -> (Bool, Int, Bool, [Int64]?) in
+        let feedLimit = configuration.maxFeedEntries
+        let (found, written, completed, reached, skipped) = try await write("fan-out") {
+            db -> (Bool, Int, Bool, [Int64]?, Int) in
             guard let job = try FanOutJobRow.order(Column("id")).fetchOne(db), let jobID = job.id else {
-                return (false, 0, false, nil)
+                return (false, 0, false, nil, 0)
             }
             // The last recipient of this batch: recipients are taken in id order.
             let end = try Int64.fetchOne(
@@ -43,24 +45,36 @@ extension StoreEngine {
             let range = end == nil ? "" : " AND r.user <= :end"
             var arguments: StatementArguments = ["job": jobID]
             if let end { arguments += ["end": end] }
-            // A recipient deleted since the snapshot gets no feed.
-            let audience = """
-                SELECT r.user AS user FROM fanout_recipients r JOIN users u ON u.id = r.user
-                WHERE r.job = :job\(range)
-                """
-            let reached = watched ? try Int64.fetchAll(db, sql: audience, arguments: arguments) : nil
+            // A recipient deleted since the snapshot gets no feed, nor does
+            // one whose feed is full (skipped and counted).
+            var audience = Audience(
+                sql: """
+                    SELECT r.user AS user FROM fanout_recipients r JOIN users u ON u.id = r.user
+                    WHERE r.job = :job\(range)
+                    """,
+                arguments: arguments)
+            var skipped = 0
+            if let feedLimit {
+                let everyone =
+                    try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(audience.sql))", arguments: audience.arguments) ?? 0
+                audience = audience.bounded(by: feedLimit)
+                let room =
+                    try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(audience.sql))", arguments: audience.arguments) ?? 0
+                skipped = Int(clamping: max(0, everyone - room))
+            }
+            let reached = watched ? try Int64.fetchAll(db, sql: audience.sql, arguments: audience.arguments) : nil
             let written = try Self.writeFeedRows(
-                db, audience: audience, arguments: arguments, notification: job.notification)
+                db, audience: audience.sql, arguments: audience.arguments, notification: job.notification)
             if let end {
                 try db.execute(
                     sql: "DELETE FROM fanout_recipients WHERE job = ? AND user <= ?", arguments: [jobID, end])
             }
             if end != nil, try !FanOutRecipientRow.filter(Column("job") == jobID).isEmpty(db) {
-                return (true, written, false, reached)
+                return (true, written, false, reached, skipped)
             }
             // Deleting the job deletes any recipients left (by cascade).
             try FanOutJobRow.deleteOne(db, key: jobID)
-            return (true, written, true, reached)
+            return (true, written, true, reached, skipped)
         }
         guard found else { return false }
         if written > 0, feedAdvances.isWatched {
@@ -69,6 +83,7 @@ extension StoreEngine {
         statistics.withLock {
             $0.fanOutTransactions += 1
             $0.fanOutRowsWritten += written
+            $0.feedsSkippedFull += skipped
             if completed { $0.fanOutJobsCompleted += 1 }
         }
         if completed {

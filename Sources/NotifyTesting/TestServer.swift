@@ -30,7 +30,8 @@ public struct TestServer: Sendable {
         return NotifyClient(configuration: configuration)
     }
 
-    /// Creates a token straight in the store, as `notifyd admin token create` does.
+    /// Creates a token straight in the store (and its user when missing), as
+    /// `notifyd admin token create --create-user` does.
     public func token(for principal: Principal, roles: Set<Role>) async throws -> String {
         if case .user(let id) = principal, try await store.user(id: id) == nil {
             try await store.putUser(User(id: id))

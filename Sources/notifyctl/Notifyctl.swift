@@ -52,7 +52,12 @@ struct ConnectionOptions: ParsableArguments {
         return metadata
     }
 
-    var deadline: Duration { .milliseconds(Int64(timeout * 1000)) }
+    /// `--timeout` as a duration, held to 1 ms ... 1e9 s so that no value
+    /// traps the conversion (a NaN counts as the longest).
+    var deadline: Duration {
+        let seconds = timeout.isNaN ? 1e9 : Swift.min(Swift.max(timeout, 0.001), 1e9)
+        return .milliseconds(Int64(seconds * 1000))
+    }
 
     /// Runs one call on a fresh client and closes it; a failed call prints
     /// its status, reason and message and exits 1.

@@ -46,6 +46,36 @@ struct DataDirOption: ParsableArguments {
     }
 }
 
+/// A command that cannot do what it was asked: its message is printed as
+/// "Error: <message>" and notifyd exits 1.
+struct AdminFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// `--create-user`: whether a command may create the users it names.
+///
+/// Without it, a command naming a user that does not exist fails and says
+/// so, instead of creating the user behind the operator's back (a typo would
+/// otherwise make a new user, or bring back a deleted one).
+struct CreateUserOption: ParsableArguments {
+    @Flag(help: "Create the named users that do not exist yet (without it, an unknown user is an error).")
+    var createUser = false
+
+    /// Makes sure `ids` exist: creates the missing ones with --create-user,
+    /// else fails naming the first missing one.
+    func ensureUsers(_ ids: [Int64], in store: SQLiteNotificationStore) async throws {
+        for id in ids where try await store.user(id: id) == nil {
+            guard id > 0 else { throw AdminFailure("user ids are positive integers, not \(id)") }
+            guard createUser else {
+                throw AdminFailure(
+                    "user \(id) does not exist: create it first (notifyd admin user add --id \(id)) or pass --create-user")
+            }
+            try await store.putUser(User(id: id))
+        }
+    }
+}
+
 struct TokenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "token", subcommands: [Create.self])
 
@@ -58,14 +88,20 @@ struct TokenCommand: AsyncParsableCommand {
         @Option(help: "The application (targetHostName) the token belongs to.") var app: String?
         @Option(help: "A role: admin, app or user; repeatable. Default: user for --user, app for --app.")
         var role: [String] = []
-        @Option(help: "Lifetime in days.") var days: Int = 90
+        @Option(help: "Lifetime in days, 1 to 3650.") var days: Int = 90
+        @OptionGroup var users: CreateUserOption
+
+        /// The longest lifetime, in days: CreateToken's maximum.
+        static let maximumDays = Int(TokenIssuer.maximumLifetimeSeconds / (24 * 3600))
 
         func validate() throws {
             guard (user == nil) != (app == nil) else { throw ValidationError("give exactly one of --user and --app") }
             for name in role where Role(rawValue: name) == nil {
                 throw ValidationError("unknown role \(name): use admin, app or user")
             }
-            guard days > 0 else { throw ValidationError("--days must be positive") }
+            guard (1...Self.maximumDays).contains(days) else {
+                throw ValidationError("--days must be between 1 and \(Self.maximumDays)")
+            }
         }
 
         func run() async throws {
@@ -74,9 +110,7 @@ struct TokenCommand: AsyncParsableCommand {
             if roles.isEmpty { roles = TokenIssuer.defaultRoles(for: principal) }
             let lifetime = TimeInterval(days) * 24 * 3600
             let issued = try await options.withStore { store in
-                if case .user(let id) = principal, try await store.user(id: id) == nil {
-                    try await store.putUser(User(id: id))
-                }
+                if case .user(let id) = principal { try await users.ensureUsers([id], in: store) }
                 return try await TokenIssuer(store: store).issue(for: principal, roles: roles, lifetime: lifetime)
             }
             print(issued.token)
@@ -112,15 +146,14 @@ struct ConnectionCommand: AsyncParsableCommand {
         @Option(help: "The first user.") var user: Int64
         @Option(help: "The second user.") var to: Int64
         @Option(help: "friend or follow.") var kind: String = "friend"
+        @OptionGroup var users: CreateUserOption
 
         func run() async throws {
             guard let kind = ConnectionKind(rawValue: kind) else { throw ValidationError("--kind is friend or follow") }
             guard user != to else { throw ValidationError("a user cannot connect to himself") }
             let connection = Connection(user: user, to: to, kind: kind)
             try await options.withStore { store in
-                for id in [connection.user, connection.to] where try await store.user(id: id) == nil {
-                    try await store.putUser(User(id: id))
-                }
+                try await users.ensureUsers([connection.user, connection.to], in: store)
                 try await store.putConnection(connection)
             }
         }
@@ -140,6 +173,7 @@ struct SubscriptionCommand: AsyncParsableCommand {
         @Option(help: "windows, ios, android or webPush.") var platform: String
         @Option(help: "The device's id.") var device: String?
         @Option(help: "Lifetime in days (at most 30).") var days: Int = 30
+        @OptionGroup var users: CreateUserOption
 
         func run() async throws {
             guard let platform = Platform(caseInsensitive: platform) else {
@@ -151,9 +185,7 @@ struct SubscriptionCommand: AsyncParsableCommand {
                 expiresAt: Date().addingTimeInterval(TimeInterval(days) * 24 * 3600)
             )
             try await options.withStore { store in
-                if try await store.user(id: subscription.user) == nil {
-                    try await store.putUser(User(id: subscription.user))
-                }
+                try await users.ensureUsers([subscription.user], in: store)
                 try await store.createSubscription(subscription)
             }
             print(subscription.id)

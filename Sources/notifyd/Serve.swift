@@ -66,11 +66,29 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "SelfCommunity's follow_enabled: 'connections' means followers instead of friends. [NOTIFY_FOLLOW_ENABLED]")
     var followEnabled = false
 
-    @Option(help: "Calls per second each caller may make; 0 disables the limit. [NOTIFY_RATE_LIMIT, default 0]")
+    @Option(help: "Calls per second each caller may make, whatever its role; 0 turns the limit off. Overrides the per-role defaults. [NOTIFY_RATE_LIMIT]")
     var rateLimit: Double?
 
-    @Option(help: "Burst size of the per-caller rate limit. [NOTIFY_RATE_BURST, default 2 × rate]")
+    @Option(help: "Calls per second per caller whose token has the admin role; 0: no limit. [NOTIFY_RATE_LIMIT_ADMIN, default 1000]")
+    var rateLimitAdmin: Double?
+
+    @Option(help: "Calls per second per application caller (app role); 0: no limit. [NOTIFY_RATE_LIMIT_APP, default 1000]")
+    var rateLimitApp: Double?
+
+    @Option(help: "Calls per second per user caller (user role only); 0: no limit. [NOTIFY_RATE_LIMIT_USER, default 20]")
+    var rateLimitUser: Double?
+
+    @Option(help: "Burst size of every per-caller rate limit. [NOTIFY_RATE_BURST, default 2 × each role's rate]")
     var rateBurst: Double?
+
+    @Option(help: "Failed authentications per second allowed from one peer address; past them its calls answer THROTTLED; 0: no limit. [NOTIFY_AUTH_FAILURE_LIMIT, default 10]")
+    var authFailureLimit: Double?
+
+    @Option(help: "Burst of failed authentications from one peer address. [NOTIFY_AUTH_FAILURE_BURST, default 100]")
+    var authFailureBurst: Double?
+
+    @Option(help: "Most entries one user's feed may hold; a notification skips a full feed (FEED_FULL when it has no other); 0: no bound. [NOTIFY_MAX_FEED_ENTRIES, default 100000]")
+    var maxFeedEntries: Int64?
 
     @Option(help: "trace, debug, info, notice, warning, error or critical. [NOTIFY_LOG_LEVEL, default info]")
     var logLevel: String?
@@ -89,7 +107,13 @@ struct Serve: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
 
         let tls = try tlsConfiguration(env: env, dataDir: dataDir)
-        let rate = try env.value(rateLimit, "NOTIFY_RATE_LIMIT", default: 0.0)
+        let rateLimits = try self.rateLimits(env)
+        let authFailures = RateLimit(
+            perSecond: try env.value(authFailureLimit, "NOTIFY_AUTH_FAILURE_LIMIT", default: 10.0),
+            burst: try env.value(authFailureBurst, "NOTIFY_AUTH_FAILURE_BURST", default: 100.0))
+        guard authFailures.isValid else {
+            throw ValidationError("--auth-failure-limit and --auth-failure-burst must be between 0 and 1e9")
+        }
         let idle = try env.value(idleTimeout, "NOTIFY_IDLE_TIMEOUT", default: 300)
         let configuration = ServerConfiguration(
             host: env.string(rpcHost, "NOTIFY_RPC_HOST", default: "127.0.0.1"),
@@ -103,8 +127,8 @@ struct Serve: AsyncParsableCommand {
             drainTimeout: .seconds(try env.value(drainTimeout, "NOTIFY_DRAIN_TIMEOUT", default: 30)),
             handshakeTimeout: .seconds(try env.value(tlsHandshakeTimeout, "NOTIFY_TLS_HANDSHAKE_TIMEOUT", default: 10)),
             communityMode: try env.bool(followEnabled, "NOTIFY_FOLLOW_ENABLED") ? .follow : .friendship,
-            rateLimitPerSecond: rate,
-            rateLimitBurst: try env.value(rateBurst, "NOTIFY_RATE_BURST", default: rate * 2)
+            rateLimits: rateLimits,
+            authFailureLimit: authFailures
         )
         guard configuration.maxConcurrentCallsPerConnection > 0, configuration.maxCallsInFlight > 0,
             configuration.maxStreams > 0, configuration.maxMessageSize >= 1024, configuration.handshakeTimeout > .zero
@@ -119,7 +143,12 @@ struct Serve: AsyncParsableCommand {
         let gateway = try env.bool(noGateway, "NOTIFY_NO_GATEWAY")
             ? nil : try http.configuration(upstream: .remote(ClientConfiguration(trustRootsFile: "")), env: env)
 
-        let store = try SQLiteNotificationStore(path: Storage.databasePath(dataDir), logger: logger)
+        let feedLimit = try env.value(maxFeedEntries, "NOTIFY_MAX_FEED_ENTRIES", default: 100_000)
+        guard feedLimit >= 0 else { throw ValidationError("--max-feed-entries must be 0 (no bound) or positive") }
+        var storeConfiguration = SQLiteStoreConfiguration()
+        storeConfiguration.maxFeedEntries = feedLimit > 0 ? feedLimit : nil
+        let store = try SQLiteNotificationStore(
+            path: Storage.databasePath(dataDir), configuration: storeConfiguration, logger: logger)
         let health = HealthState()
         let server = RPCServer(
             configuration: configuration,
@@ -151,6 +180,28 @@ struct Serve: AsyncParsableCommand {
         }
         // The server has drained: commit what is queued, then close the file.
         await store.close()
+    }
+
+    /// The per-role rate limits: each role's flag, else --rate-limit for
+    /// all, else the defaults; each burst --rate-burst, else twice the rate.
+    private func rateLimits(_ env: Layered) throws -> RateLimits {
+        let all = try env.value(rateLimit, "NOTIFY_RATE_LIMIT", default: -1.0)
+        let burst = try env.value(rateBurst, "NOTIFY_RATE_BURST", default: -1.0)
+        func limit(_ flag: Double?, _ variable: String, _ fallback: RateLimit) throws -> RateLimit {
+            let rate = try env.value(flag, variable, default: all >= 0 ? all : fallback.perSecond)
+            return RateLimit(perSecond: rate, burst: burst >= 0 ? burst : rate * 2)
+        }
+        let defaults = RateLimits.defaults
+        let limits = RateLimits(
+            admin: try limit(rateLimitAdmin, "NOTIFY_RATE_LIMIT_ADMIN", defaults.admin),
+            app: try limit(rateLimitApp, "NOTIFY_RATE_LIMIT_APP", defaults.app),
+            user: try limit(rateLimitUser, "NOTIFY_RATE_LIMIT_USER", defaults.user))
+        guard limits.admin.isValid, limits.app.isValid, limits.user.isValid,
+            rateLimit.map({ $0 >= 0 }) ?? true, rateBurst.map({ $0 >= 0 }) ?? true
+        else {
+            throw ValidationError("--rate-limit* and --rate-burst must be between 0 and 1e9")
+        }
+        return limits
     }
 
     private func tlsConfiguration(env: Layered, dataDir: String) throws -> TLSConfiguration {

@@ -35,7 +35,7 @@ struct ProcessTests {
                     ["admin"] + arguments + ["--data-dir", data], executable: executable, scratch: scratch.path
                 )
             }
-            let token = try await admin(["token", "create", "--user", "1", "--role", "admin"])
+            let token = try await admin(["token", "create", "--user", "1", "--role", "admin", "--create-user"])
             #expect(token.hasPrefix("ntf_"))
             #expect(try await admin(["user", "add", "--id", "2", "--name", "bob"]) == "2")
             let subscription = try await admin([

@@ -37,7 +37,7 @@ struct GatewayProcessTests {
         defer { scratch.remove() }
         let data = scratch.path + "/data"
         let token = try await NotifydProcess.runLine(
-            ["admin", "token", "create", "--user", "1", "--role", "admin", "--data-dir", data],
+            ["admin", "token", "create", "--user", "1", "--role", "admin", "--create-user", "--data-dir", data],
             executable: executable, scratch: scratch.path
         )
         let server = try await NotifydProcess.serve(

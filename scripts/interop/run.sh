@@ -19,14 +19,15 @@ protoc --python_out="$work/gen" -I proto proto/notify/v1/*.proto 2>/dev/null || 
 touch "$work/gen/notify/__init__.py" "$work/gen/notify/v1/__init__.py"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$bin/notifyd" serve --data-dir "$work/data" --rpc-port "$port" --no-gateway --log-level warning > "$work/server.log" 2>&1 &
+"$bin/notifyd" serve --data-dir "$work/data" --rpc-port "$port" --no-gateway --log-level warning \
+  --rate-limit 0 --max-feed-entries 0 > "$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do
   grep -q "clients trust the CA" "$work/server.log" 2>/dev/null && python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null && break
   sleep 0.1
 done
 
-token=$("$bin/notifyd" admin token create --data-dir "$work/data" --user 1 --role admin)
+token=$("$bin/notifyd" admin token create --data-dir "$work/data" --user 1 --role admin --create-user)
 "$bin/notifyd" admin user add --data-dir "$work/data" --id 2 >/dev/null
 uns=$("$bin/notifyd" admin subscription create --data-dir "$work/data" --user 2 --app interop.example.com --platform windows)
 

@@ -33,6 +33,9 @@ free_port() {
 fresh_server() {
   local name=$1; shift
   local serve=(serve --data-dir "$work/data" --log-level warning)
+  # A load generator is one caller making tens of thousands of calls a second into one feed:
+  # no per-caller rate limit and no feed bound (both on by default).
+  serve+=(--rate-limit 0 --max-feed-entries 0)
   rpc_port=$(free_port)
   serve+=(--rpc-port "$rpc_port")
   http_port=""
@@ -53,7 +56,7 @@ fresh_server() {
     return 1
   done
   admin() { "$bin/notifyd" admin "$@" --data-dir "$work/data"; }
-  token=$(admin token create --user 1 --role admin)
-  for friend in $(seq 2 11); do admin connection add --user 1 --to "$friend" --kind friend; done
+  token=$(admin token create --user 1 --role admin --create-user)
+  for friend in $(seq 2 11); do admin connection add --user 1 --to "$friend" --kind friend --create-user; done
   uns=$(admin subscription create --user 2 --app load.example.com --platform windows)
 }

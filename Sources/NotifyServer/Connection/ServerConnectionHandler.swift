@@ -42,6 +42,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private var flushComing = false
     private let inbox = AnswerInbox()
     private let tokenMemo = TokenMemo()
+    /// The client's IP address (failed authentications are limited by it), read once.
+    private var peer: String?
     /// Hands an answer to this handler's loop, from any thread; set once added.
     private var deliver: (@Sendable (AnswerInbox.Answer) -> Void)?
     /// The deadlines of the calls in flight that have one, with their request ids.
@@ -235,6 +237,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             requestPayload: request.payload, requestID: requestID, logger: logger
         )
         callContext.tokenMemo = tokenMemo
+        if peer == nil { peer = context?.remoteAddress?.ipAddress ?? "?" }
+        callContext.peer = peer
         switch CallJob.route(router.handler(for: request.method), context: callContext) {
         case .answered(let answer):
             complete(answer)

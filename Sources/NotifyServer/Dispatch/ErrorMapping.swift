@@ -48,6 +48,9 @@ enum ErrorMapping {
                 code: .resourceExhausted, message: "the store is busy: retry later", reason: "STORE_BUSY",
                 metadata: ["retry-after": "1"]
             )
+        case .feedFull:
+            // No retry-after: retrying does not make room.
+            return RPCError(code: .resourceExhausted, message: error.message, reason: "FEED_FULL")
         default:
             logger.error("storage failure", metadata: ["error.type": "\(error.code)", "error.message": "\(error)"])
             return RPCError(code: .internalError, message: "internal error", reason: "INTERNAL")

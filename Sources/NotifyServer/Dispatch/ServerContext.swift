@@ -27,6 +27,9 @@ public struct ServerContext: Sendable {
     /// The caller's last token and its hash: its connection's, or the one an
     /// in-process caller passed; nil when there is none.
     var tokenMemo: TokenMemo?
+    /// The client's IP address, for the failed-authentication limit; nil for
+    /// an in-process caller.
+    var peer: String?
     /// The connection's logger, without the call's metadata.
     private var connectionLogger: Logger
 

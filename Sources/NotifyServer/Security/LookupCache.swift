@@ -246,10 +246,13 @@ final class CachedLookups: Sendable {
         blocked.evict(principal)
         store.wakeFeedWatchers()
     }
-    /// A deleted user's subscriptions go too: their ids are not known here, so forget them all.
+    /// A deleted user's subscriptions go too and his tokens are revoked:
+    /// neither's keys are known here, so forget them all. Live feed readers
+    /// check their caller again, and his end (TOKEN_REVOKED).
     func userDeleted(_ id: Int64) {
         users.evict(id)
         subscriptions.evictAll()
+        tokens.evictAll()
         store.wakeFeedWatchers()
     }
     func subscriptionChanged(_ id: String) { subscriptions.evict(id) }

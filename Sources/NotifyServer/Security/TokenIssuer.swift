@@ -13,8 +13,27 @@ public struct TokenIssuer: Sendable {
         public var record: TokenRecord
     }
 
-    /// Lifetime when none is asked for.
+    /// Lifetime when none is asked for: 90 days.
     public static let defaultLifetime: TimeInterval = 90 * 24 * 3600
+
+    /// The longest lifetime a token may be given: 3,650 days (about ten
+    /// years). Bounded so that its expiry is a time every layer can hold
+    /// (the store keeps microseconds in 64 bits); a longer one is refused.
+    public static let maximumLifetimeSeconds: UInt64 = 3650 * 24 * 3600
+
+    /// A lifetime outside 1 s ... ``maximumLifetimeSeconds``.
+    public struct InvalidLifetime: Error, Sendable, CustomStringConvertible {
+        public var description: String {
+            "a token's lifetime must be between 1 second and \(TokenIssuer.maximumLifetimeSeconds) seconds (3650 days)"
+        }
+    }
+
+    /// The lifetime of `seconds`, or nil when it is out of bounds (zero, or
+    /// past ``maximumLifetimeSeconds``).
+    public static func lifetime(seconds: UInt64) -> TimeInterval? {
+        guard seconds > 0, seconds <= maximumLifetimeSeconds else { return nil }
+        return TimeInterval(seconds)
+    }
 
     private let store: any NotificationStore
 
@@ -31,10 +50,19 @@ public struct TokenIssuer: Sendable {
     }
 
     /// Stores a new token's hash and returns the token itself.
+    ///
+    /// - Parameter lifetime: seconds until it expires, at most
+    ///   ``maximumLifetimeSeconds``; a negative one makes an expired token
+    ///   (tests use it).
+    /// - Throws: ``InvalidLifetime`` for a lifetime past the maximum or not
+    ///   finite, before anything is stored.
     public func issue(
         for principal: Principal, roles: Set<Role>, lifetime: TimeInterval = TokenIssuer.defaultLifetime,
         now: Date = Date()
     ) async throws -> IssuedToken {
+        guard lifetime.isFinite, lifetime <= TimeInterval(Self.maximumLifetimeSeconds),
+            lifetime >= -TimeInterval(Self.maximumLifetimeSeconds)
+        else { throw InvalidLifetime() }
         let token = "ntf_" + Base64URL.encode(SecureRandom.bytes(count: 32))
         let id = "tok_" + SecureRandom.bytes(count: 8).map { String(format: "%02x", $0) }.joined()
         let record = TokenRecord(

@@ -113,7 +113,14 @@ struct AdminService: Sendable {
                 roles.insert(role)
             }
             if roles.isEmpty { roles = TokenIssuer.defaultRoles(for: principal) }
-            let lifetime = request.ttlSeconds.map { TimeInterval($0) } ?? TokenIssuer.defaultLifetime
+            var lifetime = TokenIssuer.defaultLifetime
+            if let seconds = request.ttlSeconds {
+                guard let asked = TokenIssuer.lifetime(seconds: seconds) else {
+                    throw RPCError.invalidField(
+                        "ttl_seconds", "Must be between 1 and \(TokenIssuer.maximumLifetimeSeconds) (3650 days).")
+                }
+                lifetime = asked
+            }
             let issued = try await TokenIssuer(store: store).issue(for: principal, roles: roles, lifetime: lifetime)
             return CreateTokenResponse(
                 token: issued.token, tokenID: issued.record.id,

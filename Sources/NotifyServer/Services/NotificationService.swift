@@ -144,6 +144,7 @@ struct CallerGuard: Sendable {
     let lookups: CachedLookups
     let authenticator: Authenticator
     let rateLimiter: RateLimiter
+    let authFailures: AuthFailureLimiter
 
     /// Runs `checks` until no lookup is missing, loading each miss from the store.
     func resolving<T>(
@@ -185,12 +186,22 @@ struct CallerGuard: Sendable {
     }
 
     func authenticate(_ context: ServerContext, known: inout KnownLookups) throws -> Caller {
-        let caller = try authenticator.authenticate(context.metadata, memo: context.tokenMemo, known: known)
+        // A running stream checking its caller again (or a call whose
+        // caller already passed) is neither limited nor counted here.
+        let admitted = known.rateLimitPassed
+        if !admitted { try authFailures.check(context.peer) }
+        let caller: Caller
+        do {
+            caller = try authenticator.authenticate(context.metadata, memo: context.tokenMemo, known: known)
+        } catch let error as RPCError {
+            if !admitted { authFailures.failed(context.peer, reason: error.reason, logger: context.logger) }
+            throw error
+        }
         if try lookups.isBlocked(caller.principal, known: known) {
             throw RPCError(code: .permissionDenied, message: "the caller is on the blocked list", reason: "CALLER_BLOCKED")
         }
         if !known.rateLimitPassed {
-            try rateLimiter.acquire(caller.principal)
+            try rateLimiter.acquire(caller)
             known.rateLimitPassed = true
         }
         return caller
