@@ -28,9 +28,11 @@ struct FeedWatchTests {
             let first = try #require(try await pages.next())
             #expect(first.notifications.map(\.sequence) == [3, 4])
             #expect(first.nextAfterSequence == 4)
+            #expect(!first.caughtUp)
             let second = try #require(try await pages.next())
-            // Fewer than the limit: the reader has caught up, what follows is live.
+            // caughtUp: the reader has caught up, what follows is live.
             #expect(second.notifications.map(\.sequence) == [5])
+            #expect(second.caughtUp)
 
             // Live: to the user, and to the issuer's friends (the store picks
             // those in SQL, so it wakes every watcher).
@@ -56,6 +58,7 @@ struct FeedWatchTests {
             let marker = try #require(try await pages.next())
             #expect(marker.notifications.isEmpty)
             #expect(marker.nextAfterSequence == 0)
+            #expect(marker.caughtUp)
             let id = try await client.notify(notifyRequest(issuer: 2), metadata: admin).id
             let page = try #require(try await pages.next())
             #expect(page.notifications.map(\.id) == [id])
