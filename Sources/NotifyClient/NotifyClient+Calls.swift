@@ -65,8 +65,11 @@ public struct FeedWatch: AsyncSequence, Sendable {
     let timeout: Duration?
     let bufferBytes: Int
 
+    /// Starts the call: its pages arrive from now on, whether or not they are read yet.
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(watch: self, deadline: timeout.map { ContinuousClock.now + $0 })
+        var iterator = AsyncIterator(watch: self, deadline: timeout.map { ContinuousClock.now + $0 })
+        iterator.pages = iterator.start(after: request.afterSequence, timeout: timeout)
+        return iterator
     }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
@@ -82,6 +85,16 @@ public struct FeedWatch: AsyncSequence, Sendable {
         /// may not be released yet on the server.
         var overloadedRetries = 0
 
+        /// Starts one Watch call after `after`.
+        func start(after: UInt64?, timeout: Duration?) -> ServerMessages<ListFeedResponse>.AsyncIterator {
+            var request = watch.request
+            request.afterSequence = after
+            let messages: ServerMessages<ListFeedResponse> = watch.client.stream(
+                Methods.watchFeed, request, metadata: watch.metadata, timeout: timeout,
+                bufferBytes: watch.bufferBytes, onOverflow: .pause)
+            return messages.makeAsyncIterator()
+        }
+
         /// The next page; nil when the server ended the watch OK.
         /// - Throws: the call's ``RPCError``.
         public mutating func next() async throws -> ListFeedResponse? {
@@ -90,8 +103,6 @@ public struct FeedWatch: AsyncSequence, Sendable {
                 if let pages {
                     current = pages
                 } else {
-                    var request = watch.request
-                    if let cursor { request.afterSequence = cursor }
                     var timeout: Duration?
                     if let deadline {
                         let left = deadline - .now
@@ -101,10 +112,7 @@ public struct FeedWatch: AsyncSequence, Sendable {
                         }
                         timeout = left
                     }
-                    let messages: ServerMessages<ListFeedResponse> = watch.client.stream(
-                        Methods.watchFeed, request, metadata: watch.metadata, timeout: timeout,
-                        bufferBytes: watch.bufferBytes, onOverflow: .pause)
-                    current = messages.makeAsyncIterator()
+                    current = start(after: cursor ?? watch.request.afterSequence, timeout: timeout)
                 }
                 do {
                     let page = try await current.next()

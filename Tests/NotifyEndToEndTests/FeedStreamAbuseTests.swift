@@ -10,7 +10,7 @@ import Testing
 
 /// Feeds of large entries, and readers that do not keep up: what one feed or
 /// one reader can cost the server.
-@Suite("Feed streams under abuse: large entries, stuck and slow readers")
+@Suite("Feed streams under abuse: large entries, stuck and slow readers", .serialized)
 struct FeedStreamAbuseTests {
     /// 120 entries of 60 KB: 100 of them (the default page) are 6 MB, more
     /// than the 4 MiB maximum message size.
@@ -61,6 +61,47 @@ struct FeedStreamAbuseTests {
             let next = try #require(try await pages.next())
             #expect(next.notifications.map(\.id) == live)
             #expect(next.caughtUp)
+            await client.close()
+        }
+    }
+
+    @Test("never-reading Watch readers with limit 1000 hold a bounded heap while large entries are produced")
+    func stuckWatchers() async throws {
+        try await withTestServer(memoryBacked: true) { server in
+            // Pages of 1000 entries of 3.5 KB were 3.5 MB each: under the
+            // message limit, so only the byte budget bounds them.
+            try await server.manyLargeEntries(user: 2, count: 1_200, bytes: 3_500)
+            let owner = Metadata.bearer(try await server.token(for: .user(2), roles: [.user]))
+            let client = server.client()
+            // One whole read first, so that the store's caches are warm before the baseline.
+            _ = try await client.wholeFeed(of: 2, metadata: owner)
+            let before = try #require(AllocatorStatistics.bytesInUse())
+
+            let readers = 16
+            var stuck: [RawConnection] = []
+            for index in 0..<readers {
+                let raw = try await RawConnection.connect(port: server.port, caFile: server.caFile, receiveBufferSize: 4096)
+                guard case .settings = try await raw.next() else {
+                    Issue.record("the first frame was not settings")
+                    return
+                }
+                try await raw.stopReading()
+                try await raw.write([.request(RequestFrame(
+                    callID: UInt64(index + 1), method: Methods.watchFeed, metadata: owner, timeoutMilliseconds: nil,
+                    payload: ListFeedRequest(user: 2, limit: 1000).serializedBuffer()
+                ))])
+                stuck.append(raw)
+            }
+            try await waitUntil("the watches are open") { server.endpoint.openStreams == readers }
+            try await server.manyLargeEntries(user: 2, count: 100, bytes: 3_500)
+            try await Task.sleep(for: .seconds(3))
+            let grown = try #require(AllocatorStatistics.bytesInUse()) - before
+            print("stuck Watch readers: \(readers) held \(grown / 1024) KiB, \(grown / max(1, readers) / 1024) KiB each")
+            #expect(grown < readers * 1_536 * 1024 + 16 * 1024 * 1024, "\(grown) bytes for \(readers) stuck watches")
+            // At once: each close waits for its TLS close_notify to time out.
+            await withTaskGroup(of: Void.self) { group in
+                for channel in stuck.map(\.channel) { group.addTask { try? await channel.close() } }
+            }
             await client.close()
         }
     }

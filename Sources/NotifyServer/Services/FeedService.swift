@@ -95,6 +95,8 @@ struct FeedService: Sendable {
             }
             woken = true
             while true {
+                // Nothing is read while the reader is not reading.
+                await stream.waitUntilWritable()
                 let page: FeedPage
                 do {
                     page = try await store.feedPage(user: user, after: cursor, limit: limit, maxBytes: Self.pageByteBudget)
