@@ -181,50 +181,87 @@ public final class NotifyClient: Sendable {
         }
     }
 
+    /// How many bytes of a stream's messages (their encoded size) may wait
+    /// for the reader by default: two full feed pages.
+    public static let defaultStreamBufferBytes = 512 * 1024
+
     /// Calls a server-streaming `method` and returns its messages as they
     /// arrive; the sequence ends when the call ends, throwing its
     /// ``RPCError`` unless the status is OK.
     ///
-    /// Messages wait in a buffer of `bufferLimit` for the reader. A reader
-    /// that falls that far behind ends the call with RESOURCE_EXHAUSTED
-    /// (`CONSUMER_TOO_SLOW`) after the messages already buffered, instead of
-    /// holding an unbounded backlog in memory: a feed reader resumes from the
-    /// last sequence it read. Ending the iteration (or cancelling its task)
-    /// cancels the call on the server.
+    /// Messages wait in a buffer of at most `bufferBytes` bytes (their
+    /// encoded size; one message is always taken when the buffer is empty)
+    /// for the reader. The connection is shared by many calls and is never
+    /// paused for one reader, so a reader that leaves more than that unread
+    /// ends the call with RESOURCE_EXHAUSTED (`CONSUMER_TOO_SLOW`) after the
+    /// messages already buffered, instead of holding an unbounded backlog in
+    /// memory. ``watchFeed(_:metadata:timeout:bufferBytes:)`` never does:
+    /// it pauses the call and resumes it from its cursor instead. Ending the
+    /// iteration (or cancelling its task) cancels the call on the server.
     ///
     /// - Parameters:
     ///   - timeout: the call's deadline from now; nil: none (a stream lasts
     ///     until it is ended; the configuration's default does not apply).
     public func stream<Request: WireMessage, Message: WireMessage>(
         _ method: String, _ request: Request, metadata: Metadata = Metadata(), timeout: Duration? = nil,
-        bufferLimit: Int = 64, as: Message.Type = Message.self
-    ) -> AsyncThrowingStream<Message, any Error> {
+        bufferBytes: Int = NotifyClient.defaultStreamBufferBytes, as: Message.Type = Message.self
+    ) -> ServerMessages<Message> {
+        stream(method, request, metadata: metadata, timeout: timeout, bufferBytes: bufferBytes, onOverflow: .fail)
+    }
+
+    /// What a stream does when its reader leaves more than its buffer unread.
+    enum StreamOverflow: Sendable {
+        /// Ends the call with CONSUMER_TOO_SLOW, after the buffered messages.
+        case fail
+        /// Ends the call quietly: the sequence throws ``StreamPaused`` after
+        /// the buffered messages, for a caller that resumes it.
+        case pause
+    }
+
+    func stream<Request: WireMessage, Message: WireMessage>(
+        _ method: String, _ request: Request, metadata: Metadata, timeout: Duration?, bufferBytes: Int,
+        onOverflow: StreamOverflow
+    ) -> ServerMessages<Message> {
         let (messages, continuation) = AsyncThrowingStream.makeStream(
-            of: Message.self, throwing: (any Error).self, bufferingPolicy: .bufferingOldest(max(1, bufferLimit)))
+            of: ServerMessages<Message>.Sized.self, throwing: (any Error).self)
+        let buffer = StreamBuffer(limit: max(1, bufferBytes))
+        let result = ServerMessages(stream: messages, buffer: buffer)
         let payload: ByteBuffer
         do throws(RPCError) {
             payload = try Self.encode(request)
         } catch {
             continuation.finish(throwing: error)
-            return messages
+            return result
         }
         let onMessage: ClientConnectionHandler.MessageHandler = { payload in
+            let size = payload.readableBytes
+            // Measured before decoding: a message that does not fit costs nothing more.
+            guard buffer.admit(size) else {
+                switch onOverflow {
+                case .fail:
+                    return RPCError(
+                        code: .resourceExhausted,
+                        message: "the stream's reader left more than \(bufferBytes) bytes unread", reason: "CONSUMER_TOO_SLOW")
+                case .pause:
+                    continuation.finish(throwing: StreamPaused())
+                    return RPCError(code: .cancelled, message: "paused for a slow reader", reason: "CANCELLED")
+                }
+            }
             let message: Message
             do throws(RPCError) {
                 message = try Self.decode(payload)
             } catch {
                 return error
             }
-            switch continuation.yield(message) {
+            switch continuation.yield(ServerMessages.Sized(message: message, size: size)) {
             case .enqueued:
                 return nil
             case .terminated:
                 // The reader left before the call was up to hear it.
                 return RPCError(code: .cancelled, message: "the stream's reader is gone", reason: "CANCELLED")
             case .dropped:
-                return RPCError(
-                    code: .resourceExhausted, message: "the stream's reader fell \(bufferLimit) messages behind",
-                    reason: "CONSUMER_TOO_SLOW")
+                // The buffer is unbounded in count: bytes bound it, above.
+                return RPCError(code: .resourceExhausted, message: "the stream's buffer is full", reason: "CONSUMER_TOO_SLOW")
             @unknown default:
                 return nil
             }
@@ -240,7 +277,7 @@ public final class NotifyClient: Sendable {
         if let local {
             guard !isClosed else {
                 continuation.finish(throwing: Self.closedError)
-                return messages
+                return result
             }
             let end = local.startStream(method: method, metadata: metadata, payload: payload, onMessage: { payload in
                 guard let error = onMessage(payload) else { return true }
@@ -254,7 +291,7 @@ public final class NotifyClient: Sendable {
                         code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED"))
                 }
             }
-            return messages
+            return result
         }
         let deadline = timeout.map { NIODeadline.now() + TimeAmount($0) }
         let start: @Sendable (Connection) -> EventLoopFuture<ResponseFrame> = { connection in
@@ -278,7 +315,7 @@ public final class NotifyClient: Sendable {
             answer = connecting.flatMap(start)
         case .fail(let error):
             continuation.finish(throwing: error)
-            return messages
+            return result
         }
         answer.whenComplete { result in
             switch result.mapError(Self.rpcError) {
@@ -286,7 +323,7 @@ public final class NotifyClient: Sendable {
             case .failure(let error): continuation.finish(throwing: error)
             }
         }
-        return messages
+        return result
     }
 
     /// The payload of an OK answer; the answer's status as an error otherwise.

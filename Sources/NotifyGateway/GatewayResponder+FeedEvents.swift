@@ -40,7 +40,7 @@ extension GatewayResponder {
         link: EventStreamLink, outcome: @escaping Outcome
     ) async {
         var pages = client.watchFeed(watch, metadata: metadata).makeAsyncIterator()
-        var events = FeedEvents(limit: Int(watch.limit ?? FeedEventsQuery.defaultLimit))
+        var events = FeedEvents()
         let first: ListFeedResponse
         do {
             guard let page = try await pages.next() else {
@@ -122,15 +122,10 @@ enum FeedEventsQuery {
 ///
 /// `notification` events carry a feed entry (as `notifyctl feed` prints it)
 /// with its sequence as the id. One `live` event follows the first page that
-/// reaches the end of the feed: what comes after it was stored after the
-/// stream began. An `error` event ends a stream the service ended.
+/// reaches the end of the feed (its `caughtUp`; a short page may be cut by
+/// bytes): what comes after it was stored after the stream began. An `error` event ends a stream the service ended.
 struct FeedEvents {
-    let limit: Int
     private var live = false
-
-    init(limit: Int) {
-        self.limit = limit
-    }
 
     mutating func render(_ page: ListFeedResponse) -> [UInt8] {
         var out: [UInt8] = []
@@ -140,7 +135,7 @@ struct FeedEvents {
             notification.feedJSON.write(to: &data)
             ServerSentEvent.append(id: notification.sequence, event: "notification", data: data, to: &out)
         }
-        if !live && page.notifications.count < limit {
+        if !live && page.caughtUp {
             live = true
             var data: [UInt8] = []
             JSONValue.object(["after": .integer(Int64(clamping: page.nextAfterSequence))]).write(to: &data)

@@ -69,7 +69,7 @@ final class FeedWatchers: Sendable {
 
     private func read(_ client: NotifyClient, countingFrom: Date) async throws {
         var last: UInt64?
-        let pages = client.watchFeed(ListFeedRequest(user: user, limit: 1000), metadata: metadata, bufferLimit: 1024)
+        let pages = client.watchFeed(ListFeedRequest(user: user, limit: 1000), metadata: metadata)
         for try await page in pages {
             let now = Date()
             var seen = Report(watchers: 0)

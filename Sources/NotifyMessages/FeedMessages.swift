@@ -21,10 +21,17 @@ public struct ListFeedResponse: Hashable, Sendable {
     public var notifications: [Notification]
     /// The `afterSequence` of the next page.
     public var nextAfterSequence: UInt64
+    /// The page reached the end of the feed as it stood when it was read.
+    ///
+    /// Pages are cut by bytes as well as by `limit`, so a short page is no
+    /// sign of the end: this is. Absent on the wire (false) from a server
+    /// older than the field, whose short pages meant caught up.
+    public var caughtUp: Bool
 
-    public init(notifications: [Notification], nextAfterSequence: UInt64) {
+    public init(notifications: [Notification], nextAfterSequence: UInt64, caughtUp: Bool = false) {
         self.notifications = notifications
         self.nextAfterSequence = nextAfterSequence
+        self.caughtUp = caughtUp
     }
 }
 
@@ -49,12 +56,15 @@ extension ListFeedResponse: WireMessage, MessageCodec {
         self.init(
             notifications: try reader.messages(message.n_notifications, message.notifications, "notifications"),
             nextAfterSequence: try reader.required(
-                reader.scalar(message.has_next_after_sequence, message.next_after_sequence), "next_after_sequence")
+                reader.scalar(message.has_next_after_sequence, message.next_after_sequence), "next_after_sequence"),
+            caughtUp: message.has_caught_up != 0 && message.caught_up != 0
         )
     }
 
     func write(to message: inout Notify__V1__ListFeedResponse, _ arena: PackArena) {
         (message.n_notifications, message.notifications) = arena.messages(notifications)
         (message.has_next_after_sequence, message.next_after_sequence) = optionalField(nextAfterSequence)
+        // Written only when true: an older reader sees the page it always saw.
+        (message.has_caught_up, message.caught_up) = caughtUp ? (1, 1) : (0, 0)
     }
 }

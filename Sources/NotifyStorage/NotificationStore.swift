@@ -67,6 +67,29 @@ public struct AppendResult: Hashable, Sendable {
     }
 }
 
+/// One page of a feed, cut by count and by bytes.
+public struct FeedPage: Hashable, Sendable {
+    /// The entries, oldest first.
+    public var entries: [NotifyDomain.Notification]
+    /// No entry after the page's last one (or after its cursor, when it is
+    /// empty) was committed when the page was read. A page cut by `limit` or
+    /// by bytes is not caught up, even when it is short.
+    public var caughtUp: Bool
+
+    public init(entries: [NotifyDomain.Notification], caughtUp: Bool) {
+        self.entries = entries
+        self.caughtUp = caughtUp
+    }
+
+    /// What one entry counts against a page's byte budget: its stored
+    /// content (JSON), its id, and 64 bytes for the rest (sequence, user,
+    /// times, kind and their encoding). Within a few bytes of its protobuf
+    /// encoding, and never far below it.
+    public static func size(ofContent contentBytes: Int, id idBytes: Int) -> Int {
+        contentBytes + idBytes + 64
+    }
+}
+
 /// The storage the service needs. SQLite implements it now, PostgreSQL later:
 /// no SQL dialect leaks through it.
 ///
@@ -118,6 +141,12 @@ public protocol NotificationStore: Sendable {
     )
     /// A user's feed entries with `sequence > after`, oldest first.
     func feed(user: Int64, after: UInt64, limit: Int) async throws(StorageError) -> [NotifyDomain.Notification]
+    /// One page of a user's feed after `after`, oldest first: at most
+    /// `limit` entries, and no more bytes than `maxBytes` (by
+    /// ``FeedPage/size(ofContent:id:)``) unless the first entry alone is
+    /// larger: a page holds at least one entry when one follows the cursor.
+    /// Nothing larger than the page is read into memory.
+    func feedPage(user: Int64, after: UInt64, limit: Int, maxBytes: Int) async throws(StorageError) -> FeedPage
     /// Wake-ups after each commit that may have advanced `user`'s feed,
     /// from the moment of the call: a live reader watches first, then reads
     /// from its cursor, so no commit falls between the two. Appends made by

@@ -347,4 +347,43 @@ public final class SQLiteNotificationStore: NotificationStore {
             return entries
         }
     }
+
+    public func feedPage(
+        user: Int64, after: UInt64, limit: Int, maxBytes: Int
+    ) async throws(StorageError) -> FeedPage {
+        guard limit > 0 else { return FeedPage(entries: [], caughtUp: false) }
+        let after = Int64(clamping: after)
+        return try await engine.read("reading a feed") { db in
+            // One row past `limit`: whether it exists says whether the page
+            // is caught up. Rows are read one at a time, and a row's content
+            // is measured before it is decoded, so a page of large entries
+            // never holds more than its budget and the one row it stops at.
+            let statement = try db.cachedStatement(
+                sql: """
+                    SELECT f.seq, n.serial, n.id, n.created_at, n.kind, n.content
+                    FROM feed f JOIN notifications n ON n.serial = f.notification
+                    WHERE f.user = ? AND f.seq > ?
+                    ORDER BY f.seq
+                    LIMIT ?
+                    """)
+            var entries: [NotifyDomain.Notification] = []
+            entries.reserveCapacity(min(limit, 1024))
+            var bytes = 0
+            let rows = try Row.fetchCursor(statement, arguments: [user, after, limit < Int.max ? limit + 1 : limit])
+            while let row = try rows.next() {
+                guard entries.count < limit else { return FeedPage(entries: entries, caughtUp: false) }
+                let id: String = row[2]
+                let content: String = row[5]
+                let size = FeedPage.size(ofContent: content.utf8.count, id: id.utf8.count)
+                if !entries.isEmpty && bytes + size > maxBytes { return FeedPage(entries: entries, caughtUp: false) }
+                bytes += size
+                let sequence: Int64 = row[0]
+                entries.append(NotifyDomain.Notification(
+                    id: id, sequence: UInt64(max(0, sequence)), user: user,
+                    createdAt: Date(storedMicroseconds: row[3]),
+                    content: try StoredContent.decode(kind: row[4], json: content)))
+            }
+            return FeedPage(entries: entries, caughtUp: true)
+        }
+    }
 }

@@ -87,7 +87,7 @@ extension NotifyClient {
                 ListFeedRequest(user: user, afterSequence: after, limit: pageSize), metadata: metadata
             )
             entries += page.notifications
-            if page.notifications.count < Int(pageSize) { return entries }
+            if page.caughtUp { return entries }
             after = page.nextAfterSequence
         }
     }

@@ -189,9 +189,11 @@ def main():
         page = pb.notification.ListFeedResponse()
         if first.WhichOneof("kind") == "message":
             page.ParseFromString(first.message.payload)
-        check("Watch sends the backlog as a message frame of its call",
+        # caught_up, not a short page, says the backlog is done: pages are cut by bytes too.
+        check("Watch sends the backlog as a message frame of its call, marked caught up",
               first.WhichOneof("kind") == "message" and first.message.call_id == watch_id
-              and [n.sequence for n in page.notifications] == [1] and page.next_after_sequence == 1,
+              and [n.sequence for n in page.notifications] == [1] and page.next_after_sequence == 1
+              and page.caught_up,
               str(first))
         response = conn.call("/notify.v1.NotificationService/Notify", notify.SerializeToString(), auth)
         live = stream.next_frame()

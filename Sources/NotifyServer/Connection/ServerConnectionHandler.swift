@@ -298,7 +298,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         guard let context else { return }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let (eventLoop, callID) = (context.eventLoop, callContext.callID)
-        let stream = ServerStream(maxMessageSize: maxMessageSize, writable: context.channel.isWritable) { payload in
+        let stream = ServerStream(
+            maxMessageSize: maxMessageSize, writable: context.channel.isWritable, confirmsWrites: true
+        ) { payload in
             eventLoop.execute { loopBound.value.writeStreamMessage(callID: callID, payload: payload) }
             return true
         }
@@ -314,8 +316,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     /// One message of a stream still in flight; dropped when its call has ended.
     private func writeStreamMessage(callID: UInt64, payload: ByteBuffer) {
-        guard streams[callID] != nil else { return }
+        guard let open = streams[callID] else { return }
         write(.message(StreamMessageFrame(callID: callID, payload: payload)))
+        // Flushed now, so that the channel's writability counts it, and
+        // confirmed to the stream, whose next message waits for this.
+        flushNow()
+        open.stream.setWritable(context?.channel.isWritable ?? false)
     }
 
     /// Ends every stream: the connection is gone.

@@ -8,8 +8,9 @@ import Synchronization
 /// The connection owns the call: it ends the stream when the client cancels,
 /// goes away, or the call's deadline passes, and when the server drains. The
 /// handler only sends, and ``send(_:)`` waits while the connection's send
-/// buffer is full, so a slow reader slows its handler instead of growing the
-/// server's memory.
+/// buffer is full (and, on a connection, until the previous message reached
+/// it), so a slow reader slows its handler instead of growing the server's
+/// memory: a stream holds at most one message beyond the send buffer.
 public final class ServerStream: Sendable {
     private struct State {
         var ended = false
@@ -20,12 +21,25 @@ public final class ServerStream: Sendable {
 
     private let state = Mutex(State())
     private let maxMessageSize: Int
+    /// Whether the connection confirms each message with ``setWritable(_:)``
+    /// once it has handed it to the socket.
+    private let confirmsWrites: Bool
     /// Hands one message payload to the connection's event loop, or to an
     /// in-process reader; false when the reader will take no more.
     private let emit: @Sendable (ByteBuffer) -> Bool
 
-    init(maxMessageSize: Int, writable: Bool, emit: @escaping @Sendable (ByteBuffer) -> Bool) {
+    /// - Parameters:
+    ///   - confirmsWrites: the connection calls ``setWritable(_:)`` after it
+    ///     has written each message: the next ``send(_:)`` waits for that, so
+    ///     that a handler faster than the event loop cannot pile messages up
+    ///     before the channel's writability has seen the first. Without it,
+    ///     ``send(_:)`` waits only while the connection said not writable.
+    init(
+        maxMessageSize: Int, writable: Bool, confirmsWrites: Bool = false,
+        emit: @escaping @Sendable (ByteBuffer) -> Bool
+    ) {
         self.maxMessageSize = maxMessageSize
+        self.confirmsWrites = confirmsWrites
         self.emit = emit
         state.withLock { $0.writable = writable }
     }
@@ -44,7 +58,11 @@ public final class ServerStream: Sendable {
             )
         }
         await waitUntilWritable()
-        let ended = state.withLock { $0.ended }
+        let ended = state.withLock { state in
+            // Before the message goes: the connection's confirmation may come at once.
+            if confirmsWrites { state.writable = false }
+            return state.ended
+        }
         guard !ended, emit(payload) else {
             end()
             throw Self.endedError
@@ -53,7 +71,10 @@ public final class ServerStream: Sendable {
 
     static let endedError = RPCError(code: .cancelled, message: "the stream has ended", reason: "STREAM_ENDED")
 
-    private func waitUntilWritable() async {
+    /// Returns once the connection can take the next message, or the stream
+    /// has ended: a handler waits here before it reads what it will send, so
+    /// that a reader that does not read holds nothing of it.
+    public func waitUntilWritable() async {
         let mustWait = state.withLock { !$0.ended && !$0.writable }
         guard mustWait else { return }
         await withCheckedContinuation { continuation in

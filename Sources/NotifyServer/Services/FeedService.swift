@@ -8,6 +8,12 @@ import NotifyWire
 struct FeedService: Sendable {
     static let defaultPageSize: UInt32 = 100
     static let maximumPageSize: UInt32 = 1000
+    /// The most bytes of entries one page carries (by ``FeedPage/size(ofContent:id:)``),
+    /// whatever its `limit`; a page always holds at least one entry when one
+    /// follows its cursor. Far below the 4 MiB maximum message size, so that
+    /// every feed stays readable with any limit, and small enough that a
+    /// stream's one page in flight is a small, fixed amount of memory.
+    static let pageByteBudget = 256 * 1024
 
     let store: any NotificationStore
     let guardrail: CallerGuard
@@ -23,8 +29,9 @@ struct FeedService: Sendable {
 
     func list(_ request: ListFeedRequest, context: ServerContext) async throws -> ListFeedResponse {
         let (_, user, after, limit) = try await checkedRead(request, context: context)
-        let notifications = try await store.feed(user: user, after: after, limit: limit)
-        return ListFeedResponse(notifications: notifications, nextAfterSequence: notifications.last?.sequence ?? after)
+        let page = try await store.feedPage(user: user, after: after, limit: limit, maxBytes: Self.pageByteBudget)
+        return ListFeedResponse(
+            notifications: page.entries, nextAfterSequence: page.entries.last?.sequence ?? after, caughtUp: page.caughtUp)
     }
 
     /// The feed after the request's cursor, page by page, then live: each
@@ -32,9 +39,10 @@ struct FeedService: Sendable {
     ///
     /// The stream is a cursor over the durable feed, not a queue: it watches
     /// before its first read, so no commit falls between the backlog and the
-    /// live pages, and it reads only when the connection can take more. The
-    /// first page that leaves the reader caught up is sent even when empty,
-    /// so a client knows that what follows is live.
+    /// live pages, and it reads only when the connection can take more (one
+    /// page of at most ``pageByteBudget`` at a time). The first page that
+    /// leaves the reader caught up is sent even when empty, with `caughtUp`
+    /// set, so a client knows that what follows is live.
     ///
     /// The caller is checked again at every wake-up, before anything more is
     /// read: a token revoked or expired, or a caller blocked, ends the stream
@@ -87,18 +95,21 @@ struct FeedService: Sendable {
             }
             woken = true
             while true {
-                let notifications: [NotifyDomain.Notification]
+                // Nothing is read while the reader is not reading.
+                await stream.waitUntilWritable()
+                let page: FeedPage
                 do {
-                    notifications = try await store.feed(user: user, after: cursor, limit: limit)
+                    page = try await store.feedPage(user: user, after: cursor, limit: limit, maxBytes: Self.pageByteBudget)
                 } catch {
                     // A read cut short because the call ended is no storage failure.
                     if Task.isCancelled { throw CancellationError() }
                     throw error
                 }
-                if notifications.isEmpty && caughtUp { break }
-                cursor = notifications.last?.sequence ?? cursor
-                try await stream.send(ListFeedResponse(notifications: notifications, nextAfterSequence: cursor))
-                if notifications.count < limit {
+                if page.entries.isEmpty && caughtUp { break }
+                cursor = page.entries.last?.sequence ?? cursor
+                try await stream.send(ListFeedResponse(
+                    notifications: page.entries, nextAfterSequence: cursor, caughtUp: page.caughtUp))
+                if page.caughtUp {
                     caughtUp = true
                     break
                 }

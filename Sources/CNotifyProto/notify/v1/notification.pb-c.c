@@ -1472,7 +1472,7 @@ const ProtobufCMessageDescriptor notify__v1__list_feed_request__descriptor =
   (ProtobufCMessageInit) notify__v1__list_feed_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor notify__v1__list_feed_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor notify__v1__list_feed_response__field_descriptors[3] =
 {
   {
     "notifications",
@@ -1498,15 +1498,28 @@ static const ProtobufCFieldDescriptor notify__v1__list_feed_response__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "caught_up",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Notify__V1__ListFeedResponse, has_caught_up),
+    offsetof(Notify__V1__ListFeedResponse, caught_up),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned notify__v1__list_feed_response__field_indices_by_name[] = {
+  2,   /* field[2] = caught_up */
   1,   /* field[1] = next_after_sequence */
   0,   /* field[0] = notifications */
 };
 static const ProtobufCIntRange notify__v1__list_feed_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor notify__v1__list_feed_response__descriptor =
 {
@@ -1516,7 +1529,7 @@ const ProtobufCMessageDescriptor notify__v1__list_feed_response__descriptor =
   "Notify__V1__ListFeedResponse",
   "notify.v1",
   sizeof(Notify__V1__ListFeedResponse),
-  2,
+  3,
   notify__v1__list_feed_response__field_descriptors,
   notify__v1__list_feed_response__field_indices_by_name,
   1,  notify__v1__list_feed_response__number_ranges,

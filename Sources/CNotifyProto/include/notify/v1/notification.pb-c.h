@@ -248,8 +248,8 @@ struct  Notify__V1__SendNotificationResponse
  * Method: /notify.v1.FeedService/List, and the request of the server stream
  * /notify.v1.FeedService/Watch: List that does not end. Watch sends
  * ListFeedResponse pages as `message` frames: the backlog after
- * after_sequence, then each commit's new entries; the first page with fewer
- * than `limit` entries (empty if need be) marks the reader as caught up.
+ * after_sequence, then each commit's new entries; the first page with
+ * caught_up set (empty if need be) marks the reader as caught up.
  * docs/PROTOCOL.md, "List and Watch".
  */
 struct  Notify__V1__ListFeedRequest
@@ -263,7 +263,10 @@ struct  Notify__V1__ListFeedRequest
   protobuf_c_boolean has_after_sequence;
   uint64_t after_sequence;
   /*
-   * At most this many; absent or 0: 100; capped at 1000.
+   * At most this many; absent or 0: 100; capped at 1000. A page also stops
+   * before its entries' encoded size passes 256 KiB (it always holds at
+   * least one entry when one follows): a page may hold fewer than `limit`
+   * entries and still not reach the end of the feed.
    */
   protobuf_c_boolean has_limit;
   uint32_t limit;
@@ -284,10 +287,18 @@ struct  Notify__V1__ListFeedResponse
    */
   protobuf_c_boolean has_next_after_sequence;
   uint64_t next_after_sequence;
+  /*
+   * True when this page reached the end of the feed as it stood when the
+   * page was read: no entry after next_after_sequence had been committed.
+   * A short page does not say so on its own (pages are cut by bytes too).
+   * Absent from older servers, whose short pages meant caught up.
+   */
+  protobuf_c_boolean has_caught_up;
+  protobuf_c_boolean caught_up;
 };
 #define NOTIFY__V1__LIST_FEED_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&notify__v1__list_feed_response__descriptor) \
-    , 0,NULL, 0, 0 }
+    , 0,NULL, 0, 0, 0, 0 }
 
 
 /* Notify__V1__NullableString methods */
