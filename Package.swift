@@ -162,7 +162,7 @@ let package = Package(
         ),
         // libFuzzer targets (fuzz/README.md). Built normally it replays the committed corpora and
         // crash regressions (scripts/test.sh); scripts/fuzz.sh builds it with -sanitize=fuzzer
-        // -DFUZZING into .build-fuzz, where CLibFuzzer's LLVMFuzzerRunDriver is linked.
+        // -DFUZZING into .build-fuzz, where main runs libFuzzer's LLVMFuzzerRunDriver (CLibFuzzer).
         .target(name: "CLibFuzzer"),
         .executableTarget(
             name: "NotifyFuzz",

@@ -11,8 +11,9 @@ import CLibFuzzer
 //   notify-fuzz replay ROOT              every file of ROOT/{corpus,regressions}/<target>/
 //   notify-fuzz TARGET FILE|DIR...       those inputs
 //   notify-fuzz seeds DIR                writes the codec-made seeds into DIR/<target>/
-// Built with -sanitize=fuzzer -DFUZZING (scripts/fuzz.sh), it is libFuzzer:
-//   notify-fuzz TARGET [libFuzzer flags] [CORPUS_DIR...]
+// Built with -sanitize=fuzzer -DFUZZING (scripts/fuzz.sh), it hands its
+// arguments to libFuzzer, which runs the target NOTIFY_FUZZ_TARGET names:
+//   NOTIFY_FUZZ_TARGET=TARGET notify-fuzz [libFuzzer flags] [CORPUS_DIR...]
 
 func usage() -> Never {
     let names = FuzzTarget.all.map(\.name).joined(separator: "|")
@@ -52,18 +53,13 @@ func replay(_ target: FuzzTarget, _ paths: [String]) -> Int {
     return files.count
 }
 
-#if FUZZING
-/// One C callback per target: libFuzzer's callback cannot capture which one runs.
-let callbacks: [String: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32] = [
-    "frame": { data, size in FuzzTarget.all[0].run(UnsafeRawBufferPointer(start: data, count: size)); return 0 },
-    "envelope": { data, size in FuzzTarget.all[1].run(UnsafeRawBufferPointer(start: data, count: size)); return 0 },
-    "metadata": { data, size in FuzzTarget.all[2].run(UnsafeRawBufferPointer(start: data, count: size)); return 0 },
-    "request": { data, size in FuzzTarget.all[3].run(UnsafeRawBufferPointer(start: data, count: size)); return 0 },
-    "gateway-json": { data, size in FuzzTarget.all[4].run(UnsafeRawBufferPointer(start: data, count: size)); return 0 },
-    "rfc3339": { data, size in FuzzTarget.all[5].run(UnsafeRawBufferPointer(start: data, count: size)); return 0 },
-]
-#endif
 
+#if FUZZING
+// SwiftPM links this file's main, so libFuzzer's own main is not used: run its driver.
+var argc = CommandLine.argc
+var argv = CommandLine.unsafeArgv as UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+exit(LLVMFuzzerRunDriver(&argc, &argv, LLVMFuzzerTestOneInput))
+#else
 let arguments = CommandLine.arguments
 guard arguments.count >= 2 else { usage() }
 switch arguments[1] {
@@ -88,20 +84,7 @@ case "replay":
     }
 case let name:
     guard let target = FuzzTarget.named(name) else { usage() }
-    #if FUZZING
-    guard let callback = callbacks[name] else { usage() }
-    // libFuzzer sees argv without the target's name.
-    var fuzzerArguments = [arguments[0]] + arguments.dropFirst(2)
-    var argv: [UnsafeMutablePointer<CChar>?] = fuzzerArguments.map { strdup($0) } + [nil]
-    var argc = Int32(fuzzerArguments.count)
-    let status = argv.withUnsafeMutableBufferPointer { buffer -> Int32 in
-        var pointer = buffer.baseAddress
-        return LLVMFuzzerRunDriver(&argc, &pointer, callback)
-    }
-    _ = fuzzerArguments.removeAll()
-    exit(status)
-    #else
     guard arguments.count >= 3 else { usage() }
     _ = replay(target, Array(arguments.dropFirst(2)))
-    #endif
 }
+#endif

@@ -11,4 +11,9 @@
 /// -DFUZZING), so nothing else may call it.
 int LLVMFuzzerRunDriver(int *argc, char ***argv, int (*callback)(const uint8_t *data, size_t size));
 
+/// The fuzz target's entry point, defined by NotifyFuzz (@_cdecl in
+/// FuzzEntry.swift) and declared here so that main.swift hands libFuzzer the
+/// C function itself.
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 #endif
