@@ -15,6 +15,9 @@
 #   notifyd is too slow for their deadlines) and the abuse suites are skipped.
 #   Two tests at a time, and TSan's report stops nothing: every race is
 #   printed with both stacks (halt_on_error=0), and the run fails if any was.
+#   TSan does not see Synchronization.Mutex on Linux (a futex): it reports
+#   races inside Mutex.withLock that are none (scripts/tsan-mutex-check.swift
+#   shows it on ten lines); judge each report's stacks before believing it.
 # Logs: .build-asan/sanitize.log, .build-tsan/sanitize.log.
 # On a shared machine run it niced: nice -n 15 scripts/sanitize.sh
 set -euo pipefail

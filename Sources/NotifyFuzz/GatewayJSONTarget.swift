@@ -3,10 +3,11 @@ import NIOCore
 import NotifyDomain
 import NotifyMessages
 
-#if DEBUG
+#if DEBUG || FUZZING
 // BodyReading (form bodies, Content-Encoding) is internal to the gateway. A
-// debug build (the test build and the fuzz build) is compiled for testing; a
-// release build of this target skips those two paths.
+// debug build (the test build) is compiled for testing, and so is a fuzz build
+// (scripts/fuzz.sh passes -enable-testing); a plain release build of this
+// target skips those two paths.
 @testable import NotifyGateway
 #endif
 
@@ -32,7 +33,7 @@ enum GatewayJSONTarget {
         case 1:
             sendNotificationJSON(body)
         case 2:
-            #if DEBUG
+            #if DEBUG || FUZZING
             if BodyReading.looksLikeJSON(body) {
                 notifyJSON(body)
             } else if let object = BodyReading.formObject(body) {
@@ -40,7 +41,7 @@ enum GatewayJSONTarget {
             }
             #endif
         default:
-            #if DEBUG
+            #if DEBUG || FUZZING
             let encoding: BodyReading.Encoding = selector % 5 == 3 ? .gzip : .deflate
             guard let decoded = try? BodyReading.decode(body, encoding: encoding, limit: decodedLimit) else { return }
             FuzzCheck.require(decoded.readableBytes <= decodedLimit, "a decoded body exceeds its limit")
