@@ -11,11 +11,12 @@
 # --release builds with optimization (a longer build, several times more inputs
 # a second): for the long runs.
 # Prints each target's execution count (libFuzzer's number_of_executed_units).
+# NOTIFY_FUZZ_SCRATCH moves the scratch path (default .build-fuzz).
 # On a shared machine run it niced: nice -n 15 scripts/fuzz.sh frame --runs 10000000
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
-scratch=.build-fuzz
+scratch=${NOTIFY_FUZZ_SCRATCH:-.build-fuzz}
 configuration=debug
 if [ "${1:-}" = "--release" ]; then configuration=release; shift; fi
 
