@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "NotifyClient", targets: ["NotifyClient"]),
         .executable(name: "notify-bench", targets: ["NotifyBench"]),
         .executable(name: "notify-load", targets: ["NotifyLoad"]),
+        .executable(name: "notify-fuzz", targets: ["NotifyFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -157,6 +158,15 @@ let package = Package(
                 nioCore, nioPosix, .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"), argumentParser,
             ],
+            swiftSettings: swiftSettings
+        ),
+        // libFuzzer targets (fuzz/README.md). Built normally it replays the committed corpora and
+        // crash regressions (scripts/test.sh); scripts/fuzz.sh builds it with -sanitize=fuzzer
+        // -DFUZZING into .build-fuzz, where main runs libFuzzer's LLVMFuzzerRunDriver (CLibFuzzer).
+        .target(name: "CLibFuzzer"),
+        .executableTarget(
+            name: "NotifyFuzz",
+            dependencies: ["CLibFuzzer", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyGateway", nioCore],
             swiftSettings: swiftSettings
         ),
 

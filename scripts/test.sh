@@ -20,6 +20,18 @@ SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH="${NOTIFY_TEST_WIDTH:-4}" \
 status=${PIPESTATUS[0]}
 [ "$status" = 0 ] || { echo "swift test failed ($status)"; exit "$status"; }
 
+echo "== fuzz corpora and crash regressions, replayed"
+"$(swift build --show-bin-path)/notify-fuzz" replay fuzz > /tmp/notify-fuzz-replay.log 2>&1 \
+  || { tail -30 /tmp/notify-fuzz-replay.log; echo "fuzz replay failed"; exit 1; }
+grep 'inputs replayed' /tmp/notify-fuzz-replay.log
+
+echo "== fuzz (each target ${NOTIFY_FUZZ_SECONDS:-10} s under libFuzzer and ASan; its own build in .build-fuzz)"
+# The sanitized build adds about 4 minutes to a cold run (docs/SECURITY.md);
+# NOTIFY_FUZZ_SECONDS=0 skips this step.
+if [ "${NOTIFY_FUZZ_SECONDS:-10}" != 0 ]; then
+  scripts/fuzz.sh all --seconds "${NOTIFY_FUZZ_SECONDS:-10}"
+fi
+
 echo "== interop"
 scripts/interop/run.sh "$(swift build --show-bin-path)"
 
