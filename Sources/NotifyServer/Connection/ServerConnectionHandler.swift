@@ -95,7 +95,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        // `deliver` holds this handler (through its NIOLoopBound): a cycle
+        // that kept every connection's handler, inbox and logger alive after
+        // it closed. Calls still running hold their own copy and let go when
+        // they answer.
+        deliver = nil
         idleCheck?.cancel()
+        idleCheck = nil
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
