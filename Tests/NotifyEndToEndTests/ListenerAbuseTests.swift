@@ -157,8 +157,15 @@ struct FrameAbuseTests {
         return connection
     }
 
-    /// The frames the server sends until it closes (at most `limit`).
-    static func framesUntilClosed(_ connection: RawConnection, limit: Int = 8) async -> [Frame] {
+    /// The frames the server sends until it closes (at most `limit`); after
+    /// `within`, the test closes the connection itself.
+    static func framesUntilClosed(_ connection: RawConnection, limit: Int = 8, within: Duration = .seconds(30)) async -> [Frame] {
+        let channel = connection.channel
+        let timer = Task {
+            try? await Task.sleep(for: within)
+            if !Task.isCancelled { channel.close(promise: nil) }
+        }
+        defer { timer.cancel() }
         var frames: [Frame] = []
         while frames.count < limit, let frame = try? await connection.next() {
             frames.append(frame)
