@@ -84,7 +84,8 @@ def start_notifyd(path, connections):
     deadline = time.time() + 60
     while time.time() < deadline:
         with open(log_path) as text:
-            match = re.search(r"RPC server listening.*notify\.rpc\.address=\S*:(\d+)", text.read())
+            lines = [line for line in text if "RPC server listening" in line]
+        match = re.search(r"notify\.rpc\.address=\S*:(\d+)", lines[0]) if lines else None
         if match:
             return {"process": process, "port": int(match.group(1)), "directory": directory,
                     "ca": os.path.join(directory, "data", "tls", "ca.crt")}
