@@ -1,3 +1,5 @@
+import Foundation
+import Glibc
 import NIOCore
 import NotifyClient
 import NotifyMessages
@@ -14,18 +16,20 @@ import Testing
 @Suite("RPC listener abuse: connection churn", .serialized)
 struct ListenerChurnAbuseTests {
     /// Bytes per connection the heap may grow by over a churn. The leak this
-    /// guards against was about 1,150; the allowance is wide because the other
-    /// suites allocate in the same process while this one measures.
+    /// guards against was 1,172 bytes here (1,683 over TLS); the allowance is
+    /// wide because the other suites allocate in the same process while this
+    /// one measures.
     static let allowedBytesPerConnection = 256
+    /// The same over TLS, where the client's side (NIO and OpenSSL in this
+    /// process) also leaves amortized growth of about 200 bytes.
+    static let allowedBytesPerTLSConnection = 600
 
     @Test("plain TCP connect and close, thousands of times, gives the heap back", .timeLimit(.minutes(3)))
     func plainChurn() async throws {
         try #require(HeapStatistics.bytesInUse() != nil, "the allocator's statistics (glibc mallinfo2) are needed")
         try await withTestServer { server in
-            let perConnection = try await Self.churnGrowth(connections: 4000) {
-                let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                    .connect(host: "127.0.0.1", port: server.port).get()
-                try await channel.close()
+            let perConnection = try await Self.churnGrowth(connections: 4000, allowed: Self.allowedBytesPerConnection) {
+                try Self.connectAndClose(port: server.port)
             }
             print("ListenerChurnAbuseTests plain TCP: \(perConnection) bytes of heap per connection")
             #expect(perConnection < Self.allowedBytesPerConnection)
@@ -36,7 +40,7 @@ struct ListenerChurnAbuseTests {
     func tlsChurn() async throws {
         try #require(HeapStatistics.bytesInUse() != nil, "the allocator's statistics (glibc mallinfo2) are needed")
         try await withTestServer { server in
-            let perConnection = try await Self.churnGrowth(connections: 1500) {
+            let perConnection = try await Self.churnGrowth(connections: 1500, allowed: Self.allowedBytesPerTLSConnection) {
                 let connection = try await RawConnection.connect(port: server.port, caFile: server.caFile)
                 guard case .settings = try await connection.next() else {
                     await connection.close()
@@ -45,18 +49,39 @@ struct ListenerChurnAbuseTests {
                 await connection.close()
             }
             print("ListenerChurnAbuseTests TLS: \(perConnection) bytes of heap per connection")
-            #expect(perConnection < Self.allowedBytesPerConnection)
+            #expect(perConnection < Self.allowedBytesPerTLSConnection)
         }
     }
 
     struct ChurnFailure: Error {}
+
+    /// A TCP connect and close with the C socket calls, so that the only
+    /// allocations of the churn are the server's. Loopback: connect returns
+    /// as soon as the kernel has queued the connection.
+    static func connectAndClose(port: Int) throws {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { throw ChurnFailure() }
+        defer { Glibc.close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        let connected = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else { throw ChurnFailure() }
+    }
 
     /// Opens and closes `connections` connections, 16 at a time, after a
     /// warm-up, and returns the heap's growth per connection once the server
     /// has settled. A leak grows the heap in every attempt; another suite's
     /// allocations seldom do the same three times, so the smallest of up to
     /// three attempts is returned, stopping at the first under the allowance.
-    static func churnGrowth(connections: Int, _ connect: @escaping @Sendable () async throws -> Void) async throws -> Int {
+    static func churnGrowth(
+        connections: Int, allowed: Int, _ connect: @escaping @Sendable () async throws -> Void
+    ) async throws -> Int {
         try await churn(200, connect)
         var smallest = Int.max
         for _ in 0..<3 {
@@ -64,7 +89,7 @@ struct ListenerChurnAbuseTests {
             try await churn(connections, connect)
             let after = await settledHeap()
             smallest = min(smallest, (after - before) / connections)
-            if smallest < allowedBytesPerConnection { break }
+            if smallest < allowed { break }
         }
         return smallest
     }
