@@ -122,6 +122,7 @@ let package = Package(
             name: "NotifyTesting",
             dependencies: [
                 "NotifyTLS", "NotifyServer", "NotifyStorageSQLite", "NotifyStorage", "NotifyClient", "NotifyWire", "NotifyDomain",
+                "CMallocTuning",
                 nioCore, nioPosix, logging, lifecycle, .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings

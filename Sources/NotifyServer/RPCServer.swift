@@ -30,6 +30,9 @@ public final class RPCServer: Service, Sendable {
     private let random = SecureRandom.Source()
     /// The in-process callers' streams, which no connection's drain ends.
     private let localStreams = LocalStreams()
+    /// True while connections are being refused at `maxConnections`: the
+    /// log says so once per stretch, not once per connection.
+    private let refusing = Atomic<Bool>(false)
 
     public init(
         configuration: ServerConfiguration,
@@ -116,6 +119,7 @@ public final class RPCServer: Service, Sendable {
         let router = self.router
         let logger = self.logger
         let random = self.random
+        let server = self
         var bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -133,16 +137,40 @@ public final class RPCServer: Service, Sendable {
                         configuration: configuration, router: router, executor: executor, random: random,
                         logger: connectionLogger
                     )
+                    let admitted = registry.add(
+                        channel, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop),
+                        limit: configuration.maxConnections
+                    )
+                    server.noteAdmission(admitted, open: registry.count)
+                    guard admitted else {
+                        try channel.pipeline.syncOperations.addHandler(RefusedConnectionHandler())
+                        return
+                    }
                     try channel.pipeline.syncOperations.addHandlers([
                         TLSHandler(context: tlsContext, handshakeTimeout: TimeAmount(configuration.handshakeTimeout)),
-                        ByteToMessageHandler(FrameDecoder(maximumMessageSize: configuration.maxMessageSize)),
+                        ByteToMessageHandler(FrameDecoder(
+                            maximumMessageSize: configuration.maxMessageSize, limits: configuration.frameLimits
+                        )),
                         handler,
                     ])
-                    registry.add(channel, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop))
                 }
             }
             .bind(host: configuration.host, port: configuration.port)
             .get()
+    }
+
+    /// Logs when the server starts refusing connections at `maxConnections`,
+    /// and when it takes them again.
+    private func noteAdmission(_ admitted: Bool, open: Int) {
+        guard refusing.exchange(!admitted, ordering: .relaxed) != !admitted else { return }
+        if admitted {
+            logger.info("accepting connections again", metadata: ["notify.connections": "\(open)"])
+        } else {
+            logger.info(
+                "connection limit reached: new connections are closed at once",
+                metadata: ["notify.connections.limit": "\(configuration.maxConnections)"]
+            )
+        }
     }
 }
 
@@ -170,6 +198,9 @@ extension RPCServer: LocalRPCEndpoint {
         let executor = self.executor
         guard acceptsLocalCalls.load(ordering: .relaxed) else {
             return eventLoop.execute { completion(.frame(CallJob.goingAway(context))) }
+        }
+        if let error = CallMetadata.violation(in: metadata) {
+            return eventLoop.execute { completion(.frame(CallJob.failure(error, context: context))) }
         }
         let handler: RPCRouter.AsyncHandler
         switch CallJob.route(router.handler(for: method), context: context) {
@@ -223,6 +254,10 @@ extension RPCServer: LocalRPCEndpoint {
         )
         guard acceptsLocalCalls.load(ordering: .relaxed) else {
             completion(CallJob.goingAway(context))
+            return {}
+        }
+        if let error = CallMetadata.violation(in: metadata) {
+            completion(CallJob.failure(error, context: context))
             return {}
         }
         let handler: RPCRouter.StreamHandler

@@ -1,5 +1,6 @@
 public import NotifyDomain
 public import NotifyTLS
+public import NotifyWire
 
 /// Everything the RPC server needs to run, parsed once by the executable.
 ///
@@ -32,6 +33,19 @@ public struct ServerConfiguration: Sendable {
     public var socketSendBufferSize: Int?
     /// A connection with nothing in flight and no frame for this long is closed. Nil: never.
     public var idleTimeout: Duration?
+    /// A connection that has sent no request this long after its TLS
+    /// handshake is closed (goaway, status 0): an idle flood holds a socket
+    /// for this long, not for ``idleTimeout``. Nil: only ``idleTimeout`` applies.
+    public var firstCallTimeout: Duration?
+    /// Client connections open at once, handshakes included. One past it is
+    /// accepted and closed at once, before any TLS (docs/PROTOCOL.md): the
+    /// listen backlog stays empty and existing connections keep their file
+    /// descriptors and their event loops.
+    public var maxConnections: Int
+    /// The most metadata a request frame may carry (entries, encoded bytes),
+    /// checked before the frame is unpacked; past it the connection gets a
+    /// goaway RESOURCE_EXHAUSTED and is closed.
+    public var frameLimits: FrameLimits
     /// How long graceful shutdown waits for in-flight calls before closing connections.
     public var drainTimeout: Duration
     /// A connection whose TLS handshake has not finished this long after it
@@ -79,6 +93,9 @@ public struct ServerConfiguration: Sendable {
         maxStreams: Int = 10_000,
         maxMessageSize: Int = 4 * 1024 * 1024,
         idleTimeout: Duration? = .seconds(300),
+        firstCallTimeout: Duration? = .seconds(30),
+        maxConnections: Int = 10_000,
+        frameLimits: FrameLimits = FrameLimits(),
         drainTimeout: Duration = .seconds(30),
         handshakeTimeout: Duration = .seconds(10),
         communityMode: CommunityMode = .friendship,
@@ -96,6 +113,9 @@ public struct ServerConfiguration: Sendable {
         self.maxStreams = maxStreams
         self.maxMessageSize = maxMessageSize
         self.idleTimeout = idleTimeout
+        self.firstCallTimeout = firstCallTimeout
+        self.maxConnections = maxConnections
+        self.frameLimits = frameLimits
         self.drainTimeout = drainTimeout
         self.handshakeTimeout = handshakeTimeout
         self.communityMode = communityMode

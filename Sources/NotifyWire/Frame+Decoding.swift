@@ -8,13 +8,24 @@ extension Frame {
     /// before that memory is freed, so the returned frame owns all it holds. The size limit is the
     /// caller's (``FrameDecoder`` checks it from the header before the body arrives).
     ///
-    /// - Parameter payload: Exactly one serialized `notify.v1.Frame`.
+    /// Before protobuf-c sees the bytes, a walk over their wire format refuses a NUL byte in any
+    /// string field and metadata past `limits` (see ``FrameLimits``): protobuf-c would cut the
+    /// string at the NUL, and pays an allocation per metadata entry, however empty.
+    ///
+    /// - Parameters:
+    ///   - payload: Exactly one serialized `notify.v1.Frame`.
+    ///   - limits: The most metadata the frame may carry.
     /// - Returns: The frame.
     /// - Throws: ``WireError/Code/malformedFrame`` if the bytes are not a `notify.v1.Frame`, no `kind` is
     ///   set, a string is not UTF-8, or a field the kind needs is absent (`call_id` of a request,
-    ///   response, stream message or cancel; `method`; a response's `status_code`).
-    public static func decode(payload: ByteBuffer) throws(WireError) -> Frame {
+    ///   response, stream message or cancel; `method`; a response's `status_code`);
+    ///   ``WireError/Code/invalidString`` for a NUL byte in a string field;
+    ///   ``WireError/Code/metadataTooLarge`` past `limits`.
+    public static func decode(payload: ByteBuffer, limits: FrameLimits = FrameLimits()) throws(WireError) -> Frame {
         let result = payload.withUnsafeReadableBytes { bytes -> Result<Frame, WireError> in
+            if case .failure(let error) = Result(catching: { () throws(WireError) in try FrameScan.check(bytes, limits: limits) }) {
+                return .failure(error)
+            }
             let data = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
             guard let unpacked = notify__v1__frame__unpack(nil, bytes.count, data) else {
                 return .failure(.malformed("the frame body is not a notify.v1.Frame"))

@@ -14,18 +14,24 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
 
     /// The largest frame body accepted, in bytes.
     public let maximumMessageSize: Int
+    /// The most metadata one frame may carry, checked before the frame is unpacked.
+    public let limits: FrameLimits
 
-    /// - Parameter maximumMessageSize: The largest frame body accepted, in bytes; usually
-    ///   ``Limits/defaultMaxMessageSize`` or what ``Settings`` announced.
-    public init(maximumMessageSize: Int = Limits.defaultMaxMessageSize) {
+    /// - Parameters:
+    ///   - maximumMessageSize: The largest frame body accepted, in bytes; usually
+    ///     ``Limits/defaultMaxMessageSize`` or what ``Settings`` announced.
+    ///   - limits: The most metadata one frame may carry.
+    public init(maximumMessageSize: Int = Limits.defaultMaxMessageSize, limits: FrameLimits = FrameLimits()) {
         precondition(maximumMessageSize >= 0, "maximumMessageSize must not be negative")
         self.maximumMessageSize = maximumMessageSize
+        self.limits = limits
     }
 
     /// Decodes the next frame, or returns `nil` until all of it has arrived.
     ///
     /// - Throws: ``WireError`` with ``WireError/Code/unsupportedFlags``,
-    ///   ``WireError/Code/messageTooLarge`` or ``WireError/Code/malformedFrame``.
+    ///   ``WireError/Code/messageTooLarge``, ``WireError/Code/malformedFrame``,
+    ///   ``WireError/Code/invalidString`` or ``WireError/Code/metadataTooLarge``.
     public mutating func decode(buffer: inout ByteBuffer) throws -> Frame? {
         // The flag byte is judged alone, so a stream of garbage fails on its first byte.
         guard let flags = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else {
@@ -54,7 +60,7 @@ public struct FrameDecoder: NIOSingleStepByteToMessageDecoder, Sendable {
         guard let body = buffer.readSlice(length: Int(length)) else {
             preconditionFailure("the body's readable bytes were checked above")
         }
-        return try Frame.decode(payload: body)
+        return try Frame.decode(payload: body, limits: self.limits)
     }
 
     /// Decodes what is left when the stream ends.

@@ -10,6 +10,7 @@ public struct WireError: Error, Hashable, Sendable, CustomStringConvertible {
             case malformedFrame
             case truncated
             case invalidString
+            case metadataTooLarge
         }
 
         private let wrapped: Wrapped
@@ -27,8 +28,11 @@ public struct WireError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let malformedFrame = Code(.malformedFrame)
         /// The stream ended in the middle of a frame.
         public static let truncated = Code(.truncated)
-        /// A string to encode contains a NUL byte, which protobuf-c's C strings cannot carry.
+        /// A string to encode, or a string field of a frame being decoded, contains a NUL byte,
+        /// which protobuf-c's C strings cannot carry.
         public static let invalidString = Code(.invalidString)
+        /// A frame carries more metadata entries or bytes than ``FrameLimits`` allows.
+        public static let metadataTooLarge = Code(.metadataTooLarge)
 
         public var description: String {
             switch self.wrapped {
@@ -37,6 +41,7 @@ public struct WireError: Error, Hashable, Sendable, CustomStringConvertible {
             case .malformedFrame: "malformedFrame"
             case .truncated: "truncated"
             case .invalidString: "invalidString"
+            case .metadataTooLarge: "metadataTooLarge"
             }
         }
     }

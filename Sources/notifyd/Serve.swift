@@ -7,6 +7,7 @@ import NotifyGateway
 import NotifyServer
 import NotifyStorageSQLite
 import NotifyTLS
+import NotifyWire
 import ServiceLifecycle
 import UnixSignals
 
@@ -56,6 +57,18 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Seconds before an idle connection is closed; 0 never. [NOTIFY_IDLE_TIMEOUT, default 300]")
     var idleTimeout: Int?
+
+    @Option(help: "Seconds a connection may go without its first call after its TLS handshake before it is closed; 0 leaves it to --idle-timeout. [NOTIFY_FIRST_CALL_TIMEOUT, default 30]")
+    var firstCallTimeout: Int?
+
+    @Option(help: "RPC connections open at once; one more is accepted and closed at once. Must fit under the open-file limit, which notifyd raises to its hard limit. [NOTIFY_MAX_CONNECTIONS, default 10000, lowered to fit]")
+    var maxConnections: Int?
+
+    @Option(help: "Metadata entries a frame may carry; more closes the connection (goaway RESOURCE_EXHAUSTED). [NOTIFY_MAX_METADATA_ENTRIES, default 64]")
+    var maxMetadataEntries: Int?
+
+    @Option(help: "Encoded bytes of a frame's metadata; more closes the connection (goaway RESOURCE_EXHAUSTED). [NOTIFY_MAX_METADATA_BYTES, default 16384]")
+    var maxMetadataBytes: Int?
 
     @Option(help: "Seconds graceful shutdown waits for calls in flight. [NOTIFY_DRAIN_TIMEOUT, default 30]")
     var drainTimeout: Int?
@@ -115,7 +128,8 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--auth-failure-limit and --auth-failure-burst must be between 0 and 1e9")
         }
         let idle = try env.value(idleTimeout, "NOTIFY_IDLE_TIMEOUT", default: 300)
-        let configuration = ServerConfiguration(
+        let firstCall = try env.value(firstCallTimeout, "NOTIFY_FIRST_CALL_TIMEOUT", default: 30)
+        var configuration = ServerConfiguration(
             host: env.string(rpcHost, "NOTIFY_RPC_HOST", default: "127.0.0.1"),
             port: try env.value(rpcPort, "NOTIFY_RPC_PORT", default: 7443),
             tls: tls,
@@ -124,6 +138,11 @@ struct Serve: AsyncParsableCommand {
             maxStreams: try env.value(maxStreams, "NOTIFY_MAX_STREAMS", default: 10_000),
             maxMessageSize: try env.value(maxMessageSize, "NOTIFY_MAX_MESSAGE_SIZE", default: 4 * 1024 * 1024),
             idleTimeout: idle > 0 ? .seconds(idle) : nil,
+            firstCallTimeout: firstCall > 0 ? .seconds(firstCall) : nil,
+            frameLimits: FrameLimits(
+                maxMetadataEntries: try env.value(maxMetadataEntries, "NOTIFY_MAX_METADATA_ENTRIES", default: FrameLimits.defaultMaxMetadataEntries),
+                maxMetadataBytes: try env.value(maxMetadataBytes, "NOTIFY_MAX_METADATA_BYTES", default: FrameLimits.defaultMaxMetadataBytes)
+            ),
             drainTimeout: .seconds(try env.value(drainTimeout, "NOTIFY_DRAIN_TIMEOUT", default: 30)),
             handshakeTimeout: .seconds(try env.value(tlsHandshakeTimeout, "NOTIFY_TLS_HANDSHAKE_TIMEOUT", default: 10)),
             communityMode: try env.bool(followEnabled, "NOTIFY_FOLLOW_ENABLED") ? .follow : .friendship,
@@ -137,11 +156,28 @@ struct Serve: AsyncParsableCommand {
                 "--max-concurrent-calls, --max-calls-in-flight, --max-streams and --tls-handshake-timeout must be positive, --max-message-size at least 1024"
             )
         }
+        guard configuration.frameLimits.maxMetadataEntries >= 8, configuration.frameLimits.maxMetadataBytes >= 1024,
+            firstCall >= 0
+        else {
+            throw ValidationError("--max-metadata-entries must be at least 8, --max-metadata-bytes at least 1024, --first-call-timeout not negative")
+        }
 
         // Parsed before the store opens, so that a bad HTTP flag fails at once;
         // the upstream is set to this process's server below.
         let gateway = try env.bool(noGateway, "NOTIFY_NO_GATEWAY")
             ? nil : try http.configuration(upstream: .remote(ClientConfiguration(trustRootsFile: "")), env: env)
+
+        // Each connection is a file descriptor: past the limit, accept fails
+        // for everyone, health checks included.
+        let requestedConnections: Int? = try maxConnections ?? env.optionalString(nil, "NOTIFY_MAX_CONNECTIONS").map { text in
+            guard let value = Int(text) else { throw ValidationError("NOTIFY_MAX_CONNECTIONS=\(text) is not a valid value") }
+            return value
+        }
+        guard (requestedConnections ?? 1) > 0 else { throw ValidationError("--max-connections must be positive") }
+        configuration.maxConnections = try FileDescriptorLimit.connectionCap(
+            requested: requestedConnections, default: configuration.maxConnections,
+            otherConnections: gateway?.maxConnections ?? 0, limit: FileDescriptorLimit.raise(), logger: logger
+        )
 
         let feedLimit = try env.value(maxFeedEntries, "NOTIFY_MAX_FEED_ENTRIES", default: 100_000)
         guard feedLimit >= 0 else { throw ValidationError("--max-feed-entries must be 0 (no bound) or positive") }

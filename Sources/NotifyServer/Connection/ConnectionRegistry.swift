@@ -17,9 +17,17 @@ final class ConnectionRegistry: Sendable {
 
     var count: Int { state.withLock { $0.entries.count } }
 
-    func add(_ channel: any Channel, handler: NIOLoopBound<ServerConnectionHandler>) {
+    /// Adds a connection, unless `limit` connections are open already.
+    ///
+    /// - Returns: false, adding nothing, at the limit: the caller refuses the connection.
+    func add(_ channel: any Channel, handler: NIOLoopBound<ServerConnectionHandler>, limit: Int) -> Bool {
         let id = ObjectIdentifier(channel)
-        state.withLock { $0.entries[id] = Entry(channel: channel, handler: handler) }
+        let added = state.withLock { state in
+            guard state.entries.count < limit else { return false }
+            state.entries[id] = Entry(channel: channel, handler: handler)
+            return true
+        }
+        guard added else { return false }
         channel.closeFuture.whenComplete { _ in
             let waiters: [CheckedContinuation<Void, Never>] = self.state.withLock { state in
                 state.entries.removeValue(forKey: id)
@@ -29,6 +37,7 @@ final class ConnectionRegistry: Sendable {
             }
             for waiter in waiters { waiter.resume() }
         }
+        return true
     }
 
     /// Sends every connection a goaway; each closes once its calls are answered.

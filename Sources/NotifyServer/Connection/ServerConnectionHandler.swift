@@ -30,6 +30,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private let executor: CallExecutor
     private let settings: Settings
     private let idleTimeout: TimeAmount?
+    private let firstCallTimeout: TimeAmount?
     private let maxMessageSize: Int
     private let logger: Logger
 
@@ -53,6 +54,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private var streams: [UInt64: (stream: ServerStream, requestID: String)] = [:]
     private var lastActivity = NIODeadline.now()
     private var idleCheck: Scheduled<Void>?
+    /// Armed at the handshake, disarmed by the first request: a connection
+    /// that never calls is closed after `firstCallTimeout`.
+    private var firstCallCheck: Scheduled<Void>?
     private var closing = false
     /// Frames read while the channel could not write, in order: at most what
     /// the reads before it stopped delivered. Nil until a client fills its
@@ -75,6 +79,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         self.executor = executor
         self.maxMessageSize = configuration.maxMessageSize
         self.idleTimeout = configuration.idleTimeout.map { TimeAmount($0) }
+        self.firstCallTimeout = configuration.firstCallTimeout.map { TimeAmount($0) }
         self.settings = Settings(
             maxConcurrentCalls: UInt32(clamping: configuration.maxConcurrentCallsPerConnection),
             maxMessageSize: UInt32(clamping: configuration.maxMessageSize),
@@ -97,7 +102,15 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        // `deliver` holds this handler (through its NIOLoopBound): a cycle
+        // that kept every connection's handler, inbox and logger alive after
+        // it closed. Calls still running hold their own copy and let go when
+        // they answer.
+        deliver = nil
         idleCheck?.cancel()
+        idleCheck = nil
+        firstCallCheck?.cancel()
+        firstCallCheck = nil
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -105,6 +118,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             write(.settings(settings))
             flushNow()
             scheduleIdleCheck()
+            scheduleFirstCallCheck()
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -160,6 +174,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         state.closed()
         held = nil
         idleCheck?.cancel()
+        firstCallCheck?.cancel()
         // The client is gone: nobody will read the answers of the calls in
         // flight. What they commit stays committed.
         deadlines.cancelAll()
@@ -194,7 +209,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         switch error {
         case let error as WireError:
             logger.debug("closing connection on a framing error", metadata: ["error.message": "\(error)"])
-            let code: StatusCode = error.code == .messageTooLarge ? .resourceExhausted : .invalidArgument
+            let code: StatusCode = error.code == .messageTooLarge || error.code == .metadataTooLarge
+                ? .resourceExhausted : .invalidArgument
             protocolViolation(code: code, error.message)
         case let error as TLSError:
             logger.debug("TLS failure", metadata: ["error.message": "\(error)"])
@@ -208,6 +224,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     // MARK: Calls
 
     private func receive(_ request: RequestFrame) {
+        if let firstCallCheck {
+            firstCallCheck.cancel()
+            self.firstCallCheck = nil
+        }
         switch state.receivedRequest(callID: request.callID) {
         case .dispatch:
             dispatch(request)
@@ -231,6 +251,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     private func dispatch(_ request: RequestFrame) {
         guard let deliver else { return }
+        if let error = CallMetadata.violation(in: request.metadata) {
+            return reject(request, error, completing: true)
+        }
         let requestID = request.metadata["x-request-id"] ?? UUIDText.random(using: &random)
         var callContext = ServerContext(
             callID: request.callID, method: request.method, metadata: request.metadata, deadline: nil,
@@ -346,9 +369,17 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     /// Answers a call the connection refuses before dispatching it; like every
     /// answer it carries the call's request id.
-    private func reject(_ request: RequestFrame, _ error: RPCError) {
+    ///
+    /// - Parameter completing: the call was admitted (it holds a place among
+    ///   the connection's calls in flight), so its answer also completes it.
+    private func reject(_ request: RequestFrame, _ error: RPCError, completing: Bool = false) {
         let requestID = request.metadata["x-request-id"] ?? UUIDText.random(using: &random)
-        write(.response(CallJob.failure(error, callID: request.callID, requestID: requestID)))
+        let answer = CallJob.failure(error, callID: request.callID, requestID: requestID)
+        if completing {
+            complete(answer)
+        } else {
+            write(.response(answer))
+        }
     }
 
     /// Completes the answers that other threads finished, then flushes once.
@@ -469,6 +500,24 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         idleCheck = context.eventLoop.scheduleTask(in: idleTimeout) {
             loopBound.value.checkIdle()
         }
+    }
+
+    private func scheduleFirstCallCheck() {
+        guard let firstCallTimeout, let context else { return }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        firstCallCheck = context.eventLoop.scheduleTask(in: firstCallTimeout) {
+            loopBound.value.firstCallTimedOut()
+        }
+    }
+
+    /// No request came within `firstCallTimeout` of the handshake: a client
+    /// that holds a connection it does not use gives it back.
+    private func firstCallTimedOut() {
+        guard firstCallCheck != nil else { return }
+        firstCallCheck = nil
+        write(.goAway(GoAwayFrame(lastCallID: 0, status: .ok, message: "no call within the first-call timeout")))
+        flushNow()
+        close()
     }
 
     private func checkIdle() {
