@@ -1,5 +1,5 @@
 import Foundation
-public import NotifyDomain
+import NotifyDomain
 import NotifyWire
 import Synchronization
 
