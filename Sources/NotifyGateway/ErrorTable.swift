@@ -178,6 +178,9 @@ enum ErrorTable {
 
         case (.invalidArgument, "INVALID_FIELDS"), (.invalidArgument, "MISSING_UNS_ID"):
             return invalidFields(error.fieldViolations.map { Violation(field: $0.field, message: $0.description) }, graph: graph)
+        case (.invalidArgument, "INVALID_METADATA"):
+            // A header the service refused (an Idempotency-Key past 255 bytes): its message names it.
+            return Problem(status: .badRequest, code: graph ? "invalidRequest" : "invalid", message: error.message)
         case (.invalidArgument, _):
             return Problem(status: .badRequest, code: graph ? "invalidRequest" : "invalid", message: "The request is invalid.")
 

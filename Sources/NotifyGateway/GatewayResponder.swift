@@ -163,11 +163,15 @@ struct GatewayResponder: Sendable {
 
     /// The RPC metadata of a request: its credentials, our request id, and
     /// the idempotency key when the client sent one.
+    ///
+    /// A key is forwarded whatever its length: the service refuses one past
+    /// its limit (INVALID_ARGUMENT `INVALID_METADATA`, 400 here), where
+    /// dropping it would have stored a retried notification twice.
     static func metadata(_ request: GatewayRequest, identity: RequestIdentity, idempotent: Bool) -> Metadata {
         var metadata = Metadata()
         if let authorization = request.headers.authorization { metadata.add("authorization", authorization) }
         metadata.add("x-request-id", identity.requestID)
-        if idempotent, let key = request.headers.idempotencyKey, !key.isEmpty, key.utf8.count <= 255 {
+        if idempotent, let key = request.headers.idempotencyKey, !key.isEmpty {
             metadata.add("idempotency-key", key)
         }
         return metadata

@@ -78,6 +78,9 @@ struct GatewayAbuseTests {
                     .bind(to: try SocketAddress(ipAddress: "127.0.0.2", port: 0))
                     .connect(host: "127.0.0.1", port: harness.port).get())
             }
+            // Each connection is counted on its own event loop once accepted: give
+            // the four time to be counted, so that the fifth is the one refused.
+            try await Task.sleep(for: .seconds(1))
             let refused = try await rawExchange(
                 port: harness.port, chunks: [(Self.healthz, .zero)], timeout: .seconds(15), source: "127.0.0.2"
             )

@@ -110,6 +110,29 @@ struct GraphTests {
         }
     }
 
+    @Test(
+        "an Idempotency-Key past 255 bytes answers 400 and stores nothing; one of 255 bytes replays",
+        arguments: UpstreamKind.allCases)
+    func longIdempotencyKey(upstream: UpstreamKind) async throws {
+        try await withHarness(upstream: upstream) { harness in
+            let headers = try await headers(harness)
+            let long = try await harness.send(
+                .POST, "/me/notifications/", headers: headers + [("Idempotency-Key", String(repeating: "k", count: 256))],
+                body: ByteBuffer(string: Self.seedBody))
+            #expect(long.status == 400, "\(long.text)")
+            #expect(long.json?["error"]?["code"]?.string == "invalidRequest")
+            #expect(long.json?["error"]?["message"]?.string?.contains("idempotency-key") == true)
+            #expect(try await harness.server.store.feed(user: 2, after: 0, limit: 10).isEmpty)
+
+            let key = [("Idempotency-Key", String(repeating: "k", count: 255))]
+            let first = try await harness.send(.POST, "/me/notifications/", headers: headers + key, body: ByteBuffer(string: Self.seedBody))
+            let again = try await harness.send(.POST, "/me/notifications/", headers: headers + key, body: ByteBuffer(string: Self.seedBody))
+            #expect(first.status == 201 && again.status == 201)
+            #expect(first.json?["id"] == again.json?["id"])
+            #expect(try await harness.server.store.feed(user: 2, after: 0, limit: 10).count == 1)
+        }
+    }
+
     @Test("Content-Encoding other than gzip or deflate answers 415", arguments: ["br", "compress", "gzip, br"])
     func unsupportedEncoding(encoding: String) async throws {
         try await withHarness { harness in

@@ -7,8 +7,8 @@ import NotifyWire
 /// (``FrameLimits``); here are the limits on what one key means.
 enum CallMetadata {
     /// The longest `idempotency-key`, in UTF-8 bytes: the key is stored with
-    /// every notification sent with it, for a day. The gateway forwards no
-    /// longer header.
+    /// every notification sent with it, for a day. The gateway forwards a
+    /// longer header as it came, so that it gets this error too.
     static let maxIdempotencyKeyBytes = 255
 
     /// - Returns: INVALID_ARGUMENT `INVALID_METADATA` when a key breaks its
