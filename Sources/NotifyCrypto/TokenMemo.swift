@@ -12,7 +12,15 @@ import Synchronization
 public final class TokenMemo: Sendable {
     private let last = Mutex<(header: String, hash: [UInt8])?>(nil)
 
-    public init() {}
+    /// The IP address of the client the caller relays, when it relays one:
+    /// the embedded gateway's HTTP connection gives its client's, so that
+    /// the server's per-address limit on failed authentications counts each
+    /// HTTP client apart rather than not at all.
+    public let peer: String?
+
+    public init(peer: String? = nil) {
+        self.peer = peer
+    }
 
     /// The hash for `header`: the memo's when it is the header seen last,
     /// else `compute`'s, which is then kept (nil, a malformed header, is not).

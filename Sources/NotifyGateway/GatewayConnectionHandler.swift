@@ -44,14 +44,16 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     private var events: EventStreamLink?
     private var heartbeat: RepeatedTask?
     private let heartbeatInterval: TimeAmount
-    /// Shared by this connection's calls, like an RPC connection's.
-    private let tokenMemo = TokenMemo()
+    /// Shared by this connection's calls, like an RPC connection's; it
+    /// carries the client's address to in-process calls.
+    private let tokenMemo: TokenMemo
 
     init(
         responder: GatewayResponder, maxBodySize: Int, readTimeout: TimeAmount, idleTimeout: TimeAmount, answerTimeout: TimeAmount,
-        headTimeout: TimeAmount, heartbeat: TimeAmount
+        headTimeout: TimeAmount, heartbeat: TimeAmount, peer: String?
     ) {
         self.responder = responder
+        self.tokenMemo = TokenMemo(peer: peer)
         self.heartbeatInterval = heartbeat
         self.state = GatewayConnectionStateMachine(
             now: .now(), maxBodySize: maxBodySize, readTimeout: readTimeout, idleTimeout: idleTimeout,

@@ -143,7 +143,7 @@ public final class GatewayServer: Service, Sendable {
                         responder: responder, maxBodySize: configuration.maxBodySize,
                         readTimeout: TimeAmount(configuration.readTimeout), idleTimeout: TimeAmount(configuration.idleTimeout),
                         answerTimeout: TimeAmount(configuration.rpcTimeout), headTimeout: TimeAmount(configuration.headTimeout),
-                        heartbeat: TimeAmount(configuration.eventHeartbeat)
+                        heartbeat: TimeAmount(configuration.eventHeartbeat), peer: channel.remoteAddress?.ipAddress
                     ))
                 }
             }

@@ -194,6 +194,7 @@ extension RPCServer: LocalRPCEndpoint {
             requestID: metadata["x-request-id"] ?? UUIDText.random(using: &random), logger: logger
         )
         call.tokenMemo = memo
+        call.peer = memo?.peer
         let context = call
         let executor = self.executor
         guard acceptsLocalCalls.load(ordering: .relaxed) else {

@@ -2,6 +2,9 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NotifyDomain
+import NotifyServer
+import NotifyStorageSQLite
 import NotifyTesting
 import Testing
 
@@ -46,5 +49,37 @@ struct GatewayQuotaAbuseTests {
         let health = try await http.execute(HTTPClientRequest(url: base + "/healthz"), timeout: .seconds(30))
         #expect(health.status.code == 200)
         try await http.shutdown()
+    }
+}
+
+@Suite("Token guessing through the embedded gateway is limited per HTTP client address")
+struct GatewayAuthFailureAbuseTests {
+    static func notify(token: String) -> String {
+        let body = #"{"recipients_type":"user","type":"t","title":null,"description":null,"user":7}"#
+        return "POST /api/v2/notification/notify/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
+            + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+    }
+
+    @Test("past the burst an address guessing tokens gets 429 before its token is checked; another address is served")
+    func guessing() async throws {
+        try await withHarness(upstream: .local, server: { $0.authFailureLimit = RateLimit(perSecond: 0.1, burst: 5) }) { harness in
+            var guesses: [Int] = []
+            for guess in 0..<8 {
+                let text = try await rawExchange(
+                    port: harness.port, chunks: [(Self.notify(token: "ntf_guess\(guess)"), .zero)], timeout: .seconds(15),
+                    source: "127.0.0.2")
+                guesses += statuses(in: text)
+            }
+            #expect(guesses == [401, 401, 401, 401, 401, 429, 429, 429], "\(guesses)")
+            // Even a valid token from that address waits; from another address it is served.
+            let admin = try await harness.server.adminToken()
+            let blocked = try await rawExchange(
+                port: harness.port, chunks: [(Self.notify(token: admin), .zero)], timeout: .seconds(15), source: "127.0.0.2")
+            #expect(statuses(in: blocked) == [429], "\(blocked)")
+            try await harness.server.store.putUser(User(id: 7))
+            let served = try await rawExchange(
+                port: harness.port, chunks: [(Self.notify(token: admin), .zero)], timeout: .seconds(15), source: "127.0.0.1")
+            #expect(statuses(in: served) == [204], "\(served)")
+        }
     }
 }

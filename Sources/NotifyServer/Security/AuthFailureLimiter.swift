@@ -9,9 +9,9 @@ import Synchronization
 /// bucket is empty, every call from the address that needs a token is
 /// refused RESOURCE_EXHAUSTED THROTTLED (with retry-after) before its token
 /// is even looked at: an address guessing tokens learns nothing more until
-/// the bucket refills, at the limit's rate. Calls made in-process (the
-/// embedded gateway's) have no peer address and are counted but not
-/// limited here.
+/// the bucket refills, at the limit's rate. Calls made in-process by the
+/// embedded gateway carry their HTTP client's address (``TokenMemo/peer``);
+/// other in-process calls have none and are counted but not limited.
 ///
 /// Failures are counted in total, and logged at info at most once per
 /// `logInterval` with the count since the last line, so that a flood of
