@@ -19,7 +19,7 @@ public enum NotifyService {
             authenticator: Authenticator(lookups: lookups),
             rateLimiter: RateLimiter(rate: configuration.rateLimitPerSecond, burst: configuration.rateLimitBurst)
         )
-        HealthService.register(into: &router, state: health)
+        HealthService.register(into: &router, state: health, store: store)
         NotificationService(
             store: store, guardrail: guardrail, communityMode: configuration.communityMode, random: SecureRandom.Source()
         )

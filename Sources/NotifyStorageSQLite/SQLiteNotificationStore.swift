@@ -30,6 +30,7 @@ public final class SQLiteNotificationStore: NotificationStore {
     /// Finishes when the append writer's thread has drained the queue and ended.
     private let appendWriterEnded: AsyncStream<Never>
     private let fanOutWorker: Task<Void, Never>
+    private let writabilityProbe: Task<Void, Never>
 
     /// Opens (creating if needed) the database at `path` and migrates it.
     ///
@@ -64,9 +65,10 @@ public final class SQLiteNotificationStore: NotificationStore {
         }
 
         let (fanOutSignals, fanOutSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let (probeSignals, probeSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let engine = StoreEngine(
             pool: pool, configuration: configuration, logger: logger,
-            fanOutSignal: fanOutSignal)
+            fanOutSignal: fanOutSignal, probeSignal: probeSignal)
         self.engine = engine
         // Owned by the store and awaited by close(); they hold the engine,
         // not the store. The writer blocks in SQLite and fsync, so it gets a
@@ -80,6 +82,7 @@ public final class SQLiteNotificationStore: NotificationStore {
         writer.name = "notify.store.append"
         writer.start()
         fanOutWorker = Task { await engine.runFanOut(fanOutSignals) }
+        writabilityProbe = Task { await engine.runWritabilityProbe(probeSignals) }
         // Jobs a previous process left unfinished.
         if configuration.runsBackgroundFanOut { fanOutSignal.yield() }
         logger.info("notification store opened", metadata: ["notify.store.path": "\(path)"])
@@ -89,6 +92,8 @@ public final class SQLiteNotificationStore: NotificationStore {
         _ = engine.queue.close()
         engine.fanOutSignal.finish()
         fanOutWorker.cancel()
+        engine.writability.finish()
+        writabilityProbe.cancel()
     }
 
     /// Stops accepting appends, commits the ones already queued, stops the
@@ -101,13 +106,25 @@ public final class SQLiteNotificationStore: NotificationStore {
         fanOutWorker.cancel()
         engine.fanOutSignal.finish()
         engine.feedAdvances.finishAll()
+        engine.writability.finish()
+        writabilityProbe.cancel()
         await fanOutWorker.value
+        await writabilityProbe.value
         guard wasOpen else { return }
         do {
             try engine.pool.close()
         } catch {
             engine.logger.info("the database did not close cleanly", metadata: ["error.type": "\(error)"])
         }
+    }
+
+    /// False while the store cannot write (the disk is full, the file cannot
+    /// be written): appends and other writes are refused at once with
+    /// ``StorageError/Code/unavailable`` and nothing of them is stored. It
+    /// turns true again by itself once the store's probe finds room
+    /// (every ``SQLiteStoreConfiguration/probeInterval``). Reads keep working.
+    public var isWritable: Bool {
+        engine.writability.isWritable
     }
 
     /// Counters since this store opened.
@@ -283,14 +300,21 @@ public final class SQLiteNotificationStore: NotificationStore {
     ///
     /// Once queued, the append completes whatever its caller does: the writer
     /// may already be committing it.
-    /// - Failures: ``StorageError/Code/unavailable`` at once (on the calling
+    /// - Failures: ``StorageError/Code/busy`` at once (on the calling
     ///   thread) when ``SQLiteStoreConfiguration/maxPendingAppends`` appends are
-    ///   already waiting or the store is closed; ``StorageError/Code/idempotencyKeyReused``;
+    ///   already waiting; ``StorageError/Code/unavailable`` at once when the
+    ///   store is closed or cannot write (``isWritable``), or when the commit
+    ///   finds the disk full; ``StorageError/Code/idempotencyKeyReused``;
     ///   ``StorageError/Code/alreadyExists`` for a notification id already stored.
     public func append(
         _ notification: NewNotification,
         completion: @escaping @Sendable (Result<AppendResult, StorageError>) -> Void
     ) {
+        // While the disk is full, refused before any work (StoreWritability).
+        if let refusal = engine.writability.refusal() {
+            completion(.failure(refusal))
+            return
+        }
         let encoded = EncodedAppend(notification)
         if let refusal = engine.queue.enqueue(.init(notification: encoded, completion: completion)) {
             completion(.failure(refusal))
