@@ -4,6 +4,11 @@ public import NotifyDomain
 public import NotifyStorage
 import GRDB
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A ``NotificationStore`` in one SQLite file, through GRDB.
 ///
@@ -50,6 +55,7 @@ public final class SQLiteNotificationStore: NotificationStore {
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
+        try Self.makePrivate(path)
         let pool: DatabasePool
         do {
             pool = try DatabasePool(path: path, configuration: config)
@@ -86,6 +92,30 @@ public final class SQLiteNotificationStore: NotificationStore {
         // Jobs a previous process left unfinished.
         if configuration.runsBackgroundFanOut { fanOutSignal.yield() }
         logger.info("notification store opened", metadata: ["notify.store.path": "\(path)"])
+    }
+
+    /// Makes the database readable by its owner only, whatever the umask:
+    /// creates a missing file 0600 (SQLite gives its -wal and -shm the main
+    /// file's mode) and takes group and other permissions off existing ones.
+    private static func makePrivate(_ path: String) throws(StorageError) {
+        let created = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if created >= 0 {
+            #if canImport(Glibc)
+            _ = Glibc.close(created)
+            #else
+            _ = Darwin.close(created)
+            #endif
+        } else if errno != EEXIST {
+            throw StorageError(code: .unavailable, message: "cannot create \(path)", cause: String(cString: strerror(errno)))
+        }
+        for file in [path, path + "-wal", path + "-shm"] {
+            var info = stat()
+            guard stat(file, &info) == 0, info.st_mode & 0o077 != 0 else { continue }
+            // Best effort on the side files: a failure shows in the modes, not in the service.
+            if chmod(file, info.st_mode & 0o700) != 0, file == path {
+                throw StorageError(code: .unavailable, message: "cannot make \(path) private", cause: String(cString: strerror(errno)))
+            }
+        }
     }
 
     deinit {
