@@ -105,7 +105,6 @@ struct DiskFullAbuseTests {
             }
         }
         #expect(refused > 0, "the disk never filled: \(stored.count) stored")
-        defer { print(server.log.split(separator: "\n").filter { $0.contains("NotifyStorageSQLite") || $0.contains("NotifyGateway") }.suffix(40).joined(separator: "\n")) }
         print("DiskFullAbuseTests: \(stored.count) notifications acknowledged before the disk filled, \(refused) refused")
 
         // Full: every write is refused for what it is, readiness is off, liveness on.
