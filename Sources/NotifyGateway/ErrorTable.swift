@@ -232,6 +232,15 @@ enum ErrorTable {
                 message: "The Idempotency-Key was already used with another request."
             )
 
+        case (.unavailable, "STORE_UNAVAILABLE"):
+            // Not throttling (429/406): the store cannot write (disk full,
+            // database lost) until an operator frees it; /readyz says so too.
+            let seconds = error.metadata["retry-after"].flatMap { Int($0) }.map { max(1, $0) } ?? 30
+            return Problem(
+                status: .serviceUnavailable, code: graph ? "storeUnavailable" : "store_unavailable",
+                message: "The notification store cannot take writes (disk full or database unavailable); nothing was stored.",
+                retryAfter: String(seconds)
+            )
         case (.unavailable, _):
             return Problem(
                 status: .serviceUnavailable, code: graph ? "serviceNotAvailable" : "service_unavailable",

@@ -142,7 +142,8 @@ struct GatewayResponder: Sendable {
             logger.error("unexpected failure", metadata: ["notify.request.id": "\(id)", "error.type": "\(Self.describe(failure))"])
             return ErrorTable.internalError(contract).response(contract: contract, identity: identity)
         }
-        if problem.status.code >= 500 {
+        // A full disk is logged once by the service, not once per request.
+        if problem.status.code >= 500, !Self.isStoreUnavailable(failure) {
             logger.warning("upstream failure", metadata: [
                 "notify.request.id": "\(id)", "error.message": "\(Self.describe(failure))", "http.status": "\(problem.status.code)",
             ])
@@ -152,6 +153,11 @@ struct GatewayResponder: Sendable {
             ])
         }
         return problem.response(contract: contract, identity: identity)
+    }
+
+    private static func isStoreUnavailable(_ failure: Failure) -> Bool {
+        if case .rpc(let error) = failure { return error.reason == "STORE_UNAVAILABLE" }
+        return false
     }
 
     private static func describe(_ failure: Failure) -> String {
@@ -230,9 +236,20 @@ struct GatewayResponder: Sendable {
     // MARK: /readyz
 
     private func readiness(identity: RequestIdentity) async -> Result<GatewayResponse, Failure> {
+        let timeout = min(configuration.rpcTimeout, .seconds(2))
         do {
-            let health = try await upstream.client.health(timeout: min(configuration.rpcTimeout, .seconds(2)))
+            var health = try await upstream.client.health(service: Self.readinessService, timeout: timeout)
+            if health.status == .serviceUnknown {
+                // A service from before readiness had a name of its own.
+                health = try await upstream.client.health(timeout: timeout)
+            }
             guard health.status == .serving else {
+                // Draining, or a store that cannot write: liveness tells them apart.
+                let live = try? await upstream.client.health(timeout: timeout)
+                if live?.status == .serving {
+                    return .failure(.rpc(RPCError(
+                        code: .unavailable, message: "the store cannot write", reason: "STORE_UNAVAILABLE")))
+                }
                 return .failure(.rpc(RPCError(code: .unavailable, message: "the service is \(health.status)", reason: "NOT_SERVING")))
             }
             return .success(Self.json(
@@ -243,4 +260,7 @@ struct GatewayResponder: Sendable {
             return .failure(.rpc(error))
         }
     }
+
+    /// The health service name of the RPC server's readiness (its store can write, it is not draining).
+    static let readinessService = "notify.v1.Readiness"
 }

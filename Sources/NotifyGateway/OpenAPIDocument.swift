@@ -400,7 +400,7 @@ paths:
   /readyz:
     get:
       operationId: readyz
-      summary: Readiness - the RPC service answers its health check with SERVING
+      summary: Readiness - the RPC service is not draining and its store can write (health service notify.v1.Readiness)
       tags: [gateway]
       security: []
       responses:

@@ -20,7 +20,7 @@ public enum NotifyService {
             rateLimiter: RateLimiter(limits: configuration.rateLimits),
             authFailures: AuthFailureLimiter(limit: configuration.authFailureLimit)
         )
-        HealthService.register(into: &router, state: health)
+        HealthService.register(into: &router, state: health, store: store)
         NotificationService(
             store: store, guardrail: guardrail, communityMode: configuration.communityMode, random: SecureRandom.Source()
         )

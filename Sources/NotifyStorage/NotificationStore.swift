@@ -156,9 +156,16 @@ public protocol NotificationStore: Sendable {
     /// again whether its caller may still read (a token revoked, a caller
     /// blocked, a user deleted).
     func wakeFeedWatchers()
+    /// False while the store cannot write at all (its disk is full, its
+    /// database is lost): writes fail with ``StorageError/Code/unavailable``
+    /// until it recovers by itself. Readiness reports it.
+    var isWritable: Bool { get }
 }
 
 extension NotificationStore {
+    /// A store that cannot tell is taken to be writable.
+    public var isWritable: Bool { true }
+
     /// Appends a notification and returns once it is committed.
     public func append(_ notification: NewNotification) async throws(StorageError) -> AppendResult {
         try await withCheckedContinuation { continuation in

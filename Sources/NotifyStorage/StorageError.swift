@@ -2,7 +2,7 @@
 public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Wrapped: Hashable, Sendable {
-            case notFound, alreadyExists, idempotencyKeyReused, unavailable, corrupt, internalError, feedFull
+            case notFound, alreadyExists, idempotencyKeyReused, busy, unavailable, corrupt, internalError, feedFull
         }
         private let wrapped: Wrapped
         private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
@@ -12,7 +12,16 @@ public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let alreadyExists = Code(.alreadyExists)
         /// An idempotency key came back with another request.
         public static let idempotencyKeyReused = Code(.idempotencyKeyReused)
-        /// The database cannot be reached or is busy past its timeout.
+        /// The database is busy: another process held its lock past the busy
+        /// timeout, or too many appends wait for the writer. Passing: retry
+        /// shortly (RESOURCE_EXHAUSTED `STORE_BUSY`).
+        public static let busy = Code(.busy)
+        /// The store cannot do the work at all: the disk is full, the database
+        /// cannot be opened, read or written (I/O error, read-only, lost), or
+        /// the store is closed. Nothing of the failed call was stored; it lasts
+        /// until an operator (or time) frees the resource (UNAVAILABLE
+        /// `STORE_UNAVAILABLE`). ``NotificationStore/isWritable`` says whether
+        /// the store is in that state now.
         public static let unavailable = Code(.unavailable)
         /// The data on disk is not what the schema says.
         public static let corrupt = Code(.corrupt)
@@ -25,6 +34,7 @@ public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
             case .notFound: "notFound"
             case .alreadyExists: "alreadyExists"
             case .idempotencyKeyReused: "idempotencyKeyReused"
+            case .busy: "busy"
             case .unavailable: "unavailable"
             case .corrupt: "corrupt"
             case .internalError: "internalError"

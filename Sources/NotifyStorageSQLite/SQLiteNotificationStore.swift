@@ -4,6 +4,11 @@ public import NotifyDomain
 public import NotifyStorage
 import GRDB
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A ``NotificationStore`` in one SQLite file, through GRDB.
 ///
@@ -30,6 +35,7 @@ public final class SQLiteNotificationStore: NotificationStore {
     /// Finishes when the append writer's thread has drained the queue and ended.
     private let appendWriterEnded: AsyncStream<Never>
     private let fanOutWorker: Task<Void, Never>
+    private let writabilityProbe: Task<Void, Never>
 
     /// Opens (creating if needed) the database at `path` and migrates it.
     ///
@@ -49,6 +55,7 @@ public final class SQLiteNotificationStore: NotificationStore {
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
+        try Self.makePrivate(path)
         let pool: DatabasePool
         do {
             pool = try DatabasePool(path: path, configuration: config)
@@ -64,9 +71,10 @@ public final class SQLiteNotificationStore: NotificationStore {
         }
 
         let (fanOutSignals, fanOutSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let (probeSignals, probeSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let engine = StoreEngine(
             pool: pool, configuration: configuration, logger: logger,
-            fanOutSignal: fanOutSignal)
+            fanOutSignal: fanOutSignal, probeSignal: probeSignal)
         self.engine = engine
         // Owned by the store and awaited by close(); they hold the engine,
         // not the store. The writer blocks in SQLite and fsync, so it gets a
@@ -80,15 +88,42 @@ public final class SQLiteNotificationStore: NotificationStore {
         writer.name = "notify.store.append"
         writer.start()
         fanOutWorker = Task { await engine.runFanOut(fanOutSignals) }
+        writabilityProbe = Task { await engine.runWritabilityProbe(probeSignals) }
         // Jobs a previous process left unfinished.
         if configuration.runsBackgroundFanOut { fanOutSignal.yield() }
         logger.info("notification store opened", metadata: ["notify.store.path": "\(path)"])
+    }
+
+    /// Makes the database readable by its owner only, whatever the umask:
+    /// creates a missing file 0600 (SQLite gives its -wal and -shm the main
+    /// file's mode) and takes group and other permissions off existing ones.
+    private static func makePrivate(_ path: String) throws(StorageError) {
+        let created = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if created >= 0 {
+            #if canImport(Glibc)
+            _ = Glibc.close(created)
+            #else
+            _ = Darwin.close(created)
+            #endif
+        } else if errno != EEXIST {
+            throw StorageError(code: .unavailable, message: "cannot create \(path)", cause: String(cString: strerror(errno)))
+        }
+        for file in [path, path + "-wal", path + "-shm"] {
+            var info = stat()
+            guard stat(file, &info) == 0, info.st_mode & 0o077 != 0 else { continue }
+            // Best effort on the side files: a failure shows in the modes, not in the service.
+            if chmod(file, info.st_mode & 0o700) != 0, file == path {
+                throw StorageError(code: .unavailable, message: "cannot make \(path) private", cause: String(cString: strerror(errno)))
+            }
+        }
     }
 
     deinit {
         _ = engine.queue.close()
         engine.fanOutSignal.finish()
         fanOutWorker.cancel()
+        engine.writability.finish()
+        writabilityProbe.cancel()
     }
 
     /// Stops accepting appends, commits the ones already queued, stops the
@@ -101,13 +136,25 @@ public final class SQLiteNotificationStore: NotificationStore {
         fanOutWorker.cancel()
         engine.fanOutSignal.finish()
         engine.feedAdvances.finishAll()
+        engine.writability.finish()
+        writabilityProbe.cancel()
         await fanOutWorker.value
+        await writabilityProbe.value
         guard wasOpen else { return }
         do {
             try engine.pool.close()
         } catch {
             engine.logger.info("the database did not close cleanly", metadata: ["error.type": "\(error)"])
         }
+    }
+
+    /// False while the store cannot write (the disk is full, the file cannot
+    /// be written): appends and other writes are refused at once with
+    /// ``StorageError/Code/unavailable`` and nothing of them is stored. It
+    /// turns true again by itself once the store's probe finds room
+    /// (every ``SQLiteStoreConfiguration/probeInterval``). Reads keep working.
+    public var isWritable: Bool {
+        engine.writability.isWritable
     }
 
     /// Counters since this store opened.
@@ -295,14 +342,21 @@ public final class SQLiteNotificationStore: NotificationStore {
     ///
     /// Once queued, the append completes whatever its caller does: the writer
     /// may already be committing it.
-    /// - Failures: ``StorageError/Code/unavailable`` at once (on the calling
+    /// - Failures: ``StorageError/Code/busy`` at once (on the calling
     ///   thread) when ``SQLiteStoreConfiguration/maxPendingAppends`` appends are
-    ///   already waiting or the store is closed; ``StorageError/Code/idempotencyKeyReused``;
+    ///   already waiting; ``StorageError/Code/unavailable`` at once when the
+    ///   store is closed or cannot write (``isWritable``), or when the commit
+    ///   finds the disk full; ``StorageError/Code/idempotencyKeyReused``;
     ///   ``StorageError/Code/alreadyExists`` for a notification id already stored.
     public func append(
         _ notification: NewNotification,
         completion: @escaping @Sendable (Result<AppendResult, StorageError>) -> Void
     ) {
+        // While the disk is full, refused before any work (StoreWritability).
+        if let refusal = engine.writability.refusal() {
+            completion(.failure(refusal))
+            return
+        }
         let encoded = EncodedAppend(notification)
         if let refusal = engine.queue.enqueue(.init(notification: encoded, completion: completion)) {
             completion(.failure(refusal))

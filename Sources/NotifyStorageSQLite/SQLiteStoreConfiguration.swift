@@ -5,12 +5,12 @@
 public struct SQLiteStoreConfiguration: Hashable, Sendable {
     /// How long a statement waits for another process's lock (the bootstrap
     /// CLI writing to the same file) before the call fails with
-    /// ``StorageError/Code/unavailable``.
+    /// ``StorageError/Code/busy``.
     public var busyTimeout: Duration
     /// The most appends committed by one transaction: one fsync covers them all.
     public var maxAppendsPerTransaction: Int
     /// The most appends waiting for the writer. Past it ``SQLiteNotificationStore/append(_:)``
-    /// throws ``StorageError/Code/unavailable`` at once instead of queueing without bound,
+    /// throws ``StorageError/Code/busy`` at once instead of queueing without bound,
     /// so the server can answer RESOURCE_EXHAUSTED.
     public var maxPendingAppends: Int
     /// The largest connections audience written to feeds inside the append's own
@@ -48,6 +48,12 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
     /// feeds are all full fails with ``StorageError/Code/feedFull``. Feeds are
     /// never trimmed to make room: an entry once acknowledged stays.
     public var maxFeedEntries: Int64?
+    /// How often a store that cannot write (a full disk) tries a probe write
+    /// to find out whether it can again.
+    public var probeInterval: Duration
+    /// Bytes the probe writes (then deletes): the room it wants before the
+    /// store takes writes again.
+    public var probeBytes: Int
 
     public init(
         busyTimeout: Duration = .seconds(5),
@@ -60,7 +66,9 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
         maximumReaderCount: Int = 5,
         runsBackgroundFanOut: Bool = true,
         checkpointInterval: Duration = .seconds(1),
-        maxFeedEntries: Int64? = nil
+        maxFeedEntries: Int64? = nil,
+        probeInterval: Duration = .seconds(1),
+        probeBytes: Int = 256 * 1024
     ) {
         self.busyTimeout = busyTimeout
         self.maxAppendsPerTransaction = maxAppendsPerTransaction
@@ -73,6 +81,8 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
         self.runsBackgroundFanOut = runsBackgroundFanOut
         self.checkpointInterval = checkpointInterval
         self.maxFeedEntries = maxFeedEntries.map { max(1, $0) }
+        self.probeInterval = probeInterval
+        self.probeBytes = probeBytes
     }
 }
 

@@ -103,6 +103,11 @@ enum Schema {
                 ) WITHOUT ROWID;
                 """)
         }
+        // A row written and deleted by the write probe while the disk is full
+        // (StoreEngine.runWritabilityProbe): never read.
+        migrator.registerMigration("v2-store-probe") { db in
+            try db.execute(sql: "CREATE TABLE store_probe (id INTEGER PRIMARY KEY, filler BLOB NOT NULL)")
+        }
         return migrator
     }
 }

@@ -16,7 +16,12 @@ extension StorageError {
             let cause = "\(error.extendedResultCode): \(error.message ?? "")"
             switch error.resultCode {
             case .SQLITE_BUSY, .SQLITE_LOCKED:
-                self.init(code: .unavailable, message: "the database is busy: \(operation)", cause: cause)
+                self.init(code: .busy, message: "the database is busy: \(operation)", cause: cause)
+            case .SQLITE_INTERRUPT:
+                // GRDB interrupts a statement whose task was cancelled.
+                self.init(code: .busy, message: "interrupted: \(operation)", cause: cause)
+            case .SQLITE_FULL:
+                self.init(code: .unavailable, message: "the disk is full: \(operation)", cause: cause)
             case .SQLITE_CONSTRAINT:
                 switch error.extendedResultCode {
                 case .SQLITE_CONSTRAINT_FOREIGNKEY:
@@ -28,13 +33,13 @@ extension StorageError {
                 }
             case .SQLITE_CORRUPT, .SQLITE_NOTADB:
                 self.init(code: .corrupt, message: "the database file is corrupt: \(operation)", cause: cause)
-            case .SQLITE_CANTOPEN, .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_READONLY, .SQLITE_INTERRUPT:
+            case .SQLITE_CANTOPEN, .SQLITE_IOERR, .SQLITE_READONLY:
                 self.init(code: .unavailable, message: "the database cannot be used: \(operation)", cause: cause)
             default:
                 self.init(code: .internalError, message: "a database error: \(operation)", cause: cause)
             }
         case is CancellationError:
-            self.init(code: .unavailable, message: "cancelled: \(operation)", cause: "CancellationError")
+            self.init(code: .busy, message: "cancelled: \(operation)", cause: "CancellationError")
         case let error as RowDecodingError:
             self.init(code: .corrupt, message: "a row is unreadable: \(operation)", cause: "\(error)")
         default:

@@ -64,10 +64,14 @@ extension StoreEngine {
             }
         } catch {
             let failure = StorageError(mapping: error, during: "committing \(batch.count) appends")
-            logger.info("an append batch failed", metadata: ["error.type": "\(failure)"])
+            // A full disk is logged once, by writability, not once per batch.
+            if failure.code != .unavailable {
+                logger.info("an append batch failed", metadata: ["error.type": "\(failure)"])
+            }
             outcomes = Array(repeating: .failed(failure), count: batch.count)
             jobsCreated = 0
         }
+        noteWritability(outcomes)
         statistics.withLock {
             $0.appends += batch.count
             $0.appendTransactions += 1
@@ -80,6 +84,18 @@ extension StoreEngine {
         for (pending, outcome) in zip(batch, outcomes) {
             pending.completion(outcome.result(for: pending.notification))
         }
+    }
+
+    /// Feeds ``writability`` with a batch's outcomes: an append refused
+    /// because the disk is full stops writing.
+    private func noteWritability(_ outcomes: [AppendOutcome]) {
+        var refused = 0
+        var refusal: StorageError?
+        for case .failed(let error) in outcomes where error.code == .unavailable {
+            refused += 1
+            refusal = error
+        }
+        if let refusal { writability.failed(refusal, count: refused) }
     }
 
     /// Wakes the live readers of the feeds `batch` advanced: by user, the

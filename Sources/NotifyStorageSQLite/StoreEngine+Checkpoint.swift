@@ -22,6 +22,8 @@ extension StoreEngine {
                 $0.lastCheckpointCopiedFrames = copied
             }
         } catch {
+            // While the disk is full every checkpoint fails: writability said so once.
+            guard writability.isWritable else { return }
             logger.info("a WAL checkpoint failed; retrying later", metadata: ["error.type": "\(error)"])
         }
     }

@@ -17,7 +17,9 @@ extension StoreEngine {
                     guard try await materializeFanOutBatch() else { break }
                 } catch {
                     if Task.isCancelled || isClosed { return }
-                    logger.info("background fan-out failed; retrying", metadata: ["error.type": "\(error)"])
+                    if error.code != .unavailable {
+                        logger.info("background fan-out failed; retrying", metadata: ["error.type": "\(error)"])
+                    }
                     try? await Task.sleep(for: .seconds(1))
                 }
             }

@@ -20,16 +20,19 @@ final class StoreEngine: Sendable {
     let fanOutSignal: AsyncStream<Void>.Continuation
     /// Wakes the live readers of feeds that a commit advanced.
     let feedAdvances = FeedAdvances()
+    /// Whether the last write could write (a full disk turns it off).
+    let writability: StoreWritability
 
     init(
         pool: DatabasePool, configuration: SQLiteStoreConfiguration, logger: Logger,
-        fanOutSignal: AsyncStream<Void>.Continuation
+        fanOutSignal: AsyncStream<Void>.Continuation, probeSignal: AsyncStream<Void>.Continuation
     ) {
         self.queue = AppendQueue(capacity: configuration.maxPendingAppends)
         self.pool = pool
         self.configuration = configuration
         self.logger = logger
         self.fanOutSignal = fanOutSignal
+        self.writability = StoreWritability(logger: logger, probeSignal: probeSignal)
     }
 
     var isClosed: Bool { queue.isClosed }
@@ -49,14 +52,20 @@ final class StoreEngine: Sendable {
     }
 
     /// A write transaction; returns after it has committed.
+    ///
+    /// A full disk stops writing (``writability``): from then on it is
+    /// refused at once until the probe finds room.
     func write<T: Sendable>(
         _ operation: String, _ body: @Sendable (Database) throws -> T
     ) async throws(StorageError) -> T {
         guard !isClosed else { throw Self.closedError }
+        if let refusal = writability.refusal() { throw refusal }
         do {
             return try await pool.write(body)
         } catch {
-            throw StorageError(mapping: error, during: operation)
+            let failure = StorageError(mapping: error, during: operation)
+            writability.failed(failure)
+            throw failure
         }
     }
 }
@@ -91,7 +100,7 @@ final class AppendQueue: @unchecked Sendable {
         defer { condition.unlock() }
         if closed { return StoreEngine.closedError }
         if pending.count >= capacity {
-            return StorageError(code: .unavailable, message: "too many appends are waiting to be committed")
+            return StorageError(code: .busy, message: "too many appends are waiting to be committed")
         }
         pending.append(append)
         // The writer only sleeps on an empty queue: one signal per wake-up.

@@ -5,7 +5,10 @@ internal import Foundation
 /// no `openssl` binary or network access is needed.
 ///
 /// Keys are ECDSA P-256. The server certificate is valid for `localhost`, `127.0.0.1` and `::1`.
-/// Never use these for production: the CA key sits next to the certificates.
+/// A server keeps no CA key (``ensure(in:keepingCAKey:)`` with `false`, as `notifyd serve` does):
+/// whoever could read it could mint certificates that every client trusting the CA accepts.
+/// Tests that mint client certificates for mTLS keep it, in a directory of their own.
+/// Never use these for production.
 public enum DevelopmentCertificates {
     /// Paths of the generated PEM files.
     public struct Files: Sendable {
@@ -21,22 +24,33 @@ public enum DevelopmentCertificates {
 
     /// Generates (if missing) a CA and a server certificate for localhost, 127.0.0.1 and ::1.
     ///
-    /// Idempotent: when all four files exist they are reused untouched. If any is missing, all
+    /// Idempotent: when all the files exist they are reused untouched. If any is missing, all
     /// are regenerated, since a server certificate must be signed by the CA next to it.
     ///
-    /// - Parameter directory: Created with mode 0700 if missing; keys are written 0600.
+    /// - Parameters:
+    ///   - directory: Created with mode 0700 if missing; keys are written 0600.
+    ///   - keepingCAKey: whether `ca.key` is written, for ``issueClientCertificate(in:name:)``.
+    ///     Without it the CA key signs the server certificate and is forgotten: nothing in the
+    ///     directory can issue another certificate, and a `ca.key` an earlier run left there is
+    ///     deleted. The price: a new server certificate (when one of the files is lost, or the
+    ///     certificate expires after 365 days) comes with a new CA, which clients must trust anew.
     /// - Returns: The paths of the CA certificate, server certificate and server key.
     /// - Throws: ``TLSError`` with code ``TLSError/Code/configuration`` when generation or
     ///   writing fails.
-    public static func ensure(in directory: String) throws(TLSError) -> Files {
+    public static func ensure(in directory: String, keepingCAKey: Bool = true) throws(TLSError) -> Files {
         let files = Files(
             caCertificate: path(directory, caCertificateName),
             serverCertificate: path(directory, serverCertificateName),
             serverKey: path(directory, serverKeyName)
         )
         let caKeyPath = path(directory, caKeyName)
-        let all = [files.caCertificate, caKeyPath, files.serverCertificate, files.serverKey]
+        let all = [files.caCertificate, files.serverCertificate, files.serverKey] + (keepingCAKey ? [caKeyPath] : [])
         if all.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
+            if !keepingCAKey, FileManager.default.fileExists(atPath: caKeyPath) {
+                guard unlink(caKeyPath) == 0 else {
+                    throw TLSError(code: .configuration, message: "cannot delete \(caKeyPath): errno \(errno)")
+                }
+            }
             return files
         }
         try createDirectory(directory)
@@ -72,7 +86,11 @@ public enum DevelopmentCertificates {
         )
         // Keys first, certificates last: a crash in between leaves the set incomplete, and the
         // next call regenerates it.
-        try writeFile(caKeyPath, try caKey.pem(), mode: 0o600)
+        if keepingCAKey {
+            try writeFile(caKeyPath, try caKey.pem(), mode: 0o600)
+        } else if FileManager.default.fileExists(atPath: caKeyPath), unlink(caKeyPath) != 0 {
+            throw TLSError(code: .configuration, message: "cannot delete \(caKeyPath): errno \(errno)")
+        }
         try writeFile(files.serverKey, try serverKey.pem(), mode: 0o600)
         try writeFile(files.serverCertificate, try server.pem(), mode: 0o644)
         try writeFile(files.caCertificate, try ca.pem(), mode: 0o644)
@@ -82,7 +100,7 @@ public enum DevelopmentCertificates {
     /// Issues a client certificate signed by the CA in `directory`, for mutual TLS.
     ///
     /// - Parameters:
-    ///   - directory: A directory prepared by ``ensure(in:)``.
+    ///   - directory: A directory prepared by ``ensure(in:keepingCAKey:)`` keeping the CA key.
     ///   - name: The certificate's common name and file stem; letters, digits, `.`, `_` and `-` only.
     /// - Returns: The paths of `<name>.crt` and `<name>.key` (key mode 0600).
     /// - Throws: ``TLSError`` with code ``TLSError/Code/configuration`` when the name is invalid,

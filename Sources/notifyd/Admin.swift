@@ -37,7 +37,7 @@ struct DataDirOption: ParsableArguments {
 
     private func openStore() throws -> SQLiteNotificationStore {
         let dataDir = Layered().string(self.dataDir, "NOTIFY_DATA_DIR", default: "./data")
-        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        try Storage.prepareDataDirectory(dataDir)
         let logger = Logger(label: "notifyd.admin", factory: { _ in SwiftLogNoOpLogHandler() })
         // Fan-out jobs are the server's to run; a short-lived command leaves them.
         var configuration = SQLiteStoreConfiguration()

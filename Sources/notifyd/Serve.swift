@@ -117,7 +117,16 @@ struct Serve: AsyncParsableCommand {
         let logger = bootstrapLogging(env.string(logLevel, "NOTIFY_LOG_LEVEL", default: "info"), label: "notifyd")
 
         let dataDir = env.string(self.dataDir, "NOTIFY_DATA_DIR", default: "./data")
-        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        try Storage.prepareDataDirectory(dataDir)
+        // One server per data folder, for the life of this process.
+        let lock: DataDirectoryLock
+        do {
+            lock = try DataDirectoryLock(dataDirectory: dataDir)
+        } catch {
+            logger.critical("notifyd cannot start", metadata: ["error.message": "\(error)"])
+            throw error
+        }
+        defer { withExtendedLifetime(lock) {} }
 
         let tls = try tlsConfiguration(env: env, dataDir: dataDir)
         let rateLimits = try self.rateLimits(env)
@@ -248,7 +257,9 @@ struct Serve: AsyncParsableCommand {
             }
             return .server(certificateChainFile: cert, privateKeyFile: key, clientCAFile: clientCA, applicationProtocols: ["notify/1"])
         }
-        let files = try DevelopmentCertificates.ensure(in: dataDir + "/tls")
+        // The CA key signs the server certificate and is not kept: in the server's data folder
+        // it would let whoever reads it mint certificates every client trusts.
+        let files = try DevelopmentCertificates.ensure(in: dataDir + "/tls", keepingCAKey: false)
         print("notifyd: development TLS; clients trust the CA at \(files.caCertificate)")
         fflush(nil)  // Shown at once even when stdout is a pipe or a file.
         return .server(
@@ -271,5 +282,16 @@ struct HealthOnShutdown: Service {
 enum Storage {
     static func databasePath(_ dataDir: String) -> String {
         dataDir + "/notify.sqlite"
+    }
+
+    /// Makes every file this process creates private to its user (umask
+    /// 077: the database, its -wal and -shm, the lock, the TLS files), and
+    /// creates the data folder 0700 when it is missing. The store also sets
+    /// its own files to 0600 whatever the umask; a folder that exists is
+    /// left as the operator made it.
+    static func prepareDataDirectory(_ dataDir: String) throws {
+        umask(0o077)
+        try FileManager.default.createDirectory(
+            atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     }
 }

@@ -408,11 +408,11 @@ struct SQLiteNotificationStoreTests {
         await server.close()
     }
 
-    @Test("a full append queue refuses at once with unavailable")
+    @Test("a full append queue refuses at once with busy")
     func queueBound() async throws {
         try await withStore(SQLiteStoreConfiguration(maxPendingAppends: 0)) { store, _ in
             let error = await #expect(throws: StorageError.self) { try await store.append(Sample.notification(to: .users([1]))) }
-            #expect(error?.code == .unavailable)
+            #expect(error?.code == .busy)
         }
     }
 

@@ -21,6 +21,23 @@ struct DevelopmentCertificatesTests {
         #expect(try FileManager.default.attributesOfItem(atPath: second.serverKey)[.systemFileNumber] as? Int == firstInode)
     }
 
+    @Test("without keeping the CA key: none is written, a later call reuses the set, and a stale ca.key is deleted")
+    func withoutCAKey() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let certs = directory.path + "/dev"
+        let first = try DevelopmentCertificates.ensure(in: certs, keepingCAKey: false)
+        #expect(!FileManager.default.fileExists(atPath: certs + "/ca.key"))
+        #expect(FileManager.default.fileExists(atPath: first.serverKey))
+        let certificate = try Data(contentsOf: URL(fileURLWithPath: first.serverCertificate))
+        // No key: the directory can issue nothing.
+        #expect(throws: TLSError.self) { try DevelopmentCertificates.issueClientCertificate(in: certs, name: "x") }
+        #expect(FileManager.default.createFile(atPath: certs + "/ca.key", contents: Data("stale".utf8)))
+        _ = try DevelopmentCertificates.ensure(in: certs, keepingCAKey: false)
+        #expect(!FileManager.default.fileExists(atPath: certs + "/ca.key"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: first.serverCertificate)) == certificate)
+    }
+
     @Test("the directory is 0700 and keys are 0600")
     func permissions() throws {
         let directory = try TemporaryDirectory()

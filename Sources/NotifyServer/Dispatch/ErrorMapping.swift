@@ -10,6 +10,9 @@ import NotifyWire
 /// wire statuses. Anything unrecognized becomes INTERNAL with a fixed message:
 /// its details go to the log with the request id, never to the client.
 enum ErrorMapping {
+    /// The `retry-after` of STORE_UNAVAILABLE: a full disk is not a matter of one second.
+    static let storeUnavailableRetryAfterSeconds = 30
+
     static func rpcError(for error: any Error, logger: Logger) -> RPCError {
         switch error {
         case let error as RPCError:
@@ -43,7 +46,7 @@ enum ErrorMapping {
             return RPCError(code: .alreadyExists, message: error.message, reason: "ALREADY_EXISTS")
         case .idempotencyKeyReused:
             return RPCError(code: .failedPrecondition, message: error.message, reason: "IDEMPOTENCY_KEY_REUSED")
-        case .unavailable:
+        case .busy:
             return RPCError(
                 code: .resourceExhausted, message: "the store is busy: retry later", reason: "STORE_BUSY",
                 metadata: ["retry-after": "1"]
@@ -51,6 +54,15 @@ enum ErrorMapping {
         case .feedFull:
             // No retry-after: retrying does not make room.
             return RPCError(code: .resourceExhausted, message: error.message, reason: "FEED_FULL")
+        case .unavailable:
+            // Not throttling: the store cannot write (disk full, database
+            // lost) until an operator frees it. Nothing of the call was
+            // stored; the store logs the outage once and readiness reports it.
+            return RPCError(
+                code: .unavailable,
+                message: "the store cannot take writes (disk full or database unavailable); nothing was stored",
+                reason: "STORE_UNAVAILABLE", metadata: ["retry-after": "\(storeUnavailableRetryAfterSeconds)"]
+            )
         default:
             logger.error("storage failure", metadata: ["error.type": "\(error.code)", "error.message": "\(error)"])
             return RPCError(code: .internalError, message: "internal error", reason: "INTERNAL")

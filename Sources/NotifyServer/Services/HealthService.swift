@@ -1,4 +1,5 @@
 import NotifyMessages
+import NotifyStorage
 import Synchronization
 
 /// Whether the server is serving, for `/notify.v1.Health/Check`.
@@ -17,17 +18,26 @@ public final class HealthState: Sendable {
 }
 
 enum HealthService {
+    /// The service name of readiness: SERVING only while the server is not
+    /// draining and its store can write. The default service (`""`) and the
+    /// others report liveness, which a full disk does not change, so that an
+    /// orchestrator does not restart a process that waits for space.
+    static let readinessService = "notify.v1.Readiness"
+
     /// Service names a health check may ask about.
     static let knownServices: Set<String> = [
         "", "notify.v1.NotificationService", "notify.v1.FeedService", "notify.v1.AdminService", "notify.v1.Health",
+        readinessService,
     ]
 
-    static func register(into router: inout RPCRouter, state: HealthState) {
+    static func register(into router: inout RPCRouter, state: HealthState, store: any NotificationStore) {
         router.registerInline(Methods.healthCheck) { (request: HealthCheckRequest, _) in
-            guard knownServices.contains(request.service ?? "") else {
+            let service = request.service ?? ""
+            guard knownServices.contains(service) else {
                 return HealthCheckResponse(status: .serviceUnknown)
             }
-            return HealthCheckResponse(status: state.isServing ? .serving : .notServing)
+            let serving = state.isServing && (service != readinessService || store.isWritable)
+            return HealthCheckResponse(status: serving ? .serving : .notServing)
         }
     }
 }
