@@ -71,7 +71,7 @@ struct DataDirectoryTests {
         let data = scratch.path + "/data"
         // As an operator starts: the admin CLI creates the folder, then the server runs.
         let token = try await Self.admin(
-            ["token", "create", "--user", "1", "--role", "admin"], data: data, executable: executable, scratch: scratch.path
+            ["token", "create", "--user", "1", "--role", "admin", "--create-user"], data: data, executable: executable, scratch: scratch.path
         )
         #expect(token.status == 0, "\(token.standardError)")
         let server = try await NotifydProcess.serve(executable: executable, dataDirectory: data)

@@ -75,7 +75,7 @@ struct FeedStreamAbuseTests {
             let client = server.client()
             // One whole read first, so that the store's caches are warm before the baseline.
             _ = try await client.wholeFeed(of: 2, metadata: owner)
-            let before = try #require(AllocatorStatistics.bytesInUse())
+            let before = try #require(HeapStatistics.bytesInUse())
 
             let readers = 16
             var stuck: [RawConnection] = []
@@ -95,7 +95,7 @@ struct FeedStreamAbuseTests {
             try await waitUntil("the watches are open") { server.endpoint.openStreams == readers }
             try await server.manyLargeEntries(user: 2, count: 100, bytes: 3_500)
             try await Task.sleep(for: .seconds(3))
-            let grown = try #require(AllocatorStatistics.bytesInUse()) - before
+            let grown = try #require(HeapStatistics.bytesInUse()) - before
             print("stuck Watch readers: \(readers) held \(grown / 1024) KiB, \(grown / max(1, readers) / 1024) KiB each")
             #expect(grown < readers * 1_536 * 1024 + 16 * 1024 * 1024, "\(grown) bytes for \(readers) stuck watches")
             // At once: each close waits for its TLS close_notify to time out.

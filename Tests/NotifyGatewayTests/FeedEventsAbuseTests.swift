@@ -69,7 +69,7 @@ struct FeedEventsAbuseTests {
             // One whole read first, so that the store's caches are warm before the baseline.
             var warm = try await harness.events("/feed/events?user=2&limit=1000", token: owner)
             _ = try await warm.readUntil("event: live")
-            let before = try #require(AllocatorStatistics.bytesInUse())
+            let before = try #require(HeapStatistics.bytesInUse())
 
             let readers = 8
             var stuck: [any Channel] = []
@@ -80,7 +80,7 @@ struct FeedEventsAbuseTests {
             // More entries while they do not read.
             try await harness.server.largeEntries(user: 2, count: 50)
             try await Task.sleep(for: .seconds(3))
-            let grown = try #require(AllocatorStatistics.bytesInUse()) - before
+            let grown = try #require(HeapStatistics.bytesInUse()) - before
             print("stuck /feed/events readers (\(upstream.rawValue)): \(readers) held \(grown / 1024) KiB, \(grown / readers / 1024) KiB each")
             #expect(grown < readers * Self.perStreamBound + Self.slack, "\(grown) bytes for \(readers) stuck readers")
 
