@@ -372,34 +372,7 @@ public final class SQLiteNotificationStore: NotificationStore {
     }
 
     public func feed(user: Int64, after: UInt64, limit: Int) async throws(StorageError) -> [NotifyDomain.Notification] {
-        guard limit > 0 else { return [] }
-        let after = Int64(clamping: after)
-        return try await engine.read("reading a feed") { db in
-            // Cached: every List and every wake-up of a Watch runs it, and
-            // preparing it was a third of an empty read's time.
-            let statement = try db.cachedStatement(
-                sql: """
-                    SELECT f.seq, n.serial, n.id, n.created_at, n.kind, n.content
-                    FROM feed f JOIN notifications n ON n.serial = f.notification
-                    WHERE f.user = ? AND f.seq > ?
-                    ORDER BY f.seq
-                    LIMIT ?
-                    """)
-            // Columns by position, in the SELECT's order: decoding each row
-            // through NotificationRow's Codable looked every column up by name,
-            // a sixth of a live reader's read.
-            var entries: [NotifyDomain.Notification] = []
-            entries.reserveCapacity(min(limit, 1024))
-            let rows = try Row.fetchCursor(statement, arguments: [user, after, limit])
-            while let row = try rows.next() {
-                let sequence: Int64 = row[0]
-                entries.append(NotifyDomain.Notification(
-                    id: row[2], sequence: UInt64(max(0, sequence)), user: user,
-                    createdAt: Date(storedMicroseconds: row[3]),
-                    content: try StoredContent.decode(kind: row[4], json: row[5])))
-            }
-            return entries
-        }
+        try await feedPage(user: user, after: after, limit: limit, maxBytes: .max).entries
     }
 
     public func feedPage(
