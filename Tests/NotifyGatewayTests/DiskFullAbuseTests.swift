@@ -184,23 +184,11 @@ struct DiskFullAbuseTests {
         // Restarted on the same folder: every acknowledged notification is there, nothing refused is.
         server.signal(SIGTERM)
         #expect(await server.waitForExit(timeout: .seconds(20)) == 0)
-        let restarted = try await NotifydProcess.serve(executable: executable, dataDirectory: data)
-        defer { restarted.signal(SIGKILL) }
-        var readerConfiguration = ClientConfiguration(host: "127.0.0.1", port: restarted.port, trustRootsFile: restarted.caFile)
-        readerConfiguration.defaultTimeout = .seconds(20)
-        let reader = NotifyClient(configuration: readerConfiguration)
-        let feed = try await reader.wholeFeed(of: 1, metadata: .bearer(token))
-        await reader.close()
-        let titles = Set(feed.compactMap { entry -> String? in
-            guard case .custom(let custom) = entry.content else { return nil }
-            return custom.title
-        })
-        #expect(titles.count == feed.count, "a title is stored twice")
+        let (titles, entries) = try await titlesAfterRestart(executable: executable, data: data, token: token)
+        #expect(titles.count == entries, "a title is stored twice")
         #expect(stored.isSubset(of: titles), "acknowledged but missing: \(stored.subtracting(titles).sorted().prefix(5))")
         #expect(titles.isSubset(of: stored), "stored but refused: \(titles.subtracting(stored).sorted().prefix(5))")
         print("DiskFullAbuseTests: \(stored.count) acknowledged, \(titles.count) found after a restart")
-        restarted.signal(SIGTERM)
-        #expect(await restarted.waitForExit(timeout: .seconds(20)) == 0)
     }
 
     // MARK: Helpers

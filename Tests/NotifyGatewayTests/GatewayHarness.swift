@@ -243,3 +243,24 @@ func statuses(in bytes: ByteBuffer) -> [Int] {
         }
     }
 }
+
+/// The titles in user 1's feed once `notifyd` is started again on `data`,
+/// and how many entries the feed holds: what the process tests compare with
+/// the notifications they saw acknowledged and refused. The server is then
+/// stopped with SIGTERM and must exit 0.
+func titlesAfterRestart(executable: URL, data: String, token: String) async throws -> (titles: Set<String>, entries: Int) {
+    let restarted = try await NotifydProcess.serve(executable: executable, dataDirectory: data)
+    defer { restarted.signal(SIGKILL) }
+    var configuration = ClientConfiguration(host: "127.0.0.1", port: restarted.port, trustRootsFile: restarted.caFile)
+    configuration.defaultTimeout = .seconds(20)
+    let reader = NotifyClient(configuration: configuration)
+    let feed = try await reader.wholeFeed(of: 1, metadata: .bearer(token))
+    await reader.close()
+    let titles = Set(feed.compactMap { entry -> String? in
+        guard case .custom(let custom) = entry.content else { return nil }
+        return custom.title
+    })
+    restarted.signal(SIGTERM)
+    #expect(await restarted.waitForExit(timeout: .seconds(20)) == 0)
+    return (titles, feed.count)
+}
