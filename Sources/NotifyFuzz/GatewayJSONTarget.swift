@@ -74,9 +74,7 @@ enum GatewayJSONTarget {
         } catch {
             validation = error.violations
         }
-        _ = ContractJSON.merging(reading.violations, validation)
-        guard reading.violations.isEmpty else { return }
-        sendUpstream(reading.request)
+        finish(reading, validation: validation)
     }
 
     private static func translate(_ reading: ContractReading<NotifyRequest>) {
@@ -87,6 +85,12 @@ enum GatewayJSONTarget {
         } catch {
             validation = error.violations
         }
+        finish(reading, validation: validation)
+    }
+
+    /// What the gateway does after validation: merge the violations, and
+    /// send a request read without any upstream.
+    private static func finish<Request: WireMessage & Equatable>(_ reading: ContractReading<Request>, validation: [Violation]) {
         _ = ContractJSON.merging(reading.violations, validation)
         guard reading.violations.isEmpty else { return }
         sendUpstream(reading.request)

@@ -115,10 +115,7 @@ enum SlowClient {
     }
 
     static func run(port: Int, interval: Duration, limit: Duration) async throws -> Outcome {
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connect(host: "127.0.0.1", port: port) { channel in
-                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
-            }
+        let channel = try await connectRaw(port: port)
         let clock = ContinuousClock()
         let start = clock.now
         let head = Array("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8) + Array(repeating: UInt8(ascii: "a"), count: 1000)

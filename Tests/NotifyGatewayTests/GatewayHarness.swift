@@ -171,6 +171,22 @@ func withHarness<T: Sendable>(
     }
 }
 
+/// A connection to the gateway that moves bytes as they are, from `source`
+/// (a loopback address) when given, over TLS when `tls` is.
+func connectRaw(
+    port: Int, tls: TLSContext? = nil, source: String? = nil
+) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
+    var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+    if let source { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0)) }
+    return try await bootstrap
+        .connect(host: "127.0.0.1", port: port) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                if let tls { try channel.pipeline.syncOperations.addHandler(TLSHandler(context: tls)) }
+                return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+            }
+        }
+}
+
 /// Writes bytes on a plain or TLS TCP connection and reads until the peer
 /// closes or `timeout` passes: for what a well-behaved client never sends
 /// (pipelined bursts, trickled bodies, oversized heads).
@@ -182,15 +198,7 @@ func rawExchange(
     port: Int, chunks: [(bytes: String, pauseAfter: Duration)], tls: TLSContext? = nil, timeout: Duration = .seconds(30),
     source: String? = nil
 ) async throws -> String {
-    var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-    if let source { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0)) }
-    let channel = try await bootstrap
-        .connect(host: "127.0.0.1", port: port) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                if let tls { try channel.pipeline.syncOperations.addHandler(TLSHandler(context: tls)) }
-                return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-            }
-        }
+    let channel = try await connectRaw(port: port, tls: tls, source: source)
     return try await channel.executeThenClose { inbound, outbound in
         try await withThrowingTaskGroup(of: String?.self) { group in
             group.addTask {
