@@ -85,7 +85,7 @@ final class AddressConnectionLimit: Sendable {
 /// with unread bytes would be a reset, which can destroy the answer before
 /// the client reads it. The linger is short because a refused connection
 /// still holds a place of the connection limit while it lasts.
-final class RefusedConnectionHandler: ChannelInboundHandler {
+final class AddressRefusalHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
     private let answers: Bool
@@ -125,4 +125,4 @@ final class RefusedConnectionHandler: ChannelInboundHandler {
 }
 
 @available(*, unavailable)
-extension RefusedConnectionHandler: Sendable {}
+extension AddressRefusalHandler: Sendable {}

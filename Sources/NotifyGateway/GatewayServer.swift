@@ -130,7 +130,7 @@ public final class GatewayServer: Service, Sendable {
                     let pipeline = channel.pipeline.syncOperations
                     if let addressLimit {
                         guard let key = addressLimit.admit(channel.remoteAddress) else {
-                            return try pipeline.addHandler(RefusedConnectionHandler(answers: tlsContext == nil))
+                            return try pipeline.addHandler(AddressRefusalHandler(answers: tlsContext == nil))
                         }
                         channel.closeFuture.whenComplete { _ in addressLimit.release(key) }
                     }
