@@ -96,6 +96,10 @@ final class TokenBuckets<Key: Hashable & Sendable>: Sendable {
 
     private let capacity: Int
     private let state = Mutex(State())
+    /// The number of buckets as of the last change: lets
+    /// ``peek(_:limit:now:)`` skip the lock while no key has a bucket, the
+    /// usual case of the failed-authentication limit, which every call peeks.
+    private let held = Atomic<Int>(0)
 
     /// - Parameter capacity: the most buckets kept.
     init(capacity: Int = 100_000) {
@@ -135,6 +139,7 @@ final class TokenBuckets<Key: Hashable & Sendable>: Sendable {
                 if state.buckets.count >= capacity { Self.dropFullest(&state.buckets) }
             }
             state.buckets[key] = bucket
+            held.store(state.buckets.count, ordering: .relaxed)
             return wait
         }
     }
@@ -143,8 +148,16 @@ final class TokenBuckets<Key: Hashable & Sendable>: Sendable {
     /// holds one now; takes nothing and creates no bucket.
     func peek(_ key: Key, limit: RateLimit, now: ContinuousClock.Instant) -> Double? {
         guard limit.perSecond > 0 else { return nil }
+        guard held.load(ordering: .relaxed) > 0 else { return nil }
         let burst = max(limit.burst, limit.perSecond, 1)
         return state.withLock { state -> Double? in
+            // Refilled buckets go here too, so that the lock-free path comes
+            // back once the failures stop.
+            if state.lastPrune.map({ now - $0 >= .seconds(1) }) ?? true {
+                state.lastPrune = now
+                Self.prune(&state.buckets, now: now)
+                held.store(state.buckets.count, ordering: .relaxed)
+            }
             guard let bucket = state.buckets[key] else { return nil }
             let tokens = min(burst, bucket.tokens + max(0, Self.seconds(now - bucket.updated)) * limit.perSecond)
             return tokens >= 1 ? nil : (1 - tokens) / limit.perSecond
