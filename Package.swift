@@ -184,6 +184,11 @@ let package = Package(
         ),
         .testTarget(name: "NotifyDomainTests", dependencies: ["NotifyDomain"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "NotifyClientTests",
+            dependencies: ["NotifyClient", "NotifyWire", nioCore, .product(name: "NIOEmbedded", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "NotifyServerTests",
             dependencies: ["NotifyServer", "NotifyMessages", "NotifyWire", nioCore],
             swiftSettings: swiftSettings
@@ -200,7 +205,7 @@ let package = Package(
                 "NotifyStorageSQLite",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CompressNIO", package: "compress-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
                 nioCore, nioPosix, logging, lifecycle,
             ],
             swiftSettings: swiftSettings

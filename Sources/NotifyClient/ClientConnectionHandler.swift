@@ -2,8 +2,10 @@ import NIOCore
 import NotifyTLS
 import NotifyWire
 
-/// One client connection's calls: call ids, the server's concurrency limit,
-/// deadlines, keepalive and goaway.
+/// One client connection's calls: the frames, deadlines and keepalive timers
+/// of ``ClientConnectionStateMachine``, which holds the calls and the
+/// protocol's rules (settings, goaway, the concurrency limit); this handler
+/// carries out its actions.
 ///
 /// Requests are encoded into one outbound buffer and flushed once per event
 /// loop tick, so that many concurrent calls share TLS records and syscalls.
@@ -11,13 +13,10 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = Frame
     typealias OutboundOut = ByteBuffer
 
-
-    private struct Queued {
-        var method: String
-        var metadata: Metadata
-        var payload: ByteBuffer
-        var deadline: NIODeadline?
+    /// What the handler keeps of a call to complete it.
+    struct Call {
         var promise: EventLoopPromise<ResponseFrame>
+        /// Set for a server stream: its messages' handler.
         var onMessage: MessageHandler?
     }
 
@@ -32,26 +31,19 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private let configuration: ClientConfiguration
 
     private var context: ChannelHandlerContext?
-    private var pending: [UInt64: EventLoopPromise<ResponseFrame>] = [:]
-    /// The calls in flight that are server streams.
-    private var messageHandlers: [UInt64: MessageHandler] = [:]
+    private var state: ClientConnectionStateMachine<Call>
     private var deadlines = CallDeadlines<Void>()
-    private var queue = CircularBuffer<Queued>()
-    private var nextCallID: UInt64 = 1
-    private var maxConcurrentCalls = 100
-    private var maxMessageSize = 4 * 1024 * 1024
-    private var goingAway = false
     private var outbox = FrameOutbox()
     private var keepalive: RepeatedTask?
-    private var awaitingPong: UInt64?
 
     init(ready: EventLoopPromise<Void>, configuration: ClientConfiguration, onGoAway: @escaping @Sendable () -> Void) {
         self.ready = ready
         self.configuration = configuration
         self.onGoAway = onGoAway
+        self.state = ClientConnectionStateMachine(maximumQueuedCalls: configuration.maximumQueuedCalls)
     }
 
-    var isUsable: Bool { !goingAway && context?.channel.isActive == true }
+    var isUsable: Bool { state.isAcceptingCalls && context?.channel.isActive == true }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -60,41 +52,46 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .settings(let settings):
-            maxConcurrentCalls = max(1, Int(settings.maxConcurrentCalls))
-            if settings.maxMessageSize > 0 { maxMessageSize = Int(settings.maxMessageSize) }
-            startKeepalive(context: context)
-            ready.succeed()
-            drainQueue()
+            switch state.settingsReceived(
+                maxConcurrentCalls: settings.maxConcurrentCalls, maxMessageSize: settings.maxMessageSize
+            ) {
+            case .ready:
+                startKeepalive(context: context)
+                ready.succeed()
+                sendWaiting()
+            case .limitsChanged:
+                sendWaiting()
+            case .none:
+                break
+            }
         case .response(let response):
-            if let promise = pending.removeValue(forKey: response.callID) {
+            switch state.responseReceived(callID: response.callID) {
+            case .succeed(let call):
                 deadlines.remove(callID: response.callID)
-                messageHandlers[response.callID] = nil
-                promise.succeed(response)
-                drainQueue()
+                call.promise.succeed(response)
+                sendWaiting()
+            case .drop:
+                break
             }
         case .ping(let opaque):
             write(.pong(opaque))
         case .pong(let opaque):
-            if awaitingPong == opaque { awaitingPong = nil }
+            state.pongReceived(opaque: opaque)
         case .goAway(let goAway):
-            goingAway = true
-            onGoAway()
-            // Calls the server never saw are safe to retry elsewhere.
-            let unseen = pending.keys.filter { $0 > goAway.lastCallID && goAway.lastCallID > 0 }
-            for id in unseen {
-                fail(id, RPCError(code: .unavailable, message: "the server is going away: \(goAway.message)", reason: "GOING_AWAY"))
-            }
-            failQueue(RPCError(code: .unavailable, message: "the server is going away: \(goAway.message)", reason: "GOING_AWAY"))
-            if goAway.status != .unavailable && goAway.status != .ok {
-                // A protocol error: the server closes; say why to every caller.
-                for id in Array(pending.keys) {
-                    fail(id, RPCError(code: goAway.status, message: goAway.message, reason: "CONNECTION_ERROR"))
-                }
+            switch state.goAwayReceived(lastCallID: goAway.lastCallID, status: goAway.status, message: goAway.message) {
+            case .goingAway(let failures):
+                onGoAway()
+                fail(failures)
+            case .fail(let failures):
+                fail(failures)
             }
         case .message(let message):
-            if let onMessage = messageHandlers[message.callID], let error = onMessage(message.payload) {
-                fail(message.callID, error)
-                write(.cancel(callID: message.callID))
+            switch state.messageReceived(callID: message.callID) {
+            case .deliver(let call):
+                guard let onMessage = call.onMessage, let error = onMessage(message.payload) else { return }
+                giveUp(state.messageRefused(callID: message.callID, error: error))
+            case .drop:
+                break
             }
         case .cancel, .request:
             break
@@ -109,16 +106,16 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         keepalive?.cancel()
         deadlines.cancelAll()
-        let error = RPCError(code: .unavailable, message: "the connection to the server closed", reason: "CONNECTION_CLOSED")
-        ready.fail(error)
-        for id in Array(pending.keys) { fail(id, error) }
-        failQueue(error)
+        let failures = state.closed()
+        ready.fail(ClientConnectionStateMachine<Call>.closedError)
+        fail(failures)
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         let failure = RPCError(code: .unavailable, message: "connection failed: \(error)", reason: "CONNECTION_FAILED")
         ready.fail(failure)
+        fail(state.errorCaught())
         context.close(promise: nil)
     }
 
@@ -129,60 +126,72 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         method: String, metadata: Metadata, payload: ByteBuffer, deadline: NIODeadline?,
         promise: EventLoopPromise<ResponseFrame>, onMessage: MessageHandler? = nil
     ) {
-        guard isUsable else {
-            promise.fail(RPCError(code: .unavailable, message: "the connection is closing", reason: "CONNECTION_CLOSED"))
+        guard context?.channel.isActive == true else {
+            promise.fail(ClientConnectionStateMachine<Call>.closingError)
             return
         }
-        if payload.readableBytes > maxMessageSize - 1024 {
-            promise.fail(RPCError(
-                code: .resourceExhausted, message: "the request exceeds the server's maximum message size of \(maxMessageSize) bytes",
-                reason: "REQUEST_TOO_LARGE"
-            ))
-            return
-        }
-        let call = Queued(
-            method: method, metadata: metadata, payload: payload, deadline: deadline, promise: promise, onMessage: onMessage
+        let request = ClientConnectionStateMachine<Call>.Request(
+            method: method, metadata: metadata, payload: payload, deadline: deadline
         )
-        if pending.count < maxConcurrentCalls && queue.isEmpty {
-            send(call)
-        } else if queue.count < configuration.maximumQueuedCalls {
-            queue.append(call)
-        } else {
-            promise.fail(RPCError(code: .resourceExhausted, message: "too many calls queued on the client", reason: "CLIENT_QUEUE_FULL"))
+        switch state.startCall(Call(promise: promise, onMessage: onMessage), request: request, now: .now()) {
+        case .send(let send):
+            self.send(send)
+        case .enqueued:
+            break
+        case .fail(let call, let error):
+            call.promise.fail(error)
         }
     }
 
     /// Gives up on a call whose task was cancelled, and tells the server.
     func cancel(_ promise: EventLoopPromise<ResponseFrame>) {
-        if let index = queue.firstIndex(where: { $0.promise.futureResult === promise.futureResult }) {
-            queue.remove(at: index)
-            promise.fail(RPCError(code: .cancelled, message: "the call was cancelled", reason: "CANCELLED"))
-            return
-        }
-        guard let id = pending.first(where: { $0.value.futureResult === promise.futureResult })?.key else { return }
-        fail(id, RPCError(code: .cancelled, message: "the call was cancelled", reason: "CANCELLED"))
-        write(.cancel(callID: id))
+        giveUp(state.cancel(where: { $0.promise.futureResult === promise.futureResult }))
     }
 
-    private func send(_ call: Queued) {
-        let id = nextCallID
-        nextCallID += 1
-        var timeoutMilliseconds: UInt64?
-        if let deadline = call.deadline {
-            let remaining = deadline - .now()
-            guard remaining > .zero else {
-                call.promise.fail(RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED"))
+    private func send(_ send: ClientConnectionStateMachine<Call>.Send) {
+        if let deadline = send.request.deadline {
+            deadlines.add(callID: send.callID, deadline: deadline, context: ()) { deadlineTimer(at: $0) }
+        }
+        write(.request(RequestFrame(
+            callID: send.callID, method: send.request.method, metadata: send.request.metadata,
+            timeoutMilliseconds: send.timeoutMilliseconds, payload: send.request.payload
+        )))
+    }
+
+    /// Sends the calls that waited for a slot, while slots are free.
+    private func sendWaiting() {
+        while true {
+            switch state.sendNext(now: .now()) {
+            case .send(let send):
+                self.send(send)
+            case .fail(let call, let error):
+                call.promise.fail(error)
+            case .none:
                 return
             }
-            timeoutMilliseconds = UInt64(max(1, remaining.nanoseconds / 1_000_000))
-            deadlines.add(callID: id, deadline: deadline, context: ()) { deadlineTimer(at: $0) }
         }
-        pending[id] = call.promise
-        if let onMessage = call.onMessage { messageHandlers[id] = onMessage }
-        write(.request(RequestFrame(
-            callID: id, method: call.method, metadata: call.metadata, timeoutMilliseconds: timeoutMilliseconds,
-            payload: call.payload
-        )))
+    }
+
+    private func giveUp(_ action: ClientConnectionStateMachine<Call>.GiveUpAction) {
+        switch action {
+        case .failAndCancel(let call, let callID, let error):
+            deadlines.remove(callID: callID)
+            call.promise.fail(error)
+            write(.cancel(callID: callID))
+            sendWaiting()
+        case .fail(let call, let error):
+            call.promise.fail(error)
+        case .none:
+            break
+        }
+    }
+
+    private func fail(_ failures: ClientConnectionStateMachine<Call>.Failures) {
+        for (callID, call) in failures.pending {
+            deadlines.remove(callID: callID)
+            call.promise.fail(failures.error)
+        }
+        for call in failures.waiting { call.promise.fail(failures.error) }
     }
 
     private func deadlineTimer(at deadline: NIODeadline) -> Scheduled<Void>? {
@@ -194,27 +203,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// Fails every call whose deadline passed and tells the server to drop it.
     private func deadlineTimerFired() {
         for call in deadlines.fire(now: .now(), schedule: { deadlineTimer(at: $0) }) {
-            fail(call.callID, RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED"))
-            write(.cancel(callID: call.callID))
+            giveUp(state.deadlinePassed(callID: call.callID))
         }
-    }
-
-    private func fail(_ id: UInt64, _ error: RPCError) {
-        guard let promise = pending.removeValue(forKey: id) else { return }
-        deadlines.remove(callID: id)
-        messageHandlers[id] = nil
-        promise.fail(error)
-        drainQueue()
-    }
-
-    private func drainQueue() {
-        while pending.count < maxConcurrentCalls, !goingAway, let call = queue.popFirst() {
-            send(call)
-        }
-    }
-
-    private func failQueue(_ error: RPCError) {
-        while let call = queue.popFirst() { call.promise.fail(error) }
     }
 
     // MARK: Keepalive
@@ -229,14 +219,14 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     private func sendPing() {
-        if awaitingPong != nil {
-            // The last ping went unanswered for a whole interval: the peer is gone.
+        switch state.keepaliveTimerFired(opaque: UInt64.random(in: 1...UInt64.max)) {
+        case .ping(let opaque):
+            write(.ping(opaque))
+        case .close:
             context?.close(promise: nil)
-            return
+        case .none:
+            break
         }
-        let opaque = UInt64.random(in: 1...UInt64.max)
-        awaitingPong = opaque
-        write(.ping(opaque))
     }
 
     // MARK: Output
