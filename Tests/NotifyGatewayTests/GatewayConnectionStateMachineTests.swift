@@ -236,6 +236,88 @@ struct GatewayConnectionStateMachineTests {
         #expect(dropped == .drop)
     }
 
+    @Test("a body exactly at the limit is taken, declared or read; Expect: 100-continue asks for the body")
+    func bodyAtLimit() {
+        var declared = machine()
+        guard case .none = declared.receivedHead(head([("Content-Length", "10")]), now: start) else { Issue.record("declared"); return }
+        guard case .none = declared.receivedBody(ByteBuffer(string: "1234567890")) else { Issue.record("body"); return }
+        guard case .answer(let request, _) = declared.receivedEnd(now: start) else { Issue.record("end"); return }
+        #expect(request.body.readableBytes == 10)
+
+        var continued = machine()
+        guard case .sendContinue = continued.receivedHead(head([("Expect", "100-continue")]), now: start) else {
+            Issue.record("no 100 Continue"); return
+        }
+        #expect(continued.isOpen && !continued.isAnswering)
+    }
+
+    @Test("parts that arrive out of turn are ignored: a body or end with no head, a head while answering or closing, anything after the close")
+    func outOfTurn() {
+        var idle = machine()
+        guard case .none = idle.receivedBody(ByteBuffer(string: "x")) else { Issue.record("body while idle"); return }
+        guard case .none = idle.receivedEnd(now: start) else { Issue.record("end while idle"); return }
+        #expect(!idle.isAnswering && idle.isOpen)
+
+        var busy = answering(head())
+        guard case .none = busy.receivedHead(head(), now: start) else { Issue.record("head while answering"); return }
+        let outcome1 = busy.answered(number: 1, closes: false, now: start)
+        #expect(outcome1 == .write(closes: false, omitBody: false))
+
+        var refused = machine()
+        _ = refused.receivedHead(head([("Content-Length", "11")]), now: start)
+        guard case .none = refused.receivedHead(head(), now: start) else { Issue.record("head while closing"); return }
+        #expect(refused.deadline == nil)
+        let outcome2 = refused.timerFired(now: start + .seconds(60))
+        #expect(outcome2 == .none)
+
+        var gone = machine()
+        gone.closed()
+        guard case .none = gone.receivedHead(head(), now: start) else { Issue.record("head after the close"); return }
+        #expect(!gone.isOpen && gone.deadline == nil && !gone.awaitsHeadStart)
+        let outcome3 = gone.finishUp()
+        #expect(!outcome3)
+        let outcome4 = gone.malformed()
+        #expect(!outcome4)
+    }
+
+    @Test("an answer that asks to close, and an HTTP/1.0 request without keep-alive, close the connection after it")
+    func answerCloses() {
+        var asks = answering(head())
+        let outcome5 = asks.answered(number: 1, closes: true, now: start)
+        #expect(outcome5 == .write(closes: true, omitBody: false))
+        #expect(!asks.isOpen)
+
+        var old = answering(head(keepAlive: false, host: false, version: .http1_0))
+        let outcome6 = old.answered(number: 1, closes: false, now: start)
+        #expect(outcome6 == .write(closes: true, omitBody: false))
+    }
+
+    @Test("a malformed request while idle or reading is answered 400 at once; while streaming it is not")
+    func malformedStates() {
+        var idle = machine()
+        let outcome7 = idle.malformed()
+        #expect(outcome7)
+        #expect(!idle.isOpen)
+
+        var reading = machine()
+        _ = reading.receivedHead(head(), now: start)
+        let outcome8 = reading.malformed()
+        #expect(outcome8)
+        #expect(!reading.isOpen)
+
+        var streaming = answering(head(method: .GET))
+        let outcome9 = streaming.answeredWithStream(number: 1)
+        #expect(outcome9 == .start)
+        let outcome10 = streaming.malformed()
+        #expect(!outcome10)
+        let outcome11 = streaming.finishUp()
+        #expect(!outcome11)
+        let outcome12 = streaming.timerFired(now: start + .seconds(3600))
+        #expect(outcome12 == .none)
+        let outcome13 = streaming.answered(number: 1, closes: false, now: start)
+        #expect(outcome13 == .drop)
+    }
+
     @Test("request headers are found whatever their case; the first of a repeated one wins")
     func headers() {
         let headers = RequestHeaders(HTTPHeaders([
