@@ -185,7 +185,10 @@ let package = Package(
         .testTarget(name: "NotifyDomainTests", dependencies: ["NotifyDomain"], swiftSettings: swiftSettings),
         .testTarget(
             name: "NotifyClientTests",
-            dependencies: ["NotifyClient", "NotifyWire", nioCore, .product(name: "NIOEmbedded", package: "swift-nio")],
+            dependencies: [
+                "NotifyClient", "NotifyWire", "NotifyTLS", "NotifyTesting", nioCore, nioPosix,
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
