@@ -11,7 +11,7 @@ import NotifyWire
 /// time is given `now`) and never logs, so that every rule below is tested as
 /// a plain value.
 ///
-/// The rules (docs/PROTOCOL.md, "NotifyClient"):
+/// The rules (docs/PROTOCOL.md, "What a client does with its calls"):
 /// - Calls started before the server's `settings` wait; the settings' limits
 ///   then apply: at most `max_concurrent_calls` in flight, more wait in a
 ///   bounded queue, a payload too large for `max_message_size` is refused
