@@ -116,6 +116,8 @@ let package = Package(
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 nioCore, nioPosix, logging, lifecycle,
             ],
+            // The OpenAPI document's one source (docs/openapi.yaml links to it), compiled into the binary.
+            resources: [.embedInCode("openapi.yaml")],
             swiftSettings: swiftSettings
         ),
         .target(
