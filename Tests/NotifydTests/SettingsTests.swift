@@ -75,6 +75,15 @@ struct SettingsTests {
         #expect(flags == Set(settings.map(\.flag)))
     }
 
+    @Test("every option given on the command line reaches the configuration reader", arguments: ["serve", "gateway"])
+    func everyFlagIsForwarded(command: String) throws {
+        let settings = command == "serve" ? Setting.serve : Setting.gateway
+        let switches: Set<Setting> = [.followEnabled, .noGateway]
+        let arguments = settings.flatMap { switches.contains($0) ? ["--\($0.flag)"] : ["--\($0.flag)", "1"] }
+        let flags = command == "serve" ? try Serve.parse(arguments).flags : try Gateway.parse(arguments).flags
+        #expect(Set(flags.values.keys) == Set(settings.map { AbsoluteConfigKey($0.key) }))
+    }
+
     @Test("swift-configuration reads each setting from the variable the docs name")
     func variablesAreTheProvidersKeys() {
         for setting in Self.all {
