@@ -492,6 +492,27 @@ struct StoreConformanceTests {
         }
     }
 
+    @Test("appends accepted before a graceful shutdown are all committed, even when it comes before the store runs", arguments: StoreBackend.all)
+    func acceptedAppendsSurviveShutdown(backend: StoreBackend) async throws {
+        let location = try backend.makeLocation()
+        defer { location.remove() }
+        let store = try location.open(.init())
+        let (results, result) = AsyncStream.makeStream(of: Result<AppendResult, StorageError>.self)
+        for i in 0..<100 {
+            store.append(Sample.notification(id: "q\(i)", to: .users([1]))) { result.yield($0) }
+        }
+        try await testGracefulShutdown { trigger in
+            trigger.triggerGracefulShutdown()
+            try await store.run()
+        }
+        var acknowledged: [String] = []
+        for await outcome in results.prefix(100) { acknowledged.append(try outcome.get().id) }
+        #expect(acknowledged.count == 100)
+        try await location.withStore { store throws in
+            #expect(try await store.feed(user: 1, after: 0, limit: 1_000).map(\.sequence) == (1...100).map { UInt64($0) })
+        }
+    }
+
     @Test("what was acknowledged is there after the store stops and its data is opened again; then sequences continue", arguments: StoreBackend.all)
     func durability(backend: StoreBackend) async throws {
         let location = try backend.makeLocation()
