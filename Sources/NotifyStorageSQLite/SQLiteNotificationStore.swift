@@ -373,11 +373,12 @@ public final class SQLiteNotificationStore: NotificationStore {
     /// the writer's thread once its transaction has committed (or failed).
     ///
     /// Once queued, the append completes whatever its caller does: the writer
-    /// may already be committing it.
+    /// may already be committing it, and a stopping store commits it before
+    /// ``run()`` returns. Queued before ``run()`` starts, it waits for it.
     /// - Failures: ``StorageError/Code/busy`` at once (on the calling
     ///   thread) when ``SQLiteStoreConfiguration/maxPendingAppends`` appends are
     ///   already waiting; ``StorageError/Code/unavailable`` at once when the
-    ///   store is closed or cannot write (``isWritable``), or when the commit
+    ///   store has stopped or cannot write (``isWritable``), or when the commit
     ///   finds the disk full; ``StorageError/Code/idempotencyKeyReused``;
     ///   ``StorageError/Code/alreadyExists`` for a notification id already stored.
     public func append(

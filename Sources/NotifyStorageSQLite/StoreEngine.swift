@@ -85,7 +85,7 @@ final class AppendQueue: @unchecked Sendable {
     /// Guards every stored property below.
     private let condition = NSCondition()
     private var pending: [Pending] = []
-    /// Set by close: no append is accepted any more.
+    /// Set by close (the store stopping): no append is accepted any more.
     private var closed = false
     private let capacity: Int
 
