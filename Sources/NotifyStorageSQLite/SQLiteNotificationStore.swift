@@ -3,7 +3,7 @@ public import Logging
 public import NotifyDomain
 public import NotifyStorage
 import GRDB
-public import ServiceLifecycle
+import ServiceLifecycle
 import Synchronization
 #if canImport(Glibc)
 import Glibc
