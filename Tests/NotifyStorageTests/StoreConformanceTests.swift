@@ -565,6 +565,26 @@ struct StoreConformanceTests {
         }
     }
 
+    private struct Thrown: Error {}
+
+    @Test("withRunning stops the store when its body throws, and hands the error on", arguments: StoreBackend.all)
+    func withRunningThrows(backend: StoreBackend) async throws {
+        let location = try backend.makeLocation()
+        defer { location.remove() }
+        let store = try location.open(.init())
+        await #expect(throws: Thrown.self) {
+            try await runStore(store) { store in
+                _ = try await store.append(Sample.notification(id: "kept", to: .users([1])))
+                throw Thrown()
+            }
+        }
+        let stopped = await #expect(throws: StorageError.self) { try await store.user(id: 1) }
+        #expect(stopped?.code == .unavailable)
+        try await location.withStore { store throws in
+            #expect(try await store.feed(user: 1, after: 0, limit: 10).map(\.id) == ["kept"])
+        }
+    }
+
     private enum Outcome: Sendable {
         case stopped
         case acknowledged(String)
