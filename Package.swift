@@ -55,6 +55,11 @@ let package = Package(
         .target(name: "CMallocTuning"),
 
         // Layers.
+        // The vocabulary every layer shares (StatusCode, Reason, RPCError, Metadata): no NIO, no C.
+        .target(
+            name: "NotifyCore",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "NotifyCrypto",
             dependencies: ["COpenSSL"],
@@ -67,7 +72,7 @@ let package = Package(
         ),
         .target(
             name: "NotifyWire",
-            dependencies: ["CNotifyProto", "NotifyCrypto", nioCore],
+            dependencies: ["NotifyCore", "CNotifyProto", "NotifyCrypto", nioCore],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -95,7 +100,7 @@ let package = Package(
         .target(
             name: "NotifyServer",
             dependencies: [
-                "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyStorage", "NotifyCrypto",
+                "NotifyCore", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyStorage", "NotifyCrypto",
                 nioCore, nioPosix, logging, lifecycle,
             ],
             swiftSettings: swiftSettings
@@ -103,14 +108,15 @@ let package = Package(
         .target(
             name: "NotifyClient",
             dependencies: [
-                "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyCrypto", nioCore, nioPosix, logging,
+                "NotifyCore", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyCrypto", nioCore, nioPosix,
+                logging,
             ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "NotifyGateway",
             dependencies: [
-                "NotifyClient", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyCrypto",
+                "NotifyClient", "NotifyCore", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyCrypto",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
@@ -121,8 +127,8 @@ let package = Package(
         .target(
             name: "NotifyTesting",
             dependencies: [
-                "NotifyTLS", "NotifyServer", "NotifyStorageSQLite", "NotifyStorage", "NotifyClient", "NotifyWire", "NotifyDomain",
-                "CMallocTuning",
+                "NotifyTLS", "NotifyServer", "NotifyStorageSQLite", "NotifyStorage", "NotifyClient", "NotifyCore", "NotifyWire",
+                "NotifyDomain", "CMallocTuning",
                 nioCore, nioPosix, logging, lifecycle, .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
@@ -140,14 +146,14 @@ let package = Package(
         ),
         .executableTarget(
             name: "notifyctl",
-            dependencies: ["NotifyClient", "NotifyDomain", argumentParser, logging],
+            dependencies: ["NotifyClient", "NotifyCore", "NotifyDomain", argumentParser, logging],
             swiftSettings: swiftSettings
         ),
 
         .executableTarget(
             name: "NotifyBench",
             dependencies: [
-                "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyStorage", "NotifyStorageSQLite", "NotifyTLS",
+                "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyStorage", "NotifyStorageSQLite", "NotifyTLS",
                 nioCore, logging, .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -155,7 +161,7 @@ let package = Package(
         .executableTarget(
             name: "NotifyLoad",
             dependencies: [
-                "NotifyClient", "NotifyMessages", "NotifyDomain", "NotifyWire", "NotifyTLS",
+                "NotifyClient", "NotifyCore", "NotifyMessages", "NotifyDomain", "NotifyWire", "NotifyTLS",
                 nioCore, nioPosix, .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"), argumentParser,
             ],
@@ -167,11 +173,12 @@ let package = Package(
         .target(name: "CLibFuzzer"),
         .executableTarget(
             name: "NotifyFuzz",
-            dependencies: ["CLibFuzzer", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyGateway", nioCore],
+            dependencies: ["CLibFuzzer", "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyGateway", nioCore],
             swiftSettings: swiftSettings
         ),
 
         // Tests.
+        .testTarget(name: "NotifyCoreTests", dependencies: ["NotifyCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "NotifyTLSTests",
             dependencies: ["NotifyTLS", "NotifyCrypto", "NotifyTesting", nioCore, nioPosix, .product(name: "NIOEmbedded", package: "swift-nio")],
@@ -179,13 +186,13 @@ let package = Package(
         ),
         .testTarget(
             name: "NotifyWireTests",
-            dependencies: ["NotifyWire", "NotifyMessages", "NotifyDomain", nioCore, .product(name: "NIOTestUtils", package: "swift-nio")],
+            dependencies: ["NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain", nioCore, .product(name: "NIOTestUtils", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "NotifyDomainTests", dependencies: ["NotifyDomain"], swiftSettings: swiftSettings),
         .testTarget(
             name: "NotifyServerTests",
-            dependencies: ["NotifyServer", "NotifyMessages", "NotifyWire", nioCore],
+            dependencies: ["NotifyServer", "NotifyCore", "NotifyMessages", "NotifyWire", nioCore],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -196,7 +203,8 @@ let package = Package(
         .testTarget(
             name: "NotifyGatewayTests",
             dependencies: [
-                "NotifyGateway", "NotifyTesting", "NotifyMessages", "NotifyServer", "NotifyClient", "NotifyWire", "NotifyDomain", "NotifyTLS",
+                "NotifyGateway", "NotifyTesting", "NotifyMessages", "NotifyServer", "NotifyClient", "NotifyCore", "NotifyWire", "NotifyDomain",
+                "NotifyTLS",
                 "NotifyStorageSQLite",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CompressNIO", package: "compress-nio"),
@@ -208,8 +216,8 @@ let package = Package(
         .testTarget(
             name: "NotifyEndToEndTests",
             dependencies: [
-                "NotifyTesting", "NotifyServer", "NotifyClient", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyTLS",
-                "NotifyStorageSQLite", nioCore, nioPosix, logging,
+                "NotifyTesting", "NotifyServer", "NotifyClient", "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain",
+                "NotifyTLS", "NotifyStorageSQLite", nioCore, nioPosix, logging,
             ],
             swiftSettings: swiftSettings
         ),

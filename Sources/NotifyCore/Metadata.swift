@@ -91,8 +91,8 @@ public struct Metadata: Hashable, Sendable, Sequence, ExpressibleByDictionaryLit
         self.entries.removeAll { $0.key == key }
     }
 
-    @usableFromInline
-    mutating func reserveCapacity(_ capacity: Int) {
+    /// Reserves room for `capacity` pairs; the frame decoder knows the count before it adds them.
+    package mutating func reserveCapacity(_ capacity: Int) {
         self.entries.reserveCapacity(capacity)
     }
 
