@@ -1,4 +1,5 @@
 import NIOCore
+import NotifyCore
 import NotifyTLS
 import NotifyWire
 
@@ -113,7 +114,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let failure = RPCError(code: .unavailable, message: "connection failed: \(error)", reason: "CONNECTION_FAILED")
+        let failure = RPCError(code: .unavailable, message: "connection failed: \(error)", reason: .connectionFailed)
         ready.fail(failure)
         fail(state.errorCaught())
         context.close(promise: nil)

@@ -1,4 +1,5 @@
 import NIOCore
+import NotifyCore
 import NotifyWire
 
 /// What one client connection is doing with its calls, and what each event
@@ -110,28 +111,28 @@ struct ClientConnectionStateMachine<Call> {
     // MARK: Errors the machine gives
 
     static var closedError: RPCError {
-        RPCError(code: .unavailable, message: "the connection to the server closed", reason: "CONNECTION_CLOSED")
+        RPCError(code: .unavailable, message: "the connection to the server closed", reason: .connectionClosed)
     }
     static var closingError: RPCError {
-        RPCError(code: .unavailable, message: "the connection is closing", reason: "CONNECTION_CLOSED")
+        RPCError(code: .unavailable, message: "the connection is closing", reason: .connectionClosed)
     }
     static var cancelledError: RPCError {
-        RPCError(code: .cancelled, message: "the call was cancelled", reason: "CANCELLED")
+        RPCError(code: .cancelled, message: "the call was cancelled", reason: .cancelled)
     }
     static var deadlineError: RPCError {
-        RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED")
+        RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: .deadlineExceeded)
     }
     static var queueFullError: RPCError {
-        RPCError(code: .resourceExhausted, message: "too many calls queued on the client", reason: "CLIENT_QUEUE_FULL")
+        RPCError(code: .resourceExhausted, message: "too many calls queued on the client", reason: .clientQueueFull)
     }
     static func tooLargeError(maxMessageSize: Int) -> RPCError {
         RPCError(
             code: .resourceExhausted,
-            message: "the request exceeds the server's maximum message size of \(maxMessageSize) bytes", reason: "REQUEST_TOO_LARGE"
+            message: "the request exceeds the server's maximum message size of \(maxMessageSize) bytes", reason: .requestTooLarge
         )
     }
     static func goingAwayError(_ message: String) -> RPCError {
-        RPCError(code: .unavailable, message: "the server is going away: \(message)", reason: "GOING_AWAY")
+        RPCError(code: .unavailable, message: "the server is going away: \(message)", reason: .goingAway)
     }
 
     // MARK: Questions
@@ -427,7 +428,7 @@ struct ClientConnectionStateMachine<Call> {
     mutating func goAwayReceived(lastCallID: UInt64, status: StatusCode, message: String) -> GoAwayAction {
         let error = Self.goingAwayError(message)
         let closeError = status == .ok || status == .unavailable
-            ? nil : RPCError(code: status, message: message, reason: "CONNECTION_ERROR")
+            ? nil : RPCError(code: status, message: message, reason: .connectionError)
         switch state {
         case .connecting(let connecting):
             state = .goingAway(GoingAway(pending: [:], lastCallID: lastCallID, closeError: closeError, awaitingPong: nil))

@@ -1,4 +1,5 @@
 import NIOCore
+import NotifyCore
 import NIOEmbedded
 @testable import NotifyClient
 import NotifyWire
@@ -139,7 +140,7 @@ struct ClientConnectionHandlerTests {
         let connection = try Connection()
         try connection.settings(maxMessageSize: 2048)
         let call = connection.call(payload: ByteBuffer(repeating: 0, count: 2048))
-        #expect(call.error?.reason == "REQUEST_TOO_LARGE")
+        #expect(call.error?.reason == .requestTooLarge)
         #expect(try connection.sent().isEmpty)
         try connection.close()
     }
@@ -154,11 +155,11 @@ struct ClientConnectionHandlerTests {
         try connection.receive(.goAway(GoAwayFrame(lastCallID: 1, status: .unavailable, message: "server shutting down")))
         #expect(connection.goAways.value == 1)
         #expect(unseen.error?.code == .unavailable)
-        #expect(unseen.error?.reason == "GOING_AWAY")
+        #expect(unseen.error?.reason == .goingAway)
         #expect(taken.result == nil)
         #expect(!connection.handler.isUsable)
         let late = connection.call()
-        #expect(late.error?.reason == "CONNECTION_CLOSED")
+        #expect(late.error?.reason == .connectionClosed)
         try connection.receive(.response(ResponseFrame(callID: 1, payload: ByteBuffer(string: "done"))))
         #expect(taken.value?.payload == ByteBuffer(string: "done"))
         #expect(try connection.sent().isEmpty)
@@ -174,7 +175,7 @@ struct ClientConnectionHandlerTests {
         try connection.receive(.goAway(GoAwayFrame(lastCallID: 1, status: .invalidArgument, message: "undecodable frame")))
         #expect(taken.result == nil)
         try connection.close()
-        #expect(taken.error == RPCError(code: .invalidArgument, message: "undecodable frame", reason: "CONNECTION_ERROR"))
+        #expect(taken.error == RPCError(code: .invalidArgument, message: "undecodable frame", reason: .connectionError))
     }
 
     @Test("a stream's messages reach its handler in order until its response; later ones are dropped")
@@ -200,7 +201,7 @@ struct ClientConnectionHandlerTests {
     func streamRefusal() throws {
         let connection = try Connection()
         try connection.settings()
-        let tooSlow = RPCError(code: .resourceExhausted, message: "slow reader", reason: "CONSUMER_TOO_SLOW")
+        let tooSlow = RPCError(code: .resourceExhausted, message: "slow reader", reason: .consumerTooSlow)
         let call = connection.call(onMessage: { _ in tooSlow })
         _ = try connection.sent()
         try connection.receive(.message(StreamMessageFrame(callID: 1, payload: ByteBuffer(string: "a"))))
@@ -257,7 +258,7 @@ struct ClientConnectionHandlerTests {
         #expect(connection.channel.isActive)
         connection.channel.embeddedEventLoop.advanceTime(by: .seconds(30))
         #expect(!connection.channel.isActive)
-        #expect(call.error?.reason == "CONNECTION_CLOSED")
+        #expect(call.error?.reason == .connectionClosed)
         try connection.close()
     }
 
@@ -268,13 +269,13 @@ struct ClientConnectionHandlerTests {
         let early = connection.call()
         try connection.close()
         #expect(ready.result.map { if case .failure = $0 { true } else { false } } == true)
-        #expect(early.error?.reason == "CONNECTION_CLOSED")
+        #expect(early.error?.reason == .connectionClosed)
 
         let other = try Connection()
         try other.settings(maxConcurrentCalls: 1)
         let calls = [other.call(), other.call()]
         try other.close()
-        #expect(calls.map { $0.error?.reason } == ["CONNECTION_CLOSED", "CONNECTION_CLOSED"])
+        #expect(calls.map { $0.error?.reason } == [.connectionClosed, .connectionClosed])
         #expect(!other.handler.isUsable)
     }
 }

@@ -1,4 +1,5 @@
 import NIOCore
+import NotifyCore
 import NIOPosix
 import NotifyClient
 import NotifyTLS
@@ -92,7 +93,7 @@ struct ClientConnectionLoopbackTests {
                         _ = try await client.callRaw("/notify.v1.Test/Call", payload: ByteBuffer(string: "x"))
                         return "OK"
                     } catch {
-                        return error.code == .unavailable ? error.reason : error.description
+                        return error.code == .unavailable ? (error.reason?.rawValue ?? "") : error.description
                     }
                 }
             }

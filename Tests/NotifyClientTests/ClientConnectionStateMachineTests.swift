@@ -1,4 +1,5 @@
 import NIOCore
+import NotifyCore
 @testable import NotifyClient
 import NotifyWire
 import Testing
@@ -104,7 +105,7 @@ struct ClientConnectionStateMachineTests {
     func refusals() {
         var machine = ready(maxConcurrentCalls: 1, maxMessageSize: 2048, queue: 1)
         let tooLarge = failedError(machine.startCall(1, request: request(bytes: 1025), now: now))
-        #expect(tooLarge?.code == .resourceExhausted && tooLarge?.reason == "REQUEST_TOO_LARGE")
+        #expect(tooLarge?.code == .resourceExhausted && tooLarge?.reason == .requestTooLarge)
         #expect(start(2, on: &machine, request: request(bytes: 1024)) == 1)
         guard case .enqueued = machine.startCall(3, request: request(), now: now) else { Issue.record("not enqueued"); return }
         let full = failedError(machine.startCall(4, request: request(), now: now))
@@ -149,7 +150,7 @@ struct ClientConnectionStateMachineTests {
         #expect(failures.pending.map(\.callID) == [3, 4])
         #expect(failures.pending.map(\.call) == [3, 4])
         #expect(failures.waiting == [5])
-        #expect(failures.error == RPCError(code: .unavailable, message: "the server is going away: draining", reason: "GOING_AWAY"))
+        #expect(failures.error == RPCError(code: .unavailable, message: "the server is going away: draining", reason: .goingAway))
         #expect(!machine.isAcceptingCalls)
         #expect(failedError(machine.startCall(6, request: request(), now: now)) == Machine.closingError)
         // Answered: the calls the server took.
@@ -186,11 +187,11 @@ struct ClientConnectionStateMachineTests {
         for call in 1...3 { _ = start(call, on: &machine) }
         let (_, failures) = goAway(machine.goAwayReceived(lastCallID: 2, status: .invalidArgument, message: "call id 3 reused"))
         #expect(failures.pending.map(\.call) == [3])
-        #expect(failures.error.reason == "GOING_AWAY")
+        #expect(failures.error.reason == .goingAway)
         #expect(succeeded(machine.responseReceived(callID: 1)) == 1)
         let closing = machine.closed()
         #expect(closing.pending.map(\.call) == [2])
-        #expect(closing.error == RPCError(code: .invalidArgument, message: "call id 3 reused", reason: "CONNECTION_ERROR"))
+        #expect(closing.error == RPCError(code: .invalidArgument, message: "call id 3 reused", reason: .connectionError))
     }
 
     @Test("a goaway before the settings fails the waiting calls; later settings do not make the connection ready")
@@ -213,7 +214,7 @@ struct ClientConnectionStateMachineTests {
         guard case .drop = machine.messageReceived(callID: 1) else { Issue.record("a message after the response"); return }
         guard case .drop = machine.messageReceived(callID: 9) else { Issue.record("a message of no call"); return }
         // The stream refuses a message (a slow reader): the call fails and the server is told.
-        let tooSlow = RPCError(code: .resourceExhausted, message: "slow", reason: "CONSUMER_TOO_SLOW")
+        let tooSlow = RPCError(code: .resourceExhausted, message: "slow", reason: .consumerTooSlow)
         guard case .failAndCancel(2, 2, let error) = machine.messageRefused(callID: 2, error: tooSlow) else {
             Issue.record("not failed"); return
         }
