@@ -70,8 +70,11 @@ let package = Package(
             dependencies: ["CNotifyProto", "NotifyCrypto", nioCore],
             swiftSettings: swiftSettings
         ),
+        // The one JSON reader and writer: the gateway, notifyctl and the store use it.
+        .target(name: "NotifyJSON", swiftSettings: swiftSettings),
         .target(
             name: "NotifyDomain",
+            dependencies: ["NotifyJSON"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -87,7 +90,7 @@ let package = Package(
         .target(
             name: "NotifyStorageSQLite",
             dependencies: [
-                "NotifyStorage", "NotifyDomain", "NotifyCrypto", .product(name: "GRDB", package: "GRDB.swift"),
+                "NotifyStorage", "NotifyDomain", "NotifyJSON", "NotifyCrypto", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"), logging,
             ],
             swiftSettings: swiftSettings
@@ -110,7 +113,7 @@ let package = Package(
         .target(
             name: "NotifyGateway",
             dependencies: [
-                "NotifyClient", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyCrypto",
+                "NotifyClient", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyJSON", "NotifyCrypto",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
@@ -140,14 +143,14 @@ let package = Package(
         ),
         .executableTarget(
             name: "notifyctl",
-            dependencies: ["NotifyClient", "NotifyDomain", argumentParser, logging],
+            dependencies: ["NotifyClient", "NotifyDomain", "NotifyJSON", argumentParser, logging],
             swiftSettings: swiftSettings
         ),
 
         .executableTarget(
             name: "NotifyBench",
             dependencies: [
-                "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyStorage", "NotifyStorageSQLite", "NotifyTLS",
+                "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyJSON", "NotifyStorage", "NotifyStorageSQLite", "NotifyTLS",
                 nioCore, logging, .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -167,7 +170,7 @@ let package = Package(
         .target(name: "CLibFuzzer"),
         .executableTarget(
             name: "NotifyFuzz",
-            dependencies: ["CLibFuzzer", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyGateway", nioCore],
+            dependencies: ["CLibFuzzer", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyJSON", "NotifyGateway", nioCore],
             swiftSettings: swiftSettings
         ),
 
@@ -182,7 +185,8 @@ let package = Package(
             dependencies: ["NotifyWire", "NotifyMessages", "NotifyDomain", nioCore, .product(name: "NIOTestUtils", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "NotifyDomainTests", dependencies: ["NotifyDomain"], swiftSettings: swiftSettings),
+        .testTarget(name: "NotifyJSONTests", dependencies: ["NotifyJSON"], swiftSettings: swiftSettings),
+        .testTarget(name: "NotifyDomainTests", dependencies: ["NotifyDomain", "NotifyJSON"], swiftSettings: swiftSettings),
         .testTarget(
             name: "NotifyServerTests",
             dependencies: ["NotifyServer", "NotifyMessages", "NotifyWire", nioCore],
@@ -190,13 +194,13 @@ let package = Package(
         ),
         .testTarget(
             name: "NotifyStorageTests",
-            dependencies: ["NotifyStorage", "NotifyStorageSQLite", "NotifyDomain", logging, .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["NotifyStorage", "NotifyStorageSQLite", "NotifyDomain", "NotifyJSON", logging, .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "NotifyGatewayTests",
             dependencies: [
-                "NotifyGateway", "NotifyTesting", "NotifyMessages", "NotifyServer", "NotifyClient", "NotifyWire", "NotifyDomain", "NotifyTLS",
+                "NotifyGateway", "NotifyTesting", "NotifyMessages", "NotifyServer", "NotifyClient", "NotifyWire", "NotifyDomain", "NotifyJSON", "NotifyTLS",
                 "NotifyStorageSQLite",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CompressNIO", package: "compress-nio"),
@@ -208,8 +212,8 @@ let package = Package(
         .testTarget(
             name: "NotifyEndToEndTests",
             dependencies: [
-                "NotifyTesting", "NotifyServer", "NotifyClient", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyTLS",
-                "NotifyStorageSQLite", nioCore, nioPosix, logging,
+                "NotifyTesting", "NotifyServer", "NotifyClient", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyJSON", "NotifyTLS",
+                "NotifyStorageSQLite", "NotifyStorage", nioCore, nioPosix, logging, .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),

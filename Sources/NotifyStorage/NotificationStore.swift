@@ -33,12 +33,12 @@ public struct IdempotencyKey: Hashable, Sendable {
 /// One append to be committed.
 public struct NewNotification: Hashable, Sendable {
     public var id: String
-    public var createdAt: Date
+    public var createdAt: Timestamp
     public var content: NotificationContent
     public var recipients: Recipients
     public var idempotencyKey: IdempotencyKey?
 
-    public init(id: String, createdAt: Date, content: NotificationContent, recipients: Recipients, idempotencyKey: IdempotencyKey?) {
+    public init(id: String, createdAt: Timestamp, content: NotificationContent, recipients: Recipients, idempotencyKey: IdempotencyKey?) {
         self.id = id
         self.createdAt = createdAt
         self.content = content
@@ -113,7 +113,7 @@ public protocol NotificationStore: Sendable {
     func createSubscription(_ subscription: Subscription) async throws(StorageError)
     func subscription(id: String) async throws(StorageError) -> Subscription?
     /// - Returns: the renewed subscription, or nil when there was none.
-    func renewSubscription(id: String, expiresAt: Date) async throws(StorageError) -> Subscription?
+    func renewSubscription(id: String, expiresAt: Timestamp) async throws(StorageError) -> Subscription?
     func deleteSubscription(id: String) async throws(StorageError) -> Bool
 
     // The blocked list.

@@ -218,8 +218,8 @@ struct NotifyCallTests {
                 CreateTokenRequest(principal: PrincipalInput(user: 1), roles: ["admin"], ttlSeconds: 1),
                 metadata: admin, as: CreateTokenResponse.self
             )
-            let expiry = try #require(Timestamps.parseRFC3339(created.expirationDateTime))
-            #expect(abs(expiry.timeIntervalSinceNow - 1) < 5)
+            let expiry = try #require(Timestamp(rfc3339: created.expirationDateTime))
+            #expect(abs(Double(expiry.microseconds(since: .now())) / 1_000_000 - 1) < 5)
             try await Task.sleep(for: .milliseconds(1500))
             await expectFailure(.unauthenticated, "TOKEN_EXPIRED") {
                 try await client.notify(notifyRequest(issuer: 1), metadata: .bearer(created.token))

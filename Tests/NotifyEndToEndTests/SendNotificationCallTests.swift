@@ -14,12 +14,12 @@ import Testing
 private let sampleApp = "graphnotifications.sample.windows.com"
 
 /// The contract's example body, its expiration moved a day ahead.
-private func sampleRequest(expiration: Date = Date().addingTimeInterval(24 * 3600)) -> SendNotificationRequest {
+private func sampleRequest(expiration: Timestamp = Timestamp.now().adding(seconds: 24 * 3600)) -> SendNotificationRequest {
     SendNotificationRequest(
         targetHostName: sampleApp,
         appNotificationID: "testDirectToastNotification",
         groupName: "TestGroup",
-        expirationDateTime: Timestamps.formatRFC3339(expiration),
+        expirationDateTime: expiration.rfc3339,
         payload: PayloadInput(visualContent: VisualContentInput(title: "Hello World!", body: "Notifications are Great!")),
         platformTypes: ["windows", "ios", "android"],
         priority: "High",
@@ -36,7 +36,7 @@ struct SendNotificationCallTests {
             let admin = Metadata.bearer(try await server.adminToken())
             let appToken = Metadata.bearer(try await server.token(for: .app(sampleApp), roles: [.app]))
             let client = server.client()
-            let expiration = Date().addingTimeInterval(24 * 3600)
+            let expiration = Timestamp.now().adding(seconds: 24 * 3600)
             let answer = try await client.sendNotification(
                 sampleRequest(expiration: expiration), subscriptionID: subscription.id, metadata: appToken
             ).notification
@@ -44,14 +44,14 @@ struct SendNotificationCallTests {
             #expect(UUID(uuidString: answer.id) != nil, "\(answer.id)")
             #expect(answer.user == 2)
             #expect(answer.sequence == 1)
-            #expect(abs(answer.createdAt.timeIntervalSinceNow) < 60)
+            #expect(abs(answer.createdAt.microseconds(since: .now())) < 60_000_000)
             let graph = try #require(graphContent(answer))
             #expect(graph.priority == .high)
             #expect(graph.groupName == "TestGroup")
             #expect(graph.displayTimeToLive == 60)
             #expect(graph.appNotificationID == "testDirectToastNotification")
             #expect(graph.targetHostName == sampleApp)
-            #expect(abs(graph.expiration.timeIntervalSince(expiration)) < 0.001)
+            #expect(graph.expiration == expiration.truncatedToMilliseconds)
             #expect(graph.platforms == [.windows, .ios, .android])
             #expect(graph.payload.visualContent == VisualContent(title: "Hello World!", body: "Notifications are Great!"))
             #expect(graph.payload.rawContent == nil)
@@ -72,7 +72,7 @@ struct SendNotificationCallTests {
             let answer = try await client.sendNotification(request, subscriptionID: subscription.id, metadata: admin)
                 .notification
             let graph = try #require(graphContent(answer))
-            #expect(abs(graph.expiration.timeIntervalSinceNow - 7 * 24 * 3600) < 60)
+            #expect(abs(graph.expiration.microseconds(since: .now()) - 7 * 24 * 3600 * 1_000_000) < 60_000_000)
             #expect(Set(graph.platforms) == Set(Platform.allCases))
             #expect(graph.priority == Priority.none)
             #expect(graph.displayTimeToLive == 0)
@@ -285,7 +285,7 @@ struct InvalidSend: Sendable, CustomTestStringConvertible {
             InvalidSend(name: "bad priority", request: changed { $0.priority = "Urgent" }, fields: ["priority"]),
             InvalidSend(
                 name: "expiration 31 days ahead",
-                request: changed { $0.expirationDateTime = Timestamps.formatRFC3339(Date().addingTimeInterval(31 * 24 * 3600)) },
+                request: changed { $0.expirationDateTime = Timestamp.now().adding(seconds: 31 * 24 * 3600).rfc3339 },
                 fields: ["expirationDateTime"]
             ),
             InvalidSend(

@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NotifyClient
 import NotifyDomain
+import NotifyJSON
 import NotifyMessages
 import NotifyTesting
 import NotifyWire

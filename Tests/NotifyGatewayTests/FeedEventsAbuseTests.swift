@@ -5,6 +5,7 @@ import NIOHTTP1
 import NIOPosix
 import NotifyClient
 import NotifyDomain
+import NotifyJSON
 import NotifyGateway
 import NotifyMessages
 import NotifyServer

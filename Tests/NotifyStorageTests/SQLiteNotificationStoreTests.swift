@@ -46,7 +46,7 @@ struct SQLiteNotificationStoreTests {
     func subscriptions() async throws {
         try await withStore { store, _ in
             try await store.putUser(User(id: 1))
-            let expires = Date(timeIntervalSince1970: 1_750_000_000.25)
+            let expires = Timestamp(microsecondsSince1970: 1_750_000_000_250_000)
             let subscription = Subscription(
                 id: "uns-1", user: 1, app: "app.example.com", platform: .android, deviceID: "device", expiresAt: expires)
             try await store.createSubscription(subscription)
@@ -60,7 +60,7 @@ struct SQLiteNotificationStoreTests {
             let noUser = await #expect(throws: StorageError.self) { try await store.createSubscription(orphan) }
             #expect(noUser?.code == .notFound)
 
-            let later = Date(timeIntervalSince1970: 1_760_000_000)
+            let later = Timestamp(secondsSince1970: 1_760_000_000)
             var renewed = subscription
             renewed.expiresAt = later
             #expect(try await store.renewSubscription(id: "uns-1", expiresAt: later) == renewed)
@@ -112,7 +112,7 @@ struct SQLiteNotificationStoreTests {
             let hash = [UInt8](repeating: 0xAB, count: 32)
             let token = TokenRecord(
                 id: "t1", hash: hash, principal: .app("host:with:colons"), roles: [.admin, .app],
-                expiresAt: Date(timeIntervalSince1970: 1_900_000_000.000001))
+                expiresAt: Timestamp(microsecondsSince1970: 1_900_000_000_000_001))
             try await store.insertToken(token)
             #expect(try await store.token(hash: hash) == token)
             #expect(try await store.token(hash: [UInt8](repeating: 0, count: 32)) == nil)
@@ -145,7 +145,7 @@ struct SQLiteNotificationStoreTests {
                 id: "n3",
                 content: .custom(CustomNotification(type: "t", embed: nil, title: nil, description: "", issuer: 1)),
                 to: .users([10]))
-            noEmbed.createdAt = Date()
+            noEmbed.createdAt = Timestamp.now()
 
             let first = try await store.append(custom)
             #expect(first.recipients == 2)
@@ -160,7 +160,7 @@ struct SQLiteNotificationStoreTests {
             #expect(feed[1].content == Sample.graph)
             #expect(feed[2].content == noEmbed.content)
             // Times are kept to the microsecond.
-            #expect(abs(feed[2].createdAt.timeIntervalSince(noEmbed.createdAt)) < 0.000_001)
+            #expect(feed[2].createdAt == noEmbed.createdAt)
             // The answer carries the entry the feed returns.
             #expect(first.first == feed[0])
             #expect(third.first == feed[2])

@@ -87,7 +87,7 @@ struct NotificationService: Sendable {
         case .connections: .connections(of: issuer, mode: communityMode)
         }
         return NewNotification(
-            id: UUIDText.timeOrdered(using: &random), createdAt: Date(), content: .custom(valid.notification), recipients: recipients,
+            id: UUIDText.timeOrdered(using: &random), createdAt: Timestamp.now().truncatedToMilliseconds, content: .custom(valid.notification), recipients: recipients,
             idempotencyKey: guardrail.idempotencyKey(context, caller: caller)
         )
     }
@@ -109,7 +109,7 @@ struct NotificationService: Sendable {
             )
         }
         try Authorization.authorize(caller, for: .sendNotification(to: subscription))
-        let now = Date()
+        let now = Timestamp.now().truncatedToMilliseconds
         guard subscription.expiresAt > now else {
             throw RPCError(
                 code: .notFound, message: "subscription \(subscriptionID) has expired", reason: "SUBSCRIPTION_EXPIRED"
