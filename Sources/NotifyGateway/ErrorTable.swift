@@ -177,7 +177,9 @@ enum ErrorTable {
             )
 
         case (.invalidArgument, "INVALID_FIELDS"), (.invalidArgument, "MISSING_UNS_ID"):
-            return invalidFields(error.fieldViolations.map { Violation(field: $0.field, message: $0.description) }, graph: graph)
+            return invalidFields(
+                error.fieldViolations.map { Violation(field: FieldPath.contract($0.field, graph: graph), message: $0.description) },
+                graph: graph)
         case (.invalidArgument, "INVALID_METADATA"):
             // A header the service refused (an Idempotency-Key past 255 bytes): its message names it.
             return Problem(status: .badRequest, code: graph ? "invalidRequest" : "invalid", message: error.message)
@@ -187,9 +189,8 @@ enum ErrorTable {
         case (.notFound, "USER_NOT_FOUND"):
             // SelfCommunity validates `user` as a primary key: an unknown one
             // is a field error of the body, as its serializer reports it.
-            let field = error.fieldViolations.first.map { Violation(field: $0.field, message: $0.description) }
-                ?? Violation(field: "user", message: "No such user.")
-            return invalidFields([field], graph: graph)
+            // NOT_FOUND carries no field violations: the row names the field.
+            return invalidFields([Violation(field: "user", message: "No such user.")], graph: graph)
         case (.notFound, "SUBSCRIPTION_NOT_FOUND"):
             return Problem(
                 status: .notFound, code: graph ? "itemNotFound" : "not_found",

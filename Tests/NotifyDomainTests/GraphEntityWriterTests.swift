@@ -144,3 +144,28 @@ struct GraphEntityWriterTests {
         #expect(b["createdDateTime"] == .string("2023-11-14T22:13:20.000Z"))
     }
 }
+
+@Suite("Field paths: the proto's over RPC, the contract's through the gateway")
+struct FieldPathTests {
+    @Test(
+        "each contract path maps to its proto path and back",
+        arguments: [
+            ("payload.visualContent.title", "payload.visual_content.title", true),
+            ("payload.rawContent", "payload.raw_content", true),
+            ("targetPolicy.platformTypes[1]", "target_policy.platform_types[1]", true),
+            ("expirationDateTime", "expiration_date_time", true),
+            ("fallbackPolicy", "fallback_policy_json", true),
+            ("appNotificationId", "app_notification_id", true),
+            ("targetHostName", "target_host_name", true),
+            ("displayTimeToLive", "display_time_to_live", true),
+            ("X-UNS-ID", "metadata[x-uns-id]", true),
+            ("embed.metadata", "embed.metadata_json", false),
+            ("embed.embed_id", "embed.embed_id", false),
+            ("recipients_type", "recipients_type", false),
+            ("user", "user", false),
+        ] as [(String, String, Bool)])
+    func maps(contract: String, rpc: String, graph: Bool) {
+        #expect(FieldPath.rpc(contract) == rpc)
+        #expect(FieldPath.contract(rpc, graph: graph) == contract)
+    }
+}

@@ -58,13 +58,16 @@ struct TimestampTests {
     }
 
     @Test(
-        "Prints UTC with exactly three fraction digits, truncated, four-digit years clamped",
+        "Prints UTC with exactly three fraction digits, rounded to the nearest millisecond, four-digit years clamped",
         arguments: [
             (Int64(1_572_300_336_250_000), "2019-10-28T22:05:36.250Z"),
-            (1_572_300_336_250_999, "2019-10-28T22:05:36.250Z"),
+            (1_572_300_336_250_499, "2019-10-28T22:05:36.250Z"),
+            (1_572_300_336_250_500, "2019-10-28T22:05:36.251Z"),
+            (1_572_300_336_999_500, "2019-10-28T22:05:37.000Z"),
             (1_572_300_336_000_000, "2019-10-28T22:05:36.000Z"),
             (0, "1970-01-01T00:00:00.000Z"),
-            (-1, "1969-12-31T23:59:59.999Z"),
+            (-1, "1970-01-01T00:00:00.000Z"),
+            (-501, "1969-12-31T23:59:59.999Z"),
             (-500_000, "1969-12-31T23:59:59.500Z"),
             (951_782_400_000_000, "2000-02-29T00:00:00.000Z"),
             (253_402_300_799_999_999, "9999-12-31T23:59:59.999Z"),
@@ -78,12 +81,12 @@ struct TimestampTests {
         #expect(Timestamp(microsecondsSince1970: microseconds).rfc3339 == text)
     }
 
-    @Test("The instant from .2079999 and from .208 print differently only by what was sent; a stored one prints one way")
+    @Test("A time sent with .2079999 is kept and printed as .207")
     func oneInstantOneString() throws {
         let sent = try #require(Timestamp(rfc3339: "2026-12-27T15:34:40.2079999Z", maximumFractionDigits: 7))
-        #expect(sent.rfc3339 == "2026-12-27T15:34:40.207Z")
-        #expect(sent.truncatedToMilliseconds.rfc3339 == sent.rfc3339)
-        #expect(Timestamp(rfc3339: sent.rfc3339) == sent.truncatedToMilliseconds)
+        // Kept at whole milliseconds, as the service keeps it: .207, printed exactly.
+        #expect(sent.truncatedToMilliseconds.rfc3339 == "2026-12-27T15:34:40.207Z")
+        #expect(Timestamp(rfc3339: sent.truncatedToMilliseconds.rfc3339) == sent.truncatedToMilliseconds)
     }
 
     @Test("Whole milliseconds round-trip exactly through the text, years 0000 to 9999")

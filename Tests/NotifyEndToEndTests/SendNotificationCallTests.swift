@@ -36,7 +36,7 @@ struct SendNotificationCallTests {
             let admin = Metadata.bearer(try await server.adminToken())
             let appToken = Metadata.bearer(try await server.token(for: .app(sampleApp), roles: [.app]))
             let client = server.client()
-            let expiration = Timestamp.now().adding(seconds: 24 * 3600)
+            let expiration = Timestamp.now().truncatedToMilliseconds.adding(seconds: 24 * 3600)
             let answer = try await client.sendNotification(
                 sampleRequest(expiration: expiration), subscriptionID: subscription.id, metadata: appToken
             ).notification
@@ -51,7 +51,7 @@ struct SendNotificationCallTests {
             #expect(graph.displayTimeToLive == 60)
             #expect(graph.appNotificationID == "testDirectToastNotification")
             #expect(graph.targetHostName == sampleApp)
-            #expect(graph.expiration == expiration.truncatedToMilliseconds)
+            #expect(graph.expiration == expiration)
             #expect(graph.platforms == [.windows, .ios, .android])
             #expect(graph.payload.visualContent == VisualContent(title: "Hello World!", body: "Notifications are Great!"))
             #expect(graph.payload.rawContent == nil)
@@ -110,11 +110,13 @@ struct SendNotificationCallTests {
         try await withTestServer { server in
             let admin = Metadata.bearer(try await server.adminToken())
             let client = server.client()
-            await expectFailure(.invalidArgument, "MISSING_UNS_ID") {
+            let missing = await expectFailure(.invalidArgument, "MISSING_UNS_ID") {
                 try await client.call(
                     Methods.sendNotification, sampleRequest(), metadata: admin, as: SendNotificationResponse.self
                 )
             }
+            // A metadata key is named as such over RPC; the gateway names the header X-UNS-ID.
+            #expect(missing?.fieldViolations.map(\.field) == ["metadata[x-uns-id]"])
             await expectFailure(.invalidArgument, "MISSING_UNS_ID") {
                 try await client.sendNotification(sampleRequest(), subscriptionID: "", metadata: admin)
             }
@@ -206,7 +208,8 @@ struct SendNotificationCallTests {
             let error = await expectFailure(.invalidArgument, "INVALID_FIELDS") {
                 try await client.sendNotification(invalid.request, subscriptionID: subscription.id, metadata: admin)
             }
-            #expect(Set(error?.fieldViolations.map(\.field) ?? []) == invalid.fields)
+            // Over RPC a violation names the proto field path (docs/PROTOCOL.md, "Field violations").
+            #expect(Set(error?.fieldViolations.map(\.field) ?? []) == Set(invalid.fields.map(FieldPath.rpc)))
             #expect(try await client.wholeFeed(of: 2, metadata: admin).isEmpty)
             await client.close()
         }
@@ -426,7 +429,7 @@ struct InProcessSendNotificationTests {
             graph.groupName = "Test\u{0}Group"
             graph.payload = PayloadInput(rawContent: "raw\u{0}", visualContent: VisualContentInput(title: "Hi\u{0}"))
             #expect(await violations(Methods.sendNotification, graph, graphMetadata, as: SendNotificationResponse.self)
-                == ["groupName", "payload.rawContent", "payload.visualContent.title"])
+                == ["group_name", "payload.raw_content", "payload.visual_content.title"])
             let custom = NotifyRequest(
                 recipientsType: "user", type: "wish\u{0}list", embed: EmbedInput(embedType: "x", embedID: "1\u{0}"),
                 title: .value("a\u{0}b"), description: .null, user: 1)

@@ -21,6 +21,8 @@ import Darwin
 /// makes or accepts (a notification's creation and expiration) are kept at
 /// whole milliseconds (``truncatedToMilliseconds``), so what is printed is
 /// exactly what is stored, and every view of one instant prints the same string.
+/// (Data written by earlier releases holds finer times: they print rounded to
+/// the nearest millisecond, as those releases' RPC answers printed them.)
 public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// Microseconds since 1970-01-01T00:00:00Z; negative before it.
     public let microsecondsSince1970: Int64
@@ -100,16 +102,19 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     }
 
     /// The instant as RFC 3339 text in UTC with exactly three fraction digits
-    /// (`2019-10-28T22:05:36.250Z`), truncated to its millisecond: the one
-    /// output form of every time notify prints (RPC messages, the gateway's
-    /// answers and events, `notifyctl`).
+    /// (`2019-10-28T22:05:36.250Z`): the one output form of every time notify
+    /// prints (RPC messages, the gateway's answers and events, `notifyctl`).
     ///
-    /// Instants outside years 0000–9999 are clamped to that range so that the
-    /// text always has a four-digit year, which is all the parser reads.
+    /// Exact for the whole milliseconds the service keeps; a finer instant
+    /// (written by an earlier release) is rounded to the nearest millisecond,
+    /// half up, as that release's RPC answers printed it. Instants outside
+    /// years 0000–9999 are clamped to that range so that the text always has a
+    /// four-digit year, which is all the parser reads.
     public var rfc3339: String {
+        let (shifted, overflow) = microsecondsSince1970.addingReportingOverflow(500)
+        let nearest = overflow ? Int64.max / 1_000 : Self.floorDivide(shifted, 1_000).quotient
         let milliseconds = min(
-            max(millisecondsSince1970, Self.fourDigitYearMilliseconds.lowerBound),
-            Self.fourDigitYearMilliseconds.upperBound)
+            max(nearest, Self.fourDigitYearMilliseconds.lowerBound), Self.fourDigitYearMilliseconds.upperBound)
         let (seconds, millisecond) = Self.floorDivide(milliseconds, 1_000)
         let (days, secondOfDay) = Self.floorDivide(seconds, 86_400)
         let (year, month, day) = Self.civilFromDays(Int(days))

@@ -77,8 +77,7 @@ struct NotificationService: Sendable {
         let issuer = valid.notification.issuer
         guard try guardrail.lookups.userExists(issuer, known: known) else {
             throw RPCError(
-                code: .notFound, message: "user \(issuer) does not exist", reason: "USER_NOT_FOUND",
-                fieldViolations: [FieldViolation(field: "user", description: "No user with id \(issuer).")]
+                code: .notFound, message: "user \(issuer) does not exist", reason: "USER_NOT_FOUND"
             )
         }
         var random = random.generator
@@ -100,7 +99,7 @@ struct NotificationService: Sendable {
         guard let subscriptionID = context.metadata["x-uns-id"], !subscriptionID.isEmpty else {
             throw RPCError(
                 code: .invalidArgument, message: "the X-UNS-ID header is required", reason: "MISSING_UNS_ID",
-                fieldViolations: [FieldViolation(field: "X-UNS-ID", description: "This header is required.")]
+                fieldViolations: [FieldViolation(field: FieldPath.rpc("X-UNS-ID"), description: "This header is required.")]
             )
         }
         guard let subscription = try guardrail.lookups.subscription(id: subscriptionID, known: known) else {
@@ -121,7 +120,7 @@ struct NotificationService: Sendable {
                 code: .invalidArgument,
                 message: "targetHostName \(host) is not the subscription's application", reason: "INVALID_FIELDS",
                 fieldViolations: [FieldViolation(
-                    field: "targetHostName", description: "Must be the subscription's application, \(subscription.app)."
+                    field: FieldPath.rpc("targetHostName"), description: "Must be the subscription's application, \(subscription.app)."
                 )]
             )
         }
