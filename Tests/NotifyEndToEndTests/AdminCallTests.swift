@@ -329,6 +329,10 @@ struct AdminCallTests {
             #expect(created.token.hasPrefix("ntf_"))
             #expect(created.tokenID.hasPrefix("tok_"))
             let expiry = try #require(Timestamp(rfc3339: created.expirationDateTime))
+            // Three fraction digits, as every other time prints (docs/PROTOCOL.md, "Times").
+            #expect(created.expirationDateTime.count == 24)
+            #expect(created.expirationDateTime.split(separator: ".").last?.count == 4)
+            #expect(created.expirationDateTime == expiry.rfc3339)
             #expect(abs(expiry.microseconds(since: .now()) - TokenIssuer.defaultLifetime * 1_000_000) < 60_000_000)
             let appToken = Metadata.bearer(created.token)
             // The default role of an app token is app: it may send to its subscriptions, not Notify.
