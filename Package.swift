@@ -57,6 +57,11 @@ let package = Package(
         .target(name: "CMallocTuning"),
 
         // Layers.
+        // The vocabulary every layer shares (StatusCode, Reason, RPCError, Metadata): no NIO, no C.
+        .target(
+            name: "NotifyCore",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "NotifyCrypto",
             dependencies: ["COpenSSL"],
@@ -69,7 +74,7 @@ let package = Package(
         ),
         .target(
             name: "NotifyWire",
-            dependencies: ["CNotifyProto", "NotifyCrypto", nioCore],
+            dependencies: ["NotifyCore", "CNotifyProto", "NotifyCrypto", nioCore],
             swiftSettings: swiftSettings
         ),
         // The one JSON reader and writer: the gateway, notifyctl and the store use it.
@@ -86,21 +91,21 @@ let package = Package(
         ),
         .target(
             name: "NotifyStorage",
-            dependencies: ["NotifyDomain"],
+            dependencies: ["NotifyDomain", lifecycle],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "NotifyStorageSQLite",
             dependencies: [
                 "NotifyStorage", "NotifyDomain", "NotifyJSON", "NotifyCrypto", .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "GRDBSQLite", package: "GRDB.swift"), logging,
+                .product(name: "GRDBSQLite", package: "GRDB.swift"), logging, lifecycle,
             ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "NotifyServer",
             dependencies: [
-                "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyStorage", "NotifyCrypto",
+                "NotifyCore", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyStorage", "NotifyCrypto",
                 nioCore, nioPosix, logging, lifecycle,
             ],
             swiftSettings: swiftSettings
@@ -108,14 +113,15 @@ let package = Package(
         .target(
             name: "NotifyClient",
             dependencies: [
-                "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyCrypto", nioCore, nioPosix, logging,
+                "NotifyCore", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyCrypto", nioCore, nioPosix,
+                logging,
             ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "NotifyGateway",
             dependencies: [
-                "NotifyClient", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyJSON", "NotifyCrypto",
+                "NotifyClient", "NotifyCore", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyJSON", "NotifyCrypto",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
@@ -128,8 +134,8 @@ let package = Package(
         .target(
             name: "NotifyTesting",
             dependencies: [
-                "NotifyTLS", "NotifyServer", "NotifyStorageSQLite", "NotifyStorage", "NotifyClient", "NotifyWire", "NotifyDomain",
-                "CMallocTuning",
+                "NotifyTLS", "NotifyServer", "NotifyStorageSQLite", "NotifyStorage", "NotifyClient", "NotifyCore", "NotifyWire",
+                "NotifyDomain", "CMallocTuning",
                 nioCore, nioPosix, logging, lifecycle, .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
@@ -148,14 +154,14 @@ let package = Package(
         ),
         .executableTarget(
             name: "notifyctl",
-            dependencies: ["NotifyClient", "NotifyDomain", "NotifyJSON", argumentParser, logging],
+            dependencies: ["NotifyClient", "NotifyCore", "NotifyDomain", "NotifyJSON", argumentParser, logging],
             swiftSettings: swiftSettings
         ),
 
         .executableTarget(
             name: "NotifyBench",
             dependencies: [
-                "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyJSON", "NotifyStorage", "NotifyStorageSQLite", "NotifyTLS",
+                "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyJSON", "NotifyStorage", "NotifyStorageSQLite", "NotifyTLS",
                 nioCore, logging, .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -163,7 +169,7 @@ let package = Package(
         .executableTarget(
             name: "NotifyLoad",
             dependencies: [
-                "NotifyClient", "NotifyMessages", "NotifyDomain", "NotifyWire", "NotifyTLS",
+                "NotifyClient", "NotifyCore", "NotifyMessages", "NotifyDomain", "NotifyWire", "NotifyTLS",
                 nioCore, nioPosix, .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"), argumentParser,
             ],
@@ -175,11 +181,12 @@ let package = Package(
         .target(name: "CLibFuzzer"),
         .executableTarget(
             name: "NotifyFuzz",
-            dependencies: ["CLibFuzzer", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyJSON", "NotifyGateway", nioCore],
+            dependencies: ["CLibFuzzer", "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyJSON", "NotifyGateway", nioCore],
             swiftSettings: swiftSettings
         ),
 
         // Tests.
+        .testTarget(name: "NotifyCoreTests", dependencies: ["NotifyCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "NotifyTLSTests",
             dependencies: ["NotifyTLS", "NotifyCrypto", "NotifyTesting", nioCore, nioPosix, .product(name: "NIOEmbedded", package: "swift-nio")],
@@ -187,7 +194,7 @@ let package = Package(
         ),
         .testTarget(
             name: "NotifyWireTests",
-            dependencies: ["NotifyWire", "NotifyMessages", "NotifyDomain", nioCore, .product(name: "NIOTestUtils", package: "swift-nio")],
+            dependencies: ["NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain", nioCore, .product(name: "NIOTestUtils", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "NotifyJSONTests", dependencies: ["NotifyJSON"], swiftSettings: swiftSettings),
@@ -203,18 +210,23 @@ let package = Package(
         ),
         .testTarget(
             name: "NotifyServerTests",
-            dependencies: ["NotifyServer", "NotifyMessages", "NotifyWire", nioCore],
+            dependencies: ["NotifyServer", "NotifyCore", "NotifyMessages", "NotifyWire", nioCore],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "NotifyStorageTests",
-            dependencies: ["NotifyStorage", "NotifyStorageSQLite", "NotifyDomain", "NotifyJSON", logging, .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "NotifyStorage", "NotifyStorageSQLite", "NotifyDomain", "NotifyJSON", logging, lifecycle,
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "NotifyGatewayTests",
             dependencies: [
-                "NotifyGateway", "NotifyTesting", "NotifyMessages", "NotifyServer", "NotifyClient", "NotifyWire", "NotifyDomain", "NotifyJSON", "NotifyTLS",
+                "NotifyGateway", "NotifyTesting", "NotifyMessages", "NotifyServer", "NotifyClient", "NotifyCore", "NotifyWire", "NotifyDomain", "NotifyJSON",
+                "NotifyTLS",
                 "NotifyStorageSQLite",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CompressNIO", package: "compress-nio"),
@@ -226,8 +238,8 @@ let package = Package(
         .testTarget(
             name: "NotifyEndToEndTests",
             dependencies: [
-                "NotifyTesting", "NotifyServer", "NotifyClient", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyJSON", "NotifyTLS",
-                "NotifyStorageSQLite", "NotifyStorage", nioCore, nioPosix, logging, .product(name: "GRDB", package: "GRDB.swift"),
+                "NotifyTesting", "NotifyServer", "NotifyClient", "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain",
+                "NotifyTLS", "NotifyStorageSQLite", "NotifyStorage", "NotifyJSON", nioCore, nioPosix, logging, .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,8 +1,8 @@
 import NIOHTTP1
 import NotifyClient
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
-import NotifyWire
 import NotifyJSON
 
 extension GatewayResponder {
@@ -45,7 +45,7 @@ extension GatewayResponder {
         let first: ListFeedResponse
         do {
             guard let page = try await pages.next() else {
-                throw RPCError(code: .unavailable, message: "the feed ended before its first page", reason: "STREAM_ENDED")
+                throw RPCError(code: .unavailable, message: "the feed ended before its first page", reason: .streamEnded)
             }
             first = page
         } catch {
@@ -70,7 +70,7 @@ extension GatewayResponder {
     }
 
     private static func rpcError(_ error: any Error) -> RPCError {
-        (error as? RPCError) ?? RPCError(code: .unavailable, message: "\(error)", reason: "STREAM_FAILED")
+        (error as? RPCError) ?? RPCError(code: .unavailable, message: "\(error)", reason: .streamFailed)
     }
 }
 
@@ -149,7 +149,7 @@ struct FeedEvents {
 
     /// The last event of a stream the gateway ends as it shuts down.
     static let goingAway = end(RPCError(
-        code: .unavailable, message: "the gateway is shutting down: reconnect", reason: "GOING_AWAY"
+        code: .unavailable, message: "the gateway is shutting down: reconnect", reason: .goingAway
     ))
 
     /// The last event: why the service ended the stream, when it did.
@@ -158,7 +158,7 @@ struct FeedEvents {
         var data = JSONWriter(capacity: 128)
         data.beginObject()
         data.member("message", error.message)
-        data.member("reason", orNull: error.reason)
+        data.member("reason", orNull: error.reason?.rawValue)
         data.member("status", error.code.name)
         data.endObject()
         var out: [UInt8] = []

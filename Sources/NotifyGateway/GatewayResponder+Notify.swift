@@ -1,9 +1,9 @@
 import NIOCore
 import NIOHTTP1
 import NotifyClient
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
-import NotifyWire
 import NotifyJSON
 
 extension GatewayResponder {

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NotifyClient
+import NotifyCore
 import NotifyDomain
 import NotifyJSON
 import NotifyGateway
@@ -10,7 +11,6 @@ import NotifyMessages
 import NotifyServer
 import NotifyStorageSQLite
 import NotifyTesting
-import NotifyWire
 import Testing
 
 /// `GET /feed/events`: the feed as server-sent events, through FeedService/Watch.
