@@ -77,8 +77,11 @@ let package = Package(
             dependencies: ["NotifyCore", "CNotifyProto", "NotifyCrypto", nioCore],
             swiftSettings: swiftSettings
         ),
+        // The one JSON reader and writer: the gateway, notifyctl and the store use it.
+        .target(name: "NotifyJSON", swiftSettings: swiftSettings),
         .target(
             name: "NotifyDomain",
+            dependencies: ["NotifyJSON"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -94,7 +97,7 @@ let package = Package(
         .target(
             name: "NotifyStorageSQLite",
             dependencies: [
-                "NotifyStorage", "NotifyDomain", "NotifyCrypto", .product(name: "GRDB", package: "GRDB.swift"),
+                "NotifyStorage", "NotifyDomain", "NotifyJSON", "NotifyCrypto", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"), logging, lifecycle,
             ],
             swiftSettings: swiftSettings
@@ -118,7 +121,7 @@ let package = Package(
         .target(
             name: "NotifyGateway",
             dependencies: [
-                "NotifyClient", "NotifyCore", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyCrypto",
+                "NotifyClient", "NotifyCore", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyJSON", "NotifyCrypto",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
@@ -151,14 +154,14 @@ let package = Package(
         ),
         .executableTarget(
             name: "notifyctl",
-            dependencies: ["NotifyClient", "NotifyCore", "NotifyDomain", argumentParser, logging],
+            dependencies: ["NotifyClient", "NotifyCore", "NotifyDomain", "NotifyJSON", argumentParser, logging],
             swiftSettings: swiftSettings
         ),
 
         .executableTarget(
             name: "NotifyBench",
             dependencies: [
-                "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyStorage", "NotifyStorageSQLite", "NotifyTLS",
+                "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyJSON", "NotifyStorage", "NotifyStorageSQLite", "NotifyTLS",
                 nioCore, logging, .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -178,7 +181,7 @@ let package = Package(
         .target(name: "CLibFuzzer"),
         .executableTarget(
             name: "NotifyFuzz",
-            dependencies: ["CLibFuzzer", "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyGateway", nioCore],
+            dependencies: ["CLibFuzzer", "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyJSON", "NotifyGateway", nioCore],
             swiftSettings: swiftSettings
         ),
 
@@ -194,7 +197,8 @@ let package = Package(
             dependencies: ["NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain", nioCore, .product(name: "NIOTestUtils", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "NotifyDomainTests", dependencies: ["NotifyDomain"], swiftSettings: swiftSettings),
+        .testTarget(name: "NotifyJSONTests", dependencies: ["NotifyJSON"], swiftSettings: swiftSettings),
+        .testTarget(name: "NotifyDomainTests", dependencies: ["NotifyDomain", "NotifyJSON"], swiftSettings: swiftSettings),
         // notifyd's settings against --help and docs/OPERATIONS.md.
         .testTarget(
             name: "NotifydTests",
@@ -220,7 +224,7 @@ let package = Package(
         .testTarget(
             name: "NotifyStorageTests",
             dependencies: [
-                "NotifyStorage", "NotifyStorageSQLite", "NotifyDomain", logging, lifecycle,
+                "NotifyStorage", "NotifyStorageSQLite", "NotifyDomain", "NotifyJSON", logging, lifecycle,
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
@@ -229,7 +233,7 @@ let package = Package(
         .testTarget(
             name: "NotifyGatewayTests",
             dependencies: [
-                "NotifyGateway", "NotifyTesting", "NotifyMessages", "NotifyServer", "NotifyClient", "NotifyCore", "NotifyWire", "NotifyDomain",
+                "NotifyGateway", "NotifyTesting", "NotifyMessages", "NotifyServer", "NotifyClient", "NotifyCore", "NotifyWire", "NotifyDomain", "NotifyJSON",
                 "NotifyTLS",
                 "NotifyStorageSQLite",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -243,7 +247,7 @@ let package = Package(
             name: "NotifyEndToEndTests",
             dependencies: [
                 "NotifyTesting", "NotifyServer", "NotifyClient", "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain",
-                "NotifyTLS", "NotifyStorageSQLite", nioCore, nioPosix, logging,
+                "NotifyTLS", "NotifyStorageSQLite", "NotifyStorage", "NotifyJSON", nioCore, nioPosix, logging, .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),

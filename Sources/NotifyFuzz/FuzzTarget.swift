@@ -41,7 +41,7 @@ struct FuzzTarget: Sendable {
         ),
         FuzzTarget(
             name: "rfc3339",
-            summary: "Timestamps' two RFC 3339 parsers, and formatting what they parse",
+            summary: "Timestamp's RFC 3339 parser, and formatting what it parses",
             run: TimestampTarget.run
         ),
     ]

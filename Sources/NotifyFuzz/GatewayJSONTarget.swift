@@ -9,6 +9,7 @@ import NotifyMessages
 // (scripts/fuzz.sh passes -enable-testing); a plain release build of this
 // target skips those two paths.
 @testable import NotifyGateway
+import NotifyJSON
 #endif
 
 /// The gateway's translation of a request body into an RPC request, as its
@@ -66,10 +67,10 @@ enum GatewayJSONTarget {
                 id: "00000000-0000-4000-8000-000000000000", sequence: 1, user: 1, createdAt: RequestTarget.now,
                 content: .graph(graph)
             )
-            var out: [UInt8] = []
+            var out = JSONWriter()
             FuzzCheck.require(notification.writeGraphEntity(context: nil, to: &out), "a Graph notification has no entity")
-            FuzzCheck.require(JSONValue.parse(Data(out)) != nil, "the entity written is not JSON")
-            _ = notification.feedJSON
+            FuzzCheck.require(JSONValue.parse(Data(out.bytes)) != nil, "the entity written is not JSON")
+            FuzzCheck.require(JSONValue.parse(text: notification.feedEntryText) != nil, "the feed entry written is not JSON")
             validation = []
         } catch {
             validation = error.violations

@@ -8,7 +8,7 @@ import NotifyMessages
 enum RequestTarget {
     /// The fixed "now" of SendNotification's validation, so that a run does not
     /// depend on the clock: 2027-01-15T08:00:00Z.
-    static let now = Date(timeIntervalSince1970: 1_800_000_000)
+    static let now = Timestamp(secondsSince1970: 1_800_000_000)
 
     /// One decoder per request type the server registers (Watch shares
     /// List's, Unblock shares Block's), in the order of ``Methods/all``.
@@ -21,7 +21,7 @@ enum RequestTarget {
         ("SendNotificationRequest", { bytes in
             guard let request = check(SendNotificationRequest.self, bytes) else { return }
             if let expiration = request.expirationDateTime {
-                _ = Timestamps.parseRFC3339(expiration)
+                _ = Timestamp(rfc3339: expiration, maximumFractionDigits: Limits.fractionDigitsMax)
             }
             _ = try? SendNotificationValidation.validate(request, now: now)
         }),

@@ -2,6 +2,7 @@ import CompressNIO
 import Foundation
 import NIOCore
 import NotifyDomain
+import NotifyJSON
 
 /// Reads a request body within the gateway's bounds, undoes its
 /// Content-Encoding, and parses the two media types the contracts accept.
@@ -148,7 +149,7 @@ enum BodyReading {
             case "user":
                 object[key] = Int64(value).map(JSONValue.integer) ?? .string(value)
             case "embed":
-                object[key] = JSONValue.parse(Data(value.utf8)) ?? .string(value)
+                object[key] = JSONValue.parse(text: value) ?? .string(value)
             default:
                 object[key] = .string(value)
             }

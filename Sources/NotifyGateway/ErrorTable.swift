@@ -181,7 +181,9 @@ enum ErrorTable {
             return forbidden(graph: graph)
 
         case .invalidFields, .missingUnsID:
-            return invalidFields(error.fieldViolations.map { Violation(field: $0.field, message: $0.description) }, graph: graph)
+            return invalidFields(
+                error.fieldViolations.map { Violation(field: FieldPath.contract($0.field, graph: graph), message: $0.description) },
+                graph: graph)
         case .invalidMetadata:
             // A header the service refused (an Idempotency-Key past 255 bytes): its message names it.
             return Problem(status: .badRequest, code: graph ? "invalidRequest" : "invalid", message: error.message)
@@ -191,9 +193,8 @@ enum ErrorTable {
         case .userNotFound:
             // SelfCommunity validates `user` as a primary key: an unknown one
             // is a field error of the body, as its serializer reports it.
-            let field = error.fieldViolations.first.map { Violation(field: $0.field, message: $0.description) }
-                ?? Violation(field: "user", message: "No such user.")
-            return invalidFields([field], graph: graph)
+            // NOT_FOUND carries no field violations: the row names the field.
+            return invalidFields([Violation(field: "user", message: "No such user.")], graph: graph)
         case .subscriptionNotFound:
             return Problem(
                 status: .notFound, code: graph ? "itemNotFound" : "not_found",

@@ -3,6 +3,7 @@ import NotifyClient
 import NotifyCore
 import NotifyDomain
 import NotifyMessages
+import NotifyJSON
 
 extension GatewayResponder {
     /// `GET /feed/events?user=ID[&after=SEQ][&limit=N]`: a user's feed as
@@ -131,15 +132,17 @@ struct FeedEvents {
         var out: [UInt8] = []
         out.reserveCapacity(page.notifications.count * 384 + 64)
         for notification in page.notifications {
-            var data: [UInt8] = []
-            notification.feedJSON.write(to: &data)
-            ServerSentEvent.append(id: notification.sequence, event: "notification", data: data, to: &out)
+            var data = JSONWriter(capacity: 384)
+            notification.writeFeedEntry(to: &data)
+            ServerSentEvent.append(id: notification.sequence, event: "notification", data: data.bytes, to: &out)
         }
         if !live && page.caughtUp {
             live = true
-            var data: [UInt8] = []
-            JSONValue.object(["after": .integer(Int64(clamping: page.nextAfterSequence))]).write(to: &data)
-            ServerSentEvent.append(id: page.nextAfterSequence, event: "live", data: data, to: &out)
+            var data = JSONWriter(capacity: 32)
+            data.beginObject()
+            data.member("after", Int64(clamping: page.nextAfterSequence))
+            data.endObject()
+            ServerSentEvent.append(id: page.nextAfterSequence, event: "live", data: data.bytes, to: &out)
         }
         return out
     }
@@ -152,14 +155,14 @@ struct FeedEvents {
     /// The last event: why the service ended the stream, when it did.
     static func end(_ error: RPCError?) -> [UInt8] {
         guard let error else { return [] }
-        var data: [UInt8] = []
-        JSONValue.object([
-            "status": .string(error.code.name),
-            "reason": error.reason.map { .string($0.rawValue) } ?? .null,
-            "message": .string(error.message),
-        ]).write(to: &data)
+        var data = JSONWriter(capacity: 128)
+        data.beginObject()
+        data.member("message", error.message)
+        data.member("reason", orNull: error.reason?.rawValue)
+        data.member("status", error.code.name)
+        data.endObject()
         var out: [UInt8] = []
-        ServerSentEvent.append(id: nil, event: "error", data: data, to: &out)
+        ServerSentEvent.append(id: nil, event: "error", data: data.bytes, to: &out)
         return out
     }
 }

@@ -4,6 +4,7 @@ import NotifyClient
 import NotifyCore
 import NotifyDomain
 import NotifyMessages
+import NotifyJSON
 
 extension GatewayResponder {
     /// `POST /api/v2/notification/notify/`: SelfCommunity's Create Custom

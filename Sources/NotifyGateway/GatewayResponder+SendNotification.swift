@@ -5,6 +5,7 @@ import NotifyClient
 import NotifyCore
 import NotifyDomain
 import NotifyMessages
+import NotifyJSON
 
 extension GatewayResponder {
     /// `POST [/beta|/v1.0]/me/notifications/`: Graph's Create and send a
@@ -71,8 +72,7 @@ extension GatewayResponder {
             case .failure(let error):
                 return outcome(.failure(.rpc(error)))
             }
-            var entity: [UInt8] = []
-            entity.reserveCapacity(512)
+            var entity = JSONWriter()
             let context = "\(base)/$metadata#users('\(stored.user)')/notifications/$entity"
             guard stored.writeGraphEntity(context: context, to: &entity) else {
                 return outcome(.failure(.rpc(RPCError(
@@ -81,7 +81,7 @@ extension GatewayResponder {
             }
             var headers = ResponseHeaders()
             headers.add("Location", "\(base)/me/notifications/\(stored.id)")
-            outcome(.success(Self.json(bytes: entity, status: .created, contract: .graph, identity: identity, extra: headers)))
+            outcome(.success(Self.json(bytes: entity.bytes, status: .created, contract: .graph, identity: identity, extra: headers)))
         }
     }
 
@@ -113,7 +113,7 @@ extension GatewayResponder {
 
     private static func validationViolations(_ request: SendNotificationRequest) -> [Violation] {
         do {
-            _ = try SendNotificationValidation.validate(request, now: Date())
+            _ = try SendNotificationValidation.validate(request, now: Timestamp.now().truncatedToMilliseconds)
             return []
         } catch {
             return error.violations

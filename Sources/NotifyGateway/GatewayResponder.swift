@@ -7,6 +7,7 @@ import NotifyCore
 import NotifyCrypto
 import NotifyDomain
 import NotifyMessages
+import NotifyJSON
 
 /// Answers every HTTP request: finds the route, checks the method, and hands
 /// the request to its endpoint.
@@ -216,10 +217,9 @@ struct GatewayResponder: Sendable {
         _ value: JSONValue, status: HTTPResponseStatus, contract: Contract, identity: RequestIdentity,
         extra: ResponseHeaders = ResponseHeaders()
     ) -> GatewayResponse {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(512)
-        value.write(to: &bytes)
-        return json(bytes: bytes, status: status, contract: contract, identity: identity, extra: extra)
+        var writer = JSONWriter()
+        value.write(to: &writer)
+        return json(bytes: writer.bytes, status: status, contract: contract, identity: identity, extra: extra)
     }
 
     /// An answer whose JSON body is already written.

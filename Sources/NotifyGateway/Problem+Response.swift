@@ -1,5 +1,6 @@
 import Foundation
 import NotifyDomain
+import NotifyJSON
 
 /// The ids a response carries: ours, and the one the client sent (Graph's
 /// client-request-id) or ours again when it sent none.
@@ -25,7 +26,7 @@ struct RequestIdentity: Sendable {
 
 extension Problem {
     /// The documented error answer of `contract`.
-    func response(contract: Contract, identity: RequestIdentity, date: Date = Date()) -> GatewayResponse {
+    func response(contract: Contract, identity: RequestIdentity, date: Timestamp = .now()) -> GatewayResponse {
         var body: [UInt8] = []
         bodyJSON(contract: contract, identity: identity, date: date).write(to: &body)
         var headers = ResponseHeaders()
@@ -42,7 +43,7 @@ extension Problem {
     /// SelfCommunity: `{"errors": [{"field", "messages"}]}` for invalid
     /// fields, `{"errors": [{"code", "message"}]}` otherwise. Graph:
     /// `{"error": {"code", "message", "details"?, "innerError"}}`.
-    func bodyJSON(contract: Contract, identity: RequestIdentity, date: Date) -> JSONValue {
+    func bodyJSON(contract: Contract, identity: RequestIdentity, date: Timestamp) -> JSONValue {
         switch contract {
         case .selfCommunity:
             if !fields.isEmpty {
@@ -58,7 +59,7 @@ extension Problem {
                 "innerError": .object([
                     "request-id": .string(identity.requestID),
                     "client-request-id": .string(identity.clientRequestID),
-                    "date": .string(Timestamps.formatRFC3339(date)),
+                    "date": .string(date.rfc3339),
                 ]),
             ]
             if !fields.isEmpty {

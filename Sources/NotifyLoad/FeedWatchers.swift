@@ -50,7 +50,7 @@ final class FeedWatchers: Sendable {
     /// cancelled; entries created at or after `countingFrom` are timed.
     /// Start it with the load: the warm-up gives the watches time to read
     /// their backlog and go live before anything is counted.
-    func watch(countingFrom: Date) async {
+    func watch(countingFrom: Timestamp) async {
         await withTaskGroup(of: Void.self) { group in
             for client in clients {
                 group.addTask { [self] in
@@ -67,18 +67,18 @@ final class FeedWatchers: Sendable {
         }
     }
 
-    private func read(_ client: NotifyClient, countingFrom: Date) async throws {
+    private func read(_ client: NotifyClient, countingFrom: Timestamp) async throws {
         var last: UInt64?
         let pages = client.watchFeed(ListFeedRequest(user: user, limit: 1000), metadata: metadata)
         for try await page in pages {
-            let now = Date()
+            let now = Timestamp.now()
             var seen = Report(watchers: 0)
             for entry in page.notifications {
                 if let last, entry.sequence != last &+ 1 { seen.gaps += 1 }
                 last = entry.sequence
                 seen.entries += 1
                 guard entry.createdAt >= countingFrom else { continue }
-                let microseconds = UInt64(max(now.timeIntervalSince(entry.createdAt), 0) * 1_000_000)
+                let microseconds = UInt64(max(now.microseconds(since: entry.createdAt), 0))
                 _ = seen.delivery.record(min(max(microseconds, 1), LatencyRecorder.highestMicroseconds))
             }
             guard seen.entries > 0 else { continue }

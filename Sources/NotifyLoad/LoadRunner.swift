@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import NotifyDomain
 import Synchronization
 
 /// Counters the progress line reads while a run goes on.
@@ -248,7 +249,7 @@ struct LoadRunner: Sendable {
         let cpuAtStart = LoadRunner.processCPUSeconds()
         let start = clock.now
         let measureStart = start + .seconds(configuration.warmup)
-        let countingFrom = Date().addingTimeInterval(configuration.warmup)
+        let countingFrom = Timestamp.now().adding(microseconds: Int64(configuration.warmup * 1_000_000))
         let recorders = connections.map { _ in SharedRecorder() }
 
         await withTaskGroup(of: Void.self) { tasks in

@@ -119,7 +119,7 @@ extension Subscription: MessageCodec {
         message.app = arena.cString(app)
         message.platform = arena.cString(platform.rawValue)
         message.device_id = arena.cString(deviceID)
-        message.expiration_date_time = arena.cString(Timestamps.formatRFC3339Milliseconds(expiresAt))
+        message.expiration_date_time = arena.cString(expiresAt.rfc3339)
     }
 }
 

@@ -146,7 +146,7 @@ extension NotifyDomain.Notification: MessageCodec {
         message.id = arena.cString(id)
         (message.has_sequence, message.sequence) = optionalField(sequence)
         (message.has_user, message.user) = optionalField(user)
-        message.created_date_time = arena.cString(Timestamps.formatRFC3339Milliseconds(createdAt))
+        message.created_date_time = arena.cString(createdAt.rfc3339)
         switch content {
         case .custom(let custom):
             message.source = arena.cString(Self.customSource)
@@ -161,7 +161,7 @@ extension NotifyDomain.Notification: MessageCodec {
             message.target_host_name = arena.cString(graph.targetHostName)
             message.app_notification_id = arena.cString(graph.appNotificationID)
             message.group_name = arena.cString(graph.groupName)
-            message.expiration_date_time = arena.cString(Timestamps.formatRFC3339Milliseconds(graph.expiration))
+            message.expiration_date_time = arena.cString(graph.expiration.rfc3339)
             message.payload = arena.message(graph.payload)
             (message.n_platform_types, message.platform_types) = arena.cStrings(graph.platforms.map(\.rawValue))
             message.priority = arena.cString(graph.priority.rawValue)
@@ -306,10 +306,12 @@ extension FieldReader {
         return nullable.value.map { .value($0) } ?? .null
     }
 
-    /// An RFC 3339 string field as a date: nil when absent.
-    func date(_ pointer: UnsafeMutablePointer<CChar>?, _ field: String) throws(MessageError) -> Date? {
+    /// An RFC 3339 string field as a ``Timestamp``: nil when absent. Any
+    /// number of fraction digits is read (servers write three); those past
+    /// the sixth are dropped.
+    func date(_ pointer: UnsafeMutablePointer<CChar>?, _ field: String) throws(MessageError) -> Timestamp? {
         guard let text = try string(pointer, field) else { return nil }
-        guard let date = Timestamps.parseRFC3339Milliseconds(text) else { throw error(field, "is not an RFC 3339 date-time") }
+        guard let date = Timestamp(rfc3339: text) else { throw error(field, "is not an RFC 3339 date-time") }
         return date
     }
 }

@@ -56,7 +56,7 @@ public protocol Directory: Sendable {
 
     /// Moves the subscription's expiry to `expiresAt` (kept to the microsecond).
     /// - Returns: the renewed subscription, or nil when there was none.
-    func renewSubscription(id: String, expiresAt: Date) async throws(StorageError) -> Subscription?
+    func renewSubscription(id: String, expiresAt: Timestamp) async throws(StorageError) -> Subscription?
 
     /// - Returns: false when there was no such subscription.
     func deleteSubscription(id: String) async throws(StorageError) -> Bool

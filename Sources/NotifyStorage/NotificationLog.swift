@@ -33,12 +33,12 @@ public struct IdempotencyKey: Hashable, Sendable {
 /// One append to be committed.
 public struct NewNotification: Hashable, Sendable {
     public var id: String
-    public var createdAt: Date
+    public var createdAt: Timestamp
     public var content: NotificationContent
     public var recipients: Recipients
     public var idempotencyKey: IdempotencyKey?
 
-    public init(id: String, createdAt: Date, content: NotificationContent, recipients: Recipients, idempotencyKey: IdempotencyKey?) {
+    public init(id: String, createdAt: Timestamp, content: NotificationContent, recipients: Recipients, idempotencyKey: IdempotencyKey?) {
         self.id = id
         self.createdAt = createdAt
         self.content = content

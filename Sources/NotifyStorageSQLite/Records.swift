@@ -6,28 +6,14 @@ import NotifyStorage
 // One Codable record per table. They stay internal: the protocol speaks
 // domain types, and these convert at the edge so no SQL leaks out.
 
-extension Date {
-    /// Microseconds since 1970, rounded: the unit every time column uses.
-    ///
-    /// Saturating: a date past what 64 bits of microseconds hold (about
-    /// ±292,000 years) is stored as the nearest one they hold, and a date
-    /// that is not a number as 1970, rather than trapping. The edges refuse
-    /// such dates first (token and subscription lifetimes are bounded); this
-    /// keeps one that slips through from killing the process.
-    var storedMicroseconds: Int64 {
-        let microseconds = (timeIntervalSince1970 * 1_000_000).rounded()
-        // 2^63 is exactly representable; every double below it converts.
-        if microseconds >= 9_223_372_036_854_775_808.0 { return .max }
-        if microseconds <= -9_223_372_036_854_775_808.0 { return .min }
-        return microseconds.isNaN ? 0 : Int64(microseconds)
-    }
+extension Timestamp {
+    /// The INTEGER every time column holds: microseconds since 1970, the
+    /// ``Timestamp`` itself, so a round trip through the database is exact.
+    var storedMicroseconds: Int64 { microsecondsSince1970 }
 
     init(storedMicroseconds: Int64) {
-        self.init(timeIntervalSince1970: Double(storedMicroseconds) / 1_000_000)
+        self.init(microsecondsSince1970: storedMicroseconds)
     }
-
-    /// The value a round trip through the database gives back.
-    var stored: Date { Date(storedMicroseconds: storedMicroseconds) }
 }
 
 struct UserRow: Codable, FetchableRecord, PersistableRecord {
@@ -93,7 +79,7 @@ struct SubscriptionRow: Codable, FetchableRecord, PersistableRecord {
         }
         return Subscription(
             id: id, user: user, app: app, platform: platform, deviceID: deviceID,
-            expiresAt: Date(storedMicroseconds: expiresAt))
+            expiresAt: Timestamp(storedMicroseconds: expiresAt))
     }
 }
 
@@ -151,7 +137,7 @@ struct TokenRow: Codable, FetchableRecord, PersistableRecord {
         }
         return TokenRecord(
             id: id, hash: [UInt8](hash), principal: try Principal(stored: principal), roles: parsed,
-            expiresAt: Date(storedMicroseconds: expiresAt), revoked: revoked)
+            expiresAt: Timestamp(storedMicroseconds: expiresAt), revoked: revoked)
     }
 }
 
@@ -176,7 +162,7 @@ struct NotificationRow: Codable, FetchableRecord, MutablePersistableRecord {
     func notification(user: Int64, sequence: Int64) throws(StorageError) -> NotifyDomain.Notification {
         NotifyDomain.Notification(
             id: id, sequence: UInt64(max(0, sequence)), user: user,
-            createdAt: Date(storedMicroseconds: createdAt),
+            createdAt: Timestamp(storedMicroseconds: createdAt),
             content: try StoredContent.decode(kind: kind, json: content))
     }
 }

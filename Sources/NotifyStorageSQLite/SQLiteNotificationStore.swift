@@ -299,7 +299,7 @@ public final class SQLiteNotificationStore: NotificationStore {
         return try row?.subscription()
     }
 
-    public func renewSubscription(id: String, expiresAt: Date) async throws(StorageError) -> Subscription? {
+    public func renewSubscription(id: String, expiresAt: Timestamp) async throws(StorageError) -> Subscription? {
         let expires = expiresAt.storedMicroseconds
         let row = try await engine.write("renewing subscription") { db -> SubscriptionRow? in
             guard var row = try SubscriptionRow.fetchOne(db, key: id) else { return nil }
@@ -442,7 +442,7 @@ public final class SQLiteNotificationStore: NotificationStore {
                 let sequence: Int64 = row[0]
                 entries.append(NotifyDomain.Notification(
                     id: id, sequence: UInt64(max(0, sequence)), user: user,
-                    createdAt: Date(storedMicroseconds: row[3]),
+                    createdAt: Timestamp(storedMicroseconds: row[3]),
                     content: try StoredContent.decode(kind: row[4], json: content)))
             }
             return FeedPage(entries: entries, caughtUp: true)

@@ -38,7 +38,7 @@ extension StoreEngine {
     ///
     /// GRDB's synchronous `write` runs on this thread, which does nothing else.
     private func commit(_ batch: [AppendQueue.Pending], purgeIdempotencyKeys: Bool) {
-        let now = Date().storedMicroseconds
+        let now = Timestamp.now().storedMicroseconds
         let cutoff = now - configuration.idempotencyRetention.microseconds
         let configuration = configuration
         var outcomes: [AppendOutcome]

@@ -185,7 +185,7 @@ enum AppendOutcome: Sendable {
             let entry = first.map {
                 NotifyDomain.Notification(
                     id: item.id, sequence: UInt64($0.seq), user: $0.user,
-                    createdAt: Date(storedMicroseconds: encoded.createdAt), content: item.content.stored)
+                    createdAt: Timestamp(storedMicroseconds: encoded.createdAt), content: item.content)
             }
             return .success(AppendResult(id: item.id, recipients: UInt64(recipients), first: entry, replayed: false))
         case .replayed(let replayed):

@@ -51,19 +51,19 @@ extension TestServer {
     /// - Parameters:
     ///   - lifetime: seconds until it expires; negative makes an expired one.
     public func subscription(
-        user: Int64, app: String, platform: Platform = .windows, lifetime: TimeInterval = 24 * 3600
+        user: Int64, app: String, platform: Platform = .windows, lifetime: Int64 = 24 * 3600
     ) async throws -> Subscription {
         if try await store.user(id: user) == nil { try await store.putUser(User(id: user)) }
         let subscription = Subscription(
             id: UUID().uuidString.lowercased(), user: user, app: app, platform: platform, deviceID: "device-\(user)",
-            expiresAt: Date().addingTimeInterval(lifetime)
+            expiresAt: Timestamp.now().truncatedToMilliseconds.adding(seconds: lifetime)
         )
         try await store.createSubscription(subscription)
         return subscription
     }
 
     /// A token with a chosen lifetime; a negative one makes an expired token.
-    public func token(for principal: Principal, roles: Set<Role>, lifetime: TimeInterval) async throws -> String {
+    public func token(for principal: Principal, roles: Set<Role>, lifetime: Int64) async throws -> String {
         if case .user(let id) = principal, try await store.user(id: id) == nil {
             try await store.putUser(User(id: id))
         }

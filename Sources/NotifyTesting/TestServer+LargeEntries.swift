@@ -44,12 +44,12 @@ extension TestServer {
     private static func largeEntry(user: Int64, index: Int, bytes: Int) -> NewNotification {
         let content = GraphNotification(
             targetHostName: nil, appNotificationID: nil, groupName: nil,
-            expiration: Date().addingTimeInterval(86_400),
+            expiration: Timestamp.now().truncatedToMilliseconds.adding(seconds: 86_400),
             payload: Payload(rawContent: "\(index):" + String(repeating: "x", count: max(0, bytes)), visualContent: nil),
             platforms: [.windows], priority: .high, displayTimeToLive: 60, fallbackPolicyJSON: nil
         )
         return NewNotification(
-            id: UUID().uuidString.lowercased(), createdAt: Date(), content: .graph(content), recipients: .users([user]),
+            id: UUID().uuidString.lowercased(), createdAt: Timestamp.now().truncatedToMilliseconds, content: .graph(content), recipients: .users([user]),
             idempotencyKey: nil
         )
     }

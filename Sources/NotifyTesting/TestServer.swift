@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 public import NotifyClient
 public import NotifyDomain
@@ -52,14 +53,18 @@ public struct TestServer: Sendable {
 ///   - configure: adjusts the server configuration (limits, mTLS, community mode).
 ///   - storeConfiguration: adjusts the SQLite store.
 ///   - memoryBacked: the files on tmpfs (``TemporaryDirectory/init(memoryBacked:)``).
+///   - database: a `notify.sqlite` to start from, copied first (a data folder
+///     written by an earlier release: the upgrade test).
 public func withTestServer<T: Sendable>(
     configure: (inout ServerConfiguration) throws -> Void = { _ in },
     storeConfiguration: SQLiteStoreConfiguration = SQLiteStoreConfiguration(),
     memoryBacked: Bool = false,
+    database: String? = nil,
     _ body: (TestServer) async throws -> T
 ) async throws -> T {
     let directory = try TemporaryDirectory(memoryBacked: memoryBacked)
     defer { directory.remove() }
+    if let database { try FileManager.default.copyItem(atPath: database, toPath: directory.path + "/notify.sqlite") }
     let files = try DevelopmentCertificates.ensure(in: directory.path + "/tls")
     var configuration = ServerConfiguration(
         host: "127.0.0.1", port: 0,

@@ -4,6 +4,7 @@ import NotifyClient
 import NotifyCore
 import NotifyDomain
 import NotifyMessages
+import NotifyJSON
 
 /// notifyctl: calls the notify RPCs from a shell.
 @main
@@ -161,7 +162,7 @@ struct Send: AsyncParsableCommand {
                 request, subscriptionID: unsId, metadata: connection.metadata, timeout: connection.deadline
             )
         }
-        print(response.notification.graphEntityJSON?.text ?? "{}")
+        print(response.notification.graphEntityText() ?? "{}")
     }
 }
 
@@ -189,7 +190,7 @@ struct Feed: AsyncParsableCommand {
                 )
             }
             for notification in response.notifications {
-                print(notification.feedJSON.text)
+                print(notification.feedEntryText)
             }
             return
         }
@@ -202,7 +203,7 @@ struct Feed: AsyncParsableCommand {
                     ListFeedRequest(user: user, afterSequence: cursor, limit: limit), metadata: connection.metadata)
                 for try await page in pages {
                     var lines = ""
-                    for notification in page.notifications { lines += notification.feedJSON.text + "\n" }
+                    for notification in page.notifications { lines += notification.feedEntryText + "\n" }
                     FileHandle.standardOutput.write(Data(lines.utf8))
                     cursor = page.nextAfterSequence
                 }

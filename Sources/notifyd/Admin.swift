@@ -102,7 +102,7 @@ struct TokenCommand: AsyncParsableCommand {
             let principal: Principal = if let user { .user(user) } else { .app(app ?? "") }
             var roles = Set(role.compactMap(Role.init(rawValue:)))
             if roles.isEmpty { roles = TokenIssuer.defaultRoles(for: principal) }
-            let lifetime = TimeInterval(days) * 24 * 3600
+            let lifetime = Int64(days) * 24 * 3600
             let issued = try await options.withStore { store in
                 if case .user(let id) = principal { try await users.ensureUsers([id], in: store) }
                 return try await TokenIssuer(store: store).issue(for: principal, roles: roles, lifetime: lifetime)
@@ -176,7 +176,7 @@ struct SubscriptionCommand: AsyncParsableCommand {
             guard (1...30).contains(days) else { throw ValidationError("--days is 1 to 30") }
             let subscription = Subscription(
                 id: UUIDText.random(), user: user, app: app, platform: platform, deviceID: device,
-                expiresAt: Date().addingTimeInterval(TimeInterval(days) * 24 * 3600)
+                expiresAt: Timestamp.now().truncatedToMilliseconds.adding(seconds: Int64(days) * 24 * 3600)
             )
             try await options.withStore { store in
                 try await users.ensureUsers([subscription.user], in: store)

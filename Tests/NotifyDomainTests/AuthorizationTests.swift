@@ -5,7 +5,7 @@ import Testing
 /// The subscription every subscription action targets: user 5 on app "a.example".
 private let subscription = Subscription(
     id: "uns-1", user: 5, app: "a.example", platform: .ios, deviceID: nil,
-    expiresAt: Date(timeIntervalSince1970: 1_800_000_000))
+    expiresAt: Timestamp(secondsSince1970: 1_800_000_000))
 
 /// One column per action; every row below lists its outcome for each, in this order.
 private let actions: [Action] = [

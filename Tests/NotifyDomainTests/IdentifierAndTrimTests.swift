@@ -35,9 +35,9 @@ struct IdentifierAndTrimTests {
 
     @Test("time-ordered ids are version 7 UUIDs whose order follows their milliseconds")
     func timeOrderedIDs() throws {
-        let start = Date(timeIntervalSince1970: 1_790_000_000)
+        let start = Timestamp(secondsSince1970: 1_790_000_000)
         // 2 ms apart, so that rounding never puts two in one millisecond (whose order is random).
-        let ids = (0..<200).map { UUIDText.timeOrdered(now: start.addingTimeInterval(Double($0) * 0.002)) }
+        let ids = (0..<200).map { UUIDText.timeOrdered(now: start.adding(microseconds: Int64($0) * 2_000)) }
         #expect(ids == ids.sorted())
         #expect(ids.allSatisfy { UUID(uuidString: $0)?.uuidString.lowercased() == $0 })
         for id in ids.prefix(20) {
@@ -48,7 +48,7 @@ struct IdentifierAndTrimTests {
             #expect(bytes.8 >> 6 == 0b10)
         }
         // The first 48 bits are the Unix milliseconds.
-        let milliseconds = UInt64(start.timeIntervalSince1970 * 1000)
+        let milliseconds = UInt64(start.millisecondsSince1970)
         #expect(ids[0].replacingOccurrences(of: "-", with: "").prefix(12) == String(milliseconds, radix: 16).leftPadded(to: 12))
     }
 }

@@ -314,7 +314,7 @@ struct NotifyHostileMetadataTests {
         var request = validRequest()
         let depth = (Limits.metadataMaxBytes - 16) / 2
         request.embed?.metadataJSON = #"{"a":"# + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "}"
-        // Foundation's parser caps nesting depth (512) instead of recursing until the stack overflows.
+        // NotifyJSON caps a stored object's nesting at 512, as Foundation's parser did, instead of recursing until the stack overflows.
         #expect(fields(request) == ["embed.metadata"])
         request.embed?.metadataJSON = #"{"a":"# + String(repeating: "[", count: 100) + String(repeating: "]", count: 100) + "}"
         #expect(fields(request).isEmpty)

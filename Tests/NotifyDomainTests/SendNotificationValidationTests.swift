@@ -3,8 +3,8 @@ import NotifyDomain
 import Testing
 
 /// 2019-10-20T00:00:00Z: ten days before the expiration in Graph's example.
-private let now = Date(timeIntervalSince1970: 1_571_529_600)
-private let day: TimeInterval = 86_400
+private let now = Timestamp(secondsSince1970: 1_571_529_600)
+private let day: Int64 = 86_400
 
 /// Graph's example request body, as the gateway hands it over.
 private func graphExample() -> SendNotificationRequest {
@@ -20,7 +20,7 @@ private func minimal() -> SendNotificationRequest {
     SendNotificationRequest(payload: PayloadInput(rawContent: "hello"))
 }
 
-private func violations(_ request: SendNotificationRequest, at instant: Date = now) -> [Violation] {
+private func violations(_ request: SendNotificationRequest, at instant: Timestamp = now) -> [Violation] {
     do {
         _ = try SendNotificationValidation.validate(request, now: instant)
         return []
@@ -29,7 +29,7 @@ private func violations(_ request: SendNotificationRequest, at instant: Date = n
     }
 }
 
-private func fields(_ request: SendNotificationRequest, at instant: Date = now) -> [String] {
+private func fields(_ request: SendNotificationRequest, at instant: Timestamp = now) -> [String] {
     violations(request, at: instant).map(\.field)
 }
 
@@ -49,7 +49,7 @@ struct SendNotificationValidationTests {
                 == GraphNotification(
                     targetHostName: "graphnotifications.sample.windows.com",
                     appNotificationID: "testDirectToastNotification", groupName: "TestGroup",
-                    expiration: Date(timeIntervalSince1970: 1_572_479_940),
+                    expiration: Timestamp(secondsSince1970: 1_572_479_940),
                     payload: Payload(
                         rawContent: nil,
                         visualContent: VisualContent(title: "Hello World!", body: "Notifications are Great!")),
@@ -59,7 +59,7 @@ struct SendNotificationValidationTests {
 
     @Test("Graph's example body, sent after its expiration, is refused on expirationDateTime only")
     func seedExampleExpired() {
-        let later = Date(timeIntervalSince1970: 1_572_566_400)  // 2019-11-01
+        let later = Timestamp(secondsSince1970: 1_572_566_400)  // 2019-11-01
         #expect(violations(graphExample(), at: later) == [
             Violation(field: "expirationDateTime", message: "Must be in the future.")
         ])
@@ -68,7 +68,7 @@ struct SendNotificationValidationTests {
     @Test("Defaults: 7 days, all platforms, priority None, displayTimeToLive 0")
     func defaults() throws {
         let notification = try validate(minimal())
-        #expect(notification.expiration == now.addingTimeInterval(7 * day))
+        #expect(notification.expiration == now.adding(seconds: 7 * day))
         #expect(notification.platforms == [.windows, .ios, .android, .webPush])
         #expect(notification.priority == Priority.none)
         #expect(notification.displayTimeToLive == 0)
@@ -105,7 +105,7 @@ struct SendNotificationValidationTests {
     func expirationForms(text: String) throws {
         var request = minimal()
         request.expirationDateTime = text
-        #expect(try validate(request).expiration == Date(timeIntervalSince1970: 1_572_479_940))
+        #expect(try validate(request).expiration == Timestamp(secondsSince1970: 1_572_479_940))
     }
 
     @Test(
@@ -113,12 +113,12 @@ struct SendNotificationValidationTests {
         arguments: [
             (1, true), (day, true), (30 * day, true),
             (0, false), (-1, false), (-day, false), (30 * day + 1, false), (31 * day, false), (365 * day, false),
-        ] as [(TimeInterval, Bool)])
-    func expirationWindow(offset: TimeInterval, accepted: Bool) throws {
+        ] as [(Int64, Bool)])
+    func expirationWindow(offset: Int64, accepted: Bool) throws {
         var request = minimal()
-        request.expirationDateTime = Timestamps.formatRFC3339(now.addingTimeInterval(offset))
+        request.expirationDateTime = now.adding(seconds: offset).rfc3339
         if accepted {
-            #expect(try validate(request).expiration == now.addingTimeInterval(offset))
+            #expect(try validate(request).expiration == now.adding(seconds: offset))
         } else {
             let found = violations(request)
             #expect(found.map(\.field) == ["expirationDateTime"])
@@ -330,5 +330,65 @@ struct SendNotificationValidationTests {
         request.appNotificationID = " "
         request.groupName = "\n"
         #expect(violations(request).map(\.message) == Array(repeating: "This field may not be blank.", count: 3))
+    }
+
+    // MARK: Times past the stored precision (docs/PROTOCOL.md, "SendNotification's rules")
+
+    @Test(
+        "expirationDateTime: digits past the third are dropped, never rounded",
+        arguments: [
+            ("2019-10-30T23:59:00.9999999Z", 1_572_479_940_999_000),
+            ("2019-10-30T23:59:00.1234567Z", 1_572_479_940_123_000),
+            ("2019-10-30T23:59:00.208Z", 1_572_479_940_208_000),
+            ("2019-10-30T23:59:00.2Z", 1_572_479_940_200_000),
+            ("2019-10-31T01:59:00.0015+02:00", 1_572_479_940_001_000),
+        ] as [(String, Int64)])
+    func truncatesFraction(text: String, microseconds: Int64) throws {
+        var request = minimal()
+        request.expirationDateTime = text
+        let expiration = try validate(request).expiration
+        #expect(expiration == Timestamp(microsecondsSince1970: microseconds))
+        #expect(expiration.rfc3339.hasSuffix(String(format: ".%03dZ", microseconds / 1_000 % 1_000)))
+    }
+
+    @Test("expirationDateTime: more than 7 fraction digits is refused")
+    func eightDigits() {
+        var request = minimal()
+        request.expirationDateTime = "2019-10-30T23:59:00.12345678Z"
+        #expect(fields(request) == ["expirationDateTime"])
+    }
+
+    @Test("expirationDateTime: in the future is judged after truncation")
+    func futureAfterTruncation() {
+        var request = minimal()
+        // 0.9 ms after now: the same millisecond as now once truncated.
+        request.expirationDateTime = "2019-10-20T00:00:00.0009Z"
+        #expect(fields(request) == ["expirationDateTime"])
+        request.expirationDateTime = "2019-10-20T00:00:00.001Z"
+        #expect(fields(request) == [])
+    }
+
+    @Test(
+        "priority and platforms are normalised to their canonical spelling, platforms deduplicated in first-mention order",
+        arguments: [
+            ("high", ["WINDOWS", "ios", "Windows", "WebPush"], Priority.high, [Platform.windows, .ios, .webPush]),
+            ("LOW", ["android"], .low, [.android]),
+            ("None", [], .none, Platform.allCases),
+        ] as [(String, [String], Priority, [Platform])])
+    func normalised(priority: String, platforms: [String], expectedPriority: Priority, expectedPlatforms: [Platform]) throws {
+        var request = minimal()
+        request.priority = priority
+        request.platformTypes = platforms
+        let notification = try validate(request)
+        #expect(notification.priority == expectedPriority)
+        #expect(notification.platforms == expectedPlatforms)
+    }
+
+    @Test("raw and visual content together are accepted and both kept")
+    func rawAndVisual() throws {
+        var request = minimal()
+        request.payload = PayloadInput(rawContent: "raw", visualContent: VisualContentInput(title: "T", body: nil))
+        let payload = try validate(request).payload
+        #expect(payload == Payload(rawContent: "raw", visualContent: VisualContent(title: "T", body: nil)))
     }
 }

@@ -15,12 +15,12 @@ import Testing
 private let sampleApp = "graphnotifications.sample.windows.com"
 
 /// The contract's example body, its expiration moved a day ahead.
-private func sampleRequest(expiration: Date = Date().addingTimeInterval(24 * 3600)) -> SendNotificationRequest {
+private func sampleRequest(expiration: Timestamp = Timestamp.now().adding(seconds: 24 * 3600)) -> SendNotificationRequest {
     SendNotificationRequest(
         targetHostName: sampleApp,
         appNotificationID: "testDirectToastNotification",
         groupName: "TestGroup",
-        expirationDateTime: Timestamps.formatRFC3339(expiration),
+        expirationDateTime: expiration.rfc3339,
         payload: PayloadInput(visualContent: VisualContentInput(title: "Hello World!", body: "Notifications are Great!")),
         platformTypes: ["windows", "ios", "android"],
         priority: "High",
@@ -37,7 +37,7 @@ struct SendNotificationCallTests {
             let admin = Metadata.bearer(try await server.adminToken())
             let appToken = Metadata.bearer(try await server.token(for: .app(sampleApp), roles: [.app]))
             let client = server.client()
-            let expiration = Date().addingTimeInterval(24 * 3600)
+            let expiration = Timestamp.now().truncatedToMilliseconds.adding(seconds: 24 * 3600)
             let answer = try await client.sendNotification(
                 sampleRequest(expiration: expiration), subscriptionID: subscription.id, metadata: appToken
             ).notification
@@ -45,14 +45,14 @@ struct SendNotificationCallTests {
             #expect(UUID(uuidString: answer.id) != nil, "\(answer.id)")
             #expect(answer.user == 2)
             #expect(answer.sequence == 1)
-            #expect(abs(answer.createdAt.timeIntervalSinceNow) < 60)
+            #expect(abs(answer.createdAt.microseconds(since: .now())) < 60_000_000)
             let graph = try #require(graphContent(answer))
             #expect(graph.priority == .high)
             #expect(graph.groupName == "TestGroup")
             #expect(graph.displayTimeToLive == 60)
             #expect(graph.appNotificationID == "testDirectToastNotification")
             #expect(graph.targetHostName == sampleApp)
-            #expect(abs(graph.expiration.timeIntervalSince(expiration)) < 0.001)
+            #expect(graph.expiration == expiration)
             #expect(graph.platforms == [.windows, .ios, .android])
             #expect(graph.payload.visualContent == VisualContent(title: "Hello World!", body: "Notifications are Great!"))
             #expect(graph.payload.rawContent == nil)
@@ -73,7 +73,7 @@ struct SendNotificationCallTests {
             let answer = try await client.sendNotification(request, subscriptionID: subscription.id, metadata: admin)
                 .notification
             let graph = try #require(graphContent(answer))
-            #expect(abs(graph.expiration.timeIntervalSinceNow - 7 * 24 * 3600) < 60)
+            #expect(abs(graph.expiration.microseconds(since: .now()) - 7 * 24 * 3600 * 1_000_000) < 60_000_000)
             #expect(Set(graph.platforms) == Set(Platform.allCases))
             #expect(graph.priority == Priority.none)
             #expect(graph.displayTimeToLive == 0)
@@ -111,11 +111,13 @@ struct SendNotificationCallTests {
         try await withTestServer { server in
             let admin = Metadata.bearer(try await server.adminToken())
             let client = server.client()
-            await expectFailure(.invalidArgument, "MISSING_UNS_ID") {
+            let missing = await expectFailure(.invalidArgument, "MISSING_UNS_ID") {
                 try await client.call(
                     Methods.sendNotification, sampleRequest(), metadata: admin, as: SendNotificationResponse.self
                 )
             }
+            // A metadata key is named as such over RPC; the gateway names the header X-UNS-ID.
+            #expect(missing?.fieldViolations.map(\.field) == ["metadata[x-uns-id]"])
             await expectFailure(.invalidArgument, "MISSING_UNS_ID") {
                 try await client.sendNotification(sampleRequest(), subscriptionID: "", metadata: admin)
             }
@@ -207,7 +209,8 @@ struct SendNotificationCallTests {
             let error = await expectFailure(.invalidArgument, "INVALID_FIELDS") {
                 try await client.sendNotification(invalid.request, subscriptionID: subscription.id, metadata: admin)
             }
-            #expect(Set(error?.fieldViolations.map(\.field) ?? []) == invalid.fields)
+            // Over RPC a violation names the proto field path (docs/PROTOCOL.md, "Field violations").
+            #expect(Set(error?.fieldViolations.map(\.field) ?? []) == Set(invalid.fields.map(FieldPath.rpc)))
             #expect(try await client.wholeFeed(of: 2, metadata: admin).isEmpty)
             await client.close()
         }
@@ -286,7 +289,7 @@ struct InvalidSend: Sendable, CustomTestStringConvertible {
             InvalidSend(name: "bad priority", request: changed { $0.priority = "Urgent" }, fields: ["priority"]),
             InvalidSend(
                 name: "expiration 31 days ahead",
-                request: changed { $0.expirationDateTime = Timestamps.formatRFC3339(Date().addingTimeInterval(31 * 24 * 3600)) },
+                request: changed { $0.expirationDateTime = Timestamp.now().adding(seconds: 31 * 24 * 3600).rfc3339 },
                 fields: ["expirationDateTime"]
             ),
             InvalidSend(
@@ -427,7 +430,7 @@ struct InProcessSendNotificationTests {
             graph.groupName = "Test\u{0}Group"
             graph.payload = PayloadInput(rawContent: "raw\u{0}", visualContent: VisualContentInput(title: "Hi\u{0}"))
             #expect(await violations(Methods.sendNotification, graph, graphMetadata, as: SendNotificationResponse.self)
-                == ["groupName", "payload.rawContent", "payload.visualContent.title"])
+                == ["group_name", "payload.raw_content", "payload.visual_content.title"])
             let custom = NotifyRequest(
                 recipientsType: "user", type: "wish\u{0}list", embed: EmbedInput(embedType: "x", embedID: "1\u{0}"),
                 title: .value("a\u{0}b"), description: .null, user: 1)

@@ -118,7 +118,7 @@ struct TransportTests {
             // Each answer is the whole notification, its 16 KiB of raw content
             // included; the call's number is its appNotificationID.
             let content = PayloadInput(rawContent: String(repeating: "x", count: 16 * 1024))
-            let expiration = Timestamps.formatRFC3339(Date().addingTimeInterval(3600))
+            let expiration = Timestamp.now().adding(seconds: 3600).rfc3339
             // Written without waiting: whatever the server does not read waits
             // in the sockets' buffers.
             func send(_ ids: ClosedRange<Int>) throws -> EventLoopFuture<Void> {

@@ -6,6 +6,7 @@ import NIOPosix
 import NotifyClient
 import NotifyCore
 import NotifyDomain
+import NotifyJSON
 import NotifyGateway
 import NotifyMessages
 import NotifyServer

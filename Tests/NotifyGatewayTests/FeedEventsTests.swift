@@ -5,6 +5,7 @@ import NIOHTTP1
 import NotifyClient
 import NotifyCore
 import NotifyDomain
+import NotifyJSON
 import NotifyGateway
 import NotifyMessages
 import NotifyServer

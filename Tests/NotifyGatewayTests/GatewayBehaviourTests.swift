@@ -7,6 +7,7 @@ import NotifyServer
 import NotifyStorageSQLite
 import NotifyClient
 import NotifyDomain
+import NotifyJSON
 import NotifyGateway
 import NotifyTLS
 import NotifyTesting

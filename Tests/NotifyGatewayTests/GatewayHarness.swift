@@ -7,6 +7,7 @@ import NIOHTTP1
 import NIOPosix
 import NotifyClient
 import NotifyDomain
+import NotifyJSON
 import NotifyGateway
 import NotifyServer
 import NotifyStorageSQLite
@@ -53,7 +54,7 @@ struct Harness: Sendable {
         if try await server.store.user(id: user) == nil { try await server.store.putUser(User(id: user)) }
         let id = UUID().uuidString.lowercased()
         try await server.store.createSubscription(Subscription(
-            id: id, user: user, app: app, platform: .windows, deviceID: nil, expiresAt: Date().addingTimeInterval(86_400)
+            id: id, user: user, app: app, platform: .windows, deviceID: nil, expiresAt: Timestamp.now().adding(seconds: 86_400)
         ))
         return id
     }

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NotifyDomain
+import NotifyJSON
 import NotifyServer
 import NotifyStorageSQLite
 import NotifyTesting

@@ -5,6 +5,7 @@ import NIOHTTP1
 import NotifyServer
 import NotifyStorageSQLite
 import NotifyDomain
+import NotifyJSON
 import NotifyGateway
 import NotifyTesting
 import Testing
@@ -56,7 +57,7 @@ struct GraphTests {
             #expect(json["priority"]?.string == "High")
             #expect(json["groupName"]?.string == "TestGroup")
             #expect(json["payload"]?["visualContent"]?["title"]?.string == "Hello World!")
-            #expect(json["expirationDateTime"]?.string.flatMap(Timestamps.parseRFC3339) != nil)
+            #expect(json["expirationDateTime"]?.string.flatMap { Timestamp(rfc3339: $0) } != nil)
             let feed = try await harness.server.store.feed(user: 2, after: 0, limit: 10)
             #expect(feed.map(\.id) == [id])
         }

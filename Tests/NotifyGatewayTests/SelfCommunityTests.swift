@@ -4,6 +4,7 @@ import NIOHTTP1
 import NotifyServer
 import NotifyStorageSQLite
 import NotifyDomain
+import NotifyJSON
 import NotifyGateway
 import NotifyTesting
 import Testing

@@ -33,7 +33,7 @@ struct LoadRunTests {
             try await server.store.putConnection(Connection(user: 1_000_000, to: 5, kind: .friend))
             let subscription = Subscription(
                 id: UUID().uuidString.lowercased(), user: 5, app: "load.example.com", platform: .windows, deviceID: nil,
-                expiresAt: Date().addingTimeInterval(86_400)
+                expiresAt: Timestamp.now().adding(seconds: 86_400)
             )
             try await server.store.createSubscription(subscription)
             let configuration = try rpcConfiguration(

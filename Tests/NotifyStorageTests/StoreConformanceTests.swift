@@ -27,7 +27,7 @@ struct StoreConformanceTests {
                 id: "n3",
                 content: .custom(CustomNotification(type: "t", embed: nil, title: nil, description: "", issuer: 1)),
                 to: .users([10]))
-            noEmbed.createdAt = Date()
+            noEmbed.createdAt = Timestamp.now()
 
             let first = try await store.append(custom)
             #expect(first.id == "n1")
@@ -43,7 +43,7 @@ struct StoreConformanceTests {
             #expect(feed[1].content == Sample.graph)
             #expect(feed[2].content == noEmbed.content)
             // Times are kept to the microsecond.
-            #expect(abs(feed[2].createdAt.timeIntervalSince(noEmbed.createdAt)) < 0.000_001)
+            #expect(feed[2].createdAt == noEmbed.createdAt)
             // The answer carries the entry the feed returns.
             #expect(first.first == feed[0])
             #expect(third.first == feed[2])
@@ -360,7 +360,7 @@ struct StoreConformanceTests {
     func subscriptions(backend: StoreBackend) async throws {
         try await backend.withStore { store in
             try await store.putUser(User(id: 1))
-            let expires = Date(timeIntervalSince1970: 1_750_000_000.25)
+            let expires = Timestamp(microsecondsSince1970: 1_750_000_000_250_000)
             let subscription = Subscription(
                 id: "uns-1", user: 1, app: "app.example.com", platform: .android, deviceID: "device", expiresAt: expires)
             try await store.createSubscription(subscription)
@@ -374,7 +374,7 @@ struct StoreConformanceTests {
             let noUser = await #expect(throws: StorageError.self) { try await store.createSubscription(orphan) }
             #expect(noUser?.code == .notFound)
 
-            let later = Date(timeIntervalSince1970: 1_760_000_000.000001)
+            let later = Timestamp(microsecondsSince1970: 1_760_000_000_000_001)
             var renewed = subscription
             renewed.expiresAt = later
             #expect(try await store.renewSubscription(id: "uns-1", expiresAt: later) == renewed)
@@ -410,7 +410,7 @@ struct StoreConformanceTests {
             let hash = [UInt8](repeating: 0xAB, count: 32)
             let token = TokenRecord(
                 id: "t1", hash: hash, principal: .app("host:with:colons"), roles: [.admin, .app],
-                expiresAt: Date(timeIntervalSince1970: 1_900_000_000.000001))
+                expiresAt: Timestamp(microsecondsSince1970: 1_900_000_000_000_001))
             try await store.insertToken(token)
             #expect(try await store.token(hash: hash) == token)
             #expect(try await store.token(hash: [UInt8](repeating: 0, count: 32)) == nil)
@@ -449,7 +449,7 @@ struct StoreConformanceTests {
                 Subscription(id: "s", user: 2, app: "a", platform: .ios, deviceID: nil, expiresAt: Sample.created))
             let token = TokenRecord(
                 id: "t2", hash: [UInt8](repeating: 2, count: 32), principal: .user(2), roles: [.user],
-                expiresAt: Date(timeIntervalSince1970: 1_900_000_000))
+                expiresAt: Timestamp(secondsSince1970: 1_900_000_000))
             try await store.insertToken(token)
             for i in 1...3 { _ = try await store.append(Sample.notification(id: "old\(i)", to: .users([2]))) }
 
@@ -519,9 +519,9 @@ struct StoreConformanceTests {
         defer { location.remove() }
         let token = TokenRecord(
             id: "t", hash: [UInt8](repeating: 7, count: 32), principal: .app("a"), roles: [.app],
-            expiresAt: Date(timeIntervalSince1970: 1_900_000_000))
+            expiresAt: Timestamp(secondsSince1970: 1_900_000_000))
         let subscription = Subscription(
-            id: "s", user: 1, app: "a", platform: .windows, deviceID: "d", expiresAt: Date(timeIntervalSince1970: 1_800_000_000))
+            id: "s", user: 1, app: "a", platform: .windows, deviceID: "d", expiresAt: Timestamp(secondsSince1970: 1_800_000_000))
         let (acknowledged, stopped) = try await location.withStore { store in
             try await store.putUser(User(id: 1, name: "kept"))
             try await store.putUser(User(id: 2))

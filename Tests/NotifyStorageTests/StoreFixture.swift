@@ -58,7 +58,7 @@ func waitForFanOut(_ store: SQLiteNotificationStore, jobs: Int? = nil, timeout: 
 }
 
 enum Sample {
-    static let created = Date(timeIntervalSince1970: 1_700_000_000.123456)
+    static let created = Timestamp(microsecondsSince1970: 1_700_000_000_123_456)
 
     static func custom(issuer: Int64 = 1, title: String? = "hello") -> NotificationContent {
         .custom(
@@ -71,7 +71,7 @@ enum Sample {
     static let graph: NotificationContent = .graph(
         GraphNotification(
             targetHostName: "app.example.com", appNotificationID: "app-1", groupName: "group",
-            expiration: Date(timeIntervalSince1970: 1_800_000_000.5),
+            expiration: Timestamp(microsecondsSince1970: 1_800_000_000_500_000),
             payload: Payload(rawContent: "raw", visualContent: VisualContent(title: "Title", body: nil)),
             platforms: [.windows, .webPush], priority: .high, displayTimeToLive: 3600,
             fallbackPolicyJSON: #"{"url":"https://example.com"}"#))

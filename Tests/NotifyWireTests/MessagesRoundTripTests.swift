@@ -10,8 +10,8 @@ func roundTrip<Message: WireMessage>(_ message: Message) throws -> Message {
 }
 
 /// Dates in tests sit on whole milliseconds, the wire's precision.
-let createdAt = Timestamps.date(millisecondsSince1970: 1_572_300_336_250)
-let expiresAt = Timestamps.date(millisecondsSince1970: 1_572_905_136_007)
+let createdAt = Timestamp(microsecondsSince1970: 1_572_300_336_250_000)
+let expiresAt = Timestamp(microsecondsSince1970: 1_572_905_136_007_000)
 
 let customNotification = NotifyDomain.Notification(
     id: "5b1f8c1e-6a57-4b5e-9a55-0c1d2e3f4a5b", sequence: 42, user: 7, createdAt: createdAt,
@@ -91,11 +91,11 @@ struct MessagesRoundTripTests {
     @Test("A custom notification with neither title nor description, and a graph one with minimal content")
     func notificationMinimalContent() throws {
         let custom = NotifyDomain.Notification(
-            id: "i", sequence: 1, user: 1, createdAt: Date(timeIntervalSince1970: 0),
+            id: "i", sequence: 1, user: 1, createdAt: Timestamp(secondsSince1970: 0),
             content: .custom(CustomNotification(type: "t", embed: nil, title: nil, description: nil, issuer: 1)))
         #expect(try roundTrip(SendNotificationResponse(notification: custom)).notification == custom)
         let graph = NotifyDomain.Notification(
-            id: "i", sequence: 1, user: 1, createdAt: Date(timeIntervalSince1970: -1.5),
+            id: "i", sequence: 1, user: 1, createdAt: Timestamp(microsecondsSince1970: -1_500_000),
             content: .graph(
                 GraphNotification(
                     targetHostName: nil, appNotificationID: nil, groupName: nil, expiration: expiresAt,

@@ -1,4 +1,5 @@
 public import Foundation
+public import NotifyJSON
 
 /// Reads the documented JSON bodies into request values, and writes the
 /// documented JSON answers.

@@ -1,123 +1,117 @@
-import Foundation
+public import NotifyJSON
 
 extension Notification {
-    /// The entity as Graph's create-and-send answers it: id, payload,
-    /// priority, groupName, expirationDateTime and displayTimeToLive (a
-    /// number), for notifications stored by SendNotification.
-    public var graphEntityJSON: JSONValue? {
-        guard case .graph(let graph) = content else { return nil }
-        var members: [String: JSONValue] = [
-            "id": .string(id),
-            "priority": .string(graph.priority.rawValue),
-            "expirationDateTime": .string(Timestamps.formatRFC3339(graph.expiration)),
-            "displayTimeToLive": .integer(graph.displayTimeToLive),
-            "payload": graph.payload.json,
-        ]
-        members["groupName"] = graph.groupName.map(JSONValue.string) ?? .null
-        return .object(members)
-    }
-
-    /// Writes ``graphEntityJSON``, with `@odata.context` when given, as
-    /// `JSONValue.write` would (members in key order), without building the
-    /// value: the gateway answers every SendNotification with it. Returns
-    /// false, writing nothing, for a notification that is not Graph's.
-    public func writeGraphEntity(context: String?, to out: inout [UInt8]) -> Bool {
+    /// Writes the entity as Graph's create-and-send answers it, for a
+    /// notification stored by SendNotification: `@odata.context` when given,
+    /// then `displayTimeToLive` (a number), `expirationDateTime`, `groupName`,
+    /// `id`, `payload` and `priority`, keys in sorted order.
+    ///
+    /// - Returns: false, writing nothing, for a notification that is not Graph's.
+    public func writeGraphEntity(context: String?, to writer: inout JSONWriter) -> Bool {
         guard case .graph(let graph) = content else { return false }
-        func key(_ name: StaticString, first: Bool = false) {
-            if !first { out.append(UInt8(ascii: ",")) }
-            out.append(UInt8(ascii: "\""))
-            out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-            out.append(contentsOf: "\":".utf8)
-        }
-        out.append(UInt8(ascii: "{"))
-        if let context {
-            key("@odata.context", first: true)
-            JSONValue.appendQuoted(context, to: &out)
-            key("displayTimeToLive")
-        } else {
-            key("displayTimeToLive", first: true)
-        }
-        out.append(contentsOf: String(graph.displayTimeToLive).utf8)
-        key("expirationDateTime")
-        JSONValue.appendQuoted(Timestamps.formatRFC3339(graph.expiration), to: &out)
-        key("groupName")
-        if let groupName = graph.groupName { JSONValue.appendQuoted(groupName, to: &out) } else { out.append(contentsOf: "null".utf8) }
-        key("id")
-        JSONValue.appendQuoted(id, to: &out)
-        key("payload")
-        out.append(UInt8(ascii: "{"))
-        var first = true
-        if let rawContent = graph.payload.rawContent {
-            key("rawContent", first: true)
-            JSONValue.appendQuoted(rawContent, to: &out)
-            first = false
-        }
-        if let visual = graph.payload.visualContent {
-            key("visualContent", first: first)
-            out.append(UInt8(ascii: "{"))
-            if let body = visual.body {
-                key("body", first: true)
-                JSONValue.appendQuoted(body, to: &out)
-                key("title")
-            } else {
-                key("title", first: true)
-            }
-            JSONValue.appendQuoted(visual.title, to: &out)
-            out.append(UInt8(ascii: "}"))
-        }
-        out.append(UInt8(ascii: "}"))
-        key("priority")
-        JSONValue.appendQuoted(graph.priority.rawValue, to: &out)
-        out.append(UInt8(ascii: "}"))
+        writer.beginObject()
+        if let context { writer.member("@odata.context", context) }
+        writeEntityMembers(graph, to: &writer)
+        writer.endObject()
         return true
     }
 
-    /// The feed entry of either kind, as `notifyctl feed` and the feed
-    /// endpoints show it.
-    public var feedJSON: JSONValue {
-        var members: [String: JSONValue] = [
-            "id": .string(id),
-            "sequence": .integer(Int64(clamping: sequence)),
-            "user": .integer(user),
-            "createdDateTime": .string(Timestamps.formatRFC3339(createdAt)),
-        ]
+    /// ``writeGraphEntity(context:to:)`` as text (`notifyctl send` prints it).
+    public func graphEntityText(context: String? = nil) -> String? {
+        var writer = JSONWriter()
+        return writeGraphEntity(context: context, to: &writer) ? writer.text : nil
+    }
+
+    /// Writes the feed entry of either kind, as `notifyctl feed` prints it and
+    /// `/feed/events` streams it, keys in sorted order.
+    ///
+    /// A custom entry: `createdDateTime`, `description`, `embed` (when there
+    /// is one: `embed_id`, `embed_type`, `metadata` as an object, `url`), `id`,
+    /// `sequence`, `source` ("notify"), `title`, `type`, `user`, `user_issuer`.
+    /// A Graph entry: Graph's entity members, plus `appNotificationId`,
+    /// `createdDateTime`, `sequence`, `source` ("send"), `targetHostName`,
+    /// `targetPolicy.platformTypes` and `user`.
+    public func writeFeedEntry(to writer: inout JSONWriter) {
+        writer.beginObject()
         switch content {
         case .custom(let custom):
-            members["source"] = .string("notify")
-            members["type"] = .string(custom.type)
-            members["title"] = custom.title.map(JSONValue.string) ?? .null
-            members["description"] = custom.description.map(JSONValue.string) ?? .null
-            members["user_issuer"] = .integer(custom.issuer)
+            writer.member("createdDateTime", createdAt.rfc3339)
+            writer.member("description", orNull: custom.description)
             if let embed = custom.embed {
-                var object: [String: JSONValue] = [
-                    "embed_type": .string(embed.embedType), "embed_id": .string(embed.embedID),
-                    "url": embed.url.map(JSONValue.string) ?? .null,
-                ]
-                object["metadata"] = embed.metadataJSON.flatMap { JSONValue.parse(Data($0.utf8)) } ?? .null
-                members["embed"] = .object(object)
+                writer.key("embed")
+                writer.beginObject()
+                writer.member("embed_id", embed.embedID)
+                writer.member("embed_type", embed.embedType)
+                writer.key("metadata")
+                // Re-written rather than copied: metadata_json sent over RPC is
+                // any object text, and the entry shows it compact with sorted keys.
+                if let metadata = embed.metadataJSON.flatMap({ JSONValue.parse(text: $0, maximumDepth: JSONValue.maximumStoredDepth) }) {
+                    metadata.write(to: &writer)
+                } else {
+                    writer.null()
+                }
+                writer.member("url", orNull: embed.url)
+                writer.endObject()
             }
+            writer.member("id", id)
+            writer.member("sequence", Int64(clamping: sequence))
+            writer.member("source", "notify")
+            writer.member("title", orNull: custom.title)
+            writer.member("type", custom.type)
+            writer.member("user", user)
+            writer.member("user_issuer", custom.issuer)
         case .graph(let graph):
-            members["source"] = .string("send")
-            if case .object(let entity)? = graphEntityJSON {
-                members.merge(entity) { current, _ in current }
-            }
-            members["targetHostName"] = graph.targetHostName.map(JSONValue.string) ?? .null
-            members["appNotificationId"] = graph.appNotificationID.map(JSONValue.string) ?? .null
-            members["targetPolicy"] = .object(["platformTypes": .array(graph.platforms.map { .string($0.rawValue) })])
+            writer.member("appNotificationId", orNull: graph.appNotificationID)
+            writer.member("createdDateTime", createdAt.rfc3339)
+            writer.member("displayTimeToLive", graph.displayTimeToLive)
+            writer.member("expirationDateTime", graph.expiration.rfc3339)
+            writer.member("groupName", orNull: graph.groupName)
+            writer.member("id", id)
+            writer.key("payload")
+            graph.payload.write(to: &writer)
+            writer.member("priority", graph.priority.rawValue)
+            writer.member("sequence", Int64(clamping: sequence))
+            writer.member("source", "send")
+            writer.member("targetHostName", orNull: graph.targetHostName)
+            writer.key("targetPolicy")
+            writer.beginObject()
+            writer.member("platformTypes", strings: graph.platforms.lazy.map(\.rawValue))
+            writer.endObject()
+            writer.member("user", user)
         }
-        return .object(members)
+        writer.endObject()
+    }
+
+    /// ``writeFeedEntry(to:)`` as text.
+    public var feedEntryText: String {
+        var writer = JSONWriter()
+        writeFeedEntry(to: &writer)
+        return writer.text
+    }
+
+    private func writeEntityMembers(_ graph: GraphNotification, to writer: inout JSONWriter) {
+        writer.member("displayTimeToLive", graph.displayTimeToLive)
+        writer.member("expirationDateTime", graph.expiration.rfc3339)
+        writer.member("groupName", orNull: graph.groupName)
+        writer.member("id", id)
+        writer.key("payload")
+        graph.payload.write(to: &writer)
+        writer.member("priority", graph.priority.rawValue)
     }
 }
 
 extension Payload {
-    var json: JSONValue {
-        var members: [String: JSONValue] = [:]
-        if let rawContent { members["rawContent"] = .string(rawContent) }
+    /// `{"rawContent"?, "visualContent"?: {"body"?, "title"}}`, absent members omitted.
+    func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.member("rawContent", omittingNil: rawContent)
         if let visualContent {
-            var visual: [String: JSONValue] = ["title": .string(visualContent.title)]
-            if let body = visualContent.body { visual["body"] = .string(body) }
-            members["visualContent"] = .object(visual)
+            writer.key("visualContent")
+            writer.beginObject()
+            writer.member("body", omittingNil: visualContent.body)
+            writer.member("title", visualContent.title)
+            writer.endObject()
         }
-        return .object(members)
+        writer.endObject()
     }
 }

@@ -1,5 +1,3 @@
-public import Foundation
-
 /// A community member. Users are created by administration calls; Notify
 /// refuses an issuer that does not exist.
 public struct User: Hashable, Sendable {
@@ -82,9 +80,9 @@ public struct Subscription: Hashable, Sendable {
     public var app: String
     public var platform: Platform
     public var deviceID: String?
-    public var expiresAt: Date
+    public var expiresAt: Timestamp
 
-    public init(id: String, user: Int64, app: String, platform: Platform, deviceID: String?, expiresAt: Date) {
+    public init(id: String, user: Int64, app: String, platform: Platform, deviceID: String?, expiresAt: Timestamp) {
         self.id = id
         self.user = user
         self.app = app
@@ -101,10 +99,10 @@ public struct TokenRecord: Hashable, Sendable {
     public var hash: [UInt8]
     public var principal: Principal
     public var roles: Set<Role>
-    public var expiresAt: Date
+    public var expiresAt: Timestamp
     public var revoked: Bool
 
-    public init(id: String, hash: [UInt8], principal: Principal, roles: Set<Role>, expiresAt: Date, revoked: Bool = false) {
+    public init(id: String, hash: [UInt8], principal: Principal, roles: Set<Role>, expiresAt: Timestamp, revoked: Bool = false) {
         self.id = id
         self.hash = hash
         self.principal = principal

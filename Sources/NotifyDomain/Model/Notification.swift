@@ -1,5 +1,3 @@
-public import Foundation
-
 /// SelfCommunity's Embed object, validated.
 public struct Embed: Hashable, Sendable {
     public var embedType: String
@@ -61,8 +59,8 @@ public struct GraphNotification: Hashable, Sendable {
     public var targetHostName: String?
     public var appNotificationID: String?
     public var groupName: String?
-    /// UTC.
-    public var expiration: Date
+    /// At whole milliseconds when the service made it.
+    public var expiration: Timestamp
     public var payload: Payload
     /// Never empty: an absent targetPolicy means all platforms.
     public var platforms: [Platform]
@@ -73,7 +71,7 @@ public struct GraphNotification: Hashable, Sendable {
     public var fallbackPolicyJSON: String?
 
     public init(
-        targetHostName: String?, appNotificationID: String?, groupName: String?, expiration: Date,
+        targetHostName: String?, appNotificationID: String?, groupName: String?, expiration: Timestamp,
         payload: Payload, platforms: [Platform], priority: Priority, displayTimeToLive: Int64,
         fallbackPolicyJSON: String?
     ) {
@@ -103,10 +101,11 @@ public struct Notification: Hashable, Sendable {
     public var sequence: UInt64
     /// The recipient.
     public var user: Int64
-    public var createdAt: Date
+    /// At whole milliseconds when the service made it.
+    public var createdAt: Timestamp
     public var content: NotificationContent
 
-    public init(id: String, sequence: UInt64, user: Int64, createdAt: Date, content: NotificationContent) {
+    public init(id: String, sequence: UInt64, user: Int64, createdAt: Timestamp, content: NotificationContent) {
         self.id = id
         self.sequence = sequence
         self.user = user

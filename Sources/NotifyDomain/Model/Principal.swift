@@ -1,5 +1,3 @@
-public import Foundation
-
 /// Who is calling: an application (named by its targetHostName) or a user.
 ///
 /// A bearer token belongs to exactly one principal; the blocked list holds
@@ -33,9 +31,9 @@ public struct Caller: Hashable, Sendable {
     public var tokenID: String
     /// When the token stops being valid: a call that outlives it (a live
     /// feed) ends then. Nil when the caller was not made from a token.
-    public var expiresAt: Date?
+    public var expiresAt: Timestamp?
 
-    public init(principal: Principal, roles: Set<Role>, tokenID: String, expiresAt: Date? = nil) {
+    public init(principal: Principal, roles: Set<Role>, tokenID: String, expiresAt: Timestamp? = nil) {
         self.principal = principal
         self.roles = roles
         self.tokenID = tokenID

@@ -26,13 +26,13 @@ public enum UUIDText {
     /// group-committed batch on a page of its own, and each such page is one
     /// more 4 KiB write to the WAL. Within a millisecond the order is random,
     /// which the index does not mind; callers must not read meaning into it.
-    public static func timeOrdered(now: Date = Date()) -> String {
+    public static func timeOrdered(now: Timestamp = .now()) -> String {
         var generator = SystemRandomNumberGenerator()
         return timeOrdered(now: now, using: &generator)
     }
 
-    public static func timeOrdered(now: Date = Date(), using generator: inout some RandomNumberGenerator) -> String {
-        let milliseconds = UInt64(max(0, now.timeIntervalSince1970 * 1000)) & 0xFFFF_FFFF_FFFF
+    public static func timeOrdered(now: Timestamp = .now(), using generator: inout some RandomNumberGenerator) -> String {
+        let milliseconds = UInt64(max(0, now.millisecondsSince1970)) & 0xFFFF_FFFF_FFFF
         let high = (milliseconds << 16) | 0x7000 | (generator.next() & 0x0FFF)
         return format(high: high, low: variant(generator.next()))
     }

@@ -1,4 +1,5 @@
 import Foundation
+import NotifyJSON
 
 /// Checks shared by both validators. Each returns the first problem as a
 /// message, or nil when the value is acceptable.
@@ -61,15 +62,13 @@ enum FieldChecks {
     ///     that content.
     /// - Returns: The object's text, or nil when `text` is not an object.
     static func jsonObjectText(_ text: String, unwrapString: Bool) -> String? {
-        guard let value = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) else {
+        switch JSONValue.parse(text: text, maximumDepth: JSONValue.maximumStoredDepth) {
+        case .object?:
+            return text
+        case .string(let inner)? where unwrapString:
+            return jsonObjectText(inner, unwrapString: false)
+        default:
             return nil
         }
-        if value is [String: Any] {
-            return text
-        }
-        if unwrapString, let inner = value as? String {
-            return jsonObjectText(inner, unwrapString: false)
-        }
-        return nil
     }
 }

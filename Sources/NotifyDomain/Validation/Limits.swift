@@ -53,9 +53,9 @@ public enum Limits {
     public static let platformTypesMaxCount = 16
     /// The latest `expirationDateTime` accepted, from now: Graph keeps a
     /// notification at most 30 days.
-    public static let expirationMax: TimeInterval = 30 * 24 * 60 * 60
+    public static let expirationMax: Int64 = 30 * 24 * 60 * 60
     /// The expiration when `expirationDateTime` is absent: Graph's default.
-    public static let expirationDefault: TimeInterval = 7 * 24 * 60 * 60
+    public static let expirationDefault: Int64 = 7 * 24 * 60 * 60
     /// The largest `displayTimeToLive`, in seconds: a notification cannot be
     /// shown for longer than it can live.
     public static let displayTimeToLiveMax: Int64 = 30 * 24 * 60 * 60
@@ -64,7 +64,8 @@ public enum Limits {
 
     // MARK: Timestamps
 
-    /// Fraction digits accepted in an RFC 3339 time: Graph writes 7 (.NET's
-    /// 100-nanosecond ticks), and no more precision is kept.
+    /// Fraction digits accepted in `expirationDateTime`: Graph writes 7
+    /// (.NET's 100-nanosecond ticks). Those past the third are dropped: times
+    /// are kept at whole milliseconds (``Timestamp``).
     public static let fractionDigitsMax = 7
 }

@@ -1,5 +1,3 @@
-public import Foundation
-
 /// Checks a SendNotification request (Graph "Create and send a
 /// notification") against its contract and fills in Graph's defaults.
 ///
@@ -7,6 +5,11 @@ public import Foundation
 /// server's and ``Authorization``'s question, not this one's.
 public enum SendNotificationValidation {
     /// Validates `request` at the instant `now`.
+    ///
+    /// Times: `expirationDateTime` is read with up to 7 fraction digits
+    /// (Graph writes 7) and kept at whole milliseconds, the digits past the
+    /// third dropped (truncated, never rounded); it must then be after `now`
+    /// and at most 30 days after it.
     ///
     /// Defaults: no `expirationDateTime` means `now` + 7 days
     /// (``Limits/expirationDefault``); no or an empty
@@ -16,10 +19,11 @@ public enum SendNotificationValidation {
     ///
     /// - Parameters:
     ///   - request: The request as the caller sent it.
-    ///   - now: The current instant, injected so tests control the clock.
+    ///   - now: The current instant, injected so tests control the clock; the
+    ///     server passes the notification's creation time (whole milliseconds).
     /// - Returns: The notification to store, expiration in UTC.
     /// - Throws: ``ValidationError`` listing every offending field.
-    public static func validate(_ request: SendNotificationRequest, now: Date) throws(ValidationError) -> GraphNotification {
+    public static func validate(_ request: SendNotificationRequest, now: Timestamp) throws(ValidationError) -> GraphNotification {
         var violations = ViolationList()
 
         let targetHostName = optionalText(
@@ -30,12 +34,13 @@ public enum SendNotificationValidation {
         let groupName = optionalText(
             request.groupName, field: "groupName", maxLength: Limits.groupNameMaxLength, into: &violations)
 
-        var expiration = now.addingTimeInterval(Limits.expirationDefault)
+        var expiration = now.adding(seconds: Limits.expirationDefault)
         if let text = request.expirationDateTime {
-            if let date = Timestamps.parseRFC3339(text) {
+            if let parsed = Timestamp(rfc3339: text, maximumFractionDigits: Limits.fractionDigitsMax) {
+                let date = parsed.truncatedToMilliseconds
                 if date <= now {
                     violations.add("expirationDateTime", "Must be in the future.")
-                } else if date.timeIntervalSince(now) > Limits.expirationMax {
+                } else if date.microseconds(since: now) > Limits.expirationMax * 1_000_000 {
                     violations.add("expirationDateTime", "Must be at most 30 days from now.")
                 } else {
                     expiration = date

@@ -20,9 +20,9 @@ enum ErrorMapping {
         case let error as ValidationError:
             return RPCError(
                 code: .invalidArgument,
-                message: error.violations.map { "\($0.field): \($0.message)" }.joined(separator: "; "),
+                message: error.violations.map { "\(FieldPath.rpc($0.field)): \($0.message)" }.joined(separator: "; "),
                 reason: .invalidFields,
-                fieldViolations: error.violations.map { FieldViolation(field: $0.field, description: $0.message) }
+                fieldViolations: error.violations.map { FieldViolation(field: FieldPath.rpc($0.field), description: $0.message) }
             )
         case let error as AuthorizationError:
             return RPCError(code: .permissionDenied, message: error.message, reason: reason(for: error.reason))

@@ -14,7 +14,7 @@ public struct TokenIssuer: Sendable {
     }
 
     /// Lifetime when none is asked for: 90 days.
-    public static let defaultLifetime: TimeInterval = 90 * 24 * 3600
+    public static let defaultLifetime: Int64 = 90 * 24 * 3600
 
     /// The longest lifetime a token may be given: 3,650 days (about ten
     /// years). Bounded so that its expiry is a time every layer can hold
@@ -30,9 +30,9 @@ public struct TokenIssuer: Sendable {
 
     /// The lifetime of `seconds`, or nil when it is out of bounds (zero, or
     /// past ``maximumLifetimeSeconds``).
-    public static func lifetime(seconds: UInt64) -> TimeInterval? {
+    public static func lifetime(seconds: UInt64) -> Int64? {
         guard seconds > 0, seconds <= maximumLifetimeSeconds else { return nil }
-        return TimeInterval(seconds)
+        return Int64(seconds)
     }
 
     private let store: any Directory
@@ -54,20 +54,18 @@ public struct TokenIssuer: Sendable {
     /// - Parameter lifetime: seconds until it expires, at most
     ///   ``maximumLifetimeSeconds``; a negative one makes an expired token
     ///   (tests use it).
-    /// - Throws: ``InvalidLifetime`` for a lifetime past the maximum or not
-    ///   finite, before anything is stored.
+    /// - Throws: ``InvalidLifetime`` for a lifetime past the maximum, before
+    ///   anything is stored.
     public func issue(
-        for principal: Principal, roles: Set<Role>, lifetime: TimeInterval = TokenIssuer.defaultLifetime,
-        now: Date = Date()
+        for principal: Principal, roles: Set<Role>, lifetime: Int64 = TokenIssuer.defaultLifetime,
+        now: Timestamp = .now()
     ) async throws -> IssuedToken {
-        guard lifetime.isFinite, lifetime <= TimeInterval(Self.maximumLifetimeSeconds),
-            lifetime >= -TimeInterval(Self.maximumLifetimeSeconds)
-        else { throw InvalidLifetime() }
+        guard lifetime.magnitude <= Self.maximumLifetimeSeconds else { throw InvalidLifetime() }
         let token = "ntf_" + Base64URL.encode(SecureRandom.bytes(count: 32))
         let id = "tok_" + SecureRandom.bytes(count: 8).map { String(format: "%02x", $0) }.joined()
         let record = TokenRecord(
             id: id, hash: SHA256.hash(Array(token.utf8)), principal: principal, roles: roles,
-            expiresAt: now.addingTimeInterval(lifetime)
+            expiresAt: now.truncatedToMilliseconds.adding(seconds: lifetime)
         )
         try await store.insertToken(record)
         return IssuedToken(token: token, record: record)

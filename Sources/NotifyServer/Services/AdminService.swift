@@ -62,7 +62,7 @@ struct AdminService: Sendable {
             }
             let subscription = Subscription(
                 id: UUIDText.random(), user: user, app: app, platform: platform, deviceID: request.deviceID,
-                expiresAt: Date().addingTimeInterval(TimeInterval(try Self.lifetime(request.ttlSeconds)))
+                expiresAt: Timestamp.now().truncatedToMilliseconds.adding(seconds: Int64(try Self.lifetime(request.ttlSeconds)))
             )
             try await store.createSubscription(subscription)
             return CreateSubscriptionResponse(subscription: subscription)
@@ -71,7 +71,7 @@ struct AdminService: Sendable {
             let caller = try await guardrail.authenticate(context)
             let subscription = try await existingSubscription(request.id)
             try await guardrail.authorize(caller, for: .manageSubscription(subscription), context: context)
-            let expiresAt = Date().addingTimeInterval(TimeInterval(try Self.lifetime(request.ttlSeconds)))
+            let expiresAt = Timestamp.now().truncatedToMilliseconds.adding(seconds: Int64(try Self.lifetime(request.ttlSeconds)))
             defer { guardrail.lookups.subscriptionChanged(subscription.id) }
             guard let renewed = try await store.renewSubscription(id: subscription.id, expiresAt: expiresAt) else {
                 throw RPCError(code: .notFound, message: "no subscription \(subscription.id)", reason: .subscriptionNotFound)
@@ -124,7 +124,7 @@ struct AdminService: Sendable {
             let issued = try await TokenIssuer(store: store).issue(for: principal, roles: roles, lifetime: lifetime)
             return CreateTokenResponse(
                 token: issued.token, tokenID: issued.record.id,
-                expirationDateTime: Timestamps.formatRFC3339(issued.record.expiresAt)
+                expirationDateTime: issued.record.expiresAt.rfc3339
             )
         }
         router.register(Methods.revokeToken) { (request: RevokeTokenRequest, context) in

@@ -73,10 +73,11 @@ struct FeedService: Sendable {
     /// Waits until just past `expiry`, then checks the caller again: the
     /// check's error (TOKEN_EXPIRED) ends the watch. A day at a time, as a
     /// token may outlive what one sleep can wait.
-    private func endAtExpiry(_ expiry: Date, context: ServerContext) async throws {
+    private func endAtExpiry(_ expiry: Timestamp, context: ServerContext) async throws {
         while true {
-            try await Task.sleep(for: .seconds(min(max(0, expiry.timeIntervalSinceNow), 86_400)) + Self.expiryMargin)
-            if expiry.timeIntervalSinceNow < 0 { _ = try await guardrail.reauthenticate(context) }
+            let left = expiry.microseconds(since: .now())
+            try await Task.sleep(for: .microseconds(min(max(0, left), 86_400_000_000)) + Self.expiryMargin)
+            if expiry <= .now() { _ = try await guardrail.reauthenticate(context) }
         }
     }
 

@@ -77,8 +77,7 @@ struct NotificationService: Sendable {
         let issuer = valid.notification.issuer
         guard try guardrail.lookups.userExists(issuer, known: known) else {
             throw RPCError(
-                code: .notFound, message: "user \(issuer) does not exist", reason: .userNotFound,
-                fieldViolations: [FieldViolation(field: "user", description: "No user with id \(issuer).")]
+                code: .notFound, message: "user \(issuer) does not exist", reason: .userNotFound
             )
         }
         var random = random.generator
@@ -87,7 +86,7 @@ struct NotificationService: Sendable {
         case .connections: .connections(of: issuer, mode: communityMode)
         }
         return NewNotification(
-            id: UUIDText.timeOrdered(using: &random), createdAt: Date(), content: .custom(valid.notification), recipients: recipients,
+            id: UUIDText.timeOrdered(using: &random), createdAt: Timestamp.now().truncatedToMilliseconds, content: .custom(valid.notification), recipients: recipients,
             idempotencyKey: guardrail.idempotencyKey(context, caller: caller)
         )
     }
@@ -100,7 +99,7 @@ struct NotificationService: Sendable {
         guard let subscriptionID = context.metadata["x-uns-id"], !subscriptionID.isEmpty else {
             throw RPCError(
                 code: .invalidArgument, message: "the X-UNS-ID header is required", reason: .missingUnsID,
-                fieldViolations: [FieldViolation(field: "X-UNS-ID", description: "This header is required.")]
+                fieldViolations: [FieldViolation(field: FieldPath.rpc("X-UNS-ID"), description: "This header is required.")]
             )
         }
         guard let subscription = try guardrail.lookups.subscription(id: subscriptionID, known: known) else {
@@ -109,7 +108,7 @@ struct NotificationService: Sendable {
             )
         }
         try Authorization.authorize(caller, for: .sendNotification(to: subscription))
-        let now = Date()
+        let now = Timestamp.now().truncatedToMilliseconds
         guard subscription.expiresAt > now else {
             throw RPCError(
                 code: .notFound, message: "subscription \(subscriptionID) has expired", reason: .subscriptionExpired
@@ -121,7 +120,7 @@ struct NotificationService: Sendable {
                 code: .invalidArgument,
                 message: "targetHostName \(host) is not the subscription's application", reason: .invalidFields,
                 fieldViolations: [FieldViolation(
-                    field: "targetHostName", description: "Must be the subscription's application, \(subscription.app)."
+                    field: FieldPath.rpc("targetHostName"), description: "Must be the subscription's application, \(subscription.app)."
                 )]
             )
         }

@@ -149,7 +149,11 @@ struct  Notify__V1__Request
 
 
 /*
- * A violation of one request field, for INVALID_ARGUMENT.
+ * A violation of one request field, for INVALID_ARGUMENT only (never on
+ * NOT_FOUND or another status). `field` is the proto field path of the
+ * request ("embed.metadata_json", "payload.visual_content.title",
+ * "target_policy.platform_types[1]"); a call-metadata key is
+ * "metadata[<key>]" ("metadata[x-uns-id]"). docs/PROTOCOL.md, "Field violations".
  */
 struct  Notify__V1__FieldViolation
 {

@@ -6,6 +6,12 @@ extension JSONValue {
     /// end; no documented body nests deeper than four.
     public static let maximumDepth = 64
 
+    /// How deep a stored JSON object (Notify's `metadata_json`) may nest:
+    /// Foundation's JSONSerialization's limit, which read it before, so that
+    /// what was accepted then still is. Recursion this deep is a few tens of
+    /// KiB of stack.
+    public static let maximumStoredDepth = 512
+
     /// Parses a document (RFC 8259, UTF-8, an optional byte order mark);
     /// nil when it is not JSON or nests deeper than ``maximumDepth``.
     ///
@@ -20,7 +26,12 @@ extension JSONValue {
     /// ``parse(_:)`` over bytes the caller holds (a request body in a
     /// network buffer), with no copy into `Data` first.
     public static func parse(bytes: UnsafeRawBufferPointer) -> JSONValue? {
-        var parser = JSONParser(bytes: bytes)
+        parse(bytes: bytes, maximumDepth: maximumDepth)
+    }
+
+    /// ``parse(bytes:)`` with another nesting limit (``maximumStoredDepth``).
+    public static func parse(bytes: UnsafeRawBufferPointer, maximumDepth: Int) -> JSONValue? {
+        var parser = JSONParser(bytes: bytes, maximumDepth: maximumDepth)
         return parser.document()
     }
 }
@@ -32,9 +43,11 @@ private struct JSONParser {
     let bytes: UnsafeRawBufferPointer
     var index = 0
     var depth = 0
+    let maximumDepth: Int
 
-    init(bytes: UnsafeRawBufferPointer) {
+    init(bytes: UnsafeRawBufferPointer, maximumDepth: Int) {
         self.bytes = bytes
+        self.maximumDepth = maximumDepth
     }
 
     mutating func document() -> JSONValue? {
@@ -85,7 +98,7 @@ private struct JSONParser {
     }
 
     private mutating func object() -> JSONValue? {
-        guard depth < JSONValue.maximumDepth else { return nil }
+        guard depth < maximumDepth else { return nil }
         depth += 1
         defer { depth -= 1 }
         index += 1
@@ -112,7 +125,7 @@ private struct JSONParser {
     }
 
     private mutating func array() -> JSONValue? {
-        guard depth < JSONValue.maximumDepth else { return nil }
+        guard depth < maximumDepth else { return nil }
         depth += 1
         defer { depth -= 1 }
         index += 1
@@ -282,5 +295,14 @@ private struct JSONParser {
 
     private func isDigit(at position: Int) -> Bool {
         position < bytes.count && (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[position])
+    }
+}
+
+extension JSONValue {
+    /// ``parse(_:)`` of a string's UTF-8 (stored JSON text, a string member
+    /// holding JSON).
+    public static func parse(text: String, maximumDepth: Int = maximumDepth) -> JSONValue? {
+        var text = text
+        return text.withUTF8 { parse(bytes: UnsafeRawBufferPointer($0), maximumDepth: maximumDepth) }
     }
 }
