@@ -76,7 +76,7 @@ let package = Package(
         ),
         .target(
             name: "NotifyMessages",
-            dependencies: ["CNotifyProto", "NotifyDomain", nioCore],
+            dependencies: ["CNotifyProto", "NotifyDomain", "NotifyWire", nioCore],
             swiftSettings: swiftSettings
         ),
         .target(
