@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOPosix
 import NotifyClient
 import NotifyMessages
 import NotifyTLS
@@ -211,6 +212,36 @@ struct DispatcherTests {
                 server.gate.open()
                 try await tasks.waitForAll()
             }
+            await client.close()
+        }
+    }
+
+    @Test("in-process, a stream is not a unary call and a unary method is not a stream")
+    func inProcessKinds() async throws {
+        try await withDispatchServer { server in
+            let eventLoop = MultiThreadedEventLoopGroup.singleton.any()
+            let typed = await withCheckedContinuation { continuation in
+                server.server.start(
+                    TestMethods.watch, request: HealthCheckRequest(), metadata: Metadata(), deadline: nil, memo: nil,
+                    on: eventLoop
+                ) { continuation.resume(returning: $0) }
+            }
+            guard case .failure(let unsupported) = typed else {
+                Issue.record("a stream was answered as a unary call")
+                return
+            }
+            #expect(unsupported.code == .unimplemented)
+            #expect(unsupported.reason == "STREAMING_UNSUPPORTED")
+            let client = server.client(.inProcess)
+            let notAStream: ServerMessages<HealthCheckResponse> = client.stream(TestMethods.echo.name, HealthCheckRequest())
+            var refused: RPCError?
+            do {
+                for try await _ in notAStream {}
+            } catch let error as RPCError {
+                refused = error
+            }
+            #expect(refused?.code == .unimplemented)
+            #expect(refused?.reason == "NOT_A_STREAM")
             await client.close()
         }
     }

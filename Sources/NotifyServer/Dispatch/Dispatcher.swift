@@ -92,10 +92,9 @@ final class Dispatcher: Sendable {
                 context: context
             ))
         case (_, .connection), (_, .unary):
-            guard let deliver = transport.answers else { return }
             run(
                 handler, request, context: &context, timeoutMilliseconds: timeoutMilliseconds,
-                transport: FrameCall<Response>(transport: transport, replies: FrameReplies(deliver: deliver))
+                transport: FrameCall<Response>(transport: transport)
             )
         }
     }
@@ -212,18 +211,15 @@ final class Dispatcher: Sendable {
         var random = random.generator
         let requestID = metadata["x-request-id"] ?? UUIDText.random(using: &random)
         let transport = LocalCall(replies: LocalReplies(eventLoop: eventLoop, completion: completion))
-        guard let entry = router.entry(for: method) else {
+        // Refused before routing, in a connection's order: the drain, the
+        // metadata, then the method.
+        let refusal = acceptingLocalCalls ? CallMetadata.violation(in: metadata) : CallJob.goingAwayError
+        guard refusal == nil, let entry = router.entry(for: method) else {
             let context = localContext(method.name, metadata, deadline, memo, requestID) { ByteBuffer() }
-            return transport.answer(.failure(Self.unknownMethod(method.name)), context: context)
+            return transport.answer(.failure(refusal ?? Self.unknownMethod(method.name)), context: context)
         }
         var context = localContext(method.name, metadata, deadline, memo, requestID) { [encode = entry.encode] in
             encode(request)
-        }
-        guard acceptingLocalCalls else {
-            return transport.answer(.failure(CallJob.goingAwayError), context: context)
-        }
-        if let error = CallMetadata.violation(in: metadata) {
-            return transport.answer(.failure(error), context: context)
         }
         run(entry.handler, request, context: &context, timeoutMilliseconds: nil, transport: transport)
     }
@@ -351,7 +347,12 @@ struct OpenStream: Sendable {
 /// encoded on the transport's thread (staged) or on the task.
 struct FrameCall<Response: WireMessage>: CallTransport {
     let transport: any FrameTransport
-    let replies: FrameReplies<Response>
+
+    /// Read only by calls that answer later: an inline call needs none.
+    /// A transport that is gone drops the answers.
+    var replies: FrameReplies<Response> {
+        FrameReplies(deliver: transport.answers ?? { _ in })
+    }
 
     func answer(_ result: Result<Response, RPCError>, context: ServerContext) {
         switch result {
