@@ -36,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        // notifyd's settings: flags, then NOTIFY_* variables, then defaults. No traits: no file formats.
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: []),
     ],
     targets: [
         // System libraries, linked from the distribution so operators get its updates.
@@ -55,6 +57,11 @@ let package = Package(
         .target(name: "CMallocTuning"),
 
         // Layers.
+        // The vocabulary every layer shares (StatusCode, Reason, RPCError, Metadata): no NIO, no C.
+        .target(
+            name: "NotifyCore",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "NotifyCrypto",
             dependencies: ["COpenSSL"],
@@ -67,7 +74,7 @@ let package = Package(
         ),
         .target(
             name: "NotifyWire",
-            dependencies: ["CNotifyProto", "NotifyCrypto", nioCore],
+            dependencies: ["NotifyCore", "CNotifyProto", "NotifyCrypto", nioCore],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -76,26 +83,26 @@ let package = Package(
         ),
         .target(
             name: "NotifyMessages",
-            dependencies: ["CNotifyProto", "NotifyDomain", "NotifyWire", nioCore],
+            dependencies: ["CNotifyProto", "NotifyCore", "NotifyDomain", "NotifyWire", nioCore],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "NotifyStorage",
-            dependencies: ["NotifyDomain"],
+            dependencies: ["NotifyDomain", lifecycle],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "NotifyStorageSQLite",
             dependencies: [
                 "NotifyStorage", "NotifyDomain", "NotifyCrypto", .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "GRDBSQLite", package: "GRDB.swift"), logging,
+                .product(name: "GRDBSQLite", package: "GRDB.swift"), logging, lifecycle,
             ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "NotifyServer",
             dependencies: [
-                "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyStorage", "NotifyCrypto",
+                "NotifyCore", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyStorage", "NotifyCrypto",
                 nioCore, nioPosix, logging, lifecycle,
             ],
             swiftSettings: swiftSettings
@@ -103,26 +110,29 @@ let package = Package(
         .target(
             name: "NotifyClient",
             dependencies: [
-                "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyCrypto", nioCore, nioPosix, logging,
+                "NotifyCore", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyCrypto", nioCore, nioPosix,
+                logging,
             ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "NotifyGateway",
             dependencies: [
-                "NotifyClient", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyCrypto",
+                "NotifyClient", "NotifyCore", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyCrypto",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 nioCore, nioPosix, logging, lifecycle,
             ],
+            // The OpenAPI document's one source (docs/openapi.yaml links to it), compiled into the binary.
+            resources: [.embedInCode("openapi.yaml")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "NotifyTesting",
             dependencies: [
-                "NotifyTLS", "NotifyServer", "NotifyStorageSQLite", "NotifyStorage", "NotifyClient", "NotifyWire", "NotifyDomain",
-                "CMallocTuning",
+                "NotifyTLS", "NotifyServer", "NotifyStorageSQLite", "NotifyStorage", "NotifyClient", "NotifyCore", "NotifyWire",
+                "NotifyDomain", "CMallocTuning",
                 nioCore, nioPosix, logging, lifecycle, .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
@@ -135,19 +145,20 @@ let package = Package(
                 "NotifyServer", "NotifyStorageSQLite", "NotifyStorage", "NotifyDomain", "NotifyTLS", "NotifyGateway",
                 "NotifyClient", "CMallocTuning", argumentParser, logging, lifecycle, nioCore, nioPosix,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Configuration", package: "swift-configuration"),
             ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "notifyctl",
-            dependencies: ["NotifyClient", "NotifyDomain", argumentParser, logging],
+            dependencies: ["NotifyClient", "NotifyCore", "NotifyDomain", argumentParser, logging],
             swiftSettings: swiftSettings
         ),
 
         .executableTarget(
             name: "NotifyBench",
             dependencies: [
-                "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyStorage", "NotifyStorageSQLite", "NotifyTLS",
+                "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyStorage", "NotifyStorageSQLite", "NotifyTLS",
                 nioCore, logging, .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -155,7 +166,7 @@ let package = Package(
         .executableTarget(
             name: "NotifyLoad",
             dependencies: [
-                "NotifyClient", "NotifyMessages", "NotifyDomain", "NotifyWire", "NotifyTLS",
+                "NotifyClient", "NotifyCore", "NotifyMessages", "NotifyDomain", "NotifyWire", "NotifyTLS",
                 nioCore, nioPosix, .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"), argumentParser,
             ],
@@ -167,11 +178,12 @@ let package = Package(
         .target(name: "CLibFuzzer"),
         .executableTarget(
             name: "NotifyFuzz",
-            dependencies: ["CLibFuzzer", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyGateway", nioCore],
+            dependencies: ["CLibFuzzer", "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyGateway", nioCore],
             swiftSettings: swiftSettings
         ),
 
         // Tests.
+        .testTarget(name: "NotifyCoreTests", dependencies: ["NotifyCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "NotifyTLSTests",
             dependencies: ["NotifyTLS", "NotifyCrypto", "NotifyTesting", nioCore, nioPosix, .product(name: "NIOEmbedded", package: "swift-nio")],
@@ -179,24 +191,38 @@ let package = Package(
         ),
         .testTarget(
             name: "NotifyWireTests",
-            dependencies: ["NotifyWire", "NotifyMessages", "NotifyDomain", nioCore, .product(name: "NIOTestUtils", package: "swift-nio")],
+            dependencies: ["NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain", nioCore, .product(name: "NIOTestUtils", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "NotifyDomainTests", dependencies: ["NotifyDomain"], swiftSettings: swiftSettings),
+        // notifyd's settings against --help and docs/OPERATIONS.md.
+        .testTarget(
+            name: "NotifydTests",
+            dependencies: [
+                "notifyd", "NotifyServer", "NotifyGateway", "NotifyClient", "NotifyDomain", "NotifyStorageSQLite", "NotifyTLS",
+                argumentParser, .product(name: "Configuration", package: "swift-configuration"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "NotifyServerTests",
-            dependencies: ["NotifyServer", "NotifyMessages", "NotifyWire", nioCore],
+            dependencies: ["NotifyServer", "NotifyCore", "NotifyMessages", "NotifyWire", nioCore],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "NotifyStorageTests",
-            dependencies: ["NotifyStorage", "NotifyStorageSQLite", "NotifyDomain", logging, .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "NotifyStorage", "NotifyStorageSQLite", "NotifyDomain", logging, lifecycle,
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "NotifyGatewayTests",
             dependencies: [
-                "NotifyGateway", "NotifyTesting", "NotifyMessages", "NotifyServer", "NotifyClient", "NotifyWire", "NotifyDomain", "NotifyTLS",
+                "NotifyGateway", "NotifyTesting", "NotifyMessages", "NotifyServer", "NotifyClient", "NotifyCore", "NotifyWire", "NotifyDomain",
+                "NotifyTLS",
                 "NotifyStorageSQLite",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CompressNIO", package: "compress-nio"),
@@ -208,8 +234,8 @@ let package = Package(
         .testTarget(
             name: "NotifyEndToEndTests",
             dependencies: [
-                "NotifyTesting", "NotifyServer", "NotifyClient", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyTLS",
-                "NotifyStorageSQLite", nioCore, nioPosix, logging,
+                "NotifyTesting", "NotifyServer", "NotifyClient", "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain",
+                "NotifyTLS", "NotifyStorageSQLite", nioCore, nioPosix, logging,
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,4 +1,5 @@
 import NIOCore
+import NotifyCore
 import NotifyWire
 
 /// Targets for the RPC wire: the frame decoder, the envelope and the metadata.

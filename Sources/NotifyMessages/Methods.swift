@@ -1,3 +1,4 @@
+public import NotifyCore
 public import NotifyWire
 public import NotifyDomain
 

@@ -1,6 +1,7 @@
 public import Logging
 public import NIOCore
 public import NIOPosix
+public import NotifyCore
 public import NotifyCrypto
 import NotifyDomain
 import NotifyTLS

@@ -69,6 +69,10 @@ public func withTestServer<T: Sendable>(
         )
     )
     configuration.drainTimeout = .seconds(10)
+    // Tests make many calls from one caller and one address: the per-caller
+    // and failed-authentication limits are off unless a test sets them.
+    configuration.rateLimits = .off
+    configuration.authFailureLimit = .off
     try configure(&configuration)
     var logger = Logger(label: "notify.test")
     logger.logLevel = .warning
@@ -80,7 +84,8 @@ public func withTestServer<T: Sendable>(
         router: NotifyService.router(store: store, configuration: configuration, health: HealthState()),
         logger: logger
     )
-    let group = ServiceGroup(configuration: .init(services: [.init(service: server)], logger: logger))
+    // The store first: it stops last, after the server has drained.
+    let group = ServiceGroup(configuration: .init(services: [.init(service: store), .init(service: server)], logger: logger))
     let result: Result<T, any Error> = await withTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try? await group.run() }
         let outcome: Result<T, any Error>
@@ -98,6 +103,5 @@ public func withTestServer<T: Sendable>(
         await tasks.waitForAll()
         return outcome
     }
-    await store.close()
     return try result.get()
 }

@@ -1,4 +1,5 @@
 public import NIOCore
+public import NotifyCore
 public import NotifyCrypto
 
 /// The server's side of the in-process transport: what a client in the same

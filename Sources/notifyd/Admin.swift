@@ -19,24 +19,18 @@ struct Admin: AsyncParsableCommand {
 }
 
 struct DataDirOption: ParsableArguments {
-    @Option(help: "The server's data folder. [NOTIFY_DATA_DIR, default ./data]")
-    var dataDir: String?
+    @Option(name: Setting.dataDir.name, help: Setting.dataDir.help) var dataDir: String?
 
-    /// Opens the store, runs `body`, and closes the store.
+    /// Opens the store, runs it while `body` runs, then stops it (every
+    /// append committed) and closes its file.
     func withStore<T>(_ body: (SQLiteNotificationStore) async throws -> T) async throws -> T {
-        let store = try openStore()
-        do {
-            let result = try await body(store)
-            await store.close()
-            return result
-        } catch {
-            await store.close()
-            throw error
-        }
+        try await openStore().withRunning(body)
     }
 
     private func openStore() throws -> SQLiteNotificationStore {
-        let dataDir = Layered().string(self.dataDir, "NOTIFY_DATA_DIR", default: "./data")
+        var flags = FlagValues()
+        flags.set(.dataDir, self.dataDir)
+        let dataDir = try Settings(flags: flags).string(.dataDir, default: Defaults.dataDir)
         try Storage.prepareDataDirectory(dataDir)
         let logger = Logger(label: "notifyd.admin", factory: { _ in SwiftLogNoOpLogHandler() })
         // Fan-out jobs are the server's to run; a short-lived command leaves them.

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NotifyCore
 import NIOPosix
 import NotifyClient
 import NotifyMessages
@@ -133,7 +134,7 @@ struct DispatcherTests {
                 try await client.call(TestMethods.missing, HealthCheckRequest())
             }
             #expect(error?.code == .unimplemented)
-            #expect(error?.reason == "UNKNOWN_METHOD")
+            #expect(error?.reason == .unknownMethod)
             #expect(error?.metadata["x-request-id"] != nil)
             await client.close()
         }
@@ -155,7 +156,7 @@ struct DispatcherTests {
                     try await client.call(method, HealthCheckRequest())
                 }
                 #expect(refused?.code == .resourceExhausted)
-                #expect(refused?.reason == "OVERLOADED")
+                #expect(refused?.reason == .overloaded)
                 #expect(refused?.metadata["retry-after"] == "1")
                 #expect(try await client.call(TestMethods.echo, HealthCheckRequest()).status == .serving)
                 server.gate.open()
@@ -181,7 +182,7 @@ struct DispatcherTests {
                 refused = error
             }
             #expect(refused?.code == .resourceExhausted)
-            #expect(refused?.reason == "OVERLOADED")
+            #expect(refused?.reason == .overloaded)
             #expect(server.server.openStreams == 1)
             await client.close()
         }
@@ -208,7 +209,7 @@ struct DispatcherTests {
                     if refused == nil { try await Task.sleep(for: .milliseconds(20)) }
                 }
                 #expect(refused?.code == .unavailable)
-                if transport == .inProcess { #expect(refused?.reason == "GOING_AWAY") }
+                if transport == .inProcess { #expect(refused?.reason == .goingAway) }
                 server.gate.open()
                 try await tasks.waitForAll()
             }
@@ -231,7 +232,7 @@ struct DispatcherTests {
                 return
             }
             #expect(unsupported.code == .unimplemented)
-            #expect(unsupported.reason == "STREAMING_UNSUPPORTED")
+            #expect(unsupported.reason == .streamingUnsupported)
             let client = server.client(.inProcess)
             let notAStream: ServerMessages<HealthCheckResponse> = client.stream(TestMethods.echo.name, HealthCheckRequest())
             var refused: RPCError?
@@ -241,7 +242,7 @@ struct DispatcherTests {
                 refused = error
             }
             #expect(refused?.code == .unimplemented)
-            #expect(refused?.reason == "NOT_A_STREAM")
+            #expect(refused?.reason == .notAStream)
             await client.close()
         }
     }

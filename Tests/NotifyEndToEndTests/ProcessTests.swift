@@ -1,9 +1,9 @@
 import Foundation
 import NotifyClient
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
 import NotifyTesting
-import NotifyWire
 import Testing
 
 private let sampleApp = "graphnotifications.sample.windows.com"
@@ -95,7 +95,7 @@ struct ProcessTests {
                         acknowledged.increment()
                         return .ok(answer.id)
                     } catch where error.code == .unavailable {
-                        return .unavailable(error.reason ?? "")
+                        return .unavailable(error.reason?.rawValue ?? "")
                     } catch {
                         return .failed(error)
                     }
@@ -210,8 +210,9 @@ struct ProcessTests {
         let operations = URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("docs/OPERATIONS.md")
+        // The `notifyd serve` tables, before `notifyd gateway`'s own: rows of flag(s), variable(s), default, meaning.
         let document = try String(contentsOf: operations, encoding: .utf8)
-        // The `notifyd serve` tables: rows of flag(s), variable(s), default, meaning.
+            .components(separatedBy: "`notifyd gateway --upstream")[0]
         var variables: [String] = []
         var flags: [String] = []
         for line in document.split(separator: "\n") where line.hasPrefix("| `--") {

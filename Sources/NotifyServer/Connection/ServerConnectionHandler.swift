@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NotifyCore
 import NotifyCrypto
 import NotifyDomain
 import NotifyTLS
@@ -232,12 +233,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             reject(request, RPCError(
                 code: .resourceExhausted,
                 message: "more than \(settings.maxConcurrentCalls) calls in flight on this connection",
-                reason: "TOO_MANY_CALLS"
+                reason: .tooManyCalls
             ))
         case .rejectGoingAway:
             reject(request, RPCError(
                 code: .unavailable, message: "the server is shutting down: retry on a new connection",
-                reason: "GOING_AWAY"
+                reason: .goingAway
             ))
         case .rejectDuplicateCallID:
             protocolViolation(code: .invalidArgument, "call id \(request.callID) is already in flight")
@@ -318,7 +319,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private func deadlineTimerFired() {
         for call in deadlines.fire(now: .now(), schedule: { deadlineTimer(at: $0) }) {
             complete(CallJob.failure(
-                RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED"),
+                RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: .deadlineExceeded),
                 callID: call.callID, requestID: call.context
             ))
         }
@@ -349,7 +350,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             write(.response(CallJob.failure(
                 RPCError(
                     code: .resourceExhausted, message: "the response exceeds the maximum message size",
-                    reason: "RESPONSE_TOO_LARGE"
+                    reason: .responseTooLarge
                 ),
                 callID: response.callID,
                 requestID: response.metadata["x-request-id"] ?? UUIDText.random(using: &random)
@@ -376,7 +377,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             // from the last sequence it saw.
             for (callID, open) in streams {
                 complete(CallJob.failure(
-                    RPCError(code: .unavailable, message: "the server is shutting down: resume on a new connection", reason: "GOING_AWAY"),
+                    RPCError(code: .unavailable, message: "the server is shutting down: resume on a new connection", reason: .goingAway),
                     callID: callID, requestID: open.requestID
                 ))
             }

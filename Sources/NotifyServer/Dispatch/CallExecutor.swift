@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NotifyCore
 import NotifyMessages
 import NotifyWire
 import Synchronization
@@ -152,7 +153,7 @@ enum CallJob {
     }
 
     static let overloadedError = RPCError(
-        code: .resourceExhausted, message: "the server is at capacity: retry later", reason: "OVERLOADED",
+        code: .resourceExhausted, message: "the server is at capacity: retry later", reason: .overloaded,
         metadata: ["retry-after": "1"]
     )
 
@@ -162,7 +163,7 @@ enum CallJob {
     }
 
     static let goingAwayError = RPCError(
-        code: .unavailable, message: "the server is shutting down", reason: "GOING_AWAY"
+        code: .unavailable, message: "the server is shutting down", reason: .goingAway
     )
 
     /// `error` as a caller gets it: its metadata led by the call's

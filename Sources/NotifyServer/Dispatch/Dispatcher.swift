@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NotifyCore
 import NotifyCrypto
 import NotifyDomain
 import NotifyMessages
@@ -78,7 +79,7 @@ final class Dispatcher: Sendable {
             request = try Request(serializedBytes: context.requestPayload)
         } catch {
             return transport.complete(CallJob.failure(
-                RPCError(code: .invalidArgument, message: error.message, reason: "UNDECODABLE_REQUEST"), context: context
+                RPCError(code: .invalidArgument, message: error.message, reason: .undecodableRequest), context: context
             ))
         }
         switch (handler, transport.role) {
@@ -88,7 +89,7 @@ final class Dispatcher: Sendable {
             transport.complete(CallJob.failure(Self.streamingUnsupported, context: context))
         case (_, .streams):
             transport.complete(CallJob.failure(
-                RPCError(code: .unimplemented, message: "\(context.method) is not a server stream", reason: "NOT_A_STREAM"),
+                RPCError(code: .unimplemented, message: "\(context.method) is not a server stream", reason: .notAStream),
                 context: context
             ))
         case (_, .connection), (_, .unary):
@@ -276,11 +277,11 @@ final class Dispatcher: Sendable {
     // MARK: Errors
 
     static func unknownMethod(_ method: String) -> RPCError {
-        RPCError(code: .unimplemented, message: "unknown method \(method)", reason: "UNKNOWN_METHOD")
+        RPCError(code: .unimplemented, message: "unknown method \(method)", reason: .unknownMethod)
     }
 
     static let streamingUnsupported = RPCError(
-        code: .unimplemented, message: "server streams are served on connections only", reason: "STREAMING_UNSUPPORTED"
+        code: .unimplemented, message: "server streams are served on connections only", reason: .streamingUnsupported
     )
 }
 

@@ -1,5 +1,7 @@
 public import NIOCore
+import NotifyCore
 public import NotifyMessages
+public import NotifyCore
 public import NotifyWire
 
 /// The table of methods the server answers: each registered once, by its

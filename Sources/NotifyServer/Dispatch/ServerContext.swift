@@ -1,7 +1,11 @@
 public import Logging
 public import NIOCore
+public import NotifyCore
 public import NotifyWire
 import NotifyCrypto
+import NotifyMessages
+public import NotifyCore
+public import NotifyWire
 
 /// What a handler knows about the call it serves, besides its request.
 public struct ServerContext: Sendable {

@@ -1,8 +1,8 @@
 import Foundation
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
 import NotifyStorage
-import NotifyWire
 
 /// Reads a user's feed: the ordered, gapless sequence of their notifications.
 struct FeedService: Sendable {
@@ -15,7 +15,7 @@ struct FeedService: Sendable {
     /// stream's one page in flight is a small, fixed amount of memory.
     static let pageByteBudget = 256 * 1024
 
-    let store: any NotificationStore
+    let store: any NotificationLog
     let guardrail: CallerGuard
 
     func register(into router: inout RPCRouter) {
@@ -117,7 +117,7 @@ struct FeedService: Sendable {
         } while await advances.next() != nil
         // The store closed its watches: it is shutting down.
         if Task.isCancelled { throw CancellationError() }
-        throw RPCError(code: .unavailable, message: "the store is closing: resume on a new connection", reason: "GOING_AWAY")
+        throw RPCError(code: .unavailable, message: "the store is closing: resume on a new connection", reason: .goingAway)
     }
 
     /// Authenticates and authorizes a read of a feed; the caller, user, cursor and page size.
@@ -140,14 +140,14 @@ extension RPCError {
     /// INVALID_ARGUMENT for one missing field.
     static func missingField(_ field: String) -> RPCError {
         RPCError(
-            code: .invalidArgument, message: "\(field): This field is required.", reason: "INVALID_FIELDS",
+            code: .invalidArgument, message: "\(field): This field is required.", reason: .invalidFields,
             fieldViolations: [FieldViolation(field: field, description: "This field is required.")]
         )
     }
 
     static func invalidField(_ field: String, _ description: String) -> RPCError {
         RPCError(
-            code: .invalidArgument, message: "\(field): \(description)", reason: "INVALID_FIELDS",
+            code: .invalidArgument, message: "\(field): \(description)", reason: .invalidFields,
             fieldViolations: [FieldViolation(field: field, description: description)]
         )
     }
