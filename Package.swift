@@ -86,7 +86,7 @@ let package = Package(
         ),
         .target(
             name: "NotifyMessages",
-            dependencies: ["CNotifyProto", "NotifyDomain", nioCore],
+            dependencies: ["CNotifyProto", "NotifyCore", "NotifyDomain", "NotifyWire", nioCore],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -6,7 +6,7 @@ public import NotifyMessages
 extension NotifyClient {
     /// `/notify.v1.Health/Check`.
     public func health(service: String? = nil, timeout: Duration? = nil) async throws(RPCError) -> HealthCheckResponse {
-        try await call(Methods.healthCheck, HealthCheckRequest(service: service), timeout: timeout)
+        try await call(NotifyMethods.healthCheck, HealthCheckRequest(service: service), timeout: timeout)
     }
 
     /// `/notify.v1.NotificationService/Notify` (SelfCommunity's custom notification).
@@ -15,7 +15,7 @@ extension NotifyClient {
     ///   - metadata: must carry "authorization" (an admin's bearer token); may
     ///     carry "idempotency-key" and "x-request-id".
     public func notify(_ request: NotifyRequest, metadata: Metadata, timeout: Duration? = nil) async throws(RPCError) -> NotifyResponse {
-        try await call(Methods.notify, request, metadata: metadata, timeout: timeout)
+        try await call(NotifyMethods.notify, request, metadata: metadata, timeout: timeout)
     }
 
     /// `/notify.v1.NotificationService/SendNotification` (Graph's create and send).
@@ -27,12 +27,12 @@ extension NotifyClient {
     ) async throws(RPCError) -> SendNotificationResponse {
         var metadata = metadata
         metadata.replace("x-uns-id", subscriptionID)
-        return try await call(Methods.sendNotification, request, metadata: metadata, timeout: timeout)
+        return try await call(NotifyMethods.sendNotification, request, metadata: metadata, timeout: timeout)
     }
 
     /// `/notify.v1.FeedService/List`.
     public func listFeed(_ request: ListFeedRequest, metadata: Metadata, timeout: Duration? = nil) async throws(RPCError) -> ListFeedResponse {
-        try await call(Methods.listFeed, request, metadata: metadata, timeout: timeout)
+        try await call(NotifyMethods.listFeed, request, metadata: metadata, timeout: timeout)
     }
 
     /// `/notify.v1.FeedService/Watch`: the feed after `request.afterSequence`,

@@ -36,7 +36,7 @@ public final class NotifyClient: Sendable {
     private let state = Mutex<State>(.idle(failures: 0))
     /// Set for a client of an endpoint in this process: calls go straight to
     /// it, with no connection.
-    private let local: (any LocalRPCEndpoint)?
+    private let local: (any InProcessEndpoint)?
 
     /// - Parameters:
     ///   - logger: where connection events go; the client creates none itself.
@@ -61,7 +61,7 @@ public final class NotifyClient: Sendable {
     /// connection, no TLS and no frames.
     ///
     /// - Parameter defaultTimeout: the deadline handed to calls that name none.
-    public init(local endpoint: any LocalRPCEndpoint, defaultTimeout: Duration? = .seconds(30)) {
+    public init(local endpoint: any InProcessEndpoint, defaultTimeout: Duration? = .seconds(30)) {
         var configuration = ClientConfiguration(host: "in-process", port: 0, trustRootsFile: "")
         configuration.defaultTimeout = defaultTimeout
         self.configuration = configuration
@@ -71,7 +71,10 @@ public final class NotifyClient: Sendable {
         self.local = endpoint
     }
 
-    /// Calls `method` with a message and decodes the answer.
+    /// Calls `method` with a message and returns its answer.
+    ///
+    /// Over a connection the request is encoded and the answer decoded; to
+    /// an in-process endpoint both go over as they are.
     ///
     /// - Parameters:
     ///   - timeout: the call's deadline from now; nil uses the configuration's default.
@@ -79,6 +82,24 @@ public final class NotifyClient: Sendable {
     ///   DEADLINE_EXCEEDED, CANCELLED, INTERNAL (undecodable answer) and
     ///   INVALID_ARGUMENT (`UNDECODABLE_REQUEST`: a string field holds a NUL
     ///   byte, which the encoding cannot carry; nothing is sent) from the client.
+    public func call<Request: WireMessage, Response: WireMessage>(
+        _ method: MethodDescriptor<Request, Response>, _ request: Request, metadata: Metadata = Metadata(),
+        timeout: Duration? = nil
+    ) async throws(RPCError) -> Response {
+        guard local != nil else {
+            return try await call(method.name, request, metadata: metadata, timeout: timeout, as: Response.self)
+        }
+        let eventLoop = group.any()
+        let result = await withCheckedContinuation { continuation in
+            start(method, request, metadata: metadata, timeout: timeout, on: eventLoop) { result in
+                continuation.resume(returning: result)
+            }
+        }
+        return try result.get()
+    }
+
+    /// Calls the method named `method` with a message, as bytes on every
+    /// transport, and decodes the answer; see ``call(_:_:metadata:timeout:)``.
     public func call<Request: WireMessage, Response: WireMessage>(
         _ method: String, _ request: Request, metadata: Metadata = Metadata(), timeout: Duration? = nil,
         as: Response.Type = Response.self
@@ -106,16 +127,16 @@ public final class NotifyClient: Sendable {
         try Self.payload(of: try await exchange(method, payload: payload, metadata: metadata, timeout: timeout))
     }
 
-    /// Starts a call and returns at once; `completion` gets the decoded
-    /// answer or the ``RPCError`` that ``call(_:_:metadata:timeout:as:)``
-    /// would throw.
+    /// Starts a call and returns at once; `completion` gets the answer or
+    /// the ``RPCError`` that ``call(_:_:metadata:timeout:)`` would throw.
     ///
     /// For callers on an event loop (the REST gateway), which must not wait:
     /// no task is made for the call when the connection is up, or when the
-    /// endpoint is in-process and can answer without one. Inlinable so that
-    /// callers get it specialized for their message types: unspecialized,
-    /// each call looked up the generic metadata of its result and closures
-    /// at run time (3 % of the gateway's CPU).
+    /// endpoint is in-process and can answer without one. In-process, the
+    /// request goes over as it is and the response comes back the same way:
+    /// typed end to end. Inlinable so that callers get it specialized for
+    /// their message types: unspecialized, each call looked up the generic
+    /// metadata of its result and closures at run time (3 % of the gateway's CPU).
     ///
     /// - Parameters:
     ///   - memo: for an in-process endpoint, the caller's own ``TokenMemo``
@@ -124,27 +145,24 @@ public final class NotifyClient: Sendable {
     ///   - eventLoop: where `completion` runs; it never runs before `start` returns.
     @inlinable
     public func start<Request: WireMessage, Response: WireMessage>(
+        _ method: MethodDescriptor<Request, Response>, _ request: Request, metadata: Metadata = Metadata(),
+        timeout: Duration? = nil, memo: TokenMemo? = nil, as: Response.Type = Response.self, on eventLoop: any EventLoop,
+        completion: @escaping @Sendable (Result<Response, RPCError>) -> Void
+    ) {
+        if startLocal(method, request, metadata: metadata, timeout: timeout, memo: memo, on: eventLoop, completion: completion) {
+            return
+        }
+        start(method.name, request, metadata: metadata, timeout: timeout, memo: memo, on: eventLoop, completion: completion)
+    }
+
+    /// ``start(_:_:metadata:timeout:memo:as:on:completion:)`` by the
+    /// method's name: the request goes as bytes on every transport.
+    @inlinable
+    public func start<Request: WireMessage, Response: WireMessage>(
         _ method: String, _ request: Request, metadata: Metadata = Metadata(), timeout: Duration? = nil,
         memo: TokenMemo? = nil, as: Response.Type = Response.self, on eventLoop: any EventLoop,
         completion: @escaping @Sendable (Result<Response, RPCError>) -> Void
     ) {
-        // In-process, the request goes over as it is and, from a handler over
-        // messages, the response comes back the same way.
-        if startLocal(method, request: .message(request), metadata: metadata, timeout: timeout, memo: memo, on: eventLoop, completion: { answer in
-            switch answer {
-            case .message(let message as Response):
-                completion(.success(message))
-            case .message(let message):
-                completion(.failure(RPCError(
-                    code: .internalError, message: "the answer is a \(type(of: message)), not a \(Response.self)",
-                    reason: .undecodableResponse
-                )))
-            case .frame(let response):
-                completion(Result { () throws(RPCError) -> Response in try Self.decode(try Self.payload(of: response)) })
-            }
-        }) {
-            return
-        }
         let payload: ByteBuffer
         do throws(RPCError) {
             payload = try Self.encode(request)
@@ -351,7 +369,8 @@ public final class NotifyClient: Sendable {
 
     // MARK: Internals
 
-    private static let closedError = RPCError(code: .unavailable, message: "the client is closed", reason: .clientClosed)
+    @usableFromInline
+    static let closedError = RPCError(code: .unavailable, message: "the client is closed", reason: .clientClosed)
 
     private var isClosed: Bool {
         state.withLock { state in
@@ -384,25 +403,24 @@ public final class NotifyClient: Sendable {
         }
     }
 
-    /// Starts a call on the in-process endpoint, if this client has one.
+    /// Starts a typed call on the in-process endpoint, if this client has one.
     ///
     /// - Returns: false when the client has a connection instead; `completion`
     ///   is then not called.
     @usableFromInline
-    func startLocal(
-        _ method: String, request: LocalRequest, metadata: Metadata, timeout: Duration?, memo: TokenMemo?,
-        on eventLoop: any EventLoop, completion: @escaping @Sendable (LocalResponse) -> Void
+    func startLocal<Request: WireMessage, Response: WireMessage>(
+        _ method: MethodDescriptor<Request, Response>, _ request: Request, metadata: Metadata, timeout: Duration?,
+        memo: TokenMemo?, on eventLoop: any EventLoop,
+        completion: @escaping @Sendable (Result<Response, RPCError>) -> Void
     ) -> Bool {
         guard let local else { return false }
         guard !isClosed else {
-            eventLoop.execute { completion(.frame(ResponseFrame(
-                callID: 0, status: Self.closedError.code, message: Self.closedError.message, reason: Self.closedError.reason
-            ))) }
+            eventLoop.execute { completion(.failure(Self.closedError)) }
             return true
         }
         let deadline = (timeout ?? configuration.defaultTimeout).map { ContinuousClock.now.advanced(by: $0) }
         local.start(
-            method: method, metadata: metadata, request: request, deadline: deadline, memo: memo, on: eventLoop,
+            method, request: request, metadata: metadata, deadline: deadline, memo: memo, on: eventLoop,
             completion: completion
         )
         return true
@@ -414,9 +432,12 @@ public final class NotifyClient: Sendable {
         _ method: String, payload: ByteBuffer, metadata: Metadata, timeout: Duration?, memo: TokenMemo?,
         on eventLoop: any EventLoop, completion: @escaping @Sendable (Result<ResponseFrame, RPCError>) -> Void
     ) {
-        if startLocal(method, request: .payload(payload), metadata: metadata, timeout: timeout, memo: memo, on: eventLoop, completion: { answer in
-            completion(.success(answer.frame))
-        }) {
+        if let local {
+            guard !isClosed else { return eventLoop.execute { completion(.failure(Self.closedError)) } }
+            let deadline = (timeout ?? configuration.defaultTimeout).map { ContinuousClock.now.advanced(by: $0) }
+            local.start(method: method, metadata: metadata, payload: payload, deadline: deadline, on: eventLoop) { response in
+                completion(.success(response))
+            }
             return
         }
         let answer: EventLoopFuture<ResponseFrame>

@@ -66,7 +66,7 @@ public struct GatewayConfiguration: Sendable {
         /// backoff; its `defaultTimeout` is ignored in favour of ``rpcTimeout``.
         case remote(ClientConfiguration)
         /// The RPC server of this process (`notifyd serve`), called with no connection.
-        case local(any LocalRPCEndpoint)
+        case local(any InProcessEndpoint)
     }
 
     /// - Parameters:

@@ -55,14 +55,14 @@ extension GatewayResponder {
             let failure: Failure = unreadable
                 ?? .invalidFields(ContractJSON.merging(reading.violations, Self.validationViolations(reading.request)))
             return probe(
-                Methods.notify, NotifyRequest(), as: NotifyResponse.self,
+                NotifyMethods.notify, NotifyRequest(), as: NotifyResponse.self,
                 metadata: Self.metadata(request, identity: identity, idempotent: false), memo: request.memo, on: eventLoop,
                 bodyFailure: { failure }, outcome: outcome
             )
         }
 
         upstream.client.start(
-            Methods.notify, reading.request, metadata: Self.metadata(request, identity: identity, idempotent: true),
+            NotifyMethods.notify, reading.request, metadata: Self.metadata(request, identity: identity, idempotent: true),
             memo: request.memo, as: NotifyResponse.self, on: eventLoop
         ) { result in
             switch result {

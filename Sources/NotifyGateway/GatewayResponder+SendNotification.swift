@@ -54,7 +54,7 @@ extension GatewayResponder {
             let failure: Failure = unreadable
                 ?? .invalidFields(ContractJSON.merging(reading.violations, Self.validationViolations(reading.request)))
             return probe(
-                Methods.sendNotification, SendNotificationRequest(), as: SendNotificationResponse.self,
+                NotifyMethods.sendNotification, SendNotificationRequest(), as: SendNotificationResponse.self,
                 metadata: metadata(idempotent: false), memo: request.memo, on: eventLoop, bodyFailure: { failure },
                 outcome: outcome
             )
@@ -62,7 +62,7 @@ extension GatewayResponder {
 
         let base = baseURL(request, prefix: prefix)
         upstream.client.start(
-            Methods.sendNotification, reading.request, metadata: metadata(idempotent: true), memo: request.memo,
+            NotifyMethods.sendNotification, reading.request, metadata: metadata(idempotent: true), memo: request.memo,
             as: SendNotificationResponse.self, on: eventLoop
         ) { result in
             let stored: NotifyDomain.Notification

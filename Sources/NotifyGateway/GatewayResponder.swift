@@ -196,7 +196,8 @@ struct GatewayResponder: Sendable {
     /// empty request the service is sure to refuse as invalid once the caller
     /// passes. Its answer then stands for everything the body got wrong.
     func probe<Request: WireMessage, Response: WireMessage>(
-        _ method: String, _ empty: Request, as: Response.Type, metadata: Metadata, memo: TokenMemo?,
+        _ method: MethodDescriptor<Request, Response>, _ empty: Request, as: Response.Type, metadata: Metadata,
+        memo: TokenMemo?,
         on eventLoop: any EventLoop, bodyFailure: @escaping @Sendable () -> Failure, outcome: @escaping Outcome
     ) {
         upstream.client.start(method, empty, metadata: metadata, memo: memo, as: Response.self, on: eventLoop) { result in

@@ -1,34 +1,80 @@
-/// The full method paths of the RPC protocol, as the call metadata carries them.
+public import NotifyCore
+public import NotifyWire
+public import NotifyDomain
+
+/// The methods of the RPC protocol, each declared once with its name, its
+/// message types and whether it streams.
 ///
-/// They follow gRPC's `/package.Service/Method` form so that one string names
-/// a method in logs, metrics and the dispatcher table alike.
-public enum Methods {
-    public static let healthCheck = "/notify.v1.Health/Check"
+/// The server registers its handlers by these descriptors and the client
+/// calls by them, so a request or response type that does not match its
+/// method fails to compile on either side. Adding a method is: its
+/// descriptor here, its messages' codec (``WireMessage``), its handler
+/// registered in `NotifyService`.
+public enum NotifyMethods {
+    public static let healthCheck = MethodDescriptor<HealthCheckRequest, HealthCheckResponse>.unary(
+        "/notify.v1.Health/Check")
 
-    public static let notify = "/notify.v1.NotificationService/Notify"
-    public static let sendNotification = "/notify.v1.NotificationService/SendNotification"
+    public static let notify = MethodDescriptor<NotifyRequest, NotifyResponse>.unary(
+        "/notify.v1.NotificationService/Notify")
+    public static let sendNotification = MethodDescriptor<SendNotificationRequest, SendNotificationResponse>.unary(
+        "/notify.v1.NotificationService/SendNotification")
 
-    public static let listFeed = "/notify.v1.FeedService/List"
-    /// A server stream: the feed from a cursor, then live.
-    public static let watchFeed = "/notify.v1.FeedService/Watch"
+    public static let listFeed = MethodDescriptor<ListFeedRequest, ListFeedResponse>.unary(
+        "/notify.v1.FeedService/List")
+    /// The feed from a cursor, then live.
+    public static let watchFeed = MethodDescriptor<ListFeedRequest, ListFeedResponse>.serverStream(
+        "/notify.v1.FeedService/Watch")
 
-    public static let putUser = "/notify.v1.AdminService/PutUser"
-    public static let deleteUser = "/notify.v1.AdminService/DeleteUser"
-    public static let putConnection = "/notify.v1.AdminService/PutConnection"
-    public static let deleteConnection = "/notify.v1.AdminService/DeleteConnection"
-    public static let createSubscription = "/notify.v1.AdminService/CreateSubscription"
-    public static let renewSubscription = "/notify.v1.AdminService/RenewSubscription"
-    public static let deleteSubscription = "/notify.v1.AdminService/DeleteSubscription"
-    public static let block = "/notify.v1.AdminService/Block"
-    public static let unblock = "/notify.v1.AdminService/Unblock"
-    public static let createToken = "/notify.v1.AdminService/CreateToken"
-    public static let revokeToken = "/notify.v1.AdminService/RevokeToken"
+    public static let putUser = MethodDescriptor<PutUserRequest, PutUserResponse>.unary(
+        "/notify.v1.AdminService/PutUser")
+    public static let deleteUser = MethodDescriptor<DeleteUserRequest, DeleteUserResponse>.unary(
+        "/notify.v1.AdminService/DeleteUser")
+    public static let putConnection = MethodDescriptor<PutConnectionRequest, PutConnectionResponse>.unary(
+        "/notify.v1.AdminService/PutConnection")
+    public static let deleteConnection = MethodDescriptor<DeleteConnectionRequest, DeleteConnectionResponse>.unary(
+        "/notify.v1.AdminService/DeleteConnection")
+    public static let createSubscription = MethodDescriptor<CreateSubscriptionRequest, CreateSubscriptionResponse>.unary(
+        "/notify.v1.AdminService/CreateSubscription")
+    public static let renewSubscription = MethodDescriptor<RenewSubscriptionRequest, RenewSubscriptionResponse>.unary(
+        "/notify.v1.AdminService/RenewSubscription")
+    public static let deleteSubscription = MethodDescriptor<DeleteSubscriptionRequest, DeleteSubscriptionResponse>.unary(
+        "/notify.v1.AdminService/DeleteSubscription")
+    public static let block = MethodDescriptor<BlockRequest, BlockResponse>.unary(
+        "/notify.v1.AdminService/Block")
+    public static let unblock = MethodDescriptor<BlockRequest, BlockResponse>.unary(
+        "/notify.v1.AdminService/Unblock")
+    public static let createToken = MethodDescriptor<CreateTokenRequest, CreateTokenResponse>.unary(
+        "/notify.v1.AdminService/CreateToken")
+    public static let revokeToken = MethodDescriptor<RevokeTokenRequest, RevokeTokenResponse>.unary(
+        "/notify.v1.AdminService/RevokeToken")
 
-    /// Every method, for a dispatcher to check that it serves them all.
+    /// Every method's name, for a dispatcher to check that it serves them all.
     public static let all: [String] = [
-        healthCheck, notify, sendNotification, listFeed, watchFeed,
-        putUser, deleteUser, putConnection, deleteConnection,
-        createSubscription, renewSubscription, deleteSubscription,
-        block, unblock, createToken, revokeToken,
+        healthCheck.name, notify.name, sendNotification.name, listFeed.name, watchFeed.name,
+        putUser.name, deleteUser.name, putConnection.name, deleteConnection.name,
+        createSubscription.name, renewSubscription.name, deleteSubscription.name,
+        block.name, unblock.name, createToken.name, revokeToken.name,
     ]
+}
+
+/// The full method paths, as the call metadata and request frames carry
+/// them: the names of ``NotifyMethods``, for callers of raw frames and bytes.
+public enum Methods {
+    public static let healthCheck = NotifyMethods.healthCheck.name
+    public static let notify = NotifyMethods.notify.name
+    public static let sendNotification = NotifyMethods.sendNotification.name
+    public static let listFeed = NotifyMethods.listFeed.name
+    public static let watchFeed = NotifyMethods.watchFeed.name
+    public static let putUser = NotifyMethods.putUser.name
+    public static let deleteUser = NotifyMethods.deleteUser.name
+    public static let putConnection = NotifyMethods.putConnection.name
+    public static let deleteConnection = NotifyMethods.deleteConnection.name
+    public static let createSubscription = NotifyMethods.createSubscription.name
+    public static let renewSubscription = NotifyMethods.renewSubscription.name
+    public static let deleteSubscription = NotifyMethods.deleteSubscription.name
+    public static let block = NotifyMethods.block.name
+    public static let unblock = NotifyMethods.unblock.name
+    public static let createToken = NotifyMethods.createToken.name
+    public static let revokeToken = NotifyMethods.revokeToken.name
+    public static let all = NotifyMethods.all
 }

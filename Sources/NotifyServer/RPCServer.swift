@@ -18,19 +18,16 @@ import Synchronization
 public final class RPCServer: Service, Sendable {
     private let configuration: ServerConfiguration
     private let router: RPCRouter
+    /// Runs the calls of every connection and of in-process callers.
+    private let dispatcher: Dispatcher
     private let group: any EventLoopGroup
     private let logger: Logger
     private let bound: EventLoopPromise<SocketAddress>
-    /// Runs the calls of every connection and of in-process callers; its
-    /// limit is the server's admission control for both.
+    /// Runs the calls the dispatcher admits, of every connection and of
+    /// in-process callers; its limit is the server's admission control for both.
     private let executor: CallExecutor
-    /// False once graceful shutdown has begun: in-process calls are then
-    /// refused like calls on a connection that got a goaway.
-    private let acceptsLocalCalls = Atomic<Bool>(true)
     /// Where request ids get their random bits.
     private let random = SecureRandom.Source()
-    /// The in-process callers' streams, which no connection's drain ends.
-    private let localStreams = LocalStreams()
     /// True while connections are being refused at `maxConnections`: the
     /// log says so once per stretch, not once per connection.
     private let refusing = Atomic<Bool>(false)
@@ -46,7 +43,11 @@ public final class RPCServer: Service, Sendable {
         self.group = group
         self.logger = logger
         self.bound = group.next().makePromise()
-        self.executor = CallExecutor(limit: configuration.maxCallsInFlight, streamLimit: configuration.maxStreams)
+        let executor = CallExecutor(limit: configuration.maxCallsInFlight, streamLimit: configuration.maxStreams)
+        self.executor = executor
+        self.dispatcher = Dispatcher(
+            router: router, executor: executor, maxMessageSize: configuration.maxMessageSize, logger: logger
+        )
     }
 
     /// The address the server listens on, once it is bound.
@@ -87,11 +88,11 @@ public final class RPCServer: Service, Sendable {
                     listener.close(promise: nil)
                 }
             } onGracefulShutdown: {
-                self.acceptsLocalCalls.store(false, ordering: .relaxed)
+                self.dispatcher.stopLocalCalls()
                 listener.close(promise: nil)
             }
-            acceptsLocalCalls.store(false, ordering: .relaxed)
-            localStreams.endAll()
+            dispatcher.stopLocalCalls()
+            dispatcher.localStreams.endAll()
             await drain(registry)
             executor.finish()
             background.finish()
@@ -117,7 +118,7 @@ public final class RPCServer: Service, Sendable {
 
     private func bind(tlsContext: TLSContext, executor: CallExecutor, registry: ConnectionRegistry) async throws -> any Channel {
         let configuration = self.configuration
-        let router = self.router
+        let dispatcher = self.dispatcher
         let logger = self.logger
         let random = self.random
         let server = self
@@ -135,7 +136,7 @@ public final class RPCServer: Service, Sendable {
                     var connectionLogger = logger
                     connectionLogger[metadataKey: "notify.peer"] = "\(channel.remoteAddress.map { "\($0)" } ?? "?")"
                     let handler = ServerConnectionHandler(
-                        configuration: configuration, router: router, executor: executor, random: random,
+                        configuration: configuration, dispatcher: dispatcher, random: random,
                         logger: connectionLogger
                     )
                     let admitted = registry.add(
@@ -175,9 +176,10 @@ public final class RPCServer: Service, Sendable {
     }
 }
 
-extension RPCServer: LocalRPCEndpoint {
-    /// Starts a call from an in-process caller, through the same router,
-    /// admission limit and error mapping as a call on a connection.
+extension RPCServer: InProcessEndpoint {
+    /// Starts a typed call from an in-process caller, through the same
+    /// dispatcher (router, admission limit, error mapping) as a call on a
+    /// connection.
     ///
     /// The embedded REST gateway uses it: calling itself over loopback TLS
     /// (encrypting, framing, decrypting and the event-loop hops, both ways)
@@ -185,63 +187,30 @@ extension RPCServer: LocalRPCEndpoint {
     /// the caller's thread (the gateway's event loop) and its answer is built
     /// on `eventLoop`, as on a connection. mTLS does not apply; the HTTP
     /// caller's bearer token does, as in every call.
-    public func start(
-        method: String, metadata: Metadata, request: LocalRequest, deadline: ContinuousClock.Instant?,
-        memo: TokenMemo?, on eventLoop: any EventLoop, completion: @escaping @Sendable (LocalResponse) -> Void
+    public func start<Request: Sendable, Response: Sendable>(
+        _ method: MethodDescriptor<Request, Response>, request: Request, metadata: Metadata,
+        deadline: ContinuousClock.Instant?, memo: TokenMemo?, on eventLoop: any EventLoop,
+        completion: @escaping @Sendable (Result<Response, RPCError>) -> Void
     ) {
-        var random = random.generator
-        var call = ServerContext(
-            callID: 0, method: method, metadata: metadata, deadline: deadline, request: request,
-            requestID: metadata["x-request-id"] ?? UUIDText.random(using: &random), logger: logger
+        dispatcher.start(
+            method, request: request, metadata: metadata, deadline: deadline, memo: memo, on: eventLoop,
+            completion: completion
         )
-        call.tokenMemo = memo
-        call.peer = memo?.peer
-        let context = call
-        let executor = self.executor
-        guard acceptsLocalCalls.load(ordering: .relaxed) else {
-            return eventLoop.execute { completion(.frame(CallJob.goingAway(context))) }
-        }
-        if let error = CallMetadata.violation(in: metadata) {
-            return eventLoop.execute { completion(.frame(CallJob.failure(error, context: context))) }
-        }
-        let handler: RPCRouter.AsyncHandler
-        switch CallJob.route(router.handler(for: method), context: context) {
-        case .answered(let answer):
-            return eventLoop.execute { completion(.frame(answer)) }
-        case .task(let async):
-            guard executor.admit() else { return eventLoop.execute { completion(.frame(CallJob.overloaded(context))) } }
-            handler = async
-        case .stream:
-            return eventLoop.execute {
-                completion(.frame(CallJob.failure(
-                    RPCError(
-                        code: .unimplemented, message: "server streams are served on connections only",
-                        reason: .streamingUnsupported
-                    ),
-                    context: context
-                )))
-            }
-        case .staged(let start):
-            guard executor.admit() else { return eventLoop.execute { completion(.frame(CallJob.overloaded(context))) } }
-            let staged = CallCompletion { answer in
-                executor.release()
-                eventLoop.execute { completion(CallJob.respondLocally(answer, context: context)) }
-            }
-            guard case .needsTask(let async) = start(context, staged) else { return }
-            handler = async
-        }
-        // A child task of the server's, like a connection's call: the drain awaits it.
-        let job = CallJob(context: context, handler: handler) { answer in
-            eventLoop.execute { completion(.frame(answer)) }
-        }
-        if !executor.submit(job) {
-            executor.release()
-            eventLoop.execute { completion(.frame(CallJob.goingAway(context))) }
-        }
+    }
+
+    /// Starts an in-process call given as bytes, through the same dispatcher.
+    public func start(
+        method: String, metadata: Metadata, payload: ByteBuffer, deadline: ContinuousClock.Instant?,
+        on eventLoop: any EventLoop, completion: @escaping @Sendable (ResponseFrame) -> Void
+    ) {
+        dispatcher.start(
+            method: method, metadata: metadata, payload: payload, deadline: deadline, on: eventLoop,
+            completion: completion
+        )
     }
 
     /// Starts a server stream for an in-process caller (the gateway's SSE),
-    /// through the same router and stream limit as on a connection. Its
+    /// through the same dispatcher and stream limit as on a connection. Its
     /// reader paces it: ``ServerStream/send(_:)`` hands each message over
     /// at once, and the reader ends the call when it can take no more.
     public func startStream(
@@ -249,90 +218,8 @@ extension RPCServer: LocalRPCEndpoint {
         onMessage: @escaping @Sendable (ByteBuffer) -> Bool,
         completion: @escaping @Sendable (ResponseFrame) -> Void
     ) -> @Sendable () -> Void {
-        var random = random.generator
-        let context = ServerContext(
-            callID: 0, method: method, metadata: metadata, deadline: nil, requestPayload: payload,
-            requestID: metadata["x-request-id"] ?? UUIDText.random(using: &random), logger: logger
+        dispatcher.startStream(
+            method: method, metadata: metadata, payload: payload, onMessage: onMessage, completion: completion
         )
-        guard acceptsLocalCalls.load(ordering: .relaxed) else {
-            completion(CallJob.goingAway(context))
-            return {}
-        }
-        if let error = CallMetadata.violation(in: metadata) {
-            completion(CallJob.failure(error, context: context))
-            return {}
-        }
-        let handler: RPCRouter.StreamHandler
-        switch CallJob.route(router.handler(for: method), context: context) {
-        case .answered(let answer):
-            completion(answer)
-            return {}
-        case .task, .staged:
-            completion(CallJob.failure(
-                RPCError(code: .unimplemented, message: "\(method) is not a server stream", reason: .notAStream),
-                context: context
-            ))
-            return {}
-        case .stream(let stream):
-            handler = stream
-        }
-        guard executor.admitStream() else {
-            completion(CallJob.overloaded(context))
-            return {}
-        }
-        let stream = ServerStream(maxMessageSize: configuration.maxMessageSize, writable: true, emit: onMessage)
-        guard let id = localStreams.add(stream) else {
-            executor.releaseStream()
-            completion(CallJob.goingAway(context))
-            return {}
-        }
-        let submitted = executor.submitStream { [self] in
-            let answer = await CallJob.respond(handler, stream: stream, context: context)
-            localStreams.remove(id)
-            // Ended by the drain: the reader resumes elsewhere.
-            completion(acceptsLocalCalls.load(ordering: .relaxed) ? answer : CallJob.goingAway(context))
-        }
-        guard submitted else {
-            localStreams.remove(id)
-            executor.releaseStream()
-            completion(CallJob.goingAway(context))
-            return {}
-        }
-        return { stream.end() }
-    }
-}
-
-/// The streams of in-process callers, so that shutdown can end them: the
-/// executor's group waits for every stream before the server returns.
-private final class LocalStreams: Sendable {
-    private struct State {
-        var next: UInt64 = 0
-        var open: [UInt64: ServerStream] = [:]
-        var closed = false
-    }
-
-    private let state = Mutex(State())
-
-    /// - Returns: the stream's id; nil once shutdown has ended them all.
-    func add(_ stream: ServerStream) -> UInt64? {
-        state.withLock { state in
-            guard !state.closed else { return nil }
-            state.next += 1
-            state.open[state.next] = stream
-            return state.next
-        }
-    }
-
-    func remove(_ id: UInt64) {
-        _ = state.withLock { $0.open.removeValue(forKey: id) }
-    }
-
-    /// Ends every stream and admits no more.
-    func endAll() {
-        let open = state.withLock { state in
-            state.closed = true
-            return Array(state.open.values)
-        }
-        for stream in open { stream.end() }
     }
 }

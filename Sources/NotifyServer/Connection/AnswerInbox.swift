@@ -1,4 +1,4 @@
-import NotifyCore
+import NIOCore
 import NotifyWire
 import Synchronization
 
@@ -12,8 +12,8 @@ final class AnswerInbox: Sendable {
     enum Answer: Sendable {
         /// A response already built (by a call's task).
         case ready(ResponseFrame)
-        /// A staged call's answer, built on the loop when it is drained.
-        case build(ServerContext, CallCompletion.Answer)
+        /// A staged call's answer, built and encoded on the loop when it is drained.
+        case build(ServerContext, @Sendable () throws -> ByteBuffer)
     }
 
     private let answers = Mutex<[Answer]>([])

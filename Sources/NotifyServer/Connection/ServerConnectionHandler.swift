@@ -27,8 +27,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     typealias OutboundOut = ByteBuffer
 
     private var state: ServerConnectionStateMachine
-    private let router: RPCRouter
-    private let executor: CallExecutor
+    private let dispatcher: Dispatcher
     private let settings: Settings
     private let idleTimeout: TimeAmount?
     private let firstCallTimeout: TimeAmount?
@@ -69,15 +68,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     init(
         configuration: ServerConfiguration,
-        router: RPCRouter,
-        executor: CallExecutor,
+        dispatcher: Dispatcher,
         random: SecureRandom.Source,
         logger: Logger
     ) {
         self.random = random.generator
         self.state = ServerConnectionStateMachine(maxConcurrentCalls: configuration.maxConcurrentCallsPerConnection)
-        self.router = router
-        self.executor = executor
+        self.dispatcher = dispatcher
         self.maxMessageSize = configuration.maxMessageSize
         self.idleTimeout = configuration.idleTimeout.map { TimeAmount($0) }
         self.firstCallTimeout = configuration.firstCallTimeout.map { TimeAmount($0) }
@@ -250,11 +247,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Hands an admitted call to the ``Dispatcher``, which answers it
+    /// through this connection's ``FrameTransport`` conformance.
     private func dispatch(_ request: RequestFrame) {
-        guard let deliver else { return }
-        if let error = CallMetadata.violation(in: request.metadata) {
-            return reject(request, error, completing: true)
-        }
+        guard deliver != nil else { return }
         let requestID = request.metadata["x-request-id"] ?? UUIDText.random(using: &random)
         var callContext = ServerContext(
             callID: request.callID, method: request.method, metadata: request.metadata, deadline: nil,
@@ -263,79 +259,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         callContext.tokenMemo = tokenMemo
         if peer == nil { peer = context?.remoteAddress?.ipAddress ?? "?" }
         callContext.peer = peer
-        switch CallJob.route(router.handler(for: request.method), context: callContext) {
-        case .answered(let answer):
-            complete(answer)
-        case .task(let handler):
-            guard admit(request, &callContext) else { return }
-            submit(handler, context: callContext, deliver: deliver)
-        case .stream(let handler):
-            guard executor.admitStream() else {
-                complete(CallJob.overloaded(callContext))
-                return
-            }
-            startDeadline(request, &callContext)
-            startStream(handler, context: callContext, deliver: deliver)
-        case .staged(let start):
-            guard admit(request, &callContext) else { return }
-            let (executor, staged) = (executor, callContext)
-            let completion = CallCompletion { answer in
-                // The place is free before the answer leaves (see CallExecutor.run).
-                executor.release()
-                deliver(.build(staged, answer))
-            }
-            if case .needsTask(let handler) = start(callContext, completion) {
-                submit(handler, context: callContext, deliver: deliver)
-            }
-        }
-    }
-
-    /// Takes a place in the executor and starts the call's deadline, or
-    /// answers OVERLOADED.
-    private func admit(_ request: RequestFrame, _ callContext: inout ServerContext) -> Bool {
-        guard executor.admit() else {
-            complete(CallJob.overloaded(callContext))
-            return false
-        }
-        startDeadline(request, &callContext)
-        return true
-    }
-
-    /// Starts the call's deadline, when the client set one.
-    private func startDeadline(_ request: RequestFrame, _ callContext: inout ServerContext) {
-        if let milliseconds = request.timeoutMilliseconds, milliseconds > 0 {
-            let timeout = Int64(clamping: milliseconds)
-            callContext.deadline = .now.advanced(by: .milliseconds(timeout))
-            let deadline = NIODeadline.now() + .milliseconds(timeout)
-            deadlines.add(callID: request.callID, deadline: deadline, context: callContext.requestID) {
-                deadlineTimer(at: $0)
-            }
-        }
-    }
-
-    /// Runs an admitted server stream as a task until its handler returns or
-    /// the connection ends the call; its final answer comes back through the inbox.
-    private func startStream(
-        _ handler: @escaping RPCRouter.StreamHandler, context callContext: ServerContext,
-        deliver: @escaping @Sendable (AnswerInbox.Answer) -> Void
-    ) {
-        guard let context else { return }
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let (eventLoop, callID) = (context.eventLoop, callContext.callID)
-        let stream = ServerStream(
-            maxMessageSize: maxMessageSize, writable: context.channel.isWritable, confirmsWrites: true
-        ) { payload in
-            eventLoop.execute { loopBound.value.writeStreamMessage(callID: callID, payload: payload) }
-            return true
-        }
-        streams[callID] = (stream, callContext.requestID)
-        let submitted = executor.submitStream {
-            deliver(.ready(await CallJob.respond(handler, stream: stream, context: callContext)))
-        }
-        if !submitted {
-            executor.releaseStream()
-            complete(CallJob.goingAway(callContext))
-        }
+        dispatcher.dispatch(&callContext, timeoutMilliseconds: request.timeoutMilliseconds, transport: self)
     }
 
     /// One message of a stream still in flight; dropped when its call has ended.
@@ -352,20 +276,6 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private func endStreams() {
         for open in streams.values { open.stream.end() }
         streams = [:]
-    }
-
-    /// Runs an admitted call as a task; its answer comes back through the inbox.
-    private func submit(
-        _ handler: @escaping RPCRouter.AsyncHandler, context callContext: ServerContext,
-        deliver: @escaping @Sendable (AnswerInbox.Answer) -> Void
-    ) {
-        let job = CallJob(context: callContext, handler: handler) { response in
-            deliver(.ready(response))
-        }
-        if !executor.submit(job) {
-            executor.release()
-            complete(CallJob.goingAway(callContext))
-        }
     }
 
     /// Answers a call the connection refuses before dispatching it; like every
@@ -415,7 +325,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    private func complete(_ response: ResponseFrame) {
+    func complete(_ response: ResponseFrame) {
         deadlines.remove(callID: response.callID)
         streams.removeValue(forKey: response.callID)?.stream.end()
         switch state.callCompleted(callID: response.callID) {
@@ -564,3 +474,40 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
 @available(*, unavailable)
 extension ServerConnectionHandler: Sendable {}
+
+/// The connection as the ``Dispatcher``'s frame transport: it answers on
+/// its loop, times the calls' deadlines, and carries server streams.
+extension ServerConnectionHandler: FrameTransport {
+    var role: FrameTransportRole { .connection }
+
+    var answers: (@Sendable (AnswerInbox.Answer) -> Void)? { deliver }
+
+    /// Starts the call's deadline, when the client set one.
+    func admitted(_ callContext: inout ServerContext, timeoutMilliseconds: UInt64?) {
+        if let milliseconds = timeoutMilliseconds, milliseconds > 0 {
+            let timeout = Int64(clamping: milliseconds)
+            callContext.deadline = .now.advanced(by: .milliseconds(timeout))
+            let deadline = NIODeadline.now() + .milliseconds(timeout)
+            deadlines.add(callID: callContext.callID, deadline: deadline, context: callContext.requestID) {
+                deadlineTimer(at: $0)
+            }
+        }
+    }
+
+    /// A stream whose messages go out on this connection, written on its
+    /// loop and paced by its writability; its final answer comes back
+    /// through the inbox.
+    func openStream(_ callContext: ServerContext, maxMessageSize: Int) -> OpenStream? {
+        guard let context, let deliver else { return nil }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let (eventLoop, callID) = (context.eventLoop, callContext.callID)
+        let stream = ServerStream(
+            maxMessageSize: maxMessageSize, writable: context.channel.isWritable, confirmsWrites: true
+        ) { payload in
+            eventLoop.execute { loopBound.value.writeStreamMessage(callID: callID, payload: payload) }
+            return true
+        }
+        streams[callID] = (stream, callContext.requestID)
+        return OpenStream(stream: stream, finish: { deliver(.ready($0)) })
+    }
+}

@@ -18,10 +18,7 @@ import Synchronization
 /// stays bounded.
 final class CallExecutor: Sendable {
     /// What runs as a child task: a call, or a server stream's whole life.
-    enum Work: Sendable {
-        case call(CallJob)
-        case stream(@Sendable () async -> Void)
-    }
+    typealias Work = @Sendable () async -> Void
 
     private let stream: AsyncStream<Work>
     private let continuation: AsyncStream<Work>.Continuation
@@ -53,7 +50,7 @@ final class CallExecutor: Sendable {
     /// - Returns: false when the executor has finished; the caller releases
     ///   the place and answers UNAVAILABLE.
     func submitStream(_ body: @escaping @Sendable () async -> Void) -> Bool {
-        let work = Work.stream {
+        let work: Work = {
             await body()
             self.streams.subtract(1, ordering: .relaxed)
         }
@@ -79,11 +76,13 @@ final class CallExecutor: Sendable {
         running.subtract(1, ordering: .relaxed)
     }
 
-    /// Runs an admitted job; it releases its place when it ends.
+    /// Runs an admitted call; it releases its place (``release()``) when it
+    /// has its answer, before it hands the answer over.
     ///
-    /// - Returns: false when the executor has finished; the caller answers UNAVAILABLE.
-    func submit(_ job: CallJob) -> Bool {
-        if case .enqueued = continuation.yield(.call(job)) { return true }
+    /// - Returns: false when the executor has finished; the caller releases
+    ///   the place and answers UNAVAILABLE.
+    func submit(_ call: @escaping Work) -> Bool {
+        if case .enqueued = continuation.yield(call) { return true }
         return false
     }
 
@@ -91,19 +90,7 @@ final class CallExecutor: Sendable {
     func run() async {
         await withDiscardingTaskGroup { group in
             for await work in stream {
-                switch work {
-                case .call(let job):
-                    group.addTask {
-                        let response = await job.respond()
-                        // The place is free before the answer leaves: a client that
-                        // sends its next call the moment it reads this answer must
-                        // not find the server still counting this one.
-                        self.release()
-                        job.complete(response)
-                    }
-                case .stream(let body):
-                    group.addTask { await body() }
-                }
+                group.addTask { await work() }
             }
         }
     }
@@ -113,38 +100,16 @@ final class CallExecutor: Sendable {
     }
 }
 
-/// One admitted call: its handler and where to send the answer.
-///
-/// Deadlines and cancellation are the connection's business: when either
-/// comes first, the connection answers (or drops the call) at once and
-/// ignores this job's later answer. The job itself runs to its end, which
-/// costs one task per call instead of three racing ones; handlers are short
-/// (a few store operations), so the work it may finish in vain is bounded.
-struct CallJob: Sendable {
-    var context: ServerContext
-    var handler: RPCRouter.AsyncHandler
-    /// Called with the final response frame, on the task; hands it to the connection's loop.
-    var complete: @Sendable (ResponseFrame) -> Void
-
-    /// Runs the handler; the answer, success or mapped failure.
-    func respond() async -> ResponseFrame {
-        await Self.respond(handler, context: context)
-    }
-
-    static func respond(_ handler: RPCRouter.AsyncHandler, context: ServerContext) async -> ResponseFrame {
-        do {
-            return success(try await handler(context), context: context)
-        } catch {
-            return failure(ErrorMapping.rpcError(for: error, logger: context.logger), context: context)
-        }
-    }
-
+/// The answers a call can get, as response frames and errors, the same on
+/// every transport.
+enum CallJob {
     /// Runs a stream's handler until it returns, or until the connection
     /// ends the stream (then the handler is cancelled); the call's final
     /// answer: OK with no payload, or the mapped failure. When the connection
     /// ended the call it has already answered, and drops this one.
     static func respond(
-        _ handler: @escaping RPCRouter.StreamHandler, stream: ServerStream, context: ServerContext
+        _ handler: @escaping @Sendable (ServerContext, ServerStream) async throws -> Void, stream: ServerStream,
+        context: ServerContext
     ) async -> ResponseFrame {
         await withTaskGroup(of: ResponseFrame?.self) { group in
             group.addTask {
@@ -172,74 +137,43 @@ struct CallJob: Sendable {
         }
     }
 
-    /// The response of a staged call, from the answer it completed with.
-    static func respond(_ answer: CallCompletion.Answer, context: ServerContext) -> ResponseFrame {
+    /// The response of a staged call, from the answer it completed with
+    /// (its encoding, made on the connection's loop).
+    static func respond(_ answer: @Sendable () throws -> ByteBuffer, context: ServerContext) -> ResponseFrame {
         do {
-            return success(try answer().serializedBuffer(), context: context)
+            return success(try answer(), context: context)
         } catch {
             return failure(ErrorMapping.rpcError(for: error, logger: context.logger), context: context)
         }
     }
 
-    /// The answer of a staged call to an in-process caller: the message as
-    /// is when the caller handed over its request as one, else the frame.
-    static func respondLocally(_ answer: CallCompletion.Answer, context: ServerContext) -> LocalResponse {
-        guard context.request.message != nil else { return .frame(respond(answer, context: context)) }
-        do {
-            return .message(try answer())
-        } catch {
-            return .frame(failure(ErrorMapping.rpcError(for: error, logger: context.logger), context: context))
-        }
-    }
-
-    /// How a call proceeds once its method is looked up.
-    enum Route {
-        /// Answered at once: an unknown method, or an inline handler that ran.
-        case answered(ResponseFrame)
-        /// Runs as a task, once the executor admits it.
-        case task(RPCRouter.AsyncHandler)
-        /// Starts on the caller's thread once admitted; may turn into a task.
-        case staged(RPCRouter.StagedHandler)
-        /// A server stream: a task of its own for as long as the call lasts.
-        case stream(RPCRouter.StreamHandler)
-    }
-
-    static func route(_ handler: RPCRouter.Handler?, context: ServerContext) -> Route {
-        switch handler {
-        case nil:
-            return .answered(failure(
-                RPCError(code: .unimplemented, message: "unknown method \(context.method)", reason: .unknownMethod),
-                context: context
-            ))
-        case .inline(let handler)?:
-            do {
-                return .answered(success(try handler(context), context: context))
-            } catch {
-                return .answered(failure(ErrorMapping.rpcError(for: error, logger: context.logger), context: context))
-            }
-        case .async(let handler)?:
-            return .task(handler)
-        case .staged(let handler)?:
-            return .staged(handler)
-        case .stream(let handler)?:
-            return .stream(handler)
-        }
-    }
-
     /// The answer when the executor has no place for the call.
     static func overloaded(_ context: ServerContext) -> ResponseFrame {
-        var overloaded = RPCError(
-            code: .resourceExhausted, message: "the server is at capacity: retry later", reason: .overloaded
-        )
-        overloaded.metadata.add("retry-after", "1")
-        return failure(overloaded, context: context)
+        failure(overloadedError, context: context)
     }
+
+    static let overloadedError = RPCError(
+        code: .resourceExhausted, message: "the server is at capacity: retry later", reason: .overloaded,
+        metadata: ["retry-after": "1"]
+    )
 
     /// The answer to a call that arrives once shutdown has begun.
     static func goingAway(_ context: ServerContext) -> ResponseFrame {
-        failure(
-            RPCError(code: .unavailable, message: "the server is shutting down", reason: .goingAway), context: context
-        )
+        failure(goingAwayError, context: context)
+    }
+
+    static let goingAwayError = RPCError(
+        code: .unavailable, message: "the server is shutting down", reason: .goingAway
+    )
+
+    /// `error` as a caller gets it: its metadata led by the call's
+    /// `x-request-id`, as in a response frame.
+    static func withRequestID(_ error: RPCError, _ requestID: String) -> RPCError {
+        var error = error
+        var metadata = responseMetadata(requestID)
+        for entry in error.metadata { metadata.add(entry.key, entry.value) }
+        error.metadata = metadata
+        return error
     }
 
     static func success(_ payload: ByteBuffer?, context: ServerContext) -> ResponseFrame {

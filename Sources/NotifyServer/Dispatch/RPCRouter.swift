@@ -1,126 +1,151 @@
 public import NIOCore
 import NotifyCore
 public import NotifyMessages
-import NotifyWire
+public import NotifyCore
+public import NotifyWire
 
-/// Maps method names to handlers.
+/// The table of methods the server answers: each registered once, by its
+/// ``MethodDescriptor``, with a handler over its typed messages.
 ///
 /// Handlers throw whatever their layer throws; ``ErrorMapping`` turns it into
-/// a status once, at the edge.
+/// a status once, at the edge. The ``Dispatcher`` runs them for both
+/// transports: a connection's frames are decoded by the codec the
+/// registration knows, an in-process caller's messages are used as they are.
 public struct RPCRouter: Sendable {
-    /// A handler over raw bytes: the request payload in, the response payload out.
-    public typealias AsyncHandler = @Sendable (ServerContext) async throws -> ByteBuffer
-    /// A handler that never waits (the health check): it runs on the
-    /// connection's event loop with no task, no hop and no allocation of its own.
-    public typealias InlineHandler = @Sendable (ServerContext) throws -> ByteBuffer
-
-    /// A handler that starts on the caller's thread (a connection's event
-    /// loop), must not wait there, and answers later through its
-    /// ``CallCompletion`` from whatever thread finishes the work (the store's
-    /// writer). It costs no task; when it must wait after all (a lookup the
-    /// cache does not hold) it hands the call to a task with
-    /// ``StagedStart/needsTask(_:)``.
-    public typealias StagedHandler = @Sendable (ServerContext, CallCompletion) -> StagedStart
-    /// A server-streaming handler: it sends messages through its
-    /// ``ServerStream`` for as long as the call lasts. Returning ends the call
-    /// with OK; throwing, with the mapped error.
-    public typealias StreamHandler = @Sendable (ServerContext, ServerStream) async throws -> Void
-
-    public enum Handler: Sendable {
-        case async(AsyncHandler)
-        case inline(InlineHandler)
-        case staged(StagedHandler)
-        case stream(StreamHandler)
-    }
-
-    private var handlers: [String: Handler] = [:]
+    private var methods: [String: MethodEntry] = [:]
     /// What the handlers start beside their calls; the ``RPCServer``
     /// serving this router runs it in its task group.
     let background = BackgroundWork()
 
     public init() {}
 
-    /// Registers a handler over raw payloads.
-    public mutating func register(_ method: String, _ handler: @escaping AsyncHandler) {
-        handlers[method] = .async(handler)
-    }
-
-    /// Registers a handler over decoded messages that returns at once without
-    /// blocking. It runs on the event loop: it must not wait for anything.
-    public mutating func registerInline<Request: WireMessage, Response: WireMessage>(
-        _ method: String,
-        _ handler: @escaping @Sendable (Request, ServerContext) throws -> Response
-    ) {
-        handlers[method] = .inline { context in
-            try handler(try Self.decode(context), context).serializedBuffer()
-        }
-    }
-
-    /// Registers a handler over decoded messages. An undecodable request is
-    /// answered INVALID_ARGUMENT with the decoder's reason.
+    /// Registers a handler that may wait: it runs as a task once admitted.
     public mutating func register<Request: WireMessage, Response: WireMessage>(
-        _ method: String,
+        _ method: MethodDescriptor<Request, Response>,
         _ handler: @escaping @Sendable (Request, ServerContext) async throws -> Response
     ) {
-        handlers[method] = .async { context in
-            try await handler(try Self.decode(context), context).serializedBuffer()
-        }
+        add(method, .task(handler))
     }
 
-    /// Registers a staged handler over a decoded request. An undecodable
-    /// request is answered INVALID_ARGUMENT with the decoder's reason.
-    public mutating func registerStaged<Request: WireMessage>(
-        _ method: String,
-        _ start: @escaping @Sendable (Request, ServerContext, CallCompletion) -> StagedStart
+    /// Registers a handler that never waits (the health check): it runs on
+    /// the caller's thread (the connection's event loop) with no task, no
+    /// hop and no allocation of its own, and no admission.
+    public mutating func registerInline<Request: WireMessage, Response: WireMessage>(
+        _ method: MethodDescriptor<Request, Response>,
+        _ handler: @escaping @Sendable (Request, ServerContext) throws -> Response
     ) {
-        handlers[method] = .staged { context, completion in
-            let request: Request
-            do {
-                request = try Self.decode(context)
-            } catch {
-                completion.fail(error)
-                return .started
-            }
-            return start(request, context, completion)
-        }
+        add(method, .inline(handler))
     }
 
-    /// Registers a server-streaming handler over a decoded request. An
-    /// undecodable request is answered INVALID_ARGUMENT before any message.
-    public mutating func registerStream<Request: WireMessage>(
-        _ method: String,
+    /// Registers a staged handler: it starts on the caller's thread (a
+    /// connection's event loop), must not wait there, and answers later
+    /// through its ``CallCompletion`` from whatever thread finishes the work
+    /// (the store's writer). It costs no task; when it must wait after all
+    /// (a lookup the cache does not hold) it hands the call to a task with
+    /// ``StagedStart/needsTask(_:)``.
+    public mutating func registerStaged<Request: WireMessage, Response: WireMessage>(
+        _ method: MethodDescriptor<Request, Response>,
+        _ start: @escaping @Sendable (Request, ServerContext, CallCompletion<Response>) -> StagedStart<Response>
+    ) {
+        add(method, .staged(start))
+    }
+
+    /// Registers a server-streaming handler: it sends messages through its
+    /// ``ServerStream`` for as long as the call lasts. Returning ends the
+    /// call with OK; throwing, with the mapped error.
+    public mutating func registerStream<Request: WireMessage, Message: WireMessage>(
+        _ method: MethodDescriptor<Request, Message>,
         _ handler: @escaping @Sendable (Request, ServerContext, ServerStream) async throws -> Void
     ) {
-        handlers[method] = .stream { context, stream in
-            try await handler(try Self.decode(context), context, stream)
+        add(method, .stream(handler))
+    }
+
+    /// Builds the method's entry: the typed handler, and the closure a
+    /// connection's frames go through, made here where the codec is known
+    /// so that the dispatcher's generic path is specialised for the
+    /// method's messages.
+    private mutating func add<Request: WireMessage, Response: WireMessage>(
+        _ method: MethodDescriptor<Request, Response>, _ handler: MethodHandler<Request, Response>
+    ) {
+        precondition(methods[method.name] == nil, "\(method.name) is registered twice")
+        methods[method.name] = TypedMethodEntry(method: method, handler: handler)
+    }
+
+    func entry(for method: String) -> MethodEntry? {
+        methods[method]
+    }
+
+    /// The typed entry of an in-process call's method.
+    ///
+    /// The table is keyed by name, so this is where the types are checked
+    /// again: registration and calls share one descriptor per name, so the
+    /// check only fails for a descriptor declared outside ``NotifyMethods``
+    /// with another method's name; that call is refused as unknown.
+    func entry<Request, Response>(for method: MethodDescriptor<Request, Response>) -> TypedMethodEntry<Request, Response>? {
+        methods[method.name] as? TypedMethodEntry<Request, Response>
+    }
+
+    public var methodNames: [String] { methods.keys.sorted() }
+}
+
+/// A registered handler over its method's typed messages.
+enum MethodHandler<Request: Sendable, Response: Sendable>: Sendable {
+    case inline(@Sendable (Request, ServerContext) throws -> Response)
+    case task(@Sendable (Request, ServerContext) async throws -> Response)
+    case staged(@Sendable (Request, ServerContext, CallCompletion<Response>) -> StagedStart<Response>)
+    case stream(@Sendable (Request, ServerContext, ServerStream) async throws -> Void)
+}
+
+/// One method of the table, as a connection's frames reach it.
+///
+/// A class so that an in-process call can find its typed subclass; it is
+/// immutable, hence `@unchecked Sendable` (a non-final class cannot state
+/// `Sendable` otherwise).
+class MethodEntry: @unchecked Sendable {
+    /// Decodes a request frame's payload and dispatches it.
+    let frames: @Sendable (Dispatcher, inout ServerContext, UInt64?, any FrameTransport) -> Void
+
+    init(frames: @escaping @Sendable (Dispatcher, inout ServerContext, UInt64?, any FrameTransport) -> Void) {
+        self.frames = frames
+    }
+}
+
+/// A method's entry with its typed handler, for in-process calls.
+final class TypedMethodEntry<Request: Sendable, Response: Sendable>: MethodEntry, @unchecked Sendable {
+    let method: MethodDescriptor<Request, Response>
+    let handler: MethodHandler<Request, Response>
+    /// The request's protobuf encoding, for a typed call's idempotency fingerprint.
+    let encode: @Sendable (Request) -> ByteBuffer
+
+    init(
+        method: MethodDescriptor<Request, Response>, handler: MethodHandler<Request, Response>,
+        encode: @escaping @Sendable (Request) -> ByteBuffer,
+        frames: @escaping @Sendable (Dispatcher, inout ServerContext, UInt64?, any FrameTransport) -> Void
+    ) {
+        self.method = method
+        self.handler = handler
+        self.encode = encode
+        super.init(frames: frames)
+    }
+}
+
+extension TypedMethodEntry where Request: WireMessage, Response: WireMessage {
+    /// The entry of a method over protobuf messages: frames are decoded with
+    /// the request's codec.
+    convenience init(method: MethodDescriptor<Request, Response>, handler: MethodHandler<Request, Response>) {
+        self.init(method: method, handler: handler, encode: { $0.serializedBuffer() }) { dispatcher, context, timeout, transport in
+            dispatcher.dispatchFrame(handler, context: &context, timeoutMilliseconds: timeout, transport: transport)
         }
     }
-
-    /// The request an in-process caller handed over as it is, or the one
-    /// its bytes encode.
-    private static func decode<Request: WireMessage>(_ context: ServerContext) throws(RPCError) -> Request {
-        if let request = context.request.message as? Request { return request }
-        do throws(MessageError) {
-            return try Request(serializedBytes: context.requestPayload)
-        } catch {
-            throw RPCError(code: .invalidArgument, message: error.message, reason: .undecodableRequest)
-        }
-    }
-
-    public func handler(for method: String) -> Handler? {
-        handlers[method]
-    }
-
-    public var methods: [String] { handlers.keys.sorted() }
 }
 
 /// How a staged handler went on.
-public enum StagedStart: Sendable {
+public enum StagedStart<Response: Sendable>: Sendable {
     /// It will call its completion exactly once (it may already have).
     case started
     /// It must wait for something: run this as a task instead. The completion
     /// was not and will not be called.
-    case needsTask(RPCRouter.AsyncHandler)
+    case needsTask(@Sendable (ServerContext) async throws -> Response)
 }
 
 /// Where a staged call sends its answer: exactly once, from any thread.
@@ -129,18 +154,18 @@ public enum StagedStart: Sendable {
 /// runs where the answer is delivered (the connection's event loop, or the
 /// in-process caller's): the thread that completes the call (the store's
 /// one writer) only hands it over. A connection encodes the message; an
-/// in-process caller that handed over its request as a message gets it as is.
-public struct CallCompletion: Sendable {
-    public typealias Answer = @Sendable () throws -> any WireMessage
+/// in-process caller gets it as is.
+public struct CallCompletion<Response: Sendable>: Sendable {
+    public typealias Answer = @Sendable () throws -> Response
     private let deliver: @Sendable (@escaping Answer) -> Void
 
-    public init(_ deliver: @escaping @Sendable (@escaping Answer) -> Void) {
+    init(_ deliver: @escaping @Sendable (@escaping Answer) -> Void) {
         self.deliver = deliver
     }
 
     /// Answers with the response `build` returns, or the error it throws.
-    public func finish<Response: WireMessage>(_ build: @escaping @Sendable () throws -> Response) {
-        deliver { try build() }
+    public func finish(_ build: @escaping Answer) {
+        deliver(build)
     }
 
     /// Answers with `error`, mapped to a status like any handler's.

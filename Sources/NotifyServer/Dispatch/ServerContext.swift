@@ -1,8 +1,10 @@
 public import Logging
 public import NIOCore
 public import NotifyCore
+public import NotifyWire
 import NotifyCrypto
 import NotifyMessages
+public import NotifyCore
 public import NotifyWire
 
 /// What a handler knows about the call it serves, besides its request.
@@ -12,15 +14,16 @@ public struct ServerContext: Sendable {
     public var metadata: Metadata
     /// When the client stops waiting; nil when it set no deadline.
     public var deadline: ContinuousClock.Instant?
-    /// The request: bytes off a connection, or what an in-process caller
-    /// handed over (perhaps the message itself).
-    public var request: LocalRequest
-    /// The serialized request, for idempotency fingerprints; encoded here
-    /// when an in-process caller handed over the message.
+    /// The request's bytes, or how to make them for a typed in-process call.
+    private var request: RequestBytes
+    /// The serialized request, for idempotency fingerprints: the bytes off
+    /// a connection, or the encoding of the message an in-process caller
+    /// handed over, made here only when asked for (exactly the bytes a
+    /// remote caller would have sent).
     public var requestPayload: ByteBuffer {
         switch request {
         case .payload(let payload): payload
-        case .message(let message): (message as? any WireMessage)?.serializedBuffer() ?? ByteBuffer()
+        case .encode(let encode): encode()
         }
     }
     /// The client's request id ("x-request-id"), or one the server made.
@@ -57,9 +60,21 @@ public struct ServerContext: Sendable {
         )
     }
 
-    public init(
+    /// A typed in-process call's context: `encode` makes the request's bytes
+    /// if something needs them.
+    init(
         callID: UInt64, method: String, metadata: Metadata, deadline: ContinuousClock.Instant?,
-        request: LocalRequest, requestID: String, logger: Logger
+        encode: @escaping @Sendable () -> ByteBuffer, requestID: String, logger: Logger
+    ) {
+        self.init(
+            callID: callID, method: method, metadata: metadata, deadline: deadline,
+            request: .encode(encode), requestID: requestID, logger: logger
+        )
+    }
+
+    private init(
+        callID: UInt64, method: String, metadata: Metadata, deadline: ContinuousClock.Instant?,
+        request: RequestBytes, requestID: String, logger: Logger
     ) {
         self.callID = callID
         self.method = method
@@ -69,4 +84,12 @@ public struct ServerContext: Sendable {
         self.requestID = requestID
         self.connectionLogger = logger
     }
+}
+
+/// A request's bytes as a ``ServerContext`` holds them.
+private enum RequestBytes: Sendable {
+    /// Off a connection, or from an in-process caller of raw payloads.
+    case payload(ByteBuffer)
+    /// A typed in-process call's request, encoded when asked for.
+    case encode(@Sendable () -> ByteBuffer)
 }

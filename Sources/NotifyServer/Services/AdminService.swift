@@ -15,14 +15,14 @@ struct AdminService: Sendable {
     let guardrail: CallerGuard
 
     func register(into router: inout RPCRouter) {
-        router.register(Methods.putUser) { (request: PutUserRequest, context) in
+        router.register(NotifyMethods.putUser) { (request: PutUserRequest, context) in
             _ = try await guardrail.admit(context, for: .manageUsers)
             guard let user = request.user else { throw RPCError.missingField("user") }
             guard user.id > 0 else { throw RPCError.invalidField("user.id", "Must be a positive integer.") }
             try await store.putUser(user)
             return PutUserResponse(user: user)
         }
-        router.register(Methods.deleteUser) { (request: DeleteUserRequest, context) in
+        router.register(NotifyMethods.deleteUser) { (request: DeleteUserRequest, context) in
             _ = try await guardrail.admit(context, for: .manageUsers)
             guard let id = request.id else { throw RPCError.missingField("id") }
             defer { guardrail.lookups.userDeleted(id) }
@@ -31,7 +31,7 @@ struct AdminService: Sendable {
             }
             return DeleteUserResponse()
         }
-        router.register(Methods.putConnection) { (request: PutConnectionRequest, context) in
+        router.register(NotifyMethods.putConnection) { (request: PutConnectionRequest, context) in
             _ = try await guardrail.admit(context, for: .manageUsers)
             let connection = try Self.connection(request.connection)
             for id in [connection.user, connection.to] where try await store.user(id: id) == nil {
@@ -40,7 +40,7 @@ struct AdminService: Sendable {
             try await store.putConnection(connection)
             return PutConnectionResponse()
         }
-        router.register(Methods.deleteConnection) { (request: DeleteConnectionRequest, context) in
+        router.register(NotifyMethods.deleteConnection) { (request: DeleteConnectionRequest, context) in
             _ = try await guardrail.admit(context, for: .manageUsers)
             let connection = try Self.connection(request.connection)
             guard try await store.deleteConnection(connection) else {
@@ -48,7 +48,7 @@ struct AdminService: Sendable {
             }
             return DeleteConnectionResponse()
         }
-        router.register(Methods.createSubscription) { (request: CreateSubscriptionRequest, context) in
+        router.register(NotifyMethods.createSubscription) { (request: CreateSubscriptionRequest, context) in
             let caller = try await guardrail.authenticate(context)
             guard let user = request.user else { throw RPCError.missingField("user") }
             guard let app = request.app, !app.isEmpty else { throw RPCError.missingField("app") }
@@ -67,7 +67,7 @@ struct AdminService: Sendable {
             try await store.createSubscription(subscription)
             return CreateSubscriptionResponse(subscription: subscription)
         }
-        router.register(Methods.renewSubscription) { (request: RenewSubscriptionRequest, context) in
+        router.register(NotifyMethods.renewSubscription) { (request: RenewSubscriptionRequest, context) in
             let caller = try await guardrail.authenticate(context)
             let subscription = try await existingSubscription(request.id)
             try await guardrail.authorize(caller, for: .manageSubscription(subscription), context: context)
@@ -78,7 +78,7 @@ struct AdminService: Sendable {
             }
             return RenewSubscriptionResponse(subscription: renewed)
         }
-        router.register(Methods.deleteSubscription) { (request: DeleteSubscriptionRequest, context) in
+        router.register(NotifyMethods.deleteSubscription) { (request: DeleteSubscriptionRequest, context) in
             let caller = try await guardrail.authenticate(context)
             let subscription = try await existingSubscription(request.id)
             try await guardrail.authorize(caller, for: .manageSubscription(subscription), context: context)
@@ -86,14 +86,14 @@ struct AdminService: Sendable {
             _ = try await store.deleteSubscription(id: subscription.id)
             return DeleteSubscriptionResponse()
         }
-        router.register(Methods.block) { (request: BlockRequest, context) in
+        router.register(NotifyMethods.block) { (request: BlockRequest, context) in
             _ = try await guardrail.admit(context, for: .manageBlockList)
             let principal = try Self.principal(request.caller, field: "caller")
             try await store.block(principal)
             guardrail.lookups.blockListChanged(principal)
             return BlockResponse()
         }
-        router.register(Methods.unblock) { (request: BlockRequest, context) in
+        router.register(NotifyMethods.unblock) { (request: BlockRequest, context) in
             _ = try await guardrail.admit(context, for: .manageBlockList)
             let principal = try Self.principal(request.caller, field: "caller")
             defer { guardrail.lookups.blockListChanged(principal) }
@@ -102,7 +102,7 @@ struct AdminService: Sendable {
             }
             return BlockResponse()
         }
-        router.register(Methods.createToken) { (request: CreateTokenRequest, context) in
+        router.register(NotifyMethods.createToken) { (request: CreateTokenRequest, context) in
             _ = try await guardrail.admit(context, for: .manageTokens)
             let principal = try Self.principal(request.principal, field: "principal")
             var roles = Set<Role>()
@@ -127,7 +127,7 @@ struct AdminService: Sendable {
                 expirationDateTime: issued.record.expiresAt.rfc3339
             )
         }
-        router.register(Methods.revokeToken) { (request: RevokeTokenRequest, context) in
+        router.register(NotifyMethods.revokeToken) { (request: RevokeTokenRequest, context) in
             _ = try await guardrail.admit(context, for: .manageTokens)
             guard let id = request.tokenID, !id.isEmpty else { throw RPCError.missingField("token_id") }
             defer { guardrail.lookups.tokenRevoked() }

@@ -19,10 +19,10 @@ struct FeedService: Sendable {
     let guardrail: CallerGuard
 
     func register(into router: inout RPCRouter) {
-        router.register(Methods.listFeed) { (request: ListFeedRequest, context) in
+        router.register(NotifyMethods.listFeed) { (request: ListFeedRequest, context) in
             try await list(request, context: context)
         }
-        router.registerStream(Methods.watchFeed) { (request: ListFeedRequest, context, stream) in
+        router.registerStream(NotifyMethods.watchFeed) { (request: ListFeedRequest, context, stream) in
             try await watch(request, context: context, stream: stream)
         }
     }

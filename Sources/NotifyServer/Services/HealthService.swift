@@ -31,7 +31,7 @@ enum HealthService {
     ]
 
     static func register(into router: inout RPCRouter, state: HealthState, store: any NotificationLog) {
-        router.registerInline(Methods.healthCheck) { (request: HealthCheckRequest, _) in
+        router.registerInline(NotifyMethods.healthCheck) { (request: HealthCheckRequest, _) in
             let service = request.service ?? ""
             guard knownServices.contains(service) else {
                 return HealthCheckResponse(status: .serviceUnknown)

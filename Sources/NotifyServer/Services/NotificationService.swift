@@ -20,14 +20,14 @@ struct NotificationService: Sendable {
     let random: SecureRandom.Source
 
     func register(into router: inout RPCRouter) {
-        router.registerStaged(Methods.notify) { (request: NotifyRequest, context, completion) in
+        router.registerStaged(NotifyMethods.notify) { (request: NotifyRequest, context, completion) in
             start(context, completion) { known in
                 try notifyChecks(request, context: context, known: &known)
             } respond: { result in
                 NotifyResponse(id: result.id, recipients: result.recipients)
             }
         }
-        router.registerStaged(Methods.sendNotification) { (request: SendNotificationRequest, context, completion) in
+        router.registerStaged(NotifyMethods.sendNotification) { (request: SendNotificationRequest, context, completion) in
             start(context, completion) { known in
                 try sendChecks(request, context: context, known: &known)
             } respond: { result in
@@ -44,10 +44,10 @@ struct NotificationService: Sendable {
     /// task, no wait on the caller's thread. When a lookup is not cached the
     /// call goes on as a task that loads it.
     private func start<Response: WireMessage>(
-        _ context: ServerContext, _ completion: CallCompletion,
+        _ context: ServerContext, _ completion: CallCompletion<Response>,
         checks: @escaping @Sendable (inout KnownLookups) throws -> NewNotification,
         respond: @escaping @Sendable (AppendResult) throws -> Response
-    ) -> StagedStart {
+    ) -> StagedStart<Response> {
         var known = KnownLookups()
         let notification: NewNotification
         do {
@@ -56,7 +56,7 @@ struct NotificationService: Sendable {
             return .needsTask { [known, guardrail, store] _ in
                 var known = known
                 let notification = try await guardrail.resolving(&known, checks)
-                return try respond(try await store.append(notification)).serializedBuffer()
+                return try respond(try await store.append(notification))
             }
         } catch {
             completion.fail(error)
