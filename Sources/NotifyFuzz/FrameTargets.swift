@@ -1,4 +1,5 @@
 import NIOCore
+import NotifyServer
 import NotifyWire
 
 /// Targets for the RPC wire: the frame decoder, the envelope and the metadata.
@@ -31,8 +32,10 @@ enum FrameTargets {
             case .cancel(let callID):
                 _ = machine.receivedCancel(callID: callID)
             case .goAway:
-                _ = machine.beginGracefulShutdown()
-            case .settings, .response, .message, .ping, .pong:
+                _ = machine.receivedGoAway()
+            case .pong(let opaque):
+                _ = machine.receivedPong(opaque: opaque)
+            case .settings, .response, .message, .ping:
                 break
             }
         }
