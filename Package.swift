@@ -185,7 +185,10 @@ let package = Package(
         .testTarget(name: "NotifyDomainTests", dependencies: ["NotifyDomain"], swiftSettings: swiftSettings),
         .testTarget(
             name: "NotifyServerTests",
-            dependencies: ["NotifyServer", "NotifyMessages", "NotifyWire", nioCore],
+            dependencies: [
+                "NotifyServer", "NotifyMessages", "NotifyWire", "NotifyTLS", "NotifyCrypto", nioCore, logging,
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -69,7 +69,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         self.random = random.generator
         let idleTimeout = configuration.idleTimeout.map { TimeAmount($0) }
         self.state = ServerConnectionStateMachine(
-            maxConcurrentCalls: configuration.maxConcurrentCallsPerConnection, idleTimeout: idleTimeout, now: .now()
+            maxConcurrentCalls: configuration.maxConcurrentCallsPerConnection, idleTimeout: idleTimeout
         )
         self.router = router
         self.executor = executor
@@ -112,10 +112,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? TLSEvent, case .handshakeCompleted = event,
-           case .sendSettings = state.handshakeCompleted(now: .now()) {
+           case .sendSettings = state.handshakeCompleted(now: context.eventLoop.now) {
             write(.settings(settings))
             flushNow()
-            if let idleTimeout { scheduleIdleCheck(at: .now() + idleTimeout) }
+            if let idleTimeout { scheduleIdleCheck(at: context.eventLoop.now + idleTimeout) }
             scheduleFirstCallCheck()
         }
         context.fireUserInboundEventTriggered(event)
@@ -131,7 +131,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         flushComing = true
         let frame = unwrapInboundIn(data)
-        switch state.frameRead(frame, now: .now()) {
+        switch state.frameRead(frame, now: context.eventLoop.now) {
         case .handle: handle(frame)
         case .none: break
         }
@@ -536,7 +536,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     private func checkIdle() {
         idleCheck = nil
-        performTimer(state.idleTimerFired(now: .now()), message: "idle timeout")
+        guard let context else { return }
+        performTimer(state.idleTimerFired(now: context.eventLoop.now), message: "idle timeout")
     }
 
     private func performTimer(_ action: ServerConnectionStateMachine.TimerAction, message: String) {
