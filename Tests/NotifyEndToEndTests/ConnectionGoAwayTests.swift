@@ -195,4 +195,42 @@ struct ConnectionGoAwayTests {
         #expect(answers.allSatisfy { $0.metadata["x-request-id"] != nil })
         #expect(closed, "the server closes once the ping is answered")
     }
+
+    @Test("every message frame of a Watch carries the call's x-request-id, the client's or the server's, as its response does")
+    func watchMessagesCarryRequestID() async throws {
+        try await withTestServer { server in
+            try await server.users(2)
+            let admin = try await server.adminToken()
+            _ = try await server.client().notify(notifyRequest(issuer: 2), metadata: .bearer(admin))
+            let raw = try await RawConnection.connect(port: server.port, caFile: server.caFile)
+            _ = try await raw.next()
+            var named = Metadata.bearer(admin)
+            named.add("x-request-id", "watch-1")
+            try await raw.write([
+                .request(RequestFrame(
+                    callID: 1, method: Methods.watchFeed, metadata: named, payload: ListFeedRequest(user: 2).serializedBuffer()
+                )),
+                .request(RequestFrame(
+                    callID: 2, method: Methods.watchFeed, metadata: .bearer(admin), timeoutMilliseconds: 500,
+                    payload: ListFeedRequest(user: 2).serializedBuffer()
+                )),
+            ])
+            var messages: [UInt64: [String?]] = [:]
+            var final: ResponseFrame?
+            while final == nil, let frame = try await raw.next() {
+                switch frame {
+                case .message(let message): messages[message.callID, default: []].append(message.metadata["x-request-id"])
+                case .response(let response) where response.callID == 2: final = response
+                default: break
+                }
+            }
+            #expect(messages[1]?.isEmpty == false)
+            #expect(messages[1]?.allSatisfy { $0 == "watch-1" } == true)
+            let made = try #require(final?.metadata["x-request-id"])
+            #expect(messages[2]?.isEmpty == false)
+            #expect(messages[2]?.allSatisfy { $0 == made } == true, "the id the server made, on every frame of the call")
+            try await raw.write([.cancel(callID: 1)])
+            await raw.close()
+        }
+    }
 }

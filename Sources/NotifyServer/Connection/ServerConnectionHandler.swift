@@ -339,7 +339,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     /// One message of a stream still in flight; dropped when its call has ended.
     private func writeStreamMessage(callID: UInt64, payload: ByteBuffer) {
         guard let open = streams[callID] else { return }
-        write(.message(StreamMessageFrame(callID: callID, payload: payload)))
+        // Each message carries the call's request id, as its response will.
+        var metadata = Metadata()
+        metadata.add("x-request-id", open.requestID)
+        write(.message(StreamMessageFrame(callID: callID, payload: payload, metadata: metadata)))
         // Flushed now, so that the channel's writability counts it, and
         // confirmed to the stream, whose next message waits for this.
         flushNow()
