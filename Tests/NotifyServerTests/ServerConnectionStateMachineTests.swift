@@ -6,6 +6,15 @@ import Testing
 private typealias Machine = ServerConnectionStateMachine
 private let t0 = NIODeadline.uptimeNanoseconds(1_000_000_000)
 
+extension ServerConnectionStateMachine {
+    /// A machine past its TLS handshake, as every connection that can send a frame is.
+    fileprivate static func handshaken(maxConcurrentCalls: Int, idleTimeout: TimeAmount? = nil) -> Self {
+        var machine = Self(maxConcurrentCalls: maxConcurrentCalls, idleTimeout: idleTimeout, now: t0)
+        _ = machine.handshakeCompleted(now: t0)
+        return machine
+    }
+}
+
 @Suite("ServerConnectionStateMachine: calls, back-pressure and goaways as plain values")
 struct ServerConnectionStateMachineTests {
     // MARK: Calls
@@ -74,13 +83,13 @@ struct ServerConnectionStateMachineTests {
 
     @Test("the handshake sends settings; the first-call timer closes only a connection that never called")
     func firstCall() {
-        var silent = Machine(maxConcurrentCalls: 4)
+        var silent = Machine.handshaken(maxConcurrentCalls: 4)
         #expect(silent.handshakeCompleted(now: t0) == .sendSettings)
         #expect(silent.firstCallTimerFired() == .sendGoAwayAndClose(lastCallID: 0))
         #expect(silent.receivedRequest(callID: 1) == .ignore, "closed")
         #expect(silent.handshakeCompleted(now: t0) == .none)
 
-        var calling = Machine(maxConcurrentCalls: 4)
+        var calling = Machine.handshaken(maxConcurrentCalls: 4)
         #expect(calling.handshakeCompleted(now: t0) == .sendSettings)
         #expect(calling.receivedRequest(callID: 1) == .dispatch)
         #expect(calling.callCompleted(callID: 1) == .send)
@@ -115,7 +124,7 @@ struct ServerConnectionStateMachineTests {
 
     @Test("while the channel cannot write, frames are held and reads held back; they resume in order once it drains")
     func backPressure() {
-        var machine = Machine(maxConcurrentCalls: 4)
+        var machine = Machine.handshaken(maxConcurrentCalls: 4)
         #expect(machine.readRequested() == .read)
         #expect(machine.frameRead(.ping(1), now: t0) == .handle)
         #expect(machine.writabilityChanged(writable: false) == .none)
@@ -136,7 +145,7 @@ struct ServerConnectionStateMachineTests {
 
     @Test("the channel filling again while held frames are handled stops them where they were")
     func fillsAgain() {
-        var machine = Machine(maxConcurrentCalls: 4)
+        var machine = Machine.handshaken(maxConcurrentCalls: 4)
         _ = machine.writabilityChanged(writable: false)
         _ = machine.frameRead(.ping(1), now: t0)
         _ = machine.frameRead(.ping(2), now: t0)
@@ -153,7 +162,7 @@ struct ServerConnectionStateMachineTests {
 
     @Test("a read held back with nothing held resumes when the channel drains")
     func readHeldBackOnly() {
-        var machine = Machine(maxConcurrentCalls: 4)
+        var machine = Machine.handshaken(maxConcurrentCalls: 4)
         _ = machine.writabilityChanged(writable: false)
         #expect(machine.readRequested() == .holdBack)
         #expect(machine.writabilityChanged(writable: true) == .resumeHeld)
@@ -164,9 +173,16 @@ struct ServerConnectionStateMachineTests {
 
     // MARK: Graceful shutdown
 
+    @Test("graceful shutdown during the TLS handshake closes at once: nothing was sent, and a goaway could not arrive")
+    func shutdownDuringHandshake() {
+        var machine = Machine(maxConcurrentCalls: 4)
+        #expect(machine.beginGracefulShutdown() == .close)
+        #expect(machine.handshakeCompleted(now: t0) == .none)
+    }
+
     @Test("graceful shutdown sends goaway and a ping; it closes once the ping is answered and nothing is in flight")
     func shutdownIdle() {
-        var machine = Machine(maxConcurrentCalls: 4)
+        var machine = Machine.handshaken(maxConcurrentCalls: 4)
         #expect(machine.receivedRequest(callID: 5) == .dispatch)
         #expect(machine.callCompleted(callID: 5) == .send)
         #expect(machine.beginGracefulShutdown() == .sendGoAwayAndPing(lastCallID: 5))
@@ -179,13 +195,13 @@ struct ServerConnectionStateMachineTests {
 
     @Test("graceful shutdown before any call reports last call id 0")
     func shutdownFresh() {
-        var machine = Machine(maxConcurrentCalls: 4)
+        var machine = Machine.handshaken(maxConcurrentCalls: 4)
         #expect(machine.beginGracefulShutdown() == .sendGoAwayAndPing(lastCallID: 0))
     }
 
     @Test("graceful shutdown with calls in flight drains them, refusing new ones, then closes")
     func shutdownDraining() {
-        var machine = Machine(maxConcurrentCalls: 4, idleTimeout: .seconds(1))
+        var machine = Machine.handshaken(maxConcurrentCalls: 4, idleTimeout: .seconds(1))
         #expect(machine.receivedRequest(callID: 9) == .dispatch)
         #expect(machine.receivedRequest(callID: 3) == .dispatch)
         #expect(machine.beginGracefulShutdown() == .sendGoAwayAndPing(lastCallID: 9), "the highest id, not the latest")
@@ -202,7 +218,7 @@ struct ServerConnectionStateMachineTests {
 
     @Test("a drain waits for the ping even once its last call is answered")
     func shutdownWaitsForPong() {
-        var machine = Machine(maxConcurrentCalls: 4)
+        var machine = Machine.handshaken(maxConcurrentCalls: 4)
         #expect(machine.receivedRequest(callID: 1) == .dispatch)
         #expect(machine.beginGracefulShutdown() == .sendGoAwayAndPing(lastCallID: 1))
         #expect(machine.callCompleted(callID: 1) == .send)
@@ -212,7 +228,7 @@ struct ServerConnectionStateMachineTests {
 
     @Test("draining ends with dropAndClose when the last call was cancelled")
     func shutdownDrainingCancelled() {
-        var machine = Machine(maxConcurrentCalls: 4)
+        var machine = Machine.handshaken(maxConcurrentCalls: 4)
         #expect(machine.receivedRequest(callID: 1) == .dispatch)
         #expect(machine.receivedRequest(callID: 2) == .dispatch)
         #expect(machine.beginGracefulShutdown() == .sendGoAwayAndPing(lastCallID: 2))
@@ -225,7 +241,7 @@ struct ServerConnectionStateMachineTests {
 
     @Test("frames held while draining are still handled once the channel drains")
     func shutdownHeld() {
-        var machine = Machine(maxConcurrentCalls: 4)
+        var machine = Machine.handshaken(maxConcurrentCalls: 4)
         _ = machine.writabilityChanged(writable: false)
         #expect(machine.frameRead(.pong(Machine.goAwayPingOpaque), now: t0) == .none)
         #expect(machine.beginGracefulShutdown() == .sendGoAwayAndPing(lastCallID: 0))
@@ -241,7 +257,7 @@ struct ServerConnectionStateMachineTests {
 
     @Test("a client's goaway is answered with the highest id admitted; the calls in flight are answered, then the connection closes")
     func clientGoAway() {
-        var machine = Machine(maxConcurrentCalls: 4)
+        var machine = Machine.handshaken(maxConcurrentCalls: 4)
         #expect(machine.receivedRequest(callID: 4) == .dispatch)
         #expect(machine.receivedRequest(callID: 2) == .dispatch)
         #expect(machine.receivedGoAway() == .sendGoAway(lastCallID: 4))
@@ -251,17 +267,17 @@ struct ServerConnectionStateMachineTests {
         #expect(machine.callCompleted(callID: 4) == .send)
         #expect(machine.callCompleted(callID: 2) == .sendAndClose, "no ping to wait for")
 
-        var idle = Machine(maxConcurrentCalls: 4)
+        var idle = Machine.handshaken(maxConcurrentCalls: 4)
         #expect(idle.receivedGoAway() == .sendGoAwayAndClose(lastCallID: 0))
     }
 
     @Test("a client's goaway during the server's drain stops the wait for the ping")
     func clientGoAwayWhileDraining() {
-        var machine = Machine(maxConcurrentCalls: 4)
+        var machine = Machine.handshaken(maxConcurrentCalls: 4)
         #expect(machine.beginGracefulShutdown() == .sendGoAwayAndPing(lastCallID: 0))
         #expect(machine.receivedGoAway() == .close)
 
-        var busy = Machine(maxConcurrentCalls: 4)
+        var busy = Machine.handshaken(maxConcurrentCalls: 4)
         #expect(busy.receivedRequest(callID: 1) == .dispatch)
         #expect(busy.beginGracefulShutdown() == .sendGoAwayAndPing(lastCallID: 1))
         #expect(busy.receivedGoAway() == .none)
@@ -272,7 +288,7 @@ struct ServerConnectionStateMachineTests {
 
     @Test("a connection error names the highest id admitted, stops reading, and answers the calls admitted before it closes")
     func connectionError() {
-        var machine = Machine(maxConcurrentCalls: 4)
+        var machine = Machine.handshaken(maxConcurrentCalls: 4)
         #expect(machine.receivedRequest(callID: 1) == .dispatch)
         #expect(machine.receivedRequest(callID: 2) == .dispatch)
         #expect(machine.receivedRequest(callID: 2) == .rejectDuplicateCallID)
@@ -290,7 +306,7 @@ struct ServerConnectionStateMachineTests {
 
     @Test("a connection error with nothing in flight closes at once and drops the frames held")
     func connectionErrorIdle() {
-        var machine = Machine(maxConcurrentCalls: 4)
+        var machine = Machine.handshaken(maxConcurrentCalls: 4)
         #expect(machine.receivedRequest(callID: 8) == .dispatch)
         #expect(machine.callCompleted(callID: 8) == .send)
         _ = machine.writabilityChanged(writable: false)
@@ -302,7 +318,7 @@ struct ServerConnectionStateMachineTests {
 
     @Test("a connection error while draining sends its own goaway and stops waiting for the ping")
     func connectionErrorWhileDraining() {
-        var machine = Machine(maxConcurrentCalls: 4)
+        var machine = Machine.handshaken(maxConcurrentCalls: 4)
         #expect(machine.receivedRequest(callID: 1) == .dispatch)
         #expect(machine.beginGracefulShutdown() == .sendGoAwayAndPing(lastCallID: 1))
         #expect(machine.connectionError() == .sendGoAway(lastCallID: 1))
@@ -314,7 +330,7 @@ struct ServerConnectionStateMachineTests {
 
     @Test("after the channel closes, completions are dropped and frames ignored")
     func closedChannel() {
-        var machine = Machine(maxConcurrentCalls: 4, idleTimeout: .seconds(1))
+        var machine = Machine.handshaken(maxConcurrentCalls: 4, idleTimeout: .seconds(1))
         #expect(machine.receivedRequest(callID: 1) == .dispatch)
         machine.closed()
         #expect(machine.callsInFlight == 0)

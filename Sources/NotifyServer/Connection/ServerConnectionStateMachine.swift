@@ -52,6 +52,8 @@ package struct ServerConnectionStateMachine: Sendable {
 
     private struct Active: Sendable {
         var connection = Connection()
+        /// TLS completed its handshake: the client can have sent frames.
+        var handshakeDone = false
         /// The handshake completed and no request came yet.
         var awaitingFirstCall = false
         /// When the last frame arrived (or the handshake completed).
@@ -144,6 +146,7 @@ package struct ServerConnectionStateMachine: Sendable {
     package mutating func handshakeCompleted(now: NIODeadline) -> HandshakeAction {
         switch state {
         case .active(var active):
+            active.handshakeDone = true
             active.awaitingFirstCall = true
             active.lastActivity = now
             state = .active(active)
@@ -479,6 +482,12 @@ package struct ServerConnectionStateMachine: Sendable {
     package mutating func beginGracefulShutdown() -> GoAwayAction {
         switch state {
         case .active(let active):
+            guard active.handshakeDone else {
+                // Still in its TLS handshake: the client has sent nothing, and a goaway could not
+                // reach it before the handshake ends; closing now keeps the drain short.
+                state = .closed
+                return .close
+            }
             state = .draining(Draining(connection: active.connection, reason: .serverShutdown(awaitingPong: true)))
             return .sendGoAwayAndPing(lastCallID: active.connection.highestAdmittedID)
         case .draining, .closed:
