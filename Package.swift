@@ -36,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        // notifyd's settings: flags, then NOTIFY_* variables, then defaults. No traits: no file formats.
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: []),
     ],
     targets: [
         // System libraries, linked from the distribution so operators get its updates.
@@ -116,6 +118,8 @@ let package = Package(
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 nioCore, nioPosix, logging, lifecycle,
             ],
+            // The OpenAPI document's one source (docs/openapi.yaml links to it), compiled into the binary.
+            resources: [.embedInCode("openapi.yaml")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -135,6 +139,7 @@ let package = Package(
                 "NotifyServer", "NotifyStorageSQLite", "NotifyStorage", "NotifyDomain", "NotifyTLS", "NotifyGateway",
                 "NotifyClient", "CMallocTuning", argumentParser, logging, lifecycle, nioCore, nioPosix,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Configuration", package: "swift-configuration"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -183,6 +188,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "NotifyDomainTests", dependencies: ["NotifyDomain"], swiftSettings: swiftSettings),
+        // notifyd's settings against --help and docs/OPERATIONS.md.
+        .testTarget(
+            name: "NotifydTests",
+            dependencies: [
+                "notifyd", "NotifyServer", "NotifyGateway", "NotifyClient", "NotifyDomain", "NotifyStorageSQLite", "NotifyTLS",
+                argumentParser, .product(name: "Configuration", package: "swift-configuration"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "NotifyServerTests",
             dependencies: [

@@ -171,7 +171,8 @@ struct NotifyBench {
         let storeDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("notify-bench-\(getpid())").path
         try FileManager.default.createDirectory(atPath: storeDirectory, withIntermediateDirectories: true)
         let store = try SQLiteNotificationStore(
-            path: storeDirectory + "/bench.sqlite", logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+            // No feed bound, as before it was the default: the figure stays comparable.
+            path: storeDirectory + "/bench.sqlite", configuration: SQLiteStoreConfiguration(maxFeedEntries: nil), logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
         )
         let appendsPerSample = 200
         for id in 1...Int64(appendsPerSample) { try await store.putUser(User(id: id)) }

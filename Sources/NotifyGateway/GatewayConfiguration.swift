@@ -7,7 +7,9 @@ public import NotifyWire
 /// Every limit has a default that suits the two documented endpoints: their
 /// bodies are small JSON documents, so a megabyte is generous, and the
 /// defaults keep a slow or hostile client from holding memory or
-/// connections for long.
+/// connections for long. Each default is written once, in the initializer:
+/// `notifyd` reads its `--http-*` flags' defaults (and their `--help` and
+/// docs/OPERATIONS.md rows) from an instance made with it.
 public struct GatewayConfiguration: Sendable {
     /// The listen address; loopback is the development default.
     public var host: String

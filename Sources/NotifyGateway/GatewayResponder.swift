@@ -27,7 +27,7 @@ struct GatewayResponder: Sendable {
     /// the documented ones are a few hundred bytes.
     static let inlineBodyLimit = 64 * 1024
 
-    private static let openAPIBytes = Array(OpenAPIDocument.yaml.utf8)
+    private static let openAPIBytes = OpenAPIDocument.bytes
 
     let configuration: GatewayConfiguration
     let upstream: UpstreamPool

@@ -4,8 +4,12 @@ public import NotifyWire
 
 /// Everything the RPC server needs to run, parsed once by the executable.
 ///
-/// The defaults are the documented ones (docs/OPERATIONS.md): they are what
-/// `notifyd serve` uses when neither a flag nor a NOTIFY_* variable is set.
+/// Each default is written once, here, as an argument of the initializer:
+/// `notifyd serve` reads its flags' defaults (and its `--help` and
+/// docs/OPERATIONS.md theirs) from an instance made with them. They are the
+/// safe ones, hardening limits included (rate limits, failed-authentication
+/// limit): a server built from this library is as guarded as `notifyd serve`,
+/// and a test that wants a limit off says so.
 public struct ServerConfiguration: Sendable {
     /// The address to listen on.
     public var host: String
@@ -54,8 +58,8 @@ public struct ServerConfiguration: Sendable {
     public var handshakeTimeout: Duration
     /// SelfCommunity's `follow_enabled` preference: who `connections` means.
     public var communityMode: CommunityMode
-    /// Per-caller token buckets, by the caller's role (``RateLimits``).
-    /// Off unless set; `notifyd serve` sets ``RateLimits/defaults``.
+    /// Per-caller token buckets, by the caller's role (``RateLimits``);
+    /// ``RateLimits/defaults`` unless set.
     public var rateLimits: RateLimits
     /// The same limit for every role: calls per second (0 disables it).
     public var rateLimitPerSecond: Double {
@@ -75,8 +79,8 @@ public struct ServerConfiguration: Sendable {
         }
     }
     /// Failed authentications allowed per peer address before its calls are
-    /// refused THROTTLED until the bucket refills; off unless set
-    /// (`notifyd serve`: 10 a second, bursts of 100).
+    /// refused THROTTLED until the bucket refills; by default 10 a second,
+    /// bursts of 100.
     public var authFailureLimit: RateLimit
     /// How long a token, the blocked list and a user's existence are trusted
     /// without asking the store again. Changes made through the RPCs apply at
@@ -99,10 +103,8 @@ public struct ServerConfiguration: Sendable {
         drainTimeout: Duration = .seconds(30),
         handshakeTimeout: Duration = .seconds(10),
         communityMode: CommunityMode = .friendship,
-        rateLimitPerSecond: Double = 0,
-        rateLimitBurst: Double = 0,
-        rateLimits: RateLimits? = nil,
-        authFailureLimit: RateLimit = .off,
+        rateLimits: RateLimits = .defaults,
+        authFailureLimit: RateLimit = RateLimit(perSecond: 10, burst: 100),
         lookupCacheLifetime: Duration = .seconds(2)
     ) {
         self.host = host
@@ -119,7 +121,7 @@ public struct ServerConfiguration: Sendable {
         self.drainTimeout = drainTimeout
         self.handshakeTimeout = handshakeTimeout
         self.communityMode = communityMode
-        self.rateLimits = rateLimits ?? RateLimits(all: RateLimit(perSecond: rateLimitPerSecond, burst: rateLimitBurst))
+        self.rateLimits = rateLimits
         self.authFailureLimit = authFailureLimit
         self.lookupCacheLifetime = lookupCacheLifetime
     }

@@ -1,7 +1,8 @@
 /// Tuning for ``SQLiteNotificationStore``.
 ///
-/// The defaults suit one server process on a local disk; tests lower the
-/// limits to exercise the slow paths with small data.
+/// The defaults suit one server process on a local disk, and are the ones
+/// `notifyd serve` uses (its `--max-feed-entries` default is read from here);
+/// tests lower the limits to exercise the slow paths with small data.
 public struct SQLiteStoreConfiguration: Hashable, Sendable {
     /// How long a statement waits for another process's lock (the bootstrap
     /// CLI writing to the same file) before the call fails with
@@ -39,7 +40,7 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
     /// writes. When appends stop, the last interval's frames wait in the WAL
     /// for the next batch (or for close).
     public var checkpointInterval: Duration
-    /// The most entries one user's feed may hold; nil: no bound.
+    /// The most entries one user's feed may hold (100,000 by default); nil: no bound.
     ///
     /// A notification for a full feed skips it: an append to several feeds
     /// (a connections notification, a fan-out job) writes the others and
@@ -66,7 +67,7 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
         maximumReaderCount: Int = 5,
         runsBackgroundFanOut: Bool = true,
         checkpointInterval: Duration = .seconds(1),
-        maxFeedEntries: Int64? = nil,
+        maxFeedEntries: Int64? = 100_000,
         probeInterval: Duration = .seconds(1),
         probeBytes: Int = 256 * 1024
     ) {

@@ -69,6 +69,10 @@ public func withTestServer<T: Sendable>(
         )
     )
     configuration.drainTimeout = .seconds(10)
+    // Tests make many calls from one caller and one address: the per-caller
+    // and failed-authentication limits are off unless a test sets them.
+    configuration.rateLimits = .off
+    configuration.authFailureLimit = .off
     try configure(&configuration)
     var logger = Logger(label: "notify.test")
     logger.logLevel = .warning

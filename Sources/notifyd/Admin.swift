@@ -19,8 +19,7 @@ struct Admin: AsyncParsableCommand {
 }
 
 struct DataDirOption: ParsableArguments {
-    @Option(help: "The server's data folder. [NOTIFY_DATA_DIR, default ./data]")
-    var dataDir: String?
+    @Option(name: Setting.dataDir.name, help: Setting.dataDir.help) var dataDir: String?
 
     /// Opens the store, runs `body`, and closes the store.
     func withStore<T>(_ body: (SQLiteNotificationStore) async throws -> T) async throws -> T {
@@ -36,7 +35,9 @@ struct DataDirOption: ParsableArguments {
     }
 
     private func openStore() throws -> SQLiteNotificationStore {
-        let dataDir = Layered().string(self.dataDir, "NOTIFY_DATA_DIR", default: "./data")
+        var flags = FlagValues()
+        flags.set(.dataDir, self.dataDir)
+        let dataDir = try Settings(flags: flags).string(.dataDir, default: Defaults.dataDir)
         try Storage.prepareDataDirectory(dataDir)
         let logger = Logger(label: "notifyd.admin", factory: { _ in SwiftLogNoOpLogHandler() })
         // Fan-out jobs are the server's to run; a short-lived command leaves them.

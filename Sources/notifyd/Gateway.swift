@@ -11,69 +11,69 @@ import UnixSignals
 
 /// The REST gateway's HTTP options, shared by `serve` (embedded gateway) and `gateway` (alone).
 struct HTTPOptions: ParsableArguments {
-    @Option(help: "Address the REST gateway listens on. [NOTIFY_HTTP_HOST, default 127.0.0.1]")
-    var httpHost: String?
-
-    @Option(help: "TCP port of the REST gateway; 0 picks one. [NOTIFY_HTTP_PORT, default 8080]")
-    var httpPort: Int?
-
-    @Option(help: "PEM certificate chain: the gateway serves HTTPS with it. [NOTIFY_HTTP_TLS_CERT]")
-    var httpTlsCert: String?
-
-    @Option(help: "PEM private key of --http-tls-cert. [NOTIFY_HTTP_TLS_KEY]")
-    var httpTlsKey: String?
-
-    @Option(help: "Largest request body in bytes, as sent and once decoded. [NOTIFY_HTTP_MAX_BODY, default 1048576]")
-    var httpMaxBody: Int?
-
-    @Option(help: "Seconds a request body may take to arrive. [NOTIFY_HTTP_READ_TIMEOUT, default 10]")
-    var httpReadTimeout: Int?
-
-    @Option(help: "Seconds a request head may take from its first byte (a new connection's first, from the accept). [NOTIFY_HTTP_HEAD_TIMEOUT, default 10]")
-    var httpHeadTimeout: Int?
-
-    @Option(help: "Seconds before an idle HTTP connection is closed. [NOTIFY_HTTP_IDLE_TIMEOUT, default 60]")
-    var httpIdleTimeout: Int?
-
-    @Option(help: "Most HTTP connections open at once. [NOTIFY_HTTP_MAX_CONNECTIONS, default 10000]")
-    var httpMaxConnections: Int?
-
-    @Option(help: "Most HTTP connections open at once from one client address (IPv6: a /64); 0 for no limit. [NOTIFY_HTTP_MAX_CONNECTIONS_PER_ADDRESS, default 1024]")
+    @Option(name: Setting.httpHost.name, help: Setting.httpHost.help) var httpHost: String?
+    @Option(name: Setting.httpPort.name, help: Setting.httpPort.help) var httpPort: Int?
+    @Option(name: Setting.httpTlsCert.name, help: Setting.httpTlsCert.help) var httpTlsCert: String?
+    @Option(name: Setting.httpTlsKey.name, help: Setting.httpTlsKey.help) var httpTlsKey: String?
+    @Option(name: Setting.httpMaxBody.name, help: Setting.httpMaxBody.help) var httpMaxBody: Int?
+    @Option(name: Setting.httpReadTimeout.name, help: Setting.httpReadTimeout.help) var httpReadTimeout: Int?
+    @Option(name: Setting.httpHeadTimeout.name, help: Setting.httpHeadTimeout.help) var httpHeadTimeout: Int?
+    @Option(name: Setting.httpIdleTimeout.name, help: Setting.httpIdleTimeout.help) var httpIdleTimeout: Int?
+    @Option(name: Setting.httpMaxConnections.name, help: Setting.httpMaxConnections.help) var httpMaxConnections: Int?
+    @Option(name: Setting.httpMaxConnectionsPerAddress.name, help: Setting.httpMaxConnectionsPerAddress.help)
     var httpMaxConnectionsPerAddress: Int?
+    @Option(name: Setting.httpRpcTimeout.name, help: Setting.httpRpcTimeout.help) var httpRpcTimeout: Int?
+    @Option(name: Setting.httpEventHeartbeat.name, help: Setting.httpEventHeartbeat.help) var httpEventHeartbeat: Int?
 
-    @Option(help: "Deadline of each RPC the gateway makes, in seconds. [NOTIFY_HTTP_RPC_TIMEOUT, default 10]")
-    var httpRpcTimeout: Int?
+    /// The options given, keyed by their settings.
+    var flags: FlagValues {
+        var flags = FlagValues()
+        flags.set(.httpHost, httpHost)
+        flags.set(.httpPort, httpPort)
+        flags.set(.httpTlsCert, httpTlsCert)
+        flags.set(.httpTlsKey, httpTlsKey)
+        flags.set(.httpMaxBody, httpMaxBody)
+        flags.set(.httpReadTimeout, httpReadTimeout)
+        flags.set(.httpHeadTimeout, httpHeadTimeout)
+        flags.set(.httpIdleTimeout, httpIdleTimeout)
+        flags.set(.httpMaxConnections, httpMaxConnections)
+        flags.set(.httpMaxConnectionsPerAddress, httpMaxConnectionsPerAddress)
+        flags.set(.httpRpcTimeout, httpRpcTimeout)
+        flags.set(.httpEventHeartbeat, httpEventHeartbeat)
+        return flags
+    }
 
-    @Option(help: "Seconds between heartbeat comments on an idle /feed/events stream. [NOTIFY_HTTP_EVENT_HEARTBEAT, default 15]")
-    var httpEventHeartbeat: Int?
-
-    /// The gateway configuration for an upstream client, layered over NOTIFY_* variables.
-    func configuration(upstream: GatewayConfiguration.Upstream, env: Layered) throws -> GatewayConfiguration {
+    /// The gateway's configuration for `upstream`: each setting's flag, else
+    /// its variable, else `GatewayConfiguration`'s default.
+    static func configuration(_ settings: Settings, upstream: GatewayConfiguration.Upstream) throws -> GatewayConfiguration {
+        let defaults = Defaults.gateway
         var configuration = GatewayConfiguration(
-            host: env.string(httpHost, "NOTIFY_HTTP_HOST", default: "127.0.0.1"),
-            port: try env.value(httpPort, "NOTIFY_HTTP_PORT", default: 8080),
+            host: try settings.string(.httpHost, default: defaults.host),
+            port: try settings.int(.httpPort, default: defaults.port),
             upstream: upstream
         )
-        if let cert = env.optionalString(httpTlsCert, "NOTIFY_HTTP_TLS_CERT") {
-            guard let key = env.optionalString(httpTlsKey, "NOTIFY_HTTP_TLS_KEY") else {
+        if let cert = try settings.string(.httpTlsCert) {
+            guard let key = try settings.string(.httpTlsKey) else {
                 throw ValidationError("--http-tls-cert needs --http-tls-key")
             }
             configuration.tls = .server(certificateChainFile: cert, privateKeyFile: key, applicationProtocols: [])
         }
-        let maxBody = try env.value(httpMaxBody, "NOTIFY_HTTP_MAX_BODY", default: 1024 * 1024)
+        let maxBody = try settings.int(.httpMaxBody, default: defaults.maxBodySize)
         guard maxBody >= 1024 else { throw ValidationError("--http-max-body must be at least 1024") }
         configuration.maxBodySize = maxBody
         configuration.maxDecompressedSize = maxBody
-        configuration.readTimeout = .seconds(max(1, try env.value(httpReadTimeout, "NOTIFY_HTTP_READ_TIMEOUT", default: 10)))
-        configuration.headTimeout = .seconds(max(1, try env.value(httpHeadTimeout, "NOTIFY_HTTP_HEAD_TIMEOUT", default: 10)))
-        configuration.idleTimeout = .seconds(max(1, try env.value(httpIdleTimeout, "NOTIFY_HTTP_IDLE_TIMEOUT", default: 60)))
-        configuration.maxConnections = max(1, try env.value(httpMaxConnections, "NOTIFY_HTTP_MAX_CONNECTIONS", default: 10_000))
-        let perAddress = try env.value(httpMaxConnectionsPerAddress, "NOTIFY_HTTP_MAX_CONNECTIONS_PER_ADDRESS", default: 1024)
+        func duration(_ setting: Setting, _ fallback: Duration) throws -> Duration {
+            .seconds(max(1, try settings.int(setting, default: seconds(fallback))))
+        }
+        configuration.readTimeout = try duration(.httpReadTimeout, defaults.readTimeout)
+        configuration.headTimeout = try duration(.httpHeadTimeout, defaults.headTimeout)
+        configuration.idleTimeout = try duration(.httpIdleTimeout, defaults.idleTimeout)
+        configuration.maxConnections = max(1, try settings.int(.httpMaxConnections, default: defaults.maxConnections))
+        let perAddress = try settings.int(.httpMaxConnectionsPerAddress, default: defaults.maxConnectionsPerAddress ?? 0)
         guard perAddress >= 0 else { throw ValidationError("--http-max-connections-per-address must be 0 (no limit) or more") }
         configuration.maxConnectionsPerAddress = perAddress == 0 ? nil : perAddress
-        configuration.rpcTimeout = .seconds(max(1, try env.value(httpRpcTimeout, "NOTIFY_HTTP_RPC_TIMEOUT", default: 10)))
-        configuration.eventHeartbeat = .seconds(
-            max(1, try env.value(httpEventHeartbeat, "NOTIFY_HTTP_EVENT_HEARTBEAT", default: 15)))
+        configuration.rpcTimeout = try duration(.httpRpcTimeout, defaults.rpcTimeout)
+        configuration.eventHeartbeat = try duration(.httpEventHeartbeat, defaults.eventHeartbeat)
         return configuration
     }
 }
@@ -88,46 +88,55 @@ struct Gateway: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "The RPC service, HOST:PORT. [NOTIFY_UPSTREAM, default 127.0.0.1:7443]")
-    var upstream: String?
-
-    @Option(help: "PEM CA file that signed the RPC service's certificate. [NOTIFY_CA, default ./data/tls/ca.crt]")
-    var ca: String?
-
-    @Option(help: "Name the RPC service's certificate must carry. [NOTIFY_UPSTREAM_SERVER_NAME, default: the upstream host]")
-    var serverName: String?
-
-    @Option(help: "PEM client certificate for an RPC service that requires mTLS. [NOTIFY_GATEWAY_CERT]")
-    var clientCert: String?
-
-    @Option(help: "PEM key of --client-cert. [NOTIFY_GATEWAY_KEY]")
-    var clientKey: String?
+    @Option(name: Setting.upstream.name, help: Setting.upstream.help) var upstream: String?
+    @Option(name: Setting.ca.name, help: Setting.ca.help) var ca: String?
+    @Option(name: Setting.serverName.name, help: Setting.serverName.help) var serverName: String?
+    @Option(name: Setting.clientCert.name, help: Setting.clientCert.help) var clientCert: String?
+    @Option(name: Setting.clientKey.name, help: Setting.clientKey.help) var clientKey: String?
 
     @OptionGroup var http: HTTPOptions
 
-    @Option(help: "trace, debug, info, notice, warning, error or critical. [NOTIFY_LOG_LEVEL, default info]")
-    var logLevel: String?
+    @Option(name: Setting.logLevel.name, help: Setting.logLevel.help) var logLevel: String?
+
+    /// The options given, keyed by their settings.
+    var flags: FlagValues {
+        var flags = http.flags
+        flags.set(.upstream, upstream)
+        flags.set(.ca, ca)
+        flags.set(.serverName, serverName)
+        flags.set(.clientCert, clientCert)
+        flags.set(.clientKey, clientKey)
+        flags.set(.logLevel, logLevel)
+        return flags
+    }
 
     func run() async throws {
         MallocTuning.apply()
-        let env = Layered()
-        let logger = bootstrapLogging(env.string(logLevel, "NOTIFY_LOG_LEVEL", default: "info"), label: "notifyd.gateway")
-        let target = env.string(upstream, "NOTIFY_UPSTREAM", default: "127.0.0.1:7443")
-        guard let colon = target.lastIndex(of: ":"), let port = Int(target[target.index(after: colon)...]), port > 0 else {
-            throw ValidationError("--upstream must be HOST:PORT")
-        }
-        let host = String(target[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        let upstream = ClientConfiguration(
-            host: host, port: port, trustRootsFile: env.string(ca, "NOTIFY_CA", default: "./data/tls/ca.crt"),
-            serverName: env.optionalString(serverName, "NOTIFY_UPSTREAM_SERVER_NAME"),
-            certificateChainFile: env.optionalString(clientCert, "NOTIFY_GATEWAY_CERT"),
-            privateKeyFile: env.optionalString(clientKey, "NOTIFY_GATEWAY_KEY")
-        )
-        let gateway = GatewayServer(configuration: try http.configuration(upstream: .remote(upstream), env: env), logger: logger)
+        let settings = Settings(flags: flags)
+        let logger = bootstrapLogging(
+            try settings.string(.logLevel, default: Defaults.logLevel), label: "notifyd.gateway")
+        let gateway = GatewayServer(
+            configuration: try HTTPOptions.configuration(settings, upstream: .remote(try Self.upstream(settings))),
+            logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: gateway)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
         ))
         try await group.run()
+    }
+
+    /// The RPC service to call, and how to trust it.
+    static func upstream(_ settings: Settings) throws -> ClientConfiguration {
+        let target = try settings.string(.upstream, default: Defaults.upstream)
+        guard let colon = target.lastIndex(of: ":"), let port = Int(target[target.index(after: colon)...]), port > 0 else {
+            throw ValidationError("--upstream must be HOST:PORT")
+        }
+        let host = String(target[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        return ClientConfiguration(
+            host: host, port: port, trustRootsFile: try settings.string(.ca, default: Defaults.ca),
+            serverName: try settings.string(.serverName),
+            certificateChainFile: try settings.string(.clientCert),
+            privateKeyFile: try settings.string(.clientKey)
+        )
     }
 }
 

@@ -7,7 +7,7 @@ struct Notifyd: AsyncParsableCommand {
         commandName: "notifyd",
         abstract: "The notify notification service.",
         discussion: """
-            Every option of `serve` can also be set by a NOTIFY_* environment variable \
+            Every option of `serve` and `gateway` can also be set by a NOTIFY_* environment variable \
             (named in each option's help); a flag wins over the variable, the variable over the default.
             """,
         subcommands: [Serve.self, Gateway.self, Admin.self],

@@ -25,98 +25,77 @@ struct Serve: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Folder of the SQLite database and development TLS files. [NOTIFY_DATA_DIR, default ./data]")
-    var dataDir: String?
-
-    @Option(help: "Address the RPC server listens on. [NOTIFY_RPC_HOST, default 127.0.0.1]")
-    var rpcHost: String?
-
-    @Option(help: "TCP port of the RPC server; 0 picks one. [NOTIFY_RPC_PORT, default 7443]")
-    var rpcPort: Int?
-
-    @Option(help: "PEM server certificate chain; without it a development certificate is used. [NOTIFY_TLS_CERT]")
-    var tlsCert: String?
-
-    @Option(help: "PEM private key of --tls-cert. [NOTIFY_TLS_KEY]")
-    var tlsKey: String?
-
-    @Option(help: "PEM CA file: when set, clients must present a certificate it signed (mTLS). [NOTIFY_CLIENT_CA]")
-    var clientCA: String?
-
-    @Option(help: "Calls in flight per connection. [NOTIFY_MAX_CONCURRENT_CALLS, default 256]")
-    var maxConcurrentCalls: Int?
-
-    @Option(help: "Calls running at once across all connections; more are refused at once (RESOURCE_EXHAUSTED, OVERLOADED). [NOTIFY_MAX_CALLS_IN_FLIGHT, default 1024]")
-    var maxCallsInFlight: Int?
-
-    @Option(help: "Live feed streams open at once across all connections; more are refused (RESOURCE_EXHAUSTED, OVERLOADED). [NOTIFY_MAX_STREAMS, default 10000]")
-    var maxStreams: Int?
-
-    @Option(help: "Largest message in bytes. [NOTIFY_MAX_MESSAGE_SIZE, default 4194304]")
-    var maxMessageSize: Int?
-
-    @Option(help: "Seconds before an idle connection is closed; 0 never. [NOTIFY_IDLE_TIMEOUT, default 300]")
-    var idleTimeout: Int?
-
-    @Option(help: "Seconds a connection may go without its first call after its TLS handshake before it is closed; 0 leaves it to --idle-timeout. [NOTIFY_FIRST_CALL_TIMEOUT, default 30]")
-    var firstCallTimeout: Int?
-
-    @Option(help: "RPC connections open at once; one more is accepted and closed at once. Must fit under the open-file limit, which notifyd raises to its hard limit. [NOTIFY_MAX_CONNECTIONS, default 10000, lowered to fit]")
-    var maxConnections: Int?
-
-    @Option(help: "Metadata entries a frame may carry; more closes the connection (goaway RESOURCE_EXHAUSTED). [NOTIFY_MAX_METADATA_ENTRIES, default 64]")
-    var maxMetadataEntries: Int?
-
-    @Option(help: "Encoded bytes of a frame's metadata; more closes the connection (goaway RESOURCE_EXHAUSTED). [NOTIFY_MAX_METADATA_BYTES, default 16384]")
-    var maxMetadataBytes: Int?
-
-    @Option(help: "Seconds graceful shutdown waits for calls in flight. [NOTIFY_DRAIN_TIMEOUT, default 30]")
-    var drainTimeout: Int?
-
-    @Option(help: "Seconds a connection's TLS handshake may take before it is closed. [NOTIFY_TLS_HANDSHAKE_TIMEOUT, default 10]")
-    var tlsHandshakeTimeout: Int?
-
-    @Flag(help: "SelfCommunity's follow_enabled: 'connections' means followers instead of friends. [NOTIFY_FOLLOW_ENABLED]")
-    var followEnabled = false
-
-    @Option(help: "Calls per second each caller may make, whatever its role; 0 turns the limit off. Overrides the per-role defaults. [NOTIFY_RATE_LIMIT]")
-    var rateLimit: Double?
-
-    @Option(help: "Calls per second per caller whose token has the admin role; 0: no limit. [NOTIFY_RATE_LIMIT_ADMIN, default 1000]")
-    var rateLimitAdmin: Double?
-
-    @Option(help: "Calls per second per application caller (app role); 0: no limit. [NOTIFY_RATE_LIMIT_APP, default 1000]")
-    var rateLimitApp: Double?
-
-    @Option(help: "Calls per second per user caller (user role only); 0: no limit. [NOTIFY_RATE_LIMIT_USER, default 20]")
-    var rateLimitUser: Double?
-
-    @Option(help: "Burst size of every per-caller rate limit. [NOTIFY_RATE_BURST, default 2 × each role's rate]")
-    var rateBurst: Double?
-
-    @Option(help: "Failed authentications per second allowed from one peer address; past them its calls answer THROTTLED; 0: no limit. [NOTIFY_AUTH_FAILURE_LIMIT, default 10]")
-    var authFailureLimit: Double?
-
-    @Option(help: "Burst of failed authentications from one peer address. [NOTIFY_AUTH_FAILURE_BURST, default 100]")
-    var authFailureBurst: Double?
-
-    @Option(help: "Most entries one user's feed may hold; a notification skips a full feed (FEED_FULL when it has no other); 0: no bound. [NOTIFY_MAX_FEED_ENTRIES, default 100000]")
-    var maxFeedEntries: Int64?
-
-    @Option(help: "trace, debug, info, notice, warning, error or critical. [NOTIFY_LOG_LEVEL, default info]")
-    var logLevel: String?
-
-    @Flag(help: "Do not run the REST gateway. [NOTIFY_NO_GATEWAY]")
-    var noGateway = false
+    @Option(name: Setting.dataDir.name, help: Setting.dataDir.help) var dataDir: String?
+    @Option(name: Setting.rpcHost.name, help: Setting.rpcHost.help) var rpcHost: String?
+    @Option(name: Setting.rpcPort.name, help: Setting.rpcPort.help) var rpcPort: Int?
+    @Option(name: Setting.tlsCert.name, help: Setting.tlsCert.help) var tlsCert: String?
+    @Option(name: Setting.tlsKey.name, help: Setting.tlsKey.help) var tlsKey: String?
+    @Option(name: Setting.clientCA.name, help: Setting.clientCA.help) var clientCA: String?
+    @Option(name: Setting.maxConcurrentCalls.name, help: Setting.maxConcurrentCalls.help) var maxConcurrentCalls: Int?
+    @Option(name: Setting.maxCallsInFlight.name, help: Setting.maxCallsInFlight.help) var maxCallsInFlight: Int?
+    @Option(name: Setting.maxStreams.name, help: Setting.maxStreams.help) var maxStreams: Int?
+    @Option(name: Setting.maxMessageSize.name, help: Setting.maxMessageSize.help) var maxMessageSize: Int?
+    @Option(name: Setting.idleTimeout.name, help: Setting.idleTimeout.help) var idleTimeout: Int?
+    @Option(name: Setting.firstCallTimeout.name, help: Setting.firstCallTimeout.help) var firstCallTimeout: Int?
+    @Option(name: Setting.maxConnections.name, help: Setting.maxConnections.help) var maxConnections: Int?
+    @Option(name: Setting.maxMetadataEntries.name, help: Setting.maxMetadataEntries.help) var maxMetadataEntries: Int?
+    @Option(name: Setting.maxMetadataBytes.name, help: Setting.maxMetadataBytes.help) var maxMetadataBytes: Int?
+    @Option(name: Setting.drainTimeout.name, help: Setting.drainTimeout.help) var drainTimeout: Int?
+    @Option(name: Setting.tlsHandshakeTimeout.name, help: Setting.tlsHandshakeTimeout.help) var tlsHandshakeTimeout: Int?
+    @Flag(name: Setting.followEnabled.name, help: Setting.followEnabled.help) var followEnabled = false
+    @Option(name: Setting.rateLimit.name, help: Setting.rateLimit.help) var rateLimit: Double?
+    @Option(name: Setting.rateLimitAdmin.name, help: Setting.rateLimitAdmin.help) var rateLimitAdmin: Double?
+    @Option(name: Setting.rateLimitApp.name, help: Setting.rateLimitApp.help) var rateLimitApp: Double?
+    @Option(name: Setting.rateLimitUser.name, help: Setting.rateLimitUser.help) var rateLimitUser: Double?
+    @Option(name: Setting.rateBurst.name, help: Setting.rateBurst.help) var rateBurst: Double?
+    @Option(name: Setting.authFailureLimit.name, help: Setting.authFailureLimit.help) var authFailureLimit: Double?
+    @Option(name: Setting.authFailureBurst.name, help: Setting.authFailureBurst.help) var authFailureBurst: Double?
+    @Option(name: Setting.maxFeedEntries.name, help: Setting.maxFeedEntries.help) var maxFeedEntries: Int64?
+    @Option(name: Setting.logLevel.name, help: Setting.logLevel.help) var logLevel: String?
+    @Flag(name: Setting.noGateway.name, help: Setting.noGateway.help) var noGateway = false
 
     @OptionGroup var http: HTTPOptions
 
+    /// The options given, keyed by their settings (swift-configuration's first provider).
+    var flags: FlagValues {
+        var flags = http.flags
+        flags.set(.dataDir, dataDir)
+        flags.set(.rpcHost, rpcHost)
+        flags.set(.rpcPort, rpcPort)
+        flags.set(.tlsCert, tlsCert)
+        flags.set(.tlsKey, tlsKey)
+        flags.set(.clientCA, clientCA)
+        flags.set(.maxConcurrentCalls, maxConcurrentCalls)
+        flags.set(.maxCallsInFlight, maxCallsInFlight)
+        flags.set(.maxStreams, maxStreams)
+        flags.set(.maxMessageSize, maxMessageSize)
+        flags.set(.idleTimeout, idleTimeout)
+        flags.set(.firstCallTimeout, firstCallTimeout)
+        flags.set(.maxConnections, maxConnections)
+        flags.set(.maxMetadataEntries, maxMetadataEntries)
+        flags.set(.maxMetadataBytes, maxMetadataBytes)
+        flags.set(.drainTimeout, drainTimeout)
+        flags.set(.tlsHandshakeTimeout, tlsHandshakeTimeout)
+        flags.set(.followEnabled, followEnabled)
+        flags.set(.rateLimit, rateLimit)
+        flags.set(.rateLimitAdmin, rateLimitAdmin)
+        flags.set(.rateLimitApp, rateLimitApp)
+        flags.set(.rateLimitUser, rateLimitUser)
+        flags.set(.rateBurst, rateBurst)
+        flags.set(.authFailureLimit, authFailureLimit)
+        flags.set(.authFailureBurst, authFailureBurst)
+        flags.set(.maxFeedEntries, maxFeedEntries)
+        flags.set(.logLevel, logLevel)
+        flags.set(.noGateway, noGateway)
+        return flags
+    }
+
     func run() async throws {
         MallocTuning.apply()
-        let env = Layered()
-        let logger = bootstrapLogging(env.string(logLevel, "NOTIFY_LOG_LEVEL", default: "info"), label: "notifyd")
+        let settings = Settings(flags: flags)
+        let logger = bootstrapLogging(try settings.string(.logLevel, default: Defaults.logLevel), label: "notifyd")
 
-        let dataDir = env.string(self.dataDir, "NOTIFY_DATA_DIR", default: "./data")
+        let dataDir = try settings.string(.dataDir, default: Defaults.dataDir)
         try Storage.prepareDataDirectory(dataDir)
         // One server per data folder, for the life of this process.
         let lock: DataDirectoryLock
@@ -128,70 +107,24 @@ struct Serve: AsyncParsableCommand {
         }
         defer { withExtendedLifetime(lock) {} }
 
-        let tls = try tlsConfiguration(env: env, dataDir: dataDir)
-        let rateLimits = try self.rateLimits(env)
-        let authFailures = RateLimit(
-            perSecond: try env.value(authFailureLimit, "NOTIFY_AUTH_FAILURE_LIMIT", default: 10.0),
-            burst: try env.value(authFailureBurst, "NOTIFY_AUTH_FAILURE_BURST", default: 100.0))
-        guard authFailures.isValid else {
-            throw ValidationError("--auth-failure-limit and --auth-failure-burst must be between 0 and 1e9")
-        }
-        let idle = try env.value(idleTimeout, "NOTIFY_IDLE_TIMEOUT", default: 300)
-        let firstCall = try env.value(firstCallTimeout, "NOTIFY_FIRST_CALL_TIMEOUT", default: 30)
-        var configuration = ServerConfiguration(
-            host: env.string(rpcHost, "NOTIFY_RPC_HOST", default: "127.0.0.1"),
-            port: try env.value(rpcPort, "NOTIFY_RPC_PORT", default: 7443),
-            tls: tls,
-            maxConcurrentCallsPerConnection: try env.value(maxConcurrentCalls, "NOTIFY_MAX_CONCURRENT_CALLS", default: 256),
-            maxCallsInFlight: try env.value(maxCallsInFlight, "NOTIFY_MAX_CALLS_IN_FLIGHT", default: 1024),
-            maxStreams: try env.value(maxStreams, "NOTIFY_MAX_STREAMS", default: 10_000),
-            maxMessageSize: try env.value(maxMessageSize, "NOTIFY_MAX_MESSAGE_SIZE", default: 4 * 1024 * 1024),
-            idleTimeout: idle > 0 ? .seconds(idle) : nil,
-            firstCallTimeout: firstCall > 0 ? .seconds(firstCall) : nil,
-            frameLimits: FrameLimits(
-                maxMetadataEntries: try env.value(maxMetadataEntries, "NOTIFY_MAX_METADATA_ENTRIES", default: FrameLimits.defaultMaxMetadataEntries),
-                maxMetadataBytes: try env.value(maxMetadataBytes, "NOTIFY_MAX_METADATA_BYTES", default: FrameLimits.defaultMaxMetadataBytes)
-            ),
-            drainTimeout: .seconds(try env.value(drainTimeout, "NOTIFY_DRAIN_TIMEOUT", default: 30)),
-            handshakeTimeout: .seconds(try env.value(tlsHandshakeTimeout, "NOTIFY_TLS_HANDSHAKE_TIMEOUT", default: 10)),
-            communityMode: try env.bool(followEnabled, "NOTIFY_FOLLOW_ENABLED") ? .follow : .friendship,
-            rateLimits: rateLimits,
-            authFailureLimit: authFailures
-        )
-        guard configuration.maxConcurrentCallsPerConnection > 0, configuration.maxCallsInFlight > 0,
-            configuration.maxStreams > 0, configuration.maxMessageSize >= 1024, configuration.handshakeTimeout > .zero
-        else {
-            throw ValidationError(
-                "--max-concurrent-calls, --max-calls-in-flight, --max-streams and --tls-handshake-timeout must be positive, --max-message-size at least 1024"
-            )
-        }
-        guard configuration.frameLimits.maxMetadataEntries >= 8, configuration.frameLimits.maxMetadataBytes >= 1024,
-            firstCall >= 0
-        else {
-            throw ValidationError("--max-metadata-entries must be at least 8, --max-metadata-bytes at least 1024, --first-call-timeout not negative")
-        }
+        var configuration = try Self.serverConfiguration(
+            settings, tls: try tlsConfiguration(settings, dataDir: dataDir))
 
         // Parsed before the store opens, so that a bad HTTP flag fails at once;
         // the upstream is set to this process's server below.
-        let gateway = try env.bool(noGateway, "NOTIFY_NO_GATEWAY")
-            ? nil : try http.configuration(upstream: .remote(ClientConfiguration(trustRootsFile: "")), env: env)
+        let gateway = try settings.bool(.noGateway)
+            ? nil : try HTTPOptions.configuration(settings, upstream: .remote(ClientConfiguration(trustRootsFile: "")))
 
         // Each connection is a file descriptor: past the limit, accept fails
         // for everyone, health checks included.
-        let requestedConnections: Int? = try maxConnections ?? env.optionalString(nil, "NOTIFY_MAX_CONNECTIONS").map { text in
-            guard let value = Int(text) else { throw ValidationError("NOTIFY_MAX_CONNECTIONS=\(text) is not a valid value") }
-            return value
-        }
+        let requestedConnections = try settings.int(.maxConnections)
         guard (requestedConnections ?? 1) > 0 else { throw ValidationError("--max-connections must be positive") }
         configuration.maxConnections = try FileDescriptorLimit.connectionCap(
             requested: requestedConnections, default: configuration.maxConnections,
             otherConnections: gateway?.maxConnections ?? 0, limit: FileDescriptorLimit.raise(), logger: logger
         )
 
-        let feedLimit = try env.value(maxFeedEntries, "NOTIFY_MAX_FEED_ENTRIES", default: 100_000)
-        guard feedLimit >= 0 else { throw ValidationError("--max-feed-entries must be 0 (no bound) or positive") }
-        var storeConfiguration = SQLiteStoreConfiguration()
-        storeConfiguration.maxFeedEntries = feedLimit > 0 ? feedLimit : nil
+        let storeConfiguration = try Self.storeConfiguration(settings)
         let store = try SQLiteNotificationStore(
             path: Storage.databasePath(dataDir), configuration: storeConfiguration, logger: logger)
         let health = HealthState()
@@ -227,32 +160,93 @@ struct Serve: AsyncParsableCommand {
         await store.close()
     }
 
-    /// The per-role rate limits: each role's flag, else --rate-limit for
-    /// all, else the defaults; each burst --rate-burst, else twice the rate.
-    private func rateLimits(_ env: Layered) throws -> RateLimits {
-        let all = try env.value(rateLimit, "NOTIFY_RATE_LIMIT", default: -1.0)
-        let burst = try env.value(rateBurst, "NOTIFY_RATE_BURST", default: -1.0)
-        func limit(_ flag: Double?, _ variable: String, _ fallback: RateLimit) throws -> RateLimit {
-            let rate = try env.value(flag, variable, default: all >= 0 ? all : fallback.perSecond)
-            return RateLimit(perSecond: rate, burst: burst >= 0 ? burst : rate * 2)
+    /// The RPC server's configuration: each setting's flag, else its
+    /// variable, else `ServerConfiguration`'s default.
+    static func serverConfiguration(_ settings: Settings, tls: TLSConfiguration) throws -> ServerConfiguration {
+        let defaults = Defaults.server
+        let authFailures = RateLimit(
+            perSecond: try settings.double(.authFailureLimit, default: defaults.authFailureLimit.perSecond),
+            burst: try settings.double(.authFailureBurst, default: defaults.authFailureLimit.burst))
+        guard authFailures.isValid else {
+            throw ValidationError("--auth-failure-limit and --auth-failure-burst must be between 0 and 1e9")
         }
-        let defaults = RateLimits.defaults
+        let idle = try settings.int(.idleTimeout, default: seconds(defaults.idleTimeout))
+        let firstCall = try settings.int(.firstCallTimeout, default: seconds(defaults.firstCallTimeout))
+        let configuration = ServerConfiguration(
+            host: try settings.string(.rpcHost, default: defaults.host),
+            port: try settings.int(.rpcPort, default: defaults.port),
+            tls: tls,
+            maxConcurrentCallsPerConnection: try settings.int(
+                .maxConcurrentCalls, default: defaults.maxConcurrentCallsPerConnection),
+            maxCallsInFlight: try settings.int(.maxCallsInFlight, default: defaults.maxCallsInFlight),
+            maxStreams: try settings.int(.maxStreams, default: defaults.maxStreams),
+            maxMessageSize: try settings.int(.maxMessageSize, default: defaults.maxMessageSize),
+            idleTimeout: idle > 0 ? .seconds(idle) : nil,
+            firstCallTimeout: firstCall > 0 ? .seconds(firstCall) : nil,
+            maxConnections: defaults.maxConnections,
+            frameLimits: FrameLimits(
+                maxMetadataEntries: try settings.int(.maxMetadataEntries, default: defaults.frameLimits.maxMetadataEntries),
+                maxMetadataBytes: try settings.int(.maxMetadataBytes, default: defaults.frameLimits.maxMetadataBytes)
+            ),
+            drainTimeout: .seconds(try settings.int(.drainTimeout, default: seconds(defaults.drainTimeout))),
+            handshakeTimeout: .seconds(try settings.int(.tlsHandshakeTimeout, default: seconds(defaults.handshakeTimeout))),
+            communityMode: try settings.bool(.followEnabled) ? .follow : defaults.communityMode,
+            rateLimits: try rateLimits(settings),
+            authFailureLimit: authFailures,
+            lookupCacheLifetime: defaults.lookupCacheLifetime
+        )
+        guard configuration.maxConcurrentCallsPerConnection > 0, configuration.maxCallsInFlight > 0,
+            configuration.maxStreams > 0, configuration.maxMessageSize >= 1024, configuration.handshakeTimeout > .zero
+        else {
+            throw ValidationError(
+                "--max-concurrent-calls, --max-calls-in-flight, --max-streams and --tls-handshake-timeout must be positive, --max-message-size at least 1024"
+            )
+        }
+        guard configuration.frameLimits.maxMetadataEntries >= 8, configuration.frameLimits.maxMetadataBytes >= 1024,
+            firstCall >= 0
+        else {
+            throw ValidationError("--max-metadata-entries must be at least 8, --max-metadata-bytes at least 1024, --first-call-timeout not negative")
+        }
+        return configuration
+    }
+
+    /// The store's configuration: `SQLiteStoreConfiguration`'s defaults with
+    /// `--max-feed-entries` (0: no bound).
+    static func storeConfiguration(_ settings: Settings) throws -> SQLiteStoreConfiguration {
+        var configuration = Defaults.store
+        let feedLimit = try settings.int(.maxFeedEntries, default: Int(configuration.maxFeedEntries ?? 0))
+        guard feedLimit >= 0 else { throw ValidationError("--max-feed-entries must be 0 (no bound) or positive") }
+        configuration.maxFeedEntries = feedLimit > 0 ? Int64(feedLimit) : nil
+        return configuration
+    }
+
+    /// The per-role rate limits: each role's setting, else --rate-limit for
+    /// all, else `ServerConfiguration`'s defaults; each burst --rate-burst,
+    /// else twice the rate.
+    static func rateLimits(_ settings: Settings) throws -> RateLimits {
+        let all = try settings.double(.rateLimit)
+        let burst = try settings.double(.rateBurst)
+        func limit(_ setting: Setting, _ fallback: RateLimit) throws -> RateLimit {
+            let rate = try settings.double(setting, default: all ?? fallback.perSecond)
+            return RateLimit(perSecond: rate, burst: burst ?? rate * 2)
+        }
+        let defaults = Defaults.server.rateLimits
         let limits = RateLimits(
-            admin: try limit(rateLimitAdmin, "NOTIFY_RATE_LIMIT_ADMIN", defaults.admin),
-            app: try limit(rateLimitApp, "NOTIFY_RATE_LIMIT_APP", defaults.app),
-            user: try limit(rateLimitUser, "NOTIFY_RATE_LIMIT_USER", defaults.user))
+            admin: try limit(.rateLimitAdmin, defaults.admin),
+            app: try limit(.rateLimitApp, defaults.app),
+            user: try limit(.rateLimitUser, defaults.user))
         guard limits.admin.isValid, limits.app.isValid, limits.user.isValid,
-            rateLimit.map({ $0 >= 0 }) ?? true, rateBurst.map({ $0 >= 0 }) ?? true
+            (all ?? 0) >= 0, (burst ?? 0) >= 0
         else {
             throw ValidationError("--rate-limit* and --rate-burst must be between 0 and 1e9")
         }
         return limits
     }
 
-    private func tlsConfiguration(env: Layered, dataDir: String) throws -> TLSConfiguration {
-        let clientCA = env.optionalString(clientCA, "NOTIFY_CLIENT_CA")
-        if let cert = env.optionalString(tlsCert, "NOTIFY_TLS_CERT") {
-            guard let key = env.optionalString(tlsKey, "NOTIFY_TLS_KEY") else {
+    private func tlsConfiguration(_ settings: Settings, dataDir: String) throws -> TLSConfiguration {
+        let clientCA = try settings.string(.clientCA)
+        if let cert = try settings.string(.tlsCert) {
+            guard let key = try settings.string(.tlsKey) else {
                 throw ValidationError("--tls-cert needs --tls-key")
             }
             return .server(certificateChainFile: cert, privateKeyFile: key, clientCAFile: clientCA, applicationProtocols: ["notify/1"])
@@ -267,6 +261,11 @@ struct Serve: AsyncParsableCommand {
             applicationProtocols: ["notify/1"]
         )
     }
+}
+
+/// Whole seconds of `duration`, as the flags take them; nil (never) is 0.
+func seconds(_ duration: Duration?) -> Int {
+    Int(duration?.components.seconds ?? 0)
 }
 
 /// Reports not-serving to health checks as soon as graceful shutdown starts.

@@ -210,8 +210,9 @@ struct ProcessTests {
         let operations = URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("docs/OPERATIONS.md")
+        // The `notifyd serve` tables, before `notifyd gateway`'s own: rows of flag(s), variable(s), default, meaning.
         let document = try String(contentsOf: operations, encoding: .utf8)
-        // The `notifyd serve` tables: rows of flag(s), variable(s), default, meaning.
+            .components(separatedBy: "`notifyd gateway --upstream")[0]
         var variables: [String] = []
         var flags: [String] = []
         for line in document.split(separator: "\n") where line.hasPrefix("| `--") {

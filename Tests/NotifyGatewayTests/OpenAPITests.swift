@@ -1,13 +1,17 @@
 import Foundation
+import NIOCore
 import NIOHTTP1
 import NotifyGateway
 import Testing
 
 @Suite("docs/openapi.yaml and the routes agree")
 struct OpenAPITests {
-    static let specPath = URL(fileURLWithPath: #filePath)
+    static let root = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("docs/openapi.yaml").path
+    /// The one source, embedded in the gateway at build time.
+    static let specPath = root.appendingPathComponent("Sources/NotifyGateway/openapi.yaml").path
+    /// What the docs show: a link to the source.
+    static let docsPath = root.appendingPathComponent("docs/openapi.yaml").path
 
     /// Path → methods, read from the spec's `paths:` section (two-space keys, four-space methods).
     static func specRoutes(_ text: String) -> [String: Set<String>] {
@@ -42,12 +46,19 @@ struct OpenAPITests {
 
     @Test("the gateway serves docs/openapi.yaml byte for byte at /openapi.yaml")
     func served() async throws {
-        let file = try String(contentsOfFile: Self.specPath, encoding: .utf8)
+        let file = try Data(contentsOf: URL(fileURLWithPath: Self.specPath))
         try await withHarness { harness in
             let answer = try await harness.send(.GET, "/openapi.yaml")
             #expect(answer.status == 200)
             #expect(answer.header("Content-Type")?.hasPrefix("application/yaml") == true)
-            #expect(answer.text == file)
+            #expect(Data(answer.body.readableBytesView) == file)
         }
+    }
+
+    @Test("docs/openapi.yaml is the embedded file, not a copy of it")
+    func docsLinkToTheSource() throws {
+        let destination = try FileManager.default.destinationOfSymbolicLink(atPath: Self.docsPath)
+        #expect(destination == "../Sources/NotifyGateway/openapi.yaml")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: Self.docsPath)) == Data(contentsOf: URL(fileURLWithPath: Self.specPath)))
     }
 }
