@@ -83,14 +83,14 @@ let package = Package(
         ),
         .target(
             name: "NotifyStorage",
-            dependencies: ["NotifyDomain"],
+            dependencies: ["NotifyDomain", lifecycle],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "NotifyStorageSQLite",
             dependencies: [
                 "NotifyStorage", "NotifyDomain", "NotifyCrypto", .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "GRDBSQLite", package: "GRDB.swift"), logging,
+                .product(name: "GRDBSQLite", package: "GRDB.swift"), logging, lifecycle,
             ],
             swiftSettings: swiftSettings
         ),
@@ -207,7 +207,11 @@ let package = Package(
         ),
         .testTarget(
             name: "NotifyStorageTests",
-            dependencies: ["NotifyStorage", "NotifyStorageSQLite", "NotifyDomain", logging, .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "NotifyStorage", "NotifyStorageSQLite", "NotifyDomain", logging, lifecycle,
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -170,88 +170,88 @@ struct NotifyBench {
         // sample appends 200 notifications; the figure is per notification.
         let storeDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("notify-bench-\(getpid())").path
         try FileManager.default.createDirectory(atPath: storeDirectory, withIntermediateDirectories: true)
-        let store = try SQLiteNotificationStore(
+        try await SQLiteNotificationStore(
             // No feed bound, as before it was the default: the figure stays comparable.
             path: storeDirectory + "/bench.sqlite", configuration: SQLiteStoreConfiguration(maxFeedEntries: nil), logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
-        )
-        let appendsPerSample = 200
-        for id in 1...Int64(appendsPerSample) { try await store.putUser(User(id: id)) }
-        let content = NotificationContent.custom(CustomNotification(type: "bench", embed: nil, title: "t", description: nil, issuer: 1))
-        let append: @Sendable (Int64) async throws -> Int = { user in
-            let result = try await store.append(NewNotification(
-                id: UUID().uuidString, createdAt: Date(), content: content, recipients: .users([user]), idempotencyKey: nil
-            ))
-            return Int(result.recipients)
-        }
-        try await harness.measureAsync(
-            "store append: one commit each", iterations: 1, operationsPerIteration: appendsPerSample
-        ) {
-            var total = 0
-            for _ in 0..<appendsPerSample { total += try await append(1) }
-            return total
-        }
-        // One feed, as the load scenarios write, and a feed per append: a
-        // batch then advances 200 heads instead of one.
-        for (name, users) in [("one user", 1...1), ("200 users", 1...Int64(appendsPerSample))] {
+        ).withRunning { store in
+            let appendsPerSample = 200
+            for id in 1...Int64(appendsPerSample) { try await store.putUser(User(id: id)) }
+            let content = NotificationContent.custom(CustomNotification(type: "bench", embed: nil, title: "t", description: nil, issuer: 1))
+            let append: @Sendable (Int64) async throws -> Int = { user in
+                let result = try await store.append(NewNotification(
+                    id: UUID().uuidString, createdAt: Date(), content: content, recipients: .users([user]), idempotencyKey: nil
+                ))
+                return Int(result.recipients)
+            }
             try await harness.measureAsync(
-                "store append: 200 concurrent, group commit, \(name)", iterations: 1,
+                "store append: one commit each", iterations: 1, operationsPerIteration: appendsPerSample
+            ) {
+                var total = 0
+                for _ in 0..<appendsPerSample { total += try await append(1) }
+                return total
+            }
+            // One feed, as the load scenarios write, and a feed per append: a
+            // batch then advances 200 heads instead of one.
+            for (name, users) in [("one user", 1...1), ("200 users", 1...Int64(appendsPerSample))] {
+                try await harness.measureAsync(
+                    "store append: 200 concurrent, group commit, \(name)", iterations: 1,
+                    operationsPerIteration: appendsPerSample
+                ) {
+                    try await withThrowingTaskGroup(of: Int.self) { group in
+                        for index in 0..<Int64(appendsPerSample) {
+                            let user = users.lowerBound + index % Int64(users.count)
+                            group.addTask { try await append(user) }
+                        }
+                        return try await group.reduce(0, +)
+                    }
+                }
+            }
+            // With 1,000 live readers of other feeds: the writer wakes by user,
+            // so they should cost these appends nothing.
+            var idleWatches: [AsyncStream<Void>] = (1_001...2_000).map { store.watchFeed(user: $0) }
+            try await harness.measureAsync(
+                "store append: 200 concurrent, group commit, one user, 1,000 other feeds watched", iterations: 1,
                 operationsPerIteration: appendsPerSample
             ) {
                 try await withThrowingTaskGroup(of: Int.self) { group in
-                    for index in 0..<Int64(appendsPerSample) {
-                        let user = users.lowerBound + index % Int64(users.count)
-                        group.addTask { try await append(user) }
-                    }
+                    for _ in 0..<appendsPerSample { group.addTask { try await append(1) } }
                     return try await group.reduce(0, +)
                 }
             }
-        }
-        // With 1,000 live readers of other feeds: the writer wakes by user,
-        // so they should cost these appends nothing.
-        var idleWatches: [AsyncStream<Void>] = (1_001...2_000).map { store.watchFeed(user: $0) }
-        try await harness.measureAsync(
-            "store append: 200 concurrent, group commit, one user, 1,000 other feeds watched", iterations: 1,
-            operationsPerIteration: appendsPerSample
-        ) {
-            try await withThrowingTaskGroup(of: Int.self) { group in
-                for _ in 0..<appendsPerSample { group.addTask { try await append(1) } }
-                return try await group.reduce(0, +)
-            }
-        }
-        idleWatches.removeAll()
-        // The feed as a stream, one entry at a time: an append, its commit,
-        // the watcher's wake-up and its read of the entry.
-        let roundTrips = 50
-        try await harness.measureAsync(
-            "feed watch: append, wake-up and read of the new entry", iterations: 1, operationsPerIteration: roundTrips
-        ) {
-            var wakes = store.watchFeed(user: 1).makeAsyncIterator()
-            var cursor = try await store.feed(user: 1, after: 0, limit: 1_000_000).last?.sequence ?? 0
-            var read = 0
-            for _ in 0..<roundTrips {
-                _ = try await append(1)
-                while true {
-                    guard await wakes.next() != nil else { return read }
-                    let entries = try await store.feed(user: 1, after: cursor, limit: 100)
-                    guard let last = entries.last else { continue }
-                    cursor = last.sequence
-                    read += entries.count
-                    break
+            idleWatches.removeAll()
+            // The feed as a stream, one entry at a time: an append, its commit,
+            // the watcher's wake-up and its read of the entry.
+            let roundTrips = 50
+            try await harness.measureAsync(
+                "feed watch: append, wake-up and read of the new entry", iterations: 1, operationsPerIteration: roundTrips
+            ) {
+                var wakes = store.watchFeed(user: 1).makeAsyncIterator()
+                var cursor = try await store.feed(user: 1, after: 0, limit: 1_000_000).last?.sequence ?? 0
+                var read = 0
+                for _ in 0..<roundTrips {
+                    _ = try await append(1)
+                    while true {
+                        guard await wakes.next() != nil else { return read }
+                        let entries = try await store.feed(user: 1, after: cursor, limit: 100)
+                        guard let last = entries.last else { continue }
+                        cursor = last.sequence
+                        read += entries.count
+                        break
+                    }
                 }
+                return read
             }
-            return read
+            // A page of a feed read back, as every List and every Watch wake-up
+            // reads it: the SQL, the rows and each entry's stored JSON.
+            let pageSize = 100
+            let onPage = try await store.feed(user: 1, after: 0, limit: pageSize).count
+            for _ in onPage..<pageSize { _ = try await append(1) }
+            try await harness.measureAsync(
+                "store feed read: a page of 100 entries, per entry", iterations: 20, operationsPerIteration: pageSize
+            ) {
+                try await store.feed(user: 1, after: 0, limit: pageSize).count
+            }
         }
-        // A page of a feed read back, as every List and every Watch wake-up
-        // reads it: the SQL, the rows and each entry's stored JSON.
-        let pageSize = 100
-        let onPage = try await store.feed(user: 1, after: 0, limit: pageSize).count
-        for _ in onPage..<pageSize { _ = try await append(1) }
-        try await harness.measureAsync(
-            "store feed read: a page of 100 entries, per entry", iterations: 20, operationsPerIteration: pageSize
-        ) {
-            try await store.feed(user: 1, after: 0, limit: pageSize).count
-        }
-        await store.close()
         try? FileManager.default.removeItem(atPath: storeDirectory)
 
     }

@@ -5,15 +5,16 @@ public import NotifyStorage
 /// Builds the router of every RPC the service answers.
 public enum NotifyService {
     /// - Parameters:
-    ///   - store: where notifications, users, subscriptions and tokens live.
+    ///   - store: where notifications, users, subscriptions and tokens live;
+    ///     each service gets the narrower protocol it needs.
     ///   - configuration: the server's configuration (community mode, rate limit).
     ///   - health: what `/notify.v1.Health/Check` reports.
     public static func router(
-        store: any NotificationStore, configuration: ServerConfiguration, health: HealthState
+        store: some NotificationLog & Directory, configuration: ServerConfiguration, health: HealthState
     ) -> RPCRouter {
         var router = RPCRouter()
         let lookups = CachedLookups(
-            store: store, lifetime: configuration.lookupCacheLifetime, background: router.background)
+            store: store, log: store, lifetime: configuration.lookupCacheLifetime, background: router.background)
         let guardrail = CallerGuard(
             lookups: lookups,
             authenticator: Authenticator(lookups: lookups),

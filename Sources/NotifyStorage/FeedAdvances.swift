@@ -9,6 +9,8 @@ import Synchronization
 public final class FeedAdvances: Sendable {
     private struct Watchers {
         var nextID: UInt64 = 0
+        /// Set by ``finishAll()``: a later watch ends at once.
+        var finished = false
         var byUser: [Int64: [UInt64: AsyncStream<Void>.Continuation]] = [:]
     }
 
@@ -21,14 +23,19 @@ public final class FeedAdvances: Sendable {
 
     /// Wake-ups for `user`'s feed, from now on: at most one is kept while
     /// the reader is busy. Ending the iteration (or cancelling its task)
-    /// removes the watcher.
+    /// removes the watcher; after ``finishAll()`` the stream ends at once.
     public func watch(user: Int64) -> AsyncStream<Void> {
         let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        let id = watchers.withLock { watchers in
+        let id = watchers.withLock { watchers -> UInt64? in
+            guard !watchers.finished else { return nil }
             let id = watchers.nextID
             watchers.nextID += 1
             watchers.byUser[user, default: [:]][id] = continuation
             return id
+        }
+        guard let id else {
+            continuation.finish()
+            return stream
         }
         count.add(1, ordering: .relaxed)
         continuation.onTermination = { [weak self] _ in
@@ -62,9 +69,10 @@ public final class FeedAdvances: Sendable {
         }
     }
 
-    /// Ends every watch: the store is closing.
+    /// Ends every watch, and every later one at once: the store is stopping.
     public func finishAll() {
         let all = watchers.withLock { watchers in
+            watchers.finished = true
             defer { watchers.byUser = [:] }
             return watchers.byUser.values.flatMap(\.values)
         }

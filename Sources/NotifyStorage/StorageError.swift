@@ -18,9 +18,9 @@ public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let busy = Code(.busy)
         /// The store cannot do the work at all: the disk is full, the database
         /// cannot be opened, read or written (I/O error, read-only, lost), or
-        /// the store is closed. Nothing of the failed call was stored; it lasts
+        /// the store has stopped. Nothing of the failed call was stored; it lasts
         /// until an operator (or time) frees the resource (UNAVAILABLE
-        /// `STORE_UNAVAILABLE`). ``NotificationStore/isWritable`` says whether
+        /// `STORE_UNAVAILABLE`). ``NotificationLog/isWritable`` says whether
         /// the store is in that state now.
         public static let unavailable = Code(.unavailable)
         /// The data on disk is not what the schema says.

@@ -3,6 +3,7 @@ public import Logging
 public import NotifyDomain
 public import NotifyStorage
 import GRDB
+import ServiceLifecycle
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -28,16 +29,27 @@ import Darwin
 /// a durable fan-out job that a background task writes into feeds in batches,
 /// resuming after a restart.
 ///
-/// The store owns that thread and task; ``close()`` drains the append queue
-/// and stops them. Call it before the process exits.
+/// ``run()`` owns that thread and those tasks (the fan-out and the
+/// writability probe): nothing runs before it starts, and nothing is left
+/// running once it returns.
 public final class SQLiteNotificationStore: NotificationStore {
     let engine: StoreEngine
-    /// Finishes when the append writer's thread has drained the queue and ended.
-    private let appendWriterEnded: AsyncStream<Never>
-    private let fanOutWorker: Task<Void, Never>
-    private let writabilityProbe: Task<Void, Never>
+    private let lifecycle = Mutex(Lifecycle.opened)
+    /// Handed to ``run()``'s background tasks.
+    private let fanOutSignals: AsyncStream<Void>
+    private let probeSignals: AsyncStream<Void>
+
+    private enum Lifecycle {
+        /// Open, not yet run: appends queue for the writer.
+        case opened
+        case running
+        /// Run and stopped: every call fails as unavailable.
+        case stopped
+    }
 
     /// Opens (creating if needed) the database at `path` and migrates it.
+    /// Reads and writes work at once; appends are committed once ``run()``
+    /// has started.
     ///
     /// Opening blocks the calling thread for the migrations: call it once at
     /// startup, not on an event loop.
@@ -72,26 +84,76 @@ public final class SQLiteNotificationStore: NotificationStore {
 
         let (fanOutSignals, fanOutSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let (probeSignals, probeSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        let engine = StoreEngine(
+        engine = StoreEngine(
             pool: pool, configuration: configuration, logger: logger,
             fanOutSignal: fanOutSignal, probeSignal: probeSignal)
-        self.engine = engine
-        // Owned by the store and awaited by close(); they hold the engine,
-        // not the store. The writer blocks in SQLite and fsync, so it gets a
-        // thread of its own rather than one of the few the tasks share.
-        let (writerEnded, writerEnding) = AsyncStream.makeStream(of: Never.self)
-        appendWriterEnded = writerEnded
-        let writer = Thread {
-            engine.runAppendWriter()
-            writerEnding.finish()
-        }
-        writer.name = "notify.store.append"
-        writer.start()
-        fanOutWorker = Task { await engine.runFanOut(fanOutSignals) }
-        writabilityProbe = Task { await engine.runWritabilityProbe(probeSignals) }
-        // Jobs a previous process left unfinished.
+        self.fanOutSignals = fanOutSignals
+        self.probeSignals = probeSignals
+        // Jobs a previous process left unfinished, taken up once run() starts.
         if configuration.runsBackgroundFanOut { fanOutSignal.yield() }
         logger.info("notification store opened", metadata: ["notify.store.path": "\(path)"])
+    }
+
+    deinit {
+        // Dropped without having run: fail what queued rather than leave
+        // its callers waiting (run() left nothing else behind).
+        guard engine.queue.close() else { return }
+        while let batch = engine.queue.next(limit: .max) {
+            for pending in batch { pending.completion(.failure(StoreEngine.closedError)) }
+        }
+    }
+
+    /// Runs the writer and the background work until graceful shutdown or
+    /// cancellation, then stops the store.
+    ///
+    /// The append writer is a thread of its own (it blocks in SQLite and
+    /// fsync, so it does not take one of the few threads tasks share); the
+    /// background fan-out and the writability probe are child tasks. On
+    /// graceful shutdown or cancellation the queue stops accepting, the
+    /// writer commits every append already queued and completes it, the
+    /// fan-out stops between two batches (its unfinished jobs resume at the
+    /// next open), the live readers' watches end and the database closes.
+    /// - Throws: ``StorageError/Code/unavailable`` when the store has run before.
+    public func run() async throws {
+        let first = lifecycle.withLock { state -> Bool in
+            guard case .opened = state else { return false }
+            state = .running
+            return true
+        }
+        guard first else { throw StorageError(code: .unavailable, message: "the store has run already") }
+        let engine = engine
+        let fanOutSignals = fanOutSignals
+        let probeSignals = probeSignals
+        await withTaskCancellationOrGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await engine.runFanOut(fanOutSignals) }
+                group.addTask { await engine.runWritabilityProbe(probeSignals) }
+                // Not cancellable: once the queue is closed, the writer ends
+                // after the last accepted append, and only then may the
+                // database close.
+                await withCheckedContinuation { (ended: CheckedContinuation<Void, Never>) in
+                    let writer = Thread {
+                        engine.runAppendWriter()
+                        ended.resume()
+                    }
+                    writer.name = "notify.store.append"
+                    writer.start()
+                }
+                engine.fanOutSignal.finish()
+                engine.writability.finish()
+                engine.feedAdvances.finishAll()
+                group.cancelAll()
+            }
+        } onCancelOrGracefulShutdown: {
+            _ = engine.queue.close()
+        }
+        lifecycle.withLock { $0 = .stopped }
+        do {
+            try engine.pool.close()
+        } catch {
+            engine.logger.info("the database did not close cleanly", metadata: ["error.type": "\(error)"])
+        }
+        engine.logger.info("notification store stopped")
     }
 
     /// Makes the database readable by its owner only, whatever the umask:
@@ -115,36 +177,6 @@ public final class SQLiteNotificationStore: NotificationStore {
             if chmod(file, info.st_mode & 0o700) != 0, file == path {
                 throw StorageError(code: .unavailable, message: "cannot make \(path) private", cause: String(cString: strerror(errno)))
             }
-        }
-    }
-
-    deinit {
-        _ = engine.queue.close()
-        engine.fanOutSignal.finish()
-        fanOutWorker.cancel()
-        engine.writability.finish()
-        writabilityProbe.cancel()
-    }
-
-    /// Stops accepting appends, commits the ones already queued, stops the
-    /// background fan-out (its unfinished jobs resume at the next open) and
-    /// closes the database. Every later call throws ``StorageError/Code/unavailable``.
-    public func close() async {
-        let wasOpen = engine.queue.close()
-        // Only the first close waits for the writer: an AsyncStream has one reader.
-        if wasOpen { for await _ in appendWriterEnded {} }
-        fanOutWorker.cancel()
-        engine.fanOutSignal.finish()
-        engine.feedAdvances.finishAll()
-        engine.writability.finish()
-        writabilityProbe.cancel()
-        await fanOutWorker.value
-        await writabilityProbe.value
-        guard wasOpen else { return }
-        do {
-            try engine.pool.close()
-        } catch {
-            engine.logger.info("the database did not close cleanly", metadata: ["error.type": "\(error)"])
         }
     }
 
@@ -341,11 +373,12 @@ public final class SQLiteNotificationStore: NotificationStore {
     /// the writer's thread once its transaction has committed (or failed).
     ///
     /// Once queued, the append completes whatever its caller does: the writer
-    /// may already be committing it.
+    /// may already be committing it, and a stopping store commits it before
+    /// ``run()`` returns. Queued before ``run()`` starts, it waits for it.
     /// - Failures: ``StorageError/Code/busy`` at once (on the calling
     ///   thread) when ``SQLiteStoreConfiguration/maxPendingAppends`` appends are
     ///   already waiting; ``StorageError/Code/unavailable`` at once when the
-    ///   store is closed or cannot write (``isWritable``), or when the commit
+    ///   store has stopped or cannot write (``isWritable``), or when the commit
     ///   finds the disk full; ``StorageError/Code/idempotencyKeyReused``;
     ///   ``StorageError/Code/alreadyExists`` for a notification id already stored.
     public func append(
@@ -371,6 +404,8 @@ public final class SQLiteNotificationStore: NotificationStore {
         engine.feedAdvances.advancedAll()
     }
 
+    /// A user's feed entries with `sequence > after`, oldest first, at most
+    /// `limit`, with no byte budget: tests and tools.
     public func feed(user: Int64, after: UInt64, limit: Int) async throws(StorageError) -> [NotifyDomain.Notification] {
         try await feedPage(user: user, after: after, limit: limit, maxBytes: .max).entries
     }

@@ -38,7 +38,7 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
     /// Why it did not run was not found; an explicit checkpoint copies
     /// everything. With this, the WAL stays near the size of one interval's
     /// writes. When appends stop, the last interval's frames wait in the WAL
-    /// for the next batch (or for close).
+    /// for the next batch (or for the store to stop).
     public var checkpointInterval: Duration
     /// The most entries one user's feed may hold (100,000 by default); nil: no bound.
     ///

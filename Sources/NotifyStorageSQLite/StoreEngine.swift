@@ -7,9 +7,9 @@ import Synchronization
 
 /// The state the store's background tasks share with its methods.
 ///
-/// Kept apart from ``SQLiteNotificationStore`` so that the writer tasks do
-/// not keep the store itself alive: dropping the store finishes their
-/// signal streams and they end.
+/// Kept apart from ``SQLiteNotificationStore`` so that the writer thread
+/// and the background tasks that ``SQLiteNotificationStore/run()`` starts
+/// share only what they use.
 final class StoreEngine: Sendable {
     let pool: DatabasePool
     let configuration: SQLiteStoreConfiguration
@@ -37,7 +37,7 @@ final class StoreEngine: Sendable {
 
     var isClosed: Bool { queue.isClosed }
 
-    static let closedError = StorageError(code: .unavailable, message: "the store is closed")
+    static let closedError = StorageError(code: .unavailable, message: "the store has stopped")
 
     /// A read on a pooled reader connection, never on the caller's thread.
     func read<T: Sendable>(
@@ -85,7 +85,7 @@ final class AppendQueue: @unchecked Sendable {
     /// Guards every stored property below.
     private let condition = NSCondition()
     private var pending: [Pending] = []
-    /// Set by close: no append is accepted any more.
+    /// Set by close (the store stopping): no append is accepted any more.
     private var closed = false
     private let capacity: Int
 
@@ -127,7 +127,8 @@ final class AppendQueue: @unchecked Sendable {
         return batch
     }
 
-    /// Refuses every later append; the writer drains what is queued, then ends.
+    /// Refuses every later append; the writer drains what is queued, then
+    /// ends (the store's `run()` stopping).
     /// - Returns: whether the queue was open.
     func close() -> Bool {
         condition.lock()

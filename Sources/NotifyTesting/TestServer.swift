@@ -84,7 +84,8 @@ public func withTestServer<T: Sendable>(
         router: NotifyService.router(store: store, configuration: configuration, health: HealthState()),
         logger: logger
     )
-    let group = ServiceGroup(configuration: .init(services: [.init(service: server)], logger: logger))
+    // The store first: it stops last, after the server has drained.
+    let group = ServiceGroup(configuration: .init(services: [.init(service: store), .init(service: server)], logger: logger))
     let result: Result<T, any Error> = await withTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try? await group.run() }
         let outcome: Result<T, any Error>
@@ -102,6 +103,5 @@ public func withTestServer<T: Sendable>(
         await tasks.waitForAll()
         return outcome
     }
-    await store.close()
     return try result.get()
 }

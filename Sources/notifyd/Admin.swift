@@ -21,17 +21,10 @@ struct Admin: AsyncParsableCommand {
 struct DataDirOption: ParsableArguments {
     @Option(name: Setting.dataDir.name, help: Setting.dataDir.help) var dataDir: String?
 
-    /// Opens the store, runs `body`, and closes the store.
+    /// Opens the store, runs it while `body` runs, then stops it (every
+    /// append committed) and closes its file.
     func withStore<T>(_ body: (SQLiteNotificationStore) async throws -> T) async throws -> T {
-        let store = try openStore()
-        do {
-            let result = try await body(store)
-            await store.close()
-            return result
-        } catch {
-            await store.close()
-            throw error
-        }
+        try await openStore().withRunning(body)
     }
 
     private func openStore() throws -> SQLiteNotificationStore {

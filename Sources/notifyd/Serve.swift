@@ -134,6 +134,9 @@ struct Serve: AsyncParsableCommand {
             logger: logger
         )
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            // First: it shuts down last, after the server has drained, and
+            // commits every append the server handed it.
+            .init(service: store),
             .init(service: server),
             .init(service: HealthOnShutdown(health: health), successTerminationBehavior: .ignore),
         ]
@@ -153,11 +156,8 @@ struct Serve: AsyncParsableCommand {
             try await group.run()
         } catch {
             logger.critical("notifyd stopped on an error", metadata: ["error.message": "\(error)"])
-            await store.close()
             throw error
         }
-        // The server has drained: commit what is queued, then close the file.
-        await store.close()
     }
 
     /// The RPC server's configuration: each setting's flag, else its

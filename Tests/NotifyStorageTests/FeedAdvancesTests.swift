@@ -82,30 +82,21 @@ struct FeedAdvancesTests {
             var configuration = SQLiteStoreConfiguration()
             configuration.inlineFanOutLimit = inlineLimit
             configuration.runsBackgroundFanOut = false
-            let store = try database.open(configuration)
-            try await store.putUsers((1...4).map { User(id: $0) })
-            try await store.putConnections([
-                Connection(user: 1, to: 2, kind: .friend), Connection(user: 1, to: 3, kind: .friend),
-            ])
-            let watches = (2...4).map { store.watchFeed(user: $0) }
-            _ = try await store.append(Sample.notification(to: .connections(of: 1, mode: .friendship)))
-            while try await store.engine.materializeFanOutBatch() {}
-            await store.close()
-            // Closing ends the watches: each yields what it held, at most one.
+            let watches = try await database.open(configuration).withRunning { store in
+                try await store.putUsers((1...4).map { User(id: $0) })
+                try await store.putConnections([
+                    Connection(user: 1, to: 2, kind: .friend), Connection(user: 1, to: 3, kind: .friend),
+                ])
+                let watches = (2...4).map { store.watchFeed(user: $0) }
+                _ = try await store.append(Sample.notification(to: .connections(of: 1, mode: .friendship)))
+                while try await store.engine.materializeFanOutBatch() {}
+                return watches
+            }
+            // Stopping ends the watches: each yields what it held, at most one.
             var held: [Int] = []
             for watch in watches { held.append(await wakeUps(watch)) }
             #expect(held == [1, 1, 0], "inline limit \(inlineLimit)")
         }
-    }
-
-    @Test("closing the store ends its watches")
-    func closeEndsWatches() async throws {
-        let database = try TemporaryDatabase()
-        defer { database.remove() }
-        let store = try database.open()
-        let wakes = store.watchFeed(user: 2)
-        await store.close()
-        #expect(await wakeUps(wakes) == 0)
     }
 
     /// How many wake-ups a finished watch held.

@@ -15,6 +15,7 @@ struct TemporaryDatabase {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
 
+    /// A store on this file, not yet running (``NotificationStore/withRunning(_:)`` runs it).
     func open(_ configuration: SQLiteStoreConfiguration = .init()) throws -> SQLiteNotificationStore {
         var logger = Logger(label: "notify.storage.tests")
         logger.logLevel = .warning
@@ -26,21 +27,15 @@ struct TemporaryDatabase {
     }
 }
 
-/// Runs `body` with a fresh store, then closes it and deletes its file.
+/// Runs `body` with a fresh store running, then stops it and deletes its file.
 func withStore<T>(
     _ configuration: SQLiteStoreConfiguration = .init(),
     _ body: (SQLiteNotificationStore, TemporaryDatabase) async throws -> T
 ) async throws -> T {
     let database = try TemporaryDatabase()
     defer { database.remove() }
-    let store = try database.open(configuration)
-    do {
-        let result = try await body(store, database)
-        await store.close()
-        return result
-    } catch {
-        await store.close()
-        throw error
+    return try await database.open(configuration).withRunning { store in
+        try await body(store, database)
     }
 }
 

@@ -37,9 +37,9 @@ struct StoreSetupTests {
     func busyTimeout() async throws {
         let database = try TemporaryDatabase()
         defer { database.remove() }
-        let holder = try database.open()
-        let impatient = try database.open(SQLiteStoreConfiguration(busyTimeout: .milliseconds(50)))
-        let patient = try database.open(SQLiteStoreConfiguration(busyTimeout: .seconds(10)))
+        try await database.open().withRunning { holder in
+        try await database.open(SQLiteStoreConfiguration(busyTimeout: .milliseconds(50))).withRunning { impatient in
+        try await database.open(SQLiteStoreConfiguration(busyTimeout: .seconds(10))).withRunning { patient in
         // Holds the write lock on GRDB's writer thread, as a second process's
         // transaction would, until the impatient write has given up (at most 10 s).
         let release = DispatchSemaphore(value: 0)
@@ -62,6 +62,8 @@ struct StoreSetupTests {
         try await held
         #expect(try await patient.user(id: 100) != nil)
         #expect(try await impatient.user(id: 2) != nil)
-        for store in [holder, impatient, patient] { await store.close() }
+        }
+        }
+        }
     }
 }

@@ -146,15 +146,18 @@ final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
 /// user or subscription that exists, and the blocked list. One that is not
 /// found is looked up again next time, so one created a moment ago is seen at once.
 final class CachedLookups: Sendable {
-    private let store: any NotificationStore
+    private let store: any Directory
+    /// Woken when a caller may no longer read (``tokenRevoked()``, ...).
+    private let log: any NotificationLog
     private let tokens: LookupCache<[UInt8], TokenRecord>
     private let blocked: LookupCache<Principal, Bool>
     private let users: LookupCache<Int64, Bool>
     private let subscriptions: LookupCache<String, Subscription>
 
     /// - Parameter background: runs the caches' reloads ahead of expiry.
-    init(store: any NotificationStore, lifetime: Duration, background: BackgroundWork) {
+    init(store: any Directory, log: any NotificationLog, lifetime: Duration, background: BackgroundWork) {
         self.store = store
+        self.log = log
         self.tokens = LookupCache(lifetime: lifetime, background: background, reload: { try await store.token(hash: $0) })
         self.blocked = LookupCache(lifetime: lifetime, background: background, reload: { try await store.isBlocked($0) })
         self.users = LookupCache(
@@ -240,11 +243,11 @@ final class CachedLookups: Sendable {
     /// Live feed readers check their caller again, and a revoked one ends.
     func tokenRevoked() {
         tokens.evictAll()
-        store.wakeFeedWatchers()
+        log.wakeFeedWatchers()
     }
     func blockListChanged(_ principal: Principal) {
         blocked.evict(principal)
-        store.wakeFeedWatchers()
+        log.wakeFeedWatchers()
     }
     /// A deleted user's subscriptions go too and his tokens are revoked:
     /// neither's keys are known here, so forget them all. Live feed readers
@@ -253,7 +256,7 @@ final class CachedLookups: Sendable {
         users.evict(id)
         subscriptions.evictAll()
         tokens.evictAll()
-        store.wakeFeedWatchers()
+        log.wakeFeedWatchers()
     }
     func subscriptionChanged(_ id: String) { subscriptions.evict(id) }
 

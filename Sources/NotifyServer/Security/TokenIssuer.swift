@@ -35,7 +35,7 @@ public struct TokenIssuer: Sendable {
         return TimeInterval(seconds)
     }
 
-    private let store: any NotificationStore
+    private let store: any Directory
 
     /// The roles a token gets when none are asked for.
     public static func defaultRoles(for principal: Principal) -> Set<Role> {
@@ -45,7 +45,7 @@ public struct TokenIssuer: Sendable {
         }
     }
 
-    public init(store: any NotificationStore) {
+    public init(store: any Directory) {
         self.store = store
     }
 

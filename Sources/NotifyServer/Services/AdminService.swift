@@ -11,7 +11,7 @@ struct AdminService: Sendable {
     /// A subscription's lifetime when none is asked for (Graph's maximum).
     static let defaultSubscriptionLifetime: UInt64 = 30 * 24 * 3600
 
-    let store: any NotificationStore
+    let store: any Directory
     let guardrail: CallerGuard
 
     func register(into router: inout RPCRouter) {

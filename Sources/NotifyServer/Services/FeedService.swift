@@ -15,7 +15,7 @@ struct FeedService: Sendable {
     /// stream's one page in flight is a small, fixed amount of memory.
     static let pageByteBudget = 256 * 1024
 
-    let store: any NotificationStore
+    let store: any NotificationLog
     let guardrail: CallerGuard
 
     func register(into router: inout RPCRouter) {

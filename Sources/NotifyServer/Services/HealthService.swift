@@ -30,7 +30,7 @@ enum HealthService {
         readinessService,
     ]
 
-    static func register(into router: inout RPCRouter, state: HealthState, store: any NotificationStore) {
+    static func register(into router: inout RPCRouter, state: HealthState, store: any NotificationLog) {
         router.registerInline(Methods.healthCheck) { (request: HealthCheckRequest, _) in
             let service = request.service ?? ""
             guard knownServices.contains(service) else {

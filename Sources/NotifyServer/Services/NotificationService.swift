@@ -13,7 +13,7 @@ import NotifyWire
 /// (401), the blocked list and the role (403), throttling, then the body
 /// (400), then existence (404).
 struct NotificationService: Sendable {
-    let store: any NotificationStore
+    let store: any NotificationLog
     let guardrail: CallerGuard
     let communityMode: CommunityMode
     /// Where notification ids get their random bits.

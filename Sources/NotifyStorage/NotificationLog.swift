@@ -1,0 +1,202 @@
+public import Foundation
+public import NotifyDomain
+
+/// Who receives a notification being appended.
+public enum Recipients: Hashable, Sendable {
+    /// Exactly these users (SendNotification's subscription user; Notify `user`).
+    case users([Int64])
+    /// The issuer's connections as `mode` defines them: friends or followers.
+    /// The store resolves them itself so that a user with 100,000 followers
+    /// never puts 100,000 ids in memory.
+    case connections(of: Int64, mode: CommunityMode)
+}
+
+/// Makes a retried call return the first call's answer.
+public struct IdempotencyKey: Hashable, Sendable {
+    /// The caller's principal, so that two callers cannot collide.
+    public var scope: String
+    /// The method, so one key is not shared by two calls.
+    public var method: String
+    /// The client's key.
+    public var key: String
+    /// SHA-256 of the request payload: the same key with another request is refused.
+    public var fingerprint: [UInt8]
+
+    public init(scope: String, method: String, key: String, fingerprint: [UInt8]) {
+        self.scope = scope
+        self.method = method
+        self.key = key
+        self.fingerprint = fingerprint
+    }
+}
+
+/// One append to be committed.
+public struct NewNotification: Hashable, Sendable {
+    public var id: String
+    public var createdAt: Date
+    public var content: NotificationContent
+    public var recipients: Recipients
+    public var idempotencyKey: IdempotencyKey?
+
+    public init(id: String, createdAt: Date, content: NotificationContent, recipients: Recipients, idempotencyKey: IdempotencyKey?) {
+        self.id = id
+        self.createdAt = createdAt
+        self.content = content
+        self.recipients = recipients
+        self.idempotencyKey = idempotencyKey
+    }
+}
+
+/// The outcome of an append, once committed.
+public struct AppendResult: Hashable, Sendable {
+    /// The notification id: the new one, or the first call's on a replay.
+    public var id: String
+    /// How many feeds it goes to. For a large audience some may still be
+    /// being written by the background fan-out; they are durable already.
+    public var recipients: UInt64
+    /// The first recipient's feed entry (SendNotification returns it).
+    public var first: NotifyDomain.Notification?
+    /// True when the idempotency key matched an earlier call.
+    public var replayed: Bool
+
+    public init(id: String, recipients: UInt64, first: NotifyDomain.Notification?, replayed: Bool) {
+        self.id = id
+        self.recipients = recipients
+        self.first = first
+        self.replayed = replayed
+    }
+}
+
+/// One page of a feed, cut by count and by bytes.
+public struct FeedPage: Hashable, Sendable {
+    /// The entries, oldest first.
+    public var entries: [NotifyDomain.Notification]
+    /// No entry after the page's last one (or after its cursor, when it is
+    /// empty) was committed when the page was read. A page cut by `limit` or
+    /// by bytes is not caught up, even when it is short.
+    public var caughtUp: Bool
+
+    public init(entries: [NotifyDomain.Notification], caughtUp: Bool) {
+        self.entries = entries
+        self.caughtUp = caughtUp
+    }
+
+    /// What one entry counts against a page's byte budget: its stored
+    /// content (JSON), its id, and 64 bytes for the rest (sequence, user,
+    /// times, kind and their encoding). Within a few bytes of its protobuf
+    /// encoding, and never far below it.
+    public static func size(ofContent contentBytes: Int, id idBytes: Int) -> Int {
+        contentBytes + idBytes + 64
+    }
+}
+
+/// The notification log: appends to users' feeds, pages read back, and
+/// wake-ups of the live readers. SQLite implements it now, PostgreSQL later:
+/// no SQL dialect leaks through it.
+///
+/// A feed is one user's ordered, gapless sequence of entries. What every
+/// implementation promises (the conformance suite in NotifyStorageTests
+/// checks each):
+/// - **Durability.** An append succeeds only after its transaction has
+///   committed durably: once acknowledged, it survives a crash of the
+///   process or a power cut.
+/// - **Atomicity.** An append is stored whole (the notification, every feed
+///   entry it is owed or the durable job that writes them, its idempotency
+///   key) or not at all: a failed append leaves nothing behind.
+/// - **Gapless sequences.** Each feed numbers its entries 1, 2, 3, ... with
+///   no gap and no number given twice, whatever appends run concurrently;
+///   a number is never reused, even after the user is deleted and created
+///   again (``Directory/deleteUser(id:)`` keeps the feed's head).
+/// - **Order.** A feed's entries are numbered in commit order, and a
+///   reader never sees an entry before every lower number of its feed is
+///   readable. An append issued after another one's success is numbered
+///   after it in every feed they share; concurrent appends are ordered by
+///   their commits. (The entries a background fan-out job writes for a
+///   large audience take their numbers when the job writes them.)
+/// - **Idempotency.** See ``append(_:completion:)``.
+///
+/// Implementations must not block the caller's thread: they run database
+/// work on their own threads or tasks.
+public protocol NotificationLog: Sendable {
+    /// Appends a notification to its recipients' feeds, commits, then calls
+    /// `completion` exactly once.
+    ///
+    /// A callback rather than `async`, so that a caller on an event loop can
+    /// append without a task of its own. `completion` runs on a thread of
+    /// the store's (or, for a refusal before any work, on the caller's): it
+    /// must return quickly. Concurrent appends may be group-committed:
+    /// batched into one transaction, each still failing alone.
+    ///
+    /// Recipients: `.users` lists exactly the feeds written (a repeated id
+    /// counts once; the store does not check that they exist);
+    /// `.connections` are the issuer's friends or followers as committed
+    /// before the append, never the issuer himself. A large audience may be
+    /// committed as a durable job whose feed entries appear shortly after
+    /// the answer (``AppendResult/recipients`` counts them all).
+    ///
+    /// Idempotency: with a key whose `(scope, method, key)` was committed
+    /// within the store's retention, nothing is written and the first
+    /// append's answer comes back with ``AppendResult/replayed`` set, when
+    /// the fingerprint is the same; two racing appends with one key write
+    /// once. A key from another scope or method is another key.
+    ///
+    /// - Failures: ``StorageError/Code/idempotencyKeyReused`` when the key was
+    ///   used before with another fingerprint; ``StorageError/Code/alreadyExists``
+    ///   for a notification id already stored; ``StorageError/Code/feedFull``
+    ///   when every feed of `.users` holds the store's most entries (feeds
+    ///   that are full are skipped otherwise); ``StorageError/Code/busy`` when
+    ///   too many appends wait; ``StorageError/Code/unavailable`` when the
+    ///   store is stopped or cannot write. Nothing of a failed append is stored.
+    func append(
+        _ notification: NewNotification,
+        completion: @escaping @Sendable (Result<AppendResult, StorageError>) -> Void
+    )
+
+    /// One page of a user's feed after `after`, oldest first: the entries
+    /// numbered `after + 1, after + 2, ...` that were committed when it was
+    /// read, at most `limit` of them, and no more bytes than `maxBytes` (by
+    /// ``FeedPage/size(ofContent:id:)``) unless the first entry alone is
+    /// larger: a page holds at least one entry when one follows the cursor.
+    /// A `limit` of zero or less reads nothing and is not caught up. Nothing
+    /// larger than the page is read into memory.
+    func feedPage(user: Int64, after: UInt64, limit: Int, maxBytes: Int) async throws(StorageError) -> FeedPage
+
+    /// Wake-ups after each commit that may have advanced `user`'s feed,
+    /// from the moment of the call: a live reader watches first, then reads
+    /// from its cursor, so no commit falls between the two.
+    ///
+    /// A wake-up carries nothing and at most one is kept while the reader is
+    /// busy; one may come with nothing new (a spare read). The stream ends
+    /// when the store stops; ending its iteration removes the watcher.
+    /// Appends made by another process on the same database do not wake it.
+    func watchFeed(user: Int64) -> AsyncStream<Void>
+
+    /// Wakes every live reader with nothing appended, so that each checks
+    /// again whether its caller may still read (a token revoked, a caller
+    /// blocked, a user deleted).
+    func wakeFeedWatchers()
+
+    /// False while the store cannot write at all (its disk is full, its
+    /// database is lost): writes fail with ``StorageError/Code/unavailable``
+    /// until it recovers by itself. Readiness reports it.
+    var isWritable: Bool { get }
+}
+
+extension NotificationLog {
+    /// A store that cannot tell is taken to be writable.
+    public var isWritable: Bool { true }
+
+    /// Appends a notification and returns once it is committed
+    /// (``append(_:completion:)``).
+    public func append(_ notification: NewNotification) async throws(StorageError) -> AppendResult {
+        try await withCheckedContinuation { continuation in
+            append(notification) { continuation.resume(returning: $0) }
+        }.get()
+    }
+
+    /// A user's feed entries with `sequence > after`, oldest first, at most
+    /// `limit`, with no byte budget: tests and tools.
+    public func feed(user: Int64, after: UInt64, limit: Int) async throws(StorageError) -> [NotifyDomain.Notification] {
+        try await feedPage(user: user, after: after, limit: limit, maxBytes: .max).entries
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import NotifyStorage
+import NotifyStorageSQLite
+import Testing
+
+/// The settings the conformance suite needs of every store implementation,
+/// each mapped to the implementation's own configuration.
+struct ConformanceOptions: Sendable {
+    /// The most entries one feed holds; nil: no bound.
+    var maxFeedEntries: Int64?
+    /// Write every connections audience the way the implementation writes
+    /// its largest ones (SQLite: a background fan-out job in small batches).
+    var largeAudiences = false
+}
+
+/// Where one store's data lives: an implementation opens stores on it, one
+/// after another, so that the suite can stop a store and open its data again.
+protocol StoreLocation: Sendable {
+    /// A store on this location's data, not yet running.
+    func open(_ options: ConformanceOptions) throws -> any NotificationStore
+    /// Deletes the data.
+    func remove()
+}
+
+/// A store implementation under test. Each entry of ``all`` runs every test
+/// of ``StoreConformanceTests``; a new backend adds one entry here.
+struct StoreBackend: Sendable, CustomTestStringConvertible {
+    let name: String
+    /// A new, empty location.
+    let makeLocation: @Sendable () throws -> any StoreLocation
+
+    var testDescription: String { name }
+
+    static let all: [StoreBackend] = [.sqlite]
+
+    static let sqlite = StoreBackend(name: "SQLite") { try SQLiteLocation() }
+
+    /// Runs `body` with a store on a new location, running, then stops the
+    /// store and deletes its data.
+    func withStore<T>(
+        _ options: ConformanceOptions = .init(), _ body: (any NotificationStore) async throws -> T
+    ) async throws -> T {
+        let location = try makeLocation()
+        defer { location.remove() }
+        return try await location.withStore(options, body)
+    }
+}
+
+extension StoreLocation {
+    /// Opens a store on this location, runs it while `body` runs, then stops it.
+    func withStore<T>(
+        _ options: ConformanceOptions = .init(), _ body: (any NotificationStore) async throws -> T
+    ) async throws -> T {
+        try await Self.run(try open(options), body)
+    }
+
+    private static func run<Store: NotificationStore, T>(
+        _ store: Store, _ body: (any NotificationStore) async throws -> T
+    ) async throws -> T {
+        try await store.withRunning { try await body($0) }
+    }
+}
+
+/// The SQLite store on a file in a temporary directory.
+struct SQLiteLocation: StoreLocation {
+    let database: TemporaryDatabase
+
+    init() throws {
+        database = try TemporaryDatabase()
+    }
+
+    func open(_ options: ConformanceOptions) throws -> any NotificationStore {
+        var configuration = SQLiteStoreConfiguration()
+        configuration.maxFeedEntries = options.maxFeedEntries
+        if options.largeAudiences {
+            configuration.inlineFanOutLimit = 1
+            configuration.fanOutBatchSize = 2
+        }
+        return try database.open(configuration)
+    }
+
+    func remove() {
+        database.remove()
+    }
+}
