@@ -4,10 +4,11 @@
 import Foundation
 import Logging
 import NIOCore
-import NotifyStorage
-import NotifyStorageSQLite
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
+import NotifyStorage
+import NotifyStorageSQLite
 import NotifyWire
 
 @main

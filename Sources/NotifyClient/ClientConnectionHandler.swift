@@ -1,4 +1,5 @@
 import NIOCore
+import NotifyCore
 import NotifyTLS
 import NotifyWire
 
@@ -82,13 +83,13 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             // Calls the server never saw are safe to retry elsewhere.
             let unseen = pending.keys.filter { $0 > goAway.lastCallID && goAway.lastCallID > 0 }
             for id in unseen {
-                fail(id, RPCError(code: .unavailable, message: "the server is going away: \(goAway.message)", reason: "GOING_AWAY"))
+                fail(id, RPCError(code: .unavailable, message: "the server is going away: \(goAway.message)", reason: .goingAway))
             }
-            failQueue(RPCError(code: .unavailable, message: "the server is going away: \(goAway.message)", reason: "GOING_AWAY"))
+            failQueue(RPCError(code: .unavailable, message: "the server is going away: \(goAway.message)", reason: .goingAway))
             if goAway.status != .unavailable && goAway.status != .ok {
                 // A protocol error: the server closes; say why to every caller.
                 for id in Array(pending.keys) {
-                    fail(id, RPCError(code: goAway.status, message: goAway.message, reason: "CONNECTION_ERROR"))
+                    fail(id, RPCError(code: goAway.status, message: goAway.message, reason: .connectionError))
                 }
             }
         case .message(let message):
@@ -109,7 +110,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         keepalive?.cancel()
         deadlines.cancelAll()
-        let error = RPCError(code: .unavailable, message: "the connection to the server closed", reason: "CONNECTION_CLOSED")
+        let error = RPCError(code: .unavailable, message: "the connection to the server closed", reason: .connectionClosed)
         ready.fail(error)
         for id in Array(pending.keys) { fail(id, error) }
         failQueue(error)
@@ -117,7 +118,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let failure = RPCError(code: .unavailable, message: "connection failed: \(error)", reason: "CONNECTION_FAILED")
+        let failure = RPCError(code: .unavailable, message: "connection failed: \(error)", reason: .connectionFailed)
         ready.fail(failure)
         context.close(promise: nil)
     }
@@ -130,13 +131,13 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         promise: EventLoopPromise<ResponseFrame>, onMessage: MessageHandler? = nil
     ) {
         guard isUsable else {
-            promise.fail(RPCError(code: .unavailable, message: "the connection is closing", reason: "CONNECTION_CLOSED"))
+            promise.fail(RPCError(code: .unavailable, message: "the connection is closing", reason: .connectionClosed))
             return
         }
         if payload.readableBytes > maxMessageSize - 1024 {
             promise.fail(RPCError(
                 code: .resourceExhausted, message: "the request exceeds the server's maximum message size of \(maxMessageSize) bytes",
-                reason: "REQUEST_TOO_LARGE"
+                reason: .requestTooLarge
             ))
             return
         }
@@ -148,7 +149,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         } else if queue.count < configuration.maximumQueuedCalls {
             queue.append(call)
         } else {
-            promise.fail(RPCError(code: .resourceExhausted, message: "too many calls queued on the client", reason: "CLIENT_QUEUE_FULL"))
+            promise.fail(RPCError(code: .resourceExhausted, message: "too many calls queued on the client", reason: .clientQueueFull))
         }
     }
 
@@ -156,11 +157,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     func cancel(_ promise: EventLoopPromise<ResponseFrame>) {
         if let index = queue.firstIndex(where: { $0.promise.futureResult === promise.futureResult }) {
             queue.remove(at: index)
-            promise.fail(RPCError(code: .cancelled, message: "the call was cancelled", reason: "CANCELLED"))
+            promise.fail(RPCError(code: .cancelled, message: "the call was cancelled", reason: .cancelled))
             return
         }
         guard let id = pending.first(where: { $0.value.futureResult === promise.futureResult })?.key else { return }
-        fail(id, RPCError(code: .cancelled, message: "the call was cancelled", reason: "CANCELLED"))
+        fail(id, RPCError(code: .cancelled, message: "the call was cancelled", reason: .cancelled))
         write(.cancel(callID: id))
     }
 
@@ -171,7 +172,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         if let deadline = call.deadline {
             let remaining = deadline - .now()
             guard remaining > .zero else {
-                call.promise.fail(RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED"))
+                call.promise.fail(RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: .deadlineExceeded))
                 return
             }
             timeoutMilliseconds = UInt64(max(1, remaining.nanoseconds / 1_000_000))
@@ -194,7 +195,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// Fails every call whose deadline passed and tells the server to drop it.
     private func deadlineTimerFired() {
         for call in deadlines.fire(now: .now(), schedule: { deadlineTimer(at: $0) }) {
-            fail(call.callID, RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED"))
+            fail(call.callID, RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: .deadlineExceeded))
             write(.cancel(callID: call.callID))
         }
     }

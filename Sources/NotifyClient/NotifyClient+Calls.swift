@@ -1,6 +1,6 @@
+public import NotifyCore
 public import NotifyDomain
 public import NotifyMessages
-public import NotifyWire
 
 /// Typed calls for every method, so callers need not spell method names.
 extension NotifyClient {
@@ -108,7 +108,7 @@ public struct FeedWatch: AsyncSequence, Sendable {
                         let left = deadline - .now
                         guard left > .zero else {
                             ended = true
-                            throw RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED")
+                            throw RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: .deadlineExceeded)
                         }
                         timeout = left
                     }
@@ -128,7 +128,7 @@ public struct FeedWatch: AsyncSequence, Sendable {
                     pages = nil
                     resumptions += 1
                 } catch let error as RPCError
-                    where error.code == .resourceExhausted && error.reason == "OVERLOADED" && resumptions > 0
+                    where error.code == .resourceExhausted && error.reason == .overloaded && resumptions > 0
                     && overloadedRetries < 50 {
                     // The paused call's stream is released a moment after
                     // its cancel: try again shortly rather than fail a

@@ -1,6 +1,7 @@
 public import Logging
 public import NIOCore
 public import NIOPosix
+public import NotifyCore
 public import NotifyCrypto
 public import NotifyMessages
 import NotifyTLS
@@ -94,7 +95,7 @@ public final class NotifyClient: Sendable {
         do throws(MessageError) {
             return try request.exactlySerializedBuffer()
         } catch {
-            throw RPCError(code: .invalidArgument, message: error.message, reason: "UNDECODABLE_REQUEST")
+            throw RPCError(code: .invalidArgument, message: error.message, reason: .undecodableRequest)
         }
     }
 
@@ -136,7 +137,7 @@ public final class NotifyClient: Sendable {
             case .message(let message):
                 completion(.failure(RPCError(
                     code: .internalError, message: "the answer is a \(type(of: message)), not a \(Response.self)",
-                    reason: "UNDECODABLE_RESPONSE"
+                    reason: .undecodableResponse
                 )))
             case .frame(let response):
                 completion(Result { () throws(RPCError) -> Response in try Self.decode(try Self.payload(of: response)) })
@@ -166,7 +167,7 @@ public final class NotifyClient: Sendable {
         do throws(MessageError) {
             return try Response(serializedBytes: payload)
         } catch {
-            throw RPCError(code: .internalError, message: "undecodable response: \(error.message)", reason: "UNDECODABLE_RESPONSE")
+            throw RPCError(code: .internalError, message: "undecodable response: \(error.message)", reason: .undecodableResponse)
         }
     }
 
@@ -241,10 +242,10 @@ public final class NotifyClient: Sendable {
                 case .fail:
                     return RPCError(
                         code: .resourceExhausted,
-                        message: "the stream's reader left more than \(bufferBytes) bytes unread", reason: "CONSUMER_TOO_SLOW")
+                        message: "the stream's reader left more than \(bufferBytes) bytes unread", reason: .consumerTooSlow)
                 case .pause:
                     continuation.finish(throwing: StreamPaused())
-                    return RPCError(code: .cancelled, message: "paused for a slow reader", reason: "CANCELLED")
+                    return RPCError(code: .cancelled, message: "paused for a slow reader", reason: .cancelled)
                 }
             }
             let message: Message
@@ -258,10 +259,10 @@ public final class NotifyClient: Sendable {
                 return nil
             case .terminated:
                 // The reader left before the call was up to hear it.
-                return RPCError(code: .cancelled, message: "the stream's reader is gone", reason: "CANCELLED")
+                return RPCError(code: .cancelled, message: "the stream's reader is gone", reason: .cancelled)
             case .dropped:
                 // The buffer is unbounded in count: bytes bound it, above.
-                return RPCError(code: .resourceExhausted, message: "the stream's buffer is full", reason: "CONSUMER_TOO_SLOW")
+                return RPCError(code: .resourceExhausted, message: "the stream's buffer is full", reason: .consumerTooSlow)
             @unknown default:
                 return nil
             }
@@ -288,7 +289,7 @@ public final class NotifyClient: Sendable {
             if let timeout {
                 group.any().scheduleTask(in: TimeAmount(timeout)) {
                     continuation.finish(throwing: RPCError(
-                        code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED"))
+                        code: .deadlineExceeded, message: "the call's deadline passed", reason: .deadlineExceeded))
                 }
             }
             return result
@@ -350,7 +351,7 @@ public final class NotifyClient: Sendable {
 
     // MARK: Internals
 
-    private static let closedError = RPCError(code: .unavailable, message: "the client is closed", reason: "CLIENT_CLOSED")
+    private static let closedError = RPCError(code: .unavailable, message: "the client is closed", reason: .clientClosed)
 
     private var isClosed: Bool {
         state.withLock { state in
@@ -449,7 +450,7 @@ public final class NotifyClient: Sendable {
     }
 
     private static func rpcError(_ error: any Error) -> RPCError {
-        (error as? RPCError) ?? RPCError(code: .unavailable, message: "\(error)", reason: "CONNECTION_FAILED")
+        (error as? RPCError) ?? RPCError(code: .unavailable, message: "\(error)", reason: .connectionFailed)
     }
 
     private enum Next {
@@ -484,7 +485,7 @@ public final class NotifyClient: Sendable {
                 return .wait(future)
             case .backingOff(let until, _, let lastError) where ContinuousClock.now < until:
                 return .fail(RPCError(
-                    code: .unavailable, message: "the server is unreachable: \(lastError.message)", reason: "BACKING_OFF"
+                    code: .unavailable, message: "the server is unreachable: \(lastError.message)", reason: .backingOff
                 ))
             case .closed:
                 return .fail(Self.closedError)
@@ -507,7 +508,7 @@ public final class NotifyClient: Sendable {
         case .success(let context):
             tlsContext = context
         case .failure(let error):
-            return eventLoop.makeFailedFuture(RPCError(code: .unavailable, message: "TLS configuration: \(error)", reason: "TLS_CONFIGURATION"))
+            return eventLoop.makeFailedFuture(RPCError(code: .unavailable, message: "TLS configuration: \(error)", reason: .tlsConfiguration))
         }
         let configuration = self.configuration
         let connectTimeout = TimeAmount(configuration.connectTimeout)
@@ -538,7 +539,7 @@ public final class NotifyClient: Sendable {
                 let ready = handler.ready
                 let loopBound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
                 let timeout = channel.eventLoop.scheduleTask(in: connectTimeout) {
-                    ready.fail(RPCError(code: .unavailable, message: "the TLS handshake timed out", reason: "CONNECT_TIMEOUT"))
+                    ready.fail(RPCError(code: .unavailable, message: "the TLS handshake timed out", reason: .connectTimeout))
                     channel.close(promise: nil)
                 }
                 return ready.futureResult.map {
@@ -552,7 +553,7 @@ public final class NotifyClient: Sendable {
             }
             .flatMapErrorThrowing { error -> Connection in
                 if let error = error as? RPCError { throw error }
-                throw RPCError(code: .unavailable, message: "cannot connect to \(configuration.host):\(configuration.port): \(error)", reason: "CONNECTION_FAILED")
+                throw RPCError(code: .unavailable, message: "cannot connect to \(configuration.host):\(configuration.port): \(error)", reason: .connectionFailed)
             }
         future.whenComplete { [weak self] result in
             self?.connectFinished(result, failuresSoFar: failuresSoFar)
@@ -576,7 +577,7 @@ public final class NotifyClient: Sendable {
             }
         case .failure(let error):
             let rpcError = error as? RPCError
-                ?? RPCError(code: .unavailable, message: "\(error)", reason: "CONNECTION_FAILED")
+                ?? RPCError(code: .unavailable, message: "\(error)", reason: .connectionFailed)
             let failures = failuresSoFar + 1
             let backoff = min(configuration.maximumBackoff, configuration.initialBackoff * (1 << min(failures - 1, 16)))
             logger.debug("connect failed", metadata: ["error.message": "\(rpcError.message)", "notify.backoff": "\(backoff)"])

@@ -1,4 +1,5 @@
 import NIOCore
+import NotifyCore
 import NotifyServer
 import NotifyWire
 

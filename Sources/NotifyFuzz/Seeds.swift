@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
 import NotifyWire
@@ -61,7 +62,7 @@ enum Seeds {
             .request(RequestFrame(callID: 3, method: Methods.watchFeed, metadata: ["authorization": "Bearer t"], payload: ListFeedRequest(user: 3).serializedBuffer())),
             .response(ResponseFrame(callID: 2, status: .ok, metadata: ["x-request-id": "r"], payload: NotifyResponse(id: "id", recipients: 2).serializedBuffer())),
             .response(ResponseFrame(
-                callID: 4, status: .invalidArgument, message: "invalid fields", reason: "INVALID_FIELDS",
+                callID: 4, status: .invalidArgument, message: "invalid fields", reason: .invalidFields,
                 fieldViolations: [FieldViolation(field: "type", description: "Is required.")]
             )),
             .message(StreamMessageFrame(callID: 3, payload: ByteBuffer(bytes: [0x0a, 0x00]))),

@@ -1,6 +1,6 @@
 import NIOHTTP1
+import NotifyCore
 import NotifyDomain
-import NotifyWire
 
 /// Which documented contract a route follows; it decides the error body.
 enum Contract: Sendable {
@@ -146,73 +146,76 @@ enum ErrorTable {
 
     // MARK: RPC statuses
 
-    private static func problem(for error: RPCError, graph: Bool) -> Problem? {
-        switch (error.code, error.reason ?? "") {
-        case (.unauthenticated, let reason):
-            let message: String = switch reason {
-            case "MISSING_TOKEN": graph ? "Access token is empty." : "Authentication credentials were not provided."
-            case "TOKEN_EXPIRED": graph ? "Lifetime validation failed, the token is expired." : "Token has expired."
-            case "TOKEN_REVOKED": graph ? "Access token has been revoked." : "Token has been revoked."
-            default: graph ? "Access token validation failure." : "Invalid token."
-            }
-            let code = graph ? "InvalidAuthenticationToken" : (reason == "MISSING_TOKEN" ? "not_authenticated" : "authentication_failed")
-            return Problem(status: .unauthorized, code: code, message: message, challenge: true)
+    /// The answer to a failed call: by its reason, every reason this build knows named once, so
+    /// that a new ``Reason`` without a row here fails to compile. A reason from a newer server, or
+    /// none, falls back to the status (``problem(forStatus:graph:)``).
+    ///
+    /// - Returns: nil for the reasons the gateway never expects from its calls (admin-only
+    ///   statuses, a bug in the service or in this gateway): the caller answers 500 and logs them.
+    static func problem(for error: RPCError, graph: Bool) -> Problem? {
+        guard let kind = error.reason?.kind else { return problem(forStatus: error, graph: graph) }
+        switch kind {
+        case .missingToken:
+            return Problem(
+                status: .unauthorized, code: graph ? "InvalidAuthenticationToken" : "not_authenticated",
+                message: graph ? "Access token is empty." : "Authentication credentials were not provided.", challenge: true
+            )
+        case .tokenExpired:
+            return unauthorized(graph ? "Lifetime validation failed, the token is expired." : "Token has expired.", graph: graph)
+        case .tokenRevoked:
+            return unauthorized(graph ? "Access token has been revoked." : "Token has been revoked.", graph: graph)
+        case .invalidToken:
+            return unauthorized(graph ? "Access token validation failure." : "Invalid token.", graph: graph)
 
-        case (.permissionDenied, "CALLER_BLOCKED"):
+        case .callerBlocked:
             return Problem(
                 status: .forbidden, code: graph ? "callerBlocked" : "caller_blocked",
                 message: graph ? "The caller is on the blocked list." : "You are on the blocked list."
             )
-        case (.permissionDenied, "ADMIN_ROLE_REQUIRED"):
+        case .adminRoleRequired:
             return Problem(
                 status: .forbidden, code: graph ? "accessDenied" : "permission_denied",
                 message: "You do not have permission to perform this action."
             )
-        case (.permissionDenied, _):
-            return Problem(
-                status: .forbidden, code: graph ? "accessDenied" : "permission_denied",
-                message: graph
-                    ? "The caller is not authorized to act on behalf of the user or send notifications to the user."
-                    : "You do not have permission to perform this action."
-            )
+        case .notAuthorizedForApp, .notAuthorizedForUser, .notSubscriptionOwner:
+            return forbidden(graph: graph)
 
-        case (.invalidArgument, "INVALID_FIELDS"), (.invalidArgument, "MISSING_UNS_ID"):
+        case .invalidFields, .missingUnsID:
             return invalidFields(error.fieldViolations.map { Violation(field: $0.field, message: $0.description) }, graph: graph)
-        case (.invalidArgument, "INVALID_METADATA"):
+        case .invalidMetadata:
             // A header the service refused (an Idempotency-Key past 255 bytes): its message names it.
             return Problem(status: .badRequest, code: graph ? "invalidRequest" : "invalid", message: error.message)
-        case (.invalidArgument, _):
-            return Problem(status: .badRequest, code: graph ? "invalidRequest" : "invalid", message: "The request is invalid.")
+        case .undecodableRequest:
+            return invalidRequest(graph: graph)
 
-        case (.notFound, "USER_NOT_FOUND"):
+        case .userNotFound:
             // SelfCommunity validates `user` as a primary key: an unknown one
             // is a field error of the body, as its serializer reports it.
             let field = error.fieldViolations.first.map { Violation(field: $0.field, message: $0.description) }
                 ?? Violation(field: "user", message: "No such user.")
             return invalidFields([field], graph: graph)
-        case (.notFound, "SUBSCRIPTION_NOT_FOUND"):
+        case .subscriptionNotFound:
             return Problem(
                 status: .notFound, code: graph ? "itemNotFound" : "not_found",
                 message: "No subscription matches the X-UNS-ID header."
             )
-        case (.notFound, "SUBSCRIPTION_EXPIRED"):
+        case .subscriptionExpired:
             return Problem(
                 status: .notFound, code: graph ? "itemNotFound" : "not_found",
                 message: "The subscription named by the X-UNS-ID header has expired."
             )
 
-        case (.resourceExhausted, "REQUEST_TOO_LARGE"):
+        case .requestTooLarge:
             return Problem(
                 status: .payloadTooLarge, code: graph ? "payloadTooLarge" : "payload_too_large",
                 message: "The request is too large for the service."
             )
-        case (.resourceExhausted, "FEED_FULL"):
+        case .feedFull:
             return Problem(
                 status: .insufficientStorage, code: graph ? "quotaLimitReached" : "feed_full",
                 message: "The recipient's feed holds the most entries it may; nothing was stored."
             )
-        case (.resourceExhausted, "THROTTLED"), (.resourceExhausted, "STORE_BUSY"), (.resourceExhausted, "TOO_MANY_CALLS"),
-            (.resourceExhausted, "CLIENT_QUEUE_FULL"), (.resourceExhausted, "OVERLOADED"):
+        case .throttled, .storeBusy, .tooManyCalls, .clientQueueFull, .overloaded:
             let seconds = error.metadata["retry-after"].flatMap { Int($0) }.map { max(1, $0) } ?? 1
             if graph {
                 return Problem(
@@ -226,13 +229,13 @@ enum ErrorTable {
                 retryAfter: String(seconds)
             )
 
-        case (.failedPrecondition, "IDEMPOTENCY_KEY_REUSED"):
+        case .idempotencyKeyReused:
             return Problem(
                 status: .conflict, code: graph ? "conflict" : "idempotency_key_reused",
                 message: "The Idempotency-Key was already used with another request."
             )
 
-        case (.unavailable, "STORE_UNAVAILABLE"):
+        case .storeUnavailable:
             // Not throttling (429/406): the store cannot write (disk full,
             // database lost) until an operator frees it; /readyz says so too.
             let seconds = error.metadata["retry-after"].flatMap { Int($0) }.map { max(1, $0) } ?? 30
@@ -241,20 +244,69 @@ enum ErrorTable {
                 message: "The notification store cannot take writes (disk full or database unavailable); nothing was stored.",
                 retryAfter: String(seconds)
             )
-        case (.unavailable, _):
-            return Problem(
-                status: .serviceUnavailable, code: graph ? "serviceNotAvailable" : "service_unavailable",
-                message: "The notification service is unavailable; retry later.", retryAfter: "1"
-            )
-        case (.deadlineExceeded, _):
-            return Problem(
-                status: .gatewayTimeout, code: graph ? "gatewayTimeout" : "gateway_timeout",
-                message: "The notification service did not answer in time."
-            )
+        case .goingAway, .backingOff, .clientClosed, .connectionClosed, .connectionFailed, .connectTimeout,
+            .tlsConfiguration, .notServing, .streamEnded, .streamFailed:
+            return serviceUnavailable(graph: graph)
+        case .deadlineExceeded:
+            return gatewayTimeout(graph: graph)
 
-        default:
+        // Never expected from the gateway's calls: statuses of admin methods, the gateway's own
+        // misuse of the protocol (CONNECTION_ERROR is the server refusing our frames), in-process
+        // misuse, and bugs on either side.
+        case .alreadyExists, .connectionNotFound, .notBlocked, .notFound, .tokenNotFound, .internal,
+            .responseTooLarge, .unknownMethod, .cancelled, .connectionError, .consumerTooSlow,
+            .undecodableResponse, .localAnswerUnencoded, .notAStream, .streamingUnsupported, .probeAccepted,
+            .wrongKind:
             return nil
         }
+    }
+
+    /// The answer to a failure with no reason, or one this build does not know: by its status alone.
+    ///
+    /// - Returns: nil for a status the gateway has no answer for (then 500).
+    static func problem(forStatus error: RPCError, graph: Bool) -> Problem? {
+        switch error.code {
+        case .unauthenticated: unauthorized(graph ? "Access token validation failure." : "Invalid token.", graph: graph)
+        case .permissionDenied: forbidden(graph: graph)
+        case .invalidArgument: invalidRequest(graph: graph)
+        case .unavailable: serviceUnavailable(graph: graph)
+        case .deadlineExceeded: gatewayTimeout(graph: graph)
+        default: nil
+        }
+    }
+
+    private static func unauthorized(_ message: String, graph: Bool) -> Problem {
+        Problem(
+            status: .unauthorized, code: graph ? "InvalidAuthenticationToken" : "authentication_failed",
+            message: message, challenge: true
+        )
+    }
+
+    private static func forbidden(graph: Bool) -> Problem {
+        Problem(
+            status: .forbidden, code: graph ? "accessDenied" : "permission_denied",
+            message: graph
+                ? "The caller is not authorized to act on behalf of the user or send notifications to the user."
+                : "You do not have permission to perform this action."
+        )
+    }
+
+    private static func invalidRequest(graph: Bool) -> Problem {
+        Problem(status: .badRequest, code: graph ? "invalidRequest" : "invalid", message: "The request is invalid.")
+    }
+
+    private static func serviceUnavailable(graph: Bool) -> Problem {
+        Problem(
+            status: .serviceUnavailable, code: graph ? "serviceNotAvailable" : "service_unavailable",
+            message: "The notification service is unavailable; retry later.", retryAfter: "1"
+        )
+    }
+
+    private static func gatewayTimeout(graph: Bool) -> Problem {
+        Problem(
+            status: .gatewayTimeout, code: graph ? "gatewayTimeout" : "gateway_timeout",
+            message: "The notification service did not answer in time."
+        )
     }
 
     private static func invalidFields(_ violations: [Violation], graph: Bool) -> Problem {

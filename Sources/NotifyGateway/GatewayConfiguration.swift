@@ -1,4 +1,5 @@
 public import NotifyClient
+public import NotifyCore
 public import NotifyTLS
 public import NotifyWire
 

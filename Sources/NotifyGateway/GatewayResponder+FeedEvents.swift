@@ -1,8 +1,8 @@
 import NIOHTTP1
 import NotifyClient
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
-import NotifyWire
 
 extension GatewayResponder {
     /// `GET /feed/events?user=ID[&after=SEQ][&limit=N]`: a user's feed as
@@ -44,7 +44,7 @@ extension GatewayResponder {
         let first: ListFeedResponse
         do {
             guard let page = try await pages.next() else {
-                throw RPCError(code: .unavailable, message: "the feed ended before its first page", reason: "STREAM_ENDED")
+                throw RPCError(code: .unavailable, message: "the feed ended before its first page", reason: .streamEnded)
             }
             first = page
         } catch {
@@ -69,7 +69,7 @@ extension GatewayResponder {
     }
 
     private static func rpcError(_ error: any Error) -> RPCError {
-        (error as? RPCError) ?? RPCError(code: .unavailable, message: "\(error)", reason: "STREAM_FAILED")
+        (error as? RPCError) ?? RPCError(code: .unavailable, message: "\(error)", reason: .streamFailed)
     }
 }
 
@@ -146,7 +146,7 @@ struct FeedEvents {
 
     /// The last event of a stream the gateway ends as it shuts down.
     static let goingAway = end(RPCError(
-        code: .unavailable, message: "the gateway is shutting down: reconnect", reason: "GOING_AWAY"
+        code: .unavailable, message: "the gateway is shutting down: reconnect", reason: .goingAway
     ))
 
     /// The last event: why the service ended the stream, when it did.
@@ -155,7 +155,7 @@ struct FeedEvents {
         var data: [UInt8] = []
         JSONValue.object([
             "status": .string(error.code.name),
-            "reason": error.reason.map(JSONValue.string) ?? .null,
+            "reason": error.reason.map { .string($0.rawValue) } ?? .null,
             "message": .string(error.message),
         ]).write(to: &data)
         var out: [UInt8] = []

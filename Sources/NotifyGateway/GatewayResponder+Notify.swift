@@ -1,9 +1,9 @@
 import NIOCore
 import NIOHTTP1
 import NotifyClient
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
-import NotifyWire
 
 extension GatewayResponder {
     /// `POST /api/v2/notification/notify/`: SelfCommunity's Create Custom

@@ -2,9 +2,9 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NotifyClient
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
-import NotifyWire
 
 extension GatewayResponder {
     /// `POST [/beta|/v1.0]/me/notifications/`: Graph's Create and send a
@@ -76,7 +76,7 @@ extension GatewayResponder {
             let context = "\(base)/$metadata#users('\(stored.user)')/notifications/$entity"
             guard stored.writeGraphEntity(context: context, to: &entity) else {
                 return outcome(.failure(.rpc(RPCError(
-                    code: .internalError, message: "the service answered a non-Graph notification", reason: "WRONG_KIND"
+                    code: .internalError, message: "the service answered a non-Graph notification", reason: .wrongKind
                 ))))
             }
             var headers = ResponseHeaders()

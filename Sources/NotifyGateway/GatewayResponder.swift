@@ -1,12 +1,12 @@
 import Foundation
-import NIOHTTP1
 import Logging
 import NIOCore
+import NIOHTTP1
 import NotifyClient
+import NotifyCore
 import NotifyCrypto
 import NotifyDomain
 import NotifyMessages
-import NotifyWire
 
 /// Answers every HTTP request: finds the route, checks the method, and hands
 /// the request to its endpoint.
@@ -91,7 +91,7 @@ struct GatewayResponder: Sendable {
 
     /// The answer to a request that needs a task once the gateway has stopped taking them.
     static let stopping = Failure.rpc(RPCError(
-        code: .unavailable, message: "the gateway is shutting down", reason: "GOING_AWAY"
+        code: .unavailable, message: "the gateway is shutting down", reason: .goingAway
     ))
 
     private func finish(
@@ -127,7 +127,7 @@ struct GatewayResponder: Sendable {
         var generator = random.generator
         let identity = RequestIdentity(clientValue: clientRequestID, id: UUIDText.random(using: &generator))
         let contract = GatewayRoutes.route(for: path)?.endpoint.contract ?? .gateway
-        let error = RPCError(code: .deadlineExceeded, message: "no answer within the RPC deadline", reason: "DEADLINE_EXCEEDED")
+        let error = RPCError(code: .deadlineExceeded, message: "no answer within the RPC deadline", reason: .deadlineExceeded)
         return answer(.rpc(error), contract: contract, identity: identity)
     }
 
@@ -156,7 +156,7 @@ struct GatewayResponder: Sendable {
     }
 
     private static func isStoreUnavailable(_ failure: Failure) -> Bool {
-        if case .rpc(let error) = failure { return error.reason == "STORE_UNAVAILABLE" }
+        if case .rpc(let error) = failure { return error.reason == .storeUnavailable }
         return false
     }
 
@@ -200,13 +200,13 @@ struct GatewayResponder: Sendable {
     ) {
         upstream.client.start(method, empty, metadata: metadata, memo: memo, as: Response.self, on: eventLoop) { result in
             switch result {
-            case .failure(let error) where error.code == .invalidArgument && error.reason == "INVALID_FIELDS":
+            case .failure(let error) where error.code == .invalidArgument && error.reason == .invalidFields:
                 outcome(.failure(bodyFailure()))
             case .failure(let error):
                 outcome(.failure(.rpc(error)))
             case .success:
                 outcome(.failure(.rpc(RPCError(
-                    code: .internalError, message: "the service accepted an empty \(method)", reason: "PROBE_ACCEPTED"
+                    code: .internalError, message: "the service accepted an empty \(method)", reason: .probeAccepted
                 ))))
             }
         }
@@ -248,9 +248,9 @@ struct GatewayResponder: Sendable {
                 let live = try? await upstream.client.health(timeout: timeout)
                 if live?.status == .serving {
                     return .failure(.rpc(RPCError(
-                        code: .unavailable, message: "the store cannot write", reason: "STORE_UNAVAILABLE")))
+                        code: .unavailable, message: "the store cannot write", reason: .storeUnavailable)))
                 }
-                return .failure(.rpc(RPCError(code: .unavailable, message: "the service is \(health.status)", reason: "NOT_SERVING")))
+                return .failure(.rpc(RPCError(code: .unavailable, message: "the service is \(health.status)", reason: .notServing)))
             }
             return .success(Self.json(
                 .object(["status": .string("ready"), "upstream": .string("SERVING")]), status: .ok, contract: .gateway,

@@ -1,9 +1,9 @@
 import Foundation
 import Histogram
 import NotifyClient
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
-import NotifyWire
 import Synchronization
 
 /// Live readers of one user's feed during a run (`--watchers N`): each a

@@ -1,8 +1,8 @@
 import NIOCore
 import NotifyClient
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
-import NotifyWire
 
 /// The RPC calls of a run, encoded once.
 ///

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NotifyCore
 import NotifyTLS
 import NotifyWire
 import Synchronization

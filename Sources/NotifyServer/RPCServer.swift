@@ -1,6 +1,7 @@
 public import Logging
 public import NIOCore
 public import NIOPosix
+public import NotifyCore
 public import NotifyCrypto
 import NotifyDomain
 import NotifyTLS
@@ -215,7 +216,7 @@ extension RPCServer: LocalRPCEndpoint {
                 completion(.frame(CallJob.failure(
                     RPCError(
                         code: .unimplemented, message: "server streams are served on connections only",
-                        reason: "STREAMING_UNSUPPORTED"
+                        reason: .streamingUnsupported
                     ),
                     context: context
                 )))
@@ -268,7 +269,7 @@ extension RPCServer: LocalRPCEndpoint {
             return {}
         case .task, .staged:
             completion(CallJob.failure(
-                RPCError(code: .unimplemented, message: "\(method) is not a server stream", reason: "NOT_A_STREAM"),
+                RPCError(code: .unimplemented, message: "\(method) is not a server stream", reason: .notAStream),
                 context: context
             ))
             return {}

@@ -1,3 +1,4 @@
+public import NotifyCore
 public import NotifyDomain
 public import NotifyTLS
 public import NotifyWire

@@ -1,5 +1,6 @@
 public import NIOCore
 import NIOPosix
+public import NotifyCore
 import NotifyTLS
 public import NotifyWire
 

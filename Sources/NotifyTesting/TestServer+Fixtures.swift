@@ -1,10 +1,10 @@
 public import Foundation
 public import NotifyClient
+public import NotifyCore
 public import NotifyDomain
 import NotifyMessages
 import NotifyServer
 import NotifyStorageSQLite
-public import NotifyWire
 
 /// Set-up shortcuts for end-to-end tests.
 ///

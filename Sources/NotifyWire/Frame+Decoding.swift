@@ -1,5 +1,6 @@
 internal import CNotifyProto
 public import NIOCore
+public import NotifyCore
 
 extension Frame {
     /// Decodes one frame body: the bytes after the 5-byte header.
@@ -79,7 +80,7 @@ extension Frame {
                     message: try Self.string(message.status_message, "status message") ?? "",
                     metadata: try Self.metadata(count: message.n_metadata, entries: message.metadata),
                     payload: message.has_payload != 0 ? Self.bytes(message.payload) : nil,
-                    reason: try Self.string(message.reason, "reason"),
+                    reason: try Self.string(message.reason, "reason").map(Reason.init(rawValue:)),
                     fieldViolations: try Self.fieldViolations(
                         count: message.n_field_violations,
                         entries: message.field_violations

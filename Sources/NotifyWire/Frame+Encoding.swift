@@ -1,5 +1,6 @@
 internal import CNotifyProto
 public import NIOCore
+import NotifyCore
 
 extension Frame {
     /// Appends this frame to `buffer`: the 5-byte header, then the packed `notify.v1.Frame`.
@@ -92,7 +93,7 @@ extension Frame {
     private static func encode(_ response: ResponseFrame, into buffer: inout ByteBuffer) throws(WireError) {
         var size = ScratchArena.Size()
         size.add(string: response.message)
-        size.add(string: response.reason ?? "")
+        size.add(string: response.reason?.rawValue ?? "")
         size.add(metadata: response.metadata)
         size.add(fieldViolations: response.fieldViolations)
         try ScratchArena.with(size) { arena throws(WireError) in
@@ -107,7 +108,7 @@ extension Frame {
                 message.status_message = try arena.cString(response.message, field: "status message")
             }
             (message.n_metadata, message.metadata) = try arena.metadata(response.metadata)
-            message.reason = try arena.optionalCString(response.reason, field: "reason")
+            message.reason = try arena.optionalCString(response.reason?.rawValue, field: "reason")
             (message.n_field_violations, message.field_violations) = try arena.fieldViolations(response.fieldViolations)
 
             let emptyPayload = arena.nonNullPointer

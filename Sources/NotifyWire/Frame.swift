@@ -1,4 +1,5 @@
 public import NIOCore
+public import NotifyCore
 
 /// One unit of the notify wire protocol, as carried by a `notify.v1.Frame`.
 ///
@@ -61,17 +62,6 @@ public struct Settings: Hashable, Sendable {
     }
 }
 
-/// One violation of a request field, sent with `INVALID_ARGUMENT` so a caller can point at it.
-public struct FieldViolation: Hashable, Sendable {
-    public var field: String
-    public var description: String
-
-    public init(field: String, description: String) {
-        self.field = field
-        self.description = description
-    }
-}
-
 /// A call from the client.
 public struct RequestFrame: Hashable, Sendable {
     /// Chosen by the client, unique among its calls in flight, echoed in the response.
@@ -110,8 +100,9 @@ public struct ResponseFrame: Hashable, Sendable {
     /// The serialized response message of a successful unary call; `nil` otherwise. Presence is kept
     /// on the wire, so an empty message and no message stay distinct.
     public var payload: ByteBuffer?
-    /// A stable upper-snake-case reason for a failure, such as `"CALLER_BLOCKED"`.
-    public var reason: String?
+    /// Why the call failed, beyond its status, such as ``Reason/callerBlocked``; carried on the wire
+    /// as its upper-snake-case string, and kept as that string when this build does not know it.
+    public var reason: Reason?
     public var fieldViolations: [FieldViolation]
 
     public init(
@@ -120,7 +111,7 @@ public struct ResponseFrame: Hashable, Sendable {
         message: String = "",
         metadata: Metadata = [:],
         payload: ByteBuffer? = nil,
-        reason: String? = nil,
+        reason: Reason? = nil,
         fieldViolations: [FieldViolation] = []
     ) {
         self.callID = callID

@@ -1,4 +1,5 @@
 public import NIOCore
+public import NotifyCore
 public import NotifyCrypto
 
 /// Something that answers RPC calls in this process, with no connection.
@@ -103,7 +104,7 @@ public enum LocalResponse: Sendable {
         case .message:
             ResponseFrame(
                 callID: 0, status: .internalError, message: "an in-process answer came without its bytes",
-                reason: "LOCAL_ANSWER_UNENCODED"
+                reason: .localAnswerUnencoded
             )
         }
     }

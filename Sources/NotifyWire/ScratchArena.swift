@@ -1,4 +1,5 @@
 internal import CNotifyProto
+internal import NotifyCore
 
 /// A bump allocator over one temporary region, holding the C strings and repeated-field arrays that a
 /// protobuf-c struct points at while it is packed.

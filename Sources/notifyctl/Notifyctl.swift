@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
 import NotifyClient
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
-import NotifyWire
 
 /// notifyctl: calls the notify RPCs from a shell.
 @main

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import NotifyClient
+import NotifyCore
 import NotifyDomain
 import NotifyGateway
 import NotifyServer

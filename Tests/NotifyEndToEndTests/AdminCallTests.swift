@@ -1,11 +1,11 @@
 import Foundation
 import NotifyClient
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
 import NotifyServer
 import NotifyStorageSQLite
 import NotifyTesting
-import NotifyWire
 import Testing
 
 private let app = "app.example.com"

@@ -1,10 +1,10 @@
 import Foundation
 import NotifyClient
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
 import NotifyServer
 import NotifyTesting
-import NotifyWire
 import Testing
 
 /// Abuse of credentials and lifetimes, over real TLS against the real server

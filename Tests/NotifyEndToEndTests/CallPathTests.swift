@@ -1,10 +1,10 @@
 import Foundation
 import NotifyClient
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
 import NotifyServer
 import NotifyTesting
-import NotifyWire
 import Testing
 
 /// Notify and SendNotification run their checks on the connection's event loop

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import NotifyClient
+import NotifyCore
 import NotifyMessages
 import NotifyTesting
 import NotifyWire

@@ -1,4 +1,5 @@
 import NIOCore
+import NotifyCore
 import NotifyClient
 import NotifyDomain
 import NotifyMessages
@@ -101,7 +102,7 @@ struct ConnectionGoAwayTests {
             }
             #expect(response.callID == 2)
             #expect(response.status == .resourceExhausted)
-            #expect(response.reason == "TOO_MANY_CALLS")
+            #expect(response.reason == .tooManyCalls)
             #expect(response.metadata["retry-after"] == "1")
             #expect(response.metadata["x-request-id"] != nil)
             try lock.release()
@@ -138,7 +139,7 @@ struct ConnectionGoAwayTests {
                 Issue.record("expected call 3's answer")
                 return
             }
-            #expect(late.callID == 3 && late.status == .unavailable && late.reason == "GOING_AWAY")
+            #expect(late.callID == 3 && late.status == .unavailable && late.reason == .goingAway)
             try lock.release()
             let answers = responses(await rest(of: connection))
             #expect(Set(answers.map(\.callID)) == [1, 2])
@@ -191,7 +192,7 @@ struct ConnectionGoAwayTests {
         #expect(goAway?.status == .unavailable)
         #expect(goAway?.lastCallID == 0)
         #expect(answers.map(\.callID) == [10, 11, 12])
-        #expect(answers.allSatisfy { $0.status == .unavailable && $0.reason == "GOING_AWAY" })
+        #expect(answers.allSatisfy { $0.status == .unavailable && $0.reason == .goingAway })
         #expect(answers.allSatisfy { $0.metadata["x-request-id"] != nil })
         #expect(closed, "the server closes once the ping is answered")
     }

@@ -1,9 +1,9 @@
 import Foundation
 import NotifyClient
+import NotifyCore
 import NotifyMessages
 import NotifyTLS
 import NotifyTesting
-import NotifyWire
 import Testing
 
 /// The `notifyd` built with the tests; the suite is skipped without it.

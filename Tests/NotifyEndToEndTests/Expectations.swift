@@ -1,6 +1,6 @@
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
-import NotifyWire
 import Testing
 
 /// Expects `body` to fail with an ``RPCError`` of `code` and `reason`, and
@@ -16,7 +16,7 @@ func expectFailure<T>(
         return nil
     } catch let error as RPCError {
         #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
-        #expect(error.reason == reason, "\(error)", sourceLocation: sourceLocation)
+        #expect(error.reason?.rawValue == reason, "\(error)", sourceLocation: sourceLocation)
         return error
     } catch {
         Issue.record("expected an RPCError, got \(error)", sourceLocation: sourceLocation)

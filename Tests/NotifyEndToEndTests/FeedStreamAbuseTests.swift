@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NotifyClient
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
 import NotifyServer

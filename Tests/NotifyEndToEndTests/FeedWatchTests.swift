@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NotifyClient
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
 import NotifyServer
@@ -284,7 +285,7 @@ struct FeedWatchTests {
         #expect(ContinuousClock.now - bodyEnded < .seconds(8))
         let error = await reader.value
         #expect(error?.code == .unavailable)
-        #expect(error?.reason == "GOING_AWAY")
+        #expect(error?.reason == .goingAway)
     }
 
     @Test("on the wire: message frames carry the call id before the final response; a cancel frame frees the stream")
@@ -346,7 +347,7 @@ struct FeedWatchTests {
             }
             #expect(refused.callID == 9)
             #expect(refused.status == .invalidArgument)
-            #expect(refused.reason == "UNDECODABLE_REQUEST")
+            #expect(refused.reason == .undecodableRequest)
             await raw.close()
             await client.close()
         }

@@ -1,11 +1,12 @@
 import Foundation
 import Glibc
 import NIOCore
-import NotifyClient
-import NotifyMessages
-import NotifyDomain
-import NotifyServer
 import NIOPosix
+import NotifyClient
+import NotifyCore
+import NotifyDomain
+import NotifyMessages
+import NotifyServer
 import NotifyTesting
 import NotifyWire
 import Testing
@@ -349,13 +350,13 @@ struct FrameAbuseTests {
                 _ = try await client.callRaw(Methods.healthCheck, payload: HealthCheckRequest().serializedBuffer(), metadata: tooLong)
             }
             #expect(error?.code == .invalidArgument)
-            #expect(error?.reason == "INVALID_METADATA")
+            #expect(error?.reason == .invalidMetadata)
             // In-process (the embedded gateway's path): the same answer.
             let local = NotifyClient(local: server.endpoint)
             let localError = await #expect(throws: RPCError.self) {
                 _ = try await local.callRaw(Methods.healthCheck, payload: HealthCheckRequest().serializedBuffer(), metadata: tooLong)
             }
-            #expect(localError?.reason == "INVALID_METADATA")
+            #expect(localError?.reason == .invalidMetadata)
             await client.close()
         }
     }

@@ -1,11 +1,11 @@
 import Foundation
+import NIOPosix
 import NotifyClient
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
 import NotifyServer
 import NotifyTesting
-import NotifyWire
-import NIOPosix
 import Testing
 
 @Suite("Notify over real TLS against the real server and SQLite")
@@ -313,7 +313,7 @@ struct NotifyCallTests {
                 Issue.record("start sent a request holding a NUL byte")
                 return
             }
-            #expect(startError.code == .invalidArgument && startError.reason == "UNDECODABLE_REQUEST")
+            #expect(startError.code == .invalidArgument && startError.reason == .undecodableRequest)
             #expect(try await client.wholeFeed(of: 1, metadata: admin).isEmpty)
             // The same request without the NUL goes through on the same client.
             _ = try await client.notify(notifyRequest(issuer: 1, recipients: "user", title: "abcdef"), metadata: admin)

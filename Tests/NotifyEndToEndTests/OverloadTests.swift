@@ -1,11 +1,11 @@
 import Foundation
 import NotifyClient
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
 import NotifyServer
 import NotifyStorageSQLite
 import NotifyTesting
-import NotifyWire
 import Testing
 
 @Suite("Overload: the server sheds what it cannot serve and loses nothing it acknowledged")
@@ -47,7 +47,7 @@ struct OverloadTests {
             #expect(!refused.isEmpty, "nothing was shed")
             for error in refused {
                 #expect(error.code == .resourceExhausted)
-                #expect(error.reason == "OVERLOADED")
+                #expect(error.reason == .overloaded)
                 #expect(error.metadata["retry-after"] == "1")
             }
             // Every acknowledged notification is in the issuer's feed, exactly once.

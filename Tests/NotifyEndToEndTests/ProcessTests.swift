@@ -1,9 +1,9 @@
 import Foundation
 import NotifyClient
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
 import NotifyTesting
-import NotifyWire
 import Testing
 
 private let sampleApp = "graphnotifications.sample.windows.com"
@@ -95,7 +95,7 @@ struct ProcessTests {
                         acknowledged.increment()
                         return .ok(answer.id)
                     } catch where error.code == .unavailable {
-                        return .unavailable(error.reason ?? "")
+                        return .unavailable(error.reason?.rawValue ?? "")
                     } catch {
                         return .failed(error)
                     }

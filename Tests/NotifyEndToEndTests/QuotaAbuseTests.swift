@@ -1,11 +1,11 @@
 import Foundation
 import NotifyClient
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
 import NotifyServer
 import NotifyStorageSQLite
 import NotifyTesting
-import NotifyWire
 import Testing
 
 /// Writes into one's own feed, bounded: the per-user feed bound over the
@@ -104,7 +104,7 @@ struct CallerLimitAbuseTests {
                         _ = try await client.listFeed(ListFeedRequest(user: 2, limit: 1), metadata: metadata)
                         return nil
                     } catch let error as RPCError {
-                        return error.reason ?? "\(error)"
+                        return error.reason?.rawValue ?? "\(error)"
                     } catch {
                         return "\(error)"
                     }
@@ -224,7 +224,7 @@ struct CallerLimitAbuseTests {
             do {
                 _ = try await client.listFeed(ListFeedRequest(user: 2), metadata: guess)
             } catch {
-                if error.reason == "THROTTLED" { throttled += 1 } else { checked += 1 }
+                if error.reason == .throttled { throttled += 1 } else { checked += 1 }
             }
         }
         let elapsed = (ContinuousClock.now - start) / .seconds(1)

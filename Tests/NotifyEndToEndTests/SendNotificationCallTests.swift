@@ -1,12 +1,13 @@
 import Foundation
+import NIOCore
+import NIOPosix
 import NotifyClient
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
 import NotifyServer
 import NotifyStorageSQLite
 import NotifyTesting
-import NIOCore
-import NIOPosix
 import NotifyWire
 import Testing
 
@@ -395,7 +396,7 @@ struct InProcessSendNotificationTests {
                 return
             }
             #expect(reused.status == .failedPrecondition)
-            #expect(reused.reason == "IDEMPOTENCY_KEY_REUSED")
+            #expect(reused.reason == .idempotencyKeyReused)
             #expect(try await server.store.feed(user: 2, after: 0, limit: 100).count == calls + 1)
         }
     }
@@ -418,7 +419,7 @@ struct InProcessSendNotificationTests {
                     }
                 }
                 guard case .failure(let error) = result else { return [] }
-                #expect(error.code == .invalidArgument && error.reason == "INVALID_FIELDS")
+                #expect(error.code == .invalidArgument && error.reason == .invalidFields)
                 #expect(error.fieldViolations.allSatisfy { $0.description == "Must not contain U+0000 (NUL)." })
                 return error.fieldViolations.map(\.field)
             }

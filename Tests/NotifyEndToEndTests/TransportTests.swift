@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import NotifyClient
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
 import NotifyServer
@@ -48,7 +49,7 @@ struct TransportTests {
                 _ = try await client.callRaw("/notify.v1.Nope/Nothing", payload: ByteBuffer())
             }
             #expect(error?.code == .unimplemented)
-            #expect(error?.reason == "UNKNOWN_METHOD")
+            #expect(error?.reason == .unknownMethod)
             await client.close()
         }
     }
@@ -61,7 +62,7 @@ struct TransportTests {
                 _ = try await client.callRaw(Methods.healthCheck, payload: ByteBuffer(bytes: [0xFF, 0xFF, 0xFF, 0x01]))
             }
             #expect(error?.code == .invalidArgument)
-            #expect(error?.reason == "UNDECODABLE_REQUEST")
+            #expect(error?.reason == .undecodableRequest)
             #expect(error?.message.contains("HealthCheckRequest") == true)
             await client.close()
         }

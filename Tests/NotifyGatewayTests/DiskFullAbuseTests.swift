@@ -3,10 +3,10 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NotifyClient
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
 import NotifyTesting
-import NotifyWire
 import Testing
 
 /// The `notifyd` built with the tests; the suite is skipped without it.
@@ -115,7 +115,7 @@ struct DiskFullAbuseTests {
                 metadata: .bearer(token))
         }
         #expect(rpcError?.code == .unavailable)
-        #expect(rpcError?.reason == "STORE_UNAVAILABLE")
+        #expect(rpcError?.reason == .storeUnavailable)
         let graph = try await Self.sendNotification(http, base, token: token, subscription: subscription)
         #expect(graph.status == 503)
         #expect(graph.json?["error"]?["code"]?.string == "storeUnavailable")

@@ -4,12 +4,12 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NotifyClient
+import NotifyCore
 import NotifyDomain
 import NotifyGateway
 import NotifyMessages
 import NotifyServer
 import NotifyTesting
-import NotifyWire
 import Testing
 
 /// `/feed/events` against feeds of large entries and readers that do not keep up.

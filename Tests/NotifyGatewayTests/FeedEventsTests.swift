@@ -3,13 +3,13 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NotifyClient
+import NotifyCore
 import NotifyDomain
 import NotifyGateway
 import NotifyMessages
 import NotifyServer
 import NotifyStorageSQLite
 import NotifyTesting
-import NotifyWire
 import Testing
 
 /// `GET /feed/events`: the feed as server-sent events, through FeedService/Watch.

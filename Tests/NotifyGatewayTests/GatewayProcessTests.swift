@@ -3,10 +3,10 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NotifyClient
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
 import NotifyTesting
-import NotifyWire
 import Testing
 
 /// The `notifyd` built with the tests; the suite is skipped without it.

@@ -1,6 +1,6 @@
 import NotifyDomain
 @testable import NotifyServer
-import NotifyWire
+import NotifyCore
 import Testing
 
 @Suite("The rate limiter's memory stays bounded with many callers")
@@ -39,7 +39,7 @@ struct RateLimiterAbuseTests {
             try limiter.acquire(.app("app.example.com"), roles: [.app], now: now)
         }
         let error = #expect(throws: RPCError.self) { try limiter.acquire(.user(5), roles: [.user], now: now) }
-        #expect(error?.reason == "THROTTLED")
+        #expect(error?.reason == .throttled)
         #expect(error?.metadata["retry-after"] == "1")
     }
 
@@ -59,7 +59,7 @@ struct RateLimiterAbuseTests {
         var largest = 0
         for index in 0..<20_000 {
             let now = start.advanced(by: .microseconds(index))
-            limiter.failed("peer-\(index)", reason: "INVALID_TOKEN", logger: nil, now: now)
+            limiter.failed("peer-\(index)", reason: .invalidToken, logger: nil, now: now)
             largest = max(largest, limiter.trackedPeers)
         }
         print("20,000 failing addresses, capacity 500: at most \(largest) tracked")

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NotifyCore
 import NIOEmbedded
 import NotifyMessages
 @testable import NotifyServer
@@ -143,7 +144,7 @@ struct ServerConnectionHandlerTests {
         try h.send(request(1, Self.held), request(2, Self.held))
         let refused = responses(try h.written())
         #expect(refused.map(\.callID) == [2])
-        #expect(refused.first?.reason == "TOO_MANY_CALLS")
+        #expect(refused.first?.reason == .tooManyCalls)
         #expect(refused.first?.metadata["retry-after"] == "1")
         h.calls.answer(1)
         let answered = responses(try h.written())
@@ -187,7 +188,7 @@ struct ServerConnectionHandlerTests {
         try h.send(request(6, Self.inline))
         let crossing = responses(try h.written())
         #expect(crossing.map(\.callID) == [6])
-        #expect(crossing.first?.status == .unavailable && crossing.first?.reason == "GOING_AWAY")
+        #expect(crossing.first?.status == .unavailable && crossing.first?.reason == .goingAway)
         h.calls.answer(5)
         #expect(responses(try h.written()).map(\.status) == [.ok])
         #expect(h.channel.isActive, "the ping is not answered yet")

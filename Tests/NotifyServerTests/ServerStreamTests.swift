@@ -1,7 +1,7 @@
 import NIOCore
 import NotifyMessages
 @testable import NotifyServer
-import NotifyWire
+import NotifyCore
 import Synchronization
 import Testing
 
@@ -53,7 +53,7 @@ struct ServerStreamTests {
         stream.end()
         let error = await sender.value
         #expect(error?.code == .cancelled)
-        #expect(error?.reason == "STREAM_ENDED")
+        #expect(error?.reason == .streamEnded)
         #expect(sent.count == 0)
         await stream.waitUntilEnded()
     }
@@ -66,7 +66,7 @@ struct ServerStreamTests {
         let error = await #expect(throws: RPCError.self) {
             try await stream.send(HealthCheckRequest(service: String(repeating: "x", count: 200)))
         }
-        #expect(error?.reason == "RESPONSE_TOO_LARGE")
+        #expect(error?.reason == .responseTooLarge)
         #expect(sent.count == 1)
     }
 }

@@ -1,4 +1,5 @@
 import NIOCore
+import NotifyCore
 import NotifyWire
 import Testing
 
@@ -47,14 +48,14 @@ struct FrameCodecTests {
                 message: "2 fields are invalid — see violations",
                 metadata: ["retry-after": "0"],
                 payload: nil,
-                reason: "INVALID_RECIPIENT",
+                reason: Reason(rawValue: "INVALID_RECIPIENT"),
                 fieldViolations: [
                     FieldViolation(field: "recipient.user_id", description: "must not be empty"),
                     FieldViolation(field: "content.title", description: "too long: ≤ 200 characters"),
                 ]
             )
         ),
-        .response(ResponseFrame(callID: 5, status: .unavailable, reason: "")),
+        .response(ResponseFrame(callID: 5, status: .unavailable, reason: Reason(rawValue: ""))),
         .message(StreamMessageFrame(callID: 9, payload: bytes(10))),
         .message(StreamMessageFrame(callID: 9, payload: ByteBuffer())),
         .ping(0),

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOTestUtils
+import NotifyCore
 import NotifyWire
 import Testing
 

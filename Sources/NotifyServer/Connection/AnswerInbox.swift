@@ -1,3 +1,4 @@
+import NotifyCore
 import NotifyWire
 import Synchronization
 

@@ -1,4 +1,4 @@
-import NotifyWire
+import NotifyCore
 
 /// Checks of a call's metadata made before the call is routed, the same on a
 /// connection and in-process.
@@ -18,7 +18,7 @@ enum CallMetadata {
             return RPCError(
                 code: .invalidArgument,
                 message: "idempotency-key is longer than \(maxIdempotencyKeyBytes) bytes (\(key.utf8.count))",
-                reason: "INVALID_METADATA"
+                reason: .invalidMetadata
             )
         }
         return nil

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NotifyCore
 import NotifyCrypto
 import NotifyDomain
 import NotifyTLS
@@ -234,12 +235,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             reject(request, RPCError(
                 code: .resourceExhausted,
                 message: "more than \(settings.maxConcurrentCalls) calls in flight on this connection",
-                reason: "TOO_MANY_CALLS", metadata: ["retry-after": "1"]
+                reason: .tooManyCalls, metadata: ["retry-after": "1"]
             ))
         case .rejectGoingAway:
             reject(request, RPCError(
                 code: .unavailable, message: "the server is shutting down: retry on a new connection",
-                reason: "GOING_AWAY"
+                reason: .goingAway
             ))
         case .rejectDuplicateCallID:
             connectionError(code: .invalidArgument, "call id \(request.callID) is already in flight")
@@ -410,7 +411,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private func deadlineTimerFired() {
         for call in deadlines.fire(now: .now(), schedule: { deadlineTimer(at: $0) }) {
             complete(CallJob.failure(
-                RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: "DEADLINE_EXCEEDED"),
+                RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: .deadlineExceeded),
                 callID: call.callID, requestID: call.context
             ))
         }
@@ -441,7 +442,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             write(.response(CallJob.failure(
                 RPCError(
                     code: .resourceExhausted, message: "the response exceeds the maximum message size",
-                    reason: "RESPONSE_TOO_LARGE"
+                    reason: .responseTooLarge
                 ),
                 callID: response.callID,
                 requestID: response.metadata["x-request-id"] ?? UUIDText.random(using: &random)
@@ -503,8 +504,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private func endStreams(status: StatusCode, message: String) {
         for (callID, open) in streams {
             let error = status == .unavailable
-                ? RPCError(code: .unavailable, message: "the server is shutting down: resume on a new connection", reason: "GOING_AWAY")
-                : RPCError(code: .unavailable, message: "the connection is closing: \(message)", reason: "GOING_AWAY")
+                ? RPCError(code: .unavailable, message: "the server is shutting down: resume on a new connection", reason: .goingAway)
+                : RPCError(code: .unavailable, message: "the connection is closing: \(message)", reason: .goingAway)
             complete(CallJob.failure(error, callID: callID, requestID: open.requestID))
         }
     }

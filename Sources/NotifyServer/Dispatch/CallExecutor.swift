@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NotifyCore
 import NotifyMessages
 import NotifyWire
 import Synchronization
@@ -207,7 +208,7 @@ struct CallJob: Sendable {
         switch handler {
         case nil:
             return .answered(failure(
-                RPCError(code: .unimplemented, message: "unknown method \(context.method)", reason: "UNKNOWN_METHOD"),
+                RPCError(code: .unimplemented, message: "unknown method \(context.method)", reason: .unknownMethod),
                 context: context
             ))
         case .inline(let handler)?:
@@ -228,7 +229,7 @@ struct CallJob: Sendable {
     /// The answer when the executor has no place for the call.
     static func overloaded(_ context: ServerContext) -> ResponseFrame {
         var overloaded = RPCError(
-            code: .resourceExhausted, message: "the server is at capacity: retry later", reason: "OVERLOADED"
+            code: .resourceExhausted, message: "the server is at capacity: retry later", reason: .overloaded
         )
         overloaded.metadata.add("retry-after", "1")
         return failure(overloaded, context: context)
@@ -237,7 +238,7 @@ struct CallJob: Sendable {
     /// The answer to a call that arrives once shutdown has begun.
     static func goingAway(_ context: ServerContext) -> ResponseFrame {
         failure(
-            RPCError(code: .unavailable, message: "the server is shutting down", reason: "GOING_AWAY"), context: context
+            RPCError(code: .unavailable, message: "the server is shutting down", reason: .goingAway), context: context
         )
     }
 

@@ -1,4 +1,5 @@
 public import NIOCore
+import NotifyCore
 public import NotifyMessages
 import NotifyWire
 
@@ -102,7 +103,7 @@ public struct RPCRouter: Sendable {
         do throws(MessageError) {
             return try Request(serializedBytes: context.requestPayload)
         } catch {
-            throw RPCError(code: .invalidArgument, message: error.message, reason: "UNDECODABLE_REQUEST")
+            throw RPCError(code: .invalidArgument, message: error.message, reason: .undecodableRequest)
         }
     }
 

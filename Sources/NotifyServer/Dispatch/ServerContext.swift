@@ -1,8 +1,9 @@
 public import Logging
 public import NIOCore
-public import NotifyWire
-import NotifyMessages
+public import NotifyCore
 import NotifyCrypto
+import NotifyMessages
+public import NotifyWire
 
 /// What a handler knows about the call it serves, besides its request.
 public struct ServerContext: Sendable {

@@ -1,6 +1,6 @@
 import NIOCore
+public import NotifyCore
 public import NotifyMessages
-public import NotifyWire
 import Synchronization
 
 /// The sending side of one server-streaming call, for its handler.
@@ -54,7 +54,7 @@ public final class ServerStream: Sendable {
         guard payload.readableBytes <= maxMessageSize - 1024 else {
             throw RPCError(
                 code: .resourceExhausted, message: "a stream message exceeds the maximum message size",
-                reason: "RESPONSE_TOO_LARGE"
+                reason: .responseTooLarge
             )
         }
         await waitUntilWritable()
@@ -69,7 +69,7 @@ public final class ServerStream: Sendable {
         }
     }
 
-    static let endedError = RPCError(code: .cancelled, message: "the stream has ended", reason: "STREAM_ENDED")
+    static let endedError = RPCError(code: .cancelled, message: "the stream has ended", reason: .streamEnded)
 
     /// Returns once the connection can take the next message, or the stream
     /// has ended: a handler waits here before it reads what it will send, so

@@ -1,5 +1,5 @@
 import Logging
-import NotifyWire
+import NotifyCore
 import Synchronization
 
 /// Limits and counts failed authentications (a missing, malformed, unknown,
@@ -53,7 +53,7 @@ final class AuthFailureLimiter: Sendable {
 
     /// Counts a failed authentication of `peer`, and logs now and then.
     /// - Parameter logger: where the now-and-then line goes; nil: nowhere.
-    func failed(_ peer: String?, reason: String?, logger: Logger?, now: ContinuousClock.Instant = .now) {
+    func failed(_ peer: String?, reason: Reason?, logger: Logger?, now: ContinuousClock.Instant = .now) {
         let total = self.total.add(1, ordering: .relaxed).newValue
         if let peer, limit.perSecond > 0 { _ = buckets.take(peer, limit: limit, now: now) }
         let recent: Int? = logState.withLock { state in
@@ -68,7 +68,7 @@ final class AuthFailureLimiter: Sendable {
                 "failed authentications",
                 metadata: [
                     "notify.auth.failures.recent": "\(recent)", "notify.auth.failures.total": "\(total)",
-                    "notify.auth.refusals.total": "\(refusals)", "notify.auth.reason": "\(reason ?? "?")",
+                    "notify.auth.refusals.total": "\(refusals)", "notify.auth.reason": "\(reason?.rawValue ?? "?")",
                 ])
         }
     }

@@ -1,7 +1,7 @@
 import Foundation
-import NotifyDomain
+import NotifyCore
 import NotifyCrypto
-import NotifyWire
+import NotifyDomain
 
 /// Resolves a call's bearer token to its caller.
 ///
@@ -19,22 +19,22 @@ struct Authenticator: Sendable {
         _ metadata: Metadata, memo: TokenMemo? = nil, known: KnownLookups, now: Date = Date()
     ) throws -> Caller {
         guard let header = metadata["authorization"] else {
-            throw RPCError(code: .unauthenticated, message: "a bearer token is required", reason: "MISSING_TOKEN")
+            throw RPCError(code: .unauthenticated, message: "a bearer token is required", reason: .missingToken)
         }
         let tokenHash: (String) -> [UInt8]? = { Self.bearerToken($0).map { SHA256.hash($0.utf8) } }
         guard let hash = memo.map({ $0.hash(for: header, compute: tokenHash) }) ?? tokenHash(header) else {
             throw RPCError(
-                code: .unauthenticated, message: "the authorization must be \"Bearer <token>\"", reason: "INVALID_TOKEN"
+                code: .unauthenticated, message: "the authorization must be \"Bearer <token>\"", reason: .invalidToken
             )
         }
         guard let record = try lookups.token(hash: hash, known: known), constantTimeEquals(record.hash, hash) else {
-            throw RPCError(code: .unauthenticated, message: "the token is not valid", reason: "INVALID_TOKEN")
+            throw RPCError(code: .unauthenticated, message: "the token is not valid", reason: .invalidToken)
         }
         guard !record.revoked else {
-            throw RPCError(code: .unauthenticated, message: "the token was revoked", reason: "TOKEN_REVOKED")
+            throw RPCError(code: .unauthenticated, message: "the token was revoked", reason: .tokenRevoked)
         }
         guard record.expiresAt > now else {
-            throw RPCError(code: .unauthenticated, message: "the token has expired", reason: "TOKEN_EXPIRED")
+            throw RPCError(code: .unauthenticated, message: "the token has expired", reason: .tokenExpired)
         }
         return Caller(principal: record.principal, roles: record.roles, tokenID: record.id, expiresAt: record.expiresAt)
     }

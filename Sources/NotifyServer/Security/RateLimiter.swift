@@ -1,6 +1,6 @@
 import Foundation
+import NotifyCore
 import NotifyDomain
-import NotifyWire
 import Synchronization
 
 /// A per-second rate and its burst: a token bucket's refill and size.
@@ -221,7 +221,7 @@ final class RateLimiter: Sendable {
     static func throttled(after seconds: Double, message: String) -> RPCError {
         let whole = seconds.isFinite ? Int(min(max(1, seconds.rounded(.up)), 86_400)) : 86_400
         return RPCError(
-            code: .resourceExhausted, message: message, reason: "THROTTLED", metadata: ["retry-after": "\(whole)"]
+            code: .resourceExhausted, message: message, reason: .throttled, metadata: ["retry-after": "\(whole)"]
         )
     }
 }

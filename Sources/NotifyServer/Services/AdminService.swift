@@ -1,8 +1,8 @@
 import Foundation
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
 import NotifyStorage
-import NotifyWire
 
 /// Users, connections, subscriptions, the blocked list and tokens: what the
 /// two documented calls need to exist. docs/PROTOCOL.md lists each method's
@@ -27,7 +27,7 @@ struct AdminService: Sendable {
             guard let id = request.id else { throw RPCError.missingField("id") }
             defer { guardrail.lookups.userDeleted(id) }
             guard try await store.deleteUser(id: id) else {
-                throw RPCError(code: .notFound, message: "user \(id) does not exist", reason: "USER_NOT_FOUND")
+                throw RPCError(code: .notFound, message: "user \(id) does not exist", reason: .userNotFound)
             }
             return DeleteUserResponse()
         }
@@ -35,7 +35,7 @@ struct AdminService: Sendable {
             _ = try await guardrail.admit(context, for: .manageUsers)
             let connection = try Self.connection(request.connection)
             for id in [connection.user, connection.to] where try await store.user(id: id) == nil {
-                throw RPCError(code: .notFound, message: "user \(id) does not exist", reason: "USER_NOT_FOUND")
+                throw RPCError(code: .notFound, message: "user \(id) does not exist", reason: .userNotFound)
             }
             try await store.putConnection(connection)
             return PutConnectionResponse()
@@ -44,7 +44,7 @@ struct AdminService: Sendable {
             _ = try await guardrail.admit(context, for: .manageUsers)
             let connection = try Self.connection(request.connection)
             guard try await store.deleteConnection(connection) else {
-                throw RPCError(code: .notFound, message: "no such connection", reason: "CONNECTION_NOT_FOUND")
+                throw RPCError(code: .notFound, message: "no such connection", reason: .connectionNotFound)
             }
             return DeleteConnectionResponse()
         }
@@ -58,7 +58,7 @@ struct AdminService: Sendable {
             }
             try await guardrail.authorize(caller, for: .createSubscription(user: user, app: app), context: context)
             guard try await store.user(id: user) != nil else {
-                throw RPCError(code: .notFound, message: "user \(user) does not exist", reason: "USER_NOT_FOUND")
+                throw RPCError(code: .notFound, message: "user \(user) does not exist", reason: .userNotFound)
             }
             let subscription = Subscription(
                 id: UUIDText.random(), user: user, app: app, platform: platform, deviceID: request.deviceID,
@@ -74,7 +74,7 @@ struct AdminService: Sendable {
             let expiresAt = Date().addingTimeInterval(TimeInterval(try Self.lifetime(request.ttlSeconds)))
             defer { guardrail.lookups.subscriptionChanged(subscription.id) }
             guard let renewed = try await store.renewSubscription(id: subscription.id, expiresAt: expiresAt) else {
-                throw RPCError(code: .notFound, message: "no subscription \(subscription.id)", reason: "SUBSCRIPTION_NOT_FOUND")
+                throw RPCError(code: .notFound, message: "no subscription \(subscription.id)", reason: .subscriptionNotFound)
             }
             return RenewSubscriptionResponse(subscription: renewed)
         }
@@ -98,7 +98,7 @@ struct AdminService: Sendable {
             let principal = try Self.principal(request.caller, field: "caller")
             defer { guardrail.lookups.blockListChanged(principal) }
             guard try await store.unblock(principal) else {
-                throw RPCError(code: .notFound, message: "the caller is not blocked", reason: "NOT_BLOCKED")
+                throw RPCError(code: .notFound, message: "the caller is not blocked", reason: .notBlocked)
             }
             return BlockResponse()
         }
@@ -132,7 +132,7 @@ struct AdminService: Sendable {
             guard let id = request.tokenID, !id.isEmpty else { throw RPCError.missingField("token_id") }
             defer { guardrail.lookups.tokenRevoked() }
             guard try await store.revokeToken(id: id) else {
-                throw RPCError(code: .notFound, message: "no token \(id)", reason: "TOKEN_NOT_FOUND")
+                throw RPCError(code: .notFound, message: "no token \(id)", reason: .tokenNotFound)
             }
             return RevokeTokenResponse()
         }
@@ -141,7 +141,7 @@ struct AdminService: Sendable {
     private func existingSubscription(_ id: String?) async throws -> Subscription {
         guard let id, !id.isEmpty else { throw RPCError.missingField("id") }
         guard let subscription = try await store.subscription(id: id) else {
-            throw RPCError(code: .notFound, message: "no subscription \(id)", reason: "SUBSCRIPTION_NOT_FOUND")
+            throw RPCError(code: .notFound, message: "no subscription \(id)", reason: .subscriptionNotFound)
         }
         return subscription
     }

@@ -1,8 +1,8 @@
 import Foundation
+import NotifyCore
 import NotifyDomain
 import NotifyMessages
 import NotifyStorage
-import NotifyWire
 
 /// Reads a user's feed: the ordered, gapless sequence of their notifications.
 struct FeedService: Sendable {
@@ -117,7 +117,7 @@ struct FeedService: Sendable {
         } while await advances.next() != nil
         // The store closed its watches: it is shutting down.
         if Task.isCancelled { throw CancellationError() }
-        throw RPCError(code: .unavailable, message: "the store is closing: resume on a new connection", reason: "GOING_AWAY")
+        throw RPCError(code: .unavailable, message: "the store is closing: resume on a new connection", reason: .goingAway)
     }
 
     /// Authenticates and authorizes a read of a feed; the caller, user, cursor and page size.
@@ -140,14 +140,14 @@ extension RPCError {
     /// INVALID_ARGUMENT for one missing field.
     static func missingField(_ field: String) -> RPCError {
         RPCError(
-            code: .invalidArgument, message: "\(field): This field is required.", reason: "INVALID_FIELDS",
+            code: .invalidArgument, message: "\(field): This field is required.", reason: .invalidFields,
             fieldViolations: [FieldViolation(field: field, description: "This field is required.")]
         )
     }
 
     static func invalidField(_ field: String, _ description: String) -> RPCError {
         RPCError(
-            code: .invalidArgument, message: "\(field): \(description)", reason: "INVALID_FIELDS",
+            code: .invalidArgument, message: "\(field): \(description)", reason: .invalidFields,
             fieldViolations: [FieldViolation(field: field, description: description)]
         )
     }

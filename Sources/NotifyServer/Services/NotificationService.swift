@@ -1,10 +1,10 @@
 import Foundation
 import NIOCore
+import NotifyCore
 import NotifyCrypto
 import NotifyDomain
 import NotifyMessages
 import NotifyStorage
-import NotifyWire
 
 /// Notify (SelfCommunity's custom notification) and SendNotification
 /// (Graph's create-and-send): check the caller, validate, address, store.
@@ -32,7 +32,7 @@ struct NotificationService: Sendable {
                 try sendChecks(request, context: context, known: &known)
             } respond: { result in
                 guard let stored = result.first else {
-                    throw RPCError(code: .internalError, message: "internal error", reason: "INTERNAL")
+                    throw RPCError(code: .internalError, message: "internal error", reason: .`internal`)
                 }
                 return SendNotificationResponse(notification: stored)
             }
@@ -77,7 +77,7 @@ struct NotificationService: Sendable {
         let issuer = valid.notification.issuer
         guard try guardrail.lookups.userExists(issuer, known: known) else {
             throw RPCError(
-                code: .notFound, message: "user \(issuer) does not exist", reason: "USER_NOT_FOUND",
+                code: .notFound, message: "user \(issuer) does not exist", reason: .userNotFound,
                 fieldViolations: [FieldViolation(field: "user", description: "No user with id \(issuer).")]
             )
         }
@@ -99,27 +99,27 @@ struct NotificationService: Sendable {
         let caller = try guardrail.authenticate(context, known: &known)
         guard let subscriptionID = context.metadata["x-uns-id"], !subscriptionID.isEmpty else {
             throw RPCError(
-                code: .invalidArgument, message: "the X-UNS-ID header is required", reason: "MISSING_UNS_ID",
+                code: .invalidArgument, message: "the X-UNS-ID header is required", reason: .missingUnsID,
                 fieldViolations: [FieldViolation(field: "X-UNS-ID", description: "This header is required.")]
             )
         }
         guard let subscription = try guardrail.lookups.subscription(id: subscriptionID, known: known) else {
             throw RPCError(
-                code: .notFound, message: "no subscription \(subscriptionID)", reason: "SUBSCRIPTION_NOT_FOUND"
+                code: .notFound, message: "no subscription \(subscriptionID)", reason: .subscriptionNotFound
             )
         }
         try Authorization.authorize(caller, for: .sendNotification(to: subscription))
         let now = Date()
         guard subscription.expiresAt > now else {
             throw RPCError(
-                code: .notFound, message: "subscription \(subscriptionID) has expired", reason: "SUBSCRIPTION_EXPIRED"
+                code: .notFound, message: "subscription \(subscriptionID) has expired", reason: .subscriptionExpired
             )
         }
         var notification = try SendNotificationValidation.validate(request, now: now)
         if let host = notification.targetHostName, host != subscription.app {
             throw RPCError(
                 code: .invalidArgument,
-                message: "targetHostName \(host) is not the subscription's application", reason: "INVALID_FIELDS",
+                message: "targetHostName \(host) is not the subscription's application", reason: .invalidFields,
                 fieldViolations: [FieldViolation(
                     field: "targetHostName", description: "Must be the subscription's application, \(subscription.app)."
                 )]
@@ -198,7 +198,7 @@ struct CallerGuard: Sendable {
             throw error
         }
         if try lookups.isBlocked(caller.principal, known: known) {
-            throw RPCError(code: .permissionDenied, message: "the caller is on the blocked list", reason: "CALLER_BLOCKED")
+            throw RPCError(code: .permissionDenied, message: "the caller is on the blocked list", reason: .callerBlocked)
         }
         if !known.rateLimitPassed {
             try rateLimiter.acquire(caller)

@@ -5,15 +5,16 @@
 public struct RPCError: Error, Hashable, Sendable, CustomStringConvertible {
     public var code: StatusCode
     public var message: String
-    /// A stable upper-snake-case reason, such as "CALLER_BLOCKED"; docs/PROTOCOL.md lists them.
-    public var reason: String?
+    /// Why the call failed beyond ``code``, such as ``Reason/callerBlocked``; docs/PROTOCOL.md lists
+    /// those a server sends and those raised locally. A reason from a newer server is kept as it came.
+    public var reason: Reason?
     /// One entry per invalid field, for INVALID_ARGUMENT.
     public var fieldViolations: [FieldViolation]
     /// Response metadata (for example "retry-after" on RESOURCE_EXHAUSTED).
     public var metadata: Metadata
 
     public init(
-        code: StatusCode, message: String, reason: String? = nil,
+        code: StatusCode, message: String, reason: Reason? = nil,
         fieldViolations: [FieldViolation] = [], metadata: Metadata = Metadata()
     ) {
         self.code = code

@@ -1,4 +1,4 @@
-import NotifyWire
+import NotifyCore
 import Testing
 
 @Suite("Metadata")
@@ -21,6 +21,15 @@ struct MetadataTests {
         #expect(metadata["a"] == "1")
         #expect(metadata.values(forKey: "a") == ["1", "3"])
         #expect(metadata.map(\.value) == ["1", "2", "3"])
+    }
+
+    @Test("only ASCII letters fold: other bytes of a key match only themselves")
+    func asciiOnly() {
+        var metadata = Metadata()
+        metadata.add("X-Ä-Key", "1")
+        #expect(metadata.map(\.key) == ["x-Ä-key"])
+        #expect(metadata["x-Ä-KEY"] == "1")
+        #expect(metadata["x-ä-key"] == nil)
     }
 
     @Test("replace keeps one value in the first one's place")

@@ -1,8 +1,13 @@
 /// The key-value pairs sent with a request or a response, in order.
 ///
 /// Order is kept and a key may repeat because the wire allows both (`repeated MetadataEntry`).
-/// Keys are lower-cased on insert so that lookups need not care how a peer spelled them; values are
-/// kept as they are.
+///
+/// The one rule for keys (docs/PROTOCOL.md, "Metadata"): keys are ASCII and compared
+/// case-insensitively. `A`–`Z` are folded to `a`–`z` on insert, so that lookups need not care how a
+/// peer spelled them; any other byte (a non-ASCII one included) is kept and matches only itself, so
+/// that no locale or Unicode case mapping decides what a key means. Where a key repeats, the reader
+/// takes **the first** pair (``subscript(_:)``): a later `authorization` cannot replace an earlier one.
+/// Values are kept as they are.
 public struct Metadata: Hashable, Sendable, Sequence, ExpressibleByDictionaryLiteral {
     /// One pair; a named struct so that the storage is `Hashable`.
     @usableFromInline
@@ -46,7 +51,8 @@ public struct Metadata: Hashable, Sendable, Sequence, ExpressibleByDictionaryLit
         self.entries.isEmpty
     }
 
-    /// The first value for `key` (matched case-insensitively), or `nil` if there is none.
+    /// The first value for `key` (matched case-insensitively), or `nil` if there is none. Later pairs
+    /// with the same key are ignored: the first wins.
     public subscript(key: String) -> String? {
         let key = Metadata.normalize(key)
         for entry in self.entries where entry.key == key {
@@ -91,8 +97,8 @@ public struct Metadata: Hashable, Sendable, Sequence, ExpressibleByDictionaryLit
         self.entries.removeAll { $0.key == key }
     }
 
-    @usableFromInline
-    mutating func reserveCapacity(_ capacity: Int) {
+    /// Reserves room for `capacity` pairs; the frame decoder knows the count before it adds them.
+    package mutating func reserveCapacity(_ capacity: Int) {
         self.entries.reserveCapacity(capacity)
     }
 
@@ -121,13 +127,15 @@ public struct Metadata: Hashable, Sendable, Sequence, ExpressibleByDictionaryLit
         self.entries.count
     }
 
-    /// Lower-cases ASCII letters, without allocating when the key is already lower-case (the common
-    /// case on the hot path: our own peers send lower-case keys).
+    /// Lower-cases ASCII letters and nothing else, without allocating when the key is already
+    /// lower-case (the common case on the hot path: our own peers send lower-case keys).
     static func normalize(_ key: String) -> String {
-        guard key.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) else {
-            return key
-        }
-        return key.lowercased()
+        guard key.utf8.contains(where: isUpperASCII) else { return key }
+        return String(decoding: key.utf8.map { isUpperASCII($0) ? $0 | 0x20 : $0 }, as: UTF8.self)
+    }
+
+    private static func isUpperASCII(_ byte: UInt8) -> Bool {
+        byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z")
     }
 }
 

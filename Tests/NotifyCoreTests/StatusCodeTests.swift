@@ -1,4 +1,4 @@
-import NotifyWire
+import NotifyCore
 import Testing
 
 @Suite("StatusCode")
