@@ -181,7 +181,7 @@ let package = Package(
         .target(name: "CLibFuzzer"),
         .executableTarget(
             name: "NotifyFuzz",
-            dependencies: ["CLibFuzzer", "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyJSON", "NotifyGateway", nioCore],
+            dependencies: ["CLibFuzzer", "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyJSON", "NotifyGateway", "NotifyServer", nioCore],
             swiftSettings: swiftSettings
         ),
 
@@ -218,7 +218,10 @@ let package = Package(
         ),
         .testTarget(
             name: "NotifyServerTests",
-            dependencies: ["NotifyServer", "NotifyCore", "NotifyMessages", "NotifyWire", nioCore],
+            dependencies: [
+                "NotifyServer", "NotifyCore", "NotifyMessages", "NotifyWire", "NotifyTLS", "NotifyCrypto", nioCore, logging,
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 import NIOCore
 import NotifyCore
+import NotifyServer
 import NotifyWire
 
 /// Targets for the RPC wire: the frame decoder, the envelope and the metadata.
@@ -32,8 +33,10 @@ enum FrameTargets {
             case .cancel(let callID):
                 _ = machine.receivedCancel(callID: callID)
             case .goAway:
-                _ = machine.beginGracefulShutdown()
-            case .settings, .response, .message, .ping, .pong:
+                _ = machine.receivedGoAway()
+            case .pong(let opaque):
+                _ = machine.receivedPong(opaque: opaque)
+            case .settings, .response, .message, .ping:
                 break
             }
         }

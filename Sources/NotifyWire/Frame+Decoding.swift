@@ -94,7 +94,8 @@ extension Frame {
             self = .message(
                 StreamMessageFrame(
                     callID: message.call_id,
-                    payload: message.has_payload != 0 ? Self.bytes(message.payload) : ByteBuffer()
+                    payload: message.has_payload != 0 ? Self.bytes(message.payload) : ByteBuffer(),
+                    metadata: try Self.metadata(count: message.n_metadata, entries: message.metadata)
                 )
             )
 

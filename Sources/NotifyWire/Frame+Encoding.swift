@@ -136,11 +136,14 @@ extension Frame {
     }
 
     private static func encode(_ streamMessage: StreamMessageFrame, into buffer: inout ByteBuffer) throws(WireError) {
-        try ScratchArena.with(ScratchArena.Size()) { arena throws(WireError) in
+        var size = ScratchArena.Size()
+        size.add(metadata: streamMessage.metadata)
+        try ScratchArena.with(size) { arena throws(WireError) in
             var message = Notify__V1__StreamMessage()
             notify__v1__stream_message__init(&message)
             message.has_call_id = 1
             message.call_id = streamMessage.callID
+            (message.n_metadata, message.metadata) = try arena.metadata(streamMessage.metadata)
             let emptyPayload = arena.nonNullPointer
             let result = streamMessage.payload.withUnsafeReadableBytes { payload in
                 message.has_payload = 1

@@ -128,10 +128,14 @@ public struct ResponseFrame: Hashable, Sendable {
 public struct StreamMessageFrame: Hashable, Sendable {
     public var callID: UInt64
     public var payload: ByteBuffer
+    /// The call's `x-request-id`, as its response carries it, so that a long stream can be
+    /// told apart in logs before it ends. Empty from a server older than the field.
+    public var metadata: Metadata
 
-    public init(callID: UInt64, payload: ByteBuffer) {
+    public init(callID: UInt64, payload: ByteBuffer, metadata: Metadata = Metadata()) {
         self.callID = callID
         self.payload = payload
+        self.metadata = metadata
     }
 }
 

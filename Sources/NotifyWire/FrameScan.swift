@@ -40,7 +40,7 @@ public struct FrameLimits: Hashable, Sendable {
 enum FrameScan {
     /// The messages of wire.proto whose fields the walk needs to know.
     private enum Message {
-        case frame, settings, request, response, goAway, metadataEntry, fieldViolation
+        case frame, settings, request, response, streamMessage, goAway, metadataEntry, fieldViolation
     }
 
     /// What a length-delimited field of a message is.
@@ -56,6 +56,7 @@ enum FrameScan {
         case (.frame, 1): .message(.settings)
         case (.frame, 2): .message(.request)
         case (.frame, 3): .message(.response)
+        case (.frame, 4): .message(.streamMessage)
         case (.frame, 7): .message(.goAway)
         case (.settings, 4): .string
         case (.request, 2): .string
@@ -63,6 +64,7 @@ enum FrameScan {
         case (.response, 3), (.response, 6): .string
         case (.response, 4): .metadataEntry
         case (.response, 7): .message(.fieldViolation)
+        case (.streamMessage, 3): .metadataEntry
         case (.goAway, 3): .string
         case (.metadataEntry, 1), (.metadataEntry, 2): .string
         case (.fieldViolation, 1), (.fieldViolation, 2): .string

@@ -9,8 +9,10 @@ import NotifyWire
 /// Serves one client connection: admits calls, answers them, keeps the
 /// connection's protocol state.
 ///
-/// It sits above TLS and the frame decoder. Protocol decisions belong to
-/// ``ServerConnectionStateMachine``; this handler performs them. Responses are
+/// It sits above TLS and the frame decoder. Protocol decisions (the calls in
+/// flight, back-pressure, goaways, the idle and first-call timeouts) belong to
+/// ``ServerConnectionStateMachine``; this handler performs them and owns the
+/// timers. Responses are
 /// encoded into one outbound buffer and flushed once per read burst or event
 /// loop tick, so that pipelined calls cost one TLS record and one syscall per
 /// burst rather than per call. Answers finished on other threads come back
@@ -52,19 +54,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     /// The server streams in flight, by call id: ended here when their call
     /// ends for any reason, told here when the send buffer fills or drains.
     private var streams: [UInt64: (stream: ServerStream, requestID: String)] = [:]
-    private var lastActivity = NIODeadline.now()
     private var idleCheck: Scheduled<Void>?
     /// Armed at the handshake, disarmed by the first request: a connection
     /// that never calls is closed after `firstCallTimeout`.
     private var firstCallCheck: Scheduled<Void>?
-    private var closing = false
-    /// Frames read while the channel could not write, in order: at most what
-    /// the reads before it stopped delivered. Nil until a client fills its
-    /// channel: a `CircularBuffer` allocates its storage when made, and most
-    /// connections never need one.
-    private var held: CircularBuffer<Frame>?
-    /// A read was asked for while frames were held or the channel was full.
-    private var readHeldBack = false
 
     init(
         configuration: ServerConfiguration,
@@ -73,10 +66,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         logger: Logger
     ) {
         self.random = random.generator
-        self.state = ServerConnectionStateMachine(maxConcurrentCalls: configuration.maxConcurrentCallsPerConnection)
+        let idleTimeout = configuration.idleTimeout.map { TimeAmount($0) }
+        self.state = ServerConnectionStateMachine(
+            maxConcurrentCalls: configuration.maxConcurrentCallsPerConnection, idleTimeout: idleTimeout
+        )
         self.dispatcher = dispatcher
         self.maxMessageSize = configuration.maxMessageSize
-        self.idleTimeout = configuration.idleTimeout.map { TimeAmount($0) }
+        self.idleTimeout = idleTimeout
         self.firstCallTimeout = configuration.firstCallTimeout.map { TimeAmount($0) }
         self.settings = Settings(
             maxConcurrentCalls: UInt32(clamping: configuration.maxConcurrentCallsPerConnection),
@@ -89,6 +85,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        _ = state.writabilityChanged(writable: context.channel.isWritable)
         let (inbox, eventLoop) = (self.inbox, context.eventLoop)
         let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
         deliver = { answer in
@@ -112,32 +109,29 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let event = event as? TLSEvent, case .handshakeCompleted = event {
+        if let event = event as? TLSEvent, case .handshakeCompleted = event,
+           case .sendSettings = state.handshakeCompleted(now: context.eventLoop.now) {
             write(.settings(settings))
             flushNow()
-            scheduleIdleCheck()
+            if let idleTimeout { scheduleIdleCheck(at: context.eventLoop.now + idleTimeout) }
             scheduleFirstCallCheck()
         }
         context.fireUserInboundEventTriggered(event)
     }
 
     func read(context: ChannelHandlerContext) {
-        if held == nil && context.channel.isWritable {
-            context.read()
-        } else {
-            readHeldBack = true
+        switch state.readRequested() {
+        case .read: context.read()
+        case .holdBack: break
         }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         flushComing = true
-        lastActivity = .now()
         let frame = unwrapInboundIn(data)
-        if held == nil && context.channel.isWritable {
-            handle(frame)
-        } else {
-            held = held ?? CircularBuffer()
-            held?.append(frame)
+        switch state.frameRead(frame, now: context.eventLoop.now) {
+        case .handle: handle(frame)
+        case .none: break
         }
     }
 
@@ -147,8 +141,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             receive(request)
         case .ping(let opaque):
             write(.pong(opaque))
-        case .pong:
-            break
+        case .pong(let opaque):
+            perform(state.receivedPong(opaque: opaque), status: .ok, message: "")
         case .cancel(let callID):
             // The call's answer will be dropped; work already started ends on its own.
             if case .cancel = state.receivedCancel(callID: callID) {
@@ -156,9 +150,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
                 streams.removeValue(forKey: callID)?.stream.end()
             }
         case .goAway:
-            beginGracefulShutdown()
+            // The client starts no new calls: the server says which it admitted, answers them, then closes.
+            perform(
+                state.receivedGoAway(), status: .ok,
+                message: "goaway received: the calls up to last_call_id are answered, then the connection closes"
+            )
         case .settings, .response, .message:
-            protocolViolation(code: .invalidArgument, "a client may not send this frame type")
+            connectionError(code: .invalidArgument, "a client may not send this frame type")
         }
     }
 
@@ -170,7 +168,6 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         state.closed()
-        held = nil
         idleCheck?.cancel()
         firstCallCheck?.cancel()
         // The client is gone: nobody will read the answers of the calls in
@@ -183,7 +180,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         let writable = context.channel.isWritable
         for open in streams.values { open.stream.setWritable(writable) }
-        if writable, held != nil || readHeldBack { handleHeld(context: context) }
+        if case .resumeHeld = state.writabilityChanged(writable: writable) { handleHeld(context: context) }
         context.fireChannelWritabilityChanged()
     }
 
@@ -191,25 +188,26 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     /// until the channel fills again, then reads again if none is left.
     private func handleHeld(context: ChannelHandlerContext) {
         flushComing = true
-        while context.channel.isWritable, !closing, let frame = held?.popFirst() {
+        var next = state.nextHeldFrame()
+        while case .handle(let frame) = next {
             handle(frame)
+            next = state.nextHeldFrame()
         }
-        if held?.isEmpty == true { held = nil }
         flushComing = false
         flushNow()
-        if held == nil, readHeldBack, context.channel.isWritable {
-            readHeldBack = false
-            context.read()
-        }
+        if case .read = next { context.read() }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         switch error {
         case let error as WireError:
-            logger.debug("closing connection on a framing error", metadata: ["error.message": "\(error)"])
+            logger.debug("draining the connection after a framing error", metadata: ["error.message": "\(error)"])
             let code: StatusCode = error.code == .messageTooLarge || error.code == .metadataTooLarge
                 ? .resourceExhausted : .invalidArgument
-            protocolViolation(code: code, error.message)
+            connectionError(code: code, error.message)
+        case is ByteToMessageDecoderError where state.stoppedReadingAfterError:
+            // The bytes behind a frame that broke the protocol, read in the same burst: already answered.
+            break
         case let error as TLSError:
             logger.debug("TLS failure", metadata: ["error.message": "\(error)"])
             context.close(promise: nil)
@@ -230,10 +228,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         case .dispatch:
             dispatch(request)
         case .rejectTooManyCalls:
+            // Retry once one of this connection's calls has answered: a second is a generous bound.
             reject(request, RPCError(
                 code: .resourceExhausted,
                 message: "more than \(settings.maxConcurrentCalls) calls in flight on this connection",
-                reason: .tooManyCalls
+                reason: .tooManyCalls, metadata: ["retry-after": "1"]
             ))
         case .rejectGoingAway:
             reject(request, RPCError(
@@ -241,7 +240,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
                 reason: .goingAway
             ))
         case .rejectDuplicateCallID:
-            protocolViolation(code: .invalidArgument, "call id \(request.callID) is already in flight")
+            connectionError(code: .invalidArgument, "call id \(request.callID) is already in flight")
         case .ignore:
             break
         }
@@ -265,7 +264,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     /// One message of a stream still in flight; dropped when its call has ended.
     private func writeStreamMessage(callID: UInt64, payload: ByteBuffer) {
         guard let open = streams[callID] else { return }
-        write(.message(StreamMessageFrame(callID: callID, payload: payload)))
+        // Each message carries the call's request id, as its response will.
+        var metadata = Metadata()
+        metadata.add("x-request-id", open.requestID)
+        write(.message(StreamMessageFrame(callID: callID, payload: payload, metadata: metadata)))
         // Flushed now, so that the channel's writability counts it, and
         // confirmed to the stream, whose next message waits for this.
         flushNow()
@@ -362,29 +364,11 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     // MARK: Lifecycle
 
-    /// Stops admitting calls, tells the client with a goaway frame, and closes
-    /// once the calls in flight are answered.
+    /// Stops admitting calls and tells the client with a goaway frame and a
+    /// ping behind it; closes once the calls in flight are answered and the
+    /// ping is (requests that crossed the goaway get `GOING_AWAY` meanwhile).
     func beginGracefulShutdown() {
-        switch state.beginGracefulShutdown() {
-        case .sendGoAwayAndClose(let lastCallID):
-            write(.goAway(GoAwayFrame(lastCallID: lastCallID, status: .unavailable, message: "server shutting down")))
-            flushNow()
-            close()
-        case .sendGoAway(let lastCallID):
-            write(.goAway(GoAwayFrame(lastCallID: lastCallID, status: .unavailable, message: "server shutting down")))
-            // A stream would hold the drain open for as long as its reader
-            // stays: end each now, so the reader resumes on another server
-            // from the last sequence it saw.
-            for (callID, open) in streams {
-                complete(CallJob.failure(
-                    RPCError(code: .unavailable, message: "the server is shutting down: resume on a new connection", reason: .goingAway),
-                    callID: callID, requestID: open.requestID
-                ))
-            }
-            flushNow()
-        case .none:
-            break
-        }
+        perform(state.beginGracefulShutdown(), status: .unavailable, message: "server shutting down")
     }
 
     /// Closes at once: the drain timeout passed.
@@ -392,23 +376,59 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         close()
     }
 
-    private func protocolViolation(code: StatusCode, _ message: String) {
-        guard !closing else { return }
-        write(.goAway(GoAwayFrame(lastCallID: 0, status: code, message: message)))
-        flushNow()
-        close()
+    /// A frame broke the protocol: a goaway with `code` and the highest call
+    /// id admitted; nothing more is read, the calls admitted are answered,
+    /// then the connection closes.
+    private func connectionError(code: StatusCode, _ message: String) {
+        perform(state.connectionError(), status: code, message: message)
+    }
+
+    /// Does what the state machine decided about a goaway: `status` and
+    /// `message` are those of the goaway it may send.
+    private func perform(_ action: ServerConnectionStateMachine.GoAwayAction, status: StatusCode, message: String) {
+        switch action {
+        case .sendGoAwayAndClose(let lastCallID):
+            write(.goAway(GoAwayFrame(lastCallID: lastCallID, status: status, message: message)))
+            flushNow()
+            close()
+        case .sendGoAwayAndPing(let lastCallID):
+            write(.goAway(GoAwayFrame(lastCallID: lastCallID, status: status, message: message)))
+            write(.ping(ServerConnectionStateMachine.goAwayPingOpaque))
+            endStreams(status: status, message: message)
+            flushNow()
+        case .sendGoAway(let lastCallID):
+            write(.goAway(GoAwayFrame(lastCallID: lastCallID, status: status, message: message)))
+            endStreams(status: status, message: message)
+            flushNow()
+        case .close:
+            flushNow()
+            close()
+        case .none:
+            break
+        }
+    }
+
+    /// Answers every server stream at once, as the connection drains: a
+    /// stream would hold the drain open for as long as its reader stays, and
+    /// the reader resumes on another connection from the last sequence it saw.
+    private func endStreams(status: StatusCode, message: String) {
+        for (callID, open) in streams {
+            let error = status == .unavailable
+                ? RPCError(code: .unavailable, message: "the server is shutting down: resume on a new connection", reason: .goingAway)
+                : RPCError(code: .unavailable, message: "the connection is closing: \(message)", reason: .goingAway)
+            complete(CallJob.failure(error, callID: callID, requestID: open.requestID))
+        }
     }
 
     private func close() {
-        guard !closing, let context else { return }
-        closing = true
+        guard let context, context.channel.isActive else { return }
         context.close(promise: nil)
     }
 
-    private func scheduleIdleCheck() {
-        guard let idleTimeout, let context else { return }
+    private func scheduleIdleCheck(at deadline: NIODeadline) {
+        guard let context else { return }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        idleCheck = context.eventLoop.scheduleTask(in: idleTimeout) {
+        idleCheck = context.eventLoop.scheduleTask(deadline: deadline) {
             loopBound.value.checkIdle()
         }
     }
@@ -424,28 +444,33 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     /// No request came within `firstCallTimeout` of the handshake: a client
     /// that holds a connection it does not use gives it back.
     private func firstCallTimedOut() {
-        guard firstCallCheck != nil else { return }
         firstCallCheck = nil
-        write(.goAway(GoAwayFrame(lastCallID: 0, status: .ok, message: "no call within the first-call timeout")))
-        flushNow()
-        close()
+        performTimer(state.firstCallTimerFired(), message: "no call within the first-call timeout")
     }
 
     private func checkIdle() {
-        guard let idleTimeout else { return }
-        if NIODeadline.now() - lastActivity >= idleTimeout, state.idleTimeoutFired() {
-            write(.goAway(GoAwayFrame(lastCallID: 0, status: .ok, message: "idle timeout")))
+        idleCheck = nil
+        guard let context else { return }
+        performTimer(state.idleTimerFired(now: context.eventLoop.now), message: "idle timeout")
+    }
+
+    private func performTimer(_ action: ServerConnectionStateMachine.TimerAction, message: String) {
+        switch action {
+        case .sendGoAwayAndClose(let lastCallID):
+            write(.goAway(GoAwayFrame(lastCallID: lastCallID, status: .ok, message: message)))
             flushNow()
             close()
-        } else {
-            scheduleIdleCheck()
+        case .recheck(let deadline):
+            scheduleIdleCheck(at: deadline)
+        case .none:
+            break
         }
     }
 
     // MARK: Output
 
     private func write(_ frame: Frame) {
-        guard let context, !closing else { return }
+        guard let context else { return }
         let first: Bool
         do {
             first = try outbox.append(frame, allocator: context.channel.allocator)

@@ -971,7 +971,7 @@ const ProtobufCMessageDescriptor notify__v1__response__descriptor =
   (ProtobufCMessageInit) notify__v1__response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor notify__v1__stream_message__field_descriptors[2] =
+static const ProtobufCFieldDescriptor notify__v1__stream_message__field_descriptors[3] =
 {
   {
     "call_id",
@@ -997,15 +997,28 @@ static const ProtobufCFieldDescriptor notify__v1__stream_message__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "metadata",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Notify__V1__StreamMessage, n_metadata),
+    offsetof(Notify__V1__StreamMessage, metadata),
+    &notify__v1__metadata_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned notify__v1__stream_message__field_indices_by_name[] = {
   0,   /* field[0] = call_id */
+  2,   /* field[2] = metadata */
   1,   /* field[1] = payload */
 };
 static const ProtobufCIntRange notify__v1__stream_message__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor notify__v1__stream_message__descriptor =
 {
@@ -1015,7 +1028,7 @@ const ProtobufCMessageDescriptor notify__v1__stream_message__descriptor =
   "Notify__V1__StreamMessage",
   "notify.v1",
   sizeof(Notify__V1__StreamMessage),
-  2,
+  3,
   notify__v1__stream_message__field_descriptors,
   notify__v1__stream_message__field_indices_by_name,
   1,  notify__v1__stream_message__number_ranges,

@@ -212,10 +212,16 @@ struct  Notify__V1__StreamMessage
   uint64_t call_id;
   protobuf_c_boolean has_payload;
   ProtobufCBinaryData payload;
+  /*
+   * Added within notify/1 (older servers send none): the call's
+   * `x-request-id`, the same as in its `Response`, on every message.
+   */
+  size_t n_metadata;
+  Notify__V1__MetadataEntry **metadata;
 };
 #define NOTIFY__V1__STREAM_MESSAGE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&notify__v1__stream_message__descriptor) \
-    , 0, 0, 0, {0,NULL} }
+    , 0, 0, 0, {0,NULL}, 0,NULL }
 
 
 /*
