@@ -147,6 +147,13 @@ public protocol NotificationStore: Sendable {
     /// larger: a page holds at least one entry when one follows the cursor.
     /// Nothing larger than the page is read into memory.
     func feedPage(user: Int64, after: UInt64, limit: Int, maxBytes: Int) async throws(StorageError) -> FeedPage
+    /// The sequence of the last entry ever given in `user`'s feed (0 before
+    /// the first; kept when the user is deleted), or nil when there is no
+    /// such user. A feed reader asks it only when a page comes back empty,
+    /// to tell a cursor at the end of the feed from one past it, and a user
+    /// with no entry yet from one who does not exist (docs/PROTOCOL.md,
+    /// "List and Watch").
+    func feedHead(user: Int64) async throws(StorageError) -> UInt64?
     /// Wake-ups after each commit that may have advanced `user`'s feed,
     /// from the moment of the call: a live reader watches first, then reads
     /// from its cursor, so no commit falls between the two. Appends made by

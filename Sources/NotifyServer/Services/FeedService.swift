@@ -30,6 +30,7 @@ struct FeedService: Sendable {
     func list(_ request: ListFeedRequest, context: ServerContext) async throws -> ListFeedResponse {
         let (_, user, after, limit) = try await checkedRead(request, context: context)
         let page = try await store.feedPage(user: user, after: after, limit: limit, maxBytes: Self.pageByteBudget)
+        if page.entries.isEmpty { try await checkEnd(user: user, after: after) }
         return ListFeedResponse(
             notifications: page.entries, nextAfterSequence: page.entries.last?.sequence ?? after, caughtUp: page.caughtUp)
     }
@@ -105,7 +106,12 @@ struct FeedService: Sendable {
                     if Task.isCancelled { throw CancellationError() }
                     throw error
                 }
-                if page.entries.isEmpty && caughtUp { break }
+                if page.entries.isEmpty {
+                    // Only an empty page can hide a cursor past the end or a
+                    // user who is not there (or was deleted while watched).
+                    try await checkEnd(user: user, after: cursor)
+                    if caughtUp { break }
+                }
                 cursor = page.entries.last?.sequence ?? cursor
                 try await stream.send(ListFeedResponse(
                     notifications: page.entries, nextAfterSequence: cursor, caughtUp: page.caughtUp))
@@ -118,6 +124,32 @@ struct FeedService: Sendable {
         // The store closed its watches: it is shutting down.
         if Task.isCancelled { throw CancellationError() }
         throw RPCError(code: .unavailable, message: "the store is closing: resume on a new connection", reason: "GOING_AWAY")
+    }
+
+    /// Refuses a read that found nothing because there is nothing to find:
+    /// a user who does not exist, or a cursor past the feed's last entry.
+    ///
+    /// Answering such a read with an empty page would be a lie a client
+    /// cannot see: a Watch past the end would move its cursor over entries
+    /// not yet written and skip them when they come, and a Watch of a user
+    /// who does not exist would wait forever. A cursor past the end only
+    /// comes from another store (one restored from a backup, another
+    /// server's), whose sequence numbers name other entries: clamping it to
+    /// the head would hand the client new entries under numbers it has
+    /// seen. Called only for an empty page, so a read that finds entries
+    /// costs nothing more.
+    /// - Throws: NOT_FOUND `USER_NOT_FOUND`; OUT_OF_RANGE `PAST_END_OF_FEED`,
+    ///   whose message names the feed's last sequence.
+    private func checkEnd(user: Int64, after: UInt64) async throws {
+        guard let head = try await store.feedHead(user: user) else {
+            throw RPCError(code: .notFound, message: "user \(user) does not exist", reason: "USER_NOT_FOUND")
+        }
+        guard after <= head else {
+            throw RPCError(
+                code: .outOfRange,
+                message: "after_sequence \(after) is past the end of the feed, whose last sequence is \(head)",
+                reason: "PAST_END_OF_FEED")
+        }
     }
 
     /// Authenticates and authorizes a read of a feed; the caller, user, cursor and page size.
