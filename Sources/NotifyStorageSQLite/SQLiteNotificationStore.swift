@@ -375,17 +375,6 @@ public final class SQLiteNotificationStore: NotificationStore {
         try await feedPage(user: user, after: after, limit: limit, maxBytes: .max).entries
     }
 
-    public func feedHead(user: Int64) async throws(StorageError) -> UInt64? {
-        try await engine.read("reading a feed's head") { db in
-            // One read for both facts: the user exists, and where his feed ends.
-            let head = try Int64.fetchOne(
-                db,
-                sql: "SELECT COALESCE(h.last_seq, 0) FROM users u LEFT JOIN feed_heads h ON h.user = u.id WHERE u.id = ?",
-                arguments: [user])
-            return head.map { UInt64(max(0, $0)) }
-        }
-    }
-
     public func feedPage(
         user: Int64, after: UInt64, limit: Int, maxBytes: Int
     ) async throws(StorageError) -> FeedPage {
@@ -421,7 +410,13 @@ public final class SQLiteNotificationStore: NotificationStore {
                     createdAt: Date(storedMicroseconds: row[3]),
                     content: try StoredContent.decode(kind: row[4], json: content)))
             }
-            return FeedPage(entries: entries, caughtUp: true)
+            guard entries.isEmpty else { return FeedPage(entries: entries, caughtUp: true) }
+            // Empty: where the feed ends, in the same read (one statement, both facts).
+            let head = try Int64.fetchOne(
+                db,
+                sql: "SELECT COALESCE(h.last_seq, 0) FROM users u LEFT JOIN feed_heads h ON h.user = u.id WHERE u.id = ?",
+                arguments: [user])
+            return FeedPage(entries: [], caughtUp: true, end: head.map { .head(UInt64(max(0, $0))) } ?? .noSuchUser)
         }
     }
 }

@@ -30,7 +30,7 @@ struct FeedService: Sendable {
     func list(_ request: ListFeedRequest, context: ServerContext) async throws -> ListFeedResponse {
         let (_, user, after, limit) = try await checkedRead(request, context: context)
         let page = try await store.feedPage(user: user, after: after, limit: limit, maxBytes: Self.pageByteBudget)
-        if page.entries.isEmpty { try await checkEnd(user: user, after: after) }
+        try Self.checkEnd(of: page, user: user, after: after)
         return ListFeedResponse(
             notifications: page.entries, nextAfterSequence: page.entries.last?.sequence ?? after, caughtUp: page.caughtUp)
     }
@@ -106,12 +106,10 @@ struct FeedService: Sendable {
                     if Task.isCancelled { throw CancellationError() }
                     throw error
                 }
-                if page.entries.isEmpty {
-                    // Only an empty page can hide a cursor past the end or a
-                    // user who is not there (or was deleted while watched).
-                    try await checkEnd(user: user, after: cursor)
-                    if caughtUp { break }
-                }
+                // Only an empty page can hide a cursor past the end or a
+                // user who is not there (or was deleted while watched).
+                try Self.checkEnd(of: page, user: user, after: cursor)
+                if page.entries.isEmpty && caughtUp { break }
                 cursor = page.entries.last?.sequence ?? cursor
                 try await stream.send(ListFeedResponse(
                     notifications: page.entries, nextAfterSequence: cursor, caughtUp: page.caughtUp))
@@ -136,12 +134,13 @@ struct FeedService: Sendable {
     /// comes from another store (one restored from a backup, another
     /// server's), whose sequence numbers name other entries: clamping it to
     /// the head would hand the client new entries under numbers it has
-    /// seen. Called only for an empty page, so a read that finds entries
-    /// costs nothing more.
+    /// seen. The store reads the feed's end with an empty page, in the same
+    /// transaction, so this costs no read of its own.
     /// - Throws: NOT_FOUND `USER_NOT_FOUND`; OUT_OF_RANGE `PAST_END_OF_FEED`,
     ///   whose message names the feed's last sequence.
-    private func checkEnd(user: Int64, after: UInt64) async throws {
-        guard let head = try await store.feedHead(user: user) else {
+    private static func checkEnd(of page: FeedPage, user: Int64, after: UInt64) throws {
+        guard let end = page.end else { return }
+        guard case .head(let head) = end else {
             throw RPCError(code: .notFound, message: "user \(user) does not exist", reason: "USER_NOT_FOUND")
         }
         guard after <= head else {
