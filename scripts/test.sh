@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is missing and runs every test: the Swift test suites (unit,
+# Installs what is missing and runs every test: the architecture check
+# (docs/ARCHITECTURE.md against Package.swift), the Swift test suites (unit,
 # integration over real TLS on loopback, real SQLite files), then the
 # interop test (a Python client made from proto/ alone) against a real
 # notifyd, then schemathesis against the REST gateway. Exits non-zero when anything fails.
@@ -7,6 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
 scripts/install-deps.sh --test
+
+echo "== architecture (docs/ARCHITECTURE.md's module table and graph against Package.swift)"
+scripts/check-architecture.py
 
 echo "== build"
 swift build --build-tests

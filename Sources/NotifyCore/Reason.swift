@@ -42,6 +42,7 @@ public struct Reason: Hashable, Sendable, CustomStringConvertible {
         case notFound = "NOT_FOUND"
         case notSubscriptionOwner = "NOT_SUBSCRIPTION_OWNER"
         case overloaded = "OVERLOADED"
+        case pastEndOfFeed = "PAST_END_OF_FEED"
         case responseTooLarge = "RESPONSE_TOO_LARGE"
         case storeBusy = "STORE_BUSY"
         case storeUnavailable = "STORE_UNAVAILABLE"
@@ -85,7 +86,7 @@ public struct Reason: Hashable, Sendable, CustomStringConvertible {
             case .adminRoleRequired, .alreadyExists, .callerBlocked, .connectionNotFound, .deadlineExceeded, .feedFull,
                 .goingAway, .idempotencyKeyReused, .internal, .invalidFields, .invalidMetadata, .invalidToken,
                 .missingToken, .missingUnsID, .notAuthorizedForApp, .notAuthorizedForUser, .notBlocked, .notFound,
-                .notSubscriptionOwner, .overloaded, .responseTooLarge, .storeBusy, .storeUnavailable,
+                .notSubscriptionOwner, .overloaded, .pastEndOfFeed, .responseTooLarge, .storeBusy, .storeUnavailable,
                 .subscriptionExpired, .subscriptionNotFound, .throttled, .tokenExpired, .tokenNotFound, .tokenRevoked,
                 .tooManyCalls, .undecodableRequest, .unknownMethod, .userNotFound:
                 .server
@@ -218,6 +219,8 @@ public struct Reason: Hashable, Sendable, CustomStringConvertible {
     public static let notSubscriptionOwner = Reason(.notSubscriptionOwner)
     /// RESOURCE_EXHAUSTED: the server runs its maximum of calls, or of streams, at once.
     public static let overloaded = Reason(.overloaded)
+    /// OUT_OF_RANGE: List's or Watch's `after_sequence` is past the feed's last sequence.
+    public static let pastEndOfFeed = Reason(.pastEndOfFeed)
     /// RESOURCE_EXHAUSTED: a response or stream message is past `max_message_size`.
     public static let responseTooLarge = Reason(.responseTooLarge)
     /// RESOURCE_EXHAUSTED: the store is busy; passing, with `retry-after`.

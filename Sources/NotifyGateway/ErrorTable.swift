@@ -189,6 +189,9 @@ enum ErrorTable {
             return Problem(status: .badRequest, code: graph ? "invalidRequest" : "invalid", message: error.message)
         case .undecodableRequest:
             return invalidRequest(graph: graph)
+        case .pastEndOfFeed:
+            // A cursor past the feed's end: its message names the feed's last sequence.
+            return Problem(status: .badRequest, code: graph ? "invalidRequest" : "invalid", message: error.message)
 
         case .userNotFound:
             // SelfCommunity validates `user` as a primary key: an unknown one

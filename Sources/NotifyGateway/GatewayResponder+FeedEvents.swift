@@ -25,10 +25,13 @@ extension GatewayResponder {
         let metadata = Self.metadata(request, identity: identity, idempotent: false)
         let client = upstream.client
         let link = EventStreamLink()
+        // The parameter that set the cursor, to name in a refusal of it.
+        let cursor = request.headers.lastEventID != nil ? "Last-Event-ID" : "after"
         let started = tasks.run {
             // The reading stops when the connection goes, whatever it awaits.
             await link.untilDetached {
-                await Self.readFeed(client, watch, metadata: metadata, identity: identity, link: link, outcome: outcome)
+                await Self.readFeed(
+                    client, watch, metadata: metadata, identity: identity, cursor: cursor, link: link, outcome: outcome)
             }
         }
         if !started { outcome(.failure(Self.stopping)) }
@@ -36,9 +39,13 @@ extension GatewayResponder {
 
     /// Reads the first page for the answer's status, then hands each next
     /// page to the connection once it has taken the stream.
+    ///
+    /// A Watch refused because the query names nothing to read (a user who
+    /// does not exist, a cursor past the feed's end) is the query's fault:
+    /// 400 with the parameter named, as for a malformed one.
     private static func readFeed(
         _ client: NotifyClient, _ watch: ListFeedRequest, metadata: Metadata, identity: RequestIdentity,
-        link: EventStreamLink, outcome: @escaping Outcome
+        cursor: String, link: EventStreamLink, outcome: @escaping Outcome
     ) async {
         var pages = client.watchFeed(watch, metadata: metadata).makeAsyncIterator()
         var events = FeedEvents()
@@ -49,7 +56,17 @@ extension GatewayResponder {
             }
             first = page
         } catch {
-            return outcome(.failure(.rpc(Self.rpcError(error))))
+            let error = Self.rpcError(error)
+            switch (error.code, error.reason) {
+            case (.notFound, .userNotFound):
+                return outcome(.failure(.invalidQuery([Violation(field: "user", message: "No such user.")])))
+            case (.outOfRange, .pastEndOfFeed):
+                // The service's message names the feed's last sequence.
+                return outcome(.failure(.invalidQuery([Violation(
+                    field: cursor, message: "Past the end of the feed (\(error.message)).")])))
+            default:
+                return outcome(.failure(.rpc(error)))
+            }
         }
         var headers = ResponseHeaders()
         headers.add("Content-Type", "text/event-stream; charset=utf-8")

@@ -67,6 +67,15 @@ public struct AppendResult: Hashable, Sendable {
     }
 }
 
+/// Where a feed ends, as an empty page finds it.
+public enum FeedEnd: Hashable, Sendable {
+    /// The user exists; the last sequence ever given in his feed (0 before
+    /// the first; kept when the user is deleted and created again).
+    case head(UInt64)
+    /// There is no such user.
+    case noSuchUser
+}
+
 /// One page of a feed, cut by count and by bytes.
 public struct FeedPage: Hashable, Sendable {
     /// The entries, oldest first.
@@ -75,10 +84,17 @@ public struct FeedPage: Hashable, Sendable {
     /// empty) was committed when the page was read. A page cut by `limit` or
     /// by bytes is not caught up, even when it is short.
     public var caughtUp: Bool
+    /// On an empty page, where the feed ends, read with the page; nil on a
+    /// page with entries. A reader needs it only then, to tell a cursor at
+    /// the end from one past it, and a user with no entry yet from one who
+    /// does not exist (docs/PROTOCOL.md, "List and Watch"): read with the
+    /// page, it costs no second trip to the database.
+    public var end: FeedEnd?
 
-    public init(entries: [NotifyDomain.Notification], caughtUp: Bool) {
+    public init(entries: [NotifyDomain.Notification], caughtUp: Bool, end: FeedEnd? = nil) {
         self.entries = entries
         self.caughtUp = caughtUp
+        self.end = end
     }
 
     /// What one entry counts against a page's byte budget: its stored

@@ -445,7 +445,13 @@ public final class SQLiteNotificationStore: NotificationStore {
                     createdAt: Timestamp(storedMicroseconds: row[3]),
                     content: try StoredContent.decode(kind: row[4], json: content)))
             }
-            return FeedPage(entries: entries, caughtUp: true)
+            guard entries.isEmpty else { return FeedPage(entries: entries, caughtUp: true) }
+            // Empty: where the feed ends, in the same read (one statement, both facts).
+            let head = try Int64.fetchOne(
+                db,
+                sql: "SELECT COALESCE(h.last_seq, 0) FROM users u LEFT JOIN feed_heads h ON h.user = u.id WHERE u.id = ?",
+                arguments: [user])
+            return FeedPage(entries: [], caughtUp: true, end: head.map { .head(UInt64(max(0, $0))) } ?? .noSuchUser)
         }
     }
 }

@@ -18,7 +18,7 @@ extension Frame {
     ///   - limits: The most metadata the frame may carry.
     /// - Returns: The frame.
     /// - Throws: ``WireError/Code/malformedFrame`` if the bytes are not a `notify.v1.Frame`, no `kind` is
-    ///   set, a string is not UTF-8, or a field the kind needs is absent (`call_id` of a request,
+    ///   set, a string is not UTF-8, or a field the kind needs is absent (`call_id` of a request (or 0 there),
     ///   response, stream message or cancel; `method`; a response's `status_code`);
     ///   ``WireError/Code/invalidString`` for a NUL byte in a string field;
     ///   ``WireError/Code/metadataTooLarge`` past `limits`.
@@ -53,6 +53,8 @@ extension Frame {
         case NOTIFY__V1__FRAME__KIND_REQUEST:
             let message = try Self.submessage(frame.request, "request")
             guard message.has_call_id != 0 else { throw .malformed("request without call_id") }
+            // 0 names no call: a goaway's last_call_id 0 means "none processed" (docs/PROTOCOL.md).
+            guard message.call_id != 0 else { throw .malformed("request with call_id 0") }
             guard let method = try Self.string(message.method, "method") else {
                 throw .malformed("request \(message.call_id) without method")
             }

@@ -41,6 +41,7 @@ struct ErrorTableTests {
         .undecodableRequest: (.invalidArgument, .badRequest),
         .unknownMethod: (.unimplemented, .internalServerError),
         .userNotFound: (.notFound, .badRequest),
+        .pastEndOfFeed: (.outOfRange, .badRequest),
         .backingOff: (.unavailable, .serviceUnavailable),
         .cancelled: (.cancelled, .internalServerError),
         .clientClosed: (.unavailable, .serviceUnavailable),

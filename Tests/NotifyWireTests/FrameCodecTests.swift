@@ -37,7 +37,8 @@ struct FrameCodecTests {
                 payload: bytes(300)
             )
         ),
-        .request(RequestFrame(callID: 0, method: "", metadata: ["k": ""], timeoutMilliseconds: nil, payload: ByteBuffer())),
+        // The smallest call id: 0 names no call (a decoding error, tested apart).
+        .request(RequestFrame(callID: 1, method: "", metadata: ["k": ""], timeoutMilliseconds: nil, payload: ByteBuffer())),
         .response(ResponseFrame(callID: 1)),
         .response(ResponseFrame(callID: 2, status: .ok, payload: ByteBuffer())),
         .response(ResponseFrame(callID: 3, status: .ok, metadata: unicodeMetadata, payload: bytes(64))),
@@ -244,6 +245,7 @@ struct FrameCodecTests {
             ("length-delimited field running past the end", [0x12, 0x7F, 0x08]),
             ("only an unknown field", [0x48, 0x01]),
             ("request without call_id", [0x12, 0x03, 0x12, 0x01, 0x78]),
+            ("request with call_id 0, set explicitly", [0x12, 0x05, 0x08, 0x00, 0x12, 0x01, 0x78]),
             ("request without method", [0x12, 0x02, 0x08, 0x01]),
             ("response without call_id", [0x1A, 0x02, 0x10, 0x00]),
             ("response without status_code", [0x1A, 0x02, 0x08, 0x01]),

@@ -30,6 +30,7 @@ struct FeedService: Sendable {
     func list(_ request: ListFeedRequest, context: ServerContext) async throws -> ListFeedResponse {
         let (_, user, after, limit) = try await checkedRead(request, context: context)
         let page = try await store.feedPage(user: user, after: after, limit: limit, maxBytes: Self.pageByteBudget)
+        try Self.checkEnd(of: page, user: user, after: after)
         return ListFeedResponse(
             notifications: page.entries, nextAfterSequence: page.entries.last?.sequence ?? after, caughtUp: page.caughtUp)
     }
@@ -106,6 +107,9 @@ struct FeedService: Sendable {
                     if Task.isCancelled { throw CancellationError() }
                     throw error
                 }
+                // Only an empty page can hide a cursor past the end or a
+                // user who is not there (or was deleted while watched).
+                try Self.checkEnd(of: page, user: user, after: cursor)
                 if page.entries.isEmpty && caughtUp { break }
                 cursor = page.entries.last?.sequence ?? cursor
                 try await stream.send(ListFeedResponse(
@@ -119,6 +123,33 @@ struct FeedService: Sendable {
         // The store closed its watches: it is shutting down.
         if Task.isCancelled { throw CancellationError() }
         throw RPCError(code: .unavailable, message: "the store is closing: resume on a new connection", reason: .goingAway)
+    }
+
+    /// Refuses a read that found nothing because there is nothing to find:
+    /// a user who does not exist, or a cursor past the feed's last entry.
+    ///
+    /// Answering such a read with an empty page would be a lie a client
+    /// cannot see: a Watch past the end would move its cursor over entries
+    /// not yet written and skip them when they come, and a Watch of a user
+    /// who does not exist would wait forever. A cursor past the end only
+    /// comes from another store (one restored from a backup, another
+    /// server's), whose sequence numbers name other entries: clamping it to
+    /// the head would hand the client new entries under numbers it has
+    /// seen. The store reads the feed's end with an empty page, in the same
+    /// transaction, so this costs no read of its own.
+    /// - Throws: NOT_FOUND `USER_NOT_FOUND`; OUT_OF_RANGE `PAST_END_OF_FEED`,
+    ///   whose message names the feed's last sequence.
+    private static func checkEnd(of page: FeedPage, user: Int64, after: UInt64) throws {
+        guard let end = page.end else { return }
+        guard case .head(let head) = end else {
+            throw RPCError(code: .notFound, message: "user \(user) does not exist", reason: .userNotFound)
+        }
+        guard after <= head else {
+            throw RPCError(
+                code: .outOfRange,
+                message: "after_sequence \(after) is past the end of the feed, whose last sequence is \(head)",
+                reason: .pastEndOfFeed)
+        }
     }
 
     /// Authenticates and authorizes a read of a feed; the caller, user, cursor and page size.

@@ -35,8 +35,10 @@ struct  Notify__V1__HealthCheckRequest
 {
   ProtobufCMessage base;
   /*
-   * Empty: the whole server. Otherwise a service name such as
-   * "notify.v1.NotificationService".
+   * Empty: the whole server. Otherwise one of "notify.v1.Health",
+   * "notify.v1.NotificationService", "notify.v1.FeedService",
+   * "notify.v1.AdminService" (liveness) or "notify.v1.Readiness"; any other
+   * name answers SERVICE_UNKNOWN. docs/PROTOCOL.md, "Methods".
    */
   char *service;
 };

@@ -259,11 +259,14 @@ struct  Notify__V1__ListFeedRequest
   int64_t user;
   /*
    * Return entries with sequence greater than this. Absent: from the start.
+   * At most the feed's last sequence: past it the call answers OUT_OF_RANGE
+   * PAST_END_OF_FEED. A user who does not exist: NOT_FOUND USER_NOT_FOUND.
    */
   protobuf_c_boolean has_after_sequence;
   uint64_t after_sequence;
   /*
-   * At most this many; absent or 0: 100; capped at 1000. A page also stops
+   * At most this many, in every page, live ones included; absent or 0: 100;
+   * capped at 1000. A page also stops
    * before its entries' encoded size passes 256 KiB (it always holds at
    * least one entry when one follows): a page may hold fewer than `limit`
    * entries and still not reach the end of the feed.

@@ -122,6 +122,8 @@ struct  Notify__V1__Request
   ProtobufCMessage base;
   /*
    * Chosen by the client, unique among its calls in flight, echoed back.
+   * 1 or more: 0 names no call (a goaway's last_call_id 0 means none was
+   * processed), and a request with 0, like one without, is a protocol error.
    */
   protobuf_c_boolean has_call_id;
   uint64_t call_id;
