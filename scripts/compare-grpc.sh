@@ -30,6 +30,8 @@
 #                        HealthCheckRequest, what notifyd's row sends]
 #   COMPARE_ROWS         which rows, in order ["notifyd grpc-swift grpc-c++ grpcio"]
 #   COMPARE_PY_THREADS   grpcio's handler pool [64]
+#   PROFILE_SERVER       a notifyd binary to serve notifyd's row with instead of this
+#                        build's (as scripts/perf/profile.sh): a before/after of the server
 #   COMPARE_RPC_CLIENT   notify-load's --rpc-client for notifyd's row [raw: frames
 #                        written straight on the connections, as h2load writes
 #                        gRPC frames with no gRPC library; "notify-client" for NotifyClient]
@@ -277,7 +279,7 @@ for row in $rows; do
   case "$row" in
     notifyd)
       port="$(free_port)"
-      "$bin/notifyd" serve --data-dir "$work/notifyd-data" --rpc-port "$port" --no-gateway \
+      "${PROFILE_SERVER:-$bin/notifyd}" serve --data-dir "$work/notifyd-data" --rpc-port "$port" --no-gateway \
         --tls-cert "$cert" --tls-key "$key" --log-level warning \
         --rate-limit 0 --max-feed-entries 0 > "$work/notifyd.log" 2>&1 &
       server_pid=$!
