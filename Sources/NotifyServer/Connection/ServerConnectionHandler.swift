@@ -282,17 +282,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     /// Answers a call the connection refuses before dispatching it; like every
     /// answer it carries the call's request id.
-    ///
-    /// - Parameter completing: the call was admitted (it holds a place among
-    ///   the connection's calls in flight), so its answer also completes it.
-    private func reject(_ request: RequestFrame, _ error: RPCError, completing: Bool = false) {
+    private func reject(_ request: RequestFrame, _ error: RPCError) {
         let requestID = request.metadata["x-request-id"] ?? UUIDText.random(using: &random)
-        let answer = CallJob.failure(error, callID: request.callID, requestID: requestID)
-        if completing {
-            complete(answer)
-        } else {
-            write(.response(answer))
-        }
+        write(.response(CallJob.failure(error, callID: request.callID, requestID: requestID)))
     }
 
     /// Completes the answers that other threads finished, then flushes once.

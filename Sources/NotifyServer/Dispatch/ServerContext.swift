@@ -4,8 +4,6 @@ public import NotifyCore
 public import NotifyWire
 import NotifyCrypto
 import NotifyMessages
-public import NotifyCore
-public import NotifyWire
 
 /// What a handler knows about the call it serves, besides its request.
 public struct ServerContext: Sendable {
