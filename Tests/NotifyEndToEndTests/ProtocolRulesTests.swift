@@ -62,7 +62,15 @@ struct ProtocolRulesTests {
                 .cancel(callID: 2),
             ])
             try holder.release()
-            // A stream, cancelled after its first page.
+            // The cancelled unary call was stored all the same (work started is not interrupted).
+            var stored = 0
+            for _ in 0..<200 where stored < 2 {
+                stored = try await server.store.feed(user: 2, after: 0, limit: 10).count
+                if stored < 2 { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(stored == 2)
+            // A stream, cancelled after its first page. It starts once both
+            // entries are stored, so that no live page can cross the cancel.
             try await connection.write([
                 .request(RequestFrame(
                     callID: 3, method: Methods.watchFeed, metadata: .bearer(admin),
@@ -74,13 +82,6 @@ struct ProtocolRulesTests {
             }
             #expect(page.callID == 3)
             try await connection.write([.cancel(callID: 3)])
-            // The cancelled unary call was stored all the same (work started is not interrupted).
-            var stored = 0
-            for _ in 0..<200 where stored < 2 {
-                stored = try await server.store.feed(user: 2, after: 0, limit: 10).count
-                if stored < 2 { try await Task.sleep(for: .milliseconds(50)) }
-            }
-            #expect(stored == 2)
             try await connection.write([.request(RequestFrame(
                 callID: 4, method: Methods.healthCheck, payload: HealthCheckRequest().serializedBuffer()))])
             guard case .response(let health)? = try await connection.next() else {
