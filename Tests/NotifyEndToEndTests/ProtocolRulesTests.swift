@@ -40,13 +40,7 @@ struct ProtocolRulesTests {
     @Test("after a cancel nothing more is sent for the call, not even CANCELLED: unary or stream, the next frame is another call's")
     func cancelSendsNothing() async throws {
         try await withTestServer { server in
-            try await server.users(2)
-            let admin = try await server.adminToken()
-            let connection = try await RawConnection.connect(port: server.port, caFile: server.caFile)
-            _ = try await connection.next()
-            let payload = NotifyRequest(
-                recipientsType: "user", type: "t", title: .value("x"), description: .null, user: 2
-            ).serializedBuffer()
+            let (connection, admin, payload) = try await notifyReady(server)
             // A first call, so that the lookups are cached and the next waits for the store only.
             try await connection.write([.request(RequestFrame(callID: 1, method: Methods.notify, metadata: .bearer(admin), payload: payload))])
             guard case .response(let first)? = try await connection.next() else {
@@ -99,13 +93,7 @@ struct ProtocolRulesTests {
     @Test("a server deadline answers DEADLINE_EXCEEDED with reason DEADLINE_EXCEEDED and the call's request id")
     func deadlineReason() async throws {
         try await withTestServer { server in
-            try await server.users(2)
-            let admin = try await server.adminToken()
-            let connection = try await RawConnection.connect(port: server.port, caFile: server.caFile)
-            _ = try await connection.next()
-            let payload = NotifyRequest(
-                recipientsType: "user", type: "t", title: .value("x"), description: .null, user: 2
-            ).serializedBuffer()
+            let (connection, admin, payload) = try await notifyReady(server)
             try await connection.write([.request(RequestFrame(callID: 1, method: Methods.notify, metadata: .bearer(admin), payload: payload))])
             _ = try await connection.next()
             let holder = try server.holdWriteLock()
@@ -139,5 +127,18 @@ struct ProtocolRulesTests {
             #expect(answer.status == (known ? .serving : .serviceUnknown))
             await client.close()
         }
+    }
+
+    /// Users 1 and 2, an admin token, a connection past its settings frame,
+    /// and the payload of a Notify to user 2.
+    private func notifyReady(_ server: TestServer) async throws -> (RawConnection, String, ByteBuffer) {
+        try await server.users(2)
+        let admin = try await server.adminToken()
+        let connection = try await RawConnection.connect(port: server.port, caFile: server.caFile)
+        _ = try await connection.next()
+        let payload = NotifyRequest(
+            recipientsType: "user", type: "t", title: .value("x"), description: .null, user: 2
+        ).serializedBuffer()
+        return (connection, admin, payload)
     }
 }
