@@ -170,24 +170,24 @@ enum ContentLayout: String, CaseIterable, Sendable {
     }
 
     /// The content from its columns (5 onwards in ``pageSQL``).
-    private static func decodeColumns(_ row: Row) throws(ContentUnreadable) -> NotificationContent {
+    private static func decodeColumns(_ row: Row) throws(ContentBenchError) -> NotificationContent {
         let kind: String = row[4]
         switch kind {
         case CanonicalContent.customKind:
-            guard let type: String = row[5], let issuer: Int64 = row[6] else { throw ContentUnreadable("type or issuer is NULL") }
+            guard let type: String = row[5], let issuer: Int64 = row[6] else { throw ContentBenchError("type or issuer is NULL") }
             var embed: NotifyDomain.Embed?
             if let embedType: String = row[9] {
-                guard let embedID: String = row[10] else { throw ContentUnreadable("embed_id is NULL") }
+                guard let embedID: String = row[10] else { throw ContentBenchError("embed_id is NULL") }
                 embed = Embed(embedType: embedType, embedID: embedID, url: row[11], metadataJSON: row[12])
             }
             return .custom(CustomNotification(type: type, embed: embed, title: row[7], description: row[8], issuer: issuer))
         case CanonicalContent.graphKind:
             guard let expiration: Int64 = row[16], let list: String = row[20], let priorityName: String = row[21],
                 let priority = Priority(rawValue: priorityName), let ttl: Int64 = row[22]
-            else { throw ContentUnreadable("a required graph column is NULL or unknown") }
+            else { throw ContentBenchError("a required graph column is NULL or unknown") }
             var platforms: [Platform] = []
             for name in list.split(separator: ",") {
-                guard let platform = Platform(rawValue: String(name)) else { throw ContentUnreadable("unknown platform") }
+                guard let platform = Platform(rawValue: String(name)) else { throw ContentBenchError("unknown platform") }
                 platforms.append(platform)
             }
             let visual = (row[18] as String?).map { VisualContent(title: $0, body: row[19]) }
@@ -197,7 +197,7 @@ enum ContentLayout: String, CaseIterable, Sendable {
                 payload: Payload(rawContent: row[17], visualContent: visual), platforms: platforms, priority: priority,
                 displayTimeToLive: ttl, fallbackPolicyJSON: row[23]))
         default:
-            throw ContentUnreadable("unknown kind")
+            throw ContentBenchError("unknown kind")
         }
     }
 
@@ -235,9 +235,9 @@ enum ContentLayout: String, CaseIterable, Sendable {
     private static let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
 }
 
-struct ContentUnreadable: Error, CustomStringConvertible {
+struct ContentBenchError: Error, CustomStringConvertible {
     let description: String
-    init(_ description: String) { self.description = "stored content unreadable: \(description)" }
+    init(_ description: String) { self.description = "content storage: \(description)" }
 }
 
 /// A copy of the store's `StoredContent` (internal to NotifyStorageSQLite),
@@ -285,14 +285,14 @@ enum CanonicalContent {
         }
     }
 
-    static func decode(kind: String, json: String) throws(ContentUnreadable) -> NotificationContent {
-        guard case .object(let object)? = JSONValue.parse(text: json) else { throw ContentUnreadable("not a JSON object") }
+    static func decode(kind: String, json: String) throws(ContentBenchError) -> NotificationContent {
+        guard case .object(let object)? = JSONValue.parse(text: json) else { throw ContentBenchError("not a JSON object") }
         let fields = Fields(object: object)
         switch kind {
         case customKind:
             var embed: NotifyDomain.Embed?
             if let value = object["embed"] {
-                guard case .object(let nested) = value else { throw ContentUnreadable("embed is not an object") }
+                guard case .object(let nested) = value else { throw ContentBenchError("embed is not an object") }
                 let embedFields = Fields(object: nested)
                 embed = NotifyDomain.Embed(
                     embedType: try embedFields.string("embedType"), embedID: try embedFields.string("embedID"),
@@ -304,11 +304,11 @@ enum CanonicalContent {
         case graphKind:
             var platforms: [Platform] = []
             for name in try fields.strings("platforms") {
-                guard let platform = Platform(rawValue: name) else { throw ContentUnreadable("unknown platform") }
+                guard let platform = Platform(rawValue: name) else { throw ContentBenchError("unknown platform") }
                 platforms.append(platform)
             }
             guard let priority = Priority(rawValue: try fields.string("priority")) else {
-                throw ContentUnreadable("unknown priority")
+                throw ContentBenchError("unknown priority")
             }
             let visual = try fields.boolean("hasVisualContent")
                 ? VisualContent(title: try fields.optionalString("visualTitle") ?? "", body: try fields.optionalString("visualBody"))
@@ -322,42 +322,42 @@ enum CanonicalContent {
                 platforms: platforms, priority: priority, displayTimeToLive: try fields.integer("displayTimeToLive"),
                 fallbackPolicyJSON: try fields.optionalString("fallbackPolicyJSON")))
         default:
-            throw ContentUnreadable("unknown kind")
+            throw ContentBenchError("unknown kind")
         }
     }
 
     private struct Fields {
         let object: [String: JSONValue]
 
-        func optionalString(_ key: String) throws(ContentUnreadable) -> String? {
+        func optionalString(_ key: String) throws(ContentBenchError) -> String? {
             switch object[key] {
             case nil, .null?: return nil
             case .string(let value)?: return value
-            default: throw ContentUnreadable("\(key) is not a string")
+            default: throw ContentBenchError("\(key) is not a string")
             }
         }
 
-        func string(_ key: String) throws(ContentUnreadable) -> String {
-            guard let value = try optionalString(key) else { throw ContentUnreadable("\(key) is missing") }
+        func string(_ key: String) throws(ContentBenchError) -> String {
+            guard let value = try optionalString(key) else { throw ContentBenchError("\(key) is missing") }
             return value
         }
 
-        func integer(_ key: String) throws(ContentUnreadable) -> Int64 {
-            guard case .integer(let value)? = object[key] else { throw ContentUnreadable("\(key) is not an integer") }
+        func integer(_ key: String) throws(ContentBenchError) -> Int64 {
+            guard case .integer(let value)? = object[key] else { throw ContentBenchError("\(key) is not an integer") }
             return value
         }
 
-        func boolean(_ key: String) throws(ContentUnreadable) -> Bool {
-            guard case .bool(let value)? = object[key] else { throw ContentUnreadable("\(key) is not a boolean") }
+        func boolean(_ key: String) throws(ContentBenchError) -> Bool {
+            guard case .bool(let value)? = object[key] else { throw ContentBenchError("\(key) is not a boolean") }
             return value
         }
 
-        func strings(_ key: String) throws(ContentUnreadable) -> [String] {
-            guard case .array(let values)? = object[key] else { throw ContentUnreadable("\(key) is not an array") }
+        func strings(_ key: String) throws(ContentBenchError) -> [String] {
+            guard case .array(let values)? = object[key] else { throw ContentBenchError("\(key) is not an array") }
             var strings: [String] = []
             strings.reserveCapacity(values.count)
             for value in values {
-                guard case .string(let string) = value else { throw ContentUnreadable("\(key) holds a non-string") }
+                guard case .string(let string) = value else { throw ContentBenchError("\(key) holds a non-string") }
                 strings.append(string)
             }
             return strings

@@ -174,7 +174,7 @@ enum ContentStorageBench {
                         entries += try file.page(user: user, after: after, limit: pageSize).count
                     }
                 }
-                guard entries == pagesPerSample * pageSize else { throw ContentUnreadable("a page came back short") }
+                guard entries == pagesPerSample * pageSize else { throw ContentBenchError("a page came back short") }
                 return timing
             }
             print(line("\(kind): feed page of \(pageSize), per page", json: reads.json.wall, typed: reads.typed.wall, unit: duration))
@@ -204,19 +204,19 @@ enum ContentStorageBench {
                 (kind: row[0] as String, json: row[1] as String)
             }
         }
-        guard written.count == items.count else { throw ContentUnreadable("the store wrote \(written.count) rows") }
+        guard written.count == items.count else { throw ContentBenchError("the store wrote \(written.count) rows") }
         for (row, item) in zip(written, items) {
             let encoded = CanonicalContent.encode(item.content)
             guard encoded.kind == row.kind, encoded.json == row.json else {
-                throw ContentUnreadable("the copy of the store's encoding differs: \(encoded.json) vs \(row.json)")
+                throw ContentBenchError("the copy of the store's encoding differs: \(encoded.json) vs \(row.json)")
             }
         }
-        guard fromStore.map(\.content) == checkedContents else { throw ContentUnreadable("the store read back other content") }
+        guard fromStore.map(\.content) == checkedContents else { throw ContentBenchError("the store read back other content") }
         for layout in ContentLayout.allCases {
             let file = try ContentFile(layout, path: "\(directory)/check-\(layout).sqlite")
             try file.append(items[...], user: 1, createdAt: createdAt)
             let read = try file.page(user: 1, after: 0, limit: 1_000)
-            guard read == fromStore else { throw ContentUnreadable("\(layout.rawValue) read back other notifications than the store") }
+            guard read == fromStore else { throw ContentBenchError("\(layout.rawValue) read back other notifications than the store") }
         }
     }
 
