@@ -33,6 +33,7 @@ public struct Reason: Hashable, Sendable, CustomStringConvertible {
         case `internal` = "INTERNAL"
         case invalidFields = "INVALID_FIELDS"
         case invalidMetadata = "INVALID_METADATA"
+        case invalidStreamTicket = "INVALID_STREAM_TICKET"
         case invalidToken = "INVALID_TOKEN"
         case missingToken = "MISSING_TOKEN"
         case missingUnsID = "MISSING_UNS_ID"
@@ -84,8 +85,8 @@ public struct Reason: Hashable, Sendable, CustomStringConvertible {
         package var origin: Origin {
             switch self {
             case .adminRoleRequired, .alreadyExists, .callerBlocked, .connectionNotFound, .deadlineExceeded, .feedFull,
-                .goingAway, .idempotencyKeyReused, .internal, .invalidFields, .invalidMetadata, .invalidToken,
-                .missingToken, .missingUnsID, .notAuthorizedForApp, .notAuthorizedForUser, .notBlocked, .notFound,
+                .goingAway, .idempotencyKeyReused, .internal, .invalidFields, .invalidMetadata, .invalidStreamTicket,
+                .invalidToken, .missingToken, .missingUnsID, .notAuthorizedForApp, .notAuthorizedForUser, .notBlocked, .notFound,
                 .notSubscriptionOwner, .overloaded, .pastEndOfFeed, .responseTooLarge, .storeBusy, .storeUnavailable,
                 .subscriptionExpired, .subscriptionNotFound, .throttled, .tokenExpired, .tokenNotFound, .tokenRevoked,
                 .tooManyCalls, .undecodableRequest, .unknownMethod, .userNotFound:
@@ -201,6 +202,8 @@ public struct Reason: Hashable, Sendable, CustomStringConvertible {
     public static let invalidFields = Reason(.invalidFields)
     /// INVALID_ARGUMENT: a metadata value breaks its limit.
     public static let invalidMetadata = Reason(.invalidMetadata)
+    /// UNAUTHENTICATED: the stream ticket is unknown, already redeemed or expired.
+    public static let invalidStreamTicket = Reason(.invalidStreamTicket)
     /// UNAUTHENTICATED: the token is not one the server issued.
     public static let invalidToken = Reason(.invalidToken)
     /// UNAUTHENTICATED: no `authorization` metadata.

@@ -24,6 +24,10 @@ public enum NotifyMethods {
     /// The feed from a cursor, then live.
     public static let watchFeed = MethodDescriptor<ListFeedRequest, ListFeedResponse>.serverStream(
         "/notify.v1.FeedService/Watch")
+    /// A short-lived, single-use credential for one Watch start: what a
+    /// browser's EventSource, which cannot send headers, puts in its URL.
+    public static let createStreamTicket = MethodDescriptor<CreateStreamTicketRequest, CreateStreamTicketResponse>.unary(
+        "/notify.v1.FeedService/CreateStreamTicket")
 
     public static let putUser = MethodDescriptor<PutUserRequest, PutUserResponse>.unary(
         "/notify.v1.AdminService/PutUser")
@@ -54,6 +58,7 @@ public enum NotifyMethods {
         putUser.name, deleteUser.name, putConnection.name, deleteConnection.name,
         createSubscription.name, renewSubscription.name, deleteSubscription.name,
         block.name, unblock.name, createToken.name, revokeToken.name,
+        createStreamTicket.name,
     ]
 }
 
@@ -76,5 +81,6 @@ public enum Methods {
     public static let unblock = NotifyMethods.unblock.name
     public static let createToken = NotifyMethods.createToken.name
     public static let revokeToken = NotifyMethods.revokeToken.name
+    public static let createStreamTicket = NotifyMethods.createStreamTicket.name
     public static let all = NotifyMethods.all
 }

@@ -26,7 +26,7 @@ public enum NotifyService {
             store: store, guardrail: guardrail, communityMode: configuration.communityMode, random: SecureRandom.Source()
         )
             .register(into: &router)
-        FeedService(store: store, guardrail: guardrail).register(into: &router)
+        FeedService(store: store, tickets: store, guardrail: guardrail).register(into: &router)
         AdminService(store: store, guardrail: guardrail).register(into: &router)
         return router
     }

@@ -87,4 +87,27 @@ public protocol Directory: Sendable {
     /// as revoked.
     /// - Returns: false when there is no token with that id.
     func revokeToken(id: String) async throws(StorageError) -> Bool
+
+    // MARK: Stream tickets
+
+    /// Stores a stream ticket's record (its hash, never the secret), and
+    /// removes some of the tickets that expired unused (at most
+    /// ``streamTicketSweepBatch`` per call), so that they do not pile up.
+    /// - Throws: ``StorageError/Code/alreadyExists`` for a known hash.
+    func insertStreamTicket(_ ticket: StreamTicketRecord) async throws(StorageError)
+
+    /// Redeems the ticket whose hash is `hash`: removes it and, when it had
+    /// not expired at `now`, returns the record of the token that obtained
+    /// it (revoked or expired ones included: the caller answers for them).
+    ///
+    /// Atomic: of two redemptions of one ticket, racing or not, at most one
+    /// gets the token, on one store or on several servers sharing it.
+    /// - Returns: nil for an unknown, already redeemed or expired ticket, or
+    ///   when its token no longer exists.
+    func redeemStreamTicket(hash: [UInt8], now: Timestamp) async throws(StorageError) -> TokenRecord?
+}
+
+extension Directory {
+    /// How many expired tickets one ``insertStreamTicket(_:)`` removes at most.
+    public static var streamTicketSweepBatch: Int { 64 }
 }

@@ -367,6 +367,43 @@ public final class SQLiteNotificationStore: NotificationStore {
         }
     }
 
+    // MARK: Stream tickets
+
+    public func insertStreamTicket(_ ticket: StreamTicketRecord) async throws(StorageError) {
+        let hash = Data(ticket.hash)
+        let (token, expiresAt) = (ticket.tokenID, ticket.expiresAt.storedMicroseconds)
+        let now = Timestamp.now().storedMicroseconds
+        let batch = Self.streamTicketSweepBatch
+        try await engine.write("inserting a stream ticket") { db in
+            try db.execute(
+                sql: """
+                    DELETE FROM stream_tickets WHERE hash IN
+                        (SELECT hash FROM stream_tickets WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)
+                    """,
+                arguments: [now, batch])
+            try db.execute(
+                sql: "INSERT INTO stream_tickets (hash, token, expires_at) VALUES (?, ?, ?)",
+                arguments: [hash, token, expiresAt])
+        }
+    }
+
+    /// One write transaction: the ticket's row is read and deleted together,
+    /// so a second redemption finds nothing.
+    public func redeemStreamTicket(hash: [UInt8], now: Timestamp) async throws(StorageError) -> TokenRecord? {
+        let hash = Data(hash)
+        let now = now.storedMicroseconds
+        let row = try await engine.write("redeeming a stream ticket") { db -> TokenRow? in
+            guard let ticket = try Row.fetchOne(
+                db, sql: "SELECT token, expires_at FROM stream_tickets WHERE hash = ?", arguments: [hash])
+            else { return nil }
+            try db.execute(sql: "DELETE FROM stream_tickets WHERE hash = ?", arguments: [hash])
+            let (token, expiresAt): (String, Int64) = (ticket["token"], ticket["expires_at"])
+            guard expiresAt > now else { return nil }
+            return try TokenRow.fetchOne(db, key: token)
+        }
+        return try row?.token()
+    }
+
     // MARK: Notifications
 
     /// Queues the append for the group-commit writer; `completion` runs on

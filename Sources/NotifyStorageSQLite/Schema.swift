@@ -108,6 +108,18 @@ enum Schema {
         migrator.registerMigration("v2-store-probe") { db in
             try db.execute(sql: "CREATE TABLE store_probe (id INTEGER PRIMARY KEY, filler BLOB NOT NULL)")
         }
+        // Single-use stream tickets (Directory.insertStreamTicket): a row is
+        // deleted when redeemed, and expired ones when a new one is stored.
+        migrator.registerMigration("v5-stream-tickets") { db in
+            try db.execute(sql: """
+                CREATE TABLE stream_tickets (
+                    hash BLOB PRIMARY KEY NOT NULL,
+                    token TEXT NOT NULL,
+                    expires_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE INDEX stream_tickets_expires_at ON stream_tickets (expires_at);
+                """)
+        }
         return migrator
     }
 }

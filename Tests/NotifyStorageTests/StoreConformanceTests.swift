@@ -439,6 +439,45 @@ struct StoreConformanceTests {
         }
     }
 
+    @Test("a stream ticket is redeemed once, for its token's record; expired or unknown ones redeem nothing", arguments: StoreBackend.all)
+    func streamTickets(backend: StoreBackend) async throws {
+        try await backend.withStore { store in
+            let token = TokenRecord(
+                id: "t1", hash: [UInt8](repeating: 7, count: 32), principal: .user(5), roles: [.user],
+                expiresAt: Timestamp(secondsSince1970: 1_900_000_000))
+            try await store.insertToken(token)
+            let now = Timestamp.now()
+            let ticket = StreamTicketRecord(hash: [UInt8](repeating: 9, count: 32), tokenID: "t1", expiresAt: now.adding(seconds: 60))
+            try await store.insertStreamTicket(ticket)
+            let again = await #expect(throws: StorageError.self) { try await store.insertStreamTicket(ticket) }
+            #expect(again?.code == .alreadyExists)
+            #expect(try await store.redeemStreamTicket(hash: ticket.hash, now: now) == token)
+            #expect(try await store.redeemStreamTicket(hash: ticket.hash, now: now) == nil)
+            #expect(try await store.redeemStreamTicket(hash: [UInt8](repeating: 0, count: 32), now: now) == nil)
+
+            // Expired: gone too, and redeems nothing.
+            let expired = StreamTicketRecord(hash: [UInt8](repeating: 10, count: 32), tokenID: "t1", expiresAt: now.adding(seconds: 1))
+            try await store.insertStreamTicket(expired)
+            #expect(try await store.redeemStreamTicket(hash: expired.hash, now: now.adding(seconds: 2)) == nil)
+            #expect(try await store.redeemStreamTicket(hash: expired.hash, now: now) == nil)
+
+            // A revoked token's ticket still answers its record: the caller refuses it.
+            let pending = StreamTicketRecord(hash: [UInt8](repeating: 11, count: 32), tokenID: "t1", expiresAt: now.adding(seconds: 60))
+            try await store.insertStreamTicket(pending)
+            #expect(try await store.revokeToken(id: "t1"))
+            #expect(try await store.redeemStreamTicket(hash: pending.hash, now: now)?.revoked == true)
+
+            // Racing redemptions of one ticket: exactly one gets the token.
+            let raced = StreamTicketRecord(hash: [UInt8](repeating: 12, count: 32), tokenID: "t1", expiresAt: now.adding(seconds: 60))
+            try await store.insertStreamTicket(raced)
+            let winners = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<8 { group.addTask { try await store.redeemStreamTicket(hash: raced.hash, now: now) != nil } }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(winners == 1)
+        }
+    }
+
     @Test("deleting a user takes his connections, subscriptions and feed, revokes his tokens, and keeps his feed's head", arguments: StoreBackend.all)
     func deleteUser(backend: StoreBackend) async throws {
         try await backend.withStore { store in

@@ -6,4 +6,5 @@
 #include "notify/v1/health.pb-c.h"
 #include "notify/v1/notification.pb-c.h"
 #include "notify/v1/admin.pb-c.h"
+#include "notify/v1/stream_ticket.pb-c.h"
 #endif

@@ -111,3 +111,23 @@ public struct TokenRecord: Hashable, Sendable {
         self.revoked = revoked
     }
 }
+
+/// A stream ticket as stored: only the SHA-256 of the secret is kept, with
+/// the token that obtained it.
+///
+/// A ticket is never a bearer token: it starts one stream, once, as its
+/// token, and is gone when redeemed (docs/SECURITY.md, "Stream tickets").
+public struct StreamTicketRecord: Hashable, Sendable {
+    /// SHA-256 of the ticket text, 32 bytes.
+    public var hash: [UInt8]
+    /// The id of the token that obtained it: the stream runs as that token
+    /// and ends when it is revoked or expires.
+    public var tokenID: String
+    public var expiresAt: Timestamp
+
+    public init(hash: [UInt8], tokenID: String, expiresAt: Timestamp) {
+        self.hash = hash
+        self.tokenID = tokenID
+        self.expiresAt = expiresAt
+    }
+}

@@ -119,6 +119,9 @@ enum ErrorMapping {
             return RPCError(code: .unauthenticated, message: "the token is not valid", reason: reason)
         case .tokenRevoked:
             return RPCError(code: .unauthenticated, message: "the token was revoked", reason: reason)
+        case .invalidStreamTicket:
+            return RPCError(
+                code: .unauthenticated, message: "the stream ticket is unknown, already used or expired", reason: reason)
         case .tokenExpired:
             return RPCError(code: .unauthenticated, message: "the token has expired", reason: reason)
         case .blocked:
@@ -142,6 +145,7 @@ enum ErrorMapping {
         case .missingToken: .missingToken
         case .malformedAuthorization, .invalidToken: .invalidToken
         case .tokenRevoked: .tokenRevoked
+        case .invalidStreamTicket: .invalidStreamTicket
         case .tokenExpired: .tokenExpired
         case .blocked: .callerBlocked
         case .throttled, .addressThrottled: .throttled

@@ -32,6 +32,10 @@ public struct ServerContext: Sendable {
     /// The client's IP address, for the failed-authentication limit; nil for
     /// an in-process caller.
     var peer: String?
+    /// Set once a stream started with a stream ticket (no `authorization`):
+    /// the hash of the token that obtained it, which the stream's later
+    /// checks of its caller read instead of the header.
+    var streamTokenHash: [UInt8]?
     /// The connection's logger, without the call's metadata.
     private var connectionLogger: Logger
 

@@ -25,9 +25,22 @@ struct Authenticator: Sendable {
         guard let hash = memo.map({ $0.hash(for: header, compute: tokenHash) }) ?? tokenHash(header) else {
             throw CallerError.malformedAuthorization
         }
+        return try authenticate(tokenHash: hash, known: known, now: now)
+    }
+
+    /// The caller of the token whose hash is `hash`: how a stream started
+    /// with a ticket checks its token again, having no header to read.
+    /// - Throws: ``CallerError`` (unknown, revoked or expired); ``LookupMiss``.
+    func authenticate(tokenHash hash: [UInt8], known: KnownLookups, now: Timestamp = .now()) throws -> Caller {
         guard let record = try lookups.token(hash: hash, known: known), constantTimeEquals(record.hash, hash) else {
             throw CallerError.invalidToken
         }
+        return try Self.caller(record, now: now)
+    }
+
+    /// The caller a token record stands for, once it is known to be the
+    /// caller's: refused when revoked or expired.
+    static func caller(_ record: TokenRecord, now: Timestamp = .now()) throws(CallerError) -> Caller {
         guard !record.revoked else {
             throw CallerError.tokenRevoked
         }

@@ -12,6 +12,9 @@ enum CallerError: Error, Hashable, Sendable {
     /// No token has this hash.
     case invalidToken
     case tokenRevoked
+    /// The `x-stream-ticket` of a stream start is unknown, already redeemed
+    /// or expired (one answer for the three, so that a guess learns nothing).
+    case invalidStreamTicket
     case tokenExpired
     /// The caller is on the blocked list.
     case blocked

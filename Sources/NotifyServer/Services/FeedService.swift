@@ -16,6 +16,8 @@ struct FeedService: Sendable {
     static let pageByteBudget = 256 * 1024
 
     let store: any NotificationLog
+    /// Where stream tickets are stored and redeemed.
+    let tickets: any Directory
     let guardrail: CallerGuard
 
     func register(into router: inout RPCRouter) {
@@ -25,10 +27,24 @@ struct FeedService: Sendable {
         router.registerStream(NotifyMethods.watchFeed) { (request: ListFeedRequest, context, stream) in
             try await watch(request, context: context, stream: stream)
         }
+        router.register(NotifyMethods.createStreamTicket) { (_: CreateStreamTicketRequest, context) in
+            try await createStreamTicket(context: context)
+        }
+    }
+
+    /// A ticket for one stream start as the caller's token
+    /// (``StreamTickets``). Any authenticated caller may have one: the
+    /// stream it starts is authorized as the token would be. Only a bearer
+    /// token obtains one; a ticket cannot obtain another.
+    func createStreamTicket(context: ServerContext) async throws -> CreateStreamTicketResponse {
+        let caller = try await guardrail.authenticate(context)
+        let (ticket, expiresAt) = try await StreamTickets.issue(for: caller, store: tickets)
+        return CreateStreamTicketResponse(ticket: ticket, expiresDateTime: expiresAt.rfc3339)
     }
 
     func list(_ request: ListFeedRequest, context: ServerContext) async throws -> ListFeedResponse {
-        let (_, user, after, limit) = try await checkedRead(request, context: context)
+        let caller = try await guardrail.authenticate(context)
+        let (user, after, limit) = try await checkedRead(request, caller: caller, context: context)
         let page = try await store.feedPage(user: user, after: after, limit: limit, maxBytes: Self.pageByteBudget)
         try Self.checkEnd(of: page, user: user, after: after)
         return ListFeedResponse(
@@ -51,7 +67,11 @@ struct FeedService: Sendable {
     /// a user wake every watcher for that check, and so does the token's
     /// expiry: a quiet feed does not keep an expired token reading.
     func watch(_ request: ListFeedRequest, context: ServerContext, stream: ServerStream) async throws {
-        let (caller, user, after, limit) = try await checkedRead(request, context: context)
+        // A browser's stream may start with a ticket instead of a token.
+        var started = context
+        let caller = try await guardrail.authenticateStream(&started, tickets: tickets)
+        let context = started
+        let (user, after, limit) = try await checkedRead(request, caller: caller, context: context)
         // Watched before the first read, so that no commit falls in between.
         let advances = store.watchFeed(user: user)
         guard let expiry = caller.expiresAt else {
@@ -150,11 +170,10 @@ struct FeedService: Sendable {
         }
     }
 
-    /// Authenticates and authorizes a read of a feed; the caller, user, cursor and page size.
+    /// Authorizes an authenticated caller's read of a feed; the user, cursor and page size.
     private func checkedRead(
-        _ request: ListFeedRequest, context: ServerContext
-    ) async throws -> (caller: Caller, user: Int64, after: UInt64, limit: Int) {
-        let caller = try await guardrail.authenticate(context)
+        _ request: ListFeedRequest, caller: Caller, context: ServerContext
+    ) async throws -> (user: Int64, after: UInt64, limit: Int) {
         guard let user = request.user else {
             throw ServiceError.missingField("user")
         }
@@ -162,6 +181,6 @@ struct FeedService: Sendable {
         var limit = request.limit ?? 0
         if limit == 0 { limit = Self.defaultPageSize }
         limit = min(limit, Self.maximumPageSize)
-        return (caller, user, request.afterSequence ?? 0, Int(limit))
+        return (user, request.afterSequence ?? 0, Int(limit))
     }
 }

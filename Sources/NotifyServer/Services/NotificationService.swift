@@ -176,7 +176,11 @@ struct CallerGuard: Sendable {
         if !admitted { try authFailures.check(context.peer) }
         let caller: Caller
         do {
-            caller = try authenticator.authenticate(context.metadata, memo: context.tokenMemo, known: known)
+            if let hash = context.streamTokenHash {
+                caller = try authenticator.authenticate(tokenHash: hash, known: known)
+            } else {
+                caller = try authenticator.authenticate(context.metadata, memo: context.tokenMemo, known: known)
+            }
         } catch let error as CallerError {
             if !admitted { authFailures.failed(context.peer, reason: ErrorMapping.reason(for: error), logger: context.logger) }
             throw error
@@ -189,6 +193,34 @@ struct CallerGuard: Sendable {
             known.rateLimitPassed = true
         }
         return caller
+    }
+
+    /// Authenticates a stream start: by its bearer token, or, without one,
+    /// by the `x-stream-ticket` it carries, which this redeems (it is gone
+    /// whatever follows). A redeemed ticket's stream then runs as the token
+    /// that obtained it: `context` is set to check that token again at
+    /// every later wake-up, so its revocation or expiry ends the stream.
+    /// - Throws: ``CallerError`` (``CallerError/invalidStreamTicket`` for an
+    ///   unknown, redeemed or expired ticket; the token's own refusals).
+    func authenticateStream(_ context: inout ServerContext, tickets: any Directory) async throws -> Caller {
+        guard context.metadata["authorization"] == nil, let ticket = context.metadata[StreamTickets.metadataKey] else {
+            return try await authenticate(context)
+        }
+        try authFailures.check(context.peer)
+        let record: TokenRecord
+        do {
+            guard let redeemed = try await tickets.redeemStreamTicket(hash: StreamTickets.hash(ticket), now: .now()) else {
+                throw CallerError.invalidStreamTicket
+            }
+            _ = try Authenticator.caller(redeemed)
+            record = redeemed
+        } catch let error as CallerError {
+            authFailures.failed(context.peer, reason: ErrorMapping.reason(for: error), logger: context.logger)
+            throw error
+        }
+        context.streamTokenHash = record.hash
+        // The blocked list and the rate limit, as for a token.
+        return try await authenticate(context)
     }
 
     func authorize(_ caller: Caller, for action: Action, context: ServerContext) async throws {
