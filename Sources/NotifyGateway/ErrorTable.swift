@@ -37,6 +37,8 @@ enum Failure: Error, Sendable {
     case invalidFields([Violation])
     /// A query parameter (or Last-Event-ID) of `/feed/events` is missing or malformed.
     case invalidQuery([Violation])
+    /// A CORS preflight from an origin the gateway is not configured to serve.
+    case originNotAllowed(String)
 }
 
 /// What an HTTP error answer carries, whatever the contract.
@@ -81,6 +83,11 @@ enum ErrorTable {
             return Problem(
                 status: .unauthorized, code: graph ? "InvalidAuthenticationToken" : "not_authenticated",
                 message: graph ? "Access token is empty." : "Authentication credentials were not provided.", challenge: true
+            )
+        case .originNotAllowed(let origin):
+            return Problem(
+                status: .forbidden, code: graph ? "originNotAllowed" : "origin_not_allowed",
+                message: "Cross-origin requests from \(origin) are not allowed."
             )
         case .unsupportedHeader(let name):
             return Problem(
@@ -166,6 +173,11 @@ enum ErrorTable {
             return unauthorized(graph ? "Access token has been revoked." : "Token has been revoked.", graph: graph)
         case .invalidToken:
             return unauthorized(graph ? "Access token validation failure." : "Invalid token.", graph: graph)
+        case .invalidStreamTicket:
+            return Problem(
+                status: .unauthorized, code: graph ? "invalidStreamTicket" : "invalid_stream_ticket",
+                message: "The stream ticket is unknown, already used or expired: get a new one.", challenge: true
+            )
 
         case .callerBlocked:
             return Problem(

@@ -59,6 +59,10 @@ public struct GatewayConfiguration: Sendable {
     /// How often a server-sent-events answer with nothing new carries a
     /// comment line: it keeps proxies from closing it and finds readers that left.
     public var eventHeartbeat: Duration
+    /// The origins (`scheme://host[:port]`, as browsers send them) whose
+    /// pages may call the gateway: their preflights are answered and their
+    /// answers carry CORS headers. Empty (the default): no CORS at all.
+    public var corsOrigins: [String]
 
     /// Where the gateway's RPC calls go.
     public enum Upstream: Sendable {
@@ -93,5 +97,6 @@ public struct GatewayConfiguration: Sendable {
         self.upstream = upstream
         self.upstreamConnections = 2
         self.eventHeartbeat = .seconds(15)
+        self.corsOrigins = []
     }
 }

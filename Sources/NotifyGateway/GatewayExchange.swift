@@ -18,6 +18,10 @@ struct RequestHeaders: Sendable {
     var unsID: String?
     /// What a reconnecting EventSource sends: the id of the last event it read.
     var lastEventID: String?
+    /// A browser's: where the page that sent the request came from (CORS).
+    var origin: String?
+    /// A CORS preflight's `Access-Control-Request-Method`.
+    var corsRequestMethod: String?
     var host: String?
     /// How many Host fields the head carries: HTTP/1.1 requires exactly one.
     var hostCount = 0
@@ -35,6 +39,8 @@ struct RequestHeaders: Sendable {
                 host = host ?? value
                 hostCount += 1
             case 6 where matches(name, "expect"): expectsContinue = matches(value, "100-continue")
+            case 6 where matches(name, "origin"): origin = origin ?? value
+            case 29 where matches(name, "access-control-request-method"): corsRequestMethod = corsRequestMethod ?? value
             case 8 where matches(name, "x-uns-id"): unsID = unsID ?? value
             case 8 where matches(name, "if-range"): refusedConditional = refusedConditional ?? "If-Range"
             case 12 where matches(name, "content-type"): contentType = contentType ?? value

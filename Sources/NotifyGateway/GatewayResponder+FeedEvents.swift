@@ -16,13 +16,14 @@ extension GatewayResponder {
     /// takes the place of `after`, and resumes with no gap and no repeat.
     func feedEvents(_ request: GatewayRequest, identity: RequestIdentity, outcome: @escaping Outcome) {
         let watch: ListFeedRequest
+        let metadata: Metadata
         do throws(Failure) {
-            guard request.headers.authorization != nil else { throw .missingToken }
+            // A bearer token, or a browser's stream ticket in the query.
+            metadata = try Self.streamMetadata(request, identity: identity)
             watch = try FeedEventsQuery.request(uri: request.head.uri, lastEventID: request.headers.lastEventID)
         } catch {
             return outcome(.failure(error))
         }
-        let metadata = Self.metadata(request, identity: identity, idempotent: false)
         let client = upstream.client
         let link = EventStreamLink()
         // The parameter that set the cursor, to name in a refusal of it.

@@ -46,6 +46,19 @@ struct GatewayResponder: Sendable {
             clientValue: request.headers.clientRequestID, id: UUIDText.random(using: &generator)
         )
         let path = request.path
+        var completion = completion
+        if !configuration.corsOrigins.isEmpty, let origin = request.headers.origin {
+            if let route = GatewayRoutes.route(for: path), let preflight = preflight(request, route: route, identity: identity) {
+                return completion(preflight)
+            }
+            let allowed = configuration.corsOrigins.contains(origin)
+            let answer = completion
+            completion = { response in
+                var response = response
+                Self.addCORS(origin: origin, allowed: allowed, to: &response)
+                answer(response)
+            }
+        }
         guard let route = GatewayRoutes.route(for: path) else {
             return completion(answer(.notFound(path: String(path)), contract: .gateway, identity: identity))
         }
@@ -56,7 +69,9 @@ struct GatewayResponder: Sendable {
                 contract: contract, identity: identity
             ))
         }
-        let outcome: Outcome = { result in completion(self.finish(result, contract: contract, identity: identity, path: path)) }
+        let outcome: Outcome = { [completion] result in
+            completion(self.finish(result, contract: contract, identity: identity, path: path, uri: request.head.uri))
+        }
         switch route.endpoint {
         case .notify:
             parsing(request, outcome: outcome) { notify(request, identity: identity, on: eventLoop, outcome: outcome) }
@@ -66,6 +81,8 @@ struct GatewayResponder: Sendable {
             }
         case .feedEvents:
             feedEvents(request, identity: identity, outcome: outcome)
+        case .streamTicket:
+            streamTicket(request, identity: identity, on: eventLoop, outcome: outcome)
         case .healthz:
             outcome(.success(Self.json(.object(["status": .string("ok")]), status: .ok, contract: .gateway, identity: identity)))
         case .readyz:
@@ -95,13 +112,15 @@ struct GatewayResponder: Sendable {
         code: .unavailable, message: "the gateway is shutting down", reason: .goingAway
     ))
 
+    /// - Parameter uri: the request target, logged with any stream ticket redacted.
     private func finish(
-        _ result: Result<GatewayResponse, Failure>, contract: Contract, identity: RequestIdentity, path: Substring
+        _ result: Result<GatewayResponse, Failure>, contract: Contract, identity: RequestIdentity, path: Substring, uri: String
     ) -> GatewayResponse {
         switch result {
         case .success(let response):
             logger.debug("answered", metadata: [
                 "notify.request.id": "\(identity.requestID)", "http.path": "\(path)", "http.status": "\(response.status.code)",
+                "http.target": "\(StreamTicketQuery.redacted(uri))",
             ])
             return response
         case .failure(let failure):

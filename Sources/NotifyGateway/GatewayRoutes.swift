@@ -10,6 +10,8 @@ public enum GatewayRoutes {
         case sendNotification(prefix: String)
         /// A user's feed as server-sent events → FeedService/Watch.
         case feedEvents
+        /// A stream ticket for a browser's EventSource → FeedService/CreateStreamTicket.
+        case streamTicket
         case healthz
         case readyz
         case openAPI
@@ -36,6 +38,7 @@ public enum GatewayRoutes {
             }
         }
         routes.append(Route(path: "/feed/events", endpoint: .feedEvents, methods: ["GET"]))
+        routes.append(Route(path: "/feed/tickets", endpoint: .streamTicket, methods: ["POST"]))
         routes.append(Route(path: "/healthz", endpoint: .healthz, methods: ["GET"]))
         routes.append(Route(path: "/readyz", endpoint: .readyz, methods: ["GET"]))
         routes.append(Route(path: "/openapi.yaml", endpoint: .openAPI, methods: ["GET"]))
@@ -58,7 +61,7 @@ extension GatewayRoutes.Endpoint {
         switch self {
         case .notify: .selfCommunity
         case .sendNotification: .graph
-        case .feedEvents, .healthz, .readyz, .openAPI: .gateway
+        case .feedEvents, .streamTicket, .healthz, .readyz, .openAPI: .gateway
         }
     }
 }

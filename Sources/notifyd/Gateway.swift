@@ -24,6 +24,7 @@ struct HTTPOptions: ParsableArguments {
     var httpMaxConnectionsPerAddress: Int?
     @Option(name: Setting.httpRpcTimeout.name, help: Setting.httpRpcTimeout.help) var httpRpcTimeout: Int?
     @Option(name: Setting.httpEventHeartbeat.name, help: Setting.httpEventHeartbeat.help) var httpEventHeartbeat: Int?
+    @Option(name: Setting.httpCorsOrigin.name, help: Setting.httpCorsOrigin.help) var httpCorsOrigin: [String] = []
 
     /// The options given, keyed by their settings.
     var flags: FlagValues {
@@ -40,6 +41,7 @@ struct HTTPOptions: ParsableArguments {
         flags.set(.httpMaxConnectionsPerAddress, httpMaxConnectionsPerAddress)
         flags.set(.httpRpcTimeout, httpRpcTimeout)
         flags.set(.httpEventHeartbeat, httpEventHeartbeat)
+        flags.set(.httpCorsOrigin, httpCorsOrigin.isEmpty ? nil : httpCorsOrigin.joined(separator: ","))
         return flags
     }
 
@@ -74,7 +76,31 @@ struct HTTPOptions: ParsableArguments {
         configuration.maxConnectionsPerAddress = perAddress == 0 ? nil : perAddress
         configuration.rpcTimeout = try duration(.httpRpcTimeout, defaults.rpcTimeout)
         configuration.eventHeartbeat = try duration(.httpEventHeartbeat, defaults.eventHeartbeat)
+        configuration.corsOrigins = try corsOrigins(try settings.string(.httpCorsOrigin))
         return configuration
+    }
+
+    /// The origins of `--http-cors-origin`, comma-separated, each as a
+    /// browser sends it: `http` or `https`, a host, a port if any, nothing
+    /// after. A browser's Origin is compared with them as text, so a path,
+    /// a trailing slash or `*` (never allowed: credentials are headers)
+    /// would only ever fail to match; they are refused at start instead.
+    static func corsOrigins(_ text: String?) throws -> [String] {
+        guard let text else { return [] }
+        var origins: [String] = []
+        for item in text.split(separator: ",") {
+            let origin = item.trimmingCharacters(in: .whitespaces)
+            guard !origin.isEmpty else { continue }
+            let rest = origin.hasPrefix("https://") ? origin.dropFirst(8) : origin.hasPrefix("http://") ? origin.dropFirst(7) : nil
+            guard let rest, !rest.isEmpty, !rest.contains("/"), !rest.contains("*"), !rest.contains("?"), !rest.contains("#"),
+                origin == origin.lowercased()
+            else {
+                throw ValidationError(
+                    "--http-cors-origin: \"\(origin)\" is not an origin (scheme://host[:port] in lower case, no path, no *)")
+            }
+            if !origins.contains(origin) { origins.append(origin) }
+        }
+        return origins
     }
 }
 

@@ -146,6 +146,10 @@ extension Setting {
     static let httpEventHeartbeat = Setting(
         "http-event-heartbeat", "Seconds between heartbeat comments on an idle /feed/events stream.",
         default: "\(seconds(Defaults.gateway.eventHeartbeat))")
+    static let httpCorsOrigin = Setting(
+        "http-cors-origin",
+        "Origins (scheme://host[:port]) whose browser pages may call the gateway (CORS); repeat the flag or separate with commas.",
+        default: Defaults.gateway.corsOrigins.isEmpty ? "none" : Defaults.gateway.corsOrigins.joined(separator: ","))
 
     // MARK: gateway
 
@@ -165,7 +169,7 @@ extension Setting {
     /// The REST gateway's settings, in the order of docs/OPERATIONS.md.
     static let http: [Setting] = [
         httpHost, httpPort, httpTlsCert, httpTlsKey, httpMaxBody, httpReadTimeout, httpHeadTimeout, httpIdleTimeout,
-        httpMaxConnections, httpMaxConnectionsPerAddress, httpRpcTimeout, httpEventHeartbeat,
+        httpMaxConnections, httpMaxConnectionsPerAddress, httpRpcTimeout, httpEventHeartbeat, httpCorsOrigin,
     ]
 
     /// `notifyd serve`'s settings, in the order of docs/OPERATIONS.md.

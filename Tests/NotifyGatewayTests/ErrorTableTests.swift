@@ -20,6 +20,7 @@ struct ErrorTableTests {
         .invalidFields: (.invalidArgument, .badRequest),
         .invalidMetadata: (.invalidArgument, .badRequest),
         .invalidToken: (.unauthenticated, .unauthorized),
+        .invalidStreamTicket: (.unauthenticated, .unauthorized),
         .missingToken: (.unauthenticated, .unauthorized),
         .missingUnsID: (.invalidArgument, .badRequest),
         .notAuthorizedForApp: (.permissionDenied, .forbidden),
