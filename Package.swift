@@ -84,9 +84,16 @@ let package = Package(
             dependencies: ["NotifyJSON"],
             swiftSettings: swiftSettings
         ),
+        // The RPC messages as plain values and the methods that carry them: no C, no NIO.
         .target(
             name: "NotifyMessages",
-            dependencies: ["CNotifyProto", "NotifyCore", "NotifyDomain", "NotifyWire", nioCore],
+            dependencies: ["NotifyCore", "NotifyDomain"],
+            swiftSettings: swiftSettings
+        ),
+        // The messages' protobuf encoding, through the committed protoc-c output.
+        .target(
+            name: "NotifyProtobuf",
+            dependencies: ["CNotifyProto", "NotifyMessages", "NotifyDomain", nioCore],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -105,7 +112,7 @@ let package = Package(
         .target(
             name: "NotifyServer",
             dependencies: [
-                "NotifyCore", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyStorage", "NotifyCrypto",
+                "NotifyCore", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyProtobuf", "NotifyDomain", "NotifyStorage", "NotifyCrypto",
                 nioCore, nioPosix, logging, lifecycle,
             ],
             swiftSettings: swiftSettings
@@ -113,7 +120,7 @@ let package = Package(
         .target(
             name: "NotifyClient",
             dependencies: [
-                "NotifyCore", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyCrypto", nioCore, nioPosix,
+                "NotifyCore", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyProtobuf", "NotifyDomain", "NotifyCrypto", nioCore, nioPosix,
                 logging,
             ],
             swiftSettings: swiftSettings
@@ -161,7 +168,7 @@ let package = Package(
         .executableTarget(
             name: "NotifyBench",
             dependencies: [
-                "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyJSON", "NotifyStorage", "NotifyStorageSQLite", "NotifyTLS",
+                "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyProtobuf", "NotifyDomain", "NotifyJSON", "NotifyStorage", "NotifyStorageSQLite", "NotifyTLS",
                 nioCore, logging, .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -169,7 +176,7 @@ let package = Package(
         .executableTarget(
             name: "NotifyLoad",
             dependencies: [
-                "NotifyClient", "NotifyCore", "NotifyMessages", "NotifyDomain", "NotifyWire", "NotifyTLS",
+                "NotifyClient", "NotifyCore", "NotifyMessages", "NotifyProtobuf", "NotifyDomain", "NotifyWire", "NotifyTLS",
                 nioCore, nioPosix, .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"), argumentParser,
             ],
@@ -181,7 +188,7 @@ let package = Package(
         .target(name: "CLibFuzzer"),
         .executableTarget(
             name: "NotifyFuzz",
-            dependencies: ["CLibFuzzer", "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyJSON", "NotifyGateway", "NotifyServer", nioCore],
+            dependencies: ["CLibFuzzer", "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyProtobuf", "NotifyDomain", "NotifyJSON", "NotifyGateway", "NotifyServer", nioCore],
             swiftSettings: swiftSettings
         ),
 
@@ -194,7 +201,7 @@ let package = Package(
         ),
         .testTarget(
             name: "NotifyWireTests",
-            dependencies: ["NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain", nioCore, .product(name: "NIOTestUtils", package: "swift-nio")],
+            dependencies: ["NotifyCore", "NotifyWire", "NotifyMessages", "NotifyProtobuf", "NotifyDomain", nioCore, .product(name: "NIOTestUtils", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "NotifyJSONTests", dependencies: ["NotifyJSON"], swiftSettings: swiftSettings),
@@ -219,7 +226,7 @@ let package = Package(
         .testTarget(
             name: "NotifyServerTests",
             dependencies: [
-                "NotifyServer", "NotifyCore", "NotifyMessages", "NotifyWire", "NotifyTLS", "NotifyCrypto", nioCore, logging,
+                "NotifyServer", "NotifyCore", "NotifyMessages", "NotifyProtobuf", "NotifyWire", "NotifyTLS", "NotifyCrypto", nioCore, logging,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -249,7 +256,7 @@ let package = Package(
         .testTarget(
             name: "NotifyEndToEndTests",
             dependencies: [
-                "NotifyTesting", "NotifyServer", "NotifyClient", "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain",
+                "NotifyTesting", "NotifyServer", "NotifyClient", "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyProtobuf", "NotifyDomain",
                 "NotifyTLS", "NotifyStorageSQLite", "NotifyStorage", "NotifyJSON", nioCore, nioPosix, logging, .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings

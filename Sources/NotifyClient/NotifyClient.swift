@@ -4,6 +4,7 @@ public import NIOPosix
 public import NotifyCore
 public import NotifyCrypto
 public import NotifyMessages
+public import NotifyProtobuf
 import NotifyTLS
 public import NotifyWire
 import Synchronization

@@ -1,5 +1,4 @@
 public import NotifyCore
-public import NotifyWire
 public import NotifyDomain
 
 /// The methods of the RPC protocol, each declared once with its name, its

@@ -4,6 +4,7 @@ import NotifyCore
 import NotifyCrypto
 import NotifyDomain
 import NotifyMessages
+import NotifyProtobuf
 import NotifyWire
 import Synchronization
 

@@ -1,6 +1,7 @@
 public import NIOCore
 import NotifyCore
 public import NotifyMessages
+public import NotifyProtobuf
 public import NotifyCore
 public import NotifyWire
 

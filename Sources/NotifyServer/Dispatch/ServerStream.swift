@@ -1,6 +1,7 @@
 import NIOCore
 public import NotifyCore
 public import NotifyMessages
+public import NotifyProtobuf
 import Synchronization
 
 /// The sending side of one server-streaming call, for its handler.
