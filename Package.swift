@@ -57,9 +57,13 @@ let package = Package(
         .target(name: "CMallocTuning"),
 
         // Layers.
-        // The vocabulary every layer shares (StatusCode, Reason, RPCError, Metadata): no NIO, no C.
+        // The vocabulary every layer shares (StatusCode, Reason, RPCError, Metadata, MethodDescriptor,
+        // CallerMemo) and the in-process transport's protocol. No C; NIOCore for one type only:
+        // InProcessEndpoint takes the caller's EventLoop, where a unary answer is built and delivered
+        // (the gateway's staged path costs no task and no extra hop that way).
         .target(
             name: "NotifyCore",
+            dependencies: [nioCore],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -74,7 +78,7 @@ let package = Package(
         ),
         .target(
             name: "NotifyWire",
-            dependencies: ["NotifyCore", "CNotifyProto", "NotifyCrypto", nioCore],
+            dependencies: ["NotifyCore", "CNotifyProto", nioCore],
             swiftSettings: swiftSettings
         ),
         // The one JSON reader and writer: the gateway, notifyctl and the store use it.
@@ -120,7 +124,7 @@ let package = Package(
         .target(
             name: "NotifyClient",
             dependencies: [
-                "NotifyCore", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyProtobuf", "NotifyDomain", "NotifyCrypto", nioCore, nioPosix,
+                "NotifyCore", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyProtobuf", "NotifyDomain", nioCore, nioPosix,
                 logging,
             ],
             swiftSettings: swiftSettings
@@ -128,7 +132,8 @@ let package = Package(
         .target(
             name: "NotifyGateway",
             dependencies: [
-                "NotifyClient", "NotifyCore", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyJSON", "NotifyCrypto",
+                // NotifyCrypto for SecureRandom's request ids; no wire, no codecs: calls go through NotifyClient.
+                "NotifyClient", "NotifyCore", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyJSON", "NotifyCrypto",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),

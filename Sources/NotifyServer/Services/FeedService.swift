@@ -50,7 +50,7 @@ struct FeedService: Sendable {
     /// with that error instead of reading on. Revoking, blocking and deleting
     /// a user wake every watcher for that check, and so does the token's
     /// expiry: a quiet feed does not keep an expired token reading.
-    func watch(_ request: ListFeedRequest, context: ServerContext, stream: ServerStream) async throws {
+    func watch(_ request: ListFeedRequest, context: ServerContext, stream: ServerStream<ListFeedResponse>) async throws {
         let (caller, user, after, limit) = try await checkedRead(request, context: context)
         // Watched before the first read, so that no commit falls in between.
         let advances = store.watchFeed(user: user)
@@ -84,7 +84,7 @@ struct FeedService: Sendable {
 
     /// The pages of ``watch(_:context:stream:)``: the backlog, then one read per wake-up.
     private func serve(
-        user: Int64, after: UInt64, limit: Int, advances: AsyncStream<Void>, context: ServerContext, stream: ServerStream
+        user: Int64, after: UInt64, limit: Int, advances: AsyncStream<Void>, context: ServerContext, stream: ServerStream<ListFeedResponse>
     ) async throws {
         var advances = advances.makeAsyncIterator()
         var cursor = after
