@@ -170,7 +170,7 @@ let package = Package(
         .executableTarget(
             name: "NotifyLoad",
             dependencies: [
-                "NotifyClient", "NotifyCore", "NotifyMessages", "NotifyDomain", "NotifyWire", "NotifyTLS",
+                "NotifyClient", "NotifyCore", "NotifyMessages", "NotifyDomain", "NotifyWire", "NotifyTLS", "NotifyJSON",
                 nioCore, nioPosix, .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"), argumentParser,
             ],
