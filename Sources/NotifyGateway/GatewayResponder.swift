@@ -47,7 +47,8 @@ struct GatewayResponder: Sendable {
         )
         let path = request.path
         guard let route = GatewayRoutes.route(for: path) else {
-            return completion(answer(.notFound(path: String(path)), contract: .gateway, identity: identity))
+            return completion(answer(
+                .notFound(path: String(path)), contract: GatewayRoutes.contract(for: path), identity: identity))
         }
         let contract = route.endpoint.contract
         guard route.methods.contains(request.method.rawValue) else {
@@ -113,7 +114,7 @@ struct GatewayResponder: Sendable {
     func refusal(_ refusal: GatewayConnectionStateMachine.Refusal, path: Substring) -> GatewayResponse {
         var generator = random.generator
         let identity = RequestIdentity(clientValue: nil, id: UUIDText.random(using: &generator))
-        let contract = GatewayRoutes.route(for: path)?.endpoint.contract ?? .gateway
+        let contract = GatewayRoutes.contract(for: path)
         switch refusal {
         case .bodyTooLarge:
             return answer(.bodyTooLarge(limit: configuration.maxBodySize), contract: contract, identity: identity)
@@ -127,7 +128,7 @@ struct GatewayResponder: Sendable {
     func answerTimeout(path: Substring, clientRequestID: String?) -> GatewayResponse {
         var generator = random.generator
         let identity = RequestIdentity(clientValue: clientRequestID, id: UUIDText.random(using: &generator))
-        let contract = GatewayRoutes.route(for: path)?.endpoint.contract ?? .gateway
+        let contract = GatewayRoutes.contract(for: path)
         let error = RPCError(code: .deadlineExceeded, message: "no answer within the RPC deadline", reason: .deadlineExceeded)
         return answer(.rpc(error), contract: contract, identity: identity)
     }
