@@ -166,7 +166,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "notifyctl",
-            dependencies: ["NotifyClient", "NotifyCore", "NotifyDomain", "NotifyJSON", argumentParser, logging],
+            dependencies: ["NotifyClient", "NotifyCore", "NotifyDomain", "NotifyJSON", "NotifyProtobuf", argumentParser, logging],
             swiftSettings: swiftSettings
         ),
 

@@ -4,6 +4,7 @@ import NotifyCore
 import NotifyDomain
 import NotifyMessages
 import NotifyJSON
+import NotifyProtobuf
 
 // The AdminService RPCs, one subcommand each (grouped by what they manage).
 // An answer that carries a value prints it as one JSON object; an answer
