@@ -163,6 +163,7 @@ let package = Package(
             dependencies: [
                 "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyJSON", "NotifyStorage", "NotifyStorageSQLite", "NotifyTLS",
                 nioCore, logging, .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Checks docs/ARCHITECTURE.md against Package.swift's real target graph.
+"""Checks docs/ARCHITECTURE.md against Package.swift's real target graph,
+and that no file of Sources/NotifyServer/Services builds an `RPCError(`
+(services throw their layer's errors; ErrorMapping alone maps them).
 
 The module table must have one row per target (test targets aside) whose
 last cell, "depends on", lists exactly that target's dependencies in
@@ -89,6 +91,14 @@ def drawing(graph):
     return "\n".join(lines)
 
 
+def services_building_rpc_errors():
+    """Lines of Sources/NotifyServer/Services that build an RPCError themselves."""
+    folder = os.path.join("Sources", "NotifyServer", "Services")
+    return [f"{folder}/{name}:{number}: builds an RPCError; throw a ServiceError and map it in ErrorMapping"
+            for name in sorted(os.listdir(os.path.join(ROOT, folder))) if name.endswith(".swift")
+            for number, line in enumerate(open(os.path.join(ROOT, folder, name)), 1) if "RPCError(" in line]
+
+
 def cell(deps, graph):
     """A "depends on" cell: this package's targets first, then other packages' products."""
     ordered = sorted(deps, key=lambda dep: (dep not in graph, dep))
@@ -143,8 +153,9 @@ def main():
     elif match.group(1) != expected:
         problems.append(f"{where}: the module graph is not Package.swift's: run scripts/check-architecture.py --write")
 
+    problems += services_building_rpc_errors()
     if problems:
-        print("architecture check failed: docs/ARCHITECTURE.md disagrees with Package.swift\n", file=sys.stderr)
+        print("architecture check failed\n", file=sys.stderr)
         for problem in problems:
             print("- " + problem, file=sys.stderr)
         return 1

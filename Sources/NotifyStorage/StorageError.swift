@@ -1,10 +1,10 @@
 /// A storage failure, with a stable code for the edge to map.
 public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Wrapped: Hashable, Sendable {
+        package enum Wrapped: Hashable, Sendable {
             case notFound, alreadyExists, idempotencyKeyReused, busy, unavailable, corrupt, internalError, feedFull
         }
-        private let wrapped: Wrapped
+        package let wrapped: Wrapped
         private init(_ wrapped: Wrapped) { self.wrapped = wrapped }
 
         /// A referenced row (user, subscription, ...) does not exist.

@@ -38,9 +38,9 @@ struct RateLimiterAbuseTests {
             try limiter.acquire(.user(6), roles: [.admin], now: now)
             try limiter.acquire(.app("app.example.com"), roles: [.app], now: now)
         }
-        let error = #expect(throws: RPCError.self) { try limiter.acquire(.user(5), roles: [.user], now: now) }
-        #expect(error?.reason == .throttled)
-        #expect(error?.metadata["retry-after"] == "1")
+        #expect(throws: CallerError.throttled(retryAfterSeconds: 1)) {
+            try limiter.acquire(.user(5), roles: [.user], now: now)
+        }
     }
 
     @Test("a rate near zero gives a bounded retry-after instead of trapping")
@@ -48,8 +48,9 @@ struct RateLimiterAbuseTests {
         let limiter = RateLimiter(limits: RateLimits(all: RateLimit(perSecond: 1e-300, burst: 1)))
         let now = ContinuousClock.now
         try limiter.acquire(.user(1), roles: [.user], now: now)
-        let error = #expect(throws: RPCError.self) { try limiter.acquire(.user(1), roles: [.user], now: now) }
-        #expect(error?.metadata["retry-after"] == "86400")
+        #expect(throws: CallerError.throttled(retryAfterSeconds: 86_400)) {
+            try limiter.acquire(.user(1), roles: [.user], now: now)
+        }
     }
 
     @Test("failed authentications from many addresses: the tracker stays bounded")

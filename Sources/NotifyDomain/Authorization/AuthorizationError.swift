@@ -3,24 +3,31 @@
 /// The server answers PERMISSION_DENIED with ``message``; ``reason`` lets code
 /// and tests tell the cases apart without matching text.
 public struct AuthorizationError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// Why the action was refused. New reasons may be added, so switch over
-    /// it with a default.
+    /// Why the action was refused.
+    ///
+    /// A struct, so that users outside the package compare with the static
+    /// members and keep compiling when a reason is added; code inside the
+    /// package (the server's `ErrorMapping`) switches over ``kind``
+    /// exhaustively, so a reason added here without its wire reason there
+    /// fails to compile.
     public struct Reason: Hashable, Sendable, CustomStringConvertible {
-        private enum Value: String, Hashable, Sendable {
+        /// Every reason, with its stable text: the one declaration of each.
+        package enum Kind: String, CaseIterable, Hashable, Sendable {
             case adminRoleRequired = "ADMIN_ROLE_REQUIRED"
             case notAuthorizedForUser = "NOT_AUTHORIZED_FOR_USER"
             case notAuthorizedForApp = "NOT_AUTHORIZED_FOR_APP"
             case notSubscriptionOwner = "NOT_SUBSCRIPTION_OWNER"
         }
 
-        private let value: Value
+        /// Which reason this is, for an exhaustive `switch` inside the package.
+        package let kind: Kind
 
-        private init(_ value: Value) {
-            self.value = value
+        private init(_ kind: Kind) {
+            self.kind = kind
         }
 
         /// Stable text for logs and error details; never changes once shipped.
-        public var rawValue: String { value.rawValue }
+        public var rawValue: String { kind.rawValue }
 
         public var description: String { rawValue }
 

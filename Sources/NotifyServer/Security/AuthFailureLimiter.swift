@@ -42,12 +42,12 @@ final class AuthFailureLimiter: Sendable {
     /// Peer addresses tracked now.
     var trackedPeers: Int { buckets.count }
 
-    /// - Throws: THROTTLED when `peer`'s failures have emptied its bucket.
-    func check(_ peer: String?, now: ContinuousClock.Instant = .now) throws(RPCError) {
+    /// - Throws: ``CallerError/addressThrottled(retryAfterSeconds:)`` when `peer`'s failures have emptied its bucket.
+    func check(_ peer: String?, now: ContinuousClock.Instant = .now) throws(CallerError) {
         guard let peer, limit.perSecond > 0 else { return }
         if let wait = buckets.peek(peer, limit: limit, now: now) {
             throttled.add(1, ordering: .relaxed)
-            throw RateLimiter.throttled(after: wait, message: "too many failed authentications from this address")
+            throw .addressThrottled(retryAfterSeconds: CallerError.retryAfterSeconds(wait))
         }
     }
 

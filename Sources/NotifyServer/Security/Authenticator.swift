@@ -11,30 +11,28 @@ import NotifyDomain
 struct Authenticator: Sendable {
     let lookups: CachedLookups
 
-    /// - Throws: ``RPCError`` UNAUTHENTICATED with reason MISSING_TOKEN or
-    ///   INVALID_TOKEN; ``LookupMiss`` when the token must be loaded first.
+    /// - Throws: ``CallerError`` (a token missing, malformed, unknown, revoked
+    ///   or expired); ``LookupMiss`` when the token must be loaded first.
     /// - Parameter memo: the caller's last token, so that a token sent
     ///   again is not parsed and hashed again.
     func authenticate(
         _ metadata: Metadata, memo: TokenMemo? = nil, known: KnownLookups, now: Timestamp = .now()
     ) throws -> Caller {
         guard let header = metadata["authorization"] else {
-            throw RPCError(code: .unauthenticated, message: "a bearer token is required", reason: .missingToken)
+            throw CallerError.missingToken
         }
         let tokenHash: (String) -> [UInt8]? = { Self.bearerToken($0).map { SHA256.hash($0.utf8) } }
         guard let hash = memo.map({ $0.hash(for: header, compute: tokenHash) }) ?? tokenHash(header) else {
-            throw RPCError(
-                code: .unauthenticated, message: "the authorization must be \"Bearer <token>\"", reason: .invalidToken
-            )
+            throw CallerError.malformedAuthorization
         }
         guard let record = try lookups.token(hash: hash, known: known), constantTimeEquals(record.hash, hash) else {
-            throw RPCError(code: .unauthenticated, message: "the token is not valid", reason: .invalidToken)
+            throw CallerError.invalidToken
         }
         guard !record.revoked else {
-            throw RPCError(code: .unauthenticated, message: "the token was revoked", reason: .tokenRevoked)
+            throw CallerError.tokenRevoked
         }
         guard record.expiresAt > now else {
-            throw RPCError(code: .unauthenticated, message: "the token has expired", reason: .tokenExpired)
+            throw CallerError.tokenExpired
         }
         return Caller(principal: record.principal, roles: record.roles, tokenID: record.id, expiresAt: record.expiresAt)
     }

@@ -182,8 +182,8 @@ final class TokenBuckets<Key: Hashable & Sendable>: Sendable {
 
 /// The per-caller rate limit, by role, shared by all connections.
 ///
-/// A throttled call is answered RESOURCE_EXHAUSTED with reason THROTTLED and
-/// a retry-after (seconds) in the response metadata; the gateway turns that
+/// A throttled call gets ``CallerError/throttled(retryAfterSeconds:)``, which the client sees as
+/// RESOURCE_EXHAUSTED THROTTLED with a retry-after (seconds) in the metadata; the gateway turns that
 /// into 406 (Graph) or 429 (SelfCommunity).
 final class RateLimiter: Sendable {
     private struct Key: Hashable, Sendable {
@@ -205,23 +205,14 @@ final class RateLimiter: Sendable {
     /// Callers tracked now.
     var trackedCallers: Int { buckets.count }
 
-    func acquire(_ caller: Caller, now: ContinuousClock.Instant = .now) throws(RPCError) {
+    func acquire(_ caller: Caller, now: ContinuousClock.Instant = .now) throws(CallerError) {
         try acquire(caller.principal, roles: caller.roles, now: now)
     }
 
-    func acquire(_ principal: Principal, roles: Set<Role>, now: ContinuousClock.Instant = .now) throws(RPCError) {
+    func acquire(_ principal: Principal, roles: Set<Role>, now: ContinuousClock.Instant = .now) throws(CallerError) {
         let (limit, tier) = limits.limit(for: roles)
         if let wait = buckets.take(Key(principal: principal, tier: tier), limit: limit, now: now) {
-            throw Self.throttled(after: wait, message: "too many calls: slow down")
+            throw .throttled(retryAfterSeconds: CallerError.retryAfterSeconds(wait))
         }
-    }
-
-    /// RESOURCE_EXHAUSTED THROTTLED, with the whole seconds to wait (at
-    /// least 1, at most a day) as retry-after.
-    static func throttled(after seconds: Double, message: String) -> RPCError {
-        let whole = seconds.isFinite ? Int(min(max(1, seconds.rounded(.up)), 86_400)) : 86_400
-        return RPCError(
-            code: .resourceExhausted, message: message, reason: .throttled, metadata: ["retry-after": "\(whole)"]
-        )
     }
 }

@@ -17,17 +17,17 @@ struct AdminService: Sendable {
     func register(into router: inout RPCRouter) {
         router.register(NotifyMethods.putUser) { (request: PutUserRequest, context) in
             _ = try await guardrail.admit(context, for: .manageUsers)
-            guard let user = request.user else { throw RPCError.missingField("user") }
-            guard user.id > 0 else { throw RPCError.invalidField("user.id", "Must be a positive integer.") }
+            guard let user = request.user else { throw ServiceError.missingField("user") }
+            guard user.id > 0 else { throw ServiceError.invalidField("user.id", "Must be a positive integer.") }
             try await store.putUser(user)
             return PutUserResponse(user: user)
         }
         router.register(NotifyMethods.deleteUser) { (request: DeleteUserRequest, context) in
             _ = try await guardrail.admit(context, for: .manageUsers)
-            guard let id = request.id else { throw RPCError.missingField("id") }
+            guard let id = request.id else { throw ServiceError.missingField("id") }
             defer { guardrail.lookups.userDeleted(id) }
             guard try await store.deleteUser(id: id) else {
-                throw RPCError(code: .notFound, message: "user \(id) does not exist", reason: .userNotFound)
+                throw ServiceError.userNotFound(id)
             }
             return DeleteUserResponse()
         }
@@ -35,7 +35,7 @@ struct AdminService: Sendable {
             _ = try await guardrail.admit(context, for: .manageUsers)
             let connection = try Self.connection(request.connection)
             for id in [connection.user, connection.to] where try await store.user(id: id) == nil {
-                throw RPCError(code: .notFound, message: "user \(id) does not exist", reason: .userNotFound)
+                throw ServiceError.userNotFound(id)
             }
             try await store.putConnection(connection)
             return PutConnectionResponse()
@@ -44,21 +44,21 @@ struct AdminService: Sendable {
             _ = try await guardrail.admit(context, for: .manageUsers)
             let connection = try Self.connection(request.connection)
             guard try await store.deleteConnection(connection) else {
-                throw RPCError(code: .notFound, message: "no such connection", reason: .connectionNotFound)
+                throw ServiceError.connectionNotFound
             }
             return DeleteConnectionResponse()
         }
         router.register(NotifyMethods.createSubscription) { (request: CreateSubscriptionRequest, context) in
             let caller = try await guardrail.authenticate(context)
-            guard let user = request.user else { throw RPCError.missingField("user") }
-            guard let app = request.app, !app.isEmpty else { throw RPCError.missingField("app") }
-            guard let platformName = request.platform else { throw RPCError.missingField("platform") }
+            guard let user = request.user else { throw ServiceError.missingField("user") }
+            guard let app = request.app, !app.isEmpty else { throw ServiceError.missingField("app") }
+            guard let platformName = request.platform else { throw ServiceError.missingField("platform") }
             guard let platform = Platform(caseInsensitive: platformName) else {
-                throw RPCError.invalidField("platform", "Must be one of windows, ios, android, webPush.")
+                throw ServiceError.invalidField("platform", "Must be one of windows, ios, android, webPush.")
             }
             try await guardrail.authorize(caller, for: .createSubscription(user: user, app: app), context: context)
             guard try await store.user(id: user) != nil else {
-                throw RPCError(code: .notFound, message: "user \(user) does not exist", reason: .userNotFound)
+                throw ServiceError.userNotFound(user)
             }
             let subscription = Subscription(
                 id: UUIDText.random(), user: user, app: app, platform: platform, deviceID: request.deviceID,
@@ -74,7 +74,7 @@ struct AdminService: Sendable {
             let expiresAt = Timestamp.now().truncatedToMilliseconds.adding(seconds: Int64(try Self.lifetime(request.ttlSeconds)))
             defer { guardrail.lookups.subscriptionChanged(subscription.id) }
             guard let renewed = try await store.renewSubscription(id: subscription.id, expiresAt: expiresAt) else {
-                throw RPCError(code: .notFound, message: "no subscription \(subscription.id)", reason: .subscriptionNotFound)
+                throw ServiceError.subscriptionNotFound(subscription.id)
             }
             return RenewSubscriptionResponse(subscription: renewed)
         }
@@ -98,7 +98,7 @@ struct AdminService: Sendable {
             let principal = try Self.principal(request.caller, field: "caller")
             defer { guardrail.lookups.blockListChanged(principal) }
             guard try await store.unblock(principal) else {
-                throw RPCError(code: .notFound, message: "the caller is not blocked", reason: .notBlocked)
+                throw ServiceError.notBlocked
             }
             return BlockResponse()
         }
@@ -108,7 +108,7 @@ struct AdminService: Sendable {
             var roles = Set<Role>()
             for (index, name) in request.roles.enumerated() {
                 guard let role = Role(rawValue: name) else {
-                    throw RPCError.invalidField("roles[\(index)]", "Must be one of admin, app, user.")
+                    throw ServiceError.invalidField("roles[\(index)]", "Must be one of admin, app, user.")
                 }
                 roles.insert(role)
             }
@@ -116,7 +116,7 @@ struct AdminService: Sendable {
             var lifetime = TokenIssuer.defaultLifetime
             if let seconds = request.ttlSeconds {
                 guard let asked = TokenIssuer.lifetime(seconds: seconds) else {
-                    throw RPCError.invalidField(
+                    throw ServiceError.invalidField(
                         "ttl_seconds", "Must be between 1 and \(TokenIssuer.maximumLifetimeSeconds) (3650 days).")
                 }
                 lifetime = asked
@@ -129,19 +129,19 @@ struct AdminService: Sendable {
         }
         router.register(NotifyMethods.revokeToken) { (request: RevokeTokenRequest, context) in
             _ = try await guardrail.admit(context, for: .manageTokens)
-            guard let id = request.tokenID, !id.isEmpty else { throw RPCError.missingField("token_id") }
+            guard let id = request.tokenID, !id.isEmpty else { throw ServiceError.missingField("token_id") }
             defer { guardrail.lookups.tokenRevoked() }
             guard try await store.revokeToken(id: id) else {
-                throw RPCError(code: .notFound, message: "no token \(id)", reason: .tokenNotFound)
+                throw ServiceError.tokenNotFound(id)
             }
             return RevokeTokenResponse()
         }
     }
 
     private func existingSubscription(_ id: String?) async throws -> Subscription {
-        guard let id, !id.isEmpty else { throw RPCError.missingField("id") }
+        guard let id, !id.isEmpty else { throw ServiceError.missingField("id") }
         guard let subscription = try await store.subscription(id: id) else {
-            throw RPCError(code: .notFound, message: "no subscription \(id)", reason: .subscriptionNotFound)
+            throw ServiceError.subscriptionNotFound(id)
         }
         return subscription
     }
@@ -149,20 +149,20 @@ struct AdminService: Sendable {
     private static func lifetime(_ seconds: UInt64?) throws -> UInt64 {
         let seconds = seconds ?? defaultSubscriptionLifetime
         guard seconds > 0, seconds <= defaultSubscriptionLifetime else {
-            throw RPCError.invalidField("ttl_seconds", "Must be between 1 and \(defaultSubscriptionLifetime).")
+            throw ServiceError.invalidField("ttl_seconds", "Must be between 1 and \(defaultSubscriptionLifetime).")
         }
         return seconds
     }
 
     private static func connection(_ input: ConnectionInput?) throws -> Connection {
-        guard let input else { throw RPCError.missingField("connection") }
-        guard let user = input.user else { throw RPCError.missingField("connection.user") }
-        guard let to = input.to else { throw RPCError.missingField("connection.to") }
-        guard user != to else { throw RPCError.invalidField("connection.to", "A user cannot connect to himself.") }
+        guard let input else { throw ServiceError.missingField("connection") }
+        guard let user = input.user else { throw ServiceError.missingField("connection.user") }
+        guard let to = input.to else { throw ServiceError.missingField("connection.to") }
+        guard user != to else { throw ServiceError.invalidField("connection.to", "A user cannot connect to himself.") }
         let kind: ConnectionKind
         if let name = input.kind {
             guard let parsed = ConnectionKind(rawValue: name) else {
-                throw RPCError.invalidField("connection.kind", "Must be friend or follow.")
+                throw ServiceError.invalidField("connection.kind", "Must be friend or follow.")
             }
             kind = parsed
         } else {
@@ -175,7 +175,7 @@ struct AdminService: Sendable {
         switch (input?.app, input?.user) {
         case (let app?, nil) where !app.isEmpty: return .app(app)
         case (nil, let user?): return .user(user)
-        default: throw RPCError.invalidField(field, "Set exactly one of app and user.")
+        default: throw ServiceError.invalidField(field, "Set exactly one of app and user.")
         }
     }
 }

@@ -127,7 +127,7 @@ struct FeedService: Sendable {
         } while await advances.next() != nil
         // The store closed its watches: it is shutting down.
         if Task.isCancelled { throw CancellationError() }
-        throw RPCError(code: .unavailable, message: "the store is closing: resume on a new connection", reason: .goingAway)
+        throw ServiceError.storeClosing
     }
 
     /// Refuses a read that found nothing because there is nothing to find:
@@ -142,18 +142,16 @@ struct FeedService: Sendable {
     /// the head would hand the client new entries under numbers it has
     /// seen. The store reads the feed's end with an empty page, in the same
     /// transaction, so this costs no read of its own.
-    /// - Throws: NOT_FOUND `USER_NOT_FOUND`; OUT_OF_RANGE `PAST_END_OF_FEED`,
-    ///   whose message names the feed's last sequence.
+    /// - Throws: ``ServiceError/userNotFound(_:)`` (NOT_FOUND `USER_NOT_FOUND`);
+    ///   ``ServiceError/pastEndOfFeed(after:head:)`` (OUT_OF_RANGE
+    ///   `PAST_END_OF_FEED`, whose message names the feed's last sequence).
     private static func checkEnd(of page: FeedPage, user: Int64, after: UInt64) throws {
         guard let end = page.end else { return }
         guard case .head(let head) = end else {
-            throw RPCError(code: .notFound, message: "user \(user) does not exist", reason: .userNotFound)
+            throw ServiceError.userNotFound(user)
         }
         guard after <= head else {
-            throw RPCError(
-                code: .outOfRange,
-                message: "after_sequence \(after) is past the end of the feed, whose last sequence is \(head)",
-                reason: .pastEndOfFeed)
+            throw ServiceError.pastEndOfFeed(after: after, head: head)
         }
     }
 
@@ -163,29 +161,12 @@ struct FeedService: Sendable {
     ) async throws -> (caller: Caller, user: Int64, after: UInt64, limit: Int) {
         let caller = try await guardrail.authenticate(context)
         guard let user = request.user else {
-            throw RPCError.missingField("user")
+            throw ServiceError.missingField("user")
         }
         try await guardrail.authorize(caller, for: .readFeed(user: user), context: context)
         var limit = request.limit ?? 0
         if limit == 0 { limit = Self.defaultPageSize }
         limit = min(limit, Self.maximumPageSize)
         return (caller, user, request.afterSequence ?? 0, Int(limit))
-    }
-}
-
-extension RPCError {
-    /// INVALID_ARGUMENT for one missing field.
-    static func missingField(_ field: String) -> RPCError {
-        RPCError(
-            code: .invalidArgument, message: "\(field): This field is required.", reason: .invalidFields,
-            fieldViolations: [FieldViolation(field: field, description: "This field is required.")]
-        )
-    }
-
-    static func invalidField(_ field: String, _ description: String) -> RPCError {
-        RPCError(
-            code: .invalidArgument, message: "\(field): \(description)", reason: .invalidFields,
-            fieldViolations: [FieldViolation(field: field, description: description)]
-        )
     }
 }

@@ -32,7 +32,7 @@ struct NotificationService: Sendable {
                 try sendChecks(request, context: context, known: &known)
             } respond: { result in
                 guard let stored = result.first else {
-                    throw RPCError(code: .internalError, message: "internal error", reason: .`internal`)
+                    throw ServiceError.appendAnsweredNothing
                 }
                 return SendNotificationResponse(notification: stored)
             }
@@ -76,9 +76,7 @@ struct NotificationService: Sendable {
         let valid = try NotifyValidation.validate(request)
         let issuer = valid.notification.issuer
         guard try guardrail.lookups.userExists(issuer, known: known) else {
-            throw RPCError(
-                code: .notFound, message: "user \(issuer) does not exist", reason: .userNotFound
-            )
+            throw ServiceError.userNotFound(issuer)
         }
         var random = random.generator
         let recipients: Recipients = switch valid.recipientsType {
@@ -97,32 +95,19 @@ struct NotificationService: Sendable {
     ) throws -> NewNotification {
         let caller = try guardrail.authenticate(context, known: &known)
         guard let subscriptionID = context.metadata["x-uns-id"], !subscriptionID.isEmpty else {
-            throw RPCError(
-                code: .invalidArgument, message: "the X-UNS-ID header is required", reason: .missingUnsID,
-                fieldViolations: [FieldViolation(field: FieldPath.rpc("X-UNS-ID"), description: "This header is required.")]
-            )
+            throw ServiceError.missingUnsID
         }
         guard let subscription = try guardrail.lookups.subscription(id: subscriptionID, known: known) else {
-            throw RPCError(
-                code: .notFound, message: "no subscription \(subscriptionID)", reason: .subscriptionNotFound
-            )
+            throw ServiceError.subscriptionNotFound(subscriptionID)
         }
         try Authorization.authorize(caller, for: .sendNotification(to: subscription))
         let now = Timestamp.now().truncatedToMilliseconds
         guard subscription.expiresAt > now else {
-            throw RPCError(
-                code: .notFound, message: "subscription \(subscriptionID) has expired", reason: .subscriptionExpired
-            )
+            throw ServiceError.subscriptionExpired(subscriptionID)
         }
         var notification = try SendNotificationValidation.validate(request, now: now)
         if let host = notification.targetHostName, host != subscription.app {
-            throw RPCError(
-                code: .invalidArgument,
-                message: "targetHostName \(host) is not the subscription's application", reason: .invalidFields,
-                fieldViolations: [FieldViolation(
-                    field: FieldPath.rpc("targetHostName"), description: "Must be the subscription's application, \(subscription.app)."
-                )]
-            )
+            throw ServiceError.targetHostNameMismatch(host: host, app: subscription.app)
         }
         notification.targetHostName = subscription.app
         var random = random.generator
@@ -192,12 +177,12 @@ struct CallerGuard: Sendable {
         let caller: Caller
         do {
             caller = try authenticator.authenticate(context.metadata, memo: context.tokenMemo, known: known)
-        } catch let error as RPCError {
-            if !admitted { authFailures.failed(context.peer, reason: error.reason, logger: context.logger) }
+        } catch let error as CallerError {
+            if !admitted { authFailures.failed(context.peer, reason: ErrorMapping.reason(for: error), logger: context.logger) }
             throw error
         }
         if try lookups.isBlocked(caller.principal, known: known) {
-            throw RPCError(code: .permissionDenied, message: "the caller is on the blocked list", reason: .callerBlocked)
+            throw CallerError.blocked
         }
         if !known.rateLimitPassed {
             try rateLimiter.acquire(caller)
