@@ -26,10 +26,17 @@ public struct ListFeedResponse: Hashable, Sendable {
     /// sign of the end: this is. Absent on the wire (false) from a server
     /// older than the field, whose short pages meant caught up.
     public var caughtUp: Bool
+    /// Set when the request's cursor pointed into history removed by
+    /// retention: the entries after the cursor up to this sequence that are
+    /// not in the page were removed. docs/PROTOCOL.md, "Expiry and retention".
+    public var sweptThrough: UInt64?
 
-    public init(notifications: [Notification], nextAfterSequence: UInt64, caughtUp: Bool = false) {
+    public init(
+        notifications: [Notification], nextAfterSequence: UInt64, caughtUp: Bool = false, sweptThrough: UInt64? = nil
+    ) {
         self.notifications = notifications
         self.nextAfterSequence = nextAfterSequence
         self.caughtUp = caughtUp
+        self.sweptThrough = sweptThrough
     }
 }

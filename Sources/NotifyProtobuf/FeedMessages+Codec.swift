@@ -24,7 +24,8 @@ extension ListFeedResponse: WireMessage, MessageCodec {
             notifications: try reader.messages(message.n_notifications, message.notifications, "notifications"),
             nextAfterSequence: try reader.required(
                 reader.scalar(message.has_next_after_sequence, message.next_after_sequence), "next_after_sequence"),
-            caughtUp: message.has_caught_up != 0 && message.caught_up != 0
+            caughtUp: message.has_caught_up != 0 && message.caught_up != 0,
+            sweptThrough: reader.scalar(message.has_swept_through, message.swept_through)
         )
     }
 
@@ -33,5 +34,6 @@ extension ListFeedResponse: WireMessage, MessageCodec {
         (message.has_next_after_sequence, message.next_after_sequence) = optionalField(nextAfterSequence)
         // Written only when true: an older reader sees the page it always saw.
         (message.has_caught_up, message.caught_up) = caughtUp ? (1, 1) : (0, 0)
+        (message.has_swept_through, message.swept_through) = optionalField(sweptThrough)
     }
 }
