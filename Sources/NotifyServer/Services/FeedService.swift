@@ -48,7 +48,8 @@ struct FeedService: Sendable {
         let page = try await store.feedPage(user: user, after: after, limit: limit, maxBytes: Self.pageByteBudget)
         try Self.checkEnd(of: page, user: user, after: after)
         return ListFeedResponse(
-            notifications: page.entries, nextAfterSequence: page.entries.last?.sequence ?? after, caughtUp: page.caughtUp)
+            notifications: page.entries, nextAfterSequence: page.nextAfter, caughtUp: page.caughtUp,
+            sweptThrough: page.sweptThrough)
     }
 
     /// The feed after the request's cursor, page by page, then live: each
@@ -66,7 +67,7 @@ struct FeedService: Sendable {
     /// with that error instead of reading on. Revoking, blocking and deleting
     /// a user wake every watcher for that check, and so does the token's
     /// expiry: a quiet feed does not keep an expired token reading.
-    func watch(_ request: ListFeedRequest, context: ServerContext, stream: ServerStream) async throws {
+    func watch(_ request: ListFeedRequest, context: ServerContext, stream: ServerStream<ListFeedResponse>) async throws {
         // A browser's stream may start with a ticket instead of a token.
         var started = context
         let caller = try await guardrail.authenticateStream(&started, tickets: tickets)
@@ -104,7 +105,7 @@ struct FeedService: Sendable {
 
     /// The pages of ``watch(_:context:stream:)``: the backlog, then one read per wake-up.
     private func serve(
-        user: Int64, after: UInt64, limit: Int, advances: AsyncStream<Void>, context: ServerContext, stream: ServerStream
+        user: Int64, after: UInt64, limit: Int, advances: AsyncStream<Void>, context: ServerContext, stream: ServerStream<ListFeedResponse>
     ) async throws {
         var advances = advances.makeAsyncIterator()
         var cursor = after
@@ -130,10 +131,14 @@ struct FeedService: Sendable {
                 // Only an empty page can hide a cursor past the end or a
                 // user who is not there (or was deleted while watched).
                 try Self.checkEnd(of: page, user: user, after: cursor)
-                if page.entries.isEmpty && caughtUp { break }
-                cursor = page.entries.last?.sequence ?? cursor
+                // Expired entries passed over move the cursor without a page:
+                // once caught up, only entries and the swept signal are sent.
+                let passedOverOnly = page.entries.isEmpty && page.sweptThrough == nil
+                cursor = page.nextAfter
+                if passedOverOnly && caughtUp { break }
                 try await stream.send(ListFeedResponse(
-                    notifications: page.entries, nextAfterSequence: cursor, caughtUp: page.caughtUp))
+                    notifications: page.entries, nextAfterSequence: cursor, caughtUp: page.caughtUp,
+                    sweptThrough: page.sweptThrough))
                 if page.caughtUp {
                     caughtUp = true
                     break
