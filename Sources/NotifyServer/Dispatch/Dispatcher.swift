@@ -80,9 +80,7 @@ final class Dispatcher: Sendable {
         do throws(MessageError) {
             request = try Request(serializedBytes: context.requestPayload)
         } catch {
-            return transport.complete(CallJob.failure(
-                RPCError(code: .invalidArgument, message: error.message, reason: .undecodableRequest), context: context
-            ))
+            return transport.complete(CallJob.failure(ErrorMapping.rpcError(for: error), context: context))
         }
         if case .stream(let stream) = handler {
             return runStream(stream, request, context: &context, timeoutMilliseconds: timeoutMilliseconds, transport: transport)
