@@ -27,11 +27,18 @@ public struct ListFeedResponse: Hashable, Sendable {
     /// sign of the end: this is. Absent on the wire (false) from a server
     /// older than the field, whose short pages meant caught up.
     public var caughtUp: Bool
+    /// Set when the request's cursor pointed into history removed by
+    /// retention: the entries after the cursor up to this sequence that are
+    /// not in the page were removed. docs/PROTOCOL.md, "Expiry and retention".
+    public var sweptThrough: UInt64?
 
-    public init(notifications: [Notification], nextAfterSequence: UInt64, caughtUp: Bool = false) {
+    public init(
+        notifications: [Notification], nextAfterSequence: UInt64, caughtUp: Bool = false, sweptThrough: UInt64? = nil
+    ) {
         self.notifications = notifications
         self.nextAfterSequence = nextAfterSequence
         self.caughtUp = caughtUp
+        self.sweptThrough = sweptThrough
     }
 }
 
@@ -57,7 +64,8 @@ extension ListFeedResponse: WireMessage, MessageCodec {
             notifications: try reader.messages(message.n_notifications, message.notifications, "notifications"),
             nextAfterSequence: try reader.required(
                 reader.scalar(message.has_next_after_sequence, message.next_after_sequence), "next_after_sequence"),
-            caughtUp: message.has_caught_up != 0 && message.caught_up != 0
+            caughtUp: message.has_caught_up != 0 && message.caught_up != 0,
+            sweptThrough: reader.scalar(message.has_swept_through, message.swept_through)
         )
     }
 
@@ -66,5 +74,6 @@ extension ListFeedResponse: WireMessage, MessageCodec {
         (message.has_next_after_sequence, message.next_after_sequence) = optionalField(nextAfterSequence)
         // Written only when true: an older reader sees the page it always saw.
         (message.has_caught_up, message.caught_up) = caughtUp ? (1, 1) : (0, 0)
+        (message.has_swept_through, message.swept_through) = optionalField(sweptThrough)
     }
 }

@@ -108,6 +108,31 @@ enum Schema {
         migrator.registerMigration("v2-store-probe") { db in
             try db.execute(sql: "CREATE TABLE store_probe (id INTEGER PRIMARY KEY, filler BLOB NOT NULL)")
         }
+        // Expiry and retention (docs/OPERATIONS.md, "The sweeper"):
+        // - notifications.expires_at: a SendNotification's expirationDateTime
+        //   (NULL for Notify's, which are kept for the retention instead),
+        //   backfilled from the stored content; reads filter on it and the
+        //   sweeper finds expired notifications by its partial index, and
+        //   those past the retention by the other one;
+        // - feed_notification: a notification's feed rows, for the sweeper;
+        // - idempotency_notification: whether a key still names a
+        //   notification (it is kept until the key is purged, so a replay answers);
+        // - feed_heads.swept_through: the highest sequence of the user's feed
+        //   removed by retention, so that a reader resuming before it is told.
+        migrator.registerMigration("v3-expiry") { db in
+            try db.execute(sql: """
+                ALTER TABLE notifications ADD COLUMN expires_at INTEGER;
+                UPDATE notifications SET expires_at = json_extract(content, '$.expiration')
+                    WHERE kind = 'graph';
+                CREATE INDEX notifications_expires_at ON notifications (expires_at)
+                    WHERE expires_at IS NOT NULL;
+                CREATE INDEX notifications_retained ON notifications (created_at)
+                    WHERE expires_at IS NULL;
+                CREATE INDEX feed_notification ON feed (notification);
+                CREATE INDEX idempotency_notification ON idempotency (notification);
+                ALTER TABLE feed_heads ADD COLUMN swept_through INTEGER NOT NULL DEFAULT 0;
+                """)
+        }
         return migrator
     }
 }

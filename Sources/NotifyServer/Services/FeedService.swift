@@ -32,7 +32,8 @@ struct FeedService: Sendable {
         let page = try await store.feedPage(user: user, after: after, limit: limit, maxBytes: Self.pageByteBudget)
         try Self.checkEnd(of: page, user: user, after: after)
         return ListFeedResponse(
-            notifications: page.entries, nextAfterSequence: page.entries.last?.sequence ?? after, caughtUp: page.caughtUp)
+            notifications: page.entries, nextAfterSequence: page.nextAfter, caughtUp: page.caughtUp,
+            sweptThrough: page.sweptThrough)
     }
 
     /// The feed after the request's cursor, page by page, then live: each
@@ -110,10 +111,14 @@ struct FeedService: Sendable {
                 // Only an empty page can hide a cursor past the end or a
                 // user who is not there (or was deleted while watched).
                 try Self.checkEnd(of: page, user: user, after: cursor)
-                if page.entries.isEmpty && caughtUp { break }
-                cursor = page.entries.last?.sequence ?? cursor
+                // Expired entries passed over move the cursor without a page:
+                // once caught up, only entries and the swept signal are sent.
+                let passedOverOnly = page.entries.isEmpty && page.sweptThrough == nil
+                cursor = page.nextAfter
+                if passedOverOnly && caughtUp { break }
                 try await stream.send(ListFeedResponse(
-                    notifications: page.entries, nextAfterSequence: cursor, caughtUp: page.caughtUp))
+                    notifications: page.entries, nextAfterSequence: cursor, caughtUp: page.caughtUp,
+                    sweptThrough: page.sweptThrough))
                 if page.caughtUp {
                     caughtUp = true
                     break

@@ -1472,7 +1472,7 @@ const ProtobufCMessageDescriptor notify__v1__list_feed_request__descriptor =
   (ProtobufCMessageInit) notify__v1__list_feed_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor notify__v1__list_feed_response__field_descriptors[3] =
+static const ProtobufCFieldDescriptor notify__v1__list_feed_response__field_descriptors[4] =
 {
   {
     "notifications",
@@ -1510,16 +1510,29 @@ static const ProtobufCFieldDescriptor notify__v1__list_feed_response__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "swept_through",
+    4,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Notify__V1__ListFeedResponse, has_swept_through),
+    offsetof(Notify__V1__ListFeedResponse, swept_through),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned notify__v1__list_feed_response__field_indices_by_name[] = {
   2,   /* field[2] = caught_up */
   1,   /* field[1] = next_after_sequence */
   0,   /* field[0] = notifications */
+  3,   /* field[3] = swept_through */
 };
 static const ProtobufCIntRange notify__v1__list_feed_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor notify__v1__list_feed_response__descriptor =
 {
@@ -1529,7 +1542,7 @@ const ProtobufCMessageDescriptor notify__v1__list_feed_response__descriptor =
   "Notify__V1__ListFeedResponse",
   "notify.v1",
   sizeof(Notify__V1__ListFeedResponse),
-  3,
+  4,
   notify__v1__list_feed_response__field_descriptors,
   notify__v1__list_feed_response__field_indices_by_name,
   1,  notify__v1__list_feed_response__number_ranges,
