@@ -8,11 +8,21 @@ public struct ListFeedRequest: Hashable, Sendable {
     public var afterSequence: UInt64?
     /// At most this many; nil or 0: 100; the server caps it at 1000.
     public var limit: UInt32?
+    /// One device endpoint's part of the feed: its subscription id (the
+    /// X-UNS-ID). docs/PROTOCOL.md, "Device endpoints".
+    public var subscription: String?
+    /// Which entries: nil or "" all, "notify" Notify's, "graph" SendNotification's.
+    public var source: String?
 
-    public init(user: Int64? = nil, afterSequence: UInt64? = nil, limit: UInt32? = nil) {
+    public init(
+        user: Int64? = nil, afterSequence: UInt64? = nil, limit: UInt32? = nil, subscription: String? = nil,
+        source: String? = nil
+    ) {
         self.user = user
         self.afterSequence = afterSequence
         self.limit = limit
+        self.subscription = subscription
+        self.source = source
     }
 }
 
@@ -43,11 +53,13 @@ public struct ListFeedResponse: Hashable, Sendable {
 }
 
 extension ListFeedRequest: WireMessage, MessageCodec {
-    init(reading message: Notify__V1__ListFeedRequest, _ reader: FieldReader) {
+    init(reading message: Notify__V1__ListFeedRequest, _ reader: FieldReader) throws(MessageError) {
         self.init(
             user: reader.scalar(message.has_user, message.user),
             afterSequence: reader.scalar(message.has_after_sequence, message.after_sequence),
-            limit: reader.scalar(message.has_limit, message.limit)
+            limit: reader.scalar(message.has_limit, message.limit),
+            subscription: try reader.string(message.subscription, "subscription"),
+            source: try reader.string(message.source, "source")
         )
     }
 
@@ -55,6 +67,8 @@ extension ListFeedRequest: WireMessage, MessageCodec {
         (message.has_user, message.user) = optionalField(user)
         (message.has_after_sequence, message.after_sequence) = optionalField(afterSequence)
         (message.has_limit, message.limit) = optionalField(limit)
+        message.subscription = arena.cString(subscription)
+        message.source = arena.cString(source)
     }
 }
 
