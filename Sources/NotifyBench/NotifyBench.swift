@@ -7,6 +7,7 @@ import NIOCore
 import NotifyCore
 import NotifyDomain
 import NotifyMessages
+import NotifyProtobuf
 import NotifyStorage
 import NotifyStorageSQLite
 import NotifyWire

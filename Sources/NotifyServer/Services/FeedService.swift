@@ -58,7 +58,7 @@ struct FeedService: Sendable {
     /// subscription at every wake-up and at its expiry: deleted, it ends
     /// with SUBSCRIPTION_NOT_FOUND; expired and not renewed, with
     /// SUBSCRIPTION_EXPIRED (renewing and deleting wake the watchers).
-    func watch(_ request: ListFeedRequest, context: ServerContext, stream: ServerStream) async throws {
+    func watch(_ request: ListFeedRequest, context: ServerContext, stream: ServerStream<ListFeedResponse>) async throws {
         let read = try await checkedRead(request, context: context)
         // Watched before the first read, so that no commit falls in between.
         let advances = store.watchFeed(user: read.user)
@@ -127,7 +127,7 @@ struct FeedService: Sendable {
 
     /// The pages of ``watch(_:context:stream:)``: the backlog, then one read per wake-up.
     private func serve(
-        _ read: CheckedRead, advances: AsyncStream<Void>, context: ServerContext, stream: ServerStream
+        _ read: CheckedRead, advances: AsyncStream<Void>, context: ServerContext, stream: ServerStream<ListFeedResponse>
     ) async throws {
         let (user, limit, filter) = (read.user, read.limit, read.filter)
         var advances = advances.makeAsyncIterator()
