@@ -1,7 +1,6 @@
 import Logging
 import NIOCore
 import NotifyCore
-import NotifyCrypto
 import NotifyDomain
 import NotifyMessages
 import NotifyProtobuf
@@ -33,7 +32,7 @@ final class Dispatcher: Sendable {
     /// The in-process callers' streams, which no connection's drain ends.
     let localStreams = LocalStreams()
     /// Where in-process calls' request ids get their random bits.
-    private let random = SecureRandom.Source()
+    private let random = RandomPool()
     private let logger: Logger
 
     init(router: RPCRouter, executor: CallExecutor, maxMessageSize: Int, logger: Logger) {
