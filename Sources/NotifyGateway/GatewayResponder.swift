@@ -66,6 +66,8 @@ struct GatewayResponder: Sendable {
             }
         case .feedEvents:
             feedEvents(request, identity: identity, outcome: outcome)
+        case .notificationStream:
+            notificationStream(request, identity: identity, outcome: outcome)
         case .healthz:
             outcome(.success(Self.json(.object(["status": .string("ok")]), status: .ok, contract: .gateway, identity: identity)))
         case .readyz:

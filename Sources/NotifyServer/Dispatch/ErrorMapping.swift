@@ -91,6 +91,12 @@ enum ErrorMapping {
             return RPCError(code: .notFound, message: "no subscription \(id)", reason: .subscriptionNotFound)
         case .subscriptionExpired(let id):
             return RPCError(code: .notFound, message: "subscription \(id) has expired", reason: .subscriptionExpired)
+        case .renewalGracePassed(let id):
+            return RPCError(
+                code: .notFound,
+                message: "subscription \(id) expired more than \(Subscription.renewalGraceSeconds / 3600) h ago: "
+                    + "past its renewal grace period; create a new subscription",
+                reason: .subscriptionExpired)
         case .notBlocked:
             return RPCError(code: .notFound, message: "the caller is not blocked", reason: .notBlocked)
         case .tokenNotFound(let id):
