@@ -12,6 +12,9 @@ public enum GatewayRoutes {
         case feedEvents
         /// A stream ticket for a browser's EventSource → FeedService/CreateStreamTicket.
         case streamTicket
+        /// One device endpoint's feed (the X-UNS-ID's subscription) as
+        /// server-sent events → FeedService/Watch by subscription.
+        case notificationStream
         case healthz
         case readyz
         case openAPI
@@ -35,6 +38,10 @@ public enum GatewayRoutes {
         for prefix in ["", "/beta", "/v1.0"] {
             for path in ["\(prefix)/me/notifications/", "\(prefix)/me/notifications"] {
                 routes.append(Route(path: path, endpoint: .sendNotification(prefix: prefix), methods: ["POST"]))
+            }
+            // Subscription ids are UUIDs: "stream" can never name one.
+            for path in ["\(prefix)/me/notifications/stream", "\(prefix)/me/notifications/stream/"] {
+                routes.append(Route(path: path, endpoint: .notificationStream, methods: ["GET"]))
             }
         }
         routes.append(Route(path: "/feed/events", endpoint: .feedEvents, methods: ["GET"]))
@@ -69,7 +76,7 @@ extension GatewayRoutes.Endpoint {
     var contract: Contract {
         switch self {
         case .notify: .selfCommunity
-        case .sendNotification: .graph
+        case .sendNotification, .notificationStream: .graph
         case .feedEvents, .streamTicket, .healthz, .readyz, .openAPI: .gateway
         }
     }

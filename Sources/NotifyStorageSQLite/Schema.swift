@@ -133,6 +133,11 @@ enum Schema {
                 ALTER TABLE feed_heads ADD COLUMN swept_through INTEGER NOT NULL DEFAULT 0;
                 """)
         }
+        // Device endpoints: the subscription sweep finds subscriptions past
+        // their renewal grace period by their expiry.
+        migrator.registerMigration("v4-subscriptions-expiry") { db in
+            try db.execute(sql: "CREATE INDEX subscriptions_expires_at ON subscriptions (expires_at)")
+        }
         // Single-use stream tickets (Directory.insertStreamTicket): a row is
         // deleted when redeemed, and expired ones when a new one is stored.
         migrator.registerMigration("v5-stream-tickets") { db in
