@@ -90,11 +90,19 @@ public struct FeedPage: Hashable, Sendable {
     /// does not exist (docs/PROTOCOL.md, "List and Watch"): read with the
     /// page, it costs no second trip to the database.
     public var end: FeedEnd?
+    /// The cursor after this page: the sequence to read after next (the
+    /// last entry's or event's sequence).
+    public var nextAfter: UInt64
+    /// The events (state changes) of the page, oldest first: a reader merges
+    /// them with ``entries`` by sequence.
+    public var events: [NotifyDomain.FeedEvent] = []
 
-    public init(entries: [NotifyDomain.Notification], caughtUp: Bool, end: FeedEnd? = nil) {
+    /// - Parameter nextAfter: nil: the last entry's sequence (0 on an empty page).
+    public init(entries: [NotifyDomain.Notification], caughtUp: Bool, end: FeedEnd? = nil, nextAfter: UInt64? = nil) {
         self.entries = entries
         self.caughtUp = caughtUp
         self.end = end
+        self.nextAfter = nextAfter ?? entries.last?.sequence ?? 0
     }
 
     /// What one entry counts against a page's byte budget: its stored
@@ -133,7 +141,7 @@ public struct FeedPage: Hashable, Sendable {
 ///
 /// Implementations must not block the caller's thread: they run database
 /// work on their own threads or tasks.
-public protocol NotificationLog: Sendable {
+public protocol NotificationLog: FeedStateLog {
     /// Appends a notification to its recipients' feeds, commits, then calls
     /// `completion` exactly once.
     ///

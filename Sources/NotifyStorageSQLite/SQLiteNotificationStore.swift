@@ -99,7 +99,7 @@ public final class SQLiteNotificationStore: NotificationStore {
         // its callers waiting (run() left nothing else behind).
         guard engine.queue.close() else { return }
         while let batch = engine.queue.next(limit: .max) {
-            for pending in batch { pending.completion(.failure(StoreEngine.closedError)) }
+            for pending in batch { pending.fail(StoreEngine.closedError) }
         }
     }
 
@@ -250,6 +250,8 @@ public final class SQLiteNotificationStore: NotificationStore {
         try await engine.write("deleting user \(id)") { db in
             guard try UserRow.deleteOne(db, key: id) else { return false }
             try FeedRow.filter(Column("user") == id).deleteAll(db)
+            try EventRow.filter(Column("user") == id).deleteAll(db)
+            try db.execute(sql: "UPDATE feed_heads SET unseen_notify = 0, unseen_graph = 0 WHERE user = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM fanout_recipients WHERE user = ?", arguments: [id])
             try db.execute(
                 sql: "UPDATE tokens SET revoked = 1 WHERE principal = ? AND revoked = 0",
@@ -391,7 +393,7 @@ public final class SQLiteNotificationStore: NotificationStore {
             return
         }
         let encoded = EncodedAppend(notification)
-        if let refusal = engine.queue.enqueue(.init(notification: encoded, completion: completion)) {
+        if let refusal = engine.queue.enqueue(.append(encoded, completion)) {
             completion(.failure(refusal))
         }
     }
@@ -416,42 +418,52 @@ public final class SQLiteNotificationStore: NotificationStore {
         guard limit > 0 else { return FeedPage(entries: [], caughtUp: false) }
         let after = Int64(clamping: after)
         return try await engine.read("reading a feed") { db in
-            // One row past `limit`: whether it exists says whether the page
-            // is caught up. Rows are read one at a time, and a row's content
-            // is measured before it is decoded, so a page of large entries
-            // never holds more than its budget and the one row it stops at.
-            let statement = try db.cachedStatement(
-                sql: """
-                    SELECT f.seq, n.serial, n.id, n.created_at, n.kind, n.content
-                    FROM feed f JOIN notifications n ON n.serial = f.notification
-                    WHERE f.user = ? AND f.seq > ?
-                    ORDER BY f.seq
-                    LIMIT ?
-                    """)
-            var entries: [NotifyDomain.Notification] = []
-            entries.reserveCapacity(min(limit, 1024))
-            var bytes = 0
-            let rows = try Row.fetchCursor(statement, arguments: [user, after, limit < Int.max ? limit + 1 : limit])
-            while let row = try rows.next() {
-                guard entries.count < limit else { return FeedPage(entries: entries, caughtUp: false) }
-                let id: String = row[2]
-                let content: String = row[5]
-                let size = FeedPage.size(ofContent: content.utf8.count, id: id.utf8.count)
-                if !entries.isEmpty && bytes + size > maxBytes { return FeedPage(entries: entries, caughtUp: false) }
-                bytes += size
-                let sequence: Int64 = row[0]
-                entries.append(NotifyDomain.Notification(
-                    id: id, sequence: UInt64(max(0, sequence)), user: user,
-                    createdAt: Timestamp(storedMicroseconds: row[3]),
-                    content: try StoredContent.decode(kind: row[4], json: content)))
-            }
-            guard entries.isEmpty else { return FeedPage(entries: entries, caughtUp: true) }
-            // Empty: where the feed ends, in the same read (one statement, both facts).
-            let head = try Int64.fetchOne(
-                db,
-                sql: "SELECT COALESCE(h.last_seq, 0) FROM users u LEFT JOIN feed_heads h ON h.user = u.id WHERE u.id = ?",
-                arguments: [user])
-            return FeedPage(entries: [], caughtUp: true, end: head.map { .head(UInt64(max(0, $0))) } ?? .noSuchUser)
+            let (events, eventsComplete) = try Self.events(db, user: user, after: after, limit: limit)
+            return try Self.notificationPage(db, user: user, after: after, limit: limit, maxBytes: maxBytes)
+                .merging(events: events, eventsComplete: eventsComplete, after: UInt64(after), limit: limit, maxBytes: maxBytes)
         }
+    }
+
+    /// The notifications of a page (``feedPage(user:after:limit:maxBytes:)``), before its events.
+    private static func notificationPage(
+        _ db: Database, user: Int64, after: Int64, limit: Int, maxBytes: Int
+    ) throws -> FeedPage {
+        // One row past `limit`: whether it exists says whether the page
+        // is caught up. Rows are read one at a time, and a row's content
+        // is measured before it is decoded, so a page of large entries
+        // never holds more than its budget and the one row it stops at.
+        let statement = try db.cachedStatement(
+            sql: """
+                SELECT f.seq, n.serial, n.id, n.created_at, n.kind, n.content, f.read, f.action_state
+                FROM feed f JOIN notifications n ON n.serial = f.notification
+                WHERE f.user = ? AND f.seq > ?
+                ORDER BY f.seq
+                LIMIT ?
+                """)
+        var entries: [NotifyDomain.Notification] = []
+        entries.reserveCapacity(min(limit, 1024))
+        var bytes = 0
+        let rows = try Row.fetchCursor(statement, arguments: [user, after, limit < Int.max ? limit + 1 : limit])
+        while let row = try rows.next() {
+            guard entries.count < limit else { return FeedPage(entries: entries, caughtUp: false) }
+            let id: String = row[2]
+            let content: String = row[5]
+            let size = FeedPage.size(ofContent: content.utf8.count, id: id.utf8.count)
+            if !entries.isEmpty && bytes + size > maxBytes { return FeedPage(entries: entries, caughtUp: false) }
+            bytes += size
+            let sequence: Int64 = row[0]
+            entries.append(NotifyDomain.Notification(
+                id: id, sequence: UInt64(max(0, sequence)), user: user,
+                createdAt: Timestamp(storedMicroseconds: row[3]),
+                content: try StoredContent.decode(kind: row[4], json: content),
+                read: row[6], actionState: try actionState(row[7])))
+        }
+        guard entries.isEmpty else { return FeedPage(entries: entries, caughtUp: true) }
+        // Empty: where the feed ends, in the same read (one statement, both facts).
+        let head = try Int64.fetchOne(
+            db,
+            sql: "SELECT COALESCE(h.last_seq, 0) FROM users u LEFT JOIN feed_heads h ON h.user = u.id WHERE u.id = ?",
+            arguments: [user])
+        return FeedPage(entries: [], caughtUp: true, end: head.map { .head(UInt64(max(0, $0))) } ?? .noSuchUser)
     }
 }
