@@ -27,11 +27,17 @@ public struct ListFeedResponse: Hashable, Sendable {
     /// sign of the end: this is. Absent on the wire (false) from a server
     /// older than the field, whose short pages meant caught up.
     public var caughtUp: Bool
+    /// The page's state events, oldest first: merged with ``notifications``
+    /// by sequence, they are the page.
+    public var events: [FeedEventMessage]
 
-    public init(notifications: [Notification], nextAfterSequence: UInt64, caughtUp: Bool = false) {
+    public init(
+        notifications: [Notification], nextAfterSequence: UInt64, caughtUp: Bool = false, events: [FeedEventMessage] = []
+    ) {
         self.notifications = notifications
         self.nextAfterSequence = nextAfterSequence
         self.caughtUp = caughtUp
+        self.events = events
     }
 }
 
@@ -57,7 +63,8 @@ extension ListFeedResponse: WireMessage, MessageCodec {
             notifications: try reader.messages(message.n_notifications, message.notifications, "notifications"),
             nextAfterSequence: try reader.required(
                 reader.scalar(message.has_next_after_sequence, message.next_after_sequence), "next_after_sequence"),
-            caughtUp: message.has_caught_up != 0 && message.caught_up != 0
+            caughtUp: message.has_caught_up != 0 && message.caught_up != 0,
+            events: try reader.messages(message.n_events, message.events, "events")
         )
     }
 
@@ -66,5 +73,6 @@ extension ListFeedResponse: WireMessage, MessageCodec {
         (message.has_next_after_sequence, message.next_after_sequence) = optionalField(nextAfterSequence)
         // Written only when true: an older reader sees the page it always saw.
         (message.has_caught_up, message.caught_up) = caughtUp ? (1, 1) : (0, 0)
+        (message.n_events, message.events) = arena.messages(events)
     }
 }

@@ -25,6 +25,7 @@ struct FeedService: Sendable {
         router.registerStream(NotifyMethods.watchFeed) { (request: ListFeedRequest, context, stream) in
             try await watch(request, context: context, stream: stream)
         }
+        registerState(into: &router)
     }
 
     func list(_ request: ListFeedRequest, context: ServerContext) async throws -> ListFeedResponse {
@@ -32,7 +33,8 @@ struct FeedService: Sendable {
         let page = try await store.feedPage(user: user, after: after, limit: limit, maxBytes: Self.pageByteBudget)
         try Self.checkEnd(of: page, user: user, after: after)
         return ListFeedResponse(
-            notifications: page.entries, nextAfterSequence: page.entries.last?.sequence ?? after, caughtUp: page.caughtUp)
+            notifications: page.entries, nextAfterSequence: max(page.nextAfter, after), caughtUp: page.caughtUp,
+            events: page.events.map(FeedEventMessage.init))
     }
 
     /// The feed after the request's cursor, page by page, then live: each
@@ -110,10 +112,15 @@ struct FeedService: Sendable {
                 // Only an empty page can hide a cursor past the end or a
                 // user who is not there (or was deleted while watched).
                 try Self.checkEnd(of: page, user: user, after: cursor)
-                if page.entries.isEmpty && caughtUp { break }
-                cursor = page.entries.last?.sequence ?? cursor
+                if page.entries.isEmpty && page.events.isEmpty && caughtUp {
+                    // Nothing to send, but passed-over entries still move the cursor.
+                    cursor = max(cursor, page.nextAfter)
+                    break
+                }
+                cursor = max(cursor, page.nextAfter)
                 try await stream.send(ListFeedResponse(
-                    notifications: page.entries, nextAfterSequence: cursor, caughtUp: page.caughtUp))
+                    notifications: page.entries, nextAfterSequence: cursor, caughtUp: page.caughtUp,
+                    events: page.events.map(FeedEventMessage.init)))
                 if page.caughtUp {
                     caughtUp = true
                     break
