@@ -57,9 +57,13 @@ let package = Package(
         .target(name: "CMallocTuning"),
 
         // Layers.
-        // The vocabulary every layer shares (StatusCode, Reason, RPCError, Metadata): no NIO, no C.
+        // The vocabulary every layer shares (StatusCode, Reason, RPCError, Metadata, MethodDescriptor,
+        // CallerMemo) and the in-process transport's protocol. No C; NIOCore for one type only:
+        // InProcessEndpoint takes the caller's EventLoop, where a unary answer is built and delivered
+        // (the gateway's staged path costs no task and no extra hop that way).
         .target(
             name: "NotifyCore",
+            dependencies: [nioCore],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -74,7 +78,7 @@ let package = Package(
         ),
         .target(
             name: "NotifyWire",
-            dependencies: ["NotifyCore", "CNotifyProto", "NotifyCrypto", nioCore],
+            dependencies: ["NotifyCore", "CNotifyProto", nioCore],
             swiftSettings: swiftSettings
         ),
         // The one JSON reader and writer: the gateway, notifyctl and the store use it.
@@ -84,9 +88,16 @@ let package = Package(
             dependencies: ["NotifyJSON"],
             swiftSettings: swiftSettings
         ),
+        // The RPC messages as plain values and the methods that carry them: no C, no NIO.
         .target(
             name: "NotifyMessages",
-            dependencies: ["CNotifyProto", "NotifyCore", "NotifyDomain", "NotifyWire", nioCore],
+            dependencies: ["NotifyCore", "NotifyDomain"],
+            swiftSettings: swiftSettings
+        ),
+        // The messages' protobuf encoding, through the committed protoc-c output.
+        .target(
+            name: "NotifyProtobuf",
+            dependencies: ["CNotifyProto", "NotifyMessages", "NotifyDomain", nioCore],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -105,7 +116,7 @@ let package = Package(
         .target(
             name: "NotifyServer",
             dependencies: [
-                "NotifyCore", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyStorage", "NotifyCrypto",
+                "NotifyCore", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyProtobuf", "NotifyDomain", "NotifyStorage", "NotifyCrypto",
                 nioCore, nioPosix, logging, lifecycle,
             ],
             swiftSettings: swiftSettings
@@ -113,7 +124,7 @@ let package = Package(
         .target(
             name: "NotifyClient",
             dependencies: [
-                "NotifyCore", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyCrypto", nioCore, nioPosix,
+                "NotifyCore", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyProtobuf", "NotifyDomain", nioCore, nioPosix,
                 logging,
             ],
             swiftSettings: swiftSettings
@@ -121,7 +132,8 @@ let package = Package(
         .target(
             name: "NotifyGateway",
             dependencies: [
-                "NotifyClient", "NotifyCore", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyJSON", "NotifyCrypto",
+                // NotifyCrypto for SecureRandom's request ids; no wire, no codecs: calls go through NotifyClient.
+                "NotifyClient", "NotifyCore", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyJSON", "NotifyCrypto",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
@@ -154,22 +166,23 @@ let package = Package(
         ),
         .executableTarget(
             name: "notifyctl",
-            dependencies: ["NotifyClient", "NotifyCore", "NotifyDomain", "NotifyJSON", argumentParser, logging],
+            dependencies: ["NotifyClient", "NotifyCore", "NotifyDomain", "NotifyJSON", "NotifyProtobuf", argumentParser, logging],
             swiftSettings: swiftSettings
         ),
 
         .executableTarget(
             name: "NotifyBench",
             dependencies: [
-                "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyJSON", "NotifyStorage", "NotifyStorageSQLite", "NotifyTLS",
+                "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyProtobuf", "NotifyDomain", "NotifyJSON", "NotifyStorage", "NotifyStorageSQLite", "NotifyTLS",
                 nioCore, logging, .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "NotifyLoad",
             dependencies: [
-                "NotifyClient", "NotifyCore", "NotifyMessages", "NotifyDomain", "NotifyWire", "NotifyTLS",
+                "NotifyClient", "NotifyCore", "NotifyMessages", "NotifyProtobuf", "NotifyDomain", "NotifyWire", "NotifyTLS", "NotifyJSON",
                 nioCore, nioPosix, .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"), argumentParser,
             ],
@@ -181,7 +194,7 @@ let package = Package(
         .target(name: "CLibFuzzer"),
         .executableTarget(
             name: "NotifyFuzz",
-            dependencies: ["CLibFuzzer", "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain", "NotifyJSON", "NotifyGateway", "NotifyServer", nioCore],
+            dependencies: ["CLibFuzzer", "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyProtobuf", "NotifyDomain", "NotifyJSON", "NotifyGateway", "NotifyServer", nioCore],
             swiftSettings: swiftSettings
         ),
 
@@ -194,7 +207,7 @@ let package = Package(
         ),
         .testTarget(
             name: "NotifyWireTests",
-            dependencies: ["NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain", nioCore, .product(name: "NIOTestUtils", package: "swift-nio")],
+            dependencies: ["NotifyCore", "NotifyWire", "NotifyMessages", "NotifyProtobuf", "NotifyDomain", nioCore, .product(name: "NIOTestUtils", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "NotifyJSONTests", dependencies: ["NotifyJSON"], swiftSettings: swiftSettings),
@@ -219,7 +232,7 @@ let package = Package(
         .testTarget(
             name: "NotifyServerTests",
             dependencies: [
-                "NotifyServer", "NotifyCore", "NotifyMessages", "NotifyWire", "NotifyTLS", "NotifyCrypto", nioCore, logging,
+                "NotifyServer", "NotifyCore", "NotifyMessages", "NotifyProtobuf", "NotifyWire", "NotifyTLS", "NotifyCrypto", nioCore, logging,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -249,7 +262,7 @@ let package = Package(
         .testTarget(
             name: "NotifyEndToEndTests",
             dependencies: [
-                "NotifyTesting", "NotifyServer", "NotifyClient", "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyDomain",
+                "NotifyTesting", "NotifyServer", "NotifyClient", "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyProtobuf", "NotifyDomain",
                 "NotifyTLS", "NotifyStorageSQLite", "NotifyStorage", "NotifyJSON", nioCore, nioPosix, logging, .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings

@@ -1,5 +1,5 @@
 // notify-bench: micro-benchmarks of the hot paths. Build in release:
-//   swift run -c release notify-bench [--filter NAME] [--samples N]
+//   swift run -c release notify-bench [--filter NAME] [--samples N] [--content-rows N]
 // docs/PERFORMANCE.md records its output with the command that produced it.
 import Foundation
 import Logging
@@ -7,6 +7,7 @@ import NIOCore
 import NotifyCore
 import NotifyDomain
 import NotifyMessages
+import NotifyProtobuf
 import NotifyStorage
 import NotifyStorageSQLite
 import NotifyWire
@@ -16,13 +17,15 @@ import NotifyJSON
 struct NotifyBench {
     static func main() async throws {
         var harness = Harness()
+        var contentRows = 100_000
         var arguments = CommandLine.arguments.dropFirst().makeIterator()
         while let argument = arguments.next() {
             switch argument {
             case "--filter": harness.filter = arguments.next()
             case "--samples": harness.samples = arguments.next().flatMap(Int.init) ?? harness.samples
+            case "--content-rows": contentRows = arguments.next().flatMap(Int.init) ?? contentRows
             default:
-                print("usage: notify-bench [--filter NAME] [--samples N]")
+                print("usage: notify-bench [--filter NAME] [--samples N] [--content-rows N]")
                 exit(2)
             }
         }
@@ -246,6 +249,12 @@ struct NotifyBench {
             }
         }
         try? FileManager.default.removeItem(atPath: storeDirectory)
+
+        // Notification content as canonical JSON text against typed columns
+        // (docs/PERFORMANCE.md's decision): append, feed page, file size.
+        if harness.filter.map({ ContentStorageBench.name.contains($0) }) ?? true {
+            try await ContentStorageBench.run(samples: harness.samples, rows: contentRows)
+        }
 
     }
 }

@@ -90,7 +90,7 @@ public struct FeedWatch: AsyncSequence, Sendable {
             var request = watch.request
             request.afterSequence = after
             let messages: ServerMessages<ListFeedResponse> = watch.client.stream(
-                Methods.watchFeed, request, metadata: watch.metadata, timeout: timeout,
+                NotifyMethods.watchFeed, request, metadata: watch.metadata, timeout: timeout,
                 bufferBytes: watch.bufferBytes, onOverflow: .pause)
             return messages.makeAsyncIterator()
         }

@@ -2,8 +2,8 @@ public import Logging
 public import NIOCore
 public import NIOPosix
 public import NotifyCore
-public import NotifyCrypto
 public import NotifyMessages
+public import NotifyProtobuf
 import NotifyTLS
 public import NotifyWire
 import Synchronization
@@ -98,13 +98,18 @@ public final class NotifyClient: Sendable {
         return try result.get()
     }
 
-    /// Calls the method named `method` with a message, as bytes on every
-    /// transport, and decodes the answer; see ``call(_:_:metadata:timeout:)``.
+    /// Calls the method named `method` with a message and decodes the
+    /// answer; see ``call(_:_:metadata:timeout:)``. In-process it is the
+    /// typed call of a unary descriptor of that name and these types (the
+    /// server refuses it as unknown when its method has other types).
     public func call<Request: WireMessage, Response: WireMessage>(
         _ method: String, _ request: Request, metadata: Metadata = Metadata(), timeout: Duration? = nil,
         as: Response.Type = Response.self
     ) async throws(RPCError) -> Response {
-        try Self.decode(try await callRaw(method, payload: try Self.encode(request), metadata: metadata, timeout: timeout))
+        guard local == nil else {
+            return try await call(MethodDescriptor<Request, Response>.unary(method), request, metadata: metadata, timeout: timeout)
+        }
+        return try Self.decode(try await callRaw(method, payload: try Self.encode(request), metadata: metadata, timeout: timeout))
     }
 
     /// The request's bytes for a connection, refusing a string that
@@ -121,6 +126,9 @@ public final class NotifyClient: Sendable {
     }
 
     /// Calls `method` with raw payload bytes; returns the raw response payload.
+    ///
+    /// Over a connection only: an in-process endpoint takes typed messages,
+    /// and refuses raw ones (UNIMPLEMENTED `UNKNOWN_METHOD`).
     public func callRaw(
         _ method: String, payload: ByteBuffer, metadata: Metadata = Metadata(), timeout: Duration? = nil
     ) async throws(RPCError) -> ByteBuffer {
@@ -139,14 +147,14 @@ public final class NotifyClient: Sendable {
     /// metadata of its result and closures at run time (3 % of the gateway's CPU).
     ///
     /// - Parameters:
-    ///   - memo: for an in-process endpoint, the caller's own ``TokenMemo``
+    ///   - memo: for an in-process endpoint, the caller's own ``CallerMemo``
     ///     (the gateway keeps one per HTTP connection); a connection to a
     ///     server has its memo there, so it is not sent.
     ///   - eventLoop: where `completion` runs; it never runs before `start` returns.
     @inlinable
     public func start<Request: WireMessage, Response: WireMessage>(
         _ method: MethodDescriptor<Request, Response>, _ request: Request, metadata: Metadata = Metadata(),
-        timeout: Duration? = nil, memo: TokenMemo? = nil, as: Response.Type = Response.self, on eventLoop: any EventLoop,
+        timeout: Duration? = nil, memo: CallerMemo? = nil, as: Response.Type = Response.self, on eventLoop: any EventLoop,
         completion: @escaping @Sendable (Result<Response, RPCError>) -> Void
     ) {
         if startLocal(method, request, metadata: metadata, timeout: timeout, memo: memo, on: eventLoop, completion: completion) {
@@ -156,13 +164,20 @@ public final class NotifyClient: Sendable {
     }
 
     /// ``start(_:_:metadata:timeout:memo:as:on:completion:)`` by the
-    /// method's name: the request goes as bytes on every transport.
+    /// method's name: the request goes as bytes over a connection, and as
+    /// the typed call of a unary descriptor of that name in-process.
     @inlinable
     public func start<Request: WireMessage, Response: WireMessage>(
         _ method: String, _ request: Request, metadata: Metadata = Metadata(), timeout: Duration? = nil,
-        memo: TokenMemo? = nil, as: Response.Type = Response.self, on eventLoop: any EventLoop,
+        memo: CallerMemo? = nil, as: Response.Type = Response.self, on eventLoop: any EventLoop,
         completion: @escaping @Sendable (Result<Response, RPCError>) -> Void
     ) {
+        if startLocal(
+            MethodDescriptor<Request, Response>.unary(method), request, metadata: metadata, timeout: timeout, memo: memo,
+            on: eventLoop, completion: completion
+        ) {
+            return
+        }
         let payload: ByteBuffer
         do throws(RPCError) {
             payload = try Self.encode(request)
@@ -190,7 +205,8 @@ public final class NotifyClient: Sendable {
     }
 
     /// ``start(_:_:metadata:timeout:as:on:completion:)`` with raw payload
-    /// bytes, as ``callRaw(_:payload:metadata:timeout:)`` is to ``call(_:_:metadata:timeout:as:)``.
+    /// bytes, as ``callRaw(_:payload:metadata:timeout:)`` is to ``call(_:_:metadata:timeout:as:)``:
+    /// over a connection only.
     public func startRaw(
         _ method: String, payload: ByteBuffer, metadata: Metadata = Metadata(), timeout: Duration? = nil,
         on eventLoop: any EventLoop, completion: @escaping @Sendable (Result<ByteBuffer, RPCError>) -> Void
@@ -222,10 +238,22 @@ public final class NotifyClient: Sendable {
     ///   - timeout: the call's deadline from now; nil: none (a stream lasts
     ///     until it is ended; the configuration's default does not apply).
     public func stream<Request: WireMessage, Message: WireMessage>(
+        _ method: MethodDescriptor<Request, Message>, _ request: Request, metadata: Metadata = Metadata(),
+        timeout: Duration? = nil, bufferBytes: Int = NotifyClient.defaultStreamBufferBytes
+    ) -> ServerMessages<Message> {
+        stream(method, request, metadata: metadata, timeout: timeout, bufferBytes: bufferBytes, onOverflow: .fail)
+    }
+
+    /// ``stream(_:_:metadata:timeout:bufferBytes:)`` by the method's name
+    /// (in-process: a server-stream descriptor of that name and these types).
+    public func stream<Request: WireMessage, Message: WireMessage>(
         _ method: String, _ request: Request, metadata: Metadata = Metadata(), timeout: Duration? = nil,
         bufferBytes: Int = NotifyClient.defaultStreamBufferBytes, as: Message.Type = Message.self
     ) -> ServerMessages<Message> {
-        stream(method, request, metadata: metadata, timeout: timeout, bufferBytes: bufferBytes, onOverflow: .fail)
+        stream(
+            MethodDescriptor<Request, Message>.serverStream(method), request, metadata: metadata, timeout: timeout,
+            bufferBytes: bufferBytes, onOverflow: .fail
+        )
     }
 
     /// What a stream does when its reader leaves more than its buffer unread.
@@ -238,23 +266,18 @@ public final class NotifyClient: Sendable {
     }
 
     func stream<Request: WireMessage, Message: WireMessage>(
-        _ method: String, _ request: Request, metadata: Metadata, timeout: Duration?, bufferBytes: Int,
-        onOverflow: StreamOverflow
+        _ method: MethodDescriptor<Request, Message>, _ request: Request, metadata: Metadata, timeout: Duration?,
+        bufferBytes: Int, onOverflow: StreamOverflow
     ) -> ServerMessages<Message> {
         let (messages, continuation) = AsyncThrowingStream.makeStream(
             of: ServerMessages<Message>.Sized.self, throwing: (any Error).self)
         let buffer = StreamBuffer(limit: max(1, bufferBytes))
         let result = ServerMessages(stream: messages, buffer: buffer)
-        let payload: ByteBuffer
-        do throws(RPCError) {
-            payload = try Self.encode(request)
-        } catch {
-            continuation.finish(throwing: error)
-            return result
-        }
-        let onMessage: ClientConnectionHandler.MessageHandler = { payload in
-            let size = payload.readableBytes
-            // Measured before decoding: a message that does not fit costs nothing more.
+        /// Takes one message of `size` bytes (its encoded size), once it is
+        /// known to fit: `make` gives the message (a connection decodes it
+        /// only then, so a message that does not fit costs nothing more).
+        /// Nil, or the error that ends the call.
+        @Sendable func take(size: Int, _ make: () throws(RPCError) -> Message) -> RPCError? {
             guard buffer.admit(size) else {
                 switch onOverflow {
                 case .fail:
@@ -268,7 +291,7 @@ public final class NotifyClient: Sendable {
             }
             let message: Message
             do throws(RPCError) {
-                message = try Self.decode(payload)
+                message = try make()
             } catch {
                 return error
             }
@@ -285,24 +308,25 @@ public final class NotifyClient: Sendable {
                 return nil
             }
         }
-        let finish: @Sendable (ResponseFrame) -> Void = { response in
-            do throws(RPCError) {
-                _ = try Self.payload(of: response)
-                continuation.finish()
-            } catch {
-                continuation.finish(throwing: error)
-            }
-        }
         if let local {
             guard !isClosed else {
                 continuation.finish(throwing: Self.closedError)
                 return result
             }
-            let end = local.startStream(method: method, metadata: metadata, payload: payload, onMessage: { payload in
-                guard let error = onMessage(payload) else { return true }
+            // Typed end to end: each message is measured (its encoded size,
+            // not written) so that the buffer bounds the same bytes as a
+            // connection's reader.
+            let end = local.startStream(method, request: request, metadata: metadata, onMessage: { message in
+                guard let error = take(size: message.serializedSize, { message }) else { return true }
                 continuation.finish(throwing: error)
                 return false
-            }, completion: finish)
+            }, completion: { error in
+                if let error {
+                    continuation.finish(throwing: error)
+                } else {
+                    continuation.finish()
+                }
+            })
             continuation.onTermination = { _ in end() }
             if let timeout {
                 group.any().scheduleTask(in: TimeAmount(timeout)) {
@@ -312,6 +336,25 @@ public final class NotifyClient: Sendable {
             }
             return result
         }
+        let payload: ByteBuffer
+        do throws(RPCError) {
+            payload = try Self.encode(request)
+        } catch {
+            continuation.finish(throwing: error)
+            return result
+        }
+        let onMessage: ClientConnectionHandler.MessageHandler = { payload in
+            take(size: payload.readableBytes) { () throws(RPCError) in try Self.decode(payload) }
+        }
+        let finish: @Sendable (ResponseFrame) -> Void = { response in
+            do throws(RPCError) {
+                _ = try Self.payload(of: response)
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        let method = method.name
         let deadline = timeout.map { NIODeadline.now() + TimeAmount($0) }
         let start: @Sendable (Connection) -> EventLoopFuture<ResponseFrame> = { connection in
             let handler = connection.handler
@@ -369,6 +412,15 @@ public final class NotifyClient: Sendable {
 
     // MARK: Internals
 
+    /// Why an in-process client refuses raw payloads: its endpoint takes
+    /// typed messages only, and nothing in the process needs bytes.
+    static func rawInProcess(_ method: String) -> RPCError {
+        RPCError(
+            code: .unimplemented, message: "\(method): an in-process client calls with typed messages, not raw payloads",
+            reason: .unknownMethod
+        )
+    }
+
     @usableFromInline
     static let closedError = RPCError(code: .unavailable, message: "the client is closed", reason: .clientClosed)
 
@@ -382,12 +434,8 @@ public final class NotifyClient: Sendable {
     private func exchange(
         _ method: String, payload: ByteBuffer, metadata: Metadata, timeout: Duration?
     ) async throws(RPCError) -> ResponseFrame {
-        if let local {
-            guard !isClosed else { throw Self.closedError }
-            let deadline = (timeout ?? configuration.defaultTimeout).map { ContinuousClock.now.advanced(by: $0) }
-            return await local.call(
-                method: method, metadata: metadata, payload: payload, deadline: deadline, on: group.any()
-            )
+        if local != nil {
+            throw isClosed ? Self.closedError : Self.rawInProcess(method)
         }
         let connection = try await connection()
         let promise = send(method, payload: payload, metadata: metadata, timeout: timeout, over: connection)
@@ -410,7 +458,7 @@ public final class NotifyClient: Sendable {
     @usableFromInline
     func startLocal<Request: WireMessage, Response: WireMessage>(
         _ method: MethodDescriptor<Request, Response>, _ request: Request, metadata: Metadata, timeout: Duration?,
-        memo: TokenMemo?, on eventLoop: any EventLoop,
+        memo: CallerMemo?, on eventLoop: any EventLoop,
         completion: @escaping @Sendable (Result<Response, RPCError>) -> Void
     ) -> Bool {
         guard let local else { return false }
@@ -429,16 +477,12 @@ public final class NotifyClient: Sendable {
     /// ``exchange(_:payload:metadata:timeout:)`` with a completion on `eventLoop` instead of a task.
     @usableFromInline
     func startExchange(
-        _ method: String, payload: ByteBuffer, metadata: Metadata, timeout: Duration?, memo: TokenMemo?,
+        _ method: String, payload: ByteBuffer, metadata: Metadata, timeout: Duration?, memo: CallerMemo?,
         on eventLoop: any EventLoop, completion: @escaping @Sendable (Result<ResponseFrame, RPCError>) -> Void
     ) {
-        if let local {
-            guard !isClosed else { return eventLoop.execute { completion(.failure(Self.closedError)) } }
-            let deadline = (timeout ?? configuration.defaultTimeout).map { ContinuousClock.now.advanced(by: $0) }
-            local.start(method: method, metadata: metadata, payload: payload, deadline: deadline, on: eventLoop) { response in
-                completion(.success(response))
-            }
-            return
+        if local != nil {
+            let error = isClosed ? Self.closedError : Self.rawInProcess(method)
+            return eventLoop.execute { completion(.failure(error)) }
         }
         let answer: EventLoopFuture<ResponseFrame>
         switch nextConnection() {

@@ -1,4 +1,5 @@
 public import NotifyMessages
+public import NotifyProtobuf
 import Synchronization
 
 /// The messages of one server-streaming call, as they arrive.

@@ -2,7 +2,7 @@
 /// whether it answers once or streams.
 ///
 /// The types are the messages themselves, unconstrained here: the codec is
-/// the message's own business (`NotifyMessages`' `WireMessage`), so that a
+/// the message's own business (`NotifyProtobuf`'s `WireMessage`), so that a
 /// descriptor names a method for every transport, including the in-process
 /// one, which hands the messages over unencoded. The descriptors of the
 /// protocol are declared once, in `NotifyMethods`; the server registers its

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NotifyDomain
 import NotifyMessages
+import NotifyProtobuf
 
 #if DEBUG || FUZZING
 // BodyReading (form bodies, Content-Encoding) is internal to the gateway. A

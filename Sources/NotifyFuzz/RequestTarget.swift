@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NotifyDomain
 import NotifyMessages
+import NotifyProtobuf
 
 /// Every request message the server decodes, through protobuf-c, then the
 /// validation the server runs on it before touching the store.

@@ -3,6 +3,7 @@ import NIOCore
 import NotifyCore
 import NotifyDomain
 import NotifyMessages
+import NotifyProtobuf
 import NotifyWire
 
 /// Seed inputs made by the codecs themselves, written by `notify-fuzz seeds

@@ -1,7 +1,6 @@
 public import NotifyClient
 public import NotifyCore
 public import NotifyTLS
-public import NotifyWire
 
 /// How the REST gateway listens, what it bounds, and which RPC service it calls.
 ///

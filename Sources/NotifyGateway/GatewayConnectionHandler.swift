@@ -1,6 +1,6 @@
 import NIOCore
 import NIOHTTP1
-import NotifyCrypto
+import NotifyCore
 
 /// One HTTP/1.1 connection: reads each request on the event loop, hands it
 /// to the responder, and writes the answer as one buffer.
@@ -46,14 +46,14 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
     private let heartbeatInterval: TimeAmount
     /// Shared by this connection's calls, like an RPC connection's; it
     /// carries the client's address to in-process calls.
-    private let tokenMemo: TokenMemo
+    private let tokenMemo: CallerMemo
 
     init(
         responder: GatewayResponder, maxBodySize: Int, readTimeout: TimeAmount, idleTimeout: TimeAmount, answerTimeout: TimeAmount,
         headTimeout: TimeAmount, heartbeat: TimeAmount, peer: String?
     ) {
         self.responder = responder
-        self.tokenMemo = TokenMemo(peer: peer)
+        self.tokenMemo = CallerMemo(peer: peer)
         self.heartbeatInterval = heartbeat
         self.state = GatewayConnectionStateMachine(
             now: .now(), maxBodySize: maxBodySize, readTimeout: readTimeout, idleTimeout: idleTimeout,

@@ -1,6 +1,6 @@
 import NIOCore
 import NIOHTTP1
-import NotifyCrypto
+import NotifyCore
 import NotifyDomain
 
 /// The request headers the gateway reads, found in one pass over the head.
@@ -81,7 +81,7 @@ struct GatewayRequest: Sendable {
     var body: ByteBuffer
     /// The connection's last token and its hash, which its calls share as
     /// the calls on one RPC connection do.
-    var memo: TokenMemo?
+    var memo: CallerMemo?
 
     var method: HTTPMethod { head.method }
     var headers: RequestHeaders { head.headers }

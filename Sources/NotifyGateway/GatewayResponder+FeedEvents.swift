@@ -141,13 +141,23 @@ enum FeedEventsQuery {
 /// `notification` events carry a feed entry (as `notifyctl feed` prints it)
 /// with its sequence as the id. One `live` event follows the first page that
 /// reaches the end of the feed (its `caughtUp`; a short page may be cut by
-/// bytes): what comes after it was stored after the stream began. An `error` event ends a stream the service ended.
+/// bytes): what comes after it was stored after the stream began. A `swept`
+/// event (`{"through": N}`) comes before a page whose cursor pointed into
+/// history removed by retention. An `error` event ends a stream the service ended.
 struct FeedEvents {
     private var live = false
 
     mutating func render(_ page: ListFeedResponse) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(page.notifications.count * 384 + 64)
+        if let swept = page.sweptThrough {
+            // Before the entries: what the reader lost to retention, once per page.
+            var data = JSONWriter(capacity: 32)
+            data.beginObject()
+            data.member("through", Int64(clamping: swept))
+            data.endObject()
+            ServerSentEvent.append(id: nil, event: "swept", data: data.bytes, to: &out)
+        }
         for notification in page.notifications {
             var data = JSONWriter(capacity: 384)
             notification.writeFeedEntry(to: &data)

@@ -54,10 +54,10 @@ extension GatewayResponder {
         guard unreadable == nil, reading.violations.isEmpty else {
             let failure: Failure = unreadable
                 ?? .invalidFields(ContractJSON.merging(reading.violations, Self.validationViolations(reading.request)))
-            return probe(
-                NotifyMethods.notify, NotifyRequest(), as: NotifyResponse.self,
-                metadata: Self.metadata(request, identity: identity, idempotent: false), memo: request.memo, on: eventLoop,
-                bodyFailure: { failure }, outcome: outcome
+            return upstream.client.start(
+                NotifyMethods.notify, NotifyRequest(), metadata: Self.metadata(request, identity: identity, idempotent: false),
+                memo: request.memo, as: NotifyResponse.self, on: eventLoop,
+                completion: probe(NotifyMethods.notify.name, bodyFailure: { failure }, outcome: outcome)
             )
         }
 

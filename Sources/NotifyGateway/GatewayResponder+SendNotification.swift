@@ -53,10 +53,10 @@ extension GatewayResponder {
         guard unreadable == nil, reading.violations.isEmpty else {
             let failure: Failure = unreadable
                 ?? .invalidFields(ContractJSON.merging(reading.violations, Self.validationViolations(reading.request)))
-            return probe(
-                NotifyMethods.sendNotification, SendNotificationRequest(), as: SendNotificationResponse.self,
-                metadata: metadata(idempotent: false), memo: request.memo, on: eventLoop, bodyFailure: { failure },
-                outcome: outcome
+            return upstream.client.start(
+                NotifyMethods.sendNotification, SendNotificationRequest(), metadata: metadata(idempotent: false),
+                memo: request.memo, as: SendNotificationResponse.self, on: eventLoop,
+                completion: probe(NotifyMethods.sendNotification.name, bodyFailure: { failure }, outcome: outcome)
             )
         }
 

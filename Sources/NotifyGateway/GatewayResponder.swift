@@ -47,7 +47,8 @@ struct GatewayResponder: Sendable {
         )
         let path = request.path
         guard let route = GatewayRoutes.route(for: path) else {
-            return completion(answer(.notFound(path: String(path)), contract: .gateway, identity: identity))
+            return completion(answer(
+                .notFound(path: String(path)), contract: GatewayRoutes.contract(for: path), identity: identity))
         }
         let contract = route.endpoint.contract
         guard route.methods.contains(request.method.rawValue) else {
@@ -113,7 +114,7 @@ struct GatewayResponder: Sendable {
     func refusal(_ refusal: GatewayConnectionStateMachine.Refusal, path: Substring) -> GatewayResponse {
         var generator = random.generator
         let identity = RequestIdentity(clientValue: nil, id: UUIDText.random(using: &generator))
-        let contract = GatewayRoutes.route(for: path)?.endpoint.contract ?? .gateway
+        let contract = GatewayRoutes.contract(for: path)
         switch refusal {
         case .bodyTooLarge:
             return answer(.bodyTooLarge(limit: configuration.maxBodySize), contract: contract, identity: identity)
@@ -127,7 +128,7 @@ struct GatewayResponder: Sendable {
     func answerTimeout(path: Substring, clientRequestID: String?) -> GatewayResponse {
         var generator = random.generator
         let identity = RequestIdentity(clientValue: clientRequestID, id: UUIDText.random(using: &generator))
-        let contract = GatewayRoutes.route(for: path)?.endpoint.contract ?? .gateway
+        let contract = GatewayRoutes.contract(for: path)
         let error = RPCError(code: .deadlineExceeded, message: "no answer within the RPC deadline", reason: .deadlineExceeded)
         return answer(.rpc(error), contract: contract, identity: identity)
     }
@@ -189,18 +190,17 @@ struct GatewayResponder: Sendable {
         try BodyReading.decode(request.body, encoding: encoding, limit: configuration.maxDecompressedSize)
     }
 
-    /// Makes the call a body the gateway could not read stands in for.
+    /// The answer to the call a body the gateway could not read stands in for.
     ///
     /// The service checks the caller before the body (401, 403, 404, 429 come
     /// before 400), so an unreadable or invalid body still gets one call: an
     /// empty request the service is sure to refuse as invalid once the caller
-    /// passes. Its answer then stands for everything the body got wrong.
-    func probe<Request: WireMessage, Response: WireMessage>(
-        _ method: MethodDescriptor<Request, Response>, _ empty: Request, as: Response.Type, metadata: Metadata,
-        memo: TokenMemo?,
-        on eventLoop: any EventLoop, bodyFailure: @escaping @Sendable () -> Failure, outcome: @escaping Outcome
-    ) {
-        upstream.client.start(method, empty, metadata: metadata, memo: memo, as: Response.self, on: eventLoop) { result in
+    /// passes. Its answer then stands for everything the body got wrong. The
+    /// caller makes the call (its messages' codec is the client's business).
+    func probe<Response: Sendable>(
+        _ method: String, bodyFailure: @escaping @Sendable () -> Failure, outcome: @escaping Outcome
+    ) -> @Sendable (Result<Response, RPCError>) -> Void {
+        { result in
             switch result {
             case .failure(let error) where error.code == .invalidArgument && error.reason == .invalidFields:
                 outcome(.failure(bodyFailure()))

@@ -50,6 +50,15 @@ public enum GatewayRoutes {
     static func route(for path: Substring) -> Route? {
         byPath[path]
     }
+
+    /// Whose error body answers a request for `path`: its route's contract;
+    /// for a path no route serves, SelfCommunity's under `/api/v2/` (that
+    /// prefix is SelfCommunity's API, whose clients parse `{"errors": [...]}`
+    /// whatever went wrong) and the gateway's anywhere else.
+    static func contract(for path: Substring) -> Contract {
+        if let route = byPath[path] { return route.endpoint.contract }
+        return path == "/api/v2" || path.hasPrefix("/api/v2/") ? .selfCommunity : .gateway
+    }
 }
 
 extension GatewayRoutes.Endpoint {

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NotifyJSON
 import NotifyTLS
 import Synchronization
 
@@ -30,34 +31,37 @@ struct HTTPWorkload: Sendable {
             headers.add(name: "Content-Type", value: "application/json")
             if let token = configuration.token { headers.add(name: "Authorization", value: "Bearer \(token)") }
             let path: String
-            let json: [String: Any]
+            // The documented bodies through NotifyJSON's writer, keys in sorted order.
+            var json = JSONWriter(capacity: 256 + configuration.payloadBytes)
+            json.beginObject()
             switch operation {
             case .notifyUser, .notifyConnections:
                 path = HTTPWorkload.notifyPath
-                json = [
-                    "recipients_type": operation == .notifyUser ? "user" : "connections",
-                    "type": "load",
-                    "title": text.title,
-                    "description": text.body.map { $0 as Any } ?? NSNull(),
-                    "user": configuration.user ?? 0,
-                ]
+                json.member("description", orNull: text.body)
+                json.member("recipients_type", operation == .notifyUser ? "user" : "connections")
+                json.member("title", text.title)
+                json.member("type", "load")
+                json.member("user", configuration.user ?? 0)
             case .send:
                 path = HTTPWorkload.sendPath
                 headers.add(name: "X-UNS-ID", value: configuration.unsID ?? "")
-                var visual: [String: Any] = ["title": text.title]
-                if let body = text.body { visual["body"] = body }
-                var payload: [String: Any] = ["visualContent": visual]
-                if let raw = text.rawContent { payload["rawContent"] = raw }
-                json = ["payload": payload, "priority": "High", "groupName": "load", "displayTimeToLive": "60"]
+                json.member("displayTimeToLive", "60")
+                json.member("groupName", "load")
+                json.key("payload")
+                json.beginObject()
+                json.member("rawContent", omittingNil: text.rawContent)
+                json.key("visualContent")
+                json.beginObject()
+                json.member("body", omittingNil: text.body)
+                json.member("title", text.title)
+                json.endObject()
+                json.endObject()
+                json.member("priority", "High")
             case .health:
                 throw LoadConfigurationError("the gateway has no health endpoint")
             }
-            let data: Data
-            do {
-                data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
-            } catch {
-                throw LoadConfigurationError("cannot encode the \(operation.rawValue) body: \(error)")
-            }
+            json.endObject()
+            let data = json.bytes
             headers.add(name: "Content-Length", value: "\(data.count)")
             var bytes = ByteBuffer(string: "POST \(path) HTTP/1.1\r\n")
             for (name, value) in headers { bytes.writeString("\(name): \(value)\r\n") }

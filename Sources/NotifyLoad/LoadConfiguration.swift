@@ -4,7 +4,7 @@ import Foundation
 ///
 /// Each maps to one RPC method and, except ``health``, to one documented
 /// REST endpoint of the gateway.
-enum LoadOperation: String, CaseIterable, Hashable, Sendable, Codable, Comparable {
+enum LoadOperation: String, CaseIterable, Hashable, Sendable, Comparable {
     /// Notify with `recipients_type` "user": one feed row per call.
     case notifyUser = "notify-user"
     /// Notify with `recipients_type` "connections": one row per friend of the issuer.
@@ -22,13 +22,13 @@ enum LoadOperation: String, CaseIterable, Hashable, Sendable, Codable, Comparabl
 }
 
 /// Which protocol a run drives.
-enum LoadTarget: String, Sendable, Codable {
+enum LoadTarget: String, Sendable {
     case rpc
     case http
 }
 
 /// How the RPC target makes its calls.
-enum RPCClientKind: String, Sendable, Codable {
+enum RPCClientKind: String, Sendable {
     /// One ``NotifyClient`` per connection: what services use.
     case notifyClient = "notify-client"
     /// Frames written straight on the connection, to measure the client library's cost.

@@ -137,7 +137,7 @@ struct NotifyLoad: AsyncParsableCommand {
             FileHandle.standardError.write(Data("notify-load: \(error)\n".utf8))
             throw ExitCode(64)
         }
-        print(json ? try summary.json() : summary.text())
+        print(json ? summary.json() : summary.text())
         if summary.exceeds(maxErrorRate: configuration.maxErrorRate) {
             FileHandle.standardError.write(Data(
                 "notify-load: error rate \(summary.errorRate) exceeds --max-error-rate \(configuration.maxErrorRate ?? 0)\n".utf8

@@ -3,6 +3,7 @@ import NotifyClient
 import NotifyCore
 import NotifyDomain
 import NotifyMessages
+import NotifyProtobuf
 
 /// The RPC calls of a run, encoded once.
 ///

@@ -1,12 +1,13 @@
 import Foundation
 import Histogram
+import NotifyJSON
 
 /// What a run measured, as printed for people and, with `--json`, for scripts.
 ///
 /// Latencies are microseconds. Throughput counts every counted call, errors
 /// included, over the measured time.
-struct Summary: Codable, Hashable, Sendable {
-    struct Latency: Codable, Hashable, Sendable {
+struct Summary: Hashable, Sendable {
+    struct Latency: Hashable, Sendable {
         var p50: UInt64
         var p90: UInt64
         var p99: UInt64
@@ -25,19 +26,14 @@ struct Summary: Codable, Hashable, Sendable {
         }
     }
 
-    struct OperationSummary: Codable, Hashable, Sendable {
+    struct OperationSummary: Hashable, Sendable {
         var requests: Int
         var errors: Int
         var latencyMicroseconds: Latency
-
-        enum CodingKeys: String, CodingKey {
-            case requests, errors
-            case latencyMicroseconds = "latency_microseconds"
-        }
     }
 
     /// What `--watchers` saw of the feed while the run went on.
-    struct Delivery: Codable, Hashable, Sendable {
+    struct Delivery: Hashable, Sendable {
         var watchers: Int
         /// Entries that reached a watcher, the warm-up's included.
         var entries: Int
@@ -47,26 +43,6 @@ struct Summary: Codable, Hashable, Sendable {
         var latencyMicroseconds: Latency
         /// Why a watcher stopped early, if one did.
         var failure: String?
-
-        enum CodingKeys: String, CodingKey {
-            case watchers, entries, gaps, failure
-            case latencyMicroseconds = "latency_microseconds"
-        }
-    }
-
-    /// snake_case keys, spelled out so that they stay stable and decode back.
-    enum CodingKeys: String, CodingKey {
-        case target, client, model, connections, requests, errors, operations, statuses, delivery
-        case inFlight = "in_flight"
-        case targetRate = "target_rate"
-        case payloadBytes = "payload_bytes"
-        case warmupSeconds = "warmup_seconds"
-        case measuredSeconds = "measured_seconds"
-        case errorRate = "error_rate"
-        case throughputPerSecond = "throughput_per_second"
-        case latencyMicroseconds = "latency_microseconds"
-        case clientCPUSeconds = "client_cpu_seconds"
-        case wallSeconds = "wall_seconds"
     }
 
     var target: String
@@ -149,10 +125,91 @@ struct Summary: Codable, Hashable, Sendable {
         return requests == 0 || errorRate > maxErrorRate
     }
 
-    func json() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    /// `--json`: one line, through NotifyJSON's writer (the project's one JSON
+    /// path). The keys are snake_case, written in bytewise sorted order and
+    /// nil members omitted, as Foundation's JSONEncoder with `.sortedKeys`
+    /// wrote them before, so that scripts read the same document (a test
+    /// holds the bytes).
+    func json() -> String {
+        var writer = JSONWriter(capacity: 2048)
+        writer.beginObject()
+        writer.member("client", client)
+        writer.key("client_cpu_seconds")
+        Summary.writeNumber(clientCPUSeconds, to: &writer)
+        writer.member("connections", Int64(connections))
+        if let delivery {
+            writer.key("delivery")
+            writer.beginObject()
+            writer.member("entries", Int64(delivery.entries))
+            writer.member("failure", omittingNil: delivery.failure)
+            writer.member("gaps", Int64(delivery.gaps))
+            writer.key("latency_microseconds")
+            delivery.latencyMicroseconds.write(to: &writer)
+            writer.member("watchers", Int64(delivery.watchers))
+            writer.endObject()
+        }
+        writer.key("error_rate")
+        Summary.writeNumber(errorRate, to: &writer)
+        writer.member("errors", Int64(errors))
+        writer.member("in_flight", Int64(inFlight))
+        writer.key("latency_microseconds")
+        latencyMicroseconds.write(to: &writer)
+        writer.key("measured_seconds")
+        Summary.writeNumber(measuredSeconds, to: &writer)
+        writer.member("model", model)
+        writer.key("operations")
+        writer.beginObject()
+        for name in Summary.sortedKeys(operations) {
+            guard let operation = operations[name] else { continue }
+            writer.key(name)
+            writer.beginObject()
+            writer.member("errors", Int64(operation.errors))
+            writer.key("latency_microseconds")
+            operation.latencyMicroseconds.write(to: &writer)
+            writer.member("requests", Int64(operation.requests))
+            writer.endObject()
+        }
+        writer.endObject()
+        writer.member("payload_bytes", Int64(payloadBytes))
+        writer.member("requests", Int64(requests))
+        writer.key("statuses")
+        writer.beginObject()
+        for status in Summary.sortedKeys(statuses) {
+            writer.key(status)
+            writer.integer(Int64(statuses[status] ?? 0))
+        }
+        writer.endObject()
+        writer.member("target", target)
+        if let targetRate {
+            writer.key("target_rate")
+            Summary.writeNumber(targetRate, to: &writer)
+        }
+        writer.key("throughput_per_second")
+        Summary.writeNumber(throughputPerSecond, to: &writer)
+        writer.key("wall_seconds")
+        Summary.writeNumber(wallSeconds, to: &writer)
+        writer.key("warmup_seconds")
+        Summary.writeNumber(warmupSeconds, to: &writer)
+        writer.endObject()
+        return writer.text
+    }
+
+    /// A dictionary's keys in bytewise order, JSONEncoder's `.sortedKeys` order.
+    private static func sortedKeys(_ dictionary: [String: some Any]) -> [String] {
+        dictionary.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+
+    /// A `Double` as JSONEncoder printed it: Swift's shortest round-tripping
+    /// text, without the `.0` of a whole number (`10`, `0.5`, `1e+21`), so
+    /// that a script's integer stays an integer. NotifyJSON's `number` keeps
+    /// the `.0`; non-finite values, which JSONEncoder refused, are `null`.
+    fileprivate static func writeNumber(_ value: Double, to writer: inout JSONWriter) {
+        guard value.isFinite else {
+            writer.null()
+            return
+        }
+        let text = "\(value)"
+        writer.rawValue(text.hasSuffix(".0") ? String(text.dropLast(2)) : text)
     }
 
     /// The report for a terminal.
@@ -206,5 +263,19 @@ struct Summary: Codable, Hashable, Sendable {
 
     static func number(_ value: Double) -> String {
         value >= 100 ? String(format: "%.0f", value) : String(format: "%.1f", value)
+    }
+}
+
+extension Summary.Latency {
+    fileprivate func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.member("max", Int64(clamping: max))
+        writer.key("mean")
+        Summary.writeNumber(mean, to: &writer)
+        writer.member("p50", Int64(clamping: p50))
+        writer.member("p90", Int64(clamping: p90))
+        writer.member("p99", Int64(clamping: p99))
+        writer.member("p999", Int64(clamping: p999))
+        writer.endObject()
     }
 }

@@ -1,4 +1,3 @@
-internal import CNotifyProto
 public import NotifyDomain
 
 /// `notify.v1.ListFeedRequest`: one page of a user's feed.
@@ -27,52 +26,22 @@ public struct ListFeedResponse: Hashable, Sendable {
     /// sign of the end: this is. Absent on the wire (false) from a server
     /// older than the field, whose short pages meant caught up.
     public var caughtUp: Bool
+    /// Set when the request's cursor pointed into history removed by
+    /// retention: the entries after the cursor up to this sequence that are
+    /// not in the page were removed. docs/PROTOCOL.md, "Expiry and retention".
+    public var sweptThrough: UInt64?
     /// The page's state events, oldest first: merged with ``notifications``
     /// by sequence, they are the page.
     public var events: [FeedEventMessage]
 
     public init(
-        notifications: [Notification], nextAfterSequence: UInt64, caughtUp: Bool = false, events: [FeedEventMessage] = []
+        notifications: [Notification], nextAfterSequence: UInt64, caughtUp: Bool = false, sweptThrough: UInt64? = nil,
+        events: [FeedEventMessage] = []
     ) {
         self.notifications = notifications
         self.nextAfterSequence = nextAfterSequence
         self.caughtUp = caughtUp
+        self.sweptThrough = sweptThrough
         self.events = events
-    }
-}
-
-extension ListFeedRequest: WireMessage, MessageCodec {
-    init(reading message: Notify__V1__ListFeedRequest, _ reader: FieldReader) {
-        self.init(
-            user: reader.scalar(message.has_user, message.user),
-            afterSequence: reader.scalar(message.has_after_sequence, message.after_sequence),
-            limit: reader.scalar(message.has_limit, message.limit)
-        )
-    }
-
-    func write(to message: inout Notify__V1__ListFeedRequest, _ arena: PackArena) {
-        (message.has_user, message.user) = optionalField(user)
-        (message.has_after_sequence, message.after_sequence) = optionalField(afterSequence)
-        (message.has_limit, message.limit) = optionalField(limit)
-    }
-}
-
-extension ListFeedResponse: WireMessage, MessageCodec {
-    init(reading message: Notify__V1__ListFeedResponse, _ reader: FieldReader) throws(MessageError) {
-        self.init(
-            notifications: try reader.messages(message.n_notifications, message.notifications, "notifications"),
-            nextAfterSequence: try reader.required(
-                reader.scalar(message.has_next_after_sequence, message.next_after_sequence), "next_after_sequence"),
-            caughtUp: message.has_caught_up != 0 && message.caught_up != 0,
-            events: try reader.messages(message.n_events, message.events, "events")
-        )
-    }
-
-    func write(to message: inout Notify__V1__ListFeedResponse, _ arena: PackArena) {
-        (message.n_notifications, message.notifications) = arena.messages(notifications)
-        (message.has_next_after_sequence, message.next_after_sequence) = optionalField(nextAfterSequence)
-        // Written only when true: an older reader sees the page it always saw.
-        (message.has_caught_up, message.caught_up) = caughtUp ? (1, 1) : (0, 0)
-        (message.n_events, message.events) = arena.messages(events)
     }
 }

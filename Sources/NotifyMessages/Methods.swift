@@ -1,5 +1,4 @@
 public import NotifyCore
-public import NotifyWire
 public import NotifyDomain
 
 /// The methods of the RPC protocol, each declared once with its name, its
@@ -8,7 +7,7 @@ public import NotifyDomain
 /// The server registers its handlers by these descriptors and the client
 /// calls by them, so a request or response type that does not match its
 /// method fails to compile on either side. Adding a method is: its
-/// descriptor here, its messages' codec (``WireMessage``), its handler
+/// descriptor here, its messages' codec (`WireMessage`, in NotifyProtobuf), its handler
 /// registered in `NotifyService`.
 public enum NotifyMethods {
     public static let healthCheck = MethodDescriptor<HealthCheckRequest, HealthCheckResponse>.unary(

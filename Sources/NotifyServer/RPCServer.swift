@@ -189,7 +189,7 @@ extension RPCServer: InProcessEndpoint {
     /// caller's bearer token does, as in every call.
     public func start<Request: Sendable, Response: Sendable>(
         _ method: MethodDescriptor<Request, Response>, request: Request, metadata: Metadata,
-        deadline: ContinuousClock.Instant?, memo: TokenMemo?, on eventLoop: any EventLoop,
+        deadline: ContinuousClock.Instant?, memo: CallerMemo?, on eventLoop: any EventLoop,
         completion: @escaping @Sendable (Result<Response, RPCError>) -> Void
     ) {
         dispatcher.start(
@@ -198,28 +198,16 @@ extension RPCServer: InProcessEndpoint {
         )
     }
 
-    /// Starts an in-process call given as bytes, through the same dispatcher.
-    public func start(
-        method: String, metadata: Metadata, payload: ByteBuffer, deadline: ContinuousClock.Instant?,
-        on eventLoop: any EventLoop, completion: @escaping @Sendable (ResponseFrame) -> Void
-    ) {
-        dispatcher.start(
-            method: method, metadata: metadata, payload: payload, deadline: deadline, on: eventLoop,
-            completion: completion
-        )
-    }
-
     /// Starts a server stream for an in-process caller (the gateway's SSE),
     /// through the same dispatcher and stream limit as on a connection. Its
-    /// reader paces it: ``ServerStream/send(_:)`` hands each message over
-    /// at once, and the reader ends the call when it can take no more.
-    public func startStream(
-        method: String, metadata: Metadata, payload: ByteBuffer,
-        onMessage: @escaping @Sendable (ByteBuffer) -> Bool,
-        completion: @escaping @Sendable (ResponseFrame) -> Void
+    /// messages go over as they are; its reader paces it:
+    /// ``ServerStream/send(_:)`` hands each message over at once, and the
+    /// reader ends the call when it can take no more.
+    public func startStream<Request: Sendable, Response: Sendable>(
+        _ method: MethodDescriptor<Request, Response>, request: Request, metadata: Metadata,
+        onMessage: @escaping @Sendable (Response) -> Bool,
+        completion: @escaping @Sendable (RPCError?) -> Void
     ) -> @Sendable () -> Void {
-        dispatcher.startStream(
-            method: method, metadata: metadata, payload: payload, onMessage: onMessage, completion: completion
-        )
+        dispatcher.startStream(method, request: request, metadata: metadata, onMessage: onMessage, completion: completion)
     }
 }

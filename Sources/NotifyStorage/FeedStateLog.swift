@@ -128,7 +128,8 @@ extension FeedPage {
         var known = UInt64.max
         if !caughtUp { known = max(nextAfter, after) }
         if !eventsComplete, let last = events.last { known = min(known, last.sequence) }
-        var merged = FeedPage(entries: [], caughtUp: caughtUp && eventsComplete, nextAfter: after)
+        var merged = FeedPage(
+            entries: [], caughtUp: caughtUp && eventsComplete, nextAfter: after, sweptThrough: sweptThrough)
         // The notifications already keep to the budget: the events keep to
         // it apart, so a page holds at most twice `maxBytes`.
         var eventBytes = 0

@@ -90,20 +90,38 @@ public struct FeedPage: Hashable, Sendable {
     /// does not exist (docs/PROTOCOL.md, "List and Watch"): read with the
     /// page, it costs no second trip to the database.
     public var end: FeedEnd?
-    /// The cursor after this page: the sequence to read after next (the
-    /// last entry's or event's sequence).
+    /// The cursor after this page: the sequence to read after next. It is
+    /// the last entry's sequence, or past it (or past the cursor, on an
+    /// empty page) when entries the reader may not see any more (expired)
+    /// followed: they are passed over, never returned and never read
+    /// again, so a reader resuming from here neither skips nor repeats one.
     public var nextAfter: UInt64
+    /// Set when the page's cursor pointed into history removed by retention:
+    /// every entry up to and including this sequence was removed, and the
+    /// page starts after it, at the oldest entry kept. nil otherwise, and
+    /// never for expired entries the sweeper removed (a reader could not see
+    /// them any more: it loses nothing). docs/PROTOCOL.md, "Expiry and retention".
+    public var sweptThrough: UInt64?
     /// The events (state changes) of the page, oldest first: a reader merges
     /// them with ``entries`` by sequence.
     public var events: [NotifyDomain.FeedEvent] = []
 
     /// - Parameter nextAfter: nil: the last entry's sequence (0 on an empty page).
-    public init(entries: [NotifyDomain.Notification], caughtUp: Bool, end: FeedEnd? = nil, nextAfter: UInt64? = nil) {
+    public init(
+        entries: [NotifyDomain.Notification], caughtUp: Bool, end: FeedEnd? = nil, nextAfter: UInt64? = nil,
+        sweptThrough: UInt64? = nil
+    ) {
         self.entries = entries
         self.caughtUp = caughtUp
         self.end = end
         self.nextAfter = nextAfter ?? entries.last?.sequence ?? 0
+        self.sweptThrough = sweptThrough
     }
+
+    /// Rows one page passes over (expired) beyond its `limit`, at most: a
+    /// long run of expired entries is crossed a bounded step at a time,
+    /// each page advancing ``nextAfter`` over what it passed.
+    public static let maxPassedOver = 4096
 
     /// What one entry counts against a page's byte budget: its stored
     /// content (JSON), its id, and 64 bytes for the rest (sequence, user,
@@ -138,6 +156,14 @@ public struct FeedPage: Hashable, Sendable {
 ///   their commits. (The entries a background fan-out job writes for a
 ///   large audience take their numbers when the job writes them.)
 /// - **Idempotency.** See ``append(_:completion:)``.
+/// - **Expiry.** An entry whose notification has an expiration is never
+///   returned once that time has passed (at the `now` of the read), swept
+///   or not; the page's ``FeedPage/nextAfter`` passes over it.
+/// - **Retention and sweeping.** The store removes expired entries, and
+///   entries without an expiration once older than its retention, in the
+///   background. Sequence numbers stay as they were (never reused); a
+///   cursor into history removed by retention reads from the oldest entry
+///   kept, and its page says so (``FeedPage/sweptThrough``).
 ///
 /// Implementations must not block the caller's thread: they run database
 /// work on their own threads or tasks.
@@ -183,7 +209,13 @@ public protocol NotificationLog: FeedStateLog {
     /// larger: a page holds at least one entry when one follows the cursor.
     /// A `limit` of zero or less reads nothing and is not caught up. Nothing
     /// larger than the page is read into memory.
-    func feedPage(user: Int64, after: UInt64, limit: Int, maxBytes: Int) async throws(StorageError) -> FeedPage
+    ///
+    /// Entries expired at `now` are passed over: not returned, not counted
+    /// against `limit` or `maxBytes`, but the page's ``FeedPage/nextAfter``
+    /// moves past them. A page passes over at most ``FeedPage/maxPassedOver``
+    /// of them (then it is not caught up), so its cost stays bounded.
+    /// A cursor before the feed's ``FeedPage/sweptThrough`` reads from there.
+    func feedPage(user: Int64, after: UInt64, limit: Int, maxBytes: Int, now: Timestamp) async throws(StorageError) -> FeedPage
 
     /// Wake-ups after each commit that may have advanced `user`'s feed,
     /// from the moment of the call: a live reader watches first, then reads
@@ -216,6 +248,11 @@ extension NotificationLog {
         try await withCheckedContinuation { continuation in
             append(notification) { continuation.resume(returning: $0) }
         }.get()
+    }
+
+    /// ``feedPage(user:after:limit:maxBytes:now:)`` at the current time.
+    public func feedPage(user: Int64, after: UInt64, limit: Int, maxBytes: Int) async throws(StorageError) -> FeedPage {
+        try await feedPage(user: user, after: after, limit: limit, maxBytes: maxBytes, now: .now())
     }
 
     /// A user's feed entries with `sequence > after`, oldest first, at most

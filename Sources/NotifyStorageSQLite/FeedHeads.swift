@@ -31,9 +31,10 @@ struct FeedHeads {
     /// Advances `user`'s head and returns the new sequence number, or nil
     /// when the feed already holds `limit` entries (then nothing changes).
     ///
-    /// Feeds lose entries only all at once (a deleted user), so a feed holds
-    /// its head minus its first sequence number plus one entries, and at most
-    /// its head: the first one is read only for a head at `limit` or past it.
+    /// A feed holds at most its head minus its first sequence number plus
+    /// one entries (fewer once the sweeper has removed some in between: the
+    /// bound then errs on the full side, never the other), and at most its
+    /// head: the first one is read only for a head at `limit` or past it.
     /// - Parameter graph: the entry is a SendNotification's (else a Notify's):
     ///   which unseen count it adds to.
     mutating func next(

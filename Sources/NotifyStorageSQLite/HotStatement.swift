@@ -19,6 +19,11 @@ struct HotStatement {
         sqlite3_bind_int64(handle, index, value)
     }
 
+    /// Binds NULL for nil.
+    func bind(_ value: Int64?, at index: CInt) {
+        if let value { sqlite3_bind_int64(handle, index, value) } else { sqlite3_bind_null(handle, index) }
+    }
+
     func bind(_ text: String, at index: CInt) {
         var text = text
         text.withUTF8 { utf8 in

@@ -29,8 +29,11 @@ import Darwin
 /// a durable fan-out job that a background task writes into feeds in batches,
 /// resuming after a restart.
 ///
-/// ``run()`` owns that thread and those tasks (the fan-out and the
-/// writability probe): nothing runs before it starts, and nothing is left
+/// A sweeper removes expired entries and those past the retention
+/// (``SQLiteStoreConfiguration/retention``) in small transactions.
+///
+/// ``run()`` owns that thread and those tasks (the fan-out, the sweeper and
+/// the writability probe): nothing runs before it starts, and nothing is left
 /// running once it returns.
 public final class SQLiteNotificationStore: NotificationStore {
     let engine: StoreEngine
@@ -128,6 +131,7 @@ public final class SQLiteNotificationStore: NotificationStore {
             await withDiscardingTaskGroup { group in
                 group.addTask { await engine.runFanOut(fanOutSignals) }
                 group.addTask { await engine.runWritabilityProbe(probeSignals) }
+                group.addTask { await engine.runSweeper() }
                 // Not cancellable: once the queue is closed, the writer ends
                 // after the last accepted append, and only then may the
                 // database close.
@@ -413,28 +417,38 @@ public final class SQLiteNotificationStore: NotificationStore {
     }
 
     public func feedPage(
-        user: Int64, after: UInt64, limit: Int, maxBytes: Int
+        user: Int64, after: UInt64, limit: Int, maxBytes: Int, now: Timestamp
     ) async throws(StorageError) -> FeedPage {
-        guard limit > 0 else { return FeedPage(entries: [], caughtUp: false) }
-        let after = Int64(clamping: after)
+        guard limit > 0 else { return FeedPage(entries: [], caughtUp: false, nextAfter: after) }
+        let cursor = Int64(clamping: after)
+        let now = now.storedMicroseconds
         return try await engine.read("reading a feed") { db in
-            let (events, eventsComplete) = try Self.events(db, user: user, after: after, limit: limit)
-            return try Self.notificationPage(db, user: user, after: after, limit: limit, maxBytes: maxBytes)
-                .merging(events: events, eventsComplete: eventsComplete, after: UInt64(after), limit: limit, maxBytes: maxBytes)
+            let (events, eventsComplete) = try Self.events(db, user: user, after: cursor, limit: limit)
+            return try Self.notificationPage(db, user: user, cursor: cursor, limit: limit, maxBytes: maxBytes, now: now)
+                .merging(events: events, eventsComplete: eventsComplete, after: after, limit: limit, maxBytes: maxBytes)
         }
     }
 
-    /// The notifications of a page (``feedPage(user:after:limit:maxBytes:)``), before its events.
+    /// The notifications of a page (``feedPage(user:after:limit:maxBytes:now:)``), before its events.
     private static func notificationPage(
-        _ db: Database, user: Int64, after: Int64, limit: Int, maxBytes: Int
+        _ db: Database, user: Int64, cursor: Int64, limit: Int, maxBytes: Int, now: Int64
     ) throws -> FeedPage {
-        // One row past `limit`: whether it exists says whether the page
-        // is caught up. Rows are read one at a time, and a row's content
-        // is measured before it is decoded, so a page of large entries
-        // never holds more than its budget and the one row it stops at.
+        // Where retention has cut the feed: a cursor before it is told
+        // (the page itself still starts right after the cursor, so an
+        // entry kept below it is not skipped).
+        let swept = try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT swept_through FROM feed_heads WHERE user = ?"), arguments: [user]) ?? 0
+        let sweptThrough = cursor < swept ? UInt64(swept) : nil
+        // One kept row past `limit`: whether it exists says whether the
+        // page is caught up. Rows are read one at a time, and a row's
+        // content is measured before it is decoded, so a page of large
+        // entries never holds more than its budget and the one row it
+        // stops at. An expired row is passed over without its content
+        // (the CASE leaves it unread), at most maxPassedOver of them.
         let statement = try db.cachedStatement(
             sql: """
-                SELECT f.seq, n.serial, n.id, n.created_at, n.kind, n.content, f.read, f.action_state
+                SELECT f.seq, n.expires_at, n.id, n.created_at, n.kind,
+                    CASE WHEN n.expires_at <= ? THEN NULL ELSE n.content END, f.read, f.action_state
                 FROM feed f JOIN notifications n ON n.serial = f.notification
                 WHERE f.user = ? AND f.seq > ?
                 ORDER BY f.seq
@@ -443,27 +457,58 @@ public final class SQLiteNotificationStore: NotificationStore {
         var entries: [NotifyDomain.Notification] = []
         entries.reserveCapacity(min(limit, 1024))
         var bytes = 0
-        let rows = try Row.fetchCursor(statement, arguments: [user, after, limit < Int.max ? limit + 1 : limit])
+        var passed = 0
+        var next = cursor
+        func page(caughtUp: Bool) -> FeedPage {
+            FeedPage(entries: entries, caughtUp: caughtUp, nextAfter: UInt64(max(0, next)), sweptThrough: sweptThrough)
+        }
+        let scan = limit.addingReportingOverflow(FeedPage.maxPassedOver + 1)
+        let rows = try Row.fetchCursor(
+            statement, arguments: [now, user, cursor, scan.overflow ? Int.max : scan.partialValue])
         while let row = try rows.next() {
-            guard entries.count < limit else { return FeedPage(entries: entries, caughtUp: false) }
+            let sequence: Int64 = row[0]
+            if let expiresAt: Int64 = row[1], expiresAt <= now {
+                guard passed < FeedPage.maxPassedOver else { return page(caughtUp: false) }
+                passed += 1
+                next = sequence
+                continue
+            }
+            guard entries.count < limit else { return page(caughtUp: false) }
             let id: String = row[2]
             let content: String = row[5]
             let size = FeedPage.size(ofContent: content.utf8.count, id: id.utf8.count)
-            if !entries.isEmpty && bytes + size > maxBytes { return FeedPage(entries: entries, caughtUp: false) }
+            if !entries.isEmpty && bytes + size > maxBytes { return page(caughtUp: false) }
             bytes += size
-            let sequence: Int64 = row[0]
             entries.append(NotifyDomain.Notification(
                 id: id, sequence: UInt64(max(0, sequence)), user: user,
                 createdAt: Timestamp(storedMicroseconds: row[3]),
                 content: try StoredContent.decode(kind: row[4], json: content),
                 read: row[6], actionState: try actionState(row[7])))
+            next = sequence
         }
-        guard entries.isEmpty else { return FeedPage(entries: entries, caughtUp: true) }
+        guard entries.isEmpty else { return page(caughtUp: true) }
         // Empty: where the feed ends, in the same read (one statement, both facts).
         let head = try Int64.fetchOne(
             db,
             sql: "SELECT COALESCE(h.last_seq, 0) FROM users u LEFT JOIN feed_heads h ON h.user = u.id WHERE u.id = ?",
             arguments: [user])
-        return FeedPage(entries: [], caughtUp: true, end: head.map { .head(UInt64(max(0, $0))) } ?? .noSuchUser)
+        var empty = page(caughtUp: true)
+        empty.end = head.map { .head(UInt64(max(0, $0))) } ?? .noSuchUser
+        return empty
+    }
+
+    /// How many notifications, and feed entries, the database holds (expired
+    /// ones not yet swept included): tests and tools.
+    public func storedRowCounts() async throws(StorageError) -> (notifications: Int, feedEntries: Int) {
+        try await engine.read("counting rows") { db in
+            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM notifications") ?? 0,
+             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM feed") ?? 0)
+        }
+    }
+
+    /// Runs one sweep now, as the store's `run()` does every
+    /// ``SQLiteStoreConfiguration/sweepInterval`` (docs/OPERATIONS.md, "The sweeper").
+    public func sweep(now: Timestamp = .now()) async throws(StorageError) -> SweepOutcome {
+        try await engine.sweep(now: now)
     }
 }

@@ -55,6 +55,16 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
     /// Bytes the probe writes (then deletes): the room it wants before the
     /// store takes writes again.
     public var probeBytes: Int
+    /// How long an entry without an expiration (Notify's) is kept; nil:
+    /// for ever. The sweeper removes older ones, and a reader whose cursor
+    /// was before them is told (``FeedPage/sweptThrough``).
+    public var retention: Duration?
+    /// How often the sweeper removes expired entries and those past the
+    /// retention; zero: never (reads hide expired entries all the same).
+    public var sweepInterval: Duration
+    /// Rows the sweeper removes per transaction: the longest an append
+    /// waits behind it is one such transaction.
+    public var sweepBatchSize: Int
 
     public init(
         busyTimeout: Duration = .seconds(5),
@@ -69,7 +79,10 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
         checkpointInterval: Duration = .seconds(1),
         maxFeedEntries: Int64? = 100_000,
         probeInterval: Duration = .seconds(1),
-        probeBytes: Int = 256 * 1024
+        probeBytes: Int = 256 * 1024,
+        retention: Duration? = .seconds(30 * 24 * 60 * 60),
+        sweepInterval: Duration = .seconds(1),
+        sweepBatchSize: Int = 1_000
     ) {
         self.busyTimeout = busyTimeout
         self.maxAppendsPerTransaction = maxAppendsPerTransaction
@@ -84,6 +97,9 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
         self.maxFeedEntries = maxFeedEntries.map { max(1, $0) }
         self.probeInterval = probeInterval
         self.probeBytes = probeBytes
+        self.retention = retention
+        self.sweepInterval = sweepInterval
+        self.sweepBatchSize = max(1, sweepBatchSize)
     }
 }
 
@@ -111,6 +127,12 @@ public struct SQLiteStoreStatistics: Hashable, Sendable {
     /// Feeds an append or a fan-out skipped because they held
     /// ``SQLiteStoreConfiguration/maxFeedEntries`` entries.
     public var feedsSkippedFull: Int = 0
+    /// Removed by the sweeper: feed entries expired, feed entries past the
+    /// retention, notification rows; and its transactions.
+    public var sweptExpiredEntries: Int = 0
+    public var sweptRetainedEntries: Int = 0
+    public var sweptNotifications: Int = 0
+    public var sweepTransactions: Int = 0
 
     public init() {}
 }

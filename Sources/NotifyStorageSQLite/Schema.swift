@@ -108,6 +108,31 @@ enum Schema {
         migrator.registerMigration("v2-store-probe") { db in
             try db.execute(sql: "CREATE TABLE store_probe (id INTEGER PRIMARY KEY, filler BLOB NOT NULL)")
         }
+        // Expiry and retention (docs/OPERATIONS.md, "The sweeper"):
+        // - notifications.expires_at: a SendNotification's expirationDateTime
+        //   (NULL for Notify's, which are kept for the retention instead),
+        //   backfilled from the stored content; reads filter on it and the
+        //   sweeper finds expired notifications by its partial index, and
+        //   those past the retention by the other one;
+        // - feed_notification: a notification's feed rows, for the sweeper;
+        // - idempotency_notification: whether a key still names a
+        //   notification (it is kept until the key is purged, so a replay answers);
+        // - feed_heads.swept_through: the highest sequence of the user's feed
+        //   removed by retention, so that a reader resuming before it is told.
+        migrator.registerMigration("v3-expiry") { db in
+            try db.execute(sql: """
+                ALTER TABLE notifications ADD COLUMN expires_at INTEGER;
+                UPDATE notifications SET expires_at = json_extract(content, '$.expiration')
+                    WHERE kind = 'graph';
+                CREATE INDEX notifications_expires_at ON notifications (expires_at)
+                    WHERE expires_at IS NOT NULL;
+                CREATE INDEX notifications_retained ON notifications (created_at)
+                    WHERE expires_at IS NULL;
+                CREATE INDEX feed_notification ON feed (notification);
+                CREATE INDEX idempotency_notification ON idempotency (notification);
+                ALTER TABLE feed_heads ADD COLUMN swept_through INTEGER NOT NULL DEFAULT 0;
+                """)
+        }
         // The state of feed entries (docs/PROTOCOL.md, "Feed state"):
         // - feed.read, feed.action_state: each entry's state (0 and NULL, the
         //   defaults, cost no bytes in a row); a deleted entry's row is gone;
@@ -115,9 +140,8 @@ enum Schema {
         //   view, moved in the transactions that append, read and remove
         //   entries, so a count reads one row; existing entries are unread;
         // - feed_events: the state changes, each numbered from the same head
-        //   as the notifications (a sequence is in feed or here, never both);
-        // - feed_notification: an entry by its notification, for changes by
-        //   id (IF NOT EXISTS: the expiry migration makes the same index).
+        //   as the notifications (a sequence is in feed or here, never both).
+        // Changes by id find an entry by v3's feed_notification index.
         migrator.registerMigration("v4-feed-state") { db in
             try db.execute(sql: """
                 ALTER TABLE feed ADD COLUMN read INTEGER NOT NULL DEFAULT 0;
@@ -141,7 +165,6 @@ enum Schema {
                     removed_reason TEXT,
                     PRIMARY KEY (user, seq)
                 ) WITHOUT ROWID;
-                CREATE INDEX IF NOT EXISTS feed_notification ON feed (notification);
                 """)
         }
         return migrator

@@ -244,6 +244,7 @@ extension StoreEngine {
         insert.bind(encoded.createdAt, at: 2)
         insert.bind(encoded.kind, at: 3)
         insert.bind(encoded.json, at: 4)
+        insert.bind(encoded.expiresAt, at: 5)
         try insert.execute(db)
         let serial = db.lastInsertedRowID
         let graph = encoded.kind == StoredContent.graphKind
@@ -480,7 +481,7 @@ struct AppendStatements {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
         insertNotification = HotStatement(statement: try db.cachedStatement(
-            sql: "INSERT INTO notifications (id, created_at, kind, content) VALUES (?, ?, ?, ?)"))
+            sql: "INSERT INTO notifications (id, created_at, kind, content, expires_at) VALUES (?, ?, ?, ?, ?)"))
         readHead = HotStatement(statement: try db.cachedStatement(sql: "SELECT last_seq FROM feed_heads WHERE user = ?"))
         readFirstSeq = HotStatement(statement: try db.cachedStatement(sql: "SELECT seq FROM feed WHERE user = ? ORDER BY seq LIMIT 1"))
         writeHead = HotStatement(statement: try db.cachedStatement(

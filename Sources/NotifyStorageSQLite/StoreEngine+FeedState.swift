@@ -148,7 +148,7 @@ extension StoreEngine {
         let statement = try db.cachedStatement(
             sql: """
                 SELECT f.seq, n.kind, f.read, f.action_state,
-                    json_extract(n.content, '$.expiration'), json_extract(n.content, '$.targetHostName')
+                    n.expires_at, json_extract(n.content, '$.targetHostName')
                 FROM notifications n JOIN feed f ON f.notification = n.serial
                 WHERE n.id = ? AND f.user = ?
                 """)
@@ -157,7 +157,7 @@ extension StoreEngine {
         for id in ids where seen.insert(id).inserted {
             guard let row = try Row.fetchOne(statement, arguments: [id, user]) else { return .failure(.notFound(id)) }
             let graph = (row[1] as String) == StoredContent.graphKind
-            if graph, let expiration: Int64 = row[4], expiration <= now { return .failure(.notFound(id)) }
+            if let expiresAt: Int64 = row[4], expiresAt <= now { return .failure(.notFound(id)) }
             if case .application(let app) = scope {
                 guard graph, (row[5] as String?) == app else { return .failure(.notPermitted(id)) }
             }

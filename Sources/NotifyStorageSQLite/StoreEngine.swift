@@ -184,6 +184,9 @@ final class EncodedAppend: Sendable {
     /// The content as `notifications.content` stores it.
     let json: String
     let createdAt: Int64
+    /// `notifications.expires_at`: a SendNotification's expiration; nil for
+    /// Notify's, which the retention sweeps instead.
+    let expiresAt: Int64?
     let fingerprint: Data?
 
     init(_ item: NewNotification) {
@@ -192,6 +195,10 @@ final class EncodedAppend: Sendable {
         self.json = json
         self.item = item
         createdAt = item.createdAt.storedMicroseconds
+        switch item.content {
+        case .graph(let graph): expiresAt = graph.expiration.storedMicroseconds
+        case .custom: expiresAt = nil
+        }
         fingerprint = item.idempotencyKey.map { Data($0.fingerprint) }
     }
 }

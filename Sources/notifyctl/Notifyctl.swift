@@ -12,8 +12,15 @@ struct Notifyctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "notifyctl",
         abstract: "Call the notify service over its TLS RPC protocol.",
-        discussion: "A failed call prints its status, reason and message on stderr and exits 1.",
-        subcommands: [Health.self, NotifyCommand.self, Send.self, Feed.self]
+        discussion: """
+            One subcommand per RPC: health, notify, send, list and watch (feed is both), user put|delete, \
+            connection put|delete, subscription create|renew|delete, block, unblock, token create|revoke. \
+            A failed call prints its status, reason and message on stderr and exits 1.
+            """,
+        subcommands: [
+            Health.self, NotifyCommand.self, Send.self, Feed.self, List.self, Watch.self, UserCommand.self,
+            ConnectionCommand.self, SubscriptionCommand.self, Block.self, Unblock.self, TokenCommand.self,
+        ]
     )
 }
 
@@ -182,6 +189,11 @@ struct Feed: AsyncParsableCommand {
     @Flag(help: "Keep reading, live, over a server stream.") var follow = false
 
     func run() async throws {
+        try await Self.read(connection: connection, user: user, after: after, limit: limit, follow: follow)
+    }
+
+    /// List once, or Watch (`follow`) with resumption; shared by `feed`, `list` and `watch`.
+    static func read(connection: ConnectionOptions, user: Int64, after: UInt64, limit: UInt32, follow: Bool) async throws {
         guard follow else {
             let response = try await connection.perform { client async throws(RPCError) in
                 try await client.listFeed(
@@ -217,5 +229,34 @@ struct Feed: AsyncParsableCommand {
             FileHandle.standardError.write(Data("resuming after sequence \(cursor): \(failure.message)\n".utf8))
             try await Task.sleep(for: .seconds(1))
         }
+    }
+}
+
+/// List: the feed once, as `feed` prints it.
+struct List: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List a user's feed once (FeedService/List), one JSON object per line, oldest first.")
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "Only entries after this sequence number.") var after: UInt64 = 0
+    @Option(help: "The user.") var user: Int64
+    @Option(help: "At most this many entries (1 to 1000).") var limit: UInt32 = 100
+
+    func run() async throws {
+        try await Feed.read(connection: connection, user: user, after: after, limit: limit, follow: false)
+    }
+}
+
+/// Watch: `feed --follow`.
+struct Watch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Watch a user's feed (FeedService/Watch): the backlog, then entries as they are stored.",
+        discussion: "As feed --follow: resumes after a lost connection with no gap and no repeat.")
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "Only entries after this sequence number.") var after: UInt64 = 0
+    @Option(help: "The user.") var user: Int64
+    @Option(help: "At most this many entries per message (1 to 1000).") var limit: UInt32 = 100
+
+    func run() async throws {
+        try await Feed.read(connection: connection, user: user, after: after, limit: limit, follow: true)
     }
 }

@@ -33,9 +33,10 @@ struct DataDirOption: ParsableArguments {
         let dataDir = try Settings(flags: flags).string(.dataDir, default: Defaults.dataDir)
         try Storage.prepareDataDirectory(dataDir)
         let logger = Logger(label: "notifyd.admin", factory: { _ in SwiftLogNoOpLogHandler() })
-        // Fan-out jobs are the server's to run; a short-lived command leaves them.
+        // Fan-out jobs and sweeping are the server's to run; a short-lived command leaves them.
         var configuration = SQLiteStoreConfiguration()
         configuration.runsBackgroundFanOut = false
+        configuration.sweepInterval = .zero
         return try SQLiteNotificationStore(path: Storage.databasePath(dataDir), configuration: configuration, logger: logger)
     }
 }

@@ -52,6 +52,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: Setting.authFailureLimit.name, help: Setting.authFailureLimit.help) var authFailureLimit: Double?
     @Option(name: Setting.authFailureBurst.name, help: Setting.authFailureBurst.help) var authFailureBurst: Double?
     @Option(name: Setting.maxFeedEntries.name, help: Setting.maxFeedEntries.help) var maxFeedEntries: Int64?
+    @Option(name: Setting.retention.name, help: Setting.retention.help) var retention: Int?
+    @Option(name: Setting.sweepInterval.name, help: Setting.sweepInterval.help) var sweepInterval: Int?
+    @Option(name: Setting.sweepBatch.name, help: Setting.sweepBatch.help) var sweepBatch: Int?
     @Option(name: Setting.logLevel.name, help: Setting.logLevel.help) var logLevel: String?
     @Flag(name: Setting.noGateway.name, help: Setting.noGateway.help) var noGateway = false
 
@@ -86,6 +89,9 @@ struct Serve: AsyncParsableCommand {
         flags.set(.authFailureLimit, authFailureLimit)
         flags.set(.authFailureBurst, authFailureBurst)
         flags.set(.maxFeedEntries, maxFeedEntries)
+        flags.set(.retention, retention)
+        flags.set(.sweepInterval, sweepInterval)
+        flags.set(.sweepBatch, sweepBatch)
         flags.set(.logLevel, logLevel)
         flags.set(.noGateway, noGateway)
         return flags
@@ -212,12 +218,22 @@ struct Serve: AsyncParsableCommand {
     }
 
     /// The store's configuration: `SQLiteStoreConfiguration`'s defaults with
-    /// `--max-feed-entries` (0: no bound).
+    /// `--max-feed-entries` (0: no bound), `--retention` (0: for ever),
+    /// `--sweep-interval` (0: never) and `--sweep-batch`.
     static func storeConfiguration(_ settings: Settings) throws -> SQLiteStoreConfiguration {
         var configuration = Defaults.store
         let feedLimit = try settings.int(.maxFeedEntries, default: Int(configuration.maxFeedEntries ?? 0))
         guard feedLimit >= 0 else { throw ValidationError("--max-feed-entries must be 0 (no bound) or positive") }
         configuration.maxFeedEntries = feedLimit > 0 ? Int64(feedLimit) : nil
+        let retention = try settings.int(.retention, default: seconds(configuration.retention))
+        let sweepInterval = try settings.int(.sweepInterval, default: seconds(configuration.sweepInterval))
+        let sweepBatch = try settings.int(.sweepBatch, default: configuration.sweepBatchSize)
+        guard retention >= 0, sweepInterval >= 0, sweepBatch > 0 else {
+            throw ValidationError("--retention and --sweep-interval must not be negative, --sweep-batch must be positive")
+        }
+        configuration.retention = retention > 0 ? .seconds(retention) : nil
+        configuration.sweepInterval = .seconds(sweepInterval)
+        configuration.sweepBatchSize = sweepBatch
         return configuration
     }
 

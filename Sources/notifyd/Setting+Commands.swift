@@ -108,6 +108,16 @@ extension Setting {
         "max-feed-entries",
         "Most entries one user's feed may hold; a notification skips a full feed (FEED_FULL when it has no other); 0: no bound.",
         default: "\(Defaults.store.maxFeedEntries ?? 0)")
+    static let retention = Setting(
+        "retention",
+        "Seconds an entry without an expiration (Notify's) is kept before the sweeper removes it; 0: for ever.",
+        default: "\(seconds(Defaults.store.retention))")
+    static let sweepInterval = Setting(
+        "sweep-interval", "Seconds between sweeps of expired entries and those past --retention; 0: never.",
+        default: "\(seconds(Defaults.store.sweepInterval))")
+    static let sweepBatch = Setting(
+        "sweep-batch", "Rows the sweeper removes per transaction (an append waits behind one at most).",
+        default: "\(Defaults.store.sweepBatchSize)")
     static let logLevel = Setting(
         "log-level", "trace, debug, info, notice, warning, error or critical.", default: Defaults.logLevel)
     static let noGateway = Setting("no-gateway", "Do not run the REST gateway.", default: "off")
@@ -174,7 +184,8 @@ extension Setting {
             dataDir, rpcHost, rpcPort, tlsCert, tlsKey, clientCA, maxConcurrentCalls, maxCallsInFlight, maxStreams,
             maxMessageSize, idleTimeout, firstCallTimeout, maxConnections, maxMetadataEntries, maxMetadataBytes,
             drainTimeout, tlsHandshakeTimeout, followEnabled, rateLimitAdmin, rateLimitApp, rateLimitUser, rateLimit,
-            rateBurst, authFailureLimit, authFailureBurst, maxFeedEntries, logLevel, noGateway,
+            rateBurst, authFailureLimit, authFailureBurst, maxFeedEntries, retention, sweepInterval, sweepBatch, logLevel,
+            noGateway,
         ] + http
 
     /// `notifyd gateway`'s settings, in the order of docs/OPERATIONS.md.

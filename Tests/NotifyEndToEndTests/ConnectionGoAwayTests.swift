@@ -3,6 +3,7 @@ import NotifyCore
 import NotifyClient
 import NotifyDomain
 import NotifyMessages
+import NotifyProtobuf
 import NotifyServer
 import NotifyStorageSQLite
 import NotifyTesting

@@ -4,6 +4,7 @@ import NotifyClient
 import NotifyCore
 import NotifyDomain
 import NotifyMessages
+import NotifyProtobuf
 import NotifyServer
 import NotifyTesting
 import NotifyWire
@@ -227,6 +228,32 @@ struct FeedWatchTests {
             }
             #expect(try await client.notify(notifyRequest(issuer: 2), metadata: admin).recipients == 1)
             #expect(try await open.next()?.notifications.count == 1)
+        }
+    }
+
+    @Test("an in-process stream's messages go over typed, yet its reader's buffer is bounded by their encoded size as over a connection; raw payloads are refused in-process")
+    func inProcessBound() async throws {
+        try await withTestServer { server in
+            try await server.users(2)
+            let admin = Metadata.bearer(try await server.adminToken())
+            let client = NotifyClient(local: server.endpoint)
+            for _ in 0..<3 { _ = try await client.notify(notifyRequest(issuer: 2), metadata: admin) }
+            // Three pages of one entry into a buffer of one byte: the first is
+            // always taken, the second does not fit while the first waits.
+            let messages = client.stream(
+                NotifyMethods.watchFeed, ListFeedRequest(user: 2, limit: 1), metadata: admin, bufferBytes: 1)
+            var pages = messages.makeAsyncIterator()
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(try await pages.next()?.notifications.map(\.sequence) == [1])
+            let error = await expectFailure(.resourceExhausted, "CONSUMER_TOO_SLOW") { try await pages.next() }
+            #expect(error?.message.contains("1 bytes unread") == true)
+            try await waitUntil("the stream is released") { server.endpoint.openStreams == 0 }
+
+            let raw = await expectFailure(.unimplemented, "UNKNOWN_METHOD") {
+                try await client.callRaw(Methods.healthCheck, payload: HealthCheckRequest().serializedBuffer())
+            }
+            #expect(raw?.message.contains("typed messages") == true)
+            await client.close()
         }
     }
 

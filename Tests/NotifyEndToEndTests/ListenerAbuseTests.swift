@@ -6,6 +6,7 @@ import NotifyClient
 import NotifyCore
 import NotifyDomain
 import NotifyMessages
+import NotifyProtobuf
 import NotifyServer
 import NotifyTesting
 import NotifyWire
@@ -354,7 +355,7 @@ struct FrameAbuseTests {
             // In-process (the embedded gateway's path): the same answer.
             let local = NotifyClient(local: server.endpoint)
             let localError = await #expect(throws: RPCError.self) {
-                _ = try await local.callRaw(Methods.healthCheck, payload: HealthCheckRequest().serializedBuffer(), metadata: tooLong)
+                _ = try await local.call(NotifyMethods.healthCheck, HealthCheckRequest(), metadata: tooLong)
             }
             #expect(localError?.reason == .invalidMetadata)
             await client.close()

@@ -2,6 +2,7 @@ import NIOCore
 import NotifyCore
 import NotifyDomain
 import NotifyMessages
+import NotifyProtobuf
 import NotifyTesting
 import NotifyWire
 import Testing

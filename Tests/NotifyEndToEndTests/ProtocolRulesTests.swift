@@ -4,6 +4,7 @@ import NIOCore
 import NotifyClient
 import NotifyDomain
 import NotifyMessages
+import NotifyProtobuf
 import NotifyStorageSQLite
 import NotifyTesting
 import NotifyWire

@@ -5,6 +5,7 @@ import NotifyClient
 import NotifyCore
 import NotifyDomain
 import NotifyMessages
+import NotifyProtobuf
 import NotifyServer
 import NotifyStorageSQLite
 import NotifyTesting
@@ -333,7 +334,7 @@ struct InProcessSendNotificationTests {
         return metadata
     }
 
-    @Test("a message is answered with the response message, bytes with a frame; an idempotency key sees both as one request")
+    @Test("a message is answered with the response message; an idempotency key sees it and a connection's bytes as one request")
     func messageAndBytes() async throws {
         try await withTestServer { server in
             let metadata = try await sampleAppCall(server)
@@ -346,17 +347,12 @@ struct InProcessSendNotificationTests {
                     ) { continuation.resume(returning: $0) }
                 }
             }
-            func start(bytes request: SendNotificationRequest, _ metadata: Metadata) async -> ResponseFrame {
-                await withCheckedContinuation { continuation in
-                    server.endpoint.start(
-                        method: Methods.sendNotification, metadata: metadata, payload: request.serializedBuffer(),
-                        deadline: nil, on: eventLoop
-                    ) { continuation.resume(returning: $0) }
-                }
-            }
-            func notification(_ frame: ResponseFrame) throws -> NotifyDomain.Notification {
-                #expect(frame.status == .ok, "\(frame.message)")
-                return try SendNotificationResponse(serializedBytes: try #require(frame.payload)).notification
+            // In-process calls are typed only: the bytes come over a connection.
+            let remote = server.client()
+            func start(bytes request: SendNotificationRequest, _ metadata: Metadata) async throws -> NotifyDomain.Notification {
+                let payload = try await remote.callRaw(
+                    Methods.sendNotification, payload: request.serializedBuffer(), metadata: metadata)
+                return try SendNotificationResponse(serializedBytes: payload).notification
             }
             let request = sampleRequest()
             // The first call loads its caller in a task, the next ones run
@@ -371,13 +367,13 @@ struct InProcessSendNotificationTests {
                 }
                 #expect(graph.payload.visualContent == VisualContent(title: "Hello World!", body: "Notifications are Great!"))
             }
-            #expect(await start(bytes: request, metadata).status == .ok)
+            _ = try await start(bytes: request, metadata)
             calls += 1
 
             // The fingerprint of a message is the encoding its bytes would have.
             let keyed = metadata.adding("idempotency-key", "in-process-1")
             let first = try await start(request, keyed).get().notification
-            let retried = try notification(await start(bytes: request, keyed))
+            let retried = try await start(bytes: request, keyed)
             #expect(retried.id == first.id)
             var other = request
             other.groupName = "another"
@@ -389,6 +385,7 @@ struct InProcessSendNotificationTests {
             #expect(reused.reason == .idempotencyKeyReused)
             #expect(reused.metadata["x-request-id"] != nil)
             #expect(try await server.store.feed(user: 2, after: 0, limit: 100).count == calls + 1)
+            await remote.close()
         }
     }
 

@@ -5,6 +5,7 @@ import NotifyClient
 import NotifyCore
 import NotifyDomain
 import NotifyMessages
+import NotifyProtobuf
 import NotifyServer
 import NotifyStorageSQLite
 import NotifyTLS

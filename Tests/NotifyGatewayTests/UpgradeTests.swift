@@ -78,6 +78,17 @@ struct UpgradeTests {
         }
     }
 
+    /// A Graph entity or feed entry as the previous release showed it: without
+    /// `fallbackPolicy`, which it stored but left out of every JSON view
+    /// (issue 27); whatever else this release answers must be what it answered.
+    static func previousView(_ value: JSONValue) -> JSONValue {
+        guard case .object(var members) = value else { return value }
+        if let policy = members.removeValue(forKey: "fallbackPolicy") {
+            #expect({ if case .object = policy { true } else { false } }(), "fallbackPolicy is an object: \(policy)")
+        }
+        return .object(members)
+    }
+
     /// The `data:` of each `notification` event of an SSE text.
     static func notificationEvents(_ text: String) -> [String] {
         text.components(separatedBy: "\n\n").compactMap { block in
@@ -127,7 +138,7 @@ struct UpgradeTests {
             for (new, old) in zip(listed, before) {
                 let newValue = try #require(JSONValue.parse(text: new))
                 let oldValue = try #require(JSONValue.parse(text: old))
-                #expect(newValue == normalised(oldValue), "user \(user): \(new) vs \(old)")
+                #expect(previousView(newValue) == normalised(oldValue), "user \(user): \(new) vs \(old)")
                 // Printed once, at three digits: normalising changes nothing now.
                 #expect(normalised(newValue) == newValue)
             }
@@ -171,7 +182,7 @@ struct UpgradeTests {
                 #expect(answer.text.isEmpty, "\(call.key)")
             } else {
                 let old = try #require(JSONValue.parse(text: call.answer))
-                #expect(answer.json.map(normalised) == normalised(old), "\(call.key): \(answer.text)")
+                #expect(answer.json.map { previousView(normalised($0)) } == normalised(old), "\(call.key): \(answer.text)")
             }
             replayed += 1
         }

@@ -3,6 +3,7 @@ import NIOCore
 import NotifyCore
 import NIOEmbedded
 import NotifyMessages
+import NotifyProtobuf
 @testable import NotifyServer
 import NotifyCrypto
 import NotifyTLS

@@ -1,5 +1,6 @@
 import NIOCore
 import NotifyMessages
+import NotifyProtobuf
 @testable import NotifyServer
 import NotifyCore
 import Synchronization
@@ -15,25 +16,28 @@ struct ServerStreamTests {
     }
 
     /// A stream whose messages are counted in `sent`.
-    private func stream(writable: Bool, maxMessageSize: Int = 4096, sent: Sent) -> ServerStream {
-        ServerStream(maxMessageSize: maxMessageSize, writable: writable) { _ in
-            sent.add()
-            return true
-        }
+    private func stream(writable: Bool, maxMessageSize: Int = 4096, sent: Sent) -> ServerStream<HealthCheckRequest> {
+        ServerStream(
+            flow: StreamFlow(writable: writable),
+            sink: .frames(encode: { $0.serializedBuffer() }, maxMessageSize: maxMessageSize, emit: { _ in
+                sent.add()
+                return true
+            })
+        )
     }
 
     @Test("while the send buffer is full a send waits; it goes out once the buffer drains")
     func waitsForWritable() async throws {
         let sent = Sent()
         let stream = stream(writable: false, sent: sent)
-        let sender = Task { try await stream.send(HealthCheckResponse(status: .serving)) }
+        let sender = Task { try await stream.send(HealthCheckRequest()) }
         // The send has nothing to wait for but writability: give it time to go out if it would.
         try await Task.sleep(for: .milliseconds(100))
         #expect(sent.count == 0)
-        stream.setWritable(true)
+        stream.flow.setWritable(true)
         try await sender.value
         #expect(sent.count == 1)
-        try await stream.send(HealthCheckResponse(status: .serving))
+        try await stream.send(HealthCheckRequest())
         #expect(sent.count == 2)
     }
 
@@ -43,19 +47,19 @@ struct ServerStreamTests {
         let stream = stream(writable: false, sent: sent)
         let sender = Task { () -> RPCError? in
             do throws(RPCError) {
-                try await stream.send(HealthCheckResponse(status: .serving))
+                try await stream.send(HealthCheckRequest())
                 return nil
             } catch {
                 return error
             }
         }
         try await Task.sleep(for: .milliseconds(50))
-        stream.end()
+        stream.flow.end()
         let error = await sender.value
         #expect(error?.code == .cancelled)
         #expect(error?.reason == .streamEnded)
         #expect(sent.count == 0)
-        await stream.waitUntilEnded()
+        await stream.flow.waitUntilEnded()
     }
 
     @Test("a message past the negotiated size is refused RESPONSE_TOO_LARGE")

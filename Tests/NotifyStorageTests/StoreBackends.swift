@@ -11,6 +11,11 @@ struct ConformanceOptions: Sendable {
     /// Write every connections audience the way the implementation writes
     /// its largest ones (SQLite: a background fan-out job in small batches).
     var largeAudiences = false
+    /// How long entries without an expiration are kept; nil: for ever.
+    var retention: Duration?
+    /// Run the store's sweeper (often); off by default, so a test sees rows
+    /// stay until it asks for sweeping.
+    var sweeps = false
 }
 
 /// Where one store's data lives: an implementation opens stores on it, one
@@ -20,6 +25,9 @@ protocol StoreLocation: Sendable {
     func open(_ options: ConformanceOptions) throws -> any NotificationStore
     /// Deletes the data.
     func remove()
+    /// How many notifications and feed entries `store` (opened here) holds,
+    /// expired ones not yet swept included.
+    func storedRows(_ store: any NotificationStore) async throws -> (notifications: Int, feedEntries: Int)
 }
 
 /// A store implementation under test. Each entry of ``all`` runs every test
@@ -43,6 +51,15 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
         let location = try makeLocation()
         defer { location.remove() }
         return try await location.withStore(options, body)
+    }
+
+    /// ``withStore(_:_:)``, with the location too.
+    func withStore<T>(
+        _ options: ConformanceOptions, _ body: (any NotificationStore, any StoreLocation) async throws -> T
+    ) async throws -> T {
+        let location = try makeLocation()
+        defer { location.remove() }
+        return try await location.withStore(options) { try await body($0, location) }
     }
 }
 
@@ -76,7 +93,15 @@ struct SQLiteLocation: StoreLocation {
             configuration.inlineFanOutLimit = 1
             configuration.fanOutBatchSize = 2
         }
+        configuration.retention = options.retention
+        configuration.sweepInterval = options.sweeps ? .milliseconds(100) : .zero
+        configuration.sweepBatchSize = 3
         return try database.open(configuration)
+    }
+
+    func storedRows(_ store: any NotificationStore) async throws -> (notifications: Int, feedEntries: Int) {
+        let sqlite = try #require(store as? SQLiteNotificationStore)
+        return try await sqlite.storedRowCounts()
     }
 
     func remove() {

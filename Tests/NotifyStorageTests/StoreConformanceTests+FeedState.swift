@@ -251,3 +251,31 @@ extension StoreConformanceTests {
         }
     }
 }
+
+extension StoreExpiryConformanceTests {
+    @Test("an unread entry leaves the unseen count when the sweeper removes it, expired or past the retention; list and count then agree", arguments: StoreBackend.all)
+    func sweptEntriesLeaveTheCount(backend: StoreBackend) async throws {
+        try await backend.withStore(ConformanceOptions(retention: .seconds(60), sweeps: true)) { store, location in
+            try await store.putUser(User(id: 1, name: nil))
+            var old = Sample.notification(id: "old", to: .users([1]))
+            old.createdAt = Timestamp.now().adding(seconds: -3600)
+            _ = try await store.append(old)
+            _ = try await store.append(Sample.notification(id: "expired", content: Self.expired, to: .users([1])))
+            _ = try await store.append(Sample.notification(id: "read-expired", content: Self.expired, to: .users([1])))
+            _ = try await store.append(Sample.notification(id: "new", to: .users([1])))
+            _ = try await store.append(Sample.notification(id: "later", content: Self.later, to: .users([1])))
+            _ = try await store.changeFeed(
+                FeedChange(user: 1, kind: .markReadUpTo(3, view: .graph), createdAt: .now()))
+            let swept = try await Self.eventually {
+                try await location.storedRows(store).feedEntries == 2
+            }
+            #expect(swept)
+            #expect(try await store.unseenCount(user: 1, view: .notify) == 1)
+            #expect(try await store.unseenCount(user: 1, view: .graph) == 1)
+            #expect(try await store.unseenCount(user: 1, view: .all) == 2)
+            let listed = try await store.feed(user: 1, after: 0, limit: 10)
+            #expect(listed.map(\.id) == ["new", "later"])
+            #expect(listed.filter { !$0.read }.count == 2)
+        }
+    }
+}

@@ -473,6 +473,60 @@ struct StoreConformanceTests {
         }
     }
 
+    @Test(
+        "a user deleted and created again continues his sequence however entries reach him: direct, connections at once or in the background, a full feed's bound",
+        arguments: StoreBackend.all, [false, true])
+    func recreatedUserSequence(backend: StoreBackend, largeAudiences: Bool) async throws {
+        try await backend.withStore(ConformanceOptions(maxFeedEntries: 3, largeAudiences: largeAudiences)) { store in
+            // 1 issues to his friends 2 and 3; 3 is the one deleted and created again.
+            func befriend() async throws {
+                for id: Int64 in [2, 3] { try await store.putConnection(Connection(user: 1, to: id, kind: .friend)) }
+            }
+            /// The ids of 3's feed, with their numbers, once it holds `count` entries.
+            func feed(of user: Int64, holding count: Int) async throws -> [(UInt64, String)] {
+                let deadline = ContinuousClock.now + .seconds(60)
+                while true {
+                    let entries = try await store.feed(user: user, after: 0, limit: 10)
+                    if entries.count >= count || ContinuousClock.now >= deadline {
+                        return entries.map { ($0.sequence, $0.id) }
+                    }
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+            }
+            for id in Int64(1)...3 { try await store.putUser(User(id: id)) }
+            try await befriend()
+            _ = try await store.append(Sample.notification(id: "old-direct", to: .users([3])))
+            _ = try await store.append(Sample.notification(id: "old-friends", to: .connections(of: 1, mode: .friendship)))
+            #expect(try await feed(of: 3, holding: 2).map(\.0) == [1, 2])
+
+            #expect(try await store.deleteUser(id: 3))
+            try await store.putUser(User(id: 3))
+            try await befriend()
+            #expect(try await store.feed(user: 3, after: 0, limit: 10).isEmpty)
+            // In the background too: the job's entry for 3 takes the number after the kept head.
+            _ = try await store.append(Sample.notification(id: "new-friends", to: .connections(of: 1, mode: .friendship)))
+            #expect(try await feed(of: 3, holding: 1).map(\.0) == [3])
+            _ = try await store.append(Sample.notification(id: "new-direct", to: .users([3])))
+            let renewed = try await feed(of: 3, holding: 2)
+            #expect(renewed.map(\.0) == [3, 4])
+            #expect(renewed.map(\.1) == ["new-friends", "new-direct"])
+            // The bound counts the entries a feed holds, not its head: two, so one more fits.
+            _ = try await store.append(Sample.notification(id: "third", to: .users([3])))
+            #expect(try await feed(of: 3, holding: 3).map(\.0) == [3, 4, 5])
+            let full = await #expect(throws: StorageError.self) {
+                try await store.append(Sample.notification(id: "fourth", to: .users([3])))
+            }
+            #expect(full?.code == .feedFull)
+
+            // Deleted and created again with nothing since: the head stays where it was.
+            #expect(try await store.deleteUser(id: 3))
+            try await store.putUser(User(id: 3))
+            #expect(try await store.feedPage(user: 3, after: 5, limit: 10, maxBytes: .max).end == .head(5))
+            _ = try await store.append(Sample.notification(id: "last", to: .users([3])))
+            #expect(try await store.feed(user: 3, after: 0, limit: 10).map(\.sequence) == [6])
+        }
+    }
+
     // MARK: Lifecycle and durability
 
     @Test("an append made before the store runs is committed once it runs", arguments: StoreBackend.all)

@@ -58,7 +58,9 @@ func waitForFanOut(_ store: SQLiteNotificationStore, jobs: Int? = nil, timeout: 
 }
 
 enum Sample {
-    static let created = Timestamp(microsecondsSince1970: 1_700_000_000_123_456)
+    /// Recent, so that the store's retention (30 days) keeps what the tests
+    /// append; an odd microsecond, so that a round trip shows it is exact.
+    static let created = Timestamp(microsecondsSince1970: Timestamp.now().microsecondsSince1970 / 1_000_000 * 1_000_000 + 123_456)
 
     static func custom(issuer: Int64 = 1, title: String? = "hello") -> NotificationContent {
         .custom(

@@ -20,29 +20,6 @@ struct CryptoTests {
         #expect(constantTimeEquals([], []))
     }
 
-    @Test("TokenMemo reuses the hash only for the very header it was computed for")
-    func tokenMemo() {
-        let memo = TokenMemo()
-        var computed: [String] = []
-        func hash(_ header: String) -> [UInt8]? {
-            memo.hash(for: header) { header in
-                computed.append(header)
-                return header.hasPrefix("Bearer ") ? SHA256.hash(header.utf8) : nil
-            }
-        }
-        #expect(hash("Bearer abc") == SHA256.hash("Bearer abc".utf8))
-        #expect(hash("Bearer abc") == SHA256.hash("Bearer abc".utf8))
-        #expect(hash("Bearer abd") == SHA256.hash("Bearer abd".utf8))
-        #expect(hash("Basic abc") == nil)
-        #expect(hash("Basic abc") == nil)
-        #expect(hash("Bearer abd") == SHA256.hash("Bearer abd".utf8))
-        #expect(hash("Bearer ab") == SHA256.hash("Bearer ab".utf8))
-        #expect(hash("Bearer é") == SHA256.hash("Bearer é".utf8))
-        #expect(hash("Bearer e\u{301}") == SHA256.hash("Bearer e\u{301}".utf8))
-        // A malformed header is not kept: the one before it still is.
-        #expect(computed == ["Bearer abc", "Bearer abd", "Basic abc", "Basic abc", "Bearer ab", "Bearer é", "Bearer e\u{301}"])
-    }
-
     @Test("SecureRandom returns the requested number of bytes, and not the same bytes twice")
     func secureRandom() {
         #expect(SecureRandom.bytes(count: 0).isEmpty)

@@ -1,6 +1,7 @@
 import NIOCore
 import NotifyDomain
 import NotifyMessages
+import NotifyProtobuf
 import Testing
 
 /// Every message type the protocol carries.

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NotifyDomain
 import NotifyMessages
+import NotifyProtobuf
 import Testing
 
 /// Checks the codecs against Google's own encoder, `protoc --encode`.

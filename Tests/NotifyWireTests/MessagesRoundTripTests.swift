@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NotifyDomain
 import NotifyMessages
+import NotifyProtobuf
 import Testing
 
 /// Encodes then decodes, as the server and client do across the wire.

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Interop test: a real notifyd on a temporary data folder and a free loopback
-# port, the Python client against it, then SIGTERM, which must exit 0.
+# port, the Python client against it; the client ends with SIGTERM (its last
+# checks are the shutdown's answers), and notifyd must then exit 0.
+# Bounded: the client gets INTEROP_TIMEOUT seconds (120), its sockets 10 s
+# each read, and notifyd 40 s to exit after SIGTERM (it drains for at most
+# --drain-timeout, 30 s).
 # Usage: scripts/interop/run.sh BIN_DIR (where notifyd was built)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -32,11 +36,19 @@ token=$("$bin/notifyd" admin token create --data-dir "$work/data" --user 1 --rol
 uns=$("$bin/notifyd" admin subscription create --data-dir "$work/data" --user 2 --app interop.example.com --platform windows)
 
 status=0
-python3 scripts/interop/client.py --port "$port" --ca "$work/data/tls/ca.crt" --gen "$work/gen" \
-  --token "$token" --user 1 --uns-id "$uns" || status=$?
+timeout "${INTEROP_TIMEOUT:-120}" python3 scripts/interop/client.py --port "$port" --ca "$work/data/tls/ca.crt" \
+  --gen "$work/gen" --token "$token" --user 1 --uns-id "$uns" --server-pid "$server_pid" || status=$?
+[ "$status" = 124 ] && echo "FAIL the interop client ran past ${INTEROP_TIMEOUT:-120} s"
 
-kill -TERM "$server_pid"
-if wait "$server_pid"; then
+# The client sent SIGTERM itself unless it failed before its last checks.
+kill -TERM "$server_pid" 2>/dev/null || true
+for _ in $(seq 1 400); do
+  kill -0 "$server_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if kill -0 "$server_pid" 2>/dev/null; then
+  echo "FAIL notifyd still runs 40 s after SIGTERM"; cat "$work/server.log"; status=1
+elif wait "$server_pid"; then
   echo "ok   notifyd exits 0 on SIGTERM"
 else
   echo "FAIL notifyd exited $? on SIGTERM"; cat "$work/server.log"; status=1

@@ -3,7 +3,8 @@ public import NotifyJSON
 extension Notification {
     /// Writes the entity as Graph's create-and-send answers it, for a
     /// notification stored by SendNotification: `@odata.context` when given,
-    /// then `displayTimeToLive` (a number), `expirationDateTime`, `groupName`,
+    /// then `displayTimeToLive` (a number), `expirationDateTime`,
+    /// `fallbackPolicy` (the object sent, only when one was), `groupName`,
     /// `id`, `payload` and `priority`, keys in sorted order.
     ///
     /// - Returns: false, writing nothing, for a notification that is not Graph's.
@@ -86,6 +87,14 @@ extension Notification {
     private func writeEntityMembers(_ graph: GraphNotification, to writer: inout JSONWriter) {
         writer.member("displayTimeToLive", graph.displayTimeToLive)
         writer.member("expirationDateTime", graph.expiration.rfc3339)
+        // Graph's entity carries the fallbackPolicy object it was sent; absent
+        // when none was, so entries stored without one render as before.
+        // Re-written rather than copied, as embed metadata is: sent over RPC
+        // it is any object text, and the entity shows it compact, keys sorted.
+        if let policy = graph.fallbackPolicyJSON.flatMap({ JSONValue.parse(text: $0, maximumDepth: JSONValue.maximumStoredDepth) }) {
+            writer.key("fallbackPolicy")
+            policy.write(to: &writer)
+        }
         writer.member("groupName", orNull: graph.groupName)
         writer.member("id", id)
         writer.key("payload")

@@ -44,7 +44,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     /// writes need not schedule one.
     private var flushComing = false
     private let inbox = AnswerInbox()
-    private let tokenMemo = TokenMemo()
+    private let tokenMemo = CallerMemo()
     /// The client's IP address (failed authentications are limited by it), read once.
     private var peer: String?
     /// Hands an answer to this handler's loop, from any thread; set once added.
@@ -53,7 +53,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private var deadlines = CallDeadlines<String>()
     /// The server streams in flight, by call id: ended here when their call
     /// ends for any reason, told here when the send buffer fills or drains.
-    private var streams: [UInt64: (stream: ServerStream, requestID: String)] = [:]
+    private var streams: [UInt64: (stream: StreamFlow, requestID: String)] = [:]
     private var idleCheck: Scheduled<Void>?
     /// Armed at the handshake, disarmed by the first request: a connection
     /// that never calls is closed after `firstCallTimeout`.
@@ -495,7 +495,6 @@ extension ServerConnectionHandler: Sendable {}
 /// The connection as the ``Dispatcher``'s frame transport: it answers on
 /// its loop, times the calls' deadlines, and carries server streams.
 extension ServerConnectionHandler: FrameTransport {
-    var role: FrameTransportRole { .connection }
 
     var answers: (@Sendable (AnswerInbox.Answer) -> Void)? { deliver }
 
@@ -514,17 +513,15 @@ extension ServerConnectionHandler: FrameTransport {
     /// A stream whose messages go out on this connection, written on its
     /// loop and paced by its writability; its final answer comes back
     /// through the inbox.
-    func openStream(_ callContext: ServerContext, maxMessageSize: Int) -> OpenStream? {
+    func openStream(_ callContext: ServerContext) -> OpenStream? {
         guard let context, let deliver else { return nil }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let (eventLoop, callID) = (context.eventLoop, callContext.callID)
-        let stream = ServerStream(
-            maxMessageSize: maxMessageSize, writable: context.channel.isWritable, confirmsWrites: true
-        ) { payload in
+        let flow = StreamFlow(writable: context.channel.isWritable, confirmsWrites: true)
+        streams[callID] = (flow, callContext.requestID)
+        return OpenStream(flow: flow, emit: { payload in
             eventLoop.execute { loopBound.value.writeStreamMessage(callID: callID, payload: payload) }
             return true
-        }
-        streams[callID] = (stream, callContext.requestID)
-        return OpenStream(stream: stream, finish: { deliver(.ready($0)) })
+        }, finish: { deliver(.ready($0)) })
     }
 }

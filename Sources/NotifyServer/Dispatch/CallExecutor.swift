@@ -107,13 +107,13 @@ enum CallJob {
     /// ends the stream (then the handler is cancelled); the call's final
     /// answer: OK with no payload, or the mapped failure. When the connection
     /// ended the call it has already answered, and drops this one.
-    static func respond(
-        _ handler: @escaping @Sendable (ServerContext, ServerStream) async throws -> Void, stream: ServerStream,
-        context: ServerContext
+    static func respond<Message: Sendable>(
+        _ handler: @escaping @Sendable (ServerContext, ServerStream<Message>) async throws -> Void,
+        stream: ServerStream<Message>, context: ServerContext
     ) async -> ResponseFrame {
         await withTaskGroup(of: ResponseFrame?.self) { group in
             group.addTask {
-                await stream.waitUntilEnded()
+                await stream.flow.waitUntilEnded()
                 return nil
             }
             group.addTask {
@@ -128,12 +128,12 @@ enum CallJob {
             while let next = await group.next() {
                 if let next {
                     answer = next
-                    stream.end()
+                    stream.flow.end()
                 } else {
                     group.cancelAll()
                 }
             }
-            return answer ?? failure(ServerStream.endedError, context: context)
+            return answer ?? failure(StreamFlow.endedError, context: context)
         }
     }
 

@@ -4,6 +4,7 @@ import NotifyCore
 import NotifyCrypto
 import NotifyDomain
 import NotifyMessages
+import NotifyProtobuf
 import NotifyWire
 import Synchronization
 
@@ -14,7 +15,9 @@ import Synchronization
 /// Two transports call it. A connection (``ServerConnectionHandler``) hands
 /// it request frames and gets response frames back, encoded on its event
 /// loop; an in-process caller (``RPCServer``'s ``InProcessEndpoint``
-/// conformance) hands it typed messages and gets typed messages back. The
+/// conformance) hands it typed messages and gets typed messages back, a
+/// stream's included: nothing in-process is encoded except an idempotency
+/// fingerprint. The
 /// path between is one generic function, ``run(_:_:context:timeoutMilliseconds:transport:)``,
 /// specialised for each method's messages and each transport's answers, so
 /// that the staged path costs no task, no existential and no allocation
@@ -82,47 +85,41 @@ final class Dispatcher: Sendable {
                 RPCError(code: .invalidArgument, message: error.message, reason: .undecodableRequest), context: context
             ))
         }
-        switch (handler, transport.role) {
-        case (.stream(let stream), .connection), (.stream(let stream), .streams):
-            runStream(stream, request, context: &context, timeoutMilliseconds: timeoutMilliseconds, transport: transport)
-        case (.stream, .unary):
-            transport.complete(CallJob.failure(Self.streamingUnsupported, context: context))
-        case (_, .streams):
-            transport.complete(CallJob.failure(
-                RPCError(code: .unimplemented, message: "\(context.method) is not a server stream", reason: .notAStream),
-                context: context
-            ))
-        case (_, .connection), (_, .unary):
-            run(
-                handler, request, context: &context, timeoutMilliseconds: timeoutMilliseconds,
-                transport: FrameCall<Response>(transport: transport)
-            )
+        if case .stream(let stream) = handler {
+            return runStream(stream, request, context: &context, timeoutMilliseconds: timeoutMilliseconds, transport: transport)
         }
+        run(
+            handler, request, context: &context, timeoutMilliseconds: timeoutMilliseconds,
+            transport: FrameCall<Response>(transport: transport)
+        )
     }
 
-    /// Runs an admitted server stream as a task until its handler returns
-    /// or the transport ends the call; its final answer goes to the stream's
-    /// `finish`.
-    private func runStream<Request: Sendable>(
-        _ handler: @escaping @Sendable (Request, ServerContext, ServerStream) async throws -> Void, _ request: Request,
-        context: inout ServerContext, timeoutMilliseconds: UInt64?, transport: any FrameTransport
+    /// Runs an admitted server stream of a connection as a task until its
+    /// handler returns or the connection ends the call; its final answer
+    /// goes to the stream's `finish`.
+    private func runStream<Request: Sendable, Response: WireMessage>(
+        _ handler: @escaping @Sendable (Request, ServerContext, ServerStream<Response>) async throws -> Void,
+        _ request: Request, context: inout ServerContext, timeoutMilliseconds: UInt64?, transport: any FrameTransport
     ) {
         guard executor.admitStream() else {
             return transport.complete(CallJob.overloaded(context))
         }
         transport.admitted(&context, timeoutMilliseconds: timeoutMilliseconds)
-        guard let open = transport.openStream(context, maxMessageSize: maxMessageSize) else {
+        guard let open = transport.openStream(context) else {
             executor.releaseStream()
             return transport.complete(CallJob.goingAway(context))
         }
+        let stream = ServerStream<Response>(
+            flow: open.flow,
+            sink: .frames(encode: { $0.serializedBuffer() }, maxMessageSize: maxMessageSize, emit: open.emit)
+        )
         let streamContext = context
         let submitted = executor.submitStream {
             open.finish(await CallJob.respond(
-                { context, stream in try await handler(request, context, stream) }, stream: open.stream, context: streamContext
+                { context, stream in try await handler(request, context, stream) }, stream: stream, context: streamContext
             ))
         }
         if !submitted {
-            open.abandon()
             executor.releaseStream()
             transport.complete(CallJob.goingAway(context))
         }
@@ -206,7 +203,7 @@ final class Dispatcher: Sendable {
     /// A typed in-process call (``InProcessEndpoint``).
     func start<Request: Sendable, Response: Sendable>(
         _ method: MethodDescriptor<Request, Response>, request: Request, metadata: Metadata,
-        deadline: ContinuousClock.Instant?, memo: TokenMemo?, on eventLoop: any EventLoop,
+        deadline: ContinuousClock.Instant?, memo: CallerMemo?, on eventLoop: any EventLoop,
         completion: @escaping @Sendable (Result<Response, RPCError>) -> Void
     ) {
         var random = random.generator
@@ -225,44 +222,71 @@ final class Dispatcher: Sendable {
         run(entry.handler, request, context: &context, timeoutMilliseconds: nil, transport: transport)
     }
 
-    /// An in-process call given as bytes; answered with a frame.
-    func start(
-        method: String, metadata: Metadata, payload: ByteBuffer, deadline: ContinuousClock.Instant?,
-        on eventLoop: any EventLoop, completion: @escaping @Sendable (ResponseFrame) -> Void
-    ) {
-        var random = random.generator
-        var context = ServerContext(
-            callID: 0, method: method, metadata: metadata, deadline: deadline, requestPayload: payload,
-            requestID: metadata["x-request-id"] ?? UUIDText.random(using: &random), logger: logger
-        )
-        let transport = LocalFrames(role: .unary, eventLoop: eventLoop, completion: completion)
-        guard acceptingLocalCalls else { return transport.complete(CallJob.goingAway(context)) }
-        dispatch(&context, timeoutMilliseconds: nil, transport: transport)
-    }
-
-    /// An in-process server stream: the stream limit and the drain apply as
-    /// on a connection; its reader paces it (see ``InProcessEndpoint``).
-    func startStream(
-        method: String, metadata: Metadata, payload: ByteBuffer,
-        onMessage: @escaping @Sendable (ByteBuffer) -> Bool,
-        completion: @escaping @Sendable (ResponseFrame) -> Void
+    /// A typed in-process server stream: refused as a connection would
+    /// refuse it (the drain, the metadata, the method, its kind, the stream
+    /// limit), then run as a task whose messages go to `onMessage` as they
+    /// are; its reader paces it (see ``InProcessEndpoint``).
+    func startStream<Request: Sendable, Response: Sendable>(
+        _ method: MethodDescriptor<Request, Response>, request: Request, metadata: Metadata,
+        onMessage: @escaping @Sendable (Response) -> Bool, completion: @escaping @Sendable (RPCError?) -> Void
     ) -> @Sendable () -> Void {
         var random = random.generator
-        var context = ServerContext(
-            callID: 0, method: method, metadata: metadata, deadline: nil, requestPayload: payload,
-            requestID: metadata["x-request-id"] ?? UUIDText.random(using: &random), logger: logger
-        )
-        let transport = LocalFrames(role: .streams(self, onMessage), eventLoop: nil, completion: completion)
-        guard acceptingLocalCalls else {
-            transport.complete(CallJob.goingAway(context))
+        let requestID = metadata["x-request-id"] ?? UUIDText.random(using: &random)
+        let refusal = acceptingLocalCalls ? CallMetadata.violation(in: metadata) : CallJob.goingAwayError
+        guard refusal == nil, let entry = router.entry(for: method) else {
+            let context = localContext(method.name, metadata, nil, nil, requestID) { ByteBuffer() }
+            completion(Self.error(of: CallJob.failure(refusal ?? Self.unknownMethod(method.name), context: context)))
             return {}
         }
-        dispatch(&context, timeoutMilliseconds: nil, transport: transport)
-        return { transport.endStream() }
+        let context = localContext(method.name, metadata, nil, nil, requestID) { [encode = entry.encode] in
+            encode(request)
+        }
+        guard case .stream(let handler) = entry.handler else {
+            completion(Self.error(of: CallJob.failure(
+                RPCError(code: .unimplemented, message: "\(method.name) is not a server stream", reason: .notAStream),
+                context: context
+            )))
+            return {}
+        }
+        guard executor.admitStream() else {
+            completion(Self.error(of: CallJob.overloaded(context)))
+            return {}
+        }
+        let flow = StreamFlow(writable: true)
+        guard let id = localStreams.add(flow) else {
+            executor.releaseStream()
+            completion(Self.error(of: CallJob.goingAway(context)))
+            return {}
+        }
+        let stream = ServerStream<Response>(flow: flow, sink: .messages(onMessage))
+        let submitted = executor.submitStream { [self] in
+            let answer = await CallJob.respond(
+                { context, stream in try await handler(request, context, stream) }, stream: stream, context: context
+            )
+            localStreams.remove(id)
+            // Ended by the drain: the reader resumes elsewhere.
+            completion(Self.error(of: acceptingLocalCalls ? answer : CallJob.goingAway(context)))
+        }
+        if !submitted {
+            localStreams.remove(id)
+            executor.releaseStream()
+            completion(Self.error(of: CallJob.goingAway(context)))
+        }
+        return { flow.end() }
+    }
+
+    /// A stream's final answer as its in-process reader gets it: nil for OK,
+    /// else the error with the metadata a response frame would carry.
+    private static func error(of answer: ResponseFrame) -> RPCError? {
+        guard answer.status != .ok else { return nil }
+        return RPCError(
+            code: answer.status, message: answer.message, reason: answer.reason,
+            fieldViolations: answer.fieldViolations, metadata: answer.metadata
+        )
     }
 
     private func localContext(
-        _ method: String, _ metadata: Metadata, _ deadline: ContinuousClock.Instant?, _ memo: TokenMemo?,
+        _ method: String, _ metadata: Metadata, _ deadline: ContinuousClock.Instant?, _ memo: CallerMemo?,
         _ requestID: String, encode: @escaping @Sendable () -> ByteBuffer
     ) -> ServerContext {
         var context = ServerContext(
@@ -311,10 +335,8 @@ protocol CallReplies<Response>: Sendable {
 }
 
 /// What carries request frames to the ``Dispatcher`` and its response
-/// frames back: a connection, or an in-process caller of raw payloads.
+/// frames back: a connection.
 protocol FrameTransport: AnyObject {
-    /// Which calls it carries.
-    var role: FrameTransportRole { get }
     /// Answers a call now, on the transport's thread.
     func complete(_ response: ResponseFrame)
     /// The call was admitted: starts its deadline.
@@ -323,25 +345,15 @@ protocol FrameTransport: AnyObject {
     var answers: (@Sendable (AnswerInbox.Answer) -> Void)? { get }
     /// Opens a server stream for an admitted call; nil when the transport
     /// takes no more (the call is answered GOING_AWAY).
-    func openStream(_ context: ServerContext, maxMessageSize: Int) -> OpenStream?
+    func openStream(_ context: ServerContext) -> OpenStream?
 }
 
-enum FrameTransportRole: Sendable {
-    /// Unary calls and server streams.
-    case connection
-    /// Unary calls only: an in-process caller of raw payloads.
-    case unary
-    /// One server stream: an in-process reader, whose messages go to the closure.
-    case streams(Dispatcher, @Sendable (ByteBuffer) -> Bool)
-}
-
-/// A stream a transport opened: the handler sends through `stream`; its
-/// final answer goes to `finish`, from its task.
+/// A stream a transport opened: its pacing, where its encoded messages go,
+/// and where its final answer goes, from its task.
 struct OpenStream: Sendable {
-    var stream: ServerStream
+    var flow: StreamFlow
+    var emit: @Sendable (ByteBuffer) -> Bool
     var finish: @Sendable (ResponseFrame) -> Void
-    /// Undoes the opening: the stream could not be started.
-    var abandon: @Sendable () -> Void = {}
 }
 
 /// A unary call off a ``FrameTransport``: answers as response frames,
@@ -428,81 +440,19 @@ struct LocalReplies<Response: Sendable>: CallReplies {
     }
 }
 
-/// An in-process call of raw payloads or a stream: answered with frames.
-final class LocalFrames: FrameTransport, Sendable {
-    let role: FrameTransportRole
-    private let eventLoop: (any EventLoop)?
-    private let completion: @Sendable (ResponseFrame) -> Void
-    /// The stream this transport opened, for its reader's early end.
-    private let stream = Mutex<ServerStream?>(nil)
-
-    init(role: FrameTransportRole, eventLoop: (any EventLoop)?, completion: @escaping @Sendable (ResponseFrame) -> Void) {
-        self.role = role
-        self.eventLoop = eventLoop
-        self.completion = completion
-    }
-
-    func complete(_ response: ResponseFrame) {
-        if let eventLoop {
-            let completion = self.completion
-            eventLoop.execute { completion(response) }
-        } else {
-            completion(response)
-        }
-    }
-
-    func admitted(_ context: inout ServerContext, timeoutMilliseconds: UInt64?) {}
-
-    var answers: (@Sendable (AnswerInbox.Answer) -> Void)? {
-        { [self] answer in
-            switch answer {
-            case .ready(let response):
-                complete(response)
-            case .build(let context, let build):
-                if let eventLoop {
-                    let completion = self.completion
-                    eventLoop.execute { completion(CallJob.respond(build, context: context)) }
-                } else {
-                    completion(CallJob.respond(build, context: context))
-                }
-            }
-        }
-    }
-
-    func openStream(_ context: ServerContext, maxMessageSize: Int) -> OpenStream? {
-        guard case .streams(let dispatcher, let onMessage) = role else { return nil }
-        let stream = ServerStream(maxMessageSize: maxMessageSize, writable: true, emit: onMessage)
-        guard let id = dispatcher.localStreams.add(stream) else { return nil }
-        self.stream.withLock { $0 = stream }
-        let completion = self.completion
-        return OpenStream(stream: stream, finish: { answer in
-            dispatcher.localStreams.remove(id)
-            // Ended by the drain: the reader resumes elsewhere.
-            completion(dispatcher.acceptingLocalCalls ? answer : CallJob.goingAway(context))
-        }, abandon: {
-            dispatcher.localStreams.remove(id)
-        })
-    }
-
-    /// The reader went away: ends the stream, if one was opened.
-    func endStream() {
-        stream.withLock { $0 }?.end()
-    }
-}
-
 /// The streams of in-process callers, so that shutdown can end them: the
 /// executor's group waits for every stream before the server returns.
 final class LocalStreams: Sendable {
     private struct State {
         var next: UInt64 = 0
-        var open: [UInt64: ServerStream] = [:]
+        var open: [UInt64: StreamFlow] = [:]
         var closed = false
     }
 
     private let state = Mutex(State())
 
     /// - Returns: the stream's id; nil once shutdown has ended them all.
-    func add(_ stream: ServerStream) -> UInt64? {
+    func add(_ stream: StreamFlow) -> UInt64? {
         state.withLock { state in
             guard !state.closed else { return nil }
             state.next += 1

@@ -2,6 +2,7 @@ import Logging
 import NotifyCore
 import NotifyDomain
 import NotifyMessages
+import NotifyProtobuf
 import NotifyStorage
 
 /// Turns any error a handler throws into the status the client sees.

@@ -1,6 +1,7 @@
 public import NIOCore
 import NotifyCore
 public import NotifyMessages
+public import NotifyProtobuf
 public import NotifyCore
 public import NotifyWire
 
@@ -55,7 +56,7 @@ public struct RPCRouter: Sendable {
     /// call with OK; throwing, with the mapped error.
     public mutating func registerStream<Request: WireMessage, Message: WireMessage>(
         _ method: MethodDescriptor<Request, Message>,
-        _ handler: @escaping @Sendable (Request, ServerContext, ServerStream) async throws -> Void
+        _ handler: @escaping @Sendable (Request, ServerContext, ServerStream<Message>) async throws -> Void
     ) {
         add(method, .stream(handler))
     }
@@ -93,7 +94,7 @@ enum MethodHandler<Request: Sendable, Response: Sendable>: Sendable {
     case inline(@Sendable (Request, ServerContext) throws -> Response)
     case task(@Sendable (Request, ServerContext) async throws -> Response)
     case staged(@Sendable (Request, ServerContext, CallCompletion<Response>) -> StagedStart<Response>)
-    case stream(@Sendable (Request, ServerContext, ServerStream) async throws -> Void)
+    case stream(@Sendable (Request, ServerContext, ServerStream<Response>) async throws -> Void)
 }
 
 /// One method of the table, as a connection's frames reach it.

@@ -28,7 +28,7 @@ public struct ServerContext: Sendable {
     public var requestID: String
     /// The caller's last token and its hash: its connection's, or the one an
     /// in-process caller passed; nil when there is none.
-    var tokenMemo: TokenMemo?
+    var tokenMemo: CallerMemo?
     /// The client's IP address, for the failed-authentication limit; nil for
     /// an in-process caller.
     var peer: String?

@@ -3,15 +3,68 @@ public import NotifyCore
 public import NotifyMessages
 import Synchronization
 
-/// The sending side of one server-streaming call, for its handler.
+/// The sending side of one server-streaming call, for its handler: its
+/// messages are `Message` values, sent as they are to an in-process reader
+/// and encoded for a connection.
 ///
-/// The connection owns the call: it ends the stream when the client cancels,
-/// goes away, or the call's deadline passes, and when the server drains. The
-/// handler only sends, and ``send(_:)`` waits while the connection's send
-/// buffer is full (and, on a connection, until the previous message reached
-/// it), so a slow reader slows its handler instead of growing the server's
-/// memory: a stream holds at most one message beyond the send buffer.
-public final class ServerStream: Sendable {
+/// The transport owns the call through the stream's ``StreamFlow``: it ends
+/// the stream when the client cancels, goes away, or the call's deadline
+/// passes, and when the server drains. The handler only sends, and
+/// ``send(_:)`` waits while the connection's send buffer is full (and, on a
+/// connection, until the previous message reached it), so a slow reader
+/// slows its handler instead of growing the server's memory: a stream holds
+/// at most one message beyond the send buffer.
+public final class ServerStream<Message: Sendable>: Sendable {
+    /// Where one message goes.
+    enum Sink: Sendable {
+        /// A connection: encoded, checked against the negotiated size, then
+        /// handed to the connection's event loop.
+        case frames(encode: @Sendable (Message) -> ByteBuffer, maxMessageSize: Int, emit: @Sendable (ByteBuffer) -> Bool)
+        /// An in-process reader, which takes the message itself.
+        case messages(@Sendable (Message) -> Bool)
+    }
+
+    /// The transport's side: writability and the end.
+    let flow: StreamFlow
+    private let sink: Sink
+
+    init(flow: StreamFlow, sink: Sink) {
+        self.flow = flow
+        self.sink = sink
+    }
+
+    /// Sends one message of the stream.
+    ///
+    /// - Throws: ``RPCError`` CANCELLED when the call has ended (its answer,
+    ///   if any, is already decided), RESOURCE_EXHAUSTED when the message
+    ///   exceeds the negotiated maximum size.
+    public func send(_ message: Message) async throws(RPCError) {
+        switch sink {
+        case .frames(let encode, let maxMessageSize, let emit):
+            let payload = encode(message)
+            guard payload.readableBytes <= maxMessageSize - 1024 else {
+                throw RPCError(
+                    code: .resourceExhausted, message: "a stream message exceeds the maximum message size",
+                    reason: .responseTooLarge
+                )
+            }
+            try await flow.deliver { emit(payload) }
+        case .messages(let emit):
+            try await flow.deliver { emit(message) }
+        }
+    }
+
+    /// Returns once the transport can take the next message, or the stream
+    /// has ended: a handler waits here before it reads what it will send, so
+    /// that a reader that does not read holds nothing of it.
+    public func waitUntilWritable() async {
+        await flow.waitUntilWritable()
+    }
+}
+
+/// A stream's pacing and end, whatever its messages: what a transport
+/// keeps of each stream it opened.
+final class StreamFlow: Sendable {
     private struct State {
         var ended = false
         var writable = true
@@ -20,50 +73,31 @@ public final class ServerStream: Sendable {
     }
 
     private let state = Mutex(State())
-    private let maxMessageSize: Int
     /// Whether the connection confirms each message with ``setWritable(_:)``
     /// once it has handed it to the socket.
     private let confirmsWrites: Bool
-    /// Hands one message payload to the connection's event loop, or to an
-    /// in-process reader; false when the reader will take no more.
-    private let emit: @Sendable (ByteBuffer) -> Bool
 
     /// - Parameters:
     ///   - confirmsWrites: the connection calls ``setWritable(_:)`` after it
-    ///     has written each message: the next ``send(_:)`` waits for that, so
-    ///     that a handler faster than the event loop cannot pile messages up
-    ///     before the channel's writability has seen the first. Without it,
-    ///     ``send(_:)`` waits only while the connection said not writable.
-    init(
-        maxMessageSize: Int, writable: Bool, confirmsWrites: Bool = false,
-        emit: @escaping @Sendable (ByteBuffer) -> Bool
-    ) {
-        self.maxMessageSize = maxMessageSize
+    ///     has written each message: the next send waits for that, so that a
+    ///     handler faster than the event loop cannot pile messages up before
+    ///     the channel's writability has seen the first. Without it, a send
+    ///     waits only while the connection said not writable.
+    init(writable: Bool, confirmsWrites: Bool = false) {
         self.confirmsWrites = confirmsWrites
-        self.emit = emit
         state.withLock { $0.writable = writable }
     }
 
-    /// Sends one message of the stream.
-    ///
-    /// - Throws: ``RPCError`` CANCELLED when the call has ended (its answer,
-    ///   if any, is already decided), RESOURCE_EXHAUSTED when the message
-    ///   exceeds the negotiated maximum size.
-    public func send<Message: WireMessage>(_ message: Message) async throws(RPCError) {
-        let payload = message.serializedBuffer()
-        guard payload.readableBytes <= maxMessageSize - 1024 else {
-            throw RPCError(
-                code: .resourceExhausted, message: "a stream message exceeds the maximum message size",
-                reason: .responseTooLarge
-            )
-        }
+    /// Waits until writable, then hands one message over with `emit`
+    /// (false: the reader takes no more).
+    func deliver(_ emit: () -> Bool) async throws(RPCError) {
         await waitUntilWritable()
         let ended = state.withLock { state in
             // Before the message goes: the connection's confirmation may come at once.
             if confirmsWrites { state.writable = false }
             return state.ended
         }
-        guard !ended, emit(payload) else {
+        guard !ended, emit() else {
             end()
             throw Self.endedError
         }
@@ -71,10 +105,7 @@ public final class ServerStream: Sendable {
 
     static let endedError = RPCError(code: .cancelled, message: "the stream has ended", reason: .streamEnded)
 
-    /// Returns once the connection can take the next message, or the stream
-    /// has ended: a handler waits here before it reads what it will send, so
-    /// that a reader that does not read holds nothing of it.
-    public func waitUntilWritable() async {
+    func waitUntilWritable() async {
         let mustWait = state.withLock { !$0.ended && !$0.writable }
         guard mustWait else { return }
         await withCheckedContinuation { continuation in

@@ -10,7 +10,7 @@ import Synchronization
 /// refused RESOURCE_EXHAUSTED THROTTLED (with retry-after) before its token
 /// is even looked at: an address guessing tokens learns nothing more until
 /// the bucket refills, at the limit's rate. Calls made in-process by the
-/// embedded gateway carry their HTTP client's address (``TokenMemo/peer``);
+/// embedded gateway carry their HTTP client's address (``CallerMemo/peer``);
 /// other in-process calls have none and are counted but not limited.
 ///
 /// Failures are counted in total, and logged at info at most once per

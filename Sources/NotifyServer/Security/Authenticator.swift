@@ -16,7 +16,7 @@ struct Authenticator: Sendable {
     /// - Parameter memo: the caller's last token, so that a token sent
     ///   again is not parsed and hashed again.
     func authenticate(
-        _ metadata: Metadata, memo: TokenMemo? = nil, known: KnownLookups, now: Timestamp = .now()
+        _ metadata: Metadata, memo: CallerMemo? = nil, known: KnownLookups, now: Timestamp = .now()
     ) throws -> Caller {
         guard let header = metadata["authorization"] else {
             throw CallerError.missingToken

@@ -33,8 +33,8 @@ struct FeedService: Sendable {
         let page = try await store.feedPage(user: user, after: after, limit: limit, maxBytes: Self.pageByteBudget)
         try Self.checkEnd(of: page, user: user, after: after)
         return ListFeedResponse(
-            notifications: page.entries, nextAfterSequence: max(page.nextAfter, after), caughtUp: page.caughtUp,
-            events: page.events.map(FeedEventMessage.init))
+            notifications: page.entries, nextAfterSequence: page.nextAfter, caughtUp: page.caughtUp,
+            sweptThrough: page.sweptThrough, events: page.events.map(FeedEventMessage.init))
     }
 
     /// The feed after the request's cursor, page by page, then live: each
@@ -52,7 +52,7 @@ struct FeedService: Sendable {
     /// with that error instead of reading on. Revoking, blocking and deleting
     /// a user wake every watcher for that check, and so does the token's
     /// expiry: a quiet feed does not keep an expired token reading.
-    func watch(_ request: ListFeedRequest, context: ServerContext, stream: ServerStream) async throws {
+    func watch(_ request: ListFeedRequest, context: ServerContext, stream: ServerStream<ListFeedResponse>) async throws {
         let (caller, user, after, limit) = try await checkedRead(request, context: context)
         // Watched before the first read, so that no commit falls in between.
         let advances = store.watchFeed(user: user)
@@ -86,7 +86,7 @@ struct FeedService: Sendable {
 
     /// The pages of ``watch(_:context:stream:)``: the backlog, then one read per wake-up.
     private func serve(
-        user: Int64, after: UInt64, limit: Int, advances: AsyncStream<Void>, context: ServerContext, stream: ServerStream
+        user: Int64, after: UInt64, limit: Int, advances: AsyncStream<Void>, context: ServerContext, stream: ServerStream<ListFeedResponse>
     ) async throws {
         var advances = advances.makeAsyncIterator()
         var cursor = after
@@ -112,15 +112,14 @@ struct FeedService: Sendable {
                 // Only an empty page can hide a cursor past the end or a
                 // user who is not there (or was deleted while watched).
                 try Self.checkEnd(of: page, user: user, after: cursor)
-                if page.entries.isEmpty && page.events.isEmpty && caughtUp {
-                    // Nothing to send, but passed-over entries still move the cursor.
-                    cursor = max(cursor, page.nextAfter)
-                    break
-                }
-                cursor = max(cursor, page.nextAfter)
+                // Expired entries passed over move the cursor without a page:
+                // once caught up, only entries, events and the swept signal are sent.
+                let passedOverOnly = page.entries.isEmpty && page.events.isEmpty && page.sweptThrough == nil
+                cursor = page.nextAfter
+                if passedOverOnly && caughtUp { break }
                 try await stream.send(ListFeedResponse(
                     notifications: page.entries, nextAfterSequence: cursor, caughtUp: page.caughtUp,
-                    events: page.events.map(FeedEventMessage.init)))
+                    sweptThrough: page.sweptThrough, events: page.events.map(FeedEventMessage.init)))
                 if page.caughtUp {
                     caughtUp = true
                     break

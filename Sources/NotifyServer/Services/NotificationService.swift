@@ -4,6 +4,7 @@ import NotifyCore
 import NotifyCrypto
 import NotifyDomain
 import NotifyMessages
+import NotifyProtobuf
 import NotifyStorage
 
 /// Notify (SelfCommunity's custom notification) and SendNotification

@@ -1948,7 +1948,7 @@ const ProtobufCMessageDescriptor notify__v1__list_feed_request__descriptor =
   (ProtobufCMessageInit) notify__v1__list_feed_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor notify__v1__list_feed_response__field_descriptors[4] =
+static const ProtobufCFieldDescriptor notify__v1__list_feed_response__field_descriptors[5] =
 {
   {
     "notifications",
@@ -1987,6 +1987,18 @@ static const ProtobufCFieldDescriptor notify__v1__list_feed_response__field_desc
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
+    "swept_through",
+    4,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Notify__V1__ListFeedResponse, has_swept_through),
+    offsetof(Notify__V1__ListFeedResponse, swept_through),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
     "events",
     5,
     PROTOBUF_C_LABEL_REPEATED,
@@ -2001,15 +2013,15 @@ static const ProtobufCFieldDescriptor notify__v1__list_feed_response__field_desc
 };
 static const unsigned notify__v1__list_feed_response__field_indices_by_name[] = {
   2,   /* field[2] = caught_up */
-  3,   /* field[3] = events */
+  4,   /* field[4] = events */
   1,   /* field[1] = next_after_sequence */
   0,   /* field[0] = notifications */
+  3,   /* field[3] = swept_through */
 };
-static const ProtobufCIntRange notify__v1__list_feed_response__number_ranges[2 + 1] =
+static const ProtobufCIntRange notify__v1__list_feed_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 5, 3 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor notify__v1__list_feed_response__descriptor =
 {
@@ -2019,10 +2031,10 @@ const ProtobufCMessageDescriptor notify__v1__list_feed_response__descriptor =
   "Notify__V1__ListFeedResponse",
   "notify.v1",
   sizeof(Notify__V1__ListFeedResponse),
-  4,
+  5,
   notify__v1__list_feed_response__field_descriptors,
   notify__v1__list_feed_response__field_indices_by_name,
-  2,  notify__v1__list_feed_response__number_ranges,
+  1,  notify__v1__list_feed_response__number_ranges,
   (ProtobufCMessageInit) notify__v1__list_feed_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

@@ -319,6 +319,15 @@ struct  Notify__V1__ListFeedResponse
   protobuf_c_boolean has_caught_up;
   protobuf_c_boolean caught_up;
   /*
+   * Set when after_sequence pointed into history removed by retention: the
+   * entries after it up to this sequence that the page does not hold were
+   * removed for good (the page starts at the oldest entry kept). Never set
+   * for expired entries, which no reader may see any more.
+   * docs/PROTOCOL.md, "Expiry and retention".
+   */
+  protobuf_c_boolean has_swept_through;
+  uint64_t swept_through;
+  /*
    * The page's state events, in sequence order. Each sequence number of a
    * feed is either a notification or an event: merge both lists by sequence.
    */
@@ -327,7 +336,7 @@ struct  Notify__V1__ListFeedResponse
 };
 #define NOTIFY__V1__LIST_FEED_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&notify__v1__list_feed_response__descriptor) \
-    , 0,NULL, 0, 0, 0, 0, 0,NULL }
+    , 0,NULL, 0, 0, 0, 0, 0, 0, 0,NULL }
 
 
 /*

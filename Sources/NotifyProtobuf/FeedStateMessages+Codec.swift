@@ -1,4 +1,5 @@
 internal import CNotifyProto
+public import NotifyMessages
 import NotifyDomain
 
 extension FeedEventMessage: MessageCodec {

@@ -51,6 +51,11 @@ public protocol WireMessage: Sendable {
     ///   `buffer` as it was: what the server would store is not what the
     ///   caller meant.
     func serializeExactly(into buffer: inout ByteBuffer) throws(MessageError)
+
+    /// The size of the protobuf encoding of `self`, in bytes, measured
+    /// without writing it: what an in-process stream's reader counts its
+    /// buffer in, so that its bound is the one a connection's reader has.
+    var serializedSize: Int { get }
 }
 
 extension WireMessage {

@@ -1,6 +1,7 @@
 internal import CNotifyProto
 import Foundation
-import NotifyDomain
+public import NotifyMessages
+public import NotifyDomain
 
 extension PutUserRequest: WireMessage, MessageCodec {
     init(reading message: Notify__V1__PutUserRequest, _ reader: FieldReader) throws(MessageError) {

@@ -52,6 +52,13 @@ extension MessageCodec {
         }
     }
 
+    public var serializedSize: Int {
+        let arena = PackArena()
+        return withExtendedLifetime(arena) {
+            protobuf_c_message_get_packed_size(UnsafePointer(arena.makeMessage(self).base))
+        }
+    }
+
     public func serializeExactly(into buffer: inout ByteBuffer) throws(MessageError) {
         let arena = PackArena()
         let message = arena.makeMessage(self)
