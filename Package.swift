@@ -132,8 +132,8 @@ let package = Package(
         .target(
             name: "NotifyGateway",
             dependencies: [
-                // NotifyCrypto for SecureRandom's request ids; no wire, no codecs: calls go through NotifyClient.
-                "NotifyClient", "NotifyCore", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyJSON", "NotifyCrypto",
+                // No wire, no codecs, no crypto: calls go through NotifyClient.
+                "NotifyClient", "NotifyCore", "NotifyTLS", "NotifyMessages", "NotifyDomain", "NotifyJSON",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),

@@ -31,7 +31,8 @@ extension GatewayResponder {
             // The reading stops when the connection goes, whatever it awaits.
             await link.untilDetached {
                 await Self.readFeed(
-                    client, watch, metadata: metadata, identity: identity, cursor: cursor, link: link, outcome: outcome)
+                    client, watch, metadata: metadata, identity: identity, contract: .gateway, cursor: cursor, link: link,
+                    outcome: outcome)
             }
         }
         if !started { outcome(.failure(Self.stopping)) }
@@ -42,10 +43,11 @@ extension GatewayResponder {
     ///
     /// A Watch refused because the query names nothing to read (a user who
     /// does not exist, a cursor past the feed's end) is the query's fault:
-    /// 400 with the parameter named, as for a malformed one.
-    private static func readFeed(
+    /// 400 with the parameter named, as for a malformed one. `contract`
+    /// names the route's (its identity headers; its errors are the route's).
+    static func readFeed(
         _ client: NotifyClient, _ watch: ListFeedRequest, metadata: Metadata, identity: RequestIdentity,
-        cursor: String, link: EventStreamLink, outcome: @escaping Outcome
+        contract: Contract, cursor: String, link: EventStreamLink, outcome: @escaping Outcome
     ) async {
         var pages = client.watchFeed(watch, metadata: metadata).makeAsyncIterator()
         var events = FeedEvents()
@@ -71,7 +73,7 @@ extension GatewayResponder {
         var headers = ResponseHeaders()
         headers.add("Content-Type", "text/event-stream; charset=utf-8")
         headers.add("Cache-Control", "no-store")
-        Problem.addIdentity(identity, contract: .gateway, to: &headers)
+        Problem.addIdentity(identity, contract: contract, to: &headers)
         outcome(.success(GatewayResponse(status: .ok, headers: headers, body: events.render(first), events: link)))
         guard let sink = await link.sink() else { return }
         do {

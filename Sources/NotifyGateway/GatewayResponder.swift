@@ -4,7 +4,6 @@ import NIOCore
 import NIOHTTP1
 import NotifyClient
 import NotifyCore
-import NotifyCrypto
 import NotifyDomain
 import NotifyMessages
 import NotifyJSON
@@ -36,7 +35,7 @@ struct GatewayResponder: Sendable {
     let tasks: GatewayTasks
     let logger: Logger
     /// Where request ids get their random bits, without a system call per request.
-    let random = SecureRandom.Source()
+    let random = RandomPool()
 
     /// Answers `request`; `completion` runs once, on `eventLoop` unless the
     /// body was parsed in a task.
@@ -67,6 +66,8 @@ struct GatewayResponder: Sendable {
             }
         case .feedEvents:
             feedEvents(request, identity: identity, outcome: outcome)
+        case .notificationStream:
+            notificationStream(request, identity: identity, outcome: outcome)
         case .healthz:
             outcome(.success(Self.json(.object(["status": .string("ok")]), status: .ok, contract: .gateway, identity: identity)))
         case .readyz:

@@ -10,6 +10,9 @@ public enum GatewayRoutes {
         case sendNotification(prefix: String)
         /// A user's feed as server-sent events → FeedService/Watch.
         case feedEvents
+        /// One device endpoint's feed (the X-UNS-ID's subscription) as
+        /// server-sent events → FeedService/Watch by subscription.
+        case notificationStream
         case healthz
         case readyz
         case openAPI
@@ -33,6 +36,10 @@ public enum GatewayRoutes {
         for prefix in ["", "/beta", "/v1.0"] {
             for path in ["\(prefix)/me/notifications/", "\(prefix)/me/notifications"] {
                 routes.append(Route(path: path, endpoint: .sendNotification(prefix: prefix), methods: ["POST"]))
+            }
+            // Subscription ids are UUIDs: "stream" can never name one.
+            for path in ["\(prefix)/me/notifications/stream", "\(prefix)/me/notifications/stream/"] {
+                routes.append(Route(path: path, endpoint: .notificationStream, methods: ["GET"]))
             }
         }
         routes.append(Route(path: "/feed/events", endpoint: .feedEvents, methods: ["GET"]))
@@ -66,7 +73,7 @@ extension GatewayRoutes.Endpoint {
     var contract: Contract {
         switch self {
         case .notify: .selfCommunity
-        case .sendNotification: .graph
+        case .sendNotification, .notificationStream: .graph
         case .feedEvents, .healthz, .readyz, .openAPI: .gateway
         }
     }

@@ -7,11 +7,21 @@ public struct ListFeedRequest: Hashable, Sendable {
     public var afterSequence: UInt64?
     /// At most this many; nil or 0: 100; the server caps it at 1000.
     public var limit: UInt32?
+    /// One device endpoint's part of the feed: its subscription id (the
+    /// X-UNS-ID). docs/PROTOCOL.md, "Device endpoints".
+    public var subscription: String?
+    /// Which entries: nil or "" all, "notify" Notify's, "graph" SendNotification's.
+    public var source: String?
 
-    public init(user: Int64? = nil, afterSequence: UInt64? = nil, limit: UInt32? = nil) {
+    public init(
+        user: Int64? = nil, afterSequence: UInt64? = nil, limit: UInt32? = nil, subscription: String? = nil,
+        source: String? = nil
+    ) {
         self.user = user
         self.afterSequence = afterSequence
         self.limit = limit
+        self.subscription = subscription
+        self.source = source
     }
 }
 

@@ -3,11 +3,13 @@ public import NotifyMessages
 public import NotifyDomain
 
 extension ListFeedRequest: WireMessage, MessageCodec {
-    init(reading message: Notify__V1__ListFeedRequest, _ reader: FieldReader) {
+    init(reading message: Notify__V1__ListFeedRequest, _ reader: FieldReader) throws(MessageError) {
         self.init(
             user: reader.scalar(message.has_user, message.user),
             afterSequence: reader.scalar(message.has_after_sequence, message.after_sequence),
-            limit: reader.scalar(message.has_limit, message.limit)
+            limit: reader.scalar(message.has_limit, message.limit),
+            subscription: try reader.string(message.subscription, "subscription"),
+            source: try reader.string(message.source, "source")
         )
     }
 
@@ -15,6 +17,8 @@ extension ListFeedRequest: WireMessage, MessageCodec {
         (message.has_user, message.user) = optionalField(user)
         (message.has_after_sequence, message.after_sequence) = optionalField(afterSequence)
         (message.has_limit, message.limit) = optionalField(limit)
+        message.subscription = arena.cString(subscription)
+        message.source = arena.cString(source)
     }
 }
 

@@ -1,4 +1,4 @@
-import NotifyCrypto
+import NotifyCore
 import NotifyDomain
 public import NotifyStorage
 
@@ -23,7 +23,7 @@ public enum NotifyService {
         )
         HealthService.register(into: &router, state: health, store: store)
         NotificationService(
-            store: store, guardrail: guardrail, communityMode: configuration.communityMode, random: SecureRandom.Source()
+            store: store, guardrail: guardrail, communityMode: configuration.communityMode, random: RandomPool()
         )
             .register(into: &router)
         FeedService(store: store, guardrail: guardrail).register(into: &router)

@@ -2,7 +2,6 @@ public import Logging
 public import NIOCore
 public import NIOPosix
 public import NotifyCore
-public import NotifyCrypto
 import NotifyDomain
 import NotifyTLS
 public import NotifyWire
@@ -27,7 +26,7 @@ public final class RPCServer: Service, Sendable {
     /// in-process callers; its limit is the server's admission control for both.
     private let executor: CallExecutor
     /// Where request ids get their random bits.
-    private let random = SecureRandom.Source()
+    private let random = RandomPool()
     /// True while connections are being refused at `maxConnections`: the
     /// log says so once per stretch, not once per connection.
     private let refusing = Atomic<Bool>(false)

@@ -61,6 +61,14 @@ public protocol Directory: Sendable {
     /// - Returns: false when there was no such subscription.
     func deleteSubscription(id: String) async throws(StorageError) -> Bool
 
+    /// Deletes up to `limit` subscriptions whose expiry is before
+    /// `expiredBefore`, in one transaction: the subscription sweep, which
+    /// passes the time before which renewal is no longer allowed
+    /// (``Subscription/renewalGraceSeconds``). Subscriptions expiring at or
+    /// after it stay.
+    /// - Returns: how many were deleted (less than `limit`: none is left).
+    func sweepSubscriptions(expiredBefore: Timestamp, limit: Int) async throws(StorageError) -> Int
+
     // MARK: The blocked list
 
     /// Blocks the principal (an app or a user); blocking it again changes nothing.

@@ -76,6 +76,61 @@ public enum FeedEnd: Hashable, Sendable {
     case noSuchUser
 }
 
+/// Which entries of a feed a read returns: the others are passed over,
+/// as expired ones are (the page's ``FeedPage/nextAfter`` moves past them).
+///
+/// A device endpoint reads its user's feed through one: docs/PROTOCOL.md,
+/// "Device endpoints".
+public struct FeedFilter: Hashable, Sendable {
+    /// Which call made an entry.
+    public enum Source: String, Hashable, Sendable {
+        /// Notify (SelfCommunity's custom notification).
+        case notify
+        /// SendNotification (Graph's notification).
+        case graph
+    }
+
+    /// A device endpoint: the application (its targetHostName) and the
+    /// platform of a subscription.
+    public struct Endpoint: Hashable, Sendable {
+        public var app: String
+        public var platform: Platform
+
+        public init(app: String, platform: Platform) {
+            self.app = app
+            self.platform = platform
+        }
+    }
+
+    /// Only the entries this call made; nil: both kinds.
+    public var source: Source?
+    /// Only what targets this endpoint: every Notify entry, and the
+    /// SendNotification entries whose application is its application and
+    /// whose platforms include its platform. nil: every entry.
+    public var endpoint: Endpoint?
+
+    public init(source: Source? = nil, endpoint: Endpoint? = nil) {
+        self.source = source
+        self.endpoint = endpoint
+    }
+
+    /// Every entry (expired ones aside).
+    public static let all = FeedFilter()
+
+    /// Whether `notification` passes: the rule the store applies in its read,
+    /// stated once in Swift for the tests and for readers without SQL.
+    public func admits(_ content: NotificationContent) -> Bool {
+        switch content {
+        case .custom:
+            return source != .graph
+        case .graph(let graph):
+            guard source != .notify else { return false }
+            guard let endpoint else { return true }
+            return graph.targetHostName == endpoint.app && graph.platforms.contains(endpoint.platform)
+        }
+    }
+}
+
 /// One page of a feed, cut by count and by bytes.
 public struct FeedPage: Hashable, Sendable {
     /// The entries, oldest first.
@@ -164,6 +219,9 @@ public struct FeedPage: Hashable, Sendable {
 ///   background. Sequence numbers stay as they were (never reused); a
 ///   cursor into history removed by retention reads from the oldest entry
 ///   kept, and its page says so (``FeedPage/sweptThrough``).
+/// - **Filters.** A read with a ``FeedFilter`` returns exactly the entries
+///   it admits, in order, and passes over the others as it passes over
+///   expired ones: bounded per page, the cursor moving past them.
 ///
 /// Implementations must not block the caller's thread: they run database
 /// work on their own threads or tasks.
@@ -215,7 +273,14 @@ public protocol NotificationLog: FeedStateLog {
     /// moves past them. A page passes over at most ``FeedPage/maxPassedOver``
     /// of them (then it is not caught up), so its cost stays bounded.
     /// A cursor before the feed's ``FeedPage/sweptThrough`` reads from there.
-    func feedPage(user: Int64, after: UInt64, limit: Int, maxBytes: Int, now: Timestamp) async throws(StorageError) -> FeedPage
+    ///
+    /// Entries `filter` does not admit are passed over the same way (and
+    /// count against the same bound): a device endpoint's reader resuming
+    /// from ``FeedPage/nextAfter`` neither skips nor repeats an entry it may
+    /// see, however many it may not see came in between.
+    func feedPage(
+        user: Int64, after: UInt64, limit: Int, maxBytes: Int, now: Timestamp, filter: FeedFilter
+    ) async throws(StorageError) -> FeedPage
 
     /// Wake-ups after each commit that may have advanced `user`'s feed,
     /// from the moment of the call: a live reader watches first, then reads
@@ -250,9 +315,18 @@ extension NotificationLog {
         }.get()
     }
 
-    /// ``feedPage(user:after:limit:maxBytes:now:)`` at the current time.
-    public func feedPage(user: Int64, after: UInt64, limit: Int, maxBytes: Int) async throws(StorageError) -> FeedPage {
-        try await feedPage(user: user, after: after, limit: limit, maxBytes: maxBytes, now: .now())
+    /// ``feedPage(user:after:limit:maxBytes:now:filter:)`` at the current time.
+    public func feedPage(
+        user: Int64, after: UInt64, limit: Int, maxBytes: Int, filter: FeedFilter = .all
+    ) async throws(StorageError) -> FeedPage {
+        try await feedPage(user: user, after: after, limit: limit, maxBytes: maxBytes, now: .now(), filter: filter)
+    }
+
+    /// ``feedPage(user:after:limit:maxBytes:now:filter:)`` of every entry.
+    public func feedPage(
+        user: Int64, after: UInt64, limit: Int, maxBytes: Int, now: Timestamp
+    ) async throws(StorageError) -> FeedPage {
+        try await feedPage(user: user, after: after, limit: limit, maxBytes: maxBytes, now: now, filter: .all)
     }
 
     /// A user's feed entries with `sequence > after`, oldest first, at most

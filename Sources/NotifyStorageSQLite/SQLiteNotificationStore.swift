@@ -132,6 +132,7 @@ public final class SQLiteNotificationStore: NotificationStore {
                 group.addTask { await engine.runFanOut(fanOutSignals) }
                 group.addTask { await engine.runWritabilityProbe(probeSignals) }
                 group.addTask { await engine.runSweeper() }
+                group.addTask { await engine.runSubscriptionSweeper() }
                 // Not cancellable: once the queue is closed, the writer ends
                 // after the last accepted append, and only then may the
                 // database close.
@@ -316,6 +317,13 @@ public final class SQLiteNotificationStore: NotificationStore {
         return try row?.subscription()
     }
 
+    /// Deletes subscriptions that expired before `expiredBefore`, at most
+    /// `limit` of them, in one transaction; the store's `run()` calls it
+    /// every ``SQLiteStoreConfiguration/subscriptionSweepInterval``.
+    public func sweepSubscriptions(expiredBefore: Timestamp, limit: Int) async throws(StorageError) -> Int {
+        try await engine.sweepSubscriptions(expiredBefore: expiredBefore, limit: limit)
+    }
+
     public func deleteSubscription(id: String) async throws(StorageError) -> Bool {
         try await engine.write("deleting subscription") { db in
             try SubscriptionRow.deleteOne(db, key: id)
@@ -417,21 +425,22 @@ public final class SQLiteNotificationStore: NotificationStore {
     }
 
     public func feedPage(
-        user: Int64, after: UInt64, limit: Int, maxBytes: Int, now: Timestamp
+        user: Int64, after: UInt64, limit: Int, maxBytes: Int, now: Timestamp, filter: FeedFilter
     ) async throws(StorageError) -> FeedPage {
         guard limit > 0 else { return FeedPage(entries: [], caughtUp: false, nextAfter: after) }
         let cursor = Int64(clamping: after)
         let now = now.storedMicroseconds
         return try await engine.read("reading a feed") { db in
             let (events, eventsComplete) = try Self.events(db, user: user, after: cursor, limit: limit)
-            return try Self.notificationPage(db, user: user, cursor: cursor, limit: limit, maxBytes: maxBytes, now: now)
-                .merging(events: events, eventsComplete: eventsComplete, after: after, limit: limit, maxBytes: maxBytes)
+            return try Self.notificationPage(
+                db, user: user, cursor: cursor, limit: limit, maxBytes: maxBytes, now: now, filter: filter
+            ).merging(events: events, eventsComplete: eventsComplete, after: after, limit: limit, maxBytes: maxBytes)
         }
     }
 
-    /// The notifications of a page (``feedPage(user:after:limit:maxBytes:now:)``), before its events.
+    /// The notifications of a page (``feedPage(user:after:limit:maxBytes:now:filter:)``), before its events.
     private static func notificationPage(
-        _ db: Database, user: Int64, cursor: Int64, limit: Int, maxBytes: Int, now: Int64
+        _ db: Database, user: Int64, cursor: Int64, limit: Int, maxBytes: Int, now: Int64, filter: FeedFilter
     ) throws -> FeedPage {
         // Where retention has cut the feed: a cursor before it is told
         // (the page itself still starts right after the cursor, so an
@@ -443,16 +452,24 @@ public final class SQLiteNotificationStore: NotificationStore {
         // page is caught up. Rows are read one at a time, and a row's
         // content is measured before it is decoded, so a page of large
         // entries never holds more than its budget and the one row it
-        // stops at. An expired row is passed over without its content
-        // (the CASE leaves it unread), at most maxPassedOver of them.
+        // stops at. An expired row, or one the filter does not admit,
+        // is passed over without its content leaving SQLite (the CASE
+        // answers NULL for it), at most maxPassedOver of them. One
+        // statement serves every filter: an absent part binds NULL.
         let statement = try db.cachedStatement(
             sql: """
                 SELECT f.seq, n.expires_at, n.id, n.created_at, n.kind,
-                    CASE WHEN n.expires_at <= ? THEN NULL ELSE n.content END, f.read, f.action_state
+                    CASE WHEN n.expires_at <= :now
+                        OR (:kind IS NOT NULL AND n.kind <> :kind)
+                        OR (:app IS NOT NULL AND n.kind = 'graph' AND (
+                            json_extract(n.content, '$.targetHostName') IS NOT :app
+                            OR NOT EXISTS (
+                                SELECT 1 FROM json_each(n.content, '$.platforms') WHERE json_each.value = :platform)))
+                    THEN NULL ELSE n.content END, f.read, f.action_state
                 FROM feed f JOIN notifications n ON n.serial = f.notification
-                WHERE f.user = ? AND f.seq > ?
+                WHERE f.user = :user AND f.seq > :after
                 ORDER BY f.seq
-                LIMIT ?
+                LIMIT :scan
                 """)
         var entries: [NotifyDomain.Notification] = []
         entries.reserveCapacity(min(limit, 1024))
@@ -463,11 +480,21 @@ public final class SQLiteNotificationStore: NotificationStore {
             FeedPage(entries: entries, caughtUp: caughtUp, nextAfter: UInt64(max(0, next)), sweptThrough: sweptThrough)
         }
         let scan = limit.addingReportingOverflow(FeedPage.maxPassedOver + 1)
+        let kind: String? = switch filter.source {
+        case .notify?: StoredContent.customKind
+        case .graph?: StoredContent.graphKind
+        case nil: nil
+        }
         let rows = try Row.fetchCursor(
-            statement, arguments: [now, user, cursor, scan.overflow ? Int.max : scan.partialValue])
+            statement,
+            arguments: [
+                "now": now, "kind": kind, "app": filter.endpoint?.app, "platform": filter.endpoint?.platform.rawValue,
+                "user": user, "after": cursor, "scan": scan.overflow ? Int.max : scan.partialValue,
+            ])
         while let row = try rows.next() {
             let sequence: Int64 = row[0]
-            if let expiresAt: Int64 = row[1], expiresAt <= now {
+            // NULL content: expired, or not admitted by the filter.
+            guard let content: String = row[5] else {
                 guard passed < FeedPage.maxPassedOver else { return page(caughtUp: false) }
                 passed += 1
                 next = sequence
@@ -475,7 +502,6 @@ public final class SQLiteNotificationStore: NotificationStore {
             }
             guard entries.count < limit else { return page(caughtUp: false) }
             let id: String = row[2]
-            let content: String = row[5]
             let size = FeedPage.size(ofContent: content.utf8.count, id: id.utf8.count)
             if !entries.isEmpty && bytes + size > maxBytes { return page(caughtUp: false) }
             bytes += size

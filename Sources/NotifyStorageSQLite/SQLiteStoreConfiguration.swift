@@ -65,6 +65,13 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
     /// Rows the sweeper removes per transaction: the longest an append
     /// waits behind it is one such transaction.
     public var sweepBatchSize: Int
+    /// How often subscriptions expired longer ago than their renewal grace
+    /// period (``Subscription/renewalGraceSeconds``) are deleted, at most
+    /// ``subscriptionSweepBatchSize`` per transaction; zero: never.
+    /// docs/OPERATIONS.md, "The sweeper".
+    public var subscriptionSweepInterval: Duration = .seconds(60)
+    /// Subscriptions one transaction of that sweep deletes, at most.
+    public var subscriptionSweepBatchSize = 500
 
     public init(
         busyTimeout: Duration = .seconds(5),

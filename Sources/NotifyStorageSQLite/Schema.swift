@@ -133,6 +133,11 @@ enum Schema {
                 ALTER TABLE feed_heads ADD COLUMN swept_through INTEGER NOT NULL DEFAULT 0;
                 """)
         }
+        // Device endpoints: the subscription sweep finds subscriptions past
+        // their renewal grace period by their expiry.
+        migrator.registerMigration("v4-subscriptions-expiry") { db in
+            try db.execute(sql: "CREATE INDEX subscriptions_expires_at ON subscriptions (expires_at)")
+        }
         // The state of feed entries (docs/PROTOCOL.md, "Feed state"):
         // - feed.read, feed.action_state: each entry's state (0 and NULL, the
         //   defaults, cost no bytes in a row); a deleted entry's row is gone;
@@ -142,7 +147,7 @@ enum Schema {
         // - feed_events: the state changes, each numbered from the same head
         //   as the notifications (a sequence is in feed or here, never both).
         // Changes by id find an entry by v3's feed_notification index.
-        migrator.registerMigration("v4-feed-state") { db in
+        migrator.registerMigration("v5-feed-state") { db in
             try db.execute(sql: """
                 ALTER TABLE feed ADD COLUMN read INTEGER NOT NULL DEFAULT 0;
                 ALTER TABLE feed ADD COLUMN action_state TEXT;

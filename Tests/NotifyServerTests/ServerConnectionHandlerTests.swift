@@ -5,7 +5,6 @@ import NIOEmbedded
 import NotifyMessages
 import NotifyProtobuf
 @testable import NotifyServer
-import NotifyCrypto
 import NotifyTLS
 import NotifyWire
 import Synchronization
@@ -100,7 +99,7 @@ struct ServerConnectionHandlerTests {
             maxMessageSize: configuration.maxMessageSize, logger: logger
         )
         let handler = ServerConnectionHandler(
-            configuration: configuration, dispatcher: dispatcher, random: SecureRandom.Source(), logger: logger
+            configuration: configuration, dispatcher: dispatcher, random: RandomPool(), logger: logger
         )
         let reads = ReadCounter()
         let channel = EmbeddedChannel()

@@ -30,15 +30,6 @@ struct CryptoTests {
         #expect(a != b)
     }
 
-    @Test("SecureRandom.Source hands out each drawn word once, across refills, and no two sources agree")
-    func secureRandomSource() {
-        let first = SecureRandom.Source()
-        var second = SecureRandom.Source().generator
-        // 512 words per draw: 600 cross a refill.
-        let words = (0..<600).map { _ in first.next() } + (0..<600).map { _ in second.next() }
-        #expect(Set(words).count == words.count)
-    }
-
     @Test("Base64URL uses - and _ and no padding (RFC 4648 vectors)")
     func base64URL() {
         #expect(Base64URL.encode([]) == "")

@@ -16,4 +16,6 @@ public enum Action: Hashable, Sendable {
     case createSubscription(user: Int64, app: String)
     /// RenewSubscription, DeleteSubscription.
     case manageSubscription(Subscription)
+    /// Reading one device endpoint's part of a feed: List or Watch by subscription.
+    case readSubscription(Subscription)
 }

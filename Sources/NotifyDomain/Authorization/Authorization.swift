@@ -14,7 +14,9 @@ public enum Authorization {
     ///   requiring the admin role.
     /// - SendNotification, renewing and deleting a subscription: the
     ///   application that owns the subscription, or its user.
-    /// - Reading a feed: its user.
+    /// - Reading a feed: its user. Reading a device endpoint's part of it
+    ///   (by subscription): the subscription's user or its application, as
+    ///   for creating it.
     /// - Creating a subscription: the application it is for, or its user.
     ///
     /// - Throws: ``AuthorizationError`` saying what would have been required.
@@ -34,6 +36,11 @@ public enum Authorization {
             throw AuthorizationError(
                 reason: .notSubscriptionOwner,
                 message: "Only the subscription's application, its user or an administrator may use subscription \(subscription.id).")
+        case .readSubscription(let subscription):
+            if caller.actsAs(app: subscription.app) || caller.actsAs(user: subscription.user) { return }
+            throw AuthorizationError(
+                reason: .notSubscriptionOwner,
+                message: "Only the subscription's application, its user or an administrator may read subscription \(subscription.id).")
         case .readFeed(let user):
             if caller.actsAs(user: user) { return }
             throw AuthorizationError(

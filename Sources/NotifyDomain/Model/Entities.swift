@@ -82,6 +82,22 @@ public struct Subscription: Hashable, Sendable {
     public var deviceID: String?
     public var expiresAt: Timestamp
 
+    /// How long after its expiry a subscription may still be renewed back
+    /// to life (keeping its id); past it renewal is refused and the store
+    /// sweeps it. docs/PROTOCOL.md, "Device endpoints".
+    public static let renewalGraceSeconds: Int64 = 24 * 3600
+
+    /// Whether the subscription has expired at `now`: it then receives nothing.
+    public func isExpired(at now: Timestamp) -> Bool {
+        expiresAt <= now
+    }
+
+    /// Whether it may still be renewed at `now`: not expired, or expired
+    /// within ``renewalGraceSeconds``.
+    public func isRenewable(at now: Timestamp) -> Bool {
+        expiresAt.adding(seconds: Self.renewalGraceSeconds) > now
+    }
+
     public init(id: String, user: Int64, app: String, platform: Platform, deviceID: String?, expiresAt: Timestamp) {
         self.id = id
         self.user = user

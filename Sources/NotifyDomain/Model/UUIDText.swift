@@ -6,7 +6,7 @@ public import Foundation
 /// which on Linux opens and reads `/dev/urandom` each time: that showed as
 /// 4 % of the server's CPU when every call got a request id. The server's
 /// per-call ids pass a user-space generator (NotifyCrypto's
-/// `SecureRandom.Generator`); the default makes system calls.
+/// `RandomPool.Generator`); the default makes system calls.
 public enum UUIDText {
     /// A version 4 UUID (RFC 9562 §5.4): 122 random bits.
     public static func random() -> String {

@@ -1,7 +1,6 @@
 import Logging
 import NIOCore
 import NotifyCore
-import NotifyCrypto
 import NotifyDomain
 import NotifyTLS
 import NotifyWire
@@ -38,7 +37,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     private var context: ChannelHandlerContext?
     /// Where request ids get their random bits.
-    private var random: SecureRandom.Generator
+    private var random: RandomPool.Generator
     private var outbox = FrameOutbox()
     /// A flush is coming anyway (the end of a read burst or of an inbox drain):
     /// writes need not schedule one.
@@ -62,7 +61,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     init(
         configuration: ServerConfiguration,
         dispatcher: Dispatcher,
-        random: SecureRandom.Source,
+        random: RandomPool,
         logger: Logger
     ) {
         self.random = random.generator

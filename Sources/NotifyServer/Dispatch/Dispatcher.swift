@@ -1,7 +1,6 @@
 import Logging
 import NIOCore
 import NotifyCore
-import NotifyCrypto
 import NotifyDomain
 import NotifyMessages
 import NotifyProtobuf
@@ -33,7 +32,7 @@ final class Dispatcher: Sendable {
     /// The in-process callers' streams, which no connection's drain ends.
     let localStreams = LocalStreams()
     /// Where in-process calls' request ids get their random bits.
-    private let random = SecureRandom.Source()
+    private let random = RandomPool()
     private let logger: Logger
 
     init(router: RPCRouter, executor: CallExecutor, maxMessageSize: Int, logger: Logger) {
@@ -81,9 +80,7 @@ final class Dispatcher: Sendable {
         do throws(MessageError) {
             request = try Request(serializedBytes: context.requestPayload)
         } catch {
-            return transport.complete(CallJob.failure(
-                RPCError(code: .invalidArgument, message: error.message, reason: .undecodableRequest), context: context
-            ))
+            return transport.complete(CallJob.failure(ErrorMapping.rpcError(for: error), context: context))
         }
         if case .stream(let stream) = handler {
             return runStream(stream, request, context: &context, timeoutMilliseconds: timeoutMilliseconds, transport: transport)

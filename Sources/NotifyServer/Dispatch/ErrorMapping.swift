@@ -19,8 +19,8 @@ import NotifyStorage
 ///
 /// Outside this table, the transport's own refusals stay where their rule is,
 /// since they answer a frame or a call before any handler runs, or after it:
-/// the ``Dispatcher``'s UNKNOWN_METHOD, UNDECODABLE_REQUEST (a payload that does
-/// not decode), STREAMING_UNSUPPORTED and NOT_A_STREAM; ``CallMetadata``'s
+/// the ``Dispatcher``'s UNKNOWN_METHOD, STREAMING_UNSUPPORTED and NOT_A_STREAM
+/// (a payload that does not decode gets ``rpcError(for:)`` here); ``CallMetadata``'s
 /// INVALID_METADATA; the executor's admission (OVERLOADED) and drain
 /// (GOING_AWAY); the connection's TOO_MANY_CALLS, GOING_AWAY, DEADLINE_EXCEEDED
 /// and RESPONSE_TOO_LARGE; ``ServerStream``'s RESPONSE_TOO_LARGE and
@@ -28,6 +28,11 @@ import NotifyStorage
 enum ErrorMapping {
     /// The `retry-after` of STORE_UNAVAILABLE: a full disk is not a matter of one second.
     static let storeUnavailableRetryAfterSeconds = 30
+
+    /// A request whose bytes do not decode as its method's message.
+    static func rpcError(for error: MessageError) -> RPCError {
+        RPCError(code: .invalidArgument, message: error.message, reason: .undecodableRequest)
+    }
 
     static func rpcError(for error: any Error, logger: Logger) -> RPCError {
         switch error {
@@ -47,7 +52,7 @@ enum ErrorMapping {
         case let error as AuthorizationError:
             return RPCError(code: .permissionDenied, message: error.message, reason: reason(for: error.reason))
         case let error as MessageError:
-            return RPCError(code: .invalidArgument, message: error.message, reason: .undecodableRequest)
+            return rpcError(for: error)
         case let error as StorageError:
             return storage(error, logger: logger)
         case is CancellationError:
@@ -86,6 +91,12 @@ enum ErrorMapping {
             return RPCError(code: .notFound, message: "no subscription \(id)", reason: .subscriptionNotFound)
         case .subscriptionExpired(let id):
             return RPCError(code: .notFound, message: "subscription \(id) has expired", reason: .subscriptionExpired)
+        case .renewalGracePassed(let id):
+            return RPCError(
+                code: .notFound,
+                message: "subscription \(id) expired more than \(Subscription.renewalGraceSeconds / 3600) h ago: "
+                    + "past its renewal grace period; create a new subscription",
+                reason: .subscriptionExpired)
         case .notBlocked:
             return RPCError(code: .notFound, message: "the caller is not blocked", reason: .notBlocked)
         case .tokenNotFound(let id):

@@ -258,7 +258,12 @@ final class CachedLookups: Sendable {
         tokens.evictAll()
         log.wakeFeedWatchers()
     }
-    func subscriptionChanged(_ id: String) { subscriptions.evict(id) }
+    /// A subscription was renewed or deleted: live readers of device
+    /// endpoints check theirs again (a deleted one ends its Watch).
+    func subscriptionChanged(_ id: String) {
+        subscriptions.evict(id)
+        log.wakeFeedWatchers()
+    }
 
     private struct NotCached: Error {}
 }

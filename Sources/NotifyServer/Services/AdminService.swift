@@ -71,7 +71,13 @@ struct AdminService: Sendable {
             let caller = try await guardrail.authenticate(context)
             let subscription = try await existingSubscription(request.id)
             try await guardrail.authorize(caller, for: .manageSubscription(subscription), context: context)
-            let expiresAt = Timestamp.now().truncatedToMilliseconds.adding(seconds: Int64(try Self.lifetime(request.ttlSeconds)))
+            // Renewal keeps the id, and brings an expired subscription back
+            // within the grace period only (docs/PROTOCOL.md, "Device endpoints").
+            let now = Timestamp.now().truncatedToMilliseconds
+            guard subscription.isRenewable(at: now) else {
+                throw ServiceError.renewalGracePassed(subscription.id)
+            }
+            let expiresAt = now.adding(seconds: Int64(try Self.lifetime(request.ttlSeconds)))
             defer { guardrail.lookups.subscriptionChanged(subscription.id) }
             guard let renewed = try await store.renewSubscription(id: subscription.id, expiresAt: expiresAt) else {
                 throw ServiceError.subscriptionNotFound(subscription.id)

@@ -29,8 +29,10 @@ struct FeedService: Sendable {
     }
 
     func list(_ request: ListFeedRequest, context: ServerContext) async throws -> ListFeedResponse {
-        let (_, user, after, limit) = try await checkedRead(request, context: context)
-        let page = try await store.feedPage(user: user, after: after, limit: limit, maxBytes: Self.pageByteBudget)
+        let read = try await checkedRead(request, context: context)
+        let (user, after) = (read.user, read.after)
+        let page = try await store.feedPage(
+            user: user, after: after, limit: read.limit, maxBytes: Self.pageByteBudget, filter: read.filter)
         try Self.checkEnd(of: page, user: user, after: after)
         return ListFeedResponse(
             notifications: page.entries, nextAfterSequence: page.nextAfter, caughtUp: page.caughtUp,
@@ -52,22 +54,63 @@ struct FeedService: Sendable {
     /// with that error instead of reading on. Revoking, blocking and deleting
     /// a user wake every watcher for that check, and so does the token's
     /// expiry: a quiet feed does not keep an expired token reading.
+    ///
+    /// A Watch by subscription (a device endpoint) also checks its
+    /// subscription at every wake-up and at its expiry: deleted, it ends
+    /// with SUBSCRIPTION_NOT_FOUND; expired and not renewed, with
+    /// SUBSCRIPTION_EXPIRED (renewing and deleting wake the watchers).
     func watch(_ request: ListFeedRequest, context: ServerContext, stream: ServerStream<ListFeedResponse>) async throws {
-        let (caller, user, after, limit) = try await checkedRead(request, context: context)
+        let read = try await checkedRead(request, context: context)
         // Watched before the first read, so that no commit falls in between.
-        let advances = store.watchFeed(user: user)
-        guard let expiry = caller.expiresAt else {
-            return try await serve(user: user, after: after, limit: limit, advances: advances, context: context, stream: stream)
+        let advances = store.watchFeed(user: read.user)
+        guard read.caller.expiresAt != nil || read.subscription != nil else {
+            return try await serve(read, advances: advances, context: context, stream: stream)
         }
-        // Both children end only by throwing: the first error ends the call.
+        // Every child ends only by throwing: the first error ends the call.
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                try await serve(user: user, after: after, limit: limit, advances: advances, context: context, stream: stream)
+            group.addTask { try await serve(read, advances: advances, context: context, stream: stream) }
+            if let expiry = read.caller.expiresAt {
+                group.addTask { try await endAtExpiry(expiry, context: context) }
             }
-            group.addTask { try await endAtExpiry(expiry, context: context) }
+            if let subscription = read.subscription {
+                group.addTask { try await endAtExpiry(of: subscription) }
+            }
             defer { group.cancelAll() }
             try await group.next()
         }
+    }
+
+    /// Waits until just past the subscription's expiry, then reads it again:
+    /// renewed since, it waits for the new expiry; still expired, the watch
+    /// ends with SUBSCRIPTION_EXPIRED; gone, with SUBSCRIPTION_NOT_FOUND.
+    private func endAtExpiry(of subscription: Subscription) async throws {
+        var expiry = subscription.expiresAt
+        while true {
+            try await Self.sleep(until: expiry)
+            if expiry <= .now() {
+                expiry = try await currentSubscription(subscription.id).expiresAt
+            }
+        }
+    }
+
+    /// The subscription as it stands (the cache's: RenewSubscription and
+    /// DeleteSubscription evict it), refused when gone or expired.
+    /// - Throws: ``ServiceError/subscriptionNotFound(_:)``, ``ServiceError/subscriptionExpired(_:)``.
+    private func currentSubscription(_ id: String) async throws -> Subscription {
+        guard let subscription = try await guardrail.lookups.subscription(id: id) else {
+            throw ServiceError.subscriptionNotFound(id)
+        }
+        guard !subscription.isExpired(at: .now()) else {
+            throw ServiceError.subscriptionExpired(id)
+        }
+        return subscription
+    }
+
+    /// Sleeps until just past `expiry`, a day at a time at most (a token
+    /// or a subscription may outlive what one sleep can wait).
+    private static func sleep(until expiry: Timestamp) async throws {
+        let left = expiry.microseconds(since: .now())
+        try await Task.sleep(for: .microseconds(min(max(0, left), 86_400_000_000)) + Self.expiryMargin)
     }
 
     /// How long after its token's expiry a watch checks its caller to end.
@@ -78,24 +121,29 @@ struct FeedService: Sendable {
     /// token may outlive what one sleep can wait.
     private func endAtExpiry(_ expiry: Timestamp, context: ServerContext) async throws {
         while true {
-            let left = expiry.microseconds(since: .now())
-            try await Task.sleep(for: .microseconds(min(max(0, left), 86_400_000_000)) + Self.expiryMargin)
+            try await Self.sleep(until: expiry)
             if expiry <= .now() { _ = try await guardrail.reauthenticate(context) }
         }
     }
 
     /// The pages of ``watch(_:context:stream:)``: the backlog, then one read per wake-up.
     private func serve(
-        user: Int64, after: UInt64, limit: Int, advances: AsyncStream<Void>, context: ServerContext, stream: ServerStream<ListFeedResponse>
+        _ read: CheckedRead, advances: AsyncStream<Void>, context: ServerContext, stream: ServerStream<ListFeedResponse>
     ) async throws {
+        let (user, limit, filter) = (read.user, read.limit, read.filter)
         var advances = advances.makeAsyncIterator()
-        var cursor = after
+        var cursor = read.after
         var caughtUp = false
         var woken = false
         repeat {
             if woken {
                 let caller = try await guardrail.reauthenticate(context)
-                try await guardrail.authorize(caller, for: .readFeed(user: user), context: context)
+                if let subscription = read.subscription {
+                    let current = try await currentSubscription(subscription.id)
+                    try await guardrail.authorize(caller, for: .readSubscription(current), context: context)
+                } else {
+                    try await guardrail.authorize(caller, for: .readFeed(user: user), context: context)
+                }
             }
             woken = true
             while true {
@@ -103,7 +151,8 @@ struct FeedService: Sendable {
                 await stream.waitUntilWritable()
                 let page: FeedPage
                 do {
-                    page = try await store.feedPage(user: user, after: cursor, limit: limit, maxBytes: Self.pageByteBudget)
+                    page = try await store.feedPage(
+                        user: user, after: cursor, limit: limit, maxBytes: Self.pageByteBudget, filter: filter)
                 } catch {
                     // A read cut short because the call ended is no storage failure.
                     if Task.isCancelled { throw CancellationError() }
@@ -156,18 +205,63 @@ struct FeedService: Sendable {
         }
     }
 
-    /// Authenticates and authorizes a read of a feed; the caller, user, cursor and page size.
-    private func checkedRead(
-        _ request: ListFeedRequest, context: ServerContext
-    ) async throws -> (caller: Caller, user: Int64, after: UInt64, limit: Int) {
+    /// A read that passed its checks: who reads what, from where.
+    struct CheckedRead: Sendable {
+        var caller: Caller
+        var user: Int64
+        var after: UInt64
+        var limit: Int
+        var filter: FeedFilter
+        /// The device endpoint read, when the request named one.
+        var subscription: Subscription?
+    }
+
+    /// Authenticates and authorizes a read of a feed, or of one device
+    /// endpoint's part of it (docs/PROTOCOL.md, "Device endpoints").
+    ///
+    /// By subscription, the checks run in SendNotification's order: the
+    /// subscription must exist (NOT_FOUND SUBSCRIPTION_NOT_FOUND), the
+    /// caller must be its user, its application or an administrator
+    /// (PERMISSION_DENIED NOT_SUBSCRIPTION_OWNER), and it must not have
+    /// expired (NOT_FOUND SUBSCRIPTION_EXPIRED). `user`, when set, must be
+    /// the subscription's.
+    private func checkedRead(_ request: ListFeedRequest, context: ServerContext) async throws -> CheckedRead {
         let caller = try await guardrail.authenticate(context)
-        guard let user = request.user else {
-            throw ServiceError.missingField("user")
+        var filter = FeedFilter()
+        switch request.source ?? "" {
+        case "": break
+        case "notify": filter.source = .notify
+        case "graph": filter.source = .graph
+        default: throw ServiceError.invalidField("source", "Must be notify or graph, or absent for every entry.")
         }
-        try await guardrail.authorize(caller, for: .readFeed(user: user), context: context)
+        let user: Int64
+        var subscription: Subscription?
+        if let id = request.subscription, !id.isEmpty {
+            guard let found = try await guardrail.lookups.subscription(id: id) else {
+                throw ServiceError.subscriptionNotFound(id)
+            }
+            try await guardrail.authorize(caller, for: .readSubscription(found), context: context)
+            if let asked = request.user, asked != found.user {
+                throw ServiceError.invalidField("user", "Must be the subscription's user, \(found.user), or absent.")
+            }
+            guard !found.isExpired(at: .now()) else {
+                throw ServiceError.subscriptionExpired(id)
+            }
+            user = found.user
+            filter.endpoint = FeedFilter.Endpoint(app: found.app, platform: found.platform)
+            subscription = found
+        } else {
+            guard let asked = request.user else {
+                throw ServiceError.missingField("user")
+            }
+            try await guardrail.authorize(caller, for: .readFeed(user: asked), context: context)
+            user = asked
+        }
         var limit = request.limit ?? 0
         if limit == 0 { limit = Self.defaultPageSize }
         limit = min(limit, Self.maximumPageSize)
-        return (caller, user, request.afterSequence ?? 0, Int(limit))
+        return CheckedRead(
+            caller: caller, user: user, after: request.afterSequence ?? 0, limit: Int(limit), filter: filter,
+            subscription: subscription)
     }
 }

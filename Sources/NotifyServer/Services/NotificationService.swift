@@ -18,7 +18,7 @@ struct NotificationService: Sendable {
     let guardrail: CallerGuard
     let communityMode: CommunityMode
     /// Where notification ids get their random bits.
-    let random: SecureRandom.Source
+    let random: RandomPool
 
     func register(into router: inout RPCRouter) {
         router.registerStaged(NotifyMethods.notify) { (request: NotifyRequest, context, completion) in

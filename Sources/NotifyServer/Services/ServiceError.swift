@@ -22,8 +22,11 @@ enum ServiceError: Error, Hashable, Sendable {
     case connectionNotFound
     /// The subscription does not exist.
     case subscriptionNotFound(String)
-    /// SendNotification to a subscription past its expiry.
+    /// SendNotification to, or a read of, a subscription past its expiry.
     case subscriptionExpired(String)
+    /// RenewSubscription of a subscription expired longer ago than
+    /// ``Subscription/renewalGraceSeconds``.
+    case renewalGracePassed(String)
     /// Unblock of a caller that is not on the blocked list.
     case notBlocked
     /// RevokeToken of a token that does not exist.

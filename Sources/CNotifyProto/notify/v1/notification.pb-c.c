@@ -1884,7 +1884,7 @@ const ProtobufCMessageDescriptor notify__v1__send_notification_response__descrip
   (ProtobufCMessageInit) notify__v1__send_notification_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor notify__v1__list_feed_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor notify__v1__list_feed_request__field_descriptors[5] =
 {
   {
     "user",
@@ -1922,16 +1922,42 @@ static const ProtobufCFieldDescriptor notify__v1__list_feed_request__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "subscription",
+    4,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Notify__V1__ListFeedRequest, subscription),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "source",
+    5,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Notify__V1__ListFeedRequest, source),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned notify__v1__list_feed_request__field_indices_by_name[] = {
   1,   /* field[1] = after_sequence */
   2,   /* field[2] = limit */
+  4,   /* field[4] = source */
+  3,   /* field[3] = subscription */
   0,   /* field[0] = user */
 };
 static const ProtobufCIntRange notify__v1__list_feed_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor notify__v1__list_feed_request__descriptor =
 {
@@ -1941,7 +1967,7 @@ const ProtobufCMessageDescriptor notify__v1__list_feed_request__descriptor =
   "Notify__V1__ListFeedRequest",
   "notify.v1",
   sizeof(Notify__V1__ListFeedRequest),
-  3,
+  5,
   notify__v1__list_feed_request__field_descriptors,
   notify__v1__list_feed_request__field_indices_by_name,
   1,  notify__v1__list_feed_request__number_ranges,

@@ -293,10 +293,27 @@ struct  Notify__V1__ListFeedRequest
    */
   protobuf_c_boolean has_limit;
   uint32_t limit;
+  /*
+   * One device endpoint's part of the feed: the subscription id (the
+   * X-UNS-ID). The feed read is its user's (`user` may then be absent; when
+   * set it must be that user); the caller must be the subscription's user,
+   * its application or an administrator. Only the entries that target the
+   * endpoint are sent: Notify entries, and SendNotification entries of its
+   * application whose platform_types include its platform. The others move
+   * next_after_sequence without being sent. An expired subscription:
+   * NOT_FOUND SUBSCRIPTION_EXPIRED (a running Watch ends with it).
+   * docs/PROTOCOL.md, "Device endpoints".
+   */
+  char *subscription;
+  /*
+   * Which entries: "" or absent = all; "notify" = made by Notify; "graph" =
+   * made by SendNotification. Others: INVALID_FIELDS naming `source`.
+   */
+  char *source;
 };
 #define NOTIFY__V1__LIST_FEED_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&notify__v1__list_feed_request__descriptor) \
-    , 0, 0, 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0, 0, NULL, NULL }
 
 
 struct  Notify__V1__ListFeedResponse
