@@ -41,6 +41,7 @@ public struct Reason: Hashable, Sendable, CustomStringConvertible {
         case notAuthorizedForUser = "NOT_AUTHORIZED_FOR_USER"
         case notBlocked = "NOT_BLOCKED"
         case notFound = "NOT_FOUND"
+        case notificationNotFound = "NOTIFICATION_NOT_FOUND"
         case notSubscriptionOwner = "NOT_SUBSCRIPTION_OWNER"
         case overloaded = "OVERLOADED"
         case pastEndOfFeed = "PAST_END_OF_FEED"
@@ -87,8 +88,8 @@ public struct Reason: Hashable, Sendable, CustomStringConvertible {
             case .adminRoleRequired, .alreadyExists, .callerBlocked, .connectionNotFound, .deadlineExceeded, .feedFull,
                 .goingAway, .idempotencyKeyReused, .internal, .invalidFields, .invalidMetadata, .invalidStreamTicket,
                 .invalidToken, .missingToken, .missingUnsID, .notAuthorizedForApp, .notAuthorizedForUser, .notBlocked, .notFound,
-                .notSubscriptionOwner, .overloaded, .pastEndOfFeed, .responseTooLarge, .storeBusy, .storeUnavailable,
-                .subscriptionExpired, .subscriptionNotFound, .throttled, .tokenExpired, .tokenNotFound, .tokenRevoked,
+                .notificationNotFound, .notSubscriptionOwner, .overloaded, .pastEndOfFeed, .responseTooLarge, .storeBusy,
+                .storeUnavailable, .subscriptionExpired, .subscriptionNotFound, .throttled, .tokenExpired, .tokenNotFound, .tokenRevoked,
                 .tooManyCalls, .undecodableRequest, .unknownMethod, .userNotFound:
                 .server
             case .backingOff, .cancelled, .clientClosed, .clientQueueFull, .connectionClosed, .connectionError,
@@ -218,6 +219,8 @@ public struct Reason: Hashable, Sendable, CustomStringConvertible {
     public static let notBlocked = Reason(.notBlocked)
     /// NOT_FOUND: the entity does not exist (the store's generic answer).
     public static let notFound = Reason(.notFound)
+    /// NOT_FOUND: a notification id is not in the user's feed (unknown, another user's, deleted or expired).
+    public static let notificationNotFound = Reason(.notificationNotFound)
     /// PERMISSION_DENIED: the caller is neither the subscription's application, its user, nor an administrator.
     public static let notSubscriptionOwner = Reason(.notSubscriptionOwner)
     /// RESOURCE_EXHAUSTED: the server runs its maximum of calls, or of streams, at once.

@@ -210,6 +210,10 @@ enum ErrorTable {
             // is a field error of the body, as its serializer reports it.
             // NOT_FOUND carries no field violations: the row names the field.
             return invalidFields([Violation(field: "user", message: "No such user.")], graph: graph)
+        case .notificationNotFound:
+            return Problem(
+                status: .notFound, code: graph ? "itemNotFound" : "not_found",
+                message: "No such notification in the feed.")
         case .subscriptionNotFound:
             return Problem(
                 status: .notFound, code: graph ? "itemNotFound" : "not_found",

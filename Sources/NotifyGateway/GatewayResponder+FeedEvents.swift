@@ -142,7 +142,8 @@ enum FeedEventsQuery {
 /// Feed pages as server-sent events.
 ///
 /// `notification` events carry a feed entry (as `notifyctl feed` prints it)
-/// with its sequence as the id. One `live` event follows the first page that
+/// with its sequence as the id; `state` events carry a state change (a
+/// FeedEvent, docs/GATEWAY.md), in sequence order with them. One `live` event follows the first page that
 /// reaches the end of the feed (its `caughtUp`; a short page may be cut by
 /// bytes): what comes after it was stored after the stream began. A `swept`
 /// event (`{"through": N}`) comes before a page whose cursor pointed into
@@ -161,10 +162,21 @@ struct FeedEvents {
             data.endObject()
             ServerSentEvent.append(id: nil, event: "swept", data: data.bytes, to: &out)
         }
+        // Notifications and state events, merged by sequence: the order they were committed in.
+        var events = page.events.makeIterator()
+        var nextEvent = events.next()
         for notification in page.notifications {
+            while let event = nextEvent, event.sequence < notification.sequence {
+                Self.append(event, to: &out)
+                nextEvent = events.next()
+            }
             var data = JSONWriter(capacity: 384)
             notification.writeFeedEntry(to: &data)
             ServerSentEvent.append(id: notification.sequence, event: "notification", data: data.bytes, to: &out)
+        }
+        while let event = nextEvent {
+            Self.append(event, to: &out)
+            nextEvent = events.next()
         }
         if !live && page.caughtUp {
             live = true
@@ -175,6 +187,23 @@ struct FeedEvents {
             ServerSentEvent.append(id: page.nextAfterSequence, event: "live", data: data.bytes, to: &out)
         }
         return out
+    }
+
+    /// A state event (`event: state`): the FeedEvent as JSON, members that
+    /// do not apply to its kind left out, its sequence as the id.
+    private static func append(_ event: FeedEventMessage, to out: inout [UInt8]) {
+        var data = JSONWriter(capacity: 128 + event.ids.count * 40)
+        data.beginObject()
+        data.member("sequence", Int64(clamping: event.sequence))
+        data.member("createdDateTime", event.createdAt.rfc3339)
+        data.member("kind", event.kind)
+        data.member("ids", strings: event.ids)
+        if let upTo = event.readUpToSequence { data.member("readUpToSequence", Int64(clamping: upTo)) }
+        data.member("actionState", omittingNil: event.actionState)
+        data.member("removedReason", omittingNil: event.removedReason)
+        data.member("source", omittingNil: event.source)
+        data.endObject()
+        ServerSentEvent.append(id: event.sequence, event: "state", data: data.bytes, to: &out)
     }
 
     /// The last event of a stream the gateway ends as it shuts down.

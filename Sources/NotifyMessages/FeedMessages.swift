@@ -40,13 +40,18 @@ public struct ListFeedResponse: Hashable, Sendable {
     /// retention: the entries after the cursor up to this sequence that are
     /// not in the page were removed. docs/PROTOCOL.md, "Expiry and retention".
     public var sweptThrough: UInt64?
+    /// The page's state events, oldest first: merged with ``notifications``
+    /// by sequence, they are the page.
+    public var events: [FeedEventMessage]
 
     public init(
-        notifications: [Notification], nextAfterSequence: UInt64, caughtUp: Bool = false, sweptThrough: UInt64? = nil
+        notifications: [Notification], nextAfterSequence: UInt64, caughtUp: Bool = false, sweptThrough: UInt64? = nil,
+        events: [FeedEventMessage] = []
     ) {
         self.notifications = notifications
         self.nextAfterSequence = nextAfterSequence
         self.caughtUp = caughtUp
         self.sweptThrough = sweptThrough
+        self.events = events
     }
 }

@@ -28,6 +28,20 @@ public enum NotifyMethods {
     public static let createStreamTicket = MethodDescriptor<CreateStreamTicketRequest, CreateStreamTicketResponse>.unary(
         "/notify.v1.FeedService/CreateStreamTicket")
 
+    /// The feed's state (docs/PROTOCOL.md, "Feed state").
+    public static let markRead = MethodDescriptor<MarkReadRequest, FeedChangeResponse>.unary(
+        "/notify.v1.FeedService/MarkRead")
+    public static let unseenCount = MethodDescriptor<UnseenCountRequest, UnseenCountResponse>.unary(
+        "/notify.v1.FeedService/UnseenCount")
+    public static let setActionState = MethodDescriptor<SetActionStateRequest, FeedChangeResponse>.unary(
+        "/notify.v1.FeedService/SetActionState")
+    public static let deleteEntries = MethodDescriptor<DeleteEntriesRequest, FeedChangeResponse>.unary(
+        "/notify.v1.FeedService/Delete")
+    public static let deleteGroup = MethodDescriptor<DeleteGroupRequest, FeedChangeResponse>.unary(
+        "/notify.v1.FeedService/DeleteGroup")
+    public static let getEntry = MethodDescriptor<GetEntryRequest, GetEntryResponse>.unary(
+        "/notify.v1.FeedService/Get")
+
     public static let putUser = MethodDescriptor<PutUserRequest, PutUserResponse>.unary(
         "/notify.v1.AdminService/PutUser")
     public static let deleteUser = MethodDescriptor<DeleteUserRequest, DeleteUserResponse>.unary(
@@ -54,6 +68,7 @@ public enum NotifyMethods {
     /// Every method's name, for a dispatcher to check that it serves them all.
     public static let all: [String] = [
         healthCheck.name, notify.name, sendNotification.name, listFeed.name, watchFeed.name,
+        markRead.name, unseenCount.name, setActionState.name, deleteEntries.name, deleteGroup.name, getEntry.name,
         putUser.name, deleteUser.name, putConnection.name, deleteConnection.name,
         createSubscription.name, renewSubscription.name, deleteSubscription.name,
         block.name, unblock.name, createToken.name, revokeToken.name,
@@ -69,6 +84,12 @@ public enum Methods {
     public static let sendNotification = NotifyMethods.sendNotification.name
     public static let listFeed = NotifyMethods.listFeed.name
     public static let watchFeed = NotifyMethods.watchFeed.name
+    public static let markRead = NotifyMethods.markRead.name
+    public static let unseenCount = NotifyMethods.unseenCount.name
+    public static let setActionState = NotifyMethods.setActionState.name
+    public static let deleteEntries = NotifyMethods.deleteEntries.name
+    public static let deleteGroup = NotifyMethods.deleteGroup.name
+    public static let getEntry = NotifyMethods.getEntry.name
     public static let putUser = NotifyMethods.putUser.name
     public static let deleteUser = NotifyMethods.deleteUser.name
     public static let putConnection = NotifyMethods.putConnection.name

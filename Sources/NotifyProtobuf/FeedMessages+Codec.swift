@@ -29,7 +29,8 @@ extension ListFeedResponse: WireMessage, MessageCodec {
             nextAfterSequence: try reader.required(
                 reader.scalar(message.has_next_after_sequence, message.next_after_sequence), "next_after_sequence"),
             caughtUp: message.has_caught_up != 0 && message.caught_up != 0,
-            sweptThrough: reader.scalar(message.has_swept_through, message.swept_through)
+            sweptThrough: reader.scalar(message.has_swept_through, message.swept_through),
+            events: try reader.messages(message.n_events, message.events, "events")
         )
     }
 
@@ -39,5 +40,6 @@ extension ListFeedResponse: WireMessage, MessageCodec {
         // Written only when true: an older reader sees the page it always saw.
         (message.has_caught_up, message.caught_up) = caughtUp ? (1, 1) : (0, 0)
         (message.has_swept_through, message.swept_through) = optionalField(sweptThrough)
+        (message.n_events, message.events) = arena.messages(events)
     }
 }

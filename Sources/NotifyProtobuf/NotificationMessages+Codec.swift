@@ -139,8 +139,17 @@ extension NotifyDomain.Notification: MessageCodec {
             sequence: try reader.required(reader.scalar(message.has_sequence, message.sequence), "sequence"),
             user: try reader.required(reader.scalar(message.has_user, message.user), "user"),
             createdAt: try reader.required(reader.date(message.created_date_time, "created_date_time"), "created_date_time"),
-            content: content
+            content: content,
+            read: message.has_read != 0 && message.read != 0,
+            actionState: try Self.actionState(reader.string(message.action_state, "action_state"), reader)
         )
+    }
+
+    /// An entry's action state: absent is the default.
+    private static func actionState(_ name: String?, _ reader: FieldReader) throws(MessageError) -> ActionState {
+        guard let name else { return .noInteraction }
+        guard let state = ActionState(rawValue: name) else { throw reader.error("action_state", "is not an action state") }
+        return state
     }
 
     func write(to message: inout Notify__V1__Notification, _ arena: PackArena) {
@@ -148,6 +157,9 @@ extension NotifyDomain.Notification: MessageCodec {
         (message.has_sequence, message.sequence) = optionalField(sequence)
         (message.has_user, message.user) = optionalField(user)
         message.created_date_time = arena.cString(createdAt.rfc3339)
+        // The defaults stay off the wire: an entry no one touched encodes as before.
+        (message.has_read, message.read) = read ? (1, 1) : (0, 0)
+        message.action_state = arena.cString(actionState == .noInteraction ? nil : Optional(actionState.rawValue))
         switch content {
         case .custom(let custom):
             message.source = arena.cString(Self.customSource)

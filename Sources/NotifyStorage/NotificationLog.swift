@@ -157,6 +157,9 @@ public struct FeedPage: Hashable, Sendable {
     /// never for expired entries the sweeper removed (a reader could not see
     /// them any more: it loses nothing). docs/PROTOCOL.md, "Expiry and retention".
     public var sweptThrough: UInt64?
+    /// The events (state changes) of the page, oldest first: a reader merges
+    /// them with ``entries`` by sequence.
+    public var events: [NotifyDomain.FeedEvent] = []
 
     /// - Parameter nextAfter: nil: the last entry's sequence (0 on an empty page).
     public init(
@@ -222,7 +225,7 @@ public struct FeedPage: Hashable, Sendable {
 ///
 /// Implementations must not block the caller's thread: they run database
 /// work on their own threads or tasks.
-public protocol NotificationLog: Sendable {
+public protocol NotificationLog: FeedStateLog {
     /// Appends a notification to its recipients' feeds, commits, then calls
     /// `completion` exactly once.
     ///

@@ -20,6 +20,10 @@ struct FeedHeads {
         var stored: Int64?
         /// The feed's first sequence number (nil: the feed is empty), once read.
         var first: Int64??
+        /// Unread entries appended since the head was last written, by view:
+        /// written with the head, so a count costs the append no statement.
+        var unseenNotify: Int64 = 0
+        var unseenGraph: Int64 = 0
     }
 
     private var heads: [Int64: Head] = [:]
@@ -31,7 +35,11 @@ struct FeedHeads {
     /// one entries (fewer once the sweeper has removed some in between: the
     /// bound then errs on the full side, never the other), and at most its
     /// head: the first one is read only for a head at `limit` or past it.
-    mutating func next(_ db: Database, _ statements: AppendStatements, user: Int64, limit: Int64? = nil) throws -> Int64? {
+    /// - Parameter graph: the entry is a SendNotification's (else a Notify's):
+    ///   which unseen count it adds to.
+    mutating func next(
+        _ db: Database, _ statements: AppendStatements, user: Int64, limit: Int64? = nil, graph: Bool
+    ) throws -> Int64? {
         var head: Head
         if let known = heads[user] {
             head = known
@@ -52,19 +60,25 @@ struct FeedHeads {
             }
         }
         head.last += 1
+        if graph { head.unseenGraph += 1 } else { head.unseenNotify += 1 }
         // An empty feed whose first entry this is.
         if case .some(.none) = head.first { head.first = .some(head.last) }
         heads[user] = head
         return head.last
     }
 
-    /// Writes every head that moved since it was read or last written.
+    /// Writes every head that moved since it was read or last written, with
+    /// the unseen entries it added.
     mutating func flush(_ db: Database, _ statements: AppendStatements) throws {
         for (user, head) in heads where head.stored != head.last {
             statements.writeHead.bind(user, at: 1)
             statements.writeHead.bind(head.last, at: 2)
+            statements.writeHead.bind(head.unseenNotify, at: 3)
+            statements.writeHead.bind(head.unseenGraph, at: 4)
             try statements.writeHead.execute(db)
             heads[user]?.stored = head.last
+            heads[user]?.unseenNotify = 0
+            heads[user]?.unseenGraph = 0
         }
     }
 

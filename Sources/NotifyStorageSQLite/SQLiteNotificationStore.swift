@@ -102,7 +102,7 @@ public final class SQLiteNotificationStore: NotificationStore {
         // its callers waiting (run() left nothing else behind).
         guard engine.queue.close() else { return }
         while let batch = engine.queue.next(limit: .max) {
-            for pending in batch { pending.completion(.failure(StoreEngine.closedError)) }
+            for pending in batch { pending.fail(StoreEngine.closedError) }
         }
     }
 
@@ -255,6 +255,8 @@ public final class SQLiteNotificationStore: NotificationStore {
         try await engine.write("deleting user \(id)") { db in
             guard try UserRow.deleteOne(db, key: id) else { return false }
             try FeedRow.filter(Column("user") == id).deleteAll(db)
+            try EventRow.filter(Column("user") == id).deleteAll(db)
+            try db.execute(sql: "UPDATE feed_heads SET unseen_notify = 0, unseen_graph = 0 WHERE user = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM fanout_recipients WHERE user = ?", arguments: [id])
             try db.execute(
                 sql: "UPDATE tokens SET revoked = 1 WHERE principal = ? AND revoked = 0",
@@ -440,7 +442,7 @@ public final class SQLiteNotificationStore: NotificationStore {
             return
         }
         let encoded = EncodedAppend(notification)
-        if let refusal = engine.queue.enqueue(.init(notification: encoded, completion: completion)) {
+        if let refusal = engine.queue.enqueue(.append(encoded, completion)) {
             completion(.failure(refusal))
         }
     }
@@ -466,85 +468,96 @@ public final class SQLiteNotificationStore: NotificationStore {
         let cursor = Int64(clamping: after)
         let now = now.storedMicroseconds
         return try await engine.read("reading a feed") { db in
-            // Where retention has cut the feed: a cursor before it is told
-            // (the page itself still starts right after the cursor, so an
-            // entry kept below it is not skipped).
-            let swept = try Int64.fetchOne(
-                db.cachedStatement(sql: "SELECT swept_through FROM feed_heads WHERE user = ?"), arguments: [user]) ?? 0
-            let sweptThrough = cursor < swept ? UInt64(swept) : nil
-            // One kept row past `limit`: whether it exists says whether the
-            // page is caught up. Rows are read one at a time, and a row's
-            // content is measured before it is decoded, so a page of large
-            // entries never holds more than its budget and the one row it
-            // stops at. An expired row, or one the filter does not admit,
-            // is passed over without its content leaving SQLite (the CASE
-            // answers NULL for it), at most maxPassedOver of them. One
-            // statement serves every filter: an absent part binds NULL.
-            let statement = try db.cachedStatement(
-                sql: """
-                    SELECT f.seq, n.expires_at, n.id, n.created_at, n.kind,
-                        CASE WHEN n.expires_at <= :now
-                            OR (:kind IS NOT NULL AND n.kind <> :kind)
-                            OR (:app IS NOT NULL AND n.kind = 'graph' AND (
-                                json_extract(n.content, '$.targetHostName') IS NOT :app
-                                OR NOT EXISTS (
-                                    SELECT 1 FROM json_each(n.content, '$.platforms') WHERE json_each.value = :platform)))
-                        THEN NULL ELSE n.content END
-                    FROM feed f JOIN notifications n ON n.serial = f.notification
-                    WHERE f.user = :user AND f.seq > :after
-                    ORDER BY f.seq
-                    LIMIT :scan
-                    """)
-            var entries: [NotifyDomain.Notification] = []
-            entries.reserveCapacity(min(limit, 1024))
-            var bytes = 0
-            var passed = 0
-            var next = cursor
-            func page(caughtUp: Bool) -> FeedPage {
-                FeedPage(entries: entries, caughtUp: caughtUp, nextAfter: UInt64(max(0, next)), sweptThrough: sweptThrough)
-            }
-            let scan = limit.addingReportingOverflow(FeedPage.maxPassedOver + 1)
-            let kind: String? = switch filter.source {
-            case .notify?: StoredContent.customKind
-            case .graph?: StoredContent.graphKind
-            case nil: nil
-            }
-            let rows = try Row.fetchCursor(
-                statement,
-                arguments: [
-                    "now": now, "kind": kind, "app": filter.endpoint?.app, "platform": filter.endpoint?.platform.rawValue,
-                    "user": user, "after": cursor, "scan": scan.overflow ? Int.max : scan.partialValue,
-                ])
-            while let row = try rows.next() {
-                let sequence: Int64 = row[0]
-                // NULL content: expired, or not admitted by the filter.
-                guard let content: String = row[5] else {
-                    guard passed < FeedPage.maxPassedOver else { return page(caughtUp: false) }
-                    passed += 1
-                    next = sequence
-                    continue
-                }
-                guard entries.count < limit else { return page(caughtUp: false) }
-                let id: String = row[2]
-                let size = FeedPage.size(ofContent: content.utf8.count, id: id.utf8.count)
-                if !entries.isEmpty && bytes + size > maxBytes { return page(caughtUp: false) }
-                bytes += size
-                entries.append(NotifyDomain.Notification(
-                    id: id, sequence: UInt64(max(0, sequence)), user: user,
-                    createdAt: Timestamp(storedMicroseconds: row[3]),
-                    content: try StoredContent.decode(kind: row[4], json: content)))
-                next = sequence
-            }
-            guard entries.isEmpty else { return page(caughtUp: true) }
-            // Empty: where the feed ends, in the same read (one statement, both facts).
-            let head = try Int64.fetchOne(
-                db,
-                sql: "SELECT COALESCE(h.last_seq, 0) FROM users u LEFT JOIN feed_heads h ON h.user = u.id WHERE u.id = ?",
-                arguments: [user])
-            var empty = page(caughtUp: true)
-            empty.end = head.map { .head(UInt64(max(0, $0))) } ?? .noSuchUser
-            return empty
+            let (events, eventsComplete) = try Self.events(db, user: user, after: cursor, limit: limit)
+            return try Self.notificationPage(
+                db, user: user, cursor: cursor, limit: limit, maxBytes: maxBytes, now: now, filter: filter
+            ).merging(events: events, eventsComplete: eventsComplete, after: after, limit: limit, maxBytes: maxBytes)
         }
+    }
+
+    /// The notifications of a page (``feedPage(user:after:limit:maxBytes:now:filter:)``), before its events.
+    private static func notificationPage(
+        _ db: Database, user: Int64, cursor: Int64, limit: Int, maxBytes: Int, now: Int64, filter: FeedFilter
+    ) throws -> FeedPage {
+        // Where retention has cut the feed: a cursor before it is told
+        // (the page itself still starts right after the cursor, so an
+        // entry kept below it is not skipped).
+        let swept = try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT swept_through FROM feed_heads WHERE user = ?"), arguments: [user]) ?? 0
+        let sweptThrough = cursor < swept ? UInt64(swept) : nil
+        // One kept row past `limit`: whether it exists says whether the
+        // page is caught up. Rows are read one at a time, and a row's
+        // content is measured before it is decoded, so a page of large
+        // entries never holds more than its budget and the one row it
+        // stops at. An expired row, or one the filter does not admit,
+        // is passed over without its content leaving SQLite (the CASE
+        // answers NULL for it), at most maxPassedOver of them. One
+        // statement serves every filter: an absent part binds NULL.
+        let statement = try db.cachedStatement(
+            sql: """
+                SELECT f.seq, n.expires_at, n.id, n.created_at, n.kind,
+                    CASE WHEN n.expires_at <= :now
+                        OR (:kind IS NOT NULL AND n.kind <> :kind)
+                        OR (:app IS NOT NULL AND n.kind = 'graph' AND (
+                            json_extract(n.content, '$.targetHostName') IS NOT :app
+                            OR NOT EXISTS (
+                                SELECT 1 FROM json_each(n.content, '$.platforms') WHERE json_each.value = :platform)))
+                    THEN NULL ELSE n.content END, f.read, f.action_state
+                FROM feed f JOIN notifications n ON n.serial = f.notification
+                WHERE f.user = :user AND f.seq > :after
+                ORDER BY f.seq
+                LIMIT :scan
+                """)
+        var entries: [NotifyDomain.Notification] = []
+        entries.reserveCapacity(min(limit, 1024))
+        var bytes = 0
+        var passed = 0
+        var next = cursor
+        func page(caughtUp: Bool) -> FeedPage {
+            FeedPage(entries: entries, caughtUp: caughtUp, nextAfter: UInt64(max(0, next)), sweptThrough: sweptThrough)
+        }
+        let scan = limit.addingReportingOverflow(FeedPage.maxPassedOver + 1)
+        let kind: String? = switch filter.source {
+        case .notify?: StoredContent.customKind
+        case .graph?: StoredContent.graphKind
+        case nil: nil
+        }
+        let rows = try Row.fetchCursor(
+            statement,
+            arguments: [
+                "now": now, "kind": kind, "app": filter.endpoint?.app, "platform": filter.endpoint?.platform.rawValue,
+                "user": user, "after": cursor, "scan": scan.overflow ? Int.max : scan.partialValue,
+            ])
+        while let row = try rows.next() {
+            let sequence: Int64 = row[0]
+            // NULL content: expired, or not admitted by the filter.
+            guard let content: String = row[5] else {
+                guard passed < FeedPage.maxPassedOver else { return page(caughtUp: false) }
+                passed += 1
+                next = sequence
+                continue
+            }
+            guard entries.count < limit else { return page(caughtUp: false) }
+            let id: String = row[2]
+            let size = FeedPage.size(ofContent: content.utf8.count, id: id.utf8.count)
+            if !entries.isEmpty && bytes + size > maxBytes { return page(caughtUp: false) }
+            bytes += size
+            entries.append(NotifyDomain.Notification(
+                id: id, sequence: UInt64(max(0, sequence)), user: user,
+                createdAt: Timestamp(storedMicroseconds: row[3]),
+                content: try StoredContent.decode(kind: row[4], json: content),
+                read: row[6], actionState: try actionState(row[7])))
+            next = sequence
+        }
+        guard entries.isEmpty else { return page(caughtUp: true) }
+        // Empty: where the feed ends, in the same read (one statement, both facts).
+        let head = try Int64.fetchOne(
+            db,
+            sql: "SELECT COALESCE(h.last_seq, 0) FROM users u LEFT JOIN feed_heads h ON h.user = u.id WHERE u.id = ?",
+            arguments: [user])
+        var empty = page(caughtUp: true)
+        empty.end = head.map { .head(UInt64(max(0, $0))) } ?? .noSuchUser
+        return empty
     }
 
     /// How many notifications, and feed entries, the database holds (expired

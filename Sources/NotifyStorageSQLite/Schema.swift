@@ -150,6 +150,40 @@ enum Schema {
                 CREATE INDEX stream_tickets_expires_at ON stream_tickets (expires_at);
                 """)
         }
+        // The state of feed entries (docs/PROTOCOL.md, "Feed state"):
+        // - feed.read, feed.action_state: each entry's state (0 and NULL, the
+        //   defaults, cost no bytes in a row); a deleted entry's row is gone;
+        // - feed_heads.unseen_notify, unseen_graph: the unread entries of each
+        //   view, moved in the transactions that append, read and remove
+        //   entries, so a count reads one row; existing entries are unread;
+        // - feed_events: the state changes, each numbered from the same head
+        //   as the notifications (a sequence is in feed or here, never both).
+        // Changes by id find an entry by v3's feed_notification index.
+        migrator.registerMigration("v6-feed-state") { db in
+            try db.execute(sql: """
+                ALTER TABLE feed ADD COLUMN read INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE feed ADD COLUMN action_state TEXT;
+                ALTER TABLE feed_heads ADD COLUMN unseen_notify INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE feed_heads ADD COLUMN unseen_graph INTEGER NOT NULL DEFAULT 0;
+                UPDATE feed_heads SET
+                    unseen_notify = (SELECT COUNT(*) FROM feed f JOIN notifications n ON n.serial = f.notification
+                        WHERE f.user = feed_heads.user AND n.kind = 'custom'),
+                    unseen_graph = (SELECT COUNT(*) FROM feed f JOIN notifications n ON n.serial = f.notification
+                        WHERE f.user = feed_heads.user AND n.kind = 'graph');
+                CREATE TABLE feed_events (
+                    user INTEGER NOT NULL,
+                    seq INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    ids TEXT NOT NULL,
+                    read_up_to INTEGER,
+                    view TEXT,
+                    action_state TEXT,
+                    removed_reason TEXT,
+                    PRIMARY KEY (user, seq)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

@@ -82,7 +82,7 @@ extension StoreEngine {
         if jobsCreated > 0, configuration.runsBackgroundFanOut { fanOutSignal.yield() }
         if feedAdvances.isWatched { wakeFeeds(batch, outcomes, reached: reached) }
         for (pending, outcome) in zip(batch, outcomes) {
-            pending.completion(outcome.result(for: pending.notification))
+            pending.complete(outcome)
         }
     }
 
@@ -107,8 +107,17 @@ extension StoreEngine {
     private func wakeFeeds(_ batch: [AppendQueue.Pending], _ outcomes: [AppendOutcome], reached: [Int64]?) {
         var users = reached ?? []
         for (pending, outcome) in zip(batch, outcomes) {
-            guard case .appended = outcome else { continue }
-            switch pending.notification.item.recipients {
+            let encoded: EncodedAppend
+            switch (pending, outcome) {
+            case (.append(let append, _), .appended):
+                encoded = append
+            case (.change(let change, _), .changed(.changed)):
+                users.append(change.user)
+                continue
+            default:
+                continue
+            }
+            switch encoded.item.recipients {
             case .users(let ids):
                 users.append(contentsOf: ids)
             case .connections:
@@ -158,7 +167,6 @@ extension StoreEngine {
         var jobs = 0
         var skipped = 0
         for pending in batch {
-            let item = pending.notification
             // A failure outside the append itself (opening or undoing its
             // savepoint) escapes the closure: the whole batch rolls back and fails.
             if isolated { try statements.savepoint.execute() }
@@ -166,14 +174,21 @@ extension StoreEngine {
             // to `heads` copy its storage, once per append.
             let headsBefore = isolated ? heads : nil
             do {
-                var skippedHere = 0
-                let (appended, createdJob) = try appendOne(
-                    db, statements, &heads, &reached, &skippedHere, item, now: now, cutoff: cutoff,
-                    configuration: configuration)
-                if isolated { try statements.releaseSavepoint.execute() }
-                outcomes.append(appended)
-                if createdJob { jobs += 1 }
-                skipped += skippedHere
+                switch pending {
+                case .append(let item, _):
+                    var skippedHere = 0
+                    let (appended, createdJob) = try appendOne(
+                        db, statements, &heads, &reached, &skippedHere, item, now: now, cutoff: cutoff,
+                        configuration: configuration)
+                    if isolated { try statements.releaseSavepoint.execute() }
+                    outcomes.append(appended)
+                    if createdJob { jobs += 1 }
+                    skipped += skippedHere
+                case .change(let change, _):
+                    let changed = try applyChange(db, statements, &heads, change)
+                    if isolated { try statements.releaseSavepoint.execute() }
+                    outcomes.append(.changed(changed))
+                }
             } catch {
                 guard isolated else { throw IsolateAppends() }
                 // An I/O error can make SQLite roll the whole transaction
@@ -186,7 +201,7 @@ extension StoreEngine {
                 try statements.rollbackToSavepoint.execute()
                 try statements.releaseSavepoint.execute()
                 if let headsBefore { heads = headsBefore }
-                outcomes.append(.failed(StorageError(mapping: error, during: "appending \(item.item.id)")))
+                outcomes.append(.failed(StorageError(mapping: error, during: pending.operation)))
             }
         }
         try heads.flush(db, statements)
@@ -232,6 +247,7 @@ extension StoreEngine {
         insert.bind(encoded.expiresAt, at: 5)
         try insert.execute(db)
         let serial = db.lastInsertedRowID
+        let graph = encoded.kind == StoredContent.graphKind
 
         var recipients: Int64 = 0
         var first: (user: Int64, seq: Int64)?
@@ -246,7 +262,7 @@ extension StoreEngine {
                 } else if ids[..<index].contains(id) {
                     continue
                 }
-                guard let seq = try heads.next(db, statements, user: id, limit: configuration.maxFeedEntries) else {
+                guard let seq = try heads.next(db, statements, user: id, limit: configuration.maxFeedEntries, graph: graph) else {
                     skippedFull += 1
                     continue
                 }
@@ -281,7 +297,8 @@ extension StoreEngine {
             if recipients <= Int64(configuration.inlineFanOutLimit) {
                 // The SQL reads and advances the heads itself.
                 try heads.flush(db, statements)
-                try writeFeedRows(db, audience: audience.sql, arguments: audience.arguments, notification: serial)
+                try writeFeedRows(
+                    db, audience: audience.sql, arguments: audience.arguments, notification: serial, graph: graph)
                 heads.forget()
                 if reached != nil {
                     reached! += try Int64.fetchAll(db, sql: audience.sql, arguments: audience.arguments)
@@ -294,7 +311,7 @@ extension StoreEngine {
                 // the rest as a snapshot of ids, copied by SQL without passing
                 // through memory, for the background fan-out.
                 // The audience left out full feeds: this one has room.
-                guard let seq = try heads.next(db, statements, user: firstUser) else {
+                guard let seq = try heads.next(db, statements, user: firstUser, graph: graph) else {
                     throw StorageError(code: .internalError, message: "a feed head did not advance")
                 }
                 try insertFeedRow(db, statements, user: firstUser, seq: seq, notification: serial)
@@ -353,12 +370,15 @@ extension StoreEngine {
     ///
     /// `audience` must select distinct users in a column named `user`. Each
     /// gets the sequence after its head, then every head advances by one:
-    /// both statements see the same heads, so the feeds stay gapless.
+    /// both statements see the same heads, so the feeds stay gapless. The
+    /// new entries are unread: the head's unseen count of their view grows.
+    /// - Parameter graph: a SendNotification's entries (else a Notify's).
     /// - Returns: the number of feed rows written.
     @discardableResult
     static func writeFeedRows(
-        _ db: Database, audience: String, arguments: StatementArguments, notification: Int64
+        _ db: Database, audience: String, arguments: StatementArguments, notification: Int64, graph: Bool
     ) throws -> Int {
+        let unseen = graph ? "unseen_graph" : "unseen_notify"
         var feedArguments = arguments
         feedArguments += ["notification": notification]
         try db.execute(
@@ -371,9 +391,9 @@ extension StoreEngine {
         let written = db.changesCount
         try db.execute(
             sql: """
-                INSERT INTO feed_heads (user, last_seq)
-                SELECT user, 1 FROM (\(audience)) WHERE true
-                ON CONFLICT (user) DO UPDATE SET last_seq = last_seq + 1
+                INSERT INTO feed_heads (user, last_seq, \(unseen))
+                SELECT user, 1, 1 FROM (\(audience)) WHERE true
+                ON CONFLICT (user) DO UPDATE SET last_seq = last_seq + 1, \(unseen) = \(unseen) + 1
                 """,
             arguments: arguments)
         return written
@@ -466,8 +486,10 @@ struct AppendStatements {
         readFirstSeq = HotStatement(statement: try db.cachedStatement(sql: "SELECT seq FROM feed WHERE user = ? ORDER BY seq LIMIT 1"))
         writeHead = HotStatement(statement: try db.cachedStatement(
             sql: """
-                INSERT INTO feed_heads (user, last_seq) VALUES (?, ?)
-                ON CONFLICT (user) DO UPDATE SET last_seq = excluded.last_seq
+                INSERT INTO feed_heads (user, last_seq, unseen_notify, unseen_graph) VALUES (?, ?, ?, ?)
+                ON CONFLICT (user) DO UPDATE SET last_seq = excluded.last_seq,
+                    unseen_notify = unseen_notify + excluded.unseen_notify,
+                    unseen_graph = unseen_graph + excluded.unseen_graph
                 """))
         insertFeed = HotStatement(statement: try db.cachedStatement(sql: "INSERT INTO feed (user, seq, notification) VALUES (?, ?, ?)"))
     }

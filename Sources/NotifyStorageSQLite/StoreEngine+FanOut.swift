@@ -64,9 +64,11 @@ extension StoreEngine {
                     try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(audience.sql))", arguments: audience.arguments) ?? 0
                 skipped = Int(clamping: max(0, everyone - room))
             }
+            let graph = try String.fetchOne(
+                db, sql: "SELECT kind FROM notifications WHERE serial = ?", arguments: [job.notification]) == StoredContent.graphKind
             let reached = watched ? try Int64.fetchAll(db, sql: audience.sql, arguments: audience.arguments) : nil
             let written = try Self.writeFeedRows(
-                db, audience: audience.sql, arguments: audience.arguments, notification: job.notification)
+                db, audience: audience.sql, arguments: audience.arguments, notification: job.notification, graph: graph)
             if let end {
                 try db.execute(
                     sql: "DELETE FROM fanout_recipients WHERE job = ? AND user <= ?", arguments: [jobID, end])

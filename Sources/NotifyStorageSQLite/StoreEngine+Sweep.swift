@@ -89,23 +89,31 @@ extension StoreEngine {
         _ db: Database, now: Int64, retentionCutoff: Int64?, batch: Int
     ) throws -> (expired: Int, retained: Int, notifications: Int) {
         let deleteEntry = try db.cachedStatement(sql: "DELETE FROM feed WHERE user = ? AND seq = ?")
+        // An unread entry leaves its view's unseen count as it is removed, in
+        // the same transaction: expired entries are SendNotification's (only
+        // they expire), retained ones Notify's (only they lack an expiration).
+        let unseenGraph = try db.cachedStatement(
+            sql: "UPDATE feed_heads SET unseen_graph = max(0, unseen_graph - 1) WHERE user = ?")
+        let unseenNotify = try db.cachedStatement(
+            sql: "UPDATE feed_heads SET unseen_notify = max(0, unseen_notify - 1) WHERE user = ?")
         let expired = try Row.fetchAll(
             db.cachedStatement(
                 sql: """
-                    SELECT f.user, f.seq FROM notifications n JOIN feed f ON f.notification = n.serial
+                    SELECT f.user, f.seq, f.read FROM notifications n JOIN feed f ON f.notification = n.serial
                     WHERE n.expires_at IS NOT NULL AND n.expires_at <= ?
                     LIMIT ?
                     """),
             arguments: [now, batch])
         for row in expired {
             try deleteEntry.execute(arguments: [row[0] as Int64, row[1] as Int64])
+            if !(row[2] as Bool) { try unseenGraph.execute(arguments: [row[0] as Int64]) }
         }
         var retained: [Row] = []
         if let retentionCutoff, expired.count < batch {
             retained = try Row.fetchAll(
                 db.cachedStatement(
                     sql: """
-                        SELECT f.user, f.seq FROM notifications n JOIN feed f ON f.notification = n.serial
+                        SELECT f.user, f.seq, f.read FROM notifications n JOIN feed f ON f.notification = n.serial
                         WHERE n.expires_at IS NULL AND n.created_at < ?
                         LIMIT ?
                         """),
@@ -117,6 +125,7 @@ extension StoreEngine {
                 let seq: Int64 = row[1]
                 try raise.execute(arguments: [seq, user])
                 try deleteEntry.execute(arguments: [user, seq])
+                if !(row[2] as Bool) { try unseenNotify.execute(arguments: [user]) }
             }
         }
         // Past their time, with nothing left that names them.

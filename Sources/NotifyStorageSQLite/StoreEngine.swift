@@ -77,9 +77,37 @@ final class StoreEngine: Sendable {
 /// wake-up and no hop between threads (GRDB's synchronous `write` runs on
 /// the calling thread).
 final class AppendQueue: @unchecked Sendable {
-    struct Pending {
-        var notification: EncodedAppend
-        var completion: @Sendable (Result<AppendResult, StorageError>) -> Void
+    /// One write for the writer: an append, or a change to entries' state
+    /// (which numbers its event from the same heads, so it goes the same way).
+    enum Pending {
+        case append(EncodedAppend, @Sendable (Result<AppendResult, StorageError>) -> Void)
+        case change(FeedChange, @Sendable (Result<FeedChangeOutcome, StorageError>) -> Void)
+
+        /// Completes it with what the writer did.
+        func complete(_ outcome: AppendOutcome) {
+            switch self {
+            case .append(let encoded, let completion):
+                completion(outcome.result(for: encoded))
+            case .change(_, let completion):
+                completion(outcome.changeResult())
+            }
+        }
+
+        /// What it was doing, for an error's log.
+        var operation: String {
+            switch self {
+            case .append(let encoded, _): "appending \(encoded.item.id)"
+            case .change(let change, _): "changing the state of user \(change.user)'s feed"
+            }
+        }
+
+        /// Fails it, with nothing done.
+        func fail(_ error: StorageError) {
+            switch self {
+            case .append(_, let completion): completion(.failure(error))
+            case .change(_, let completion): completion(.failure(error))
+            }
+        }
     }
 
     /// Guards every stored property below.
@@ -184,6 +212,17 @@ enum AppendOutcome: Sendable {
     /// Rare (a retried call): boxed, so it does not widen every outcome.
     case replayed(ReplayedAppend)
     case failed(StorageError)
+    /// A ``FeedChange``'s outcome (refusals included: they wrote nothing).
+    case changed(FeedChangeOutcome)
+
+    func changeResult() -> Result<FeedChangeOutcome, StorageError> {
+        switch self {
+        case .changed(let outcome): .success(outcome)
+        case .failed(let error): .failure(error)
+        case .appended, .replayed:
+            .failure(StorageError(code: .internalError, message: "a feed change was answered as an append"))
+        }
+    }
 
     func result(for encoded: EncodedAppend) -> Result<AppendResult, StorageError> {
         switch self {
@@ -199,6 +238,8 @@ enum AppendOutcome: Sendable {
             return .success(replayed.result)
         case .failed(let error):
             return .failure(error)
+        case .changed:
+            return .failure(StorageError(code: .internalError, message: "an append was answered as a feed change"))
         }
     }
 }

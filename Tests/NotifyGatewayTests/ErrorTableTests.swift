@@ -33,6 +33,7 @@ struct ErrorTableTests {
         .storeBusy: (.resourceExhausted, .tooManyRequests),
         .storeUnavailable: (.unavailable, .serviceUnavailable),
         .subscriptionExpired: (.notFound, .notFound),
+        .notificationNotFound: (.notFound, .notFound),
         .subscriptionNotFound: (.notFound, .notFound),
         .throttled: (.resourceExhausted, .tooManyRequests),
         .tokenExpired: (.unauthenticated, .unauthorized),

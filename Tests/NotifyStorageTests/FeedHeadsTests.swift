@@ -15,13 +15,13 @@ struct FeedHeadsTests {
             try db.execute(sql: "INSERT INTO feed_heads (user, last_seq) VALUES (2, 7)")
             let statements = try AppendStatements(db)
             var heads = FeedHeads()
-            #expect(try heads.next(db, statements, user: 1) == 1)
-            #expect(try heads.next(db, statements, user: 2) == 8)
+            #expect(try heads.next(db, statements, user: 1, graph: false) == 1)
+            #expect(try heads.next(db, statements, user: 2, graph: false) == 8)
             // An append undone at its savepoint: its heads go back with it.
             let before = heads
-            #expect(try heads.next(db, statements, user: 2) == 9)
+            #expect(try heads.next(db, statements, user: 2, graph: false) == 9)
             heads = before
-            #expect(try heads.next(db, statements, user: 2) == 9)
+            #expect(try heads.next(db, statements, user: 2, graph: false) == 9)
             // Nothing is written until the flush.
             #expect(try Self.stored(db) == [2: 7])
             try heads.flush(db, statements)
@@ -29,7 +29,7 @@ struct FeedHeadsTests {
             // SQL that moves a head behind the cache: forget, and it is read again.
             try db.execute(sql: "UPDATE feed_heads SET last_seq = 20 WHERE user = 2")
             heads.forget()
-            #expect(try heads.next(db, statements, user: 2) == 21)
+            #expect(try heads.next(db, statements, user: 2, graph: false) == 21)
             try heads.flush(db, statements)
             #expect(try Self.stored(db) == [1: 1, 2: 21])
             return .rollback

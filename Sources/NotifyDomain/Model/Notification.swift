@@ -104,12 +104,21 @@ public struct Notification: Hashable, Sendable {
     /// At whole milliseconds when the service made it.
     public var createdAt: Timestamp
     public var content: NotificationContent
+    /// Whether the user has read it, when it was read from the feed.
+    public var read: Bool
+    /// What the user did with it, when it was read from the feed.
+    public var actionState: ActionState
 
-    public init(id: String, sequence: UInt64, user: Int64, createdAt: Timestamp, content: NotificationContent) {
+    public init(
+        id: String, sequence: UInt64, user: Int64, createdAt: Timestamp, content: NotificationContent,
+        read: Bool = false, actionState: ActionState = .noInteraction
+    ) {
         self.id = id
         self.sequence = sequence
         self.user = user
         self.createdAt = createdAt
         self.content = content
+        self.read = read
+        self.actionState = actionState
     }
 }

@@ -47,6 +47,16 @@ extension Notify__V1__Notification: CMessage { static var functions: CMessageFun
 extension Notify__V1__SendNotificationResponse: CMessage { static var functions: CMessageFunctions<Self> { .init(initialize: notify__v1__send_notification_response__init, unpack: notify__v1__send_notification_response__unpack) } }
 extension Notify__V1__ListFeedRequest: CMessage { static var functions: CMessageFunctions<Self> { .init(initialize: notify__v1__list_feed_request__init, unpack: notify__v1__list_feed_request__unpack) } }
 extension Notify__V1__ListFeedResponse: CMessage { static var functions: CMessageFunctions<Self> { .init(initialize: notify__v1__list_feed_response__init, unpack: notify__v1__list_feed_response__unpack) } }
+extension Notify__V1__FeedEvent: CMessage { static var functions: CMessageFunctions<Self> { .init(initialize: notify__v1__feed_event__init, unpack: notify__v1__feed_event__unpack) } }
+extension Notify__V1__MarkReadRequest: CMessage { static var functions: CMessageFunctions<Self> { .init(initialize: notify__v1__mark_read_request__init, unpack: notify__v1__mark_read_request__unpack) } }
+extension Notify__V1__FeedChangeResponse: CMessage { static var functions: CMessageFunctions<Self> { .init(initialize: notify__v1__feed_change_response__init, unpack: notify__v1__feed_change_response__unpack) } }
+extension Notify__V1__UnseenCountRequest: CMessage { static var functions: CMessageFunctions<Self> { .init(initialize: notify__v1__unseen_count_request__init, unpack: notify__v1__unseen_count_request__unpack) } }
+extension Notify__V1__UnseenCountResponse: CMessage { static var functions: CMessageFunctions<Self> { .init(initialize: notify__v1__unseen_count_response__init, unpack: notify__v1__unseen_count_response__unpack) } }
+extension Notify__V1__SetActionStateRequest: CMessage { static var functions: CMessageFunctions<Self> { .init(initialize: notify__v1__set_action_state_request__init, unpack: notify__v1__set_action_state_request__unpack) } }
+extension Notify__V1__DeleteEntriesRequest: CMessage { static var functions: CMessageFunctions<Self> { .init(initialize: notify__v1__delete_entries_request__init, unpack: notify__v1__delete_entries_request__unpack) } }
+extension Notify__V1__DeleteGroupRequest: CMessage { static var functions: CMessageFunctions<Self> { .init(initialize: notify__v1__delete_group_request__init, unpack: notify__v1__delete_group_request__unpack) } }
+extension Notify__V1__GetEntryRequest: CMessage { static var functions: CMessageFunctions<Self> { .init(initialize: notify__v1__get_entry_request__init, unpack: notify__v1__get_entry_request__unpack) } }
+extension Notify__V1__GetEntryResponse: CMessage { static var functions: CMessageFunctions<Self> { .init(initialize: notify__v1__get_entry_response__init, unpack: notify__v1__get_entry_response__unpack) } }
 
 // admin.proto
 extension Notify__V1__User: CMessage { static var functions: CMessageFunctions<Self> { .init(initialize: notify__v1__user__init, unpack: notify__v1__user__unpack) } }

@@ -107,6 +107,9 @@ enum ErrorMapping {
                 message: "after_sequence \(after) is past the end of the feed, whose last sequence is \(head)",
                 reason: .pastEndOfFeed
             )
+        case .notificationNotFound(let id):
+            return RPCError(
+                code: .notFound, message: "notification \(id) is not in the feed", reason: .notificationNotFound)
         case .storeClosing:
             return RPCError(
                 code: .unavailable, message: "the store is closing: resume on a new connection", reason: .goingAway

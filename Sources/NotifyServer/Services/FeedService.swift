@@ -30,6 +30,7 @@ struct FeedService: Sendable {
         router.register(NotifyMethods.createStreamTicket) { (_: CreateStreamTicketRequest, context) in
             try await createStreamTicket(context: context)
         }
+        registerState(into: &router)
     }
 
     /// A ticket for one stream start as the caller's token
@@ -51,7 +52,7 @@ struct FeedService: Sendable {
         try Self.checkEnd(of: page, user: user, after: after)
         return ListFeedResponse(
             notifications: page.entries, nextAfterSequence: page.nextAfter, caughtUp: page.caughtUp,
-            sweptThrough: page.sweptThrough)
+            sweptThrough: page.sweptThrough, events: page.events.map(FeedEventMessage.init))
     }
 
     /// The feed after the request's cursor, page by page, then live: each
@@ -181,13 +182,13 @@ struct FeedService: Sendable {
                 // user who is not there (or was deleted while watched).
                 try Self.checkEnd(of: page, user: user, after: cursor)
                 // Expired entries passed over move the cursor without a page:
-                // once caught up, only entries and the swept signal are sent.
-                let passedOverOnly = page.entries.isEmpty && page.sweptThrough == nil
+                // once caught up, only entries, events and the swept signal are sent.
+                let passedOverOnly = page.entries.isEmpty && page.events.isEmpty && page.sweptThrough == nil
                 cursor = page.nextAfter
                 if passedOverOnly && caughtUp { break }
                 try await stream.send(ListFeedResponse(
                     notifications: page.entries, nextAfterSequence: cursor, caughtUp: page.caughtUp,
-                    sweptThrough: page.sweptThrough))
+                    sweptThrough: page.sweptThrough, events: page.events.map(FeedEventMessage.init)))
                 if page.caughtUp {
                     caughtUp = true
                     break

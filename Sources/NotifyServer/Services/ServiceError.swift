@@ -33,6 +33,9 @@ enum ServiceError: Error, Hashable, Sendable {
     case tokenNotFound(String)
     /// A read's cursor is past the feed's last entry, `head`.
     case pastEndOfFeed(after: UInt64, head: UInt64)
+    /// A notification id that is not in the user's feed: unknown, another
+    /// user's, deleted or expired.
+    case notificationNotFound(String)
     /// The store closed a live Watch: the server is shutting down.
     case storeClosing
     /// A committed append answered no notification: a broken promise of the

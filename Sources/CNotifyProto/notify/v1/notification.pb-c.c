@@ -547,6 +547,456 @@ void   notify__v1__list_feed_response__free_unpacked
   assert(message->base.descriptor == &notify__v1__list_feed_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   notify__v1__feed_event__init
+                     (Notify__V1__FeedEvent         *message)
+{
+  static const Notify__V1__FeedEvent init_value = NOTIFY__V1__FEED_EVENT__INIT;
+  *message = init_value;
+}
+size_t notify__v1__feed_event__get_packed_size
+                     (const Notify__V1__FeedEvent *message)
+{
+  assert(message->base.descriptor == &notify__v1__feed_event__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t notify__v1__feed_event__pack
+                     (const Notify__V1__FeedEvent *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &notify__v1__feed_event__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t notify__v1__feed_event__pack_to_buffer
+                     (const Notify__V1__FeedEvent *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &notify__v1__feed_event__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Notify__V1__FeedEvent *
+       notify__v1__feed_event__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Notify__V1__FeedEvent *)
+     protobuf_c_message_unpack (&notify__v1__feed_event__descriptor,
+                                allocator, len, data);
+}
+void   notify__v1__feed_event__free_unpacked
+                     (Notify__V1__FeedEvent *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &notify__v1__feed_event__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   notify__v1__mark_read_request__init
+                     (Notify__V1__MarkReadRequest         *message)
+{
+  static const Notify__V1__MarkReadRequest init_value = NOTIFY__V1__MARK_READ_REQUEST__INIT;
+  *message = init_value;
+}
+size_t notify__v1__mark_read_request__get_packed_size
+                     (const Notify__V1__MarkReadRequest *message)
+{
+  assert(message->base.descriptor == &notify__v1__mark_read_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t notify__v1__mark_read_request__pack
+                     (const Notify__V1__MarkReadRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &notify__v1__mark_read_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t notify__v1__mark_read_request__pack_to_buffer
+                     (const Notify__V1__MarkReadRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &notify__v1__mark_read_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Notify__V1__MarkReadRequest *
+       notify__v1__mark_read_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Notify__V1__MarkReadRequest *)
+     protobuf_c_message_unpack (&notify__v1__mark_read_request__descriptor,
+                                allocator, len, data);
+}
+void   notify__v1__mark_read_request__free_unpacked
+                     (Notify__V1__MarkReadRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &notify__v1__mark_read_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   notify__v1__feed_change_response__init
+                     (Notify__V1__FeedChangeResponse         *message)
+{
+  static const Notify__V1__FeedChangeResponse init_value = NOTIFY__V1__FEED_CHANGE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t notify__v1__feed_change_response__get_packed_size
+                     (const Notify__V1__FeedChangeResponse *message)
+{
+  assert(message->base.descriptor == &notify__v1__feed_change_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t notify__v1__feed_change_response__pack
+                     (const Notify__V1__FeedChangeResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &notify__v1__feed_change_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t notify__v1__feed_change_response__pack_to_buffer
+                     (const Notify__V1__FeedChangeResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &notify__v1__feed_change_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Notify__V1__FeedChangeResponse *
+       notify__v1__feed_change_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Notify__V1__FeedChangeResponse *)
+     protobuf_c_message_unpack (&notify__v1__feed_change_response__descriptor,
+                                allocator, len, data);
+}
+void   notify__v1__feed_change_response__free_unpacked
+                     (Notify__V1__FeedChangeResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &notify__v1__feed_change_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   notify__v1__unseen_count_request__init
+                     (Notify__V1__UnseenCountRequest         *message)
+{
+  static const Notify__V1__UnseenCountRequest init_value = NOTIFY__V1__UNSEEN_COUNT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t notify__v1__unseen_count_request__get_packed_size
+                     (const Notify__V1__UnseenCountRequest *message)
+{
+  assert(message->base.descriptor == &notify__v1__unseen_count_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t notify__v1__unseen_count_request__pack
+                     (const Notify__V1__UnseenCountRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &notify__v1__unseen_count_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t notify__v1__unseen_count_request__pack_to_buffer
+                     (const Notify__V1__UnseenCountRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &notify__v1__unseen_count_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Notify__V1__UnseenCountRequest *
+       notify__v1__unseen_count_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Notify__V1__UnseenCountRequest *)
+     protobuf_c_message_unpack (&notify__v1__unseen_count_request__descriptor,
+                                allocator, len, data);
+}
+void   notify__v1__unseen_count_request__free_unpacked
+                     (Notify__V1__UnseenCountRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &notify__v1__unseen_count_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   notify__v1__unseen_count_response__init
+                     (Notify__V1__UnseenCountResponse         *message)
+{
+  static const Notify__V1__UnseenCountResponse init_value = NOTIFY__V1__UNSEEN_COUNT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t notify__v1__unseen_count_response__get_packed_size
+                     (const Notify__V1__UnseenCountResponse *message)
+{
+  assert(message->base.descriptor == &notify__v1__unseen_count_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t notify__v1__unseen_count_response__pack
+                     (const Notify__V1__UnseenCountResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &notify__v1__unseen_count_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t notify__v1__unseen_count_response__pack_to_buffer
+                     (const Notify__V1__UnseenCountResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &notify__v1__unseen_count_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Notify__V1__UnseenCountResponse *
+       notify__v1__unseen_count_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Notify__V1__UnseenCountResponse *)
+     protobuf_c_message_unpack (&notify__v1__unseen_count_response__descriptor,
+                                allocator, len, data);
+}
+void   notify__v1__unseen_count_response__free_unpacked
+                     (Notify__V1__UnseenCountResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &notify__v1__unseen_count_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   notify__v1__set_action_state_request__init
+                     (Notify__V1__SetActionStateRequest         *message)
+{
+  static const Notify__V1__SetActionStateRequest init_value = NOTIFY__V1__SET_ACTION_STATE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t notify__v1__set_action_state_request__get_packed_size
+                     (const Notify__V1__SetActionStateRequest *message)
+{
+  assert(message->base.descriptor == &notify__v1__set_action_state_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t notify__v1__set_action_state_request__pack
+                     (const Notify__V1__SetActionStateRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &notify__v1__set_action_state_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t notify__v1__set_action_state_request__pack_to_buffer
+                     (const Notify__V1__SetActionStateRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &notify__v1__set_action_state_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Notify__V1__SetActionStateRequest *
+       notify__v1__set_action_state_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Notify__V1__SetActionStateRequest *)
+     protobuf_c_message_unpack (&notify__v1__set_action_state_request__descriptor,
+                                allocator, len, data);
+}
+void   notify__v1__set_action_state_request__free_unpacked
+                     (Notify__V1__SetActionStateRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &notify__v1__set_action_state_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   notify__v1__delete_entries_request__init
+                     (Notify__V1__DeleteEntriesRequest         *message)
+{
+  static const Notify__V1__DeleteEntriesRequest init_value = NOTIFY__V1__DELETE_ENTRIES_REQUEST__INIT;
+  *message = init_value;
+}
+size_t notify__v1__delete_entries_request__get_packed_size
+                     (const Notify__V1__DeleteEntriesRequest *message)
+{
+  assert(message->base.descriptor == &notify__v1__delete_entries_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t notify__v1__delete_entries_request__pack
+                     (const Notify__V1__DeleteEntriesRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &notify__v1__delete_entries_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t notify__v1__delete_entries_request__pack_to_buffer
+                     (const Notify__V1__DeleteEntriesRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &notify__v1__delete_entries_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Notify__V1__DeleteEntriesRequest *
+       notify__v1__delete_entries_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Notify__V1__DeleteEntriesRequest *)
+     protobuf_c_message_unpack (&notify__v1__delete_entries_request__descriptor,
+                                allocator, len, data);
+}
+void   notify__v1__delete_entries_request__free_unpacked
+                     (Notify__V1__DeleteEntriesRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &notify__v1__delete_entries_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   notify__v1__delete_group_request__init
+                     (Notify__V1__DeleteGroupRequest         *message)
+{
+  static const Notify__V1__DeleteGroupRequest init_value = NOTIFY__V1__DELETE_GROUP_REQUEST__INIT;
+  *message = init_value;
+}
+size_t notify__v1__delete_group_request__get_packed_size
+                     (const Notify__V1__DeleteGroupRequest *message)
+{
+  assert(message->base.descriptor == &notify__v1__delete_group_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t notify__v1__delete_group_request__pack
+                     (const Notify__V1__DeleteGroupRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &notify__v1__delete_group_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t notify__v1__delete_group_request__pack_to_buffer
+                     (const Notify__V1__DeleteGroupRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &notify__v1__delete_group_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Notify__V1__DeleteGroupRequest *
+       notify__v1__delete_group_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Notify__V1__DeleteGroupRequest *)
+     protobuf_c_message_unpack (&notify__v1__delete_group_request__descriptor,
+                                allocator, len, data);
+}
+void   notify__v1__delete_group_request__free_unpacked
+                     (Notify__V1__DeleteGroupRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &notify__v1__delete_group_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   notify__v1__get_entry_request__init
+                     (Notify__V1__GetEntryRequest         *message)
+{
+  static const Notify__V1__GetEntryRequest init_value = NOTIFY__V1__GET_ENTRY_REQUEST__INIT;
+  *message = init_value;
+}
+size_t notify__v1__get_entry_request__get_packed_size
+                     (const Notify__V1__GetEntryRequest *message)
+{
+  assert(message->base.descriptor == &notify__v1__get_entry_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t notify__v1__get_entry_request__pack
+                     (const Notify__V1__GetEntryRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &notify__v1__get_entry_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t notify__v1__get_entry_request__pack_to_buffer
+                     (const Notify__V1__GetEntryRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &notify__v1__get_entry_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Notify__V1__GetEntryRequest *
+       notify__v1__get_entry_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Notify__V1__GetEntryRequest *)
+     protobuf_c_message_unpack (&notify__v1__get_entry_request__descriptor,
+                                allocator, len, data);
+}
+void   notify__v1__get_entry_request__free_unpacked
+                     (Notify__V1__GetEntryRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &notify__v1__get_entry_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   notify__v1__get_entry_response__init
+                     (Notify__V1__GetEntryResponse         *message)
+{
+  static const Notify__V1__GetEntryResponse init_value = NOTIFY__V1__GET_ENTRY_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t notify__v1__get_entry_response__get_packed_size
+                     (const Notify__V1__GetEntryResponse *message)
+{
+  assert(message->base.descriptor == &notify__v1__get_entry_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t notify__v1__get_entry_response__pack
+                     (const Notify__V1__GetEntryResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &notify__v1__get_entry_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t notify__v1__get_entry_response__pack_to_buffer
+                     (const Notify__V1__GetEntryResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &notify__v1__get_entry_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Notify__V1__GetEntryResponse *
+       notify__v1__get_entry_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Notify__V1__GetEntryResponse *)
+     protobuf_c_message_unpack (&notify__v1__get_entry_response__descriptor,
+                                allocator, len, data);
+}
+void   notify__v1__get_entry_response__free_unpacked
+                     (Notify__V1__GetEntryResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &notify__v1__get_entry_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor notify__v1__nullable_string__field_descriptors[1] =
 {
   {
@@ -1098,7 +1548,7 @@ const ProtobufCMessageDescriptor notify__v1__send_notification_request__descript
   (ProtobufCMessageInit) notify__v1__send_notification_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor notify__v1__notification__field_descriptors[19] =
+static const ProtobufCFieldDescriptor notify__v1__notification__field_descriptors[21] =
 {
   {
     "id",
@@ -1328,8 +1778,33 @@ static const ProtobufCFieldDescriptor notify__v1__notification__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "read",
+    20,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Notify__V1__Notification, has_read),
+    offsetof(Notify__V1__Notification, read),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "action_state",
+    21,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Notify__V1__Notification, action_state),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned notify__v1__notification__field_indices_by_name[] = {
+  20,   /* field[20] = action_state */
   6,   /* field[6] = app_notification_id */
   4,   /* field[4] = created_date_time */
   17,   /* field[17] = description */
@@ -1343,6 +1818,7 @@ static const unsigned notify__v1__notification__field_indices_by_name[] = {
   9,   /* field[9] = payload */
   10,   /* field[10] = platform_types */
   11,   /* field[11] = priority */
+  19,   /* field[19] = read */
   1,   /* field[1] = sequence */
   3,   /* field[3] = source */
   5,   /* field[5] = target_host_name */
@@ -1353,7 +1829,7 @@ static const unsigned notify__v1__notification__field_indices_by_name[] = {
 static const ProtobufCIntRange notify__v1__notification__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 19 }
+  { 0, 21 }
 };
 const ProtobufCMessageDescriptor notify__v1__notification__descriptor =
 {
@@ -1363,7 +1839,7 @@ const ProtobufCMessageDescriptor notify__v1__notification__descriptor =
   "Notify__V1__Notification",
   "notify.v1",
   sizeof(Notify__V1__Notification),
-  19,
+  21,
   notify__v1__notification__field_descriptors,
   notify__v1__notification__field_indices_by_name,
   1,  notify__v1__notification__number_ranges,
@@ -1498,7 +1974,7 @@ const ProtobufCMessageDescriptor notify__v1__list_feed_request__descriptor =
   (ProtobufCMessageInit) notify__v1__list_feed_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor notify__v1__list_feed_response__field_descriptors[4] =
+static const ProtobufCFieldDescriptor notify__v1__list_feed_response__field_descriptors[5] =
 {
   {
     "notifications",
@@ -1548,9 +2024,22 @@ static const ProtobufCFieldDescriptor notify__v1__list_feed_response__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "events",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Notify__V1__ListFeedResponse, n_events),
+    offsetof(Notify__V1__ListFeedResponse, events),
+    &notify__v1__feed_event__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned notify__v1__list_feed_response__field_indices_by_name[] = {
   2,   /* field[2] = caught_up */
+  4,   /* field[4] = events */
   1,   /* field[1] = next_after_sequence */
   0,   /* field[0] = notifications */
   3,   /* field[3] = swept_through */
@@ -1558,7 +2047,7 @@ static const unsigned notify__v1__list_feed_response__field_indices_by_name[] = 
 static const ProtobufCIntRange notify__v1__list_feed_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor notify__v1__list_feed_response__descriptor =
 {
@@ -1568,10 +2057,611 @@ const ProtobufCMessageDescriptor notify__v1__list_feed_response__descriptor =
   "Notify__V1__ListFeedResponse",
   "notify.v1",
   sizeof(Notify__V1__ListFeedResponse),
-  4,
+  5,
   notify__v1__list_feed_response__field_descriptors,
   notify__v1__list_feed_response__field_indices_by_name,
   1,  notify__v1__list_feed_response__number_ranges,
   (ProtobufCMessageInit) notify__v1__list_feed_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor notify__v1__feed_event__field_descriptors[8] =
+{
+  {
+    "sequence",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Notify__V1__FeedEvent, has_sequence),
+    offsetof(Notify__V1__FeedEvent, sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_date_time",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Notify__V1__FeedEvent, created_date_time),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "kind",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Notify__V1__FeedEvent, kind),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ids",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Notify__V1__FeedEvent, n_ids),
+    offsetof(Notify__V1__FeedEvent, ids),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "read_up_to_sequence",
+    5,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Notify__V1__FeedEvent, has_read_up_to_sequence),
+    offsetof(Notify__V1__FeedEvent, read_up_to_sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "action_state",
+    6,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Notify__V1__FeedEvent, action_state),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "removed_reason",
+    7,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Notify__V1__FeedEvent, removed_reason),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "source",
+    8,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Notify__V1__FeedEvent, source),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned notify__v1__feed_event__field_indices_by_name[] = {
+  5,   /* field[5] = action_state */
+  1,   /* field[1] = created_date_time */
+  3,   /* field[3] = ids */
+  2,   /* field[2] = kind */
+  4,   /* field[4] = read_up_to_sequence */
+  6,   /* field[6] = removed_reason */
+  0,   /* field[0] = sequence */
+  7,   /* field[7] = source */
+};
+static const ProtobufCIntRange notify__v1__feed_event__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 8 }
+};
+const ProtobufCMessageDescriptor notify__v1__feed_event__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "notify.v1.FeedEvent",
+  "FeedEvent",
+  "Notify__V1__FeedEvent",
+  "notify.v1",
+  sizeof(Notify__V1__FeedEvent),
+  8,
+  notify__v1__feed_event__field_descriptors,
+  notify__v1__feed_event__field_indices_by_name,
+  1,  notify__v1__feed_event__number_ranges,
+  (ProtobufCMessageInit) notify__v1__feed_event__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor notify__v1__mark_read_request__field_descriptors[4] =
+{
+  {
+    "user",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Notify__V1__MarkReadRequest, has_user),
+    offsetof(Notify__V1__MarkReadRequest, user),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ids",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Notify__V1__MarkReadRequest, n_ids),
+    offsetof(Notify__V1__MarkReadRequest, ids),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "up_to_sequence",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Notify__V1__MarkReadRequest, has_up_to_sequence),
+    offsetof(Notify__V1__MarkReadRequest, up_to_sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "source",
+    4,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Notify__V1__MarkReadRequest, source),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned notify__v1__mark_read_request__field_indices_by_name[] = {
+  1,   /* field[1] = ids */
+  3,   /* field[3] = source */
+  2,   /* field[2] = up_to_sequence */
+  0,   /* field[0] = user */
+};
+static const ProtobufCIntRange notify__v1__mark_read_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor notify__v1__mark_read_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "notify.v1.MarkReadRequest",
+  "MarkReadRequest",
+  "Notify__V1__MarkReadRequest",
+  "notify.v1",
+  sizeof(Notify__V1__MarkReadRequest),
+  4,
+  notify__v1__mark_read_request__field_descriptors,
+  notify__v1__mark_read_request__field_indices_by_name,
+  1,  notify__v1__mark_read_request__number_ranges,
+  (ProtobufCMessageInit) notify__v1__mark_read_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor notify__v1__feed_change_response__field_descriptors[2] =
+{
+  {
+    "sequence",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Notify__V1__FeedChangeResponse, has_sequence),
+    offsetof(Notify__V1__FeedChangeResponse, sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "unseen_count",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Notify__V1__FeedChangeResponse, has_unseen_count),
+    offsetof(Notify__V1__FeedChangeResponse, unseen_count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned notify__v1__feed_change_response__field_indices_by_name[] = {
+  0,   /* field[0] = sequence */
+  1,   /* field[1] = unseen_count */
+};
+static const ProtobufCIntRange notify__v1__feed_change_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor notify__v1__feed_change_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "notify.v1.FeedChangeResponse",
+  "FeedChangeResponse",
+  "Notify__V1__FeedChangeResponse",
+  "notify.v1",
+  sizeof(Notify__V1__FeedChangeResponse),
+  2,
+  notify__v1__feed_change_response__field_descriptors,
+  notify__v1__feed_change_response__field_indices_by_name,
+  1,  notify__v1__feed_change_response__number_ranges,
+  (ProtobufCMessageInit) notify__v1__feed_change_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor notify__v1__unseen_count_request__field_descriptors[2] =
+{
+  {
+    "user",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Notify__V1__UnseenCountRequest, has_user),
+    offsetof(Notify__V1__UnseenCountRequest, user),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "source",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Notify__V1__UnseenCountRequest, source),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned notify__v1__unseen_count_request__field_indices_by_name[] = {
+  1,   /* field[1] = source */
+  0,   /* field[0] = user */
+};
+static const ProtobufCIntRange notify__v1__unseen_count_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor notify__v1__unseen_count_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "notify.v1.UnseenCountRequest",
+  "UnseenCountRequest",
+  "Notify__V1__UnseenCountRequest",
+  "notify.v1",
+  sizeof(Notify__V1__UnseenCountRequest),
+  2,
+  notify__v1__unseen_count_request__field_descriptors,
+  notify__v1__unseen_count_request__field_indices_by_name,
+  1,  notify__v1__unseen_count_request__number_ranges,
+  (ProtobufCMessageInit) notify__v1__unseen_count_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor notify__v1__unseen_count_response__field_descriptors[1] =
+{
+  {
+    "count",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Notify__V1__UnseenCountResponse, has_count),
+    offsetof(Notify__V1__UnseenCountResponse, count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned notify__v1__unseen_count_response__field_indices_by_name[] = {
+  0,   /* field[0] = count */
+};
+static const ProtobufCIntRange notify__v1__unseen_count_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor notify__v1__unseen_count_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "notify.v1.UnseenCountResponse",
+  "UnseenCountResponse",
+  "Notify__V1__UnseenCountResponse",
+  "notify.v1",
+  sizeof(Notify__V1__UnseenCountResponse),
+  1,
+  notify__v1__unseen_count_response__field_descriptors,
+  notify__v1__unseen_count_response__field_indices_by_name,
+  1,  notify__v1__unseen_count_response__number_ranges,
+  (ProtobufCMessageInit) notify__v1__unseen_count_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor notify__v1__set_action_state_request__field_descriptors[3] =
+{
+  {
+    "user",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Notify__V1__SetActionStateRequest, has_user),
+    offsetof(Notify__V1__SetActionStateRequest, user),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "id",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Notify__V1__SetActionStateRequest, id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "action_state",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Notify__V1__SetActionStateRequest, action_state),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned notify__v1__set_action_state_request__field_indices_by_name[] = {
+  2,   /* field[2] = action_state */
+  1,   /* field[1] = id */
+  0,   /* field[0] = user */
+};
+static const ProtobufCIntRange notify__v1__set_action_state_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor notify__v1__set_action_state_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "notify.v1.SetActionStateRequest",
+  "SetActionStateRequest",
+  "Notify__V1__SetActionStateRequest",
+  "notify.v1",
+  sizeof(Notify__V1__SetActionStateRequest),
+  3,
+  notify__v1__set_action_state_request__field_descriptors,
+  notify__v1__set_action_state_request__field_indices_by_name,
+  1,  notify__v1__set_action_state_request__number_ranges,
+  (ProtobufCMessageInit) notify__v1__set_action_state_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor notify__v1__delete_entries_request__field_descriptors[2] =
+{
+  {
+    "user",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Notify__V1__DeleteEntriesRequest, has_user),
+    offsetof(Notify__V1__DeleteEntriesRequest, user),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ids",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Notify__V1__DeleteEntriesRequest, n_ids),
+    offsetof(Notify__V1__DeleteEntriesRequest, ids),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned notify__v1__delete_entries_request__field_indices_by_name[] = {
+  1,   /* field[1] = ids */
+  0,   /* field[0] = user */
+};
+static const ProtobufCIntRange notify__v1__delete_entries_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor notify__v1__delete_entries_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "notify.v1.DeleteEntriesRequest",
+  "DeleteEntriesRequest",
+  "Notify__V1__DeleteEntriesRequest",
+  "notify.v1",
+  sizeof(Notify__V1__DeleteEntriesRequest),
+  2,
+  notify__v1__delete_entries_request__field_descriptors,
+  notify__v1__delete_entries_request__field_indices_by_name,
+  1,  notify__v1__delete_entries_request__number_ranges,
+  (ProtobufCMessageInit) notify__v1__delete_entries_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor notify__v1__delete_group_request__field_descriptors[2] =
+{
+  {
+    "user",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Notify__V1__DeleteGroupRequest, has_user),
+    offsetof(Notify__V1__DeleteGroupRequest, user),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "group_name",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Notify__V1__DeleteGroupRequest, group_name),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned notify__v1__delete_group_request__field_indices_by_name[] = {
+  1,   /* field[1] = group_name */
+  0,   /* field[0] = user */
+};
+static const ProtobufCIntRange notify__v1__delete_group_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor notify__v1__delete_group_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "notify.v1.DeleteGroupRequest",
+  "DeleteGroupRequest",
+  "Notify__V1__DeleteGroupRequest",
+  "notify.v1",
+  sizeof(Notify__V1__DeleteGroupRequest),
+  2,
+  notify__v1__delete_group_request__field_descriptors,
+  notify__v1__delete_group_request__field_indices_by_name,
+  1,  notify__v1__delete_group_request__number_ranges,
+  (ProtobufCMessageInit) notify__v1__delete_group_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor notify__v1__get_entry_request__field_descriptors[2] =
+{
+  {
+    "user",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Notify__V1__GetEntryRequest, has_user),
+    offsetof(Notify__V1__GetEntryRequest, user),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "id",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Notify__V1__GetEntryRequest, id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned notify__v1__get_entry_request__field_indices_by_name[] = {
+  1,   /* field[1] = id */
+  0,   /* field[0] = user */
+};
+static const ProtobufCIntRange notify__v1__get_entry_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor notify__v1__get_entry_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "notify.v1.GetEntryRequest",
+  "GetEntryRequest",
+  "Notify__V1__GetEntryRequest",
+  "notify.v1",
+  sizeof(Notify__V1__GetEntryRequest),
+  2,
+  notify__v1__get_entry_request__field_descriptors,
+  notify__v1__get_entry_request__field_indices_by_name,
+  1,  notify__v1__get_entry_request__number_ranges,
+  (ProtobufCMessageInit) notify__v1__get_entry_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor notify__v1__get_entry_response__field_descriptors[1] =
+{
+  {
+    "notification",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Notify__V1__GetEntryResponse, notification),
+    &notify__v1__notification__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned notify__v1__get_entry_response__field_indices_by_name[] = {
+  0,   /* field[0] = notification */
+};
+static const ProtobufCIntRange notify__v1__get_entry_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor notify__v1__get_entry_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "notify.v1.GetEntryResponse",
+  "GetEntryResponse",
+  "Notify__V1__GetEntryResponse",
+  "notify.v1",
+  sizeof(Notify__V1__GetEntryResponse),
+  1,
+  notify__v1__get_entry_response__field_descriptors,
+  notify__v1__get_entry_response__field_indices_by_name,
+  1,  notify__v1__get_entry_response__number_ranges,
+  (ProtobufCMessageInit) notify__v1__get_entry_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };

@@ -27,6 +27,16 @@ typedef struct Notify__V1__Notification Notify__V1__Notification;
 typedef struct Notify__V1__SendNotificationResponse Notify__V1__SendNotificationResponse;
 typedef struct Notify__V1__ListFeedRequest Notify__V1__ListFeedRequest;
 typedef struct Notify__V1__ListFeedResponse Notify__V1__ListFeedResponse;
+typedef struct Notify__V1__FeedEvent Notify__V1__FeedEvent;
+typedef struct Notify__V1__MarkReadRequest Notify__V1__MarkReadRequest;
+typedef struct Notify__V1__FeedChangeResponse Notify__V1__FeedChangeResponse;
+typedef struct Notify__V1__UnseenCountRequest Notify__V1__UnseenCountRequest;
+typedef struct Notify__V1__UnseenCountResponse Notify__V1__UnseenCountResponse;
+typedef struct Notify__V1__SetActionStateRequest Notify__V1__SetActionStateRequest;
+typedef struct Notify__V1__DeleteEntriesRequest Notify__V1__DeleteEntriesRequest;
+typedef struct Notify__V1__DeleteGroupRequest Notify__V1__DeleteGroupRequest;
+typedef struct Notify__V1__GetEntryRequest Notify__V1__GetEntryRequest;
+typedef struct Notify__V1__GetEntryResponse Notify__V1__GetEntryResponse;
 
 
 /* --- enums --- */
@@ -228,10 +238,20 @@ struct  Notify__V1__Notification
   Notify__V1__NullableString *description;
   protobuf_c_boolean has_issuer;
   int64_t issuer;
+  /*
+   * The entry's state when the page was read (docs/PROTOCOL.md, "Feed state").
+   * Absent from older servers: unread, noInteraction.
+   */
+  protobuf_c_boolean has_read;
+  protobuf_c_boolean read;
+  /*
+   * noInteraction (absent) | activated | dismissed | snoozed.
+   */
+  char *action_state;
 };
 #define NOTIFY__V1__NOTIFICATION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&notify__v1__notification__descriptor) \
-    , NULL, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0,NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, 0, 0 }
+    , NULL, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0,NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0, NULL }
 
 
 struct  Notify__V1__SendNotificationResponse
@@ -322,15 +342,214 @@ struct  Notify__V1__ListFeedResponse
    * for expired entries, which no reader may see any more.
    * docs/PROTOCOL.md, "Expiry and retention".
    */
-  /*
-   * 5 is reserved for the feed's state events.
-   */
   protobuf_c_boolean has_swept_through;
   uint64_t swept_through;
+  /*
+   * The page's state events, in sequence order. Each sequence number of a
+   * feed is either a notification or an event: merge both lists by sequence.
+   */
+  size_t n_events;
+  Notify__V1__FeedEvent **events;
 };
 #define NOTIFY__V1__LIST_FEED_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&notify__v1__list_feed_response__descriptor) \
-    , 0,NULL, 0, 0, 0, 0, 0, 0 }
+    , 0,NULL, 0, 0, 0, 0, 0, 0, 0,NULL }
+
+
+/*
+ * A change to earlier entries of a feed, itself an entry of the feed with its
+ * own sequence number. docs/PROTOCOL.md, "Feed state".
+ */
+struct  Notify__V1__FeedEvent
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean has_sequence;
+  uint64_t sequence;
+  /*
+   * When the change committed (3 fraction digits, Z).
+   */
+  char *created_date_time;
+  /*
+   * "read", "actionState" or "removed". A client that meets a kind it does
+   * not know skips the event (its cursor still moves past it).
+   */
+  char *kind;
+  /*
+   * The notification ids the change applies to.
+   */
+  size_t n_ids;
+  char **ids;
+  /*
+   * kind "read": every notification of `source` with sequence <= this is read
+   * (and ids is empty).
+   */
+  protobuf_c_boolean has_read_up_to_sequence;
+  uint64_t read_up_to_sequence;
+  /*
+   * kind "actionState": noInteraction | activated | dismissed | snoozed.
+   */
+  char *action_state;
+  /*
+   * kind "removed": "deleted" | "expired".
+   */
+  char *removed_reason;
+  /*
+   * kind "read" with read_up_to_sequence: the view it covered: absent every
+   * notification, "notify" those made by Notify, "graph" by SendNotification.
+   */
+  char *source;
+};
+#define NOTIFY__V1__FEED_EVENT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&notify__v1__feed_event__descriptor) \
+    , 0, 0, NULL, NULL, 0,NULL, 0, 0, NULL, NULL, NULL }
+
+
+/*
+ * Method: /notify.v1.FeedService/MarkRead. Exactly one of ids (at most 1,000
+ * UUIDs) and up_to_sequence.
+ */
+struct  Notify__V1__MarkReadRequest
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean has_user;
+  int64_t user;
+  size_t n_ids;
+  char **ids;
+  protobuf_c_boolean has_up_to_sequence;
+  uint64_t up_to_sequence;
+  /*
+   * The view: "" or absent every notification, "notify", "graph". Limits
+   * up_to_sequence, and names the view of the answer's unseen_count.
+   */
+  char *source;
+};
+#define NOTIFY__V1__MARK_READ_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&notify__v1__mark_read_request__descriptor) \
+    , 0, 0, 0,NULL, 0, 0, NULL }
+
+
+/*
+ * The answer of MarkRead, SetActionState, Delete and DeleteGroup.
+ */
+struct  Notify__V1__FeedChangeResponse
+{
+  ProtobufCMessage base;
+  /*
+   * The change's event's sequence; 0 when nothing changed (nothing appended).
+   */
+  protobuf_c_boolean has_sequence;
+  uint64_t sequence;
+  /*
+   * The unseen count of the request's view after the change.
+   */
+  protobuf_c_boolean has_unseen_count;
+  uint64_t unseen_count;
+};
+#define NOTIFY__V1__FEED_CHANGE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&notify__v1__feed_change_response__descriptor) \
+    , 0, 0, 0, 0 }
+
+
+/*
+ * Method: /notify.v1.FeedService/UnseenCount.
+ */
+struct  Notify__V1__UnseenCountRequest
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean has_user;
+  int64_t user;
+  char *source;
+};
+#define NOTIFY__V1__UNSEEN_COUNT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&notify__v1__unseen_count_request__descriptor) \
+    , 0, 0, NULL }
+
+
+struct  Notify__V1__UnseenCountResponse
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean has_count;
+  uint64_t count;
+};
+#define NOTIFY__V1__UNSEEN_COUNT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&notify__v1__unseen_count_response__descriptor) \
+    , 0, 0 }
+
+
+/*
+ * Method: /notify.v1.FeedService/SetActionState.
+ */
+struct  Notify__V1__SetActionStateRequest
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean has_user;
+  int64_t user;
+  char *id;
+  /*
+   * noInteraction | activated | dismissed | snoozed, in any case.
+   */
+  char *action_state;
+};
+#define NOTIFY__V1__SET_ACTION_STATE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&notify__v1__set_action_state_request__descriptor) \
+    , 0, 0, NULL, NULL }
+
+
+/*
+ * Method: /notify.v1.FeedService/Delete. At most 1,000 UUIDs.
+ */
+struct  Notify__V1__DeleteEntriesRequest
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean has_user;
+  int64_t user;
+  size_t n_ids;
+  char **ids;
+};
+#define NOTIFY__V1__DELETE_ENTRIES_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&notify__v1__delete_entries_request__descriptor) \
+    , 0, 0, 0,NULL }
+
+
+/*
+ * Method: /notify.v1.FeedService/DeleteGroup: every SendNotification entry
+ * of the user with this groupName.
+ */
+struct  Notify__V1__DeleteGroupRequest
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean has_user;
+  int64_t user;
+  char *group_name;
+};
+#define NOTIFY__V1__DELETE_GROUP_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&notify__v1__delete_group_request__descriptor) \
+    , 0, 0, NULL }
+
+
+/*
+ * Method: /notify.v1.FeedService/Get.
+ */
+struct  Notify__V1__GetEntryRequest
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean has_user;
+  int64_t user;
+  char *id;
+};
+#define NOTIFY__V1__GET_ENTRY_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&notify__v1__get_entry_request__descriptor) \
+    , 0, 0, NULL }
+
+
+struct  Notify__V1__GetEntryResponse
+{
+  ProtobufCMessage base;
+  Notify__V1__Notification *notification;
+};
+#define NOTIFY__V1__GET_ENTRY_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&notify__v1__get_entry_response__descriptor) \
+    , NULL }
 
 
 /* Notify__V1__NullableString methods */
@@ -561,6 +780,196 @@ Notify__V1__ListFeedResponse *
 void   notify__v1__list_feed_response__free_unpacked
                      (Notify__V1__ListFeedResponse *message,
                       ProtobufCAllocator *allocator);
+/* Notify__V1__FeedEvent methods */
+void   notify__v1__feed_event__init
+                     (Notify__V1__FeedEvent         *message);
+size_t notify__v1__feed_event__get_packed_size
+                     (const Notify__V1__FeedEvent   *message);
+size_t notify__v1__feed_event__pack
+                     (const Notify__V1__FeedEvent   *message,
+                      uint8_t             *out);
+size_t notify__v1__feed_event__pack_to_buffer
+                     (const Notify__V1__FeedEvent   *message,
+                      ProtobufCBuffer     *buffer);
+Notify__V1__FeedEvent *
+       notify__v1__feed_event__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   notify__v1__feed_event__free_unpacked
+                     (Notify__V1__FeedEvent *message,
+                      ProtobufCAllocator *allocator);
+/* Notify__V1__MarkReadRequest methods */
+void   notify__v1__mark_read_request__init
+                     (Notify__V1__MarkReadRequest         *message);
+size_t notify__v1__mark_read_request__get_packed_size
+                     (const Notify__V1__MarkReadRequest   *message);
+size_t notify__v1__mark_read_request__pack
+                     (const Notify__V1__MarkReadRequest   *message,
+                      uint8_t             *out);
+size_t notify__v1__mark_read_request__pack_to_buffer
+                     (const Notify__V1__MarkReadRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Notify__V1__MarkReadRequest *
+       notify__v1__mark_read_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   notify__v1__mark_read_request__free_unpacked
+                     (Notify__V1__MarkReadRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Notify__V1__FeedChangeResponse methods */
+void   notify__v1__feed_change_response__init
+                     (Notify__V1__FeedChangeResponse         *message);
+size_t notify__v1__feed_change_response__get_packed_size
+                     (const Notify__V1__FeedChangeResponse   *message);
+size_t notify__v1__feed_change_response__pack
+                     (const Notify__V1__FeedChangeResponse   *message,
+                      uint8_t             *out);
+size_t notify__v1__feed_change_response__pack_to_buffer
+                     (const Notify__V1__FeedChangeResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Notify__V1__FeedChangeResponse *
+       notify__v1__feed_change_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   notify__v1__feed_change_response__free_unpacked
+                     (Notify__V1__FeedChangeResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Notify__V1__UnseenCountRequest methods */
+void   notify__v1__unseen_count_request__init
+                     (Notify__V1__UnseenCountRequest         *message);
+size_t notify__v1__unseen_count_request__get_packed_size
+                     (const Notify__V1__UnseenCountRequest   *message);
+size_t notify__v1__unseen_count_request__pack
+                     (const Notify__V1__UnseenCountRequest   *message,
+                      uint8_t             *out);
+size_t notify__v1__unseen_count_request__pack_to_buffer
+                     (const Notify__V1__UnseenCountRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Notify__V1__UnseenCountRequest *
+       notify__v1__unseen_count_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   notify__v1__unseen_count_request__free_unpacked
+                     (Notify__V1__UnseenCountRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Notify__V1__UnseenCountResponse methods */
+void   notify__v1__unseen_count_response__init
+                     (Notify__V1__UnseenCountResponse         *message);
+size_t notify__v1__unseen_count_response__get_packed_size
+                     (const Notify__V1__UnseenCountResponse   *message);
+size_t notify__v1__unseen_count_response__pack
+                     (const Notify__V1__UnseenCountResponse   *message,
+                      uint8_t             *out);
+size_t notify__v1__unseen_count_response__pack_to_buffer
+                     (const Notify__V1__UnseenCountResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Notify__V1__UnseenCountResponse *
+       notify__v1__unseen_count_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   notify__v1__unseen_count_response__free_unpacked
+                     (Notify__V1__UnseenCountResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Notify__V1__SetActionStateRequest methods */
+void   notify__v1__set_action_state_request__init
+                     (Notify__V1__SetActionStateRequest         *message);
+size_t notify__v1__set_action_state_request__get_packed_size
+                     (const Notify__V1__SetActionStateRequest   *message);
+size_t notify__v1__set_action_state_request__pack
+                     (const Notify__V1__SetActionStateRequest   *message,
+                      uint8_t             *out);
+size_t notify__v1__set_action_state_request__pack_to_buffer
+                     (const Notify__V1__SetActionStateRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Notify__V1__SetActionStateRequest *
+       notify__v1__set_action_state_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   notify__v1__set_action_state_request__free_unpacked
+                     (Notify__V1__SetActionStateRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Notify__V1__DeleteEntriesRequest methods */
+void   notify__v1__delete_entries_request__init
+                     (Notify__V1__DeleteEntriesRequest         *message);
+size_t notify__v1__delete_entries_request__get_packed_size
+                     (const Notify__V1__DeleteEntriesRequest   *message);
+size_t notify__v1__delete_entries_request__pack
+                     (const Notify__V1__DeleteEntriesRequest   *message,
+                      uint8_t             *out);
+size_t notify__v1__delete_entries_request__pack_to_buffer
+                     (const Notify__V1__DeleteEntriesRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Notify__V1__DeleteEntriesRequest *
+       notify__v1__delete_entries_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   notify__v1__delete_entries_request__free_unpacked
+                     (Notify__V1__DeleteEntriesRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Notify__V1__DeleteGroupRequest methods */
+void   notify__v1__delete_group_request__init
+                     (Notify__V1__DeleteGroupRequest         *message);
+size_t notify__v1__delete_group_request__get_packed_size
+                     (const Notify__V1__DeleteGroupRequest   *message);
+size_t notify__v1__delete_group_request__pack
+                     (const Notify__V1__DeleteGroupRequest   *message,
+                      uint8_t             *out);
+size_t notify__v1__delete_group_request__pack_to_buffer
+                     (const Notify__V1__DeleteGroupRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Notify__V1__DeleteGroupRequest *
+       notify__v1__delete_group_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   notify__v1__delete_group_request__free_unpacked
+                     (Notify__V1__DeleteGroupRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Notify__V1__GetEntryRequest methods */
+void   notify__v1__get_entry_request__init
+                     (Notify__V1__GetEntryRequest         *message);
+size_t notify__v1__get_entry_request__get_packed_size
+                     (const Notify__V1__GetEntryRequest   *message);
+size_t notify__v1__get_entry_request__pack
+                     (const Notify__V1__GetEntryRequest   *message,
+                      uint8_t             *out);
+size_t notify__v1__get_entry_request__pack_to_buffer
+                     (const Notify__V1__GetEntryRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Notify__V1__GetEntryRequest *
+       notify__v1__get_entry_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   notify__v1__get_entry_request__free_unpacked
+                     (Notify__V1__GetEntryRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Notify__V1__GetEntryResponse methods */
+void   notify__v1__get_entry_response__init
+                     (Notify__V1__GetEntryResponse         *message);
+size_t notify__v1__get_entry_response__get_packed_size
+                     (const Notify__V1__GetEntryResponse   *message);
+size_t notify__v1__get_entry_response__pack
+                     (const Notify__V1__GetEntryResponse   *message,
+                      uint8_t             *out);
+size_t notify__v1__get_entry_response__pack_to_buffer
+                     (const Notify__V1__GetEntryResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Notify__V1__GetEntryResponse *
+       notify__v1__get_entry_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   notify__v1__get_entry_response__free_unpacked
+                     (Notify__V1__GetEntryResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Notify__V1__NullableString_Closure)
@@ -599,6 +1008,36 @@ typedef void (*Notify__V1__ListFeedRequest_Closure)
 typedef void (*Notify__V1__ListFeedResponse_Closure)
                  (const Notify__V1__ListFeedResponse *message,
                   void *closure_data);
+typedef void (*Notify__V1__FeedEvent_Closure)
+                 (const Notify__V1__FeedEvent *message,
+                  void *closure_data);
+typedef void (*Notify__V1__MarkReadRequest_Closure)
+                 (const Notify__V1__MarkReadRequest *message,
+                  void *closure_data);
+typedef void (*Notify__V1__FeedChangeResponse_Closure)
+                 (const Notify__V1__FeedChangeResponse *message,
+                  void *closure_data);
+typedef void (*Notify__V1__UnseenCountRequest_Closure)
+                 (const Notify__V1__UnseenCountRequest *message,
+                  void *closure_data);
+typedef void (*Notify__V1__UnseenCountResponse_Closure)
+                 (const Notify__V1__UnseenCountResponse *message,
+                  void *closure_data);
+typedef void (*Notify__V1__SetActionStateRequest_Closure)
+                 (const Notify__V1__SetActionStateRequest *message,
+                  void *closure_data);
+typedef void (*Notify__V1__DeleteEntriesRequest_Closure)
+                 (const Notify__V1__DeleteEntriesRequest *message,
+                  void *closure_data);
+typedef void (*Notify__V1__DeleteGroupRequest_Closure)
+                 (const Notify__V1__DeleteGroupRequest *message,
+                  void *closure_data);
+typedef void (*Notify__V1__GetEntryRequest_Closure)
+                 (const Notify__V1__GetEntryRequest *message,
+                  void *closure_data);
+typedef void (*Notify__V1__GetEntryResponse_Closure)
+                 (const Notify__V1__GetEntryResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -617,6 +1056,16 @@ extern const ProtobufCMessageDescriptor notify__v1__notification__descriptor;
 extern const ProtobufCMessageDescriptor notify__v1__send_notification_response__descriptor;
 extern const ProtobufCMessageDescriptor notify__v1__list_feed_request__descriptor;
 extern const ProtobufCMessageDescriptor notify__v1__list_feed_response__descriptor;
+extern const ProtobufCMessageDescriptor notify__v1__feed_event__descriptor;
+extern const ProtobufCMessageDescriptor notify__v1__mark_read_request__descriptor;
+extern const ProtobufCMessageDescriptor notify__v1__feed_change_response__descriptor;
+extern const ProtobufCMessageDescriptor notify__v1__unseen_count_request__descriptor;
+extern const ProtobufCMessageDescriptor notify__v1__unseen_count_response__descriptor;
+extern const ProtobufCMessageDescriptor notify__v1__set_action_state_request__descriptor;
+extern const ProtobufCMessageDescriptor notify__v1__delete_entries_request__descriptor;
+extern const ProtobufCMessageDescriptor notify__v1__delete_group_request__descriptor;
+extern const ProtobufCMessageDescriptor notify__v1__get_entry_request__descriptor;
+extern const ProtobufCMessageDescriptor notify__v1__get_entry_response__descriptor;
 
 PROTOBUF_C__END_DECLS
 

@@ -1,0 +1,168 @@
+public import NotifyDomain
+
+/// A change to the state of a user's entries, appended to his feed as a
+/// ``FeedEvent`` when it changes something.
+public struct FeedChange: Hashable, Sendable {
+    public enum Kind: Hashable, Sendable {
+        /// These notifications are read.
+        case markRead(ids: [String])
+        /// Every notification of `view` with a sequence up to this one is read.
+        case markReadUpTo(UInt64, view: FeedView)
+        /// The notification takes this action state.
+        case setActionState(id: String, ActionState)
+        /// These notifications leave the feed.
+        case delete(ids: [String])
+        /// Every SendNotification entry of the feed with this `groupName` leaves it.
+        case deleteGroup(String)
+    }
+
+    public var user: Int64
+    public var kind: Kind
+    /// Whose entries may change (``FeedStateScope``): an entry the scope does
+    /// not cover refuses the whole change.
+    public var scope: FeedStateScope
+    /// The view whose unseen count the outcome carries.
+    public var view: FeedView
+    /// When the change is made: its event's time.
+    public var createdAt: Timestamp
+
+    public init(user: Int64, kind: Kind, scope: FeedStateScope = .everything, view: FeedView = .all, createdAt: Timestamp) {
+        self.user = user
+        self.kind = kind
+        self.scope = scope
+        self.view = view
+        self.createdAt = createdAt
+    }
+}
+
+/// What a ``FeedChange`` did. Refusals are outcomes, not errors: nothing of a
+/// refused change is stored, and the caller answers each in its own words.
+public enum FeedChangeOutcome: Hashable, Sendable {
+    /// The change was appended as the event numbered `sequence`; `unseen` is
+    /// the change's view's unseen count after it.
+    case changed(sequence: UInt64, unseen: UInt64)
+    /// The entries already were in that state: nothing was appended.
+    case unchanged(unseen: UInt64)
+    /// `id` is not in the user's feed (never was, was deleted, or expired).
+    case notFound(id: String)
+    /// `id` is an entry the change's scope does not cover.
+    case notPermitted(id: String)
+    /// There is no such user.
+    case noSuchUser
+}
+
+/// The state of a feed's entries: read, action state, deleted, and the
+/// unseen counts. Every change is an entry of the feed itself (a
+/// ``FeedEvent`` with its own sequence number, from the same head as the
+/// notifications), so readers learn it in order, live and on resume.
+///
+/// What every implementation promises (the conformance suite checks each):
+/// - **One sequence.** An event takes the next number of the user's feed,
+///   as an append does: notifications and events together stay gapless and
+///   strictly increasing, and a page returns both (``FeedPage/events``).
+/// - **Idempotent.** A change that changes nothing (already read, already
+///   in that state) appends nothing and answers ``FeedChangeOutcome/unchanged(unseen:)``.
+/// - **Atomic.** A change naming an id that is not in the feed (or that its
+///   scope does not cover) changes nothing at all.
+/// - **Current state.** A page's and ``feedEntry(user:id:now:)``'s
+///   notifications carry their state as committed when read; a deleted
+///   notification is never returned again.
+/// - **Counted.** Unseen counts (per ``FeedView``) are kept in the same
+///   transactions as the appends, reads and removals that move them: a
+///   count never scans the feed, and agrees with a page read at the same
+///   moment (an expired entry leaves the count when the sweeper removes it).
+public protocol FeedStateLog: Sendable {
+    /// Applies `change` in one transaction with its event, then calls
+    /// `completion` exactly once (on a thread of the store's: it must return
+    /// quickly). Changes go through the append writer: they are ordered with
+    /// the appends, and group-committed with them.
+    func changeFeed(
+        _ change: FeedChange, completion: @escaping @Sendable (Result<FeedChangeOutcome, StorageError>) -> Void)
+
+    /// How many notifications of `view` in `user`'s feed are unread; nil when
+    /// there is no such user. Reads one counter row, whatever the feed's size.
+    func unseenCount(user: Int64, view: FeedView) async throws(StorageError) -> UInt64?
+
+    /// The notification `id` in `user`'s feed with its state; nil when it is
+    /// not there (never was, deleted, or expired at `now`).
+    func feedEntry(user: Int64, id: String, now: Timestamp) async throws(StorageError) -> NotifyDomain.Notification?
+}
+
+extension FeedStateLog {
+    /// ``changeFeed(_:completion:)``, returning once committed.
+    public func changeFeed(_ change: FeedChange) async throws(StorageError) -> FeedChangeOutcome {
+        try await withCheckedContinuation { continuation in
+            changeFeed(change) { continuation.resume(returning: $0) }
+        }.get()
+    }
+}
+
+extension FeedPage {
+    /// What one event counts against a page's byte budget: its ids, and 64
+    /// bytes for the rest (as ``size(ofContent:id:)``).
+    public static func size(ofEventIDs ids: [String]) -> Int {
+        ids.reduce(64) { $0 + $1.utf8.count + 2 }
+    }
+
+    /// This page of notifications merged with the events read after the same
+    /// cursor, cut so that the page holds at most `limit` items and skips none.
+    ///
+    /// Both lists are read separately (each sorted, the events at most
+    /// `limit + 1`, of which `limit` are passed here); the merged page ends
+    /// where the first of them stops being known: this page's end when it is
+    /// not caught up, the last event passed when more may follow. Items past
+    /// that wait for the next page.
+    /// - Parameters:
+    ///   - events: events with sequences after the page's cursor, oldest first.
+    ///   - eventsComplete: no event follows the last of `events`.
+    ///   - after: the page's cursor.
+    public func merging(
+        events: [NotifyDomain.FeedEvent], eventsComplete: Bool, after: UInt64, limit: Int, maxBytes: Int
+    ) -> FeedPage {
+        guard !events.isEmpty || !eventsComplete else {
+            var page = self
+            page.nextAfter = max(nextAfter, after)
+            return page
+        }
+        // Everything up to `known` is known on both sides.
+        var known = UInt64.max
+        if !caughtUp { known = max(nextAfter, after) }
+        if !eventsComplete, let last = events.last { known = min(known, last.sequence) }
+        var merged = FeedPage(
+            entries: [], caughtUp: caughtUp && eventsComplete, nextAfter: after, sweptThrough: sweptThrough)
+        // The notifications already keep to the budget: the events keep to
+        // it apart, so a page holds at most twice `maxBytes`.
+        var eventBytes = 0
+        var entryIndex = entries.startIndex
+        var eventIndex = events.startIndex
+        while true {
+            let nextEntry = entryIndex < entries.endIndex ? entries[entryIndex].sequence : .max
+            let nextEvent = eventIndex < events.endIndex ? events[eventIndex].sequence : .max
+            let next = min(nextEntry, nextEvent)
+            guard next != .max, next <= known else { break }
+            let count = merged.entries.count + merged.events.count
+            var size = 0
+            if nextEvent < nextEntry { size = FeedPage.size(ofEventIDs: events[eventIndex].ids) }
+            if count >= limit || (count > 0 && eventBytes + size > maxBytes) {
+                merged.caughtUp = false
+                return merged
+            }
+            eventBytes += size
+            merged.nextAfter = next
+            if nextEntry < nextEvent {
+                merged.entries.append(entries[entryIndex])
+                entryIndex += 1
+            } else {
+                merged.events.append(events[eventIndex])
+                eventIndex += 1
+            }
+        }
+        if known != .max {
+            merged.caughtUp = false
+            // Entries passed over up to `known` (never returned) stay passed.
+            merged.nextAfter = max(merged.nextAfter, min(known, max(nextAfter, after)))
+        }
+        if merged.entries.isEmpty && merged.events.isEmpty { merged.end = end }
+        return merged
+    }
+}

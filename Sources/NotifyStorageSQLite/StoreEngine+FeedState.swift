@@ -1,0 +1,253 @@
+import Foundation
+import GRDB
+import NotifyDomain
+import NotifyStorage
+
+/// One entry a change names, as the change reads it before writing.
+private struct Target {
+    var seq: Int64
+    var id: String
+    var graph: Bool
+    var read: Bool
+    var actionState: String?
+}
+
+extension StoreEngine {
+    /// Applies one change inside the writer's transaction: checks every entry
+    /// it names first (a refusal writes nothing), then updates their state,
+    /// the unseen counts and appends the event, numbered after the head.
+    ///
+    /// The heads this batch holds in memory are written first and forgotten
+    /// after: the change moves its user's head in SQL.
+    static func applyChange(
+        _ db: Database, _ statements: AppendStatements, _ heads: inout FeedHeads, _ change: FeedChange
+    ) throws -> FeedChangeOutcome {
+        try heads.flush(db, statements)
+        heads.forget()
+        guard try Int64.fetchOne(db, sql: "SELECT id FROM users WHERE id = ?", arguments: [change.user]) != nil else {
+            return .noSuchUser
+        }
+        let user = change.user
+        let now = change.createdAt.storedMicroseconds
+        var targets: [Target] = []
+        switch change.kind {
+        case .markRead(let ids), .delete(let ids):
+            switch try find(db, user: user, ids: ids, scope: change.scope, now: now) {
+            case .success(let found): targets = found
+            case .failure(let refusal): return refusal.outcome
+            }
+        case .setActionState(let id, _):
+            switch try find(db, user: user, ids: [id], scope: change.scope, now: now) {
+            case .success(let found): targets = found
+            case .failure(let refusal): return refusal.outcome
+            }
+        case .deleteGroup(let group):
+            var sql = """
+                SELECT f.seq, n.id, f.read FROM feed f JOIN notifications n ON n.serial = f.notification
+                WHERE f.user = ? AND n.kind = 'graph' AND json_extract(n.content, '$.groupName') = ?
+                """
+            var arguments: StatementArguments = [user, group]
+            if case .application(let app) = change.scope {
+                sql += " AND json_extract(n.content, '$.targetHostName') = ?"
+                arguments += [app]
+            }
+            sql += " ORDER BY f.seq"
+            for row in try Row.fetchAll(db, sql: sql, arguments: arguments) {
+                targets.append(Target(seq: row[0], id: row[1], graph: true, read: row[2], actionState: nil))
+            }
+        case .markReadUpTo:
+            break
+        }
+
+        var readNotify: Int64 = 0
+        var readGraph: Int64 = 0
+        var eventIDs: [String] = []
+        let event: EventRow.Change
+        switch change.kind {
+        case .markRead:
+            for target in targets where !target.read {
+                try db.execute(sql: "UPDATE feed SET read = 1 WHERE user = ? AND seq = ?", arguments: [user, target.seq])
+                if target.graph { readGraph += 1 } else { readNotify += 1 }
+                eventIDs.append(target.id)
+            }
+            event = .read(upTo: nil, view: .all)
+        case .markReadUpTo(let upTo, let view):
+            let head = try Int64.fetchOne(db, sql: "SELECT last_seq FROM feed_heads WHERE user = ?", arguments: [user]) ?? 0
+            let through = min(Int64(clamping: upTo), head)
+            for graph in [false, true] where view == .all || (view == .graph) == graph {
+                try db.execute(
+                    sql: """
+                        UPDATE feed SET read = 1 WHERE user = ? AND seq <= ? AND read = 0
+                        AND (SELECT kind FROM notifications n WHERE n.serial = feed.notification) = ?
+                        """,
+                    arguments: [user, through, graph ? StoredContent.graphKind : StoredContent.customKind])
+                if graph { readGraph = Int64(db.changesCount) } else { readNotify = Int64(db.changesCount) }
+            }
+            guard readNotify + readGraph > 0 else { return .unchanged(unseen: try unseen(db, user: user, view: change.view)) }
+            event = .read(upTo: UInt64(through), view: view)
+        case .setActionState(_, let state):
+            let stored = state == .noInteraction ? nil : state.rawValue
+            for target in targets where target.actionState != stored {
+                try db.execute(
+                    sql: "UPDATE feed SET action_state = ? WHERE user = ? AND seq = ?", arguments: [stored, user, target.seq])
+                eventIDs.append(target.id)
+            }
+            event = .actionState(state)
+        case .delete, .deleteGroup:
+            for target in targets {
+                try db.execute(sql: "DELETE FROM feed WHERE user = ? AND seq = ?", arguments: [user, target.seq])
+                if !target.read {
+                    if target.graph { readGraph += 1 } else { readNotify += 1 }
+                }
+                eventIDs.append(target.id)
+            }
+            event = .removed(.deleted)
+        }
+        if case .markReadUpTo = change.kind {
+        } else if eventIDs.isEmpty {
+            return .unchanged(unseen: try unseen(db, user: user, view: change.view))
+        }
+        guard
+            let row = try Row.fetchOne(
+                db,
+                sql: """
+                    UPDATE feed_heads SET last_seq = last_seq + 1,
+                        unseen_notify = max(0, unseen_notify - ?), unseen_graph = max(0, unseen_graph - ?)
+                    WHERE user = ? RETURNING last_seq, unseen_notify, unseen_graph
+                    """,
+                arguments: [readNotify, readGraph, user])
+        else {
+            throw StorageError(code: .corrupt, message: "a feed with entries has no head")
+        }
+        let sequence: Int64 = row[0]
+        try EventRow(user: user, seq: sequence, createdAt: now, ids: eventIDs, change: event).insert(db)
+        let unseenNotify: Int64 = row[1]
+        let unseenGraph: Int64 = row[2]
+        return .changed(
+            sequence: UInt64(sequence), unseen: UInt64(max(0, count(change.view, notify: unseenNotify, graph: unseenGraph))))
+    }
+
+    private enum Refusal: Error {
+        case notFound(String)
+        case notPermitted(String)
+
+        var outcome: FeedChangeOutcome {
+            switch self {
+            case .notFound(let id): .notFound(id: id)
+            case .notPermitted(let id): .notPermitted(id: id)
+            }
+        }
+    }
+
+    /// The entries `ids` name in `user`'s feed, in the order named (each
+    /// once), or the first id that is not there (expired ones are not) or
+    /// that `scope` does not cover.
+    private static func find(
+        _ db: Database, user: Int64, ids: [String], scope: FeedStateScope, now: Int64
+    ) throws -> Result<[Target], Refusal> {
+        let statement = try db.cachedStatement(
+            sql: """
+                SELECT f.seq, n.kind, f.read, f.action_state,
+                    n.expires_at, json_extract(n.content, '$.targetHostName')
+                FROM notifications n JOIN feed f ON f.notification = n.serial
+                WHERE n.id = ? AND f.user = ?
+                """)
+        var targets: [Target] = []
+        var seen = Set<String>()
+        for id in ids where seen.insert(id).inserted {
+            guard let row = try Row.fetchOne(statement, arguments: [id, user]) else { return .failure(.notFound(id)) }
+            let graph = (row[1] as String) == StoredContent.graphKind
+            if let expiresAt: Int64 = row[4], expiresAt <= now { return .failure(.notFound(id)) }
+            if case .application(let app) = scope {
+                guard graph, (row[5] as String?) == app else { return .failure(.notPermitted(id)) }
+            }
+            targets.append(Target(seq: row[0], id: id, graph: graph, read: row[2], actionState: row[3]))
+        }
+        return .success(targets)
+    }
+
+    /// `user`'s unseen count of `view`, from his head: 0 without one.
+    static func unseen(_ db: Database, user: Int64, view: FeedView) throws -> UInt64 {
+        guard
+            let row = try Row.fetchOne(
+                db, sql: "SELECT unseen_notify, unseen_graph FROM feed_heads WHERE user = ?", arguments: [user])
+        else { return 0 }
+        return UInt64(max(0, count(view, notify: row[0], graph: row[1])))
+    }
+
+    static func count(_ view: FeedView, notify: Int64, graph: Int64) -> Int64 {
+        switch view {
+        case .all: notify + graph
+        case .notify: notify
+        case .graph: graph
+        }
+    }
+}
+
+/// One row of `feed_events`.
+struct EventRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "feed_events"
+    var user: Int64
+    var seq: Int64
+    var createdAt: Int64
+    var kind: String
+    /// The notification ids, comma-separated (UUIDs hold no comma).
+    var ids: String
+    var readUpTo: Int64?
+    var view: String?
+    var actionState: String?
+    var removedReason: String?
+
+    typealias Change = FeedEvent.Change
+
+    enum CodingKeys: String, CodingKey {
+        case user, seq, kind, ids, view
+        case createdAt = "created_at"
+        case readUpTo = "read_up_to"
+        case actionState = "action_state"
+        case removedReason = "removed_reason"
+    }
+
+    init(user: Int64, seq: Int64, createdAt: Int64, ids: [String], change: Change) {
+        self.user = user
+        self.seq = seq
+        self.createdAt = createdAt
+        self.ids = ids.joined(separator: ",")
+        switch change {
+        case .read(let upTo, let view):
+            kind = "read"
+            readUpTo = upTo.map { Int64(clamping: $0) }
+            self.view = view == .all ? nil : view.rawValue
+        case .actionState(let state):
+            kind = "actionState"
+            actionState = state.rawValue
+        case .removed(let reason):
+            kind = "removed"
+            removedReason = reason.rawValue
+        }
+    }
+
+    func event() throws(StorageError) -> FeedEvent {
+        let change: Change
+        switch kind {
+        case "read":
+            guard let view = FeedView(rawValue: view ?? "") else { throw unreadable }
+            change = .read(upTo: readUpTo.map { UInt64(max(0, $0)) }, view: view)
+        case "actionState":
+            guard let state = actionState.flatMap(ActionState.init(rawValue:)) else { throw unreadable }
+            change = .actionState(state)
+        case "removed":
+            guard let reason = removedReason.flatMap(FeedEvent.RemovedReason.init(rawValue:)) else { throw unreadable }
+            change = .removed(reason)
+        default:
+            throw unreadable
+        }
+        return FeedEvent(
+            sequence: UInt64(max(0, seq)), user: user, createdAt: Timestamp(storedMicroseconds: createdAt),
+            ids: ids.isEmpty ? [] : ids.split(separator: ",").map(String.init), change: change)
+    }
+
+    private var unreadable: StorageError {
+        StorageError(code: .corrupt, message: "a stored feed event is unreadable")
+    }
+}
