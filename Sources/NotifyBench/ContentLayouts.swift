@@ -3,6 +3,7 @@ import GRDB
 internal import GRDBSQLite
 import NotifyDomain
 import NotifyJSON
+import NotifyStorageSQLite
 
 /// The two ways of keeping a notification's content in SQLite that the
 /// content-storage benchmark compares, each with its own file, table and
@@ -107,13 +108,13 @@ enum ContentLayout: String, CaseIterable, Sendable {
         sqlite3_bind_int64(statement, 2, createdAt)
         switch self {
         case .canonicalJSON:
-            let (kind, json) = CanonicalContent.encode(content)
+            let (kind, json) = StoredContent.encode(content)
             bind(statement, 3, kind)
             bind(statement, 4, json)
         case .typedColumns:
             switch content {
             case .custom(let custom):
-                bind(statement, 3, CanonicalContent.customKind)
+                bind(statement, 3, StoredContent.customKind)
                 bind(statement, 4, custom.type)
                 sqlite3_bind_int64(statement, 5, custom.issuer)
                 bind(statement, 6, custom.title)
@@ -124,7 +125,7 @@ enum ContentLayout: String, CaseIterable, Sendable {
                 bind(statement, 11, custom.embed?.metadataJSON)
                 for index in CInt(12)...22 { sqlite3_bind_null(statement, index) }
             case .graph(let graph):
-                bind(statement, 3, CanonicalContent.graphKind)
+                bind(statement, 3, StoredContent.graphKind)
                 for index in CInt(4)...11 { sqlite3_bind_null(statement, index) }
                 bind(statement, 12, graph.targetHostName)
                 bind(statement, 13, graph.appNotificationID)
@@ -158,7 +159,7 @@ enum ContentLayout: String, CaseIterable, Sendable {
             let content: NotificationContent
             switch self {
             case .canonicalJSON:
-                content = try CanonicalContent.decode(kind: row[4], json: row[5])
+                content = try StoredContent.decode(kind: row[4], json: row[5])
             case .typedColumns:
                 content = try Self.decodeColumns(row)
             }
@@ -173,7 +174,7 @@ enum ContentLayout: String, CaseIterable, Sendable {
     private static func decodeColumns(_ row: Row) throws(ContentBenchError) -> NotificationContent {
         let kind: String = row[4]
         switch kind {
-        case CanonicalContent.customKind:
+        case StoredContent.customKind:
             guard let type: String = row[5], let issuer: Int64 = row[6] else { throw ContentBenchError("type or issuer is NULL") }
             var embed: NotifyDomain.Embed?
             if let embedType: String = row[9] {
@@ -181,7 +182,7 @@ enum ContentLayout: String, CaseIterable, Sendable {
                 embed = Embed(embedType: embedType, embedID: embedID, url: row[11], metadataJSON: row[12])
             }
             return .custom(CustomNotification(type: type, embed: embed, title: row[7], description: row[8], issuer: issuer))
-        case CanonicalContent.graphKind:
+        case StoredContent.graphKind:
             guard let expiration: Int64 = row[16], let list: String = row[20], let priorityName: String = row[21],
                 let priority = Priority(rawValue: priorityName), let ttl: Int64 = row[22]
             else { throw ContentBenchError("a required graph column is NULL or unknown") }
@@ -240,127 +241,3 @@ struct ContentBenchError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = "content storage: \(description)" }
 }
 
-/// A copy of the store's `StoredContent` (internal to NotifyStorageSQLite),
-/// so the canonical layout is timed with the store's own encoding; the
-/// benchmark's check compares its output with what a real store wrote.
-enum CanonicalContent {
-    static let customKind = "custom"
-    static let graphKind = "graph"
-
-    static func encode(_ content: NotificationContent) -> (kind: String, json: String) {
-        var writer = JSONWriter(capacity: 512)
-        writer.beginObject()
-        switch content {
-        case .custom(let custom):
-            writer.member("description", omittingNil: custom.description)
-            if let embed = custom.embed {
-                writer.key("embed")
-                writer.beginObject()
-                writer.member("embedID", embed.embedID)
-                writer.member("embedType", embed.embedType)
-                writer.member("metadataJSON", omittingNil: embed.metadataJSON)
-                writer.member("url", omittingNil: embed.url)
-                writer.endObject()
-            }
-            writer.member("issuer", custom.issuer)
-            writer.member("title", omittingNil: custom.title)
-            writer.member("type", custom.type)
-            writer.endObject()
-            return (customKind, writer.text)
-        case .graph(let graph):
-            writer.member("appNotificationID", omittingNil: graph.appNotificationID)
-            writer.member("displayTimeToLive", graph.displayTimeToLive)
-            writer.member("expiration", graph.expiration.microsecondsSince1970)
-            writer.member("fallbackPolicyJSON", omittingNil: graph.fallbackPolicyJSON)
-            writer.member("groupName", omittingNil: graph.groupName)
-            writer.member("hasVisualContent", graph.payload.visualContent != nil)
-            writer.member("platforms", strings: graph.platforms.lazy.map(\.rawValue))
-            writer.member("priority", graph.priority.rawValue)
-            writer.member("rawContent", omittingNil: graph.payload.rawContent)
-            writer.member("targetHostName", omittingNil: graph.targetHostName)
-            writer.member("visualBody", omittingNil: graph.payload.visualContent?.body)
-            writer.member("visualTitle", omittingNil: graph.payload.visualContent?.title)
-            writer.endObject()
-            return (graphKind, writer.text)
-        }
-    }
-
-    static func decode(kind: String, json: String) throws(ContentBenchError) -> NotificationContent {
-        guard case .object(let object)? = JSONValue.parse(text: json) else { throw ContentBenchError("not a JSON object") }
-        let fields = Fields(object: object)
-        switch kind {
-        case customKind:
-            var embed: NotifyDomain.Embed?
-            if let value = object["embed"] {
-                guard case .object(let nested) = value else { throw ContentBenchError("embed is not an object") }
-                let embedFields = Fields(object: nested)
-                embed = NotifyDomain.Embed(
-                    embedType: try embedFields.string("embedType"), embedID: try embedFields.string("embedID"),
-                    url: try embedFields.optionalString("url"), metadataJSON: try embedFields.optionalString("metadataJSON"))
-            }
-            return .custom(CustomNotification(
-                type: try fields.string("type"), embed: embed, title: try fields.optionalString("title"),
-                description: try fields.optionalString("description"), issuer: try fields.integer("issuer")))
-        case graphKind:
-            var platforms: [Platform] = []
-            for name in try fields.strings("platforms") {
-                guard let platform = Platform(rawValue: name) else { throw ContentBenchError("unknown platform") }
-                platforms.append(platform)
-            }
-            guard let priority = Priority(rawValue: try fields.string("priority")) else {
-                throw ContentBenchError("unknown priority")
-            }
-            let visual = try fields.boolean("hasVisualContent")
-                ? VisualContent(title: try fields.optionalString("visualTitle") ?? "", body: try fields.optionalString("visualBody"))
-                : nil
-            return .graph(GraphNotification(
-                targetHostName: try fields.optionalString("targetHostName"),
-                appNotificationID: try fields.optionalString("appNotificationID"),
-                groupName: try fields.optionalString("groupName"),
-                expiration: Timestamp(microsecondsSince1970: try fields.integer("expiration")),
-                payload: Payload(rawContent: try fields.optionalString("rawContent"), visualContent: visual),
-                platforms: platforms, priority: priority, displayTimeToLive: try fields.integer("displayTimeToLive"),
-                fallbackPolicyJSON: try fields.optionalString("fallbackPolicyJSON")))
-        default:
-            throw ContentBenchError("unknown kind")
-        }
-    }
-
-    private struct Fields {
-        let object: [String: JSONValue]
-
-        func optionalString(_ key: String) throws(ContentBenchError) -> String? {
-            switch object[key] {
-            case nil, .null?: return nil
-            case .string(let value)?: return value
-            default: throw ContentBenchError("\(key) is not a string")
-            }
-        }
-
-        func string(_ key: String) throws(ContentBenchError) -> String {
-            guard let value = try optionalString(key) else { throw ContentBenchError("\(key) is missing") }
-            return value
-        }
-
-        func integer(_ key: String) throws(ContentBenchError) -> Int64 {
-            guard case .integer(let value)? = object[key] else { throw ContentBenchError("\(key) is not an integer") }
-            return value
-        }
-
-        func boolean(_ key: String) throws(ContentBenchError) -> Bool {
-            guard case .bool(let value)? = object[key] else { throw ContentBenchError("\(key) is not a boolean") }
-            return value
-        }
-
-        func strings(_ key: String) throws(ContentBenchError) -> [String] {
-            guard case .array(let values)? = object[key] else { throw ContentBenchError("\(key) is not an array") }
-            var strings: [String] = []
-            strings.reserveCapacity(values.count)
-            for value in values {
-                guard case .string(let string) = value else { throw ContentBenchError("\(key) holds a non-string") }
-                strings.append(string)
-            }
-            return strings
-        }
-    }
-}

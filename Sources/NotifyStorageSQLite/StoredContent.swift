@@ -1,6 +1,6 @@
-import NotifyDomain
+package import NotifyDomain
 import NotifyJSON
-import NotifyStorage
+package import NotifyStorage
 
 /// The JSON form of ``NotificationContent`` in `notifications.content`: one
 /// canonical encoding (compact, keys sorted, nil members omitted so that nil
@@ -9,16 +9,17 @@ import NotifyStorage
 /// Written here member by member rather than derived from the domain types:
 /// the stored format is this module's contract with files already on disk
 /// (Tests/Fixtures/upgrade-v1 holds one), and must not change when a domain
-/// type gains a field. The tests hold it to an independent JSONEncoder oracle.
-enum StoredContent {
-    static let customKind = "custom"
-    static let graphKind = "graph"
+/// type gains a field. The tests hold it to an independent JSONEncoder oracle;
+/// `notify-bench` times it (package access) against typed columns.
+package enum StoredContent {
+    package static let customKind = "custom"
+    package static let graphKind = "graph"
 
     /// The stored JSON, through NotifyJSON's writer, keys in sorted order:
     /// byte for byte what JSONEncoder with `.sortedKeys` and
     /// `.withoutEscapingSlashes` writes for the same members (the tests' oracle),
     /// at a fraction of its cost, since every append pays it.
-    static func encode(_ content: NotificationContent) -> (kind: String, json: String) {
+    package static func encode(_ content: NotificationContent) -> (kind: String, json: String) {
         var writer = JSONWriter(capacity: 512)
         writer.beginObject()
         switch content {
@@ -60,7 +61,7 @@ enum StoredContent {
     /// Every entry a feed returns pays it, every live reader once per entry:
     /// through JSONDecoder it was over half of a Watch's read of new entries.
     /// Tests hold it to a JSONDecoder oracle.
-    static func decode(kind: String, json: String) throws(StorageError) -> NotificationContent {
+    package static func decode(kind: String, json: String) throws(StorageError) -> NotificationContent {
         let parsed = JSONValue.parse(text: json)
         guard case .object(let object)? = parsed else { throw unreadable("not a JSON object") }
         let fields = Fields(object: object)
