@@ -14,12 +14,14 @@ struct Notifyctl: AsyncParsableCommand {
         abstract: "Call the notify service over its TLS RPC protocol.",
         discussion: """
             One subcommand per RPC: health, notify, send, list and watch (feed is both), user put|delete, \
-            connection put|delete, subscription create|renew|delete, block, unblock, token create|revoke. \
+            connection put|delete, subscription create|renew|delete, block, unblock, token create|revoke, \
+            entry read|unseen|state|delete|delete-group|get, ticket. \
             A failed call prints its status, reason and message on stderr and exits 1.
             """,
         subcommands: [
             Health.self, NotifyCommand.self, Send.self, Feed.self, List.self, Watch.self, UserCommand.self,
             ConnectionCommand.self, SubscriptionCommand.self, Block.self, Unblock.self, TokenCommand.self,
+            EntryCommand.self, Ticket.self,
         ]
     )
 }
@@ -184,20 +186,20 @@ struct Feed: AsyncParsableCommand {
     )
     @OptionGroup var connection: ConnectionOptions
     @Option(help: "Only entries after this sequence number.") var after: UInt64 = 0
-    @Option(help: "The user.") var user: Int64
+    @OptionGroup var feed: FeedSelection
     @Option(help: "At most this many entries (1 to 1000); with --follow, per message.") var limit: UInt32 = 100
     @Flag(help: "Keep reading, live, over a server stream.") var follow = false
 
     func run() async throws {
-        try await Self.read(connection: connection, user: user, after: after, limit: limit, follow: follow)
+        try await Self.read(connection: connection, feed: feed, after: after, limit: limit, follow: follow)
     }
 
     /// List once, or Watch (`follow`) with resumption; shared by `feed`, `list` and `watch`.
-    static func read(connection: ConnectionOptions, user: Int64, after: UInt64, limit: UInt32, follow: Bool) async throws {
+    static func read(connection: ConnectionOptions, feed: FeedSelection, after: UInt64, limit: UInt32, follow: Bool) async throws {
         guard follow else {
             let response = try await connection.perform { client async throws(RPCError) in
                 try await client.listFeed(
-                    ListFeedRequest(user: user, afterSequence: after, limit: limit), metadata: connection.metadata,
+                    feed.request(after: after, limit: limit), metadata: connection.metadata,
                     timeout: connection.deadline
                 )
             }
@@ -212,7 +214,7 @@ struct Feed: AsyncParsableCommand {
             let failure: RPCError
             do {
                 let pages = client.watchFeed(
-                    ListFeedRequest(user: user, afterSequence: cursor, limit: limit), metadata: connection.metadata)
+                    feed.request(after: cursor, limit: limit), metadata: connection.metadata)
                 for try await page in pages {
                     var lines = ""
                     for notification in page.notifications { lines += notification.feedEntryText + "\n" }
@@ -238,11 +240,11 @@ struct List: AsyncParsableCommand {
         abstract: "List a user's feed once (FeedService/List), one JSON object per line, oldest first.")
     @OptionGroup var connection: ConnectionOptions
     @Option(help: "Only entries after this sequence number.") var after: UInt64 = 0
-    @Option(help: "The user.") var user: Int64
+    @OptionGroup var feed: FeedSelection
     @Option(help: "At most this many entries (1 to 1000).") var limit: UInt32 = 100
 
     func run() async throws {
-        try await Feed.read(connection: connection, user: user, after: after, limit: limit, follow: false)
+        try await Feed.read(connection: connection, feed: feed, after: after, limit: limit, follow: false)
     }
 }
 
@@ -253,10 +255,26 @@ struct Watch: AsyncParsableCommand {
         discussion: "As feed --follow: resumes after a lost connection with no gap and no repeat.")
     @OptionGroup var connection: ConnectionOptions
     @Option(help: "Only entries after this sequence number.") var after: UInt64 = 0
-    @Option(help: "The user.") var user: Int64
+    @OptionGroup var feed: FeedSelection
     @Option(help: "At most this many entries per message (1 to 1000).") var limit: UInt32 = 100
 
     func run() async throws {
-        try await Feed.read(connection: connection, user: user, after: after, limit: limit, follow: true)
+        try await Feed.read(connection: connection, feed: feed, after: after, limit: limit, follow: true)
+    }
+}
+
+/// Whose feed: a user's (`--user`), or one device endpoint's part of it
+/// (`--subscription`, the X-UNS-ID), optionally one view (`--source`).
+struct FeedSelection: ParsableArguments {
+    @Option(help: "The user.") var user: Int64?
+    @Option(help: "A subscription id: only the entries of that device endpoint.") var subscription: String?
+    @Option(help: "Only notify (Notify) or graph (SendNotification) entries.") var source: String?
+
+    func validate() throws {
+        guard user != nil || subscription != nil else { throw ValidationError("Give --user, --subscription or both.") }
+    }
+
+    func request(after: UInt64, limit: UInt32) -> ListFeedRequest {
+        ListFeedRequest(user: user, afterSequence: after, limit: limit, subscription: subscription, source: source)
     }
 }

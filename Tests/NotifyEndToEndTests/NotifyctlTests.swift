@@ -201,6 +201,58 @@ struct NotifyctlTests {
         }
     }
 
+    @Test("entry read, unseen, state, get, delete and delete-group change the feed's state; list by subscription; ticket")
+    func feedState() async throws {
+        try await Self.withServer { server, admin, scratch in
+            try await server.users(7)
+            let client = server.client()
+            let first = try await client.notify(notifyRequest(issuer: 7, title: "one"), metadata: .bearer(admin))
+            let second = try await client.notify(notifyRequest(issuer: 7, title: "two"), metadata: .bearer(admin))
+            let unseen = try Self.json(try await Self.run(["entry", "unseen", "--user", "7"], server, token: admin, scratch: scratch))
+            #expect(unseen["count"] == .integer(2))
+
+            let read = try Self.json(try await Self.run(
+                ["entry", "read", "--user", "7", "--id", first.id], server, token: admin, scratch: scratch))
+            #expect(read["sequence"] == .integer(3))
+            #expect(read["unseenCount"] == .integer(1))
+            // Idempotent: reading it again appends nothing.
+            let again = try Self.json(try await Self.run(
+                ["entry", "read", "--user", "7", "--id", first.id], server, token: admin, scratch: scratch))
+            #expect(again["sequence"] == .integer(0))
+
+            let state = try Self.json(try await Self.run(
+                ["entry", "state", "--user", "7", "--id", second.id, "dismissed"], server, token: admin, scratch: scratch))
+            #expect(state["sequence"] == .integer(4))
+            let got = try Self.json(try await Self.run(
+                ["entry", "get", "--user", "7", "--id", second.id], server, token: admin, scratch: scratch))
+            #expect(got["id"]?.string == second.id)
+
+            let deleted = try Self.json(try await Self.run(
+                ["entry", "delete", "--user", "7", "--id", second.id], server, token: admin, scratch: scratch))
+            #expect(deleted["unseenCount"] == .integer(0))
+            Self.expectFailed(
+                try await Self.run(["entry", "get", "--user", "7", "--id", second.id], server, token: admin, scratch: scratch),
+                "NOT_FOUND", "NOTIFICATION_NOT_FOUND")
+            let group = try Self.json(try await Self.run(
+                ["entry", "delete-group", "--user", "7", "--group", "none"], server, token: admin, scratch: scratch))
+            #expect(group["sequence"] == .integer(0))
+            Self.expectFailed(
+                try await Self.run(["entry", "read", "--user", "7", "--id", "not-a-uuid"], server, token: admin, scratch: scratch),
+                "INVALID_ARGUMENT", "INVALID_FIELDS")
+
+            // A device endpoint's part of the feed: the Notify entry that is left.
+            let subscription = try await server.subscription(user: 7, app: "app.example")
+            let list = try await Self.run(["list", "--subscription", subscription.id], server, token: admin, scratch: scratch)
+            #expect(list.status == 0, "\(list.standardError)")
+            let ids = list.standardOutput.split(separator: "\n").compactMap { JSONValue.parse(text: String($0))?["id"]?.string }
+            #expect(ids == [first.id])
+
+            let ticket = try Self.json(try await Self.run(["ticket"], server, token: admin, scratch: scratch))
+            #expect(ticket["ticket"]?.string?.isEmpty == false)
+            #expect(ticket["expiresDateTime"]?.string.flatMap { Timestamp(rfc3339: $0) } != nil)
+        }
+    }
+
     @Test("health, notify and send still work beside the new subcommands")
     func existing() async throws {
         try await Self.withServer { server, admin, scratch in
