@@ -2,7 +2,7 @@ public import Logging
 public import NIOCore
 public import NIOPosix
 public import NotifyCore
-public import NotifyMessages
+import NotifyMessages
 public import NotifyProtobuf
 import NotifyTLS
 public import NotifyWire

@@ -1,4 +1,4 @@
-public import NotifyMessages
+import NotifyMessages
 public import NotifyProtobuf
 import Synchronization
 

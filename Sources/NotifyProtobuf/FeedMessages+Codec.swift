@@ -1,6 +1,6 @@
 internal import CNotifyProto
 public import NotifyMessages
-public import NotifyDomain
+import NotifyDomain
 
 extension ListFeedRequest: WireMessage, MessageCodec {
     init(reading message: Notify__V1__ListFeedRequest, _ reader: FieldReader) throws(MessageError) {

@@ -1,6 +1,6 @@
 internal import CNotifyProto
 import Foundation
-public import NotifyMessages
+import NotifyMessages
 public import NotifyDomain
 
 // The NotificationService messages are the domain's request and response

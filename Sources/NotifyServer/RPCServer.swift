@@ -4,7 +4,7 @@ public import NIOPosix
 public import NotifyCore
 import NotifyDomain
 import NotifyTLS
-public import NotifyWire
+import NotifyWire
 public import ServiceLifecycle
 import Synchronization
 

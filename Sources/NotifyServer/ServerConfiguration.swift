@@ -1,4 +1,4 @@
-public import NotifyCore
+import NotifyCore
 public import NotifyDomain
 public import NotifyTLS
 public import NotifyWire

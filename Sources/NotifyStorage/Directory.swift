@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import NotifyDomain
 
 /// The directory: who exists and who may call. Users and their

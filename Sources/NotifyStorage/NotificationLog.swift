@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import NotifyDomain
 
 /// Who receives a notification being appended.

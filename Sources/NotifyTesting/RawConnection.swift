@@ -1,6 +1,6 @@
 public import NIOCore
 import NIOPosix
-public import NotifyCore
+import NotifyCore
 import NotifyTLS
 public import NotifyWire
 

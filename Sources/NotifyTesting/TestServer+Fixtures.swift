@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import NotifyClient
 public import NotifyCore
 public import NotifyDomain

@@ -1,6 +1,6 @@
 internal import CNotifyProto
 public import NIOCore
-public import NotifyCore
+import NotifyCore
 
 extension Frame {
     /// Decodes one frame body: the bytes after the 5-byte header.

@@ -1,4 +1,4 @@
-public import NIOCore
+import NIOCore
 
 /// What a frame's metadata may hold, checked before protobuf-c decodes the frame.
 ///

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Lower-case UUID strings, as Graph writes ids and request ids.
 ///

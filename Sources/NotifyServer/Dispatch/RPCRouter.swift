@@ -1,9 +1,8 @@
-public import NIOCore
-import NotifyCore
-public import NotifyMessages
+import NIOCore
+import NotifyMessages
 public import NotifyProtobuf
 public import NotifyCore
-public import NotifyWire
+import NotifyWire
 
 /// The table of methods the server answers: each registered once, by its
 /// ``MethodDescriptor``, with a handler over its typed messages.

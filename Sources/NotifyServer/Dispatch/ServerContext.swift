@@ -1,7 +1,7 @@
 public import Logging
 public import NIOCore
 public import NotifyCore
-public import NotifyWire
+import NotifyWire
 import NotifyCrypto
 import NotifyMessages
 

@@ -1,6 +1,6 @@
 import NIOCore
 public import NotifyCore
-public import NotifyMessages
+import NotifyMessages
 import Synchronization
 
 /// The sending side of one server-streaming call, for its handler: its

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import NotifyDomain
 import NotifyCrypto
 public import NotifyStorage
