@@ -12,16 +12,20 @@ public struct ListFeedRequest: Hashable, Sendable {
     public var subscription: String?
     /// Which entries: nil or "" all, "notify" Notify's, "graph" SendNotification's.
     public var source: String?
+    /// List only: newest first, the notifications with a sequence below
+    /// this (nil or 0: from the head). docs/PROTOCOL.md, "Newest first".
+    public var beforeSequence: UInt64?
 
     public init(
         user: Int64? = nil, afterSequence: UInt64? = nil, limit: UInt32? = nil, subscription: String? = nil,
-        source: String? = nil
+        source: String? = nil, beforeSequence: UInt64? = nil
     ) {
         self.user = user
         self.afterSequence = afterSequence
         self.limit = limit
         self.subscription = subscription
         self.source = source
+        self.beforeSequence = beforeSequence
     }
 }
 

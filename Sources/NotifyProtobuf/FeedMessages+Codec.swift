@@ -9,7 +9,8 @@ extension ListFeedRequest: WireMessage, MessageCodec {
             afterSequence: reader.scalar(message.has_after_sequence, message.after_sequence),
             limit: reader.scalar(message.has_limit, message.limit),
             subscription: try reader.string(message.subscription, "subscription"),
-            source: try reader.string(message.source, "source")
+            source: try reader.string(message.source, "source"),
+            beforeSequence: reader.scalar(message.has_before_sequence, message.before_sequence)
         )
     }
 
@@ -19,6 +20,7 @@ extension ListFeedRequest: WireMessage, MessageCodec {
         (message.has_limit, message.limit) = optionalField(limit)
         message.subscription = arena.cString(subscription)
         message.source = arena.cString(source)
+        (message.has_before_sequence, message.before_sequence) = optionalField(beforeSequence)
     }
 }
 

@@ -282,6 +282,23 @@ public protocol NotificationLog: FeedStateLog {
         user: Int64, after: UInt64, limit: Int, maxBytes: Int, now: Timestamp, filter: FeedFilter
     ) async throws(StorageError) -> FeedPage
 
+    /// One page of a user's notifications newest first: those with a
+    /// sequence below `before` (nil or 0: from the head), highest first, at
+    /// most `limit`, cut by `maxBytes` as ``feedPage(user:after:limit:maxBytes:now:filter:)``
+    /// is (at least one entry when one precedes the cursor). It carries no
+    /// events: it lists the feed as it stands, each entry with its current
+    /// state, for the views that page back from the newest (REST lists).
+    ///
+    /// Entries expired at `now` or not admitted by `filter` are passed over,
+    /// at most ``FeedPage/maxPassedOver`` of them. The page's
+    /// ``FeedPage/nextAfter`` is the `before` of the next (older) page: its
+    /// last entry's sequence, or lower over rows passed over after it;
+    /// ``FeedPage/caughtUp`` says no older entry is left. An empty page sets
+    /// ``FeedPage/end`` (``FeedEnd/noSuchUser`` for a user who does not exist).
+    func feedPageNewestFirst(
+        user: Int64, before: UInt64?, limit: Int, maxBytes: Int, now: Timestamp, filter: FeedFilter
+    ) async throws(StorageError) -> FeedPage
+
     /// Wake-ups after each commit that may have advanced `user`'s feed,
     /// from the moment of the call: a live reader watches first, then reads
     /// from its cursor, so no commit falls between the two.

@@ -495,15 +495,7 @@ public final class SQLiteNotificationStore: NotificationStore {
         // statement serves every filter: an absent part binds NULL.
         let statement = try db.cachedStatement(
             sql: """
-                SELECT f.seq, n.expires_at, n.id, n.created_at, n.kind,
-                    CASE WHEN n.expires_at <= :now
-                        OR (:kind IS NOT NULL AND n.kind <> :kind)
-                        OR (:app IS NOT NULL AND n.kind = 'graph' AND (
-                            json_extract(n.content, '$.targetHostName') IS NOT :app
-                            OR NOT EXISTS (
-                                SELECT 1 FROM json_each(n.content, '$.platforms') WHERE json_each.value = :platform)))
-                    THEN NULL ELSE n.content END, f.read, f.action_state
-                FROM feed f JOIN notifications n ON n.serial = f.notification
+                \(feedRowSelection)
                 WHERE f.user = :user AND f.seq > :after
                 ORDER BY f.seq
                 LIMIT :scan
@@ -516,18 +508,9 @@ public final class SQLiteNotificationStore: NotificationStore {
         func page(caughtUp: Bool) -> FeedPage {
             FeedPage(entries: entries, caughtUp: caughtUp, nextAfter: UInt64(max(0, next)), sweptThrough: sweptThrough)
         }
-        let scan = limit.addingReportingOverflow(FeedPage.maxPassedOver + 1)
-        let kind: String? = switch filter.source {
-        case .notify?: StoredContent.customKind
-        case .graph?: StoredContent.graphKind
-        case nil: nil
-        }
-        let rows = try Row.fetchCursor(
-            statement,
-            arguments: [
-                "now": now, "kind": kind, "app": filter.endpoint?.app, "platform": filter.endpoint?.platform.rawValue,
-                "user": user, "after": cursor, "scan": scan.overflow ? Int.max : scan.partialValue,
-            ])
+        var arguments = feedRowArguments(user: user, limit: limit, now: now, filter: filter)
+        arguments += ["after": cursor]
+        let rows = try Row.fetchCursor(statement, arguments: arguments)
         while let row = try rows.next() {
             let sequence: Int64 = row[0]
             // NULL content: expired, or not admitted by the filter.
@@ -542,11 +525,7 @@ public final class SQLiteNotificationStore: NotificationStore {
             let size = FeedPage.size(ofContent: content.utf8.count, id: id.utf8.count)
             if !entries.isEmpty && bytes + size > maxBytes { return page(caughtUp: false) }
             bytes += size
-            entries.append(NotifyDomain.Notification(
-                id: id, sequence: UInt64(max(0, sequence)), user: user,
-                createdAt: Timestamp(storedMicroseconds: row[3]),
-                content: try StoredContent.decode(kind: row[4], json: content),
-                read: row[6], actionState: try actionState(row[7])))
+            entries.append(try feedNotification(row, user: user, content: content))
             next = sequence
         }
         guard entries.isEmpty else { return page(caughtUp: true) }
@@ -558,6 +537,51 @@ public final class SQLiteNotificationStore: NotificationStore {
         var empty = page(caughtUp: true)
         empty.end = head.map { .head(UInt64(max(0, $0))) } ?? .noSuchUser
         return empty
+    }
+
+    /// The columns of a feed row as a page reads them, for a statement that
+    /// adds its `WHERE` (on `f.user` and `f.seq`), `ORDER BY` and `LIMIT :scan`.
+    ///
+    /// One selection serves both reading orders, so a page's filter and row
+    /// decoding (``feedNotification(_:user:content:)``) are written once. An
+    /// expired row, or one the filter does not admit, reads its content as
+    /// NULL: it is passed over without its content leaving SQLite. An absent
+    /// part of the filter binds NULL (``feedRowArguments(user:limit:now:filter:)``).
+    static let feedRowSelection = """
+        SELECT f.seq, n.expires_at, n.id, n.created_at, n.kind,
+            CASE WHEN n.expires_at <= :now
+                OR (:kind IS NOT NULL AND n.kind <> :kind)
+                OR (:app IS NOT NULL AND n.kind = 'graph' AND (
+                    json_extract(n.content, '$.targetHostName') IS NOT :app
+                    OR NOT EXISTS (
+                        SELECT 1 FROM json_each(n.content, '$.platforms') WHERE json_each.value = :platform)))
+            THEN NULL ELSE n.content END, f.read, f.action_state
+        FROM feed f JOIN notifications n ON n.serial = f.notification
+        """
+
+    /// The arguments of ``feedRowSelection`` and of a page's `:user` and
+    /// `:scan` (one row past `limit` and ``FeedPage/maxPassedOver``).
+    static func feedRowArguments(user: Int64, limit: Int, now: Int64, filter: FeedFilter) -> StatementArguments {
+        let scan = limit.addingReportingOverflow(FeedPage.maxPassedOver + 1)
+        let kind: String? = switch filter.source {
+        case .notify?: StoredContent.customKind
+        case .graph?: StoredContent.graphKind
+        case nil: nil
+        }
+        return [
+            "now": now, "kind": kind, "app": filter.endpoint?.app, "platform": filter.endpoint?.platform.rawValue,
+            "user": user, "scan": scan.overflow ? Int.max : scan.partialValue,
+        ]
+    }
+
+    /// A row of ``feedRowSelection`` whose `content` (column 5) is not NULL, as a notification.
+    static func feedNotification(_ row: Row, user: Int64, content: String) throws -> NotifyDomain.Notification {
+        let sequence: Int64 = row[0]
+        return NotifyDomain.Notification(
+            id: row[2], sequence: UInt64(max(0, sequence)), user: user,
+            createdAt: Timestamp(storedMicroseconds: row[3]),
+            content: try StoredContent.decode(kind: row[4], json: content),
+            read: row[6], actionState: try actionState(row[7]))
     }
 
     /// How many notifications, and feed entries, the database holds (expired

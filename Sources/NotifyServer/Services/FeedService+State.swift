@@ -37,7 +37,7 @@ extension FeedService {
 
     func markRead(_ request: MarkReadRequest, context: ServerContext) async throws -> FeedChangeResponse {
         let caller = try await guardrail.authenticate(context)
-        let user = try Self.user(request.user)
+        let user = try Self.feedUser(request.user, caller: caller)
         let view = try Self.view(request.source, field: "source")
         let kind: FeedChange.Kind
         switch (request.ids.isEmpty, request.upToSequence) {
@@ -56,7 +56,7 @@ extension FeedService {
 
     func unseenCount(_ request: UnseenCountRequest, context: ServerContext) async throws -> UnseenCountResponse {
         let caller = try await guardrail.authenticate(context)
-        let user = try Self.user(request.user)
+        let user = try Self.feedUser(request.user, caller: caller)
         let view = try Self.view(request.source, field: "source")
         _ = try Authorization.feedStateScope(caller, user: user, wholeFeed: true)
         guard let count = try await store.unseenCount(user: user, view: view) else {
@@ -67,7 +67,7 @@ extension FeedService {
 
     func setActionState(_ request: SetActionStateRequest, context: ServerContext) async throws -> FeedChangeResponse {
         let caller = try await guardrail.authenticate(context)
-        let user = try Self.user(request.user)
+        let user = try Self.feedUser(request.user, caller: caller)
         let id = try Self.id(request.id, field: "id")
         guard let name = request.actionState else { throw ServiceError.missingField("action_state") }
         guard let state = ActionState(parsing: name) else {
@@ -81,7 +81,7 @@ extension FeedService {
 
     func delete(_ request: DeleteEntriesRequest, context: ServerContext) async throws -> FeedChangeResponse {
         let caller = try await guardrail.authenticate(context)
-        let user = try Self.user(request.user)
+        let user = try Self.feedUser(request.user, caller: caller)
         guard !request.ids.isEmpty else { throw ServiceError.missingField("ids") }
         let ids = try Self.ids(request.ids)
         let scope = try Authorization.feedStateScope(caller, user: user, wholeFeed: false)
@@ -90,7 +90,7 @@ extension FeedService {
 
     func deleteGroup(_ request: DeleteGroupRequest, context: ServerContext) async throws -> FeedChangeResponse {
         let caller = try await guardrail.authenticate(context)
-        let user = try Self.user(request.user)
+        let user = try Self.feedUser(request.user, caller: caller)
         guard let group = request.groupName, !group.isEmpty else { throw ServiceError.missingField("group_name") }
         guard group.utf8.count <= 1_024 else {
             throw ServiceError.invalidField("group_name", "Must be at most 1024 bytes.")
@@ -101,7 +101,7 @@ extension FeedService {
 
     func get(_ request: GetEntryRequest, context: ServerContext) async throws -> GetEntryResponse {
         let caller = try await guardrail.authenticate(context)
-        let user = try Self.user(request.user)
+        let user = try Self.feedUser(request.user, caller: caller)
         let id = try Self.id(request.id, field: "id")
         let scope = try Authorization.feedStateScope(caller, user: user, wholeFeed: false)
         guard let entry = try await store.feedEntry(user: user, id: id, now: .now()) else {
@@ -133,11 +133,6 @@ extension FeedService {
         case .noSuchUser:
             throw ServiceError.userNotFound(change.user)
         }
-    }
-
-    private static func user(_ user: Int64?) throws -> Int64 {
-        guard let user else { throw ServiceError.missingField("user") }
-        return user
     }
 
     private static func view(_ source: String?, field: String) throws -> FeedView {

@@ -47,12 +47,30 @@ struct FeedService: Sendable {
         let caller = try await guardrail.authenticate(context)
         let read = try await checkedRead(request, caller: caller, context: context)
         let (user, after) = (read.user, read.after)
+        if let before = request.beforeSequence {
+            return try await listNewestFirst(read, before: before, afterSequence: request.afterSequence)
+        }
         let page = try await store.feedPage(
             user: user, after: after, limit: read.limit, maxBytes: Self.pageByteBudget, filter: read.filter)
         try Self.checkEnd(of: page, user: user, after: after)
         return ListFeedResponse(
             notifications: page.entries, nextAfterSequence: page.nextAfter, caughtUp: page.caughtUp,
             sweptThrough: page.sweptThrough, events: page.events.map(FeedEventMessage.init))
+    }
+
+    /// A List with `before_sequence`: the notifications below it, newest
+    /// first, no events (docs/PROTOCOL.md, "Newest first"). Its
+    /// `next_after_sequence` is the next page's `before_sequence`.
+    /// - Throws: INVALID_FIELDS naming `before_sequence` when `after_sequence` is set too.
+    private func listNewestFirst(_ read: CheckedRead, before: UInt64, afterSequence: UInt64?) async throws -> ListFeedResponse {
+        guard afterSequence == nil else {
+            throw ServiceError.invalidField("before_sequence", "Give either after_sequence or before_sequence, not both.")
+        }
+        let page = try await store.feedPageNewestFirst(
+            user: read.user, before: before, limit: read.limit, maxBytes: Self.pageByteBudget, now: .now(),
+            filter: read.filter)
+        if page.end == .noSuchUser { throw ServiceError.userNotFound(read.user) }
+        return ListFeedResponse(notifications: page.entries, nextAfterSequence: page.nextAfter, caughtUp: page.caughtUp)
     }
 
     /// The feed after the request's cursor, page by page, then live: each
@@ -80,6 +98,9 @@ struct FeedService: Sendable {
         var started = context
         let caller = try await guardrail.authenticateStream(&started, tickets: tickets)
         let context = started
+        if request.beforeSequence != nil {
+            throw ServiceError.invalidField("before_sequence", "Only List reads newest first; a Watch follows the feed forward.")
+        }
         let read = try await checkedRead(request, caller: caller, context: context)
         // Watched before the first read, so that no commit falls in between.
         let advances = store.watchFeed(user: read.user)
@@ -225,6 +246,17 @@ struct FeedService: Sendable {
         }
     }
 
+    /// The feed a request names: its `user`, or, absent, the caller's own
+    /// when the caller is a user's token with the user role (the gateway's
+    /// `/me` routes send none). Any other caller (an application, an
+    /// administrator's token) has no feed of its own and must name one.
+    /// - Throws: INVALID_FIELDS naming `user` when it is absent and the caller has no feed.
+    static func feedUser(_ user: Int64?, caller: Caller) throws -> Int64 {
+        if let user { return user }
+        if case .user(let id) = caller.principal, caller.roles.contains(.user) { return id }
+        throw ServiceError.missingField("user")
+    }
+
     /// A read that passed its checks: who reads what, from where.
     struct CheckedRead: Sendable {
         var caller: Caller
@@ -273,9 +305,7 @@ struct FeedService: Sendable {
             filter.endpoint = FeedFilter.Endpoint(app: found.app, platform: found.platform)
             subscription = found
         } else {
-            guard let asked = request.user else {
-                throw ServiceError.missingField("user")
-            }
+            let asked = try Self.feedUser(request.user, caller: caller)
             try await guardrail.authorize(caller, for: .readFeed(user: asked), context: context)
             user = asked
         }

@@ -1884,7 +1884,7 @@ const ProtobufCMessageDescriptor notify__v1__send_notification_response__descrip
   (ProtobufCMessageInit) notify__v1__send_notification_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor notify__v1__list_feed_request__field_descriptors[5] =
+static const ProtobufCFieldDescriptor notify__v1__list_feed_request__field_descriptors[6] =
 {
   {
     "user",
@@ -1946,9 +1946,22 @@ static const ProtobufCFieldDescriptor notify__v1__list_feed_request__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "before_sequence",
+    6,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Notify__V1__ListFeedRequest, has_before_sequence),
+    offsetof(Notify__V1__ListFeedRequest, before_sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned notify__v1__list_feed_request__field_indices_by_name[] = {
   1,   /* field[1] = after_sequence */
+  5,   /* field[5] = before_sequence */
   2,   /* field[2] = limit */
   4,   /* field[4] = source */
   3,   /* field[3] = subscription */
@@ -1957,7 +1970,7 @@ static const unsigned notify__v1__list_feed_request__field_indices_by_name[] = {
 static const ProtobufCIntRange notify__v1__list_feed_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor notify__v1__list_feed_request__descriptor =
 {
@@ -1967,7 +1980,7 @@ const ProtobufCMessageDescriptor notify__v1__list_feed_request__descriptor =
   "Notify__V1__ListFeedRequest",
   "notify.v1",
   sizeof(Notify__V1__ListFeedRequest),
-  5,
+  6,
   notify__v1__list_feed_request__field_descriptors,
   notify__v1__list_feed_request__field_indices_by_name,
   1,  notify__v1__list_feed_request__number_ranges,

@@ -310,10 +310,20 @@ struct  Notify__V1__ListFeedRequest
    * made by SendNotification. Others: INVALID_FIELDS naming `source`.
    */
   char *source;
+  /*
+   * List only: newest first, the notifications with sequence < before_sequence
+   * (absent or 0: from the head), at most `limit`, cut by bytes as oldest-first
+   * pages are; no events. next_after_sequence is then the before_sequence of
+   * the next (older) page, and caught_up says the page reached the feed's
+   * first entry. after_sequence must then be absent; Watch refuses it. Both:
+   * INVALID_FIELDS naming before_sequence. docs/PROTOCOL.md, "Newest first".
+   */
+  protobuf_c_boolean has_before_sequence;
+  uint64_t before_sequence;
 };
 #define NOTIFY__V1__LIST_FEED_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&notify__v1__list_feed_request__descriptor) \
-    , 0, 0, 0, 0, 0, 0, NULL, NULL }
+    , 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0 }
 
 
 struct  Notify__V1__ListFeedResponse
