@@ -39,6 +39,9 @@ enum Failure: Error, Sendable {
     case invalidQuery([Violation])
     /// A CORS preflight from an origin the gateway is not configured to serve.
     case originNotAllowed(String)
+    /// A `/me` feed route called with a token that has no feed of its own
+    /// (an application's, or an administrator's without the user role).
+    case noOwnFeed
 }
 
 /// What an HTTP error answer carries, whatever the contract.
@@ -133,6 +136,11 @@ enum ErrorTable {
             return Problem(
                 status: .badRequest, code: graph ? "invalidRequest" : "parse_error",
                 message: graph ? "The body doesn't match the contract for the API: \(detail)" : "JSON parse error - \(detail)"
+            )
+        case .noOwnFeed:
+            return Problem(
+                status: .forbidden, code: graph ? "Forbidden" : "permission_denied",
+                message: "This token has no notification feed of its own: /me is a user's, and an application or administrator token names no user."
             )
         case .invalidFields(let violations):
             return invalidFields(violations, graph: graph)

@@ -170,8 +170,8 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         case .sendContinue:
             armTimer(context: context)
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
-        case .refuse(let refusal, let path):
-            write(responder.refusal(refusal, path: path), closes: true, omitBody: false, context: context)
+        case .refuse(let refusal, let path, let origin):
+            write(responder.refusal(refusal, path: path, origin: origin), closes: true, omitBody: false, context: context)
         case .reject(let error):
             write(Self.rejection(error), closes: true, omitBody: false, context: context)
         case .answer(var request, let number):
@@ -334,10 +334,10 @@ final class GatewayConnectionHandler: ChannelDuplexHandler {
         case .headTimeout:
             let response = GatewayResponse(status: .requestTimeout, headers: ResponseHeaders(), closesConnection: true)
             write(response, closes: true, omitBody: false, context: context)
-        case .refuse(let refusal, let path):
-            write(responder.refusal(refusal, path: path), closes: true, omitBody: false, context: context)
-        case .answerTimedOut(let path, let clientRequestID, let action):
-            write(responder.answerTimeout(path: path, clientRequestID: clientRequestID), as: action, context: context)
+        case .refuse(let refusal, let path, let origin):
+            write(responder.refusal(refusal, path: path, origin: origin), closes: true, omitBody: false, context: context)
+        case .answerTimedOut(let path, let clientRequestID, let origin, let action):
+            write(responder.answerTimeout(path: path, clientRequestID: clientRequestID, origin: origin), as: action, context: context)
         }
     }
 }

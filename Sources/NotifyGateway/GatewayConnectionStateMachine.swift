@@ -58,8 +58,9 @@ struct GatewayConnectionStateMachine {
         case none
         /// The client waits for a 100 Continue before sending the body.
         case sendContinue
-        /// Answer the refusal for the request to `path`, then close.
-        case refuse(Refusal, path: Substring)
+        /// Answer the refusal for the request to `path`, then close; `origin`
+        /// (the request's Origin) so that a browser's page can read the answer.
+        case refuse(Refusal, path: Substring, origin: String?)
         /// Answer the protocol error plainly, then close.
         case reject(ProtocolError)
         /// The request is complete: answer it, naming `number` with the answer.
@@ -81,11 +82,11 @@ struct GatewayConnectionStateMachine {
         case close
         /// A head begun and not finished within the head timeout: 408, then close.
         case headTimeout
-        case refuse(Refusal, path: Substring)
+        case refuse(Refusal, path: Substring, origin: String?)
         /// No answer came in time: write the timeout's answer for the request to
         /// `path` (echoing its client-request-id) in its place; the late answer
         /// will be dropped.
-        case answerTimedOut(path: Substring, clientRequestID: String?, write: AnswerAction)
+        case answerTimedOut(path: Substring, clientRequestID: String?, origin: String?, write: AnswerAction)
     }
 
     private(set) var state: State
@@ -173,7 +174,7 @@ struct GatewayConnectionStateMachine {
         // A declared length above the limit is refused before any of it is read.
         if let declared = head.headers.contentLength, declared > maxBodySize {
             state = .closing
-            return .refuse(.bodyTooLarge, path: head.path)
+            return .refuse(.bodyTooLarge, path: head.path, origin: head.headers.origin)
         }
         state = .reading(head: head, body: ByteBuffer(), deadline: now + readTimeout)
         return head.headers.expectsContinue ? .sendContinue : .none
@@ -196,7 +197,7 @@ struct GatewayConnectionStateMachine {
         guard case .reading(let head, var body, let deadline) = state else { return .none }
         guard body.readableBytes + chunk.readableBytes <= maxBodySize else {
             state = .closing
-            return .refuse(.bodyTooLarge, path: head.path)
+            return .refuse(.bodyTooLarge, path: head.path, origin: head.headers.origin)
         }
         state = .closing  // Drops the state's reference to `body`: appending then copies nothing.
         if body.readableBytes == 0 {
@@ -296,13 +297,14 @@ struct GatewayConnectionStateMachine {
         switch state {
         case .reading(let head, _, _):
             state = .closing
-            return .refuse(.readTimeout, path: head.path)
+            return .refuse(.readTimeout, path: head.path, origin: head.headers.origin)
         case .idle:
             state = .closing
             return headStarted == nil ? .close : .headTimeout
         case .answering(let head, _, _):
             return .answerTimedOut(
-                path: head.path, clientRequestID: head.headers.clientRequestID, write: finishAnswer(head, closes: false, now: now)
+                path: head.path, clientRequestID: head.headers.clientRequestID, origin: head.headers.origin,
+                write: finishAnswer(head, closes: false, now: now)
             )
         case .streaming, .closing, .closed:
             return .none

@@ -25,8 +25,9 @@ extension GatewayResponder {
         do throws(Failure) {
             // A bearer token, or a browser's stream ticket in the query.
             metadata = try Self.streamMetadata(request, identity: identity)
-            guard let subscription = request.headers.unsID, !subscription.isEmpty else {
-                throw .invalidFields([Violation(field: "X-UNS-ID", message: "This header is required.")])
+            // The header, or (an EventSource sends no header) the query parameter of the same name.
+            guard let subscription = Self.unsID(of: request), !subscription.isEmpty else {
+                throw .invalidFields([Violation(field: "X-UNS-ID", message: "This header (or query parameter) is required.")])
             }
             var after: UInt64?
             if let lastEventID = request.headers.lastEventID {
@@ -51,5 +52,17 @@ extension GatewayResponder {
             }
         }
         if !started { outcome(.failure(Self.stopping)) }
+    }
+
+    /// The subscription a stream names: the `X-UNS-ID` header, else the
+    /// `X-UNS-ID` query parameter (its name in any case), for a browser's
+    /// EventSource, which cannot send headers. The header wins when both are sent.
+    static func unsID(of request: GatewayRequest) -> String? {
+        if let header = request.headers.unsID, !header.isEmpty { return header }
+        for (name, value) in RequestQuery.parameters(request.head.uri)
+        where ASCII.equalsIgnoringCase(name.utf8, "x-uns-id".utf8) && !value.isEmpty {
+            return value
+        }
+        return nil
     }
 }

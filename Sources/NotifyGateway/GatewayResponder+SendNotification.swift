@@ -85,9 +85,10 @@ extension GatewayResponder {
         }
     }
 
-    /// The scheme, host and version prefix the client used, for Location and
-    /// @odata.context; the Host header is used only when it is a plain host[:port].
-    private func baseURL(_ request: GatewayRequest, prefix: String) -> String {
+    /// The scheme, host and version prefix the client used, for Location,
+    /// @odata.context and the REST lists' links; the Host header is used only
+    /// when it is a plain host[:port].
+    func baseURL(_ request: GatewayRequest, prefix: String) -> String {
         let scheme = configuration.tls == nil ? "http" : "https"
         // Letters, digits and . - : [ ]: a host name or address and a port, nothing to escape.
         func isPlain(_ byte: UInt8) -> Bool {

@@ -75,10 +75,20 @@ struct GatewayResponder: Sendable {
         switch route.endpoint {
         case .notify:
             parsing(request, outcome: outcome) { notify(request, identity: identity, on: eventLoop, outcome: outcome) }
+        case .sendNotification(let prefix) where request.method == .GET:
+            graphList(request, prefix: prefix, identity: identity, outcome: outcome)
         case .sendNotification(let prefix):
             parsing(request, outcome: outcome) {
                 sendNotification(request, prefix: prefix, identity: identity, on: eventLoop, outcome: outcome)
             }
+        case .graphEntry(let prefix):
+            graphEntry(request, prefix: prefix, identity: identity, outcome: outcome)
+        case .selfCommunityList:
+            selfCommunityList(request, identity: identity, outcome: outcome)
+        case .selfCommunityRead:
+            selfCommunityRead(request, identity: identity, outcome: outcome)
+        case .selfCommunityUnseen:
+            selfCommunityUnseen(request, identity: identity, outcome: outcome)
         case .feedEvents:
             feedEvents(request, identity: identity, outcome: outcome)
         case .streamTicket:
@@ -130,27 +140,41 @@ struct GatewayResponder: Sendable {
         }
     }
 
-    /// The answer to a request refused while it was being read.
-    func refusal(_ refusal: GatewayConnectionStateMachine.Refusal, path: Substring) -> GatewayResponse {
+    /// The answer to a request refused while it was being read (413, 408),
+    /// with the CORS headers its `origin` gets, as every answer does.
+    func refusal(_ refusal: GatewayConnectionStateMachine.Refusal, path: Substring, origin: String? = nil) -> GatewayResponse {
         var generator = random.generator
         let identity = RequestIdentity(clientValue: nil, id: UUIDText.random(using: &generator))
         let contract = GatewayRoutes.contract(for: path)
+        var response: GatewayResponse
         switch refusal {
         case .bodyTooLarge:
-            return answer(.bodyTooLarge(limit: configuration.maxBodySize), contract: contract, identity: identity)
+            response = answer(.bodyTooLarge(limit: configuration.maxBodySize), contract: contract, identity: identity)
         case .readTimeout:
-            return answer(.readTimeout, contract: contract, identity: identity)
+            response = answer(.readTimeout, contract: contract, identity: identity)
         }
+        addCORS(origin: origin, to: &response)
+        return response
     }
 
     /// The answer of a request whose RPC did not finish within its deadline:
-    /// the same 504 as a DEADLINE_EXCEEDED from the service.
-    func answerTimeout(path: Substring, clientRequestID: String?) -> GatewayResponse {
+    /// the same 504 as a DEADLINE_EXCEEDED from the service, with the CORS
+    /// headers its `origin` gets.
+    func answerTimeout(path: Substring, clientRequestID: String?, origin: String? = nil) -> GatewayResponse {
         var generator = random.generator
         let identity = RequestIdentity(clientValue: clientRequestID, id: UUIDText.random(using: &generator))
         let contract = GatewayRoutes.contract(for: path)
         let error = RPCError(code: .deadlineExceeded, message: "no answer within the RPC deadline", reason: .deadlineExceeded)
-        return answer(.rpc(error), contract: contract, identity: identity)
+        var response = answer(.rpc(error), contract: contract, identity: identity)
+        addCORS(origin: origin, to: &response)
+        return response
+    }
+
+    /// The CORS headers of an answer the connection makes itself, as
+    /// ``respond(to:on:completion:)`` adds them to the routes' answers.
+    private func addCORS(origin: String?, to response: inout GatewayResponse) {
+        guard !configuration.corsOrigins.isEmpty, let origin else { return }
+        Self.addCORS(origin: origin, allowed: configuration.corsOrigins.contains(origin), to: &response)
     }
 
     /// The one exit for failures: the table's answer, or 500 with the detail logged.

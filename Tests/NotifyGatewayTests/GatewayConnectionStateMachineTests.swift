@@ -45,7 +45,7 @@ struct GatewayConnectionStateMachineTests {
     @Test("a body over the limit is refused, declared or read, and the connection closes")
     func bodyLimit() {
         var declared = machine()
-        guard case .refuse(.bodyTooLarge, let path) = declared.receivedHead(head([("Content-Length", "11")]), now: start) else {
+        guard case .refuse(.bodyTooLarge, let path, _) = declared.receivedHead(head([("Content-Length", "11")]), now: start) else {
             Issue.record("declared"); return
         }
         #expect(path == "/me/notifications/")
@@ -54,7 +54,7 @@ struct GatewayConnectionStateMachineTests {
         var read = machine()
         _ = read.receivedHead(head(), now: start)
         _ = read.receivedBody(ByteBuffer(string: "123456"))
-        guard case .refuse(.bodyTooLarge, _) = read.receivedBody(ByteBuffer(string: "12345")) else { Issue.record("read"); return }
+        guard case .refuse(.bodyTooLarge, _, _) = read.receivedBody(ByteBuffer(string: "12345")) else { Issue.record("read"); return }
         #expect(!read.isOpen)
     }
 
@@ -65,7 +65,7 @@ struct GatewayConnectionStateMachineTests {
         let early = reading.timerFired(now: start + .milliseconds(500))
         #expect(early == .wait(until: start + .seconds(1)))
         let due = reading.timerFired(now: start + .seconds(1))
-        #expect(due == .refuse(.readTimeout, path: "/me/notifications/"))
+        #expect(due == .refuse(.readTimeout, path: "/me/notifications/", origin: nil))
 
         var idle = machine()
         let idleAction = idle.timerFired(now: start + .seconds(5))
@@ -81,7 +81,7 @@ struct GatewayConnectionStateMachineTests {
         let early = state.timerFired(now: start + .seconds(1))
         #expect(early == .wait(until: start + .seconds(3)))
         let due = state.timerFired(now: start + .seconds(3))
-        #expect(due == .answerTimedOut(path: "/me/notifications/", clientRequestID: nil, write: .write(closes: false, omitBody: false)))
+        #expect(due == .answerTimedOut(path: "/me/notifications/", clientRequestID: nil, origin: nil, write: .write(closes: false, omitBody: false)))
         #expect(!state.isAnswering)
         #expect(state.deadline == start + .seconds(8))
         // The next request is read and answered; the first one's answer, come late, is not written.
@@ -97,7 +97,7 @@ struct GatewayConnectionStateMachineTests {
         _ = last.receivedHead(head([("client-request-id", "c-1")], keepAlive: false), now: start)
         _ = last.receivedEnd(now: start)
         let closing = last.timerFired(now: start + .seconds(3))
-        #expect(closing == .answerTimedOut(path: "/me/notifications/", clientRequestID: "c-1", write: .write(closes: true, omitBody: false)))
+        #expect(closing == .answerTimedOut(path: "/me/notifications/", clientRequestID: "c-1", origin: nil, write: .write(closes: true, omitBody: false)))
         #expect(!last.isOpen)
     }
 

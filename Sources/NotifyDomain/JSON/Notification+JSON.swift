@@ -7,12 +7,14 @@ extension Notification {
     /// `fallbackPolicy` (the object sent, only when one was), `groupName`,
     /// `id`, `payload` and `priority`, keys in sorted order.
     ///
+    /// - Parameter state: also `isRead` and `userActionState`, the entry's
+    ///   state as the feed's views (`GET /me/notifications`) show it.
     /// - Returns: false, writing nothing, for a notification that is not Graph's.
-    public func writeGraphEntity(context: String?, to writer: inout JSONWriter) -> Bool {
+    public func writeGraphEntity(context: String?, state: Bool = false, to writer: inout JSONWriter) -> Bool {
         guard case .graph(let graph) = content else { return false }
         writer.beginObject()
         if let context { writer.member("@odata.context", context) }
-        writeEntityMembers(graph, to: &writer)
+        writeEntityMembers(graph, state: state, to: &writer)
         writer.endObject()
         return true
     }
@@ -84,7 +86,7 @@ extension Notification {
         return writer.text
     }
 
-    private func writeEntityMembers(_ graph: GraphNotification, to writer: inout JSONWriter) {
+    private func writeEntityMembers(_ graph: GraphNotification, state: Bool = false, to writer: inout JSONWriter) {
         writer.member("displayTimeToLive", graph.displayTimeToLive)
         writer.member("expirationDateTime", graph.expiration.rfc3339)
         // Graph's entity carries the fallbackPolicy object it was sent; absent
@@ -97,9 +99,11 @@ extension Notification {
         }
         writer.member("groupName", orNull: graph.groupName)
         writer.member("id", id)
+        if state { writer.member("isRead", read) }
         writer.key("payload")
         graph.payload.write(to: &writer)
         writer.member("priority", graph.priority.rawValue)
+        if state { writer.member("userActionState", actionState.rawValue) }
     }
 }
 
