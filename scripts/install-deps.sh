@@ -42,6 +42,9 @@ if [ "$mode" = "--test" ]; then
   # schemathesis drives scripts/gateway-check.sh (the REST gateway against docs/openapi.yaml).
   python3 -c 'import schemathesis' 2>/dev/null \
     || python3 -m pip install --quiet --disable-pip-version-check 'schemathesis>=4,<5'
+  # Graph's own Python SDK drives scripts/graph-sdk/run.sh (about 100 s to install into an empty venv).
+  python3 -c 'import msgraph_beta' 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check 'msgraph-beta-sdk==1.66.0' 'msgraph-core==1.5.2' 'microsoft-kiota-abstractions==1.16.0' 'microsoft-kiota-http==1.16.0' 'httpx==0.29.0'
 fi
 
 if ! command -v swift >/dev/null; then

@@ -38,6 +38,7 @@ fi
 
 echo "== interop"
 scripts/interop/run.sh "$(swift build --show-bin-path)"
+echo "== graph sdk (msgraph-beta-sdk lists, gets, patches and deletes through the gateway over HTTPS)"; scripts/graph-sdk/run.sh "$(swift build --show-bin-path)"
 
 echo "== gateway (schemathesis against docs/openapi.yaml, bounded)"
 timeout 900 scripts/gateway-check.sh "$(swift build --show-bin-path)" 50

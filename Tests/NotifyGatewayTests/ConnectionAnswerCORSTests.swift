@@ -1,8 +1,10 @@
+import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
 import NotifyDomain
 import NotifyGateway
+import NotifyStorageSQLite
 import NotifyTesting
 import Testing
 
