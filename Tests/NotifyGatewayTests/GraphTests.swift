@@ -230,12 +230,13 @@ struct GraphTests {
         }
     }
 
-    @Test("another method answers 405 with Allow: POST")
+    @Test("another method answers 405 with Allow: GET, POST")
     func methodNotAllowed() async throws {
         try await withHarness { harness in
-            let answer = try await harness.send(.GET, "/beta/me/notifications/")
+            // GET lists the caller's notifications now (MeFeedTests); PUT is served nowhere.
+            let answer = try await harness.send(.PUT, "/beta/me/notifications/")
             #expect(answer.status == 405)
-            #expect(answer.header("Allow") == "POST")
+            #expect(answer.header("Allow") == "GET, POST")
             #expect(answer.json?["error"]?["code"]?.string == "methodNotAllowed")
         }
     }
