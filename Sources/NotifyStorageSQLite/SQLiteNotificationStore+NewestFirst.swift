@@ -21,18 +21,19 @@ extension SQLiteNotificationStore {
         }
     }
 
+    /// Rows before the cursor, highest first.
+    private static let newestFirstSQL = """
+        \(feedRowSelection)
+        WHERE f.user = :user AND f.seq < :cursor
+        ORDER BY f.seq DESC
+        LIMIT :scan
+        """
+
     private static func newestFirstPage(
         _ db: Database, user: Int64, cursor: Int64, limit: Int, maxBytes: Int, now: Int64, filter: FeedFilter
     ) throws -> FeedPage {
-        let statement = try db.cachedStatement(
-            sql: """
-                \(feedRowSelection)
-                WHERE f.user = :user AND f.seq < :before
-                ORDER BY f.seq DESC
-                LIMIT :scan
-                """)
-        var arguments = feedRowArguments(user: user, limit: limit, now: now, filter: filter)
-        arguments += ["before": cursor]
+        let statement = try db.cachedStatement(sql: newestFirstSQL)
+        let arguments = feedRowArguments(user: user, cursor: cursor, limit: limit, now: now, filter: filter)
         var entries: [NotifyDomain.Notification] = []
         entries.reserveCapacity(min(limit, 1024))
         var bytes = 0

@@ -493,13 +493,7 @@ public final class SQLiteNotificationStore: NotificationStore {
         // is passed over without its content leaving SQLite (the CASE
         // answers NULL for it), at most maxPassedOver of them. One
         // statement serves every filter: an absent part binds NULL.
-        let statement = try db.cachedStatement(
-            sql: """
-                \(feedRowSelection)
-                WHERE f.user = :user AND f.seq > :after
-                ORDER BY f.seq
-                LIMIT :scan
-                """)
+        let statement = try db.cachedStatement(sql: oldestFirstSQL)
         var entries: [NotifyDomain.Notification] = []
         entries.reserveCapacity(min(limit, 1024))
         var bytes = 0
@@ -508,9 +502,8 @@ public final class SQLiteNotificationStore: NotificationStore {
         func page(caughtUp: Bool) -> FeedPage {
             FeedPage(entries: entries, caughtUp: caughtUp, nextAfter: UInt64(max(0, next)), sweptThrough: sweptThrough)
         }
-        var arguments = feedRowArguments(user: user, limit: limit, now: now, filter: filter)
-        arguments += ["after": cursor]
-        let rows = try Row.fetchCursor(statement, arguments: arguments)
+        let rows = try Row.fetchCursor(
+            statement, arguments: feedRowArguments(user: user, cursor: cursor, limit: limit, now: now, filter: filter))
         while let row = try rows.next() {
             let sequence: Int64 = row[0]
             // NULL content: expired, or not admitted by the filter.
@@ -539,8 +532,16 @@ public final class SQLiteNotificationStore: NotificationStore {
         return empty
     }
 
+    /// The oldest-first page's statement: rows after the cursor.
+    private static let oldestFirstSQL = """
+        \(feedRowSelection)
+        WHERE f.user = :user AND f.seq > :cursor
+        ORDER BY f.seq
+        LIMIT :scan
+        """
+
     /// The columns of a feed row as a page reads them, for a statement that
-    /// adds its `WHERE` (on `f.user` and `f.seq`), `ORDER BY` and `LIMIT :scan`.
+    /// adds its `WHERE` (on `f.user` and `f.seq` against `:cursor`), `ORDER BY` and `LIMIT :scan`.
     ///
     /// One selection serves both reading orders, so a page's filter and row
     /// decoding (``feedNotification(_:user:content:)``) are written once. An
@@ -559,9 +560,9 @@ public final class SQLiteNotificationStore: NotificationStore {
         FROM feed f JOIN notifications n ON n.serial = f.notification
         """
 
-    /// The arguments of ``feedRowSelection`` and of a page's `:user` and
-    /// `:scan` (one row past `limit` and ``FeedPage/maxPassedOver``).
-    static func feedRowArguments(user: Int64, limit: Int, now: Int64, filter: FeedFilter) -> StatementArguments {
+    /// The arguments of ``feedRowSelection`` and of a page's `:user`,
+    /// `:cursor` and `:scan` (one row past `limit` and ``FeedPage/maxPassedOver``).
+    static func feedRowArguments(user: Int64, cursor: Int64, limit: Int, now: Int64, filter: FeedFilter) -> StatementArguments {
         let scan = limit.addingReportingOverflow(FeedPage.maxPassedOver + 1)
         let kind: String? = switch filter.source {
         case .notify?: StoredContent.customKind
@@ -570,7 +571,7 @@ public final class SQLiteNotificationStore: NotificationStore {
         }
         return [
             "now": now, "kind": kind, "app": filter.endpoint?.app, "platform": filter.endpoint?.platform.rawValue,
-            "user": user, "scan": scan.overflow ? Int.max : scan.partialValue,
+            "user": user, "cursor": cursor, "scan": scan.overflow ? Int.max : scan.partialValue,
         ]
     }
 
