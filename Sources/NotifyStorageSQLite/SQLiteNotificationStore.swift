@@ -547,7 +547,7 @@ public final class SQLiteNotificationStore: NotificationStore {
     /// decoding (``feedNotification(_:user:content:)``) are written once. An
     /// expired row, or one the filter does not admit, reads its content as
     /// NULL: it is passed over without its content leaving SQLite. An absent
-    /// part of the filter binds NULL (``feedRowArguments(user:limit:now:filter:)``).
+    /// part of the filter binds NULL (``feedRowArguments(user:cursor:limit:now:filter:)``).
     static let feedRowSelection = """
         SELECT f.seq, n.expires_at, n.id, n.created_at, n.kind,
             CASE WHEN n.expires_at <= :now
