@@ -50,6 +50,21 @@ final class PendingAppend: Sendable {
     }
 }
 
+/// One write for the writer: an append, or a change to entries' state
+/// (whose event is numbered from the same heads, so it goes the same way).
+enum PostgresPending: Sendable {
+    case append(PendingAppend)
+    case change(FeedChange, @Sendable (Result<FeedChangeOutcome, StorageError>) -> Void)
+
+    /// Fails it, with nothing done.
+    func fail(_ error: StorageError) {
+        switch self {
+        case .append(let append): append.completion(.failure(error))
+        case .change(_, let completion): completion(.failure(error))
+        }
+    }
+}
+
 /// What the writer did with one append.
 enum PostgresAppendOutcome: Sendable {
     case appended(recipients: Int64, first: (user: Int64, seq: Int64)?)
@@ -79,7 +94,7 @@ enum PostgresAppendOutcome: Sendable {
 /// (up to its limit). Bounded: past its capacity an append is refused as busy.
 final class PostgresAppendQueue: Sendable {
     private struct State {
-        var pending: [PendingAppend] = []
+        var pending: [PostgresPending] = []
         var closed = false
         /// The writer, asleep on an empty queue.
         var waiter: CheckedContinuation<Void, Never>?
@@ -95,7 +110,7 @@ final class PostgresAppendQueue: Sendable {
     static let closedError = StorageError(code: .unavailable, message: "the store has stopped")
 
     /// Queues `append`, or says why not.
-    func enqueue(_ append: PendingAppend) -> StorageError? {
+    func enqueue(_ append: PostgresPending) -> StorageError? {
         let outcome = state.withLock { state -> (StorageError?, CheckedContinuation<Void, Never>?) in
             if state.closed { return (Self.closedError, nil) }
             if state.pending.count >= capacity {
@@ -111,12 +126,12 @@ final class PostgresAppendQueue: Sendable {
 
     /// Up to `limit` appends, oldest first, waiting for the first; nil once
     /// the queue is closed and empty.
-    func next(limit: Int) async -> [PendingAppend]? {
+    func next(limit: Int) async -> [PostgresPending]? {
         while true {
-            let batch = state.withLock { state -> [PendingAppend]?? in
+            let batch = state.withLock { state -> [PostgresPending]?? in
                 if state.pending.isEmpty { return state.closed ? .some(nil) : nil }
                 guard state.pending.count > limit else {
-                    var batch: [PendingAppend] = []
+                    var batch: [PostgresPending] = []
                     swap(&batch, &state.pending)
                     return batch
                 }
@@ -154,7 +169,7 @@ final class PostgresAppendQueue: Sendable {
     var isClosed: Bool { state.withLock { $0.closed } }
 
     /// What is still queued, taken out: a store dropped without running fails it.
-    func drain() -> [PendingAppend] {
+    func drain() -> [PostgresPending] {
         state.withLock { state in
             defer { state.pending = [] }
             return state.pending

@@ -19,7 +19,7 @@ extension PostgresNotificationStore {
         completion: @escaping @Sendable (Result<AppendResult, StorageError>) -> Void
     ) {
         let pending = PendingAppend(notification, completion: completion)
-        if let refusal = queue.enqueue(pending) {
+        if let refusal = queue.enqueue(.append(pending)) {
             completion(.failure(refusal))
         }
     }
@@ -34,10 +34,21 @@ extension PostgresNotificationStore {
             // Bounded, at most once a minute: a backlog cannot delay a batch much.
             let purge = lastPurge.map { now - $0 >= .seconds(60) } ?? true
             if purge { lastPurge = now }
-            let (outcomes, reached) = await commit(batch, purge: purge)
+            var appends: [PendingAppend] = []
+            var changes: [(FeedChange, @Sendable (Result<FeedChangeOutcome, StorageError>) -> Void)] = []
+            for pending in batch {
+                switch pending {
+                case .append(let append): appends.append(append)
+                case .change(let change, let completion): changes.append((change, completion))
+                }
+            }
+            let (outcomes, changed, reached) = await commit(appends, changes.map(\.0), purge: purge)
             feedAdvances.advanced(users: reached)
-            for (append, outcome) in zip(batch, outcomes) {
+            for (append, outcome) in zip(appends, outcomes) {
                 append.completion(outcome.result(for: append))
+            }
+            for ((_, completion), outcome) in zip(changes, changed) {
+                completion(outcome)
             }
         }
     }
@@ -48,9 +59,11 @@ extension PostgresNotificationStore {
     /// append, each in a savepoint, so that a refused one fails alone.
     private struct Isolate: Error {}
 
-    /// Commits `batch` in one transaction and says what happened to each append.
-    /// - Returns: an outcome per append, and the users whose feeds advanced.
-    private func commit(_ batch: [PendingAppend], purge: Bool) async -> ([PostgresAppendOutcome], [Int64]) {
+    /// Commits `batch` and `changes` in one transaction and says what happened to each.
+    /// - Returns: an outcome per append and per change, and the users whose feeds advanced.
+    private func commit(_ batch: [PendingAppend], _ changes: [FeedChange], purge: Bool) async
+        -> ([PostgresAppendOutcome], [Result<FeedChangeOutcome, StorageError>], [Int64])
+    {
         let nowMicros = Timestamp.now().microsecondsSince1970
         let retention = configuration.idempotencyRetention.components
         let retentionMicros = retention.seconds * 1_000_000 + retention.attoseconds / 1_000_000_000_000
@@ -63,18 +76,24 @@ extension PostgresNotificationStore {
                 do {
                     return try await Self.transaction(connection, logger) {
                         if purge { try await writer.purgeKeys() }
-                        return try await writer.multiRow(batch)
+                        let (outcomes, reached) = batch.isEmpty ? ([], []) : try await writer.multiRow(batch)
+                        let (changed, users) = try await writer.changes(changes)
+                        return (outcomes, changed, reached + users)
                     }
                 } catch is Isolate {
                     return try await Self.transaction(connection, logger) {
-                        try await writer.isolated(batch)
+                        let (outcomes, reached) = try await writer.isolated(batch)
+                        let (changed, users) = try await writer.changes(changes)
+                        return (outcomes, changed, reached + users)
                     }
                 }
             }
         } catch {
             let failure = StorageError(mappingPostgres: error, during: "committing \(batch.count) appends")
             logger.info("an append batch failed", metadata: ["error.type": "\(failure)"])
-            return (Array(repeating: .failed(failure), count: batch.count), [])
+            return (
+                Array(repeating: .failed(failure), count: batch.count), Array(repeating: .failure(failure), count: changes.count), []
+            )
         }
     }
 
@@ -313,6 +332,31 @@ extension PostgresNotificationStore {
                         """,
                     binds: bindings),
                 logger: logger)
+        }
+
+        /// Each change in a savepoint of its own, after the batch's appends:
+        /// one that fails is undone alone.
+        /// - Returns: an outcome per change, and the users whose feeds advanced.
+        func changes(_ changes: [FeedChange]) async throws -> ([Result<FeedChangeOutcome, StorageError>], [Int64]) {
+            var outcomes: [Result<FeedChangeOutcome, StorageError>] = []
+            var users: [Int64] = []
+            for change in changes {
+                try await connection.query("SAVEPOINT notify_change", logger: logger)
+                do {
+                    let outcome = try await PostgresNotificationStore.apply(change, connection, logger)
+                    try await connection.query("RELEASE SAVEPOINT notify_change", logger: logger)
+                    if case .changed = outcome { users.append(change.user) }
+                    outcomes.append(.success(outcome))
+                } catch let error as PSQLError where error.serverInfo == nil {
+                    throw error
+                } catch {
+                    try await connection.query("ROLLBACK TO SAVEPOINT notify_change", logger: logger)
+                    try await connection.query("RELEASE SAVEPOINT notify_change", logger: logger)
+                    outcomes.append(
+                        .failure(StorageError(mappingPostgres: error, during: "changing the state of user \(change.user)'s feed")))
+                }
+            }
+            return (outcomes, users)
         }
 
         /// The batch append by append, each in a savepoint: a refused one is

@@ -48,6 +48,19 @@ extension PostgresNotificationStore {
             binds: bindings)
         let logger = logger
         return try await withConnection("reading a feed") { connection in
+            let (events, eventsComplete) = try await Self.events(connection, logger, user: user, after: cursor, limit: limit)
+            return try await Self.notificationPage(
+                connection, logger, query, user: user, cursor: cursor, limit: limit, maxBytes: maxBytes
+            ).merging(events: events, eventsComplete: eventsComplete, after: after, limit: limit, maxBytes: maxBytes)
+        }
+    }
+
+    /// The notifications of a page (``feedPage(user:after:limit:maxBytes:now:filter:)``), before its events.
+    private static func notificationPage(
+        _ connection: PostgresConnection, _ logger: Logger, _ query: PostgresQuery, user: Int64, cursor: Int64, limit: Int,
+        maxBytes: Int
+    ) async throws -> FeedPage {
+        do {
             let swept = try await connection.query(
                 "SELECT swept_through FROM feed_heads WHERE user_id = \(user)", logger: logger
             ).collect().first?.decode(Int64.self) ?? 0

@@ -21,11 +21,10 @@ import Synchronization
 /// inserted before its append, so of two racing appends on any instances one
 /// writes and the other replays.
 ///
-/// Not built yet, each failing with a ``StorageError`` that says so: feed
-/// state changes (``changeFeed(_:completion:)``), the background fan-out (a
-/// connections audience is written inline, however large), the sweeper
-/// (expired entries are passed over when read, never removed), and wake-ups
-/// across instances (``watchFeed(user:)`` hears this instance's commits only).
+/// Not built yet: the background fan-out (a connections audience is written
+/// inline, however large), the sweeper (expired entries are passed over when
+/// read, never removed; nothing is removed by retention), and wake-ups across
+/// instances (``watchFeed(user:)`` hears this instance's commits only).
 ///
 /// ``run()`` owns the connection pool (postgres-nio's `PostgresClient`), the
 /// migrations and the writer: calls made before the schema is migrated wait
@@ -76,7 +75,7 @@ public final class PostgresNotificationStore: NotificationStore {
     deinit {
         // Dropped without having run: fail what queued rather than leave its callers waiting.
         guard queue.close() else { return }
-        for append in queue.drain() { append.completion(.failure(PostgresAppendQueue.closedError)) }
+        for pending in queue.drain() { pending.fail(PostgresAppendQueue.closedError) }
     }
 
     private static func isLoopback(_ host: String) -> Bool {
@@ -244,6 +243,7 @@ public final class PostgresNotificationStore: NotificationStore {
             let deleted = try await connection.query("DELETE FROM users WHERE id = \(id) RETURNING id", logger: logger).collect()
             guard !deleted.isEmpty else { return false }
             try await connection.query("DELETE FROM feed WHERE user_id = \(id)", logger: logger)
+            try await connection.query("DELETE FROM feed_events WHERE user_id = \(id)", logger: logger)
             try await connection.query(
                 "UPDATE feed_heads SET unseen_notify = 0, unseen_graph = 0 WHERE user_id = \(id)", logger: logger)
             try await connection.query(
@@ -454,23 +454,6 @@ public final class PostgresNotificationStore: NotificationStore {
                 binds: bindings),
             "redeeming a stream ticket")
         return try found.first.map { row throws(StorageError) in try token(row) }
-    }
-
-    // MARK: Feed state (not built yet)
-
-    public func changeFeed(
-        _ change: FeedChange, completion: @escaping @Sendable (Result<FeedChangeOutcome, StorageError>) -> Void
-    ) {
-        completion(.failure(.notBuilt("changing a feed's state")))
-    }
-
-    /// Reads the head's counter: appends keep it; reads and removals, not built yet, will move it.
-    public func unseenCount(user: Int64, view: FeedView) async throws(StorageError) -> UInt64? {
-        throw .notBuilt("the unseen count")
-    }
-
-    public func feedEntry(user: Int64, id: String, now: Timestamp) async throws(StorageError) -> NotifyDomain.Notification? {
-        throw .notBuilt("reading one feed entry")
     }
 
     // MARK: Watches

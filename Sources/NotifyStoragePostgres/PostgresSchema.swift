@@ -121,5 +121,27 @@ enum PostgresSchema {
                 "CREATE INDEX idempotency_created_at ON idempotency (created_at)",
             ]
         ),
+        // The state changes of feed entries (docs/PROTOCOL.md, "Feed state"),
+        // each numbered from the same head as the notifications (a sequence
+        // is in feed or here, never both); ids comma-separated.
+        (
+            "v2-feed-events",
+            [
+                """
+                CREATE TABLE feed_events (
+                    user_id bigint NOT NULL,
+                    seq bigint NOT NULL,
+                    created_at bigint NOT NULL,
+                    kind text NOT NULL,
+                    ids text NOT NULL,
+                    read_up_to bigint,
+                    view text,
+                    action_state text,
+                    removed_reason text,
+                    PRIMARY KEY (user_id, seq)
+                )
+                """
+            ]
+        ),
     ]
 }

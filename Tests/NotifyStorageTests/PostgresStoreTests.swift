@@ -87,17 +87,4 @@ struct PostgresStoreTests {
             #expect(feed.map(\.sequence) == (1...20).map { UInt64($0) })
         }
     }
-
-    @Test(
-        "what is not built yet fails with a StorageError that says so",
-        .enabled(if: PostgresTestServer.runs, "skipped: \(PostgresTestServer.missing)"))
-    func notBuiltSaysSo() async throws {
-        try await StoreBackend.postgres.withStore { store in
-            _ = try await store.append(Sample.notification(id: "n", to: .users([1])))
-            let change = await #expect(throws: StorageError.self) {
-                try await store.changeFeed(FeedChange(user: 1, kind: .markRead(ids: ["n"]), createdAt: .now()))
-            }
-            #expect(change?.message.contains("not yet built") == true)
-        }
-    }
 }
