@@ -80,7 +80,8 @@ extension PostgresNotificationStore {
                         let (changed, users) = try await writer.changes(changes)
                         return (outcomes, changed, reached + users)
                     }
-                } catch is Isolate {
+                } catch let error where error is Isolate || (error as? PSQLError)?.serverInfo != nil {
+                    // A refusal, or a deadlock with another instance: each alone, in savepoints.
                     return try await Self.transaction(connection, logger) {
                         let (outcomes, reached) = try await writer.isolated(batch)
                         let (changed, users) = try await writer.changes(changes)

@@ -21,13 +21,16 @@ import Synchronization
 /// inserted before its append, so of two racing appends on any instances one
 /// writes and the other replays.
 ///
+/// A sweeper removes expired entries and those past the retention
+/// (``PostgresStoreConfiguration/retention``) in small transactions.
+///
 /// Not built yet: the background fan-out (a connections audience is written
-/// inline, however large), the sweeper (expired entries are passed over when
-/// read, never removed; nothing is removed by retention), and wake-ups across
-/// instances (``watchFeed(user:)`` hears this instance's commits only).
+/// inline, however large, so `FOR UPDATE SKIP LOCKED` jobs do not exist), and
+/// wake-ups across instances (``watchFeed(user:)`` hears this instance's
+/// commits only; LISTEN/NOTIFY is the next step).
 ///
 /// ``run()`` owns the connection pool (postgres-nio's `PostgresClient`), the
-/// migrations and the writer: calls made before the schema is migrated wait
+/// migrations, the writer and the sweepers: calls made before the schema is migrated wait
 /// for it; nothing runs once it returns.
 public final class PostgresNotificationStore: NotificationStore {
     let client: PostgresClient
@@ -118,7 +121,15 @@ public final class PostgresNotificationStore: NotificationStore {
                 self.readiness.close(StorageError(mappingPostgres: error, during: "migrating the schema"))
                 self.queue.close()
             }
-            await self.runWriter()
+            await withDiscardingTaskGroup { group in
+                if !self.queue.isClosed {
+                    group.addTask { await self.runSweeper() }
+                    group.addTask { await self.runSubscriptionSweeper() }
+                }
+                // Ends once the queue is closed and every accepted append committed.
+                await self.runWriter()
+                group.cancelAll()
+            }
         } onCancelOrGracefulShutdown: {
             self.queue.close()
         }

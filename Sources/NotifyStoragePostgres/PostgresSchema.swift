@@ -143,5 +143,16 @@ enum PostgresSchema {
                 """
             ]
         ),
+        // The sweeper finds expired notifications by the first partial
+        // index, those past the retention by the second, and whether a key
+        // still names a notification by the third.
+        (
+            "v3-sweeper",
+            [
+                "CREATE INDEX notifications_expires_at ON notifications (expires_at) WHERE expires_at IS NOT NULL",
+                "CREATE INDEX notifications_retained ON notifications (created_at) WHERE expires_at IS NULL",
+                "CREATE INDEX idempotency_notification ON idempotency (notification)",
+            ]
+        ),
     ]
 }

@@ -29,6 +29,17 @@ public struct PostgresStoreConfiguration: Sendable {
     /// The most entries one feed holds; nil: no bound. Appends skip a full
     /// feed (and fail `feedFull` when every feed they name is full).
     public var maxFeedEntries: Int64? = 100_000
+    /// How long entries without an expiration are kept; nil: for ever.
+    public var retention: Duration? = .seconds(30 * 24 * 60 * 60)
+    /// How often the sweeper removes expired entries and those past the
+    /// retention; zero: never (reads hide expired entries all the same).
+    public var sweepInterval: Duration = .seconds(1)
+    /// The most rows one sweep transaction removes.
+    public var sweepBatchSize: Int = 1_000
+    /// How often subscriptions past their renewal grace are deleted, at
+    /// most ``subscriptionSweepBatchSize`` per transaction; zero: never.
+    public var subscriptionSweepInterval: Duration = .seconds(60)
+    public var subscriptionSweepBatchSize = 500
 
     /// - Throws: ``StorageError/Code/unavailable`` when `url` is not a
     ///   `postgres://user@host:port/database` URL.

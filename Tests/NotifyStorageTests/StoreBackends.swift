@@ -148,8 +148,11 @@ struct PostgresLocation: StoreLocation {
         configuration.schema = schema
         configuration.maximumConnections = 4
         configuration.maxFeedEntries = options.maxFeedEntries
+        configuration.retention = options.retention
+        configuration.sweepInterval = options.sweeps ? .milliseconds(100) : .zero
+        configuration.sweepBatchSize = 3
         // Not built yet in this store: the background fan-out (largeAudiences:
-        // every audience is written inline), retention and the sweeper.
+        // every audience is written inline).
         var logger = Logger(label: "notify.storage.tests.postgres")
         logger.logLevel = .warning
         return try PostgresNotificationStore(configuration: configuration, logger: logger)
