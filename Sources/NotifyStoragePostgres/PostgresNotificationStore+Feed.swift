@@ -47,11 +47,16 @@ extension PostgresNotificationStore {
                 """,
             binds: bindings)
         let logger = logger
+        // One snapshot for the events, the entries and the feed's end: read
+        // apart, an event committed between the two reads could be passed
+        // by a cursor moved past a later entry.
         return try await withConnection("reading a feed") { connection in
-            let (events, eventsComplete) = try await Self.events(connection, logger, user: user, after: cursor, limit: limit)
-            return try await Self.notificationPage(
-                connection, logger, query, user: user, cursor: cursor, limit: limit, maxBytes: maxBytes
-            ).merging(events: events, eventsComplete: eventsComplete, after: after, limit: limit, maxBytes: maxBytes)
+            try await Self.transaction(connection, logger, begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
+                let (events, eventsComplete) = try await Self.events(connection, logger, user: user, after: cursor, limit: limit)
+                return try await Self.notificationPage(
+                    connection, logger, query, user: user, cursor: cursor, limit: limit, maxBytes: maxBytes
+                ).merging(events: events, eventsComplete: eventsComplete, after: after, limit: limit, maxBytes: maxBytes)
+            }
         }
     }
 
@@ -60,58 +65,56 @@ extension PostgresNotificationStore {
         _ connection: PostgresConnection, _ logger: Logger, _ query: PostgresQuery, user: Int64, cursor: Int64, limit: Int,
         maxBytes: Int
     ) async throws -> FeedPage {
-        do {
-            let swept = try await connection.query(
-                "SELECT swept_through FROM feed_heads WHERE user_id = \(user)", logger: logger
-            ).collect().first?.decode(Int64.self) ?? 0
-            let sweptThrough = cursor < swept ? UInt64(swept) : nil
-            var entries: [NotifyDomain.Notification] = []
-            var bytes = 0
-            var passed = 0
-            var next = cursor
-            func page(caughtUp: Bool) -> FeedPage {
-                FeedPage(entries: entries, caughtUp: caughtUp, nextAfter: UInt64(max(0, next)), sweptThrough: sweptThrough)
-            }
-            let rows = try await connection.query(query, logger: logger)
-            for try await (sequence, id, createdAt, kind, content, read, actionState) in rows.decode(
-                (Int64, String, Int64, String, String?, Bool, String?).self)
-            {
-                // NULL content: expired, or not admitted by the filter.
-                guard let content else {
-                    guard passed < FeedPage.maxPassedOver else { return page(caughtUp: false) }
-                    passed += 1
-                    next = sequence
-                    continue
-                }
-                guard entries.count < limit else { return page(caughtUp: false) }
-                let size = FeedPage.size(ofContent: content.utf8.count, id: id.utf8.count)
-                if !entries.isEmpty && bytes + size > maxBytes { return page(caughtUp: false) }
-                bytes += size
-                // NULL, the default, is no interaction (as the SQLite store stores it).
-                var state = ActionState.noInteraction
-                if let actionState {
-                    guard let parsed = ActionState(rawValue: actionState) else {
-                        throw StorageError(code: .corrupt, message: "a feed entry has an unknown action state")
-                    }
-                    state = parsed
-                }
-                entries.append(
-                    NotifyDomain.Notification(
-                        id: id, sequence: UInt64(max(0, sequence)), user: user,
-                        createdAt: Timestamp(microsecondsSince1970: createdAt),
-                        content: try PostgresContent.decode(kind: kind, json: content),
-                        read: read, actionState: state))
-                next = sequence
-            }
-            guard entries.isEmpty else { return page(caughtUp: true) }
-            // Empty: where the feed ends.
-            let head = try await connection.query(
-                "SELECT COALESCE(h.last_seq, 0) FROM users u LEFT JOIN feed_heads h ON h.user_id = u.id WHERE u.id = \(user)",
-                logger: logger
-            ).collect().first?.decode(Int64.self)
-            var empty = page(caughtUp: true)
-            empty.end = head.map { .head(UInt64(max(0, $0))) } ?? .noSuchUser
-            return empty
+        let swept = try await connection.query(
+            "SELECT swept_through FROM feed_heads WHERE user_id = \(user)", logger: logger
+        ).collect().first?.decode(Int64.self) ?? 0
+        let sweptThrough = cursor < swept ? UInt64(swept) : nil
+        var entries: [NotifyDomain.Notification] = []
+        var bytes = 0
+        var passed = 0
+        var next = cursor
+        func page(caughtUp: Bool) -> FeedPage {
+            FeedPage(entries: entries, caughtUp: caughtUp, nextAfter: UInt64(max(0, next)), sweptThrough: sweptThrough)
         }
+        let rows = try await connection.query(query, logger: logger)
+        for try await (sequence, id, createdAt, kind, content, read, actionState) in rows.decode(
+            (Int64, String, Int64, String, String?, Bool, String?).self)
+        {
+            // NULL content: expired, or not admitted by the filter.
+            guard let content else {
+                guard passed < FeedPage.maxPassedOver else { return page(caughtUp: false) }
+                passed += 1
+                next = sequence
+                continue
+            }
+            guard entries.count < limit else { return page(caughtUp: false) }
+            let size = FeedPage.size(ofContent: content.utf8.count, id: id.utf8.count)
+            if !entries.isEmpty && bytes + size > maxBytes { return page(caughtUp: false) }
+            bytes += size
+            // NULL, the default, is no interaction (as the SQLite store stores it).
+            var state = ActionState.noInteraction
+            if let actionState {
+                guard let parsed = ActionState(rawValue: actionState) else {
+                    throw StorageError(code: .corrupt, message: "a feed entry has an unknown action state")
+                }
+                state = parsed
+            }
+            entries.append(
+                NotifyDomain.Notification(
+                    id: id, sequence: UInt64(max(0, sequence)), user: user,
+                    createdAt: Timestamp(microsecondsSince1970: createdAt),
+                    content: try PostgresContent.decode(kind: kind, json: content),
+                    read: read, actionState: state))
+            next = sequence
+        }
+        guard entries.isEmpty else { return page(caughtUp: true) }
+        // Empty: where the feed ends.
+        let head = try await connection.query(
+            "SELECT COALESCE(h.last_seq, 0) FROM users u LEFT JOIN feed_heads h ON h.user_id = u.id WHERE u.id = \(user)",
+            logger: logger
+        ).collect().first?.decode(Int64.self)
+        var empty = page(caughtUp: true)
+        empty.end = head.map { .head(UInt64(max(0, $0))) } ?? .noSuchUser
+        return empty
     }
 }

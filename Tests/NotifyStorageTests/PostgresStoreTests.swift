@@ -87,4 +87,27 @@ struct PostgresStoreTests {
             #expect(feed.map(\.sequence) == (1...20).map { UInt64($0) })
         }
     }
+
+    @Test("measurement: 64 writers × 50 appends, each to its own user, on each backend", arguments: StoreBackend.all)
+    func appendRate(backend: StoreBackend) async throws {
+        try await backend.withStore { store in
+            let clock = ContinuousClock()
+            let start = clock.now
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for writer in 0..<64 {
+                    group.addTask {
+                        for index in 0..<50 {
+                            let user = Int64(writer * 50 + index)
+                            _ = try await store.append(Sample.notification(id: "r\(user)", to: .users([user])))
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let elapsed = clock.now - start
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            print("measurement: \(backend.name): 3,200 appends by 64 writers in \(elapsed), \(Int(3_200 / seconds)) appends/s")
+            #expect(try await store.feed(user: 3_199, after: 0, limit: 10).map(\.id) == ["r3199"])
+        }
+    }
 }
