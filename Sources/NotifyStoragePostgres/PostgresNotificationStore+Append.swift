@@ -3,6 +3,7 @@ import Logging
 import NotifyDomain
 public import NotifyStorage
 import PostgresNIO
+import Synchronization
 
 extension PostgresNotificationStore {
     /// Queues the append for the group-commit writer; `completion` runs once
@@ -43,6 +44,12 @@ extension PostgresNotificationStore {
                 }
             }
             let (outcomes, changed, reached) = await commit(appends, changes.map(\.0), purge: purge)
+            counters.withLock {
+                $0.appends += appends.count
+                $0.feedChanges += changes.count
+                $0.writerTransactions += 1
+                $0.largestBatch = max($0.largestBatch, batch.count)
+            }
             feedAdvances.advanced(users: reached)
             for (append, outcome) in zip(appends, outcomes) {
                 append.completion(outcome.result(for: append))
@@ -82,6 +89,7 @@ extension PostgresNotificationStore {
                     }
                 } catch let error where error is Isolate || (error as? PSQLError)?.serverInfo != nil {
                     // A refusal, or a deadlock with another instance: each alone, in savepoints.
+                    counters.withLock { $0.isolatedBatches += 1 }
                     return try await Self.transaction(connection, logger) {
                         let (outcomes, reached) = try await writer.isolated(batch)
                         let (changed, users) = try await writer.changes(changes)

@@ -6,6 +6,21 @@ import PostgresNIO
 import ServiceLifecycle
 import Synchronization
 
+/// What the writer has done since the store was made: how well appends
+/// are grouped into transactions.
+public struct PostgresStoreStatistics: Hashable, Sendable {
+    public var appends = 0
+    public var feedChanges = 0
+    /// Transactions the writer committed (or tried to).
+    public var writerTransactions = 0
+    public var largestBatch = 0
+    /// Batches that ran again append by append (a key seen before, a
+    /// duplicate id, a feed at its bound, a deadlock).
+    public var isolatedBatches = 0
+
+    public init() {}
+}
+
 /// A ``NotificationStore`` on a PostgreSQL server, through postgres-nio, so
 /// that several notifyd instances can share one database.
 ///
@@ -39,7 +54,11 @@ public final class PostgresNotificationStore: NotificationStore {
     let queue: PostgresAppendQueue
     let readiness = PostgresReadiness()
     let feedAdvances = FeedAdvances()
+    let counters = Mutex(PostgresStoreStatistics())
     private let lifecycle = Mutex(Lifecycle.opened)
+
+    /// Counters since this store was made.
+    public var statistics: PostgresStoreStatistics { counters.withLock { $0 } }
 
     private enum Lifecycle {
         case opened

@@ -106,7 +106,12 @@ struct PostgresStoreTests {
             }
             let elapsed = clock.now - start
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            print("measurement: \(backend.name): 3,200 appends by 64 writers in \(elapsed), \(Int(3_200 / seconds)) appends/s")
+            var batches = ""
+            if let postgres = store as? PostgresNotificationStore {
+                let statistics = postgres.statistics
+                batches = "; \(statistics.writerTransactions) transactions, largest \(statistics.largestBatch), \(statistics.isolatedBatches) isolated"
+            }
+            print("measurement: \(backend.name): 3,200 appends by 64 writers in \(elapsed), \(Int(3_200 / seconds)) appends/s\(batches)")
             #expect(try await store.feed(user: 3_199, after: 0, limit: 10).map(\.id) == ["r3199"])
         }
     }
