@@ -153,110 +153,109 @@ extension PostgresNotificationStore {
                 guard inserted.count == keyed.count else { throw Isolate() }
             }
 
-            // 2. The notifications: a duplicate id is a unique violation, isolated.
-            var serials: [String: Int64] = [:]
-            serials.reserveCapacity(batch.count)
-            do {
-                let rows = try await connection.query(insertNotifications(batch), logger: logger)
-                for try await (serial, id) in rows.decode((Int64, String).self) { serials[id] = serial }
-            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
-                throw Isolate()
-            }
-
-            // 3. The heads of every user a `.users` append names, advanced
-            // by how many entries this batch gives each, in user order (two
-            // instances lock common heads in the same order).
+            // 2. One statement for the rest of the `.users` appends: the
+            // notifications (a duplicate id is a unique violation: isolated),
+            // the heads of every user they name, advanced by how many entries
+            // this batch gives each, in user order (two instances lock common
+            // heads in the same order), and the feed rows numbered from the
+            // heads it returns, in batch order.
             var counts: [Int64: (notify: Int64, graph: Int64)] = [:]
+            var entryIDs: [String] = [], entryUsers: [Int64] = [], entryRanks: [Int64] = []
+            var given: [Int64: Int64] = [:]
             for append in batch where !append.users.isEmpty {
                 for user in append.users {
                     if append.graph { counts[user, default: (0, 0)].graph += 1 } else { counts[user, default: (0, 0)].notify += 1 }
+                    given[user, default: 0] += 1
+                    entryIDs.append(append.item.id)
+                    entryUsers.append(user)
+                    entryRanks.append(given[user] ?? 1)
                 }
             }
+            let users = counts.keys.sorted()
+            var bindings = PostgresBindings()
+            let notifications = insertNotifications(batch, &bindings)
+            bindings.append(users)
+            bindings.append(users.map { counts[$0].map { $0.notify + $0.graph } ?? 0 })
+            bindings.append(users.map { counts[$0]?.notify ?? 0 })
+            bindings.append(users.map { counts[$0]?.graph ?? 0 })
+            bindings.append(entryIDs)
+            bindings.append(entryUsers)
+            bindings.append(entryRanks)
+            var serials: [String: Int64] = [:]
+            serials.reserveCapacity(batch.count)
             var nextSeq: [Int64: Int64] = [:]
-            if !counts.isEmpty {
-                let users = counts.keys.sorted()
-                var bindings = PostgresBindings()
-                bindings.append(users)
-                bindings.append(users.map { counts[$0].map { $0.notify + $0.graph } ?? 0 })
-                bindings.append(users.map { counts[$0]?.notify ?? 0 })
-                bindings.append(users.map { counts[$0]?.graph ?? 0 })
-                let rows = try await connection.query(
-                    PostgresQuery(
-                        unsafeSQL: """
+            var nearBound: [Int64] = []
+            let rows = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        WITH n AS (\(notifications)),
+                        h AS (
                             INSERT INTO feed_heads (user_id, last_seq, unseen_notify, unseen_graph)
-                            SELECT * FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[])
+                            SELECT * FROM unnest($10::int8[], $11::int8[], $12::int8[], $13::int8[])
                             ON CONFLICT (user_id) DO UPDATE SET last_seq = feed_heads.last_seq + excluded.last_seq,
                                 unseen_notify = feed_heads.unseen_notify + excluded.unseen_notify,
                                 unseen_graph = feed_heads.unseen_graph + excluded.unseen_graph
-                            RETURNING user_id, last_seq
-                            """,
-                        binds: bindings),
-                    logger: logger)
-                var nearBound: [Int64] = []
-                for try await (user, last) in rows.decode((Int64, Int64).self) {
-                    let added = counts[user].map { $0.notify + $0.graph } ?? 0
-                    nextSeq[user] = last - added + 1
-                    if let limit, last > limit { nearBound.append(user) }
+                            RETURNING user_id, last_seq),
+                        f AS (
+                            INSERT INTO feed (user_id, seq, notification)
+                            SELECT e.user_id, h.last_seq - a.added + e.rank, n.serial
+                            FROM unnest($14::text[], $15::int8[], $16::int8[]) AS e(id, user_id, rank)
+                            JOIN n ON n.id = e.id
+                            JOIN h ON h.user_id = e.user_id
+                            JOIN unnest($10::int8[], $11::int8[]) AS a(user_id, added) ON a.user_id = e.user_id
+                            RETURNING 1)
+                        SELECT 0, serial, 0::int8, id FROM n
+                        UNION ALL SELECT 1, user_id, last_seq, '' FROM h
+                        """,
+                    binds: bindings),
+                logger: logger)
+            for try await (tag, a, b, id) in rows.decode((Int32, Int64, Int64, String).self) {
+                if tag == 0 {
+                    serials[id] = a
+                } else {
+                    let added = counts[a].map { $0.notify + $0.graph } ?? 0
+                    nextSeq[a] = b - added + 1
+                    if let limit, b > limit { nearBound.append(a) }
                 }
-                // A feed may hold at most `limit` entries: where the head passed
-                // it, count what the feed would hold; over it, the isolated path
-                // skips that feed.
-                if let limit, !nearBound.isEmpty {
-                    let firsts = try await connection.query(
-                        "SELECT user_id, min(seq) FROM feed WHERE user_id = ANY(\(nearBound)) GROUP BY user_id",
-                        logger: logger)
-                    var first: [Int64: Int64] = [:]
-                    for try await (user, seq) in firsts.decode((Int64, Int64).self) { first[user] = seq }
-                    for user in nearBound {
-                        let added = counts[user].map { $0.notify + $0.graph } ?? 0
-                        let last = (nextSeq[user] ?? 1) + added - 1
-                        let held = last - (first[user] ?? (nextSeq[user] ?? 1)) + 1
-                        if held > limit { throw Isolate() }
-                    }
+            }
+            // A feed may hold at most `limit` entries: where the head passed
+            // it, count what the feed holds now; over it, the isolated path
+            // skips that feed.
+            if let limit, !nearBound.isEmpty {
+                let firsts = try await connection.query(
+                    "SELECT user_id, min(seq) FROM feed WHERE user_id = ANY(\(nearBound)) GROUP BY user_id",
+                    logger: logger)
+                var first: [Int64: Int64] = [:]
+                for try await (user, seq) in firsts.decode((Int64, Int64).self) { first[user] = seq }
+                for user in nearBound {
+                    let added = counts[user].map { $0.notify + $0.graph } ?? 0
+                    let last = (nextSeq[user] ?? 1) + added - 1
+                    let held = last - (first[user] ?? (nextSeq[user] ?? 1)) + 1
+                    if held > limit { throw Isolate() }
                 }
             }
 
-            // 4. The feed rows of `.users` appends, numbered in batch order.
+            // 3. What each `.users` append got, as the statement numbered it.
             var outcomes: [PostgresAppendOutcome] = []
             outcomes.reserveCapacity(batch.count)
-            var feedUsers: [Int64] = []
-            var feedSeqs: [Int64] = []
-            var feedSerials: [Int64] = []
             var reached: [Int64] = []
             for append in batch {
                 guard case .users = append.item.recipients else {
                     outcomes.append(.appended(recipients: 0, first: nil))  // written below
                     continue
                 }
-                guard let serial = serials[append.item.id] else { throw Isolate() }
+                guard serials[append.item.id] != nil else { throw Isolate() }
                 var first: (user: Int64, seq: Int64)?
                 for user in append.users {
                     guard let seq = nextSeq[user] else { throw Isolate() }
                     nextSeq[user] = seq + 1
-                    feedUsers.append(user)
-                    feedSeqs.append(seq)
-                    feedSerials.append(serial)
                     if first == nil { first = (user, seq) }
                 }
                 reached.append(contentsOf: append.users)
                 outcomes.append(.appended(recipients: Int64(append.users.count), first: first))
             }
-            if !feedUsers.isEmpty {
-                var bindings = PostgresBindings()
-                bindings.append(feedUsers)
-                bindings.append(feedSeqs)
-                bindings.append(feedSerials)
-                try await connection.query(
-                    PostgresQuery(
-                        unsafeSQL: """
-                            INSERT INTO feed (user_id, seq, notification)
-                            SELECT * FROM unnest($1::int8[], $2::int8[], $3::int8[])
-                            """,
-                        binds: bindings),
-                    logger: logger)
-            }
 
-            // 5. Connections audiences, each one statement that advances the
+            // 4. Connections audiences, each one statement that advances the
             // heads and writes the rows in SQL.
             for (index, append) in batch.enumerated() {
                 guard case .connections(let issuer, let mode) = append.item.recipients else { continue }
@@ -268,16 +267,17 @@ extension PostgresNotificationStore {
                 outcomes[index] = .appended(recipients: Int64(written.count), first: first)
             }
 
-            // 6. What each key's append stored, for its replays.
+            // 5. What each key's append stored, for its replays.
             if !keyed.isEmpty {
                 try await completeKeys(batch, outcomes, serials)
             }
             return (outcomes, reached)
         }
 
-        /// One multi-row INSERT of the batch's notifications, returning each serial with its id.
-        private func insertNotifications(_ batch: [PendingAppend]) -> PostgresQuery {
-            var bindings = PostgresBindings()
+        /// One multi-row INSERT of the batch's notifications, returning each
+        /// serial with its id: its SQL, with its 9 bindings appended to
+        /// `bindings` (which must be empty: they are $1 to $9).
+        private func insertNotifications(_ batch: [PendingAppend], _ bindings: inout PostgresBindings) -> String {
             bindings.append(batch.map(\.item.id))
             bindings.append(batch.map(\.createdAt))
             bindings.append(batch.map(\.kind))
@@ -287,8 +287,7 @@ extension PostgresNotificationStore {
             bindings.append(batch.map { $0.app != nil })
             bindings.append(batch.map { $0.app ?? "" })
             bindings.append(batch.map { $0.platforms ?? "" })
-            return PostgresQuery(
-                unsafeSQL: """
+            return """
                     INSERT INTO notifications (id, created_at, kind, content, expires_at, app, platforms)
                     SELECT id, created_at, kind, content, CASE WHEN has_expiry THEN expires_at END,
                         CASE WHEN has_app THEN app END,
@@ -297,8 +296,7 @@ extension PostgresNotificationStore {
                         $8::text[], $9::text[])
                         AS u(id, created_at, kind, content, has_expiry, expires_at, has_app, app, platforms)
                     RETURNING serial, id
-                    """,
-                binds: bindings)
+                    """
         }
 
         /// Fills in the keys of the batch's appended notifications.
@@ -439,7 +437,9 @@ extension PostgresNotificationStore {
                 }
             }
 
-            let inserted = try await connection.query(insertNotifications([append]), logger: logger).collect()
+            var bindings = PostgresBindings()
+            let insert = insertNotifications([append], &bindings)
+            let inserted = try await connection.query(PostgresQuery(unsafeSQL: insert, binds: bindings), logger: logger).collect()
             guard let row = inserted.first else {
                 throw StorageError(code: .internalError, message: "an inserted notification has no serial")
             }
