@@ -96,8 +96,8 @@ final class PostgresAppendQueue: Sendable {
     private struct State {
         var pending: [PostgresPending] = []
         var closed = false
-        /// The writer, asleep on an empty queue.
-        var waiter: CheckedContinuation<Void, Never>?
+        /// The writers asleep on an empty queue.
+        var waiters: [CheckedContinuation<Void, Never>] = []
     }
 
     private let state = Mutex(State())
@@ -117,8 +117,8 @@ final class PostgresAppendQueue: Sendable {
                 return (StorageError(code: .busy, message: "too many appends are waiting to be committed"), nil)
             }
             state.pending.append(append)
-            defer { state.waiter = nil }
-            return (nil, state.waiter)
+            // One writer per wake-up: it takes everything queued.
+            return (nil, state.waiters.popLast())
         }
         outcome.1?.resume()
         return outcome.0
@@ -143,7 +143,7 @@ final class PostgresAppendQueue: Sendable {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let now = state.withLock { state -> Bool in
                     if !state.pending.isEmpty || state.closed { return true }
-                    state.waiter = continuation
+                    state.waiters.append(continuation)
                     return false
                 }
                 if now { continuation.resume() }
@@ -155,14 +155,14 @@ final class PostgresAppendQueue: Sendable {
     /// - Returns: whether the queue was open.
     @discardableResult
     func close() -> Bool {
-        let (wasOpen, waiter) = state.withLock { state in
+        let (wasOpen, waiters) = state.withLock { state in
             defer {
                 state.closed = true
-                state.waiter = nil
+                state.waiters = []
             }
-            return (!state.closed, state.waiter)
+            return (!state.closed, state.waiters)
         }
-        waiter?.resume()
+        for waiter in waiters { waiter.resume() }
         return wasOpen
     }
 

@@ -145,8 +145,12 @@ public final class PostgresNotificationStore: NotificationStore {
                     group.addTask { await self.runSweeper() }
                     group.addTask { await self.runSubscriptionSweeper() }
                 }
-                // Ends once the queue is closed and every accepted append committed.
-                await self.runWriter()
+                // They end once the queue is closed and every accepted append committed.
+                await withDiscardingTaskGroup { writers in
+                    for _ in 0..<max(1, self.configuration.writers) {
+                        writers.addTask { await self.runWriter() }
+                    }
+                }
                 group.cancelAll()
             }
         } onCancelOrGracefulShutdown: {

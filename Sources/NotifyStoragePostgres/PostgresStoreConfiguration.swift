@@ -20,6 +20,13 @@ public struct PostgresStoreConfiguration: Sendable {
     public var schema: String?
     /// The most connections the store opens to the server.
     public var maximumConnections: Int = 8
+    /// How many transactions of appends may be under way at once, each on
+    /// a connection of its own: while one waits for its COMMIT (the WAL's
+    /// fsync), the next batch is sent. Feeds stay gapless and in commit
+    /// order whatever the number: a batch locks the feed heads it advances
+    /// until it commits, so another batch for the same feed waits and
+    /// numbers after it.
+    public var writers: Int = 2
     /// The most appends committed in one transaction.
     public var maxAppendsPerTransaction: Int = 256
     /// The most appends waiting for the writer; more are refused as busy.
