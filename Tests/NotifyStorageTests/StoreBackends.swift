@@ -27,6 +27,8 @@ protocol StoreLocation: Sendable {
     func open(_ options: ConformanceOptions) throws -> any NotificationStore
     /// Deletes the data.
     func remove()
+    /// Deletes the data and returns once it is gone (by default, ``remove()``).
+    func removeNow() async
     /// How many notifications and feed entries `store` (opened here) holds,
     /// expired ones not yet swept included.
     func storedRows(_ store: any NotificationStore) async throws -> (notifications: Int, feedEntries: Int)
@@ -55,8 +57,7 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
         _ options: ConformanceOptions = .init(), _ body: (any NotificationStore) async throws -> T
     ) async throws -> T {
         let location = try makeLocation()
-        defer { location.remove() }
-        return try await location.withStore(options, body)
+        return try await location.removing { try await location.withStore(options, body) }
     }
 
     /// ``withStore(_:_:)``, with the location too.
@@ -64,12 +65,28 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
         _ options: ConformanceOptions, _ body: (any NotificationStore, any StoreLocation) async throws -> T
     ) async throws -> T {
         let location = try makeLocation()
-        defer { location.remove() }
-        return try await location.withStore(options) { try await body($0, location) }
+        return try await location.removing { try await location.withStore(options) { try await body($0, location) } }
     }
 }
 
 extension StoreLocation {
+    /// ``remove()``, for a location whose removal is done when it returns.
+    func removeNow() async {
+        remove()
+    }
+
+    /// Runs `body`, then deletes the data, whatever `body` did.
+    func removing<T>(_ body: () async throws -> T) async throws -> T {
+        let outcome: Result<T, any Error>
+        do {
+            outcome = .success(try await body())
+        } catch {
+            outcome = .failure(error)
+        }
+        await removeNow()
+        return try outcome.get()
+    }
+
     /// Opens a store on this location, runs it while `body` runs, then stops it.
     func withStore<T>(
         _ options: ConformanceOptions = .init(), _ body: (any NotificationStore) async throws -> T
@@ -161,6 +178,11 @@ struct PostgresLocation: StoreLocation {
     func storedRows(_ store: any NotificationStore) async throws -> (notifications: Int, feedEntries: Int) {
         let postgres = try #require(store as? PostgresNotificationStore)
         return try await postgres.storedRowCounts()
+    }
+
+    /// Drops the schema, and returns once it is dropped.
+    func removeNow() async {
+        try? await PostgresNotificationStore.dropSchema(url: url, schema: schema)
     }
 
     /// Drops the schema, in the background: `remove()` is synchronous and
