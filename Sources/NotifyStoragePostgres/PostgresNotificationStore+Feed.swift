@@ -17,6 +17,29 @@ extension PostgresNotificationStore {
     ) async throws(StorageError) -> FeedPage {
         guard limit > 0 else { return FeedPage(entries: [], caughtUp: false, nextAfter: after) }
         let cursor = Int64(clamping: after)
+        let query = Self.feedRowQuery(
+            where: "f.seq > $6 ORDER BY f.seq", user: user, cursor: cursor, limit: limit, now: now, filter: filter)
+        let logger = logger
+        // One snapshot for the events, the entries and the feed's end: read
+        // apart, an event committed between the two reads could be passed
+        // by a cursor moved past a later entry.
+        return try await withConnection("reading a feed") { connection in
+            try await Self.transaction(connection, logger, begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
+                let (events, eventsComplete) = try await Self.events(connection, logger, user: user, after: cursor, limit: limit)
+                return try await Self.notificationPage(
+                    connection, logger, query, user: user, cursor: cursor, limit: limit, maxBytes: maxBytes
+                ).merging(events: events, eventsComplete: eventsComplete, after: after, limit: limit, maxBytes: maxBytes)
+            }
+        }
+    }
+
+    /// A page's query of feed rows: `order` is the cursor's condition and
+    /// the order (`$6` the cursor), after the user's rows. One selection
+    /// serves both reading orders (``feedPageNewestFirst(user:before:limit:maxBytes:now:filter:)``),
+    /// so their filter and row decoding (``notificationPage``) are written once.
+    static func feedRowQuery(
+        where order: String, user: Int64, cursor: Int64, limit: Int, now: Timestamp, filter: FeedFilter
+    ) -> PostgresQuery {
         let kind: String? =
             switch filter.source {
             case .notify?: PostgresContent.customKind
@@ -32,7 +55,7 @@ extension PostgresNotificationStore {
         bindings.append(user)
         bindings.append(cursor)
         bindings.append(Int64(scan.overflow ? Int.max : scan.partialValue))
-        let query = PostgresQuery(
+        return PostgresQuery(
             unsafeSQL: """
                 SELECT f.seq, n.id, n.created_at, n.kind,
                     CASE WHEN n.expires_at <= $1
@@ -41,27 +64,14 @@ extension PostgresNotificationStore {
                             n.app IS DISTINCT FROM $3::text OR NOT ($4::text = ANY(n.platforms))))
                     THEN NULL ELSE n.content END, f.read, f.action_state
                 FROM feed f JOIN notifications n ON n.serial = f.notification
-                WHERE f.user_id = $5 AND f.seq > $6
-                ORDER BY f.seq
+                WHERE f.user_id = $5 AND \(order)
                 LIMIT $7
                 """,
             binds: bindings)
-        let logger = logger
-        // One snapshot for the events, the entries and the feed's end: read
-        // apart, an event committed between the two reads could be passed
-        // by a cursor moved past a later entry.
-        return try await withConnection("reading a feed") { connection in
-            try await Self.transaction(connection, logger, begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
-                let (events, eventsComplete) = try await Self.events(connection, logger, user: user, after: cursor, limit: limit)
-                return try await Self.notificationPage(
-                    connection, logger, query, user: user, cursor: cursor, limit: limit, maxBytes: maxBytes
-                ).merging(events: events, eventsComplete: eventsComplete, after: after, limit: limit, maxBytes: maxBytes)
-            }
-        }
     }
 
     /// The notifications of a page (``feedPage(user:after:limit:maxBytes:now:filter:)``), before its events.
-    private static func notificationPage(
+    static func notificationPage(
         _ connection: PostgresConnection, _ logger: Logger, _ query: PostgresQuery, user: Int64, cursor: Int64, limit: Int,
         maxBytes: Int
     ) async throws -> FeedPage {
