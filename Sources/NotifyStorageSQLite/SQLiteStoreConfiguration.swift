@@ -18,7 +18,10 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
     /// transaction. A larger audience is committed as a durable fan-out job that a
     /// background task materializes, so the call stays fast and its memory bounded.
     public var inlineFanOutLimit: Int
-    /// Feed rows the background fan-out writes per transaction.
+    /// Feed rows the background fan-out writes per transaction: the longest
+    /// an append waits behind it is one such transaction (the writer's queue
+    /// is first come, first served, so appends take their turn between two).
+    /// 500, not 5,000: docs/PERFORMANCE.md, "Fan-out to 100,000 followers".
     public var fanOutBatchSize: Int
     /// How long an idempotency key replays its first answer.
     public var idempotencyRetention: Duration
@@ -78,7 +81,7 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
         maxAppendsPerTransaction: Int = 256,
         maxPendingAppends: Int = 10_000,
         inlineFanOutLimit: Int = 1_000,
-        fanOutBatchSize: Int = 5_000,
+        fanOutBatchSize: Int = 500,
         idempotencyRetention: Duration = .seconds(24 * 60 * 60),
         idempotencyPurgeInterval: Duration = .seconds(60),
         maximumReaderCount: Int = 5,
