@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The feed's state calls over RPC (issue 27), side by side on one fresh notifyd:
 # closed-loop runs (16 connections × 16 in flight, NotifyClient) of
-#   notify:         Notify to user 1 (the reference);
+#   notify:         Notify to user 1 (the reference; his feed grows by every call);
 #   unseen-count:   UnseenCount of user 1's feed (a counter read, no write);
-#   mark-read:      MarkRead of user 1's feed up to its head, everything already read
-#                   (answers "nothing changed": a write-path call that appends nothing);
-#   notify+read:    Notify and MarkRead, one each in turn: each MarkRead reads what the
-#                   Notify calls since the last one added and appends one "read" event;
+#   mark-read:      MarkRead up to the head of users 2-11's feeds, in turn, with nothing
+#                   to read (answers "nothing changed": a write-path call that appends nothing);
+#   notify+read:    Notify and MarkRead, one each in turn, to users 2-11 in turn: each
+#                   MarkRead reads what came since the last one and appends one "read" event;
 # FEEDSTATE_ROUNDS rounds of the four in turn, each run with the host's load (uptime),
 # then the medians. Loopback only; it stops everything by itself (about FEEDSTATE_ROUNDS
 # × 4 × (FEEDSTATE_SECONDS + 1) s after the build).
@@ -43,8 +43,8 @@ PY
 for round in $(seq 1 "$rounds"); do
   run "notify-$round" notify-user "$@"
   run "unseen-count-$round" unseen-count "$@"
-  run "mark-read-$round" mark-read "$@"
-  run "notify+read-$round" notify-user=1,mark-read=1 "$@"
+  run "mark-read-$round" mark-read --user 2 --users 10 "$@"
+  run "notify+read-$round" notify-user=1,mark-read=1 --user 2 --users 10 "$@"
 done
 python3 - "$work" "$rounds" <<'PY'
 import json, statistics, sys
