@@ -231,6 +231,9 @@ struct LoadConfiguration: Sendable {
             throw LoadConfigurationError("notify, mark-read and unseen-count need --user: the issuer or feed, who must exist")
         }
         guard (1...100_000).contains(users) else { throw LoadConfigurationError("--users must be 1 to 100000") }
+        if users > 1, target == .http {
+            throw LoadConfigurationError("--users spreads RPC calls: it needs --target rpc")
+        }
         if let user, users > 1, user > Int64.max - Int64(users) {
             throw LoadConfigurationError("--users goes past the largest user id")
         }

@@ -279,6 +279,7 @@ struct OptionsTests {
         (["--target", "http", "--mix", "unseen-count", "--token", "t", "--user", "1"], "over RPC only"),
         (["--ca", "c", "--mix", "mark-read", "--token", "t"], "--user"),
         (["--ca", "c", "--mix", "health", "--users", "0"], "--users must be"),
+        (["--target", "http", "--mix", "notify-user", "--token", "t", "--user", "1", "--users", "5"], "--target rpc"),
         (["--ca", "c", "--mix", "health", "--token", "t", "--fan-outs", "5"], "--fan-out-user"),
         (["--ca", "c", "--mix", "health", "--fan-out-user", "5"], "go with --fan-outs"),
     ])
