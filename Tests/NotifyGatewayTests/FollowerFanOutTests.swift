@@ -20,11 +20,13 @@ struct FollowerFanOutTests {
     static let followers: [Int64] = Array(2...1_001)
     /// Followers holding a Watch over RPC, ten streams on each of ten connections.
     static let watched: [Int64] = Array(2...101)
+    /// Followers whose device endpoint (a subscription) holds a Watch of its own part of the feed.
+    static let devices: [Int64] = Array(102...111)
     /// Followers holding `/feed/events` through the gateway.
     static let streamed: [Int64] = [500, 750, 1_001]
 
     @Test(
-        "four Notify calls of a user with 1,000 followers reach all 1,000 feeds, 100 RPC watches and 3 SSE streams, each once, in order",
+        "four Notify calls of a user with 1,000 followers reach all 1,000 feeds, 100 RPC watches, 10 device endpoints and 3 SSE streams, each once, in order",
         arguments: [1_000, 100])
     func thousandFollowers(inlineFanOutLimit: Int) async throws {
         var storeConfiguration = SQLiteStoreConfiguration()
@@ -49,6 +51,15 @@ struct FollowerFanOutTests {
                             [user: try await Self.watch(user, client: client, metadata: admin, ready: ready)]
                         }
                     }
+                    // Ten device endpoints, each watching its subscription's part of the feed.
+                    for (index, user) in Self.devices.enumerated() {
+                        let subscription = try await harness.subscription(user: user)
+                        let client = clients[index % clients.count]
+                        group.addTask {
+                            [-user: try await Self.watch(
+                                user, subscription: subscription, client: client, metadata: admin, ready: ready)]
+                        }
+                    }
                     // Three readers of the gateway's server-sent events, each with its own user's token.
                     for user in Self.streamed {
                         let token = try await harness.userToken(user)
@@ -57,7 +68,7 @@ struct FollowerFanOutTests {
                         }
                     }
                     try await waitUntil("every reader is live", timeout: .seconds(120)) {
-                        ready.count == Self.watched.count + Self.streamed.count
+                        ready.count == Self.watched.count + Self.devices.count + Self.streamed.count
                     }
 
                     let client = harness.server.client()
@@ -73,10 +84,11 @@ struct FollowerFanOutTests {
                     }
                     await client.close()
 
-                    // Every endpoint: sequences 1 to 4, exactly once each, in order.
+                    // Every endpoint: sequences 1 to 4, exactly once each, in order
+                    // (keyed by user; a device endpoint by the user's negated id).
                     var seen: [Int64: [UInt64]] = [:]
                     for try await result in group { seen.merge(result) { $1 } }
-                    #expect(seen.count == Self.watched.count + Self.streamed.count)
+                    #expect(seen.count == Self.watched.count + Self.devices.count + Self.streamed.count)
                     for (user, sequences) in seen {
                         #expect(sequences == [1, 2, 3, 4], "user \(user)")
                     }
@@ -102,14 +114,15 @@ struct FollowerFanOutTests {
         }
     }
 
-    /// A Watch of `user`'s feed from its start until sequence 4: the
+    /// A Watch of `user`'s feed (or of one device endpoint's part of it) from its start until sequence 4: the
     /// sequences of the notifications that arrived, in arrival order.
     private static func watch(
-        _ user: Int64, client: NotifyClient, metadata: Metadata, ready: ReadyCount
+        _ user: Int64, subscription: String? = nil, client: NotifyClient, metadata: Metadata, ready: ReadyCount
     ) async throws -> [UInt64] {
         var sequences: [UInt64] = []
         var live = false
-        for try await page in client.watchFeed(ListFeedRequest(user: user), metadata: metadata) {
+        let request = ListFeedRequest(user: user, subscription: subscription)
+        for try await page in client.watchFeed(request, metadata: metadata) {
             sequences += page.notifications.map(\.sequence)
             if page.caughtUp, !live {
                 live = true
