@@ -71,6 +71,22 @@ public enum FeedChangeOutcome: Hashable, Sendable {
 ///   transactions as the appends, reads and removals that move them: a
 ///   count never scans the feed, and agrees with a page read at the same
 ///   moment (an expired entry leaves the count when the sweeper removes it).
+/// - **Filtered.** A page read with a ``FeedFilter`` returns the events that
+///   name at least one entry the filter admits (by the entries as they were
+///   when the event was written, so a removal reaches the readers that could
+///   see what it removed), whole, and every read up to a sequence; it passes
+///   over the others as it passes over entries, bounded per page, its cursor
+///   moving past them, so a resume neither skips nor repeats an event.
+/// - **Removals are entries.** The sweeper's removal of expired entries
+///   appends, in the same transaction, one `removed` event (reason
+///   `expired`) per feed naming them, numbered from the feed's head. Events
+///   are removed only by retention, by age like entries without an
+///   expiration, and raise ``FeedPage/sweptThrough`` as those do.
+/// - **One budget.** A page's entries and events count together against
+///   its `limit` and its `maxBytes` (``FeedPage/size(ofEventIDs:)``).
+/// - **Bounded state changes.** MarkRead up to a sequence reads only the
+///   feed's unread entries up to it, DeleteGroup only the group's entries:
+///   neither reads the whole feed.
 public protocol FeedStateLog: Sendable {
     /// Applies `change` in one transaction with its event, then calls
     /// `completion` exactly once (on a thread of the store's: it must return
