@@ -208,12 +208,25 @@ extension StoreConformanceTests {
             _ = try await store.changeFeed(FeedChange(user: 1, kind: .markRead(ids: ["w1"]), createdAt: Self.t))
             #expect(try await store.unseenCount(user: 1, view: .graph) == 1)
             let advances = store.watchFeed(user: 1)
-            var wakeUps = advances.makeAsyncIterator()
             let swept = try await StoreExpiryConformanceTests.eventually {
                 try await location.storedRows(store).feedEntries == 1
             }
             #expect(swept)
-            #expect(await wakeUps.next() != nil)
+            // The sweep woke the feed's readers (waited for a bounded time, so a missing wake-up fails, not hangs).
+            let woken = await withTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    for await _ in advances { return true }
+                    return false
+                }
+                group.addTask {
+                    try? await Task.sleep(for: .seconds(30))
+                    return false
+                }
+                let first = await group.next() ?? false
+                group.cancelAll()
+                return first
+            }
+            #expect(woken)
             // Counts moved with the removal.
             #expect(try await store.unseenCount(user: 1, view: .graph) == 0)
             #expect(try await store.unseenCount(user: 2, view: .all) == 0)
