@@ -490,19 +490,17 @@ public final class SQLiteNotificationStore: NotificationStore {
         // content is measured before it is decoded, so a page of large
         // entries never holds more than its budget and the one row it
         // stops at. An expired row, or one the filter does not admit,
-        // is passed over without its content leaving SQLite (the CASE
-        // answers NULL for it), at most maxPassedOver of them. One
+        // is passed over without its content being read into Swift (the
+        // CASE answers 0 for it), at most maxPassedOver of them. One
         // statement serves every filter: an absent part binds NULL.
         let statement = try db.cachedStatement(
             sql: """
-                SELECT f.seq, n.expires_at, n.id, n.created_at, n.kind,
-                    CASE WHEN n.expires_at <= :now
+                SELECT f.seq, CASE WHEN n.expires_at <= :now
                         OR (:kind IS NOT NULL AND n.kind <> :kind)
                         OR (:app IS NOT NULL AND n.kind = 'graph' AND (
-                            json_extract(n.content, '$.targetHostName') IS NOT :app
-                            OR NOT EXISTS (
-                                SELECT 1 FROM json_each(n.content, '$.platforms') WHERE json_each.value = :platform)))
-                    THEN NULL ELSE n.content END, f.read, f.action_state
+                            n.target_host_name IS NOT :app
+                            OR instr(',' || n.platforms || ',', :platform) = 0))
+                    THEN 0 ELSE 1 END, n.id, n.created_at, f.read, f.action_state, \(ContentColumns.selection("n"))
                 FROM feed f JOIN notifications n ON n.serial = f.notification
                 WHERE f.user = :user AND f.seq > :after
                 ORDER BY f.seq
@@ -518,20 +516,22 @@ public final class SQLiteNotificationStore: NotificationStore {
         }
         let scan = limit.addingReportingOverflow(FeedPage.maxPassedOver + 1)
         let kind: String? = switch filter.source {
-        case .notify?: StoredContent.customKind
-        case .graph?: StoredContent.graphKind
+        case .notify?: ContentColumns.customKind
+        case .graph?: ContentColumns.graphKind
         case nil: nil
         }
         let rows = try Row.fetchCursor(
             statement,
             arguments: [
-                "now": now, "kind": kind, "app": filter.endpoint?.app, "platform": filter.endpoint?.platform.rawValue,
+                // The platform as an item of the comma-separated list.
+                "now": now, "kind": kind, "app": filter.endpoint?.app,
+                "platform": filter.endpoint.map { ",\($0.platform.rawValue)," },
                 "user": user, "after": cursor, "scan": scan.overflow ? Int.max : scan.partialValue,
             ])
         while let row = try rows.next() {
             let sequence: Int64 = row[0]
-            // NULL content: expired, or not admitted by the filter.
-            guard let content: String = row[5] else {
+            // Expired, or not admitted by the filter.
+            guard row[1] as Bool else {
                 guard passed < FeedPage.maxPassedOver else { return page(caughtUp: false) }
                 passed += 1
                 next = sequence
@@ -539,14 +539,14 @@ public final class SQLiteNotificationStore: NotificationStore {
             }
             guard entries.count < limit else { return page(caughtUp: false) }
             let id: String = row[2]
-            let size = FeedPage.size(ofContent: content.utf8.count, id: id.utf8.count)
+            let size = FeedPage.size(ofContent: ContentColumns.byteCount(statement, from: 6), id: id.utf8.count)
             if !entries.isEmpty && bytes + size > maxBytes { return page(caughtUp: false) }
             bytes += size
             entries.append(NotifyDomain.Notification(
                 id: id, sequence: UInt64(max(0, sequence)), user: user,
                 createdAt: Timestamp(storedMicroseconds: row[3]),
-                content: try StoredContent.decode(kind: row[4], json: content),
-                read: row[6], actionState: try actionState(row[7])))
+                content: try ContentColumns.read(statement, from: 6),
+                read: row[4], actionState: try actionState(row[5])))
             next = sequence
         }
         guard entries.isEmpty else { return page(caughtUp: true) }

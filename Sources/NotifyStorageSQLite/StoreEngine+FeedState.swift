@@ -44,11 +44,11 @@ extension StoreEngine {
         case .deleteGroup(let group):
             var sql = """
                 SELECT f.seq, n.id, f.read FROM feed f JOIN notifications n ON n.serial = f.notification
-                WHERE f.user = ? AND n.kind = 'graph' AND json_extract(n.content, '$.groupName') = ?
+                WHERE f.user = ? AND n.kind = 'graph' AND n.group_name = ?
                 """
             var arguments: StatementArguments = [user, group]
             if case .application(let app) = change.scope {
-                sql += " AND json_extract(n.content, '$.targetHostName') = ?"
+                sql += " AND n.target_host_name = ?"
                 arguments += [app]
             }
             sql += " ORDER BY f.seq"
@@ -80,7 +80,7 @@ extension StoreEngine {
                         UPDATE feed SET read = 1 WHERE user = ? AND seq <= ? AND read = 0
                         AND (SELECT kind FROM notifications n WHERE n.serial = feed.notification) = ?
                         """,
-                    arguments: [user, through, graph ? StoredContent.graphKind : StoredContent.customKind])
+                    arguments: [user, through, graph ? ContentColumns.graphKind : ContentColumns.customKind])
                 if graph { readGraph = Int64(db.changesCount) } else { readNotify = Int64(db.changesCount) }
             }
             guard readNotify + readGraph > 0 else { return .unchanged(unseen: try unseen(db, user: user, view: change.view)) }
@@ -148,7 +148,7 @@ extension StoreEngine {
         let statement = try db.cachedStatement(
             sql: """
                 SELECT f.seq, n.kind, f.read, f.action_state,
-                    n.expires_at, json_extract(n.content, '$.targetHostName')
+                    n.expires_at, n.target_host_name
                 FROM notifications n JOIN feed f ON f.notification = n.serial
                 WHERE n.id = ? AND f.user = ?
                 """)
@@ -156,7 +156,7 @@ extension StoreEngine {
         var seen = Set<String>()
         for id in ids where seen.insert(id).inserted {
             guard let row = try Row.fetchOne(statement, arguments: [id, user]) else { return .failure(.notFound(id)) }
-            let graph = (row[1] as String) == StoredContent.graphKind
+            let graph = (row[1] as String) == ContentColumns.graphKind
             if let expiresAt: Int64 = row[4], expiresAt <= now { return .failure(.notFound(id)) }
             if case .application(let app) = scope {
                 guard graph, (row[5] as String?) == app else { return .failure(.notPermitted(id)) }
