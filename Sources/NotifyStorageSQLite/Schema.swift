@@ -193,7 +193,10 @@ enum Schema {
         // move is checked before the old table goes: the same rows, every
         // required member present. A SendNotification's expiration is
         // expires_at (v3 backfilled it). Nothing else names the table by
-        // constraint; its indexes are made again.
+        // constraint. Of its indexes only notifications_expires_at is made
+        // again (SendNotification's rows only): v3's notifications_retained,
+        // which every Notify append wrote, goes, since the retention walks
+        // notifications in serial order (StoreEngine+Sweep).
         migrator.registerMigration("v7-typed-content") { db in
             try db.execute(sql: """
                 CREATE TABLE notifications_typed (
@@ -272,8 +275,6 @@ enum Schema {
                 ALTER TABLE notifications_typed RENAME TO notifications;
                 CREATE INDEX notifications_expires_at ON notifications (expires_at)
                     WHERE expires_at IS NOT NULL;
-                CREATE INDEX notifications_retained ON notifications (created_at)
-                    WHERE expires_at IS NULL;
                 """)
         }
         return migrator

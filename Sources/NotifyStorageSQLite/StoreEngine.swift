@@ -22,6 +22,10 @@ final class StoreEngine: Sendable {
     let feedAdvances = FeedAdvances()
     /// Whether the last write could write (a full disk turns it off).
     let writability: StoreWritability
+    /// The retention's walk in serial order: every notification up to this
+    /// serial has been walked (``sweep(now:)``). In memory: a new process
+    /// walks once from the start.
+    let retentionMark = Mutex<Int64>(0)
 
     init(
         pool: DatabasePool, configuration: SQLiteStoreConfiguration, logger: Logger,
