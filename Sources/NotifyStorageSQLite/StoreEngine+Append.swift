@@ -353,6 +353,8 @@ extension StoreEngine {
                 id: id, sequence: UInt64(max(0, seq)), user: user, createdAt: Timestamp(storedMicroseconds: row[1]),
                 content: try ContentColumns.read(statement, from: 2))
         }
+        // Stepped to its end (one row by key): no statement left open in the writer's transaction.
+        _ = try rows.next()
         return AppendResult(id: id, recipients: UInt64(max(0, earlier.recipients)), first: first, replayed: true)
     }
 
