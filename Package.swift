@@ -38,6 +38,8 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         // notifyd's settings: flags, then NOTIFY_* variables, then defaults. No traits: no file formats.
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: []),
+        // The PostgreSQL store's client (it brings swift-nio-ssl for the database link's TLS).
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // System libraries, linked from the distribution so operators get its updates.
@@ -110,6 +112,15 @@ let package = Package(
             dependencies: [
                 "NotifyStorage", "NotifyDomain", "NotifyJSON", "NotifyCrypto", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"), logging, lifecycle,
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The PostgreSQL store, on postgres-nio: for several instances sharing one database.
+        .target(
+            name: "NotifyStoragePostgres",
+            dependencies: [
+                "NotifyStorage", "NotifyDomain", "NotifyJSON", .product(name: "PostgresNIO", package: "postgres-nio"),
+                logging, lifecycle, nioCore,
             ],
             swiftSettings: swiftSettings
         ),
@@ -240,7 +251,7 @@ let package = Package(
         .testTarget(
             name: "NotifyStorageTests",
             dependencies: [
-                "NotifyStorage", "NotifyStorageSQLite", "NotifyDomain", "NotifyJSON", logging, lifecycle,
+                "NotifyStorage", "NotifyStorageSQLite", "NotifyStoragePostgres", "NotifyDomain", "NotifyJSON", logging, lifecycle,
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],

@@ -5,7 +5,9 @@
 # fetched by `swift build`.
 #
 # Usage: scripts/install-deps.sh [--test | --load | --compare]
-#   --test     also the Python packages of the interop test and gateway check
+#   --test     also PostgreSQL's server (scripts/postgres.sh starts a throwaway
+#              one for the PostgreSQL store's tests) and the Python packages of
+#              the interop test and gateway check
 #   --load     also wrk, scripts/loadtest.sh's cross-check of the gateway
 #   --compare  also what scripts/compare-grpc.sh builds and measures the peers
 #              with: h2load, C++ gRPC, a C++ compiler, Python grpcio
@@ -14,7 +16,9 @@ set -euo pipefail
 mode=${1:-}
 packages=(pkg-config openssl libssl-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libsqlite3-dev)
 case "$mode" in
-  ""|--test) ;;
+  "") ;;
+  # postgresql: the PostgreSQL store's tests run against a real server (scripts/postgres.sh).
+  --test) packages+=(postgresql) ;;
   --load) packages+=(wrk) ;;
   --compare) packages+=(nghttp2-client libgrpc++-dev protobuf-compiler-grpc g++) ;;
   *) echo "install-deps: unknown option $mode (--test, --load or --compare)" >&2; exit 2 ;;

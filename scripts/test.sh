@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing and runs every test: the architecture check
 # (docs/ARCHITECTURE.md against Package.swift), the Swift test suites (unit,
-# integration over real TLS on loopback, real SQLite files), then the
+# integration over real TLS on loopback, real SQLite files, a real PostgreSQL
+# server started by scripts/postgres.sh), then the
 # interop test (a Python client made from proto/ alone) against a real
 # notifyd, then schemathesis against the REST gateway. Exits non-zero when anything fails.
 set -euo pipefail
@@ -19,8 +20,11 @@ echo "== swift test"
 # At most 4 tests at once (NOTIFY_TEST_WIDTH): unbounded, every test starts at
 # once on 2 cores, and TLS handshakes and timed waits ran past their
 # deadlines whenever the machine was slow. One at a time took 73.5 s here.
+# scripts/postgres.sh runs them beside a throwaway PostgreSQL server and exports
+# NOTIFY_TEST_POSTGRES, so the store conformance suite runs on PostgreSQL too
+# (under CI=true, a missing server fails those tests rather than skip them).
 SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH="${NOTIFY_TEST_WIDTH:-4}" \
-  swift test --skip-build 2>&1 | tee /tmp/notify-swift-test.log
+  scripts/postgres.sh swift test --skip-build 2>&1 | tee /tmp/notify-swift-test.log
 status=${PIPESTATUS[0]}
 [ "$status" = 0 ] || { echo "swift test failed ($status)"; exit "$status"; }
 

@@ -1,5 +1,7 @@
 import Foundation
+import Logging
 import NotifyStorage
+import NotifyStoragePostgres
 import NotifyStorageSQLite
 import Testing
 
@@ -25,6 +27,8 @@ protocol StoreLocation: Sendable {
     func open(_ options: ConformanceOptions) throws -> any NotificationStore
     /// Deletes the data.
     func remove()
+    /// Deletes the data and returns once it is gone (by default, ``remove()``).
+    func removeNow() async
     /// How many notifications and feed entries `store` (opened here) holds,
     /// expired ones not yet swept included.
     func storedRows(_ store: any NotificationStore) async throws -> (notifications: Int, feedEntries: Int)
@@ -39,9 +43,13 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
 
     var testDescription: String { name }
 
-    static let all: [StoreBackend] = [.sqlite]
+    /// SQLite always; PostgreSQL when a server is given (``PostgresTestServer``),
+    /// and in CI always (there, a missing server fails its tests).
+    static let all: [StoreBackend] = [.sqlite] + (PostgresTestServer.runs ? [.postgres] : [])
 
     static let sqlite = StoreBackend(name: "SQLite") { try SQLiteLocation() }
+
+    static let postgres = StoreBackend(name: "PostgreSQL") { try PostgresLocation() }
 
     /// Runs `body` with a store on a new location, running, then stops the
     /// store and deletes its data.
@@ -49,8 +57,7 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
         _ options: ConformanceOptions = .init(), _ body: (any NotificationStore) async throws -> T
     ) async throws -> T {
         let location = try makeLocation()
-        defer { location.remove() }
-        return try await location.withStore(options, body)
+        return try await location.removing { try await location.withStore(options, body) }
     }
 
     /// ``withStore(_:_:)``, with the location too.
@@ -58,12 +65,28 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
         _ options: ConformanceOptions, _ body: (any NotificationStore, any StoreLocation) async throws -> T
     ) async throws -> T {
         let location = try makeLocation()
-        defer { location.remove() }
-        return try await location.withStore(options) { try await body($0, location) }
+        return try await location.removing { try await location.withStore(options) { try await body($0, location) } }
     }
 }
 
 extension StoreLocation {
+    /// ``remove()``, for a location whose removal is done when it returns.
+    func removeNow() async {
+        remove()
+    }
+
+    /// Runs `body`, then deletes the data, whatever `body` did.
+    func removing<T>(_ body: () async throws -> T) async throws -> T {
+        let outcome: Result<T, any Error>
+        do {
+            outcome = .success(try await body())
+        } catch {
+            outcome = .failure(error)
+        }
+        await removeNow()
+        return try outcome.get()
+    }
+
     /// Opens a store on this location, runs it while `body` runs, then stops it.
     func withStore<T>(
         _ options: ConformanceOptions = .init(), _ body: (any NotificationStore) async throws -> T
@@ -106,5 +129,69 @@ struct SQLiteLocation: StoreLocation {
 
     func remove() {
         database.remove()
+    }
+}
+
+/// The PostgreSQL server the tests use: `NOTIFY_TEST_POSTGRES`, set by
+/// scripts/postgres.sh (scripts/test.sh runs the suites inside it).
+enum PostgresTestServer {
+    static let url: String? = ProcessInfo.processInfo.environment["NOTIFY_TEST_POSTGRES"].flatMap { $0.isEmpty ? nil : $0 }
+    static let inCI = ProcessInfo.processInfo.environment["CI"] == "true"
+    /// Whether the PostgreSQL backend runs: with a server, or in CI (where
+    /// its absence must fail, not pass unseen).
+    static let runs = url != nil || inCI
+    static let missing = "NOTIFY_TEST_POSTGRES is not set: run the tests through scripts/postgres.sh (scripts/test.sh does)"
+}
+
+/// The PostgreSQL store in a schema of its own on the test server, so that
+/// tests run at once without meeting; the store creates the schema when it
+/// first runs.
+struct PostgresLocation: StoreLocation {
+    let url: String
+    let schema: String
+
+    struct NoServer: Error, CustomStringConvertible {
+        var description: String { PostgresTestServer.missing }
+    }
+
+    init() throws {
+        guard let url = PostgresTestServer.url else { throw NoServer() }
+        self.url = url
+        schema = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+    }
+
+    func open(_ options: ConformanceOptions) throws -> any NotificationStore {
+        var configuration = try PostgresStoreConfiguration(url: url)
+        configuration.schema = schema
+        configuration.maximumConnections = 4
+        configuration.maxFeedEntries = options.maxFeedEntries
+        configuration.retention = options.retention
+        configuration.sweepInterval = options.sweeps ? .milliseconds(100) : .zero
+        configuration.sweepBatchSize = 3
+        // Not built yet in this store: the background fan-out (largeAudiences:
+        // every audience is written inline).
+        var logger = Logger(label: "notify.storage.tests.postgres")
+        logger.logLevel = .warning
+        return try PostgresNotificationStore(configuration: configuration, logger: logger)
+    }
+
+    func storedRows(_ store: any NotificationStore) async throws -> (notifications: Int, feedEntries: Int) {
+        let postgres = try #require(store as? PostgresNotificationStore)
+        return try await postgres.storedRowCounts()
+    }
+
+    /// Drops the schema, and returns once it is dropped.
+    func removeNow() async {
+        try? await PostgresNotificationStore.dropSchema(url: url, schema: schema)
+    }
+
+    /// Drops the schema, in the background: `remove()` is synchronous and
+    /// must not block the caller's thread. Best effort: what a crashed test
+    /// leaves goes with the throwaway server.
+    func remove() {
+        let (url, schema) = (url, schema)
+        Task.detached {
+            try? await PostgresNotificationStore.dropSchema(url: url, schema: schema)
+        }
     }
 }

@@ -1,0 +1,563 @@
+import Foundation
+import Logging
+import NotifyDomain
+public import NotifyStorage
+import PostgresNIO
+import Synchronization
+
+extension PostgresNotificationStore {
+    /// Queues the append for the group-commit writer; `completion` runs once
+    /// its transaction has committed (or failed).
+    ///
+    /// - Failures: as ``NotificationLog/append(_:completion:)`` says;
+    ///   ``StorageError/Code/busy`` at once when
+    ///   ``PostgresStoreConfiguration/maxPendingAppends`` wait already,
+    ///   ``StorageError/Code/unavailable`` once the store has stopped, or when
+    ///   the connection was lost during COMMIT (the append may be stored:
+    ///   the caller retries it with its idempotency key).
+    public func append(
+        _ notification: NewNotification,
+        completion: @escaping @Sendable (Result<AppendResult, StorageError>) -> Void
+    ) {
+        let pending = PendingAppend(notification, completion: completion)
+        if let refusal = queue.enqueue(.append(pending)) {
+            completion(.failure(refusal))
+        }
+    }
+
+    /// The group-commit writer: commits the queued appends batch by batch
+    /// until the queue is closed and drained. While a transaction runs, the
+    /// appends that come wait in the queue and go together in the next.
+    func runWriter() async {
+        var lastPurge: ContinuousClock.Instant?
+        while let batch = await queue.next(limit: max(1, configuration.maxAppendsPerTransaction)) {
+            let now = ContinuousClock.now
+            // Bounded, at most once a minute: a backlog cannot delay a batch much.
+            let purge = lastPurge.map { now - $0 >= .seconds(60) } ?? true
+            if purge { lastPurge = now }
+            var appends: [PendingAppend] = []
+            var changes: [(FeedChange, @Sendable (Result<FeedChangeOutcome, StorageError>) -> Void)] = []
+            for pending in batch {
+                switch pending {
+                case .append(let append): appends.append(append)
+                case .change(let change, let completion): changes.append((change, completion))
+                }
+            }
+            let (outcomes, changed, reached) = await commit(appends, changes.map(\.0), purge: purge)
+            counters.withLock {
+                $0.appends += appends.count
+                $0.feedChanges += changes.count
+                $0.writerTransactions += 1
+                $0.largestBatch = max($0.largestBatch, batch.count)
+            }
+            feedAdvances.advanced(users: reached)
+            for (append, outcome) in zip(appends, outcomes) {
+                append.completion(outcome.result(for: append))
+            }
+            for ((_, completion), outcome) in zip(changes, changed) {
+                completion(outcome)
+            }
+        }
+    }
+
+    /// Thrown out of a batch's multi-row transaction when one of its appends
+    /// needs to be handled alone (a key seen before, a duplicate id, a feed
+    /// near its bound): it rolls back, and the batch runs again append by
+    /// append, each in a savepoint, so that a refused one fails alone.
+    private struct Isolate: Error {}
+
+    /// Commits `batch` and `changes` in one transaction and says what happened to each.
+    /// - Returns: an outcome per append and per change, and the users whose feeds advanced.
+    private func commit(_ batch: [PendingAppend], _ changes: [FeedChange], purge: Bool) async
+        -> ([PostgresAppendOutcome], [Result<FeedChangeOutcome, StorageError>], [Int64])
+    {
+        let nowMicros = Timestamp.now().microsecondsSince1970
+        let retention = configuration.idempotencyRetention.components
+        let retentionMicros = retention.seconds * 1_000_000 + retention.attoseconds / 1_000_000_000_000
+        let cutoff = nowMicros - retentionMicros
+        let logger = logger
+        let limit = configuration.maxFeedEntries
+        do {
+            return try await client.withConnection { connection in
+                let writer = BatchWriter(connection: connection, logger: logger, now: nowMicros, cutoff: cutoff, limit: limit)
+                do {
+                    return try await Self.transaction(connection, logger) {
+                        if purge { try await writer.purgeKeys() }
+                        let (outcomes, reached) = batch.isEmpty ? ([], []) : try await writer.multiRow(batch)
+                        let (changed, users) = try await writer.changes(changes)
+                        return (outcomes, changed, reached + users)
+                    }
+                } catch let error where error is Isolate || (error as? PSQLError)?.serverInfo != nil {
+                    // A refusal, or a deadlock with another instance: each alone, in savepoints.
+                    counters.withLock { $0.isolatedBatches += 1 }
+                    return try await Self.transaction(connection, logger) {
+                        let (outcomes, reached) = try await writer.isolated(batch)
+                        let (changed, users) = try await writer.changes(changes)
+                        return (outcomes, changed, reached + users)
+                    }
+                }
+            }
+        } catch {
+            let failure = StorageError(mappingPostgres: error, during: "committing \(batch.count) appends")
+            logger.info("an append batch failed", metadata: ["error.type": "\(failure)"])
+            return (
+                Array(repeating: .failed(failure), count: batch.count), Array(repeating: .failure(failure), count: changes.count), []
+            )
+        }
+    }
+
+    /// The statements of one batch's transaction, on its connection.
+    private struct BatchWriter {
+        let connection: PostgresConnection
+        let logger: Logger
+        let now: Int64
+        /// Keys created before this are expired: free again.
+        let cutoff: Int64
+        let limit: Int64?
+
+        /// Deletes expired idempotency keys, a bounded number.
+        func purgeKeys() async throws {
+            try await connection.query(
+                """
+                DELETE FROM idempotency WHERE ctid IN (
+                    SELECT ctid FROM idempotency WHERE created_at < \(cutoff) LIMIT 10000)
+                """,
+                logger: logger)
+        }
+
+        /// The whole batch with one statement per table (and one per
+        /// connections append): the usual path.
+        /// - Throws: ``Isolate`` when an append must be handled alone.
+        func multiRow(_ batch: [PendingAppend]) async throws -> ([PostgresAppendOutcome], [Int64]) {
+            // 1. Keys first: any key already there (a retry, a race, an
+            // expired one to take over, twice in this batch) is for the
+            // isolated path.
+            let keyed = batch.filter { $0.item.idempotencyKey != nil }
+            if !keyed.isEmpty {
+                var bindings = PostgresBindings()
+                bindings.append(keyed.map { $0.item.idempotencyKey?.scope ?? "" })
+                bindings.append(keyed.map { $0.item.idempotencyKey?.method ?? "" })
+                bindings.append(keyed.map { $0.item.idempotencyKey?.key ?? "" })
+                bindings.append(keyed.map { ByteBuffer(bytes: $0.item.idempotencyKey?.fingerprint ?? []) })
+                bindings.append(now)
+                let inserted = try await connection.query(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            INSERT INTO idempotency (scope, method, key, fingerprint, created_at)
+                            SELECT s, m, k, f, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) AS u(s, m, k, f)
+                            ON CONFLICT DO NOTHING RETURNING 1
+                            """,
+                        binds: bindings),
+                    logger: logger
+                ).collect()
+                guard inserted.count == keyed.count else { throw Isolate() }
+            }
+
+            // 2. One statement for the rest of the `.users` appends: the
+            // notifications (a duplicate id is a unique violation: isolated),
+            // the heads of every user they name, advanced by how many entries
+            // this batch gives each, in user order (two instances lock common
+            // heads in the same order), and the feed rows numbered from the
+            // heads it returns, in batch order.
+            var counts: [Int64: (notify: Int64, graph: Int64)] = [:]
+            var entryIDs: [String] = [], entryUsers: [Int64] = [], entryRanks: [Int64] = []
+            var given: [Int64: Int64] = [:]
+            for append in batch where !append.users.isEmpty {
+                for user in append.users {
+                    if append.graph { counts[user, default: (0, 0)].graph += 1 } else { counts[user, default: (0, 0)].notify += 1 }
+                    given[user, default: 0] += 1
+                    entryIDs.append(append.item.id)
+                    entryUsers.append(user)
+                    entryRanks.append(given[user] ?? 1)
+                }
+            }
+            let users = counts.keys.sorted()
+            var bindings = PostgresBindings()
+            let notifications = insertNotifications(batch, &bindings)
+            bindings.append(users)
+            bindings.append(users.map { counts[$0].map { $0.notify + $0.graph } ?? 0 })
+            bindings.append(users.map { counts[$0]?.notify ?? 0 })
+            bindings.append(users.map { counts[$0]?.graph ?? 0 })
+            bindings.append(entryIDs)
+            bindings.append(entryUsers)
+            bindings.append(entryRanks)
+            var serials: [String: Int64] = [:]
+            serials.reserveCapacity(batch.count)
+            var nextSeq: [Int64: Int64] = [:]
+            var nearBound: [Int64] = []
+            let rows = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        WITH n AS (\(notifications)),
+                        h AS (
+                            INSERT INTO feed_heads (user_id, last_seq, unseen_notify, unseen_graph)
+                            SELECT * FROM unnest($10::int8[], $11::int8[], $12::int8[], $13::int8[])
+                            ON CONFLICT (user_id) DO UPDATE SET last_seq = feed_heads.last_seq + excluded.last_seq,
+                                unseen_notify = feed_heads.unseen_notify + excluded.unseen_notify,
+                                unseen_graph = feed_heads.unseen_graph + excluded.unseen_graph
+                            RETURNING user_id, last_seq),
+                        f AS (
+                            INSERT INTO feed (user_id, seq, notification)
+                            SELECT e.user_id, h.last_seq - a.added + e.rank, n.serial
+                            FROM unnest($14::text[], $15::int8[], $16::int8[]) AS e(id, user_id, rank)
+                            JOIN n ON n.id = e.id
+                            JOIN h ON h.user_id = e.user_id
+                            JOIN unnest($10::int8[], $11::int8[]) AS a(user_id, added) ON a.user_id = e.user_id
+                            RETURNING 1)
+                        SELECT 0, serial, 0::int8, id FROM n
+                        UNION ALL SELECT 1, user_id, last_seq, '' FROM h
+                        """,
+                    binds: bindings),
+                logger: logger)
+            for try await (tag, a, b, id) in rows.decode((Int32, Int64, Int64, String).self) {
+                if tag == 0 {
+                    serials[id] = a
+                } else {
+                    let added = counts[a].map { $0.notify + $0.graph } ?? 0
+                    nextSeq[a] = b - added + 1
+                    if let limit, b > limit { nearBound.append(a) }
+                }
+            }
+            // A feed may hold at most `limit` entries: where the head passed
+            // it, count what the feed holds now; over it, the isolated path
+            // skips that feed.
+            if let limit, !nearBound.isEmpty {
+                let firsts = try await connection.query(
+                    "SELECT user_id, min(seq) FROM feed WHERE user_id = ANY(\(nearBound)) GROUP BY user_id",
+                    logger: logger)
+                var first: [Int64: Int64] = [:]
+                for try await (user, seq) in firsts.decode((Int64, Int64).self) { first[user] = seq }
+                for user in nearBound {
+                    let added = counts[user].map { $0.notify + $0.graph } ?? 0
+                    let last = (nextSeq[user] ?? 1) + added - 1
+                    let held = last - (first[user] ?? (nextSeq[user] ?? 1)) + 1
+                    if held > limit { throw Isolate() }
+                }
+            }
+
+            // 3. What each `.users` append got, as the statement numbered it.
+            var outcomes: [PostgresAppendOutcome] = []
+            outcomes.reserveCapacity(batch.count)
+            var reached: [Int64] = []
+            for append in batch {
+                guard case .users = append.item.recipients else {
+                    outcomes.append(.appended(recipients: 0, first: nil))  // written below
+                    continue
+                }
+                guard serials[append.item.id] != nil else { throw Isolate() }
+                var first: (user: Int64, seq: Int64)?
+                for user in append.users {
+                    guard let seq = nextSeq[user] else { throw Isolate() }
+                    nextSeq[user] = seq + 1
+                    if first == nil { first = (user, seq) }
+                }
+                reached.append(contentsOf: append.users)
+                outcomes.append(.appended(recipients: Int64(append.users.count), first: first))
+            }
+
+            // 4. Connections audiences, each one statement that advances the
+            // heads and writes the rows in SQL.
+            for (index, append) in batch.enumerated() {
+                guard case .connections(let issuer, let mode) = append.item.recipients else { continue }
+                guard let serial = serials[append.item.id] else { throw Isolate() }
+                let written = try await writeAudience(
+                    Audience(issuer: issuer, mode: mode), serial: serial, graph: append.graph)
+                reached.append(contentsOf: written.map(\.user))
+                let first = written.min { $0.user < $1.user }
+                outcomes[index] = .appended(recipients: Int64(written.count), first: first)
+            }
+
+            // 5. What each key's append stored, for its replays.
+            if !keyed.isEmpty {
+                try await completeKeys(batch, outcomes, serials)
+            }
+            return (outcomes, reached)
+        }
+
+        /// One multi-row INSERT of the batch's notifications, returning each
+        /// serial with its id: its SQL, with its 9 bindings appended to
+        /// `bindings` (which must be empty: they are $1 to $9).
+        private func insertNotifications(_ batch: [PendingAppend], _ bindings: inout PostgresBindings) -> String {
+            bindings.append(batch.map(\.item.id))
+            bindings.append(batch.map(\.createdAt))
+            bindings.append(batch.map(\.kind))
+            bindings.append(batch.map(\.json))
+            bindings.append(batch.map { $0.expiresAt != nil })
+            bindings.append(batch.map { $0.expiresAt ?? 0 })
+            bindings.append(batch.map { $0.app != nil })
+            bindings.append(batch.map { $0.app ?? "" })
+            bindings.append(batch.map { $0.platforms ?? "" })
+            return """
+                    INSERT INTO notifications (id, created_at, kind, content, expires_at, app, platforms)
+                    SELECT id, created_at, kind, content, CASE WHEN has_expiry THEN expires_at END,
+                        CASE WHEN has_app THEN app END,
+                        CASE WHEN kind = 'graph' THEN string_to_array(platforms, ',') END
+                    FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::bool[], $6::int8[], $7::bool[],
+                        $8::text[], $9::text[])
+                        AS u(id, created_at, kind, content, has_expiry, expires_at, has_app, app, platforms)
+                    RETURNING serial, id
+                    """
+        }
+
+        /// Fills in the keys of the batch's appended notifications.
+        private func completeKeys(
+            _ batch: [PendingAppend], _ outcomes: [PostgresAppendOutcome], _ serials: [String: Int64]
+        ) async throws {
+            var scopes: [String] = [], methods: [String] = [], keys: [String] = []
+            var notifications: [Int64] = [], recipients: [Int64] = [], firstUsers: [Int64] = [], firstSeqs: [Int64] = []
+            for (append, outcome) in zip(batch, outcomes) {
+                guard let key = append.item.idempotencyKey, case .appended(let count, let first) = outcome,
+                    let serial = serials[append.item.id]
+                else { continue }
+                scopes.append(key.scope)
+                methods.append(key.method)
+                keys.append(key.key)
+                notifications.append(serial)
+                recipients.append(count)
+                firstUsers.append(first?.user ?? 0)
+                // A sequence is never 0: 0 stands for "no first entry".
+                firstSeqs.append(first?.seq ?? 0)
+            }
+            guard !scopes.isEmpty else { return }
+            var bindings = PostgresBindings()
+            bindings.append(scopes)
+            bindings.append(methods)
+            bindings.append(keys)
+            bindings.append(notifications)
+            bindings.append(recipients)
+            bindings.append(firstUsers)
+            bindings.append(firstSeqs)
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        UPDATE idempotency i SET notification = u.n, recipients = u.r,
+                            first_user = CASE WHEN u.fs = 0 THEN NULL ELSE u.fu END,
+                            first_seq = CASE WHEN u.fs = 0 THEN NULL ELSE u.fs END
+                        FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::int8[])
+                            AS u(s, m, k, n, r, fu, fs)
+                        WHERE i.scope = u.s AND i.method = u.m AND i.key = u.k
+                        """,
+                    binds: bindings),
+                logger: logger)
+        }
+
+        /// Each change in a savepoint of its own, after the batch's appends:
+        /// one that fails is undone alone.
+        /// - Returns: an outcome per change, and the users whose feeds advanced.
+        func changes(_ changes: [FeedChange]) async throws -> ([Result<FeedChangeOutcome, StorageError>], [Int64]) {
+            var outcomes: [Result<FeedChangeOutcome, StorageError>] = []
+            var users: [Int64] = []
+            for change in changes {
+                try await connection.query("SAVEPOINT notify_change", logger: logger)
+                do {
+                    let outcome = try await PostgresNotificationStore.apply(change, connection, logger)
+                    try await connection.query("RELEASE SAVEPOINT notify_change", logger: logger)
+                    if case .changed = outcome { users.append(change.user) }
+                    outcomes.append(.success(outcome))
+                } catch let error as PSQLError where error.serverInfo == nil {
+                    throw error
+                } catch {
+                    try await connection.query("ROLLBACK TO SAVEPOINT notify_change", logger: logger)
+                    try await connection.query("RELEASE SAVEPOINT notify_change", logger: logger)
+                    outcomes.append(
+                        .failure(StorageError(mappingPostgres: error, during: "changing the state of user \(change.user)'s feed")))
+                }
+            }
+            return (outcomes, users)
+        }
+
+        /// The batch append by append, each in a savepoint: a refused one is
+        /// undone alone and fails with its own error.
+        func isolated(_ batch: [PendingAppend]) async throws -> ([PostgresAppendOutcome], [Int64]) {
+            var outcomes: [PostgresAppendOutcome] = []
+            var reached: [Int64] = []
+            for append in batch {
+                try await connection.query("SAVEPOINT notify_append", logger: logger)
+                do {
+                    let (outcome, users) = try await appendOne(append)
+                    try await connection.query("RELEASE SAVEPOINT notify_append", logger: logger)
+                    outcomes.append(outcome)
+                    reached.append(contentsOf: users)
+                } catch let error as PSQLError where error.serverInfo == nil {
+                    // The connection is gone: nothing of this batch can be done.
+                    throw error
+                } catch {
+                    try await connection.query("ROLLBACK TO SAVEPOINT notify_append", logger: logger)
+                    try await connection.query("RELEASE SAVEPOINT notify_append", logger: logger)
+                    outcomes.append(.failed(StorageError(mappingPostgres: error, during: "appending \(append.item.id)")))
+                }
+            }
+            return (outcomes, reached)
+        }
+
+        /// One append, alone.
+        /// - Returns: its outcome and the users whose feeds it advanced.
+        private func appendOne(_ append: PendingAppend) async throws -> (PostgresAppendOutcome, [Int64]) {
+            let item = append.item
+            if let key = item.idempotencyKey {
+                let fingerprint = ByteBuffer(bytes: key.fingerprint)
+                let inserted = try await connection.query(
+                    """
+                    INSERT INTO idempotency (scope, method, key, fingerprint, created_at)
+                    VALUES (\(key.scope), \(key.method), \(key.key), \(fingerprint), \(now))
+                    ON CONFLICT DO NOTHING RETURNING 1
+                    """,
+                    logger: logger
+                ).collect()
+                if inserted.isEmpty {
+                    // Committed before (by any instance), or earlier in this batch.
+                    let rows = try await connection.query(
+                        """
+                        SELECT fingerprint, notification, recipients, first_user, first_seq, created_at FROM idempotency
+                        WHERE scope = \(key.scope) AND method = \(key.method) AND key = \(key.key) FOR UPDATE
+                        """,
+                        logger: logger
+                    ).collect()
+                    guard let row = rows.first else { throw StorageError(code: .busy, message: "an idempotency key changed under an append") }
+                    let (stored, serial, recipients, firstUser, firstSeq, createdAt) =
+                        try row.decode((ByteBuffer, Int64?, Int64?, Int64?, Int64?, Int64).self)
+                    if createdAt >= cutoff {
+                        guard Array(stored.readableBytesView) == key.fingerprint else {
+                            throw StorageError(
+                                code: .idempotencyKeyReused, message: "the idempotency key was used with another request")
+                        }
+                        guard let serial else {
+                            throw StorageError(code: .corrupt, message: "an idempotency key names no notification")
+                        }
+                        return (.replayed(try await replay(serial, recipients ?? 0, firstUser, firstSeq)), [])
+                    }
+                    // Expired but not yet purged: the key is free again.
+                    try await connection.query(
+                        """
+                        UPDATE idempotency SET fingerprint = \(fingerprint), created_at = \(now), notification = NULL,
+                            recipients = NULL, first_user = NULL, first_seq = NULL
+                        WHERE scope = \(key.scope) AND method = \(key.method) AND key = \(key.key)
+                        """,
+                        logger: logger)
+                }
+            }
+
+            var bindings = PostgresBindings()
+            let insert = insertNotifications([append], &bindings)
+            let inserted = try await connection.query(PostgresQuery(unsafeSQL: insert, binds: bindings), logger: logger).collect()
+            guard let row = inserted.first else {
+                throw StorageError(code: .internalError, message: "an inserted notification has no serial")
+            }
+            let (serial, _) = try row.decode((Int64, String).self)
+            let written: [(user: Int64, seq: Int64)]
+            var first: (user: Int64, seq: Int64)?
+            switch item.recipients {
+            case .users:
+                written = try await writeAudience(Audience(users: append.users), serial: serial, graph: append.graph)
+                // The first recipient named (that was not full).
+                let seqs = Dictionary(written.map { ($0.user, $0.seq) }, uniquingKeysWith: { a, _ in a })
+                first = append.users.lazy.compactMap { user in seqs[user].map { (user, $0) } }.first
+                if written.isEmpty && !append.users.isEmpty {
+                    throw StorageError(
+                        code: .feedFull, message: "the recipient's feed holds its most entries (\(limit ?? 0))")
+                }
+            case .connections(let issuer, let mode):
+                written = try await writeAudience(Audience(issuer: issuer, mode: mode), serial: serial, graph: append.graph)
+                first = written.min { $0.user < $1.user }
+            }
+            if let key = item.idempotencyKey {
+                try await connection.query(
+                    """
+                    UPDATE idempotency SET notification = \(serial), recipients = \(Int64(written.count)),
+                        first_user = \(first?.user), first_seq = \(first?.seq)
+                    WHERE scope = \(key.scope) AND method = \(key.method) AND key = \(key.key)
+                    """,
+                    logger: logger)
+            }
+            return (.appended(recipients: Int64(written.count), first: first), written.map(\.user))
+        }
+
+        /// The first call's answer, rebuilt from what it stored.
+        private func replay(_ serial: Int64, _ recipients: Int64, _ firstUser: Int64?, _ firstSeq: Int64?) async throws -> AppendResult {
+            let rows = try await connection.query(
+                "SELECT id, created_at, kind, content FROM notifications WHERE serial = \(serial)", logger: logger
+            ).collect()
+            guard let row = rows.first else {
+                throw StorageError(code: .corrupt, message: "an idempotency key names a missing notification")
+            }
+            let (id, createdAt, kind, content) = try row.decode((String, Int64, String, String).self)
+            var first: NotifyDomain.Notification?
+            if let firstUser, let firstSeq {
+                first = NotifyDomain.Notification(
+                    id: id, sequence: UInt64(max(0, firstSeq)), user: firstUser,
+                    createdAt: Timestamp(microsecondsSince1970: createdAt),
+                    content: try PostgresContent.decode(kind: kind, json: content))
+            }
+            return AppendResult(id: id, recipients: UInt64(max(0, recipients)), first: first, replayed: true)
+        }
+
+        /// Gives every user `audience` selects (less those whose feed is full)
+        /// the next number of his feed and a row for `serial`, in one
+        /// statement: the heads advance (row-locked until COMMIT, in user
+        /// order) and the feed rows are written from what they return.
+        /// - Returns: each user written, with his entry's sequence.
+        private func writeAudience(_ audience: Audience, serial: Int64, graph: Bool) async throws -> [(user: Int64, seq: Int64)] {
+            var bindings = audience.bindings
+            var sql = audience.sql
+            if let limit {
+                bindings.append(limit)
+                let l = "$\(bindings.count)"
+                sql = """
+                    SELECT b.user_id FROM (\(sql)) b WHERE NOT EXISTS (
+                        SELECT 1 FROM feed_heads h WHERE h.user_id = b.user_id AND h.last_seq >= \(l)
+                        AND h.last_seq - (SELECT min(f.seq) FROM feed f WHERE f.user_id = b.user_id) + 1 >= \(l))
+                    """
+            }
+            bindings.append(serial)
+            let n = "$\(bindings.count)"
+            let unseen = graph ? "unseen_graph" : "unseen_notify"
+            let rows = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        WITH heads AS (
+                            INSERT INTO feed_heads (user_id, last_seq, \(unseen))
+                            SELECT a.user_id, 1, 1 FROM (\(sql)) a ORDER BY a.user_id
+                            ON CONFLICT (user_id) DO UPDATE SET last_seq = feed_heads.last_seq + 1,
+                                \(unseen) = feed_heads.\(unseen) + 1
+                            RETURNING user_id, last_seq)
+                        INSERT INTO feed (user_id, seq, notification) SELECT user_id, last_seq, \(n) FROM heads
+                        RETURNING user_id, seq
+                        """,
+                    binds: bindings),
+                logger: logger)
+            var written: [(user: Int64, seq: Int64)] = []
+            for try await (user, seq) in rows.decode((Int64, Int64).self) { written.append((user, seq)) }
+            return written
+        }
+    }
+
+    /// The users an append goes to, as SQL selecting distinct `user_id`s,
+    /// with its bindings ($1 on).
+    struct Audience {
+        var sql: String
+        var bindings = PostgresBindings()
+
+        /// Exactly these users (already distinct).
+        init(users: [Int64]) {
+            bindings.append(users)
+            sql = "SELECT unnest($1::int8[]) AS user_id"
+        }
+
+        /// The issuer's friends or followers, never the issuer. Friendships
+        /// are stored once with the lower id first, so the two branches never
+        /// select the same user.
+        init(issuer: Int64, mode: CommunityMode) {
+            bindings.append(issuer)
+            switch mode {
+            case .friendship:
+                sql = """
+                    SELECT to_user AS user_id FROM connections WHERE user_id = $1 AND kind = 'friend' AND to_user <> $1
+                    UNION ALL
+                    SELECT user_id FROM connections WHERE to_user = $1 AND kind = 'friend' AND user_id <> $1
+                    """
+            case .follow:
+                sql = "SELECT user_id FROM connections WHERE to_user = $1 AND kind = 'follow' AND user_id <> $1"
+            }
+        }
+    }
+}

@@ -1,0 +1,554 @@
+import Foundation
+public import Logging
+public import NotifyDomain
+public import NotifyStorage
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// What the writer has done since the store was made: how well appends
+/// are grouped into transactions.
+public struct PostgresStoreStatistics: Hashable, Sendable {
+    public var appends = 0
+    public var feedChanges = 0
+    /// Transactions the writer committed (or tried to).
+    public var writerTransactions = 0
+    public var largestBatch = 0
+    /// Batches that ran again append by append (a key seen before, a
+    /// duplicate id, a feed at its bound, a deadlock).
+    public var isolatedBatches = 0
+
+    public init() {}
+}
+
+/// A ``NotificationStore`` on a PostgreSQL server, through postgres-nio, so
+/// that several notifyd instances can share one database.
+///
+/// The same promises as the SQLite store (the conformance suite checks
+/// both): an append is answered only after its transaction committed, with
+/// `synchronous_commit = on` set on every connection; concurrent appends are
+/// group-committed by one writer per instance, a batch per transaction with
+/// multi-row statements; a feed's sequence is gapless across instances
+/// because each batch advances the heads it writes with one
+/// `INSERT ... ON CONFLICT ... DO UPDATE ... RETURNING` on `feed_heads`, whose
+/// row locks are held until COMMIT (a second instance's batch for the same
+/// user waits, then numbers after it); an idempotency key is a primary key,
+/// inserted before its append, so of two racing appends on any instances one
+/// writes and the other replays.
+///
+/// A sweeper removes expired entries and those past the retention
+/// (``PostgresStoreConfiguration/retention``) in small transactions.
+///
+/// Not built yet: the background fan-out (a connections audience is written
+/// inline, however large, so `FOR UPDATE SKIP LOCKED` jobs do not exist), and
+/// wake-ups across instances (``watchFeed(user:)`` hears this instance's
+/// commits only; LISTEN/NOTIFY is the next step).
+///
+/// ``run()`` owns the connection pool (postgres-nio's `PostgresClient`), the
+/// migrations, the writer and the sweepers: calls made before the schema is migrated wait
+/// for it; nothing runs once it returns.
+public final class PostgresNotificationStore: NotificationStore {
+    let client: PostgresClient
+    let configuration: PostgresStoreConfiguration
+    let logger: Logger
+    let queue: PostgresAppendQueue
+    let readiness = PostgresReadiness()
+    let feedAdvances = FeedAdvances()
+    let counters = Mutex(PostgresStoreStatistics())
+    private let lifecycle = Mutex(Lifecycle.opened)
+
+    /// Counters since this store was made.
+    public var statistics: PostgresStoreStatistics { counters.withLock { $0 } }
+
+    private enum Lifecycle {
+        case opened
+        case running
+        case stopped
+    }
+
+    /// A store on the database `configuration` names. Connects nothing yet:
+    /// ``run()`` connects, migrates, and starts the writer.
+    /// - Throws: ``StorageError/Code/unavailable`` for a schema name that is
+    ///   not a plain identifier (lower-case letters, digits, `_`).
+    public init(configuration: PostgresStoreConfiguration, logger: Logger) throws(StorageError) {
+        if let schema = configuration.schema {
+            guard !schema.isEmpty, schema.utf8.count <= 63,
+                schema.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F })
+            else {
+                throw StorageError(code: .unavailable, message: "the store's schema name must be lower-case letters, digits and _")
+            }
+        }
+        var client = PostgresClient.Configuration(
+            host: configuration.host, port: configuration.port, username: configuration.username,
+            password: configuration.password, database: configuration.database,
+            tls: Self.isLoopback(configuration.host) ? .disable : .prefer(.makeClientConfiguration()))
+        client.options.maximumConnections = max(1, configuration.maximumConnections)
+        // The durability promise, whatever the server's default.
+        client.options.additionalStartupParameters = [("synchronous_commit", "on")]
+        if let schema = configuration.schema {
+            client.options.additionalStartupParameters.append(("search_path", schema))
+        }
+        self.client = PostgresClient(configuration: client, backgroundLogger: logger)
+        self.configuration = configuration
+        self.logger = logger
+        self.queue = PostgresAppendQueue(capacity: max(1, configuration.maxPendingAppends))
+    }
+
+    deinit {
+        // Dropped without having run: fail what queued rather than leave its callers waiting.
+        guard queue.close() else { return }
+        for pending in queue.drain() { pending.fail(PostgresAppendQueue.closedError) }
+    }
+
+    private static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+
+    /// Connects, migrates, then commits appends until graceful shutdown or
+    /// cancellation; then stops accepting, commits every append it had
+    /// accepted, ends the watches and closes the connections.
+    /// - Throws: ``StorageError`` when the store has run before, or the
+    ///   schema cannot be migrated.
+    public func run() async throws {
+        let first = lifecycle.withLock { state -> Bool in
+            guard case .opened = state else { return false }
+            state = .running
+            return true
+        }
+        guard first else { throw StorageError(code: .unavailable, message: "the store has run already") }
+        let client = client
+        // The pool must outlive a graceful shutdown until the writer has
+        // committed the last accepted append, and PostgresClient.run() ends
+        // on graceful shutdown: so it runs in a task that does not inherit
+        // the group's shutdown, owned here and cancelled last.
+        let (started, start) = AsyncStream.makeStream(of: Void.self)
+        let pool = Task.detached {
+            start.finish()
+            await client.run()
+        }
+        // So that the first lease finds the pool running (postgres-nio warns otherwise).
+        for await _ in started {}
+        var failure: (any Error)?
+        await withTaskCancellationOrGracefulShutdownHandler {
+            do {
+                try await self.migrate()
+                self.readiness.open()
+                self.logger.info("notification store opened", metadata: ["notify.store.url": "\(self.configuration.description)"])
+            } catch {
+                // Stopped before the schema was ready: a stop, not a failure.
+                if !Task.isCancelled { failure = error }
+                self.readiness.close(StorageError(mappingPostgres: error, during: "migrating the schema"))
+                self.queue.close()
+            }
+            await withDiscardingTaskGroup { group in
+                if !self.queue.isClosed {
+                    group.addTask { await self.runSweeper() }
+                    group.addTask { await self.runSubscriptionSweeper() }
+                }
+                // They end once the queue is closed and every accepted append committed.
+                await withDiscardingTaskGroup { writers in
+                    for _ in 0..<max(1, self.configuration.writers) {
+                        writers.addTask { await self.runWriter() }
+                    }
+                }
+                group.cancelAll()
+            }
+        } onCancelOrGracefulShutdown: {
+            self.queue.close()
+        }
+        lifecycle.withLock { $0 = .stopped }
+        readiness.close(PostgresAppendQueue.closedError)
+        feedAdvances.finishAll()
+        pool.cancel()
+        await pool.value
+        logger.info("notification store stopped")
+        if let failure { throw StorageError(mappingPostgres: failure, during: "migrating the schema") }
+    }
+
+    /// Creates the schema if needed and runs the migrations it lacks, in
+    /// one transaction under an advisory lock.
+    private func migrate() async throws {
+        try await client.withConnection { connection in
+            try await Self.transaction(connection, logger) {
+                try await connection.query(
+                    "SELECT pg_advisory_xact_lock(\(PostgresSchema.migrationLock))", logger: logger)
+                if let schema = configuration.schema {
+                    // Validated in init: a plain identifier.
+                    try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)"), logger: logger)
+                }
+                try await connection.query(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at bigint NOT NULL)",
+                    logger: logger)
+                var applied = Set<String>()
+                for try await version in try await connection.query("SELECT version FROM schema_migrations", logger: logger)
+                    .decode(String.self)
+                {
+                    applied.insert(version)
+                }
+                for migration in PostgresSchema.migrations where !applied.contains(migration.version) {
+                    for statement in migration.sql {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                    let now = Timestamp.now().microsecondsSince1970
+                    try await connection.query(
+                        "INSERT INTO schema_migrations (version, applied_at) VALUES (\(migration.version), \(now))",
+                        logger: logger)
+                    logger.info("store migrated", metadata: ["notify.store.migration": "\(migration.version)"])
+                }
+            }
+        }
+    }
+
+    /// Runs `body` between BEGIN and COMMIT on `connection`, rolling back
+    /// when it throws. A connection lost during COMMIT throws
+    /// ``StorageError/commitOutcomeUnknown(_:)``: the transaction may have committed.
+    /// - Parameter begin: the statement that opens it (a read-only snapshot
+    ///   passes `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`).
+    static func transaction<T>(
+        _ connection: PostgresConnection, _ logger: Logger, begin: PostgresQuery = "BEGIN", _ body: () async throws -> T
+    ) async throws -> T {
+        try await connection.query(begin, logger: logger)
+        let value: T
+        do {
+            value = try await body()
+        } catch {
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            throw error
+        }
+        do {
+            try await connection.query("COMMIT", logger: logger)
+        } catch let error as PSQLError where error.serverInfo == nil {
+            throw StorageError.commitOutcomeUnknown(error)
+        }
+        return value
+    }
+
+    // MARK: Reads and writes outside the append path
+
+    /// Waits for the store to be ready, then runs `body` on a pooled connection.
+    func withConnection<T: Sendable>(
+        _ operation: String, _ body: @Sendable (PostgresConnection) async throws -> T
+    ) async throws(StorageError) -> T {
+        try await readiness.wait()
+        guard !queue.isClosed else { throw PostgresAppendQueue.closedError }
+        do {
+            return try await client.withConnection { try await body($0) }
+        } catch {
+            throw StorageError(mappingPostgres: error, during: operation)
+        }
+    }
+
+    /// A write transaction; returns after it has committed.
+    func write<T: Sendable>(
+        _ operation: String, _ body: @Sendable (PostgresConnection) async throws -> T
+    ) async throws(StorageError) -> T {
+        let logger = logger
+        return try await withConnection(operation) { connection in
+            try await Self.transaction(connection, logger) { try await body(connection) }
+        }
+    }
+
+    /// Rows of one statement, collected (small answers only).
+    func rows(_ query: PostgresQuery, _ operation: String) async throws(StorageError) -> [PostgresRow] {
+        let logger = logger
+        return try await withConnection(operation) { connection in
+            try await connection.query(query, logger: logger).collect()
+        }
+    }
+
+    /// How many rows a statement changed.
+    func changed(_ query: PostgresQuery, _ operation: String) async throws(StorageError) -> Bool {
+        try await !rows(query, operation).isEmpty
+    }
+
+    // MARK: Users and connections
+
+    public func putUser(_ user: User) async throws(StorageError) {
+        _ = try await rows(
+            "INSERT INTO users (id, name) VALUES (\(user.id), \(user.name)) ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+            "putting user \(user.id)")
+    }
+
+    /// Deletes the user in one transaction: his connections and
+    /// subscriptions (by cascade), his feed entries and unseen counts; his
+    /// tokens are revoked. His feed's head is kept (docs/PROTOCOL.md, "Deleting a user").
+    public func deleteUser(id: Int64) async throws(StorageError) -> Bool {
+        let logger = logger
+        let principal = Principal.user(id).description
+        return try await write("deleting user \(id)") { connection in
+            let deleted = try await connection.query("DELETE FROM users WHERE id = \(id) RETURNING id", logger: logger).collect()
+            guard !deleted.isEmpty else { return false }
+            try await connection.query("DELETE FROM feed WHERE user_id = \(id)", logger: logger)
+            try await connection.query("DELETE FROM feed_events WHERE user_id = \(id)", logger: logger)
+            try await connection.query(
+                "UPDATE feed_heads SET unseen_notify = 0, unseen_graph = 0 WHERE user_id = \(id)", logger: logger)
+            try await connection.query(
+                "UPDATE tokens SET revoked = true WHERE principal = \(principal) AND NOT revoked", logger: logger)
+            return true
+        }
+    }
+
+    public func user(id: Int64) async throws(StorageError) -> User? {
+        let found = try await rows("SELECT id, name FROM users WHERE id = \(id)", "reading user \(id)")
+        guard let row = found.first else { return nil }
+        return try decoding("reading user \(id)") {
+            let (id, name) = try row.decode((Int64, String?).self)
+            return User(id: id, name: name)
+        }
+    }
+
+    /// A friendship is stored once, lower id first; a follow as it is.
+    private static func stored(_ connection: Connection) -> (user: Int64, kind: String, to: Int64) {
+        switch connection.kind {
+        case .friend: (min(connection.user, connection.to), connection.kind.rawValue, max(connection.user, connection.to))
+        case .follow: (connection.user, connection.kind.rawValue, connection.to)
+        }
+    }
+
+    public func putConnection(_ connection: Connection) async throws(StorageError) {
+        let row = Self.stored(connection)
+        _ = try await rows(
+            """
+            INSERT INTO connections (user_id, kind, to_user) VALUES (\(row.user), \(row.kind), \(row.to))
+            ON CONFLICT DO NOTHING
+            """,
+            "putting a connection")
+    }
+
+    public func deleteConnection(_ connection: Connection) async throws(StorageError) -> Bool {
+        let row = Self.stored(connection)
+        return try await changed(
+            """
+            DELETE FROM connections WHERE user_id = \(row.user) AND kind = \(row.kind) AND to_user = \(row.to)
+            RETURNING 1
+            """,
+            "deleting a connection")
+    }
+
+    // MARK: Subscriptions
+
+    public func createSubscription(_ subscription: Subscription) async throws(StorageError) {
+        let s = subscription
+        _ = try await rows(
+            """
+            INSERT INTO subscriptions (id, user_id, app, platform, device_id, expires_at)
+            VALUES (\(s.id), \(s.user), \(s.app), \(s.platform.rawValue), \(s.deviceID), \(s.expiresAt.microsecondsSince1970))
+            """,
+            "creating a subscription")
+    }
+
+    private static let subscriptionColumns = "id, user_id, app, platform, device_id, expires_at"
+
+    private func subscription(_ row: PostgresRow) throws(StorageError) -> Subscription {
+        let (id, user, app, platform, device, expires) = try decoding("reading a subscription") {
+            try row.decode((String, Int64, String, String, String?, Int64).self)
+        }
+        guard let platform = Platform(rawValue: platform) else {
+            throw StorageError(code: .corrupt, message: "subscription \(id) has an unknown platform")
+        }
+        return Subscription(
+            id: id, user: user, app: app, platform: platform, deviceID: device,
+            expiresAt: Timestamp(microsecondsSince1970: expires))
+    }
+
+    public func subscription(id: String) async throws(StorageError) -> Subscription? {
+        let found = try await rows(
+            PostgresQuery(unsafeSQL: "SELECT \(Self.subscriptionColumns) FROM subscriptions WHERE id = $1", binds: binds(id)),
+            "reading a subscription")
+        return try found.first.map { row throws(StorageError) in try subscription(row) }
+    }
+
+    public func renewSubscription(id: String, expiresAt: Timestamp) async throws(StorageError) -> Subscription? {
+        var bindings = PostgresBindings()
+        bindings.append(expiresAt.microsecondsSince1970)
+        bindings.append(id)
+        let found = try await rows(
+            PostgresQuery(
+                unsafeSQL: "UPDATE subscriptions SET expires_at = $1 WHERE id = $2 RETURNING \(Self.subscriptionColumns)",
+                binds: bindings),
+            "renewing a subscription")
+        return try found.first.map { row throws(StorageError) in try subscription(row) }
+    }
+
+    public func deleteSubscription(id: String) async throws(StorageError) -> Bool {
+        try await changed("DELETE FROM subscriptions WHERE id = \(id) RETURNING 1", "deleting a subscription")
+    }
+
+    public func sweepSubscriptions(expiredBefore: Timestamp, limit: Int) async throws(StorageError) -> Int {
+        guard limit > 0 else { return 0 }
+        let cutoff = expiredBefore.microsecondsSince1970
+        let limit = Int64(limit)
+        return try await rows(
+            """
+            DELETE FROM subscriptions WHERE id IN (
+                SELECT id FROM subscriptions WHERE expires_at < \(cutoff) ORDER BY expires_at LIMIT \(limit))
+            RETURNING 1
+            """,
+            "sweeping subscriptions"
+        ).count
+    }
+
+    // MARK: The blocked list
+
+    public func block(_ principal: Principal) async throws(StorageError) {
+        _ = try await rows(
+            "INSERT INTO blocked (principal) VALUES (\(principal.description)) ON CONFLICT DO NOTHING", "blocking")
+    }
+
+    public func unblock(_ principal: Principal) async throws(StorageError) -> Bool {
+        try await changed("DELETE FROM blocked WHERE principal = \(principal.description) RETURNING 1", "unblocking")
+    }
+
+    public func isBlocked(_ principal: Principal) async throws(StorageError) -> Bool {
+        try await changed("SELECT 1 FROM blocked WHERE principal = \(principal.description)", "reading the blocked list")
+    }
+
+    // MARK: Tokens
+
+    public func insertToken(_ token: TokenRecord) async throws(StorageError) {
+        let roles = token.roles.map(\.rawValue).sorted().joined(separator: ",")
+        _ = try await rows(
+            """
+            INSERT INTO tokens (id, hash, principal, roles, expires_at, revoked)
+            VALUES (\(token.id), \(ByteBuffer(bytes: token.hash)), \(token.principal.description), \(roles),
+                \(token.expiresAt.microsecondsSince1970), \(token.revoked))
+            """,
+            "inserting a token")
+    }
+
+    private static let tokenColumns = "t.id, t.hash, t.principal, t.roles, t.expires_at, t.revoked"
+
+    private func token(_ row: PostgresRow) throws(StorageError) -> TokenRecord {
+        let (id, hash, principal, roles, expires, revoked) = try decoding("reading a token") {
+            try row.decode((String, ByteBuffer, String, String, Int64, Bool).self)
+        }
+        var parsed = Set<Role>()
+        for name in roles.split(separator: ",") {
+            guard let role = Role(rawValue: String(name)) else {
+                throw StorageError(code: .corrupt, message: "token \(id) has an unknown role")
+            }
+            parsed.insert(role)
+        }
+        return TokenRecord(
+            id: id, hash: Array(hash.readableBytesView), principal: try Self.principal(principal), roles: parsed,
+            expiresAt: Timestamp(microsecondsSince1970: expires), revoked: revoked)
+    }
+
+    /// "app:<name>" or "user:<id>", as ``Principal``'s description writes it.
+    private static func principal(_ stored: String) throws(StorageError) -> Principal {
+        if stored.hasPrefix("app:") { return .app(String(stored.dropFirst(4))) }
+        if stored.hasPrefix("user:"), let id = Int64(stored.dropFirst(5)) { return .user(id) }
+        throw StorageError(code: .corrupt, message: "unreadable principal in the database")
+    }
+
+    public func token(hash: [UInt8]) async throws(StorageError) -> TokenRecord? {
+        let found = try await rows(
+            PostgresQuery(
+                unsafeSQL: "SELECT \(Self.tokenColumns) FROM tokens t WHERE t.hash = $1",
+                binds: binds(ByteBuffer(bytes: hash))),
+            "reading a token")
+        return try found.first.map { row throws(StorageError) in try token(row) }
+    }
+
+    public func revokeToken(id: String) async throws(StorageError) -> Bool {
+        try await changed("UPDATE tokens SET revoked = true WHERE id = \(id) RETURNING 1", "revoking a token")
+    }
+
+    // MARK: Stream tickets
+
+    public func insertStreamTicket(_ ticket: StreamTicketRecord) async throws(StorageError) {
+        let now = Timestamp.now().microsecondsSince1970
+        let batch = Int64(Self.streamTicketSweepBatch)
+        let hash = ByteBuffer(bytes: ticket.hash)
+        let (token, expires) = (ticket.tokenID, ticket.expiresAt.microsecondsSince1970)
+        let logger = logger
+        try await write("inserting a stream ticket") { connection in
+            try await connection.query(
+                """
+                DELETE FROM stream_tickets WHERE hash IN
+                    (SELECT hash FROM stream_tickets WHERE expires_at <= \(now) ORDER BY expires_at LIMIT \(batch))
+                """,
+                logger: logger)
+            try await connection.query(
+                "INSERT INTO stream_tickets (hash, token, expires_at) VALUES (\(hash), \(token), \(expires))",
+                logger: logger)
+        }
+    }
+
+    /// One statement deletes the ticket and returns its token: of two racing
+    /// redemptions (on any instance) only one deletes the row.
+    public func redeemStreamTicket(hash: [UInt8], now: Timestamp) async throws(StorageError) -> TokenRecord? {
+        var bindings = PostgresBindings()
+        bindings.append(ByteBuffer(bytes: hash))
+        bindings.append(now.microsecondsSince1970)
+        let found = try await rows(
+            PostgresQuery(
+                unsafeSQL: """
+                    WITH redeemed AS (DELETE FROM stream_tickets WHERE hash = $1 RETURNING token, expires_at)
+                    SELECT \(Self.tokenColumns) FROM redeemed r JOIN tokens t ON t.id = r.token WHERE r.expires_at > $2
+                    """,
+                binds: bindings),
+            "redeeming a stream ticket")
+        return try found.first.map { row throws(StorageError) in try token(row) }
+    }
+
+    // MARK: Watches
+
+    public func watchFeed(user: Int64) -> AsyncStream<Void> {
+        feedAdvances.watch(user: user)
+    }
+
+    public func wakeFeedWatchers() {
+        feedAdvances.advancedAll()
+    }
+
+    // MARK: Tests and tools
+
+    /// How many notifications, and feed entries, the database holds (expired
+    /// ones included): tests and tools.
+    public func storedRowCounts() async throws(StorageError) -> (notifications: Int, feedEntries: Int) {
+        let found = try await rows(
+            "SELECT (SELECT count(*) FROM notifications), (SELECT count(*) FROM feed)", "counting rows")
+        guard let row = found.first else { return (0, 0) }
+        let (notifications, feed) = try decoding("counting rows") { try row.decode((Int64, Int64).self) }
+        return (Int(notifications), Int(feed))
+    }
+
+    /// Drops `schema` and everything in it, on its own connection: tests
+    /// and tools (a test store lives in a schema of its own).
+    public static func dropSchema(url: String, schema: String) async throws {
+        let configuration = try PostgresStoreConfiguration(url: url)
+        guard !schema.isEmpty,
+            schema.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F })
+        else { return }
+        let logger = Logger(label: "notify.store.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+        let connection = try await PostgresConnection.connect(
+            configuration: .init(
+                host: configuration.host, port: configuration.port, username: configuration.username,
+                password: configuration.password, database: configuration.database, tls: .disable),
+            id: 0, logger: logger)
+        do {
+            try await connection.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"), logger: logger)
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try await connection.close()
+    }
+
+    // MARK: Helpers
+
+    func binds(_ value: some PostgresNonThrowingEncodable & Sendable) -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(value)
+        return bindings
+    }
+
+    func decoding<T>(_ operation: String, _ body: () throws -> T) throws(StorageError) -> T {
+        do {
+            return try body()
+        } catch {
+            throw StorageError(mappingPostgres: error, during: operation)
+        }
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+import NotifyDomain
+import NotifyStorage
+import NotifyStoragePostgres
+import Testing
+
+/// What only the PostgreSQL store promises: several instances on one
+/// database. The conformance suite (``StoreBackend/all``) checks the rest.
+@Suite("PostgreSQL store")
+struct PostgresStoreTests {
+    @Test(
+        "the test server is given (in CI its absence fails)",
+        .enabled(if: PostgresTestServer.runs, "\(PostgresTestServer.missing)"))
+    func serverGiven() {
+        #expect(PostgresTestServer.url != nil, "\(PostgresTestServer.missing)")
+    }
+
+    @Test("a store URL gives host, port, user and database, never shows a password, and refuses other schemes")
+    func configuration() throws {
+        let configuration = try PostgresStoreConfiguration(url: "postgres://notify:secret@db.example:6543/feeds?schema=s1")
+        #expect(configuration.host == "db.example")
+        #expect(configuration.port == 6543)
+        #expect(configuration.username == "notify")
+        #expect(configuration.password == "secret")
+        #expect(configuration.database == "feeds")
+        #expect(configuration.schema == "s1")
+        #expect(configuration.description == "postgres://notify@db.example:6543/feeds?schema=s1")
+        #expect(try PostgresStoreConfiguration(url: "postgresql://u@h/d").port == 5432)
+        #expect(throws: StorageError.self) { try PostgresStoreConfiguration(url: "mysql://u@h/d") }
+        #expect(throws: StorageError.self) { try PostgresStoreConfiguration(url: "postgres://h/d") }
+    }
+
+    /// Two stores on one schema: two notifyd instances sharing a database.
+    private func withTwoInstances(
+        _ body: (any NotificationStore, any NotificationStore) async throws -> Void
+    ) async throws {
+        let location = try PostgresLocation()
+        defer { location.remove() }
+        // Both migrate at once: one creates the schema, the other waits on its lock.
+        try await location.withStore { one in
+            try await location.withStore { two in
+                try await body(one, two)
+            }
+        }
+    }
+
+    @Test(
+        "two instances appending to the same feeds at once keep every feed gapless, in one order",
+        .enabled(if: PostgresTestServer.runs, "\(PostgresTestServer.missing)"))
+    func gaplessAcrossInstances() async throws {
+        try await withTwoInstances { one, two in
+            let users: [Int64] = [1, 2, 3]
+            try await withThrowingTaskGroup(of: AppendResult.self) { group in
+                for i in 0..<300 {
+                    let store = i.isMultiple(of: 2) ? one : two
+                    // Recipients in varied orders, so that the instances lock heads in different orders.
+                    let recipients = i.isMultiple(of: 3) ? users : users.reversed()
+                    group.addTask { try await store.append(Sample.notification(id: "x\(i)", to: .users(recipients))) }
+                }
+                for try await result in group { #expect(result.recipients == 3) }
+            }
+            var orders: [[String]] = []
+            for user in users {
+                let feed = try await one.feed(user: user, after: 0, limit: 1_000)
+                #expect(feed.map(\.sequence) == (1...300).map { UInt64($0) }, "user \(user)")
+                orders.append(feed.map(\.id))
+            }
+            #expect(orders.allSatisfy { $0 == orders[0] })
+        }
+    }
+
+    @Test(
+        "one idempotency key sent to two instances at once is written once and replayed by the other",
+        .enabled(if: PostgresTestServer.runs, "\(PostgresTestServer.missing)"))
+    func idempotencyAcrossInstances() async throws {
+        try await withTwoInstances { one, two in
+            for round in 0..<20 {
+                let key = IdempotencyKey(scope: "app:a", method: "Notify", key: "k\(round)", fingerprint: [UInt8(round)])
+                async let a = one.append(Sample.notification(id: "a\(round)", to: .users([5]), key: key))
+                async let b = two.append(Sample.notification(id: "b\(round)", to: .users([5]), key: key))
+                let (ra, rb) = try await (a, b)
+                #expect(ra.id == rb.id)
+                #expect([ra.replayed, rb.replayed].filter { $0 }.count == 1)
+                #expect(ra.first == rb.first)
+            }
+            let feed = try await two.feed(user: 5, after: 0, limit: 100)
+            #expect(feed.map(\.sequence) == (1...20).map { UInt64($0) })
+        }
+    }
+
+    @Test("measurement: 64 writers × 50 appends, each to its own user, on each backend", arguments: StoreBackend.all)
+    func appendRate(backend: StoreBackend) async throws {
+        try await backend.withStore { store in
+            let clock = ContinuousClock()
+            let start = clock.now
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for writer in 0..<64 {
+                    group.addTask {
+                        for index in 0..<50 {
+                            let user = Int64(writer * 50 + index)
+                            _ = try await store.append(Sample.notification(id: "r\(user)", to: .users([user])))
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let elapsed = clock.now - start
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            var batches = ""
+            if let postgres = store as? PostgresNotificationStore {
+                let statistics = postgres.statistics
+                batches = "; \(statistics.writerTransactions) transactions, largest \(statistics.largestBatch), \(statistics.isolatedBatches) isolated"
+            }
+            print("measurement: \(backend.name): 3,200 appends by 64 writers in \(elapsed), \(Int(3_200 / seconds)) appends/s\(batches)")
+            #expect(try await store.feed(user: 3_199, after: 0, limit: 10).map(\.id) == ["r3199"])
+        }
+    }
+}
