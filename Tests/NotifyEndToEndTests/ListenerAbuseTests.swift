@@ -14,7 +14,8 @@ import Testing
 
 /// The RPC listener under connection churn: what a connection costs must be
 /// given back when it closes. Serialized: each test reads the whole process's
-/// heap, and the other's churn would blur it.
+/// heap, and the other's churn would blur it; scripts/test.sh runs it in a
+/// test process of its own, after the other suites, for the same reason.
 @Suite("RPC listener abuse: connection churn", .serialized)
 struct ListenerChurnAbuseTests {
     /// Bytes per connection the heap may grow by over a churn. The leak this
