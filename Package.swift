@@ -281,7 +281,8 @@ let package = Package(
         .testTarget(
             name: "NotifyLoadTests",
             dependencies: [
-                "NotifyLoad", "NotifyTesting", "NotifyDomain", "NotifyStorageSQLite", nioCore, nioPosix, argumentParser,
+                "NotifyLoad", "NotifyTesting", "NotifyDomain", "NotifyStorageSQLite", "NotifyClient", "NotifyMessages",
+                "NotifyServer", nioCore, nioPosix, argumentParser,
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: swiftSettings

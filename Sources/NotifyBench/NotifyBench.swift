@@ -1,5 +1,6 @@
 // notify-bench: micro-benchmarks of the hot paths. Build in release:
-//   swift run -c release notify-bench [--filter NAME] [--samples N] [--content-rows N]
+//   swift run -c release notify-bench [--filter NAME] [--samples N] [--content-rows N] [--feed-entries N]
+//     [--sweep-entries N] [--sweep-rate N] [--sweep-batch N] [--sweep-rounds N]
 // docs/PERFORMANCE.md records its output with the command that produced it.
 import Foundation
 import Logging
@@ -18,14 +19,23 @@ struct NotifyBench {
     static func main() async throws {
         var harness = Harness()
         var contentRows = 100_000
+        var feedEntries = 1_000_000
+        var sweep = SweepBench.Options()
         var arguments = CommandLine.arguments.dropFirst().makeIterator()
         while let argument = arguments.next() {
             switch argument {
             case "--filter": harness.filter = arguments.next()
             case "--samples": harness.samples = arguments.next().flatMap(Int.init) ?? harness.samples
             case "--content-rows": contentRows = arguments.next().flatMap(Int.init) ?? contentRows
+            case "--feed-entries": feedEntries = arguments.next().flatMap(Int.init) ?? feedEntries
+            case "--sweep-entries": sweep.entries = arguments.next().flatMap(Int.init) ?? sweep.entries
+            case "--sweep-rate": sweep.rate = arguments.next().flatMap(Int.init) ?? sweep.rate
+            case "--sweep-batch": sweep.batch = arguments.next().flatMap(Int.init) ?? sweep.batch
+            case "--sweep-rounds": sweep.rounds = arguments.next().flatMap(Int.init) ?? sweep.rounds
             default:
-                print("usage: notify-bench [--filter NAME] [--samples N] [--content-rows N]")
+                print(
+                    "usage: notify-bench [--filter NAME] [--samples N] [--content-rows N] [--feed-entries N] "
+                        + "[--sweep-entries N] [--sweep-rate N] [--sweep-batch N] [--sweep-rounds N]")
                 exit(2)
             }
         }
@@ -254,6 +264,16 @@ struct NotifyBench {
         // (docs/PERFORMANCE.md's decision): append, feed page, file size.
         if harness.filter.map({ ContentStorageBench.name.contains($0) }) ?? true {
             try await ContentStorageBench.run(samples: harness.samples, rows: contentRows)
+        }
+
+        // UnseenCount on a feed of --feed-entries against an empty one: only
+        // when asked for (--filter 'unseen count'), since filling takes tens of seconds.
+        if let filter = harness.filter, FeedStateBench.name.contains(filter) {
+            try await FeedStateBench.run(samples: harness.samples, entries: feedEntries)
+        }
+        // The sweeper against appends at a fixed rate: only with --filter sweep.
+        if let filter = harness.filter, SweepBench.name.contains(filter) {
+            try await SweepBench.run(sweep)
         }
 
     }

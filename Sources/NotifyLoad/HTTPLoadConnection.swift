@@ -57,8 +57,8 @@ struct HTTPWorkload: Sendable {
                 json.endObject()
                 json.endObject()
                 json.member("priority", "High")
-            case .health:
-                throw LoadConfigurationError("the gateway has no health endpoint")
+            case .health, .markRead, .unseenCount:
+                throw LoadConfigurationError("\(operation.rawValue) is measured over RPC only")
             }
             json.endObject()
             let data = json.bytes

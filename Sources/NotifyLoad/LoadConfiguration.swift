@@ -13,12 +13,33 @@ enum LoadOperation: String, CaseIterable, Hashable, Sendable, Comparable {
     case send
     /// Health/Check: no token, no store; measures the transport alone.
     case health
+    /// FeedService/MarkRead of everything up to the head of the feed (rpc only):
+    /// one "read" event when Notify calls of the mix added unread entries, none otherwise.
+    case markRead = "mark-read"
+    /// FeedService/UnseenCount of the feed (rpc only): a counter, never a scan.
+    case unseenCount = "unseen-count"
 
     static func < (lhs: LoadOperation, rhs: LoadOperation) -> Bool {
         allCases.firstIndex(of: lhs) ?? 0 < allCases.firstIndex(of: rhs) ?? 0
     }
 
     var needsToken: Bool { self != .health }
+
+    /// Calls of the RPC protocol only: the gateway's routes for them are another contract's shapes.
+    var isRPCOnly: Bool {
+        switch self {
+        case .health, .markRead, .unseenCount: true
+        case .notifyUser, .notifyConnections, .send: false
+        }
+    }
+
+    /// Calls that name a user's feed, so that they need `--user`.
+    var needsUser: Bool {
+        switch self {
+        case .notifyUser, .notifyConnections, .markRead, .unseenCount: true
+        case .send, .health: false
+        }
+    }
 }
 
 /// Which protocol a run drives.
@@ -147,6 +168,26 @@ struct LoadConfiguration: Sendable {
     var maxErrorRate: Double?
     /// Live readers of `user`'s feed during the run (rpc only): ``FeedWatchers``.
     var watchers = 0
+    /// How many users, from `user` on, the feed calls (notify-user, mark-read,
+    /// unseen-count) and the watchers are spread over, in turn: 1 is `user` alone.
+    var users = 1
+    /// Notify calls to the connections of a user during the measured time
+    /// (``FanOuts``): their answers are not counted with the mix's.
+    var fanOut: FanOutPlan?
+
+    /// `--fan-outs`: large audiences notified during the run, beside the mix.
+    struct FanOutPlan: Hashable, Sendable {
+        /// The issuer, whose friends or followers receive each one.
+        var issuer: Int64
+        /// How many, the first at the start of the measured time.
+        var count: Int
+        /// Seconds between two.
+        var spacing: Double
+        /// A member of the audience, the last in id order, whose feed is
+        /// watched: the background fan-out writes feeds in id order, so an
+        /// entry's arrival there is when every feed holds it.
+        var lastRecipient: Int64?
+    }
 
     /// ``timeout`` as a duration, for calls and connections alike.
     /// Held to 1e9 s, so that a huge `--timeout` does not trap the conversion.
@@ -180,11 +221,29 @@ struct LoadConfiguration: Sendable {
         if target == .http, mix.weights[.health] != nil {
             throw LoadConfigurationError("health is an RPC call; the gateway documents no health endpoint: drop it from --mix")
         }
+        if target == .http, let rpcOnly = mix.operations.first(where: \.isRPCOnly) {
+            throw LoadConfigurationError("\(rpcOnly.rawValue) is measured over RPC only: drop it from --mix or use --target rpc")
+        }
         if mix.operations.contains(where: \.needsToken), token == nil {
             throw LoadConfigurationError("notify and send need --token (or NOTIFY_TOKEN)")
         }
-        if mix.weights[.notifyUser] != nil || mix.weights[.notifyConnections] != nil, user == nil {
-            throw LoadConfigurationError("notify needs --user: the issuer, who must exist")
+        if mix.operations.contains(where: \.needsUser), user == nil {
+            throw LoadConfigurationError("notify, mark-read and unseen-count need --user: the issuer or feed, who must exist")
+        }
+        guard (1...100_000).contains(users) else { throw LoadConfigurationError("--users must be 1 to 100000") }
+        if users > 1, target == .http {
+            throw LoadConfigurationError("--users spreads RPC calls: it needs --target rpc")
+        }
+        if let user, users > 1, user > Int64.max - Int64(users) {
+            throw LoadConfigurationError("--users goes past the largest user id")
+        }
+        if let fanOut {
+            guard target == .rpc else { throw LoadConfigurationError("--fan-outs calls Notify over RPC: it needs --target rpc") }
+            guard token != nil else { throw LoadConfigurationError("--fan-outs needs --token") }
+            guard (1...1_000).contains(fanOut.count) else { throw LoadConfigurationError("--fan-outs must be 1 to 1000") }
+            guard fanOut.spacing >= 0, fanOut.spacing.isFinite else {
+                throw LoadConfigurationError("--fan-out-spacing must not be negative")
+            }
         }
         guard (0...10_000).contains(watchers) else { throw LoadConfigurationError("--watchers must be 0 to 10000") }
         if watchers > 0 {

@@ -244,6 +244,7 @@ struct LoadRunner: Sendable {
         }
 
         let watchers = FeedWatchers(configuration: configuration)
+        let fanOuts = FanOuts(configuration: configuration)
         let clock = ContinuousClock()
         let counters = LiveCounters()
         let cpuAtStart = LoadRunner.processCPUSeconds()
@@ -255,6 +256,10 @@ struct LoadRunner: Sendable {
         await withTaskGroup(of: Void.self) { tasks in
             if let watchers {
                 tasks.addTask { await watchers.watch(countingFrom: countingFrom) }
+            }
+            if let fanOuts {
+                tasks.addTask { await fanOuts.watchLastRecipient() }
+                tasks.addTask { await fanOuts.send(from: measureStart) }
             }
             if let progress {
                 tasks.addTask {
@@ -280,12 +285,15 @@ struct LoadRunner: Sendable {
             }
             // The last calls' entries are still on their way to the watchers.
             await watchers?.waitUntilQuiet(for: .milliseconds(500), atMost: .seconds(5))
+            await fanOuts?.waitForArrivals(atMost: .seconds(30))
             tasks.cancelAll()
         }
+        await watchers?.checkGaps()
         let end = clock.now
         let cpu = LoadRunner.processCPUSeconds() - cpuAtStart
         for connection in connections { await connection.close() }
         await watchers?.close()
+        await fanOuts?.close()
 
         var merged = LatencyRecorder()
         for recorder in recorders { merged.merge(recorder.recorder.withLock { $0 }) }
@@ -296,7 +304,7 @@ struct LoadRunner: Sendable {
             }
         return Summary(
             configuration: configuration, recorder: merged, measuredSeconds: measured, clientCPUSeconds: cpu,
-            wallSeconds: (end - start).seconds, watched: watchers?.result
+            wallSeconds: (end - start).seconds, watched: watchers?.result, fanOuts: fanOuts?.result
         )
     }
 

@@ -64,7 +64,10 @@ struct NotifyLoad: AsyncParsableCommand {
     @Option(help: "Seconds of calls not counted, before measuring.")
     var warmup: Double = 2
 
-    @Option(help: "Weighted operations: notify-user, notify-connections, send, health (rpc only).")
+    @Option(help: """
+        Weighted operations: notify-user, notify-connections, send; rpc only: health, mark-read (everything up to \
+        the head), unseen-count.
+        """)
     var mix: String = "notify-user=70,notify-connections=10,send=20,health=0"
 
     @Option(help: "Bytes of user text per call: title, then description/body, then rawContent.")
@@ -85,6 +88,30 @@ struct NotifyLoad: AsyncParsableCommand {
         whose feed is short: each watcher first reads the whole feed.
         """)
     var watchers: Int = 0
+
+    @Option(help: """
+        Spread notify-user, mark-read, unseen-count and the watchers over this many users, from --user on, in \
+        turn (they must exist). [default 1]
+        """)
+    var users: Int = 1
+
+    @Option(help: """
+        rpc only: this many Notify calls to the connections of --fan-out-user during the measured time, beside \
+        the mix and not counted with it: the mix's latencies are then other callers' during large fan-outs.
+        """)
+    var fanOuts: Int = 0
+
+    @Option(help: "The issuer of --fan-outs, whose friends (or followers under --follow-enabled) receive each.")
+    var fanOutUser: Int64?
+
+    @Option(help: "Seconds between two --fan-outs, the first when measuring starts.")
+    var fanOutSpacing: Double = 1.6
+
+    @Option(help: """
+        The last of --fan-out-user's audience in id order: its feed is watched, and each fan-out's arrival \
+        there (when every feed holds it) is timed from its call.
+        """)
+    var fanOutLastRecipient: Int64?
 
     /// Turns the flags and NOTIFY_* variables into a checked configuration.
     func loadConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment) throws(LoadConfigurationError) -> LoadConfiguration {
@@ -119,10 +146,24 @@ struct NotifyLoad: AsyncParsableCommand {
             payloadBytes: payloadBytes,
             timeout: timeout,
             maxErrorRate: maxErrorRate,
-            watchers: watchers
+            watchers: watchers,
+            users: users,
+            fanOut: try fanOutPlan()
         )
         try configuration.validate()
         return configuration
+    }
+
+    private func fanOutPlan() throws(LoadConfigurationError) -> LoadConfiguration.FanOutPlan? {
+        guard fanOuts > 0 else {
+            guard fanOutUser == nil, fanOutLastRecipient == nil else {
+                throw LoadConfigurationError("--fan-out-user and --fan-out-last-recipient go with --fan-outs")
+            }
+            return nil
+        }
+        guard let fanOutUser else { throw LoadConfigurationError("--fan-outs needs --fan-out-user: the issuer") }
+        return LoadConfiguration.FanOutPlan(
+            issuer: fanOutUser, count: fanOuts, spacing: fanOutSpacing, lastRecipient: fanOutLastRecipient)
     }
 
     func run() async throws {

@@ -22,7 +22,7 @@ struct PayloadText: Hashable, Sendable {
         switch operation {
         case .notifyUser, .notifyConnections: Limits.titleMaxLength + Limits.descriptionMaxLength
         case .send: Limits.visualTitleMaxLength + Limits.visualBodyMaxLength + Limits.rawContentMaxBytes
-        case .health: Int.max
+        case .health, .markRead, .unseenCount: Int.max
         }
     }
 

@@ -4,11 +4,13 @@ import NotifyCore
 import NotifyDomain
 import NotifyMessages
 import NotifyProtobuf
+import Synchronization
 
 /// The RPC calls of a run, encoded once.
 ///
 /// Every call of an operation sends the same bytes, so the load generator
-/// spends its CPU on the transport, not on protobuf packing.
+/// spends its CPU on the transport, not on protobuf packing. With `--users N`
+/// the calls that name a feed have one encoding per user, taken in turn.
 struct RPCWorkload: Sendable {
     struct Call: Sendable {
         var method: String
@@ -16,21 +18,28 @@ struct RPCWorkload: Sendable {
         var metadata: Metadata
     }
 
-    let calls: [LoadOperation: Call]
+    /// Each operation's calls: one, or one per user of `--users`.
+    let calls: [LoadOperation: [Call]]
 
     init(configuration: LoadConfiguration) {
-        var calls: [LoadOperation: Call] = [:]
+        var calls: [LoadOperation: [Call]] = [:]
         let bearer = configuration.token.map { Metadata.bearer($0) } ?? Metadata()
+        let first = configuration.user ?? 0
+        let users = (0..<Int64(configuration.users)).map { first + $0 }
         for operation in configuration.mix.operations {
             let text = PayloadText(bytes: configuration.payloadBytes, for: operation)
             switch operation {
             case .notifyUser, .notifyConnections:
-                let request = NotifyRequest(
-                    recipientsType: operation == .notifyUser ? "user" : "connections", type: "load",
-                    title: .value(text.title), description: text.body.map { .value($0) } ?? .null,
-                    user: configuration.user
-                )
-                calls[operation] = Call(method: Methods.notify, payload: request.serializedBuffer(), metadata: bearer)
+                // notify-connections stays with --user: its audience is that user's connections.
+                let issuers = operation == .notifyUser ? users : [first]
+                calls[operation] = issuers.map { issuer in
+                    let request = NotifyRequest(
+                        recipientsType: operation == .notifyUser ? "user" : "connections", type: "load",
+                        title: .value(text.title), description: text.body.map { .value($0) } ?? .null,
+                        user: configuration.user == nil ? nil : issuer
+                    )
+                    return Call(method: Methods.notify, payload: request.serializedBuffer(), metadata: bearer)
+                }
             case .send:
                 let request = SendNotificationRequest(
                     groupName: "load",
@@ -41,12 +50,32 @@ struct RPCWorkload: Sendable {
                 )
                 var metadata = bearer
                 metadata.replace("x-uns-id", configuration.unsID ?? "")
-                calls[operation] = Call(method: Methods.sendNotification, payload: request.serializedBuffer(), metadata: metadata)
+                calls[operation] = [Call(method: Methods.sendNotification, payload: request.serializedBuffer(), metadata: metadata)]
             case .health:
-                calls[operation] = Call(method: Methods.healthCheck, payload: HealthCheckRequest().serializedBuffer(), metadata: Metadata())
+                calls[operation] = [
+                    Call(method: Methods.healthCheck, payload: HealthCheckRequest().serializedBuffer(), metadata: Metadata())
+                ]
+            case .markRead:
+                // Everything up to the head: the store holds the sequence to the head.
+                calls[operation] = users.map { user in
+                    Call(
+                        method: Methods.markRead,
+                        payload: MarkReadRequest(user: user, upToSequence: UInt64(Int64.max)).serializedBuffer(),
+                        metadata: bearer)
+                }
+            case .unseenCount:
+                calls[operation] = users.map { user in
+                    Call(method: Methods.unseenCount, payload: UnseenCountRequest(user: user).serializedBuffer(), metadata: bearer)
+                }
             }
         }
         self.calls = calls
+    }
+
+    /// The call for the `turn`th use of `operation` on a connection.
+    func call(_ operation: LoadOperation, turn: Int) -> Call? {
+        guard let calls = calls[operation], !calls.isEmpty else { return nil }
+        return calls.count == 1 ? calls[0] : calls[turn % calls.count]
     }
 }
 
@@ -58,6 +87,8 @@ final class RPCLoadConnection: LoadConnection {
     private let client: NotifyClient
     private let workload: RPCWorkload
     private let timeout: Duration
+    /// Calls started, so that `--users` takes its users in turn.
+    private let turns = Atomic<Int>(0)
     /// The client's connection lives here, and answers are taken here.
     let eventLoop: any EventLoop
 
@@ -90,7 +121,7 @@ final class RPCLoadConnection: LoadConnection {
     }
 
     func start(_ operation: LoadOperation, completion: @escaping @Sendable (Outcome) -> Void) {
-        guard let call = workload.calls[operation] else {
+        guard let call = workload.call(operation, turn: turns.add(1, ordering: .relaxed).oldValue) else {
             return completion(Outcome(status: "NOT_IN_MIX", isSuccess: false))
         }
         client.startRaw(call.method, payload: call.payload, metadata: call.metadata, timeout: timeout, on: eventLoop) { result in

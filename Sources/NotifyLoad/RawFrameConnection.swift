@@ -17,6 +17,8 @@ final class RawFrameConnection: LoadConnection {
     let eventLoop: any EventLoop
     private let tls: Result<TLSContext, LoadConfigurationError>
     private let handler = Mutex<NIOLoopBound<RawFrameHandler>?>(nil)
+    /// Calls started, so that `--users` takes its users in turn.
+    private let turns = Atomic<Int>(0)
 
     init(configuration: LoadConfiguration, workload: RPCWorkload, group: any EventLoopGroup) {
         self.configuration = configuration
@@ -60,7 +62,9 @@ final class RawFrameConnection: LoadConnection {
     }
 
     func start(_ operation: LoadOperation, completion: @escaping @Sendable (Outcome) -> Void) {
-        guard let call = workload.calls[operation], let handler = handler.withLock({ $0 }) else {
+        guard let call = workload.call(operation, turn: turns.add(1, ordering: .relaxed).oldValue),
+            let handler = handler.withLock({ $0 })
+        else {
             return completion(Outcome(status: "NOT_CONNECTED", isSuccess: false))
         }
         let promise = handler.eventLoop.makePromise(of: ResponseFrame.self)

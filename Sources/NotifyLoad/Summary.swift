@@ -37,7 +37,10 @@ struct Summary: Hashable, Sendable {
         var watchers: Int
         /// Entries that reached a watcher, the warm-up's included.
         var entries: Int
-        /// Times a watcher's next entry was not the one after its last: 0 is the promise.
+        /// State events that reached a watcher.
+        var events: Int
+        /// Kept entries a watcher was skipped past, and entries that came twice
+        /// or out of order (``FeedCheck``): 0 is the promise.
         var gaps: Int
         /// From each counted notification's creation to its arrival.
         var latencyMicroseconds: Latency
@@ -73,10 +76,12 @@ struct Summary: Hashable, Sendable {
     var wallSeconds: Double
     /// Only with `--watchers`.
     var delivery: Delivery?
+    /// Only with `--fan-outs`.
+    var fanOuts: FanOuts.Report?
 
     init(
         configuration: LoadConfiguration, recorder: LatencyRecorder, measuredSeconds: Double, clientCPUSeconds: Double,
-        wallSeconds: Double, watched: FeedWatchers.Report? = nil
+        wallSeconds: Double, watched: FeedWatchers.Report? = nil, fanOuts: FanOuts.Report? = nil
     ) {
         target = configuration.target.rawValue
         client = configuration.target == .rpc ? configuration.rpcClient.rawValue : "http/1.1"
@@ -112,10 +117,11 @@ struct Summary: Hashable, Sendable {
         self.wallSeconds = wallSeconds
         delivery = watched.map { watched in
             Delivery(
-                watchers: watched.watchers, entries: watched.entries, gaps: watched.gaps,
+                watchers: watched.watchers, entries: watched.entries, events: watched.events, gaps: watched.gaps,
                 latencyMicroseconds: Latency(watched.delivery), failure: watched.failure
             )
         }
+        self.fanOuts = fanOuts
     }
 
     /// Whether the run failed its `--max-error-rate`; a run that counted no
@@ -141,6 +147,7 @@ struct Summary: Hashable, Sendable {
             writer.key("delivery")
             writer.beginObject()
             writer.member("entries", Int64(delivery.entries))
+            writer.member("events", Int64(delivery.events))
             writer.member("failure", omittingNil: delivery.failure)
             writer.member("gaps", Int64(delivery.gaps))
             writer.key("latency_microseconds")
@@ -151,6 +158,26 @@ struct Summary: Hashable, Sendable {
         writer.key("error_rate")
         Summary.writeNumber(errorRate, to: &writer)
         writer.member("errors", Int64(errors))
+        if let fanOuts {
+            writer.key("fan_outs")
+            writer.beginObject()
+            writer.member("failure", omittingNil: fanOuts.failure)
+            writer.key("timings")
+            writer.beginArray()
+            for timing in fanOuts.timings {
+                writer.beginObject()
+                writer.key("answered_milliseconds")
+                Summary.writeNumber(timing.answeredMilliseconds, to: &writer)
+                if let last = timing.lastFeedMilliseconds {
+                    writer.key("last_feed_milliseconds")
+                    Summary.writeNumber(last, to: &writer)
+                }
+                writer.member("recipients", Int64(clamping: timing.recipients))
+                writer.endObject()
+            }
+            writer.endArray()
+            writer.endObject()
+        }
         writer.member("in_flight", Int64(inFlight))
         writer.key("latency_microseconds")
         latencyMicroseconds.write(to: &writer)
@@ -234,10 +261,19 @@ struct Summary: Hashable, Sendable {
         }
         if let delivery {
             lines.append(
-                "  delivery   \(delivery.watchers) watchers, \(delivery.entries) entries, \(delivery.gaps) gaps; "
+                "  delivery   \(delivery.watchers) watchers, \(delivery.entries) entries, \(delivery.events) events, "
+                    + "\(delivery.gaps) gaps; "
                     + Summary.latencyColumns(delivery.latencyMicroseconds)
                     + (delivery.failure.map { "; a watcher failed: \($0)" } ?? "")
             )
+        }
+        if let fanOuts {
+            let each = fanOuts.timings.map { timing in
+                "\(timing.recipients) answered in \(String(format: "%.1f", timing.answeredMilliseconds)) ms, in every feed "
+                    + (timing.lastFeedMilliseconds.map { String(format: "%.1f ms", $0) } ?? "not seen")
+            }
+            lines.append(
+                "  fan-outs   " + each.joined(separator: "; ") + (fanOuts.failure.map { "; failed: \($0)" } ?? ""))
         }
         let byCount = statuses.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
         lines.append("  statuses   " + byCount.map { "\($0.key) \($0.value)" }.joined(separator: ", "))

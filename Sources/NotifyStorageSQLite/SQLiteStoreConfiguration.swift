@@ -18,7 +18,10 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
     /// transaction. A larger audience is committed as a durable fan-out job that a
     /// background task materializes, so the call stays fast and its memory bounded.
     public var inlineFanOutLimit: Int
-    /// Feed rows the background fan-out writes per transaction.
+    /// Feed rows the background fan-out writes per transaction: the longest
+    /// an append waits behind it is one such transaction (the writer's queue
+    /// is first come, first served, so appends take their turn between two).
+    /// 500 was measured against 5,000 and not kept: docs/PERFORMANCE.md, issue 27's section.
     public var fanOutBatchSize: Int
     /// How long an idempotency key replays its first answer.
     public var idempotencyRetention: Duration

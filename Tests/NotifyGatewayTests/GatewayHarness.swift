@@ -146,10 +146,11 @@ func withHarness<T: Sendable>(
     upstream: UpstreamKind = .remote,
     server configureServer: (inout ServerConfiguration) throws -> Void = { _ in },
     gateway configureGateway: (inout GatewayConfiguration) -> Void = { _ in },
+    store storeConfiguration: SQLiteStoreConfiguration = SQLiteStoreConfiguration(),
     memoryBacked: Bool = false,
     _ body: (Harness) async throws -> T
 ) async throws -> T {
-    try await withTestServer(configure: configureServer, memoryBacked: memoryBacked) { server in
+    try await withTestServer(configure: configureServer, storeConfiguration: storeConfiguration, memoryBacked: memoryBacked) { server in
         var configuration = gatewayConfiguration(upstreamPort: server.port, caFile: server.caFile)
         if upstream == .local { configuration.upstream = .local(server.endpoint) }
         configureGateway(&configuration)

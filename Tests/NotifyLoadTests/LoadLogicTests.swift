@@ -216,11 +216,11 @@ struct SummaryTests {
         summary.warmupSeconds = 1e-7
         var latency = summary.latencyMicroseconds
         latency.mean = 2_500_617.5
-        summary.delivery = Summary.Delivery(watchers: 2, entries: 9, gaps: 0, latencyMicroseconds: latency, failure: "a/b \"é\"\n")
-        #expect(summary.json() == #"{"client":"notify-client","client_cpu_seconds":0.3333333333333333,"connections":2,"delivery":{"entries":9,"failure":"a/b \"é\"\n","gaps":0,"latency_microseconds":{"max":5001215,"mean":2500617.5,"p50":1234,"p90":5000000,"p99":5000000,"p999":5000000},"watchers":2},"error_rate":0.5,"errors":1,"in_flight":3,"latency_microseconds":{"max":5001215,"mean":2500201,"p50":1234,"p90":5000000,"p99":5000000,"p999":5000000},"measured_seconds":10,"model":"open","operations":{"notify-user":{"errors":0,"latency_microseconds":{"max":1234,"mean":1234,"p50":1234,"p90":1234,"p99":1234,"p999":1234},"requests":1},"send":{"errors":1,"latency_microseconds":{"max":5001215,"mean":4999168,"p50":5000000,"p90":5000000,"p99":5000000,"p999":5000000},"requests":1}},"payload_bytes":64,"requests":2,"statuses":{"HTTP 503":1,"OK":1},"target":"rpc","target_rate":1e+21,"throughput_per_second":0.2,"wall_seconds":12.25,"warmup_seconds":1e-07}"#)
+        summary.delivery = Summary.Delivery(watchers: 2, entries: 9, events: 0, gaps: 0, latencyMicroseconds: latency, failure: "a/b \"é\"\n")
+        #expect(summary.json() == #"{"client":"notify-client","client_cpu_seconds":0.3333333333333333,"connections":2,"delivery":{"entries":9,"events":0,"failure":"a/b \"é\"\n","gaps":0,"latency_microseconds":{"max":5001215,"mean":2500617.5,"p50":1234,"p90":5000000,"p99":5000000,"p999":5000000},"watchers":2},"error_rate":0.5,"errors":1,"in_flight":3,"latency_microseconds":{"max":5001215,"mean":2500201,"p50":1234,"p90":5000000,"p99":5000000,"p999":5000000},"measured_seconds":10,"model":"open","operations":{"notify-user":{"errors":0,"latency_microseconds":{"max":1234,"mean":1234,"p50":1234,"p90":1234,"p99":1234,"p999":1234},"requests":1},"send":{"errors":1,"latency_microseconds":{"max":5001215,"mean":4999168,"p50":5000000,"p90":5000000,"p99":5000000,"p999":5000000},"requests":1}},"payload_bytes":64,"requests":2,"statuses":{"HTTP 503":1,"OK":1},"target":"rpc","target_rate":1e+21,"throughput_per_second":0.2,"wall_seconds":12.25,"warmup_seconds":1e-07}"#)
         summary.delivery?.failure = nil
         summary.targetRate = nil
-        #expect(summary.json() == #"{"client":"notify-client","client_cpu_seconds":0.3333333333333333,"connections":2,"delivery":{"entries":9,"gaps":0,"latency_microseconds":{"max":5001215,"mean":2500617.5,"p50":1234,"p90":5000000,"p99":5000000,"p999":5000000},"watchers":2},"error_rate":0.5,"errors":1,"in_flight":3,"latency_microseconds":{"max":5001215,"mean":2500201,"p50":1234,"p90":5000000,"p99":5000000,"p999":5000000},"measured_seconds":10,"model":"open","operations":{"notify-user":{"errors":0,"latency_microseconds":{"max":1234,"mean":1234,"p50":1234,"p90":1234,"p99":1234,"p999":1234},"requests":1},"send":{"errors":1,"latency_microseconds":{"max":5001215,"mean":4999168,"p50":5000000,"p90":5000000,"p99":5000000,"p999":5000000},"requests":1}},"payload_bytes":64,"requests":2,"statuses":{"HTTP 503":1,"OK":1},"target":"rpc","throughput_per_second":0.2,"wall_seconds":12.25,"warmup_seconds":1e-07}"#)
+        #expect(summary.json() == #"{"client":"notify-client","client_cpu_seconds":0.3333333333333333,"connections":2,"delivery":{"entries":9,"events":0,"gaps":0,"latency_microseconds":{"max":5001215,"mean":2500617.5,"p50":1234,"p90":5000000,"p99":5000000,"p999":5000000},"watchers":2},"error_rate":0.5,"errors":1,"in_flight":3,"latency_microseconds":{"max":5001215,"mean":2500201,"p50":1234,"p90":5000000,"p99":5000000,"p999":5000000},"measured_seconds":10,"model":"open","operations":{"notify-user":{"errors":0,"latency_microseconds":{"max":1234,"mean":1234,"p50":1234,"p90":1234,"p99":1234,"p999":1234},"requests":1},"send":{"errors":1,"latency_microseconds":{"max":5001215,"mean":4999168,"p50":5000000,"p90":5000000,"p99":5000000,"p999":5000000},"requests":1}},"payload_bytes":64,"requests":2,"statuses":{"HTTP 503":1,"OK":1},"target":"rpc","throughput_per_second":0.2,"wall_seconds":12.25,"warmup_seconds":1e-07}"#)
     }
 }
 
@@ -276,6 +276,12 @@ struct OptionsTests {
         (["--target", "http", "--mix", "notify-user", "--token", "t", "--user", "1", "--watchers", "2"], "--target rpc"),
         (["--ca", "c", "--mix", "health", "--watchers", "2"], "--watchers needs --user"),
         (["--ca", "c", "--mix", "health", "--watchers=-1"], "--watchers must be"),
+        (["--target", "http", "--mix", "unseen-count", "--token", "t", "--user", "1"], "over RPC only"),
+        (["--ca", "c", "--mix", "mark-read", "--token", "t"], "--user"),
+        (["--ca", "c", "--mix", "health", "--users", "0"], "--users must be"),
+        (["--target", "http", "--mix", "notify-user", "--token", "t", "--user", "1", "--users", "5"], "--target rpc"),
+        (["--ca", "c", "--mix", "health", "--token", "t", "--fan-outs", "5"], "--fan-out-user"),
+        (["--ca", "c", "--mix", "health", "--fan-out-user", "5"], "go with --fan-outs"),
     ])
     func refuses(arguments: [String], fragment: String) throws {
         let command = try NotifyLoad.parse(arguments)
@@ -322,5 +328,39 @@ struct HTTPStatusDecoderTests {
         #expect(throws: HTTPStatusDecoder.UnreadableResponse.self) {
             try HTTPStatusDecoder.head(in: ByteBuffer(string: "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n"))
         }
+    }
+}
+
+@Suite("FeedCheck: a gap is a kept entry skipped, not a jump in the sequence")
+struct FeedCheckTests {
+    @Test("notifications and events share the sequence: a page merged by sequence has no gap")
+    func eventsBetweenNotifications() {
+        var check = FeedCheck()
+        check.receive([1, 2, 4], events: [3, 5])
+        check.receive([7], events: [6])
+        #expect(check.sequences == [1, 2, 3, 4, 5, 6, 7])
+        #expect(check.gaps(kept: [1, 2, 3, 4, 5, 6, 7]) == 0)
+    }
+
+    @Test("jumps over entries expired, deleted or of another view are no gap: they are not listed afterwards")
+    func jumpsOverRemovedEntries() {
+        var check = FeedCheck()
+        check.receive([1, 5], events: [])
+        check.receive([9], events: [8])
+        // 2-4 expired, 6-7 deleted: the feed lists neither.
+        #expect(check.gaps(kept: [1, 5, 8, 9, 10]) == 0)
+    }
+
+    @Test("a kept entry not received is a gap, and so is one that came again or out of order")
+    func realGaps() {
+        var check = FeedCheck()
+        check.receive([1, 2], events: [])
+        check.receive([4], events: [])
+        #expect(check.gaps(kept: [1, 2, 3, 4]) == 1)
+        check.receive([4], events: [])
+        check.receive([3], events: [])
+        #expect(check.gaps(kept: [1, 2, 3, 4]) == 3)
+        // An entry received and removed since is no gap either.
+        #expect(check.gaps(kept: [1, 4]) == 2)
     }
 }

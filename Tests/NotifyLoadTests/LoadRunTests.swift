@@ -2,7 +2,10 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NotifyClient
 import NotifyDomain
+import NotifyMessages
+import NotifyServer
 import NotifyStorageSQLite
 import NotifyTesting
 import Synchronization
@@ -90,6 +93,61 @@ struct LoadRunTests {
             #expect(delivery.entries == 2 * stored)
             #expect(delivery.latencyMicroseconds.p50 > 0)
             #expect(delivery.latencyMicroseconds.max >= delivery.latencyMicroseconds.p50)
+        }
+    }
+
+    @Test("watchers count no gap where read events share the sequence with notifications; mark-read and unseen-count are counted")
+    func watchersWithEvents() async throws {
+        try await withTestServer { server in
+            let token = try await server.adminToken()
+            var configuration = try rpcConfiguration(
+                server, token: token, unsID: nil, mix: "notify-user=2,mark-read=1,unseen-count=1",
+                model: .closed(inFlightPerConnection: 2), count: 400
+            )
+            configuration.watchers = 2
+            let summary = try await LoadRunner(configuration: configuration).run()
+            #expect(summary.statuses == ["OK": 400])
+            // The lanes share the count, so each kind's share is about its weight's.
+            #expect((summary.operations["mark-read"]?.requests ?? 0) > 50)
+            #expect((summary.operations["unseen-count"]?.requests ?? 0) > 50)
+            let delivery = try #require(summary.delivery)
+            #expect(delivery.failure == nil)
+            // Read events took sequence numbers between the notifications.
+            #expect(delivery.events > 0)
+            #expect(delivery.gaps == 0)
+            let page = try await server.client().listFeed(
+                ListFeedRequest(user: 1_000_000, limit: 1000), metadata: .bearer(token))
+            #expect(delivery.entries + delivery.events >= 2 * (page.notifications.count + page.events.count))
+        }
+    }
+
+    @Test("--users spreads the feed calls and the watchers over that many users; --fan-outs times each fan-out's last feed")
+    func usersAndFanOuts() async throws {
+        try await withTestServer(configure: { $0.communityMode = .follow }) { server in
+            let token = try await server.adminToken()
+            let users = (Int64(1_000_000)...1_000_004).map { User(id: $0) }
+            try await server.store.putUsers(users + [User(id: 7)])
+            try await server.store.putConnections(users.map { Connection(user: $0.id, to: 7, kind: .follow) })
+            var configuration = try rpcConfiguration(
+                server, token: token, unsID: nil, mix: "notify-user", model: .closed(inFlightPerConnection: 2), count: 200
+            )
+            configuration.users = 5
+            configuration.watchers = 5
+            configuration.fanOut = .init(issuer: 7, count: 2, spacing: 0.05, lastRecipient: 1_000_004)
+            let summary = try await LoadRunner(configuration: configuration).run()
+            #expect(summary.statuses == ["OK": 200])
+            let delivery = try #require(summary.delivery)
+            #expect(delivery.failure == nil)
+            #expect(delivery.gaps == 0)
+            for user in users {
+                let feed = try await server.store.feed(user: user.id, after: 0, limit: 1_000)
+                // 40 counted calls each, the warm-up's, and the two fan-outs.
+                #expect(feed.count >= 42, "user \(user.id)")
+            }
+            let fanOuts = try #require(summary.fanOuts)
+            #expect(fanOuts.failure == nil)
+            #expect(fanOuts.timings.map(\.recipients) == [5, 5])
+            #expect(fanOuts.timings.allSatisfy { $0.lastFeedMilliseconds != nil })
         }
     }
 

@@ -1,0 +1,155 @@
+import Foundation
+import Logging
+import NotifyDomain
+import NotifyStorage
+import NotifyStorageSQLite
+
+/// The sweeper against a real SQLite store (issue 27): entries removed per
+/// second, and the latency of appends made at a fixed rate while it runs
+/// against the same appends without it.
+///
+/// The store's own sweeper is off (`sweepInterval` zero) so that the sweep
+/// runs exactly when measured; it is the same ``SQLiteNotificationStore/sweep(now:)``,
+/// in transactions of `batch` rows, yielding to appends between them.
+/// `entries` SendNotification entries expiring together are written over 100
+/// users, then, once they expired, `rounds` rounds each of two runs of open-
+/// loop appends at `rate` per second for `seconds`: one while the sweep removes
+/// them (the round then writes the next expiring set), one without. Each
+/// append's latency runs from its due time, so a stall is not hidden.
+enum SweepBench {
+    static let name = "sweep"
+
+    struct Options {
+        var entries = 100_000
+        var rate = 2_000
+        var seconds = 3.0
+        var batch = 1_000
+        var rounds = 2
+    }
+
+    static func run(_ options: Options) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("notify-bench-sweep-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+        let configuration = SQLiteStoreConfiguration(
+            maxFeedEntries: nil, retention: nil, sweepInterval: .zero, sweepBatchSize: options.batch
+        )
+        try await SQLiteNotificationStore(path: directory + "/sweep.sqlite", configuration: configuration, logger: logger)
+            .withRunning { store in
+                let users = (1...Int64(100)).map { User(id: $0) }
+                try await store.putUsers(users + [User(id: 1_000)])
+                print(
+                    "sweep: \(options.entries) expiring entries over 100 users per round; appends to user 1000 at "
+                        + "\(options.rate)/s for \(options.seconds) s; --sweep-batch \(options.batch)")
+                var withSweep: [Latencies] = []
+                var without: [Latencies] = []
+                for round in 1...options.rounds {
+                    let expiry = try await fill(store, entries: options.entries, users: 100)
+                    // Until every one of them has expired.
+                    let wait = Double(expiry.microseconds(since: .now())) / 1e6 + 0.05
+                    if wait > 0 { try await Task.sleep(for: .seconds(wait)) }
+
+                    let clock = ContinuousClock()
+                    let sweepStart = clock.now
+                    async let sweeping: (SweepOutcome, Duration) = {
+                        let outcome = try await store.sweep(now: .now())
+                        return (outcome, sweepStart.duration(to: clock.now))
+                    }()
+                    let during = try await appends(store, rate: options.rate, seconds: options.seconds)
+                    let (outcome, took) = try await sweeping
+                    let sweptSeconds = Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18
+                    let after = try await appends(store, rate: options.rate, seconds: options.seconds)
+                    withSweep.append(during)
+                    without.append(after)
+                    print(String(
+                        format: "sweep round %d: removed %d entries and %d notifications in %.2f s (%.0f entries/s, %d transactions); "
+                            + "appends with it p50 %.2f p99 %.2f p99.9 %.2f ms, without p50 %.2f p99 %.2f p99.9 %.2f ms",
+                        round, outcome.expiredEntries, outcome.notifications, sweptSeconds,
+                        Double(outcome.expiredEntries) / max(sweptSeconds, 1e-9), outcome.transactions,
+                        during.percentile(50), during.percentile(99), during.percentile(99.9),
+                        after.percentile(50), after.percentile(99), after.percentile(99.9)))
+                }
+                func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+                let withP99 = median(withSweep.map { $0.percentile(99) })
+                let withoutP99 = median(without.map { $0.percentile(99) })
+                print(String(
+                    format: "sweep: appends' p99 with / without the sweep, median of %d rounds: %.2f / %.2f ms = %.2fx",
+                    options.rounds, withP99, withoutP99, withP99 / withoutP99))
+            }
+    }
+
+    /// Writes `entries` SendNotification entries expiring together, spread
+    /// over `users` feeds, 200 appends in flight; returns their expiry.
+    private static func fill(_ store: SQLiteNotificationStore, entries: Int, users: Int64) async throws -> Timestamp {
+        let start = Timestamp.now()
+        // Long enough for the fill itself at 4,000 appends a second (a loaded
+        // machine's rate); the round then waits for the rest.
+        let expiry = start.adding(seconds: Int64(max(2, entries / 4_000))).truncatedToMilliseconds
+        let content = NotificationContent.graph(
+            GraphNotification(
+                targetHostName: "bench.example.com", appNotificationID: nil, groupName: "bench", expiration: expiry,
+                payload: Payload(rawContent: nil, visualContent: VisualContent(title: "t", body: nil)),
+                platforms: [.windows], priority: .high, displayTimeToLive: 60, fallbackPolicyJSON: nil))
+        let inFlight = 200
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for lane in 0..<inFlight {
+                group.addTask {
+                    for index in stride(from: lane, to: entries, by: inFlight) {
+                        _ = try await store.append(NewNotification(
+                            id: UUID().uuidString, createdAt: Timestamp.now().truncatedToMilliseconds, content: content,
+                            recipients: .users([Int64(index) % users + 1]), idempotencyKey: nil))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        if Timestamp.now() >= expiry { print("sweep: the fill took longer than the entries lived; some sweeps may overlap it") }
+        return expiry
+    }
+
+    /// Appends, one a `1 / rate` seconds, for `seconds`; each latency from its due time.
+    private static func appends(_ store: SQLiteNotificationStore, rate: Int, seconds: Double) async throws -> Latencies {
+        let content = NotificationContent.custom(
+            CustomNotification(type: "bench", embed: nil, title: "t", description: nil, issuer: 1_000))
+        let clock = ContinuousClock()
+        let start = clock.now
+        let total = Int(Double(rate) * seconds)
+        return try await withThrowingTaskGroup(of: Double.self) { group in
+            var sent = 0
+            while sent < total {
+                // Every call due by now, then sleep until the next one is due (at least 0.5 ms).
+                let elapsed = start.duration(to: clock.now)
+                let dueCount = min(total, Int(Double(elapsed.components.seconds) * Double(rate)
+                    + Double(elapsed.components.attoseconds) / 1e18 * Double(rate)) + 1)
+                while sent < dueCount {
+                    let due = start + .seconds(Double(sent) / Double(rate))
+                    group.addTask {
+                        _ = try await store.append(NewNotification(
+                            id: UUID().uuidString, createdAt: Timestamp.now().truncatedToMilliseconds, content: content,
+                            recipients: .users([1_000]), idempotencyKey: nil))
+                        let latency = due.duration(to: clock.now)
+                        return Double(latency.components.seconds) * 1000 + Double(latency.components.attoseconds) / 1e15
+                    }
+                    sent += 1
+                }
+                try await Task.sleep(for: .microseconds(500))
+            }
+            var latencies = Latencies()
+            for try await milliseconds in group { latencies.values.append(milliseconds) }
+            return latencies
+        }
+    }
+
+    /// Milliseconds, one per append.
+    struct Latencies {
+        var values: [Double] = []
+
+        func percentile(_ p: Double) -> Double {
+            guard !values.isEmpty else { return 0 }
+            let sorted = values.sorted()
+            let rank = Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1
+            return sorted[min(max(rank, 0), sorted.count - 1)]
+        }
+    }
+}
