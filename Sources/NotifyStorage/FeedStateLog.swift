@@ -71,6 +71,22 @@ public enum FeedChangeOutcome: Hashable, Sendable {
 ///   transactions as the appends, reads and removals that move them: a
 ///   count never scans the feed, and agrees with a page read at the same
 ///   moment (an expired entry leaves the count when the sweeper removes it).
+/// - **Filtered.** A page read with a ``FeedFilter`` returns the events that
+///   name at least one entry the filter admits (by the entries as they were
+///   when the event was written, so a removal reaches the readers that could
+///   see what it removed), whole, and every read up to a sequence; it passes
+///   over the others as it passes over entries, bounded per page, its cursor
+///   moving past them, so a resume neither skips nor repeats an event.
+/// - **Removals are entries.** The sweeper's removal of expired entries
+///   appends, in the same transaction, one `removed` event (reason
+///   `expired`) per feed naming them, numbered from the feed's head. Events
+///   are removed only by retention, by age like entries without an
+///   expiration, and raise ``FeedPage/sweptThrough`` as those do.
+/// - **One budget.** A page's entries and events count together against
+///   its `limit` and its `maxBytes` (``FeedPage/size(ofEventIDs:)``).
+/// - **Bounded state changes.** MarkRead up to a sequence reads only the
+///   feed's unread entries up to it, DeleteGroup only the group's entries:
+///   neither reads the whole feed.
 public protocol FeedStateLog: Sendable {
     /// Applies `change` in one transaction with its event, then calls
     /// `completion` exactly once (on a thread of the store's: it must return
@@ -105,34 +121,47 @@ extension FeedPage {
     }
 
     /// This page of notifications merged with the events read after the same
-    /// cursor, cut so that the page holds at most `limit` items and skips none.
+    /// cursor, cut so that the page holds at most `limit` items and
+    /// `maxBytes` of both kinds together, and skips none.
     ///
-    /// Both lists are read separately (each sorted, the events at most
-    /// `limit + 1`, of which `limit` are passed here); the merged page ends
-    /// where the first of them stops being known: this page's end when it is
-    /// not caught up, the last event passed when more may follow. Items past
-    /// that wait for the next page.
+    /// Both lists are read separately, each sorted and each within `limit`
+    /// and `maxBytes` on its own; the merged page ends where the first of
+    /// them stops being known (this page's end when it is not caught up,
+    /// `eventsThrough` when more events may follow) or where the merged
+    /// items reach `limit` or the budget. Items past that wait for the next
+    /// page. Events the read passed over (a device endpoint's or a view's
+    /// filter) are simply absent: the merged cursor moves past them as it
+    /// moves past passed-over notifications, never past an item not returned
+    /// that it may still have to return.
     /// - Parameters:
-    ///   - events: events with sequences after the page's cursor, oldest first.
-    ///   - eventsComplete: no event follows the last of `events`.
+    ///   - events: the events after the page's cursor that the page's filter
+    ///     admits, oldest first.
+    ///   - eventsThrough: the highest event sequence the read went through,
+    ///     returned or passed over (at most the cursor when it found none).
+    ///   - eventsComplete: no event follows `eventsThrough`.
+    ///   - entrySizes: what each of ``entries`` counts against the budget
+    ///     (``size(ofContent:id:)``), in order.
     ///   - after: the page's cursor.
     public func merging(
-        events: [NotifyDomain.FeedEvent], eventsComplete: Bool, after: UInt64, limit: Int, maxBytes: Int
+        events: [NotifyDomain.FeedEvent], eventsThrough: UInt64, eventsComplete: Bool, entrySizes: [Int],
+        after: UInt64, limit: Int, maxBytes: Int
     ) -> FeedPage {
-        guard !events.isEmpty || !eventsComplete else {
+        guard !events.isEmpty || !eventsComplete || eventsThrough > max(nextAfter, after) else {
             var page = self
             page.nextAfter = max(nextAfter, after)
             return page
         }
-        // Everything up to `known` is known on both sides.
-        var known = UInt64.max
-        if !caughtUp { known = max(nextAfter, after) }
-        if !eventsComplete, let last = events.last { known = min(known, last.sequence) }
-        var merged = FeedPage(
-            entries: [], caughtUp: caughtUp && eventsComplete, nextAfter: after, sweptThrough: sweptThrough)
-        // The notifications already keep to the budget: the events keep to
-        // it apart, so a page holds at most twice `maxBytes`.
-        var eventBytes = 0
+        // Everything up to `known` is known on both sides; everything up to
+        // `scanned` was read on one side or the other.
+        let notificationsKnown = caughtUp ? UInt64.max : max(nextAfter, after)
+        let eventsKnown = eventsComplete ? UInt64.max : max(eventsThrough, after)
+        let known = min(notificationsKnown, eventsKnown)
+        let scanned = max(after, nextAfter, eventsThrough)
+        var merged = FeedPage(entries: [], caughtUp: false, nextAfter: after, sweptThrough: sweptThrough)
+        merged.entries.reserveCapacity(entries.count)
+        merged.events.reserveCapacity(events.count)
+        // One budget for both kinds.
+        var bytes = 0
         var entryIndex = entries.startIndex
         var eventIndex = events.startIndex
         while true {
@@ -140,16 +169,19 @@ extension FeedPage {
             let nextEvent = eventIndex < events.endIndex ? events[eventIndex].sequence : .max
             let next = min(nextEntry, nextEvent)
             guard next != .max, next <= known else { break }
-            let count = merged.entries.count + merged.events.count
-            var size = 0
-            if nextEvent < nextEntry { size = FeedPage.size(ofEventIDs: events[eventIndex].ids) }
-            if count >= limit || (count > 0 && eventBytes + size > maxBytes) {
-                merged.caughtUp = false
-                return merged
+            let isEntry = nextEntry < nextEvent
+            let size: Int
+            if isEntry {
+                let offset = entryIndex - entries.startIndex
+                size = offset < entrySizes.count ? entrySizes[offset] : 0
+            } else {
+                size = FeedPage.size(ofEventIDs: events[eventIndex].ids)
             }
-            eventBytes += size
+            let count = merged.entries.count + merged.events.count
+            if count >= limit || (count > 0 && bytes + size > maxBytes) { return merged }
+            bytes += size
             merged.nextAfter = next
-            if nextEntry < nextEvent {
+            if isEntry {
                 merged.entries.append(entries[entryIndex])
                 entryIndex += 1
             } else {
@@ -157,11 +189,9 @@ extension FeedPage {
                 eventIndex += 1
             }
         }
-        if known != .max {
-            merged.caughtUp = false
-            // Entries passed over up to `known` (never returned) stay passed.
-            merged.nextAfter = max(merged.nextAfter, min(known, max(nextAfter, after)))
-        }
+        merged.caughtUp = known == .max
+        // Items passed over up to there (never returned) stay passed.
+        merged.nextAfter = max(merged.nextAfter, min(known, scanned))
         if merged.entries.isEmpty && merged.events.isEmpty { merged.end = end }
         return merged
     }

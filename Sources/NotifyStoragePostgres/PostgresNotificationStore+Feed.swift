@@ -55,7 +55,12 @@ extension PostgresNotificationStore {
                 let (events, eventsComplete) = try await Self.events(connection, logger, user: user, after: cursor, limit: limit)
                 return try await Self.notificationPage(
                     connection, logger, query, user: user, cursor: cursor, limit: limit, maxBytes: maxBytes
-                ).merging(events: events, eventsComplete: eventsComplete, after: after, limit: limit, maxBytes: maxBytes)
+                // No entry sizes: here entries and events still keep to the
+                // budget apart (a page up to twice it), and events are not
+                // filtered by `filter` (an open item of this store).
+                ).merging(
+                    events: events, eventsThrough: events.last?.sequence ?? after, eventsComplete: eventsComplete,
+                    entrySizes: [], after: after, limit: limit, maxBytes: maxBytes)
             }
         }
     }

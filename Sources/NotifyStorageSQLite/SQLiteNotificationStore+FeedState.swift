@@ -19,16 +19,20 @@ extension SQLiteNotificationStore {
         }
     }
 
+    /// The unseen counts: one row of `users` and one of `feed_heads`, each
+    /// by its primary key, whatever the feed's size.
+    static let unseenCountSQL = """
+        SELECT COALESCE(h.unseen_notify, 0), COALESCE(h.unseen_graph, 0)
+        FROM users u LEFT JOIN feed_heads h ON h.user = u.id WHERE u.id = ?
+        """
+
     /// One row of `feed_heads`: the counter the writer keeps.
     public func unseenCount(user: Int64, view: FeedView) async throws(StorageError) -> UInt64? {
         try await engine.read("counting unseen entries") { db -> UInt64? in
             guard
                 let row = try Row.fetchOne(
                     db,
-                    sql: """
-                        SELECT COALESCE(h.unseen_notify, 0), COALESCE(h.unseen_graph, 0)
-                        FROM users u LEFT JOIN feed_heads h ON h.user = u.id WHERE u.id = ?
-                        """,
+                    sql: Self.unseenCountSQL,
                     arguments: [user])
             else { return nil }
             return UInt64(max(0, StoreEngine.count(view, notify: row[0], graph: row[1])))
@@ -64,18 +68,57 @@ extension SQLiteNotificationStore {
         return state
     }
 
-    /// The events of `user`'s feed after `after`, oldest first, at most
-    /// `limit`, and whether none follows them.
-    static func events(_ db: Database, user: Int64, after: Int64, limit: Int) throws -> ([FeedEvent], Bool) {
-        let statement = try db.cachedStatement(
-            sql: """
-                SELECT user, seq, created_at, kind, ids, read_up_to, view, action_state, removed_reason
-                FROM feed_events WHERE user = ? AND seq > ? ORDER BY seq LIMIT ?
-                """)
-        let rows = try EventRow.fetchAll(statement, arguments: [user, after, limit < Int.max ? limit + 1 : limit])
+    /// A page's events, from `feed_events`' primary key: an event `filter`
+    /// does not admit (``EventAudience/keys(for:)``) comes with NULL ids.
+    static let eventsSQL = """
+        SELECT user, seq, created_at, kind,
+            CASE WHEN :key IS NULL OR audience IS NULL OR instr(audience, :key) > 0
+                OR (:other IS NOT NULL AND instr(audience, :other) > 0)
+            THEN ids END AS ids,
+            read_up_to, view, action_state, removed_reason
+        FROM feed_events WHERE user = :user AND seq > :after ORDER BY seq LIMIT :scan
+        """
+
+    /// The events of `user`'s feed after `after` that `filter` admits
+    /// (``EventAudience``), oldest first: at most `limit` of them and, past
+    /// the first, `maxBytes` (``FeedPage/size(ofEventIDs:)``), passing over
+    /// at most ``FeedPage/maxPassedOver`` others, whose ids never leave SQLite.
+    /// - Returns: the events; `through`, the last event sequence read
+    ///   (returned or passed over; `after` when none); `complete`, whether no
+    ///   event follows it.
+    static func events(
+        _ db: Database, user: Int64, after: Int64, limit: Int, maxBytes: Int, filter: FeedFilter
+    ) throws -> (events: [FeedEvent], through: UInt64, complete: Bool) {
+        let statement = try db.cachedStatement(sql: eventsSQL)
+        let keys = EventAudience.keys(for: filter)
+        let scan = limit.addingReportingOverflow(FeedPage.maxPassedOver + 1)
+        let rows = try Row.fetchCursor(
+            statement,
+            arguments: [
+                "key": keys?.0, "other": keys?.1, "user": user, "after": after,
+                "scan": scan.overflow ? Int.max : scan.partialValue,
+            ])
         var events: [FeedEvent] = []
-        events.reserveCapacity(min(rows.count, limit))
-        for row in rows.prefix(limit) { events.append(try row.event()) }
-        return (events, rows.count <= limit)
+        var through = after
+        var passed = 0
+        var bytes = 0
+        while let row = try rows.next() {
+            let sequence: Int64 = row["seq"]
+            // NULL ids: not admitted.
+            guard let _: String = row["ids"] else {
+                guard passed < FeedPage.maxPassedOver else { return (events, UInt64(max(0, through)), false) }
+                passed += 1
+                through = sequence
+                continue
+            }
+            guard events.count < limit else { return (events, UInt64(max(0, through)), false) }
+            let event = try EventRow(row: row).event()
+            let size = FeedPage.size(ofEventIDs: event.ids)
+            if !events.isEmpty && bytes + size > maxBytes { return (events, UInt64(max(0, through)), false) }
+            bytes += size
+            events.append(event)
+            through = sequence
+        }
+        return (events, UInt64(max(0, through)), true)
     }
 }

@@ -256,7 +256,7 @@ public final class SQLiteNotificationStore: NotificationStore {
             guard try UserRow.deleteOne(db, key: id) else { return false }
             try FeedRow.filter(Column("user") == id).deleteAll(db)
             try EventRow.filter(Column("user") == id).deleteAll(db)
-            try db.execute(sql: "UPDATE feed_heads SET unseen_notify = 0, unseen_graph = 0 WHERE user = ?", arguments: [id])
+            try db.execute(sql: "UPDATE feed_heads SET unseen_notify = 0, unseen_graph = 0, last_event = 0 WHERE user = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM fanout_recipients WHERE user = ?", arguments: [id])
             try db.execute(
                 sql: "UPDATE tokens SET revoked = 1 WHERE principal = ? AND revoked = 0",
@@ -468,23 +468,40 @@ public final class SQLiteNotificationStore: NotificationStore {
         let cursor = Int64(clamping: after)
         let now = now.storedMicroseconds
         return try await engine.read("reading a feed") { db in
-            let (events, eventsComplete) = try Self.events(db, user: user, after: cursor, limit: limit)
-            return try Self.notificationPage(
-                db, user: user, cursor: cursor, limit: limit, maxBytes: maxBytes, now: now, filter: filter
-            ).merging(events: events, eventsComplete: eventsComplete, after: after, limit: limit, maxBytes: maxBytes)
+            // The head, in one statement: where retention has cut the feed
+            // (a cursor before it is told; the page itself still starts
+            // right after the cursor, so an entry kept below it is not
+            // skipped), and the last event's sequence: a page after it has
+            // no event to read, and reads none.
+            let head = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT swept_through, last_event FROM feed_heads WHERE user = ?"),
+                arguments: [user])
+            let swept: Int64 = head?[0] ?? 0
+            let lastEvent: Int64 = head?[1] ?? 0
+            let sweptThrough = cursor < swept ? UInt64(swept) : nil
+            guard lastEvent > cursor else {
+                var none: [Int]?
+                return try Self.notificationPage(
+                    db, user: user, cursor: cursor, limit: limit, maxBytes: maxBytes, now: now, filter: filter,
+                    sweptThrough: sweptThrough, sizes: &none)
+            }
+            var sizes: [Int]? = []
+            let notifications = try Self.notificationPage(
+                db, user: user, cursor: cursor, limit: limit, maxBytes: maxBytes, now: now, filter: filter,
+                sweptThrough: sweptThrough, sizes: &sizes)
+            let events = try Self.events(db, user: user, after: cursor, limit: limit, maxBytes: maxBytes, filter: filter)
+            return notifications.merging(
+                events: events.events, eventsThrough: events.through, eventsComplete: events.complete,
+                entrySizes: sizes ?? [], after: after, limit: limit, maxBytes: maxBytes)
         }
     }
 
     /// The notifications of a page (``feedPage(user:after:limit:maxBytes:now:filter:)``), before its events.
+    /// - Parameter sizes: when not nil, each entry's size against the budget, appended in order.
     private static func notificationPage(
-        _ db: Database, user: Int64, cursor: Int64, limit: Int, maxBytes: Int, now: Int64, filter: FeedFilter
+        _ db: Database, user: Int64, cursor: Int64, limit: Int, maxBytes: Int, now: Int64, filter: FeedFilter,
+        sweptThrough: UInt64?, sizes: inout [Int]?
     ) throws -> FeedPage {
-        // Where retention has cut the feed: a cursor before it is told
-        // (the page itself still starts right after the cursor, so an
-        // entry kept below it is not skipped).
-        let swept = try Int64.fetchOne(
-            db.cachedStatement(sql: "SELECT swept_through FROM feed_heads WHERE user = ?"), arguments: [user]) ?? 0
-        let sweptThrough = cursor < swept ? UInt64(swept) : nil
         // One kept row past `limit`: whether it exists says whether the
         // page is caught up. Rows are read one at a time, and a row's
         // content is measured before it is decoded, so a page of large
@@ -542,6 +559,7 @@ public final class SQLiteNotificationStore: NotificationStore {
             let size = FeedPage.size(ofContent: ContentColumns.byteCount(statement, from: 6), id: id.utf8.count)
             if !entries.isEmpty && bytes + size > maxBytes { return page(caughtUp: false) }
             bytes += size
+            sizes?.append(size)
             entries.append(NotifyDomain.Notification(
                 id: id, sequence: UInt64(max(0, sequence)), user: user,
                 createdAt: Timestamp(storedMicroseconds: row[3]),

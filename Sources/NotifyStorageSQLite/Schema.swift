@@ -277,6 +277,31 @@ enum Schema {
                     WHERE expires_at IS NOT NULL;
                 """)
         }
+        // Feed events for device endpoints, and state changes without feed
+        // scans (docs/PROTOCOL.md, "Feed state"):
+        // - feed_events.audience: who may see an event (EventAudience), so a
+        //   read by an endpoint or a view filters events in SQL; events
+        //   already stored get theirs from the notifications they name
+        //   (NULL, every reader, when those are gone);
+        // - feed_heads.last_event: the user's last event's sequence, read
+        //   with swept_through, so a page after it reads no events;
+        // - feed_events_created_at: retention finds old events;
+        // - feed_unread: MarkRead up to a sequence touches unread rows only;
+        // - notifications_group: DeleteGroup finds a group's notifications
+        //   (SendNotification's rows only: a Notify append writes nothing to it).
+        migrator.registerMigration("v8-feed-events") { db in
+            try db.execute(sql: """
+                ALTER TABLE feed_events ADD COLUMN audience TEXT;
+                ALTER TABLE feed_heads ADD COLUMN last_event INTEGER NOT NULL DEFAULT 0;
+                UPDATE feed_heads SET last_event =
+                    COALESCE((SELECT MAX(e.seq) FROM feed_events e WHERE e.user = feed_heads.user), 0);
+                CREATE INDEX feed_events_created_at ON feed_events (created_at);
+                CREATE INDEX feed_unread ON feed (user, seq) WHERE read = 0;
+                CREATE INDEX notifications_group ON notifications (group_name)
+                    WHERE kind = 'graph';
+                """)
+            try EventAudience.backfill(db)
+        }
         return migrator
     }
 

@@ -10,7 +10,18 @@ private struct Target {
     var graph: Bool
     var read: Bool
     var actionState: String?
+    /// A SendNotification entry's application and platforms (space-separated),
+    /// for its event's ``EventAudience``.
+    var app: String?
+    var platforms: String?
 }
+
+/// The SQL that names a SendNotification's application and its platforms
+/// (space-separated) from `notifications n`: what an event's audience is
+/// made of, from its typed columns (`platforms` holds them comma-separated).
+let targetColumnsSQL = """
+    n.target_host_name, replace(n.platforms, ',', ' ')
+    """
 
 extension StoreEngine {
     /// Applies one change inside the writer's transaction: checks every entry
@@ -42,18 +53,16 @@ extension StoreEngine {
             case .failure(let refusal): return refusal.outcome
             }
         case .deleteGroup(let group):
-            var sql = """
-                SELECT f.seq, n.id, f.read FROM feed f JOIN notifications n ON n.serial = f.notification
-                WHERE f.user = ? AND n.kind = 'graph' AND n.group_name = ?
-                """
-            var arguments: StatementArguments = [user, group]
+            var sql = deleteGroupSQL
+            var arguments: StatementArguments = [group, user]
             if case .application(let app) = change.scope {
                 sql += " AND n.target_host_name = ?"
                 arguments += [app]
             }
             sql += " ORDER BY f.seq"
             for row in try Row.fetchAll(db, sql: sql, arguments: arguments) {
-                targets.append(Target(seq: row[0], id: row[1], graph: true, read: row[2], actionState: nil))
+                targets.append(Target(
+                    seq: row[0], id: row[1], graph: true, read: row[2], actionState: nil, app: row[3], platforms: row[4]))
             }
         case .markReadUpTo:
             break
@@ -62,6 +71,9 @@ extension StoreEngine {
         var readNotify: Int64 = 0
         var readGraph: Int64 = 0
         var eventIDs: [String] = []
+        // Who may see the event: the entries it names (a read up to a
+        // sequence: everyone, nil).
+        var audience: EventAudience? = EventAudience()
         let event: EventRow.Change
         switch change.kind {
         case .markRead:
@@ -69,6 +81,7 @@ extension StoreEngine {
                 try db.execute(sql: "UPDATE feed SET read = 1 WHERE user = ? AND seq = ?", arguments: [user, target.seq])
                 if target.graph { readGraph += 1 } else { readNotify += 1 }
                 eventIDs.append(target.id)
+                audience?.add(target)
             }
             event = .read(upTo: nil, view: .all)
         case .markReadUpTo(let upTo, let view):
@@ -76,13 +89,11 @@ extension StoreEngine {
             let through = min(Int64(clamping: upTo), head)
             for graph in [false, true] where view == .all || (view == .graph) == graph {
                 try db.execute(
-                    sql: """
-                        UPDATE feed SET read = 1 WHERE user = ? AND seq <= ? AND read = 0
-                        AND (SELECT kind FROM notifications n WHERE n.serial = feed.notification) = ?
-                        """,
+                    sql: markReadUpToSQL,
                     arguments: [user, through, graph ? ContentColumns.graphKind : ContentColumns.customKind])
                 if graph { readGraph = Int64(db.changesCount) } else { readNotify = Int64(db.changesCount) }
             }
+            audience = nil
             guard readNotify + readGraph > 0 else { return .unchanged(unseen: try unseen(db, user: user, view: change.view)) }
             event = .read(upTo: UInt64(through), view: view)
         case .setActionState(_, let state):
@@ -91,6 +102,7 @@ extension StoreEngine {
                 try db.execute(
                     sql: "UPDATE feed SET action_state = ? WHERE user = ? AND seq = ?", arguments: [stored, user, target.seq])
                 eventIDs.append(target.id)
+                audience?.add(target)
             }
             event = .actionState(state)
         case .delete, .deleteGroup:
@@ -100,6 +112,7 @@ extension StoreEngine {
                     if target.graph { readGraph += 1 } else { readNotify += 1 }
                 }
                 eventIDs.append(target.id)
+                audience?.add(target)
             }
             event = .removed(.deleted)
         }
@@ -111,7 +124,7 @@ extension StoreEngine {
             let row = try Row.fetchOne(
                 db,
                 sql: """
-                    UPDATE feed_heads SET last_seq = last_seq + 1,
+                    UPDATE feed_heads SET last_seq = last_seq + 1, last_event = last_seq + 1,
                         unseen_notify = max(0, unseen_notify - ?), unseen_graph = max(0, unseen_graph - ?)
                     WHERE user = ? RETURNING last_seq, unseen_notify, unseen_graph
                     """,
@@ -120,12 +133,29 @@ extension StoreEngine {
             throw StorageError(code: .corrupt, message: "a feed with entries has no head")
         }
         let sequence: Int64 = row[0]
-        try EventRow(user: user, seq: sequence, createdAt: now, ids: eventIDs, change: event).insert(db)
+        try EventRow(user: user, seq: sequence, createdAt: now, ids: eventIDs, change: event, audience: audience?.stored)
+            .insert(db)
         let unseenNotify: Int64 = row[1]
         let unseenGraph: Int64 = row[2]
         return .changed(
             sequence: UInt64(sequence), unseen: UInt64(max(0, count(change.view, notify: unseenNotify, graph: unseenGraph))))
     }
+
+    /// A read up to a sequence, of one kind of entries: only the unread
+    /// rows, by their partial index, so the read history is never touched again.
+    static let markReadUpToSQL = """
+        UPDATE feed INDEXED BY feed_unread SET read = 1 WHERE user = ? AND seq <= ? AND read = 0
+        AND (SELECT kind FROM notifications n WHERE n.serial = feed.notification) = ?
+        """
+
+    /// A group's entries in a user's feed (arguments: the group, the user):
+    /// the group's notifications by their index, then this user's feed rows
+    /// of each by `feed_notification`, so the feed is not scanned.
+    static let deleteGroupSQL = """
+        SELECT f.seq, n.id, f.read, \(targetColumnsSQL)
+        FROM notifications n INDEXED BY notifications_group CROSS JOIN feed f ON f.notification = n.serial
+        WHERE n.kind = 'graph' AND n.group_name = ? AND f.user = ?
+        """
 
     private enum Refusal: Error {
         case notFound(String)
@@ -147,8 +177,7 @@ extension StoreEngine {
     ) throws -> Result<[Target], Refusal> {
         let statement = try db.cachedStatement(
             sql: """
-                SELECT f.seq, n.kind, f.read, f.action_state,
-                    n.expires_at, n.target_host_name
+                SELECT f.seq, n.kind, f.read, f.action_state, n.expires_at, \(targetColumnsSQL)
                 FROM notifications n JOIN feed f ON f.notification = n.serial
                 WHERE n.id = ? AND f.user = ?
                 """)
@@ -161,7 +190,8 @@ extension StoreEngine {
             if case .application(let app) = scope {
                 guard graph, (row[5] as String?) == app else { return .failure(.notPermitted(id)) }
             }
-            targets.append(Target(seq: row[0], id: id, graph: graph, read: row[2], actionState: row[3]))
+            targets.append(Target(
+                seq: row[0], id: id, graph: graph, read: row[2], actionState: row[3], app: row[5], platforms: row[6]))
         }
         return .success(targets)
     }
@@ -197,21 +227,24 @@ struct EventRow: Codable, FetchableRecord, PersistableRecord {
     var view: String?
     var actionState: String?
     var removedReason: String?
+    /// Who may see the event (``EventAudience/stored``); nil: every reader.
+    var audience: String?
 
     typealias Change = FeedEvent.Change
 
     enum CodingKeys: String, CodingKey {
-        case user, seq, kind, ids, view
+        case user, seq, kind, ids, view, audience
         case createdAt = "created_at"
         case readUpTo = "read_up_to"
         case actionState = "action_state"
         case removedReason = "removed_reason"
     }
 
-    init(user: Int64, seq: Int64, createdAt: Int64, ids: [String], change: Change) {
+    init(user: Int64, seq: Int64, createdAt: Int64, ids: [String], change: Change, audience: String?) {
         self.user = user
         self.seq = seq
         self.createdAt = createdAt
+        self.audience = audience
         self.ids = ids.joined(separator: ",")
         switch change {
         case .read(let upTo, let view):
@@ -249,5 +282,110 @@ struct EventRow: Codable, FetchableRecord, PersistableRecord {
 
     private var unreadable: StorageError {
         StorageError(code: .corrupt, message: "a stored feed event is unreadable")
+    }
+}
+
+/// Who may see an event, from the entries it names, as `feed_events.audience`
+/// stores it: the readers a ``FeedFilter`` describes see an event when they
+/// may see one of its entries (docs/PROTOCOL.md, "Feed state").
+///
+/// Stored as space-separated keys with a space before and after them all
+/// (` notify graph ios:app.example.com `), so that a read tests a key with
+/// one `instr` and no JSON: `notify` when it names a Notify entry, `graph`
+/// when it names a SendNotification entry, and `platform:app` for each
+/// platform and application such an entry targets (the application
+/// percent-encoded, so a key holds no space and none is a part of another).
+/// Built when the event is written, so it holds after its entries are gone.
+/// A read up to a sequence has none (NULL): every reader sees it.
+struct EventAudience {
+    private var notify = false
+    private var graph = false
+    private var targets: [String] = []
+
+    /// Adds a Notify entry (`graph` false) or a SendNotification entry of
+    /// `app` for `platforms` (space-separated names).
+    mutating func add(graph isGraph: Bool, app: String?, platforms: String?) {
+        guard isGraph else {
+            notify = true
+            return
+        }
+        graph = true
+        guard let app, let platforms else { return }
+        for platform in platforms.split(separator: " ") {
+            let key = Self.target(platform: platform, app: app)
+            if !targets.contains(key) { targets.append(key) }
+        }
+    }
+
+    fileprivate mutating func add(_ target: Target) {
+        add(graph: target.graph, app: target.app, platforms: target.platforms)
+    }
+
+    /// The stored form.
+    var stored: String {
+        var keys: [String] = []
+        if notify { keys.append("notify") }
+        if graph { keys.append("graph") }
+        keys += targets.sorted()
+        return " " + keys.joined(separator: " ") + " "
+    }
+
+    /// The key of one platform of one application.
+    static func target(platform: some StringProtocol, app: String) -> String {
+        var key = String(platform) + ":"
+        for byte in app.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "_"):
+                key.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = Array("0123456789ABCDEF".utf8)
+                key.unicodeScalars.append("%")
+                key.unicodeScalars.append(Unicode.Scalar(hex[Int(byte >> 4)]))
+                key.unicodeScalars.append(Unicode.Scalar(hex[Int(byte & 0xF)]))
+            }
+        }
+        return key
+    }
+
+    /// The keys (with their surrounding spaces) of which an event's audience
+    /// must hold one for `filter` to admit it; nil: every event.
+    static func keys(for filter: FeedFilter) -> (String, String?)? {
+        let endpoint = filter.endpoint.map { " " + target(platform: $0.platform.rawValue, app: $0.app) + " " }
+        switch (filter.source, endpoint) {
+        case (nil, nil): return nil
+        case (.notify?, _): return (" notify ", nil)
+        case (.graph?, nil): return (" graph ", nil)
+        case (.graph?, let endpoint?): return (endpoint, nil)
+        case (nil, let endpoint?): return (" notify ", endpoint)
+        }
+    }
+}
+
+extension EventAudience {
+    /// Gives the events stored before audiences were (migration
+    /// v8-feed-events) theirs, from the notifications they name. An event
+    /// naming a notification that is gone keeps none: every reader sees it,
+    /// as every reader did before.
+    static func backfill(_ db: Database) throws {
+        let events = try Row.fetchAll(
+            db, sql: "SELECT user, seq, ids FROM feed_events WHERE read_up_to IS NULL AND ids <> ''")
+        let entry = try db.makeStatement(
+            sql: "SELECT n.kind, \(targetColumnsSQL) FROM notifications n WHERE n.id = ?")
+        for event in events {
+            var audience = EventAudience()
+            var complete = true
+            for id in (event[2] as String).split(separator: ",") {
+                guard let row = try Row.fetchOne(entry, arguments: [String(id)]) else {
+                    complete = false
+                    break
+                }
+                audience.add(graph: (row[0] as String) == ContentColumns.graphKind, app: row[1], platforms: row[2])
+            }
+            guard complete else { continue }
+            try db.execute(
+                sql: "UPDATE feed_events SET audience = ? WHERE user = ? AND seq = ?",
+                arguments: [audience.stored, event[0] as Int64, event[1] as Int64])
+        }
     }
 }

@@ -10,12 +10,32 @@ public struct SweepOutcome: Hashable, Sendable {
     public var expiredEntries = 0
     /// Feed entries without an expiration, older than the retention.
     public var retainedEntries = 0
+    /// Events older than the retention.
+    public var retainedEvents = 0
+    /// `removed` events (reason `expired`) appended for the expired entries:
+    /// one per feed per transaction.
+    public var removalEvents = 0
     /// Notification rows no feed entry, idempotency key or fan-out job names any more.
     public var notifications = 0
     /// Write transactions the sweep ran.
     public var transactions = 0
 
     public init() {}
+}
+
+/// What one transaction of a sweep did.
+private struct SweepBatch: Sendable {
+    var expired = 0
+    var retained = 0
+    var retainedEvents = 0
+    var notifications = 0
+    /// The feeds a `removed` event was appended to: their readers are woken.
+    var users: [Int64] = []
+    /// ``StoreEngine/retentionMark`` after it.
+    var mark: Int64 = 0
+    /// The retention's walk stopped at the transaction's bound, not at the
+    /// cutoff: more may be past it.
+    var walkGoesOn = false
 }
 
 extension StoreEngine {
@@ -42,8 +62,8 @@ extension StoreEngine {
         }
     }
 
-    /// Removes expired notifications' feed entries, entries older than the
-    /// retention, then the notifications nothing names any more, in
+    /// Removes expired notifications' feed entries, entries and events older
+    /// than the retention, then the notifications nothing names any more, in
     /// transactions of at most ``SQLiteStoreConfiguration/sweepBatchSize``
     /// rows each, until a transaction finds less than a batch.
     ///
@@ -52,8 +72,11 @@ extension StoreEngine {
     /// Readers never need the sweep to hide an expired entry (reads filter
     /// it), so it may lag behind.
     ///
-    /// An entry removed by retention raises its feed's `swept_through` to its
-    /// sequence (``FeedPage/sweptThrough``); an expired one does not. The
+    /// Expired entries leave each feed with a `removed` event (reason
+    /// `expired`) naming them, one per feed per transaction, in that
+    /// transaction, and wake the feed's readers. An entry or event removed by
+    /// retention raises its feed's `swept_through` to its sequence
+    /// (``FeedPage/sweptThrough``); an expired entry does not. The
     /// feed's head stays, so no sequence number is given twice. A
     /// notification stays while an idempotency key names it (until the key
     /// is purged, so that a replay still answers) or a fan-out job still
@@ -65,21 +88,26 @@ extension StoreEngine {
         var outcome = SweepOutcome()
         while true {
             let mark = retentionMark.withLock { $0 }
-            let step = try await write("sweeping") { db in
+            let done = try await write("sweeping") { db in
                 try Self.sweepBatch(db, now: now, retentionCutoff: cutoff, batch: batch, mark: mark)
             }
-            retentionMark.withLock { $0 = step.mark }
-            outcome.expiredEntries += step.expired
-            outcome.retainedEntries += step.retained
-            outcome.notifications += step.notifications
+            retentionMark.withLock { $0 = done.mark }
+            feedAdvances.advanced(users: done.users)
+            outcome.expiredEntries += done.expired
+            outcome.retainedEntries += done.retained
+            outcome.retainedEvents += done.retainedEvents
+            outcome.removalEvents += done.users.count
+            outcome.notifications += done.notifications
             outcome.transactions += 1
             statistics.withLock {
-                $0.sweptExpiredEntries += step.expired
-                $0.sweptRetainedEntries += step.retained
-                $0.sweptNotifications += step.notifications
+                $0.sweptExpiredEntries += done.expired
+                $0.sweptRetainedEntries += done.retained
+                $0.sweptNotifications += done.notifications
                 $0.sweepTransactions += 1
             }
-            guard step.expired + step.retained >= batch || step.notifications >= batch || step.walkGoesOn else {
+            guard done.expired + done.retained + done.retainedEvents >= batch || done.notifications >= batch
+                || done.walkGoesOn
+            else {
                 return outcome
             }
             if isClosed || Task.isCancelled { return outcome }
@@ -87,25 +115,16 @@ extension StoreEngine {
         }
     }
 
-    /// What one transaction of the sweep did.
-    private struct SweepStep: Sendable {
-        var expired = 0
-        var retained = 0
-        var notifications = 0
-        /// ``StoreEngine/retentionMark`` after it.
-        var mark: Int64
-        /// The retention's walk stopped at the transaction's bound, not at
-        /// the cutoff: more may be past it.
-        var walkGoesOn = false
-    }
-
     /// One transaction of the sweep: up to `batch` feed entries (expired
-    /// first), the notifications left unnamed, and a step of the retention's
-    /// walk from `mark`.
+    /// first) and old events, then up to `batch` notifications left unnamed.
+    ///
+    /// The expired entries of each feed leave it with one `removed` event
+    /// (reason `expired`) naming them, numbered from the feed's head as every
+    /// entry is, so that every reader learns the removal in order.
     ///
     /// Retention walks notifications in serial order, which is creation
     /// order, so that no index on their time must be written by every
-    /// append (docs/PERFORMANCE.md, "The append path"): from the mark on,
+    /// append (docs/PERFORMANCE.md, "The append path"): from `mark` on,
     /// until the first one created after the cutoff. Appends committed in
     /// one batch may differ from that order by the milliseconds between
     /// their calls: one created just before the cutoff behind one just after
@@ -116,39 +135,82 @@ extension StoreEngine {
     /// job ends.
     private static func sweepBatch(
         _ db: Database, now: Int64, retentionCutoff: Int64?, batch: Int, mark: Int64
-    ) throws -> SweepStep {
-        var step = SweepStep(mark: mark)
+    ) throws -> SweepBatch {
+        var done = SweepBatch()
+        done.mark = mark
         let deleteEntry = try db.cachedStatement(sql: "DELETE FROM feed WHERE user = ? AND seq = ?")
-        // An unread entry leaves its view's unseen count as it is removed, in
-        // the same transaction: expired entries are SendNotification's (only
-        // they expire), retained ones Notify's (only they lack an expiration).
-        let unseenGraph = try db.cachedStatement(
-            sql: "UPDATE feed_heads SET unseen_graph = max(0, unseen_graph - 1) WHERE user = ?")
         let unseenNotify = try db.cachedStatement(
             sql: "UPDATE feed_heads SET unseen_notify = max(0, unseen_notify - 1) WHERE user = ?")
         let expired = try Row.fetchAll(
             db.cachedStatement(
                 sql: """
-                    SELECT f.user, f.seq, f.read FROM notifications n JOIN feed f ON f.notification = n.serial
+                    SELECT f.user, f.seq, f.read, n.id, \(targetColumnsSQL)
+                    FROM notifications n JOIN feed f ON f.notification = n.serial
                     WHERE n.expires_at IS NOT NULL AND n.expires_at <= ?
                     LIMIT ?
                     """),
             arguments: [now, batch])
+        done.expired = expired.count
+        // Grouped by feed, each feed's entries in sequence order.
+        var removals: [Int64: (ids: [(seq: Int64, id: String)], unread: Int64, audience: EventAudience)] = [:]
         for row in expired {
-            try deleteEntry.execute(arguments: [row[0] as Int64, row[1] as Int64])
-            if !(row[2] as Bool) { try unseenGraph.execute(arguments: [row[0] as Int64]) }
+            let user: Int64 = row[0]
+            let seq: Int64 = row[1]
+            try deleteEntry.execute(arguments: [user, seq])
+            if removals[user] == nil {
+                done.users.append(user)
+                removals[user] = ([], 0, EventAudience())
+            }
+            removals[user]?.ids.append((seq, row[3]))
+            // An unread entry leaves its view's unseen count with it: only
+            // SendNotification's entries expire.
+            if !(row[2] as Bool) { removals[user]?.unread += 1 }
+            removals[user]?.audience.add(graph: true, app: row[4], platforms: row[5])
         }
-        step.expired = expired.count
-        // Nothing left that names them.
+        let appendRemoval = try db.cachedStatement(
+            sql: """
+                UPDATE feed_heads SET last_seq = last_seq + 1, last_event = last_seq + 1,
+                    unseen_graph = max(0, unseen_graph - ?)
+                WHERE user = ? RETURNING last_seq
+                """)
+        for user in done.users {
+            guard let removal = removals[user] else { continue }
+            guard let sequence = try Int64.fetchOne(appendRemoval, arguments: [removal.unread, user]) else {
+                throw StorageError(code: .corrupt, message: "a feed with entries has no head")
+            }
+            let ids = removal.ids.sorted { $0.seq < $1.seq }.map(\.id)
+            try EventRow(
+                user: user, seq: sequence, createdAt: now, ids: ids, change: .removed(.expired),
+                audience: removal.audience.stored
+            ).insert(db)
+        }
+        if let retentionCutoff, done.expired < batch {
+            let raise = try db.cachedStatement(
+                sql: "UPDATE feed_heads SET swept_through = max(swept_through, ?) WHERE user = ?")
+            try walkRetention(
+                db, cutoff: retentionCutoff, budget: batch - done.expired, done: &done, deleteEntry: deleteEntry,
+                unseenNotify: unseenNotify, raise: raise)
+            // Events go with the entries of their age, and raise the signal as they do.
+            if done.expired + done.retained < batch {
+                let events = try Row.fetchAll(
+                    db.cachedStatement(sql: "SELECT user, seq FROM feed_events WHERE created_at < ? LIMIT ?"),
+                    arguments: [retentionCutoff, batch - done.expired - done.retained])
+                let deleteEvent = try db.cachedStatement(sql: "DELETE FROM feed_events WHERE user = ? AND seq = ?")
+                for row in events {
+                    let user: Int64 = row[0]
+                    let seq: Int64 = row[1]
+                    try raise.execute(arguments: [seq, user])
+                    try deleteEvent.execute(arguments: [user, seq])
+                }
+                done.retainedEvents = events.count
+            }
+        }
+        // Past their time, with nothing left that names them.
         let unnamed = """
             NOT EXISTS (SELECT 1 FROM feed f WHERE f.notification = n.serial)
             AND NOT EXISTS (SELECT 1 FROM idempotency i WHERE i.notification = n.serial)
             AND NOT EXISTS (SELECT 1 FROM fanout_jobs j WHERE j.notification = n.serial)
             """
-        if let retentionCutoff, step.expired < batch {
-            try walkRetention(db, cutoff: retentionCutoff, budget: batch - step.expired, step: &step,
-                deleteEntry: deleteEntry, unseenNotify: unseenNotify)
-        }
         try db.execute(
             sql: """
                 DELETE FROM notifications WHERE serial IN (
@@ -157,27 +219,25 @@ extension StoreEngine {
                     LIMIT ?)
                 """,
             arguments: [now, batch])
-        step.notifications += db.changesCount
+        done.notifications += db.changesCount
         // A serial is given again after the newest row is deleted (SQLite
         // takes the highest plus one): the walk must not be past it then.
         let newest = try Int64.fetchOne(db.cachedStatement(sql: "SELECT MAX(serial) FROM notifications")) ?? 0
-        step.mark = min(step.mark, newest)
-        return step
+        done.mark = min(done.mark, newest)
+        return done
     }
 
     /// The retention's step: from `step.mark`, the Notify notifications
     /// created before `cutoff` lose their feed entries (at most `budget`),
     /// then go; see ``sweepBatch(_:now:retentionCutoff:batch:mark:)``.
     private static func walkRetention(
-        _ db: Database, cutoff: Int64, budget: Int, step: inout SweepStep, deleteEntry: Statement,
-        unseenNotify: Statement
+        _ db: Database, cutoff: Int64, budget: Int, done step: inout SweepBatch, deleteEntry: Statement,
+        unseenNotify: Statement, raise: Statement
     ) throws {
         var budget = budget
         let walk = try db.cachedStatement(
             sql: "SELECT serial, created_at, expires_at FROM notifications WHERE serial > ? ORDER BY serial LIMIT ?")
         let entriesOf = try db.cachedStatement(sql: "SELECT user, seq, read FROM feed WHERE notification = ? LIMIT ?")
-        let raise = try db.cachedStatement(
-            sql: "UPDATE feed_heads SET swept_through = max(swept_through, ?) WHERE user = ?")
         let writing = try db.cachedStatement(sql: "SELECT 1 FROM fanout_jobs WHERE notification = ? LIMIT 1")
         let keyed = try db.cachedStatement(sql: "SELECT 1 FROM idempotency WHERE notification = ? LIMIT 1")
         let expire = try db.cachedStatement(sql: "UPDATE notifications SET expires_at = ? WHERE serial = ?")

@@ -21,7 +21,7 @@ struct FeedExpiryTests {
             platformTypes: ["windows"], priority: "High", displayTimeToLive: 60)
     }
 
-    @Test("Watch delivers an entry expiring in 3 s live; once it has expired, neither Watch nor List returns it, and the cursor passes over it")
+    @Test("Watch delivers an entry expiring in 3 s live; once it has expired, neither Watch nor List returns it, and the cursor passes over it; its removal arrives live as an event, on the endpoint's Watch too")
     func watchAndListAroundExpiry() async throws {
         try await withTestServer { server in
             let subscription = try await server.subscription(user: 2, app: Self.app)
@@ -30,6 +30,8 @@ struct FeedExpiryTests {
             var pages = client.watchFeed(ListFeedRequest(user: 2), metadata: admin).makeAsyncIterator()
             let marker = try #require(try await pages.next())
             #expect(marker.caughtUp && marker.notifications.isEmpty)
+            var endpoint = client.watchFeed(ListFeedRequest(subscription: subscription.id), metadata: admin).makeAsyncIterator()
+            _ = try #require(try await endpoint.next())
 
             let expiration = Timestamp.now().truncatedToMilliseconds.adding(seconds: 3)
             let sent = try await client.sendNotification(
@@ -41,12 +43,29 @@ struct FeedExpiryTests {
             let next = try #require(try await pages.next())
             #expect(next.notifications.map(\.id) == [kept])
 
-            while Timestamp.now() <= expiration { try await Task.sleep(for: .milliseconds(100)) }
+            var seenByEndpoint: [String] = []
+            while seenByEndpoint.count < 2, let page = try await endpoint.next() {
+                seenByEndpoint += page.notifications.map(\.id)
+            }
+            #expect(seenByEndpoint == [sent.id, kept])
+
+            // The sweeper removes it (about a second after it expires): its
+            // removal comes live, as an event of its own, to both readers.
+            for watch in [0, 1] {
+                let page = try #require(try await (watch == 0 ? pages.next() : endpoint.next()))
+                #expect(page.notifications.isEmpty)
+                #expect(page.events.map(\.sequence) == [3])
+                #expect(page.events.first?.kind == "removed")
+                #expect(page.events.first?.removedReason == "expired")
+                #expect(page.events.first?.ids == [sent.id])
+                #expect(Timestamp.now() > expiration)
+            }
             // A new Watch from the start, and a List: the expired entry is gone.
             var resumed = client.watchFeed(ListFeedRequest(user: 2, afterSequence: 0), metadata: admin).makeAsyncIterator()
             let first = try #require(try await resumed.next())
             #expect(first.notifications.map(\.id) == [kept])
-            #expect(first.nextAfterSequence == 2)
+            #expect(first.events.map(\.sequence) == [3])
+            #expect(first.nextAfterSequence == 3)
             #expect(first.caughtUp)
             #expect(first.sweptThrough == nil)
             let listed = try await client.listFeed(ListFeedRequest(user: 2, afterSequence: 0), metadata: admin)

@@ -38,8 +38,9 @@ struct FeedEventsExpiryTests {
             let old = Timestamp.now().adding(seconds: -31 * 24 * 3600)
             _ = try await Self.append(store, createdAt: old)
             _ = try await Self.append(store, createdAt: old)
-            // Expired: never sent, and its removal raises no signal.
-            _ = try await Self.append(store, expiring: Timestamp.now().adding(seconds: -1))
+            // Expired: never sent, and its removal raises no signal; the
+            // sweeper's removal is a state event of its own (5).
+            let expired = try await Self.append(store, expiring: Timestamp.now().adding(seconds: -1))
             let kept = try await Self.append(store)
             _ = try await store.sweep()
 
@@ -51,9 +52,15 @@ struct FeedEventsExpiryTests {
             #expect(entry.event == "notification")
             #expect(entry.id == "4")
             #expect(entry.json?["id"]?.string == kept)
+            let removal = try #require(try await events.next())
+            #expect(removal.event == "state")
+            #expect(removal.id == "5")
+            #expect(removal.json?["kind"]?.string == "removed")
+            #expect(removal.json?["removedReason"]?.string == "expired")
+            #expect(removal.json?["ids"] == .array([.string(expired)]))
             let live = try #require(try await events.next())
             #expect(live.event == "live")
-            #expect(live.json?["after"] == .integer(4))
+            #expect(live.json?["after"] == .integer(5))
 
             // From a cursor past the swept history: no swept event, and the expired 3 is passed over.
             var resumed = try await harness.events("/feed/events?user=2&after=2", token: admin)
