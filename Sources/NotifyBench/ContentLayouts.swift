@@ -3,21 +3,19 @@ import GRDB
 internal import GRDBSQLite
 import NotifyDomain
 import NotifyJSON
+import NotifyStorage
 import NotifyStorageSQLite
 
 /// The two ways of keeping a notification's content in SQLite that the
 /// content-storage benchmark compares, each with its own file, table and
 /// statements, driven the same way.
 ///
-/// - ``canonicalJSON``: what the store does (`notifications.content`, one JSON
-///   text written by ``CanonicalContent``, a copy of the store's
-///   `StoredContent` that the benchmark checks byte for byte against the
-///   store before it times anything).
-/// - ``typedColumns``: one column per member of Notify's and
-///   SendNotification's content, NULL where it is optional; the embed's
-///   metadata and the fallback policy stay JSON text (free-form objects), and
-///   the platforms one ordered text list (their order is what the answer
-///   shows).
+/// - ``canonicalJSON``: the layout before `v7-typed-content`
+///   (`notifications.content`, one JSON text), written and read by
+///   ``PreviousContentJSON``, the store's code of then, kept here so the
+///   comparison stays possible.
+/// - ``typedColumns``: the store's layout now: its columns, and its own
+///   ``ContentColumns`` binding and reading them (package access).
 ///
 /// Both bind with SQLite's C API, as the store's `HotStatement` does, and
 /// read rows through GRDB's cursor, as the store's feed read does: the
@@ -27,7 +25,8 @@ enum ContentLayout: String, CaseIterable, Sendable {
     case typedColumns = "typed columns"
 
     /// The store's schema for what both layouts share (serial, id, time, kind,
-    /// the feed), and the content's columns as each layout has them.
+    /// expiry, the feed), and the content's columns as each layout has them
+    /// (for the typed one, v7's).
     var schema: String {
         let content: String
         switch self {
@@ -37,7 +36,7 @@ enum ContentLayout: String, CaseIterable, Sendable {
             content = """
                 type TEXT, issuer INTEGER, title TEXT, description TEXT,
                 embed_type TEXT, embed_id TEXT, embed_url TEXT, embed_metadata TEXT,
-                target_host_name TEXT, app_notification_id TEXT, group_name TEXT, expiration INTEGER,
+                target_host_name TEXT, app_notification_id TEXT, group_name TEXT,
                 raw_content TEXT, visual_title TEXT, visual_body TEXT,
                 platforms TEXT, priority TEXT, display_ttl INTEGER, fallback_policy TEXT
                 """
@@ -48,6 +47,7 @@ enum ContentLayout: String, CaseIterable, Sendable {
                 id TEXT NOT NULL UNIQUE,
                 created_at INTEGER NOT NULL,
                 kind TEXT NOT NULL,
+                expires_at INTEGER,
                 \(content)
             );
             CREATE TABLE feed (
@@ -59,37 +59,18 @@ enum ContentLayout: String, CaseIterable, Sendable {
             """
     }
 
-    var insertSQL: String {
-        switch self {
-        case .canonicalJSON:
-            return "INSERT INTO notifications (id, created_at, kind, content) VALUES (?, ?, ?, ?)"
-        case .typedColumns:
-            return """
-                INSERT INTO notifications (id, created_at, kind,
-                    type, issuer, title, description, embed_type, embed_id, embed_url, embed_metadata,
-                    target_host_name, app_notification_id, group_name, expiration, raw_content, visual_title,
-                    visual_body, platforms, priority, display_ttl, fallback_policy)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """
-        }
-    }
-
     /// The store's feed read (`SQLiteNotificationStore.feedPage`) with this
     /// layout's content columns.
     var pageSQL: String {
         let content: String
         switch self {
         case .canonicalJSON:
-            content = "n.content"
+            content = "n.kind, n.content"
         case .typedColumns:
-            content = """
-                n.type, n.issuer, n.title, n.description, n.embed_type, n.embed_id, n.embed_url, n.embed_metadata,
-                n.target_host_name, n.app_notification_id, n.group_name, n.expiration, n.raw_content, n.visual_title,
-                n.visual_body, n.platforms, n.priority, n.display_ttl, n.fallback_policy
-                """
+            content = ContentColumns.selection("n")
         }
         return """
-            SELECT f.seq, n.serial, n.id, n.created_at, n.kind, \(content)
+            SELECT f.seq, n.id, n.created_at, \(content)
             FROM feed f JOIN notifications n ON n.serial = f.notification
             WHERE f.user = ? AND f.seq > ?
             ORDER BY f.seq
@@ -97,55 +78,63 @@ enum ContentLayout: String, CaseIterable, Sendable {
             """
     }
 
+    /// The statements one append runs, from the connection's cache.
+    struct Statements {
+        /// JSON: the one insert. Typed: Notify's insert.
+        let insert: HotStatement
+        /// Typed: SendNotification's insert (JSON: the same as ``insert``).
+        let insertGraph: HotStatement
+        let feed: Statement
+    }
+
+    func statements(_ db: Database) throws -> Statements {
+        let feed = try db.cachedStatement(sql: "INSERT INTO feed (user, seq, notification) VALUES (?, ?, ?)")
+        switch self {
+        case .canonicalJSON:
+            let insert = HotStatement(statement: try db.cachedStatement(
+                sql: "INSERT INTO notifications (id, created_at, kind, content, expires_at) VALUES (?, ?, ?, ?, ?)"))
+            return Statements(insert: insert, insertGraph: insert, feed: feed)
+        case .typedColumns:
+            return Statements(
+                insert: HotStatement(statement: try db.cachedStatement(sql: ContentColumns.insertCustomSQL)),
+                insertGraph: HotStatement(statement: try db.cachedStatement(sql: ContentColumns.insertGraphSQL)),
+                feed: feed)
+        }
+    }
+
     /// One append: encode, insert the notification, insert its feed row.
     /// Runs inside the batch's transaction, as the store's writer does.
     func append(
-        _ db: Database, insert: Statement, feed: Statement, id: String, createdAt: Int64,
+        _ db: Database, _ statements: Statements, id: String, createdAt: Int64,
         content: NotificationContent, user: Int64, seq: Int64
     ) throws {
-        let statement = insert.sqliteStatement
-        bind(statement, 1, id)
-        sqlite3_bind_int64(statement, 2, createdAt)
         switch self {
         case .canonicalJSON:
-            let (kind, json) = StoredContent.encode(content)
-            bind(statement, 3, kind)
-            bind(statement, 4, json)
-        case .typedColumns:
-            switch content {
-            case .custom(let custom):
-                bind(statement, 3, StoredContent.customKind)
-                bind(statement, 4, custom.type)
-                sqlite3_bind_int64(statement, 5, custom.issuer)
-                bind(statement, 6, custom.title)
-                bind(statement, 7, custom.description)
-                bind(statement, 8, custom.embed?.embedType)
-                bind(statement, 9, custom.embed?.embedID)
-                bind(statement, 10, custom.embed?.url)
-                bind(statement, 11, custom.embed?.metadataJSON)
-                for index in CInt(12)...22 { sqlite3_bind_null(statement, index) }
-            case .graph(let graph):
-                bind(statement, 3, StoredContent.graphKind)
-                for index in CInt(4)...11 { sqlite3_bind_null(statement, index) }
-                bind(statement, 12, graph.targetHostName)
-                bind(statement, 13, graph.appNotificationID)
-                bind(statement, 14, graph.groupName)
-                sqlite3_bind_int64(statement, 15, graph.expiration.microsecondsSince1970)
-                bind(statement, 16, graph.payload.rawContent)
-                bind(statement, 17, graph.payload.visualContent?.title)
-                bind(statement, 18, graph.payload.visualContent?.body)
-                bind(statement, 19, Self.platformList(graph.platforms))
-                bind(statement, 20, graph.priority.rawValue)
-                sqlite3_bind_int64(statement, 21, graph.displayTimeToLive)
-                bind(statement, 22, graph.fallbackPolicyJSON)
+            let (kind, json) = PreviousContentJSON.encode(content)
+            let insert = statements.insert
+            insert.bind(id, at: 1)
+            insert.bind(createdAt, at: 2)
+            insert.bind(kind, at: 3)
+            insert.bind(json, at: 4)
+            if case .graph(let graph) = content {
+                insert.bind(graph.expiration.microsecondsSince1970, at: 5)
+            } else {
+                insert.bind(nil, at: 5)
             }
+            try insert.execute(db)
+        case .typedColumns:
+            // As the store: the platform list is made before the writer thread.
+            let platforms: String? = if case .graph(let graph) = content { ContentColumns.platformList(graph.platforms) } else { nil }
+            try ContentColumns.bindInsert(
+                content, id: id, createdAt: createdAt, platforms: platforms,
+                custom: statements.insert, graph: statements.insertGraph
+            ).execute(db)
         }
-        try step(db, insert)
-        let feedStatement = feed.sqliteStatement
+        let feedStatement = statements.feed.sqliteStatement
         sqlite3_bind_int64(feedStatement, 1, user)
         sqlite3_bind_int64(feedStatement, 2, seq)
         sqlite3_bind_int64(feedStatement, 3, db.lastInsertedRowID)
-        try step(db, feed)
+        try step(db, statements.feed)
     }
 
     /// A page of `user`'s feed after `after`, decoded, as the store reads one.
@@ -159,68 +148,15 @@ enum ContentLayout: String, CaseIterable, Sendable {
             let content: NotificationContent
             switch self {
             case .canonicalJSON:
-                content = try StoredContent.decode(kind: row[4], json: row[5])
+                content = try PreviousContentJSON.decode(kind: row[3], json: row[4])
             case .typedColumns:
-                content = try Self.decodeColumns(row)
+                content = try ContentColumns.read(statement, from: 3)
             }
             entries.append(NotifyDomain.Notification(
-                id: row[2], sequence: UInt64(max(0, sequence)), user: user,
-                createdAt: Timestamp(microsecondsSince1970: row[3]), content: content))
+                id: row[1], sequence: UInt64(max(0, sequence)), user: user,
+                createdAt: Timestamp(microsecondsSince1970: row[2]), content: content))
         }
         return entries
-    }
-
-    /// The content from its columns (5 onwards in ``pageSQL``).
-    private static func decodeColumns(_ row: Row) throws(ContentBenchError) -> NotificationContent {
-        let kind: String = row[4]
-        switch kind {
-        case StoredContent.customKind:
-            guard let type: String = row[5], let issuer: Int64 = row[6] else { throw ContentBenchError("type or issuer is NULL") }
-            var embed: NotifyDomain.Embed?
-            if let embedType: String = row[9] {
-                guard let embedID: String = row[10] else { throw ContentBenchError("embed_id is NULL") }
-                embed = Embed(embedType: embedType, embedID: embedID, url: row[11], metadataJSON: row[12])
-            }
-            return .custom(CustomNotification(type: type, embed: embed, title: row[7], description: row[8], issuer: issuer))
-        case StoredContent.graphKind:
-            guard let expiration: Int64 = row[16], let list: String = row[20], let priorityName: String = row[21],
-                let priority = Priority(rawValue: priorityName), let ttl: Int64 = row[22]
-            else { throw ContentBenchError("a required graph column is NULL or unknown") }
-            var platforms: [Platform] = []
-            for name in list.split(separator: ",") {
-                guard let platform = Platform(rawValue: String(name)) else { throw ContentBenchError("unknown platform") }
-                platforms.append(platform)
-            }
-            let visual = (row[18] as String?).map { VisualContent(title: $0, body: row[19]) }
-            return .graph(GraphNotification(
-                targetHostName: row[13], appNotificationID: row[14], groupName: row[15],
-                expiration: Timestamp(microsecondsSince1970: expiration),
-                payload: Payload(rawContent: row[17], visualContent: visual), platforms: platforms, priority: priority,
-                displayTimeToLive: ttl, fallbackPolicyJSON: row[23]))
-        default:
-            throw ContentBenchError("unknown kind")
-        }
-    }
-
-    /// The platforms in their order, comma-separated (no raw value holds a comma).
-    static func platformList(_ platforms: [Platform]) -> String {
-        var list = ""
-        for platform in platforms {
-            if !list.isEmpty { list += "," }
-            list += platform.rawValue
-        }
-        return list
-    }
-
-    private func bind(_ statement: SQLiteStatement, _ index: CInt, _ text: String?) {
-        guard var text else {
-            sqlite3_bind_null(statement, index)
-            return
-        }
-        text.withUTF8 { utf8 in
-            let bytes = UnsafeRawPointer(utf8.baseAddress ?? Self.empty.utf8Start).assumingMemoryBound(to: CChar.self)
-            _ = sqlite3_bind_text(statement, index, bytes, CInt(utf8.count), Self.transient)
-        }
     }
 
     private func step(_ db: Database, _ statement: Statement) throws {
@@ -232,8 +168,6 @@ enum ContentLayout: String, CaseIterable, Sendable {
         }
     }
 
-    private static let empty: StaticString = ""
-    private static let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
 }
 
 struct ContentBenchError: Error, CustomStringConvertible {
@@ -241,3 +175,145 @@ struct ContentBenchError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = "content storage: \(description)" }
 }
 
+
+/// `notifications.content` as the store wrote and read it before
+/// `v7-typed-content` (its `StoredContent`, as it was): one canonical JSON
+/// text (compact, keys sorted, nil members omitted, times as integer
+/// microseconds) through NotifyJSON. Kept here only so the benchmark can
+/// time the layout the store left against the one it uses.
+enum PreviousContentJSON {
+    /// The stored JSON, through NotifyJSON's writer, keys in sorted order:
+    /// byte for byte what JSONEncoder with `.sortedKeys` and
+    /// `.withoutEscapingSlashes` writes for the same members (the tests' oracle),
+    /// at a fraction of its cost, since every append pays it.
+    static func encode(_ content: NotificationContent) -> (kind: String, json: String) {
+        var writer = JSONWriter(capacity: 512)
+        writer.beginObject()
+        switch content {
+        case .custom(let custom):
+            writer.member("description", omittingNil: custom.description)
+            if let embed = custom.embed {
+                writer.key("embed")
+                writer.beginObject()
+                writer.member("embedID", embed.embedID)
+                writer.member("embedType", embed.embedType)
+                writer.member("metadataJSON", omittingNil: embed.metadataJSON)
+                writer.member("url", omittingNil: embed.url)
+                writer.endObject()
+            }
+            writer.member("issuer", custom.issuer)
+            writer.member("title", omittingNil: custom.title)
+            writer.member("type", custom.type)
+            writer.endObject()
+            return (ContentColumns.customKind, writer.text)
+        case .graph(let graph):
+            writer.member("appNotificationID", omittingNil: graph.appNotificationID)
+            writer.member("displayTimeToLive", graph.displayTimeToLive)
+            writer.member("expiration", graph.expiration.microsecondsSince1970)
+            writer.member("fallbackPolicyJSON", omittingNil: graph.fallbackPolicyJSON)
+            writer.member("groupName", omittingNil: graph.groupName)
+            writer.member("hasVisualContent", graph.payload.visualContent != nil)
+            writer.member("platforms", strings: graph.platforms.lazy.map(\.rawValue))
+            writer.member("priority", graph.priority.rawValue)
+            writer.member("rawContent", omittingNil: graph.payload.rawContent)
+            writer.member("targetHostName", omittingNil: graph.targetHostName)
+            writer.member("visualBody", omittingNil: graph.payload.visualContent?.body)
+            writer.member("visualTitle", omittingNil: graph.payload.visualContent?.title)
+            writer.endObject()
+            return (ContentColumns.graphKind, writer.text)
+        }
+    }
+
+    /// Reads the stored JSON with NotifyJSON's reader (the gateway's).
+    /// Every entry a feed returns pays it, every live reader once per entry:
+    /// through JSONDecoder it was over half of a Watch's read of new entries.
+    /// Tests hold it to a JSONDecoder oracle.
+    static func decode(kind: String, json: String) throws(StorageError) -> NotificationContent {
+        let parsed = JSONValue.parse(text: json)
+        guard case .object(let object)? = parsed else { throw unreadable("not a JSON object") }
+        let fields = Fields(object: object)
+        switch kind {
+        case ContentColumns.customKind:
+            var embed: NotifyDomain.Embed?
+            if let value = object["embed"] {
+                guard case .object(let nested) = value else { throw unreadable("embed is not an object") }
+                let embedFields = Fields(object: nested)
+                embed = NotifyDomain.Embed(
+                    embedType: try embedFields.string("embedType"), embedID: try embedFields.string("embedID"),
+                    url: try embedFields.optionalString("url"), metadataJSON: try embedFields.optionalString("metadataJSON"))
+            }
+            return .custom(
+                CustomNotification(
+                    type: try fields.string("type"), embed: embed, title: try fields.optionalString("title"),
+                    description: try fields.optionalString("description"), issuer: try fields.integer("issuer")))
+        case ContentColumns.graphKind:
+            var platforms: [Platform] = []
+            for name in try fields.strings("platforms") {
+                guard let platform = Platform(rawValue: name) else {
+                    throw StorageError(code: .corrupt, message: "a stored notification has an unknown platform")
+                }
+                platforms.append(platform)
+            }
+            guard let priority = Priority(rawValue: try fields.string("priority")) else {
+                throw StorageError(code: .corrupt, message: "a stored notification has an unknown priority")
+            }
+            let visual = try fields.boolean("hasVisualContent")
+                ? VisualContent(title: try fields.optionalString("visualTitle") ?? "", body: try fields.optionalString("visualBody"))
+                : nil
+            return .graph(
+                GraphNotification(
+                    targetHostName: try fields.optionalString("targetHostName"),
+                    appNotificationID: try fields.optionalString("appNotificationID"),
+                    groupName: try fields.optionalString("groupName"),
+                    expiration: Timestamp(microsecondsSince1970: try fields.integer("expiration")),
+                    payload: Payload(rawContent: try fields.optionalString("rawContent"), visualContent: visual),
+                    platforms: platforms, priority: priority, displayTimeToLive: try fields.integer("displayTimeToLive"),
+                    fallbackPolicyJSON: try fields.optionalString("fallbackPolicyJSON")))
+        default:
+            throw StorageError(code: .corrupt, message: "a stored notification has an unknown kind")
+        }
+    }
+
+    private static func unreadable(_ cause: String) -> StorageError {
+        StorageError(code: .corrupt, message: "a stored notification is unreadable", cause: cause)
+    }
+
+    /// The members of one stored object, typed as the mirror structs declare them.
+    private struct Fields {
+        let object: [String: JSONValue]
+
+        func optionalString(_ key: String) throws(StorageError) -> String? {
+            switch object[key] {
+            case nil, .null?: return nil
+            case .string(let value)?: return value
+            default: throw unreadable("\(key) is not a string")
+            }
+        }
+
+        func string(_ key: String) throws(StorageError) -> String {
+            guard let value = try optionalString(key) else { throw unreadable("\(key) is missing") }
+            return value
+        }
+
+        func integer(_ key: String) throws(StorageError) -> Int64 {
+            guard case .integer(let value)? = object[key] else { throw unreadable("\(key) is not an integer") }
+            return value
+        }
+
+        func boolean(_ key: String) throws(StorageError) -> Bool {
+            guard case .bool(let value)? = object[key] else { throw unreadable("\(key) is not a boolean") }
+            return value
+        }
+
+        func strings(_ key: String) throws(StorageError) -> [String] {
+            guard case .array(let values)? = object[key] else { throw unreadable("\(key) is not an array") }
+            var strings: [String] = []
+            strings.reserveCapacity(values.count)
+            for value in values {
+                guard case .string(let string) = value else { throw unreadable("\(key) holds a non-string") }
+                strings.append(string)
+            }
+            return strings
+        }
+    }
+}

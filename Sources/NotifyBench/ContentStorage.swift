@@ -38,12 +38,11 @@ final class ContentFile {
         var seq = heads[user] ?? 0
         let layout = layout
         try pool.write { db in
-            let insert = try db.cachedStatement(sql: layout.insertSQL)
-            let feed = try db.cachedStatement(sql: "INSERT INTO feed (user, seq, notification) VALUES (?, ?, ?)")
+            let statements = try layout.statements(db)
             for item in items {
                 seq += 1
                 try layout.append(
-                    db, insert: insert, feed: feed, id: item.id, createdAt: createdAt.microsecondsSince1970,
+                    db, statements, id: item.id, createdAt: createdAt.microsecondsSince1970,
                     content: item.content, user: user, seq: seq)
             }
         }

@@ -179,9 +179,11 @@ public struct FeedPage: Hashable, Sendable {
     public static let maxPassedOver = 4096
 
     /// What one entry counts against a page's byte budget: its stored
-    /// content (JSON), its id, and 64 bytes for the rest (sequence, user,
-    /// times, kind and their encoding). Within a few bytes of its protobuf
-    /// encoding, and never far below it.
+    /// content's bytes, its id, and 64 bytes for the rest (sequence, user,
+    /// time, state and their encoding). A store counts the content as it
+    /// holds it, without decoding it: the SQLite store, its typed columns'
+    /// bytes (each text's UTF-8, 8 per integer, NULL nothing). Within a few
+    /// bytes of its protobuf encoding, and never far below it.
     public static func size(ofContent contentBytes: Int, id idBytes: Int) -> Int {
         contentBytes + idBytes + 64
     }

@@ -1,4 +1,4 @@
-import GRDB
+package import GRDB
 internal import GRDBSQLite
 
 /// One of the append's cached statements, bound and stepped through
@@ -10,21 +10,26 @@ internal import GRDBSQLite
 /// its cursor for a one-row result were a fifth of that thread's time;
 /// binding the few typed values straight costs almost nothing. The statement
 /// stays in GRDB's cache, and SQLite's own hooks see these steps as any other.
-struct HotStatement {
-    let statement: Statement
+/// Package access: `notify-bench` binds through it as the store does.
+package struct HotStatement {
+    package let statement: Statement
+
+    package init(statement: Statement) {
+        self.statement = statement
+    }
 
     private var handle: SQLiteStatement { statement.sqliteStatement }
 
-    func bind(_ value: Int64, at index: CInt) {
+    package func bind(_ value: Int64, at index: CInt) {
         sqlite3_bind_int64(handle, index, value)
     }
 
     /// Binds NULL for nil.
-    func bind(_ value: Int64?, at index: CInt) {
+    package func bind(_ value: Int64?, at index: CInt) {
         if let value { sqlite3_bind_int64(handle, index, value) } else { sqlite3_bind_null(handle, index) }
     }
 
-    func bind(_ text: String, at index: CInt) {
+    package func bind(_ text: String, at index: CInt) {
         var text = text
         text.withUTF8 { utf8 in
             // SQLite copies the bytes (SQLITE_TRANSIENT): the buffer is only
@@ -34,8 +39,13 @@ struct HotStatement {
         }
     }
 
+    /// Binds NULL for nil (an absent member; "" is a text).
+    package func bind(optional text: String?, at index: CInt) {
+        if let text { bind(text, at: index) } else { sqlite3_bind_null(handle, index) }
+    }
+
     /// Runs a statement that returns no row.
-    func execute(_ db: Database) throws {
+    package func execute(_ db: Database) throws {
         let code = sqlite3_step(handle)
         guard code == SQLITE_DONE else { throw failure(db, code) }
         sqlite3_reset(handle)
@@ -43,7 +53,7 @@ struct HotStatement {
 
     /// Runs a statement for its first row's first column, an integer, and
     /// resets it: nil when there is no row.
-    func fetchInt64(_ db: Database) throws -> Int64? {
+    package func fetchInt64(_ db: Database) throws -> Int64? {
         let code = sqlite3_step(handle)
         switch code {
         case SQLITE_ROW:

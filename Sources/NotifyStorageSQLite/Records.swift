@@ -141,31 +141,10 @@ struct TokenRow: Codable, FetchableRecord, PersistableRecord {
     }
 }
 
-struct NotificationRow: Codable, FetchableRecord, MutablePersistableRecord {
-    static let databaseTableName = "notifications"
-    var serial: Int64?
-    var id: String
-    var createdAt: Int64
-    var kind: String
-    /// JSON, see ``StoredContent``.
-    var content: String
-
-    enum CodingKeys: String, CodingKey {
-        case serial, id, kind, content
-        case createdAt = "created_at"
-    }
-
-    mutating func didInsert(_ inserted: InsertionSuccess) {
-        serial = inserted.rowID
-    }
-
-    func notification(user: Int64, sequence: Int64) throws(StorageError) -> NotifyDomain.Notification {
-        NotifyDomain.Notification(
-            id: id, sequence: UInt64(max(0, sequence)), user: user,
-            createdAt: Timestamp(storedMicroseconds: createdAt),
-            content: try StoredContent.decode(kind: kind, json: content))
-    }
-}
+// `notifications` has no Codable record: its typed content columns are
+// bound and read through SQLite's C API by ``ContentColumns`` (a text is
+// read with its length, and the append and the page read stay off GRDB's
+// per-value conversions).
 
 struct FeedRow: Codable, FetchableRecord, PersistableRecord {
     static let databaseTableName = "feed"

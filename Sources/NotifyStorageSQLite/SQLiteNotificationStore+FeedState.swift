@@ -41,21 +41,19 @@ extension SQLiteNotificationStore {
 
     public func feedEntry(user: Int64, id: String, now: Timestamp) async throws(StorageError) -> NotifyDomain.Notification? {
         let entry = try await engine.read("reading a feed entry") { db -> NotifyDomain.Notification? in
-            guard
-                let row = try Row.fetchOne(
-                    db,
-                    sql: """
-                        SELECT f.seq, n.created_at, n.kind, n.content, f.read, f.action_state
-                        FROM notifications n JOIN feed f ON f.notification = n.serial
-                        WHERE n.id = ? AND f.user = ?
-                        """,
-                    arguments: [id, user])
-            else { return nil }
+            let statement = try db.cachedStatement(
+                sql: """
+                    SELECT f.seq, n.created_at, f.read, f.action_state, \(ContentColumns.selection("n"))
+                    FROM notifications n JOIN feed f ON f.notification = n.serial
+                    WHERE n.id = ? AND f.user = ?
+                    """)
+            let rows = try Row.fetchCursor(statement, arguments: [id, user])
+            guard let row = try rows.next() else { return nil }
             let sequence: Int64 = row[0]
             return NotifyDomain.Notification(
                 id: id, sequence: UInt64(max(0, sequence)), user: user, createdAt: Timestamp(storedMicroseconds: row[1]),
-                content: try StoredContent.decode(kind: row[2], json: row[3]), read: row[4],
-                actionState: try Self.actionState(row[5]))
+                content: try ContentColumns.read(statement, from: 4), read: row[2],
+                actionState: try Self.actionState(row[3]))
         }
         if let entry, case .graph(let graph) = entry.content, graph.expiration <= now { return nil }
         return entry

@@ -6,7 +6,7 @@ extension SQLiteNotificationStore {
     /// A page newest first (``NotificationLog/feedPageNewestFirst(user:before:limit:maxBytes:now:filter:)``).
     ///
     /// The same selection and row decoding as the oldest-first page
-    /// (``feedRowSelection``, ``feedNotification(_:user:content:)``), read
+    /// (``feedRowSelection``, ``feedRowSize(_:statement:)``, ``feedNotification(_:statement:user:)``), read
     /// backwards along the feed's primary key `(user, seq)`: the cost is the
     /// page and the rows passed over, whatever the feed's length.
     public func feedPageNewestFirst(
@@ -45,19 +45,17 @@ extension SQLiteNotificationStore {
         let rows = try Row.fetchCursor(statement, arguments: arguments)
         while let row = try rows.next() {
             let sequence: Int64 = row[0]
-            // NULL content: expired, or not admitted by the filter.
-            guard let content: String = row[5] else {
+            // Expired, or not admitted by the filter.
+            guard let size = feedRowSize(row, statement: statement) else {
                 guard passed < FeedPage.maxPassedOver else { return page(caughtUp: false) }
                 passed += 1
                 next = sequence
                 continue
             }
             guard entries.count < limit else { return page(caughtUp: false) }
-            let id: String = row[2]
-            let size = FeedPage.size(ofContent: content.utf8.count, id: id.utf8.count)
             if !entries.isEmpty && bytes + size > maxBytes { return page(caughtUp: false) }
             bytes += size
-            entries.append(try feedNotification(row, user: user, content: content))
+            entries.append(try feedNotification(row, statement: statement, user: user))
             next = sequence
         }
         // Nothing older is left. A read from the head that met no row at

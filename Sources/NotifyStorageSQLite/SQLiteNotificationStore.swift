@@ -507,8 +507,8 @@ public final class SQLiteNotificationStore: NotificationStore {
         // content is measured before it is decoded, so a page of large
         // entries never holds more than its budget and the one row it
         // stops at. An expired row, or one the filter does not admit,
-        // is passed over without its content leaving SQLite (the CASE
-        // answers NULL for it), at most maxPassedOver of them. One
+        // is passed over without its content being read into Swift (the
+        // CASE answers 0 for it), at most maxPassedOver of them. One
         // statement serves every filter: an absent part binds NULL.
         let statement = try db.cachedStatement(sql: oldestFirstSQL)
         var entries: [NotifyDomain.Notification] = []
@@ -523,20 +523,18 @@ public final class SQLiteNotificationStore: NotificationStore {
             statement, arguments: feedRowArguments(user: user, cursor: cursor, limit: limit, now: now, filter: filter))
         while let row = try rows.next() {
             let sequence: Int64 = row[0]
-            // NULL content: expired, or not admitted by the filter.
-            guard let content: String = row[5] else {
+            // Expired, or not admitted by the filter.
+            guard let size = feedRowSize(row, statement: statement) else {
                 guard passed < FeedPage.maxPassedOver else { return page(caughtUp: false) }
                 passed += 1
                 next = sequence
                 continue
             }
             guard entries.count < limit else { return page(caughtUp: false) }
-            let id: String = row[2]
-            let size = FeedPage.size(ofContent: content.utf8.count, id: id.utf8.count)
             if !entries.isEmpty && bytes + size > maxBytes { return page(caughtUp: false) }
             bytes += size
             sizes?.append(size)
-            entries.append(try feedNotification(row, user: user, content: content))
+            entries.append(try feedNotification(row, statement: statement, user: user))
             next = sequence
         }
         guard entries.isEmpty else { return page(caughtUp: true) }
@@ -561,20 +559,20 @@ public final class SQLiteNotificationStore: NotificationStore {
     /// The columns of a feed row as a page reads them, for a statement that
     /// adds its `WHERE` (on `f.user` and `f.seq` against `:cursor`), `ORDER BY` and `LIMIT :scan`.
     ///
-    /// One selection serves both reading orders, so a page's filter and row
-    /// decoding (``feedNotification(_:user:content:)``) are written once. An
-    /// expired row, or one the filter does not admit, reads its content as
-    /// NULL: it is passed over without its content leaving SQLite. An absent
-    /// part of the filter binds NULL (``feedRowArguments(user:cursor:limit:now:filter:)``).
+    /// One selection serves both reading orders, so a page's filter, its
+    /// byte count and its row decoding (``feedRowSize(_:statement:)``,
+    /// ``feedNotification(_:statement:user:)``) are written once. Column 1
+    /// says whether the row is admitted: an expired row, or one the filter
+    /// does not admit, answers 0 and is passed over without its content
+    /// being read into Swift. An absent part of the filter binds NULL
+    /// (``feedRowArguments(user:cursor:limit:now:filter:)``).
     static let feedRowSelection = """
-        SELECT f.seq, n.expires_at, n.id, n.created_at, n.kind,
-            CASE WHEN n.expires_at <= :now
+        SELECT f.seq, CASE WHEN n.expires_at <= :now
                 OR (:kind IS NOT NULL AND n.kind <> :kind)
                 OR (:app IS NOT NULL AND n.kind = 'graph' AND (
-                    json_extract(n.content, '$.targetHostName') IS NOT :app
-                    OR NOT EXISTS (
-                        SELECT 1 FROM json_each(n.content, '$.platforms') WHERE json_each.value = :platform)))
-            THEN NULL ELSE n.content END, f.read, f.action_state
+                    n.target_host_name IS NOT :app
+                    OR instr(',' || n.platforms || ',', :platform) = 0))
+            THEN 0 ELSE 1 END, n.id, n.created_at, f.read, f.action_state, \(ContentColumns.selection("n"))
         FROM feed f JOIN notifications n ON n.serial = f.notification
         """
 
@@ -583,24 +581,35 @@ public final class SQLiteNotificationStore: NotificationStore {
     static func feedRowArguments(user: Int64, cursor: Int64, limit: Int, now: Int64, filter: FeedFilter) -> StatementArguments {
         let scan = limit.addingReportingOverflow(FeedPage.maxPassedOver + 1)
         let kind: String? = switch filter.source {
-        case .notify?: StoredContent.customKind
-        case .graph?: StoredContent.graphKind
+        case .notify?: ContentColumns.customKind
+        case .graph?: ContentColumns.graphKind
         case nil: nil
         }
         return [
-            "now": now, "kind": kind, "app": filter.endpoint?.app, "platform": filter.endpoint?.platform.rawValue,
+            // The platform as an item of the comma-separated list.
+            "now": now, "kind": kind, "app": filter.endpoint?.app,
+            "platform": filter.endpoint.map { ",\($0.platform.rawValue)," },
             "user": user, "cursor": cursor, "scan": scan.overflow ? Int.max : scan.partialValue,
         ]
     }
 
-    /// A row of ``feedRowSelection`` whose `content` (column 5) is not NULL, as a notification.
-    static func feedNotification(_ row: Row, user: Int64, content: String) throws -> NotifyDomain.Notification {
+    /// What the row `statement` stands on counts against a page's byte
+    /// budget (``FeedPage/size(ofContent:id:)``), measured without decoding
+    /// it; nil for a row the page passes over (expired, or not admitted).
+    static func feedRowSize(_ row: Row, statement: Statement) -> Int? {
+        guard row[1] as Bool else { return nil }
+        let id: String = row[2]
+        return FeedPage.size(ofContent: ContentColumns.byteCount(statement, from: 6), id: id.utf8.count)
+    }
+
+    /// The admitted row `statement` stands on, as a notification.
+    static func feedNotification(_ row: Row, statement: Statement, user: Int64) throws -> NotifyDomain.Notification {
         let sequence: Int64 = row[0]
         return NotifyDomain.Notification(
             id: row[2], sequence: UInt64(max(0, sequence)), user: user,
             createdAt: Timestamp(storedMicroseconds: row[3]),
-            content: try StoredContent.decode(kind: row[4], json: content),
-            read: row[6], actionState: try actionState(row[7]))
+            content: try ContentColumns.read(statement, from: 6),
+            read: row[4], actionState: try actionState(row[5]))
     }
 
     /// How many notifications, and feed entries, the database holds (expired

@@ -1,4 +1,7 @@
+import Foundation
 import GRDB
+import NotifyJSON
+import NotifyStorage
 
 /// The store's schema, as string-named migrations.
 ///
@@ -184,6 +187,96 @@ enum Schema {
                 ) WITHOUT ROWID;
                 """)
         }
+        // Notification content in typed columns (ContentColumns) instead of
+        // one JSON text: `notifications` is rebuilt, every row moved member by
+        // member with json_extract in this migration's transaction, and the
+        // move is checked before the old table goes: the same rows, every
+        // required member present. A SendNotification's expiration is
+        // expires_at (v3 backfilled it). Nothing else names the table by
+        // constraint. Of its indexes only notifications_expires_at is made
+        // again (SendNotification's rows only): v3's notifications_retained,
+        // which every Notify append wrote, goes, since the retention walks
+        // notifications in serial order (StoreEngine+Sweep).
+        migrator.registerMigration("v7-typed-content") { db in
+            try db.execute(sql: """
+                CREATE TABLE notifications_typed (
+                    serial INTEGER PRIMARY KEY,
+                    id TEXT NOT NULL UNIQUE,
+                    created_at INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    expires_at INTEGER,
+                    -- Notify's content (kind 'custom').
+                    type TEXT,
+                    issuer INTEGER,
+                    title TEXT,
+                    description TEXT,
+                    embed_type TEXT,
+                    embed_id TEXT,
+                    embed_url TEXT,
+                    embed_metadata TEXT,
+                    -- SendNotification's (kind 'graph'): platforms comma-separated, in order.
+                    target_host_name TEXT,
+                    app_notification_id TEXT,
+                    group_name TEXT,
+                    raw_content TEXT,
+                    visual_title TEXT,
+                    visual_body TEXT,
+                    platforms TEXT,
+                    priority TEXT,
+                    display_ttl INTEGER,
+                    fallback_policy TEXT
+                );
+                INSERT INTO notifications_typed
+                SELECT serial, id, created_at, kind,
+                    CASE kind WHEN 'graph' THEN COALESCE(expires_at, json_extract(content, '$.expiration')) END,
+                    json_extract(content, '$.type'),
+                    json_extract(content, '$.issuer'),
+                    json_extract(content, '$.title'),
+                    json_extract(content, '$.description'),
+                    json_extract(content, '$.embed.embedType'),
+                    json_extract(content, '$.embed.embedID'),
+                    json_extract(content, '$.embed.url'),
+                    json_extract(content, '$.embed.metadataJSON'),
+                    json_extract(content, '$.targetHostName'),
+                    json_extract(content, '$.appNotificationID'),
+                    json_extract(content, '$.groupName'),
+                    json_extract(content, '$.rawContent'),
+                    CASE WHEN json_extract(content, '$.hasVisualContent')
+                        THEN COALESCE(json_extract(content, '$.visualTitle'), '') END,
+                    json_extract(content, '$.visualBody'),
+                    -- The stored array is compact and no platform's name holds
+                    -- a quote, bracket or comma: ["ios","windows"] -> ios,windows.
+                    replace(replace(replace(json_extract(content, '$.platforms'), '[', ''), ']', ''), '"', ''),
+                    json_extract(content, '$.priority'),
+                    json_extract(content, '$.displayTimeToLive'),
+                    json_extract(content, '$.fallbackPolicyJSON')
+                FROM notifications;
+                """)
+            try moveEscapedNULs(db)
+            let moved = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM notifications_typed") ?? -1
+            let stored = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM notifications") ?? -2
+            let incomplete = try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT COUNT(*) FROM notifications_typed WHERE
+                        (kind = 'custom' AND (type IS NULL OR typeof(issuer) <> 'integer'
+                            OR (embed_type IS NULL) <> (embed_id IS NULL)))
+                        OR (kind = 'graph' AND (typeof(expires_at) <> 'integer' OR platforms IS NULL
+                            OR priority IS NULL OR typeof(display_ttl) <> 'integer'))
+                        OR kind NOT IN ('custom', 'graph')
+                    """) ?? -1
+            guard moved == stored, incomplete == 0 else {
+                throw StorageError(
+                    code: .corrupt, message: "stored notifications could not be moved to typed columns",
+                    cause: "\(stored) rows, \(moved) moved, \(incomplete) incomplete")
+            }
+            try db.execute(sql: """
+                DROP TABLE notifications;
+                ALTER TABLE notifications_typed RENAME TO notifications;
+                CREATE INDEX notifications_expires_at ON notifications (expires_at)
+                    WHERE expires_at IS NOT NULL;
+                """)
+        }
         // Feed events for device endpoints, and state changes without feed
         // scans (docs/PROTOCOL.md, "Feed state"):
         // - feed_events.audience: who may see an event (EventAudience), so a
@@ -195,7 +288,7 @@ enum Schema {
         // - feed_events_created_at: retention finds old events;
         // - feed_unread: MarkRead up to a sequence touches unread rows only;
         // - notifications_group: DeleteGroup finds a group's notifications
-        //   (on the stored JSON until the content has typed columns).
+        //   (SendNotification's rows only: a Notify append writes nothing to it).
         migrator.registerMigration("v8-feed-events") { db in
             try db.execute(sql: """
                 ALTER TABLE feed_events ADD COLUMN audience TEXT;
@@ -204,11 +297,57 @@ enum Schema {
                     COALESCE((SELECT MAX(e.seq) FROM feed_events e WHERE e.user = feed_heads.user), 0);
                 CREATE INDEX feed_events_created_at ON feed_events (created_at);
                 CREATE INDEX feed_unread ON feed (user, seq) WHERE read = 0;
-                CREATE INDEX notifications_group ON notifications (json_extract(content, '$.groupName'))
+                CREATE INDEX notifications_group ON notifications (group_name)
                     WHERE kind = 'graph';
                 """)
             try EventAudience.backfill(db)
         }
         return migrator
+    }
+
+    /// v7's text members again, from NotifyJSON's reader, for the rows whose
+    /// JSON holds an escaped NUL: `json_extract` ends a text there. Neither
+    /// the RPC nor the gateway accepts a NUL, so these are rare (the test
+    /// writes some); a text holding the six characters `\u0000` matches too,
+    /// and is moved the same, exactly.
+    /// Bound as bytes and cast, since GRDB binds a `String` up to its first NUL.
+    private static func moveEscapedNULs(_ db: Database) throws {
+        let rows = try Row.fetchAll(
+            db, sql: #"SELECT serial, content FROM notifications WHERE instr(content, '\u0000') > 0"#)
+        for row in rows {
+            guard case .object(let object)? = JSONValue.parse(text: row[1]) else {
+                throw StorageError(code: .corrupt, message: "a stored notification is unreadable")
+            }
+            var embed: [String: JSONValue] = [:]
+            if case .object(let nested)? = object["embed"] { embed = nested }
+            // An empty Data would bind NULL: "" is bound as text.
+            func bytes(_ value: String) -> DatabaseValue {
+                value.isEmpty ? "".databaseValue : Data(value.utf8).databaseValue
+            }
+            func text(_ members: [String: JSONValue], _ key: String) -> DatabaseValue {
+                guard case .string(let value)? = members[key] else { return .null }
+                return bytes(value)
+            }
+            let visualTitle: DatabaseValue = if case .string(let title)? = object["visualTitle"] { bytes(title) } else { bytes("") }
+            try db.execute(
+                sql: """
+                    UPDATE notifications_typed SET
+                        type = CAST(? AS TEXT), title = CAST(? AS TEXT), description = CAST(? AS TEXT),
+                        embed_type = CAST(? AS TEXT), embed_id = CAST(? AS TEXT), embed_url = CAST(? AS TEXT),
+                        embed_metadata = CAST(? AS TEXT), target_host_name = CAST(? AS TEXT),
+                        app_notification_id = CAST(? AS TEXT), group_name = CAST(? AS TEXT),
+                        raw_content = CAST(? AS TEXT),
+                        visual_title = CASE WHEN visual_title IS NULL THEN NULL ELSE CAST(? AS TEXT) END,
+                        visual_body = CAST(? AS TEXT), fallback_policy = CAST(? AS TEXT)
+                    WHERE serial = ?
+                    """,
+                arguments: [
+                    text(object, "type"), text(object, "title"), text(object, "description"),
+                    text(embed, "embedType"), text(embed, "embedID"), text(embed, "url"), text(embed, "metadataJSON"),
+                    text(object, "targetHostName"), text(object, "appNotificationID"), text(object, "groupName"),
+                    text(object, "rawContent"), visualTitle, text(object, "visualBody"), text(object, "fallbackPolicyJSON"),
+                    row[0] as Int64,
+                ])
+        }
     }
 }

@@ -239,15 +239,12 @@ extension StoreEngine {
             }
         }
 
-        let insert = statements.insertNotification
-        insert.bind(item.id, at: 1)
-        insert.bind(encoded.createdAt, at: 2)
-        insert.bind(encoded.kind, at: 3)
-        insert.bind(encoded.json, at: 4)
-        insert.bind(encoded.expiresAt, at: 5)
-        try insert.execute(db)
+        try ContentColumns.bindInsert(
+            item.content, id: item.id, createdAt: encoded.createdAt, platforms: encoded.platforms,
+            custom: statements.insertCustom, graph: statements.insertGraph
+        ).execute(db)
         let serial = db.lastInsertedRowID
-        let graph = encoded.kind == StoredContent.graphKind
+        let graph = encoded.kind == ContentColumns.graphKind
 
         var recipients: Int64 = 0
         var first: (user: Int64, seq: Int64)?
@@ -343,15 +340,22 @@ extension StoreEngine {
 
     /// The first call's answer, rebuilt from what it stored.
     private static func replay(_ db: Database, _ earlier: IdempotencyRow) throws -> AppendResult {
-        guard let notification = try NotificationRow.fetchOne(db, key: earlier.notification) else {
+        let statement = try db.cachedStatement(
+            sql: "SELECT n.id, n.created_at, \(ContentColumns.selection("n")) FROM notifications n WHERE n.serial = ?")
+        let rows = try Row.fetchCursor(statement, arguments: [earlier.notification])
+        guard let row = try rows.next() else {
             throw StorageError(code: .corrupt, message: "an idempotency key names a missing notification")
         }
+        let id: String = row[0]
         var first: NotifyDomain.Notification?
         if let user = earlier.firstUser, let seq = earlier.firstSeq {
-            first = try notification.notification(user: user, sequence: seq)
+            first = NotifyDomain.Notification(
+                id: id, sequence: UInt64(max(0, seq)), user: user, createdAt: Timestamp(storedMicroseconds: row[1]),
+                content: try ContentColumns.read(statement, from: 2))
         }
-        return AppendResult(
-            id: notification.id, recipients: UInt64(max(0, earlier.recipients)), first: first, replayed: true)
+        // Stepped to its end (one row by key): no statement left open in the writer's transaction.
+        _ = try rows.next()
+        return AppendResult(id: id, recipients: UInt64(max(0, earlier.recipients)), first: first, replayed: true)
     }
 
     /// One row of `user`'s feed.
@@ -457,7 +461,8 @@ struct AppendStatements {
     let findKey: Statement
     let deleteKey: Statement
     let insertKey: Statement
-    let insertNotification: HotStatement
+    let insertCustom: HotStatement
+    let insertGraph: HotStatement
     let readHead: HotStatement
     let readFirstSeq: HotStatement
     let writeHead: HotStatement
@@ -480,8 +485,8 @@ struct AppendStatements {
                     (scope, method, key, fingerprint, notification, recipients, first_user, first_seq, created_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
-        insertNotification = HotStatement(statement: try db.cachedStatement(
-            sql: "INSERT INTO notifications (id, created_at, kind, content, expires_at) VALUES (?, ?, ?, ?, ?)"))
+        insertCustom = HotStatement(statement: try db.cachedStatement(sql: ContentColumns.insertCustomSQL))
+        insertGraph = HotStatement(statement: try db.cachedStatement(sql: ContentColumns.insertGraphSQL))
         readHead = HotStatement(statement: try db.cachedStatement(sql: "SELECT last_seq FROM feed_heads WHERE user = ?"))
         readFirstSeq = HotStatement(statement: try db.cachedStatement(sql: "SELECT seq FROM feed WHERE user = ? ORDER BY seq LIMIT 1"))
         writeHead = HotStatement(statement: try db.cachedStatement(

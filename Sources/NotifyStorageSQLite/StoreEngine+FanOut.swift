@@ -65,7 +65,7 @@ extension StoreEngine {
                 skipped = Int(clamping: max(0, everyone - room))
             }
             let graph = try String.fetchOne(
-                db, sql: "SELECT kind FROM notifications WHERE serial = ?", arguments: [job.notification]) == StoredContent.graphKind
+                db, sql: "SELECT kind FROM notifications WHERE serial = ?", arguments: [job.notification]) == ContentColumns.graphKind
             let reached = watched ? try Int64.fetchAll(db, sql: audience.sql, arguments: audience.arguments) : nil
             let written = try Self.writeFeedRows(
                 db, audience: audience.sql, arguments: audience.arguments, notification: job.notification, graph: graph)

@@ -18,10 +18,9 @@ private struct Target {
 
 /// The SQL that names a SendNotification's application and its platforms
 /// (space-separated) from `notifications n`: what an event's audience is
-/// made of. Read from the stored JSON until the content has typed columns.
+/// made of, from its typed columns (`platforms` holds them comma-separated).
 let targetColumnsSQL = """
-    json_extract(n.content, '$.targetHostName'),
-    (SELECT group_concat(p.value, ' ') FROM json_each(n.content, '$.platforms') p)
+    n.target_host_name, replace(n.platforms, ',', ' ')
     """
 
 extension StoreEngine {
@@ -57,7 +56,7 @@ extension StoreEngine {
             var sql = deleteGroupSQL
             var arguments: StatementArguments = [group, user]
             if case .application(let app) = change.scope {
-                sql += " AND json_extract(n.content, '$.targetHostName') = ?"
+                sql += " AND n.target_host_name = ?"
                 arguments += [app]
             }
             sql += " ORDER BY f.seq"
@@ -91,7 +90,7 @@ extension StoreEngine {
             for graph in [false, true] where view == .all || (view == .graph) == graph {
                 try db.execute(
                     sql: markReadUpToSQL,
-                    arguments: [user, through, graph ? StoredContent.graphKind : StoredContent.customKind])
+                    arguments: [user, through, graph ? ContentColumns.graphKind : ContentColumns.customKind])
                 if graph { readGraph = Int64(db.changesCount) } else { readNotify = Int64(db.changesCount) }
             }
             audience = nil
@@ -155,7 +154,7 @@ extension StoreEngine {
     static let deleteGroupSQL = """
         SELECT f.seq, n.id, f.read, \(targetColumnsSQL)
         FROM notifications n INDEXED BY notifications_group CROSS JOIN feed f ON f.notification = n.serial
-        WHERE n.kind = 'graph' AND json_extract(n.content, '$.groupName') = ? AND f.user = ?
+        WHERE n.kind = 'graph' AND n.group_name = ? AND f.user = ?
         """
 
     private enum Refusal: Error {
@@ -186,7 +185,7 @@ extension StoreEngine {
         var seen = Set<String>()
         for id in ids where seen.insert(id).inserted {
             guard let row = try Row.fetchOne(statement, arguments: [id, user]) else { return .failure(.notFound(id)) }
-            let graph = (row[1] as String) == StoredContent.graphKind
+            let graph = (row[1] as String) == ContentColumns.graphKind
             if let expiresAt: Int64 = row[4], expiresAt <= now { return .failure(.notFound(id)) }
             if case .application(let app) = scope {
                 guard graph, (row[5] as String?) == app else { return .failure(.notPermitted(id)) }
@@ -381,7 +380,7 @@ extension EventAudience {
                     complete = false
                     break
                 }
-                audience.add(graph: (row[0] as String) == StoredContent.graphKind, app: row[1], platforms: row[2])
+                audience.add(graph: (row[0] as String) == ContentColumns.graphKind, app: row[1], platforms: row[2])
             }
             guard complete else { continue }
             try db.execute(

@@ -31,6 +31,11 @@ private struct SweepBatch: Sendable {
     var notifications = 0
     /// The feeds a `removed` event was appended to: their readers are woken.
     var users: [Int64] = []
+    /// ``StoreEngine/retentionMark`` after it.
+    var mark: Int64 = 0
+    /// The retention's walk stopped at the transaction's bound, not at the
+    /// cutoff: more may be past it.
+    var walkGoesOn = false
 }
 
 extension StoreEngine {
@@ -82,9 +87,11 @@ extension StoreEngine {
         let cutoff = configuration.retention.map { now - $0.microseconds }
         var outcome = SweepOutcome()
         while true {
+            let mark = retentionMark.withLock { $0 }
             let done = try await write("sweeping") { db in
-                try Self.sweepBatch(db, now: now, retentionCutoff: cutoff, batch: batch)
+                try Self.sweepBatch(db, now: now, retentionCutoff: cutoff, batch: batch, mark: mark)
             }
+            retentionMark.withLock { $0 = done.mark }
             feedAdvances.advanced(users: done.users)
             outcome.expiredEntries += done.expired
             outcome.retainedEntries += done.retained
@@ -98,7 +105,9 @@ extension StoreEngine {
                 $0.sweptNotifications += done.notifications
                 $0.sweepTransactions += 1
             }
-            guard done.expired + done.retained + done.retainedEvents >= batch || done.notifications >= batch else {
+            guard done.expired + done.retained + done.retainedEvents >= batch || done.notifications >= batch
+                || done.walkGoesOn
+            else {
                 return outcome
             }
             if isClosed || Task.isCancelled { return outcome }
@@ -112,10 +121,23 @@ extension StoreEngine {
     /// The expired entries of each feed leave it with one `removed` event
     /// (reason `expired`) naming them, numbered from the feed's head as every
     /// entry is, so that every reader learns the removal in order.
+    ///
+    /// Retention walks notifications in serial order, which is creation
+    /// order, so that no index on their time must be written by every
+    /// append (docs/PERFORMANCE.md, "The append path"): from `mark` on,
+    /// until the first one created after the cutoff. Appends committed in
+    /// one batch may differ from that order by the milliseconds between
+    /// their calls: one created just before the cutoff behind one just after
+    /// waits for the next sweep. A notification past the retention loses its
+    /// feed entries, then goes; one a key still names is given the cutoff
+    /// as its expiry instead, so that it goes with the expired ones once the
+    /// key is purged; one a fan-out job still writes stops the walk until the
+    /// job ends.
     private static func sweepBatch(
-        _ db: Database, now: Int64, retentionCutoff: Int64?, batch: Int
+        _ db: Database, now: Int64, retentionCutoff: Int64?, batch: Int, mark: Int64
     ) throws -> SweepBatch {
         var done = SweepBatch()
+        done.mark = mark
         let deleteEntry = try db.cachedStatement(sql: "DELETE FROM feed WHERE user = ? AND seq = ?")
         let unseenNotify = try db.cachedStatement(
             sql: "UPDATE feed_heads SET unseen_notify = max(0, unseen_notify - 1) WHERE user = ?")
@@ -163,25 +185,11 @@ extension StoreEngine {
             ).insert(db)
         }
         if let retentionCutoff, done.expired < batch {
-            let retained = try Row.fetchAll(
-                db.cachedStatement(
-                    sql: """
-                        SELECT f.user, f.seq, f.read FROM notifications n JOIN feed f ON f.notification = n.serial
-                        WHERE n.expires_at IS NULL AND n.created_at < ?
-                        LIMIT ?
-                        """),
-                arguments: [retentionCutoff, batch - done.expired])
             let raise = try db.cachedStatement(
                 sql: "UPDATE feed_heads SET swept_through = max(swept_through, ?) WHERE user = ?")
-            for row in retained {
-                let user: Int64 = row[0]
-                let seq: Int64 = row[1]
-                try raise.execute(arguments: [seq, user])
-                try deleteEntry.execute(arguments: [user, seq])
-                // Notify's entries are the ones without an expiration.
-                if !(row[2] as Bool) { try unseenNotify.execute(arguments: [user]) }
-            }
-            done.retained = retained.count
+            try walkRetention(
+                db, cutoff: retentionCutoff, budget: batch - done.expired, done: &done, deleteEntry: deleteEntry,
+                unseenNotify: unseenNotify, raise: raise)
             // Events go with the entries of their age, and raise the signal as they do.
             if done.expired + done.retained < batch {
                 let events = try Row.fetchAll(
@@ -211,18 +219,74 @@ extension StoreEngine {
                     LIMIT ?)
                 """,
             arguments: [now, batch])
-        done.notifications = db.changesCount
-        if let retentionCutoff, done.notifications < batch {
-            try db.execute(
-                sql: """
-                    DELETE FROM notifications WHERE serial IN (
-                        SELECT n.serial FROM notifications n
-                        WHERE n.expires_at IS NULL AND n.created_at < ? AND \(unnamed)
-                        LIMIT ?)
-                    """,
-                arguments: [retentionCutoff, batch - done.notifications])
-            done.notifications += db.changesCount
-        }
+        done.notifications += db.changesCount
+        // A serial is given again after the newest row is deleted (SQLite
+        // takes the highest plus one): the walk must not be past it then.
+        let newest = try Int64.fetchOne(db.cachedStatement(sql: "SELECT MAX(serial) FROM notifications")) ?? 0
+        done.mark = min(done.mark, newest)
         return done
+    }
+
+    /// The retention's step: from `step.mark`, the Notify notifications
+    /// created before `cutoff` lose their feed entries (at most `budget`),
+    /// then go; see ``sweepBatch(_:now:retentionCutoff:batch:mark:)``.
+    private static func walkRetention(
+        _ db: Database, cutoff: Int64, budget: Int, done step: inout SweepBatch, deleteEntry: Statement,
+        unseenNotify: Statement, raise: Statement
+    ) throws {
+        var budget = budget
+        let walk = try db.cachedStatement(
+            sql: "SELECT serial, created_at, expires_at FROM notifications WHERE serial > ? ORDER BY serial LIMIT ?")
+        let entriesOf = try db.cachedStatement(sql: "SELECT user, seq, read FROM feed WHERE notification = ? LIMIT ?")
+        let writing = try db.cachedStatement(sql: "SELECT 1 FROM fanout_jobs WHERE notification = ? LIMIT 1")
+        let keyed = try db.cachedStatement(sql: "SELECT 1 FROM idempotency WHERE notification = ? LIMIT 1")
+        let expire = try db.cachedStatement(sql: "UPDATE notifications SET expires_at = ? WHERE serial = ?")
+        let delete = try db.cachedStatement(sql: "DELETE FROM notifications WHERE serial = ?")
+        let rows = try Row.fetchAll(walk, arguments: [step.mark, budget])
+        // Walked to the bound without reaching the cutoff: more follow.
+        step.walkGoesOn = rows.count == budget
+        for row in rows {
+            let serial: Int64 = row[0]
+            guard (row[1] as Int64) < cutoff else {
+                step.walkGoesOn = false
+                return
+            }
+            // SendNotification's: the expiry's.
+            guard (row[2] as Int64?) == nil else {
+                step.mark = serial
+                continue
+            }
+            let entries = try Row.fetchAll(entriesOf, arguments: [serial, budget + 1])
+            let removed = min(entries.count, budget)
+            for entry in entries.prefix(removed) {
+                let user: Int64 = entry[0]
+                let seq: Int64 = entry[1]
+                try raise.execute(arguments: [seq, user])
+                try deleteEntry.execute(arguments: [user, seq])
+                if !(entry[2] as Bool) { try unseenNotify.execute(arguments: [user]) }
+            }
+            step.retained += removed
+            budget -= removed
+            // More entries than this transaction removes: the next goes on here.
+            guard entries.count == removed else {
+                step.walkGoesOn = true
+                return
+            }
+            guard try Row.fetchOne(writing, arguments: [serial]) == nil else {
+                step.walkGoesOn = false
+                return
+            }
+            if try Row.fetchOne(keyed, arguments: [serial]) != nil {
+                try expire.execute(arguments: [cutoff, serial])
+            } else {
+                try delete.execute(arguments: [serial])
+                step.notifications += 1
+            }
+            step.mark = serial
+            guard budget > 0 else {
+                step.walkGoesOn = true
+                return
+            }
+        }
     }
 }

@@ -22,6 +22,10 @@ final class StoreEngine: Sendable {
     let feedAdvances = FeedAdvances()
     /// Whether the last write could write (a full disk turns it off).
     let writability: StoreWritability
+    /// The retention's walk in serial order: every notification up to this
+    /// serial has been walked (``sweep(now:)``). In memory: a new process
+    /// walks once from the start.
+    let retentionMark = Mutex<Int64>(0)
 
     init(
         pool: DatabasePool, configuration: SQLiteStoreConfiguration, logger: Logger,
@@ -180,24 +184,23 @@ final class AppendQueue: @unchecked Sendable {
 /// and the writer pass one reference instead of copying every field.
 final class EncodedAppend: Sendable {
     let item: NewNotification
+    /// `notifications.kind`: ``ContentColumns/customKind`` or ``ContentColumns/graphKind``.
     let kind: String
-    /// The content as `notifications.content` stores it.
-    let json: String
+    /// A SendNotification's platforms as `notifications.platforms` holds them.
+    let platforms: String?
     let createdAt: Int64
-    /// `notifications.expires_at`: a SendNotification's expiration; nil for
-    /// Notify's, which the retention sweeps instead.
-    let expiresAt: Int64?
     let fingerprint: Data?
 
     init(_ item: NewNotification) {
-        let (kind, json) = StoredContent.encode(item.content)
-        self.kind = kind
-        self.json = json
         self.item = item
         createdAt = item.createdAt.storedMicroseconds
         switch item.content {
-        case .graph(let graph): expiresAt = graph.expiration.storedMicroseconds
-        case .custom: expiresAt = nil
+        case .graph(let graph):
+            kind = ContentColumns.graphKind
+            platforms = ContentColumns.platformList(graph.platforms)
+        case .custom:
+            kind = ContentColumns.customKind
+            platforms = nil
         }
         fingerprint = item.idempotencyKey.map { Data($0.fingerprint) }
     }

@@ -17,7 +17,8 @@ import Testing
 /// and upgrades in place: every acknowledged notification reads back with the
 /// same content through List, the gateway's event stream and a replay of its
 /// idempotency key; its tokens still authenticate; new appends continue the
-/// sequences.
+/// sequences. (NotifyStorageTests' `UpgradeContentTests` checks, column by
+/// column, that the fixture's JSON content moved to typed columns whole.)
 @Suite("A data folder from the previous release upgrades in place")
 struct UpgradeTests {
     static let fixture = URL(fileURLWithPath: #filePath)

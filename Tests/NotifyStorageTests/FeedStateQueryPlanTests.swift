@@ -64,7 +64,7 @@ struct FeedStateQueryPlanTests {
             let deleteGroup = try await Self.plan(store, StoreEngine.deleteGroupSQL + " ORDER BY f.seq")
             #expect(deleteGroup.contains { $0.contains("notifications_group") }, "\(deleteGroup)")
             #expect(deleteGroup.contains { $0.contains("feed_notification") }, "\(deleteGroup)")
-            // (The one scan is json_each over one entry's platforms.)
+            // (No scan: an entry's platforms are a column.)
             #expect(!deleteGroup.contains { $0.hasPrefix("SCAN") && !$0.contains("VIRTUAL TABLE") }, "\(deleteGroup)")
             // And they do what they say.
             let upTo = try await store.changeFeed(FeedChange(user: 1, kind: .markReadUpTo(150, view: .all), createdAt: .now()))
@@ -124,11 +124,11 @@ struct FeedStateQueryPlanTests {
         do {
             let pool = try DatabasePool(path: database.path)
             try Schema.migrator.migrate(pool, upTo: "v6-feed-state")
-            let graph = StoredContent.encode(.graph(GraphNotification(
+            let graph = try StoredContentOracle.encode(.graph(GraphNotification(
                 targetHostName: "a", appNotificationID: nil, groupName: nil, expiration: Timestamp.now().adding(seconds: 86_400),
                 payload: Payload(rawContent: nil, visualContent: VisualContent(title: "t", body: nil)), platforms: [.ios],
                 priority: .none, displayTimeToLive: 0, fallbackPolicyJSON: nil)))
-            let custom = StoredContent.encode(Sample.custom())
+            let custom = try StoredContentOracle.encode(Sample.custom())
             try await pool.write { db in
                 try db.execute(sql: "INSERT INTO users (id) VALUES (1)")
                 try db.execute(

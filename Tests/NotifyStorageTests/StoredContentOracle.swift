@@ -4,10 +4,11 @@ import NotifyStorage
 
 @testable import NotifyStorageSQLite
 
-/// The stored content format defined a second, independent way: Codable
-/// mirror structs through JSONEncoder and JSONDecoder. Production code writes
-/// and reads it through NotifyJSON (``StoredContent``); the tests hold it to
-/// this oracle, which lives here so that no reference encoder ships.
+/// The JSON text `notifications.content` held before `v7-typed-content`
+/// (compact, keys sorted, nil members omitted, times as integer
+/// microseconds), defined through Codable mirror structs and JSONEncoder:
+/// what the previous releases wrote, so that the tests can write files as
+/// they did and check that the migration moves every member.
 enum StoredContentOracle {
     struct Embed: Codable {
         var embedType: String
@@ -54,7 +55,7 @@ enum StoredContentOracle {
                         Embed(embedType: $0.embedType, embedID: $0.embedID, url: $0.url, metadataJSON: $0.metadataJSON)
                     },
                     title: custom.title, description: custom.description, issuer: custom.issuer)
-                return (StoredContent.customKind, String(decoding: try encoder.encode(stored), as: UTF8.self))
+                return ("custom", String(decoding: try encoder.encode(stored), as: UTF8.self))
             case .graph(let graph):
                 let stored = Graph(
                     targetHostName: graph.targetHostName, appNotificationID: graph.appNotificationID,
@@ -64,7 +65,7 @@ enum StoredContentOracle {
                     hasVisualContent: graph.payload.visualContent != nil,
                     platforms: graph.platforms.map(\.rawValue), priority: graph.priority.rawValue,
                     displayTimeToLive: graph.displayTimeToLive, fallbackPolicyJSON: graph.fallbackPolicyJSON)
-                return (StoredContent.graphKind, String(decoding: try encoder.encode(stored), as: UTF8.self))
+                return ("graph", String(decoding: try encoder.encode(stored), as: UTF8.self))
             }
         } catch {
             throw StorageError(code: .internalError, message: "could not encode a notification", cause: "\(error)")
@@ -78,7 +79,7 @@ enum StoredContentOracle {
         let data = Data(json.utf8)
         do {
             switch kind {
-            case StoredContent.customKind:
+            case "custom":
                 let stored = try decoder.decode(Custom.self, from: data)
                 return .custom(
                     CustomNotification(
@@ -88,7 +89,7 @@ enum StoredContentOracle {
                                 embedType: $0.embedType, embedID: $0.embedID, url: $0.url, metadataJSON: $0.metadataJSON)
                         },
                         title: stored.title, description: stored.description, issuer: stored.issuer))
-            case StoredContent.graphKind:
+            case "graph":
                 let stored = try decoder.decode(Graph.self, from: data)
                 var platforms: [Platform] = []
                 for name in stored.platforms {

@@ -55,7 +55,9 @@ fresh_server() {
     cat "$work/server.log" >&2
     return 1
   done
-  admin() { "$bin/notifyd" admin "$@" --data-dir "$work/data"; }
+  # The served binary bootstraps its own data folder: another one's migrations could leave a
+  # schema it does not write (v7 moved notifications.content to typed columns).
+  admin() { "${PROFILE_SERVER:-$bin/notifyd}" admin "$@" --data-dir "$work/data"; }
   token=$(admin token create --user 1 --role admin --create-user)
   for friend in $(seq 2 11); do admin connection add --user 1 --to "$friend" --kind friend --create-user; done
   uns=$(admin subscription create --user 2 --app load.example.com --platform windows)
