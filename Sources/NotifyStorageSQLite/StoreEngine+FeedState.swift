@@ -85,13 +85,22 @@ extension StoreEngine {
             }
             event = .read(upTo: nil, view: .all)
         case .markReadUpTo(let upTo, let view):
-            let head = try Int64.fetchOne(db, sql: "SELECT last_seq FROM feed_heads WHERE user = ?", arguments: [user]) ?? 0
-            let through = min(Int64(clamping: upTo), head)
+            let head = try Row.fetchOne(
+                db, sql: "SELECT last_seq, read_floor_notify, read_floor_graph FROM feed_heads WHERE user = ?",
+                arguments: [user])
+            let through = min(Int64(clamping: upTo), head?[0] ?? 0)
             for graph in [false, true] where view == .all || (view == .graph) == graph {
+                // Every entry of this kind up to its floor is read already:
+                // only the rows after it are visited, each once.
+                let floor: Int64 = head?[graph ? 2 : 1] ?? 0
+                guard through > floor else { continue }
                 try db.execute(
                     sql: markReadUpToSQL,
-                    arguments: [user, through, graph ? ContentColumns.graphKind : ContentColumns.customKind])
+                    arguments: [user, floor, through, graph ? ContentColumns.graphKind : ContentColumns.customKind])
                 if graph { readGraph = Int64(db.changesCount) } else { readNotify = Int64(db.changesCount) }
+                try db.execute(
+                    sql: "UPDATE feed_heads SET \(graph ? "read_floor_graph" : "read_floor_notify") = ? WHERE user = ?",
+                    arguments: [through, user])
             }
             audience = nil
             guard readNotify + readGraph > 0 else { return .unchanged(unseen: try unseen(db, user: user, view: change.view)) }
@@ -141,10 +150,12 @@ extension StoreEngine {
             sequence: UInt64(sequence), unseen: UInt64(max(0, count(change.view, notify: unseenNotify, graph: unseenGraph))))
     }
 
-    /// A read up to a sequence, of one kind of entries: only the unread
-    /// rows, by their partial index, so the read history is never touched again.
+    /// A read up to a sequence, of one kind of entries (arguments: the user,
+    /// the kind's read floor, the sequence, the kind): only the rows after
+    /// the floor, by the primary key, so the read history is never visited
+    /// again and no index of unread rows costs every append.
     static let markReadUpToSQL = """
-        UPDATE feed INDEXED BY feed_unread SET read = 1 WHERE user = ? AND seq <= ? AND read = 0
+        UPDATE feed SET read = 1 WHERE user = ? AND seq > ? AND seq <= ? AND read = 0
         AND (SELECT kind FROM notifications n WHERE n.serial = feed.notification) = ?
         """
 
