@@ -51,12 +51,14 @@ uns=$("$bin/notifyd" admin subscription create --data-dir "$data" --user 2 \
 status=0
 spec="$PWD/docs/openapi.yaml"
 # Run inside the temporary folder: schemathesis keeps its example database in the working directory.
+# One worker: with two, hypothesis's threads met CPython 3.11's "AST constructor recursion depth
+# mismatch" error in two of four runs (a runtime error of the tool, every generated case passing).
 # The event streams (/feed/events, /me/notifications/stream under every prefix) are left out: their
 # answer does not end while it is read, which a request/response checker can only time out on or
 # misread (FeedEventsTests and NotificationStreamTests cover them instead).
 (cd "$data" && timeout 600 python3 -m schemathesis.cli run "$spec" --url "http://127.0.0.1:$http_port" \
   -H "Authorization: Bearer $token" -H "X-UNS-ID: $uns" --exclude-path-regex '^(/feed/events|(/beta|/v1\.0)?/me/notifications/stream/?)$' \
-  --max-examples "$examples" --seed 1 --workers 2 --request-timeout 10 \
+  --max-examples "$examples" --seed 1 --workers 1 --request-timeout 10 \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
   --suppress-health-check all --no-color >"$data/schemathesis.log" 2>&1) || status=$?
 # The feed views again as user 2 (the admin token has no /me feed, so the pass above sees only their
@@ -65,7 +67,7 @@ if [ "$status" = 0 ]; then
   (cd "$data" && timeout 600 python3 -m schemathesis.cli run "$spec" --url "http://127.0.0.1:$http_port" \
     -H "Authorization: Bearer $user_token" -H "X-UNS-ID: $uns" \
     --include-path-regex '^((/beta|/v1\.0)?/me/notifications(/\{id\})?/?|/api/v2/notification(/read|/unseen/count)?/?)$' \
-    --max-examples "$examples" --seed 1 --workers 2 --request-timeout 10 \
+    --max-examples "$examples" --seed 1 --workers 1 --request-timeout 10 \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
     --suppress-health-check all --no-color >"$data/schemathesis-user.log" 2>&1) || { status=$?; cat "$data/schemathesis-user.log" >>"$data/schemathesis.log"; }
 fi
