@@ -510,42 +510,59 @@ public final class SQLiteNotificationStore: NotificationStore {
         // is passed over without its content being read into Swift (the
         // CASE answers 0 for it), at most maxPassedOver of them. One
         // statement serves every filter: an absent part binds NULL.
-        let statement = try db.cachedStatement(sql: oldestFirstSQL)
+        let rows = try feedRows(
+            db, sql: oldestFirstSQL, user: user, cursor: cursor, limit: limit, maxBytes: maxBytes, now: now,
+            filter: filter, sizes: &sizes)
+        var page = FeedPage(
+            entries: rows.entries, caughtUp: rows.caughtUp, nextAfter: UInt64(max(0, rows.next)),
+            sweptThrough: sweptThrough)
+        if rows.caughtUp && rows.entries.isEmpty { page.end = try feedEnd(db, user: user) }
+        return page
+    }
+
+    /// The kept rows of one page, read by `sql` (either order) one at a
+    /// time up to `limit` entries and `maxBytes`, passing over at most
+    /// ``FeedPage/maxPassedOver`` rows that are expired or not admitted.
+    /// - Returns: the entries; the last sequence read or passed over
+    ///   (`cursor` when none); whether the statement ran out of rows.
+    static func feedRows(
+        _ db: Database, sql: String, user: Int64, cursor: Int64, limit: Int, maxBytes: Int, now: Int64,
+        filter: FeedFilter, sizes: inout [Int]?
+    ) throws -> (entries: [NotifyDomain.Notification], next: Int64, caughtUp: Bool) {
+        let statement = try db.cachedStatement(sql: sql)
         var entries: [NotifyDomain.Notification] = []
         entries.reserveCapacity(min(limit, 1024))
         var bytes = 0
         var passed = 0
         var next = cursor
-        func page(caughtUp: Bool) -> FeedPage {
-            FeedPage(entries: entries, caughtUp: caughtUp, nextAfter: UInt64(max(0, next)), sweptThrough: sweptThrough)
-        }
         let rows = try Row.fetchCursor(
             statement, arguments: feedRowArguments(user: user, cursor: cursor, limit: limit, now: now, filter: filter))
         while let row = try rows.next() {
             let sequence: Int64 = row[0]
             // Expired, or not admitted by the filter.
             guard let size = feedRowSize(row, statement: statement) else {
-                guard passed < FeedPage.maxPassedOver else { return page(caughtUp: false) }
+                guard passed < FeedPage.maxPassedOver else { return (entries, next, false) }
                 passed += 1
                 next = sequence
                 continue
             }
-            guard entries.count < limit else { return page(caughtUp: false) }
-            if !entries.isEmpty && bytes + size > maxBytes { return page(caughtUp: false) }
+            guard entries.count < limit else { return (entries, next, false) }
+            if !entries.isEmpty && bytes + size > maxBytes { return (entries, next, false) }
             bytes += size
             sizes?.append(size)
             entries.append(try feedNotification(row, statement: statement, user: user))
             next = sequence
         }
-        guard entries.isEmpty else { return page(caughtUp: true) }
-        // Empty: where the feed ends, in the same read (one statement, both facts).
+        return (entries, next, true)
+    }
+
+    /// Where an empty page's feed ends: its head, or no such user.
+    static func feedEnd(_ db: Database, user: Int64) throws -> FeedEnd {
         let head = try Int64.fetchOne(
             db,
             sql: "SELECT COALESCE(h.last_seq, 0) FROM users u LEFT JOIN feed_heads h ON h.user = u.id WHERE u.id = ?",
             arguments: [user])
-        var empty = page(caughtUp: true)
-        empty.end = head.map { .head(UInt64(max(0, $0))) } ?? .noSuchUser
-        return empty
+        return head.map { .head(UInt64(max(0, $0))) } ?? .noSuchUser
     }
 
     /// The oldest-first page's statement: rows after the cursor.
