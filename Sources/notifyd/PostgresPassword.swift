@@ -67,11 +67,11 @@ enum PostgresPassword {
         // libpq compares the host as given; a socket directory counts as localhost.
         let host = target.host.hasPrefix("/") ? "localhost" : target.host
         let wanted = [host, String(target.port), target.database, target.username]
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: true) {
-            var line = Substring(rawLine)
-            while line.last == "\r" { line = line.dropLast() }
-            if line.isEmpty || line.first == "#" { continue }
-            var rest = Array(line.unicodeScalars)[...]
+        // By scalars: "\r\n" is one Character, and libpq strips the '\r'.
+        for rawLine in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: true) {
+            var rest = Array(rawLine)[...]
+            while rest.last == "\r" { rest = rest.dropLast() }
+            if rest.isEmpty || rest.first == "#" { continue }
             var matched = true
             for field in wanted {
                 guard let after = matching(rest, field) else {
