@@ -53,9 +53,17 @@ extension PostgresNotificationStore {
             try await withThrowingTaskGroup(of: T?.self) { group in
                 let leased = LeaseFlag()
                 group.addTask {
-                    try await client.withConnection { connection in
-                        leased.value.store(true, ordering: .releasing)
-                        return try await body(connection)
+                    do {
+                        return try await client.withConnection { connection in
+                            leased.value.store(true, ordering: .releasing)
+                            return try await body(connection)
+                        }
+                    } catch where !(error is CancellationError) && !leased.value.load(ordering: .acquiring) {
+                        // No connection came: the pool could not connect (refused, its circuit
+                        // breaker open, authentication refused). Its errors are not all PSQLErrors.
+                        throw StorageError(
+                            code: .unavailable, message: "no connection to the database while \(operation)",
+                            cause: "\(error)")
                     }
                 }
                 group.addTask {

@@ -4,6 +4,7 @@ import NotifyDomain
 import NotifyStorage
 import NotifyStoragePostgres
 import NotifyTesting
+import Synchronization
 import Testing
 
 /// The PostgreSQL store when its database goes away and comes back, through
@@ -75,8 +76,43 @@ struct PostgresReachabilityTests {
         await forwarder.close()
     }
 
-    @Test("a call made just as the database goes away fails within the acquire timeout rather than hang", .timeLimit(.minutes(2)))
+    @Test("a store whose database does not answer fails within the acquire timeout rather than wait for the pool", .timeLimit(.minutes(2)))
     func boundedWait() async throws {
+        let target = try TestPostgres.target()
+        let forwarder = try await TCPForwarder(targetHost: target.host, targetPort: target.port)
+        forwarder.cut()
+        let (url, _) = try TestPostgres.location(port: forwarder.port)
+        var configuration = try PostgresStoreConfiguration(url: url)
+        configuration.acquireTimeout = .seconds(1)
+        var logger = Logger(label: "notify.tests.reachability")
+        logger.logLevel = .critical
+        let store = try PostgresNotificationStore(configuration: configuration, logger: logger)
+        let started = ContinuousClock.now
+        let answered = Mutex<Duration?>(nil)
+        do {
+            _ = try await store.withRunning { store in
+                do {
+                    // The call waits for the schema, which waits for a connection.
+                    _ = try await store.user(id: 1)
+                } catch {
+                    answered.withLock { $0 = ContinuousClock.now - started }
+                    throw error
+                }
+            }
+            Issue.record("the store ran with its database cut")
+        } catch {
+            #expect((error as? StorageError)?.code == .unavailable, "\(error)")
+        }
+        // postgres-nio's pool alone queues the lease until its circuit breaker, a minute.
+        let took = try #require(answered.withLock { $0 })
+        #expect(took < .seconds(10), "took \(took)")
+        // And the store stops without waiting for the pool's connection attempts.
+        #expect(ContinuousClock.now - started < .seconds(20), "stopped after \(ContinuousClock.now - started)")
+        await forwarder.close()
+    }
+
+    @Test("a call made just as the database goes away fails at once, and marks the store unreachable", .timeLimit(.minutes(2)))
+    func callAsItGoes() async throws {
         let target = try TestPostgres.target()
         let forwarder = try await TCPForwarder(targetHost: target.host, targetPort: target.port)
         let (url, schema) = try TestPostgres.location(port: forwarder.port)
@@ -99,7 +135,6 @@ struct PostgresReachabilityTests {
             } catch {
                 #expect((error as? StorageError)?.code == .unavailable, "\(error)")
             }
-            // postgres-nio alone would queue it for a minute.
             #expect(ContinuousClock.now - started < .seconds(10), "took \(ContinuousClock.now - started)")
             #expect(!store.isWritable)
             forwarder.restore()
