@@ -127,7 +127,7 @@ struct PostgresServeTests {
         await setup.remove()
     }
 
-    @Test("two instances on one database: Notify on B is listed on A", .timeLimit(.minutes(2)))
+    @Test("two instances on one database: Notify on B is listed on A, and a Watch on A hears it live", .timeLimit(.minutes(2)))
     func twoInstances() async throws {
         let setup = try await Bootstrapped.make()
         let a = try await setup.serve("a")
@@ -137,7 +137,17 @@ struct PostgresServeTests {
         let admin = Metadata.bearer(setup.adminToken)
         let onA = TestPostgres.client(of: a)
         let onB = TestPostgres.client(of: b)
-        var ids: [String] = []
+        // Live: a Watch on A, Notify on B only; nothing commits on A to wake it.
+        let watch = LiveWatch(client: onA, metadata: admin)
+        try await waitUntil("the watch caught up") { watch.caughtUp }
+        var live: [String] = []
+        for index in 0..<5 {
+            live.append(try await onB.notify(TestPostgres.notify(issuer: 1, title: "live \(index)"), metadata: admin).id)
+            try await watch.waitFor(live)
+        }
+        #expect(watch.entries.map(\.id) == live)
+        await watch.stop()
+        var ids: [String] = live
         for index in 0..<10 {
             let client = index.isMultiple(of: 2) ? onB : onA
             ids.append(try await client.notify(TestPostgres.notify(issuer: 1, title: "n\(index)"), metadata: admin).id)
@@ -169,20 +179,11 @@ struct PostgresServeTests {
         let onB = TestPostgres.client(of: b, timeout: .seconds(30))
         #expect(try await onB.health().status == .serving)
 
+        // A live reader on A, the survivor, all along.
+        let survivor = LiveWatch(client: onA, metadata: admin)
         // A reader streams user 1's feed from B, the instance about to die.
-        let read = Mutex<(entries: [NotifyDomain.Notification], cursor: UInt64)>(([], 0))
-        let watcher = Task {
-            do {
-                for try await page in onB.watchFeed(ListFeedRequest(user: 1, afterSequence: 0, limit: 100), metadata: admin) {
-                    read.withLock { state in
-                        state.entries += page.notifications
-                        state.cursor = page.nextAfterSequence
-                    }
-                }
-            } catch {
-                // The instance died under it: the reader resumes elsewhere from its cursor.
-            }
-        }
+        let doomed = LiveWatch(client: onB, metadata: admin)
+        try await waitUntil("both watches caught up") { survivor.caughtUp && doomed.caughtUp }
 
         let total = 2_000
         let acknowledged = AnswerCounter()
@@ -190,7 +191,8 @@ struct PostgresServeTests {
         let outcomes: [Outcome] = await withTaskGroup(of: Outcome?.self) { group in
             group.addTask {
                 let deadline = ContinuousClock.now + .seconds(60)
-                while acknowledged.value < 300, ContinuousClock.now < deadline {
+                // Mid-stream: once B's reader has had some of it.
+                while acknowledged.value < 300 || doomed.entries.isEmpty, ContinuousClock.now < deadline {
                     try? await Task.sleep(for: .milliseconds(1))
                 }
                 kill(pid, SIGKILL)
@@ -217,14 +219,14 @@ struct PostgresServeTests {
         }
         _ = await b.waitForExit(timeout: .seconds(10))
         #expect(b.wasSignalled)
-        _ = await watcher.value
+        await doomed.stop()
         let okIDs = outcomes.compactMap { if case .ok(let id) = $0 { id } else { nil } }
         #expect(okIDs.count >= 300, "acknowledged: \(okIDs.count)")
         // A's half kept working while B died.
         #expect(okIDs.count >= total / 2 - 1, "acknowledged: \(okIDs.count)")
 
         // The reader resumes on A from its cursor.
-        var (entries, cursor) = read.withLock { $0 }
+        var (entries, cursor) = (doomed.entries, doomed.cursor)
         #expect(!entries.isEmpty, "the reader saw nothing before the kill")
         while true {
             let page = try await onA.listFeed(ListFeedRequest(user: 1, afterSequence: cursor, limit: 500), metadata: admin)
@@ -239,6 +241,20 @@ struct PostgresServeTests {
         // And the store holds exactly what the reader got.
         let stored = try await onA.wholeFeed(of: 1, metadata: admin)
         #expect(stored.map(\.id) == ids)
+        // The Watch on A heard all of it live, B's commits included: no gap, no duplicate.
+        try await survivor.waitFor(ids)
+        #expect(survivor.entries.map(\.id) == ids)
+
+        // After the crash, a new instance's commits reach the Watch on A live.
+        let b2 = try await setup.serve("b2")
+        defer { b2.signal(SIGKILL) }
+        let onB2 = TestPostgres.client(of: b2)
+        let after = try await onB2.notify(TestPostgres.notify(issuer: 1, title: "after the crash"), metadata: admin).id
+        try await survivor.waitFor([after])
+        #expect(survivor.entries.map(\.id) == ids + [after])
+        #expect(survivor.entries.map(\.sequence) == Array(1...UInt64(ids.count + 1)))
+        await survivor.stop()
+        await onB2.close()
         await onA.close()
         await onB.close()
         await setup.remove()
@@ -303,5 +319,50 @@ struct PostgresServeTests {
         #expect(await server.waitForExit(timeout: .seconds(20)) == 0, "\(server.log)")
         await forwarder.close()
         await setup.remove()
+    }
+}
+
+/// A Watch of user 1's feed that keeps what it hears, for a test to check
+/// (live delivery across instances): the entries in order and the last cursor.
+final class LiveWatch: Sendable {
+    private final class Heard: Sendable {
+        let state = Mutex<(entries: [NotifyDomain.Notification], cursor: UInt64, caughtUp: Bool)>(([], 0, false))
+    }
+
+    private let heard = Heard()
+    private let task: Task<Void, Never>
+
+    init(client: NotifyClient, metadata: Metadata, user: Int64 = 1) {
+        let heard = heard
+        task = Task {
+            do {
+                for try await page in client.watchFeed(ListFeedRequest(user: user, afterSequence: 0, limit: 100), metadata: metadata) {
+                    heard.state.withLock { state in
+                        state.entries += page.notifications
+                        state.cursor = page.nextAfterSequence
+                        state.caughtUp = state.caughtUp || page.caughtUp
+                    }
+                }
+            } catch {
+                // Ended by its server or the test: the state says how far it got.
+            }
+        }
+    }
+
+    var entries: [NotifyDomain.Notification] { heard.state.withLock { $0.entries } }
+    var cursor: UInt64 { heard.state.withLock { $0.cursor } }
+    var caughtUp: Bool { heard.state.withLock { $0.caughtUp } }
+
+    /// Waits until it has heard `ids`.
+    func waitFor(_ ids: [String], timeout: Duration = .seconds(15)) async throws {
+        let wanted = Set(ids)
+        try await waitUntil("the watch heard \(ids.count) notifications", timeout: timeout) {
+            wanted.isSubset(of: Set(entries.map(\.id)))
+        }
+    }
+
+    func stop() async {
+        task.cancel()
+        await task.value
     }
 }
