@@ -275,6 +275,7 @@ let package = Package(
             dependencies: [
                 "NotifyTesting", "NotifyServer", "NotifyClient", "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyProtobuf", "NotifyDomain",
                 "NotifyTLS", "NotifyStorageSQLite", "NotifyStorage", "NotifyJSON", nioCore, nioPosix, logging, .product(name: "GRDB", package: "GRDB.swift"),
+                "NotifyStoragePostgres", lifecycle,
             ],
             swiftSettings: swiftSettings
         ),
