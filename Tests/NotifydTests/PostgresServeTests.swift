@@ -260,6 +260,26 @@ struct PostgresServeTests {
         await setup.remove()
     }
 
+    /// A Notify retried while it answers UNAVAILABLE (the instance not yet back), for 90 s at most.
+    private static func notifyOnceBack(_ client: NotifyClient, metadata: Metadata) async throws -> String {
+        let deadline = ContinuousClock.now + .seconds(90)
+        while true {
+            let outcome: Result<String, RPCError>
+            do {
+                outcome = .success(try await client.notify(TestPostgres.notify(issuer: 1, title: "from b"), metadata: metadata).id)
+            } catch {
+                outcome = .failure(error)
+            }
+            switch outcome {
+            case .success(let id):
+                return id
+            case .failure(let error):
+                guard error.code == .unavailable, ContinuousClock.now < deadline else { throw error }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
     @Test(
         "the database cut: Notify answers UNAVAILABLE STORE_UNAVAILABLE at once, the gateway 503, readiness off, liveness on; restored: it recovers by itself",
         .timeLimit(.minutes(3)))
@@ -270,8 +290,14 @@ struct PostgresServeTests {
         let setup = try await Bootstrapped.make(url: location.url, schema: location.schema)
         let server = try await setup.serve("a", gateway: true)
         defer { server.signal(SIGKILL) }
+        // A second instance on the same database, and a reader on the first.
+        let other = try await setup.serve("b")
+        defer { other.signal(SIGKILL) }
         let admin = Metadata.bearer(setup.adminToken)
         let client = TestPostgres.client(of: server)
+        let otherClient = TestPostgres.client(of: other)
+        let watch = LiveWatch(client: client, metadata: admin, resumes: true)
+        try await waitUntil("the watch caught up") { watch.caughtUp }
         var acknowledged = [try await client.notify(TestPostgres.notify(issuer: 1, title: "before"), metadata: admin).id]
         #expect(try await client.health(service: "notify.v1.Readiness").status == .serving)
 
@@ -312,6 +338,14 @@ struct PostgresServeTests {
         let feed = try await client.wholeFeed(of: 1, metadata: admin)
         #expect(feed.map(\.id) == acknowledged)
         #expect(feed.map(\.sequence) == [1, 2])
+        // Live delivery across instances comes back too: the other instance's commit reaches the
+        // reader on this one (its LISTEN connection re-established), no gap, no duplicate.
+        let third = try await Self.notifyOnceBack(otherClient, metadata: admin)
+        acknowledged.append(third)
+        try await watch.waitFor(acknowledged, timeout: .seconds(30))
+        #expect(watch.entries.map(\.id) == acknowledged)
+        await watch.stop()
+        await otherClient.close()
         #expect(server.log.contains("the database cannot be reached"))
         #expect(server.log.contains("the database answers again"))
         await client.close()
@@ -332,20 +366,28 @@ final class LiveWatch: Sendable {
     private let heard = Heard()
     private let task: Task<Void, Never>
 
-    init(client: NotifyClient, metadata: Metadata, user: Int64 = 1) {
+    /// - Parameter resumes: after a failed Watch, watch again from the
+    ///   cursor (as a real reader does), until stopped.
+    init(client: NotifyClient, metadata: Metadata, user: Int64 = 1, resumes: Bool = false) {
         let heard = heard
         task = Task {
-            do {
-                for try await page in client.watchFeed(ListFeedRequest(user: user, afterSequence: 0, limit: 100), metadata: metadata) {
-                    heard.state.withLock { state in
-                        state.entries += page.notifications
-                        state.cursor = page.nextAfterSequence
-                        state.caughtUp = state.caughtUp || page.caughtUp
+            repeat {
+                do {
+                    let after = heard.state.withLock { $0.cursor }
+                    for try await page in client.watchFeed(
+                        ListFeedRequest(user: user, afterSequence: after, limit: 100), metadata: metadata)
+                    {
+                        heard.state.withLock { state in
+                            state.entries += page.notifications
+                            state.cursor = page.nextAfterSequence
+                            state.caughtUp = state.caughtUp || page.caughtUp
+                        }
                     }
+                } catch {
+                    // Ended by its server or the test: the state says how far it got.
                 }
-            } catch {
-                // Ended by its server or the test: the state says how far it got.
-            }
+                try? await Task.sleep(for: .milliseconds(100))
+            } while resumes && !Task.isCancelled
         }
     }
 
