@@ -1,6 +1,6 @@
 // notify-bench: micro-benchmarks of the hot paths. Build in release:
 //   swift run -c release notify-bench [--filter NAME] [--samples N] [--content-rows N] [--feed-entries N]
-//     [--sweep-entries N] [--sweep-rate N] [--sweep-batch N] [--sweep-rounds N]
+//     [--sweep-entries N] [--sweep-rate N] [--sweep-batch N] [--sweep-budget MS] [--sweep-rounds N]
 // docs/PERFORMANCE.md records its output with the command that produced it.
 import Foundation
 import Logging
@@ -31,11 +31,13 @@ struct NotifyBench {
             case "--sweep-entries": sweep.entries = arguments.next().flatMap(Int.init) ?? sweep.entries
             case "--sweep-rate": sweep.rate = arguments.next().flatMap(Int.init) ?? sweep.rate
             case "--sweep-batch": sweep.batch = arguments.next().flatMap(Int.init) ?? sweep.batch
+            case "--sweep-budget":
+                sweep.budget = arguments.next().flatMap(Double.init).map { .microseconds(Int64($0 * 1_000)) } ?? sweep.budget
             case "--sweep-rounds": sweep.rounds = arguments.next().flatMap(Int.init) ?? sweep.rounds
             default:
                 print(
                     "usage: notify-bench [--filter NAME] [--samples N] [--content-rows N] [--feed-entries N] "
-                        + "[--sweep-entries N] [--sweep-rate N] [--sweep-batch N] [--sweep-rounds N]")
+                        + "[--sweep-entries N] [--sweep-rate N] [--sweep-batch N] [--sweep-budget MS] [--sweep-rounds N]")
                 exit(2)
             }
         }

@@ -23,7 +23,9 @@ enum SweepBench {
         var entries = 100_000
         var rate = 2_000
         var seconds = 3.0
-        var batch = 1_000
+        /// The store's defaults unless given.
+        var batch = SQLiteStoreConfiguration().sweepBatchSize
+        var budget = SQLiteStoreConfiguration().sweepTransactionBudget
         var rounds = 2
     }
 
@@ -32,16 +34,17 @@ enum SweepBench {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
-        let configuration = SQLiteStoreConfiguration(
+        var configuration = SQLiteStoreConfiguration(
             maxFeedEntries: nil, retention: nil, sweepInterval: .zero, sweepBatchSize: options.batch
         )
+        configuration.sweepTransactionBudget = options.budget
         try await SQLiteNotificationStore(path: directory + "/sweep.sqlite", configuration: configuration, logger: logger)
             .withRunning { store in
                 let users = (1...Int64(100)).map { User(id: $0) }
                 try await store.putUsers(users + [User(id: 1_000)])
                 print(
                     "sweep: \(options.entries) expiring entries over 100 users per round; appends to user 1000 at "
-                        + "\(options.rate)/s for \(options.seconds) s; --sweep-batch \(options.batch)")
+                        + "\(options.rate)/s for \(options.seconds) s; --sweep-batch \(options.batch), --sweep-budget \(options.budget)")
                 var withSweep: [Latencies] = []
                 var without: [Latencies] = []
                 for round in 1...options.rounds {

@@ -21,7 +21,9 @@ public struct FeedChange: Hashable, Sendable {
     /// Whose entries may change (``FeedStateScope``): an entry the scope does
     /// not cover refuses the whole change.
     public var scope: FeedStateScope
-    /// The view whose unseen count the outcome carries.
+    /// The view whose unseen count the outcome carries, and the only view
+    /// whose entries a change by ids reaches (an entry of another view is
+    /// not found).
     public var view: FeedView
     /// When the change is made: its event's time.
     public var createdAt: Timestamp
@@ -64,6 +66,10 @@ public enum FeedChangeOutcome: Hashable, Sendable {
 ///   in that state) appends nothing and answers ``FeedChangeOutcome/unchanged(unseen:)``.
 /// - **Atomic.** A change naming an id that is not in the feed (or that its
 ///   scope does not cover) changes nothing at all.
+/// - **Per view.** A change by ids whose ``FeedChange/view`` is not
+///   ``FeedView/all`` reaches only that view's entries: an id of the other
+///   view answers ``FeedChangeOutcome/notFound(id:)``, as an unknown id
+///   does, and nothing changes.
 /// - **Current state.** A page's and ``feedEntry(user:id:now:)``'s
 ///   notifications carry their state as committed when read; a deleted
 ///   notification is never returned again.

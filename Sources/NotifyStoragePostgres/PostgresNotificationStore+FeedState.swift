@@ -66,12 +66,12 @@ extension PostgresNotificationStore {
         var targets: [Target] = []
         switch change.kind {
         case .markRead(let ids), .delete(let ids):
-            switch try await find(connection, logger, user: user, ids: ids, scope: change.scope, now: now) {
+            switch try await find(connection, logger, user: user, ids: ids, scope: change.scope, view: change.view, now: now) {
             case .success(let found): targets = found
             case .failure(let refusal): return refusal.outcome
             }
         case .setActionState(let id, _):
-            switch try await find(connection, logger, user: user, ids: [id], scope: change.scope, now: now) {
+            switch try await find(connection, logger, user: user, ids: [id], scope: change.scope, view: change.view, now: now) {
             case .success(let found): targets = found
             case .failure(let refusal): return refusal.outcome
             }
@@ -186,10 +186,12 @@ extension PostgresNotificationStore {
     }
 
     /// The entries `ids` name in `user`'s feed, in the order named (each
-    /// once), or the first id that is not there (expired ones are not) or
-    /// that `scope` does not cover.
+    /// once), or the first id that is not there (expired ones are not, nor
+    /// are those outside `view`: a view's change cannot reach another
+    /// view's entries) or that `scope` does not cover.
     private static func find(
-        _ connection: PostgresConnection, _ logger: Logger, user: Int64, ids: [String], scope: FeedStateScope, now: Int64
+        _ connection: PostgresConnection, _ logger: Logger, user: Int64, ids: [String], scope: FeedStateScope,
+        view: FeedView, now: Int64
     ) async throws -> Result<[Target], Refusal> {
         var seen = Set<String>()
         let unique = ids.filter { seen.insert($0).inserted }
@@ -211,6 +213,7 @@ extension PostgresNotificationStore {
         for id in unique {
             guard let (target, expiresAt, app) = found[id] else { return .failure(.notFound(id)) }
             if let expiresAt, expiresAt <= now { return .failure(.notFound(id)) }
+            guard view == .all || (view == .graph) == target.graph else { return .failure(.notFound(id)) }
             if case .application(let name) = scope {
                 guard target.graph, app == name else { return .failure(.notPermitted(id)) }
             }

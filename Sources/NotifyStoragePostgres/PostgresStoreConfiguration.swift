@@ -110,6 +110,17 @@ public struct PostgresStoreConfiguration: Sendable {
     /// retention; zero: never (reads hide expired entries all the same).
     public var sweepInterval: Duration = .seconds(1)
     /// The most rows one sweep transaction removes.
+    ///
+    /// Not the SQLite store's time budget: here the sweep runs on a pooled
+    /// connection of its own, beside the appends, not through their one
+    /// writer, and each of its transactions is a few set-based statements
+    /// whose commit is flushed with the others' (PostgreSQL groups WAL
+    /// flushes). What an append can wait for is the lock on a feed head
+    /// the transaction moved (its unseen count, its `swept_through`), until
+    /// it commits, and only when the append names that feed: the batch
+    /// bounds how many heads and for how long. Kept at 1,000, not measured
+    /// against appends.
+    /// docs/PERFORMANCE.md, "The sweeper".
     public var sweepBatchSize: Int = 1_000
     /// How often subscriptions past their renewal grace are deleted, at
     /// most ``subscriptionSweepBatchSize`` per transaction; zero: never.

@@ -68,6 +68,13 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
     /// Rows the sweeper removes per transaction: the longest an append
     /// waits behind it is one such transaction.
     public var sweepBatchSize: Int
+    /// How long one sweep transaction should hold the writer, from its first
+    /// statement to its commit; zero: every transaction removes
+    /// ``sweepBatchSize`` rows. With a budget each transaction's rows follow
+    /// from how long the previous one took (at most ``sweepBatchSize``), and
+    /// the sweep then leaves the writer to appends for as long as that
+    /// transaction took. docs/PERFORMANCE.md, "The sweeper".
+    public var sweepTransactionBudget: Duration = .milliseconds(2)
     /// How often subscriptions expired longer ago than their renewal grace
     /// period (``Subscription/renewalGraceSeconds``) are deleted, at most
     /// ``subscriptionSweepBatchSize`` per transaction; zero: never.

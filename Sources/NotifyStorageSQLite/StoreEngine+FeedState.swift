@@ -43,12 +43,12 @@ extension StoreEngine {
         var targets: [Target] = []
         switch change.kind {
         case .markRead(let ids), .delete(let ids):
-            switch try find(db, user: user, ids: ids, scope: change.scope, now: now) {
+            switch try find(db, user: user, ids: ids, scope: change.scope, view: change.view, now: now) {
             case .success(let found): targets = found
             case .failure(let refusal): return refusal.outcome
             }
         case .setActionState(let id, _):
-            switch try find(db, user: user, ids: [id], scope: change.scope, now: now) {
+            switch try find(db, user: user, ids: [id], scope: change.scope, view: change.view, now: now) {
             case .success(let found): targets = found
             case .failure(let refusal): return refusal.outcome
             }
@@ -181,10 +181,11 @@ extension StoreEngine {
     }
 
     /// The entries `ids` name in `user`'s feed, in the order named (each
-    /// once), or the first id that is not there (expired ones are not) or
-    /// that `scope` does not cover.
+    /// once), or the first id that is not there (expired ones are not, nor
+    /// are those outside `view`: a view's change cannot reach another
+    /// view's entries) or that `scope` does not cover.
     private static func find(
-        _ db: Database, user: Int64, ids: [String], scope: FeedStateScope, now: Int64
+        _ db: Database, user: Int64, ids: [String], scope: FeedStateScope, view: FeedView, now: Int64
     ) throws -> Result<[Target], Refusal> {
         let statement = try db.cachedStatement(
             sql: """
@@ -198,6 +199,7 @@ extension StoreEngine {
             guard let row = try Row.fetchOne(statement, arguments: [id, user]) else { return .failure(.notFound(id)) }
             let graph = (row[1] as String) == ContentColumns.graphKind
             if let expiresAt: Int64 = row[4], expiresAt <= now { return .failure(.notFound(id)) }
+            guard view == .all || (view == .graph) == graph else { return .failure(.notFound(id)) }
             if case .application(let app) = scope {
                 guard graph, (row[5] as String?) == app else { return .failure(.notPermitted(id)) }
             }

@@ -65,12 +65,20 @@ extension StoreEngine {
     /// Removes expired notifications' feed entries, entries and events older
     /// than the retention, then the notifications nothing names any more, in
     /// transactions of at most ``SQLiteStoreConfiguration/sweepBatchSize``
-    /// rows each, until a transaction finds less than a batch.
+    /// rows each, until a transaction finds less than its batch.
     ///
-    /// Each transaction goes through the one writer, as appends do, and the
-    /// sweep yields between them: an append waits for one batch at most.
-    /// Readers never need the sweep to hide an expired entry (reads filter
-    /// it), so it may lag behind.
+    /// Each transaction goes through the one writer, as appends do: an
+    /// append waits for one at most. So that this is short, a transaction's
+    /// rows follow from how long the previous one's statements took against
+    /// ``SQLiteStoreConfiguration/sweepTransactionBudget``, and after each
+    /// the sweep leaves the writer alone for as long as that transaction held
+    /// it, commit included: appends queued meanwhile go first. What one
+    /// transaction costs is mostly the pages its commit writes, one or more
+    /// for each feed it touches and one of the notifications' id index for
+    /// each notification (UUIDs, so scattered): 1,000 rows held the writer
+    /// 40–65 ms and raised appends' p99 by 10–30× (docs/PERFORMANCE.md,
+    /// "The sweeper"). Readers never need the sweep to hide an expired
+    /// entry (reads filter it), so it may lag behind.
     ///
     /// Expired entries leave each feed with a `removed` event (reason
     /// `expired`) naming them, one per feed per transaction, in that
@@ -82,15 +90,29 @@ extension StoreEngine {
     /// is purged, so that a replay still answers) or a fan-out job still
     /// writes it.
     func sweep(now: Timestamp) async throws(StorageError) -> SweepOutcome {
-        let batch = max(1, configuration.sweepBatchSize)
+        let cap = max(1, configuration.sweepBatchSize)
+        let budget = configuration.sweepTransactionBudget
+        var batch = budget > .zero ? min(cap, Self.firstSweepBatch) : cap
         let now = now.storedMicroseconds
         let cutoff = configuration.retention.map { now - $0.microseconds }
+        let clock = ContinuousClock()
         var outcome = SweepOutcome()
         while true {
             let mark = retentionMark.withLock { $0 }
+            let size = batch
+            // Both on the writer's thread, so not the hop back to this task:
+            // the statements' time, which the budget bounds, and the time
+            // from the first statement to the commit, which an append queued
+            // behind the transaction waits at most.
+            let took = Mutex<(work: Duration, held: Duration)>((.zero, .zero))
             let done = try await write("sweeping") { db in
-                try Self.sweepBatch(db, now: now, retentionCutoff: cutoff, batch: batch, mark: mark)
+                let started = clock.now
+                db.afterNextTransaction { _ in took.withLock { $0.held = started.duration(to: clock.now) } }
+                let done = try Self.sweepBatch(db, now: now, retentionCutoff: cutoff, batch: size, mark: mark)
+                took.withLock { $0.work = started.duration(to: clock.now) }
+                return done
             }
+            let (work, held) = took.withLock { $0 }
             retentionMark.withLock { $0 = done.mark }
             feedAdvances.advanced(users: done.users)
             outcome.expiredEntries += done.expired
@@ -105,14 +127,48 @@ extension StoreEngine {
                 $0.sweptNotifications += done.notifications
                 $0.sweepTransactions += 1
             }
-            guard done.expired + done.retained + done.retainedEvents >= batch || done.notifications >= batch
+            guard done.expired + done.retained + done.retainedEvents >= size || done.notifications >= size
                 || done.walkGoesOn
             else {
                 return outcome
             }
             if isClosed || Task.isCancelled { return outcome }
-            await Task.yield()
+            guard budget > .zero else {
+                await Task.yield()
+                continue
+            }
+            batch = Self.nextSweepBatch(after: size, took: work, budget: budget, cap: cap)
+            // As long again without the writer: the sweep holds it at most
+            // half the time, so appends queued meanwhile commit first.
+            do {
+                try await Task.sleep(for: held)
+            } catch {
+                return outcome
+            }
         }
+    }
+
+    /// A transaction takes its expired entries from this many times its
+    /// rows of the first expired ones, those of the fewest feeds: each feed
+    /// it touches costs the transaction pages of its own (its entries, its
+    /// `removed` event), which the commit writes (4 against 1: a third more
+    /// entries removed per second at the same time per transaction,
+    /// docs/PERFORMANCE.md). A bounded window, so the entries left in it are
+    /// taken by a later transaction.
+    static let sweepWindow = 4
+
+    /// Rows of a sweep's first transaction when it has a time budget: the
+    /// following ones are sized by how long their predecessors took.
+    static let firstSweepBatch = 64
+
+    /// The next transaction's rows: this one's, scaled by how far it was from
+    /// the budget, at most doubled, at least 8 (a transaction's fixed cost,
+    /// its commit, is then spread over some rows), at most `cap`.
+    static func nextSweepBatch(after size: Int, took: Duration, budget: Duration, cap: Int) -> Int {
+        let ratio = took > .zero ? budget / took : 2
+        let scaled = Double(size) * min(2, ratio)
+        guard scaled.isFinite else { return min(cap, size) }
+        return min(cap, max(min(8, cap), Int(scaled)))
     }
 
     /// One transaction of the sweep: up to `batch` feed entries (expired
@@ -144,12 +200,14 @@ extension StoreEngine {
         let expired = try Row.fetchAll(
             db.cachedStatement(
                 sql: """
-                    SELECT f.user, f.seq, f.read, n.id, \(targetColumnsSQL)
-                    FROM notifications n JOIN feed f ON f.notification = n.serial
-                    WHERE n.expires_at IS NOT NULL AND n.expires_at <= ?
-                    LIMIT ?
+                    SELECT * FROM (
+                        SELECT f.user, f.seq, f.read, n.id, \(targetColumnsSQL)
+                        FROM notifications n JOIN feed f ON f.notification = n.serial
+                        WHERE n.expires_at IS NOT NULL AND n.expires_at <= ?
+                        LIMIT ?)
+                    ORDER BY 1, 2 LIMIT ?
                     """),
-            arguments: [now, batch])
+            arguments: [now, batch * Self.sweepWindow, batch])
         done.expired = expired.count
         // Grouped by feed, each feed's entries in sequence order.
         var removals: [Int64: (ids: [(seq: Int64, id: String)], unread: Int64, audience: EventAudience)] = [:]
@@ -173,16 +231,20 @@ extension StoreEngine {
                     unseen_graph = max(0, unseen_graph - ?)
                 WHERE user = ? RETURNING last_seq
                 """)
+        // As EventRow(change: .removed(.expired)) stores it, without its
+        // encoder: one such event per feed per transaction.
+        let insertRemoval = try db.cachedStatement(
+            sql: """
+                INSERT INTO feed_events (user, seq, created_at, kind, ids, removed_reason, audience)
+                VALUES (?, ?, ?, 'removed', ?, 'expired', ?)
+                """)
         for user in done.users {
             guard let removal = removals[user] else { continue }
             guard let sequence = try Int64.fetchOne(appendRemoval, arguments: [removal.unread, user]) else {
                 throw StorageError(code: .corrupt, message: "a feed with entries has no head")
             }
             let ids = removal.ids.sorted { $0.seq < $1.seq }.map(\.id)
-            try EventRow(
-                user: user, seq: sequence, createdAt: now, ids: ids, change: .removed(.expired),
-                audience: removal.audience.stored
-            ).insert(db)
+            try insertRemoval.execute(arguments: [user, sequence, now, ids.joined(separator: ","), removal.audience.stored])
         }
         if let retentionCutoff, done.expired < batch {
             let raise = try db.cachedStatement(
@@ -290,3 +352,4 @@ extension StoreEngine {
         }
     }
 }
+

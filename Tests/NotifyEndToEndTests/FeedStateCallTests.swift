@@ -75,6 +75,35 @@ struct FeedStateCallTests {
         }
     }
 
+    @Test("MarkRead by ids with a source reaches only that view: another view's id answers NOTIFICATION_NOT_FOUND and nothing changes")
+    func markReadKeepsToItsView() async throws {
+        try await withTestServer { server in
+            let admin = Metadata.bearer(try await server.adminToken())
+            let client = server.client()
+            try await server.users(2)
+            let user = Metadata.bearer(try await server.token(for: .user(2), roles: [.user]))
+            let subscription = try await server.subscription(user: 2, app: "app.example.com")
+            let notifyID = try await client.notify(notifyRequest(issuer: 2, title: "n"), metadata: admin).id
+            let graphID = try await client.sendNotification(
+                SendNotificationRequest(groupName: "g", payload: PayloadInput(rawContent: "x")),
+                subscriptionID: subscription.id, metadata: admin
+            ).notification.id
+            for (ids, source) in [([graphID], "notify"), ([notifyID, graphID], "notify"), ([notifyID], "graph")] {
+                await expectFailure(.notFound, "NOTIFICATION_NOT_FOUND") {
+                    try await client.markRead(MarkReadRequest(user: 2, ids: ids, source: source), metadata: user)
+                }
+            }
+            #expect(try await client.unseenCount(user: 2, metadata: user) == 2)
+            #expect(try await client.listFeed(ListFeedRequest(user: 2), metadata: user).events.isEmpty)
+            // Each view's own, then both through the whole feed (no source).
+            #expect(try await client.markRead(MarkReadRequest(user: 2, ids: [graphID], source: "graph"), metadata: user)
+                == FeedChangeResponse(sequence: 3, unseenCount: 0))
+            #expect(try await client.markRead(MarkReadRequest(user: 2, ids: [notifyID, graphID]), metadata: user)
+                == FeedChangeResponse(sequence: 4, unseenCount: 0))
+            await client.close()
+        }
+    }
+
     @Test("the user, an admin, and an application for what it sent may change state; others are refused and nothing changes")
     func authorization() async throws {
         try await withTestServer { server in

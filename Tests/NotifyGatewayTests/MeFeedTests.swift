@@ -124,6 +124,12 @@ struct MeFeedTests {
             expectError(try await harness.send(.DELETE, "/me/notifications/\(id)", headers: bearer(stranger)), 404, "itemNotFound")
             expectError(try await harness.send(.GET, "/me/notifications/\(notifyID)", headers: bearer(owner)), 404, "itemNotFound")
             expectError(try await harness.send(.DELETE, "/me/notifications/\(notifyID)", headers: bearer(owner)), 404, "itemNotFound")
+            expectError(
+                try await harness.send(
+                    .PATCH, "/me/notifications/\(notifyID)", headers: bearer(owner) + [("Content-Type", "application/json")],
+                    body: ByteBuffer(string: #"{"userActionState":"dismissed"}"#)),
+                404, "itemNotFound")
+            #expect(try await client.getEntry(user: 2, id: notifyID, metadata: .bearer(adminToken)).actionState == .noInteraction)
             // An application's or an administrator's token has no /me feed.
             for token in [adminToken, appToken] {
                 expectError(try await harness.send(.GET, "/me/notifications", headers: bearer(token)), 403, "Forbidden")
@@ -227,6 +233,7 @@ struct MeFeedTests {
             let admin = Metadata.bearer(adminToken)
             let client = harness.server.client()
             let id = try await notify(client, user: 2, title: "n", admin: admin)
+            let (graphID, _) = try await post(harness, title: "g", uns: try await harness.subscription(user: 2), token: owner)
             let json = bearer(owner) + [("Content-Type", "application/json")]
             func read(_ body: String, headers: [(String, String)]? = nil) async throws -> Answer {
                 try await harness.send(.POST, "/api/v2/notification/read/", headers: headers ?? json, body: ByteBuffer(string: body))
@@ -245,6 +252,11 @@ struct MeFeedTests {
             #expect(notJSON.status == 400 && code(notJSON) == "parse_error")
             let unknown = try await read(#"{"sids":["\#(UUID().uuidString.lowercased())","\#(id)"]}"#)
             #expect(unknown.status == 404 && code(unknown) == "not_found", "\(unknown.text)")
+            // A Graph entry's id is not SelfCommunity's: unknown, alone or beside one of its own.
+            for body in [#"{"sids":["\#(graphID)"]}"#, #"{"sids":["\#(id)","\#(graphID)"]}"#] {
+                let graph = try await read(body)
+                #expect(graph.status == 404 && code(graph) == "not_found", "\(graph.text)")
+            }
             // Another user's sid is unknown to this feed.
             let other = try await read(#"{"sids":["\#(id)"]}"#, headers: bearer(stranger) + [("Content-Type", "application/json")])
             #expect(other.status == 404 && code(other) == "not_found", "\(other.text)")
@@ -263,6 +275,7 @@ struct MeFeedTests {
             #expect(method.status == 405 && code(method) == "method_not_allowed")
             // Nothing changed: still unread, no event.
             #expect(try await client.unseenCount(user: 2, source: "notify", metadata: admin) == 1)
+            #expect(try await client.unseenCount(user: 2, source: "graph", metadata: admin) == 1)
             #expect(try await client.listFeed(ListFeedRequest(user: 2), metadata: admin).events.isEmpty)
             await client.close()
         }

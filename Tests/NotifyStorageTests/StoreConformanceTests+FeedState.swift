@@ -230,6 +230,38 @@ extension StoreConformanceTests {
         }
     }
 
+    @Test("a MarkRead by ids of one view reaches only that view's entries: another view's id is not found and nothing changes", arguments: StoreBackend.all)
+    func markReadByIDsKeepsToItsView(backend: StoreBackend) async throws {
+        try await backend.withStore { store in
+            try await store.putUser(User(id: 10))
+            _ = try await store.append(Sample.notification(id: "notify", to: .users([10])))
+            _ = try await store.append(Sample.notification(id: "graph", content: Sample.graph, to: .users([10])))
+            #expect(try await store.changeFeed(
+                FeedChange(user: 10, kind: .markRead(ids: ["notify", "graph"]), view: .notify, createdAt: Self.t))
+                == .notFound(id: "graph"))
+            #expect(try await store.changeFeed(
+                FeedChange(user: 10, kind: .markRead(ids: ["notify"]), view: .graph, createdAt: Self.t))
+                == .notFound(id: "notify"))
+            #expect(try await store.changeFeed(
+                FeedChange(user: 10, kind: .setActionState(id: "notify", .dismissed), view: .graph, createdAt: Self.t))
+                == .notFound(id: "notify"))
+            #expect(try await store.changeFeed(
+                FeedChange(user: 10, kind: .delete(ids: ["graph"]), view: .notify, createdAt: Self.t))
+                == .notFound(id: "graph"))
+            let (sequences, entries, _) = try await Self.everything(store, user: 10)
+            #expect(sequences == [1, 2])
+            #expect(entries.allSatisfy { !$0.read && $0.actionState == .noInteraction })
+            #expect(try await store.unseenCount(user: 10, view: .all) == 2)
+            // Each view's own id, and both through the whole feed.
+            #expect(try await store.changeFeed(
+                FeedChange(user: 10, kind: .markRead(ids: ["graph"]), view: .graph, createdAt: Self.t))
+                == .changed(sequence: 3, unseen: 0))
+            #expect(try await store.changeFeed(
+                FeedChange(user: 10, kind: .markRead(ids: ["notify", "graph"]), view: .all, createdAt: Self.t))
+                == .changed(sequence: 4, unseen: 0))
+        }
+    }
+
     @Test("a change wakes its feed's watchers; deleting the user clears his events and counts, and the head is kept", arguments: StoreBackend.all)
     func changesWakeAndUserDeletion(backend: StoreBackend) async throws {
         try await backend.withStore { store in
