@@ -23,6 +23,10 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
     /// is first come, first served, so appends take their turn between two).
     /// 500 was measured against 5,000 and not kept: docs/PERFORMANCE.md, issue 27's section.
     public var fanOutBatchSize: Int
+    /// How long the background fan-out rests after each batch, so that
+    /// appends arriving meanwhile find the writer free; zero: none.
+    /// docs/PERFORMANCE.md, the fan-out row.
+    public var fanOutPause: Duration = .zero
     /// How long an idempotency key replays its first answer.
     public var idempotencyRetention: Duration
     /// How often, at most, expired idempotency keys are purged (by the append writer).
