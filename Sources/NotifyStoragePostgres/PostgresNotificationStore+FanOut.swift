@@ -91,7 +91,8 @@ extension PostgresNotificationStore {
     /// ``PostgresStoreConfiguration/fanOutBatchSize`` users after its cursor
     /// get their feed rows (heads row-locked in user order, as the writer
     /// locks them), and the cursor moves past them, or the job is deleted
-    /// with its last users. A crash loses only the open transaction: the
+    /// with its last users; a NOTIFY naming them goes with the commit
+    /// (``sendFeedNotices(_:_:)``). A crash loses only the open transaction: the
     /// lock goes with the connection, and the next claim starts from the
     /// committed cursor, so no follower gets the entry twice or not at all.
     /// - Returns: false when no job was left to claim.
@@ -125,6 +126,8 @@ extension PostgresNotificationStore {
                     written = try await writer.writeAudience(
                         Audience(issuer: issuer, mode: mode, after: cursor, through: end), serial: notification, graph: graph
                     ).map(\.user)
+                    // The other instances' readers hear of it when (and only if) this commits.
+                    try await self.sendFeedNotices(written, connection)
                     if next.count > batchSize {
                         try await connection.query(
                             "UPDATE fanout_jobs SET cursor_user = \(end) WHERE id = \(id)", logger: logger)
@@ -146,9 +149,9 @@ extension PostgresNotificationStore {
         return true
     }
 
-    /// Wakes the watchers of the feeds a fan-out batch wrote, after its
-    /// commit: the one place where the fan-out announces feed advances, so
-    /// that an announcement to other instances belongs here too.
+    /// Wakes this instance's watchers of the feeds a fan-out batch wrote,
+    /// after its commit (the batch's transaction sent the NOTIFY that wakes
+    /// the other instances' watchers, as the writer's does).
     func fanOutAdvanced(users: [Int64]) {
         guard !users.isEmpty else { return }
         feedAdvances.advanced(users: users)
