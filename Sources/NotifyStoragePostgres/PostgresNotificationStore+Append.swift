@@ -43,7 +43,8 @@ extension PostgresNotificationStore {
                 case .change(let change, let completion): changes.append((change, completion))
                 }
             }
-            let (outcomes, changed, reached) = await commit(appends, changes.map(\.0), purge: purge)
+            let handoff = FanOutHandoff(inlineLimit: configuration.inlineFanOutLimit)
+            let (outcomes, changed, reached) = await commit(appends, changes.map(\.0), purge: purge, handoff: handoff)
             counters.withLock {
                 $0.appends += appends.count
                 $0.feedChanges += changes.count
@@ -51,6 +52,7 @@ extension PostgresNotificationStore {
                 $0.largestBatch = max($0.largestBatch, batch.count)
             }
             feedAdvances.advanced(users: reached)
+            jobsCommitted(handoff, outcomes)
             for (append, outcome) in zip(appends, outcomes) {
                 append.completion(outcome.result(for: append))
             }
@@ -68,7 +70,7 @@ extension PostgresNotificationStore {
 
     /// Commits `batch` and `changes` in one transaction and says what happened to each.
     /// - Returns: an outcome per append and per change, and the users whose feeds advanced.
-    private func commit(_ batch: [PendingAppend], _ changes: [FeedChange], purge: Bool) async
+    private func commit(_ batch: [PendingAppend], _ changes: [FeedChange], purge: Bool, handoff: FanOutHandoff) async
         -> ([PostgresAppendOutcome], [Result<FeedChangeOutcome, StorageError>], [Int64])
     {
         let nowMicros = Timestamp.now().microsecondsSince1970
@@ -79,7 +81,8 @@ extension PostgresNotificationStore {
         let limit = configuration.maxFeedEntries
         do {
             return try await leased("committing \(batch.count) appends") { connection in
-                let writer = BatchWriter(connection: connection, logger: logger, now: nowMicros, cutoff: cutoff, limit: limit)
+                let writer = BatchWriter(
+                    connection: connection, logger: logger, now: nowMicros, cutoff: cutoff, limit: limit, handoff: handoff)
                 do {
                     return try await Self.transaction(connection, logger) {
                         if purge { try await writer.purgeKeys() }
@@ -91,6 +94,7 @@ extension PostgresNotificationStore {
                 } catch let error where error is Isolate || (error as? PSQLError)?.serverInfo != nil {
                     // A refusal, or a deadlock with another instance: each alone, in savepoints.
                     counters.withLock { $0.isolatedBatches += 1 }
+                    handoff.rolledBack()
                     return try await Self.transaction(connection, logger) {
                         let (outcomes, reached) = try await writer.isolated(batch)
                         let (changed, users) = try await writer.changes(changes)
@@ -109,13 +113,15 @@ extension PostgresNotificationStore {
     }
 
     /// The statements of one batch's transaction, on its connection.
-    private struct BatchWriter {
+    struct BatchWriter {
         let connection: PostgresConnection
         let logger: Logger
         let now: Int64
         /// Keys created before this are expired: free again.
         let cutoff: Int64
         let limit: Int64?
+        /// Where a connections append above the inline limit records its job.
+        let handoff: FanOutHandoff
 
         /// Deletes expired idempotency keys, a bounded number.
         func purgeKeys() async throws {
@@ -262,11 +268,11 @@ extension PostgresNotificationStore {
             for (index, append) in batch.enumerated() {
                 guard case .connections(let issuer, let mode) = append.item.recipients else { continue }
                 guard let serial = serials[append.item.id] else { throw Isolate() }
-                let written = try await writeAudience(
-                    Audience(issuer: issuer, mode: mode), serial: serial, graph: append.graph)
+                let (recipients, written) = try await writeConnections(
+                    issuer: issuer, mode: mode, serial: serial, graph: append.graph)
                 reached.append(contentsOf: written.map(\.user))
                 let first = written.min { $0.user < $1.user }
-                outcomes[index] = .appended(recipients: Int64(written.count), first: first)
+                outcomes[index] = .appended(recipients: recipients, first: first)
             }
 
             // 5. What each key's append stored, for its replays.
@@ -447,10 +453,12 @@ extension PostgresNotificationStore {
             }
             let (serial, _) = try row.decode((Int64, String).self)
             let written: [(user: Int64, seq: Int64)]
+            let recipients: Int64
             var first: (user: Int64, seq: Int64)?
             switch item.recipients {
             case .users:
                 written = try await writeAudience(Audience(users: append.users), serial: serial, graph: append.graph)
+                recipients = Int64(written.count)
                 // The first recipient named (that was not full).
                 let seqs = Dictionary(written.map { ($0.user, $0.seq) }, uniquingKeysWith: { a, _ in a })
                 first = append.users.lazy.compactMap { user in seqs[user].map { (user, $0) } }.first
@@ -459,19 +467,20 @@ extension PostgresNotificationStore {
                         code: .feedFull, message: "the recipient's feed holds its most entries (\(limit ?? 0))")
                 }
             case .connections(let issuer, let mode):
-                written = try await writeAudience(Audience(issuer: issuer, mode: mode), serial: serial, graph: append.graph)
+                (recipients, written) = try await writeConnections(
+                    issuer: issuer, mode: mode, serial: serial, graph: append.graph)
                 first = written.min { $0.user < $1.user }
             }
             if let key = item.idempotencyKey {
                 try await connection.query(
                     """
-                    UPDATE idempotency SET notification = \(serial), recipients = \(Int64(written.count)),
+                    UPDATE idempotency SET notification = \(serial), recipients = \(recipients),
                         first_user = \(first?.user), first_seq = \(first?.seq)
                     WHERE scope = \(key.scope) AND method = \(key.method) AND key = \(key.key)
                     """,
                     logger: logger)
             }
-            return (.appended(recipients: Int64(written.count), first: first), written.map(\.user))
+            return (.appended(recipients: recipients, first: first), written.map(\.user))
         }
 
         /// The first call's answer, rebuilt from what it stored.
@@ -498,7 +507,7 @@ extension PostgresNotificationStore {
         /// statement: the heads advance (row-locked until COMMIT, in user
         /// order) and the feed rows are written from what they return.
         /// - Returns: each user written, with his entry's sequence.
-        private func writeAudience(_ audience: Audience, serial: Int64, graph: Bool) async throws -> [(user: Int64, seq: Int64)] {
+        func writeAudience(_ audience: Audience, serial: Int64, graph: Bool) async throws -> [(user: Int64, seq: Int64)] {
             var bindings = audience.bindings
             var sql = audience.sql
             if let limit {

@@ -160,6 +160,7 @@ extension PostgresNotificationStore {
         let unnamed = """
             NOT EXISTS (SELECT 1 FROM feed f WHERE f.notification = n.serial)
             AND NOT EXISTS (SELECT 1 FROM idempotency i WHERE i.notification = n.serial)
+            AND NOT EXISTS (SELECT 1 FROM fanout_jobs j WHERE j.notification = n.serial)
             """
         var notifications = Int64(
             try await connection.query(

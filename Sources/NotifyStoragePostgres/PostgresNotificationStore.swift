@@ -17,6 +17,13 @@ public struct PostgresStoreStatistics: Hashable, Sendable {
     /// Batches that ran again append by append (a key seen before, a
     /// duplicate id, a feed at its bound, a deadlock).
     public var isolatedBatches = 0
+    /// Background fan-out jobs this instance's writer recorded, its
+    /// fan-out's transactions (one batch each), the feed rows they wrote and
+    /// the jobs they finished (a job may be finished by another instance).
+    public var fanOutJobsCreated = 0
+    public var fanOutTransactions = 0
+    public var fanOutRowsWritten = 0
+    public var fanOutJobsCompleted = 0
     /// Times the listener's connection was lost and LISTENed again (every
     /// live reader then read again from its cursor).
     public var listenReconnects = 0
@@ -46,14 +53,18 @@ public struct PostgresStoreStatistics: Hashable, Sendable {
 /// A sweeper removes expired entries and those past the retention
 /// (``PostgresStoreConfiguration/retention``) in small transactions.
 ///
+/// A connections audience larger than
+/// ``PostgresStoreConfiguration/inlineFanOutLimit`` is a background fan-out
+/// job: the append writes the first recipient's feed and records the job;
+/// any instance's worker claims it batch by batch with `FOR UPDATE SKIP
+/// LOCKED` and continues from its committed cursor, so a job survives the
+/// crash of the instance running it (PostgresNotificationStore+FanOut.swift).
+///
 /// Instances hear each other's commits through LISTEN/NOTIFY: every
 /// transaction that advances feeds, or changes what servers cache of the
 /// directory, sends a NOTIFY in that transaction (``PostgresNotices``), and
 /// each store LISTENs on a connection of its own, waking its readers
 /// (``watchFeed(user:)``) and telling ``directoryChanges()``.
-///
-/// Not built yet: the background fan-out (a connections audience is written
-/// inline, however large, so `FOR UPDATE SKIP LOCKED` jobs do not exist).
 ///
 /// ``run()`` owns the connection pool (postgres-nio's `PostgresClient`), the
 /// migrations, the writer and the sweepers: calls made before the schema is migrated wait
@@ -75,6 +86,8 @@ public final class PostgresNotificationStore: NotificationStore {
     /// The store's NOTIFY channels (``PostgresNotices/channels(schema:)``).
     let channels: (feed: String, directory: String)
     let counters = Mutex(PostgresStoreStatistics())
+    /// Wakes this instance's background fan-out (signals coalesce).
+    let fanOutWake = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     private let lifecycle = Mutex(Lifecycle.opened)
 
     /// Counters since this store was made.
@@ -108,6 +121,9 @@ public final class PostgresNotificationStore: NotificationStore {
         client.options.additionalStartupParameters = [("synchronous_commit", "on")]
         if let schema = configuration.schema {
             client.options.additionalStartupParameters.append(("search_path", schema))
+        }
+        if let name = configuration.applicationName {
+            client.options.additionalStartupParameters.append(("application_name", name))
         }
         self.client = PostgresClient(configuration: client, backgroundLogger: logger)
         self.listenClient = Self.listenClient(client, logger: logger, name: "notifyd-listen-" + instanceID)
@@ -169,6 +185,8 @@ public final class PostgresNotificationStore: NotificationStore {
                     group.addTask { await self.runSubscriptionSweeper() }
                     group.addTask { await self.runReachabilityProbe() }
                     group.addTask { await self.runListener() }
+                    group.addTask { await self.runFanOut() }
+                    group.addTask { await self.pollFanOut() }
                 }
                 // They end once the queue is closed and every accepted append committed.
                 await withDiscardingTaskGroup { writers in

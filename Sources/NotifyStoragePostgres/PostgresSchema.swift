@@ -154,5 +154,28 @@ enum PostgresSchema {
                 "CREATE INDEX idempotency_notification ON idempotency (notification)",
             ]
         ),
+        // The background fan-out (PostgresNotificationStore+FanOut.swift):
+        // a connections notification whose audience is larger than the
+        // inline limit. The job reads the issuer's connections batch by batch
+        // in user id order after cursor_user (the last user written); any
+        // instance claims it for one batch with FOR UPDATE SKIP LOCKED.
+        (
+            "v4-fanout-jobs",
+            [
+                """
+                CREATE TABLE fanout_jobs (
+                    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    notification bigint NOT NULL,
+                    issuer bigint NOT NULL,
+                    mode text NOT NULL CHECK (mode IN ('friendship', 'follow')),
+                    graph boolean NOT NULL,
+                    cursor_user bigint NOT NULL,
+                    total bigint NOT NULL,
+                    created_at bigint NOT NULL
+                )
+                """,
+                "CREATE INDEX fanout_jobs_notification ON fanout_jobs (notification)",
+            ]
+        ),
     ]
 }

@@ -69,6 +69,9 @@ public struct PostgresStoreConfiguration: Sendable {
     /// (`public`). Created when missing. Tests give each store its own, so
     /// that several run at once on one database.
     public var schema: String?
+    /// The `application_name` of the store's connections (shown in
+    /// `pg_stat_activity`); nil: postgres-nio's default.
+    public var applicationName: String?
     /// The URL's `sslmode`; by default ``TLSMode/disable`` on a loopback
     /// host and ``TLSMode/prefer`` elsewhere.
     public var tls: TLSMode
@@ -99,6 +102,21 @@ public struct PostgresStoreConfiguration: Sendable {
     public var maxAppendsPerTransaction: Int = 256
     /// The most appends waiting for the writer; more are refused as busy.
     public var maxPendingAppends: Int = 10_000
+    /// The largest connections audience written inside its append's
+    /// transaction; a larger one becomes a background fan-out job (as in the
+    /// SQLite store).
+    public var inlineFanOutLimit: Int = 1_000
+    /// Feed rows one transaction of the background fan-out writes: the
+    /// longest a writer batch for the same feeds waits behind it.
+    public var fanOutBatchSize: Int = 1_000
+    /// How long the background fan-out rests after each batch; zero: none.
+    public var fanOutPause: Duration = .zero
+    /// How often an instance looks for fan-out jobs it was not told about
+    /// (recorded by another instance, or left by one that died).
+    public var fanOutPollInterval: Duration = .seconds(1)
+    /// Whether this instance runs the background fan-out (a short-lived
+    /// admin command leaves the jobs to the servers).
+    public var runsBackgroundFanOut = true
     /// How long an idempotency key replays its first answer.
     public var idempotencyRetention: Duration = .seconds(24 * 60 * 60)
     /// The most entries one feed holds; nil: no bound. Appends skip a full

@@ -184,15 +184,29 @@ struct IdempotencyRow: Codable, FetchableRecord, PersistableRecord {
     }
 }
 
+/// A background fan-out job: a connections notification whose audience was
+/// too large to write inside its append.
+///
+/// A job made since migration `v9-fanout-cursor` names the issuer and the
+/// mode, and reads the audience from `connections` batch by batch, in user id
+/// order after `cursor` (the last user written). A job from before has no
+/// issuer: its audience is the snapshot in `fanout_recipients`.
 struct FanOutJobRow: Codable, FetchableRecord, MutablePersistableRecord {
     static let databaseTableName = "fanout_jobs"
     var id: Int64?
     var notification: Int64
+    /// The audience at the call, less the recipient the append wrote.
     var total: Int64
     var createdAt: Int64
+    /// Whose connections; nil for a snapshot job.
+    var issuer: Int64?
+    /// ``CommunityMode``'s raw value; nil for a snapshot job.
+    var mode: String?
+    /// The last user whose feed the job wrote (ids at or below it are done).
+    var cursor: Int64?
 
     enum CodingKeys: String, CodingKey {
-        case id, notification, total
+        case id, notification, total, issuer, mode, cursor
         case createdAt = "created_at"
     }
 

@@ -199,10 +199,12 @@ public final class SQLiteNotificationStore: NotificationStore {
         engine.statistics.withLock { $0 }
     }
 
-    /// Feed rows still to be written by the background fan-out (every process's jobs).
+    /// Feed rows still to be written by the background fan-out (every
+    /// process's jobs): for a job that reads its audience as it goes, the
+    /// audience after its cursor as it is now.
     public func pendingFanOutRecipients() async throws(StorageError) -> Int {
         try await engine.read("counting pending fan-out") { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM fanout_recipients") ?? 0
+            try StoreEngine.pendingFanOutRows(db)
         }
     }
 

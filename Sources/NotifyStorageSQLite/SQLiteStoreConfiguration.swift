@@ -21,8 +21,16 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
     /// Feed rows the background fan-out writes per transaction: the longest
     /// an append waits behind it is one such transaction (the writer's queue
     /// is first come, first served, so appends take their turn between two).
-    /// 500 was measured against 5,000 and not kept: docs/PERFORMANCE.md, issue 27's section.
+    /// 1,000 with a rest of 10 ms (``fanOutPause``) was measured against
+    /// 5,000, 2,000 and 1,000 with shorter rests or none: docs/PERFORMANCE.md,
+    /// the fan-out row and its decision.
     public var fanOutBatchSize: Int
+    /// How long the background fan-out rests after each batch, so that
+    /// appends arriving meanwhile find the writer free; zero: none. Without
+    /// it, batches of 1,000 held the writer back to back (their fsyncs
+    /// included) and other callers' p99 rose more than with batches of 5,000:
+    /// docs/PERFORMANCE.md, the fan-out row.
+    public var fanOutPause: Duration = .milliseconds(10)
     /// How long an idempotency key replays its first answer.
     public var idempotencyRetention: Duration
     /// How often, at most, expired idempotency keys are purged (by the append writer).
@@ -88,7 +96,7 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
         maxAppendsPerTransaction: Int = 256,
         maxPendingAppends: Int = 10_000,
         inlineFanOutLimit: Int = 1_000,
-        fanOutBatchSize: Int = 5_000,
+        fanOutBatchSize: Int = 1_000,
         idempotencyRetention: Duration = .seconds(24 * 60 * 60),
         idempotencyPurgeInterval: Duration = .seconds(60),
         maximumReaderCount: Int = 5,

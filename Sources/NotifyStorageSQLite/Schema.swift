@@ -306,6 +306,18 @@ enum Schema {
                 """)
             try EventAudience.backfill(db)
         }
+        // A fan-out job reads its audience from `connections` as it goes, by
+        // user id after its cursor, instead of a snapshot of every id copied
+        // inside the append (which held the writer for the whole audience).
+        // Jobs already in `fanout_recipients` keep their snapshot (issuer
+        // NULL) and are finished from it; the table stays for them.
+        migrator.registerMigration("v9-fanout-cursor") { db in
+            try db.execute(sql: """
+                ALTER TABLE fanout_jobs ADD COLUMN issuer INTEGER;
+                ALTER TABLE fanout_jobs ADD COLUMN mode TEXT;
+                ALTER TABLE fanout_jobs ADD COLUMN cursor INTEGER;
+                """)
+        }
         return migrator
     }
 

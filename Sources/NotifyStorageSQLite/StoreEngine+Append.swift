@@ -275,23 +275,28 @@ extension StoreEngine {
             }
         case .connections(let issuer, let mode):
             var audience = Audience(issuer: issuer, mode: mode)
-            if let limit = configuration.maxFeedEntries {
-                // The bound reads the heads: write this batch's first.
-                try heads.flush(db, statements)
-                let everyone =
-                    try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(audience.sql))", arguments: audience.arguments) ?? 0
-                audience = audience.bounded(by: limit)
-                let room =
-                    try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(audience.sql))", arguments: audience.arguments) ?? 0
-                skippedFull += Int(clamping: max(0, everyone - room))
-            }
-            recipients =
-                try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(audience.sql))", arguments: audience.arguments) ?? 0
-            guard recipients > 0,
-                let firstUser = try Int64.fetchOne(
-                    db, sql: "SELECT MIN(user) FROM (\(audience.sql))", arguments: audience.arguments)
-            else { break }
-            if recipients <= Int64(configuration.inlineFanOutLimit) {
+            // Counted only up to one past the inline limit: a large audience
+            // costs this transaction no more than a small one to classify.
+            let inlineLimit = max(0, configuration.inlineFanOutLimit)
+            let counted = try Int64.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM (SELECT 1 FROM (\(audience.sql)) LIMIT \(inlineLimit + 1))",
+                arguments: audience.arguments) ?? 0
+            guard counted > Int64(inlineLimit) else {
+                if let limit = configuration.maxFeedEntries {
+                    // The bound reads the heads: write this batch's first.
+                    try heads.flush(db, statements)
+                    audience = audience.bounded(by: limit)
+                    let room =
+                        try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(audience.sql))", arguments: audience.arguments) ?? 0
+                    skippedFull += Int(clamping: max(0, counted - room))
+                    recipients = room
+                } else {
+                    recipients = counted
+                }
+                guard recipients > 0,
+                    let firstUser = try Int64.fetchOne(
+                        db, sql: "SELECT MIN(user) FROM (\(audience.sql))", arguments: audience.arguments)
+                else { break }
                 // The SQL reads and advances the heads itself.
                 try heads.flush(db, statements)
                 try writeFeedRows(
@@ -303,29 +308,32 @@ extension StoreEngine {
                 let seq = try Int64.fetchOne(
                     db, sql: "SELECT last_seq FROM feed_heads WHERE user = ?", arguments: [firstUser])
                 first = seq.map { (firstUser, $0) }
-            } else {
-                // The first recipient now, so the answer can carry its entry;
-                // the rest as a snapshot of ids, copied by SQL without passing
-                // through memory, for the background fan-out.
-                // The audience left out full feeds: this one has room.
-                guard let seq = try heads.next(db, statements, user: firstUser, graph: graph) else {
-                    throw StorageError(code: .internalError, message: "a feed head did not advance")
-                }
+                break
+            }
+            // A large audience: this transaction writes the first recipient's
+            // feed (so the answer carries its entry) and records a job that the
+            // background fan-out runs from the connections table, batch by
+            // batch after its cursor (StoreEngine+FanOut.swift). No id is
+            // copied here: the only scan is the count of the answer's
+            // `recipients` (the audience at the call), over the index alone.
+            recipients =
+                try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(audience.sql))", arguments: audience.arguments) ?? 0
+            guard let firstUser = try Audience.nextUsers(db, issuer: issuer, mode: mode, after: nil, count: 1).first else {
+                break
+            }
+            // A full first feed is skipped, as the fan-out skips full ones.
+            if let seq = try heads.next(db, statements, user: firstUser, limit: configuration.maxFeedEntries, graph: graph) {
                 try insertFeedRow(db, statements, user: firstUser, seq: seq, notification: serial)
                 first = (firstUser, seq)
                 reached?.append(firstUser)
-                var job = FanOutJobRow(id: nil, notification: serial, total: recipients - 1, createdAt: now)
-                try job.insert(db)
-                guard let jobID = job.id else {
-                    throw StorageError(code: .internalError, message: "an inserted fan-out job has no row id")
-                }
-                var arguments = audience.arguments
-                arguments += ["job": jobID, "first": firstUser]
-                try db.execute(
-                    sql: "INSERT INTO fanout_recipients (job, user) SELECT :job, user FROM (\(audience.sql)) WHERE user > :first",
-                    arguments: arguments)
-                createdJob = true
+            } else {
+                skippedFull += 1
             }
+            var job = FanOutJobRow(
+                id: nil, notification: serial, total: max(0, recipients - 1), createdAt: now,
+                issuer: issuer, mode: mode.rawValue, cursor: firstUser)
+            try job.insert(db)
+            createdJob = true
         }
 
         if let key = item.idempotencyKey, let fingerprint = encoded.fingerprint {

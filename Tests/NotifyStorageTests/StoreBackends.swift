@@ -11,8 +11,12 @@ struct ConformanceOptions: Sendable {
     /// The most entries one feed holds; nil: no bound.
     var maxFeedEntries: Int64?
     /// Write every connections audience the way the implementation writes
-    /// its largest ones (SQLite: a background fan-out job in small batches).
+    /// its largest ones: a background fan-out job, in batches of two.
     var largeAudiences = false
+    /// Whether the store runs its background fan-out (off: jobs wait).
+    var runsFanOut = true
+    /// A rest after each fan-out batch, to catch a job midway.
+    var fanOutPause: Duration = .zero
     /// How long entries without an expiration are kept; nil: for ever.
     var retention: Duration?
     /// Run the store's sweeper (often); off by default, so a test sees rows
@@ -125,6 +129,8 @@ struct SQLiteLocation: StoreLocation {
             configuration.inlineFanOutLimit = 1
             configuration.fanOutBatchSize = 2
         }
+        configuration.runsBackgroundFanOut = options.runsFanOut
+        configuration.fanOutPause = options.fanOutPause
         configuration.retention = options.retention
         configuration.sweepInterval = options.sweeps ? .milliseconds(100) : .zero
         configuration.sweepBatchSize = 3
@@ -177,8 +183,13 @@ struct PostgresLocation: StoreLocation {
         configuration.retention = options.retention
         configuration.sweepInterval = options.sweeps ? .milliseconds(100) : .zero
         configuration.sweepBatchSize = 3
-        // Not built yet in this store: the background fan-out (largeAudiences:
-        // every audience is written inline).
+        if options.largeAudiences {
+            configuration.inlineFanOutLimit = 1
+            configuration.fanOutBatchSize = 2
+        }
+        configuration.runsBackgroundFanOut = options.runsFanOut
+        configuration.fanOutPause = options.fanOutPause
+        configuration.fanOutPollInterval = .milliseconds(50)
         var logger = Logger(label: "notify.storage.tests.postgres")
         logger.logLevel = .warning
         return try PostgresNotificationStore(configuration: configuration, logger: logger)

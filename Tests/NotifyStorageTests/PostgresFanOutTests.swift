@@ -1,0 +1,75 @@
+import Foundation
+import Logging
+import NotifyDomain
+import NotifyStorage
+import NotifyStoragePostgres
+import Testing
+
+/// The PostgreSQL store's background fan-out across instances: a job is
+/// claimed batch by batch (`FOR UPDATE SKIP LOCKED`), so it survives the
+/// instance running it. ``StoreFanOutConformanceTests`` holds what every
+/// store promises.
+@Suite("PostgreSQL store: background fan-out")
+struct PostgresFanOutTests {
+    private func open(_ location: PostgresLocation, name: String) throws -> PostgresNotificationStore {
+        var configuration = try PostgresStoreConfiguration(url: location.url)
+        configuration.schema = location.schema
+        configuration.maximumConnections = 4
+        configuration.inlineFanOutLimit = 1
+        configuration.fanOutBatchSize = 2
+        configuration.fanOutPollInterval = .milliseconds(50)
+        configuration.sweepInterval = .zero
+        configuration.applicationName = name
+        var logger = Logger(label: "notify.storage.tests.postgres")
+        logger.logLevel = .critical
+        return try PostgresNotificationStore(configuration: configuration, logger: logger)
+    }
+
+    @Test(
+        "a job survives the instance running it: its connections ended mid-job, another instance finishes it, each follower once",
+        .enabled(if: PostgresTestServer.runs, "\(PostgresTestServer.missing)"), .timeLimit(.minutes(3)))
+    func survivesEndedInstance() async throws {
+        let location = try PostgresLocation()
+        defer { location.remove() }
+        let suffix = String(location.schema.suffix(12))
+        let followers = Int64(2)...Int64(1_201)
+        let one = try open(location, name: "notify_one_\(suffix)")
+        let running = Task { try await one.run() }
+        defer { running.cancel() }
+        for id in Int64(1)...followers.upperBound { try await one.putUser(User(id: id)) }
+        for id in followers { try await one.putConnection(Connection(user: id, to: 1, kind: .follow)) }
+        let result = try await one.append(Sample.notification(id: "big", to: .connections(of: 1, mode: .follow)))
+        #expect(result.recipients == 1_200)
+        // Batches of two: 600 transactions, several seconds.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline, one.statistics.fanOutRowsWritten < 20 {
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        #expect(one.statistics.fanOutRowsWritten >= 20)
+
+        try await open(location, name: "notify_two_\(suffix)").withRunning { two in
+            // The first instance "crashes": its connections end, its open
+            // transaction with them, and it is stopped without draining.
+            let ended = try await PostgresNotificationStore.terminateConnections(
+                url: location.url, applicationName: "notify_one_\(suffix)")
+            running.cancel()
+            #expect(ended > 0)
+            _ = try? await running.value
+            #expect(one.statistics.fanOutJobsCompleted == 0)
+
+            let done = ContinuousClock.now + .seconds(120)
+            while ContinuousClock.now < done, two.statistics.fanOutJobsCompleted == 0 {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(two.statistics.fanOutJobsCompleted == 1)
+            #expect(two.statistics.fanOutRowsWritten > 0)
+            #expect(try await two.pendingFanOutRecipients() == 0)
+            for user in followers {
+                let feed = try await two.feed(user: user, after: 0, limit: 10)
+                #expect(feed.map(\.id) == ["big"], "user \(user)")
+                #expect(feed.map(\.sequence) == [1], "user \(user)")
+            }
+            #expect(try await two.feed(user: 1, after: 0, limit: 10).isEmpty)
+        }
+    }
+}
