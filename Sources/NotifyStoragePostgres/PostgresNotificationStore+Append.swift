@@ -44,6 +44,7 @@ extension PostgresNotificationStore {
                 }
             }
             let (outcomes, changed, reached) = await commit(appends, changes.map(\.0), purge: purge)
+            metrics.recordBatch(size: batch.count, waiting: batch.count, since: now)
             counters.withLock {
                 $0.appends += appends.count
                 $0.feedChanges += changes.count

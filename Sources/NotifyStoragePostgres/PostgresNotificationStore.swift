@@ -55,6 +55,8 @@ public final class PostgresNotificationStore: NotificationStore {
     let readiness = PostgresReadiness()
     let feedAdvances = FeedAdvances()
     let counters = Mutex(PostgresStoreStatistics())
+    /// The writer's batches (and, once built, LISTEN's reconnects), for `/metrics`.
+    let metrics: StoreMetrics
     private let lifecycle = Mutex(Lifecycle.opened)
 
     /// Counters since this store was made.
@@ -70,7 +72,11 @@ public final class PostgresNotificationStore: NotificationStore {
     /// ``run()`` connects, migrates, and starts the writer.
     /// - Throws: ``StorageError/Code/unavailable`` for a schema name that is
     ///   not a plain identifier (lower-case letters, digits, `_`).
-    public init(configuration: PostgresStoreConfiguration, logger: Logger) throws(StorageError) {
+    /// - Parameter metrics: where the writer's batches are recorded.
+    public init(
+        configuration: PostgresStoreConfiguration, logger: Logger, metrics: StoreMetrics = .disabled
+    ) throws(StorageError) {
+        self.metrics = metrics
         if let schema = configuration.schema {
             guard !schema.isEmpty, schema.utf8.count <= 63,
                 schema.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F })

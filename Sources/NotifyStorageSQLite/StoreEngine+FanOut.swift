@@ -80,7 +80,13 @@ extension StoreEngine {
             try FanOutJobRow.deleteOne(db, key: jobID)
             return (true, written, true, reached, skipped)
         }
-        guard found else { return false }
+        guard found else {
+            metrics.recordFanOutBacklog(0)
+            return false
+        }
+        if completed, let backlog = try? await read("fan-out backlog", { db in try FanOutJobRow.fetchCount(db) }) {
+            metrics.recordFanOutBacklog(backlog)
+        }
         if written > 0, feedAdvances.isWatched {
             if let reached { feedAdvances.advanced(users: reached) } else { feedAdvances.advancedAll() }
         }
