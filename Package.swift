@@ -245,7 +245,7 @@ let package = Package(
             name: "NotifydTests",
             dependencies: [
                 "notifyd", "NotifyServer", "NotifyGateway", "NotifyClient", "NotifyDomain", "NotifyStorageSQLite", "NotifyTLS",
-                argumentParser, .product(name: "Configuration", package: "swift-configuration"),
+                argumentParser, .product(name: "Configuration", package: "swift-configuration"), logging,
             ],
             swiftSettings: swiftSettings
         ),
@@ -280,6 +280,7 @@ let package = Package(
                 "NotifyGateway", "NotifyTesting", "NotifyMessages", "NotifyServer", "NotifyClient", "NotifyCore", "NotifyWire", "NotifyDomain", "NotifyJSON",
                 "NotifyTLS",
                 "NotifyStorageSQLite",
+                "NotifyMetricsServer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -15,6 +15,11 @@ public enum NotifyPrometheus {
     /// Counts (the writer's batch sizes): powers of two up to the batch limit.
     public static let sizeBuckets: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
 
+    /// A new, empty registry: one per process (or per test).
+    public static func registry() -> PrometheusCollectorRegistry {
+        PrometheusCollectorRegistry()
+    }
+
     /// A factory over `registry` with notify's buckets.
     public static func factory(registry: PrometheusCollectorRegistry) -> PrometheusMetricsFactory {
         var factory = PrometheusMetricsFactory(registry: registry)

@@ -122,15 +122,13 @@ final class CallObserver: Sendable {
             }
         }
         if context.loggerLevel <= .debug {
-            // Method, status and request id are the context logger's and these;
-            // never the metadata's values (a token is one of them).
+            // The method and the request id (a gateway request's own id, which
+            // it sends as x-request-id) are the context logger's; never a
+            // metadata value (a token is one of them).
             var logger = context.logger
             logger[metadataKey: "notify.rpc.status"] = "\(status.name)"
             if let reason { logger[metadataKey: "notify.rpc.reason"] = "\(reason.rawValue)" }
-            logger[metadataKey: "notify.rpc.duration_ms"] = "\(Double(elapsed) / 1_000_000)"
-            if let gatewayID = context.metadata["x-gateway-request-id"] {
-                logger[metadataKey: "notify.gateway.request.id"] = "\(gatewayID)"
-            }
+            if started != 0 { logger[metadataKey: "notify.duration_ms"] = "\(Double(elapsed) / 1_000_000)" }
             logger.debug("rpc call")
         }
     }
