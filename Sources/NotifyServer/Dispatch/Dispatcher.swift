@@ -269,8 +269,10 @@ final class Dispatcher: Sendable {
                 { context, stream in try await handler(request, context, stream) }, stream: stream, context: context
             )
             localStreams.remove(id)
-            // Ended by the drain: the reader resumes elsewhere.
-            completion(Self.error(of: acceptingLocalCalls ? answer : CallJob.goingAway(context)))
+            // Ended by the drain: the reader resumes elsewhere. (Counted
+            // once, with the answer its handler made.)
+            completion(Self.error(of: acceptingLocalCalls ? answer : CallJob.failure(
+                CallJob.goingAwayError, callID: context.callID, requestID: context.requestID)))
         }
         if !submitted {
             localStreams.remove(id)
