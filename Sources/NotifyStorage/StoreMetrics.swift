@@ -16,8 +16,8 @@ public struct StoreMetrics: Sendable {
     /// Background fan-out jobs not yet finished (SQLite; the PostgreSQL
     /// store reports it once it runs the fan-out).
     public let fanOutBacklog: Gauge
-    /// Times a lost LISTEN connection was opened again (PostgreSQL, once
-    /// cross-instance wake-ups are built: that code increments it).
+    /// Times a lost LISTEN connection was opened again (PostgreSQL's
+    /// listener of the other instances' commits).
     public let listenReconnects: Counter
 
     /// The metric names, declared once.

@@ -74,7 +74,7 @@ public final class PostgresNotificationStore: NotificationStore {
     /// The store's NOTIFY channels (``PostgresNotices/channels(schema:)``).
     let channels: (feed: String, directory: String)
     let counters = Mutex(PostgresStoreStatistics())
-    /// The writer's batches (and, once built, LISTEN's reconnects), for `/metrics`.
+    /// The writer's batches and LISTEN's reconnects, for `/metrics`.
     let metrics: StoreMetrics
     private let lifecycle = Mutex(Lifecycle.opened)
 
