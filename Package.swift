@@ -14,6 +14,8 @@ let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
 let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let coreMetrics = Target.Dependency.product(name: "CoreMetrics", package: "swift-metrics")
+let atomics = Target.Dependency.product(name: "Atomics", package: "swift-atomics")
 
 let package = Package(
     name: "notify",
@@ -40,6 +42,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: []),
         // The PostgreSQL store's client (it brings swift-nio-ssl for the database link's TLS).
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        // Metrics (the API each layer records through) and their Prometheus exposition at /metrics.
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
     ],
     targets: [
         // System libraries, linked from the distribution so operators get its updates.
@@ -104,7 +110,7 @@ let package = Package(
         ),
         .target(
             name: "NotifyStorage",
-            dependencies: ["NotifyDomain", lifecycle],
+            dependencies: ["NotifyDomain", lifecycle, coreMetrics],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -129,6 +135,7 @@ let package = Package(
             dependencies: [
                 "NotifyCore", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyProtobuf", "NotifyDomain", "NotifyStorage", "NotifyCrypto",
                 nioCore, nioPosix, logging, lifecycle,
+                coreMetrics, atomics,
             ],
             swiftSettings: swiftSettings
         ),
@@ -154,6 +161,15 @@ let package = Package(
             resources: [.embedInCode("openapi.yaml")],
             swiftSettings: swiftSettings
         ),
+        // The operators' listener: Prometheus metrics at /metrics and readiness at /readyz, on a port of its own.
+        .target(
+            name: "NotifyMetricsServer",
+            dependencies: [
+                .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                nioCore, nioPosix, logging, lifecycle,
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "NotifyTesting",
             dependencies: [
@@ -172,6 +188,7 @@ let package = Package(
                 "NotifyGateway", "NotifyClient", "CMallocTuning", argumentParser, logging, lifecycle, nioCore, nioPosix,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Configuration", package: "swift-configuration"),
+                "NotifyMetricsServer", .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -264,6 +281,7 @@ let package = Package(
                 "NotifyGateway", "NotifyTesting", "NotifyMessages", "NotifyServer", "NotifyClient", "NotifyCore", "NotifyWire", "NotifyDomain", "NotifyJSON",
                 "NotifyTLS",
                 "NotifyStorageSQLite",
+                "NotifyMetricsServer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),

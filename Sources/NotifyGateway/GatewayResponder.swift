@@ -46,6 +46,7 @@ struct GatewayResponder: Sendable {
         )
         let path = request.path
         var completion = completion
+        if logger.logLevel <= .debug { completion = logged(request, identity: identity, completion) }
         if !configuration.corsOrigins.isEmpty, let origin = request.headers.origin {
             if let route = GatewayRoutes.route(for: path), let preflight = preflight(request, route: route, identity: identity) {
                 return completion(preflight)
@@ -130,13 +131,27 @@ struct GatewayResponder: Sendable {
     ) -> GatewayResponse {
         switch result {
         case .success(let response):
-            logger.debug("answered", metadata: [
-                "notify.request.id": "\(identity.requestID)", "http.path": "\(path)", "http.status": "\(response.status.code)",
-                "http.target": "\(StreamTicketQuery.redacted(uri))",
-            ])
             return response
         case .failure(let failure):
             return answer(failure, contract: contract, identity: identity)
+        }
+    }
+
+    /// `completion` with the request's debug line before it: one per
+    /// request, with its method, target (stream tickets redacted), status,
+    /// duration and both ids (ours, which its RPC carries as `x-request-id`,
+    /// and the client's). Never a header's value: the token is one.
+    private func logged(_ request: GatewayRequest, identity: RequestIdentity, _ completion: @escaping Completion) -> Completion {
+        let started = NIODeadline.now()
+        let (logger, method, uri) = (logger, request.method, request.head.uri)
+        return { response in
+            let elapsed = NIODeadline.now() - started
+            logger.debug("http request", metadata: [
+                "notify.request.id": "\(identity.requestID)", "notify.client.request.id": "\(identity.clientRequestID)",
+                "http.method": "\(method.rawValue)", "http.target": "\(StreamTicketQuery.redacted(uri))",
+                "http.status": "\(response.status.code)", "notify.duration_ms": "\(Double(elapsed.nanoseconds) / 1_000_000)",
+            ])
+            completion(response)
         }
     }
 

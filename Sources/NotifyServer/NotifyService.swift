@@ -12,7 +12,7 @@ public enum NotifyService {
     public static func router(
         store: some NotificationLog & Directory, configuration: ServerConfiguration, health: HealthState
     ) -> RPCRouter {
-        var router = RPCRouter()
+        var router = RPCRouter(metrics: configuration.metrics)
         let lookups = CachedLookups(
             store: store, log: store, lifetime: configuration.lookupCacheLifetime, background: router.background)
         // Changes other instances make: evicted here at once, while the server serves.
@@ -28,7 +28,7 @@ public enum NotifyService {
             store: store, guardrail: guardrail, communityMode: configuration.communityMode, random: RandomPool()
         )
             .register(into: &router)
-        FeedService(store: store, tickets: store, guardrail: guardrail).register(into: &router)
+        FeedService(store: store, tickets: store, guardrail: guardrail, metrics: configuration.metrics).register(into: &router)
         AdminService(store: store, guardrail: guardrail).register(into: &router)
         return router
     }

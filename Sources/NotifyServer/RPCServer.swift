@@ -30,6 +30,8 @@ public final class RPCServer: Service, Sendable {
     /// True while connections are being refused at `maxConnections`: the
     /// log says so once per stretch, not once per connection.
     private let refusing = Atomic<Bool>(false)
+    /// Connections admitted and not yet closed, for the metrics.
+    private let connections = Atomic<Int>(0)
 
     public init(
         configuration: ServerConfiguration,
@@ -56,6 +58,12 @@ public final class RPCServer: Service, Sendable {
 
     /// Server streams (live feeds) open now, across all connections.
     public var openStreams: Int { executor.openStreams }
+
+    /// Connections open now (admitted, handshakes included).
+    public var openConnections: Int { connections.load(ordering: .relaxed) }
+
+    /// Calls admitted and not yet answered, now, across all connections and in-process callers.
+    public var callsInFlight: Int { executor.callsInFlight }
 
     public func run() async throws {
         let tlsContext: TLSContext
@@ -147,6 +155,8 @@ public final class RPCServer: Service, Sendable {
                         try channel.pipeline.syncOperations.addHandler(RefusedConnectionHandler())
                         return
                     }
+                    server.connections.add(1, ordering: .relaxed)
+                    channel.closeFuture.whenComplete { _ in server.connections.subtract(1, ordering: .relaxed) }
                     try channel.pipeline.syncOperations.addHandlers([
                         TLSHandler(context: tlsContext, handshakeTimeout: TimeAmount(configuration.handshakeTimeout)),
                         ByteToMessageHandler(FrameDecoder(

@@ -88,6 +88,10 @@ public struct ServerConfiguration: Sendable {
     /// once; changes made by `notifyd admin` beside a running server apply
     /// within this. Zero: always ask.
     public var lookupCacheLifetime: Duration
+    /// Where the server's metrics go (``ServerMetrics``); nil: none are
+    /// recorded. Not a setting of its own: `notifyd` sets it when
+    /// `--metrics-port` serves them.
+    public var metrics: ServerMetrics?
 
     public init(
         host: String = "127.0.0.1",

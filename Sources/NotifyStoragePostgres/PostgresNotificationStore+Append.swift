@@ -45,6 +45,7 @@ extension PostgresNotificationStore {
             }
             let handoff = FanOutHandoff(inlineLimit: configuration.inlineFanOutLimit)
             let (outcomes, changed, reached) = await commit(appends, changes.map(\.0), purge: purge, handoff: handoff)
+            metrics.recordBatch(size: batch.count, waiting: batch.count, since: now)
             counters.withLock {
                 $0.appends += appends.count
                 $0.feedChanges += changes.count

@@ -125,6 +125,7 @@ extension PostgresNotificationStore {
                             if listenedBefore { $0.listenReconnects += 1 }
                         }
                         if listenedBefore {
+                            metrics.recordListenReconnect()
                             logger.info("listening to the other instances again; every live reader reads again")
                         }
                         listenedBefore = true

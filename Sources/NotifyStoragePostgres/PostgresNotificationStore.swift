@@ -88,6 +88,8 @@ public final class PostgresNotificationStore: NotificationStore {
     let counters = Mutex(PostgresStoreStatistics())
     /// Wakes this instance's background fan-out (signals coalesce).
     let fanOutWake = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    /// The writer's batches and LISTEN's reconnects, for `/metrics`.
+    let metrics: StoreMetrics
     private let lifecycle = Mutex(Lifecycle.opened)
 
     /// Counters since this store was made.
@@ -103,7 +105,11 @@ public final class PostgresNotificationStore: NotificationStore {
     /// ``run()`` connects, migrates, and starts the writer.
     /// - Throws: ``StorageError/Code/unavailable`` for a schema name that is
     ///   not a plain identifier (lower-case letters, digits, `_`).
-    public init(configuration: PostgresStoreConfiguration, logger: Logger) throws(StorageError) {
+    /// - Parameter metrics: where the writer's batches are recorded.
+    public init(
+        configuration: PostgresStoreConfiguration, logger: Logger, metrics: StoreMetrics = .disabled
+    ) throws(StorageError) {
+        self.metrics = metrics
         if let schema = configuration.schema {
             guard !schema.isEmpty, schema.utf8.count <= 63,
                 schema.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F })

@@ -60,8 +60,11 @@ public final class SQLiteNotificationStore: NotificationStore {
     ///   - path: the database file; its directory must exist.
     ///   - configuration: limits and timeouts.
     ///   - logger: where the store reports migrations and background failures.
+    ///   - metrics: where the writer's batches and the fan-out's backlog are recorded.
     /// - Throws: ``StorageError`` when the file cannot be opened or migrated.
-    public init(path: String, configuration: SQLiteStoreConfiguration = .init(), logger: Logger) throws(StorageError) {
+    public init(
+        path: String, configuration: SQLiteStoreConfiguration = .init(), logger: Logger, metrics: StoreMetrics = .disabled
+    ) throws(StorageError) {
         var config = Configuration()
         config.foreignKeysEnabled = true
         config.busyMode = .timeout(configuration.busyTimeout.seconds)
@@ -89,7 +92,7 @@ public final class SQLiteNotificationStore: NotificationStore {
         let (probeSignals, probeSignal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         engine = StoreEngine(
             pool: pool, configuration: configuration, logger: logger,
-            fanOutSignal: fanOutSignal, probeSignal: probeSignal)
+            fanOutSignal: fanOutSignal, probeSignal: probeSignal, metrics: metrics)
         self.fanOutSignals = fanOutSignals
         self.probeSignals = probeSignals
         // Jobs a previous process left unfinished, taken up once run() starts.

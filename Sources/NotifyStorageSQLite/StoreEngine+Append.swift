@@ -21,6 +21,7 @@ extension StoreEngine {
             let purge = lastPurge.map { now - $0 >= configuration.idempotencyPurgeInterval } ?? true
             if purge { lastPurge = now }
             commit(batch, purgeIdempotencyKeys: purge)
+            metrics.recordBatch(size: batch.count, waiting: batch.count, since: now)
             if configuration.checkpointInterval > .zero, now - lastCheckpoint >= configuration.checkpointInterval {
                 lastCheckpoint = now
                 checkpoint()

@@ -73,7 +73,13 @@ extension StoreEngine {
                 db, jobID: jobID, notification: job.notification, graph: graph, batchSize: batchSize,
                 feedLimit: feedLimit, watched: watched)
         }
-        guard let batch else { return false }
+        guard let batch else {
+            metrics.recordFanOutBacklog(0)
+            return false
+        }
+        if batch.completed, let backlog = try? await read("fan-out backlog", { db in try FanOutJobRow.fetchCount(db) }) {
+            metrics.recordFanOutBacklog(backlog)
+        }
         if batch.written > 0, feedAdvances.isWatched {
             if let reached = batch.reached { feedAdvances.advanced(users: reached) } else { feedAdvances.advancedAll() }
         }

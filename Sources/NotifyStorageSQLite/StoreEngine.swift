@@ -26,11 +26,15 @@ final class StoreEngine: Sendable {
     /// serial has been walked (``sweep(now:)``). In memory: a new process
     /// walks once from the start.
     let retentionMark = Mutex<Int64>(0)
+    /// The writer's batches and the fan-out's backlog, for `/metrics`.
+    let metrics: StoreMetrics
 
     init(
         pool: DatabasePool, configuration: SQLiteStoreConfiguration, logger: Logger,
-        fanOutSignal: AsyncStream<Void>.Continuation, probeSignal: AsyncStream<Void>.Continuation
+        fanOutSignal: AsyncStream<Void>.Continuation, probeSignal: AsyncStream<Void>.Continuation,
+        metrics: StoreMetrics = .disabled
     ) {
+        self.metrics = metrics
         self.queue = AppendQueue(capacity: configuration.maxPendingAppends)
         self.pool = pool
         self.configuration = configuration

@@ -1,5 +1,5 @@
 import Foundation
-import Logging
+public import Logging
 public import NotifyClient
 public import NotifyDomain
 public import NotifyServer
@@ -60,6 +60,7 @@ public func withTestServer<T: Sendable>(
     storeConfiguration: SQLiteStoreConfiguration = SQLiteStoreConfiguration(),
     memoryBacked: Bool = false,
     database: String? = nil,
+    logger: Logger? = nil,
     _ body: (TestServer) async throws -> T
 ) async throws -> T {
     let directory = try TemporaryDirectory(memoryBacked: memoryBacked)
@@ -79,8 +80,11 @@ public func withTestServer<T: Sendable>(
     configuration.rateLimits = .off
     configuration.authFailureLimit = .off
     try configure(&configuration)
-    var logger = Logger(label: "notify.test")
-    logger.logLevel = .warning
+    let logger = logger ?? {
+        var logger = Logger(label: "notify.test")
+        logger.logLevel = .warning
+        return logger
+    }()
     let store = try SQLiteNotificationStore(
         path: directory.path + "/notify.sqlite", configuration: storeConfiguration, logger: logger
     )

@@ -123,6 +123,7 @@ struct Gateway: AsyncParsableCommand {
     @OptionGroup var http: HTTPOptions
 
     @Option(name: Setting.logLevel.name, help: Setting.logLevel.help) var logLevel: String?
+    @Option(name: Setting.logFormat.name, help: Setting.logFormat.help) var logFormat: String?
 
     /// The options given, keyed by their settings.
     var flags: FlagValues {
@@ -133,14 +134,16 @@ struct Gateway: AsyncParsableCommand {
         flags.set(.clientCert, clientCert)
         flags.set(.clientKey, clientKey)
         flags.set(.logLevel, logLevel)
+        flags.set(.logFormat, logFormat)
         return flags
     }
 
     func run() async throws {
         MallocTuning.apply()
         let settings = Settings(flags: flags)
-        let logger = bootstrapLogging(
-            try settings.string(.logLevel, default: Defaults.logLevel), label: "notifyd.gateway")
+        let logger = try bootstrapLogging(
+            try settings.string(.logLevel, default: Defaults.logLevel),
+            format: try settings.string(.logFormat, default: "text"), label: "notifyd.gateway")
         let gateway = GatewayServer(
             configuration: try HTTPOptions.configuration(settings, upstream: .remote(try Self.upstream(settings))),
             logger: logger)
@@ -182,12 +185,26 @@ struct EmbeddedGateway: Service {
 }
 
 /// Sets up swift-log once for the process, at `level`.
-func bootstrapLogging(_ level: String, label: String) -> Logger {
+/// Bootstraps swift-log once for the process: `format` is `text`
+/// (swift-log's stream handler) or `json` (``JSONLogHandler``).
+/// - Throws: `ValidationError` for another format.
+func bootstrapLogging(_ level: String, format: String = "text", label: String) throws -> Logger {
     let level = Logger.Level(rawValue: level) ?? .info
-    LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = level
-        return handler
+    switch format {
+    case "text":
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    case "json":
+        LoggingSystem.bootstrap { label in
+            var handler = JSONLogHandler(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    default:
+        throw ValidationError("--log-format must be text or json")
     }
     return Logger(label: label)
 }

@@ -5,6 +5,7 @@ import NotifyClient
 import NotifyCore
 import NotifyDomain
 import NotifyGateway
+import NotifyMetricsServer
 import NotifyServer
 import NotifyStorage
 import NotifyStoragePostgres
@@ -63,6 +64,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: Setting.sweepBatch.name, help: Setting.sweepBatch.help) var sweepBatch: Int?
     @Option(name: Setting.logLevel.name, help: Setting.logLevel.help) var logLevel: String?
     @Flag(name: Setting.noGateway.name, help: Setting.noGateway.help) var noGateway = false
+    @Option(name: Setting.logFormat.name, help: Setting.logFormat.help) var logFormat: String?
+    @Option(name: Setting.metricsHost.name, help: Setting.metricsHost.help) var metricsHost: String?
+    @Option(name: Setting.metricsPort.name, help: Setting.metricsPort.help) var metricsPort: Int?
 
     @OptionGroup var http: HTTPOptions
 
@@ -102,13 +106,18 @@ struct Serve: AsyncParsableCommand {
         flags.set(.sweepBatch, sweepBatch)
         flags.set(.logLevel, logLevel)
         flags.set(.noGateway, noGateway)
+        flags.set(.logFormat, logFormat)
+        flags.set(.metricsHost, metricsHost)
+        flags.set(.metricsPort, metricsPort)
         return flags
     }
 
     func run() async throws {
         MallocTuning.apply()
         let settings = Settings(flags: flags)
-        let logger = bootstrapLogging(try settings.string(.logLevel, default: Defaults.logLevel), label: "notifyd")
+        let logger = try bootstrapLogging(
+            try settings.string(.logLevel, default: Defaults.logLevel),
+            format: try settings.string(.logFormat, default: "text"), label: "notifyd")
 
         let dataDir = try settings.string(.dataDir, default: Defaults.dataDir)
         try Storage.prepareDataDirectory(dataDir)
@@ -144,15 +153,21 @@ struct Serve: AsyncParsableCommand {
             otherConnections: gateway?.maxConnections ?? 0, limit: FileDescriptorLimit.raise(), logger: logger
         )
 
+        // Metrics: recorded only when /metrics is served.
+        let metrics = try ServeMetrics(settings)
+        configuration.metrics = metrics?.server
         let storeConfiguration = try Self.storeConfiguration(settings)
         switch location {
         case .sqlite(let path):
-            let store = try SQLiteNotificationStore(path: path, configuration: storeConfiguration, logger: logger)
-            try await Self.serve(store: store, configuration: configuration, gateway: gateway, logger: logger)
+            let store = try SQLiteNotificationStore(
+                path: path, configuration: storeConfiguration, logger: logger,
+                metrics: metrics?.store(label: "sqlite") ?? .disabled)
+            try await Self.serve(store: store, configuration: configuration, gateway: gateway, metrics: metrics, logger: logger)
         case .postgres(var postgres):
             postgres.apply(storeConfiguration)
-            let store = try PostgresNotificationStore(configuration: postgres, logger: logger)
-            try await Self.serve(store: store, configuration: configuration, gateway: gateway, logger: logger)
+            let store = try PostgresNotificationStore(
+                configuration: postgres, logger: logger, metrics: metrics?.store(label: "postgres") ?? .disabled)
+            try await Self.serve(store: store, configuration: configuration, gateway: gateway, metrics: metrics, logger: logger)
         }
     }
 
@@ -160,7 +175,8 @@ struct Serve: AsyncParsableCommand {
     /// until a signal stops them. Generic, so that each store's calls are
     /// specialised: no existential on the calls' path.
     static func serve<Store: NotificationStore>(
-        store: Store, configuration: ServerConfiguration, gateway: GatewayConfiguration?, logger: Logger
+        store: Store, configuration: ServerConfiguration, gateway: GatewayConfiguration?, metrics: ServeMetrics?,
+        logger: Logger
     ) async throws {
         let health = HealthState()
         let server = RPCServer(
@@ -171,15 +187,23 @@ struct Serve: AsyncParsableCommand {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             // First: it shuts down last, after the server has drained, and
             // commits every append the server handed it.
-            .init(service: store),
-            .init(service: server),
-            .init(service: HealthOnShutdown(health: health), successTerminationBehavior: .ignore),
+            .init(service: store)
         ]
+        if let metrics {
+            // Next: /readyz answers 503 while the server and the gateway drain.
+            services.append(.init(service: metrics.listener(server: server, readiness: {
+                guard health.isServing else { return "draining" }
+                return store.isWritable ? nil : "the store cannot write"
+            }, logger: logger)))
+        }
+        services.append(.init(service: server))
         if var gateway {
             gateway.upstream = .local(server)
-            // Last, so that on shutdown it stops taking requests before the RPC server drains.
+            // Late, so that on shutdown it stops taking requests before the RPC server drains.
             services.append(.init(service: EmbeddedGateway(rpcServer: server, configuration: gateway, logger: logger)))
         }
+        // Last, so that it is told first: readiness turns off as graceful shutdown begins.
+        services.append(.init(service: HealthOnShutdown(health: health), successTerminationBehavior: .ignore))
         let group = ServiceGroup(
             configuration: .init(
                 services: services,

@@ -1,6 +1,7 @@
 import NotifyClient
 import NotifyDomain
 import NotifyGateway
+import NotifyMetricsServer
 import NotifyServer
 import NotifyStoragePostgres
 import NotifyStorageSQLite
@@ -132,6 +133,12 @@ extension Setting {
     static let logLevel = Setting(
         "log-level", "trace, debug, info, notice, warning, error or critical.", default: Defaults.logLevel)
     static let noGateway = Setting("no-gateway", "Do not run the REST gateway.", default: "off")
+    static let logFormat = Setting(
+        "log-format", "text (one line, metadata as key=value) or json (one JSON object per line).", default: "text")
+    static let metricsHost = Setting(
+        "metrics-host", "Address /metrics and /readyz listen on.", default: MetricsConfiguration.defaultHost)
+    static let metricsPort = Setting(
+        "metrics-port", "TCP port of /metrics (Prometheus) and /readyz; 0 or unset: not served.", default: "off")
 
     // MARK: the REST gateway (serve and gateway)
 
@@ -200,11 +207,12 @@ extension Setting {
             maxMessageSize, idleTimeout, firstCallTimeout, maxConnections, maxMetadataEntries, maxMetadataBytes,
             drainTimeout, tlsHandshakeTimeout, followEnabled, rateLimitAdmin, rateLimitApp, rateLimitUser, rateLimit,
             rateBurst, authFailureLimit, authFailureBurst, maxFeedEntries, retention, sweepInterval, sweepBatch, logLevel,
+            logFormat, metricsHost, metricsPort,
             noGateway,
         ] + http
 
     /// `notifyd gateway`'s settings, in the order of docs/OPERATIONS.md.
-    static let gateway: [Setting] = [upstream, ca, serverName, clientCert, clientKey, logLevel] + http
+    static let gateway: [Setting] = [upstream, ca, serverName, clientCert, clientKey, logLevel, logFormat] + http
 
     /// The variables whose values are redacted.
     static var secretVariables: [String] {

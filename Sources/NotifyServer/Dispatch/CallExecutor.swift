@@ -45,6 +45,9 @@ final class CallExecutor: Sendable {
     /// Server streams open now.
     var openStreams: Int { streams.load(ordering: .relaxed) }
 
+    /// Calls admitted and not yet answered, now.
+    var callsInFlight: Int { running.load(ordering: .relaxed) }
+
     /// Runs an admitted stream until it ends, then gives back its place.
     ///
     /// - Returns: false when the executor has finished; the caller releases
@@ -177,11 +180,13 @@ enum CallJob {
     }
 
     static func success(_ payload: ByteBuffer?, context: ServerContext) -> ResponseFrame {
-        ResponseFrame(callID: context.callID, status: .ok, metadata: responseMetadata(context.requestID), payload: payload)
+        context.finished(status: .ok, reason: nil)
+        return ResponseFrame(callID: context.callID, status: .ok, metadata: responseMetadata(context.requestID), payload: payload)
     }
 
     static func failure(_ error: RPCError, context: ServerContext) -> ResponseFrame {
-        failure(error, callID: context.callID, requestID: context.requestID)
+        context.finished(status: error.code, reason: error.reason)
+        return failure(error, callID: context.callID, requestID: context.requestID)
     }
 
     static func failure(_ error: RPCError, callID: UInt64, requestID: String) -> ResponseFrame {

@@ -63,11 +63,14 @@ final class Dispatcher: Sendable {
         _ context: inout ServerContext, timeoutMilliseconds: UInt64?, transport: some FrameTransport
     ) {
         if let error = CallMetadata.violation(in: context.metadata) {
+            context.observe(router.unrouted)
             return transport.complete(CallJob.failure(error, context: context))
         }
         guard let entry = router.entry(for: context.method) else {
+            context.observe(router.unrouted)
             return transport.complete(CallJob.failure(Self.unknownMethod(context.method), context: context))
         }
+        context.observe(entry.observer)
         entry.frames(self, &context, timeoutMilliseconds, transport)
     }
 
@@ -210,12 +213,14 @@ final class Dispatcher: Sendable {
         // metadata, then the method.
         let refusal = acceptingLocalCalls ? CallMetadata.violation(in: metadata) : CallJob.goingAwayError
         guard refusal == nil, let entry = router.entry(for: method) else {
-            let context = localContext(method.name, metadata, deadline, memo, requestID) { ByteBuffer() }
+            var context = localContext(method.name, metadata, deadline, memo, requestID) { ByteBuffer() }
+            context.observe(router.unrouted)
             return transport.answer(.failure(refusal ?? Self.unknownMethod(method.name)), context: context)
         }
         var context = localContext(method.name, metadata, deadline, memo, requestID) { [encode = entry.encode] in
             encode(request)
         }
+        context.observe(entry.observer)
         run(entry.handler, request, context: &context, timeoutMilliseconds: nil, transport: transport)
     }
 
@@ -231,13 +236,16 @@ final class Dispatcher: Sendable {
         let requestID = metadata["x-request-id"] ?? UUIDText.random(using: &random)
         let refusal = acceptingLocalCalls ? CallMetadata.violation(in: metadata) : CallJob.goingAwayError
         guard refusal == nil, let entry = router.entry(for: method) else {
-            let context = localContext(method.name, metadata, nil, nil, requestID) { ByteBuffer() }
+            var context = localContext(method.name, metadata, nil, nil, requestID) { ByteBuffer() }
+            context.observe(router.unrouted)
             completion(Self.error(of: CallJob.failure(refusal ?? Self.unknownMethod(method.name), context: context)))
             return {}
         }
-        let context = localContext(method.name, metadata, nil, nil, requestID) { [encode = entry.encode] in
+        var observed = localContext(method.name, metadata, nil, nil, requestID) { [encode = entry.encode] in
             encode(request)
         }
+        observed.observe(entry.observer)
+        let context = observed
         guard case .stream(let handler) = entry.handler else {
             completion(Self.error(of: CallJob.failure(
                 RPCError(code: .unimplemented, message: "\(method.name) is not a server stream", reason: .notAStream),
@@ -261,8 +269,10 @@ final class Dispatcher: Sendable {
                 { context, stream in try await handler(request, context, stream) }, stream: stream, context: context
             )
             localStreams.remove(id)
-            // Ended by the drain: the reader resumes elsewhere.
-            completion(Self.error(of: acceptingLocalCalls ? answer : CallJob.goingAway(context)))
+            // Ended by the drain: the reader resumes elsewhere. (Counted
+            // once, with the answer its handler made.)
+            completion(Self.error(of: acceptingLocalCalls ? answer : CallJob.failure(
+                CallJob.goingAwayError, callID: context.callID, requestID: context.requestID)))
         }
         if !submitted {
             localStreams.remove(id)
@@ -401,6 +411,7 @@ struct LocalCall<Response: Sendable>: CallTransport {
     let replies: LocalReplies<Response>
 
     func answer(_ result: Result<Response, RPCError>, context: ServerContext) {
+        LocalReplies<Response>.finished(result, context: context)
         let requestID = context.requestID
         let completion = replies.completion
         replies.eventLoop.execute { completion(result.mapError { CallJob.withRequestID($0, requestID) }) }
@@ -419,11 +430,13 @@ struct LocalReplies<Response: Sendable>: CallReplies {
         let completion = self.completion
         eventLoop.execute {
             do {
-                completion(.success(try build()))
+                let response = try build()
+                context.finished(status: .ok, reason: nil)
+                completion(.success(response))
             } catch {
-                completion(.failure(CallJob.withRequestID(
-                    ErrorMapping.rpcError(for: error, logger: context.logger), context.requestID
-                )))
+                let mapped = ErrorMapping.rpcError(for: error, logger: context.logger)
+                context.finished(status: mapped.code, reason: mapped.reason)
+                completion(.failure(CallJob.withRequestID(mapped, context.requestID)))
             }
         }
     }
@@ -433,7 +446,16 @@ struct LocalReplies<Response: Sendable>: CallReplies {
         let mapped = result.mapError {
             CallJob.withRequestID(ErrorMapping.rpcError(for: $0, logger: context.logger), context.requestID)
         }
+        Self.finished(mapped, context: context)
         eventLoop.execute { completion(mapped) }
+    }
+
+    /// Records an in-process call's end (``ServerContext/finished(status:reason:)``).
+    static func finished(_ result: Result<Response, RPCError>, context: ServerContext) {
+        switch result {
+        case .success: context.finished(status: .ok, reason: nil)
+        case .failure(let error): context.finished(status: error.code, reason: error.reason)
+        }
     }
 }
 

@@ -16,8 +16,18 @@ public struct RPCRouter: Sendable {
     /// What the handlers start beside their calls; the ``RPCServer``
     /// serving this router runs it in its task group.
     let background = BackgroundWork()
+    /// Where each method's calls are counted and timed; nil: not at all.
+    private let metrics: ServerMetrics?
+    /// The observer of calls refused before they were routed (an unknown
+    /// method, bad metadata): their method label is `unknown`.
+    let unrouted: CallObserver
 
-    public init() {}
+    /// - Parameter metrics: where the calls' metrics go; nil for none (the
+    ///   debug line per call is written either way).
+    public init(metrics: ServerMetrics? = nil) {
+        self.metrics = metrics
+        unrouted = CallObserver(method: "unknown", metrics: metrics)
+    }
 
     /// Registers a handler that may wait: it runs as a task once admitted.
     public mutating func register<Request: WireMessage, Response: WireMessage>(
@@ -68,7 +78,8 @@ public struct RPCRouter: Sendable {
         _ method: MethodDescriptor<Request, Response>, _ handler: MethodHandler<Request, Response>
     ) {
         precondition(methods[method.name] == nil, "\(method.name) is registered twice")
-        methods[method.name] = TypedMethodEntry(method: method, handler: handler)
+        methods[method.name] = TypedMethodEntry(
+            method: method, handler: handler, observer: CallObserver(method: method.name, metrics: metrics))
     }
 
     func entry(for method: String) -> MethodEntry? {
@@ -104,8 +115,14 @@ enum MethodHandler<Request: Sendable, Response: Sendable>: Sendable {
 class MethodEntry: @unchecked Sendable {
     /// Decodes a request frame's payload and dispatches it.
     let frames: @Sendable (Dispatcher, inout ServerContext, UInt64?, any FrameTransport) -> Void
+    /// Counts, times and logs the method's calls as they end.
+    let observer: CallObserver
 
-    init(frames: @escaping @Sendable (Dispatcher, inout ServerContext, UInt64?, any FrameTransport) -> Void) {
+    init(
+        observer: CallObserver,
+        frames: @escaping @Sendable (Dispatcher, inout ServerContext, UInt64?, any FrameTransport) -> Void
+    ) {
+        self.observer = observer
         self.frames = frames
     }
 }
@@ -119,21 +136,23 @@ final class TypedMethodEntry<Request: Sendable, Response: Sendable>: MethodEntry
 
     init(
         method: MethodDescriptor<Request, Response>, handler: MethodHandler<Request, Response>,
-        encode: @escaping @Sendable (Request) -> ByteBuffer,
+        encode: @escaping @Sendable (Request) -> ByteBuffer, observer: CallObserver,
         frames: @escaping @Sendable (Dispatcher, inout ServerContext, UInt64?, any FrameTransport) -> Void
     ) {
         self.method = method
         self.handler = handler
         self.encode = encode
-        super.init(frames: frames)
+        super.init(observer: observer, frames: frames)
     }
 }
 
 extension TypedMethodEntry where Request: WireMessage, Response: WireMessage {
     /// The entry of a method over protobuf messages: frames are decoded with
     /// the request's codec.
-    convenience init(method: MethodDescriptor<Request, Response>, handler: MethodHandler<Request, Response>) {
-        self.init(method: method, handler: handler, encode: { $0.serializedBuffer() }) { dispatcher, context, timeout, transport in
+    convenience init(
+        method: MethodDescriptor<Request, Response>, handler: MethodHandler<Request, Response>, observer: CallObserver
+    ) {
+        self.init(method: method, handler: handler, encode: { $0.serializedBuffer() }, observer: observer) { dispatcher, context, timeout, transport in
             dispatcher.dispatchFrame(handler, context: &context, timeoutMilliseconds: timeout, transport: transport)
         }
     }

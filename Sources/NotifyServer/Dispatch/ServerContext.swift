@@ -38,6 +38,29 @@ public struct ServerContext: Sendable {
     var streamTokenHash: [UInt8]?
     /// The connection's logger, without the call's metadata.
     private var connectionLogger: Logger
+    /// What records the call's end (its method's metrics and debug line);
+    /// set by the ``Dispatcher`` once the call is routed.
+    var observer: CallObserver?
+    /// When the call was routed (`NIODeadline` uptime nanoseconds); 0 when
+    /// nothing times it (metrics off and the debug line off).
+    var started: UInt64 = 0
+
+    /// The connection logger's level, read without building the call's logger.
+    var loggerLevel: Logger.Level { connectionLogger.logLevel }
+
+    /// Records the call's end with its observer, if it has one: called once
+    /// per call, where its answer is made.
+    func finished(status: StatusCode, reason: Reason?) {
+        observer?.finished(status: status, reason: reason, started: started, context: self)
+    }
+
+    /// Starts observing the call: its method's observer, and the clock when
+    /// something reads it.
+    mutating func observe(_ observer: CallObserver?) {
+        guard let observer else { return }
+        self.observer = observer
+        if observer.timesCall(logger: connectionLogger) { started = NIODeadline.now().uptimeNanoseconds }
+    }
 
     /// Carries `notify.request.id` and `notify.rpc.method`.
     ///

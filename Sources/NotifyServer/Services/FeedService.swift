@@ -19,6 +19,8 @@ struct FeedService: Sendable {
     /// Where stream tickets are stored and redeemed.
     let tickets: any Directory
     let guardrail: CallerGuard
+    /// Where a live stream's delivery lag goes; nil: not measured.
+    var metrics: ServerMetrics? = nil
 
     func register(into router: inout RPCRouter) {
         router.register(NotifyMethods.listFeed) { (request: ListFeedRequest, context) in
@@ -210,6 +212,7 @@ struct FeedService: Sendable {
                 try await stream.send(ListFeedResponse(
                     notifications: page.entries, nextAfterSequence: cursor, caughtUp: page.caughtUp,
                     sweptThrough: page.sweptThrough, events: page.events.map(FeedEventMessage.init)))
+                if caughtUp, let metrics { Self.recordLag(of: page, into: metrics) }
                 if page.caughtUp {
                     caughtUp = true
                     break
@@ -219,6 +222,17 @@ struct FeedService: Sendable {
         // The store closed its watches: it is shutting down.
         if Task.isCancelled { throw CancellationError() }
         throw ServiceError.storeClosing
+    }
+
+    /// The live part's lag: from each entry's commit (its `createdAt`) to
+    /// its send. The backlog's entries are not counted: their age is the
+    /// reader's absence, not the service's delay.
+    private static func recordLag(of page: FeedPage, into metrics: ServerMetrics) {
+        guard !page.entries.isEmpty else { return }
+        let now = Timestamp.now().microsecondsSince1970
+        for entry in page.entries {
+            metrics.recordDeliveryLag(microseconds: now &- entry.createdAt.microsecondsSince1970)
+        }
     }
 
     /// Refuses a read that found nothing because there is nothing to find:
