@@ -59,6 +59,7 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: Setting.noGateway.name, help: Setting.noGateway.help) var noGateway = false
 
     @OptionGroup var http: HTTPOptions
+    @OptionGroup var tracing: TracingOptions
 
     /// The options given, keyed by their settings (swift-configuration's first provider).
     var flags: FlagValues {
@@ -94,6 +95,7 @@ struct Serve: AsyncParsableCommand {
         flags.set(.sweepBatch, sweepBatch)
         flags.set(.logLevel, logLevel)
         flags.set(.noGateway, noGateway)
+        tracing.add(to: &flags)
         return flags
     }
 
@@ -119,8 +121,11 @@ struct Serve: AsyncParsableCommand {
 
         // Parsed before the store opens, so that a bad HTTP flag fails at once;
         // the upstream is set to this process's server below.
-        let gateway = try settings.bool(.noGateway)
+        var gateway = try settings.bool(.noGateway)
             ? nil : try HTTPOptions.configuration(settings, upstream: .remote(ClientConfiguration(trustRootsFile: "")))
+        let tracing = try ProcessTracing.make(settings, serviceName: "notifyd", logger: logger)
+        configuration.tracer = tracing.tracer
+        gateway?.tracer = tracing.tracer
 
         // Each connection is a file descriptor: past the limit, accept fails
         // for everyone, health checks included.
@@ -147,6 +152,10 @@ struct Serve: AsyncParsableCommand {
             .init(service: server),
             .init(service: HealthOnShutdown(health: health), successTerminationBehavior: .ignore),
         ]
+        if let exporter = tracing.service {
+            // Before the store: it shuts down last and exports every span the others ended.
+            services.insert(.init(service: exporter), at: 0)
+        }
         if var gateway {
             gateway.upstream = .local(server)
             // Last, so that on shutdown it stops taking requests before the RPC server drains.

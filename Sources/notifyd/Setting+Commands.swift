@@ -190,10 +190,10 @@ extension Setting {
             drainTimeout, tlsHandshakeTimeout, followEnabled, rateLimitAdmin, rateLimitApp, rateLimitUser, rateLimit,
             rateBurst, authFailureLimit, authFailureBurst, maxFeedEntries, retention, sweepInterval, sweepBatch, logLevel,
             noGateway,
-        ] + http
+        ] + http + tracing
 
     /// `notifyd gateway`'s settings, in the order of docs/OPERATIONS.md.
-    static let gateway: [Setting] = [upstream, ca, serverName, clientCert, clientKey, logLevel] + http
+    static let gateway: [Setting] = [upstream, ca, serverName, clientCert, clientKey, logLevel] + http + tracing
 
     /// The variables whose values are redacted.
     static var secretVariables: [String] {

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NotifyCore
 import NotifyMessages
+import NotifyTracing
 import NotifyWire
 import Synchronization
 
@@ -177,11 +178,13 @@ enum CallJob {
     }
 
     static func success(_ payload: ByteBuffer?, context: ServerContext) -> ResponseFrame {
-        ResponseFrame(callID: context.callID, status: .ok, metadata: responseMetadata(context.requestID), payload: payload)
+        context.trace?.endRPC(status: .ok, reason: nil, message: nil)
+        return ResponseFrame(callID: context.callID, status: .ok, metadata: responseMetadata(context.requestID), payload: payload)
     }
 
     static func failure(_ error: RPCError, context: ServerContext) -> ResponseFrame {
-        failure(error, callID: context.callID, requestID: context.requestID)
+        context.trace?.endRPC(status: error.code, reason: error.reason, message: error.message)
+        return failure(error, callID: context.callID, requestID: context.requestID)
     }
 
     static func failure(_ error: RPCError, callID: UInt64, requestID: String) -> ResponseFrame {

@@ -4,6 +4,7 @@ import NotifyCore
 import NotifyDomain
 import NotifyMessages
 import NotifyProtobuf
+import NotifyTracing
 import NotifyWire
 import Synchronization
 
@@ -34,12 +35,15 @@ final class Dispatcher: Sendable {
     /// Where in-process calls' request ids get their random bits.
     private let random = RandomPool()
     private let logger: Logger
+    /// The calls' spans, or off (see CallTracing.swift).
+    let tracer: CallTracer
 
-    init(router: RPCRouter, executor: CallExecutor, maxMessageSize: Int, logger: Logger) {
+    init(router: RPCRouter, executor: CallExecutor, maxMessageSize: Int, logger: Logger, tracer: CallTracer = .off) {
         self.router = router
         self.executor = executor
         self.maxMessageSize = maxMessageSize
         self.logger = logger
+        self.tracer = tracer
     }
 
     /// Refuses new in-process calls (GOING_AWAY) and ends their streams.
@@ -62,6 +66,7 @@ final class Dispatcher: Sendable {
     func dispatch(
         _ context: inout ServerContext, timeoutMilliseconds: UInt64?, transport: some FrameTransport
     ) {
+        if tracer.isOn { startSpan(&context) }
         if let error = CallMetadata.violation(in: context.metadata) {
             return transport.complete(CallJob.failure(error, context: context))
         }
@@ -216,6 +221,7 @@ final class Dispatcher: Sendable {
         var context = localContext(method.name, metadata, deadline, memo, requestID) { [encode = entry.encode] in
             encode(request)
         }
+        if tracer.isOn { startSpan(&context) }
         run(entry.handler, request, context: &context, timeoutMilliseconds: nil, transport: transport)
     }
 
@@ -235,9 +241,11 @@ final class Dispatcher: Sendable {
             completion(Self.error(of: CallJob.failure(refusal ?? Self.unknownMethod(method.name), context: context)))
             return {}
         }
-        let context = localContext(method.name, metadata, nil, nil, requestID) { [encode = entry.encode] in
+        var started = localContext(method.name, metadata, nil, nil, requestID) { [encode = entry.encode] in
             encode(request)
         }
+        if tracer.isOn { startSpan(&started) }
+        let context = started
         guard case .stream(let handler) = entry.handler else {
             completion(Self.error(of: CallJob.failure(
                 RPCError(code: .unimplemented, message: "\(method.name) is not a server stream", reason: .notAStream),
@@ -401,6 +409,7 @@ struct LocalCall<Response: Sendable>: CallTransport {
     let replies: LocalReplies<Response>
 
     func answer(_ result: Result<Response, RPCError>, context: ServerContext) {
+        context.trace?.endRPC(result)
         let requestID = context.requestID
         let completion = replies.completion
         replies.eventLoop.execute { completion(result.mapError { CallJob.withRequestID($0, requestID) }) }
@@ -419,11 +428,13 @@ struct LocalReplies<Response: Sendable>: CallReplies {
         let completion = self.completion
         eventLoop.execute {
             do {
-                completion(.success(try build()))
+                let response = try build()
+                context.trace?.endRPC(Result<Response, RPCError>.success(response))
+                completion(.success(response))
             } catch {
-                completion(.failure(CallJob.withRequestID(
-                    ErrorMapping.rpcError(for: error, logger: context.logger), context.requestID
-                )))
+                let failure = CallJob.withRequestID(ErrorMapping.rpcError(for: error, logger: context.logger), context.requestID)
+                context.trace?.endRPC(Result<Response, RPCError>.failure(failure))
+                completion(.failure(failure))
             }
         }
     }
@@ -433,6 +444,7 @@ struct LocalReplies<Response: Sendable>: CallReplies {
         let mapped = result.mapError {
             CallJob.withRequestID(ErrorMapping.rpcError(for: $0, logger: context.logger), context.requestID)
         }
+        context.trace?.endRPC(mapped)
         eventLoop.execute { completion(mapped) }
     }
 }
