@@ -56,6 +56,11 @@ struct ProcessTracing {
         let disabled = environment["OTEL_SDK_DISABLED"]?.lowercased() == "true"
         guard endpoint != nil || standardEndpoint, !disabled else { return .off }
 
+        // swift-otel traps on a gRPC selection when its OTLPGRPC trait is off: refuse it here instead.
+        for variable in ["OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"]
+        where environment[variable]?.lowercased() == "grpc" {
+            throw ValidationError("\(variable)=grpc: this notifyd exports by OTLP/HTTP only (http/protobuf or http/json)")
+        }
         var configuration = OTel.Configuration.default
         configuration.serviceName = serviceName
         configuration.diagnosticLogger = .custom(logger)

@@ -126,6 +126,19 @@ struct TracingProcessTests {
         #expect(fresh.attributes["rpc.notify.status_code"] == "0")
     }
 
+    @Test("OTEL_EXPORTER_OTLP_PROTOCOL=grpc is refused at start with a message, not a crash", .timeLimit(.minutes(1)))
+    func grpcRefused() async throws {
+        let executable = try #require(notifyd)
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let outcome = try await NotifydProcess.run(
+            ["serve", "--data-dir", scratch.path + "/data", "--rpc-port", "0", "--no-gateway", "--otlp-endpoint", "http://127.0.0.1:9"],
+            executable: executable, scratch: scratch.path, environment: ["OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"]
+        )
+        #expect(outcome.status == 64, "\(outcome.standardError)")
+        #expect(outcome.standardError.contains("OTLP/HTTP only"))
+    }
+
     @Test("without an endpoint nothing is exported and every call is answered as before", .timeLimit(.minutes(2)))
     func offByDefault() async throws {
         let scratch = try TemporaryDirectory()
