@@ -267,7 +267,7 @@ let package = Package(
             dependencies: [
                 "NotifyStorage", "NotifyStorageSQLite", "NotifyStoragePostgres", "NotifyDomain", "NotifyJSON", logging, lifecycle,
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
-                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -289,6 +289,7 @@ let package = Package(
             dependencies: [
                 "NotifyTesting", "NotifyServer", "NotifyClient", "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyProtobuf", "NotifyDomain",
                 "NotifyTLS", "NotifyStorageSQLite", "NotifyStorage", "NotifyJSON", nioCore, nioPosix, logging, .product(name: "GRDB", package: "GRDB.swift"),
+                "NotifyStoragePostgres", lifecycle,
             ],
             swiftSettings: swiftSettings
         ),

@@ -53,7 +53,7 @@ final class FeedWatchers: Sendable {
     init?(configuration: LoadConfiguration) {
         guard configuration.watchers > 0, let user = configuration.user else { return nil }
         var clientConfiguration = ClientConfiguration(
-            host: configuration.host, port: configuration.port, trustRootsFile: configuration.caFile ?? ""
+            host: configuration.host, port: configuration.watchPort ?? configuration.port, trustRootsFile: configuration.caFile ?? ""
         )
         clientConfiguration.connectTimeout = configuration.timeoutDuration
         clientConfiguration.defaultTimeout = configuration.timeoutDuration

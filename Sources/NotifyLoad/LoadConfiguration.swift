@@ -168,6 +168,9 @@ struct LoadConfiguration: Sendable {
     var maxErrorRate: Double?
     /// Live readers of `user`'s feed during the run (rpc only): ``FeedWatchers``.
     var watchers = 0
+    /// Where the watchers connect; nil: `port`. Another instance's port
+    /// times delivery across instances (commit on one, arrival from the other).
+    var watchPort: Int?
     /// How many users, from `user` on, the feed calls (notify-user, mark-read,
     /// unseen-count) and the watchers are spread over, in turn: 1 is `user` alone.
     var users = 1
@@ -249,6 +252,11 @@ struct LoadConfiguration: Sendable {
         if watchers > 0 {
             guard target == .rpc else { throw LoadConfigurationError("--watchers reads the feed over RPC: it needs --target rpc") }
             guard user != nil, token != nil else { throw LoadConfigurationError("--watchers needs --user (the feed) and --token") }
+        }
+        if let watchPort {
+            guard watchers > 0, (1...65535).contains(watchPort) else {
+                throw LoadConfigurationError("--watch-port is a port, and goes with --watchers")
+            }
         }
         if mix.weights[.send] != nil, unsID == nil {
             throw LoadConfigurationError("send needs --uns-id: a subscription id (notifyd admin subscription create)")

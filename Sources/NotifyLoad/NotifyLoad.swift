@@ -90,6 +90,12 @@ struct NotifyLoad: AsyncParsableCommand {
     var watchers: Int = 0
 
     @Option(help: """
+        rpc only: the port the --watchers connect to, on --host: another instance's, to time delivery across \
+        instances (the calls go to --port). [default --port]
+        """)
+    var watchPort: Int?
+
+    @Option(help: """
         Spread notify-user, mark-read, unseen-count and the watchers over this many users, from --user on, in \
         turn (they must exist). [default 1]
         """)
@@ -147,6 +153,7 @@ struct NotifyLoad: AsyncParsableCommand {
             timeout: timeout,
             maxErrorRate: maxErrorRate,
             watchers: watchers,
+            watchPort: watchPort,
             users: users,
             fanOut: try fanOutPlan()
         )

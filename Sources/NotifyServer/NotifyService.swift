@@ -15,6 +15,8 @@ public enum NotifyService {
         var router = RPCRouter()
         let lookups = CachedLookups(
             store: store, log: store, lifetime: configuration.lookupCacheLifetime, background: router.background)
+        // Changes other instances make: evicted here at once, while the server serves.
+        router.background.whileRunning { await lookups.followDirectoryChanges() }
         let guardrail = CallerGuard(
             lookups: lookups,
             authenticator: Authenticator(lookups: lookups),

@@ -113,9 +113,25 @@ public protocol Directory: Sendable {
     /// - Returns: nil for an unknown, already redeemed or expired ticket, or
     ///   when its token no longer exists.
     func redeemStreamTicket(hash: [UInt8], now: Timestamp) async throws(StorageError) -> TokenRecord?
+
+    // MARK: Changes made elsewhere
+
+    /// The changes other instances and processes sharing this store's
+    /// database make to what servers cache (``DirectoryChange``), from the
+    /// moment of the call, so that a server forgets what it cached of them
+    /// at once rather than when its cache entries expire. Changes made
+    /// through this store object itself are not repeated here: its caller
+    /// made them and evicts as it makes them.
+    ///
+    /// By default (the SQLite store) an empty stream: a SQLite file has one
+    /// server.
+    func directoryChanges() -> DirectoryChangeStream
 }
 
 extension Directory {
+    /// No change is ever told.
+    public func directoryChanges() -> DirectoryChangeStream { .none }
+
     /// How many expired tickets one ``insertStreamTicket(_:)`` removes at most.
     public static var streamTicketSweepBatch: Int { 64 }
 }

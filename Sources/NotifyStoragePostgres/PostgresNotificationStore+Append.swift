@@ -85,6 +85,7 @@ extension PostgresNotificationStore {
                         if purge { try await writer.purgeKeys() }
                         let (outcomes, reached) = batch.isEmpty ? ([], []) : try await writer.multiRow(batch)
                         let (changed, users) = try await writer.changes(changes)
+                        try await self.sendFeedNotices(reached + users, connection)
                         return (outcomes, changed, reached + users)
                     }
                 } catch let error where error is Isolate || (error as? PSQLError)?.serverInfo != nil {
@@ -93,6 +94,7 @@ extension PostgresNotificationStore {
                     return try await Self.transaction(connection, logger) {
                         let (outcomes, reached) = try await writer.isolated(batch)
                         let (changed, users) = try await writer.changes(changes)
+                        try await self.sendFeedNotices(reached + users, connection)
                         return (outcomes, changed, reached + users)
                     }
                 }

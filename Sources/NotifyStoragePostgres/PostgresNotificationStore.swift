@@ -17,6 +17,13 @@ public struct PostgresStoreStatistics: Hashable, Sendable {
     /// Batches that ran again append by append (a key seen before, a
     /// duplicate id, a feed at its bound, a deadlock).
     public var isolatedBatches = 0
+    /// Times the listener's connection was lost and LISTENed again (every
+    /// live reader then read again from its cursor).
+    public var listenReconnects = 0
+    /// NOTIFY payloads heard from other instances.
+    public var noticesHeard = 0
+    /// Whether the listener LISTENs now (false while it reconnects).
+    public var listening = false
 
     public init() {}
 }
@@ -39,21 +46,33 @@ public struct PostgresStoreStatistics: Hashable, Sendable {
 /// A sweeper removes expired entries and those past the retention
 /// (``PostgresStoreConfiguration/retention``) in small transactions.
 ///
+/// Instances hear each other's commits through LISTEN/NOTIFY: every
+/// transaction that advances feeds, or changes what servers cache of the
+/// directory, sends a NOTIFY in that transaction (``PostgresNotices``), and
+/// each store LISTENs on a connection of its own, waking its readers
+/// (``watchFeed(user:)``) and telling ``directoryChanges()``.
+///
 /// Not built yet: the background fan-out (a connections audience is written
-/// inline, however large, so `FOR UPDATE SKIP LOCKED` jobs do not exist), and
-/// wake-ups across instances (``watchFeed(user:)`` hears this instance's
-/// commits only; LISTEN/NOTIFY is the next step).
+/// inline, however large, so `FOR UPDATE SKIP LOCKED` jobs do not exist).
 ///
 /// ``run()`` owns the connection pool (postgres-nio's `PostgresClient`), the
 /// migrations, the writer and the sweepers: calls made before the schema is migrated wait
 /// for it; nothing runs once it returns.
 public final class PostgresNotificationStore: NotificationStore {
     let client: PostgresClient
+    /// A pool of one connection, the listener's (``runListener()``).
+    let listenClient: PostgresClient
     let configuration: PostgresStoreConfiguration
     let logger: Logger
     let queue: PostgresAppendQueue
     let readiness = PostgresReadiness()
     let feedAdvances = FeedAdvances()
+    /// The directory changes other instances made, as the listener hears them.
+    let heardChanges = DirectoryChanges()
+    /// This store's id in its NOTIFY payloads, random: it ignores its own.
+    public let instanceID = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    /// The store's NOTIFY channels (``PostgresNotices/channels(schema:)``).
+    let channels: (feed: String, directory: String)
     let counters = Mutex(PostgresStoreStatistics())
     private let lifecycle = Mutex(Lifecycle.opened)
 
@@ -89,9 +108,11 @@ public final class PostgresNotificationStore: NotificationStore {
             client.options.additionalStartupParameters.append(("search_path", schema))
         }
         self.client = PostgresClient(configuration: client, backgroundLogger: logger)
+        self.listenClient = Self.listenClient(client, logger: logger, name: "notifyd-listen-" + instanceID)
         self.configuration = configuration
         self.logger = logger
         self.queue = PostgresAppendQueue(capacity: max(1, configuration.maxPendingAppends))
+        self.channels = PostgresNotices.channels(schema: configuration.schema)
     }
 
     deinit {
@@ -144,6 +165,7 @@ public final class PostgresNotificationStore: NotificationStore {
                 if !self.queue.isClosed {
                     group.addTask { await self.runSweeper() }
                     group.addTask { await self.runSubscriptionSweeper() }
+                    group.addTask { await self.runListener() }
                 }
                 // They end once the queue is closed and every accepted append committed.
                 await withDiscardingTaskGroup { writers in
@@ -159,6 +181,7 @@ public final class PostgresNotificationStore: NotificationStore {
         lifecycle.withLock { $0 = .stopped }
         readiness.close(PostgresAppendQueue.closedError)
         feedAdvances.finishAll()
+        heardChanges.finishAll()
         pool.cancel()
         await pool.value
         logger.info("notification store stopped")
@@ -284,6 +307,7 @@ public final class PostgresNotificationStore: NotificationStore {
                 "UPDATE feed_heads SET unseen_notify = 0, unseen_graph = 0 WHERE user_id = \(id)", logger: logger)
             try await connection.query(
                 "UPDATE tokens SET revoked = true WHERE principal = \(principal) AND NOT revoked", logger: logger)
+            try await self.sendDirectoryNotice(.userDeleted(id), connection)
             return true
         }
     }
@@ -362,16 +386,17 @@ public final class PostgresNotificationStore: NotificationStore {
         var bindings = PostgresBindings()
         bindings.append(expiresAt.microsecondsSince1970)
         bindings.append(id)
-        let found = try await rows(
+        let found = try await rowsNotifying(
             PostgresQuery(
                 unsafeSQL: "UPDATE subscriptions SET expires_at = $1 WHERE id = $2 RETURNING \(Self.subscriptionColumns)",
                 binds: bindings),
-            "renewing a subscription")
+            .subscriptionChanged(id), "renewing a subscription")
         return try found.first.map { row throws(StorageError) in try subscription(row) }
     }
 
     public func deleteSubscription(id: String) async throws(StorageError) -> Bool {
-        try await changed("DELETE FROM subscriptions WHERE id = \(id) RETURNING 1", "deleting a subscription")
+        try await changedNotifying(
+            "DELETE FROM subscriptions WHERE id = \(id) RETURNING 1", .subscriptionChanged(id), "deleting a subscription")
     }
 
     public func sweepSubscriptions(expiredBefore: Timestamp, limit: Int) async throws(StorageError) -> Int {
@@ -391,12 +416,15 @@ public final class PostgresNotificationStore: NotificationStore {
     // MARK: The blocked list
 
     public func block(_ principal: Principal) async throws(StorageError) {
-        _ = try await rows(
-            "INSERT INTO blocked (principal) VALUES (\(principal.description)) ON CONFLICT DO NOTHING", "blocking")
+        _ = try await changedNotifying(
+            "INSERT INTO blocked (principal) VALUES (\(principal.description)) ON CONFLICT DO NOTHING RETURNING 1",
+            .blockListChanged(principal), "blocking")
     }
 
     public func unblock(_ principal: Principal) async throws(StorageError) -> Bool {
-        try await changed("DELETE FROM blocked WHERE principal = \(principal.description) RETURNING 1", "unblocking")
+        try await changedNotifying(
+            "DELETE FROM blocked WHERE principal = \(principal.description) RETURNING 1", .blockListChanged(principal),
+            "unblocking")
     }
 
     public func isBlocked(_ principal: Principal) async throws(StorageError) -> Bool {
@@ -451,7 +479,8 @@ public final class PostgresNotificationStore: NotificationStore {
     }
 
     public func revokeToken(id: String) async throws(StorageError) -> Bool {
-        try await changed("UPDATE tokens SET revoked = true WHERE id = \(id) RETURNING 1", "revoking a token")
+        try await changedNotifying(
+            "UPDATE tokens SET revoked = true WHERE id = \(id) RETURNING 1", .tokenRevoked, "revoking a token")
     }
 
     // MARK: Stream tickets

@@ -47,6 +47,19 @@ public struct PostgresStoreConfiguration: Sendable {
     /// most ``subscriptionSweepBatchSize`` per transaction; zero: never.
     public var subscriptionSweepInterval: Duration = .seconds(60)
     public var subscriptionSweepBatchSize = 500
+    /// Whether the store's commits NOTIFY the other instances (their feeds'
+    /// readers, their caches). Off only for a store alone on its database
+    /// that wants the last bit of write throughput (measurements): instances
+    /// that do not send cannot be heard.
+    public var sendsNotices = true
+    /// The first wait before the listener tries again to LISTEN on a lost
+    /// connection; each failure doubles it, up to ``listenBackoffMaximum``.
+    public var listenBackoffInitial: Duration = .milliseconds(100)
+    /// The longest wait before the listener tries again to LISTEN.
+    public var listenBackoffMaximum: Duration = .seconds(5)
+    /// How often the listener checks its connection with a `SELECT 1`, so
+    /// that one that died without closing is noticed; zero: never.
+    public var listenPingInterval: Duration = .seconds(10)
 
     /// - Throws: ``StorageError/Code/unavailable`` when `url` is not a
     ///   `postgres://user@host:port/database` URL.

@@ -262,6 +262,15 @@ struct OptionsTests {
         #expect(configuration.port == 8080)
     }
 
+    @Test("the watchers connect to --watch-port when given, else to --port")
+    func watchPort() throws {
+        let base = ["--ca", "c", "--mix", "notify-user", "--token", "t", "--user", "1", "--watchers", "1", "--port", "7443"]
+        #expect(try NotifyLoad.parse(base).loadConfiguration(environment: [:]).watchPort == nil)
+        let other = try NotifyLoad.parse(base + ["--watch-port", "7444"]).loadConfiguration(environment: [:])
+        #expect(other.port == 7443)
+        #expect(other.watchPort == 7444)
+    }
+
     @Test("combinations that cannot run are refused with the reason", arguments: [
         (["--ca", "c", "--mix", "health", "--duration", "1", "--count", "1"], "not both"),
         (["--mix", "health"], "needs --ca"),
@@ -282,6 +291,8 @@ struct OptionsTests {
         (["--target", "http", "--mix", "notify-user", "--token", "t", "--user", "1", "--users", "5"], "--target rpc"),
         (["--ca", "c", "--mix", "health", "--token", "t", "--fan-outs", "5"], "--fan-out-user"),
         (["--ca", "c", "--mix", "health", "--fan-out-user", "5"], "go with --fan-outs"),
+        (["--ca", "c", "--mix", "health", "--watch-port", "7444"], "goes with --watchers"),
+        (["--ca", "c", "--mix", "health", "--token", "t", "--user", "1", "--watchers", "1", "--watch-port", "0"], "--watch-port"),
     ])
     func refuses(arguments: [String], fragment: String) throws {
         let command = try NotifyLoad.parse(arguments)

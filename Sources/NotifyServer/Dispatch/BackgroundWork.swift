@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Work that handlers start beside their calls and nobody waits for (a
 /// lookup cache's reload ahead of expiry), run as child tasks of whoever runs
 /// ``run()``: the ``RPCServer`` serving the router, for as long as it serves.
@@ -9,6 +11,8 @@
 final class BackgroundWork: Sendable {
     private let stream: AsyncStream<@Sendable () async -> Void>
     private let continuation: AsyncStream<@Sendable () async -> Void>.Continuation
+    /// Work that runs for as long as ``run()`` does (``whileRunning(_:)``).
+    private let standing = Mutex<[@Sendable () async -> Void]>([])
 
     /// - Parameter limit: the most pieces waiting to start; past it, and
     ///   before anything runs them, ``submit(_:)`` refuses.
@@ -25,13 +29,28 @@ final class BackgroundWork: Sendable {
         return false
     }
 
+    /// Adds `work` that starts when ``run()`` starts and is cancelled when
+    /// it ends (a subscription that lives as long as the server serves).
+    /// Call it before ``run()``.
+    func whileRunning(_ work: @escaping @Sendable () async -> Void) {
+        standing.withLock { $0.append(work) }
+    }
+
     /// Runs queued work, each piece a child task, until ``finish()``; then
-    /// waits for the pieces still running. Call it once: the queue has one reader.
+    /// waits for the pieces still running, and cancels and waits for the
+    /// standing ones. Call it once: the queue has one reader.
     func run() async {
-        await withDiscardingTaskGroup { group in
-            for await work in stream {
-                group.addTask { await work() }
+        let standing = standing.withLock { $0 }
+        await withDiscardingTaskGroup { standingGroup in
+            for work in standing {
+                standingGroup.addTask { await work() }
             }
+            await withDiscardingTaskGroup { group in
+                for await work in stream {
+                    group.addTask { await work() }
+                }
+            }
+            standingGroup.cancelAll()
         }
     }
 

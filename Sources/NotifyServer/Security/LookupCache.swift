@@ -9,9 +9,11 @@ import Synchronization
 /// Without it each call pays two or three database reads before its real
 /// work. Entries live for `lifetime`; the RPCs that change what is cached
 /// (RevokeToken, Block, Unblock, DeleteUser, RenewSubscription,
-/// DeleteSubscription) evict at once, so only changes
-/// made behind the server's back (the `notifyd admin` CLI) wait out the
-/// lifetime. The cache is bounded: when full it starts afresh.
+/// DeleteSubscription) evict at once; changes made elsewhere (another
+/// instance, the `notifyd admin` CLI) evict at once where the store hears of
+/// them (``CachedLookups/apply(_:)``: the PostgreSQL store does) and wait out
+/// the lifetime where it does not (SQLite). The cache is bounded: when full
+/// it starts afresh.
 ///
 /// An entry in use is reloaded ahead of its expiry: the first lookup past
 /// half its lifetime starts one reload in the background and is answered
@@ -263,6 +265,33 @@ final class CachedLookups: Sendable {
     func subscriptionChanged(_ id: String) {
         subscriptions.evict(id)
         log.wakeFeedWatchers()
+    }
+
+    /// A change another instance or process made (the store heard it, see
+    /// ``Directory/directoryChanges()``): forget what it names, as the RPC
+    /// that made it here would have, and wake the live feed readers so that
+    /// each checks its caller again (a revoked token or a blocked caller
+    /// ends its watch at once, on every instance).
+    func apply(_ change: DirectoryChange) {
+        switch change {
+        case .tokenRevoked: tokenRevoked()
+        case .blockListChanged(let principal): blockListChanged(principal)
+        case .userDeleted(let id): userDeleted(id)
+        case .subscriptionChanged(let id): subscriptionChanged(id)
+        case .everything:
+            tokens.evictAll()
+            blocked.evictAll()
+            users.evictAll()
+            subscriptions.evictAll()
+            log.wakeFeedWatchers()
+        }
+    }
+
+    /// Applies the store's ``Directory/directoryChanges()`` until the stream
+    /// ends or the task is cancelled: the server runs it for as long as it
+    /// serves (``BackgroundWork/whileRunning(_:)``).
+    func followDirectoryChanges() async {
+        for await change in store.directoryChanges() { apply(change) }
     }
 
     private struct NotCached: Error {}
