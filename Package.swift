@@ -181,8 +181,8 @@ let package = Package(
         .executableTarget(
             name: "notifyd",
             dependencies: [
-                "NotifyServer", "NotifyStorageSQLite", "NotifyStorage", "NotifyDomain", "NotifyTLS", "NotifyGateway",
-                "NotifyClient", "CMallocTuning", argumentParser, logging, lifecycle, nioCore, nioPosix,
+                "NotifyServer", "NotifyStorageSQLite", "NotifyStoragePostgres", "NotifyStorage", "NotifyDomain", "NotifyTLS",
+                "NotifyGateway", "NotifyClient", "CMallocTuning", argumentParser, logging, lifecycle, nioCore, nioPosix,
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 "NotifyTracing", .product(name: "OTel", package: "swift-otel"),
@@ -242,7 +242,8 @@ let package = Package(
             name: "NotifydTests",
             dependencies: [
                 "notifyd", "NotifyServer", "NotifyGateway", "NotifyClient", "NotifyDomain", "NotifyStorageSQLite", "NotifyTLS",
-                argumentParser, .product(name: "Configuration", package: "swift-configuration"),
+                "NotifyStoragePostgres", "NotifyStorage", "NotifyTesting", "NotifyCore", "NotifyMessages", argumentParser,
+                logging, nioCore, nioPosix, .product(name: "Configuration", package: "swift-configuration"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -78,7 +78,7 @@ extension PostgresNotificationStore {
         let logger = logger
         let limit = configuration.maxFeedEntries
         do {
-            return try await client.withConnection { connection in
+            return try await leased("committing \(batch.count) appends") { connection in
                 let writer = BatchWriter(connection: connection, logger: logger, now: nowMicros, cutoff: cutoff, limit: limit)
                 do {
                     return try await Self.transaction(connection, logger) {

@@ -66,6 +66,7 @@ public final class PostgresNotificationStore: NotificationStore {
     let logger: Logger
     let queue: PostgresAppendQueue
     let readiness = PostgresReadiness()
+    let reachability = PostgresReachability()
     let feedAdvances = FeedAdvances()
     /// The directory changes other instances made, as the listener hears them.
     let heardChanges = DirectoryChanges()
@@ -100,7 +101,8 @@ public final class PostgresNotificationStore: NotificationStore {
         var client = PostgresClient.Configuration(
             host: configuration.host, port: configuration.port, username: configuration.username,
             password: configuration.password, database: configuration.database,
-            tls: Self.isLoopback(configuration.host) ? .disable : .prefer(.makeClientConfiguration()))
+            tls: configuration.clientTLS)
+        client.options.connectTimeout = configuration.connectTimeout
         client.options.maximumConnections = max(1, configuration.maximumConnections)
         // The durability promise, whatever the server's default.
         client.options.additionalStartupParameters = [("synchronous_commit", "on")]
@@ -165,6 +167,7 @@ public final class PostgresNotificationStore: NotificationStore {
                 if !self.queue.isClosed {
                     group.addTask { await self.runSweeper() }
                     group.addTask { await self.runSubscriptionSweeper() }
+                    group.addTask { await self.runReachabilityProbe() }
                     group.addTask { await self.runListener() }
                 }
                 // They end once the queue is closed and every accepted append committed.
@@ -191,11 +194,13 @@ public final class PostgresNotificationStore: NotificationStore {
     /// Creates the schema if needed and runs the migrations it lacks, in
     /// one transaction under an advisory lock.
     private func migrate() async throws {
-        try await client.withConnection { connection in
+        let logger = logger
+        let schema = configuration.schema
+        try await leased("migrating the schema", checkingReachability: false) { connection in
             try await Self.transaction(connection, logger) {
                 try await connection.query(
                     "SELECT pg_advisory_xact_lock(\(PostgresSchema.migrationLock))", logger: logger)
-                if let schema = configuration.schema {
+                if let schema {
                     // Validated in init: a plain identifier.
                     try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)"), logger: logger)
                 }
@@ -255,7 +260,7 @@ public final class PostgresNotificationStore: NotificationStore {
         try await readiness.wait()
         guard !queue.isClosed else { throw PostgresAppendQueue.closedError }
         do {
-            return try await client.withConnection { try await body($0) }
+            return try await leased(operation) { try await body($0) }
         } catch {
             throw StorageError(mappingPostgres: error, during: operation)
         }

@@ -1,12 +1,63 @@
 import Foundation
 public import NotifyStorage
+import PostgresNIO
 
 /// Where the PostgreSQL store's database is and how the store uses it.
 ///
-/// The password is never part of the URL the service logs or shows: it comes
-/// from ``password`` (set from the environment, e.g. `PGPASSWORD`, or a file
-/// by the caller), so that a URL in a log or a process list holds no secret.
+/// The password is never part of the URL: a URL that holds one is refused,
+/// so that a URL in a log, a process list or a shell history holds no
+/// secret. It comes from ``password``, which the caller sets from the
+/// environment (`notifyd` follows libpq: `PGPASSWORD`, else the passfile).
 public struct PostgresStoreConfiguration: Sendable {
+    /// How the link to the server is encrypted, named as libpq's `sslmode`.
+    ///
+    /// TLS on this link is postgres-nio's own (swift-nio-ssl, BoringSSL),
+    /// not the system OpenSSL the RPC server and the gateway use.
+    public struct TLSMode: Hashable, Sendable, CustomStringConvertible {
+        private enum Mode: Hashable, Sendable {
+            case disable, prefer, require, verifyFull
+        }
+
+        private let mode: Mode
+        private init(_ mode: Mode) { self.mode = mode }
+
+        /// Plain TCP.
+        public static let disable = TLSMode(.disable)
+        /// TLS when the server offers it, plain otherwise; the server's
+        /// certificate is not verified (libpq's `prefer`): it protects from
+        /// a passive listener, not from an active one.
+        public static let prefer = TLSMode(.prefer)
+        /// TLS or no connection; the certificate is not verified (libpq's `require`).
+        public static let require = TLSMode(.require)
+        /// TLS, the certificate verified against ``PostgresStoreConfiguration/rootCertificateFile``
+        /// (else the system's trust store) and the host name checked (libpq's `verify-full`).
+        public static let verifyFull = TLSMode(.verifyFull)
+
+        /// The mode for its libpq name (`disable`, `prefer`, `require`, `verify-full`), or nil.
+        public init?(name: String) {
+            switch name {
+            case "disable": self.init(.disable)
+            case "prefer": self.init(.prefer)
+            case "require": self.init(.require)
+            case "verify-full": self.init(.verifyFull)
+            default: return nil
+            }
+        }
+
+        public var description: String {
+            switch mode {
+            case .disable: "disable"
+            case .prefer: "prefer"
+            case .require: "require"
+            case .verifyFull: "verify-full"
+            }
+        }
+
+        var isVerifying: Bool { mode == .verifyFull }
+        var isRequired: Bool { mode == .require || mode == .verifyFull }
+        var isDisabled: Bool { mode == .disable }
+    }
+
     public var host: String
     public var port: Int
     public var username: String
@@ -18,8 +69,25 @@ public struct PostgresStoreConfiguration: Sendable {
     /// (`public`). Created when missing. Tests give each store its own, so
     /// that several run at once on one database.
     public var schema: String?
+    /// The URL's `sslmode`; by default ``TLSMode/disable`` on a loopback
+    /// host and ``TLSMode/prefer`` elsewhere.
+    public var tls: TLSMode
+    /// The URL's `sslrootcert`: a PEM file of the CAs `verify-full` trusts;
+    /// nil: the system's trust store.
+    public var rootCertificateFile: String?
     /// The most connections the store opens to the server.
     public var maximumConnections: Int = 8
+    /// How long a new connection to the server may take to open.
+    public var connectTimeout: Duration = .seconds(5)
+    /// How long a call waits for a pooled connection before it fails
+    /// UNAVAILABLE: postgres-nio's pool queues a call for as long as a
+    /// minute while it cannot connect, and a call must not hang that long.
+    public var acquireTimeout: Duration = .seconds(2)
+    /// How often the store checks that the database answers (a `SELECT 1`
+    /// on a pooled connection), so that ``PostgresNotificationStore/isWritable``
+    /// follows the database with no traffic. While the database is
+    /// unreachable the probe is also what finds it back.
+    public var probeInterval: Duration = .seconds(1)
     /// How many transactions of appends may be under way at once, each on
     /// a connection of its own: while one waits for its COMMIT (the WAL's
     /// fsync), the next batch is sent. Feeds stay gapless and in commit
@@ -61,31 +129,77 @@ public struct PostgresStoreConfiguration: Sendable {
     /// that one that died without closing is noticed; zero: never.
     public var listenPingInterval: Duration = .seconds(10)
 
-    /// - Throws: ``StorageError/Code/unavailable`` when `url` is not a
-    ///   `postgres://user@host:port/database` URL.
+    /// Reads `postgres://user@host[:port][/database][?schema=S&sslmode=M&sslrootcert=F]`.
+    ///
+    /// - Parameters:
+    ///   - url: the store URL; the database defaults to the user's name, the port to 5432.
+    ///   - password: the password, from outside the URL.
+    /// - Throws: ``StorageError/Code/unavailable`` when `url` is not such a
+    ///   URL, holds a password, or names a parameter or `sslmode` it does not
+    ///   know. The message never repeats the URL (it may hold a password).
     public init(url: String, password: String? = nil) throws(StorageError) {
         guard let components = URLComponents(string: url),
             components.scheme == "postgres" || components.scheme == "postgresql",
             let host = components.host, !host.isEmpty,
             let user = components.user, !user.isEmpty
         else {
-            // The URL itself is left out: it may hold a password.
             throw StorageError(
                 code: .unavailable, message: "the store URL is not postgres://user@host:port/database")
+        }
+        guard components.password == nil else {
+            throw StorageError(
+                code: .unavailable,
+                message:
+                    "the store URL holds a password: remove it and give it in PGPASSWORD or a passfile (PGPASSFILE, else ~/.pgpass), which stay out of logs and process lists"
+            )
         }
         self.host = host
         self.port = components.port ?? 5432
         self.username = user
-        self.password = password ?? components.password
+        self.password = password
         let path = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
         self.database = path.isEmpty ? user : path
-        for item in components.queryItems ?? [] where item.name == "schema" {
-            schema = item.value
+        self.tls = Self.isLoopback(host) ? .disable : .prefer
+        for item in components.queryItems ?? [] {
+            switch item.name {
+            case "schema":
+                schema = item.value
+            case "sslmode":
+                guard let mode = item.value.flatMap(TLSMode.init(name:)) else {
+                    throw StorageError(
+                        code: .unavailable, message: "the store URL's sslmode is disable, prefer, require or verify-full")
+                }
+                tls = mode
+            case "sslrootcert":
+                rootCertificateFile = item.value
+            default:
+                throw StorageError(
+                    code: .unavailable,
+                    message: "the store URL takes schema, sslmode and sslrootcert, not \(item.name)")
+            }
         }
     }
 
     /// Where the store is, with no password: for logs.
     public var description: String {
         "postgres://\(username)@\(host):\(port)/\(database)" + (schema.map { "?schema=\($0)" } ?? "")
+    }
+
+    /// Whether `host` names this machine: TLS is off there by default.
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+    }
+
+    /// postgres-nio's TLS for ``tls``: swift-nio-ssl's client configuration,
+    /// verifying nothing for `prefer` and `require` as libpq does.
+    var clientTLS: PostgresClient.Configuration.TLS {
+        if tls.isDisabled { return .disable }
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        if tls.isVerifying {
+            if let rootCertificateFile { configuration.trustRoots = .file(rootCertificateFile) }
+        } else {
+            configuration.certificateVerification = .none
+        }
+        return tls.isRequired ? .require(configuration) : .prefer(configuration)
     }
 }

@@ -4,40 +4,60 @@ import Logging
 import NotifyDomain
 import NotifyServer
 import NotifyStorage
+import NotifyStoragePostgres
 import NotifyStorageSQLite
 
-/// `notifyd admin`: bootstrap commands that work on the data folder directly.
+/// `notifyd admin`: bootstrap commands that work on the store directly (the
+/// data folder's SQLite file, or the `--store` PostgreSQL database).
 ///
 /// They exist so that a first admin token, users and subscriptions can be
-/// made before any RPC is possible. SQLite in WAL mode with a busy timeout
-/// makes them safe while the server runs on the same folder.
+/// made before any RPC is possible. SQLite in WAL mode with a busy timeout,
+/// and PostgreSQL's transactions, make them safe while servers run on the same store.
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Bootstrap administration on the data folder (safe while the server runs).",
+        abstract: "Bootstrap administration on the data folder or --store (safe while the server runs).",
         subcommands: [TokenCommand.self, UserCommand.self, ConnectionCommand.self, SubscriptionCommand.self, BlockCommand.self]
     )
 }
 
 struct DataDirOption: ParsableArguments {
     @Option(name: Setting.dataDir.name, help: Setting.dataDir.help) var dataDir: String?
+    @Option(name: Setting.store.name, help: Setting.store.help) var store: String?
 
     /// Opens the store, runs it while `body` runs, then stops it (every
-    /// append committed) and closes its file.
-    func withStore<T>(_ body: (SQLiteNotificationStore) async throws -> T) async throws -> T {
-        try await openStore().withRunning(body)
+    /// append committed) and closes it. A short-lived command: the store is
+    /// an existential here, off any call's path.
+    func withStore<T>(_ body: (any NotificationStore) async throws -> T) async throws -> T {
+        let store = try openStore()
+        return try await store.withRunning { try await body($0) }
     }
 
-    private func openStore() throws -> SQLiteNotificationStore {
+    private func openStore() throws -> any NotificationStore {
         var flags = FlagValues()
         flags.set(.dataDir, self.dataDir)
-        let dataDir = try Settings(flags: flags).string(.dataDir, default: Defaults.dataDir)
-        try Storage.prepareDataDirectory(dataDir)
+        flags.set(.store, self.store)
+        let settings = Settings(flags: flags)
+        let dataDir = try settings.string(.dataDir, default: Defaults.dataDir)
+        let location = try StoreLocation.read(settings, dataDir: dataDir) { warning in
+            FileHandle.standardError.write(Data("notifyd: \(warning)\n".utf8))
+        }
         let logger = Logger(label: "notifyd.admin", factory: { _ in SwiftLogNoOpLogHandler() })
-        // Fan-out jobs and sweeping are the server's to run; a short-lived command leaves them.
-        var configuration = SQLiteStoreConfiguration()
-        configuration.runsBackgroundFanOut = false
-        configuration.sweepInterval = .zero
-        return try SQLiteNotificationStore(path: Storage.databasePath(dataDir), configuration: configuration, logger: logger)
+        switch location {
+        case .sqlite(let path):
+            try Storage.prepareDataDirectory(dataDir)
+            // Fan-out jobs and sweeping are the server's to run; a short-lived command leaves them.
+            var configuration = SQLiteStoreConfiguration()
+            configuration.runsBackgroundFanOut = false
+            configuration.sweepInterval = .zero
+            return try SQLiteNotificationStore(path: path, configuration: configuration, logger: logger)
+        case .postgres(var configuration):
+            // The same for PostgreSQL; the command's few calls need few connections.
+            configuration.sweepInterval = .zero
+            configuration.subscriptionSweepInterval = .zero
+            configuration.maximumConnections = 3
+            configuration.writers = 1
+            return try PostgresNotificationStore(configuration: configuration, logger: logger)
+        }
     }
 }
 
@@ -59,7 +79,7 @@ struct CreateUserOption: ParsableArguments {
 
     /// Makes sure `ids` exist: creates the missing ones with --create-user,
     /// else fails naming the first missing one.
-    func ensureUsers(_ ids: [Int64], in store: SQLiteNotificationStore) async throws {
+    func ensureUsers(_ ids: [Int64], in store: some Directory) async throws {
         for id in ids where try await store.user(id: id) == nil {
             guard id > 0 else { throw AdminFailure("user ids are positive integers, not \(id)") }
             guard createUser else {

@@ -6,6 +6,8 @@ import NotifyCore
 import NotifyDomain
 import NotifyGateway
 import NotifyServer
+import NotifyStorage
+import NotifyStoragePostgres
 import NotifyStorageSQLite
 import NotifyTLS
 import NotifyWire
@@ -22,11 +24,15 @@ struct Serve: AsyncParsableCommand {
             so that clients can trust it. SIGTERM or SIGINT stops it gracefully: it stops accepting, sends \
             goaway, drains calls in flight for up to --drain-timeout seconds, then exits 0. \
             The REST gateway (docs/GATEWAY.md) runs in the same process on --http-host:--http-port \
-            (127.0.0.1:8080) and calls the RPC server in-process; --no-gateway turns it off.
+            (127.0.0.1:8080) and calls the RPC server in-process; --no-gateway turns it off. \
+            With --store postgres://... the data lives in PostgreSQL, which several instances may share \
+            (docs/OPERATIONS.md, "PostgreSQL").
             """
     )
 
     @Option(name: Setting.dataDir.name, help: Setting.dataDir.help) var dataDir: String?
+    @Option(name: Setting.store.name, help: Setting.store.help) var store: String?
+    @Option(name: Setting.storeConnections.name, help: Setting.storeConnections.help) var storeConnections: Int?
     @Option(name: Setting.rpcHost.name, help: Setting.rpcHost.help) var rpcHost: String?
     @Option(name: Setting.rpcPort.name, help: Setting.rpcPort.help) var rpcPort: Int?
     @Option(name: Setting.tlsCert.name, help: Setting.tlsCert.help) var tlsCert: String?
@@ -65,6 +71,8 @@ struct Serve: AsyncParsableCommand {
     var flags: FlagValues {
         var flags = http.flags
         flags.set(.dataDir, dataDir)
+        flags.set(.store, store)
+        flags.set(.storeConnections, storeConnections)
         flags.set(.rpcHost, rpcHost)
         flags.set(.rpcPort, rpcPort)
         flags.set(.tlsCert, tlsCert)
@@ -106,13 +114,18 @@ struct Serve: AsyncParsableCommand {
 
         let dataDir = try settings.string(.dataDir, default: Defaults.dataDir)
         try Storage.prepareDataDirectory(dataDir)
-        // One server per data folder, for the life of this process.
-        let lock: DataDirectoryLock
-        do {
-            lock = try DataDirectoryLock(dataDirectory: dataDir)
-        } catch {
-            logger.critical("notifyd cannot start", metadata: ["error.message": "\(error)"])
-            throw error
+        let location = try StoreLocation.read(settings, dataDir: dataDir) { logger.warning("\($0)") }
+        // One server per SQLite data folder, for the life of this process.
+        // Instances on one PostgreSQL share it by design: no lock; the data
+        // folder then only holds the development TLS files.
+        var lock: DataDirectoryLock?
+        if case .sqlite = location {
+            do {
+                lock = try DataDirectoryLock(dataDirectory: dataDir)
+            } catch {
+                logger.critical("notifyd cannot start", metadata: ["error.message": "\(error)"])
+                throw error
+            }
         }
         defer { withExtendedLifetime(lock) {} }
 
@@ -137,8 +150,23 @@ struct Serve: AsyncParsableCommand {
         )
 
         let storeConfiguration = try Self.storeConfiguration(settings)
-        let store = try SQLiteNotificationStore(
-            path: Storage.databasePath(dataDir), configuration: storeConfiguration, logger: logger)
+        switch location {
+        case .sqlite(let path):
+            let store = try SQLiteNotificationStore(path: path, configuration: storeConfiguration, logger: logger)
+            try await Self.serve(store: store, configuration: configuration, gateway: gateway, logger: logger)
+        case .postgres(var postgres):
+            postgres.apply(storeConfiguration)
+            let store = try PostgresNotificationStore(configuration: postgres, logger: logger)
+            try await Self.serve(store: store, configuration: configuration, gateway: gateway, logger: logger)
+        }
+    }
+
+    /// Runs the store, the RPC server and the gateway in one service group
+    /// until a signal stops them. Generic, so that each store's calls are
+    /// specialised: no existential on the calls' path.
+    static func serve<Store: NotificationStore>(
+        store: Store, configuration: ServerConfiguration, gateway: GatewayConfiguration?, logger: Logger
+    ) async throws {
         let health = HealthState()
         let server = RPCServer(
             configuration: configuration,

@@ -2,6 +2,7 @@ import NotifyClient
 import NotifyDomain
 import NotifyGateway
 import NotifyServer
+import NotifyStoragePostgres
 import NotifyStorageSQLite
 import NotifyTLS
 import NotifyWire
@@ -18,6 +19,9 @@ enum Defaults {
     static let gateway = GatewayConfiguration(upstream: ClientConfiguration(trustRootsFile: ""))
     /// `SQLiteStoreConfiguration`'s defaults.
     static let store = SQLiteStoreConfiguration()
+    /// `PostgresStoreConfiguration`'s pool size (any URL gives it).
+    static let storeConnections =
+        (try? PostgresStoreConfiguration(url: "postgres://notify@localhost/notify"))?.maximumConnections ?? 8
 
     /// Where `serve` keeps its data and `admin` finds it.
     static let dataDir = "./data"
@@ -34,6 +38,13 @@ extension Setting {
 
     static let dataDir = Setting(
         "data-dir", "Folder of the SQLite database and development TLS files.", default: Defaults.dataDir)
+    static let store = Setting(
+        "store",
+        "postgres://user@host:port/database[?schema=S&sslmode=M]: keep the data in PostgreSQL (password from PGPASSWORD or ~/.pgpass, never the URL); without it, SQLite in --data-dir.",
+        default: "SQLite in --data-dir")
+    static let storeConnections = Setting(
+        "store-connections", "Most connections to PostgreSQL (a postgres:// --store only), 3 to 1000.",
+        default: "\(Defaults.storeConnections)")
     static let rpcHost = Setting("rpc-host", "Address the RPC server listens on.", default: Defaults.server.host)
     static let rpcPort = Setting("rpc-port", "TCP port of the RPC server; 0 picks one.", default: "\(Defaults.server.port)")
     static let tlsCert = Setting(
@@ -185,7 +196,7 @@ extension Setting {
     /// `notifyd serve`'s settings, in the order of docs/OPERATIONS.md.
     static let serve: [Setting] =
         [
-            dataDir, rpcHost, rpcPort, tlsCert, tlsKey, clientCA, maxConcurrentCalls, maxCallsInFlight, maxStreams,
+            dataDir, store, storeConnections, rpcHost, rpcPort, tlsCert, tlsKey, clientCA, maxConcurrentCalls, maxCallsInFlight, maxStreams,
             maxMessageSize, idleTimeout, firstCallTimeout, maxConnections, maxMetadataEntries, maxMetadataBytes,
             drainTimeout, tlsHandshakeTimeout, followEnabled, rateLimitAdmin, rateLimitApp, rateLimitUser, rateLimit,
             rateBurst, authFailureLimit, authFailureBurst, maxFeedEntries, retention, sweepInterval, sweepBatch, logLevel,

@@ -168,6 +168,23 @@ struct PostgresListenTests {
         }
     }
 
+    /// The next change `changes` tells, or nil after ``bound``.
+    private func next(_ changes: DirectoryChangeStream) async -> DirectoryChange? {
+        await withTaskGroup(of: DirectoryChange?.self) { group in
+            group.addTask {
+                var iterator = changes.makeAsyncIterator()
+                return await iterator.next()
+            }
+            group.addTask {
+                try? await Task.sleep(for: Self.bound)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+
     @Test(
         "a watcher on one instance wakes when the other appends to its user, to a connections audience, or changes its feed",
         .enabled(if: PostgresTestServer.runs, "\(PostgresTestServer.missing)"))
@@ -259,8 +276,8 @@ struct PostgresListenTests {
         .enabled(if: PostgresTestServer.runs, "\(PostgresTestServer.missing)"))
     func directoryChangesAcrossInstances() async throws {
         try await withTwoInstances { one, two in
-            var heard = two.directoryChanges().makeAsyncIterator()
-            var own = one.directoryChanges().makeAsyncIterator()
+            let heard = two.directoryChanges()
+            let own = one.directoryChanges()
             try await one.putUser(User(id: 4))
             try await one.insertToken(
                 TokenRecord(id: "tk", hash: [1, 2, 3], principal: .user(4), roles: [.user], expiresAt: Timestamp(microsecondsSince1970: .max / 2)))
@@ -276,7 +293,7 @@ struct PostgresListenTests {
             #expect(try await one.deleteUser(id: 4))
             var told: [DirectoryChange] = []
             for _ in 0..<6 {
-                guard let change = await heard.next() else { break }
+                guard let change = await next(heard) else { break }
                 told.append(change)
             }
             #expect(told == [
@@ -286,7 +303,7 @@ struct PostgresListenTests {
             // The other way round, to be sure the first instance listens: it
             // hears this, and nothing of its own before it.
             try await two.block(.user(8))
-            #expect(await own.next() == .blockListChanged(.user(8)))
+            #expect(await next(own) == .blockListChanged(.user(8)))
         }
     }
 
@@ -312,5 +329,67 @@ struct PostgresListenTests {
         }
         try await connection.close()
         return try rows.filter { try $0.decode(Bool.self) }.count
+    }
+}
+
+/// The cost of the NOTIFY on the writer: appends with and without it.
+@Suite("PostgreSQL store: the cost of NOTIFY on appends")
+struct PostgresNoticeCostTests {
+    /// One round: a store writing 64 × 50 appends (each to its own user)
+    /// while a second store on the same schema listens, both sending notices
+    /// or neither.
+    /// - Returns: appends per second.
+    private func round(notices: Bool) async throws -> Double {
+        let location = try PostgresLocation()
+        defer { location.remove() }
+        var configuration = try PostgresStoreConfiguration(url: location.url)
+        configuration.schema = location.schema
+        configuration.maximumConnections = 4
+        configuration.sweepInterval = .zero
+        configuration.sendsNotices = notices
+        var logger = Logger(label: "notify.storage.tests.postgres")
+        logger.logLevel = .warning
+        let writer = try PostgresNotificationStore(configuration: configuration, logger: logger)
+        let listener = try PostgresNotificationStore(configuration: configuration, logger: logger)
+        return try await writer.withRunning { writer in
+            try await listener.withRunning { listener in
+                // A watcher on the listening instance, so that what it hears is handled.
+                let watch = listener.watchFeed(user: 7)
+                _ = watch
+                let clock = ContinuousClock()
+                let start = clock.now
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for task in 0..<64 {
+                        group.addTask {
+                            for index in 0..<50 {
+                                let user = Int64(task * 50 + index)
+                                _ = try await writer.append(Sample.notification(id: "m\(user)", to: .users([user])))
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                let elapsed = clock.now - start
+                return 3_200 / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+            }
+        }
+    }
+
+    @Test(
+        "measurement: appends per second with and without NOTIFY, alternating pairs (printed, not asserted)",
+        .enabled(if: PostgresTestServer.runs, "\(PostgresTestServer.missing)"),
+        // A minute of appends: asked for, not part of every run.
+        .enabled(if: ProcessInfo.processInfo.environment["NOTIFY_MEASURE"] != nil, "set NOTIFY_MEASURE=1 to measure"))
+    func noticeCost() async throws {
+        var ratios: [Double] = []
+        for pair in 0..<5 {
+            let with = try await round(notices: true)
+            let without = try await round(notices: false)
+            ratios.append(with / without)
+            print("measurement: pair \(pair + 1): with NOTIFY \(Int(with)) appends/s, without \(Int(without)) appends/s, ratio \(String(format: "%.2f", with / without))")
+        }
+        let median = ratios.sorted()[ratios.count / 2]
+        print("measurement: NOTIFY on appends: median ratio with/without \(String(format: "%.2f", median)) over \(ratios.count) pairs")
+        #expect(median > 0)
     }
 }

@@ -15,9 +15,10 @@ struct PostgresStoreTests {
         #expect(PostgresTestServer.url != nil, "\(PostgresTestServer.missing)")
     }
 
-    @Test("a store URL gives host, port, user and database, never shows a password, and refuses other schemes")
+    @Test("a store URL gives host, port, user and database, never holds a password, and refuses other schemes")
     func configuration() throws {
-        let configuration = try PostgresStoreConfiguration(url: "postgres://notify:secret@db.example:6543/feeds?schema=s1")
+        let configuration = try PostgresStoreConfiguration(
+            url: "postgres://notify@db.example:6543/feeds?schema=s1", password: "secret")
         #expect(configuration.host == "db.example")
         #expect(configuration.port == 6543)
         #expect(configuration.username == "notify")
@@ -25,6 +26,20 @@ struct PostgresStoreTests {
         #expect(configuration.database == "feeds")
         #expect(configuration.schema == "s1")
         #expect(configuration.description == "postgres://notify@db.example:6543/feeds?schema=s1")
+        // A password in the URL is refused, and the message names where it goes instead.
+        let refusal = #expect(throws: StorageError.self) {
+            try PostgresStoreConfiguration(url: "postgres://notify:secret@db.example:6543/feeds")
+        }
+        #expect(refusal?.message.contains("PGPASSWORD") == true)
+        #expect(refusal?.message.contains("secret") == false)
+        // sslmode: libpq's names; off on loopback by default, prefer elsewhere.
+        #expect(configuration.tls == .prefer)
+        #expect(try PostgresStoreConfiguration(url: "postgres://u@127.0.0.1/d").tls == .disable)
+        #expect(try PostgresStoreConfiguration(url: "postgres://u@localhost/d?sslmode=require").tls == .require)
+        #expect(try PostgresStoreConfiguration(url: "postgres://u@h/d?sslmode=disable").tls == .disable)
+        #expect(try PostgresStoreConfiguration(url: "postgres://u@h/d?sslmode=verify-full").tls == .verifyFull)
+        #expect(throws: StorageError.self) { try PostgresStoreConfiguration(url: "postgres://u@h/d?sslmode=allow") }
+        #expect(throws: StorageError.self) { try PostgresStoreConfiguration(url: "postgres://u@h/d?password=x") }
         #expect(try PostgresStoreConfiguration(url: "postgresql://u@h/d").port == 5432)
         #expect(throws: StorageError.self) { try PostgresStoreConfiguration(url: "mysql://u@h/d") }
         #expect(throws: StorageError.self) { try PostgresStoreConfiguration(url: "postgres://h/d") }

@@ -1,0 +1,144 @@
+import Foundation
+import Logging
+import NotifyDomain
+import NotifyStorage
+import NotifyStoragePostgres
+import NotifyTesting
+import Synchronization
+import Testing
+
+/// The PostgreSQL store when its database goes away and comes back, through
+/// a forwarder the test cuts (the shared test server keeps running).
+@Suite("PostgreSQL store: a database that goes away", .enabled(if: TestPostgres.runs, "\(TestPostgres.missing)"))
+struct PostgresReachabilityTests {
+    private static func notification(_ index: Int) -> NewNotification {
+        NewNotification(
+            id: UUID().uuidString, createdAt: .now(),
+            content: .custom(CustomNotification(type: "t", embed: nil, title: "n\(index)", description: nil, issuer: 1)),
+            recipients: .users([1]), idempotencyKey: nil)
+    }
+
+    @Test(
+        "cut: isWritable turns false with no traffic, calls fail UNAVAILABLE at once; restored: it recovers by itself, nothing acknowledged lost",
+        .timeLimit(.minutes(2)))
+    func cutAndRestore() async throws {
+        let target = try TestPostgres.target()
+        let forwarder = try await TCPForwarder(targetHost: target.host, targetPort: target.port)
+        let (url, schema) = try TestPostgres.location(port: forwarder.port)
+        defer { Task { await TestPostgres.dropSchema(schema) } }
+        var configuration = try PostgresStoreConfiguration(url: url)
+        configuration.maximumConnections = 4
+        configuration.acquireTimeout = .seconds(1)
+        configuration.probeInterval = .milliseconds(100)
+        var logger = Logger(label: "notify.tests.reachability")
+        logger.logLevel = .critical
+        let store = try PostgresNotificationStore(configuration: configuration, logger: logger)
+        try await store.withRunning { store in
+            try await store.putUser(User(id: 1))
+            var acknowledged: [String] = []
+            for index in 0..<5 {
+                let sample = Self.notification(index)
+                _ = try await store.append(sample)
+                acknowledged.append(sample.id)
+            }
+            #expect(store.isWritable)
+
+            forwarder.cut()
+            // The probe finds it with no call made.
+            try await waitUntil("the store sees the database gone", timeout: .seconds(20)) { !store.isWritable }
+            for index in 0..<3 {
+                let started = ContinuousClock.now
+                do {
+                    _ = try await store.append(Self.notification(100 + index))
+                    Issue.record("an append succeeded with the database cut")
+                } catch {
+                    #expect((error as? StorageError)?.code == .unavailable, "\(error)")
+                }
+                do {
+                    _ = try await store.feedPage(user: 1, after: 0, limit: 10, maxBytes: 1 << 20)
+                    Issue.record("a read succeeded with the database cut")
+                } catch {
+                    #expect((error as? StorageError)?.code == .unavailable, "\(error)")
+                }
+                // Refused at once: no wait for a connection.
+                #expect(ContinuousClock.now - started < .seconds(1), "took \(ContinuousClock.now - started)")
+            }
+
+            forwarder.restore()
+            try await waitUntil("the store sees the database back", timeout: .seconds(60)) { store.isWritable }
+            let sample = Self.notification(200)
+            _ = try await store.append(sample)
+            acknowledged.append(sample.id)
+            let page = try await store.feedPage(user: 1, after: 0, limit: 100, maxBytes: 1 << 20)
+            #expect(page.entries.map(\.id) == acknowledged)
+            #expect(page.entries.map(\.sequence) == Array(1...UInt64(acknowledged.count)))
+        }
+        await forwarder.close()
+    }
+
+    @Test("a store whose database does not answer fails within the acquire timeout rather than wait for the pool", .timeLimit(.minutes(2)))
+    func boundedWait() async throws {
+        let target = try TestPostgres.target()
+        let forwarder = try await TCPForwarder(targetHost: target.host, targetPort: target.port)
+        forwarder.cut()
+        let (url, _) = try TestPostgres.location(port: forwarder.port)
+        var configuration = try PostgresStoreConfiguration(url: url)
+        configuration.acquireTimeout = .seconds(1)
+        var logger = Logger(label: "notify.tests.reachability")
+        logger.logLevel = .critical
+        let store = try PostgresNotificationStore(configuration: configuration, logger: logger)
+        let started = ContinuousClock.now
+        let answered = Mutex<Duration?>(nil)
+        do {
+            _ = try await store.withRunning { store in
+                do {
+                    // The call waits for the schema, which waits for a connection.
+                    _ = try await store.user(id: 1)
+                } catch {
+                    answered.withLock { $0 = ContinuousClock.now - started }
+                    throw error
+                }
+            }
+            Issue.record("the store ran with its database cut")
+        } catch {
+            #expect((error as? StorageError)?.code == .unavailable, "\(error)")
+        }
+        // postgres-nio's pool alone queues the lease until its circuit breaker, a minute.
+        let took = try #require(answered.withLock { $0 })
+        #expect(took < .seconds(10), "took \(took)")
+        // And the store stops without waiting for the pool's connection attempts.
+        #expect(ContinuousClock.now - started < .seconds(20), "stopped after \(ContinuousClock.now - started)")
+        await forwarder.close()
+    }
+
+    @Test("a call made just as the database goes away fails at once, and marks the store unreachable", .timeLimit(.minutes(2)))
+    func callAsItGoes() async throws {
+        let target = try TestPostgres.target()
+        let forwarder = try await TCPForwarder(targetHost: target.host, targetPort: target.port)
+        let (url, schema) = try TestPostgres.location(port: forwarder.port)
+        defer { Task { await TestPostgres.dropSchema(schema) } }
+        var configuration = try PostgresStoreConfiguration(url: url)
+        configuration.maximumConnections = 4
+        configuration.acquireTimeout = .seconds(1)
+        // No probe within the test: only the calls see the database.
+        configuration.probeInterval = .seconds(600)
+        var logger = Logger(label: "notify.tests.reachability")
+        logger.logLevel = .critical
+        let store = try PostgresNotificationStore(configuration: configuration, logger: logger)
+        try await store.withRunning { store in
+            try await store.putUser(User(id: 1))
+            forwarder.cut()
+            let started = ContinuousClock.now
+            do {
+                _ = try await store.user(id: 1)
+                Issue.record("a read succeeded with the database cut")
+            } catch {
+                #expect((error as? StorageError)?.code == .unavailable, "\(error)")
+            }
+            #expect(ContinuousClock.now - started < .seconds(10), "took \(ContinuousClock.now - started)")
+            #expect(!store.isWritable)
+            forwarder.restore()
+        }
+        await forwarder.close()
+    }
+}
