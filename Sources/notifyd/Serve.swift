@@ -153,11 +153,11 @@ struct Serve: AsyncParsableCommand {
         switch location {
         case .sqlite(let path):
             let store = try SQLiteNotificationStore(path: path, configuration: storeConfiguration, logger: logger)
-            try await Self.serve(store: store, configuration: configuration, gateway: gateway, logger: logger)
+            try await Self.serve(store: store, configuration: configuration, gateway: gateway, exporter: tracing.service, logger: logger)
         case .postgres(var postgres):
             postgres.apply(storeConfiguration)
             let store = try PostgresNotificationStore(configuration: postgres, logger: logger)
-            try await Self.serve(store: store, configuration: configuration, gateway: gateway, logger: logger)
+            try await Self.serve(store: store, configuration: configuration, gateway: gateway, exporter: tracing.service, logger: logger)
         }
     }
 
@@ -165,7 +165,8 @@ struct Serve: AsyncParsableCommand {
     /// until a signal stops them. Generic, so that each store's calls are
     /// specialised: no existential on the calls' path.
     static func serve<Store: NotificationStore>(
-        store: Store, configuration: ServerConfiguration, gateway: GatewayConfiguration?, logger: Logger
+        store: Store, configuration: ServerConfiguration, gateway: GatewayConfiguration?, exporter: (any Service)? = nil,
+        logger: Logger
     ) async throws {
         let health = HealthState()
         let server = RPCServer(
@@ -180,7 +181,7 @@ struct Serve: AsyncParsableCommand {
             .init(service: server),
             .init(service: HealthOnShutdown(health: health), successTerminationBehavior: .ignore),
         ]
-        if let exporter = tracing.service {
+        if let exporter {
             // Before the store: it shuts down last and exports every span the others ended.
             services.insert(.init(service: exporter), at: 0)
         }
