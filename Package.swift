@@ -46,6 +46,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+        // Tracing: the API the layers call, and its OTLP exporter for notifyd only. OTLP/HTTP alone:
+        // the default traits also build the gRPC exporter and its whole gRPC stack.
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         // System libraries, linked from the distribution so operators get its updates.
@@ -130,12 +134,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Tracing's vocabulary: the optional tracer, spans, W3C Trace Context in RPC metadata. The
+        // tracing API only; the exporter is notifyd's.
+        .target(
+            name: "NotifyTracing",
+            dependencies: ["NotifyCore", .product(name: "Tracing", package: "swift-distributed-tracing")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "NotifyServer",
             dependencies: [
                 "NotifyCore", "NotifyWire", "NotifyTLS", "NotifyMessages", "NotifyProtobuf", "NotifyDomain", "NotifyStorage", "NotifyCrypto",
                 nioCore, nioPosix, logging, lifecycle,
                 coreMetrics, atomics,
+                "NotifyTracing",
             ],
             swiftSettings: swiftSettings
         ),
@@ -156,6 +168,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 nioCore, nioPosix, logging, lifecycle,
+                "NotifyTracing", .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             // The OpenAPI document's one source (docs/openapi.yaml links to it), compiled into the binary.
             resources: [.embedInCode("openapi.yaml")],
@@ -189,6 +202,7 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 "NotifyMetricsServer", .product(name: "Prometheus", package: "swift-prometheus"),
+                "NotifyTracing", .product(name: "OTel", package: "swift-otel"),
             ],
             swiftSettings: swiftSettings
         ),

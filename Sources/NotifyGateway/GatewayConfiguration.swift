@@ -1,6 +1,7 @@
 public import NotifyClient
 public import NotifyCore
 public import NotifyTLS
+public import NotifyTracing
 
 /// How the REST gateway listens, what it bounds, and which RPC service it calls.
 ///
@@ -62,6 +63,8 @@ public struct GatewayConfiguration: Sendable {
     /// pages may call the gateway: their preflights are answered and their
     /// answers carry CORS headers. Empty (the default): no CORS at all.
     public var corsOrigins: [String]
+    /// The requests' spans (docs/GATEWAY.md, "Tracing"); off by default.
+    public var tracer: CallTracer = .off
 
     /// Where the gateway's RPC calls go.
     public enum Upstream: Sendable {

@@ -30,6 +30,9 @@ struct RequestHeaders: Sendable {
     /// The spelling of a conditional header Graph refuses (If-Modified-Since, If-Range), if any was sent.
     var refusedConditional: String?
     var expectsContinue = false
+    /// W3C Trace Context: a caller's trace, which the request's span continues when tracing is on.
+    var traceparent: String?
+    var tracestate: String?
 
     init(_ headers: HTTPHeaders) {
         func matches(_ text: String, _ lowered: String) -> Bool { ASCII.equalsIgnoringCase(text.utf8, lowered.utf8) }
@@ -40,6 +43,8 @@ struct RequestHeaders: Sendable {
                 hostCount += 1
             case 6 where matches(name, "expect"): expectsContinue = matches(value, "100-continue")
             case 6 where matches(name, "origin"): origin = origin ?? value
+            case 10 where matches(name, "tracestate"): tracestate = tracestate ?? value
+            case 11 where matches(name, "traceparent"): traceparent = traceparent ?? value
             case 29 where matches(name, "access-control-request-method"): corsRequestMethod = corsRequestMethod ?? value
             case 8 where matches(name, "x-uns-id"): unsID = unsID ?? value
             case 8 where matches(name, "if-range"): refusedConditional = refusedConditional ?? "If-Range"

@@ -7,6 +7,7 @@ import NotifyCore
 import NotifyDomain
 import NotifyMessages
 import NotifyJSON
+import NotifyTracing
 
 /// Answers every HTTP request: finds the route, checks the method, and hands
 /// the request to its endpoint.
@@ -41,8 +42,10 @@ struct GatewayResponder: Sendable {
     /// body was parsed in a task.
     func respond(to request: GatewayRequest, on eventLoop: any EventLoop, completion: @escaping Completion) {
         var generator = random.generator
+        let requestID = UUIDText.random(using: &generator)
         let identity = RequestIdentity(
-            clientValue: request.headers.clientRequestID, id: UUIDText.random(using: &generator)
+            clientValue: request.headers.clientRequestID, id: requestID,
+            trace: configuration.tracer.isOn ? startSpan(request, requestID: requestID) : nil
         )
         let path = request.path
         var completion = completion
@@ -71,7 +74,9 @@ struct GatewayResponder: Sendable {
             ))
         }
         let outcome: Outcome = { [completion] result in
-            completion(self.finish(result, contract: contract, identity: identity, path: path, uri: request.head.uri))
+            let response = self.finish(result, contract: contract, identity: identity, path: path, uri: request.head.uri)
+            identity.trace?.endHTTP(status: Int(response.status.code))
+            completion(response)
         }
         switch route.endpoint {
         case .notify:
@@ -238,6 +243,7 @@ struct GatewayResponder: Sendable {
         var metadata = Metadata()
         if let authorization = request.headers.authorization { metadata.add("authorization", authorization) }
         metadata.add("x-request-id", identity.requestID)
+        identity.trace?.inject(into: &metadata)
         if idempotent, let key = request.headers.idempotencyKey, !key.isEmpty {
             metadata.add("idempotency-key", key)
         }

@@ -1,19 +1,24 @@
 import Foundation
 import NotifyDomain
 import NotifyJSON
+import NotifyTracing
 
 /// The ids a response carries: ours, and the one the client sent (Graph's
 /// client-request-id) or ours again when it sent none.
 struct RequestIdentity: Sendable {
     let requestID: String
     let clientRequestID: String
+    /// The request's span, which its RPCs continue; nil when tracing is off.
+    let trace: TraceSpan?
 
     /// - Parameters:
     ///   - clientValue: the client's client-request-id, echoed only when it is
     ///     short printable ASCII, so that it cannot break a header or a log line.
     ///   - id: ours; every request gets a fresh random one.
-    init(clientValue: String?, id: String = UUIDText.random()) {
+    ///   - trace: the request's span, when tracing is on.
+    init(clientValue: String?, id: String = UUIDText.random(), trace: TraceSpan? = nil) {
         self.requestID = id
+        self.trace = trace
         if let clientValue, (1...128).contains(clientValue.utf8.count),
             clientValue.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
         {

@@ -47,7 +47,8 @@ public final class RPCServer: Service, Sendable {
         let executor = CallExecutor(limit: configuration.maxCallsInFlight, streamLimit: configuration.maxStreams)
         self.executor = executor
         self.dispatcher = Dispatcher(
-            router: router, executor: executor, maxMessageSize: configuration.maxMessageSize, logger: logger
+            router: router, executor: executor, maxMessageSize: configuration.maxMessageSize, logger: logger,
+            tracer: configuration.tracer
         )
     }
 

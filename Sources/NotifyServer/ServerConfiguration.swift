@@ -2,6 +2,7 @@ import NotifyCore
 public import NotifyDomain
 public import NotifyTLS
 public import NotifyWire
+public import NotifyTracing
 
 /// Everything the RPC server needs to run, parsed once by the executable.
 ///
@@ -92,6 +93,9 @@ public struct ServerConfiguration: Sendable {
     /// recorded. Not a setting of its own: `notifyd` sets it when
     /// `--metrics-port` serves them.
     public var metrics: ServerMetrics?
+    /// The tracer of the calls' spans (docs/OPERATIONS.md, "Tracing"); off by
+    /// default, when a call costs one nil check.
+    public var tracer: CallTracer = .off
 
     public init(
         host: String = "127.0.0.1",

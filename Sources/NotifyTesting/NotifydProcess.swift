@@ -127,9 +127,10 @@ public final class NotifydProcess {
     ///   - gateway: also run the REST gateway, on a port of its own (tests run
     ///     in parallel, so never the default 8080).
     ///   - timeout: how long it may take to listen.
+    ///   - environment: variables added to the test runner's (NOTIFY_* left out).
     public static func serve(
         executable: URL, dataDirectory: String, arguments: [String] = [], gateway: Bool = false,
-        timeout: Duration = .seconds(30)
+        environment: [String: String] = [:], timeout: Duration = .seconds(30)
     ) async throws -> NotifydProcess {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         let name = UUID().uuidString
@@ -138,7 +139,7 @@ public final class NotifydProcess {
             executable,
             ["serve", "--data-dir", dataDirectory, "--rpc-port", "0", "--log-level", "info"]
                 + (gateway ? ["--http-port", "0"] : ["--no-gateway"]) + arguments,
-            stdout: "\(dataDirectory)/../notifyd-\(name).out", stderr: logPath, environment: [:]
+            stdout: "\(dataDirectory)/../notifyd-\(name).out", stderr: logPath, environment: environment
         )
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {

@@ -124,10 +124,12 @@ struct Gateway: AsyncParsableCommand {
 
     @Option(name: Setting.logLevel.name, help: Setting.logLevel.help) var logLevel: String?
     @Option(name: Setting.logFormat.name, help: Setting.logFormat.help) var logFormat: String?
+    @OptionGroup var tracing: TracingOptions
 
     /// The options given, keyed by their settings.
     var flags: FlagValues {
         var flags = http.flags
+        tracing.add(to: &flags)
         flags.set(.upstream, upstream)
         flags.set(.ca, ca)
         flags.set(.serverName, serverName)
@@ -144,11 +146,15 @@ struct Gateway: AsyncParsableCommand {
         let logger = try bootstrapLogging(
             try settings.string(.logLevel, default: Defaults.logLevel),
             format: try settings.string(.logFormat, default: "text"), label: "notifyd.gateway")
-        let gateway = GatewayServer(
-            configuration: try HTTPOptions.configuration(settings, upstream: .remote(try Self.upstream(settings))),
-            logger: logger)
+        var configuration = try HTTPOptions.configuration(settings, upstream: .remote(try Self.upstream(settings)))
+        let tracing = try ProcessTracing.make(settings, serviceName: "notifyd-gateway", logger: logger)
+        configuration.tracer = tracing.tracer
+        let gateway = GatewayServer(configuration: configuration, logger: logger)
+        // The exporter first: it shuts down last, after the gateway's last span.
+        let services: [ServiceGroupConfiguration.ServiceConfiguration] =
+            (tracing.service.map { [.init(service: $0)] } ?? []) + [.init(service: gateway)]
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: gateway)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
         ))
         try await group.run()
     }

@@ -69,6 +69,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: Setting.metricsPort.name, help: Setting.metricsPort.help) var metricsPort: Int?
 
     @OptionGroup var http: HTTPOptions
+    @OptionGroup var tracing: TracingOptions
 
     /// The options given, keyed by their settings (swift-configuration's first provider).
     var flags: FlagValues {
@@ -109,6 +110,7 @@ struct Serve: AsyncParsableCommand {
         flags.set(.logFormat, logFormat)
         flags.set(.metricsHost, metricsHost)
         flags.set(.metricsPort, metricsPort)
+        tracing.add(to: &flags)
         return flags
     }
 
@@ -141,8 +143,11 @@ struct Serve: AsyncParsableCommand {
 
         // Parsed before the store opens, so that a bad HTTP flag fails at once;
         // the upstream is set to this process's server below.
-        let gateway = try settings.bool(.noGateway)
+        var gateway = try settings.bool(.noGateway)
             ? nil : try HTTPOptions.configuration(settings, upstream: .remote(ClientConfiguration(trustRootsFile: "")))
+        let tracing = try ProcessTracing.make(settings, serviceName: "notifyd", logger: logger)
+        configuration.tracer = tracing.tracer
+        gateway?.tracer = tracing.tracer
 
         // Each connection is a file descriptor: past the limit, accept fails
         // for everyone, health checks included.
@@ -162,12 +167,16 @@ struct Serve: AsyncParsableCommand {
             let store = try SQLiteNotificationStore(
                 path: path, configuration: storeConfiguration, logger: logger,
                 metrics: metrics?.store(label: "sqlite") ?? .disabled)
-            try await Self.serve(store: store, configuration: configuration, gateway: gateway, metrics: metrics, logger: logger)
+            try await Self.serve(
+                store: store, configuration: configuration, gateway: gateway, metrics: metrics, exporter: tracing.service,
+                logger: logger)
         case .postgres(var postgres):
             postgres.apply(storeConfiguration)
             let store = try PostgresNotificationStore(
                 configuration: postgres, logger: logger, metrics: metrics?.store(label: "postgres") ?? .disabled)
-            try await Self.serve(store: store, configuration: configuration, gateway: gateway, metrics: metrics, logger: logger)
+            try await Self.serve(
+                store: store, configuration: configuration, gateway: gateway, metrics: metrics, exporter: tracing.service,
+                logger: logger)
         }
     }
 
@@ -176,6 +185,7 @@ struct Serve: AsyncParsableCommand {
     /// specialised: no existential on the calls' path.
     static func serve<Store: NotificationStore>(
         store: Store, configuration: ServerConfiguration, gateway: GatewayConfiguration?, metrics: ServeMetrics?,
+        exporter: (any Service)? = nil,
         logger: Logger
     ) async throws {
         let health = HealthState()
@@ -189,6 +199,10 @@ struct Serve: AsyncParsableCommand {
             // commits every append the server handed it.
             .init(service: store)
         ]
+        if let exporter {
+            // Before the store: it shuts down last and exports every span the others ended.
+            services.insert(.init(service: exporter), at: 0)
+        }
         if let metrics {
             // Next: /readyz answers 503 while the server and the gateway drain.
             services.append(.init(service: metrics.listener(server: server, readiness: {

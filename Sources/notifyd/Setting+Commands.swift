@@ -209,10 +209,10 @@ extension Setting {
             rateBurst, authFailureLimit, authFailureBurst, maxFeedEntries, retention, sweepInterval, sweepBatch, logLevel,
             logFormat, metricsHost, metricsPort,
             noGateway,
-        ] + http
+        ] + http + tracing
 
     /// `notifyd gateway`'s settings, in the order of docs/OPERATIONS.md.
-    static let gateway: [Setting] = [upstream, ca, serverName, clientCert, clientKey, logLevel, logFormat] + http
+    static let gateway: [Setting] = [upstream, ca, serverName, clientCert, clientKey, logLevel, logFormat] + http + tracing
 
     /// The variables whose values are redacted.
     static var secretVariables: [String] {

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NotifyCore
 import NotifyMessages
+import NotifyTracing
 import NotifyWire
 import Synchronization
 
@@ -181,11 +182,13 @@ enum CallJob {
 
     static func success(_ payload: ByteBuffer?, context: ServerContext) -> ResponseFrame {
         context.finished(status: .ok, reason: nil)
+        context.trace?.endRPC(status: .ok, reason: nil, message: nil)
         return ResponseFrame(callID: context.callID, status: .ok, metadata: responseMetadata(context.requestID), payload: payload)
     }
 
     static func failure(_ error: RPCError, context: ServerContext) -> ResponseFrame {
         context.finished(status: error.code, reason: error.reason)
+        context.trace?.endRPC(status: error.code, reason: error.reason, message: error.message)
         return failure(error, callID: context.callID, requestID: context.requestID)
     }
 

@@ -4,6 +4,7 @@ import NotifyCore
 import NotifyDomain
 import NotifyMessages
 import NotifyProtobuf
+import NotifyTracing
 import NotifyWire
 import Synchronization
 
@@ -34,12 +35,15 @@ final class Dispatcher: Sendable {
     /// Where in-process calls' request ids get their random bits.
     private let random = RandomPool()
     private let logger: Logger
+    /// The calls' spans, or off (see CallTracing.swift).
+    let tracer: CallTracer
 
-    init(router: RPCRouter, executor: CallExecutor, maxMessageSize: Int, logger: Logger) {
+    init(router: RPCRouter, executor: CallExecutor, maxMessageSize: Int, logger: Logger, tracer: CallTracer = .off) {
         self.router = router
         self.executor = executor
         self.maxMessageSize = maxMessageSize
         self.logger = logger
+        self.tracer = tracer
     }
 
     /// Refuses new in-process calls (GOING_AWAY) and ends their streams.
@@ -62,6 +66,7 @@ final class Dispatcher: Sendable {
     func dispatch(
         _ context: inout ServerContext, timeoutMilliseconds: UInt64?, transport: some FrameTransport
     ) {
+        if tracer.isOn { startSpan(&context) }
         if let error = CallMetadata.violation(in: context.metadata) {
             context.observe(router.unrouted)
             return transport.complete(CallJob.failure(error, context: context))
@@ -221,6 +226,7 @@ final class Dispatcher: Sendable {
             encode(request)
         }
         context.observe(entry.observer)
+        if tracer.isOn { startSpan(&context) }
         run(entry.handler, request, context: &context, timeoutMilliseconds: nil, transport: transport)
     }
 
@@ -241,11 +247,12 @@ final class Dispatcher: Sendable {
             completion(Self.error(of: CallJob.failure(refusal ?? Self.unknownMethod(method.name), context: context)))
             return {}
         }
-        var observed = localContext(method.name, metadata, nil, nil, requestID) { [encode = entry.encode] in
+        var started = localContext(method.name, metadata, nil, nil, requestID) { [encode = entry.encode] in
             encode(request)
         }
-        observed.observe(entry.observer)
-        let context = observed
+        started.observe(entry.observer)
+        if tracer.isOn { startSpan(&started) }
+        let context = started
         guard case .stream(let handler) = entry.handler else {
             completion(Self.error(of: CallJob.failure(
                 RPCError(code: .unimplemented, message: "\(method.name) is not a server stream", reason: .notAStream),
@@ -412,6 +419,7 @@ struct LocalCall<Response: Sendable>: CallTransport {
 
     func answer(_ result: Result<Response, RPCError>, context: ServerContext) {
         LocalReplies<Response>.finished(result, context: context)
+        context.trace?.endRPC(result)
         let requestID = context.requestID
         let completion = replies.completion
         replies.eventLoop.execute { completion(result.mapError { CallJob.withRequestID($0, requestID) }) }
@@ -432,11 +440,14 @@ struct LocalReplies<Response: Sendable>: CallReplies {
             do {
                 let response = try build()
                 context.finished(status: .ok, reason: nil)
+                context.trace?.endRPC(Result<Response, RPCError>.success(response))
                 completion(.success(response))
             } catch {
                 let mapped = ErrorMapping.rpcError(for: error, logger: context.logger)
                 context.finished(status: mapped.code, reason: mapped.reason)
-                completion(.failure(CallJob.withRequestID(mapped, context.requestID)))
+                let failure = CallJob.withRequestID(mapped, context.requestID)
+                context.trace?.endRPC(Result<Response, RPCError>.failure(failure))
+                completion(.failure(failure))
             }
         }
     }
@@ -447,6 +458,7 @@ struct LocalReplies<Response: Sendable>: CallReplies {
             CallJob.withRequestID(ErrorMapping.rpcError(for: $0, logger: context.logger), context.requestID)
         }
         Self.finished(mapped, context: context)
+        context.trace?.endRPC(mapped)
         eventLoop.execute { completion(mapped) }
     }
 

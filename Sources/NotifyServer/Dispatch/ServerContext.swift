@@ -4,6 +4,7 @@ public import NotifyCore
 import NotifyWire
 import NotifyCrypto
 import NotifyMessages
+import NotifyTracing
 
 /// What a handler knows about the call it serves, besides its request.
 public struct ServerContext: Sendable {
@@ -36,6 +37,9 @@ public struct ServerContext: Sendable {
     /// the hash of the token that obtained it, which the stream's later
     /// checks of its caller read instead of the header.
     var streamTokenHash: [UInt8]?
+    /// The call's span; nil when tracing is off (``CallTracer``). Its
+    /// answer ends it (``CallJob``, ``LocalCall``).
+    var trace: TraceSpan?
     /// The connection's logger, without the call's metadata.
     private var connectionLogger: Logger
     /// What records the call's end (its method's metrics and debug line);

@@ -52,8 +52,10 @@ struct FeedService: Sendable {
         if let before = request.beforeSequence {
             return try await listNewestFirst(read, before: before, afterSequence: request.afterSequence)
         }
-        let page = try await store.feedPage(
-            user: user, after: after, limit: read.limit, maxBytes: Self.pageByteBudget, filter: read.filter)
+        let page = try await context.inStoreSpan("store.read") {
+            try await store.feedPage(
+                user: user, after: after, limit: read.limit, maxBytes: Self.pageByteBudget, filter: read.filter)
+        }
         try Self.checkEnd(of: page, user: user, after: after)
         return ListFeedResponse(
             notifications: page.entries, nextAfterSequence: page.nextAfter, caughtUp: page.caughtUp,

@@ -6,6 +6,7 @@ import NotifyDomain
 import NotifyMessages
 import NotifyProtobuf
 import NotifyStorage
+import NotifyTracing
 
 /// Notify (SelfCommunity's custom notification) and SendNotification
 /// (Graph's create-and-send): check the caller, validate, address, store.
@@ -57,13 +58,24 @@ struct NotificationService: Sendable {
             return .needsTask { [known, guardrail, store] _ in
                 var known = known
                 let notification = try await guardrail.resolving(&known, checks)
-                return try respond(try await store.append(notification))
+                let span = context.storeSpan("store.append")
+                let appended: AppendResult
+                do {
+                    appended = try await store.append(notification)
+                } catch {
+                    span?.endStore(Result<Void, any Error>.failure(error))
+                    throw error
+                }
+                span?.end()
+                return try respond(appended)
             }
         } catch {
             completion.fail(error)
             return .started
         }
+        let span = context.storeSpan("store.append")
         store.append(notification) { result in
+            span?.endStore(result)
             completion.finish { try respond(try result.get()) }
         }
         return .started
