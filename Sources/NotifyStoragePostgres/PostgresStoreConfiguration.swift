@@ -138,7 +138,7 @@ public struct PostgresStoreConfiguration: Sendable {
     /// it commits, and only when the append names that feed: the batch
     /// bounds how many heads and for how long. Kept at 1,000, not measured
     /// against appends.
-    /// docs/PERFORMANCE.md, "The sweeper".
+    /// docs/PERFORMANCE.md, "Latest figures".
     public var sweepBatchSize: Int = 1_000
     /// How often subscriptions past their renewal grace are deleted, at
     /// most ``subscriptionSweepBatchSize`` per transaction; zero: never.

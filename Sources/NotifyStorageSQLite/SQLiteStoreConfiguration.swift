@@ -81,7 +81,7 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
     /// ``sweepBatchSize`` rows. With a budget each transaction's rows follow
     /// from how long the previous one took (at most ``sweepBatchSize``), and
     /// the sweep then leaves the writer to appends for as long as that
-    /// transaction took. docs/PERFORMANCE.md, "The sweeper".
+    /// transaction took. docs/PERFORMANCE.md, "Latest figures".
     public var sweepTransactionBudget: Duration = .milliseconds(2)
     /// How often subscriptions expired longer ago than their renewal grace
     /// period (``Subscription/renewalGraceSeconds``) are deleted, at most

@@ -180,7 +180,7 @@ extension StoreEngine {
     ///
     /// Retention walks notifications in serial order, which is creation
     /// order, so that no index on their time must be written by every
-    /// append (docs/PERFORMANCE.md, "The append path"): from `mark` on,
+    /// append (docs/PERFORMANCE.md, "Latest figures"): from `mark` on,
     /// until the first one created after the cutoff. Appends committed in
     /// one batch may differ from that order by the milliseconds between
     /// their calls: one created just before the cutoff behind one just after
