@@ -300,26 +300,14 @@ extension PostgresNotificationStore {
     /// crashed: tests of what survives it.
     /// - Returns: how many connections were ended.
     public static func terminateConnections(url: String, applicationName: String) async throws -> Int {
-        let configuration = try PostgresStoreConfiguration(url: url)
-        let logger = Logger(label: "notify.store.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
-        let connection = try await PostgresConnection.connect(
-            configuration: .init(
-                host: configuration.host, port: configuration.port, username: configuration.username,
-                password: configuration.password, database: configuration.database, tls: .disable),
-            id: 0, logger: logger)
-        do {
-            let ended = try await connection.query(
+        try await withOwnConnection(url: url) { connection, logger in
+            try await connection.query(
                 """
                 SELECT pg_terminate_backend(pid) FROM pg_stat_activity
                 WHERE application_name = \(applicationName) AND pid <> pg_backend_pid()
                 """,
                 logger: logger
-            ).collect()
-            try await connection.close()
-            return ended.count
-        } catch {
-            try? await connection.close()
-            throw error
+            ).collect().count
         }
     }
 }

@@ -111,9 +111,7 @@ public final class PostgresNotificationStore: NotificationStore {
     ) throws(StorageError) {
         self.metrics = metrics
         if let schema = configuration.schema {
-            guard !schema.isEmpty, schema.utf8.count <= 63,
-                schema.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F })
-            else {
+            guard Self.isPlainIdentifier(schema) else {
                 throw StorageError(code: .unavailable, message: "the store's schema name must be lower-case letters, digits and _")
             }
         }
@@ -575,23 +573,40 @@ public final class PostgresNotificationStore: NotificationStore {
     /// Drops `schema` and everything in it, on its own connection: tests
     /// and tools (a test store lives in a schema of its own).
     public static func dropSchema(url: String, schema: String) async throws {
+        guard isPlainIdentifier(schema) else { return }
+        try await withOwnConnection(url: url) { connection, logger in
+            try await connection.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"), logger: logger)
+        }
+    }
+
+    /// Runs `body` on a connection of its own to the database `url` names,
+    /// outside any store's pool, and closes it: tests and tools.
+    static func withOwnConnection<T>(
+        url: String, _ body: (PostgresConnection, Logger) async throws -> T
+    ) async throws -> T {
         let configuration = try PostgresStoreConfiguration(url: url)
-        guard !schema.isEmpty,
-            schema.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F })
-        else { return }
         let logger = Logger(label: "notify.store.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
         let connection = try await PostgresConnection.connect(
             configuration: .init(
                 host: configuration.host, port: configuration.port, username: configuration.username,
                 password: configuration.password, database: configuration.database, tls: .disable),
             id: 0, logger: logger)
+        let result: T
         do {
-            try await connection.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(schema) CASCADE"), logger: logger)
+            result = try await body(connection, logger)
         } catch {
             try? await connection.close()
             throw error
         }
         try await connection.close()
+        return result
+    }
+
+    /// Lower-case letters, digits and `_`, at most 63 bytes: a name that can
+    /// be spliced into SQL as it is (a schema).
+    static func isPlainIdentifier(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 63
+            && name.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F }
     }
 
     // MARK: Helpers
