@@ -181,14 +181,12 @@ enum CallJob {
     }
 
     static func success(_ payload: ByteBuffer?, context: ServerContext) -> ResponseFrame {
-        context.finished(status: .ok, reason: nil)
-        context.trace?.endRPC(status: .ok, reason: nil, message: nil)
+        context.ended(status: .ok, reason: nil, message: nil)
         return ResponseFrame(callID: context.callID, status: .ok, metadata: responseMetadata(context.requestID), payload: payload)
     }
 
     static func failure(_ error: RPCError, context: ServerContext) -> ResponseFrame {
-        context.finished(status: error.code, reason: error.reason)
-        context.trace?.endRPC(status: error.code, reason: error.reason, message: error.message)
+        context.ended(status: error.code, reason: error.reason, message: error.message)
         return failure(error, callID: context.callID, requestID: context.requestID)
     }
 

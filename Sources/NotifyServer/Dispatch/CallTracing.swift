@@ -19,18 +19,6 @@ extension Dispatcher {
     }
 }
 
-extension TraceSpan {
-    /// Ends an in-process call's span with its typed answer.
-    func endRPC<Response>(_ result: Result<Response, RPCError>) {
-        switch result {
-        case .success:
-            endRPC(status: .ok, reason: nil, message: nil)
-        case .failure(let error):
-            endRPC(status: error.code, reason: error.reason, message: error.message)
-        }
-    }
-}
-
 extension ServerContext {
     /// A child span of the call's for the store's part of it (`store.append`,
     /// `store.read`), which the service ends when the store answers; nil when

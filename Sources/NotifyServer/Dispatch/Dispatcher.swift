@@ -418,8 +418,7 @@ struct LocalCall<Response: Sendable>: CallTransport {
     let replies: LocalReplies<Response>
 
     func answer(_ result: Result<Response, RPCError>, context: ServerContext) {
-        LocalReplies<Response>.finished(result, context: context)
-        context.trace?.endRPC(result)
+        context.ended(result)
         let requestID = context.requestID
         let completion = replies.completion
         replies.eventLoop.execute { completion(result.mapError { CallJob.withRequestID($0, requestID) }) }
@@ -439,14 +438,11 @@ struct LocalReplies<Response: Sendable>: CallReplies {
         eventLoop.execute {
             do {
                 let response = try build()
-                context.finished(status: .ok, reason: nil)
-                context.trace?.endRPC(Result<Response, RPCError>.success(response))
+                context.ended(status: .ok, reason: nil, message: nil)
                 completion(.success(response))
             } catch {
-                let mapped = ErrorMapping.rpcError(for: error, logger: context.logger)
-                context.finished(status: mapped.code, reason: mapped.reason)
-                let failure = CallJob.withRequestID(mapped, context.requestID)
-                context.trace?.endRPC(Result<Response, RPCError>.failure(failure))
+                let failure = CallJob.withRequestID(ErrorMapping.rpcError(for: error, logger: context.logger), context.requestID)
+                context.ended(status: failure.code, reason: failure.reason, message: failure.message)
                 completion(.failure(failure))
             }
         }
@@ -457,17 +453,8 @@ struct LocalReplies<Response: Sendable>: CallReplies {
         let mapped = result.mapError {
             CallJob.withRequestID(ErrorMapping.rpcError(for: $0, logger: context.logger), context.requestID)
         }
-        Self.finished(mapped, context: context)
-        context.trace?.endRPC(mapped)
+        context.ended(mapped)
         eventLoop.execute { completion(mapped) }
-    }
-
-    /// Records an in-process call's end (``ServerContext/finished(status:reason:)``).
-    static func finished(_ result: Result<Response, RPCError>, context: ServerContext) {
-        switch result {
-        case .success: context.finished(status: .ok, reason: nil)
-        case .failure(let error): context.finished(status: error.code, reason: error.reason)
-        }
     }
 }
 

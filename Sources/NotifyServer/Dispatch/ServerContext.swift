@@ -52,10 +52,19 @@ public struct ServerContext: Sendable {
     /// The connection logger's level, read without building the call's logger.
     var loggerLevel: Logger.Level { connectionLogger.logLevel }
 
-    /// Records the call's end with its observer, if it has one: called once
-    /// per call, where its answer is made.
-    func finished(status: StatusCode, reason: Reason?) {
+    /// Records the call's end, once, where its answer is made: its method's
+    /// metrics and debug line (its observer, if it has one) and its span.
+    func ended(status: StatusCode, reason: Reason?, message: String?) {
         observer?.finished(status: status, reason: reason, started: started, context: self)
+        trace?.endRPC(status: status, reason: reason, message: message)
+    }
+
+    /// ``ended(status:reason:message:)`` with an in-process call's typed answer.
+    func ended<Response>(_ result: Result<Response, RPCError>) {
+        switch result {
+        case .success: ended(status: .ok, reason: nil, message: nil)
+        case .failure(let error): ended(status: error.code, reason: error.reason, message: error.message)
+        }
     }
 
     /// Starts observing the call: its method's observer, and the clock when
