@@ -48,7 +48,8 @@ extension ServerContext {
             span.end()
             return value
         } catch {
-            span.endStore(Result<Void, any Error>.failure(error))
+            span.fail("\(error)")
+            span.end()
             throw error
         }
     }

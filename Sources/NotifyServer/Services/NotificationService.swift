@@ -58,16 +58,7 @@ struct NotificationService: Sendable {
             return .needsTask { [known, guardrail, store] _ in
                 var known = known
                 let notification = try await guardrail.resolving(&known, checks)
-                let span = context.storeSpan("store.append")
-                let appended: AppendResult
-                do {
-                    appended = try await store.append(notification)
-                } catch {
-                    span?.endStore(Result<Void, any Error>.failure(error))
-                    throw error
-                }
-                span?.end()
-                return try respond(appended)
+                return try respond(try await context.inStoreSpan("store.append") { try await store.append(notification) })
             }
         } catch {
             completion.fail(error)
