@@ -20,10 +20,18 @@ private let notifyd = NotifydProcess.executable()
 /// GETs `url`: its status and body.
 private func get(_ url: String) async throws -> (status: Int, body: String) {
     let http = HTTPClient(eventLoopGroupProvider: .singleton)
-    defer { _ = http.shutdown() }
-    let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
-    let body = try await response.body.collect(upTo: 4 << 20)
-    return (Int(response.status.code), String(buffer: body))
+    let outcome: Result<(status: Int, body: String), any Error>
+    do {
+        let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 4 << 20)
+        outcome = .success((Int(response.status.code), String(buffer: body)))
+    } catch {
+        outcome = .failure(error)
+    }
+    // Shut down before it goes, whatever happened: a client dropped while
+    // shutting down traps (the first polls, before the server listens, throw).
+    try? await http.shutdown()
+    return try outcome.get()
 }
 
 /// Waits until `condition` holds, for at most 20 s.
