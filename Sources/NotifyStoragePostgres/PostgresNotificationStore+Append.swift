@@ -94,7 +94,7 @@ extension PostgresNotificationStore {
                     }
                 } catch let error where error is Isolate || (error as? PSQLError)?.serverInfo != nil {
                     // A refusal, or a deadlock with another instance: each alone, in savepoints.
-                    counters.withLock { $0.isolatedBatches += 1 }
+                    self.counters.withLock { $0.isolatedBatches += 1 }
                     handoff.rolledBack()
                     return try await Self.transaction(connection, logger) {
                         let (outcomes, reached) = try await writer.isolated(batch)

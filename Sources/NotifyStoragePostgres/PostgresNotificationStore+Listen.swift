@@ -116,28 +116,39 @@ extension PostgresNotificationStore {
         var listenedBefore = false
         while !Task.isCancelled {
             var failure: (any Error)?
+            let reconnecting = listenedBefore
             do {
-                try await listenClient.withConnection { connection in
-                    try await listen(on: connection) {
-                        backoff.reset()
-                        counters.withLock {
+                // No limit: it listens as long as its connection lives; a
+                // fresh connection each time, so connecting counts in its wait.
+                try await leases.lease(
+                    from: listenClient, "listening to the other instances",
+                    timeout: configuration.connectTimeout + configuration.acquireTimeout, limit: nil
+                ) { connection in
+                    try await self.listen(on: connection) {
+                        self.counters.withLock {
                             $0.listening = true
-                            if listenedBefore { $0.listenReconnects += 1 }
+                            if reconnecting { $0.listenReconnects += 1 }
                         }
-                        if listenedBefore {
-                            metrics.recordListenReconnect()
-                            logger.info("listening to the other instances again; every live reader reads again")
+                        if reconnecting {
+                            self.metrics.recordListenReconnect()
+                            self.logger.info("listening to the other instances again; every live reader reads again")
                         }
-                        listenedBefore = true
                         // What committed while nobody listened was not heard.
-                        feedAdvances.advancedAll()
-                        heardChanges.changed(.everything)
+                        self.feedAdvances.advancedAll()
+                        self.heardChanges.changed(.everything)
                     }
                 }
             } catch {
                 failure = error
             }
-            counters.withLock { $0.listening = false }
+            let listened = counters.withLock { counters in
+                defer { counters.listening = false }
+                return counters.listening
+            }
+            if listened {
+                backoff.reset()
+                listenedBefore = true
+            }
             if Task.isCancelled { break }
             let wait = backoff.failed()
             logger.info(
@@ -173,6 +184,7 @@ extension PostgresNotificationStore {
     private func listen(on connection: PostgresConnection, listening: () -> Void) async throws {
         let logger = logger
         let ping = configuration.listenPingInterval
+        let pingLimit = configuration.statementLimit ?? .seconds(30)
         try await connection.listen(on: channels.feed) { feed in
             try await connection.listen(on: channels.directory) { directory in
                 listening()
@@ -189,13 +201,35 @@ extension PostgresNotificationStore {
                         group.addTask {
                             while true {
                                 try await Task.sleep(for: ping)
-                                try await connection.query("SELECT 1", logger: logger)
+                                try await Self.ping(connection, within: pingLimit, logger: logger)
                             }
                         }
                     }
                     defer { group.cancelAll() }
                     try await group.next()
                 }
+            }
+        }
+    }
+
+    /// A `SELECT 1` on the listener's connection, which must answer
+    /// within `limit`; else the connection is closed (its network died
+    /// without closing it) and the listener connects again.
+    private static func ping(_ connection: PostgresConnection, within limit: Duration, logger: Logger) async throws {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await connection.query("SELECT 1", logger: logger)
+                return true
+            }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return false
+            }
+            defer { group.cancelAll() }
+            guard try await group.next() == true else {
+                // Ends the query too, so that the group can end.
+                try? await connection.close()
+                throw StorageError(code: .unavailable, message: "the listener's connection did not answer its ping within \(limit)")
             }
         }
     }

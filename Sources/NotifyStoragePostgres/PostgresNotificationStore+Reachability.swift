@@ -13,81 +13,33 @@ extension PostgresNotificationStore {
     /// reconnects by itself. Readiness reports it; liveness does not.
     public var isWritable: Bool { reachability.isReachable }
 
-    /// Runs `body` on a pooled connection, waiting for one at most
-    /// ``PostgresStoreConfiguration/acquireTimeout``.
-    ///
-    /// postgres-nio's pool queues a lease while it cannot connect, retrying
-    /// with a growing backoff, and fails it only after a minute: without a
-    /// bound a call would hang that long when the database goes away.
+    /// Runs `body` on a pooled connection (``PostgresLeases``): waiting for
+    /// one at most ``PostgresStoreConfiguration/acquireTimeout``, and failing
+    /// when the connection closes under `body` or `body` runs past
+    /// ``PostgresStoreConfiguration/statementLimit``.
     /// - Parameters:
     ///   - operation: what the call does, for the error's message.
     ///   - checkingReachability: refuse at once while the database is known
     ///     unreachable (every call; the probe passes false).
+    ///   - limited: whether `body` is bounded by the statement limit (all but the migrations).
     /// - Throws: what `body` throws; ``StorageError/Code/unavailable`` when no
-    ///   connection came in time or the database is known unreachable. A
-    ///   failure to reach the database marks it unreachable.
+    ///   connection came in time, the connection was lost, or the database
+    ///   is known unreachable. A failure to reach the database marks it unreachable.
     func leased<T: Sendable>(
-        _ operation: String, checkingReachability: Bool = true,
-        _ body: @Sendable (PostgresConnection) async throws -> T
+        _ operation: String, checkingReachability: Bool = true, limited: Bool = true,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         if checkingReachability, let refusal = reachability.refusal() { throw refusal }
         do {
-            return try await Self.leasing(client, timeout: configuration.acquireTimeout, operation: operation, body)
+            return try await leases.lease(
+                from: client, operation, timeout: configuration.acquireTimeout,
+                limit: limited ? configuration.statementLimit : nil, body)
         } catch {
             if !(error is CancellationError), !Task.isCancelled {
                 let failure = StorageError(mappingPostgres: error, during: operation)
                 if failure.code == .unavailable { reachability.lost(failure, logger: logger) }
             }
             throw error
-        }
-    }
-
-    /// Leases a connection from `client` for `body`, racing the lease
-    /// against `timeout`; once leased, `body` runs to its end (a query is
-    /// bounded by the server and its connection, not by this timer).
-    private static func leasing<T: Sendable>(
-        _ client: PostgresClient, timeout: Duration, operation: String,
-        _ body: @Sendable (PostgresConnection) async throws -> T
-    ) async throws -> T {
-        try await withoutActuallyEscaping(body) { body in
-            try await withThrowingTaskGroup(of: T?.self) { group in
-                let leased = LeaseFlag()
-                group.addTask {
-                    do {
-                        return try await client.withConnection { connection in
-                            leased.value.store(true, ordering: .releasing)
-                            return try await body(connection)
-                        }
-                    } catch where !(error is CancellationError) && !leased.value.load(ordering: .acquiring) {
-                        // No connection came: the pool could not connect (refused, its circuit
-                        // breaker open, authentication refused). Its errors are not all PSQLErrors.
-                        throw StorageError(
-                            code: .unavailable, message: "no connection to the database while \(operation)",
-                            cause: "\(error)")
-                    }
-                }
-                group.addTask {
-                    do {
-                        try await Task.sleep(for: timeout)
-                    } catch {
-                        return nil
-                    }
-                    guard leased.value.load(ordering: .acquiring) else {
-                        throw StorageError(
-                            code: .unavailable,
-                            message: "no connection to the database within \(timeout) while \(operation)")
-                    }
-                    return nil
-                }
-                while let result = try await group.next() {
-                    if let result {
-                        group.cancelAll()
-                        return result
-                    }
-                }
-                // Both ended without a value: only a cancelled lease does that.
-                throw CancellationError()
-            }
         }
     }
 
@@ -112,9 +64,4 @@ extension PostgresNotificationStore {
             }
         }
     }
-}
-
-/// Set once a lease has its connection: past that, the acquire timer lets the call run.
-private final class LeaseFlag: Sendable {
-    let value = Atomic<Bool>(false)
 }

@@ -78,6 +78,7 @@ public final class PostgresNotificationStore: NotificationStore {
     let queue: PostgresAppendQueue
     let readiness = PostgresReadiness()
     let reachability = PostgresReachability()
+    let leases: PostgresLeases
     let feedAdvances = FeedAdvances()
     /// The directory changes other instances made, as the listener hears them.
     let heardChanges = DirectoryChanges()
@@ -133,6 +134,7 @@ public final class PostgresNotificationStore: NotificationStore {
         self.listenClient = Self.listenClient(client, logger: logger, name: "notifyd-listen-" + instanceID)
         self.configuration = configuration
         self.logger = logger
+        self.leases = PostgresLeases(logger: logger)
         self.queue = PostgresAppendQueue(capacity: max(1, configuration.maxPendingAppends))
         self.channels = PostgresNotices.channels(schema: configuration.schema)
     }
@@ -171,6 +173,8 @@ public final class PostgresNotificationStore: NotificationStore {
         }
         // So that the first lease finds the pool running (postgres-nio warns otherwise).
         for await _ in started {}
+        let leases = leases
+        let watch = Task { await leases.watch() }
         var failure: (any Error)?
         await withTaskCancellationOrGracefulShutdownHandler {
             do {
@@ -209,6 +213,8 @@ public final class PostgresNotificationStore: NotificationStore {
         heardChanges.finishAll()
         pool.cancel()
         await pool.value
+        watch.cancel()
+        await watch.value
         logger.info("notification store stopped")
         if let failure { throw StorageError(mappingPostgres: failure, during: "migrating the schema") }
     }
@@ -218,7 +224,7 @@ public final class PostgresNotificationStore: NotificationStore {
     private func migrate() async throws {
         let logger = logger
         let schema = configuration.schema
-        try await leased("migrating the schema", checkingReachability: false) { connection in
+        try await leased("migrating the schema", checkingReachability: false, limited: false) { connection in
             try await Self.transaction(connection, logger) {
                 try await connection.query(
                     "SELECT pg_advisory_xact_lock(\(PostgresSchema.migrationLock))", logger: logger)
@@ -277,12 +283,12 @@ public final class PostgresNotificationStore: NotificationStore {
 
     /// Waits for the store to be ready, then runs `body` on a pooled connection.
     func withConnection<T: Sendable>(
-        _ operation: String, _ body: @Sendable (PostgresConnection) async throws -> T
+        _ operation: String, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws(StorageError) -> T {
         try await readiness.wait()
         guard !queue.isClosed else { throw PostgresAppendQueue.closedError }
         do {
-            return try await leased(operation) { try await body($0) }
+            return try await leased(operation, body)
         } catch {
             throw StorageError(mappingPostgres: error, during: operation)
         }
@@ -290,7 +296,7 @@ public final class PostgresNotificationStore: NotificationStore {
 
     /// A write transaction; returns after it has committed.
     func write<T: Sendable>(
-        _ operation: String, _ body: @Sendable (PostgresConnection) async throws -> T
+        _ operation: String, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws(StorageError) -> T {
         let logger = logger
         return try await withConnection(operation) { connection in

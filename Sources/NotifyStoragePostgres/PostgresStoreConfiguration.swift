@@ -86,6 +86,12 @@ public struct PostgresStoreConfiguration: Sendable {
     /// UNAVAILABLE: postgres-nio's pool queues a call for as long as a
     /// minute while it cannot connect, and a call must not hang that long.
     public var acquireTimeout: Duration = .seconds(2)
+    /// The longest a call's work on a leased connection may take (a read,
+    /// a transaction of appends, a sweep); past it the connection is closed
+    /// and the call fails UNAVAILABLE. A connection whose network died
+    /// without closing would otherwise hold its call until TCP gives up,
+    /// many minutes later. nil: no bound. The migrations are not bounded.
+    public var statementLimit: Duration? = .seconds(30)
     /// How often the store checks that the database answers (a `SELECT 1`
     /// on a pooled connection), so that ``PostgresNotificationStore/isWritable``
     /// follows the database with no traffic. While the database is

@@ -9,10 +9,13 @@ import Synchronization
 /// It listens on `127.0.0.1`, port 0, and forwards each connection to the
 /// target. ``cut()`` closes every forwarded connection and, until
 /// ``restore()``, closes each new one as soon as it is accepted (a server
-/// that is down or restarting); ``restore()`` forwards again on the same port.
+/// that is down or restarting). ``freeze()`` keeps every connection open but
+/// drops what goes through, both ways (a network that died without closing
+/// anything). ``restore()`` forwards again on the same port.
 public final class TCPForwarder: Sendable {
     private struct State {
         var isCut = false
+        var isFrozen = false
         var channels: [ObjectIdentifier: any Channel] = [:]
     }
 
@@ -39,7 +42,7 @@ public final class TCPForwarder: Sendable {
                             outbound.close(promise: nil)
                             return inbound.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
                         }
-                        let (toTarget, toClient) = Glue.pair()
+                        let (toTarget, toClient) = Glue.pair { forwarder.isFrozen }
                         return inbound.pipeline.addHandler(toTarget).flatMap {
                             outbound.pipeline.addHandler(toClient)
                         }.flatMap {
@@ -64,10 +67,26 @@ public final class TCPForwarder: Sendable {
         for channel in channels { channel.close(promise: nil) }
     }
 
-    /// Forwards new connections again.
-    public func restore() {
-        state.withLock { $0.isCut = false }
+    /// Keeps every connection open, and accepts new ones, but forwards
+    /// nothing either way until ``restore()``.
+    public func freeze() {
+        state.withLock { $0.isFrozen = true }
     }
+
+    /// Forwards new connections again. Connections open while frozen are
+    /// closed: what they dropped cannot be made up.
+    public func restore() {
+        let frozen = state.withLock { state -> [any Channel] in
+            state.isCut = false
+            guard state.isFrozen else { return [] }
+            state.isFrozen = false
+            defer { state.channels = [:] }
+            return Array(state.channels.values)
+        }
+        for channel in frozen { channel.close(promise: nil) }
+    }
+
+    fileprivate var isFrozen: Bool { state.withLock { $0.isFrozen } }
 
     /// Stops listening and closes every connection.
     public func close() async {
@@ -100,7 +119,7 @@ private final class StateBox: @unchecked Sendable {
 }
 
 /// One direction's half of a forwarded connection: what it reads it writes
-/// to its partner; closing either side closes both.
+/// to its partner (unless frozen); closing either side closes both.
 private final class Glue: ChannelDuplexHandler {
     typealias InboundIn = NIOAny
     typealias OutboundIn = NIOAny
@@ -108,11 +127,15 @@ private final class Glue: ChannelDuplexHandler {
 
     private var partner: Glue?
     private var context: ChannelHandlerContext?
-    private var pendingRead = false
+    private let isFrozen: @Sendable () -> Bool
 
-    static func pair() -> (Glue, Glue) {
-        let one = Glue()
-        let two = Glue()
+    private init(isFrozen: @escaping @Sendable () -> Bool) {
+        self.isFrozen = isFrozen
+    }
+
+    static func pair(isFrozen: @escaping @Sendable () -> Bool) -> (Glue, Glue) {
+        let one = Glue(isFrozen: isFrozen)
+        let two = Glue(isFrozen: isFrozen)
         one.partner = two
         two.partner = one
         return (one, two)
@@ -137,6 +160,7 @@ private final class Glue: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !isFrozen() else { return }
         partner?.partnerWrite(data)
     }
 

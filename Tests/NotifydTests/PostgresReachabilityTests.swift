@@ -141,4 +141,53 @@ struct PostgresReachabilityTests {
         }
         await forwarder.close()
     }
+
+    @Test(
+        "a database that stops answering without closing: a call fails UNAVAILABLE within the statement limit; answering again, the store recovers",
+        .timeLimit(.minutes(2)))
+    func silentDatabase() async throws {
+        let target = try TestPostgres.target()
+        let forwarder = try await TCPForwarder(targetHost: target.host, targetPort: target.port)
+        let (url, schema) = try TestPostgres.location(port: forwarder.port)
+        defer { Task { await TestPostgres.dropSchema(schema) } }
+        var configuration = try PostgresStoreConfiguration(url: url)
+        configuration.maximumConnections = 4
+        configuration.acquireTimeout = .seconds(1)
+        configuration.statementLimit = .seconds(1)
+        configuration.probeInterval = .milliseconds(200)
+        configuration.listenPingInterval = .milliseconds(200)
+        var logger = Logger(label: "notify.tests.reachability")
+        logger.logLevel = .critical
+        let store = try PostgresNotificationStore(configuration: configuration, logger: logger)
+        try await store.withRunning { store in
+            try await store.putUser(User(id: 1))
+            try await waitUntil("the store listens", timeout: .seconds(20)) { store.statistics.listening }
+            let acknowledged = Self.notification(0)
+            _ = try await store.append(acknowledged)
+            forwarder.freeze()
+            let started = ContinuousClock.now
+            do {
+                _ = try await store.feedPage(user: 1, after: 0, limit: 10, maxBytes: 1 << 20)
+                Issue.record("a read succeeded with the database silent")
+            } catch {
+                #expect((error as? StorageError)?.code == .unavailable, "\(error)")
+            }
+            // The limit (1 s) and a look or two; not TCP's minutes.
+            #expect(ContinuousClock.now - started < .seconds(5), "took \(ContinuousClock.now - started)")
+            try await waitUntil("the store sees the database silent", timeout: .seconds(20)) { !store.isWritable }
+            // The listener's ping finds its connection silent too, and closes it.
+            try await waitUntil("the listener gives up its silent connection", timeout: .seconds(20)) {
+                !store.statistics.listening
+            }
+
+            forwarder.restore()
+            try await waitUntil("the store sees the database back", timeout: .seconds(60)) { store.isWritable }
+            let sample = Self.notification(1)
+            _ = try await store.append(sample)
+            let page = try await store.feedPage(user: 1, after: 0, limit: 10, maxBytes: 1 << 20)
+            #expect(page.entries.map(\.id) == [acknowledged.id, sample.id])
+            try await waitUntil("the store listens again", timeout: .seconds(30)) { store.statistics.listening }
+        }
+        await forwarder.close()
+    }
 }
