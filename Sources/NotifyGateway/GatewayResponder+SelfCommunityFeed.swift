@@ -43,6 +43,8 @@ extension GatewayResponder {
             let (nextID, previousID) = (next, previous)
             let size = Int(Self.selfCommunityPageSize)
             var entries: [NotifyDomain.Notification] = []
+            // The issuers' names, for `user.username`.
+            var names: [Int64: String?] = [:]
             var older = false
             var newer = false
             var olderCursor: UInt64 = 0
@@ -55,9 +57,11 @@ extension GatewayResponder {
                     while entries.count < size && !caughtUp && rounds < 8 {
                         rounds += 1
                         let page = try await client.listFeed(
-                            ListFeedRequest(afterSequence: cursor, limit: UInt32(size - entries.count), source: "notify"),
+                            ListFeedRequest(
+                                afterSequence: cursor, limit: UInt32(size - entries.count), source: "notify", withIssuers: true),
                             metadata: metadata, timeout: timeout)
                         entries += page.notifications
+                        for issuer in page.issuers { names[issuer.id] = issuer.name }
                         caughtUp = page.caughtUp
                         cursor = page.nextAfterSequence
                     }
@@ -82,9 +86,11 @@ extension GatewayResponder {
                     while entries.count < size && !caughtUp && rounds < 8 {
                         rounds += 1
                         let page = try await client.listFeed(
-                            ListFeedRequest(limit: UInt32(size - entries.count), source: "notify", beforeSequence: cursor),
+                            ListFeedRequest(
+                                limit: UInt32(size - entries.count), source: "notify", beforeSequence: cursor, withIssuers: true),
                             metadata: metadata, timeout: timeout)
                         entries += page.notifications
+                        for issuer in page.issuers { names[issuer.id] = issuer.name }
                         caughtUp = page.caughtUp
                         cursor = page.nextAfterSequence
                     }
@@ -107,7 +113,7 @@ extension GatewayResponder {
             body.member("previous", orNull: newer ? entries.first.map { "\(nextBase)previous_id=\($0.sequence)" } : nil)
             body.key("results")
             body.beginArray()
-            for entry in entries { Self.writeBlock(entry, to: &body) }
+            for entry in entries { Self.writeBlock(entry, names: names, to: &body) }
             body.endArray()
             body.endObject()
             return .success(Self.json(bytes: body.bytes, status: .ok, contract: .selfCommunity, identity: identity))
@@ -119,8 +125,9 @@ extension GatewayResponder {
     /// custom_notification: {id, type, embed, title, description}, user: {id, username}}]}`.
     /// `sid` is the notification id; `custom_notification.id` its sequence
     /// in the feed (an integer, as SelfCommunity's ids are); `user` the
-    /// issuer, whose `username` notify does not show (null).
-    static func writeBlock(_ entry: NotifyDomain.Notification, to body: inout JSONWriter) {
+    /// issuer, `username` his name in `names` (null when he has none or is
+    /// no longer a user).
+    static func writeBlock(_ entry: NotifyDomain.Notification, names: [Int64: String?], to body: inout JSONWriter) {
         guard case .custom(let custom) = entry.content else { return }
         body.beginObject()
         body.member("is_new", !entry.read)
@@ -158,7 +165,7 @@ extension GatewayResponder {
         body.key("user")
         body.beginObject()
         body.member("id", custom.issuer)
-        body.member("username", orNull: nil)
+        body.member("username", orNull: names[custom.issuer] ?? nil)
         body.endObject()
         body.endObject()
         body.endArray()

@@ -15,10 +15,12 @@ public struct ListFeedRequest: Hashable, Sendable {
     /// List only: newest first, the notifications with a sequence below
     /// this (nil or 0: from the head). docs/PROTOCOL.md, "Newest first".
     public var beforeSequence: UInt64?
+    /// List only: answer with ``ListFeedResponse/issuers``.
+    public var withIssuers: Bool
 
     public init(
         user: Int64? = nil, afterSequence: UInt64? = nil, limit: UInt32? = nil, subscription: String? = nil,
-        source: String? = nil, beforeSequence: UInt64? = nil
+        source: String? = nil, beforeSequence: UInt64? = nil, withIssuers: Bool = false
     ) {
         self.user = user
         self.afterSequence = afterSequence
@@ -26,6 +28,7 @@ public struct ListFeedRequest: Hashable, Sendable {
         self.subscription = subscription
         self.source = source
         self.beforeSequence = beforeSequence
+        self.withIssuers = withIssuers
     }
 }
 
@@ -47,15 +50,19 @@ public struct ListFeedResponse: Hashable, Sendable {
     /// The page's state events, oldest first: merged with ``notifications``
     /// by sequence, they are the page.
     public var events: [FeedEventMessage]
+    /// When asked for (``ListFeedRequest/withIssuers``): the users who issued
+    /// the page's Notify entries, each once, with their names.
+    public var issuers: [User]
 
     public init(
         notifications: [Notification], nextAfterSequence: UInt64, caughtUp: Bool = false, sweptThrough: UInt64? = nil,
-        events: [FeedEventMessage] = []
+        events: [FeedEventMessage] = [], issuers: [User] = []
     ) {
         self.notifications = notifications
         self.nextAfterSequence = nextAfterSequence
         self.caughtUp = caughtUp
         self.sweptThrough = sweptThrough
         self.events = events
+        self.issuers = issuers
     }
 }

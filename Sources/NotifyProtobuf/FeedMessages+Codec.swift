@@ -10,7 +10,8 @@ extension ListFeedRequest: WireMessage, MessageCodec {
             limit: reader.scalar(message.has_limit, message.limit),
             subscription: try reader.string(message.subscription, "subscription"),
             source: try reader.string(message.source, "source"),
-            beforeSequence: reader.scalar(message.has_before_sequence, message.before_sequence)
+            beforeSequence: reader.scalar(message.has_before_sequence, message.before_sequence),
+            withIssuers: message.has_with_issuers != 0 && message.with_issuers != 0
         )
     }
 
@@ -21,6 +22,7 @@ extension ListFeedRequest: WireMessage, MessageCodec {
         message.subscription = arena.cString(subscription)
         message.source = arena.cString(source)
         (message.has_before_sequence, message.before_sequence) = optionalField(beforeSequence)
+        (message.has_with_issuers, message.with_issuers) = withIssuers ? (1, 1) : (0, 0)
     }
 }
 
@@ -32,7 +34,8 @@ extension ListFeedResponse: WireMessage, MessageCodec {
                 reader.scalar(message.has_next_after_sequence, message.next_after_sequence), "next_after_sequence"),
             caughtUp: message.has_caught_up != 0 && message.caught_up != 0,
             sweptThrough: reader.scalar(message.has_swept_through, message.swept_through),
-            events: try reader.messages(message.n_events, message.events, "events")
+            events: try reader.messages(message.n_events, message.events, "events"),
+            issuers: try reader.messages(message.n_issuers, message.issuers, "issuers")
         )
     }
 
@@ -43,5 +46,6 @@ extension ListFeedResponse: WireMessage, MessageCodec {
         (message.has_caught_up, message.caught_up) = caughtUp ? (1, 1) : (0, 0)
         (message.has_swept_through, message.swept_through) = optionalField(sweptThrough)
         (message.n_events, message.events) = arena.messages(events)
+        (message.n_issuers, message.issuers) = arena.messages(issuers)
     }
 }

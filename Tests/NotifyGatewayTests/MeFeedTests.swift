@@ -191,6 +191,9 @@ struct MeFeedTests {
             #expect(item["custom_notification"]?["title"]?.string == "n25")
             #expect(item["custom_notification"]?["type"]?.string == "wishlist")
             #expect(item["active_at"]?.string.flatMap { Timestamp(rfc3339: $0) } != nil)
+            // The issuer, with no name in the directory yet.
+            #expect(item["user"]?["id"] == .integer(2))
+            #expect(item["user"]?["username"] == .null)
             #expect(first.json?["previous"] == .null)
             let next = try #require(first.json?["next"]?.string)
             #expect(next.hasPrefix("http://127.0.0.1:\(harness.port)/api/v2/notification/?next_id="))
@@ -220,6 +223,38 @@ struct MeFeedTests {
                 body: ByteBuffer(string: #"{"sids":["\#(fresh)"]}"#))
             #expect(read.status == 204, "\(read.text)")
             #expect(try await count() == 0)
+            await client.close()
+        }
+    }
+
+    @Test("SelfCommunity: user.username is the issuer's name as the directory holds it (renamed: the new name), null without one")
+    func selfCommunityUsername() async throws {
+        try await withHarness { harness in
+            let owner = try await harness.userToken(2)
+            let admin = Metadata.bearer(try await harness.server.adminToken())
+            let client = harness.server.client()
+            _ = try await client.call(NotifyMethods.putUser, PutUserRequest(user: User(id: 2, name: "ana")), metadata: admin)
+            _ = try await notify(client, user: 2, title: "named", admin: admin)
+            func usernames() async throws -> [JSONValue?] {
+                let answer = try await harness.send(.GET, "/api/v2/notification/", headers: bearer(owner))
+                #expect(answer.status == 200, "\(answer.text)")
+                return try #require(answer.json?["results"]?.array).map { $0["aggregated"]?[0]?["user"]?["username"] }
+            }
+            #expect(try await usernames() == [.string("ana")])
+            _ = try await client.call(NotifyMethods.putUser, PutUserRequest(user: User(id: 2, name: "ana b")), metadata: admin)
+            #expect(try await usernames() == [.string("ana b")])
+            _ = try await client.call(NotifyMethods.putUser, PutUserRequest(user: User(id: 2)), metadata: admin)
+            #expect(try await usernames() == [.null])
+
+            // Over RPC: issuers only when asked for, each once.
+            _ = try await client.call(NotifyMethods.putUser, PutUserRequest(user: User(id: 2, name: "ana")), metadata: admin)
+            _ = try await notify(client, user: 2, title: "again", admin: admin)
+            let plain = try await client.listFeed(ListFeedRequest(user: 2), metadata: admin)
+            #expect(plain.notifications.count == 2 && plain.issuers.isEmpty)
+            let named = try await client.listFeed(ListFeedRequest(user: 2, withIssuers: true), metadata: admin)
+            #expect(named.issuers == [User(id: 2, name: "ana")])
+            let newest = try await client.listFeed(ListFeedRequest(user: 2, beforeSequence: 0, withIssuers: true), metadata: admin)
+            #expect(newest.issuers == [User(id: 2, name: "ana")])
             await client.close()
         }
     }

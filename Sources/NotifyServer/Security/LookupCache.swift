@@ -153,7 +153,7 @@ final class CachedLookups: Sendable {
     private let log: any NotificationLog
     private let tokens: LookupCache<[UInt8], TokenRecord>
     private let blocked: LookupCache<Principal, Bool>
-    private let users: LookupCache<Int64, Bool>
+    private let users: LookupCache<Int64, User>
     private let subscriptions: LookupCache<String, Subscription>
 
     /// - Parameter background: runs the caches' reloads ahead of expiry.
@@ -162,8 +162,7 @@ final class CachedLookups: Sendable {
         self.log = log
         self.tokens = LookupCache(lifetime: lifetime, background: background, reload: { try await store.token(hash: $0) })
         self.blocked = LookupCache(lifetime: lifetime, background: background, reload: { try await store.isBlocked($0) })
-        self.users = LookupCache(
-            lifetime: lifetime, background: background, reload: { try await store.user(id: $0) != nil ? true : nil })
+        self.users = LookupCache(lifetime: lifetime, background: background, reload: { try await store.user(id: $0) })
         self.subscriptions = LookupCache(
             lifetime: lifetime, background: background, reload: { try await store.subscription(id: $0) })
     }
@@ -177,7 +176,14 @@ final class CachedLookups: Sendable {
     }
 
     func userExists(_ id: Int64) async throws -> Bool {
-        try await Self.ifFound(users, id) { try await store.user(id: id) != nil ? true : nil } ?? false
+        try await user(id: id) != nil
+    }
+
+    /// The user, with his name: existence for the calls that need it, names
+    /// for a List that shows its issuers (a rename shows within the cache's
+    /// lifetime on other instances, at once on this one: ``userChanged(_:)``).
+    func user(id: Int64) async throws -> User? {
+        try await Self.ifFound(users, id) { try await store.user(id: id) }
     }
 
     /// A subscription that exists; its expiry is the caller's to check.
@@ -206,7 +212,7 @@ final class CachedLookups: Sendable {
 
     func userExists(_ id: Int64, known: KnownLookups) throws(LookupMiss) -> Bool {
         if let (knownID, exists) = known.user, knownID == id { return exists }
-        if let exists = users.cached(id) { return exists }
+        if users.cached(id) != nil { return true }
         throw .user(id)
     }
 
@@ -254,6 +260,11 @@ final class CachedLookups: Sendable {
     /// A deleted user's subscriptions go too and his tokens are revoked:
     /// neither's keys are known here, so forget them all. Live feed readers
     /// check their caller again, and his end (TOKEN_REVOKED).
+    /// A user was put (created or renamed here).
+    func userChanged(_ id: Int64) {
+        users.evict(id)
+    }
+
     func userDeleted(_ id: Int64) {
         users.evict(id)
         subscriptions.evictAll()

@@ -20,6 +20,7 @@ struct AdminService: Sendable {
             guard let user = request.user else { throw ServiceError.missingField("user") }
             guard user.id > 0 else { throw ServiceError.invalidField("user.id", "Must be a positive integer.") }
             try await store.putUser(user)
+            guardrail.lookups.userChanged(user.id)
             return PutUserResponse(user: user)
         }
         router.register(NotifyMethods.deleteUser) { (request: DeleteUserRequest, context) in

@@ -50,7 +50,8 @@ struct FeedService: Sendable {
         let read = try await checkedRead(request, caller: caller, context: context)
         let (user, after) = (read.user, read.after)
         if let before = request.beforeSequence {
-            return try await listNewestFirst(read, before: before, afterSequence: request.afterSequence)
+            return try await listNewestFirst(
+                read, before: before, afterSequence: request.afterSequence, withIssuers: request.withIssuers)
         }
         let page = try await context.inStoreSpan("store.read") {
             try await store.feedPage(
@@ -59,14 +60,30 @@ struct FeedService: Sendable {
         try Self.checkEnd(of: page, user: user, after: after)
         return ListFeedResponse(
             notifications: page.entries, nextAfterSequence: page.nextAfter, caughtUp: page.caughtUp,
-            sweptThrough: page.sweptThrough, events: page.events.map(FeedEventMessage.init))
+            sweptThrough: page.sweptThrough, events: page.events.map(FeedEventMessage.init),
+            issuers: request.withIssuers ? try await issuers(of: page.entries) : [])
+    }
+
+    /// The users who issued `entries`' Notify entries, each once, as the
+    /// directory holds them (through the lookup cache); those no longer in
+    /// it are left out.
+    private func issuers(of entries: [NotifyDomain.Notification]) async throws -> [User] {
+        var seen = Set<Int64>()
+        var issuers: [User] = []
+        for entry in entries {
+            guard case .custom(let custom) = entry.content, seen.insert(custom.issuer).inserted else { continue }
+            if let user = try await guardrail.lookups.user(id: custom.issuer) { issuers.append(user) }
+        }
+        return issuers
     }
 
     /// A List with `before_sequence`: the notifications below it, newest
     /// first, no events (docs/PROTOCOL.md, "Newest first"). Its
     /// `next_after_sequence` is the next page's `before_sequence`.
     /// - Throws: INVALID_FIELDS naming `before_sequence` when `after_sequence` is set too.
-    private func listNewestFirst(_ read: CheckedRead, before: UInt64, afterSequence: UInt64?) async throws -> ListFeedResponse {
+    private func listNewestFirst(
+        _ read: CheckedRead, before: UInt64, afterSequence: UInt64?, withIssuers: Bool
+    ) async throws -> ListFeedResponse {
         guard afterSequence == nil else {
             throw ServiceError.invalidField("before_sequence", "Give either after_sequence or before_sequence, not both.")
         }
@@ -74,7 +91,9 @@ struct FeedService: Sendable {
             user: read.user, before: before, limit: read.limit, maxBytes: Self.pageByteBudget, now: .now(),
             filter: read.filter)
         if page.end == .noSuchUser { throw ServiceError.userNotFound(read.user) }
-        return ListFeedResponse(notifications: page.entries, nextAfterSequence: page.nextAfter, caughtUp: page.caughtUp)
+        return ListFeedResponse(
+            notifications: page.entries, nextAfterSequence: page.nextAfter, caughtUp: page.caughtUp,
+            issuers: withIssuers ? try await issuers(of: page.entries) : [])
     }
 
     /// The feed after the request's cursor, page by page, then live: each

@@ -1884,7 +1884,7 @@ const ProtobufCMessageDescriptor notify__v1__send_notification_response__descrip
   (ProtobufCMessageInit) notify__v1__send_notification_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor notify__v1__list_feed_request__field_descriptors[6] =
+static const ProtobufCFieldDescriptor notify__v1__list_feed_request__field_descriptors[7] =
 {
   {
     "user",
@@ -1958,6 +1958,18 @@ static const ProtobufCFieldDescriptor notify__v1__list_feed_request__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "with_issuers",
+    7,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Notify__V1__ListFeedRequest, has_with_issuers),
+    offsetof(Notify__V1__ListFeedRequest, with_issuers),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned notify__v1__list_feed_request__field_indices_by_name[] = {
   1,   /* field[1] = after_sequence */
@@ -1966,11 +1978,12 @@ static const unsigned notify__v1__list_feed_request__field_indices_by_name[] = {
   4,   /* field[4] = source */
   3,   /* field[3] = subscription */
   0,   /* field[0] = user */
+  6,   /* field[6] = with_issuers */
 };
 static const ProtobufCIntRange notify__v1__list_feed_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor notify__v1__list_feed_request__descriptor =
 {
@@ -1980,14 +1993,14 @@ const ProtobufCMessageDescriptor notify__v1__list_feed_request__descriptor =
   "Notify__V1__ListFeedRequest",
   "notify.v1",
   sizeof(Notify__V1__ListFeedRequest),
-  6,
+  7,
   notify__v1__list_feed_request__field_descriptors,
   notify__v1__list_feed_request__field_indices_by_name,
   1,  notify__v1__list_feed_request__number_ranges,
   (ProtobufCMessageInit) notify__v1__list_feed_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor notify__v1__list_feed_response__field_descriptors[5] =
+static const ProtobufCFieldDescriptor notify__v1__list_feed_response__field_descriptors[6] =
 {
   {
     "notifications",
@@ -2049,10 +2062,23 @@ static const ProtobufCFieldDescriptor notify__v1__list_feed_response__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "issuers",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Notify__V1__ListFeedResponse, n_issuers),
+    offsetof(Notify__V1__ListFeedResponse, issuers),
+    &notify__v1__user__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned notify__v1__list_feed_response__field_indices_by_name[] = {
   2,   /* field[2] = caught_up */
   4,   /* field[4] = events */
+  5,   /* field[5] = issuers */
   1,   /* field[1] = next_after_sequence */
   0,   /* field[0] = notifications */
   3,   /* field[3] = swept_through */
@@ -2060,7 +2086,7 @@ static const unsigned notify__v1__list_feed_response__field_indices_by_name[] = 
 static const ProtobufCIntRange notify__v1__list_feed_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor notify__v1__list_feed_response__descriptor =
 {
@@ -2070,7 +2096,7 @@ const ProtobufCMessageDescriptor notify__v1__list_feed_response__descriptor =
   "Notify__V1__ListFeedResponse",
   "notify.v1",
   sizeof(Notify__V1__ListFeedResponse),
-  5,
+  6,
   notify__v1__list_feed_response__field_descriptors,
   notify__v1__list_feed_response__field_indices_by_name,
   1,  notify__v1__list_feed_response__number_ranges,
