@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 28's figures, side by side in one run, on loopback:
 #   1. durable Notify (recipients_type=user, spread over PG_PERF_USERS users) at 64 connections
-#      x 16 calls in flight, closed loop: SQLite against PostgreSQL, alternating, PG_PERF_RUNS pairs;
+#      x 16 calls in flight, closed loop: SQLite against PostgreSQL, alternating, PG_PERF_RUNS pairs,
+#      with the CPU each side spent per call (the instance, PostgreSQL's backends, the generator);
 #   2. the same in open loop at half the closed-loop rate each store reached: p99;
 #   3. two instances on one PostgreSQL (32 x 16 each, at once) against one (64 x 16);
 #   4. commit to arrival: 1,000 live Watch streams on instance A while Notify goes to
@@ -111,6 +112,32 @@ for path in sys.argv[1:]:
 PY
 }
 
+# ticks PATTERN: CPU ticks (user + system) of the processes whose command line matches.
+ticks() {
+  local total=0 pid
+  for pid in $(pgrep -f "$1"); do
+    total=$(( total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0) ))
+  done
+  echo "$total"
+}
+
+# split NAME SERVER_PID: runs the closed-loop load NAME against SERVER_PID's port and prints the
+# CPU each side spent per call: the instance, PostgreSQL's backends, the load generator.
+split() {
+  local name=$1 server=$2
+  local s0 p0 s1 p1
+  s0=$(awk '{print $14 + $15}' "/proc/$server/stat"); p0=$(ticks 'postgres: ')
+  load "$name" "$port" --connections 64 --in-flight 16
+  s1=$(awk '{print $14 + $15}' "/proc/$server/stat"); p1=$(ticks 'postgres: ')
+  python3 - "$work/$name.json" $((s1 - s0)) $((p1 - p0)) "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1])); server, pg, hz = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+calls = s["throughput_per_second"] * s["wall_seconds"]
+print("%-28s CPU per call (whole run, warm-up included): notifyd %.0f us, PostgreSQL %.0f us, notify-load %.0f us" % (
+    sys.argv[1].rsplit("/", 1)[1][:-5], server * 1e6 / hz / calls, pg * 1e6 / hz / calls, s["client_cpu_seconds"] * 1e6 / calls))
+PY
+}
+
 rate_of() { python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["throughput_per_second"]))' "$1"; }
 
 echo "postgres perf: $users users, 64 x 16 closed loop, ${seconds}s per run; load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -122,7 +149,7 @@ for run in $(seq 1 "$runs"); do
   serve "$data"
   bootstrap "$data"
   sqlite_users "$data"
-  load "sqlite-closed-$run" "$port" --connections 64 --in-flight 16
+  split "sqlite-closed-$run" "${pids[-1]}"
   half=$(( $(rate_of "$work/sqlite-closed-$run.json") / 2 ))
   load "sqlite-open-$run" "$port" --connections 64 --rate "$half"
   stop_all
@@ -133,7 +160,7 @@ for run in $(seq 1 "$runs"); do
   serve "$data" --store "$store"
   bootstrap "$data" --store "$store"
   postgres_users "perf_$run"
-  load "postgres-closed-$run" "$port" --connections 64 --in-flight 16
+  split "postgres-closed-$run" "${pids[-1]}"
   half=$(( $(rate_of "$work/postgres-closed-$run.json") / 2 ))
   load "postgres-open-$run" "$port" --connections 64 --rate "$half"
   stop_all
@@ -163,7 +190,18 @@ two = sum(json.load(open("%s/two-instances-%s.json" % (w, x)))["throughput_per_s
 print("two instances / one: %.2f (both instances and the load generator share this machine's cores)" % (two / one))
 PY
 
-# Commit to arrival: the watchers on A, the calls on B; then both on B.
+# Commit to arrival: the watchers on A, the calls on B; then both on B. Two instances on a
+# schema of their own: the watchers read their feeds from the start, and a backlog left by the
+# runs above would still be read while the calls are timed.
+stop_all
+data="$work/pg-deliver"
+store="${NOTIFY_TEST_POSTGRES}?schema=perf_deliver"
+serve "$data" --store "$store"
+a=$port
+bootstrap "$data" --store "$store"
+postgres_users perf_deliver
+serve "$data" --store "$store"
+b=$port
 load across-instances "$b" --connections 16 --rate "$rate" --watchers "$users" --watch-port "$a"
 load same-instance "$b" --connections 16 --rate "$rate" --watchers "$users"
 summary "$work/across-instances.json" "$work/same-instance.json"
