@@ -286,6 +286,7 @@ let package = Package(
                 "NotifyStorage", "NotifyStorageSQLite", "NotifyStoragePostgres", "NotifyDomain", "NotifyJSON", logging, lifecycle,
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -13,8 +13,8 @@ public struct StoreMetrics: Sendable {
     public let batchSize: Recorder
     /// One writer transaction, from its start to its commit.
     public let commitDuration: Timer
-    /// Background fan-out jobs not yet finished (SQLite; the PostgreSQL
-    /// store reports it once it runs the fan-out).
+    /// Background fan-out jobs not yet finished (on PostgreSQL, by every
+    /// instance sharing the database).
     public let fanOutBacklog: Gauge
     /// Times a lost LISTEN connection was opened again (PostgreSQL's
     /// listener of the other instances' commits).

@@ -138,7 +138,11 @@ extension PostgresNotificationStore {
                 return (written, true)
             }
         }
-        guard let batch else { return false }
+        guard let batch else {
+            await recordFanOutBacklog()
+            return false
+        }
+        if batch.completed { await recordFanOutBacklog() }
         fanOutAdvanced(users: batch.written)
         counters.withLock {
             $0.fanOutTransactions += 1
@@ -147,6 +151,17 @@ extension PostgresNotificationStore {
         }
         if batch.completed { logger.debug("fan-out job finished") }
         return true
+    }
+
+    /// Sets `/metrics`' fan-out backlog to the jobs not yet finished, by
+    /// every instance: after each finished job, and each time this instance
+    /// finds none to claim (at least every ``PostgresStoreConfiguration/fanOutPollInterval``).
+    /// A count it cannot read leaves the gauge as it was.
+    private func recordFanOutBacklog() async {
+        guard let rows = try? await rows("SELECT count(*) FROM fanout_jobs", "counting fan-out jobs"),
+            let count = try? rows.first?.decode(Int64.self)
+        else { return }
+        metrics.recordFanOutBacklog(Int(count))
     }
 
     /// Wakes this instance's watchers of the feeds a fan-out batch wrote,

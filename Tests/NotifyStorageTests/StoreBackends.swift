@@ -22,6 +22,8 @@ struct ConformanceOptions: Sendable {
     /// Run the store's sweeper (often); off by default, so a test sees rows
     /// stay until it asks for sweeping.
     var sweeps = false
+    /// Where the store records its metrics.
+    var metrics: StoreMetrics = .disabled
 }
 
 /// Where one store's data lives: an implementation opens stores on it, one
@@ -134,7 +136,7 @@ struct SQLiteLocation: StoreLocation {
         configuration.retention = options.retention
         configuration.sweepInterval = options.sweeps ? .milliseconds(100) : .zero
         configuration.sweepBatchSize = 3
-        return try database.open(configuration)
+        return try database.open(configuration, metrics: options.metrics)
     }
 
     func storedRows(_ store: any NotificationStore) async throws -> (notifications: Int, feedEntries: Int) {
@@ -192,7 +194,7 @@ struct PostgresLocation: StoreLocation {
         configuration.fanOutPollInterval = .milliseconds(50)
         var logger = Logger(label: "notify.storage.tests.postgres")
         logger.logLevel = .warning
-        return try PostgresNotificationStore(configuration: configuration, logger: logger)
+        return try PostgresNotificationStore(configuration: configuration, logger: logger, metrics: options.metrics)
     }
 
     func storedRows(_ store: any NotificationStore) async throws -> (notifications: Int, feedEntries: Int) {

@@ -1,4 +1,5 @@
 import Foundation
+import MetricsTestKit
 import NotifyDomain
 import NotifyStorage
 import Testing
@@ -58,6 +59,45 @@ struct StoreFanOutConformanceTests {
                 let next = try await store.append(Sample.notification(id: "after", to: .users([81])))
                 #expect(next.first?.sequence == 2)
             }
+        }
+    }
+
+    @Test(
+        "the fan-out backlog gauge counts the jobs not yet finished and ends at 0",
+        .timeLimit(.minutes(2)), arguments: StoreBackend.all)
+    func backlogGauge(backend: StoreBackend) async throws {
+        let metrics = TestMetrics()
+        let label = backend.name == "PostgreSQL" ? "postgres" : "sqlite"
+        let options = ConformanceOptions(largeAudiences: true, metrics: StoreMetrics(factory: metrics, store: label))
+        let location = try backend.makeLocation()
+        try await location.removing {
+            try await location.withStore(options) { store in
+                for id in Int64(1)...41 { try await store.putUser(User(id: id)) }
+                for id in Int64(2)...41 { try await store.putConnection(Connection(user: id, to: 1, kind: .follow)) }
+                // Two jobs: once the first finishes, one is left.
+                for id in ["one", "two"] {
+                    _ = try await store.append(Sample.notification(id: id, to: .connections(of: 1, mode: .follow)))
+                }
+                try await expectEachHas(store, users: Int64(2)...Int64(41), ids: ["one", "two"])
+                let gauge = try metrics.expectGauge(StoreMetrics.Name.fanOutBacklog, [("store", label)])
+                let deadline = ContinuousClock.now + .seconds(30)
+                while ContinuousClock.now < deadline, gauge.lastValue != 0 {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(gauge.values.contains(1), "\(gauge.values)")
+                #expect(gauge.lastValue == 0, "\(gauge.values)")
+            }
+        }
+    }
+
+    /// Each of `users` has `ids`, in that order; waits up to a minute.
+    private func expectEachHas(_ store: any NotificationStore, users: ClosedRange<Int64>, ids: [String]) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        for user in users {
+            while try await store.feed(user: user, after: 0, limit: 10).count < ids.count, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(try await store.feed(user: user, after: 0, limit: 10).map(\.id) == ids, "user \(user)")
         }
     }
 

@@ -16,10 +16,10 @@ struct TemporaryDatabase {
     }
 
     /// A store on this file, not yet running (``NotificationStore/withRunning(_:)`` runs it).
-    func open(_ configuration: SQLiteStoreConfiguration = .init()) throws -> SQLiteNotificationStore {
+    func open(_ configuration: SQLiteStoreConfiguration = .init(), metrics: StoreMetrics = .disabled) throws -> SQLiteNotificationStore {
         var logger = Logger(label: "notify.storage.tests")
         logger.logLevel = .warning
-        return try SQLiteNotificationStore(path: path, configuration: configuration, logger: logger)
+        return try SQLiteNotificationStore(path: path, configuration: configuration, logger: logger, metrics: metrics)
     }
 
     func remove() {
