@@ -276,7 +276,7 @@ let package = Package(
             name: "NotifyServerTests",
             dependencies: [
                 "NotifyServer", "NotifyCore", "NotifyMessages", "NotifyProtobuf", "NotifyWire", "NotifyTLS", "NotifyCrypto", nioCore, logging,
-                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),

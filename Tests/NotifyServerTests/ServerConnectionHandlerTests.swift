@@ -8,6 +8,7 @@ import NotifyProtobuf
 import NotifyTLS
 import NotifyWire
 import Synchronization
+import MetricsTestKit
 import Testing
 
 /// The connection handler on an `EmbeddedChannel`: frames in, frames out,
@@ -77,7 +78,8 @@ struct ServerConnectionHandlerTests {
     }
 
     private func harness(
-        maxConcurrentCalls: Int = 8, idleTimeout: Duration? = nil, firstCallTimeout: Duration? = nil
+        maxConcurrentCalls: Int = 8, idleTimeout: Duration? = nil, firstCallTimeout: Duration? = nil,
+        metrics: ServerMetrics? = nil
     ) throws -> Harness {
         var configuration = ServerConfiguration(
             tls: .server(certificateChainFile: "/unused", privateKeyFile: "/unused", applicationProtocols: ["notify/1"]),
@@ -86,7 +88,7 @@ struct ServerConnectionHandlerTests {
         )
         configuration.maxMessageSize = 1 << 20
         let calls = HeldCalls()
-        var router = RPCRouter()
+        var router = RPCRouter(metrics: metrics)
         router.registerInline(Self.inlineMethod) { (_: HealthCheckRequest, _) in HealthCheckResponse(status: .serving) }
         router.registerStaged(Self.heldMethod) { (_: HealthCheckRequest, context, completion) in
             calls.add(context.callID, completion)
@@ -144,13 +146,19 @@ struct ServerConnectionHandlerTests {
 
     @Test("a staged call answers when its work finishes; past the limit a call is refused TOO_MANY_CALLS with retry-after")
     func limitAndRetryAfter() throws {
-        var h = try harness(maxConcurrentCalls: 1)
+        let metrics = TestMetrics()
+        var h = try harness(maxConcurrentCalls: 1, metrics: ServerMetrics(factory: metrics))
         _ = try h.written()
         try h.send(request(1, Self.held), request(2, Self.held))
         let refused = responses(try h.written())
         #expect(refused.map(\.callID) == [2])
         #expect(refused.first?.reason == .tooManyCalls)
         #expect(refused.first?.metadata["retry-after"] == "1")
+        // Counted as shed, and as a call of its method.
+        #expect(try metrics.expectCounter(ServerMetrics.Name.shed).totalValue == 1)
+        let counted = try metrics.expectCounter(
+            ServerMetrics.Name.calls, [("method", Self.held), ("status", "RESOURCE_EXHAUSTED")])
+        #expect(counted.totalValue == 1)
         h.calls.answer(1)
         let answered = responses(try h.written())
         #expect(answered.map(\.callID) == [1])

@@ -227,6 +227,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         case .dispatch:
             dispatch(request)
         case .rejectTooManyCalls:
+            (dispatcher.router.entry(for: request.method)?.observer ?? dispatcher.router.unrouted)
+                .counted(status: .resourceExhausted, reason: .tooManyCalls)
             // Retry once one of this connection's calls has answered: a second is a generous bound.
             reject(request, RPCError(
                 code: .resourceExhausted,

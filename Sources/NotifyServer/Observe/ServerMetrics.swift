@@ -91,6 +91,28 @@ final class CallObserver: Sendable {
         }
     }
 
+    /// Counts a call that ended with `status`: by status, and as shed or
+    /// throttled by its reason. Alone (untimed, unlogged) for a call its
+    /// connection refused before it had a context (TOO_MANY_CALLS).
+    func counted(status: StatusCode, reason: Reason?) {
+        guard let metrics else { return }
+        let index = Int(status.rawValue)
+        if index < calls.count {
+            let counter = calls[index].load() ?? calls[index].storeIfNilThenLoad(Counter(
+                label: ServerMetrics.Name.calls, dimensions: [("method", method), ("status", status.name)],
+                factory: metrics.factory
+            ))
+            counter.increment()
+        }
+        if let reason {
+            if reason == .overloaded || reason == .tooManyCalls {
+                metrics.shed.increment()
+            } else if reason == .throttled {
+                metrics.throttled.increment()
+            }
+        }
+    }
+
     /// Whether a call's start must be timed: metrics are on, or its logger
     /// writes the debug line.
     func timesCall(logger: Logger) -> Bool {
@@ -103,23 +125,9 @@ final class CallObserver: Sendable {
     ///   - started: `NIODeadline.now().uptimeNanoseconds` when it was routed; 0 when not timed.
     func finished(status: StatusCode, reason: Reason?, started: UInt64, context: ServerContext) {
         let elapsed = started == 0 ? 0 : Int64(truncatingIfNeeded: NIODeadline.now().uptimeNanoseconds &- started)
-        if let metrics {
-            let index = Int(status.rawValue)
-            if index < calls.count {
-                let counter = calls[index].load() ?? calls[index].storeIfNilThenLoad(Counter(
-                    label: ServerMetrics.Name.calls, dimensions: [("method", method), ("status", status.name)],
-                    factory: metrics.factory
-                ))
-                counter.increment()
-            }
+        if metrics != nil {
+            counted(status: status, reason: reason)
             duration?.recordNanoseconds(elapsed)
-            if let reason {
-                if reason == .overloaded || reason == .tooManyCalls {
-                    metrics.shed.increment()
-                } else if reason == .throttled {
-                    metrics.throttled.increment()
-                }
-            }
         }
         if context.loggerLevel <= .debug {
             // The method and the request id (a gateway request's own id, which
