@@ -18,10 +18,13 @@ struct PostgresReachabilityTests {
             recipients: .users([1]), idempotencyKey: nil)
     }
 
-    @Test(
-        "cut: isWritable turns false with no traffic, calls fail UNAVAILABLE at once; restored: it recovers by itself, nothing acknowledged lost",
-        .timeLimit(.minutes(2)))
-    func cutAndRestore() async throws {
+    /// A store (at most 4 connections, a 1 s acquire timeout, then
+    /// `configure`) in a schema of its own, reaching the test server through
+    /// a forwarder `body` may cut, freeze and restore; run while `body` runs.
+    private func withStore(
+        _ configure: (inout PostgresStoreConfiguration) -> Void,
+        _ body: (PostgresNotificationStore, TCPForwarder) async throws -> Void
+    ) async throws {
         let target = try TestPostgres.target()
         let forwarder = try await TCPForwarder(targetHost: target.host, targetPort: target.port)
         let (url, schema) = try TestPostgres.location(port: forwarder.port)
@@ -29,11 +32,21 @@ struct PostgresReachabilityTests {
         var configuration = try PostgresStoreConfiguration(url: url)
         configuration.maximumConnections = 4
         configuration.acquireTimeout = .seconds(1)
-        configuration.probeInterval = .milliseconds(100)
+        configure(&configuration)
         var logger = Logger(label: "notify.tests.reachability")
         logger.logLevel = .critical
         let store = try PostgresNotificationStore(configuration: configuration, logger: logger)
-        try await store.withRunning { store in
+        try await store.withRunning { try await body($0, forwarder) }
+        await forwarder.close()
+    }
+
+    @Test(
+        "cut: isWritable turns false with no traffic, calls fail UNAVAILABLE at once; restored: it recovers by itself, nothing acknowledged lost",
+        .timeLimit(.minutes(2)))
+    func cutAndRestore() async throws {
+        try await withStore({ configuration in
+            configuration.probeInterval = .milliseconds(100)
+        }) { store, forwarder in
             try await store.putUser(User(id: 1))
             var acknowledged: [String] = []
             for index in 0..<5 {
@@ -73,7 +86,6 @@ struct PostgresReachabilityTests {
             #expect(page.entries.map(\.id) == acknowledged)
             #expect(page.entries.map(\.sequence) == Array(1...UInt64(acknowledged.count)))
         }
-        await forwarder.close()
     }
 
     @Test("a store whose database does not answer fails within the acquire timeout rather than wait for the pool", .timeLimit(.minutes(2)))
@@ -113,19 +125,10 @@ struct PostgresReachabilityTests {
 
     @Test("a call made just as the database goes away fails at once, and marks the store unreachable", .timeLimit(.minutes(2)))
     func callAsItGoes() async throws {
-        let target = try TestPostgres.target()
-        let forwarder = try await TCPForwarder(targetHost: target.host, targetPort: target.port)
-        let (url, schema) = try TestPostgres.location(port: forwarder.port)
-        defer { Task { await TestPostgres.dropSchema(schema) } }
-        var configuration = try PostgresStoreConfiguration(url: url)
-        configuration.maximumConnections = 4
-        configuration.acquireTimeout = .seconds(1)
-        // No probe within the test: only the calls see the database.
-        configuration.probeInterval = .seconds(600)
-        var logger = Logger(label: "notify.tests.reachability")
-        logger.logLevel = .critical
-        let store = try PostgresNotificationStore(configuration: configuration, logger: logger)
-        try await store.withRunning { store in
+        try await withStore({ configuration in
+            // No probe within the test: only the calls see the database.
+            configuration.probeInterval = .seconds(600)
+        }) { store, forwarder in
             try await store.putUser(User(id: 1))
             forwarder.cut()
             let started = ContinuousClock.now
@@ -139,27 +142,17 @@ struct PostgresReachabilityTests {
             #expect(!store.isWritable)
             forwarder.restore()
         }
-        await forwarder.close()
     }
 
     @Test(
         "a database that stops answering without closing: a call fails UNAVAILABLE within the statement limit; answering again, the store recovers",
         .timeLimit(.minutes(2)))
     func silentDatabase() async throws {
-        let target = try TestPostgres.target()
-        let forwarder = try await TCPForwarder(targetHost: target.host, targetPort: target.port)
-        let (url, schema) = try TestPostgres.location(port: forwarder.port)
-        defer { Task { await TestPostgres.dropSchema(schema) } }
-        var configuration = try PostgresStoreConfiguration(url: url)
-        configuration.maximumConnections = 4
-        configuration.acquireTimeout = .seconds(1)
-        configuration.statementLimit = .seconds(1)
-        configuration.probeInterval = .milliseconds(200)
-        configuration.listenPingInterval = .milliseconds(200)
-        var logger = Logger(label: "notify.tests.reachability")
-        logger.logLevel = .critical
-        let store = try PostgresNotificationStore(configuration: configuration, logger: logger)
-        try await store.withRunning { store in
+        try await withStore({ configuration in
+            configuration.statementLimit = .seconds(1)
+            configuration.probeInterval = .milliseconds(200)
+            configuration.listenPingInterval = .milliseconds(200)
+        }) { store, forwarder in
             try await store.putUser(User(id: 1))
             try await waitUntil("the store listens", timeout: .seconds(20)) { store.statistics.listening }
             let acknowledged = Self.notification(0)
@@ -188,6 +181,5 @@ struct PostgresReachabilityTests {
             #expect(page.entries.map(\.id) == [acknowledged.id, sample.id])
             try await waitUntil("the store listens again", timeout: .seconds(30)) { store.statistics.listening }
         }
-        await forwarder.close()
     }
 }

@@ -167,15 +167,20 @@ for run in $(seq 1 "$runs"); do
   summary "$work"/sqlite-*-"$run".json "$work"/postgres-*-"$run".json
 done
 
-# Two instances on one PostgreSQL, sharing a data folder (the same development CA).
-data="$work/pg-two"
-store="${NOTIFY_TEST_POSTGRES}?schema=perf_two"
-serve "$data" --store "$store"
-a=$port
-bootstrap "$data" --store "$store"
-postgres_users perf_two
-serve "$data" --store "$store"
-b=$port
+# two_instances SCHEMA: two instances on one PostgreSQL schema, sharing a data folder (the
+# same development CA); sets `data`, and `a` and `b` to their ports.
+two_instances() {
+  data="$work/pg-$1"
+  local store="${NOTIFY_TEST_POSTGRES}?schema=$1"
+  serve "$data" --store "$store"
+  a=$port
+  bootstrap "$data" --store "$store"
+  postgres_users "$1"
+  serve "$data" --store "$store"
+  b=$port
+}
+
+two_instances perf_two
 load one-instance "$a" --connections 64 --in-flight 16
 load two-instances-a "$a" --connections 32 --in-flight 16 &
 first=$!
@@ -194,14 +199,7 @@ PY
 # schema of their own: the watchers read their feeds from the start, and a backlog left by the
 # runs above would still be read while the calls are timed.
 stop_all
-data="$work/pg-deliver"
-store="${NOTIFY_TEST_POSTGRES}?schema=perf_deliver"
-serve "$data" --store "$store"
-a=$port
-bootstrap "$data" --store "$store"
-postgres_users perf_deliver
-serve "$data" --store "$store"
-b=$port
+two_instances perf_deliver
 load across-instances "$b" --connections 16 --rate "$rate" --watchers "$users" --watch-port "$a"
 load same-instance "$b" --connections 16 --rate "$rate" --watchers "$users"
 summary "$work/across-instances.json" "$work/same-instance.json"
