@@ -178,7 +178,7 @@ let package = Package(
         .target(
             name: "NotifyMetricsServer",
             dependencies: [
-                .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                "NotifyCore", .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "NIOHTTP1", package: "swift-nio"),
                 nioCore, nioPosix, logging, lifecycle,
             ],
             swiftSettings: swiftSettings

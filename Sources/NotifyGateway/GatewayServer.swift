@@ -4,8 +4,8 @@ import NIOExtras
 import NIOHTTP1
 public import NIOPosix
 public import ServiceLifecycle
+import NotifyCore
 import NotifyTLS
-import Synchronization
 
 /// The REST gateway: an HTTP/1.1 server on SwiftNIO that turns each
 /// documented request into one RPC call to the notify service.
@@ -24,8 +24,7 @@ public final class GatewayServer: Service, Sendable {
     private let configuration: GatewayConfiguration
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let bound: EventLoopPromise<SocketAddress>
-    private let boundSettled = Mutex(false)
+    private let bound: ListeningAddress
 
     /// - Parameters:
     ///   - logger: request logs carry `notify.request.id`; the gateway creates no logger itself.
@@ -35,14 +34,14 @@ public final class GatewayServer: Service, Sendable {
         self.configuration = configuration
         self.group = group
         self.logger = logger
-        self.bound = group.next().makePromise()
+        self.bound = ListeningAddress(on: group.next())
     }
 
     /// The address the gateway listens on, once it is bound.
     ///
     /// - Throws: the error that kept the server from starting (bind, TLS files).
     public var localAddress: SocketAddress {
-        get async throws { try await bound.futureResult.get() }
+        get async throws { try await bound.value }
     }
 
     public func run() async throws {
@@ -53,13 +52,13 @@ public final class GatewayServer: Service, Sendable {
         do {
             listener = try await bind(upstream: upstream, quiescing: quiescing, tasks: tasks)
         } catch {
-            settle(.failure(error))
+            bound.settle(.failure(error))
             await upstream.close()
             throw error
         }
         if let address = listener.localAddress {
             logger.info("gateway listening", metadata: ["notify.http.address": "\(address)"])
-            settle(.success(address))
+            bound.settle(.success(address))
         }
         await withDiscardingTaskGroup { children in
             children.addTask { await tasks.runAll() }
@@ -80,18 +79,9 @@ public final class GatewayServer: Service, Sendable {
             // Every connection is closed, so every feed reader is told to stop.
             tasks.finish()
         }
-        settle(.failure(CancellationError()))  // For a listener that had no address.
+        bound.settle(.failure(CancellationError()))  // For a listener that had no address.
         await upstream.close()
         logger.info("gateway stopped")
-    }
-
-    private func settle(_ result: Result<SocketAddress, any Error>) {
-        let first = boundSettled.withLock { settled in
-            defer { settled = true }
-            return !settled
-        }
-        guard first else { return }
-        bound.completeWith(result)
     }
 
     private func bind(upstream: UpstreamPool, quiescing: ServerQuiescingHelper, tasks: GatewayTasks) async throws -> any Channel {

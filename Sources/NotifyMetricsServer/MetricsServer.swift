@@ -1,10 +1,10 @@
 public import Logging
 public import NIOCore
 import NIOHTTP1
+import NotifyCore
 public import NIOPosix
 public import Prometheus
 public import ServiceLifecycle
-import Synchronization
 
 /// Where `/metrics` and `/readyz` listen: `--metrics-host`, `--metrics-port`.
 public struct MetricsConfiguration: Sendable {
@@ -45,8 +45,7 @@ public final class MetricsServer: Service, Sendable {
     private let readiness: Readiness
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let bound: EventLoopPromise<SocketAddress>
-    private let boundSettled = Mutex(false)
+    private let bound: ListeningAddress
 
     /// - Parameters:
     ///   - registry: what `/metrics` exposes.
@@ -63,13 +62,13 @@ public final class MetricsServer: Service, Sendable {
         self.readiness = readiness
         self.group = group
         self.logger = logger
-        self.bound = group.next().makePromise()
+        self.bound = ListeningAddress(on: group.next())
     }
 
     /// The address it listens on, once bound.
     /// - Throws: the error that kept it from binding.
     public var localAddress: SocketAddress {
-        get async throws { try await bound.futureResult.get() }
+        get async throws { try await bound.value }
     }
 
     public func run() async throws {
@@ -87,12 +86,12 @@ public final class MetricsServer: Service, Sendable {
                 .bind(host: configuration.host, port: configuration.port)
                 .get()
         } catch {
-            settle(.failure(error))
+            bound.settle(.failure(error))
             throw error
         }
         if let address = listener.localAddress {
             logger.info("metrics listening", metadata: ["notify.metrics.address": "\(address)"])
-            settle(.success(address))
+            bound.settle(.success(address))
         }
         await withGracefulShutdownHandler {
             await withTaskCancellationHandler {
@@ -105,13 +104,6 @@ public final class MetricsServer: Service, Sendable {
         }
     }
 
-    private func settle(_ result: Result<SocketAddress, any Error>) {
-        let first = boundSettled.withLock { settled in
-            defer { settled = true }
-            return !settled
-        }
-        if first { bound.completeWith(result) }
-    }
 }
 
 /// The answers, apart from the channel so that they are plain functions.

@@ -21,7 +21,7 @@ public final class RPCServer: Service, Sendable {
     private let dispatcher: Dispatcher
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let bound: EventLoopPromise<SocketAddress>
+    private let bound: ListeningAddress
     /// Runs the calls the dispatcher admits, of every connection and of
     /// in-process callers; its limit is the server's admission control for both.
     private let executor: CallExecutor
@@ -43,7 +43,7 @@ public final class RPCServer: Service, Sendable {
         self.router = router
         self.group = group
         self.logger = logger
-        self.bound = group.next().makePromise()
+        self.bound = ListeningAddress(on: group.next())
         let executor = CallExecutor(limit: configuration.maxCallsInFlight, streamLimit: configuration.maxStreams)
         self.executor = executor
         self.dispatcher = Dispatcher(
@@ -54,7 +54,7 @@ public final class RPCServer: Service, Sendable {
 
     /// The address the server listens on, once it is bound.
     public var localAddress: SocketAddress {
-        get async throws { try await bound.futureResult.get() }
+        get async throws { try await bound.value }
     }
 
     /// Server streams (live feeds) open now, across all connections.
@@ -75,11 +75,11 @@ public final class RPCServer: Service, Sendable {
             tlsContext = try TLSContext(configuration: configuration.tls)
             listener = try await bind(tlsContext: tlsContext, executor: executor, registry: registry)
         } catch {
-            bound.fail(error)
+            bound.settle(.failure(error))
             throw error
         }
         if let address = listener.localAddress {
-            bound.succeed(address)
+            bound.settle(.success(address))
         }
         logger.info("RPC server listening", metadata: ["notify.rpc.address": "\(listener.localAddress.map { "\($0)" } ?? "?")"])
 
