@@ -1,7 +1,6 @@
 import Logging
 public import NotifyStorage
 import PostgresNIO
-import Synchronization
 
 extension PostgresNotificationStore {
     /// False while the database does not answer (down, restarting, out of
