@@ -298,6 +298,8 @@ struct PostgresServeTests {
         let admin = Metadata.bearer(setup.adminToken)
         let client = TestPostgres.client(of: server)
         let otherClient = TestPostgres.client(of: other)
+        let watch = LiveWatch(client: client, metadata: admin, resumes: true)
+        try await waitUntil("the watch caught up") { watch.caughtUp }
         var acknowledged = [try await client.notify(TestPostgres.notify(issuer: 1, title: "before"), metadata: admin).id]
         #expect(try await client.health(service: "notify.v1.Readiness").status == .serving)
 
@@ -338,7 +340,9 @@ struct PostgresServeTests {
         let feed = try await client.wholeFeed(of: 1, metadata: admin)
         #expect(feed.map(\.id) == acknowledged)
         #expect(feed.map(\.sequence) == [1, 2])
-        // The other instance recovers too: its Notify lands after them, listed here.
+        // The other instance recovers too, and live delivery across instances with it: its
+        // commit reaches the reader on this one (its LISTEN connection re-established), no gap,
+        // no duplicate.
         do {
             acknowledged.append(try await Self.notifyOnceBack(otherClient, metadata: admin))
         } catch {
@@ -346,6 +350,9 @@ struct PostgresServeTests {
             throw error
         }
         #expect(try await client.wholeFeed(of: 1, metadata: admin).map(\.id) == acknowledged)
+        try await watch.waitFor(acknowledged, timeout: .seconds(30))
+        #expect(watch.entries.map(\.id) == acknowledged)
+        await watch.stop()
         await otherClient.close()
         #expect(server.log.contains("the database cannot be reached"))
         #expect(server.log.contains("the database answers again"))
