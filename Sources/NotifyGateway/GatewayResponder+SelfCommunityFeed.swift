@@ -44,7 +44,7 @@ extension GatewayResponder {
             let size = Int(Self.selfCommunityPageSize)
             var entries: [NotifyDomain.Notification] = []
             // The issuers' names, for `user.username`.
-            var names: [Int64: String?] = [:]
+            var names: [Int64: String] = [:]
             var older = false
             var newer = false
             var olderCursor: UInt64 = 0
@@ -127,7 +127,7 @@ extension GatewayResponder {
     /// in the feed (an integer, as SelfCommunity's ids are); `user` the
     /// issuer, `username` his name in `names` (null when he has none or is
     /// no longer a user).
-    static func writeBlock(_ entry: NotifyDomain.Notification, names: [Int64: String?], to body: inout JSONWriter) {
+    static func writeBlock(_ entry: NotifyDomain.Notification, names: [Int64: String], to body: inout JSONWriter) {
         guard case .custom(let custom) = entry.content else { return }
         body.beginObject()
         body.member("is_new", !entry.read)
@@ -165,7 +165,7 @@ extension GatewayResponder {
         body.key("user")
         body.beginObject()
         body.member("id", custom.issuer)
-        body.member("username", orNull: names[custom.issuer] ?? nil)
+        body.member("username", orNull: names[custom.issuer])
         body.endObject()
         body.endObject()
         body.endArray()

@@ -247,6 +247,11 @@ final class CachedLookups: Sendable {
         }
     }
 
+    /// A user was put (created or renamed here).
+    func userChanged(_ id: Int64) {
+        users.evict(id)
+    }
+
     /// A token was revoked: its hash is not known here, so forget them all.
     /// Live feed readers check their caller again, and a revoked one ends.
     func tokenRevoked() {
@@ -260,11 +265,6 @@ final class CachedLookups: Sendable {
     /// A deleted user's subscriptions go too and his tokens are revoked:
     /// neither's keys are known here, so forget them all. Live feed readers
     /// check their caller again, and his end (TOKEN_REVOKED).
-    /// A user was put (created or renamed here).
-    func userChanged(_ id: Int64) {
-        users.evict(id)
-    }
-
     func userDeleted(_ id: Int64) {
         users.evict(id)
         subscriptions.evictAll()
