@@ -25,15 +25,14 @@ extension PostgresNotificationStore {
         // by a cursor moved past a later entry.
         return try await withConnection("reading a feed") { connection in
             try await Self.transaction(connection, logger, begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
-                let (events, eventsComplete) = try await Self.events(connection, logger, user: user, after: cursor, limit: limit)
+                let events = try await Self.events(
+                    connection, logger, user: user, after: cursor, limit: limit, maxBytes: maxBytes, filter: filter)
+                var sizes: [Int] = []
                 return try await Self.notificationPage(
-                    connection, logger, query, user: user, cursor: cursor, limit: limit, maxBytes: maxBytes
-                // No entry sizes: here entries and events still keep to the
-                // budget apart (a page up to twice it), and events are not
-                // filtered by `filter` (an open item of this store).
+                    connection, logger, query, user: user, cursor: cursor, limit: limit, maxBytes: maxBytes, sizes: &sizes
                 ).merging(
-                    events: events, eventsThrough: events.last?.sequence ?? after, eventsComplete: eventsComplete,
-                    entrySizes: [], after: after, limit: limit, maxBytes: maxBytes)
+                    events: events.events, eventsThrough: events.through, eventsComplete: events.complete,
+                    entrySizes: sizes, after: after, limit: limit, maxBytes: maxBytes)
             }
         }
     }
@@ -76,9 +75,11 @@ extension PostgresNotificationStore {
     }
 
     /// The notifications of a page (``feedPage(user:after:limit:maxBytes:now:filter:)``), before its events.
+    /// - Parameter sizes: each entry's size (``FeedPage/size(ofContent:id:)``), appended in
+    ///   order: the merge with the events keeps both to one budget.
     static func notificationPage(
         _ connection: PostgresConnection, _ logger: Logger, _ query: PostgresQuery, user: Int64, cursor: Int64, limit: Int,
-        maxBytes: Int
+        maxBytes: Int, sizes: inout [Int]
     ) async throws -> FeedPage {
         let swept = try await connection.query(
             "SELECT swept_through FROM feed_heads WHERE user_id = \(user)", logger: logger
@@ -106,6 +107,7 @@ extension PostgresNotificationStore {
             let size = FeedPage.size(ofContent: content.utf8.count, id: id.utf8.count)
             if !entries.isEmpty && bytes + size > maxBytes { return page(caughtUp: false) }
             bytes += size
+            sizes.append(size)
             // NULL, the default, is no interaction (as the SQLite store stores it).
             var state = ActionState.noInteraction
             if let actionState {

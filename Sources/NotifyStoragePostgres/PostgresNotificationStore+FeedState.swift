@@ -165,12 +165,27 @@ extension PostgresNotificationStore {
         ).collect()
         guard let row = rows.first else { throw StorageError(code: .corrupt, message: "a feed with entries has no head") }
         let (sequence, unseenNotify, unseenGraph) = try row.decode((Int64, Int64, Int64).self)
+        // Who may see it: the keys of the entries it names (a read up to a sequence: everyone).
+        var bindings = PostgresBindings()
+        bindings.append(user)
+        bindings.append(sequence)
+        bindings.append(now)
+        bindings.append(event.kind)
+        bindings.append(eventIDs.joined(separator: ","))
+        bindings.append(event.readUpTo)
+        bindings.append(event.view)
+        bindings.append(event.actionState)
+        bindings.append(event.removedReason)
+        bindings.append(event.readUpTo == nil ? eventIDs : [])
         try await connection.query(
-            """
-            INSERT INTO feed_events (user_id, seq, created_at, kind, ids, read_up_to, view, action_state, removed_reason)
-            VALUES (\(user), \(sequence), \(now), \(event.kind), \(eventIDs.joined(separator: ",")), \(event.readUpTo),
-                \(event.view), \(event.actionState), \(event.removedReason))
-            """,
+            PostgresQuery(
+                unsafeSQL: """
+                    INSERT INTO feed_events (user_id, seq, created_at, kind, ids, read_up_to, view, action_state,
+                        removed_reason, audience)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+                        CASE WHEN cardinality($10::text[]) = 0 THEN NULL ELSE \(PostgresSchema.eventAudienceSQL("$10::text[]")) END)
+                    """,
+                binds: bindings),
             logger: logger)
         return .changed(
             sequence: UInt64(sequence), unseen: UInt64(max(0, count(change.view, notify: unseenNotify, graph: unseenGraph))))
@@ -289,25 +304,65 @@ extension PostgresNotificationStore {
 
     /// The events of `user`'s feed after `after`, oldest first, at most
     /// `limit`, and whether none follows them.
-    static func events(_ connection: PostgresConnection, _ logger: Logger, user: Int64, after: Int64, limit: Int) async throws
-        -> ([FeedEvent], Bool)
-    {
-        let fetch = Int64(limit < Int.max ? limit + 1 : limit)
+    /// The keys of which an event's audience must hold one for `filter` to
+    /// admit it (``PostgresSchema/eventAudienceSQL(_:)``); nil: every event.
+    static func eventKeys(for filter: FeedFilter) -> (String, String?)? {
+        let endpoint = filter.endpoint.map { $0.platform.rawValue + ":" + $0.app }
+        switch (filter.source, endpoint) {
+        case (nil, nil): return nil
+        case (.notify?, _): return ("notify", nil)
+        case (.graph?, nil): return ("graph", nil)
+        case (.graph?, let endpoint?): return (endpoint, nil)
+        case (nil, let endpoint?): return ("notify", endpoint)
+        }
+    }
+
+    /// The events of `user`'s feed after `after` that `filter` admits, oldest
+    /// first: at most `limit` of them and, past the first, `maxBytes`
+    /// (``FeedPage/size(ofEventIDs:)``), passing over at most
+    /// ``FeedPage/maxPassedOver`` others, whose ids never leave the server.
+    /// - Returns: the events; `through`, the last event sequence read
+    ///   (returned or passed over; `after` when none); `complete`, whether no
+    ///   event follows it.
+    static func events(
+        _ connection: PostgresConnection, _ logger: Logger, user: Int64, after: Int64, limit: Int, maxBytes: Int,
+        filter: FeedFilter
+    ) async throws -> (events: [FeedEvent], through: UInt64, complete: Bool) {
+        let keys = eventKeys(for: filter)
+        let scan = limit.addingReportingOverflow(FeedPage.maxPassedOver + 1)
+        var bindings = PostgresBindings()
+        bindings.append(keys?.0)
+        bindings.append(keys?.1)
+        bindings.append(user)
+        bindings.append(after)
+        bindings.append(Int64(scan.overflow ? Int.max : scan.partialValue))
         let rows = try await connection.query(
-            """
-            SELECT seq, created_at, kind, ids, read_up_to, view, action_state, removed_reason
-            FROM feed_events WHERE user_id = \(user) AND seq > \(after) ORDER BY seq LIMIT \(fetch)
-            """,
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT seq, created_at, kind,
+                        CASE WHEN $1::text IS NULL OR audience IS NULL OR $1::text = ANY(audience)
+                            OR ($2::text IS NOT NULL AND $2::text = ANY(audience))
+                        THEN ids END,
+                        read_up_to, view, action_state, removed_reason
+                    FROM feed_events WHERE user_id = $3 AND seq > $4 ORDER BY seq LIMIT $5
+                    """,
+                binds: bindings),
             logger: logger)
         var events: [FeedEvent] = []
-        var more = false
-        for try await (seq, createdAt, kind, ids, readUpTo, view, actionState, removedReason) in rows.decode(
-            (Int64, Int64, String, String, Int64?, String?, String?, String?).self)
+        var through = after
+        var passed = 0
+        var bytes = 0
+        for try await (seq, createdAt, kind, admitted, readUpTo, view, actionState, removedReason) in rows.decode(
+            (Int64, Int64, String, String?, Int64?, String?, String?, String?).self)
         {
-            guard events.count < limit else {
-                more = true
+            // NULL ids: not admitted.
+            guard let ids = admitted else {
+                guard passed < FeedPage.maxPassedOver else { return (events, UInt64(max(0, through)), false) }
+                passed += 1
+                through = seq
                 continue
             }
+            guard events.count < limit else { return (events, UInt64(max(0, through)), false) }
             let unreadable = StorageError(code: .corrupt, message: "a stored feed event is unreadable")
             let change: FeedEvent.Change
             switch kind {
@@ -323,11 +378,15 @@ extension PostgresNotificationStore {
             default:
                 throw unreadable
             }
-            events.append(
-                FeedEvent(
-                    sequence: UInt64(max(0, seq)), user: user, createdAt: Timestamp(microsecondsSince1970: createdAt),
-                    ids: ids.isEmpty ? [] : ids.split(separator: ",").map(String.init), change: change))
+            let event = FeedEvent(
+                sequence: UInt64(max(0, seq)), user: user, createdAt: Timestamp(microsecondsSince1970: createdAt),
+                ids: ids.isEmpty ? [] : ids.split(separator: ",").map(String.init), change: change)
+            let size = FeedPage.size(ofEventIDs: event.ids)
+            if !events.isEmpty && bytes + size > maxBytes { return (events, UInt64(max(0, through)), false) }
+            bytes += size
+            events.append(event)
+            through = seq
         }
-        return (events, !more)
+        return (events, UInt64(max(0, through)), true)
     }
 }

@@ -177,5 +177,37 @@ enum PostgresSchema {
                 "CREATE INDEX fanout_jobs_notification ON fanout_jobs (notification)",
             ]
         ),
+        // Who may see an event (docs/PROTOCOL.md, "Feed state"): the keys of
+        // the entries it names, `notify`, `graph` and `platform:app` for each
+        // platform a SendNotification entry targets (``eventAudienceSQL``);
+        // NULL, every reader (a read up to a sequence, or an event naming a
+        // notification already gone). Kept when its entries go. Events stored
+        // before get theirs from the notifications they name.
+        (
+            "v5-event-audience",
+            [
+                "ALTER TABLE feed_events ADD COLUMN audience text[]",
+                """
+                UPDATE feed_events e SET audience = \(eventAudienceSQL("string_to_array(e.ids, ',')"))
+                WHERE e.read_up_to IS NULL AND e.ids <> ''
+                    AND (SELECT count(*) FROM notifications n WHERE n.id = ANY(string_to_array(e.ids, ',')))
+                        = cardinality(string_to_array(e.ids, ','))
+                """,
+            ]
+        ),
     ]
+
+    /// The audience of an event naming the notifications whose ids `ids`
+    /// (a `text[]` expression) holds: the distinct keys of each, as
+    /// ``PostgresNotificationStore/eventKeys(for:)`` asks for them.
+    static func eventAudienceSQL(_ ids: String) -> String {
+        """
+        (SELECT array_agg(DISTINCT k ORDER BY k) FROM notifications n, LATERAL unnest(
+            CASE WHEN n.kind = 'graph'
+            THEN ARRAY['graph'] || COALESCE(
+                (SELECT array_agg(p || ':' || n.app) FROM unnest(n.platforms) AS p WHERE n.app IS NOT NULL), '{}')
+            ELSE ARRAY['notify'] END) AS k
+         WHERE n.id = ANY(\(ids)))
+        """
+    }
 }

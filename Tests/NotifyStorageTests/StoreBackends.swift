@@ -49,13 +49,14 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
 
     var testDescription: String { name }
 
-    /// Whether the backend keeps the event promises of ``FeedStateLog``
-    /// (events filtered per endpoint and view, the sweeper's removal events,
-    /// retention of events, one page budget): the PostgreSQL store does not
-    /// yet, so their tests run on the others only.
+    /// Whether the backend keeps the sweeper's event promises of
+    /// ``FeedStateLog`` (the sweeper's `removed` events, retention of
+    /// events): the PostgreSQL store does not yet, so those tests run on the
+    /// others only. Events filtered per endpoint and view, and one page
+    /// budget, it keeps.
     var keepsEventPromises: Bool { name != "PostgreSQL" }
 
-    /// The backends of ``all`` that keep the event promises.
+    /// The backends of ``all`` that keep the sweeper's event promises.
     static let keepingEventPromises: [StoreBackend] = all.filter { $0.keepsEventPromises }
 
     /// SQLite always; PostgreSQL when a server is given (``PostgresTestServer``),

@@ -40,7 +40,7 @@ private func readAll(
 /// sequence, its cursor passing over the others; the sweeper's removals are
 /// events; retention removes events; one page keeps to one byte budget.
 extension StoreConformanceTests {
-    @Test("an endpoint or a view gets the events naming an entry it may see and every read up to; its cursor passes over the rest", arguments: StoreBackend.keepingEventPromises)
+    @Test("an endpoint or a view gets the events naming an entry it may see and every read up to; its cursor passes over the rest", arguments: StoreBackend.all)
     func filteredEvents(backend: StoreBackend) async throws {
         try await backend.withStore { store in
             try await store.putUser(User(id: 1))
@@ -109,7 +109,7 @@ extension StoreConformanceTests {
         }
     }
 
-    @Test("a long run of events an endpoint may not see is crossed in bounded pages", arguments: StoreBackend.keepingEventPromises)
+    @Test("a long run of events an endpoint may not see is crossed in bounded pages", arguments: StoreBackend.all)
     func filteredEventRunsAreBounded(backend: StoreBackend) async throws {
         try await backend.withStore { store in
             try await store.putUser(User(id: 1))
@@ -153,7 +153,7 @@ extension StoreConformanceTests {
         }
     }
 
-    @Test("a page keeps to one byte budget for notifications and events together", arguments: StoreBackend.keepingEventPromises)
+    @Test("a page keeps to one byte budget for notifications and events together", arguments: StoreBackend.all)
     func oneBudget(backend: StoreBackend) async throws {
         try await backend.withStore { store in
             try await store.putUser(User(id: 1))
