@@ -160,6 +160,9 @@ final class PostgresLeases: Sendable {
             return failing
         }
         for (work, error) in failing {
+            // First, so that the caller gets this error rather than the one
+            // the close below gives its statement.
+            work.fail(error)
             if let connection = work.connection {
                 logger.warning(
                     "left work on a database connection behind",
@@ -167,7 +170,6 @@ final class PostgresLeases: Sendable {
                 // Fails its statement here and ends it at the server.
                 if !connection.isClosed { connection.close().whenComplete { _ in } }
             }
-            work.fail(error)
         }
     }
 
