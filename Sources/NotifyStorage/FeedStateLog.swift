@@ -126,6 +126,49 @@ extension FeedPage {
         ids.reduce(64) { $0 + $1.utf8.count + 2 }
     }
 
+    /// The events of one page as a store reads them, oldest first, after
+    /// the page's cursor: at most `limit` admitted events and, past the
+    /// first, `maxBytes` (``size(ofEventIDs:)``), passing over at most
+    /// ``maxPassedOver`` hidden ones (a filter's). Every store reads its
+    /// rows through one, so that the rules of ``merging(events:eventsThrough:eventsComplete:entrySizes:after:limit:maxBytes:)``'s
+    /// `events`, `eventsThrough` and `eventsComplete` are kept once.
+    public struct EventScan: Sendable {
+        public private(set) var events: [FeedEvent] = []
+        /// The last event sequence read, returned or passed over.
+        public private(set) var through: UInt64
+        private let limit: Int
+        private let maxBytes: Int
+        private var passed = 0
+        private var bytes = 0
+
+        public init(after: UInt64, limit: Int, maxBytes: Int) {
+            through = after
+            self.limit = limit
+            self.maxBytes = maxBytes
+        }
+
+        /// Passes over a hidden event; false: the page stops before it.
+        public mutating func passOver(_ sequence: UInt64) -> Bool {
+            guard passed < FeedPage.maxPassedOver else { return false }
+            passed += 1
+            through = sequence
+            return true
+        }
+
+        /// Whether the page has room for one more event (`limit`); false: it stops.
+        public var hasRoom: Bool { events.count < limit }
+
+        /// Takes an admitted event; false: the budget stops the page before it.
+        public mutating func take(_ event: FeedEvent) -> Bool {
+            let size = FeedPage.size(ofEventIDs: event.ids)
+            if !events.isEmpty && bytes + size > maxBytes { return false }
+            bytes += size
+            events.append(event)
+            through = event.sequence
+            return true
+        }
+    }
+
     /// This page of notifications merged with the events read after the same
     /// cursor, cut so that the page holds at most `limit` items and
     /// `maxBytes` of both kinds together, and skips none.

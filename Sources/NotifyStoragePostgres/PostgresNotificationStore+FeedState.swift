@@ -348,21 +348,16 @@ extension PostgresNotificationStore {
                     """,
                 binds: bindings),
             logger: logger)
-        var events: [FeedEvent] = []
-        var through = after
-        var passed = 0
-        var bytes = 0
+        var read = FeedPage.EventScan(after: UInt64(max(0, after)), limit: limit, maxBytes: maxBytes)
         for try await (seq, createdAt, kind, admitted, readUpTo, view, actionState, removedReason) in rows.decode(
             (Int64, Int64, String, String?, Int64?, String?, String?, String?).self)
         {
             // NULL ids: not admitted.
             guard let ids = admitted else {
-                guard passed < FeedPage.maxPassedOver else { return (events, UInt64(max(0, through)), false) }
-                passed += 1
-                through = seq
+                guard read.passOver(UInt64(max(0, seq))) else { return (read.events, read.through, false) }
                 continue
             }
-            guard events.count < limit else { return (events, UInt64(max(0, through)), false) }
+            guard read.hasRoom else { return (read.events, read.through, false) }
             let unreadable = StorageError(code: .corrupt, message: "a stored feed event is unreadable")
             let change: FeedEvent.Change
             switch kind {
@@ -381,12 +376,8 @@ extension PostgresNotificationStore {
             let event = FeedEvent(
                 sequence: UInt64(max(0, seq)), user: user, createdAt: Timestamp(microsecondsSince1970: createdAt),
                 ids: ids.isEmpty ? [] : ids.split(separator: ",").map(String.init), change: change)
-            let size = FeedPage.size(ofEventIDs: event.ids)
-            if !events.isEmpty && bytes + size > maxBytes { return (events, UInt64(max(0, through)), false) }
-            bytes += size
-            events.append(event)
-            through = seq
+            guard read.take(event) else { return (read.events, read.through, false) }
         }
-        return (events, UInt64(max(0, through)), true)
+        return (read.events, read.through, true)
     }
 }

@@ -98,27 +98,17 @@ extension SQLiteNotificationStore {
                 "key": keys?.0, "other": keys?.1, "user": user, "after": after,
                 "scan": scan.overflow ? Int.max : scan.partialValue,
             ])
-        var events: [FeedEvent] = []
-        var through = after
-        var passed = 0
-        var bytes = 0
+        var read = FeedPage.EventScan(after: UInt64(max(0, after)), limit: limit, maxBytes: maxBytes)
         while let row = try rows.next() {
             let sequence: Int64 = row["seq"]
             // NULL ids: not admitted.
             guard let _: String = row["ids"] else {
-                guard passed < FeedPage.maxPassedOver else { return (events, UInt64(max(0, through)), false) }
-                passed += 1
-                through = sequence
+                guard read.passOver(UInt64(max(0, sequence))) else { return (read.events, read.through, false) }
                 continue
             }
-            guard events.count < limit else { return (events, UInt64(max(0, through)), false) }
-            let event = try EventRow(row: row).event()
-            let size = FeedPage.size(ofEventIDs: event.ids)
-            if !events.isEmpty && bytes + size > maxBytes { return (events, UInt64(max(0, through)), false) }
-            bytes += size
-            events.append(event)
-            through = sequence
+            guard read.hasRoom else { return (read.events, read.through, false) }
+            guard read.take(try EventRow(row: row).event()) else { return (read.events, read.through, false) }
         }
-        return (events, UInt64(max(0, through)), true)
+        return (read.events, read.through, true)
     }
 }
