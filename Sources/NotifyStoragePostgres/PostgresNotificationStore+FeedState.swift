@@ -302,8 +302,6 @@ extension PostgresNotificationStore {
         return state
     }
 
-    /// The events of `user`'s feed after `after`, oldest first, at most
-    /// `limit`, and whether none follows them.
     /// The keys of which an event's audience must hold one for `filter` to
     /// admit it (``PostgresSchema/eventAudienceSQL(_:)``); nil: every event.
     static func eventKeys(for filter: FeedFilter) -> (String, String?)? {

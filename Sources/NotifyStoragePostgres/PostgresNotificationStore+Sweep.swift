@@ -10,6 +10,11 @@ public struct PostgresSweepOutcome: Hashable, Sendable {
     public var expiredEntries = 0
     /// Feed entries without an expiration, older than the retention.
     public var retainedEntries = 0
+    /// Events older than the retention.
+    public var retainedEvents = 0
+    /// `removed` events (reason `expired`) appended for the expired entries:
+    /// one per feed per transaction.
+    public var removalEvents = 0
     /// Notification rows no feed entry or idempotency key names any more.
     public var notifications = 0
     /// Transactions the sweep ran.
@@ -67,17 +72,20 @@ extension PostgresNotificationStore {
         }
     }
 
-    /// Removes expired notifications' feed entries, entries older than the
-    /// retention, then the notifications nothing names any more, in
+    /// Removes expired notifications' feed entries, entries and events older
+    /// than the retention, then the notifications nothing names any more, in
     /// transactions of at most ``PostgresStoreConfiguration/sweepBatchSize``
     /// rows each, until one finds less than a batch.
     ///
-    /// As the SQLite store's sweep: an unread entry leaves its view's unseen
-    /// count in the transaction that removes it (the count of the row as it
-    /// is deleted, so a read committed meanwhile is not counted twice); an
-    /// entry removed by retention raises its feed's `swept_through`, an
-    /// expired one does not; heads stay; a notification stays while an
-    /// idempotency key names it.
+    /// As the SQLite store's sweep: expired entries leave each feed with a
+    /// `removed` event (reason `expired`) naming them, one per feed per
+    /// transaction, numbered from the feed's head, and wake the feed's
+    /// readers on every instance (NOTIFY in the transaction); an unread entry
+    /// leaves its view's unseen count in the transaction that removes it (the
+    /// count of the row as it is deleted, so a read committed meanwhile is not
+    /// counted twice); an entry or event removed by retention raises its
+    /// feed's `swept_through`, an expired entry does not; heads stay; a
+    /// notification stays while an idempotency key or a fan-out job names it.
     public func sweep(now: Timestamp = .now()) async throws(StorageError) -> PostgresSweepOutcome {
         let batch = Int64(max(1, configuration.sweepBatchSize))
         let now = now.microsecondsSince1970
@@ -88,73 +96,162 @@ extension PostgresNotificationStore {
         let logger = logger
         var outcome = PostgresSweepOutcome()
         while true {
-            let (expired, retained, notifications) = try await write("sweeping") { connection in
-                try await Self.sweepBatch(connection, logger, now: now, retentionCutoff: cutoff, batch: batch)
+            let done = try await write("sweeping") { connection in
+                let done = try await Self.sweepBatch(connection, logger, now: now, retentionCutoff: cutoff, batch: batch)
+                try await self.sendFeedNotices(done.removalUsers, connection)
+                return done
             }
-            outcome.expiredEntries += Int(expired)
-            outcome.retainedEntries += Int(retained)
-            outcome.notifications += Int(notifications)
+            feedAdvances.advanced(users: done.removalUsers)
+            outcome.expiredEntries += Int(done.expired)
+            outcome.retainedEntries += Int(done.retained)
+            outcome.retainedEvents += Int(done.retainedEvents)
+            outcome.removalEvents += done.removalUsers.count
+            outcome.notifications += Int(done.notifications)
             outcome.transactions += 1
-            guard expired + retained >= batch || notifications >= batch else { return outcome }
+            guard done.expired + done.retained + done.retainedEvents >= batch || done.notifications >= batch else {
+                return outcome
+            }
             if queue.isClosed || Task.isCancelled { return outcome }
         }
     }
 
-    /// Deletes up to `batch` feed rows `doomed` selects (`user_id`, `seq`), and
-    /// moves their heads: the unread ones leave `unseen`, and with
-    /// `raiseSwept` the feed's `swept_through` rises to the highest removed.
-    /// - Returns: how many rows it deleted.
-    private static func deleteEntries(
-        _ connection: PostgresConnection, _ logger: Logger, doomed: String, bindings: PostgresBindings, unseen: String,
-        raiseSwept: Bool
-    ) async throws -> Int64 {
-        let swept = raiseSwept ? ", swept_through = greatest(h.swept_through, c.top)" : ""
-        let rows = try await connection.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    WITH doomed AS (\(doomed)),
-                    gone AS (DELETE FROM feed f USING doomed d WHERE f.user_id = d.user_id AND f.seq = d.seq
-                        RETURNING f.user_id, f.seq, f.read),
-                    counts AS (SELECT user_id, count(*) FILTER (WHERE NOT read) AS unread, max(seq) AS top, count(*) AS n
-                        FROM gone GROUP BY user_id),
-                    heads AS (UPDATE feed_heads h SET \(unseen) = greatest(0, h.\(unseen) - c.unread)\(swept)
-                        FROM counts c WHERE h.user_id = c.user_id RETURNING 1)
-                    SELECT COALESCE(sum(n), 0)::int8 FROM counts
-                    """,
-                binds: bindings),
-            logger: logger
-        ).collect()
-        return try rows.first?.decode(Int64.self) ?? 0
+    /// What one transaction of the sweep did.
+    private struct SweepBatch: Sendable {
+        var expired: Int64 = 0
+        var retained: Int64 = 0
+        var retainedEvents: Int64 = 0
+        var notifications: Int64 = 0
+        /// The feeds a `removed` event was appended to: their readers are woken.
+        var removalUsers: [Int64] = []
     }
 
-    /// One transaction of the sweep: up to `batch` feed entries (expired
-    /// first), then up to `batch` notifications left unnamed.
+    /// The rows (`user_id`, `seq`) one statement selects, as two arrays.
+    private static func keys(_ connection: PostgresConnection, _ logger: Logger, _ query: PostgresQuery) async throws
+        -> (users: [Int64], seqs: [Int64])
+    {
+        var keys: (users: [Int64], seqs: [Int64]) = ([], [])
+        for try await (user, seq) in try await connection.query(query, logger: logger).decode((Int64, Int64).self) {
+            keys.users.append(user)
+            keys.seqs.append(seq)
+        }
+        return keys
+    }
+
+    /// One transaction of the sweep: up to `batch` rows of expired feed
+    /// entries (first, those of the fewest feeds among the first
+    /// `sweepWindow` times as many), of entries past the retention and of
+    /// events past it; then up to `batch` notifications left unnamed.
+    ///
+    /// It chooses its rows first, then locks their feeds' heads in user
+    /// order, as an append batch does, before it deletes anything: a state
+    /// change locks the head before the rows it changes, so deleting rows
+    /// first could deadlock with it.
     private static func sweepBatch(
         _ connection: PostgresConnection, _ logger: Logger, now: Int64, retentionCutoff: Int64?, batch: Int64
-    ) async throws -> (expired: Int64, retained: Int64, notifications: Int64) {
-        var bindings = PostgresBindings()
-        bindings.append(now)
-        bindings.append(batch)
+    ) async throws -> SweepBatch {
+        var done = SweepBatch()
         // Only SendNotification's entries expire; only Notify's lack an expiration.
-        let expired = try await deleteEntries(
+        let expired = try await keys(
             connection, logger,
-            doomed: """
+            """
+            SELECT user_id, seq FROM (
                 SELECT f.user_id, f.seq FROM notifications n JOIN feed f ON f.notification = n.serial
-                WHERE n.expires_at IS NOT NULL AND n.expires_at <= $1 LIMIT $2
-                """,
-            bindings: bindings, unseen: "unseen_graph", raiseSwept: false)
-        var retained: Int64 = 0
-        if let retentionCutoff, expired < batch {
-            var bindings = PostgresBindings()
-            bindings.append(retentionCutoff)
-            bindings.append(batch - expired)
-            retained = try await deleteEntries(
+                WHERE n.expires_at IS NOT NULL AND n.expires_at <= \(now) LIMIT \(batch * sweepWindow)) AS w
+            ORDER BY user_id, seq LIMIT \(batch)
+            """)
+        var retained: (users: [Int64], seqs: [Int64]) = ([], [])
+        var oldEvents: (users: [Int64], seqs: [Int64]) = ([], [])
+        if let retentionCutoff, Int64(expired.users.count) < batch {
+            retained = try await keys(
                 connection, logger,
-                doomed: """
-                    SELECT f.user_id, f.seq FROM notifications n JOIN feed f ON f.notification = n.serial
-                    WHERE n.expires_at IS NULL AND n.created_at < $1 LIMIT $2
-                    """,
-                bindings: bindings, unseen: "unseen_notify", raiseSwept: true)
+                """
+                SELECT f.user_id, f.seq FROM notifications n JOIN feed f ON f.notification = n.serial
+                WHERE n.expires_at IS NULL AND n.created_at < \(retentionCutoff)
+                LIMIT \(batch - Int64(expired.users.count))
+                """)
+            let room = batch - Int64(expired.users.count + retained.users.count)
+            if room > 0 {
+                // Events go with the entries of their age, and raise the signal as they do.
+                oldEvents = try await keys(
+                    connection, logger,
+                    "SELECT user_id, seq FROM feed_events WHERE created_at < \(retentionCutoff) LIMIT \(room)")
+            }
+        }
+        let users = Set(expired.users + retained.users + oldEvents.users).sorted()
+        if !users.isEmpty {
+            _ = try await connection.query(
+                "SELECT 1 FROM feed_heads WHERE user_id = ANY(\(users)) ORDER BY user_id FOR UPDATE", logger: logger
+            ).collect()
+        }
+        if !expired.users.isEmpty {
+            var bindings = PostgresBindings()
+            bindings.append(expired.users)
+            bindings.append(expired.seqs)
+            bindings.append(now)
+            // Each feed's removed entries, in sequence order, become its one
+            // event, whose audience their keys make (as a change's does).
+            let rows = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        WITH gone AS (DELETE FROM feed f USING unnest($1::int8[], $2::int8[]) AS d(user_id, seq)
+                            WHERE f.user_id = d.user_id AND f.seq = d.seq RETURNING f.user_id, f.seq, f.read, f.notification),
+                        r AS (SELECT g.user_id, array_agg(n.id ORDER BY g.seq) AS ids,
+                                count(*) FILTER (WHERE NOT g.read) AS unread
+                            FROM gone g JOIN notifications n ON n.serial = g.notification GROUP BY g.user_id),
+                        h AS (UPDATE feed_heads h SET last_seq = h.last_seq + 1, unseen_graph = greatest(0, h.unseen_graph - r.unread)
+                            FROM r WHERE h.user_id = r.user_id RETURNING h.user_id, h.last_seq),
+                        e AS (INSERT INTO feed_events (user_id, seq, created_at, kind, ids, removed_reason, audience)
+                            SELECT r.user_id, h.last_seq, $3, 'removed', array_to_string(r.ids, ','), 'expired',
+                                \(PostgresSchema.eventAudienceSQL("r.ids"))
+                            FROM r JOIN h ON h.user_id = r.user_id RETURNING user_id)
+                        SELECT r.user_id, cardinality(r.ids)::int8 FROM r
+                        """,
+                    binds: bindings),
+                logger: logger)
+            for try await (user, count) in rows.decode((Int64, Int64).self) {
+                done.removalUsers.append(user)
+                done.expired += count
+            }
+        }
+        if !retained.users.isEmpty {
+            var bindings = PostgresBindings()
+            bindings.append(retained.users)
+            bindings.append(retained.seqs)
+            let rows = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        WITH gone AS (DELETE FROM feed f USING unnest($1::int8[], $2::int8[]) AS d(user_id, seq)
+                            WHERE f.user_id = d.user_id AND f.seq = d.seq RETURNING f.user_id, f.seq, f.read),
+                        c AS (SELECT user_id, count(*) FILTER (WHERE NOT read) AS unread, max(seq) AS top, count(*) AS n
+                            FROM gone GROUP BY user_id),
+                        h AS (UPDATE feed_heads h SET unseen_notify = greatest(0, h.unseen_notify - c.unread),
+                                swept_through = greatest(h.swept_through, c.top)
+                            FROM c WHERE h.user_id = c.user_id RETURNING 1)
+                        SELECT COALESCE(sum(n), 0)::int8 FROM c
+                        """,
+                    binds: bindings),
+                logger: logger
+            ).collect()
+            done.retained = try rows.first?.decode(Int64.self) ?? 0
+        }
+        if !oldEvents.users.isEmpty {
+            var bindings = PostgresBindings()
+            bindings.append(oldEvents.users)
+            bindings.append(oldEvents.seqs)
+            let rows = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        WITH gone AS (DELETE FROM feed_events e USING unnest($1::int8[], $2::int8[]) AS d(user_id, seq)
+                            WHERE e.user_id = d.user_id AND e.seq = d.seq RETURNING e.user_id, e.seq),
+                        c AS (SELECT user_id, max(seq) AS top, count(*) AS n FROM gone GROUP BY user_id),
+                        h AS (UPDATE feed_heads h SET swept_through = greatest(h.swept_through, c.top)
+                            FROM c WHERE h.user_id = c.user_id RETURNING 1)
+                        SELECT COALESCE(sum(n), 0)::int8 FROM c
+                        """,
+                    binds: bindings),
+                logger: logger
+            ).collect()
+            done.retainedEvents = try rows.first?.decode(Int64.self) ?? 0
         }
         // Past their time, with nothing left that names them.
         let unnamed = """
@@ -162,7 +259,7 @@ extension PostgresNotificationStore {
             AND NOT EXISTS (SELECT 1 FROM idempotency i WHERE i.notification = n.serial)
             AND NOT EXISTS (SELECT 1 FROM fanout_jobs j WHERE j.notification = n.serial)
             """
-        var notifications = Int64(
+        done.notifications = Int64(
             try await connection.query(
                 """
                 DELETE FROM notifications WHERE serial IN (
@@ -173,19 +270,25 @@ extension PostgresNotificationStore {
                 """,
                 logger: logger
             ).collect().count)
-        if let retentionCutoff, notifications < batch {
-            notifications += Int64(
+        if let retentionCutoff, done.notifications < batch {
+            done.notifications += Int64(
                 try await connection.query(
                     """
                     DELETE FROM notifications WHERE serial IN (
                         SELECT n.serial FROM notifications n
                         WHERE n.expires_at IS NULL AND n.created_at < \(retentionCutoff) AND \(unescaped: unnamed)
-                        LIMIT \(batch - notifications))
+                        LIMIT \(batch - done.notifications))
                     RETURNING 1
                     """,
                     logger: logger
                 ).collect().count)
         }
-        return (expired, retained, notifications)
+        return done
     }
+
+    /// A transaction takes its expired entries from this many times its
+    /// rows of the first expired ones, those of the fewest feeds: each feed
+    /// it touches costs a `removed` event and its head's update (as the
+    /// SQLite store's sweep, `StoreEngine.sweepWindow`).
+    static let sweepWindow: Int64 = 4
 }

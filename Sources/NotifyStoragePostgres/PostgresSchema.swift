@@ -195,6 +195,8 @@ enum PostgresSchema {
                 """,
             ]
         ),
+        // Retention finds old events (the sweeper).
+        ("v6-event-retention", ["CREATE INDEX feed_events_created_at ON feed_events (created_at)"]),
     ]
 
     /// The audience of an event naming the notifications whose ids `ids`

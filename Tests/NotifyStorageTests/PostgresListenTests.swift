@@ -186,7 +186,7 @@ struct PostgresListenTests {
     }
 
     @Test(
-        "a watcher on one instance wakes when the other appends to its user, to a connections audience, or changes its feed",
+        "a watcher on one instance wakes when the other appends to its user, to a connections audience, changes its feed, or sweeps an expired entry",
         .enabled(if: PostgresTestServer.runs, "\(PostgresTestServer.missing)"))
     func wakesAcrossInstances() async throws {
         try await withTwoInstances { one, two in
@@ -209,7 +209,15 @@ struct PostgresListenTests {
                 return
             }
             #expect(await woken(watch), "a feed-state change")
-            #expect(two.statistics.noticesHeard >= 3)
+
+            _ = try await one.append(Sample.notification(id: "expired", content: StoreExpiryConformanceTests.expired, to: .users([2])))
+            #expect(await woken(watch), "an expired append")
+            #expect(try await one.sweep(now: .now()).removalEvents == 1)
+            #expect(await woken(watch), "the sweeper's removed event")
+            let events = try await two.feedPage(user: 2, after: 4, limit: 10, maxBytes: .max).events
+            #expect(events.map(\.change) == [.removed(.expired)])
+            #expect(events.map(\.ids) == [["expired"]])
+            #expect(two.statistics.noticesHeard >= 5)
             // Its own commits it does not hear again.
             #expect(one.statistics.noticesHeard == 0)
         }

@@ -49,16 +49,6 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
 
     var testDescription: String { name }
 
-    /// Whether the backend keeps the sweeper's event promises of
-    /// ``FeedStateLog`` (the sweeper's `removed` events, retention of
-    /// events): the PostgreSQL store does not yet, so those tests run on the
-    /// others only. Events filtered per endpoint and view, and one page
-    /// budget, it keeps.
-    var keepsEventPromises: Bool { name != "PostgreSQL" }
-
-    /// The backends of ``all`` that keep the sweeper's event promises.
-    static let keepingEventPromises: [StoreBackend] = all.filter { $0.keepsEventPromises }
-
     /// SQLite always; PostgreSQL when a server is given (``PostgresTestServer``),
     /// and in CI always (there, a missing server fails its tests).
     static let all: [StoreBackend] = [.sqlite] + (PostgresTestServer.runs ? [.postgres] : [])

@@ -196,7 +196,7 @@ extension StoreConformanceTests {
         }
     }
 
-    @Test("the sweeper removes expired entries with one removed event per feed and batch, numbered from the head, filtered like any event", arguments: StoreBackend.keepingEventPromises)
+    @Test("the sweeper removes expired entries with one removed event per feed and batch, numbered from the head, filtered like any event", arguments: StoreBackend.all)
     func expiredRemovalsAreEvents(backend: StoreBackend) async throws {
         try await backend.withStore(ConformanceOptions(sweeps: true)) { store, location in
             for user in Int64(1)...2 { try await store.putUser(User(id: user)) }
@@ -256,7 +256,7 @@ extension StoreConformanceTests {
         }
     }
 
-    @Test("retention removes old events as it removes old entries, and the swept signal covers them", arguments: StoreBackend.keepingEventPromises)
+    @Test("retention removes old events as it removes old entries, and the swept signal covers them", arguments: StoreBackend.all)
     func retentionRemovesEvents(backend: StoreBackend) async throws {
         try await backend.withStore(ConformanceOptions(retention: .seconds(60), sweeps: true)) { store, location in
             try await store.putUser(User(id: 1))
