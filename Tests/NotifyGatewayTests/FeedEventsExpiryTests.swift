@@ -39,9 +39,10 @@ struct FeedEventsExpiryTests {
             _ = try await Self.append(store, createdAt: old)
             _ = try await Self.append(store, createdAt: old)
             // Expired: never sent, and its removal raises no signal; the
-            // sweeper's removal is a state event of its own (5).
-            let expired = try await Self.append(store, expiring: Timestamp.now().adding(seconds: -1))
+            // sweeper's removal is a state event of its own (5), after it
+            // whenever the store's own sweeper runs.
             let kept = try await Self.append(store)
+            let expired = try await Self.append(store, expiring: Timestamp.now().adding(seconds: -1))
             _ = try await store.sweep()
 
             var events = try await harness.events("/feed/events?user=2&after=0", token: admin)
@@ -50,7 +51,7 @@ struct FeedEventsExpiryTests {
             #expect(swept.json?["through"] == .integer(2))
             let entry = try #require(try await events.next())
             #expect(entry.event == "notification")
-            #expect(entry.id == "4")
+            #expect(entry.id == "3")
             #expect(entry.json?["id"]?.string == kept)
             let removal = try #require(try await events.next())
             #expect(removal.event == "state")
@@ -62,11 +63,12 @@ struct FeedEventsExpiryTests {
             #expect(live.event == "live")
             #expect(live.json?["after"] == .integer(5))
 
-            // From a cursor past the swept history: no swept event, and the expired 3 is passed over.
+            // From a cursor past the swept history: no swept event, and the expired 4 is passed over.
             var resumed = try await harness.events("/feed/events?user=2&after=2", token: admin)
             let first = try #require(try await resumed.next())
             #expect(first.event == "notification")
-            #expect(first.id == "4")
+            #expect(first.id == "3")
+            #expect(try await resumed.next()?.id == "5")
         }
     }
 }
