@@ -167,7 +167,7 @@ let package = Package(
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
-                nioCore, nioPosix, logging, lifecycle,
+                nioCore, nioPosix, logging, lifecycle, coreMetrics,
                 "NotifyTracing", .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             // The OpenAPI document's one source (docs/openapi.yaml links to it), compiled into the binary.

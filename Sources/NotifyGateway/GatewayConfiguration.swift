@@ -65,6 +65,8 @@ public struct GatewayConfiguration: Sendable {
     public var corsOrigins: [String]
     /// The requests' spans (docs/GATEWAY.md, "Tracing"); off by default.
     public var tracer: CallTracer = .off
+    /// Where requests and connections are counted; nil: nowhere.
+    public var metrics: GatewayMetrics?
 
     /// Where the gateway's RPC calls go.
     public enum Upstream: Sendable {

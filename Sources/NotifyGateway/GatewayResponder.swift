@@ -48,10 +48,13 @@ struct GatewayResponder: Sendable {
             trace: configuration.tracer.isOn ? startSpan(request, requestID: requestID) : nil
         )
         let path = request.path
+        let found = GatewayRoutes.route(for: path)
         var completion = completion
-        if logger.logLevel <= .debug { completion = logged(request, identity: identity, completion) }
+        if logger.logLevel <= .debug || configuration.metrics != nil {
+            completion = observed(request, route: found, identity: identity, completion)
+        }
         if !configuration.corsOrigins.isEmpty, let origin = request.headers.origin {
-            if let route = GatewayRoutes.route(for: path), let preflight = preflight(request, route: route, identity: identity) {
+            if let route = found, let preflight = preflight(request, route: route, identity: identity) {
                 return completion(preflight)
             }
             let allowed = configuration.corsOrigins.contains(origin)
@@ -62,7 +65,7 @@ struct GatewayResponder: Sendable {
                 answer(response)
             }
         }
-        guard let route = GatewayRoutes.route(for: path) else {
+        guard let route = found else {
             return completion(answer(
                 .notFound(path: String(path)), contract: GatewayRoutes.contract(for: path), identity: identity))
         }
@@ -142,15 +145,19 @@ struct GatewayResponder: Sendable {
         }
     }
 
-    /// `completion` with the request's debug line before it: one per
-    /// request, with its method, target (stream tickets redacted), status,
-    /// duration and both ids (ours, which its RPC carries as `x-request-id`,
-    /// and the client's). Never a header's value: the token is one.
-    private func logged(_ request: GatewayRequest, identity: RequestIdentity, _ completion: @escaping Completion) -> Completion {
+    /// `completion` with the request's metrics and debug line before it:
+    /// one per request, with its method, target (stream tickets redacted),
+    /// status, duration and both ids (ours, which its RPC carries as
+    /// `x-request-id`, and the client's). Never a header's value: the token is one.
+    private func observed(
+        _ request: GatewayRequest, route: GatewayRoutes.Route?, identity: RequestIdentity, _ completion: @escaping Completion
+    ) -> Completion {
         let started = NIODeadline.now()
-        let (logger, method, uri) = (logger, request.method, request.head.uri)
+        let (logger, metrics, method, uri) = (logger, configuration.metrics, request.method, request.head.uri)
+        let routeLabel = route?.path ?? GatewayMetrics.unmatched
         return { response in
             let elapsed = NIODeadline.now() - started
+            metrics?.answered(route: routeLabel, status: Int(response.status.code), nanoseconds: elapsed.nanoseconds)
             logger.debug("http request", metadata: [
                 "notify.request.id": "\(identity.requestID)", "notify.client.request.id": "\(identity.clientRequestID)",
                 "http.method": "\(method.rawValue)", "http.target": "\(StreamTicketQuery.redacted(uri))",
@@ -158,6 +165,15 @@ struct GatewayResponder: Sendable {
             ])
             completion(response)
         }
+    }
+
+    /// Counts an answer the connection made itself (413, 408, 504), which
+    /// no completion of ``respond(to:on:completion:)`` saw.
+    private func counted(_ response: GatewayResponse, path: Substring) -> GatewayResponse {
+        configuration.metrics?.answered(
+            route: GatewayRoutes.route(for: path)?.path ?? GatewayMetrics.unmatched, status: Int(response.status.code),
+            nanoseconds: nil)
+        return response
     }
 
     /// The answer to a request refused while it was being read (413, 408),
@@ -174,7 +190,7 @@ struct GatewayResponder: Sendable {
             response = answer(.readTimeout, contract: contract, identity: identity)
         }
         addCORS(origin: origin, to: &response)
-        return response
+        return counted(response, path: path)
     }
 
     /// The answer of a request whose RPC did not finish within its deadline:
@@ -187,7 +203,7 @@ struct GatewayResponder: Sendable {
         let error = RPCError(code: .deadlineExceeded, message: "no answer within the RPC deadline", reason: .deadlineExceeded)
         var response = answer(.rpc(error), contract: contract, identity: identity)
         addCORS(origin: origin, to: &response)
-        return response
+        return counted(response, path: path)
     }
 
     /// The CORS headers of an answer the connection makes itself, as

@@ -118,6 +118,10 @@ public final class GatewayServer: Service, Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
+                    if let metrics = configuration.metrics {
+                        metrics.connectionOpened()
+                        channel.closeFuture.whenComplete { _ in metrics.connectionClosed() }
+                    }
                     if let addressLimit {
                         guard let key = addressLimit.admit(channel.remoteAddress) else {
                             return try pipeline.addHandler(AddressRefusalHandler(answers: tlsContext == nil))

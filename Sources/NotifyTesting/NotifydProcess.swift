@@ -141,18 +141,45 @@ public final class NotifydProcess {
                 + (gateway ? ["--http-port", "0"] : ["--no-gateway"]) + arguments,
             stdout: "\(dataDirectory)/../notifyd-\(name).out", stderr: logPath, environment: environment
         )
+        return try await listening(process, logPath: logPath, timeout: timeout) { log in
+            guard let port = listeningPort(in: log, line: "RPC server listening", key: "notify.rpc.address=") else { return nil }
+            let httpPort = listeningPort(in: log, line: "gateway listening", key: "notify.http.address=")
+            guard !gateway || httpPort != nil else { return nil }
+            return NotifydProcess(
+                process: process, logPath: logPath, port: port, httpPort: httpPort, caFile: "\(dataDirectory)/tls/ca.crt")
+        }
+    }
+
+    /// Starts `notifyd gateway` in `scratch`, calling the RPC server at
+    /// `upstreamPort` on loopback (trusting `caFile`), on a free HTTP port,
+    /// and returns once it listens: its ``port`` and ``httpPort`` are the
+    /// gateway's.
+    public static func gateway(
+        executable: URL, scratch: String, upstreamPort: Int, caFile: String, arguments: [String] = [],
+        timeout: Duration = .seconds(30)
+    ) async throws -> NotifydProcess {
+        let name = UUID().uuidString
+        let logPath = "\(scratch)/gateway-\(name).log"
+        let process = try launch(
+            executable,
+            ["gateway", "--upstream", "127.0.0.1:\(upstreamPort)", "--ca", caFile, "--http-port", "0", "--log-level", "info"]
+                + arguments,
+            stdout: "\(scratch)/gateway-\(name).out", stderr: logPath, environment: [:]
+        )
+        return try await listening(process, logPath: logPath, timeout: timeout) { log in
+            listeningPort(in: log, line: "gateway listening", key: "notify.http.address=").map {
+                NotifydProcess(process: process, logPath: logPath, port: $0, httpPort: $0, caFile: caFile)
+            }
+        }
+    }
+
+    /// Polls `process`'s log until `ready` makes one of it, or it exits, or `timeout` passes.
+    private static func listening(
+        _ process: Process, logPath: String, timeout: Duration, _ ready: (String) -> NotifydProcess?
+    ) async throws -> NotifydProcess {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            let log = read(logPath)
-            if let port = listeningPort(in: log, line: "RPC server listening", key: "notify.rpc.address=") {
-                let httpPort = listeningPort(in: log, line: "gateway listening", key: "notify.http.address=")
-                if !gateway || httpPort != nil {
-                    return NotifydProcess(
-                        process: process, logPath: logPath, port: port, httpPort: httpPort,
-                        caFile: "\(dataDirectory)/tls/ca.crt"
-                    )
-                }
-            }
+            if let started = ready(read(logPath)) { return started }
             guard process.isRunning else {
                 throw Failure(description: "notifyd exited \(process.terminationStatus) before listening:\n\(read(logPath))")
             }

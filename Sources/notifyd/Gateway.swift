@@ -124,6 +124,8 @@ struct Gateway: AsyncParsableCommand {
 
     @Option(name: Setting.logLevel.name, help: Setting.logLevel.help) var logLevel: String?
     @Option(name: Setting.logFormat.name, help: Setting.logFormat.help) var logFormat: String?
+    @Option(name: Setting.metricsHost.name, help: Setting.metricsHost.help) var metricsHost: String?
+    @Option(name: Setting.metricsPort.name, help: Setting.metricsPort.help) var metricsPort: Int?
     @OptionGroup var tracing: TracingOptions
 
     /// The options given, keyed by their settings.
@@ -137,6 +139,8 @@ struct Gateway: AsyncParsableCommand {
         flags.set(.clientKey, clientKey)
         flags.set(.logLevel, logLevel)
         flags.set(.logFormat, logFormat)
+        flags.set(.metricsHost, metricsHost)
+        flags.set(.metricsPort, metricsPort)
         return flags
     }
 
@@ -149,10 +153,21 @@ struct Gateway: AsyncParsableCommand {
         var configuration = try HTTPOptions.configuration(settings, upstream: .remote(try Self.upstream(settings)))
         let tracing = try ProcessTracing.make(settings, serviceName: "notifyd-gateway", logger: logger)
         configuration.tracer = tracing.tracer
+        let metrics = try ProcessMetrics(settings, rpc: false)
+        configuration.metrics = metrics?.gateway
         let gateway = GatewayServer(configuration: configuration, logger: logger)
         // The exporter first: it shuts down last, after the gateway's last span.
-        let services: [ServiceGroupConfiguration.ServiceConfiguration] =
-            (tracing.service.map { [.init(service: $0)] } ?? []) + [.init(service: gateway)]
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = tracing.service.map { [.init(service: $0)] } ?? []
+        let health = HealthState()
+        if let metrics {
+            // Before the gateway: /readyz answers 503 while it drains.
+            services.append(.init(service: metrics.listener(server: nil, readiness: {
+                health.isServing ? nil : "draining"
+            }, logger: logger)))
+        }
+        services.append(.init(service: gateway))
+        // Last, so that it is told first: readiness turns off as graceful shutdown begins.
+        services.append(.init(service: HealthOnShutdown(health: health), successTerminationBehavior: .ignore))
         let group = ServiceGroup(configuration: .init(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
         ))

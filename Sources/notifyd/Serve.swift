@@ -159,8 +159,9 @@ struct Serve: AsyncParsableCommand {
         )
 
         // Metrics: recorded only when /metrics is served.
-        let metrics = try ServeMetrics(settings)
+        let metrics = try ProcessMetrics(settings, rpc: true)
         configuration.metrics = metrics?.server
+        gateway?.metrics = metrics?.gateway
         let storeConfiguration = try Self.storeConfiguration(settings)
         switch location {
         case .sqlite(let path):
@@ -184,7 +185,7 @@ struct Serve: AsyncParsableCommand {
     /// until a signal stops them. Generic, so that each store's calls are
     /// specialised: no existential on the calls' path.
     static func serve<Store: NotificationStore>(
-        store: Store, configuration: ServerConfiguration, gateway: GatewayConfiguration?, metrics: ServeMetrics?,
+        store: Store, configuration: ServerConfiguration, gateway: GatewayConfiguration?, metrics: ProcessMetrics?,
         exporter: (any Service)? = nil,
         logger: Logger
     ) async throws {

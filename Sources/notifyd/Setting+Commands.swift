@@ -212,7 +212,8 @@ extension Setting {
         ] + http + tracing
 
     /// `notifyd gateway`'s settings, in the order of docs/OPERATIONS.md.
-    static let gateway: [Setting] = [upstream, ca, serverName, clientCert, clientKey, logLevel, logFormat] + http + tracing
+    static let gateway: [Setting] =
+        [upstream, ca, serverName, clientCert, clientKey, logLevel, logFormat, metricsHost, metricsPort] + http + tracing
 
     /// The variables whose values are redacted.
     static var secretVariables: [String] {

@@ -186,6 +186,11 @@ struct MetricsProcessTests {
         #expect((sample(body, "notify_store_writer_batch_size_count{store=\"sqlite\"}") ?? 0) >= 1)
         #expect((sample(body, "notify_store_commit_duration_seconds_count{store=\"sqlite\"}") ?? 0) >= 1)
         #expect(body.contains("notify_store_writer_queue_depth{store=\"sqlite\"}"))
+        // The gateway's own: its answers by route and status, their latency.
+        let route = "route=\"/api/v2/notification/notify/\""
+        #expect(sample(body, "notify_http_requests_total{\(route),status=\"204\"}") == 2, "\(body)")
+        #expect(sample(body, "notify_http_request_duration_seconds_count{\(route)}") == 2)
+        #expect(body.contains("notify_http_connections_open"))
 
         // A connection that never answers the drain's ping holds the drain
         // open (up to --drain-timeout), so readiness is seen while it lasts.
@@ -205,6 +210,61 @@ struct MetricsProcessTests {
         #expect(seen?.body == "not ready: draining\n")
         await holder.close()
         #expect(await server.waitForExit(timeout: .seconds(30)) == 0)
+    }
+
+    @Test("notifyd gateway alone: --metrics-port serves its requests by route and status, its open connections and /readyz", .timeLimit(.minutes(2)))
+    func gatewayAlone() async throws {
+        let executable = try #require(notifyd)
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let data = scratch.path + "/data"
+        let token = try await NotifydProcess.runLine(
+            ["admin", "token", "create", "--user", "1", "--role", "admin", "--create-user", "--data-dir", data],
+            executable: executable, scratch: scratch.path
+        )
+        let server = try await NotifydProcess.serve(executable: executable, dataDirectory: data)
+        defer { server.signal(SIGKILL) }
+        let metricsPort = try await unusedPortOutsideEphemeralRange()
+        let gateway = try await NotifydProcess.gateway(
+            executable: executable, scratch: scratch.path, upstreamPort: server.port, caFile: server.caFile,
+            arguments: ["--metrics-port", "\(metricsPort)"])
+        defer { gateway.signal(SIGKILL) }
+        let base = "http://127.0.0.1:\(metricsPort)"
+        try await poll("/readyz answers 200") { (try? await get(base + "/readyz"))?.status == 200 }
+
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        let url = "http://127.0.0.1:\(try #require(gateway.httpPort))"
+        var request = HTTPClientRequest(url: url + "/api/v2/notification/notify/")
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: #"{"recipients_type":"user","type":"t","title":"alone","description":null,"user":1}"#))
+        var statuses: [UInt] = []
+        for request in [request, HTTPClientRequest(url: url + "/no/such/path/4f6c2a9e")] {
+            let response = try await http.execute(request, timeout: .seconds(10))
+            _ = try await response.body.collect(upTo: 1 << 20)
+            statuses.append(response.status.code)
+        }
+        try? await http.shutdown()
+        #expect(statuses == [204, 404])
+
+        let (status, body) = try await get(base + "/metrics")
+        #expect(status == 200)
+        let route = "route=\"/api/v2/notification/notify/\""
+        #expect(sample(body, "notify_http_requests_total{\(route),status=\"204\"}") == 1, "\(body)")
+        #expect(sample(body, "notify_http_request_duration_seconds_count{\(route)}") == 1)
+        // A path no route serves is one series, never its own.
+        #expect(sample(body, "notify_http_requests_total{route=\"unmatched\",status=\"404\"}") == 1)
+        #expect(!body.contains("4f6c2a9e"))
+        // The connections the client closed are gone again (closing is seen a little later).
+        try await poll("no connection left open") {
+            (try? await get(base + "/metrics")).flatMap { sample($0.body, "notify_http_connections_open") } == 0
+        }
+        // It has no RPC server of its own: none of its metrics.
+        #expect(!body.contains("notify_rpc_calls_total"))
+
+        gateway.signal(SIGTERM)
+        #expect(await gateway.waitForExit(timeout: .seconds(30)) == 0)
     }
 
     @Test("by default the listener binds 127.0.0.1 only: another loopback address (127.0.0.2) is refused")
