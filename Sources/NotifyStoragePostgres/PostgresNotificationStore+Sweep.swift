@@ -213,46 +213,8 @@ extension PostgresNotificationStore {
                 done.expired += count
             }
         }
-        if !retained.users.isEmpty {
-            var bindings = PostgresBindings()
-            bindings.append(retained.users)
-            bindings.append(retained.seqs)
-            let rows = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        WITH gone AS (DELETE FROM feed f USING unnest($1::int8[], $2::int8[]) AS d(user_id, seq)
-                            WHERE f.user_id = d.user_id AND f.seq = d.seq RETURNING f.user_id, f.seq, f.read),
-                        c AS (SELECT user_id, count(*) FILTER (WHERE NOT read) AS unread, max(seq) AS top, count(*) AS n
-                            FROM gone GROUP BY user_id),
-                        h AS (UPDATE feed_heads h SET unseen_notify = greatest(0, h.unseen_notify - c.unread),
-                                swept_through = greatest(h.swept_through, c.top)
-                            FROM c WHERE h.user_id = c.user_id RETURNING 1)
-                        SELECT COALESCE(sum(n), 0)::int8 FROM c
-                        """,
-                    binds: bindings),
-                logger: logger
-            ).collect()
-            done.retained = try rows.first?.decode(Int64.self) ?? 0
-        }
-        if !oldEvents.users.isEmpty {
-            var bindings = PostgresBindings()
-            bindings.append(oldEvents.users)
-            bindings.append(oldEvents.seqs)
-            let rows = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        WITH gone AS (DELETE FROM feed_events e USING unnest($1::int8[], $2::int8[]) AS d(user_id, seq)
-                            WHERE e.user_id = d.user_id AND e.seq = d.seq RETURNING e.user_id, e.seq),
-                        c AS (SELECT user_id, max(seq) AS top, count(*) AS n FROM gone GROUP BY user_id),
-                        h AS (UPDATE feed_heads h SET swept_through = greatest(h.swept_through, c.top)
-                            FROM c WHERE h.user_id = c.user_id RETURNING 1)
-                        SELECT COALESCE(sum(n), 0)::int8 FROM c
-                        """,
-                    binds: bindings),
-                logger: logger
-            ).collect()
-            done.retainedEvents = try rows.first?.decode(Int64.self) ?? 0
-        }
+        done.retained = try await deleteRetained(connection, logger, from: "feed", retained)
+        done.retainedEvents = try await deleteRetained(connection, logger, from: "feed_events", oldEvents)
         // Past their time, with nothing left that names them.
         let unnamed = """
             NOT EXISTS (SELECT 1 FROM feed f WHERE f.notification = n.serial)
@@ -284,6 +246,38 @@ extension PostgresNotificationStore {
                 ).collect().count)
         }
         return done
+    }
+
+    /// Deletes the rows `keys` names from `table` (`feed` or `feed_events`),
+    /// past the retention: each feed's `swept_through` rises to the highest
+    /// removed, and unread entries leave `unseen_notify` (only Notify's
+    /// entries lack an expiration).
+    /// - Returns: how many rows it deleted.
+    private static func deleteRetained(
+        _ connection: PostgresConnection, _ logger: Logger, from table: String, _ keys: (users: [Int64], seqs: [Int64])
+    ) async throws -> Int64 {
+        guard !keys.users.isEmpty else { return 0 }
+        let entries = table == "feed"
+        var bindings = PostgresBindings()
+        bindings.append(keys.users)
+        bindings.append(keys.seqs)
+        let rows = try await connection.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    WITH gone AS (DELETE FROM \(table) t USING unnest($1::int8[], $2::int8[]) AS d(user_id, seq)
+                        WHERE t.user_id = d.user_id AND t.seq = d.seq
+                        RETURNING t.user_id, t.seq, \(entries ? "t.read" : "true AS read")),
+                    c AS (SELECT user_id, count(*) FILTER (WHERE NOT read) AS unread, max(seq) AS top, count(*) AS n
+                        FROM gone GROUP BY user_id),
+                    h AS (UPDATE feed_heads h SET unseen_notify = greatest(0, h.unseen_notify - c.unread),
+                            swept_through = greatest(h.swept_through, c.top)
+                        FROM c WHERE h.user_id = c.user_id RETURNING 1)
+                    SELECT COALESCE(sum(n), 0)::int8 FROM c
+                    """,
+                binds: bindings),
+            logger: logger
+        ).collect()
+        return try rows.first?.decode(Int64.self) ?? 0
     }
 
     /// A transaction takes its expired entries from this many times its

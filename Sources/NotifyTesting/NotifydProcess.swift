@@ -117,6 +117,14 @@ public final class NotifydProcess {
         return outcome.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// Bootstraps `dataDirectory` with `notifyd admin` and returns a token
+    /// of an admin, user 1 (created).
+    public static func adminToken(dataDirectory: String, executable: URL, scratch: String) async throws -> String {
+        try await runLine(
+            ["admin", "token", "create", "--user", "1", "--role", "admin", "--create-user", "--data-dir", dataDirectory],
+            executable: executable, scratch: scratch)
+    }
+
     // MARK: The server
 
     /// Starts `notifyd serve` (with or without the gateway) on `dataDirectory` with a

@@ -42,10 +42,7 @@ struct DiskFullAbuseTests {
         }
         defer { _ = try? Self.run(["umount", "-l", data]) }
 
-        let token = try await NotifydProcess.runLine(
-            ["admin", "token", "create", "--user", "1", "--role", "admin", "--create-user", "--data-dir", data],
-            executable: executable, scratch: scratch.path
-        )
+        let token = try await NotifydProcess.adminToken(dataDirectory: data, executable: executable, scratch: scratch.path)
         let subscription = try await NotifydProcess.runLine(
             ["admin", "subscription", "create", "--user", "1", "--app", "graphnotifications.sample.windows.com",
              "--platform", "windows", "--data-dir", data],

@@ -36,10 +36,7 @@ struct GatewayProcessTests {
         let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
         let data = scratch.path + "/data"
-        let token = try await NotifydProcess.runLine(
-            ["admin", "token", "create", "--user", "1", "--role", "admin", "--create-user", "--data-dir", data],
-            executable: executable, scratch: scratch.path
-        )
+        let token = try await NotifydProcess.adminToken(dataDirectory: data, executable: executable, scratch: scratch.path)
         let server = try await NotifydProcess.serve(
             executable: executable, dataDirectory: data, arguments: ["--drain-timeout", "10"], gateway: true
         )

@@ -152,10 +152,7 @@ struct MetricsProcessTests {
         let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
         let data = scratch.path + "/data"
-        let token = try await NotifydProcess.runLine(
-            ["admin", "token", "create", "--user", "1", "--role", "admin", "--create-user", "--data-dir", data],
-            executable: executable, scratch: scratch.path
-        )
+        let token = try await NotifydProcess.adminToken(dataDirectory: data, executable: executable, scratch: scratch.path)
         let metricsPort = try await unusedPortOutsideEphemeralRange()
         let server = try await NotifydProcess.serve(
             executable: executable, dataDirectory: data,
@@ -218,10 +215,7 @@ struct MetricsProcessTests {
         let scratch = try TemporaryDirectory()
         defer { scratch.remove() }
         let data = scratch.path + "/data"
-        let token = try await NotifydProcess.runLine(
-            ["admin", "token", "create", "--user", "1", "--role", "admin", "--create-user", "--data-dir", data],
-            executable: executable, scratch: scratch.path
-        )
+        let token = try await NotifydProcess.adminToken(dataDirectory: data, executable: executable, scratch: scratch.path)
         let server = try await NotifydProcess.serve(executable: executable, dataDirectory: data)
         defer { server.signal(SIGKILL) }
         let metricsPort = try await unusedPortOutsideEphemeralRange()

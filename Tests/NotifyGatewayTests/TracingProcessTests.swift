@@ -31,10 +31,7 @@ struct TracingProcessTests {
     ) async throws -> (NotifydProcess, token: String) {
         let executable = try #require(notifyd)
         let data = scratch.path + "/data"
-        let token = try await NotifydProcess.runLine(
-            ["admin", "token", "create", "--user", "1", "--role", "admin", "--create-user", "--data-dir", data],
-            executable: executable, scratch: scratch.path
-        )
+        let token = try await NotifydProcess.adminToken(dataDirectory: data, executable: executable, scratch: scratch.path)
         let server = try await NotifydProcess.serve(
             executable: executable, dataDirectory: data, arguments: arguments, gateway: true, environment: environment
         )
