@@ -81,8 +81,9 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
     /// ``sweepBatchSize`` rows. With a budget each transaction's rows follow
     /// from how long the previous one took (at most ``sweepBatchSize``), and
     /// the sweep then leaves the writer to appends for as long as that
-    /// transaction took. docs/PERFORMANCE.md, "Latest figures".
-    public var sweepTransactionBudget: Duration = .milliseconds(2)
+    /// transaction took. docs/PERFORMANCE.md, "The sweeper": 0.25 ms kept
+    /// appends' p99 within 2× of its value without a sweep.
+    public var sweepTransactionBudget: Duration = .microseconds(250)
     /// How often subscriptions expired longer ago than their renewal grace
     /// period (``Subscription/renewalGraceSeconds``) are deleted, at most
     /// ``subscriptionSweepBatchSize`` per transaction; zero: never.

@@ -65,7 +65,7 @@ extension StoreEngine {
     /// Removes expired notifications' feed entries, entries and events older
     /// than the retention, then the notifications nothing names any more, in
     /// transactions of at most ``SQLiteStoreConfiguration/sweepBatchSize``
-    /// rows each, until a transaction finds less than its batch.
+    /// rows each, until none is left.
     ///
     /// Each transaction goes through the one writer, as appends do: an
     /// append waits for one at most. So that this is short, a transaction's
@@ -73,10 +73,13 @@ extension StoreEngine {
     /// ``SQLiteStoreConfiguration/sweepTransactionBudget``, and after each
     /// the sweep leaves the writer alone for as long as that transaction held
     /// it, commit included: appends queued meanwhile go first. What one
-    /// transaction costs is mostly the pages its commit writes, one or more
-    /// for each feed it touches and one of the notifications' id index for
-    /// each notification (UUIDs, so scattered): 1,000 rows held the writer
-    /// 40–65 ms and raised appends' p99 by 10–30× (docs/PERFORMANCE.md,
+    /// transaction costs is mostly the pages its commit writes, so the rows
+    /// are taken where they share pages: the expired feed rows are read
+    /// ahead on a reader and removed in feed order (``expiredKeys(_:now:limit:)``),
+    /// and the notifications they leave unnamed only once they are all gone,
+    /// then found together in serial order. Taken in expiry order instead,
+    /// nearly every row of a mass expiry lay in a feed of its own, and
+    /// appends' p99 rose 4.7× against 1.75× now (docs/PERFORMANCE.md,
     /// "The sweeper"). Readers never need the sweep to hide an expired
     /// entry (reads filter it), so it may lag behind.
     ///
@@ -97,9 +100,21 @@ extension StoreEngine {
         let cutoff = configuration.retention.map { now - $0.microseconds }
         let clock = ContinuousClock()
         var outcome = SweepOutcome()
+        // The expired feed rows to remove, in feed order, read ahead on a
+        // reader; `planFull` whether the last read found as many as it asked
+        // for (more may follow).
+        var plan = ArraySlice<FeedKey>()
+        var planFull = true
         while true {
+            if plan.isEmpty && planFull {
+                let limit = Self.sweepPlanRows(cap: cap)
+                plan = ArraySlice(try await read("planning a sweep") { db in try Self.expiredKeys(db, now: now, limit: limit) })
+                planFull = plan.count == limit
+            }
             let mark = retentionMark.withLock { $0 }
             let size = batch
+            let expired = Array(plan.prefix(size))
+            plan = plan.dropFirst(expired.count)
             // Both on the writer's thread, so not the hop back to this task:
             // the statements' time, which the budget bounds, and the time
             // from the first statement to the commit, which an append queued
@@ -108,7 +123,8 @@ extension StoreEngine {
             let done = try await write("sweeping") { db in
                 let started = clock.now
                 db.afterNextTransaction { _ in took.withLock { $0.held = started.duration(to: clock.now) } }
-                let done = try Self.sweepBatch(db, now: now, retentionCutoff: cutoff, batch: size, mark: mark)
+                let done = try Self.sweepBatch(
+                    db, expired: expired, now: now, retentionCutoff: cutoff, batch: size, mark: mark)
                 took.withLock { $0.work = started.duration(to: clock.now) }
                 return done
             }
@@ -127,8 +143,9 @@ extension StoreEngine {
                 $0.sweptNotifications += done.notifications
                 $0.sweepTransactions += 1
             }
-            guard done.expired + done.retained + done.retainedEvents >= size || done.notifications >= size
-                || done.walkGoesOn
+            // More to do: planned rows, or a transaction that filled its rows.
+            guard !plan.isEmpty || planFull || done.walkGoesOn
+                || done.expired + done.retained + done.retainedEvents + done.notifications >= size
             else {
                 return outcome
             }
@@ -148,14 +165,35 @@ extension StoreEngine {
         }
     }
 
-    /// A transaction takes its expired entries from this many times its
-    /// rows of the first expired ones, those of the fewest feeds: each feed
-    /// it touches costs the transaction pages of its own (its entries, its
-    /// `removed` event), which the commit writes (4 against 1: a third more
-    /// entries removed per second at the same time per transaction,
-    /// docs/PERFORMANCE.md). A bounded window, so the entries left in it are
-    /// taken by a later transaction.
-    static let sweepWindow = 4
+    /// One feed row: its user and sequence number.
+    struct FeedKey: Comparable, Sendable {
+        var user: Int64
+        var seq: Int64
+
+        static func < (a: Self, b: Self) -> Bool { (a.user, a.seq) < (b.user, b.seq) }
+    }
+
+    /// Expired feed rows a sweep reads ahead, at most: four transactions' worth.
+    static func sweepPlanRows(cap: Int) -> Int { 4 * cap }
+
+    /// Up to `limit` expired feed rows, in feed order (user, then sequence):
+    /// taken from the earliest expiries, sorted so that each transaction
+    /// removes a run of few feeds. A transaction costs by the pages its
+    /// commit writes, and rows of one feed share theirs (the row pages, the
+    /// one `removed` event, the head), where rows taken in expiry order
+    /// mostly lie in a feed each (docs/PERFORMANCE.md, "The sweeper").
+    static func expiredKeys(_ db: Database, now: Int64, limit: Int) throws -> [FeedKey] {
+        let rows = try Row.fetchCursor(
+            db.cachedStatement(
+                sql: """
+                    SELECT f.user, f.seq FROM notifications n JOIN feed f ON f.notification = n.serial
+                    WHERE n.expires_at IS NOT NULL AND n.expires_at <= ? LIMIT ?
+                    """),
+            arguments: [now, limit])
+        var keys: [FeedKey] = []
+        while let row = try rows.next() { keys.append(FeedKey(user: row[0], seq: row[1])) }
+        return keys.sorted()
+    }
 
     /// Rows of a sweep's first transaction when it has a time budget: the
     /// following ones are sized by how long their predecessors took.
@@ -171,8 +209,9 @@ extension StoreEngine {
         return min(cap, max(min(8, cap), Int(scaled)))
     }
 
-    /// One transaction of the sweep: up to `batch` feed entries (expired
-    /// first) and old events, then up to `batch` notifications left unnamed.
+    /// One transaction of the sweep: the `expired` feed rows still there,
+    /// then, while its rows are fewer than `batch`, entries and events past
+    /// the retention, then notifications left unnamed.
     ///
     /// The expired entries of each feed leave it with one `removed` event
     /// (reason `expired`) naming them, numbered from the feed's head as every
@@ -190,24 +229,21 @@ extension StoreEngine {
     /// key is purged; one a fan-out job still writes stops the walk until the
     /// job ends.
     private static func sweepBatch(
-        _ db: Database, now: Int64, retentionCutoff: Int64?, batch: Int, mark: Int64
+        _ db: Database, expired: [FeedKey], now: Int64, retentionCutoff: Int64?, batch: Int, mark: Int64
     ) throws -> SweepBatch {
         var done = SweepBatch()
         done.mark = mark
         let deleteEntry = try db.cachedStatement(sql: "DELETE FROM feed WHERE user = ? AND seq = ?")
         let unseenNotify = try db.cachedStatement(
             sql: "UPDATE feed_heads SET unseen_notify = max(0, unseen_notify - 1) WHERE user = ?")
-        let expired = try Row.fetchAll(
-            db.cachedStatement(
-                sql: """
-                    SELECT * FROM (
-                        SELECT f.user, f.seq, f.read, n.id, \(targetColumnsSQL)
-                        FROM notifications n JOIN feed f ON f.notification = n.serial
-                        WHERE n.expires_at IS NOT NULL AND n.expires_at <= ?
-                        LIMIT ?)
-                    ORDER BY 1, 2 LIMIT ?
-                    """),
-            arguments: [now, batch * Self.sweepWindow, batch])
+        // Those of the planned rows still there (a state change may have
+        // deleted some since), with what their events need.
+        let find = try db.cachedStatement(
+            sql: """
+                SELECT f.user, f.seq, f.read, n.id, \(targetColumnsSQL)
+                FROM feed f JOIN notifications n ON n.serial = f.notification WHERE f.user = ? AND f.seq = ?
+                """)
+        let expired = try expired.compactMap { key in try Row.fetchOne(find, arguments: [key.user, key.seq]) }
         done.expired = expired.count
         // Grouped by feed, each feed's entries in sequence order.
         var removals: [Int64: (ids: [(seq: Int64, id: String)], unread: Int64, audience: EventAudience)] = [:]
@@ -246,17 +282,17 @@ extension StoreEngine {
             let ids = removal.ids.sorted { $0.seq < $1.seq }.map(\.id)
             try insertRemoval.execute(arguments: [user, sequence, now, ids.joined(separator: ","), removal.audience.stored])
         }
-        if let retentionCutoff, done.expired < batch {
+        if let retentionCutoff, expired.count < batch {
             let raise = try db.cachedStatement(
                 sql: "UPDATE feed_heads SET swept_through = max(swept_through, ?) WHERE user = ?")
             try walkRetention(
-                db, cutoff: retentionCutoff, budget: batch - done.expired, done: &done, deleteEntry: deleteEntry,
+                db, cutoff: retentionCutoff, budget: batch - expired.count, done: &done, deleteEntry: deleteEntry,
                 unseenNotify: unseenNotify, raise: raise)
             // Events go with the entries of their age, and raise the signal as they do.
-            if done.expired + done.retained < batch {
+            if expired.count + done.retained < batch {
                 let events = try Row.fetchAll(
                     db.cachedStatement(sql: "SELECT user, seq FROM feed_events WHERE created_at < ? LIMIT ?"),
-                    arguments: [retentionCutoff, batch - done.expired - done.retained])
+                    arguments: [retentionCutoff, batch - expired.count - done.retained])
                 let deleteEvent = try db.cachedStatement(sql: "DELETE FROM feed_events WHERE user = ? AND seq = ?")
                 for row in events {
                     let user: Int64 = row[0]
@@ -267,21 +303,26 @@ extension StoreEngine {
                 done.retainedEvents = events.count
             }
         }
-        // Past their time, with nothing left that names them.
-        let unnamed = """
-            NOT EXISTS (SELECT 1 FROM feed f WHERE f.notification = n.serial)
-            AND NOT EXISTS (SELECT 1 FROM idempotency i WHERE i.notification = n.serial)
-            AND NOT EXISTS (SELECT 1 FROM fanout_jobs j WHERE j.notification = n.serial)
-            """
-        try db.execute(
-            sql: """
-                DELETE FROM notifications WHERE serial IN (
-                    SELECT n.serial FROM notifications n
-                    WHERE n.expires_at IS NOT NULL AND n.expires_at <= ? AND \(unnamed)
-                    LIMIT ?)
-                """,
-            arguments: [now, batch])
-        done.notifications += db.changesCount
+        // Past their time, with nothing left that names them: once the
+        // planned rows are gone (their notifications are then found together,
+        // in serial order, pages shared; before, one here and there).
+        let room = batch - expired.count - done.retained - done.retainedEvents
+        if room > 0 {
+            let unnamed = """
+                NOT EXISTS (SELECT 1 FROM feed f WHERE f.notification = n.serial)
+                AND NOT EXISTS (SELECT 1 FROM idempotency i WHERE i.notification = n.serial)
+                AND NOT EXISTS (SELECT 1 FROM fanout_jobs j WHERE j.notification = n.serial)
+                """
+            try db.execute(
+                sql: """
+                    DELETE FROM notifications WHERE serial IN (
+                        SELECT n.serial FROM notifications n
+                        WHERE n.expires_at IS NOT NULL AND n.expires_at <= ? AND \(unnamed)
+                        LIMIT ?)
+                    """,
+                arguments: [now, room])
+            done.notifications += db.changesCount
+        }
         // A serial is given again after the newest row is deleted (SQLite
         // takes the highest plus one): the walk must not be past it then.
         let newest = try Int64.fetchOne(db.cachedStatement(sql: "SELECT MAX(serial) FROM notifications")) ?? 0
@@ -291,7 +332,7 @@ extension StoreEngine {
 
     /// The retention's step: from `step.mark`, the Notify notifications
     /// created before `cutoff` lose their feed entries (at most `budget`),
-    /// then go; see ``sweepBatch(_:now:retentionCutoff:batch:mark:)``.
+    /// then go; see ``sweepBatch(_:expired:now:retentionCutoff:batch:mark:)``.
     private static func walkRetention(
         _ db: Database, cutoff: Int64, budget: Int, done step: inout SweepBatch, deleteEntry: Statement,
         unseenNotify: Statement, raise: Statement

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import NotifyDomain
 import NotifyStorage
 import Testing
@@ -69,6 +70,64 @@ struct RetentionWalkTests {
             _ = try await store.append(Self.notify("old"))
             #expect(try await store.sweep().retainedEntries == 1)
             #expect(try await store.storedRowCounts() == (0, 0))
+        }
+    }
+}
+
+/// The SQLite sweep removes expired rows in feed order (StoreEngine+Sweep):
+/// what a transaction's commit writes is the pages of the feeds it touches.
+@Suite("The SQLite sweep in feed order")
+struct SweepOrderTests {
+    @Test("a mass expiry spread round robin over 50 feeds is removed feed by feed: one event per feed and transaction, each feed's ids in order, then every notification")
+    func feedByFeed() async throws {
+        try await withStore(RetentionWalkTests.configuration()) { store, _ in
+            let users = (1...Int64(50)).map { User(id: $0) }
+            try await store.putUsers(users)
+            let soon = Timestamp.now().adding(seconds: 1)
+            var ids: [Int64: [String]] = [:]
+            for round in 0..<20 {
+                for user in users {
+                    let id = "e\(round)-\(user.id)"
+                    _ = try await store.append(NewNotification(
+                        id: id, createdAt: .now(), content: StoreExpiryConformanceTests.graph(expiring: soon),
+                        recipients: .users([user.id]), idempotencyKey: nil))
+                    ids[user.id, default: []].append(id)
+                }
+            }
+            try await Task.sleep(for: .milliseconds(1_100))
+            let outcome = try await store.sweep()
+            #expect(outcome.expiredEntries == 1_000)
+            #expect(outcome.notifications == 1_000)
+            // In expiry order nearly every row was a feed (and an event) of its own.
+            #expect(outcome.removalEvents <= outcome.transactions + 49, "\(outcome)")
+            #expect(try await store.storedRowCounts() == (0, 0))
+            // Each feed learns the removal of all its entries, in its order.
+            for user in [Int64(1), 25, 50] {
+                let page = try await store.feedPage(user: user, after: 0, limit: 100, maxBytes: .max)
+                #expect(page.entries.isEmpty)
+                #expect(page.events.allSatisfy { $0.change == .removed(.expired) })
+                #expect(page.events.flatMap(\.ids) == ids[user])
+            }
+        }
+    }
+
+    @Test("expired rows are read ahead in feed order, as many as asked")
+    func plannedInFeedOrder() async throws {
+        try await withStore(RetentionWalkTests.configuration()) { store, _ in
+            try await store.putUsers([User(id: 1), User(id: 2)])
+            let past = Timestamp.now().adding(seconds: -60)
+            for index in 0..<3 {
+                for user in [Int64(2), 1] {
+                    _ = try await store.append(NewNotification(
+                        id: "x\(index)-\(user)", createdAt: .now(), content: StoreExpiryConformanceTests.graph(expiring: past),
+                        recipients: .users([user]), idempotencyKey: nil))
+                }
+            }
+            let now = Timestamp.now().storedMicroseconds
+            let keys = try await store.engine.pool.read { db in try StoreEngine.expiredKeys(db, now: now, limit: 10) }
+            #expect(keys.map { [$0.user, $0.seq] } == [[1, 1], [1, 2], [1, 3], [2, 1], [2, 2], [2, 3]])
+            let four = try await store.engine.pool.read { db in try StoreEngine.expiredKeys(db, now: now, limit: 4) }
+            #expect(four.count == 4 && four == four.sorted())
         }
     }
 }
