@@ -18,19 +18,19 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
     /// transaction. A larger audience is committed as a durable fan-out job that a
     /// background task materializes, so the call stays fast and its memory bounded.
     public var inlineFanOutLimit: Int
-    /// Feed rows the background fan-out writes per transaction: the longest
-    /// an append waits behind it is one such transaction (the writer's queue
-    /// is first come, first served, so appends take their turn between two).
-    /// 1,000 with a rest of 10 ms (``fanOutPause``) was measured against
-    /// 5,000, 2,000 and 1,000 with shorter rests or none: docs/PERFORMANCE.md,
-    /// the fan-out row and its decision.
+    /// The most feed rows the background fan-out writes per transaction
+    /// (the writer's queue is first come, first served, so appends take
+    /// their turn between two); each batch is sized by
+    /// ``fanOutTransactionBudget`` below this.
     public var fanOutBatchSize: Int
-    /// How long the background fan-out rests after each batch, so that
-    /// appends arriving meanwhile find the writer free; zero: none. Without
-    /// it, batches of 1,000 held the writer back to back (their fsyncs
-    /// included) and other callers' p99 rose more than with batches of 5,000:
-    /// docs/PERFORMANCE.md, the fan-out row.
-    public var fanOutPause: Duration = .milliseconds(10)
+    /// How long one fan-out transaction's statements should take (at least 32 rows); the
+    /// fan-out then rests as long as the transaction held the writer. Zero:
+    /// every batch writes ``fanOutBatchSize`` rows. docs/PERFORMANCE.md, the
+    /// fan-out row and its decision.
+    public var fanOutTransactionBudget: Duration = .microseconds(250)
+    /// A further rest after each fan-out batch; zero: none (tests catch a
+    /// job midway with it).
+    public var fanOutPause: Duration = .zero
     /// How long an idempotency key replays its first answer.
     public var idempotencyRetention: Duration
     /// How often, at most, expired idempotency keys are purged (by the append writer).

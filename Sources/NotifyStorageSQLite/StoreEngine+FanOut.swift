@@ -13,16 +13,29 @@ extension StoreEngine {
     /// advances it with the rows it writes, so two processes (or a restart
     /// midway) never write a recipient twice and never pass one over. Between
     /// two batches the append writer takes its turn (GRDB's writer queue is
-    /// first come, first served), and the fan-out rests
-    /// ``SQLiteStoreConfiguration/fanOutPause`` so that appends arriving then
-    /// find the writer free.
+    /// first come, first served). As the sweeper's, a batch's rows follow
+    /// from how long the last one's statements took against
+    /// ``SQLiteStoreConfiguration/fanOutTransactionBudget`` (at most
+    /// ``SQLiteStoreConfiguration/fanOutBatchSize``), and the fan-out then
+    /// rests as long as that transaction held the writer, commit included,
+    /// plus ``SQLiteStoreConfiguration/fanOutPause``: appends arriving
+    /// meanwhile find the writer free, and wait behind one short batch at most.
     func runFanOut(_ signals: AsyncStream<Void>) async {
         let pause = configuration.fanOutPause
+        let cap = max(1, configuration.fanOutBatchSize)
+        let budget = configuration.fanOutTransactionBudget
+        var size = budget > .zero ? min(cap, Self.firstSweepBatch) : cap
         for await _ in signals {
             while !Task.isCancelled {
                 do {
-                    guard try await materializeFanOutBatch() else { break }
-                    if pause > .zero { try await Task.sleep(for: pause) }
+                    guard let took = try await materializeFanOutBatch(size: size) else { break }
+                    var rest = pause
+                    if budget > .zero {
+                        size = Self.nextSweepBatch(
+                            after: size, took: took.work, budget: budget, cap: cap, floor: Self.fanOutFloor)
+                        rest += took.held
+                    }
+                    if rest > .zero { try await Task.sleep(for: rest) }
                 } catch let error as StorageError {
                     if Task.isCancelled || isClosed { return }
                     if error.code != .unavailable {
@@ -37,6 +50,12 @@ extension StoreEngine {
         }
     }
 
+    /// The fewest rows of a fan-out batch: a batch's own statements (the
+    /// job, its audience's next users) cost about what 30 rows do, so fewer
+    /// would spend the writer on little else (docs/PERFORMANCE.md, the
+    /// fan-out row).
+    static let fanOutFloor = 32
+
     /// What one batch did, for the statistics and the wake-ups.
     private struct FanOutBatch {
         var written = 0
@@ -50,12 +69,24 @@ extension StoreEngine {
     /// the oldest job in one transaction.
     /// - Returns: false when there was no job.
     func materializeFanOutBatch() async throws(StorageError) -> Bool {
-        let batchSize = max(1, configuration.fanOutBatchSize)
+        try await materializeFanOutBatch(size: max(1, configuration.fanOutBatchSize)) != nil
+    }
+
+    /// Writes up to `batchSize` feed rows of the oldest job in one transaction.
+    /// - Returns: nil when there was no job; else, measured on the writer's
+    ///   thread, how long its statements took and how long it held the
+    ///   writer, commit included.
+    func materializeFanOutBatch(size batchSize: Int) async throws(StorageError) -> (work: Duration, held: Duration)? {
         // Whom the batch reaches, read only when someone watches as it begins
         // (see wakeFeeds: nil wakes every watcher).
         let watched = feedAdvances.isWatched
         let feedLimit = configuration.maxFeedEntries
+        let clock = ContinuousClock()
+        let took = Mutex<(work: Duration, held: Duration)>((.zero, .zero))
         let batch = try await write("fan-out") { db -> FanOutBatch? in
+            let started = clock.now
+            db.afterNextTransaction { _ in took.withLock { $0.held = started.duration(to: clock.now) } }
+            defer { took.withLock { $0.work = started.duration(to: clock.now) } }
             guard let job = try FanOutJobRow.order(Column("id")).fetchOne(db), let jobID = job.id else {
                 return nil
             }
@@ -75,7 +106,7 @@ extension StoreEngine {
         }
         guard let batch else {
             metrics.recordFanOutBacklog(0)
-            return false
+            return nil
         }
         if batch.completed, let backlog = try? await read("fan-out backlog", { db in try FanOutJobRow.fetchCount(db) }) {
             metrics.recordFanOutBacklog(backlog)
@@ -92,7 +123,7 @@ extension StoreEngine {
         if batch.completed {
             logger.debug("fan-out job finished")
         }
-        return true
+        return took.withLock { $0 }
     }
 
     /// One batch of a job that reads its audience from `connections`: the

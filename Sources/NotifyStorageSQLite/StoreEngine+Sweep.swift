@@ -200,13 +200,13 @@ extension StoreEngine {
     static let firstSweepBatch = 64
 
     /// The next transaction's rows: this one's, scaled by how far it was from
-    /// the budget, at most doubled, at least 8 (a transaction's fixed cost,
-    /// its commit, is then spread over some rows), at most `cap`.
-    static func nextSweepBatch(after size: Int, took: Duration, budget: Duration, cap: Int) -> Int {
+    /// the budget, at most doubled, at least `floor` (a transaction's fixed
+    /// cost, its commit, is then spread over some rows), at most `cap`.
+    static func nextSweepBatch(after size: Int, took: Duration, budget: Duration, cap: Int, floor: Int = 8) -> Int {
         let ratio = took > .zero ? budget / took : 2
         let scaled = Double(size) * min(2, ratio)
         guard scaled.isFinite else { return min(cap, size) }
-        return min(cap, max(min(8, cap), Int(scaled)))
+        return min(cap, max(min(floor, cap), Int(scaled)))
     }
 
     /// One transaction of the sweep: the `expired` feed rows still there,
