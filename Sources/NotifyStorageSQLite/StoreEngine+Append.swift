@@ -17,6 +17,7 @@ extension StoreEngine {
         var lastPurge: ContinuousClock.Instant?
         var lastCheckpoint = ContinuousClock.now
         while let batch = queue.next(limit: configuration.maxAppendsPerTransaction) {
+            lastAppendBatch.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
             let now = ContinuousClock.now
             let purge = lastPurge.map { now - $0 >= configuration.idempotencyPurgeInterval } ?? true
             if purge { lastPurge = now }

@@ -19,7 +19,9 @@ extension StoreEngine {
     /// ``SQLiteStoreConfiguration/fanOutBatchSize``), and the fan-out then
     /// rests as long as that transaction held the writer, commit included,
     /// plus ``SQLiteStoreConfiguration/fanOutPause``: appends arriving
-    /// meanwhile find the writer free, and wait behind one short batch at most.
+    /// meanwhile find the writer free, and wait behind one short batch at
+    /// most. That while appends flow (``appendsFlow``); otherwise whole
+    /// batches, back to back.
     func runFanOut(_ signals: AsyncStream<Void>) async {
         let pause = configuration.fanOutPause
         let cap = max(1, configuration.fanOutBatchSize)
@@ -28,9 +30,10 @@ extension StoreEngine {
         for await _ in signals {
             while !Task.isCancelled {
                 do {
-                    guard let took = try await materializeFanOutBatch(size: size) else { break }
+                    let gentle = budget > .zero && appendsFlow
+                    guard let took = try await materializeFanOutBatch(size: gentle ? size : cap) else { break }
                     var rest = pause
-                    if budget > .zero {
+                    if gentle {
                         size = Self.nextSweepBatch(
                             after: size, took: took.work, budget: budget, cap: cap, floor: Self.fanOutFloor)
                         rest += took.held

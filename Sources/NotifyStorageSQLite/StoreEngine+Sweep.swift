@@ -72,7 +72,8 @@ extension StoreEngine {
     /// rows follow from how long the previous one's statements took against
     /// ``SQLiteStoreConfiguration/sweepTransactionBudget``, and after each
     /// the sweep leaves the writer alone for as long as that transaction held
-    /// it, commit included: appends queued meanwhile go first. What one
+    /// it, commit included: appends queued meanwhile go first (while appends
+    /// flow, ``appendsFlow``; otherwise whole batches, back to back). What one
     /// transaction costs is mostly the pages its commit writes, so the rows
     /// are taken where they share pages: the expired feed rows are read
     /// ahead on a reader and removed in feed order (``expiredKeys(_:now:limit:)``),
@@ -112,7 +113,9 @@ extension StoreEngine {
                 planFull = plan.count == limit
             }
             let mark = retentionMark.withLock { $0 }
-            let size = batch
+            // Nobody appending: whole batches, back to back.
+            let gentle = budget > .zero && appendsFlow
+            let size = gentle ? batch : cap
             let expired = Array(plan.prefix(size))
             plan = plan.dropFirst(expired.count)
             // Both on the writer's thread, so not the hop back to this task:
@@ -150,7 +153,7 @@ extension StoreEngine {
                 return outcome
             }
             if isClosed || Task.isCancelled { return outcome }
-            guard budget > .zero else {
+            guard gentle else {
                 await Task.yield()
                 continue
             }

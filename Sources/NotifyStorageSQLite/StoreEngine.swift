@@ -28,6 +28,10 @@ final class StoreEngine: Sendable {
     let retentionMark = Mutex<Int64>(0)
     /// The writer's batches and the fan-out's backlog, for `/metrics`.
     let metrics: StoreMetrics
+    /// When the append writer last took a batch, in `DispatchTime` uptime
+    /// nanoseconds (0: never): the background work is gentle while appends
+    /// flow (``appendsFlow``).
+    let lastAppendBatch = Atomic<UInt64>(0)
 
     init(
         pool: DatabasePool, configuration: SQLiteStoreConfiguration, logger: Logger,
@@ -44,6 +48,20 @@ final class StoreEngine: Sendable {
     }
 
     var isClosed: Bool { queue.isClosed }
+
+    /// Whether an append batch was taken within ``appendsFlowWindow``: then
+    /// the sweeper and the background fan-out size their transactions to
+    /// their budgets and rest after each, so that appends wait behind one
+    /// short transaction at most; otherwise nobody waits, and they write
+    /// whole batches back to back. A first append after a quiet spell may
+    /// wait for one whole batch.
+    var appendsFlow: Bool {
+        let last = lastAppendBatch.load(ordering: .relaxed)
+        return last != 0 && DispatchTime.now().uptimeNanoseconds &- last < Self.appendsFlowWindow
+    }
+
+    /// One second, in nanoseconds: a service taking an append a second or more counts as busy.
+    static let appendsFlowWindow: UInt64 = 1_000_000_000
 
     static let closedError = StorageError(code: .unavailable, message: "the store has stopped")
 

@@ -10,10 +10,7 @@ import Testing
 struct StoreMeasurementTests {
     @Test("a user with 100,000 followers: the call answers fast, the background fan-out reaches them all")
     func hundredThousandFollowers() async throws {
-        // Full batches back to back: no other caller here to leave the writer to.
-        var configuration = SQLiteStoreConfiguration()
-        configuration.fanOutTransactionBudget = .zero
-        try await withStore(configuration) { store, _ in
+        try await withStore { store, _ in
             let followers = 100_000
             try await store.putUsers((0...Int64(followers)).map { User(id: $0) })
             try await store.putConnections((1...Int64(followers)).map { Connection(user: $0, to: 0, kind: .follow) })
