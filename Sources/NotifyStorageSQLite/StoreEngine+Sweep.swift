@@ -80,7 +80,7 @@ extension StoreEngine {
     /// and the notifications they leave unnamed only once they are all gone,
     /// then found together in serial order. Taken in expiry order instead,
     /// nearly every row of a mass expiry lay in a feed of its own, and
-    /// appends' p99 rose 4.7× against 1.75× now (docs/PERFORMANCE.md,
+    /// appends' p99 rose 4.7× against 1.7× now (docs/PERFORMANCE.md,
     /// "The sweeper"). Readers never need the sweep to hide an expired
     /// entry (reads filter it), so it may lag behind.
     ///
