@@ -111,6 +111,17 @@ struct SweepOrderTests {
         }
     }
 
+    @Test("background work is gentle while appends flow: from an append batch until a second without one")
+    func appendsFlow() async throws {
+        try await withStore(RetentionWalkTests.configuration()) { store, _ in
+            #expect(!store.engine.appendsFlow)
+            _ = try await store.append(RetentionWalkTests.notify("one", createdAt: .now()))
+            #expect(store.engine.appendsFlow)
+            try await Task.sleep(for: .milliseconds(1_100))
+            #expect(!store.engine.appendsFlow)
+        }
+    }
+
     @Test("expired rows are read ahead in feed order, as many as asked")
     func plannedInFeedOrder() async throws {
         try await withStore(RetentionWalkTests.configuration()) { store, _ in
