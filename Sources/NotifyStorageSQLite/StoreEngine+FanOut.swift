@@ -53,10 +53,11 @@ extension StoreEngine {
         }
     }
 
-    /// The fewest rows of a fan-out batch: a batch's own statements (the
-    /// job, its audience's next users) cost about what 30 rows do, so fewer
-    /// would spend the writer on little else (docs/PERFORMANCE.md, the
-    /// fan-out row).
+    /// The fewest rows of a gentle fan-out batch: a batch's commit and its
+    /// own statements (the job, its audience's next users) cost it whatever
+    /// its rows, and with at least 8 rows a 100k fan-out under load took
+    /// 22 s against 10 s with at least 32, at about the same cost to other
+    /// callers (docs/PERFORMANCE.md, "Fan-out to 100,000 followers").
     static let fanOutFloor = 32
 
     /// What one batch did, for the statistics and the wake-ups.
