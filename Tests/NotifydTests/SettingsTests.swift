@@ -109,6 +109,13 @@ struct SettingsTests {
         #expect(server.idleTimeout == library.idleTimeout && server.firstCallTimeout == library.firstCallTimeout)
         #expect(server.maxStreams == library.maxStreams && server.maxMessageSize == library.maxMessageSize)
         #expect(try Serve.storeConfiguration(settings).maxFeedEntries == 100_000)
+        let store = try Serve.storeConfiguration(settings)
+        #expect(store.sweepTransactionBudget == .microseconds(250) && store.fanOutTransactionBudget == .microseconds(250))
+        let budget = try Serve.storeConfiguration(Settings(flags: try Serve.parse(["--background-budget", "0"]).flags, environment: [:]))
+        #expect(budget.sweepTransactionBudget == .zero && budget.fanOutTransactionBudget == .zero)
+        #expect(throws: (any Error).self) {
+            try Serve.storeConfiguration(Settings(flags: try Serve.parse(["--background-budget", "-1"]).flags, environment: [:]))
+        }
     }
 
     @Test("a flag wins over its variable, the variable over the default; empty is unset; on and off are switches")
