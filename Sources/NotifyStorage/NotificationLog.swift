@@ -129,6 +129,30 @@ public struct FeedFilter: Hashable, Sendable {
             return graph.targetHostName == endpoint.app && graph.platforms.contains(endpoint.platform)
         }
     }
+
+    /// One key of an event's audience: each event names the keys of the
+    /// entries it names (`notify` for a Notify entry; `graph` and one
+    /// `endpoint` per platform for a SendNotification entry).
+    public enum EventKey: Hashable, Sendable {
+        case notify
+        case graph
+        case endpoint(platform: Platform, app: String)
+    }
+
+    /// The keys of which an event's audience must hold one (the first, or
+    /// the second when there is one) for this filter to admit it, as
+    /// ``admits(_:)`` admits entries; nil: every event. Each store encodes
+    /// the keys in its own column.
+    public var eventKeys: (EventKey, EventKey?)? {
+        let target = endpoint.map { EventKey.endpoint(platform: $0.platform, app: $0.app) }
+        switch (source, target) {
+        case (nil, nil): return nil
+        case (.notify?, _): return (.notify, nil)
+        case (.graph?, nil): return (.graph, nil)
+        case (.graph?, let target?): return (target, nil)
+        case (nil, let target?): return (.notify, target)
+        }
+    }
 }
 
 /// One page of a feed, cut by count and by bytes.

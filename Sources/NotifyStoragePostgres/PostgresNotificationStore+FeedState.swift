@@ -302,17 +302,17 @@ extension PostgresNotificationStore {
         return state
     }
 
-    /// The keys of which an event's audience must hold one for `filter` to
-    /// admit it (``PostgresSchema/eventAudienceSQL(_:)``); nil: every event.
+    /// `filter`'s ``FeedFilter/eventKeys`` as `feed_events.audience` holds
+    /// them (``PostgresSchema/eventAudienceSQL(_:)``); nil: every event.
     static func eventKeys(for filter: FeedFilter) -> (String, String?)? {
-        let endpoint = filter.endpoint.map { $0.platform.rawValue + ":" + $0.app }
-        switch (filter.source, endpoint) {
-        case (nil, nil): return nil
-        case (.notify?, _): return ("notify", nil)
-        case (.graph?, nil): return ("graph", nil)
-        case (.graph?, let endpoint?): return (endpoint, nil)
-        case (nil, let endpoint?): return ("notify", endpoint)
+        func stored(_ key: FeedFilter.EventKey) -> String {
+            switch key {
+            case .notify: "notify"
+            case .graph: "graph"
+            case .endpoint(let platform, let app): platform.rawValue + ":" + app
+            }
         }
+        return filter.eventKeys.map { (stored($0.0), $0.1.map(stored)) }
     }
 
     /// The events of `user`'s feed after `after` that `filter` admits, oldest

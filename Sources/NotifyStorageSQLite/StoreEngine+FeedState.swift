@@ -361,17 +361,17 @@ struct EventAudience {
         return key
     }
 
-    /// The keys (with their surrounding spaces) of which an event's audience
-    /// must hold one for `filter` to admit it; nil: every event.
+    /// `filter`'s ``FeedFilter/eventKeys`` as ``stored`` holds them, with
+    /// their surrounding spaces; nil: every event.
     static func keys(for filter: FeedFilter) -> (String, String?)? {
-        let endpoint = filter.endpoint.map { " " + target(platform: $0.platform.rawValue, app: $0.app) + " " }
-        switch (filter.source, endpoint) {
-        case (nil, nil): return nil
-        case (.notify?, _): return (" notify ", nil)
-        case (.graph?, nil): return (" graph ", nil)
-        case (.graph?, let endpoint?): return (endpoint, nil)
-        case (nil, let endpoint?): return (" notify ", endpoint)
+        func stored(_ key: FeedFilter.EventKey) -> String {
+            switch key {
+            case .notify: " notify "
+            case .graph: " graph "
+            case .endpoint(let platform, let app): " " + target(platform: platform.rawValue, app: app) + " "
+            }
         }
+        return filter.eventKeys.map { (stored($0.0), $0.1.map(stored)) }
     }
 }
 
