@@ -207,6 +207,14 @@ final class PostgresReadiness: Sendable {
         if let failure { throw failure }
     }
 
+    /// Whether the schema is migrated and the store not stopped.
+    var isReady: Bool {
+        state.withLock {
+            if case .ready = $0 { return true }
+            return false
+        }
+    }
+
     func open() { settle(.ready, nil) }
 
     func close(_ error: StorageError) { settle(.closed(error), error) }

@@ -3,14 +3,16 @@ public import NotifyStorage
 import PostgresNIO
 
 extension PostgresNotificationStore {
-    /// False while the database does not answer (down, restarting, out of
-    /// reach): every call is then refused at once with UNAVAILABLE
-    /// `STORE_UNAVAILABLE`. A call that cannot reach the database turns it
-    /// off; the probe (every ``PostgresStoreConfiguration/probeInterval``,
-    /// a `SELECT 1` on a pooled connection) turns it off with no traffic,
-    /// and on again once the database answers through the pool, which
-    /// reconnects by itself. Readiness reports it; liveness does not.
-    public var isWritable: Bool { reachability.isReachable }
+    /// False until the schema is migrated, once the store stops, and while
+    /// the database does not answer (down, restarting, out of reach): every
+    /// call is then refused at once with UNAVAILABLE `STORE_UNAVAILABLE`.
+    /// A call that cannot reach the database turns it off; the probe (every
+    /// ``PostgresStoreConfiguration/probeInterval``, a `SELECT 1` on a pooled
+    /// connection) turns it off with no traffic, and on again once the
+    /// database answers through the pool, which reconnects by itself.
+    /// Readiness reports it; liveness does not, so an instance still
+    /// migrating, or waiting on another's migration, takes no traffic.
+    public var isWritable: Bool { readiness.isReady && reachability.isReachable }
 
     /// Runs `body` on a pooled connection (``PostgresLeases``): waiting for
     /// one at most ``PostgresStoreConfiguration/acquireTimeout``, and failing

@@ -1,7 +1,9 @@
 import Foundation
+import Logging
 import NotifyDomain
 import NotifyStorage
 import NotifyStoragePostgres
+import PostgresNIO
 import Testing
 
 /// What only the PostgreSQL store promises: several instances on one
@@ -101,6 +103,47 @@ struct PostgresStoreTests {
             let feed = try await two.feed(user: 5, after: 0, limit: 100)
             #expect(feed.map(\.sequence) == (1...20).map { UInt64($0) })
         }
+    }
+
+    @Test(
+        "a store is not writable (readiness off) until its schema is migrated, even with the database answering",
+        .enabled(if: PostgresTestServer.runs, "\(PostgresTestServer.missing)"), .timeLimit(.minutes(1)))
+    func notWritableWhileMigrating() async throws {
+        let location = try PostgresLocation()
+        defer { location.remove() }
+        let configuration = try PostgresStoreConfiguration(url: location.url)
+        let logger = Logger(label: "notify.storage.tests.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+        let holder = try await PostgresConnection.connect(
+            configuration: .init(
+                host: configuration.host, port: configuration.port, username: configuration.username,
+                password: configuration.password, database: configuration.database, tls: .disable),
+            id: 0, logger: logger)
+        // The migration reads schema_migrations: holding that table's lock holds it midway.
+        let table = "\(location.schema).schema_migrations"
+        try await holder.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(location.schema)"), logger: logger)
+        try await holder.query(
+            PostgresQuery(unsafeSQL: "CREATE TABLE \(table) (version text PRIMARY KEY, applied_at bigint NOT NULL)"),
+            logger: logger)
+        try await holder.query("BEGIN", logger: logger)
+        try await holder.query(PostgresQuery(unsafeSQL: "LOCK TABLE \(table) IN ACCESS EXCLUSIVE MODE"), logger: logger)
+        do {
+            try await location.withStore { store in
+                let waiting = PostgresQuery(
+                    unsafeSQL: "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = '\(table)'::regclass")
+                while try await holder.query(waiting, logger: logger).collect().first?.decode(Int64.self) == 0 {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(!store.isWritable)
+                try await holder.query("COMMIT", logger: logger)
+                while !store.isWritable { try await Task.sleep(for: .milliseconds(20)) }
+                try await store.putUser(User(id: 1))
+                _ = try await store.append(Sample.notification(id: "after", to: .users([1])))
+            }
+        } catch {
+            try? await holder.close()
+            throw error
+        }
+        try await holder.close()
     }
 
     @Test("measurement: 64 writers × 50 appends, each to its own user, on each backend", arguments: StoreBackend.all)

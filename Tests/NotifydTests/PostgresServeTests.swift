@@ -299,12 +299,14 @@ struct PostgresServeTests {
         let client = TestPostgres.client(of: server)
         let otherClient = TestPostgres.client(of: other)
         // Both ready before the cut: an instance whose store cannot migrate at start exits
-        // (docs/OPERATIONS.md), and a loaded machine may still be migrating b's.
+        // (docs/OPERATIONS.md), a loaded machine may still be migrating b's, and readiness
+        // stays off until it has.
         let bothReady = ContinuousClock.now + .seconds(60)
         for instance in [client, otherClient] {
             while (try? await instance.health(service: "notify.v1.Readiness").status) != .serving, ContinuousClock.now < bothReady {
                 try await Task.sleep(for: .milliseconds(50))
             }
+            try #require(try await instance.health(service: "notify.v1.Readiness").status == .serving)
         }
         let watch = LiveWatch(client: client, metadata: admin, resumes: true)
         try await waitUntil("the watch caught up") { watch.caughtUp }
