@@ -318,6 +318,38 @@ enum Schema {
                 ALTER TABLE fanout_jobs ADD COLUMN cursor INTEGER;
                 """)
         }
+        // How many users each user's `connections` audience holds, by kind
+        // ('friend': his friends; 'follow': his followers), kept by triggers
+        // in every transaction that adds or removes a connection (a deleted
+        // user's by cascade too). A large audience's answer counts it at the
+        // call: a count over the index held the writer about 8 ms per
+        // 100,000 followers, and every append queued behind it.
+        migrator.registerMigration("v10-audience-counts") { db in
+            try db.execute(sql: """
+                CREATE TABLE audience_counts (
+                    user INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    n INTEGER NOT NULL,
+                    PRIMARY KEY (user, kind)
+                ) WITHOUT ROWID;
+                INSERT INTO audience_counts (user, kind, n)
+                SELECT member, kind, COUNT(*) FROM (
+                    SELECT "to" AS member, kind FROM connections WHERE user <> "to"
+                    UNION ALL
+                    SELECT user, kind FROM connections WHERE kind = 'friend' AND user <> "to"
+                ) GROUP BY member, kind;
+                CREATE TRIGGER connection_counted AFTER INSERT ON connections WHEN NEW.user <> NEW."to" BEGIN
+                    INSERT INTO audience_counts (user, kind, n) VALUES (NEW."to", NEW.kind, 1)
+                        ON CONFLICT (user, kind) DO UPDATE SET n = n + 1;
+                    INSERT INTO audience_counts (user, kind, n) SELECT NEW.user, 'friend', 1 WHERE NEW.kind = 'friend'
+                        ON CONFLICT (user, kind) DO UPDATE SET n = n + 1;
+                END;
+                CREATE TRIGGER connection_uncounted AFTER DELETE ON connections WHEN OLD.user <> OLD."to" BEGIN
+                    UPDATE audience_counts SET n = n - 1 WHERE user = OLD."to" AND kind = OLD.kind;
+                    UPDATE audience_counts SET n = n - 1 WHERE user = OLD.user AND kind = 'friend' AND OLD.kind = 'friend';
+                END;
+                """)
+        }
         return migrator
     }
 

@@ -315,11 +315,11 @@ extension StoreEngine {
             // A large audience: this transaction writes the first recipient's
             // feed (so the answer carries its entry) and records a job that the
             // background fan-out runs from the connections table, batch by
-            // batch after its cursor (StoreEngine+FanOut.swift). No id is
-            // copied here: the only scan is the count of the answer's
-            // `recipients` (the audience at the call), over the index alone.
-            recipients =
-                try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(audience.sql))", arguments: audience.arguments) ?? 0
+            // batch after its cursor (StoreEngine+FanOut.swift). Nothing here
+            // reads the audience beyond its first user: the answer's
+            // `recipients` (the audience at the call) is the count the
+            // connections' triggers keep (Schema.swift, v10).
+            recipients = try Audience.count(db, issuer: issuer, mode: mode)
             guard let firstUser = try Audience.nextUsers(db, issuer: issuer, mode: mode, after: nil, count: 1).first else {
                 break
             }
@@ -392,17 +392,8 @@ extension StoreEngine {
     static func writeFeedRows(
         _ db: Database, audience: String, arguments: StatementArguments, notification: Int64, graph: Bool
     ) throws -> Int {
+        let written = try insertFeedRows(db, audience: audience, arguments: arguments, notification: notification)
         let unseen = graph ? "unseen_graph" : "unseen_notify"
-        var feedArguments = arguments
-        feedArguments += ["notification": notification]
-        try db.execute(
-            sql: """
-                INSERT INTO feed (user, seq, notification)
-                SELECT a.user, COALESCE(h.last_seq, 0) + 1, :notification
-                FROM (\(audience)) a LEFT JOIN feed_heads h ON h.user = a.user
-                """,
-            arguments: feedArguments)
-        let written = db.changesCount
         try db.execute(
             sql: """
                 INSERT INTO feed_heads (user, last_seq, \(unseen))
@@ -411,6 +402,38 @@ extension StoreEngine {
                 """,
             arguments: arguments)
         return written
+    }
+
+    /// The feed rows of ``writeFeedRows(_:audience:arguments:notification:graph:)``,
+    /// heads not yet advanced.
+    /// - Returns: the number of rows written.
+    static func insertFeedRows(
+        _ db: Database, audience: String, arguments: StatementArguments, notification: Int64
+    ) throws -> Int {
+        var feedArguments = arguments
+        feedArguments += ["notification": notification]
+        // Cached: an audience's text is one of a few shapes (the fan-out's batches reuse it).
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO feed (user, seq, notification)
+                SELECT a.user, COALESCE(h.last_seq, 0) + 1, :notification
+                FROM (\(audience)) a LEFT JOIN feed_heads h ON h.user = a.user
+                """
+        ).execute(arguments: feedArguments)
+        return db.changesCount
+    }
+
+    /// Moves each head that `written` selects (`user`, and `seq`, its feed's
+    /// new last sequence) to that sequence, one more unseen entry of its view.
+    static func advanceHeads(_ db: Database, graph: Bool, written: String, arguments: StatementArguments) throws {
+        let unseen = graph ? "unseen_graph" : "unseen_notify"
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO feed_heads (user, last_seq, \(unseen))
+                SELECT user, seq, 1 FROM (\(written)) WHERE true
+                ON CONFLICT (user) DO UPDATE SET last_seq = excluded.last_seq, \(unseen) = \(unseen) + 1
+                """
+        ).execute(arguments: arguments)
     }
 }
 
@@ -443,6 +466,13 @@ struct Audience {
     init(sql: String, arguments: StatementArguments) {
         self.sql = sql
         self.arguments = arguments
+    }
+
+    /// How many users `issuer`'s whole audience holds, from `audience_counts`.
+    static func count(_ db: Database, issuer: Int64, mode: CommunityMode) throws -> Int64 {
+        try Int64.fetchOne(
+            db.cachedStatement(sql: "SELECT n FROM audience_counts WHERE user = ? AND kind = ?"),
+            arguments: [issuer, mode == .follow ? "follow" : "friend"]) ?? 0
     }
 
     init(issuer: Int64, mode: CommunityMode) {

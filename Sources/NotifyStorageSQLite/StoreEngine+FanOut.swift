@@ -91,11 +91,17 @@ extension StoreEngine {
             let started = clock.now
             db.afterNextTransaction { _ in took.withLock { $0.held = started.duration(to: clock.now) } }
             defer { took.withLock { $0.work = started.duration(to: clock.now) } }
-            guard let job = try FanOutJobRow.order(Column("id")).fetchOne(db), let jobID = job.id else {
+            // Cached statements throughout: at a few dozen rows a batch,
+            // preparing them (GRDB's authorizer walks every column) cost more
+            // than the rows.
+            guard let job = try FanOutJobRow.fetchOne(db.cachedStatement(sql: "SELECT * FROM fanout_jobs ORDER BY id LIMIT 1")),
+                let jobID = job.id
+            else {
                 return nil
             }
             let graph = try String.fetchOne(
-                db, sql: "SELECT kind FROM notifications WHERE serial = ?", arguments: [job.notification]) == ContentColumns.graphKind
+                db.cachedStatement(sql: "SELECT kind FROM notifications WHERE serial = ?"), arguments: [job.notification]
+            ) == ContentColumns.graphKind
             if let issuer = job.issuer {
                 guard let mode = job.mode.flatMap(CommunityMode.init(rawValue:)) else {
                     throw StorageError(code: .corrupt, message: "a fan-out job names no known audience")
@@ -149,20 +155,23 @@ extension StoreEngine {
         var batch = FanOutBatch()
         if let end {
             var audience = Audience(issuer: issuer, mode: mode, after: cursor, through: end)
-            if let feedLimit {
-                audience = audience.bounded(by: feedLimit)
-                let room =
-                    try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(audience.sql))", arguments: audience.arguments) ?? 0
-                batch.skipped = Int(clamping: max(0, Int64(min(next.count, batchSize)) - room))
-            }
-            batch.reached = watched ? try Int64.fetchAll(db, sql: audience.sql, arguments: audience.arguments) : nil
-            batch.written = try writeFeedRows(
-                db, audience: audience.sql, arguments: audience.arguments, notification: notification, graph: graph)
+            if let feedLimit { audience = audience.bounded(by: feedLimit) }
+            // The audience is read once, by the feed rows' insert; the heads
+            // and the wake-ups read back what it wrote, by the
+            // feed_notification index: this job's rows for users in the batch's range.
+            let written = ["notification": notification, "after": cursor ?? Int64.min, "through": end] as StatementArguments
+            let range = "notification = :notification AND user > :after AND user <= :through"
+            batch.written = try insertFeedRows(
+                db, audience: audience.sql, arguments: audience.arguments, notification: notification)
+            batch.skipped = max(0, min(next.count, batchSize) - batch.written)
+            try advanceHeads(db, graph: graph, written: "SELECT user, seq FROM feed WHERE \(range)", arguments: written)
+            batch.reached =
+                watched ? try Int64.fetchAll(db.cachedStatement(sql: "SELECT user FROM feed WHERE \(range)"), arguments: written) : nil
         }
         if next.count > batchSize, let end {
-            try db.execute(sql: "UPDATE fanout_jobs SET cursor = ? WHERE id = ?", arguments: [end, jobID])
+            try db.cachedStatement(sql: "UPDATE fanout_jobs SET cursor = ? WHERE id = ?").execute(arguments: [end, jobID])
         } else {
-            try FanOutJobRow.deleteOne(db, key: jobID)
+            try db.cachedStatement(sql: "DELETE FROM fanout_jobs WHERE id = ?").execute(arguments: [jobID])
             batch.completed = true
         }
         return batch
@@ -274,7 +283,7 @@ extension Audience {
                 arguments += ["after": after]
             }
             sql += " ORDER BY \(column) LIMIT :count"
-            let users = try Int64.fetchAll(db, sql: sql, arguments: arguments)
+            let users = try Int64.fetchAll(db.cachedStatement(sql: sql), arguments: arguments)
             merged = merged.isEmpty ? users : Array((merged + users).sorted().prefix(count))
         }
         return merged
