@@ -62,7 +62,8 @@ struct Serve: AsyncParsableCommand {
     @Option(name: Setting.retention.name, help: Setting.retention.help) var retention: Int?
     @Option(name: Setting.sweepInterval.name, help: Setting.sweepInterval.help) var sweepInterval: Int?
     @Option(name: Setting.sweepBatch.name, help: Setting.sweepBatch.help) var sweepBatch: Int?
-    @Option(name: Setting.backgroundBudget.name, help: Setting.backgroundBudget.help) var backgroundBudget: Int?
+    @Option(name: Setting.sweepBudget.name, help: Setting.sweepBudget.help) var sweepBudget: Int?
+    @Option(name: Setting.fanOutBudget.name, help: Setting.fanOutBudget.help) var fanOutBudget: Int?
     @Option(name: Setting.logLevel.name, help: Setting.logLevel.help) var logLevel: String?
     @Flag(name: Setting.noGateway.name, help: Setting.noGateway.help) var noGateway = false
     @Option(name: Setting.logFormat.name, help: Setting.logFormat.help) var logFormat: String?
@@ -106,7 +107,8 @@ struct Serve: AsyncParsableCommand {
         flags.set(.retention, retention)
         flags.set(.sweepInterval, sweepInterval)
         flags.set(.sweepBatch, sweepBatch)
-        flags.set(.backgroundBudget, backgroundBudget)
+        flags.set(.sweepBudget, sweepBudget)
+        flags.set(.fanOutBudget, fanOutBudget)
         flags.set(.logLevel, logLevel)
         flags.set(.noGateway, noGateway)
         flags.set(.logFormat, logFormat)
@@ -288,8 +290,8 @@ struct Serve: AsyncParsableCommand {
 
     /// The store's configuration: `SQLiteStoreConfiguration`'s defaults with
     /// `--max-feed-entries` (0: no bound), `--retention` (0: for ever),
-    /// `--sweep-interval` (0: never), `--sweep-batch` and `--background-budget`
-    /// (the sweeper's and the fan-out's, in microseconds).
+    /// `--sweep-interval` (0: never), `--sweep-batch`, `--sweep-budget` and
+    /// `--fan-out-budget` (microseconds).
     static func storeConfiguration(_ settings: Settings) throws -> SQLiteStoreConfiguration {
         var configuration = Defaults.store
         let feedLimit = try settings.int(.maxFeedEntries, default: Int(configuration.maxFeedEntries ?? 0))
@@ -298,14 +300,14 @@ struct Serve: AsyncParsableCommand {
         let retention = try settings.int(.retention, default: seconds(configuration.retention))
         let sweepInterval = try settings.int(.sweepInterval, default: seconds(configuration.sweepInterval))
         let sweepBatch = try settings.int(.sweepBatch, default: configuration.sweepBatchSize)
-        let budget = try settings.int(
-            .backgroundBudget, default: microseconds(configuration.sweepTransactionBudget))
-        guard retention >= 0, sweepInterval >= 0, sweepBatch > 0, budget >= 0 else {
+        let sweepBudget = try settings.int(.sweepBudget, default: microseconds(configuration.sweepTransactionBudget))
+        let fanOutBudget = try settings.int(.fanOutBudget, default: microseconds(configuration.fanOutTransactionBudget))
+        guard retention >= 0, sweepInterval >= 0, sweepBatch > 0, sweepBudget >= 0, fanOutBudget >= 0 else {
             throw ValidationError(
-                "--retention, --sweep-interval and --background-budget must not be negative, --sweep-batch must be positive")
+                "--retention, --sweep-interval, --sweep-budget and --fan-out-budget must not be negative, --sweep-batch must be positive")
         }
-        configuration.sweepTransactionBudget = .microseconds(budget)
-        configuration.fanOutTransactionBudget = .microseconds(budget)
+        configuration.sweepTransactionBudget = .microseconds(sweepBudget)
+        configuration.fanOutTransactionBudget = .microseconds(fanOutBudget)
         configuration.retention = retention > 0 ? .seconds(retention) : nil
         configuration.sweepInterval = .seconds(sweepInterval)
         configuration.sweepBatchSize = sweepBatch
@@ -360,7 +362,7 @@ func seconds(_ duration: Duration?) -> Int {
     Int(duration?.components.seconds ?? 0)
 }
 
-/// Whole microseconds, as `--background-budget` takes them.
+/// Whole microseconds, as `--sweep-budget` and `--fan-out-budget` take them.
 func microseconds(_ duration: Duration) -> Int {
     let parts = duration.components
     return Int(parts.seconds) * 1_000_000 + Int(parts.attoseconds / 1_000_000_000_000)

@@ -130,10 +130,14 @@ extension Setting {
     static let sweepBatch = Setting(
         "sweep-batch", "Rows the sweeper removes per transaction (an append waits behind one at most).",
         default: "\(Defaults.store.sweepBatchSize)")
-    static let backgroundBudget = Setting(
-        "background-budget",
-        "Microseconds of statements per sweep or fan-out transaction while appends flow, each then followed by as long a rest; 0: whole batches always (SQLite).",
+    static let sweepBudget = Setting(
+        "sweep-budget",
+        "Microseconds of statements per sweep transaction while appends flow, each followed by as long a rest; 0: whole batches always (SQLite).",
         default: "\(microseconds(Defaults.store.sweepTransactionBudget))")
+    static let fanOutBudget = Setting(
+        "fan-out-budget",
+        "Microseconds of statements per background fan-out transaction while appends flow, each followed by as long a rest; 0: whole batches always (SQLite).",
+        default: "\(microseconds(Defaults.store.fanOutTransactionBudget))")
     static let logLevel = Setting(
         "log-level", "trace, debug, info, notice, warning, error or critical.", default: Defaults.logLevel)
     static let noGateway = Setting("no-gateway", "Do not run the REST gateway.", default: "off")
@@ -211,7 +215,7 @@ extension Setting {
             maxMessageSize, idleTimeout, firstCallTimeout, maxConnections, maxMetadataEntries, maxMetadataBytes,
             drainTimeout, tlsHandshakeTimeout, followEnabled, rateLimitAdmin, rateLimitApp, rateLimitUser, rateLimit,
             rateBurst, authFailureLimit, authFailureBurst, maxFeedEntries, retention, sweepInterval, sweepBatch,
-            backgroundBudget, logLevel,
+            sweepBudget, fanOutBudget, logLevel,
             logFormat, metricsHost, metricsPort,
             noGateway,
         ] + http + tracing

@@ -110,11 +110,15 @@ struct SettingsTests {
         #expect(server.maxStreams == library.maxStreams && server.maxMessageSize == library.maxMessageSize)
         #expect(try Serve.storeConfiguration(settings).maxFeedEntries == 100_000)
         let store = try Serve.storeConfiguration(settings)
-        #expect(store.sweepTransactionBudget == .microseconds(250) && store.fanOutTransactionBudget == .microseconds(250))
-        let budget = try Serve.storeConfiguration(Settings(flags: try Serve.parse(["--background-budget", "0"]).flags, environment: [:]))
-        #expect(budget.sweepTransactionBudget == .zero && budget.fanOutTransactionBudget == .zero)
-        #expect(throws: (any Error).self) {
-            try Serve.storeConfiguration(Settings(flags: try Serve.parse(["--background-budget", "-1"]).flags, environment: [:]))
+        #expect(store.sweepTransactionBudget == .microseconds(250) && store.fanOutTransactionBudget == .microseconds(100))
+        let sweep = try Serve.storeConfiguration(Settings(flags: try Serve.parse(["--sweep-budget", "0"]).flags, environment: [:]))
+        #expect(sweep.sweepTransactionBudget == .zero && sweep.fanOutTransactionBudget == .microseconds(100))
+        let fanOut = try Serve.storeConfiguration(Settings(flags: FlagValues(), environment: ["NOTIFY_FAN_OUT_BUDGET": "400"]))
+        #expect(fanOut.sweepTransactionBudget == .microseconds(250) && fanOut.fanOutTransactionBudget == .microseconds(400))
+        for flag in ["--sweep-budget", "--fan-out-budget"] {
+            #expect(throws: (any Error).self) {
+                try Serve.storeConfiguration(Settings(flags: try Serve.parse([flag, "-1"]).flags, environment: [:]))
+            }
         }
     }
 
