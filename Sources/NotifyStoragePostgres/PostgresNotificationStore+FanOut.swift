@@ -217,8 +217,9 @@ extension PostgresNotificationStore.BatchWriter {
             let written = try await writeAudience(audience, serial: serial, graph: graph)
             return (Int64(written.count), written)
         }
+        // The audience at the call, as the connections' trigger keeps it (v7).
         let recipients = try await count(
-            PostgresQuery(unsafeSQL: "SELECT count(*) FROM (\(audience.sql)) a", binds: audience.bindings))
+            "SELECT n FROM audience_counts WHERE user_id = \(issuer) AND kind = \(mode == .follow ? "follow" : "friend")")
         guard
             let first = try await PostgresNotificationStore.Audience.nextUsers(
                 connection, logger, issuer: issuer, mode: mode, after: nil, count: 1

@@ -197,6 +197,59 @@ enum PostgresSchema {
         ),
         // Retention finds old events (the sweeper).
         ("v6-event-retention", ["CREATE INDEX feed_events_created_at ON feed_events (created_at)"]),
+        // How many users each user's `connections` audience holds, by kind
+        // ('friend': his friends; 'follow': his followers), kept by a trigger
+        // in every transaction that adds or removes a connection (a deleted
+        // user's by cascade too), so that a large audience's answer reads one
+        // row rather than count the index in the writer's transaction. The
+        // function keeps this schema's search path.
+        (
+            "v7-audience-counts",
+            [
+                """
+                CREATE TABLE audience_counts (
+                    user_id bigint NOT NULL,
+                    kind text NOT NULL,
+                    n bigint NOT NULL,
+                    PRIMARY KEY (user_id, kind)
+                )
+                """,
+                """
+                INSERT INTO audience_counts (user_id, kind, n)
+                SELECT member, kind, count(*) FROM (
+                    SELECT to_user AS member, kind FROM connections WHERE user_id <> to_user
+                    UNION ALL
+                    SELECT user_id, kind FROM connections WHERE kind = 'friend' AND user_id <> to_user
+                ) m GROUP BY member, kind
+                """,
+                """
+                CREATE FUNCTION connection_counted() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+                BEGIN
+                    IF TG_OP = 'INSERT' THEN
+                        IF NEW.user_id <> NEW.to_user THEN
+                            INSERT INTO audience_counts (user_id, kind, n) VALUES (NEW.to_user, NEW.kind, 1)
+                                ON CONFLICT (user_id, kind) DO UPDATE SET n = audience_counts.n + 1;
+                            IF NEW.kind = 'friend' THEN
+                                INSERT INTO audience_counts (user_id, kind, n) VALUES (NEW.user_id, 'friend', 1)
+                                    ON CONFLICT (user_id, kind) DO UPDATE SET n = audience_counts.n + 1;
+                            END IF;
+                        END IF;
+                    ELSIF OLD.user_id <> OLD.to_user THEN
+                        UPDATE audience_counts SET n = n - 1 WHERE user_id = OLD.to_user AND kind = OLD.kind;
+                        IF OLD.kind = 'friend' THEN
+                            UPDATE audience_counts SET n = n - 1 WHERE user_id = OLD.user_id AND kind = 'friend';
+                        END IF;
+                    END IF;
+                    RETURN NULL;
+                END
+                $$
+                """,
+                """
+                CREATE TRIGGER connection_counted AFTER INSERT OR DELETE ON connections
+                FOR EACH ROW EXECUTE FUNCTION connection_counted()
+                """,
+            ]
+        ),
     ]
 
     /// The audience of an event naming the notifications whose ids `ids`

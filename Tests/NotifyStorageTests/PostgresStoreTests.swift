@@ -146,6 +146,52 @@ struct PostgresStoreTests {
         try await holder.close()
     }
 
+    @Test(
+        "a schema from before v7 gets its audience counts from the connections it holds",
+        .enabled(if: PostgresTestServer.runs, "\(PostgresTestServer.missing)"), .timeLimit(.minutes(1)))
+    func audienceCountsBackfilled() async throws {
+        let location = try PostgresLocation()
+        defer { location.remove() }
+        try await location.withStore(ConformanceOptions(largeAudiences: true, runsFanOut: false)) { store in
+            for id in Int64(1)...6 { try await store.putUser(User(id: id)) }
+        }
+        // Back to the schema before v7, with connections it never counted.
+        let configuration = try PostgresStoreConfiguration(url: location.url)
+        let logger = Logger(label: "notify.storage.tests.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+        let connection = try await PostgresConnection.connect(
+            configuration: .init(
+                host: configuration.host, port: configuration.port, username: configuration.username,
+                password: configuration.password, database: configuration.database, tls: .disable),
+            id: 0, logger: logger)
+        do {
+            for statement in [
+                "SET search_path TO \(location.schema)",
+                "DROP TRIGGER connection_counted ON connections",
+                "DROP FUNCTION connection_counted()",
+                "DROP TABLE audience_counts",
+                "DELETE FROM schema_migrations WHERE version = 'v7-audience-counts'",
+                """
+                INSERT INTO connections (user_id, kind, to_user) VALUES
+                    (2, 'follow', 1), (3, 'follow', 1), (4, 'follow', 1), (1, 'friend', 2), (1, 'friend', 3), (5, 'friend', 1),
+                    (6, 'follow', 6)
+                """,
+            ] {
+                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+            }
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try await connection.close()
+        try await location.withStore(ConformanceOptions(largeAudiences: true, runsFanOut: false)) { store in
+            #expect(try await store.append(Sample.notification(id: "f", to: .connections(of: 1, mode: .follow))).recipients == 3)
+            #expect(try await store.append(Sample.notification(id: "g", to: .connections(of: 1, mode: .friendship))).recipients == 3)
+            // And the trigger counts from there.
+            try await store.putConnection(Connection(user: 6, to: 1, kind: .follow))
+            #expect(try await store.append(Sample.notification(id: "h", to: .connections(of: 1, mode: .follow))).recipients == 4)
+        }
+    }
+
     @Test("measurement: 64 writers × 50 appends, each to its own user, on each backend", arguments: StoreBackend.all)
     func appendRate(backend: StoreBackend) async throws {
         try await backend.withStore { store in

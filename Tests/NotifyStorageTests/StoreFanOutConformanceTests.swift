@@ -102,6 +102,54 @@ struct StoreFanOutConformanceTests {
     }
 
     @Test(
+        "a large audience's answer is its count at the call, through added, repeated and removed connections and deleted users",
+        arguments: StoreBackend.all)
+    func countedAtTheCall(backend: StoreBackend) async throws {
+        try await backend.withStore(ConformanceOptions(largeAudiences: true, runsFanOut: false)) { store in
+            let users = Int64(1)...30
+            for id in users { try await store.putUser(User(id: id)) }
+            // The connections as stored: a friendship once, either way round.
+            var stored = Set<Connection>()
+            func key(_ connection: Connection) -> Connection {
+                connection.kind == .friend
+                    ? Connection(user: min(connection.user, connection.to), to: max(connection.user, connection.to), kind: .friend)
+                    : connection
+            }
+            var generator = SystemRandomNumberGenerator()
+            var made: [Connection] = []
+            for _ in 0..<300 {
+                let user = Int64.random(in: users, using: &generator)
+                // Issuers 1 and 2 get most of them; a self-connection is in no audience.
+                let to = Bool.random(using: &generator) ? Int64.random(in: 1...2, using: &generator) : Int64.random(in: users, using: &generator)
+                made.append(Connection(user: user, to: to, kind: Bool.random(using: &generator) ? .friend : .follow))
+            }
+            for connection in made + made.shuffled() {
+                try await store.putConnection(connection)
+                stored.insert(key(connection))
+            }
+            for connection in made.prefix(40) where try await store.deleteConnection(connection) {
+                stored.remove(key(connection))
+            }
+            for deleted in [Int64(7), 8] {
+                #expect(try await store.deleteUser(id: deleted))
+                stored = stored.filter { $0.user != deleted && $0.to != deleted }
+            }
+            try await store.putUser(User(id: 7))
+            for (index, issuer) in [Int64(1), 2].enumerated() {
+                let followers = stored.filter { $0.kind == .follow && $0.to == issuer && $0.user != issuer }.count
+                let friends = stored.filter { $0.kind == .friend && $0.user != $0.to && ($0.user == issuer || $0.to == issuer) }.count
+                #expect(followers > 1 && friends > 1, "a large audience each")
+                let toFollowers = try await store.append(
+                    Sample.notification(id: "follow\(index)", to: .connections(of: issuer, mode: .follow)))
+                #expect(toFollowers.recipients == UInt64(followers), "followers of \(issuer)")
+                let toFriends = try await store.append(
+                    Sample.notification(id: "friends\(index)", to: .connections(of: issuer, mode: .friendship)))
+                #expect(toFriends.recipients == UInt64(friends), "friends of \(issuer)")
+            }
+        }
+    }
+
+    @Test(
         "a job reads the audience as it runs: a follower added past its cursor receives the entry, one removed before his batch does not",
         arguments: StoreBackend.all)
     func audienceReadAsItRuns(backend: StoreBackend) async throws {
