@@ -27,12 +27,11 @@ extension PostgresNotificationStore {
             try await Self.transaction(connection, logger, begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
                 let events = try await Self.events(
                     connection, logger, user: user, after: cursor, limit: limit, maxBytes: maxBytes, filter: filter)
-                var sizes: [Int] = []
-                return try await Self.notificationPage(
-                    connection, logger, query, user: user, cursor: cursor, limit: limit, maxBytes: maxBytes, sizes: &sizes
-                ).merging(
+                let notifications = try await Self.notificationPage(
+                    connection, logger, query, user: user, cursor: cursor, limit: limit, maxBytes: maxBytes)
+                return notifications.page.merging(
                     events: events.events, eventsThrough: events.through, eventsComplete: events.complete,
-                    entrySizes: sizes, after: after, limit: limit, maxBytes: maxBytes)
+                    entrySizes: notifications.sizes, after: after, limit: limit, maxBytes: maxBytes)
             }
         }
     }
@@ -75,12 +74,13 @@ extension PostgresNotificationStore {
     }
 
     /// The notifications of a page (``feedPage(user:after:limit:maxBytes:now:filter:)``), before its events.
-    /// - Parameter sizes: each entry's size (``FeedPage/size(ofContent:id:)``), appended in
+    /// - Returns: the page, and each entry's size (``FeedPage/size(ofContent:id:)``) in
     ///   order: the merge with the events keeps both to one budget.
     static func notificationPage(
         _ connection: PostgresConnection, _ logger: Logger, _ query: PostgresQuery, user: Int64, cursor: Int64, limit: Int,
-        maxBytes: Int, sizes: inout [Int]
-    ) async throws -> FeedPage {
+        maxBytes: Int
+    ) async throws -> (page: FeedPage, sizes: [Int]) {
+        var sizes: [Int] = []
         let swept = try await connection.query(
             "SELECT swept_through FROM feed_heads WHERE user_id = \(user)", logger: logger
         ).collect().first?.decode(Int64.self) ?? 0
@@ -89,8 +89,8 @@ extension PostgresNotificationStore {
         var bytes = 0
         var passed = 0
         var next = cursor
-        func page(caughtUp: Bool) -> FeedPage {
-            FeedPage(entries: entries, caughtUp: caughtUp, nextAfter: UInt64(max(0, next)), sweptThrough: sweptThrough)
+        func page(caughtUp: Bool) -> (page: FeedPage, sizes: [Int]) {
+            (FeedPage(entries: entries, caughtUp: caughtUp, nextAfter: UInt64(max(0, next)), sweptThrough: sweptThrough), sizes)
         }
         let rows = try await connection.query(query, logger: logger)
         for try await (sequence, id, createdAt, kind, content, read, actionState) in rows.decode(
@@ -131,7 +131,7 @@ extension PostgresNotificationStore {
             logger: logger
         ).collect().first?.decode(Int64.self)
         var empty = page(caughtUp: true)
-        empty.end = head.map { .head(UInt64(max(0, $0))) } ?? .noSuchUser
+        empty.page.end = head.map { .head(UInt64(max(0, $0))) } ?? .noSuchUser
         return empty
     }
 }

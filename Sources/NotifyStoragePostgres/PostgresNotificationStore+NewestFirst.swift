@@ -16,9 +16,9 @@ extension PostgresNotificationStore {
             where: "f.seq < $6 ORDER BY f.seq DESC", user: user, cursor: cursor, limit: limit, now: now, filter: filter)
         let logger = logger
         var page = try await withConnection("reading a feed newest first") { connection in
-            var sizes: [Int] = []
-            return try await Self.notificationPage(
-                connection, logger, query, user: user, cursor: cursor, limit: limit, maxBytes: maxBytes, sizes: &sizes)
+            try await Self.notificationPage(
+                connection, logger, query, user: user, cursor: cursor, limit: limit, maxBytes: maxBytes
+            ).page
         }
         // Retention's signal belongs to a cursor moving forward; a read from
         // the head that met no row says "nothing below" with 1, not its cursor.

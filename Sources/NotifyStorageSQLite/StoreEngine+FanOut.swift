@@ -26,7 +26,7 @@ extension StoreEngine {
         let pause = configuration.fanOutPause
         let cap = max(1, configuration.fanOutBatchSize)
         let budget = configuration.fanOutTransactionBudget
-        var size = budget > .zero ? min(cap, Self.firstSweepBatch) : cap
+        var size = budget > .zero ? min(cap, Self.firstBudgetedBatch) : cap
         for await _ in signals {
             while !Task.isCancelled {
                 do {
@@ -34,7 +34,7 @@ extension StoreEngine {
                     guard let took = try await materializeFanOutBatch(size: gentle ? size : cap) else { break }
                     var rest = pause
                     if gentle {
-                        size = Self.nextSweepBatch(
+                        size = Self.nextBudgetedBatch(
                             after: size, took: took.work, budget: budget, cap: cap, floor: Self.fanOutFloor)
                         rest += took.held
                     }

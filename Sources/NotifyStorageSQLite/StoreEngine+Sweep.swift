@@ -96,7 +96,7 @@ extension StoreEngine {
     func sweep(now: Timestamp) async throws(StorageError) -> SweepOutcome {
         let cap = max(1, configuration.sweepBatchSize)
         let budget = configuration.sweepTransactionBudget
-        var batch = budget > .zero ? min(cap, Self.firstSweepBatch) : cap
+        var batch = budget > .zero ? min(cap, Self.firstBudgetedBatch) : cap
         let now = now.storedMicroseconds
         let cutoff = configuration.retention.map { now - $0.microseconds }
         let clock = ContinuousClock()
@@ -157,7 +157,7 @@ extension StoreEngine {
                 await Task.yield()
                 continue
             }
-            batch = Self.nextSweepBatch(after: size, took: work, budget: budget, cap: cap)
+            batch = Self.nextBudgetedBatch(after: size, took: work, budget: budget, cap: cap)
             // As long again without the writer: the sweep holds it at most
             // half the time, so appends queued meanwhile commit first.
             do {
@@ -198,14 +198,15 @@ extension StoreEngine {
         return keys.sorted()
     }
 
-    /// Rows of a sweep's first transaction when it has a time budget: the
-    /// following ones are sized by how long their predecessors took.
-    static let firstSweepBatch = 64
+    /// Rows of the first transaction of a sweep or a fan-out with a time
+    /// budget: the following ones are sized by how long their predecessors took.
+    static let firstBudgetedBatch = 64
 
-    /// The next transaction's rows: this one's, scaled by how far it was from
+    /// The next budgeted transaction's rows (the sweeper's and the
+    /// fan-out's): this one's, scaled by how far it was from
     /// the budget, at most doubled, at least `floor` (a transaction's fixed
     /// cost, its commit, is then spread over some rows), at most `cap`.
-    static func nextSweepBatch(after size: Int, took: Duration, budget: Duration, cap: Int, floor: Int = 8) -> Int {
+    static func nextBudgetedBatch(after size: Int, took: Duration, budget: Duration, cap: Int, floor: Int = 8) -> Int {
         let ratio = took > .zero ? budget / took : 2
         let scaled = Double(size) * min(2, ratio)
         guard scaled.isFinite else { return min(cap, size) }
