@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NotifyCore
@@ -163,6 +164,28 @@ struct ServerConnectionHandlerTests {
         let answered = responses(try h.written())
         #expect(answered.map(\.callID) == [1])
         #expect(answered.first?.status == .ok)
+    }
+
+    @Test("a call past its deadline is answered DEADLINE_EXCEEDED and counted so; its handler's later answer is dropped and not counted")
+    func deadlineCounted() throws {
+        let metrics = TestMetrics()
+        var h = try harness(metrics: ServerMetrics(factory: metrics))
+        _ = try h.written()
+        try h.send(.request(RequestFrame(
+            callID: 1, method: Self.held, metadata: Metadata(), timeoutMilliseconds: 1,
+            payload: HealthCheckRequest().serializedBuffer())))
+        #expect(responses(try h.written()).isEmpty)
+        // Deadlines are read from the real clock: let it pass, then bring the loop's clock there.
+        Thread.sleep(forTimeInterval: 0.005)
+        h.channel.embeddedEventLoop.advanceTime(to: .now())
+        let expired = responses(try h.written())
+        #expect(expired.map(\.callID) == [1])
+        #expect(expired.first?.status == .deadlineExceeded)
+        h.calls.answer(1)
+        #expect(responses(try h.written()).isEmpty)
+        let counted = metrics.counters(label: ServerMetrics.Name.calls)
+        #expect(counted.map { $0.dimensions.first { $0.0 == "status" }?.1 } == ["DEADLINE_EXCEEDED"])
+        #expect(counted.map(\.totalValue) == [1])
     }
 
     // MARK: Back-pressure

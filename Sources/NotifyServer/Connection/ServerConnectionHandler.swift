@@ -49,7 +49,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     /// Hands an answer to this handler's loop, from any thread; set once added.
     private var deliver: (@Sendable (AnswerInbox.Answer) -> Void)?
     /// The deadlines of the calls in flight that have one, with their request ids.
-    private var deadlines = CallDeadlines<String>()
+    private var deadlines = CallDeadlines<ServerContext>()
     /// The server streams in flight, by call id: ended here when their call
     /// ends for any reason, told here when the send buffer fills or drains.
     private var streams: [UInt64: (stream: StreamFlow, requestID: String)] = [:]
@@ -309,13 +309,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         return context.eventLoop.scheduleTask(deadline: deadline) { loopBound.value.deadlineTimerFired() }
     }
 
-    /// Answers DEADLINE_EXCEEDED for every call whose deadline passed; their
-    /// handlers' later answers are dropped.
+    /// Answers DEADLINE_EXCEEDED for every call whose deadline passed, and
+    /// records it as the call's end; their handlers' later answers are
+    /// dropped, and not recorded.
     private func deadlineTimerFired() {
         for call in deadlines.fire(now: .now(), schedule: { deadlineTimer(at: $0) }) {
             complete(CallJob.failure(
                 RPCError(code: .deadlineExceeded, message: "the call's deadline passed", reason: .deadlineExceeded),
-                callID: call.callID, requestID: call.context
+                context: call.context
             ))
         }
     }
@@ -505,7 +506,7 @@ extension ServerConnectionHandler: FrameTransport {
             let timeout = Int64(clamping: milliseconds)
             callContext.deadline = .now.advanced(by: .milliseconds(timeout))
             let deadline = NIODeadline.now() + .milliseconds(timeout)
-            deadlines.add(callID: callContext.callID, deadline: deadline, context: callContext.requestID) {
+            deadlines.add(callID: callContext.callID, deadline: deadline, context: callContext) {
                 deadlineTimer(at: $0)
             }
         }

@@ -16,6 +16,7 @@ extension Dispatcher {
     func startSpan(_ context: inout ServerContext) {
         context.trace = tracer.serverSpan(method: context.method, metadata: context.metadata)
         context.trace?.setCall(requestID: context.requestID, peer: context.peer)
+        if context.trace != nil { context.recordsEnd() }
     }
 }
 

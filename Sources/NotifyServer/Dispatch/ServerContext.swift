@@ -5,6 +5,7 @@ import NotifyWire
 import NotifyCrypto
 import NotifyMessages
 import NotifyTracing
+import Synchronization
 
 /// What a handler knows about the call it serves, besides its request.
 public struct ServerContext: Sendable {
@@ -48,6 +49,11 @@ public struct ServerContext: Sendable {
     /// When the call was routed (`NIODeadline` uptime nanoseconds); 0 when
     /// nothing times it (metrics off and the debug line off).
     var started: UInt64 = 0
+    /// Shared by every copy of this context once something records the
+    /// call's end (an observer, a span): the first end recorded wins. A
+    /// connection answers DEADLINE_EXCEEDED at the deadline; the handler's
+    /// later answer, which the connection drops, must not count too.
+    private var ending: CallEnding?
 
     /// The connection logger's level, read without building the call's logger.
     var loggerLevel: Logger.Level { connectionLogger.logLevel }
@@ -55,6 +61,7 @@ public struct ServerContext: Sendable {
     /// Records the call's end, once, where its answer is made: its method's
     /// metrics and debug line (its observer, if it has one) and its span.
     func ended(status: StatusCode, reason: Reason?, message: String?) {
+        guard ending?.claim() ?? true else { return }
         observer?.finished(status: status, reason: reason, started: started, context: self)
         trace?.endRPC(status: status, reason: reason, message: message)
     }
@@ -67,11 +74,17 @@ public struct ServerContext: Sendable {
         }
     }
 
+    /// Makes the call's end recorded once, whoever records it first.
+    mutating func recordsEnd() {
+        if ending == nil { ending = CallEnding() }
+    }
+
     /// Starts observing the call: its method's observer, and the clock when
     /// something reads it.
     mutating func observe(_ observer: CallObserver?) {
         guard let observer else { return }
         self.observer = observer
+        recordsEnd()
         if observer.timesCall(logger: connectionLogger) { started = NIODeadline.now().uptimeNanoseconds }
     }
 
@@ -130,4 +143,14 @@ private enum RequestBytes: Sendable {
     case payload(ByteBuffer)
     /// A typed in-process call's request, encoded when asked for.
     case encode(@Sendable () -> ByteBuffer)
+}
+
+/// Whether a call's end was recorded (``ServerContext/ended(status:reason:message:)``).
+final class CallEnding: Sendable {
+    private let done = Atomic<Bool>(false)
+
+    /// True the first time only.
+    func claim() -> Bool {
+        !done.exchange(true, ordering: .relaxed)
+    }
 }
