@@ -318,25 +318,12 @@ struct PostgresListenTests {
     /// Terminates the backends whose `application_name` is `applicationName`.
     /// - Returns: how many were terminated.
     static func terminate(applicationName: String, url: String?) async throws -> Int {
-        let configuration = try PostgresStoreConfiguration(url: try #require(url))
-        let logger = Logger(label: "notify.storage.tests.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
-        let connection = try await PostgresConnection.connect(
-            configuration: .init(
-                host: configuration.host, port: configuration.port, username: configuration.username,
-                password: configuration.password, database: configuration.database, tls: .disable),
-            id: 0, logger: logger)
-        let rows: [PostgresRow]
-        do {
-            rows = try await connection.query(
+        try await PostgresNotificationStore.withOwnConnection(url: try #require(url)) { connection, logger in
+            try await connection.query(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = \(applicationName)",
                 logger: logger
-            ).collect()
-        } catch {
-            try? await connection.close()
-            throw error
+            ).collect().filter { try $0.decode(Bool.self) }.count
         }
-        try await connection.close()
-        return try rows.filter { try $0.decode(Bool.self) }.count
     }
 }
 

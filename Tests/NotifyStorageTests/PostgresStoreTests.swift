@@ -1,8 +1,7 @@
 import Foundation
-import Logging
 import NotifyDomain
 import NotifyStorage
-import NotifyStoragePostgres
+@testable import NotifyStoragePostgres
 import PostgresNIO
 import Testing
 
@@ -111,22 +110,15 @@ struct PostgresStoreTests {
     func notWritableWhileMigrating() async throws {
         let location = try PostgresLocation()
         defer { location.remove() }
-        let configuration = try PostgresStoreConfiguration(url: location.url)
-        let logger = Logger(label: "notify.storage.tests.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
-        let holder = try await PostgresConnection.connect(
-            configuration: .init(
-                host: configuration.host, port: configuration.port, username: configuration.username,
-                password: configuration.password, database: configuration.database, tls: .disable),
-            id: 0, logger: logger)
-        // The migration reads schema_migrations: holding that table's lock holds it midway.
-        let table = "\(location.schema).schema_migrations"
-        try await holder.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(location.schema)"), logger: logger)
-        try await holder.query(
-            PostgresQuery(unsafeSQL: "CREATE TABLE \(table) (version text PRIMARY KEY, applied_at bigint NOT NULL)"),
-            logger: logger)
-        try await holder.query("BEGIN", logger: logger)
-        try await holder.query(PostgresQuery(unsafeSQL: "LOCK TABLE \(table) IN ACCESS EXCLUSIVE MODE"), logger: logger)
-        do {
+        try await PostgresNotificationStore.withOwnConnection(url: location.url) { holder, logger in
+            // The migration reads schema_migrations: holding that table's lock holds it midway.
+            let table = "\(location.schema).schema_migrations"
+            try await holder.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(location.schema)"), logger: logger)
+            try await holder.query(
+                PostgresQuery(unsafeSQL: "CREATE TABLE \(table) (version text PRIMARY KEY, applied_at bigint NOT NULL)"),
+                logger: logger)
+            try await holder.query("BEGIN", logger: logger)
+            try await holder.query(PostgresQuery(unsafeSQL: "LOCK TABLE \(table) IN ACCESS EXCLUSIVE MODE"), logger: logger)
             try await location.withStore { store in
                 let waiting = PostgresQuery(
                     unsafeSQL: "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = '\(table)'::regclass")
@@ -139,11 +131,7 @@ struct PostgresStoreTests {
                 try await store.putUser(User(id: 1))
                 _ = try await store.append(Sample.notification(id: "after", to: .users([1])))
             }
-        } catch {
-            try? await holder.close()
-            throw error
         }
-        try await holder.close()
     }
 
     @Test(
@@ -156,14 +144,7 @@ struct PostgresStoreTests {
             for id in Int64(1)...6 { try await store.putUser(User(id: id)) }
         }
         // Back to the schema before v7, with connections it never counted.
-        let configuration = try PostgresStoreConfiguration(url: location.url)
-        let logger = Logger(label: "notify.storage.tests.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
-        let connection = try await PostgresConnection.connect(
-            configuration: .init(
-                host: configuration.host, port: configuration.port, username: configuration.username,
-                password: configuration.password, database: configuration.database, tls: .disable),
-            id: 0, logger: logger)
-        do {
+        try await PostgresNotificationStore.withOwnConnection(url: location.url) { connection, logger in
             for statement in [
                 "SET search_path TO \(location.schema)",
                 "DROP TRIGGER connection_counted ON connections",
@@ -178,11 +159,7 @@ struct PostgresStoreTests {
             ] {
                 try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
             }
-        } catch {
-            try? await connection.close()
-            throw error
         }
-        try await connection.close()
         try await location.withStore(ConformanceOptions(largeAudiences: true, runsFanOut: false)) { store in
             #expect(try await store.append(Sample.notification(id: "f", to: .connections(of: 1, mode: .follow))).recipients == 3)
             #expect(try await store.append(Sample.notification(id: "g", to: .connections(of: 1, mode: .friendship))).recipients == 3)
