@@ -35,7 +35,7 @@ extension StoreEngine {
     ) throws -> FeedChangeOutcome {
         try heads.flush(db, statements)
         heads.forget()
-        guard try Int64.fetchOne(db, sql: "SELECT id FROM users WHERE id = ?", arguments: [change.user]) != nil else {
+        guard try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM users WHERE id = ?"), arguments: [change.user]) != nil else {
             return .noSuchUser
         }
         let user = change.user
@@ -60,7 +60,7 @@ extension StoreEngine {
                 arguments += [app]
             }
             sql += " ORDER BY f.seq"
-            for row in try Row.fetchAll(db, sql: sql, arguments: arguments) {
+            for row in try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments) {
                 targets.append(Target(
                     seq: row[0], id: row[1], graph: true, read: row[2], actionState: nil, app: row[3], platforms: row[4]))
             }
@@ -78,7 +78,7 @@ extension StoreEngine {
         switch change.kind {
         case .markRead:
             for target in targets where !target.read {
-                try db.execute(sql: "UPDATE feed SET read = 1 WHERE user = ? AND seq = ?", arguments: [user, target.seq])
+                try db.cachedStatement(sql: "UPDATE feed SET read = 1 WHERE user = ? AND seq = ?").execute(arguments: [user, target.seq])
                 if target.graph { readGraph += 1 } else { readNotify += 1 }
                 eventIDs.append(target.id)
                 audience?.add(target)
@@ -86,7 +86,7 @@ extension StoreEngine {
             event = .read(upTo: nil, view: .all)
         case .markReadUpTo(let upTo, let view):
             let head = try Row.fetchOne(
-                db, sql: "SELECT last_seq, read_floor_notify, read_floor_graph FROM feed_heads WHERE user = ?",
+                db.cachedStatement(sql: "SELECT last_seq, read_floor_notify, read_floor_graph FROM feed_heads WHERE user = ?"),
                 arguments: [user])
             let through = min(Int64(clamping: upTo), head?[0] ?? 0)
             for graph in [false, true] where view == .all || (view == .graph) == graph {
@@ -94,13 +94,12 @@ extension StoreEngine {
                 // only the rows after it are visited, each once.
                 let floor: Int64 = head?[graph ? 2 : 1] ?? 0
                 guard through > floor else { continue }
-                try db.execute(
-                    sql: markReadUpToSQL,
+                try db.cachedStatement(sql: markReadUpToSQL).execute(
                     arguments: [user, floor, through, graph ? ContentColumns.graphKind : ContentColumns.customKind])
                 if graph { readGraph = Int64(db.changesCount) } else { readNotify = Int64(db.changesCount) }
-                try db.execute(
-                    sql: "UPDATE feed_heads SET \(graph ? "read_floor_graph" : "read_floor_notify") = ? WHERE user = ?",
-                    arguments: [through, user])
+                try db.cachedStatement(
+                    sql: "UPDATE feed_heads SET \(graph ? "read_floor_graph" : "read_floor_notify") = ? WHERE user = ?"
+                ).execute(arguments: [through, user])
             }
             audience = nil
             guard readNotify + readGraph > 0 else { return .unchanged(unseen: try unseen(db, user: user, view: change.view)) }
@@ -108,15 +107,15 @@ extension StoreEngine {
         case .setActionState(_, let state):
             let stored = state == .noInteraction ? nil : state.rawValue
             for target in targets where target.actionState != stored {
-                try db.execute(
-                    sql: "UPDATE feed SET action_state = ? WHERE user = ? AND seq = ?", arguments: [stored, user, target.seq])
+                try db.cachedStatement(sql: "UPDATE feed SET action_state = ? WHERE user = ? AND seq = ?").execute(
+                    arguments: [stored, user, target.seq])
                 eventIDs.append(target.id)
                 audience?.add(target)
             }
             event = .actionState(state)
         case .delete, .deleteGroup:
             for target in targets {
-                try db.execute(sql: "DELETE FROM feed WHERE user = ? AND seq = ?", arguments: [user, target.seq])
+                try db.cachedStatement(sql: "DELETE FROM feed WHERE user = ? AND seq = ?").execute(arguments: [user, target.seq])
                 if !target.read {
                     if target.graph { readGraph += 1 } else { readNotify += 1 }
                 }
@@ -131,12 +130,12 @@ extension StoreEngine {
         }
         guard
             let row = try Row.fetchOne(
-                db,
-                sql: """
+                db.cachedStatement(
+                    sql: """
                     UPDATE feed_heads SET last_seq = last_seq + 1, last_event = last_seq + 1,
                         unseen_notify = max(0, unseen_notify - ?), unseen_graph = max(0, unseen_graph - ?)
                     WHERE user = ? RETURNING last_seq, unseen_notify, unseen_graph
-                    """,
+                    """),
                 arguments: [readNotify, readGraph, user])
         else {
             throw StorageError(code: .corrupt, message: "a feed with entries has no head")
@@ -213,7 +212,7 @@ extension StoreEngine {
     static func unseen(_ db: Database, user: Int64, view: FeedView) throws -> UInt64 {
         guard
             let row = try Row.fetchOne(
-                db, sql: "SELECT unseen_notify, unseen_graph FROM feed_heads WHERE user = ?", arguments: [user])
+                db.cachedStatement(sql: "SELECT unseen_notify, unseen_graph FROM feed_heads WHERE user = ?"), arguments: [user])
         else { return 0 }
         return UInt64(max(0, count(view, notify: row[0], graph: row[1])))
     }
