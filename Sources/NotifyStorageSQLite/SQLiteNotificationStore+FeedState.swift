@@ -30,10 +30,7 @@ extension SQLiteNotificationStore {
     public func unseenCount(user: Int64, view: FeedView) async throws(StorageError) -> UInt64? {
         try await engine.read("counting unseen entries") { db -> UInt64? in
             guard
-                let row = try Row.fetchOne(
-                    db,
-                    sql: Self.unseenCountSQL,
-                    arguments: [user])
+                let row = try Row.fetchOne(db.cachedStatement(sql: Self.unseenCountSQL), arguments: [user])
             else { return nil }
             return UInt64(max(0, StoreEngine.count(view, notify: row[0], graph: row[1])))
         }
