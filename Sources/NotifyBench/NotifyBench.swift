@@ -1,6 +1,7 @@
 // notify-bench: micro-benchmarks of the hot paths. Build in release:
 //   swift run -c release notify-bench [--filter NAME] [--samples N] [--content-rows N] [--feed-entries N]
 //     [--sweep-entries N] [--sweep-rate N] [--sweep-batch N] [--sweep-budget MS] [--sweep-rounds N]
+//     [--sweep-probe S] [--sweep-quiet-budget MS]
 // docs/PERFORMANCE.md records its output with the command that produced it.
 import Foundation
 import Logging
@@ -34,10 +35,14 @@ struct NotifyBench {
             case "--sweep-budget":
                 sweep.budget = arguments.next().flatMap(Double.init).map { .microseconds(Int64($0 * 1_000)) } ?? sweep.budget
             case "--sweep-rounds": sweep.rounds = arguments.next().flatMap(Int.init) ?? sweep.rounds
+            case "--sweep-probe": sweep.probeInterval = arguments.next().flatMap(Double.init) ?? sweep.probeInterval
+            case "--sweep-quiet-budget":
+                sweep.quietBudget = arguments.next().flatMap(Double.init).map { .microseconds(Int64($0 * 1_000)) } ?? sweep.quietBudget
             default:
                 print(
                     "usage: notify-bench [--filter NAME] [--samples N] [--content-rows N] [--feed-entries N] "
-                        + "[--sweep-entries N] [--sweep-rate N] [--sweep-batch N] [--sweep-budget MS] [--sweep-rounds N]")
+                        + "[--sweep-entries N] [--sweep-rate N] [--sweep-batch N] [--sweep-budget MS] [--sweep-rounds N] "
+                        + "[--sweep-probe S] [--sweep-quiet-budget MS]")
                 exit(2)
             }
         }

@@ -27,6 +27,11 @@ enum SweepBench {
         var batch = SQLiteStoreConfiguration().sweepBatchSize
         var budget = SQLiteStoreConfiguration().sweepTransactionBudget
         var rounds = 2
+        /// Seconds between two single appends made while the sweep runs,
+        /// instead of the appends at `rate`: each comes after a quiet spell
+        /// (none for a second), so it waits behind a quiet transaction. Zero: off.
+        var probeInterval = 0.0
+        var quietBudget = SQLiteStoreConfiguration().sweepQuietBudget
     }
 
     static func run(_ options: Options) async throws {
@@ -38,6 +43,8 @@ enum SweepBench {
             maxFeedEntries: nil, retention: nil, sweepInterval: .zero, sweepBatchSize: options.batch
         )
         configuration.sweepTransactionBudget = options.budget
+        configuration.sweepQuietBudget = options.quietBudget
+        if options.probeInterval > 0 { return try await probe(options, directory: directory, configuration: configuration) }
         try await SQLiteNotificationStore(path: directory + "/sweep.sqlite", configuration: configuration, logger: logger)
             .withRunning { store in
                 let users = (1...Int64(100)).map { User(id: $0) }
@@ -79,6 +86,59 @@ enum SweepBench {
                 print(String(
                     format: "sweep: appends' p99 with / without the sweep, median of %d rounds: %.2f / %.2f ms = %.2fx",
                     options.rounds, withP99, withoutP99, withP99 / withoutP99))
+            }
+    }
+
+    /// Rounds of a sweep with no appends but a probe every
+    /// `probeInterval` seconds: the sweep's rate, and each probe's latency.
+    private static func probe(
+        _ options: Options, directory: String, configuration: SQLiteStoreConfiguration
+    ) async throws {
+        let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+        try await SQLiteNotificationStore(path: directory + "/probe.sqlite", configuration: configuration, logger: logger)
+            .withRunning { store in
+                try await store.putUsers((1...Int64(100)).map { User(id: $0) } + [User(id: 1_000)])
+                print(
+                    "sweep probes: \(options.entries) expiring entries over 100 users per round; one append every "
+                        + "\(options.probeInterval) s while it sweeps; --sweep-batch \(options.batch), quiet budget \(options.quietBudget)")
+                var probes = Latencies()
+                for round in 1...options.rounds {
+                    let expiry = try await fill(store, entries: options.entries, users: 100)
+                    // Expired, and a second with no append: the sweep starts quiet.
+                    let wait = max(Double(expiry.microseconds(since: .now())) / 1e6 + 0.05, 1.1)
+                    try await Task.sleep(for: .seconds(wait))
+                    let clock = ContinuousClock()
+                    let sweepStart = clock.now
+                    async let sweeping: (SweepOutcome, Duration) = {
+                        let outcome = try await store.sweep(now: .now())
+                        return (outcome, sweepStart.duration(to: clock.now))
+                    }()
+                    let content = NotificationContent.custom(
+                        CustomNotification(type: "bench", embed: nil, title: "t", description: nil, issuer: 1_000))
+                    var next = sweepStart + .seconds(0.3)
+                    while true {
+                        try await Task.sleep(until: next, clock: clock)
+                        // Probes only while the sweep runs.
+                        if store.statistics.sweptExpiredEntries >= round * options.entries { break }
+                        let started = clock.now
+                        _ = try await store.append(NewNotification(
+                            id: UUID().uuidString, createdAt: Timestamp.now().truncatedToMilliseconds, content: content,
+                            recipients: .users([1_000]), idempotencyKey: nil))
+                        let latency = started.duration(to: clock.now)
+                        probes.values.append(Double(latency.components.seconds) * 1000 + Double(latency.components.attoseconds) / 1e15)
+                        next = next + .seconds(options.probeInterval)
+                    }
+                    let (outcome, took) = try await sweeping
+                    let sweptSeconds = Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18
+                    print(String(
+                        format: "sweep probes round %d: removed %d entries in %.2f s (%.0f entries/s, %d transactions)",
+                        round, outcome.expiredEntries, sweptSeconds, Double(outcome.expiredEntries) / max(sweptSeconds, 1e-9),
+                        outcome.transactions))
+                }
+                print(String(
+                    format: "sweep probes: %d probes, latency p50 %.2f, max %.2f ms; all: %@", probes.values.count,
+                    probes.percentile(50), probes.percentile(100),
+                    probes.values.map { String(format: "%.2f", $0) }.joined(separator: " ")))
             }
     }
 

@@ -87,6 +87,12 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
     /// transaction took. docs/PERFORMANCE.md, "The sweeper": 0.25 ms kept
     /// appends' p99 within 2× of its value without a sweep.
     public var sweepTransactionBudget: Duration = .microseconds(250)
+    /// How long one sweep transaction's statements should take while no
+    /// append flows (then no rest follows): the first append after a quiet
+    /// spell waits behind one such transaction at most. Zero: whole
+    /// ``sweepBatchSize`` transactions, which a mass expiry made about 27 ms
+    /// long. Unused when ``sweepTransactionBudget`` is zero.
+    public var sweepQuietBudget: Duration = .milliseconds(2)
     /// How often subscriptions expired longer ago than their renewal grace
     /// period (``Subscription/renewalGraceSeconds``) are deleted, at most
     /// ``subscriptionSweepBatchSize`` per transaction; zero: never.

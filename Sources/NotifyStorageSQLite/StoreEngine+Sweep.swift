@@ -73,7 +73,8 @@ extension StoreEngine {
     /// ``SQLiteStoreConfiguration/sweepTransactionBudget``, and after each
     /// the sweep leaves the writer alone for as long as that transaction held
     /// it, commit included: appends queued meanwhile go first (while appends
-    /// flow, ``appendsFlow``; otherwise whole batches, back to back). What one
+    /// flow, ``appendsFlow``; otherwise transactions of about
+    /// ``SQLiteStoreConfiguration/sweepQuietBudget``, back to back). What one
     /// transaction costs is mostly the pages its commit writes, so the rows
     /// are taken where they share pages: the expired feed rows are read
     /// ahead on a reader and removed in feed order (``expiredKeys(_:now:limit:)``),
@@ -96,7 +97,9 @@ extension StoreEngine {
     func sweep(now: Timestamp) async throws(StorageError) -> SweepOutcome {
         let cap = max(1, configuration.sweepBatchSize)
         let budget = configuration.sweepTransactionBudget
+        let quietBudget = budget > .zero ? configuration.sweepQuietBudget : .zero
         var batch = budget > .zero ? min(cap, Self.firstBudgetedBatch) : cap
+        var quietBatch = quietBudget > .zero ? min(cap, Self.firstBudgetedBatch) : cap
         let now = now.storedMicroseconds
         let cutoff = configuration.retention.map { now - $0.microseconds }
         let clock = ContinuousClock()
@@ -113,9 +116,9 @@ extension StoreEngine {
                 planFull = plan.count == limit
             }
             let mark = retentionMark.withLock { $0 }
-            // Nobody appending: whole batches, back to back.
+            // Nobody appending: larger transactions, back to back.
             let gentle = budget > .zero && appendsFlow
-            let size = gentle ? batch : cap
+            let size = gentle ? batch : quietBatch
             let expired = Array(plan.prefix(size))
             plan = plan.dropFirst(expired.count)
             // Both on the writer's thread, so not the hop back to this task:
@@ -154,6 +157,9 @@ extension StoreEngine {
             }
             if isClosed || Task.isCancelled { return outcome }
             guard gentle else {
+                if quietBudget > .zero {
+                    quietBatch = Self.nextBudgetedBatch(after: size, took: work, budget: quietBudget, cap: cap)
+                }
                 await Task.yield()
                 continue
             }

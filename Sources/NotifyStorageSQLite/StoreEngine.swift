@@ -53,8 +53,9 @@ final class StoreEngine: Sendable {
     /// the sweeper and the background fan-out size their transactions to
     /// their budgets and rest after each, so that appends wait behind one
     /// short transaction at most; otherwise nobody waits, and they write
-    /// whole batches back to back. A first append after a quiet spell may
-    /// wait for one whole batch.
+    /// larger transactions back to back (the sweeper's bounded by
+    /// ``SQLiteStoreConfiguration/sweepQuietBudget``, the fan-out's whole
+    /// batches), one of which a first append after a quiet spell may wait for.
     var appendsFlow: Bool {
         let last = lastAppendBatch.load(ordering: .relaxed)
         return last != 0 && DispatchTime.now().uptimeNanoseconds &- last < Self.appendsFlowWindow

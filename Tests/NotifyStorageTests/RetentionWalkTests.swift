@@ -111,6 +111,34 @@ struct SweepOrderTests {
         }
     }
 
+    @Test(
+        "with no append flowing a sweep's transactions are sized to the quiet budget (zero: whole batches)",
+        arguments: [Duration.microseconds(1), .zero])
+    func quietBudget(_ budget: Duration) async throws {
+        var configuration = RetentionWalkTests.configuration()
+        configuration.sweepQuietBudget = budget
+        try await withStore(configuration) { store, _ in
+            try await store.putUsers((1...Int64(4)).map { User(id: $0) })
+            let soon = Timestamp.now().adding(seconds: 1)
+            for index in 0..<200 {
+                _ = try await store.append(NewNotification(
+                    id: "q\(index)", createdAt: .now(), content: StoreExpiryConformanceTests.graph(expiring: soon),
+                    recipients: .users([Int64(index % 4) + 1]), idempotencyKey: nil))
+            }
+            try await Task.sleep(for: .milliseconds(1_100))
+            #expect(!store.engine.appendsFlow)
+            let outcome = try await store.sweep()
+            #expect(outcome.expiredEntries == 200)
+            if budget > .zero {
+                // Each transaction well over a microsecond: 64 rows first, then the fewest, 8.
+                #expect(outcome.transactions >= 10, "\(outcome)")
+            } else {
+                // 200 feed rows, then the 200 notifications they leave: within two of 1,000 rows.
+                #expect(outcome.transactions <= 2, "\(outcome)")
+            }
+        }
+    }
+
     @Test("background work is gentle while appends flow: from an append batch until a second without one")
     func appendsFlow() async throws {
         try await withStore(RetentionWalkTests.configuration()) { store, _ in
