@@ -26,16 +26,15 @@ extension StoreEngine {
         let pause = configuration.fanOutPause
         let cap = max(1, configuration.fanOutBatchSize)
         let budget = configuration.fanOutTransactionBudget
-        var size = budget > .zero ? min(cap, Self.firstBudgetedBatch) : cap
+        var rows = BudgetedBatch(budget: budget, cap: cap, floor: Self.fanOutFloor)
         for await _ in signals {
             while !Task.isCancelled {
                 do {
                     let gentle = budget > .zero && appendsFlow
-                    guard let took = try await materializeFanOutBatch(size: gentle ? size : cap) else { break }
+                    guard let took = try await materializeFanOutBatch(size: gentle ? rows.size : cap) else { break }
                     var rest = pause
                     if gentle {
-                        size = Self.nextBudgetedBatch(
-                            after: size, took: took.work, budget: budget, cap: cap, floor: Self.fanOutFloor)
+                        rows.took(took.work)
                         rest += took.held
                     }
                     if rest > .zero { try await Task.sleep(for: rest) }
@@ -77,20 +76,13 @@ extension StoreEngine {
     }
 
     /// Writes up to `batchSize` feed rows of the oldest job in one transaction.
-    /// - Returns: nil when there was no job; else, measured on the writer's
-    ///   thread, how long its statements took and how long it held the
-    ///   writer, commit included.
-    func materializeFanOutBatch(size batchSize: Int) async throws(StorageError) -> (work: Duration, held: Duration)? {
+    /// - Returns: nil when there was no job; else how long it took (``WriteTimes``).
+    func materializeFanOutBatch(size batchSize: Int) async throws(StorageError) -> WriteTimes? {
         // Whom the batch reaches, read only when someone watches as it begins
         // (see wakeFeeds: nil wakes every watcher).
         let watched = feedAdvances.isWatched
         let feedLimit = configuration.maxFeedEntries
-        let clock = ContinuousClock()
-        let took = Mutex<(work: Duration, held: Duration)>((.zero, .zero))
-        let batch = try await write("fan-out") { db -> FanOutBatch? in
-            let started = clock.now
-            db.afterNextTransaction { _ in took.withLock { $0.held = started.duration(to: clock.now) } }
-            defer { took.withLock { $0.work = started.duration(to: clock.now) } }
+        let (batch, took) = try await timedWrite("fan-out") { db -> FanOutBatch? in
             // Cached statements throughout: at a few dozen rows a batch,
             // preparing them (GRDB's authorizer walks every column) cost more
             // than the rows.
@@ -133,7 +125,7 @@ extension StoreEngine {
         if batch.completed {
             logger.debug("fan-out job finished")
         }
-        return took.withLock { $0 }
+        return took
     }
 
     /// One batch of a job that reads its audience from `connections`: the

@@ -97,12 +97,10 @@ extension StoreEngine {
     func sweep(now: Timestamp) async throws(StorageError) -> SweepOutcome {
         let cap = max(1, configuration.sweepBatchSize)
         let budget = configuration.sweepTransactionBudget
-        let quietBudget = budget > .zero ? configuration.sweepQuietBudget : .zero
-        var batch = budget > .zero ? min(cap, Self.firstBudgetedBatch) : cap
-        var quietBatch = quietBudget > .zero ? min(cap, Self.firstBudgetedBatch) : cap
+        var gentleRows = BudgetedBatch(budget: budget, cap: cap)
+        var quietRows = BudgetedBatch(budget: budget > .zero ? configuration.sweepQuietBudget : .zero, cap: cap)
         let now = now.storedMicroseconds
         let cutoff = configuration.retention.map { now - $0.microseconds }
-        let clock = ContinuousClock()
         var outcome = SweepOutcome()
         // The expired feed rows to remove, in feed order, read ahead on a
         // reader; `planFull` whether the last read found as many as it asked
@@ -118,23 +116,12 @@ extension StoreEngine {
             let mark = retentionMark.withLock { $0 }
             // Nobody appending: larger transactions, back to back.
             let gentle = budget > .zero && appendsFlow
-            let size = gentle ? batch : quietBatch
+            let size = gentle ? gentleRows.size : quietRows.size
             let expired = Array(plan.prefix(size))
             plan = plan.dropFirst(expired.count)
-            // Both on the writer's thread, so not the hop back to this task:
-            // the statements' time, which the budget bounds, and the time
-            // from the first statement to the commit, which an append queued
-            // behind the transaction waits at most.
-            let took = Mutex<(work: Duration, held: Duration)>((.zero, .zero))
-            let done = try await write("sweeping") { db in
-                let started = clock.now
-                db.afterNextTransaction { _ in took.withLock { $0.held = started.duration(to: clock.now) } }
-                let done = try Self.sweepBatch(
-                    db, expired: expired, now: now, retentionCutoff: cutoff, batch: size, mark: mark)
-                took.withLock { $0.work = started.duration(to: clock.now) }
-                return done
+            let (done, took) = try await timedWrite("sweeping") { db in
+                try Self.sweepBatch(db, expired: expired, now: now, retentionCutoff: cutoff, batch: size, mark: mark)
             }
-            let (work, held) = took.withLock { $0 }
             retentionMark.withLock { $0 = done.mark }
             feedAdvances.advanced(users: done.users)
             outcome.expiredEntries += done.expired
@@ -157,17 +144,15 @@ extension StoreEngine {
             }
             if isClosed || Task.isCancelled { return outcome }
             guard gentle else {
-                if quietBudget > .zero {
-                    quietBatch = Self.nextBudgetedBatch(after: size, took: work, budget: quietBudget, cap: cap)
-                }
+                quietRows.took(took.work)
                 await Task.yield()
                 continue
             }
-            batch = Self.nextBudgetedBatch(after: size, took: work, budget: budget, cap: cap)
+            gentleRows.took(took.work)
             // As long again without the writer: the sweep holds it at most
             // half the time, so appends queued meanwhile commit first.
             do {
-                try await Task.sleep(for: held)
+                try await Task.sleep(for: took.held)
             } catch {
                 return outcome
             }
@@ -202,21 +187,6 @@ extension StoreEngine {
         var keys: [FeedKey] = []
         while let row = try rows.next() { keys.append(FeedKey(user: row[0], seq: row[1])) }
         return keys.sorted()
-    }
-
-    /// Rows of the first transaction of a sweep or a fan-out with a time
-    /// budget: the following ones are sized by how long their predecessors took.
-    static let firstBudgetedBatch = 64
-
-    /// The next budgeted transaction's rows (the sweeper's and the
-    /// fan-out's): this one's, scaled by how far it was from
-    /// the budget, at most doubled, at least `floor` (a transaction's fixed
-    /// cost, its commit, is then spread over some rows), at most `cap`.
-    static func nextBudgetedBatch(after size: Int, took: Duration, budget: Duration, cap: Int, floor: Int = 8) -> Int {
-        let ratio = took > .zero ? budget / took : 2
-        let scaled = Double(size) * min(2, ratio)
-        guard scaled.isFinite else { return min(cap, size) }
-        return min(cap, max(min(floor, cap), Int(scaled)))
     }
 
     /// One transaction of the sweep: the `expired` feed rows still there,
@@ -323,14 +293,14 @@ extension StoreEngine {
                 AND NOT EXISTS (SELECT 1 FROM idempotency i WHERE i.notification = n.serial)
                 AND NOT EXISTS (SELECT 1 FROM fanout_jobs j WHERE j.notification = n.serial)
                 """
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     DELETE FROM notifications WHERE serial IN (
                         SELECT n.serial FROM notifications n
                         WHERE n.expires_at IS NOT NULL AND n.expires_at <= ? AND \(unnamed)
                         LIMIT ?)
-                    """,
-                arguments: [now, room])
+                    """
+            ).execute(arguments: [now, room])
             done.notifications += db.changesCount
         }
         // A serial is given again after the newest row is deleted (SQLite
@@ -404,3 +374,29 @@ extension StoreEngine {
     }
 }
 
+/// The rows of the next background transaction with a time budget (the
+/// sweeper's, the fan-out's): 64 at first, then the last one's scaled by how
+/// far its statements' time was from the budget, at most doubled, at least
+/// `floor` (a transaction's fixed cost, its commit, is then spread over some
+/// rows), at most `cap`. With no budget, always `cap`.
+struct BudgetedBatch {
+    let budget: Duration
+    let cap: Int
+    let floor: Int
+    private(set) var size: Int
+
+    init(budget: Duration, cap: Int, floor: Int = 8) {
+        self.budget = budget
+        self.cap = cap
+        self.floor = min(floor, cap)
+        size = budget > .zero ? min(cap, 64) : cap
+    }
+
+    /// The last transaction of `size` rows had statements taking `work`.
+    mutating func took(_ work: Duration) {
+        guard budget > .zero else { return }
+        let scaled = Double(size) * min(2, work > .zero ? budget / work : 2)
+        guard scaled.isFinite else { return }
+        size = min(cap, max(floor, Int(scaled)))
+    }
+}

@@ -78,6 +78,30 @@ final class StoreEngine: Sendable {
         }
     }
 
+    /// How long a background transaction took, both measured on the
+    /// writer's thread (not the hop back to the task): its statements,
+    /// which a budget bounds, and from its first statement to its commit,
+    /// which an append queued behind it waits at most.
+    struct WriteTimes: Sendable {
+        var work: Duration = .zero
+        var held: Duration = .zero
+    }
+
+    /// ``write(_:_:)``, timed (``WriteTimes``).
+    func timedWrite<T: Sendable>(
+        _ operation: String, _ body: @Sendable (Database) throws -> T
+    ) async throws(StorageError) -> (value: T, times: WriteTimes) {
+        let clock = ContinuousClock()
+        let times = Mutex(WriteTimes())
+        let value = try await write(operation) { db in
+            let started = clock.now
+            db.afterNextTransaction { _ in times.withLock { $0.held = started.duration(to: clock.now) } }
+            defer { times.withLock { $0.work = started.duration(to: clock.now) } }
+            return try body(db)
+        }
+        return (value, times.withLock { $0 })
+    }
+
     /// A write transaction; returns after it has committed.
     ///
     /// A full disk stops writing (``writability``): from then on it is
