@@ -68,7 +68,7 @@ enum SweepBench {
                     }()
                     let during = try await appends(store, rate: options.rate, seconds: options.seconds)
                     let (outcome, took) = try await sweeping
-                    let sweptSeconds = Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18
+                    let sweptSeconds = milliseconds(took) / 1000
                     let after = try await appends(store, rate: options.rate, seconds: options.seconds)
                     withSweep.append(during)
                     without.append(after)
@@ -113,8 +113,6 @@ enum SweepBench {
                         let outcome = try await store.sweep(now: .now())
                         return (outcome, sweepStart.duration(to: clock.now))
                     }()
-                    let content = NotificationContent.custom(
-                        CustomNotification(type: "bench", embed: nil, title: "t", description: nil, issuer: 1_000))
                     var next = sweepStart + .seconds(0.3)
                     while true {
                         try await Task.sleep(until: next, clock: clock)
@@ -122,14 +120,14 @@ enum SweepBench {
                         if store.statistics.sweptExpiredEntries >= round * options.entries { break }
                         let started = clock.now
                         _ = try await store.append(NewNotification(
-                            id: UUID().uuidString, createdAt: Timestamp.now().truncatedToMilliseconds, content: content,
+                            id: UUID().uuidString, createdAt: Timestamp.now().truncatedToMilliseconds, content: probeContent,
                             recipients: .users([1_000]), idempotencyKey: nil))
                         let latency = started.duration(to: clock.now)
-                        probes.values.append(Double(latency.components.seconds) * 1000 + Double(latency.components.attoseconds) / 1e15)
+                        probes.values.append(milliseconds(latency))
                         next = next + .seconds(options.probeInterval)
                     }
                     let (outcome, took) = try await sweeping
-                    let sweptSeconds = Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18
+                    let sweptSeconds = milliseconds(took) / 1000
                     print(String(
                         format: "sweep probes round %d: removed %d entries in %.2f s (%.0f entries/s, %d transactions)",
                         round, outcome.expiredEntries, sweptSeconds, Double(outcome.expiredEntries) / max(sweptSeconds, 1e-9),
@@ -173,8 +171,6 @@ enum SweepBench {
 
     /// Appends, one a `1 / rate` seconds, for `seconds`; each latency from its due time.
     private static func appends(_ store: SQLiteNotificationStore, rate: Int, seconds: Double) async throws -> Latencies {
-        let content = NotificationContent.custom(
-            CustomNotification(type: "bench", embed: nil, title: "t", description: nil, issuer: 1_000))
         let clock = ContinuousClock()
         let start = clock.now
         let total = Int(Double(rate) * seconds)
@@ -189,10 +185,10 @@ enum SweepBench {
                     let due = start + .seconds(Double(sent) / Double(rate))
                     group.addTask {
                         _ = try await store.append(NewNotification(
-                            id: UUID().uuidString, createdAt: Timestamp.now().truncatedToMilliseconds, content: content,
+                            id: UUID().uuidString, createdAt: Timestamp.now().truncatedToMilliseconds, content: probeContent,
                             recipients: .users([1_000]), idempotencyKey: nil))
                         let latency = due.duration(to: clock.now)
-                        return Double(latency.components.seconds) * 1000 + Double(latency.components.attoseconds) / 1e15
+                        return milliseconds(latency)
                     }
                     sent += 1
                 }
@@ -202,6 +198,14 @@ enum SweepBench {
             for try await milliseconds in group { latencies.values.append(milliseconds) }
             return latencies
         }
+    }
+
+    /// What the measured appends (to user 1000) carry.
+    private static let probeContent = NotificationContent.custom(
+        CustomNotification(type: "bench", embed: nil, title: "t", description: nil, issuer: 1_000))
+
+    private static func milliseconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
     }
 
     /// Milliseconds, one per append.
