@@ -5,7 +5,7 @@ import Testing
 
 /// The cache's lifetimes run on a clock the test moves, so that a machine
 /// slow to wake the test cannot expire an entry the test expects to be served.
-@Suite("The lookup cache reloads entries in use ahead of their expiry")
+@Suite("The lookup cache loads a missing key once, and reloads entries in use ahead of their expiry")
 struct LookupCacheTests {
     /// Time that passes only when ``advance(by:)`` says so.
     private final class ManualClock: Sendable {
@@ -131,5 +131,115 @@ struct LookupCacheTests {
         #expect(cache.cached("k") == "v")
         clock.advance(by: .milliseconds(150))
         #expect(cache.cached("k") == nil)
+    }
+
+    /// A load held until the test opens it, counting the loads begun.
+    private final class HeldLoad: Sendable {
+        let loads = Atomic<Int>(0)
+        private let gate: AsyncStream<Void>
+        private let open: AsyncStream<Void>.Continuation
+
+        init() { (gate, open) = AsyncStream.makeStream(of: Void.self) }
+
+        /// Counts a load and waits for ``release()``.
+        func begin() async {
+            loads.add(1, ordering: .relaxed)
+            for await _ in gate { break }
+        }
+
+        func release() { open.yield() }
+    }
+
+    /// Starts `count` lookups of `key` behind one held load and returns once
+    /// all but the first wait for it.
+    private func herd(
+        _ count: Int, of key: String, in cache: LookupCache<String, String>, group: inout ThrowingTaskGroup<String, any Error>,
+        load: @escaping @Sendable () async throws -> String
+    ) async throws {
+        for _ in 0..<count { group.addTask { try await cache.value(for: key, load: load) } }
+        try await eventually { cache.waiting(for: key) == count - 1 }
+        try #require(cache.waiting(for: key) == count - 1)
+    }
+
+    @Test("lookups of a missing key at the same moment load it once and share its value")
+    func oneLoadForAHerd() async throws {
+        let cache = LookupCache<String, String>(lifetime: .seconds(2))
+        let held = HeldLoad()
+        let values = try await withThrowingTaskGroup(of: String.self) { group in
+            try await herd(64, of: "k", in: cache, group: &group) {
+                await held.begin()
+                return "v"
+            }
+            held.release()
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(values == Array(repeating: "v", count: 64))
+        #expect(held.loads.load(ordering: .relaxed) == 1)
+        #expect(cache.cached("k") == "v")
+        #expect(cache.waiting(for: "k") == nil)
+    }
+
+    @Test("a failed load fails the lookups waiting for it, and the next lookup loads again")
+    func sharedFailure() async throws {
+        struct Unreachable: Error {}
+        let cache = LookupCache<String, String>(lifetime: .seconds(2))
+        let held = HeldLoad()
+        let failures = try await withThrowingTaskGroup(of: String.self) { group in
+            try await herd(8, of: "k", in: cache, group: &group) {
+                await held.begin()
+                throw Unreachable()
+            }
+            held.release()
+            var failures = 0
+            while let result = await group.nextResult() {
+                if case .failure(let error) = result, error is Unreachable { failures += 1 }
+            }
+            return failures
+        }
+        #expect(failures == 8)
+        #expect(held.loads.load(ordering: .relaxed) == 1)
+        #expect(cache.cached("k") == nil)
+        #expect(try await cache.value(for: "k") { "v" } == "v")
+    }
+
+    @Test("an eviction during a load sends the lookups waiting for it to load again; none gets what was read before it")
+    func evictionDuringSharedLoad() async throws {
+        let cache = LookupCache<String, String>(lifetime: .seconds(2))
+        let held = HeldLoad()
+        let loads = Atomic<Int>(0)
+        let values = try await withThrowingTaskGroup(of: String.self) { group in
+            try await herd(8, of: "k", in: cache, group: &group) {
+                if loads.add(1, ordering: .relaxed).oldValue == 0 {
+                    await held.begin()
+                    return "read before the eviction"
+                }
+                return "read after"
+            }
+            cache.evict("k")
+            held.release()
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        // The lookup that loaded first gets its own read; the seven waiting get the one after.
+        #expect(values.filter { $0 == "read before the eviction" }.count == 1)
+        #expect(values.filter { $0 == "read after" }.count == 7)
+        #expect(loads.load(ordering: .relaxed) == 2)
+        #expect(cache.cached("k") == "read after")
+    }
+
+    @Test("a cancelled load sends the lookups waiting for it to load again")
+    func cancelledLoad() async throws {
+        let cache = LookupCache<String, String>(lifetime: .seconds(2))
+        let first = Task {
+            try await cache.value(for: "k") {
+                try await Task.sleep(for: .seconds(60))
+                return "never"
+            }
+        }
+        try await eventually { cache.waiting(for: "k") == 0 }
+        let waiter = Task { try await cache.value(for: "k") { "loaded again" } }
+        try await eventually { cache.waiting(for: "k") == 1 }
+        first.cancel()
+        await #expect(throws: CancellationError.self) { try await first.value }
+        #expect(try await waiter.value == "loaded again")
     }
 }

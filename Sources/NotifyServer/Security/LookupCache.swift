@@ -22,6 +22,11 @@ import Synchronization
 /// loaded it again: at 1,024 calls in flight that herd of reads held calls
 /// for 300–400 ms every `lifetime`. No value is served past its lifetime,
 /// and an eviction during a load is never undone by it (a generation count).
+///
+/// A key missing from the cache is loaded once however many calls want it at
+/// the same moment: the first loads it, the others wait for its answer. Each
+/// loaded its own before, and a burst of calls for a user not yet cached (64
+/// connections meeting the same cold user) cost 64 reads.
 final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     private struct Entry {
         var value: Value
@@ -35,6 +40,22 @@ final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         /// Advanced by every eviction: a load that started before one must
         /// not store what it read.
         var generation: UInt64 = 0
+        /// The loads under way, each with the lookups waiting for its answer.
+        var loads: [Key: [CheckedContinuation<Shared?, Never>]] = [:]
+
+        /// Bounded: when full, the cache starts afresh.
+        mutating func store(_ value: Value, for key: Key, expires: ContinuousClock.Instant, capacity: Int) {
+            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            entries[key] = Entry(value: value, expires: expires)
+        }
+    }
+
+    /// What a lookup that waited for another's load gets.
+    private enum Shared: Sendable {
+        case value(Value)
+        case failure(any Error)
+        /// The load was cancelled, or an eviction came while it ran: load again.
+        case again
     }
 
     private let lifetime: Duration
@@ -71,13 +92,59 @@ final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         self.reload = reload
     }
 
-    /// The cached value, or the result of `load`, which is then cached.
+    /// The cached value, or the result of `load`, which is then cached; while
+    /// another lookup loads the same key, its answer (value or error).
     func value(for key: Key, load: () async throws -> Value) async throws -> Value {
-        if let cached = cached(key) { return cached }
-        let (now, generation) = (self.now(), state.withLock { $0.generation })
-        let value = try await load()
-        store(value, for: key, loadedAt: now, generation: generation)
-        return value
+        while true {
+            if let cached = cached(key) { return cached }
+            guard lifetime > .zero else { return try await load() }
+            let now = self.now()
+            // Join the load under way, or start one (nil).
+            let joined: Shared? = await withCheckedContinuation { continuation in
+                let leads = state.withLock { state in
+                    if state.loads[key] != nil {
+                        state.loads[key]?.append(continuation)
+                        return false
+                    }
+                    state.loads[key] = []
+                    return true
+                }
+                if leads { continuation.resume(returning: nil) }
+            }
+            switch joined {
+            case .value(let value): return value
+            case .failure(let error): throw error
+            case .again: continue
+            case nil: break
+            }
+            let generation = state.withLock { $0.generation }
+            do {
+                let value = try await load()
+                finishLoad(key) { state in
+                    guard state.generation == generation else { return .again }
+                    state.store(value, for: key, expires: now.advanced(by: lifetime), capacity: capacity)
+                    return .value(value)
+                }
+                return value
+            } catch {
+                finishLoad(key) { _ in error is CancellationError ? .again : .failure(error) }
+                throw error
+            }
+        }
+    }
+
+    /// How many lookups wait for the load of `key` under way; nil when none
+    /// is under way (for tests).
+    func waiting(for key: Key) -> Int? {
+        state.withLock { $0.loads[key]?.count }
+    }
+
+    /// Ends the load of `key`: `outcome` (under the lock) says what its waiters get.
+    private func finishLoad(_ key: Key, _ outcome: (inout State) -> Shared) {
+        let (waiters, shared) = state.withLock { state in
+            (state.loads.removeValue(forKey: key) ?? [], outcome(&state))
+        }
+        for waiter in waiters { waiter.resume(returning: shared) }
     }
 
     /// The value cached for `key`, if it has not expired; past half its
@@ -114,8 +181,7 @@ final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         guard lifetime > .zero else { return }
         state.withLock { state in
             guard state.generation == generation else { return }
-            if state.entries.count >= capacity { state.entries.removeAll(keepingCapacity: true) }
-            state.entries[key] = Entry(value: value, expires: loadedAt.advanced(by: lifetime))
+            state.store(value, for: key, expires: loadedAt.advanced(by: lifetime), capacity: capacity)
         }
     }
 
