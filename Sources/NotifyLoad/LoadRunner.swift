@@ -312,10 +312,17 @@ struct LoadRunner: Sendable {
         switch configuration.target {
         case .rpc:
             let workload = RPCWorkload(configuration: configuration)
-            return (0..<configuration.connections).map { _ -> any LoadConnection in
+            return (0..<configuration.connections).map { index -> any LoadConnection in
+                // With --users, each connection starts at a user of its own:
+                // all starting at the first would call each user from every
+                // connection at the same moment, then not again for a whole
+                // round, which no real traffic does.
+                let firstTurn = index * configuration.users / configuration.connections
                 switch configuration.rpcClient {
-                case .notifyClient: RPCLoadConnection(configuration: configuration, workload: workload, group: group)
-                case .raw: RawFrameConnection(configuration: configuration, workload: workload, group: group)
+                case .notifyClient:
+                    return RPCLoadConnection(configuration: configuration, workload: workload, firstTurn: firstTurn, group: group)
+                case .raw:
+                    return RawFrameConnection(configuration: configuration, workload: workload, firstTurn: firstTurn, group: group)
                 }
             }
         case .http:

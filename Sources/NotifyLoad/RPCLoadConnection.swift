@@ -87,12 +87,14 @@ final class RPCLoadConnection: LoadConnection {
     private let client: NotifyClient
     private let workload: RPCWorkload
     private let timeout: Duration
-    /// Calls started, so that `--users` takes its users in turn.
-    private let turns = Atomic<Int>(0)
+    /// Calls started, so that `--users` takes its users in turn, from this
+    /// connection's own first one.
+    private let turns: Atomic<Int>
     /// The client's connection lives here, and answers are taken here.
     let eventLoop: any EventLoop
 
-    init(configuration: LoadConfiguration, workload: RPCWorkload, group: any EventLoopGroup) {
+    init(configuration: LoadConfiguration, workload: RPCWorkload, firstTurn: Int, group: any EventLoopGroup) {
+        self.turns = Atomic(firstTurn)
         var clientConfiguration = ClientConfiguration(
             host: configuration.host, port: configuration.port, trustRootsFile: configuration.caFile ?? ""
         )

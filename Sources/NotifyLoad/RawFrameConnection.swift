@@ -17,10 +17,12 @@ final class RawFrameConnection: LoadConnection {
     let eventLoop: any EventLoop
     private let tls: Result<TLSContext, LoadConfigurationError>
     private let handler = Mutex<NIOLoopBound<RawFrameHandler>?>(nil)
-    /// Calls started, so that `--users` takes its users in turn.
-    private let turns = Atomic<Int>(0)
+    /// Calls started, so that `--users` takes its users in turn, from this
+    /// connection's own first one.
+    private let turns: Atomic<Int>
 
-    init(configuration: LoadConfiguration, workload: RPCWorkload, group: any EventLoopGroup) {
+    init(configuration: LoadConfiguration, workload: RPCWorkload, firstTurn: Int, group: any EventLoopGroup) {
+        self.turns = Atomic(firstTurn)
         self.configuration = configuration
         self.workload = workload
         self.eventLoop = group.next()
