@@ -315,47 +315,32 @@ extension PostgresNotificationStore {
         return filter.eventKeys.map { (stored($0.0), $0.1.map(stored)) }
     }
 
-    /// The events of `user`'s feed after `after` that `filter` admits, oldest
-    /// first: at most `limit` of them and, past the first, `maxBytes`
-    /// (``FeedPage/size(ofEventIDs:)``), passing over at most
-    /// ``FeedPage/maxPassedOver`` others, whose ids never leave the server.
-    /// - Returns: the events; `through`, the last event sequence read
-    ///   (returned or passed over; `after` when none); `complete`, whether no
-    ///   event follows it.
-    static func events(
-        _ connection: PostgresConnection, _ logger: Logger, user: Int64, after: Int64, limit: Int, maxBytes: Int,
-        filter: FeedFilter
-    ) async throws -> (events: [FeedEvent], through: UInt64, complete: Bool) {
-        let keys = eventKeys(for: filter)
-        let scan = limit.addingReportingOverflow(FeedPage.maxPassedOver + 1)
-        var bindings = PostgresBindings()
-        bindings.append(keys?.0)
-        bindings.append(keys?.1)
-        bindings.append(user)
-        bindings.append(after)
-        bindings.append(Int64(scan.overflow ? Int.max : scan.partialValue))
-        let rows = try await connection.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT seq, created_at, kind,
-                        CASE WHEN $1::text IS NULL OR audience IS NULL OR $1::text = ANY(audience)
-                            OR ($2::text IS NOT NULL AND $2::text = ANY(audience))
-                        THEN ids END,
-                        read_up_to, view, action_state, removed_reason
-                    FROM feed_events WHERE user_id = $3 AND seq > $4 ORDER BY seq LIMIT $5
-                    """,
-                binds: bindings),
-            logger: logger)
-        var read = FeedPage.EventScan(after: UInt64(max(0, after)), limit: limit, maxBytes: maxBytes)
-        for try await (seq, createdAt, kind, admitted, readUpTo, view, actionState, removedReason) in rows.decode(
-            (Int64, Int64, String, String?, Int64?, String?, String?, String?).self)
-        {
-            // NULL ids: not admitted.
+    /// The events of a page (part 1 of ``ForwardPage``),
+    /// oldest first, through ``FeedPage/EventScan``: at most `limit` of them
+    /// and, past the first, `maxBytes` (``FeedPage/size(ofEventIDs:)``),
+    /// passing over at most ``FeedPage/maxPassedOver`` others (NULL ids: not
+    /// admitted), whose ids never leave the server. Once stopped, later rows are ignored.
+    struct EventRows {
+        let user: Int64
+        private(set) var scan: FeedPage.EventScan
+        /// The page ends before an event it could not take: more may follow.
+        private(set) var stopped = false
+
+        init(user: Int64, after: Int64, limit: Int, maxBytes: Int) {
+            self.user = user
+            scan = FeedPage.EventScan(after: UInt64(max(0, after)), limit: limit, maxBytes: maxBytes)
+        }
+
+        mutating func read(
+            _ seq: Int64, createdAt: Int64, kind: String, ids admitted: String?, readUpTo: Int64?, view: String?,
+            actionState: String?, removedReason: String?
+        ) throws {
+            guard !stopped else { return }
             guard let ids = admitted else {
-                guard read.passOver(UInt64(max(0, seq))) else { return (read.events, read.through, false) }
-                continue
+                if !scan.passOver(UInt64(max(0, seq))) { stopped = true }
+                return
             }
-            guard read.hasRoom else { return (read.events, read.through, false) }
+            guard scan.hasRoom else { return stopped = true }
             let unreadable = StorageError(code: .corrupt, message: "a stored feed event is unreadable")
             let change: FeedEvent.Change
             switch kind {
@@ -374,8 +359,7 @@ extension PostgresNotificationStore {
             let event = FeedEvent(
                 sequence: UInt64(max(0, seq)), user: user, createdAt: Timestamp(microsecondsSince1970: createdAt),
                 ids: ids.isEmpty ? [] : ids.split(separator: ",").map(String.init), change: change)
-            guard read.take(event) else { return (read.events, read.through, false) }
+            if !scan.take(event) { stopped = true }
         }
-        return (read.events, read.through, true)
     }
 }
