@@ -104,8 +104,9 @@ extension PostgresNotificationStore {
 
     /// A page's query of feed rows: `order` is the cursor's condition and
     /// the order (`$6` the cursor), after the user's rows. One selection
-    /// serves both reading orders (``feedPageNewestFirst(user:before:limit:maxBytes:now:filter:)``),
-    /// so their filter and row decoding (``notificationPage``) are written once.
+    /// serves both reading orders (``ForwardPage`` and
+    /// ``feedPageNewestFirst(user:before:limit:maxBytes:now:filter:)``), so
+    /// their filter and row scan (``EntryRows``) are written once.
     static func feedRowQuery(
         where order: String, user: Int64, cursor: Int64, limit: Int, now: Timestamp, filter: FeedFilter
     ) -> PostgresQuery {

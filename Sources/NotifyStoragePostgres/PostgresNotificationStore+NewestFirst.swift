@@ -4,8 +4,8 @@ import PostgresNIO
 
 extension PostgresNotificationStore {
     /// A page newest first (``NotificationLog/feedPageNewestFirst(user:before:limit:maxBytes:now:filter:)``):
-    /// the oldest-first page's query and row decoding (``feedRowQuery(where:user:cursor:limit:now:filter:)``,
-    /// ``notificationPage``), read backwards along the feed's primary key.
+    /// the oldest-first page's selection and row scan (``feedRowQuery(where:user:cursor:limit:now:filter:)``,
+    /// ``EntryRows``), read backwards along the feed's primary key.
     public func feedPageNewestFirst(
         user: Int64, before: UInt64?, limit: Int, maxBytes: Int, now: Timestamp, filter: FeedFilter
     ) async throws(StorageError) -> FeedPage {
