@@ -72,8 +72,7 @@ extension PostgresNotificationStore {
         static let name = "notify_forward_page"
         static let sql = """
             SELECT 0::int4, COALESCE((SELECT swept_through FROM feed_heads WHERE user_id = $5), 0),
-                COALESCE((SELECT COALESCE(h.last_seq, 0) FROM users u LEFT JOIN feed_heads h ON h.user_id = u.id
-                    WHERE u.id = $5), -1),
+                COALESCE((\(feedEndSQL(user: "$5"))), -1),
                 NULL::text, NULL::text, NULL::text, NULL::bool, NULL::text, NULL::int8, NULL::text, NULL::text
             UNION ALL (
                 SELECT 1, seq, created_at, kind,
@@ -169,12 +168,19 @@ extension PostgresNotificationStore {
         var result = entries.page(sweptThrough: nil)
         guard result.page.entries.isEmpty && result.page.caughtUp else { return result }
         // Empty: where the feed ends.
+        var bindings = PostgresBindings()
+        bindings.append(user)
         let head = try await connection.query(
-            "SELECT COALESCE(h.last_seq, 0) FROM users u LEFT JOIN feed_heads h ON h.user_id = u.id WHERE u.id = \(user)",
-            logger: logger
+            PostgresQuery(unsafeSQL: feedEndSQL(user: "$1"), binds: bindings), logger: logger
         ).collect().first?.decode(Int64.self)
         result.page.end = head.map { .head(UInt64(max(0, $0))) } ?? .noSuchUser
         return result
+    }
+
+    /// Where `user`'s feed ends (its last sequence, 0 for none yet); no row
+    /// when the user does not exist. `user` is the parameter that holds the id.
+    static func feedEndSQL(user: String) -> String {
+        "SELECT COALESCE(h.last_seq, 0) FROM users u LEFT JOIN feed_heads h ON h.user_id = u.id WHERE u.id = \(user)"
     }
 
     /// A page's notifications, taken row by row in the page's order: each

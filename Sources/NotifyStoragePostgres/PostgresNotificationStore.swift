@@ -258,12 +258,10 @@ public final class PostgresNotificationStore: NotificationStore {
     /// Runs `body` between BEGIN and COMMIT on `connection`, rolling back
     /// when it throws. A connection lost during COMMIT throws
     /// ``StorageError/commitOutcomeUnknown(_:)``: the transaction may have committed.
-    /// - Parameter begin: the statement that opens it (a read-only snapshot
-    ///   passes `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`).
     static func transaction<T>(
-        _ connection: PostgresConnection, _ logger: Logger, begin: PostgresQuery = "BEGIN", _ body: () async throws -> T
+        _ connection: PostgresConnection, _ logger: Logger, _ body: () async throws -> T
     ) async throws -> T {
-        try await connection.query(begin, logger: logger)
+        try await connection.query("BEGIN", logger: logger)
         let value: T
         do {
             value = try await body()
