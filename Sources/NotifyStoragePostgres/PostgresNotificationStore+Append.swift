@@ -13,8 +13,8 @@ extension PostgresNotificationStore {
     ///   ``StorageError/Code/busy`` at once when
     ///   ``PostgresStoreConfiguration/maxPendingAppends`` wait already,
     ///   ``StorageError/Code/unavailable`` once the store has stopped, or when
-    ///   the connection was lost during COMMIT (the append may be stored:
-    ///   the caller retries it with its idempotency key).
+    ///   the connection was lost before its commit was confirmed (the append
+    ///   may be stored: the caller retries it with its idempotency key).
     public func append(
         _ notification: NewNotification,
         completion: @escaping @Sendable (Result<AppendResult, StorageError>) -> Void
@@ -49,7 +49,7 @@ extension PostgresNotificationStore {
             counters.withLock {
                 $0.appends += appends.count
                 $0.feedChanges += changes.count
-                $0.writerTransactions += 1
+                $0.writerBatches += 1
                 $0.largestBatch = max($0.largestBatch, batch.count)
             }
             feedAdvances.advanced(users: reached)
@@ -63,13 +63,13 @@ extension PostgresNotificationStore {
         }
     }
 
-    /// Thrown out of a batch's multi-row transaction when one of its appends
-    /// needs to be handled alone (a key seen before, a duplicate id, a feed
-    /// near its bound): it rolls back, and the batch runs again append by
+    /// Commits `batch` and `changes` and says what happened to each.
+    ///
+    /// The usual batch (`.users` appends only, no changes) is one statement
+    /// and commits by itself: one round trip. Any other runs in a
+    /// transaction. A batch the database refuses (an append that must be
+    /// handled alone, a deadlock with another instance) runs again append by
     /// append, each in a savepoint, so that a refused one fails alone.
-    private struct Isolate: Error {}
-
-    /// Commits `batch` and `changes` in one transaction and says what happened to each.
     /// - Returns: an outcome per append and per change, and the users whose feeds advanced.
     private func commit(_ batch: [PendingAppend], _ changes: [FeedChange], purge: Bool, handoff: FanOutHandoff) async
         -> ([PostgresAppendOutcome], [Result<FeedChangeOutcome, StorageError>], [Int64])
@@ -80,19 +80,32 @@ extension PostgresNotificationStore {
         let cutoff = nowMicros - retentionMicros
         let logger = logger
         let limit = configuration.maxFeedEntries
+        let notices = configuration.sendsNotices ? (channel: channels.feed, instance: instanceID) : nil
+        let alone = changes.isEmpty && batch.allSatisfy { if case .users = $0.item.recipients { true } else { false } }
         do {
             return try await leased("committing \(batch.count) appends") { connection in
                 let writer = BatchWriter(
-                    connection: connection, logger: logger, now: nowMicros, cutoff: cutoff, limit: limit, handoff: handoff)
+                    connection: connection, logger: logger, now: nowMicros, cutoff: cutoff, limit: limit, handoff: handoff,
+                    notices: notices)
+                // On its own: what it frees is free whatever the batch does.
+                if purge { try await writer.purgeKeys() }
                 do {
+                    if alone {
+                        do {
+                            let (outcomes, reached) = try await writer.multiRow(batch, notifying: true)
+                            return (outcomes, [], reached)
+                        } catch let error as PSQLError where error.serverInfo == nil {
+                            // The statement was its commit.
+                            throw StorageError.commitOutcomeUnknown(error)
+                        }
+                    }
                     return try await Self.transaction(connection, logger) {
-                        if purge { try await writer.purgeKeys() }
-                        let (outcomes, reached) = batch.isEmpty ? ([], []) : try await writer.multiRow(batch)
+                        let (outcomes, reached) = batch.isEmpty ? ([], []) : try await writer.multiRow(batch, notifying: false)
                         let (changed, users) = try await writer.changes(changes)
                         try await self.sendFeedNotices(reached + users, connection)
                         return (outcomes, changed, reached + users)
                     }
-                } catch let error where error is Isolate || (error as? PSQLError)?.serverInfo != nil {
+                } catch let error as PSQLError where error.serverInfo != nil {
                     // A refusal, or a deadlock with another instance: each alone, in savepoints.
                     self.counters.withLock { $0.isolatedBatches += 1 }
                     handoff.rolledBack()
@@ -123,6 +136,8 @@ extension PostgresNotificationStore {
         let limit: Int64?
         /// Where a connections append above the inline limit records its job.
         let handoff: FanOutHandoff
+        /// The feed channel and this instance's id, when commits send notices.
+        var notices: (channel: String, instance: String)? = nil
 
         /// Deletes expired idempotency keys, a bounded number.
         func purgeKeys() async throws {
@@ -134,44 +149,32 @@ extension PostgresNotificationStore {
                 logger: logger)
         }
 
-        /// The whole batch with one statement per table (and one per
-        /// connections append): the usual path.
-        /// - Throws: ``Isolate`` when an append must be handled alone.
-        func multiRow(_ batch: [PendingAppend]) async throws -> ([PostgresAppendOutcome], [Int64]) {
-            // 1. Keys first: any key already there (a retry, a race, an
-            // expired one to take over, twice in this batch) is for the
-            // isolated path.
-            let keyed = batch.filter { $0.item.idempotencyKey != nil }
-            if !keyed.isEmpty {
-                var bindings = PostgresBindings()
-                bindings.append(keyed.map { $0.item.idempotencyKey?.scope ?? "" })
-                bindings.append(keyed.map { $0.item.idempotencyKey?.method ?? "" })
-                bindings.append(keyed.map { $0.item.idempotencyKey?.key ?? "" })
-                bindings.append(keyed.map { ByteBuffer(bytes: $0.item.idempotencyKey?.fingerprint ?? []) })
-                bindings.append(now)
-                let inserted = try await connection.query(
-                    PostgresQuery(
-                        unsafeSQL: """
-                            INSERT INTO idempotency (scope, method, key, fingerprint, created_at)
-                            SELECT s, m, k, f, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) AS u(s, m, k, f)
-                            ON CONFLICT DO NOTHING RETURNING 1
-                            """,
-                        binds: bindings),
-                    logger: logger
-                ).collect()
-                guard inserted.count == keyed.count else { throw Isolate() }
-            }
-
-            // 2. One statement for the rest of the `.users` appends: the
-            // notifications (a duplicate id is a unique violation: isolated),
-            // the heads of every user they name, advanced by how many entries
-            // this batch gives each, in user order (two instances lock common
-            // heads in the same order), and the feed rows numbered from the
-            // heads it returns, in batch order.
+        /// The whole batch's `.users` appends in one statement, its
+        /// connections appends after it (one statement each), and the keys
+        /// of those: the usual path.
+        ///
+        /// The statement writes the notifications, the keys (with what a
+        /// replay answers, for `.users` appends), the heads of every user
+        /// named, advanced by how many entries the batch gives each, in user
+        /// order (two instances lock common heads in the same order), and the
+        /// feed rows numbered from the heads it returns, in batch order; with
+        /// `notifying`, it also sends the feed notices. What only an append
+        /// alone can settle (a key seen before, by any instance, or twice in
+        /// the batch; a duplicate id; a feed past its bound) fails the
+        /// statement: all of it is undone, and nothing of it was sent. So it
+        /// may run outside a transaction, and then it is the batch's commit.
+        /// - Parameter notifying: whether the statement sends the notices
+        ///   for the users it reaches (the caller sends them otherwise).
+        /// - Throws: `PSQLError` from the server when an append must be
+        ///   handled alone.
+        func multiRow(_ batch: [PendingAppend], notifying: Bool) async throws -> ([PostgresAppendOutcome], [Int64]) {
             var counts: [Int64: (notify: Int64, graph: Int64)] = [:]
             var entryIDs: [String] = [], entryUsers: [Int64] = [], entryRanks: [Int64] = []
             var given: [Int64: Int64] = [:]
-            for append in batch where !append.users.isEmpty {
+            // Per keyed append: its first recipient and that entry's rank
+            // among the batch's entries for him (0: no first entry).
+            var keyed: [(append: PendingAppend, key: IdempotencyKey, first: Int64, rank: Int64)] = []
+            for append in batch {
                 for user in append.users {
                     if append.graph { counts[user, default: (0, 0)].graph += 1 } else { counts[user, default: (0, 0)].notify += 1 }
                     given[user, default: 0] += 1
@@ -179,10 +182,16 @@ extension PostgresNotificationStore {
                     entryUsers.append(user)
                     entryRanks.append(given[user] ?? 1)
                 }
+                if let key = append.item.idempotencyKey {
+                    // Each user is named once per append: his count so far
+                    // is the rank of this append's entry for him.
+                    let first = append.users.first
+                    keyed.append((append, key, first ?? 0, first.map { given[$0] ?? 0 } ?? 0))
+                }
             }
             let users = counts.keys.sorted()
             var bindings = PostgresBindings()
-            let notifications = insertNotifications(batch, &bindings)
+            notificationBindings(batch, &bindings)
             bindings.append(users)
             bindings.append(users.map { counts[$0].map { $0.notify + $0.graph } ?? 0 })
             bindings.append(users.map { counts[$0]?.notify ?? 0 })
@@ -190,61 +199,36 @@ extension PostgresNotificationStore {
             bindings.append(entryIDs)
             bindings.append(entryUsers)
             bindings.append(entryRanks)
+            bindings.append(keyed.map(\.append.item.id))
+            bindings.append(keyed.map(\.key.scope))
+            bindings.append(keyed.map(\.key.method))
+            bindings.append(keyed.map(\.key.key))
+            bindings.append(keyed.map { ByteBuffer(bytes: $0.key.fingerprint) })
+            bindings.append(keyed.map { Int64($0.append.users.count) })
+            bindings.append(keyed.map(\.first))
+            bindings.append(keyed.map(\.rank))
+            bindings.append(now)
+            bindings.append(limit)
+            let notify = notifying ? notices : nil
+            bindings.append(notify?.channel ?? "")
+            bindings.append(users.isEmpty ? [] : notify.map { PostgresNotices.feedPayloads(instance: $0.instance, users: users) } ?? [])
             var serials: [String: Int64] = [:]
             serials.reserveCapacity(batch.count)
             var nextSeq: [Int64: Int64] = [:]
-            var nearBound: [Int64] = []
-            let rows = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        WITH n AS (\(notifications)),
-                        h AS (
-                            INSERT INTO feed_heads (user_id, last_seq, unseen_notify, unseen_graph)
-                            SELECT * FROM unnest($10::int8[], $11::int8[], $12::int8[], $13::int8[])
-                            ON CONFLICT (user_id) DO UPDATE SET last_seq = feed_heads.last_seq + excluded.last_seq,
-                                unseen_notify = feed_heads.unseen_notify + excluded.unseen_notify,
-                                unseen_graph = feed_heads.unseen_graph + excluded.unseen_graph
-                            RETURNING user_id, last_seq),
-                        f AS (
-                            INSERT INTO feed (user_id, seq, notification)
-                            SELECT e.user_id, h.last_seq - a.added + e.rank, n.serial
-                            FROM unnest($14::text[], $15::int8[], $16::int8[]) AS e(id, user_id, rank)
-                            JOIN n ON n.id = e.id
-                            JOIN h ON h.user_id = e.user_id
-                            JOIN unnest($10::int8[], $11::int8[]) AS a(user_id, added) ON a.user_id = e.user_id
-                            RETURNING 1)
-                        SELECT 0, serial, 0::int8, id FROM n
-                        UNION ALL SELECT 1, user_id, last_seq, '' FROM h
-                        """,
-                    binds: bindings),
-                logger: logger)
-            for try await (tag, a, b, id) in rows.decode((Int32, Int64, Int64, String).self) {
+            let rows = try await connection.execute(AppendBatch(bindings: bindings), logger: logger)
+            for try await (tag, a, b, id) in rows {
                 if tag == 0 {
                     serials[id] = a
-                } else {
+                } else if tag == 1 {
                     let added = counts[a].map { $0.notify + $0.graph } ?? 0
                     nextSeq[a] = b - added + 1
-                    if let limit, b > limit { nearBound.append(a) }
-                }
-            }
-            // A feed may hold at most `limit` entries: where the head passed
-            // it, count what the feed holds now; over it, the isolated path
-            // skips that feed.
-            if let limit, !nearBound.isEmpty {
-                let firsts = try await connection.query(
-                    "SELECT user_id, min(seq) FROM feed WHERE user_id = ANY(\(nearBound)) GROUP BY user_id",
-                    logger: logger)
-                var first: [Int64: Int64] = [:]
-                for try await (user, seq) in firsts.decode((Int64, Int64).self) { first[user] = seq }
-                for user in nearBound {
-                    let added = counts[user].map { $0.notify + $0.graph } ?? 0
-                    let last = (nextSeq[user] ?? 1) + added - 1
-                    let held = last - (first[user] ?? (nextSeq[user] ?? 1)) + 1
-                    if held > limit { throw Isolate() }
                 }
             }
 
-            // 3. What each `.users` append got, as the statement numbered it.
+            // What each `.users` append got, as the statement numbered it.
+            // The statement may have committed: a row missing from its answer
+            // is an error of the store, not a reason to write again.
+            let missing = StorageError(code: .internalError, message: "the database's answer to an append batch lacks a row it wrote")
             var outcomes: [PostgresAppendOutcome] = []
             outcomes.reserveCapacity(batch.count)
             var reached: [Int64] = []
@@ -253,10 +237,10 @@ extension PostgresNotificationStore {
                     outcomes.append(.appended(recipients: 0, first: nil))  // written below
                     continue
                 }
-                guard serials[append.item.id] != nil else { throw Isolate() }
+                guard serials[append.item.id] != nil else { throw missing }
                 var first: (user: Int64, seq: Int64)?
                 for user in append.users {
-                    guard let seq = nextSeq[user] else { throw Isolate() }
+                    guard let seq = nextSeq[user] else { throw missing }
                     nextSeq[user] = seq + 1
                     if first == nil { first = (user, seq) }
                 }
@@ -264,29 +248,26 @@ extension PostgresNotificationStore {
                 outcomes.append(.appended(recipients: Int64(append.users.count), first: first))
             }
 
-            // 4. Connections audiences, each one statement that advances the
-            // heads and writes the rows in SQL.
+            // Connections audiences, each one statement that advances the
+            // heads and writes the rows in SQL (in the caller's transaction).
+            var completed: [(PendingAppend, PostgresAppendOutcome)] = []
             for (index, append) in batch.enumerated() {
                 guard case .connections(let issuer, let mode) = append.item.recipients else { continue }
-                guard let serial = serials[append.item.id] else { throw Isolate() }
+                guard let serial = serials[append.item.id] else { throw missing }
                 let (recipients, written) = try await writeConnections(
                     issuer: issuer, mode: mode, serial: serial, graph: append.graph)
                 reached.append(contentsOf: written.map(\.user))
                 let first = written.min { $0.user < $1.user }
                 outcomes[index] = .appended(recipients: recipients, first: first)
+                if append.item.idempotencyKey != nil { completed.append((append, outcomes[index])) }
             }
-
-            // 5. What each key's append stored, for its replays.
-            if !keyed.isEmpty {
-                try await completeKeys(batch, outcomes, serials)
-            }
+            try await completeKeys(completed, serials)
             return (outcomes, reached)
         }
 
-        /// One multi-row INSERT of the batch's notifications, returning each
-        /// serial with its id: its SQL, with its 9 bindings appended to
-        /// `bindings` (which must be empty: they are $1 to $9).
-        private func insertNotifications(_ batch: [PendingAppend], _ bindings: inout PostgresBindings) -> String {
+        /// Appends the 9 bindings of ``insertNotificationsSQL`` for `batch`
+        /// to `bindings` (which must be empty: they are $1 to $9).
+        private func notificationBindings(_ batch: [PendingAppend], _ bindings: inout PostgresBindings) {
             bindings.append(batch.map(\.item.id))
             bindings.append(batch.map(\.createdAt))
             bindings.append(batch.map(\.kind))
@@ -296,25 +277,13 @@ extension PostgresNotificationStore {
             bindings.append(batch.map { $0.app != nil })
             bindings.append(batch.map { $0.app ?? "" })
             bindings.append(batch.map { $0.platforms ?? "" })
-            return """
-                    INSERT INTO notifications (id, created_at, kind, content, expires_at, app, platforms)
-                    SELECT id, created_at, kind, content, CASE WHEN has_expiry THEN expires_at END,
-                        CASE WHEN has_app THEN app END,
-                        CASE WHEN kind = 'graph' THEN string_to_array(platforms, ',') END
-                    FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::bool[], $6::int8[], $7::bool[],
-                        $8::text[], $9::text[])
-                        AS u(id, created_at, kind, content, has_expiry, expires_at, has_app, app, platforms)
-                    RETURNING serial, id
-                    """
         }
 
-        /// Fills in the keys of the batch's appended notifications.
-        private func completeKeys(
-            _ batch: [PendingAppend], _ outcomes: [PostgresAppendOutcome], _ serials: [String: Int64]
-        ) async throws {
+        /// Fills in the keys of connections appends, once their audiences are written.
+        private func completeKeys(_ appended: [(PendingAppend, PostgresAppendOutcome)], _ serials: [String: Int64]) async throws {
             var scopes: [String] = [], methods: [String] = [], keys: [String] = []
             var notifications: [Int64] = [], recipients: [Int64] = [], firstUsers: [Int64] = [], firstSeqs: [Int64] = []
-            for (append, outcome) in zip(batch, outcomes) {
+            for (append, outcome) in appended {
                 guard let key = append.item.idempotencyKey, case .appended(let count, let first) = outcome,
                     let serial = serials[append.item.id]
                 else { continue }
@@ -447,8 +416,10 @@ extension PostgresNotificationStore {
             }
 
             var bindings = PostgresBindings()
-            let insert = insertNotifications([append], &bindings)
-            let inserted = try await connection.query(PostgresQuery(unsafeSQL: insert, binds: bindings), logger: logger).collect()
+            notificationBindings([append], &bindings)
+            let inserted = try await connection.query(
+                PostgresQuery(unsafeSQL: PostgresNotificationStore.insertNotificationsSQL, binds: bindings), logger: logger
+            ).collect()
             guard let row = inserted.first else {
                 throw StorageError(code: .internalError, message: "an inserted notification has no serial")
             }
@@ -541,6 +512,83 @@ extension PostgresNotificationStore {
             for try await (user, seq) in rows.decode((Int64, Int64).self) { written.append((user, seq)) }
             return written
         }
+    }
+
+    /// One multi-row INSERT of notifications, returning each serial with its
+    /// id; $1 to $9 are its columns, one array each.
+    static let insertNotificationsSQL = """
+        INSERT INTO notifications (id, created_at, kind, content, expires_at, app, platforms)
+        SELECT id, created_at, kind, content, CASE WHEN has_expiry THEN expires_at END,
+            CASE WHEN has_app THEN app END,
+            CASE WHEN kind = 'graph' THEN string_to_array(platforms, ',') END
+        FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::bool[], $6::int8[], $7::bool[],
+            $8::text[], $9::text[])
+            AS u(id, created_at, kind, content, has_expiry, expires_at, has_app, app, platforms)
+        RETURNING serial, id
+        """
+
+    /// ``BatchWriter/multiRow(_:notifying:)``'s statement, prepared once per
+    /// connection: planning it anew cost PostgreSQL more than running it
+    /// at small batches. One text for every batch, so that it is one
+    /// statement to prepare: an empty array writes nothing, a NULL bound
+    /// checks nothing.
+    ///
+    /// $1–$9 the notifications; $10–$13 the users named, what each is
+    /// given (in all, by Notify, by SendNotification); $14–$16 the feed
+    /// rows (notification id, user, rank among the batch's rows for him);
+    /// $17–$24 the keys (notification id, scope, method, key, fingerprint,
+    /// recipients, first recipient, that entry's rank: 0 for none); $25
+    /// now; $26 the feed bound (NULL: none); $27 and $28 the feed channel
+    /// and the payloads to send on it. Rows: (0, serial, 0, id) per
+    /// notification, (1, user, last_seq, '') per head, and one row each of
+    /// parts 2 and 3, which fails the statement when an append must be
+    /// handled alone, and sends the notices.
+    struct AppendBatch: PostgresPreparedStatement {
+        static let name = "notify_append_batch"
+        /// Joined to `h`: where each head stood before (its new last_seq
+        /// less what it was given).
+        private static let before = "JOIN unnest($10::int8[], $11::int8[]) AS a(user_id, added) ON a.user_id = h.user_id"
+        static let sql = """
+            WITH n AS (\(insertNotificationsSQL)),
+            h AS (
+                INSERT INTO feed_heads (user_id, last_seq, unseen_notify, unseen_graph)
+                SELECT * FROM unnest($10::int8[], $11::int8[], $12::int8[], $13::int8[])
+                ON CONFLICT (user_id) DO UPDATE SET last_seq = feed_heads.last_seq + excluded.last_seq,
+                    unseen_notify = feed_heads.unseen_notify + excluded.unseen_notify,
+                    unseen_graph = feed_heads.unseen_graph + excluded.unseen_graph
+                RETURNING user_id, last_seq),
+            f AS (
+                INSERT INTO feed (user_id, seq, notification)
+                SELECT e.user_id, h.last_seq - a.added + e.rank, n.serial
+                FROM unnest($14::text[], $15::int8[], $16::int8[]) AS e(id, user_id, rank)
+                JOIN n ON n.id = e.id
+                JOIN h ON h.user_id = e.user_id
+                \(before)
+                RETURNING 1),
+            k AS (
+                INSERT INTO idempotency (scope, method, key, fingerprint, created_at, notification, recipients,
+                    first_user, first_seq)
+                SELECT u.s, u.m, u.k, u.f, $25, n.serial, u.r, CASE WHEN u.rank > 0 THEN u.fu END,
+                    CASE WHEN u.rank > 0 THEN (SELECT h.last_seq - a.added + u.rank FROM h \(before) WHERE h.user_id = u.fu) END
+                FROM unnest($17::text[], $18::text[], $19::text[], $20::text[], $21::bytea[], $22::int8[], $23::int8[],
+                    $24::int8[]) AS u(id, s, m, k, f, r, fu, rank)
+                JOIN n ON n.id = u.id
+                ON CONFLICT DO NOTHING RETURNING 1)
+            SELECT 0, serial, 0::int8, id FROM n
+            UNION ALL SELECT 1, user_id, last_seq, '' FROM h
+            UNION ALL SELECT 2, notify_refuse('an append must be handled alone'), 0, ''
+                WHERE (SELECT count(*) FROM k) <> cardinality($17::text[])
+                OR ($26::int8 IS NOT NULL AND EXISTS (
+                    SELECT 1 FROM h \(before) WHERE h.last_seq > $26 AND h.last_seq + 1 - coalesce(
+                        (SELECT min(seq) FROM feed WHERE feed.user_id = h.user_id), h.last_seq - a.added + 1) > $26))
+            UNION ALL SELECT 3, count(pg_notify($27, p)), 0, '' FROM unnest($28::text[]) AS p
+            """
+        typealias Row = (Int32, Int64, Int64, String)
+
+        let bindings: PostgresBindings
+
+        func makeBindings() -> PostgresBindings { bindings }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
     /// The users an append goes to, as SQL selecting distinct `user_id`s,

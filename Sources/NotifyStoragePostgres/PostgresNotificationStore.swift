@@ -11,8 +11,8 @@ import Synchronization
 public struct PostgresStoreStatistics: Hashable, Sendable {
     public var appends = 0
     public var feedChanges = 0
-    /// Transactions the writer committed (or tried to).
-    public var writerTransactions = 0
+    /// Batches the writer committed (or tried to), each one statement or one transaction.
+    public var writerBatches = 0
     public var largestBatch = 0
     /// Batches that ran again append by append (a key seen before, a
     /// duplicate id, a feed at its bound, a deadlock).

@@ -250,6 +250,21 @@ enum PostgresSchema {
                 """,
             ]
         ),
+        // Fails the statement that calls it: an append batch's statement
+        // commits by itself, so what it finds only an append alone can
+        // settle must undo all of it (plain SQL has no way to raise).
+        (
+            "v8-refuse",
+            [
+                """
+                CREATE FUNCTION notify_refuse(reason text) RETURNS bigint LANGUAGE plpgsql AS $$
+                BEGIN
+                    RAISE EXCEPTION USING ERRCODE = 'NT001', MESSAGE = reason;
+                END
+                $$
+                """
+            ]
+        ),
     ]
 
     /// The audience of an event naming the notifications whose ids `ids`

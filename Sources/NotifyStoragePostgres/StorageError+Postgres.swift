@@ -49,12 +49,13 @@ extension StorageError {
         self.init(code: .internalError, message: "the store failed while \(operation)", cause: "\(error)")
     }
 
-    /// A connection lost while COMMIT was under way: the transaction may or
-    /// may not have committed, so the caller must not be told either.
+    /// A connection lost while a commit was under way (a COMMIT, or a
+    /// statement that commits by itself): it may or may not have committed,
+    /// so the caller must not be told either.
     static func commitOutcomeUnknown(_ error: any Error) -> StorageError {
         StorageError(
             code: .unavailable,
-            message: "the database connection was lost during COMMIT: the call may be stored; retry it with its idempotency key",
+            message: "the database connection was lost before the commit was confirmed: the call may be stored; retry it with its idempotency key",
             cause: "\(error)")
     }
 

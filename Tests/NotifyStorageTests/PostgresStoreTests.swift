@@ -105,6 +105,49 @@ struct PostgresStoreTests {
     }
 
     @Test(
+        "keyed appends queued together commit as one batch, with no append handled alone, and replay what they answered",
+        .enabled(if: PostgresTestServer.runs, "\(PostgresTestServer.missing)"))
+    func keyedBatch() async throws {
+        let location = try PostgresLocation()
+        defer { location.remove() }
+        let store = try #require(try location.open(ConformanceOptions()) as? PostgresNotificationStore)
+        func key(_ i: Int) -> IdempotencyKey {
+            IdempotencyKey(scope: "app:a", method: "Notify", key: "q\(i)", fingerprint: [UInt8(i)])
+        }
+        // Every append reaches user 100; half of them name him first, so
+        // that their first entries are numbered within the batch.
+        func users(_ i: Int) -> [Int64] { i.isMultiple(of: 2) ? [100, Int64(1 + i % 8)] : [Int64(1 + i % 8), 100] }
+        // Queued before the store runs: its writer's first batch takes them all.
+        let (answers, sink) = AsyncStream.makeStream(of: (Int, Result<AppendResult, StorageError>).self)
+        for i in 0..<64 {
+            store.append(Sample.notification(id: "q\(i)", to: .users(users(i)), key: key(i))) { sink.yield((i, $0)) }
+        }
+        try await store.withRunning { store in
+            var answered: [Int: AppendResult] = [:]
+            for await (i, result) in answers {
+                answered[i] = try result.get()
+                if answered.count == 64 { break }
+            }
+            #expect(store.statistics.writerBatches == 1)
+            #expect(store.statistics.isolatedBatches == 0)
+            let feed = try await store.feed(user: 100, after: 0, limit: 100)
+            #expect(feed.map(\.sequence) == (1...64).map { UInt64($0) })
+            for i in stride(from: 0, to: 64, by: 2) {
+                #expect(answered[i]?.first == feed.first { $0.id == "q\(i)" }, "q\(i)")
+            }
+            for i in 0..<64 {
+                let retry = try await store.append(Sample.notification(id: "retry\(i)", to: .users(users(i)), key: key(i)))
+                #expect(retry.replayed)
+                #expect(retry.id == "q\(i)")
+                #expect(retry.recipients == 2)
+                #expect(retry.first == answered[i]?.first, "q\(i)")
+            }
+            // A key seen before sends its batch append by append.
+            #expect(store.statistics.isolatedBatches > 0)
+        }
+    }
+
+    @Test(
         "a store is not writable (readiness off) until its schema is migrated, even with the database answering",
         .enabled(if: PostgresTestServer.runs, "\(PostgresTestServer.missing)"), .timeLimit(.minutes(1)))
     func notWritableWhileMigrating() async throws {
@@ -190,7 +233,7 @@ struct PostgresStoreTests {
             var batches = ""
             if let postgres = store as? PostgresNotificationStore {
                 let statistics = postgres.statistics
-                batches = "; \(statistics.writerTransactions) transactions, largest \(statistics.largestBatch), \(statistics.isolatedBatches) isolated"
+                batches = "; \(statistics.writerBatches) batches, largest \(statistics.largestBatch), \(statistics.isolatedBatches) isolated"
             }
             print("measurement: \(backend.name): 3,200 appends by 64 writers in \(elapsed), \(Int(3_200 / seconds)) appends/s\(batches)")
             #expect(try await store.feed(user: 3_199, after: 0, limit: 10).map(\.id) == ["r3199"])

@@ -165,6 +165,75 @@ struct StoreConformanceTests {
         }
     }
 
+    @Test("keyed appends committed together replay their own answers; a key twice among them writes once", arguments: StoreBackend.all)
+    func keyedAppendsTogether(backend: StoreBackend) async throws {
+        try await backend.withStore { store in
+            // Concurrent appends, so that the writer takes several in one
+            // batch; each to two users of three, so that the entries of one
+            // batch share feeds.
+            func key(_ i: Int) -> IdempotencyKey {
+                IdempotencyKey(scope: "app:a", method: "Notify", key: "b\(i % 40)", fingerprint: [UInt8(i % 40)])
+            }
+            func users(_ i: Int) -> [Int64] { [Int64(1 + i % 3), Int64(1 + (i + 1) % 3)] }
+            let answers = try await withThrowingTaskGroup(of: (Int, AppendResult).self) { group in
+                // 0..<40 and 40..<60: the second twenty repeat keys of the first.
+                for i in 0..<60 {
+                    group.addTask { (i, try await store.append(Sample.notification(id: "b\(i)", to: .users(users(i % 40)), key: key(i)))) }
+                }
+                return try await group.reduce(into: [Int: AppendResult]()) { $0[$1.0] = $1.1 }
+            }
+            for i in 0..<20 {
+                let (one, other) = (answers[i]!, answers[i + 40]!)
+                #expect(one.id == other.id, "key \(i)")
+                #expect([one.replayed, other.replayed].filter { $0 }.count == 1, "key \(i)")
+                #expect(one.first == other.first, "key \(i)")
+            }
+            // Each answer's first entry is the one its feed holds.
+            var written: [String: AppendResult] = [:]
+            for answer in answers.values where !answer.replayed { written[answer.id] = answer }
+            #expect(written.count == 40)
+            for user: Int64 in 1...3 {
+                let feed = try await store.feed(user: user, after: 0, limit: 100)
+                #expect(feed.map(\.sequence) == (1...UInt64(feed.count)).map { $0 }, "user \(user)")
+                for entry in feed where written[entry.id]?.first?.user == user {
+                    #expect(written[entry.id]?.first == entry, "\(entry.id)")
+                }
+            }
+            // And a retry now replays what the first call answered.
+            for i in 0..<40 {
+                let retry = try await store.append(Sample.notification(id: "r\(i)", to: .users(users(i)), key: key(i)))
+                let first = [answers[i]!, answers[i + 40]].compactMap { $0 }.first { !$0.replayed }
+                #expect(retry.replayed)
+                #expect(retry.id == first?.id)
+                #expect(retry.first == first?.first)
+                #expect(retry.recipients == 2)
+            }
+        }
+    }
+
+    @Test("concurrent appends to a feed near its bound: it ends exactly full, gapless, and the rest fail FEED_FULL", arguments: StoreBackend.all)
+    func boundAmongConcurrentAppends(backend: StoreBackend) async throws {
+        try await backend.withStore(ConformanceOptions(maxFeedEntries: 5)) { store in
+            _ = try await store.append(Sample.notification(id: "early", to: .users([1])))
+            let outcomes = try await withThrowingTaskGroup(of: StorageError.Code?.self) { group in
+                for i in 0..<12 {
+                    group.addTask {
+                        do throws(StorageError) {
+                            _ = try await store.append(Sample.notification(id: "n\(i)", to: .users([1])))
+                            return nil
+                        } catch {
+                            return error.code
+                        }
+                    }
+                }
+                return try await group.reduce(into: [StorageError.Code?]()) { $0.append($1) }
+            }
+            #expect(outcomes.filter { $0 == nil }.count == 4)
+            #expect(outcomes.filter { $0 == .feedFull }.count == 8)
+            #expect(try await store.feed(user: 1, after: 0, limit: 100).map(\.sequence) == [1, 2, 3, 4, 5])
+        }
+    }
+
     @Test("a page holds at most its limit and its byte budget, at least one entry, and says whether it caught up", arguments: StoreBackend.all)
     func pages(backend: StoreBackend) async throws {
         try await backend.withStore { store in
