@@ -310,6 +310,18 @@ public final class PostgresNotificationStore: NotificationStore {
         }
     }
 
+    /// Rows of one prepared statement, collected (small answers only).
+    func rows<Statement: PostgresPreparedStatement>(_ statement: Statement, _ operation: String) async throws(StorageError)
+        -> [PostgresRow] where Statement.Row == PostgresRow
+    {
+        let logger = logger
+        return try await withConnection(operation) { connection in
+            var rows: [PostgresRow] = []
+            for try await row in try await connection.execute(statement, logger: logger) { rows.append(row) }
+            return rows
+        }
+    }
+
     /// How many rows a statement changed.
     func changed(_ query: PostgresQuery, _ operation: String) async throws(StorageError) -> Bool {
         try await !rows(query, operation).isEmpty
@@ -344,7 +356,7 @@ public final class PostgresNotificationStore: NotificationStore {
     }
 
     public func user(id: Int64) async throws(StorageError) -> User? {
-        let found = try await rows("SELECT id, name FROM users WHERE id = \(id)", "reading user \(id)")
+        let found = try await rows(PointRead.user(id), "reading user \(id)")
         guard let row = found.first else { return nil }
         return try decoding("reading user \(id)") {
             let (id, name) = try row.decode((Int64, String?).self)
@@ -392,7 +404,7 @@ public final class PostgresNotificationStore: NotificationStore {
             "creating a subscription")
     }
 
-    private static let subscriptionColumns = "id, user_id, app, platform, device_id, expires_at"
+    static let subscriptionColumns = "id, user_id, app, platform, device_id, expires_at"
 
     private func subscription(_ row: PostgresRow) throws(StorageError) -> Subscription {
         let (id, user, app, platform, device, expires) = try decoding("reading a subscription") {
@@ -407,9 +419,7 @@ public final class PostgresNotificationStore: NotificationStore {
     }
 
     public func subscription(id: String) async throws(StorageError) -> Subscription? {
-        let found = try await rows(
-            PostgresQuery(unsafeSQL: "SELECT \(Self.subscriptionColumns) FROM subscriptions WHERE id = $1", binds: binds(id)),
-            "reading a subscription")
+        let found = try await rows(PointRead.subscription(id), "reading a subscription")
         return try found.first.map { row throws(StorageError) in try subscription(row) }
     }
 
@@ -459,7 +469,7 @@ public final class PostgresNotificationStore: NotificationStore {
     }
 
     public func isBlocked(_ principal: Principal) async throws(StorageError) -> Bool {
-        try await changed("SELECT 1 FROM blocked WHERE principal = \(principal.description)", "reading the blocked list")
+        try await !rows(PointRead.blocked(principal), "reading the blocked list").isEmpty
     }
 
     // MARK: Tokens
@@ -475,7 +485,7 @@ public final class PostgresNotificationStore: NotificationStore {
             "inserting a token")
     }
 
-    private static let tokenColumns = "t.id, t.hash, t.principal, t.roles, t.expires_at, t.revoked"
+    static let tokenColumns = "t.id, t.hash, t.principal, t.roles, t.expires_at, t.revoked"
 
     private func token(_ row: PostgresRow) throws(StorageError) -> TokenRecord {
         let (id, hash, principal, roles, expires, revoked) = try decoding("reading a token") {
@@ -501,11 +511,7 @@ public final class PostgresNotificationStore: NotificationStore {
     }
 
     public func token(hash: [UInt8]) async throws(StorageError) -> TokenRecord? {
-        let found = try await rows(
-            PostgresQuery(
-                unsafeSQL: "SELECT \(Self.tokenColumns) FROM tokens t WHERE t.hash = $1",
-                binds: binds(ByteBuffer(bytes: hash))),
-            "reading a token")
+        let found = try await rows(PointRead.token(hash), "reading a token")
         return try found.first.map { row throws(StorageError) in try token(row) }
     }
 
