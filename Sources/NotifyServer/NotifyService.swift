@@ -14,7 +14,8 @@ public enum NotifyService {
     ) -> RPCRouter {
         var router = RPCRouter(metrics: configuration.metrics)
         let lookups = CachedLookups(
-            store: store, log: store, lifetime: configuration.lookupCacheLifetime, background: router.background)
+            store: store, log: store, lifetime: configuration.lookupCacheLifetime,
+            heardLifetime: configuration.heardLookupCacheLifetime, background: router.background)
         // Changes other instances make: evicted here at once, while the server serves.
         router.background.whileRunning { await lookups.followDirectoryChanges() }
         let guardrail = CallerGuard(

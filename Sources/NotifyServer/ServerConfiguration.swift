@@ -89,6 +89,12 @@ public struct ServerConfiguration: Sendable {
     /// once; changes made by `notifyd admin` beside a running server apply
     /// within this. Zero: always ask.
     public var lookupCacheLifetime: Duration
+    /// The same while the store hears every change made elsewhere
+    /// (``Directory/hearsEveryDirectoryChange``, PostgreSQL while it
+    /// listens): each evicts at once, so this only bounds what a missed one
+    /// could cost, and an entry in use is read again every half of it
+    /// rather than every second. Never shorter than ``lookupCacheLifetime``.
+    public var heardLookupCacheLifetime: Duration = .seconds(60)
     /// Where the server's metrics go (``ServerMetrics``); nil: none are
     /// recorded. Not a setting of its own: `notifyd` sets it when
     /// `--metrics-port` serves them.

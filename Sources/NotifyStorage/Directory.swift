@@ -126,11 +126,23 @@ public protocol Directory: Sendable {
     /// By default (the SQLite store) an empty stream: a SQLite file has one
     /// server.
     func directoryChanges() -> DirectoryChangeStream
+
+    /// Whether ``directoryChanges()`` tells, at this moment, every change
+    /// made elsewhere: while it does, a server may trust what it cached for
+    /// longer, since a change evicts it at once. It turns false as soon as
+    /// the link to those changes is lost (then ``DirectoryChange/everything``
+    /// is told, and again when the link is back).
+    ///
+    /// By default (the SQLite store) false: `notifyd admin` beside a
+    /// running server is not heard.
+    var hearsEveryDirectoryChange: Bool { get }
 }
 
 extension Directory {
     /// No change is ever told.
     public func directoryChanges() -> DirectoryChangeStream { .none }
+
+    public var hearsEveryDirectoryChange: Bool { false }
 
     /// How many expired tickets one ``insertStreamTicket(_:)`` removes at most.
     public static var streamTicketSweepBatch: Int { 64 }

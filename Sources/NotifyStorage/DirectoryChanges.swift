@@ -15,6 +15,8 @@ public enum DirectoryChange: Hashable, Sendable {
     case blockListChanged(Principal)
     /// The user was deleted, with his subscriptions, and his tokens revoked.
     case userDeleted(Int64)
+    /// The user was created or renamed.
+    case userChanged(Int64)
     /// The subscription was renewed or deleted.
     case subscriptionChanged(String)
     /// Anything may have changed (changes were missed: the store's link to

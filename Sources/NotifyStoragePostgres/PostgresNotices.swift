@@ -26,7 +26,8 @@ public import NotifyStorage
 /// Directory channel (`notify_directory[_<schema>]`):
 /// `<instance>:t` a token was revoked; `<instance>:b:<principal>` the
 /// principal (`app:<name>` or `user:<id>`) was blocked or unblocked;
-/// `<instance>:u:<id>` the user was deleted; `<instance>:s:<id>` the
+/// `<instance>:u:<id>` the user was deleted; `<instance>:n:<id>` the user
+/// was created or renamed; `<instance>:s:<id>` the
 /// subscription was renewed or deleted; `<instance>:*` anything.
 enum PostgresNotices {
     /// The most bytes of one payload: PostgreSQL's limit is 8,000.
@@ -100,6 +101,7 @@ enum PostgresNotices {
         case .tokenRevoked: body = "t"
         case .blockListChanged(let principal): body = "b:" + principal.description
         case .userDeleted(let id): body = "u:\(id)"
+        case .userChanged(let id): body = "n:\(id)"
         case .subscriptionChanged(let id): body = "s:" + id
         case .everything: body = "*"
         }
@@ -119,6 +121,9 @@ enum PostgresNotices {
         case ("u", let id?):
             guard let id = Int64(id) else { return (instance, .everything) }
             return (instance, .userDeleted(id))
+        case ("n", let id?):
+            guard let id = Int64(id) else { return (instance, .everything) }
+            return (instance, .userChanged(id))
         case ("s", let id?): return (instance, .subscriptionChanged(id))
         case ("b", let principal?):
             if principal.hasPrefix("app:") { return (instance, .blockListChanged(.app(String(principal.dropFirst(4))))) }

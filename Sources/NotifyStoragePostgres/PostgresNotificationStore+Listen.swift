@@ -148,6 +148,9 @@ extension PostgresNotificationStore {
             if listened {
                 backoff.reset()
                 listenedBefore = true
+                // Until it listens again, changes made elsewhere go unheard:
+                // what servers kept longer while they were heard goes now.
+                heardChanges.changed(.everything)
             }
             if Task.isCancelled { break }
             let wait = backoff.failed()

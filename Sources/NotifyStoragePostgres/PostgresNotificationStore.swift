@@ -96,6 +96,10 @@ public final class PostgresNotificationStore: NotificationStore {
     /// Counters since this store was made.
     public var statistics: PostgresStoreStatistics { counters.withLock { $0 } }
 
+    /// While the listener listens: every directory change another instance
+    /// or `notifyd admin` commits is a notice it hears.
+    public var hearsEveryDirectoryChange: Bool { counters.withLock { $0.listening } }
+
     private enum Lifecycle {
         case opened
         case running
@@ -330,9 +334,12 @@ public final class PostgresNotificationStore: NotificationStore {
     // MARK: Users and connections
 
     public func putUser(_ user: User) async throws(StorageError) {
-        _ = try await rows(
-            "INSERT INTO users (id, name) VALUES (\(user.id), \(user.name)) ON CONFLICT (id) DO UPDATE SET name = excluded.name",
-            "putting user \(user.id)")
+        _ = try await rowsNotifying(
+            """
+            INSERT INTO users (id, name) VALUES (\(user.id), \(user.name))
+            ON CONFLICT (id) DO UPDATE SET name = excluded.name RETURNING 1
+            """,
+            .userChanged(user.id), "putting user \(user.id)")
     }
 
     /// Deletes the user in one transaction: his connections and

@@ -133,6 +133,45 @@ struct LookupCacheTests {
         #expect(cache.cached("k") == nil)
     }
 
+    @Test("an entry stored while the store hears every change lives the longer lifetime; one stored while it does not, the short one")
+    func heardLifetime() async throws {
+        let clock = ManualClock()
+        let hears = Atomic<Bool>(true)
+        let cache = LookupCache<String, String>(
+            lifetime: .seconds(2), heardLifetime: .seconds(60), hears: { hears.load(ordering: .relaxed) }, now: clock.now)
+        _ = try await cache.value(for: "heard") { "v" }
+        hears.store(false, ordering: .relaxed)
+        // The store stops hearing: it tells "everything", which evicts.
+        cache.evictAll()
+        _ = try await cache.value(for: "heard") { "v" }
+        _ = try await cache.value(for: "unheard") { "v" }
+        clock.advance(by: .seconds(3))
+        #expect(cache.cached("heard") == nil)
+        #expect(cache.cached("unheard") == nil)
+        hears.store(true, ordering: .relaxed)
+        cache.evictAll()
+        _ = try await cache.value(for: "heard") { "v" }
+        clock.advance(by: .seconds(59))
+        #expect(cache.cached("heard") == "v")
+        clock.advance(by: .seconds(2))
+        #expect(cache.cached("heard") == nil)
+    }
+
+    @Test("a load that began before the store stopped hearing does not store what it read")
+    func heardLoadAcrossEviction() async throws {
+        let clock = ManualClock()
+        let hears = Atomic<Bool>(true)
+        let cache = LookupCache<String, String>(
+            lifetime: .seconds(2), heardLifetime: .seconds(60), hears: { hears.load(ordering: .relaxed) }, now: clock.now)
+        _ = try await cache.value(for: "k") {
+            // Meanwhile the link is lost: "everything" is told.
+            hears.store(false, ordering: .relaxed)
+            cache.evictAll()
+            return "read before"
+        }
+        #expect(cache.cached("k") == nil)
+    }
+
     /// A load held until the test opens it, counting the loads begun.
     private final class HeldLoad: Sendable {
         let loads = Atomic<Int>(0)

@@ -7,7 +7,9 @@ import Synchronization
 /// subscription).
 ///
 /// Without it each call pays two or three database reads before its real
-/// work. Entries live for `lifetime`; the RPCs that change what is cached
+/// work. Entries live for `lifetime`, or `heardLifetime` when stored while
+/// `hears()` (the store tells every change made elsewhere: an entry in use
+/// then costs a read a minute rather than one a second); the RPCs that change what is cached
 /// (RevokeToken, Block, Unblock, DeleteUser, RenewSubscription,
 /// DeleteSubscription) evict at once; changes made elsewhere (another
 /// instance, the `notifyd admin` CLI) evict at once where the store hears of
@@ -31,6 +33,8 @@ final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     private struct Entry {
         var value: Value
         var expires: ContinuousClock.Instant
+        /// Half its lifetime: from here, a lookup starts its reload.
+        var refresh: ContinuousClock.Instant
         /// A reload is under way.
         var reloading = false
     }
@@ -44,9 +48,9 @@ final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         var loads: [Key: [CheckedContinuation<Shared?, Never>]] = [:]
 
         /// Bounded: when full, the cache starts afresh.
-        mutating func store(_ value: Value, for key: Key, expires: ContinuousClock.Instant, capacity: Int) {
+        mutating func store(_ value: Value, for key: Key, at now: ContinuousClock.Instant, lifetime: Duration, capacity: Int) {
             if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
-            entries[key] = Entry(value: value, expires: expires)
+            entries[key] = Entry(value: value, expires: now.advanced(by: lifetime), refresh: now.advanced(by: lifetime / 2))
         }
     }
 
@@ -59,6 +63,8 @@ final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     }
 
     private let lifetime: Duration
+    private let heardLifetime: Duration
+    private let hears: @Sendable () -> Bool
     private let capacity: Int
     /// Loads a key again; nil when it is no longer found (the entry goes).
     private let reload: (@Sendable (Key) async throws -> Value?)?
@@ -72,6 +78,8 @@ final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
 
     /// - Parameters:
     ///   - lifetime: how long an entry is trusted; zero disables the cache.
+    ///   - heardLifetime: how long one stored while `hears()` is trusted.
+    ///   - hears: whether every change made elsewhere evicts at once.
     ///   - capacity: the most entries kept.
     ///   - now: the time lifetimes are measured in.
     ///   - reload: how to refresh an entry ahead of its expiry; without it
@@ -80,12 +88,16 @@ final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     ///     expire as they would without `reload`.
     init(
         lifetime: Duration,
+        heardLifetime: Duration = .zero,
+        hears: @escaping @Sendable () -> Bool = { false },
         capacity: Int = 10_000,
         now: @escaping @Sendable () -> ContinuousClock.Instant = { .now },
         background: BackgroundWork = BackgroundWork(),
         reload: (@Sendable (Key) async throws -> Value?)? = nil
     ) {
         self.lifetime = lifetime
+        self.heardLifetime = max(lifetime, heardLifetime)
+        self.hears = hears
         self.capacity = capacity
         self.now = now
         self.background = background
@@ -122,7 +134,7 @@ final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
                 let value = try await load()
                 finishLoad(key) { state in
                     guard state.generation == generation else { return .again }
-                    state.store(value, for: key, expires: now.advanced(by: lifetime), capacity: capacity)
+                    state.store(value, for: key, at: now, lifetime: currentLifetime(), capacity: capacity)
                     return .value(value)
                 }
                 return value
@@ -154,7 +166,7 @@ final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         let now = self.now()
         let (value, reloadFrom) = state.withLock { state -> (Value?, UInt64?) in
             guard var entry = state.entries[key], entry.expires > now else { return (nil, nil) }
-            guard reload != nil, !entry.reloading, entry.expires - now < lifetime / 2 else { return (entry.value, nil) }
+            guard reload != nil, !entry.reloading, now >= entry.refresh else { return (entry.value, nil) }
             entry.reloading = true
             state.entries[key] = entry
             return (entry.value, state.generation)
@@ -179,10 +191,19 @@ final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
 
     private func store(_ value: Value, for key: Key, loadedAt: ContinuousClock.Instant, generation: UInt64) {
         guard lifetime > .zero else { return }
+        let lifetime = currentLifetime()
         state.withLock { state in
             guard state.generation == generation else { return }
-            state.store(value, for: key, expires: loadedAt.advanced(by: lifetime), capacity: capacity)
+            state.store(value, for: key, at: loadedAt, lifetime: lifetime, capacity: capacity)
         }
+    }
+
+    /// The lifetime of an entry stored now. Whether the store hears is
+    /// asked after the read: when it changed meanwhile, an eviction came with
+    /// it (``DirectoryChange/everything``), and its generation refuses what
+    /// the read found.
+    private func currentLifetime() -> Duration {
+        hears() ? heardLifetime : lifetime
     }
 
     /// One reload of `key` in the background; a failed one, or one that
@@ -222,15 +243,25 @@ final class CachedLookups: Sendable {
     private let users: LookupCache<Int64, User>
     private let subscriptions: LookupCache<String, Subscription>
 
-    /// - Parameter background: runs the caches' reloads ahead of expiry.
-    init(store: any Directory, log: any NotificationLog, lifetime: Duration, background: BackgroundWork) {
+    /// - Parameters:
+    ///   - lifetime: how long a lookup is trusted.
+    ///   - heardLifetime: how long while the store hears every change made
+    ///     elsewhere (``Directory/hearsEveryDirectoryChange``).
+    ///   - background: runs the caches' reloads ahead of expiry.
+    init(
+        store: any Directory, log: any NotificationLog, lifetime: Duration, heardLifetime: Duration, background: BackgroundWork
+    ) {
         self.store = store
         self.log = log
-        self.tokens = LookupCache(lifetime: lifetime, background: background, reload: { try await store.token(hash: $0) })
-        self.blocked = LookupCache(lifetime: lifetime, background: background, reload: { try await store.isBlocked($0) })
-        self.users = LookupCache(lifetime: lifetime, background: background, reload: { try await store.user(id: $0) })
-        self.subscriptions = LookupCache(
-            lifetime: lifetime, background: background, reload: { try await store.subscription(id: $0) })
+        func cache<Key, Value>(_ reload: @escaping @Sendable (Key) async throws -> Value?) -> LookupCache<Key, Value> {
+            LookupCache(
+                lifetime: lifetime, heardLifetime: heardLifetime, hears: { store.hearsEveryDirectoryChange },
+                background: background, reload: reload)
+        }
+        self.tokens = cache { try await store.token(hash: $0) }
+        self.blocked = cache { try await store.isBlocked($0) }
+        self.users = cache { try await store.user(id: $0) }
+        self.subscriptions = cache { try await store.subscription(id: $0) }
     }
 
     func token(hash: [UInt8]) async throws -> TokenRecord? {
@@ -246,8 +277,9 @@ final class CachedLookups: Sendable {
     }
 
     /// The user, with his name: existence for the calls that need it, names
-    /// for a List that shows its issuers (a rename shows within the cache's
-    /// lifetime on other instances, at once on this one: ``userChanged(_:)``).
+    /// for a List that shows its issuers (a rename shows at once on this
+    /// instance, ``userChanged(_:)``, and on those whose store hears it;
+    /// within the cache's lifetime elsewhere).
     func user(id: Int64) async throws -> User? {
         try await Self.ifFound(users, id) { try await store.user(id: id) }
     }
@@ -354,6 +386,7 @@ final class CachedLookups: Sendable {
         case .tokenRevoked: tokenRevoked()
         case .blockListChanged(let principal): blockListChanged(principal)
         case .userDeleted(let id): userDeleted(id)
+        case .userChanged(let id): userChanged(id)
         case .subscriptionChanged(let id): subscriptionChanged(id)
         case .everything:
             tokens.evictAll()
