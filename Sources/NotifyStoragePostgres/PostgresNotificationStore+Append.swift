@@ -212,16 +212,22 @@ extension PostgresNotificationStore {
             let notify = notifying ? notices : nil
             bindings.append(notify?.channel ?? "")
             bindings.append(users.isEmpty ? [] : notify.map { PostgresNotices.feedPayloads(instance: $0.instance, users: users) } ?? [])
+            // Only connections appends need their serial back: each row
+            // costs both sides a decode.
+            let audiences = batch.filter { if case .connections = $0.item.recipients { true } else { false } }
+            bindings.append(audiences.map(\.item.id))
             var serials: [String: Int64] = [:]
-            serials.reserveCapacity(batch.count)
+            var inserted: Int64 = 0
             var nextSeq: [Int64: Int64] = [:]
             let rows = try await connection.execute(AppendBatch(bindings: bindings), logger: logger)
             for try await (tag, a, b, id) in rows {
-                if tag == 0 {
-                    serials[id] = a
-                } else if tag == 1 {
+                switch tag {
+                case 0: serials[id] = a
+                case 1:
                     let added = counts[a].map { $0.notify + $0.graph } ?? 0
                     nextSeq[a] = b - added + 1
+                case 4: inserted = a
+                default: break
                 }
             }
 
@@ -229,6 +235,7 @@ extension PostgresNotificationStore {
             // The statement may have committed: a row missing from its answer
             // is an error of the store, not a reason to write again.
             let missing = StorageError(code: .internalError, message: "the database's answer to an append batch lacks a row it wrote")
+            guard inserted == batch.count else { throw missing }
             var outcomes: [PostgresAppendOutcome] = []
             outcomes.reserveCapacity(batch.count)
             var reached: [Int64] = []
@@ -237,7 +244,6 @@ extension PostgresNotificationStore {
                     outcomes.append(.appended(recipients: 0, first: nil))  // written below
                     continue
                 }
-                guard serials[append.item.id] != nil else { throw missing }
                 var first: (user: Int64, seq: Int64)?
                 for user in append.users {
                     guard let seq = nextSeq[user] else { throw missing }
@@ -539,10 +545,13 @@ extension PostgresNotificationStore {
     /// $17–$24 the keys (notification id, scope, method, key, fingerprint,
     /// recipients, first recipient, that entry's rank: 0 for none); $25
     /// now; $26 the feed bound (NULL: none); $27 and $28 the feed channel
-    /// and the payloads to send on it. Rows: (0, serial, 0, id) per
-    /// notification, (1, user, last_seq, '') per head, and one row each of
-    /// parts 2 and 3, which fails the statement when an append must be
-    /// handled alone, and sends the notices.
+    /// and the payloads to send on it; $29 the ids whose serials the caller
+    /// needs. Rows: (0, serial, 0, id) per notification of $29, (1, user,
+    /// last_seq, '') per head, (3, payloads sent, 0, '') and (4,
+    /// notifications written, 0, ''); part 2 returns no row: it fails the
+    /// statement when an append must be handled alone. The bound reads a feed's first entry as
+    /// the statement began: entries another instance wrote meanwhile into
+    /// a feed that was empty are not counted.
     struct AppendBatch: PostgresPreparedStatement {
         static let name = "notify_append_batch"
         /// Joined to `h`: where each head stood before (its new last_seq
@@ -569,12 +578,14 @@ extension PostgresNotificationStore {
                 INSERT INTO idempotency (scope, method, key, fingerprint, created_at, notification, recipients,
                     first_user, first_seq)
                 SELECT u.s, u.m, u.k, u.f, $25, n.serial, u.r, CASE WHEN u.rank > 0 THEN u.fu END,
-                    CASE WHEN u.rank > 0 THEN (SELECT h.last_seq - a.added + u.rank FROM h \(before) WHERE h.user_id = u.fu) END
+                    CASE WHEN u.rank > 0 THEN h.last_seq - a.added + u.rank END
                 FROM unnest($17::text[], $18::text[], $19::text[], $20::text[], $21::bytea[], $22::int8[], $23::int8[],
                     $24::int8[]) AS u(id, s, m, k, f, r, fu, rank)
                 JOIN n ON n.id = u.id
+                LEFT JOIN h ON h.user_id = u.fu
+                LEFT JOIN unnest($10::int8[], $11::int8[]) AS a(user_id, added) ON a.user_id = h.user_id
                 ON CONFLICT DO NOTHING RETURNING 1)
-            SELECT 0, serial, 0::int8, id FROM n
+            SELECT 0, serial, 0::int8, id FROM n WHERE id = ANY($29::text[])
             UNION ALL SELECT 1, user_id, last_seq, '' FROM h
             UNION ALL SELECT 2, notify_refuse('an append must be handled alone'), 0, ''
                 WHERE (SELECT count(*) FROM k) <> cardinality($17::text[])
@@ -582,6 +593,7 @@ extension PostgresNotificationStore {
                     SELECT 1 FROM h \(before) WHERE h.last_seq > $26 AND h.last_seq + 1 - coalesce(
                         (SELECT min(seq) FROM feed WHERE feed.user_id = h.user_id), h.last_seq - a.added + 1) > $26))
             UNION ALL SELECT 3, count(pg_notify($27, p)), 0, '' FROM unnest($28::text[]) AS p
+            UNION ALL SELECT 4, count(*), 0, '' FROM n
             """
         typealias Row = (Int32, Int64, Int64, String)
 

@@ -3,14 +3,15 @@
 #   1. durable Notify (recipients_type=user, spread over PG_PERF_USERS users) at 64 connections
 #      x 16 calls in flight, closed loop: SQLite against PostgreSQL, alternating, PG_PERF_RUNS pairs,
 #      with the CPU each side spent per call (the instance, PostgreSQL's backends, the generator);
-#   2. the same in open loop at half the closed-loop rate each store reached: p99;
+#   2. the same in open loop at half and at a quarter of the closed-loop rate each store reached:
+#      p99, and the CPU per call, which grows as calls come one at a time;
 #   3. two instances on one PostgreSQL (32 x 16 each, at once) against one (64 x 16);
 #   4. commit to arrival: 1,000 live Watch streams on instance A while Notify goes to
 #      instance B at PG_PERF_RATE/s, against the same with the watchers on B itself.
 # PostgreSQL is a throwaway server started by scripts/postgres.sh (initdb in a temporary
 # folder, fsync on, synchronous_commit on, its other settings Debian's defaults), on the
 # same disk as the SQLite file. Every instance of a run shares one data folder for its TLS
-# files. It stops everything by itself; about 12 minutes with the defaults, after the build.
+# files. It stops everything by itself; about 13 minutes with the defaults, after the build.
 #
 # Usage: scripts/perf/postgres.sh
 #   PG_PERF_SECONDS  measured seconds per run, after a 3 s warm-up [8]
@@ -121,13 +122,13 @@ ticks() {
   echo "$total"
 }
 
-# split NAME SERVER_PID: runs the closed-loop load NAME against SERVER_PID's port and prints the
+# split NAME SERVER_PID LOAD_ARGS...: runs the load NAME against SERVER_PID's port and prints the
 # CPU each side spent per call: the instance, PostgreSQL's backends, the load generator.
 split() {
-  local name=$1 server=$2
+  local name=$1 server=$2; shift 2
   local s0 p0 s1 p1
   s0=$(awk '{print $14 + $15}' "/proc/$server/stat"); p0=$(ticks 'postgres: ')
-  load "$name" "$port" --connections 64 --in-flight 16
+  load "$name" "$port" "$@"
   s1=$(awk '{print $14 + $15}' "/proc/$server/stat"); p1=$(ticks 'postgres: ')
   python3 - "$work/$name.json" $((s1 - s0)) $((p1 - p0)) "$(getconf CLK_TCK)" <<'PY'
 import json, sys
@@ -149,9 +150,10 @@ for run in $(seq 1 "$runs"); do
   serve "$data"
   bootstrap "$data"
   sqlite_users "$data"
-  split "sqlite-closed-$run" "${pids[-1]}"
+  split "sqlite-closed-$run" "${pids[-1]}" --connections 64 --in-flight 16
   half=$(( $(rate_of "$work/sqlite-closed-$run.json") / 2 ))
-  load "sqlite-open-$run" "$port" --connections 64 --rate "$half"
+  split "sqlite-open-$run" "${pids[-1]}" --connections 64 --rate "$half"
+  split "sqlite-open-quarter-$run" "${pids[-1]}" --connections 64 --rate $(( half / 2 ))
   stop_all
 
   # PostgreSQL, a schema of its own.
@@ -160,9 +162,10 @@ for run in $(seq 1 "$runs"); do
   serve "$data" --store "$store"
   bootstrap "$data" --store "$store"
   postgres_users "perf_$run"
-  split "postgres-closed-$run" "${pids[-1]}"
+  split "postgres-closed-$run" "${pids[-1]}" --connections 64 --in-flight 16
   half=$(( $(rate_of "$work/postgres-closed-$run.json") / 2 ))
-  load "postgres-open-$run" "$port" --connections 64 --rate "$half"
+  split "postgres-open-$run" "${pids[-1]}" --connections 64 --rate "$half"
+  split "postgres-open-quarter-$run" "${pids[-1]}" --connections 64 --rate $(( half / 2 ))
   stop_all
   summary "$work"/sqlite-*-"$run".json "$work"/postgres-*-"$run".json
 done
