@@ -11,7 +11,7 @@
 # PostgreSQL is a throwaway server started by scripts/postgres.sh (initdb in a temporary
 # folder, fsync on, synchronous_commit on, its other settings Debian's defaults), on the
 # same disk as the SQLite file. Every instance of a run shares one data folder for its TLS
-# files. It stops everything by itself; about 13 minutes with the defaults, after the build.
+# files. It stops everything by itself; about 6 minutes with the defaults, after the build.
 #
 # Usage: scripts/perf/postgres.sh
 #   PG_PERF_SECONDS  measured seconds per run, after a 3 s warm-up [8]
