@@ -172,6 +172,25 @@ struct LookupCacheTests {
         #expect(cache.cached("k") == nil)
     }
 
+    @Test("a full cache makes room with its expired entries first, then with a quarter of the rest, never all")
+    func fullCache() async throws {
+        let clock = ManualClock()
+        let cache = LookupCache<String, String>(lifetime: .seconds(2), capacity: 4, now: clock.now)
+        for key in ["a", "b"] { _ = try await cache.value(for: key) { key } }
+        clock.advance(by: .milliseconds(1_500))
+        for key in ["c", "d"] { _ = try await cache.value(for: key) { key } }
+        clock.advance(by: .seconds(1))
+        // a and b expired: they make the room.
+        _ = try await cache.value(for: "e") { "e" }
+        #expect(["c", "d", "e"].allSatisfy { cache.cached($0) != nil })
+
+        let live = LookupCache<String, String>(lifetime: .seconds(2), capacity: 4, now: clock.now)
+        for key in ["a", "b", "c", "d"] { _ = try await live.value(for: key) { key } }
+        _ = try await live.value(for: "e") { "e" }
+        #expect(live.cached("e") == "e")
+        #expect(["a", "b", "c", "d"].filter { live.cached($0) != nil }.count == 3)
+    }
+
     /// A load held until the test opens it, counting the loads begun.
     private final class HeldLoad: Sendable {
         let loads = Atomic<Int>(0)

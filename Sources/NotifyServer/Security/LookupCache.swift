@@ -14,8 +14,8 @@ import Synchronization
 /// DeleteSubscription) evict at once; changes made elsewhere (another
 /// instance, the `notifyd admin` CLI) evict at once where the store hears of
 /// them (``CachedLookups/apply(_:)``: the PostgreSQL store does) and wait out
-/// the lifetime where it does not (SQLite). The cache is bounded: when full
-/// it starts afresh.
+/// the lifetime where it does not (SQLite). The cache is bounded: when full,
+/// the expired entries make room, then entries in use if they must.
 ///
 /// An entry in use is reloaded ahead of its expiry: the first lookup past
 /// half its lifetime starts one reload in the background and is answered
@@ -47,9 +47,19 @@ final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         /// The loads under way, each with the lookups waiting for its answer.
         var loads: [Key: [CheckedContinuation<Shared?, Never>]] = [:]
 
-        /// Bounded: when full, the cache starts afresh.
+        /// Bounded: when full, the expired entries go, and when that frees
+        /// less than a quarter, entries in use too (the dictionary's order,
+        /// arbitrary) until a quarter is free. Starting afresh instead sent
+        /// every call of a server with more busy users than the capacity to
+        /// the store at once, each time the cache filled.
         mutating func store(_ value: Value, for key: Key, at now: ContinuousClock.Instant, lifetime: Duration, capacity: Int) {
-            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            if entries[key] == nil, entries.count >= capacity {
+                entries = entries.filter { $0.value.expires > now }
+                let keep = capacity - max(1, capacity / 4)
+                if entries.count > keep {
+                    for key in Array(entries.keys.prefix(entries.count - keep)) { entries.removeValue(forKey: key) }
+                }
+            }
             entries[key] = Entry(value: value, expires: now.advanced(by: lifetime), refresh: now.advanced(by: lifetime / 2))
         }
     }
@@ -90,7 +100,7 @@ final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         lifetime: Duration,
         heardLifetime: Duration = .zero,
         hears: @escaping @Sendable () -> Bool = { false },
-        capacity: Int = 10_000,
+        capacity: Int = 100_000,
         now: @escaping @Sendable () -> ContinuousClock.Instant = { .now },
         background: BackgroundWork = BackgroundWork(),
         reload: (@Sendable (Key) async throws -> Value?)? = nil
