@@ -363,7 +363,7 @@ public final class PostgresNotificationStore: NotificationStore {
     }
 
     public func user(id: Int64) async throws(StorageError) -> User? {
-        let found = try await rows(PointRead.user(id), "reading user \(id)")
+        let found = try await rows(UserRead(key: id), "reading user \(id)")
         guard let row = found.first else { return nil }
         return try decoding("reading user \(id)") {
             let (id, name) = try row.decode((Int64, String?).self)
@@ -426,7 +426,7 @@ public final class PostgresNotificationStore: NotificationStore {
     }
 
     public func subscription(id: String) async throws(StorageError) -> Subscription? {
-        let found = try await rows(PointRead.subscription(id), "reading a subscription")
+        let found = try await rows(SubscriptionRead(key: id), "reading a subscription")
         return try found.first.map { row throws(StorageError) in try subscription(row) }
     }
 
@@ -476,7 +476,7 @@ public final class PostgresNotificationStore: NotificationStore {
     }
 
     public func isBlocked(_ principal: Principal) async throws(StorageError) -> Bool {
-        try await !rows(PointRead.blocked(principal), "reading the blocked list").isEmpty
+        try await !rows(BlockedRead(key: principal.description), "reading the blocked list").isEmpty
     }
 
     // MARK: Tokens
@@ -518,7 +518,7 @@ public final class PostgresNotificationStore: NotificationStore {
     }
 
     public func token(hash: [UInt8]) async throws(StorageError) -> TokenRecord? {
-        let found = try await rows(PointRead.token(hash), "reading a token")
+        let found = try await rows(TokenRead(key: ByteBuffer(bytes: hash)), "reading a token")
         return try found.first.map { row throws(StorageError) in try token(row) }
     }
 
@@ -627,12 +627,6 @@ public final class PostgresNotificationStore: NotificationStore {
     }
 
     // MARK: Helpers
-
-    func binds(_ value: some PostgresNonThrowingEncodable & Sendable) -> PostgresBindings {
-        var bindings = PostgresBindings()
-        bindings.append(value)
-        return bindings
-    }
 
     func decoding<T>(_ operation: String, _ body: () throws -> T) throws(StorageError) -> T {
         do {

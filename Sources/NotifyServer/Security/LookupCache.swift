@@ -9,9 +9,9 @@ import Synchronization
 /// Without it each call pays two or three database reads before its real
 /// work. Entries live for `lifetime`, or `heardLifetime` when stored while
 /// `hears()` (the store tells every change made elsewhere: an entry in use
-/// then costs a read a minute rather than one a second); the RPCs that change what is cached
-/// (RevokeToken, Block, Unblock, DeleteUser, RenewSubscription,
-/// DeleteSubscription) evict at once; changes made elsewhere (another
+/// then costs a read a minute rather than one a second); the RPCs that
+/// change what is cached (RevokeToken, Block, Unblock, DeleteUser,
+/// RenewSubscription, DeleteSubscription) evict at once; changes made elsewhere (another
 /// instance, the `notifyd admin` CLI) evict at once where the store hears of
 /// them (``CachedLookups/apply(_:)``: the PostgreSQL store does) and wait out
 /// the lifetime where it does not (SQLite). The cache is bounded: when full,
