@@ -67,9 +67,12 @@ extension PostgresNotificationStore {
     ///
     /// The usual batch (`.users` appends only, no changes) is one statement
     /// and commits by itself: one round trip. Any other runs in a
-    /// transaction. A batch the database refuses (an append that must be
-    /// handled alone, a deadlock with another instance) runs again append by
-    /// append, each in a savepoint, so that a refused one fails alone.
+    /// transaction. When the database refuses the usual batch because keys
+    /// were seen before (retries), those appends run alone and the rest
+    /// together again (``keysApart(_:_:_:)``). Any other batch it refuses (an
+    /// append that must be handled alone, a deadlock with another instance)
+    /// runs again append by append, each in a savepoint, so that a refused
+    /// one fails alone.
     /// - Returns: an outcome per append and per change, and the users whose feeds advanced.
     private func commit(_ batch: [PendingAppend], _ changes: [FeedChange], purge: Bool, handoff: FanOutHandoff) async
         -> ([PostgresAppendOutcome], [Result<FeedChangeOutcome, StorageError>], [Int64])
@@ -97,6 +100,10 @@ extension PostgresNotificationStore {
                         } catch let error as PSQLError where error.serverInfo == nil {
                             // The statement was its commit.
                             throw StorageError.commitOutcomeUnknown(error)
+                        } catch let error as PSQLError {
+                            // Nothing of it committed.
+                            guard let apart = try await self.keysApart(batch, writer, connection) else { throw error }
+                            return (apart.0, [], apart.1)
                         }
                     }
                     return try await Self.transaction(connection, logger) {
@@ -126,6 +133,56 @@ extension PostgresNotificationStore {
         }
     }
 
+    /// Commits a usual batch the database refused, when keys it holds were
+    /// seen before (retries, or a key twice in the batch): those appends run
+    /// alone in a transaction of their own, each in a savepoint (a replay, a
+    /// key reused, an expired key taken over), after the rest has committed
+    /// together. Under a storm of retries, one retry per batch would
+    /// otherwise send every batch append by append.
+    /// - Returns: an outcome per append and the users whose feeds advanced;
+    ///   nil when no key was seen before (the refusal has another reason,
+    ///   and nothing was written).
+    /// - Throws: only before the rest's statement committed (nothing of the
+    ///   batch is then written, the caller handles it alone) or when the
+    ///   connection was lost during it.
+    private func keysApart(_ batch: [PendingAppend], _ writer: BatchWriter, _ connection: PostgresConnection) async throws
+        -> ([PostgresAppendOutcome], [Int64])?
+    {
+        let seen = try await writer.seenKeys(batch)
+        guard !seen.isEmpty else { return nil }
+        let rest = batch.indices.filter { !seen.contains($0) }
+        let apart = batch.indices.filter { seen.contains($0) }
+        var outcomes = [PostgresAppendOutcome?](repeating: nil, count: batch.count)
+        var reached: [Int64] = []
+        if !rest.isEmpty {
+            do {
+                let (written, users) = try await writer.multiRow(rest.map { batch[$0] }, notifying: true)
+                for (index, outcome) in zip(rest, written) { outcomes[index] = outcome }
+                reached = users
+            } catch let error as PSQLError where error.serverInfo == nil {
+                throw StorageError.commitOutcomeUnknown(error)
+            }
+        }
+        counters.withLock { $0.appendsApart += apart.count }
+        // The rest has committed: from here nothing throws, each append apart
+        // gets its own outcome.
+        do {
+            let logger = logger
+            let (alone, users) = try await Self.transaction(connection, logger) {
+                let (alone, users) = try await writer.isolated(apart.map { batch[$0] })
+                try await self.sendFeedNotices(users, connection)
+                return (alone, users)
+            }
+            for (index, outcome) in zip(apart, alone) { outcomes[index] = outcome }
+            reached += users
+        } catch {
+            let failure = StorageError(mappingPostgres: error, during: "appending \(apart.count) appends whose keys were seen before")
+            for index in apart { outcomes[index] = .failed(failure) }
+        }
+        let missing = StorageError(code: .internalError, message: "an append of a batch got no outcome")
+        return (outcomes.map { $0 ?? .failed(missing) }, reached)
+    }
+
     /// The statements of one batch's transaction, on its connection.
     struct BatchWriter {
         let connection: PostgresConnection
@@ -138,6 +195,44 @@ extension PostgresNotificationStore {
         let handoff: FanOutHandoff
         /// The feed channel and this instance's id, when commits send notices.
         var notices: (channel: String, instance: String)? = nil
+
+        /// The indices in `batch` of the keyed appends whose key is stored
+        /// already, or named by an earlier append of the batch.
+        func seenKeys(_ batch: [PendingAppend]) async throws -> Set<Int> {
+            struct Triple: Hashable {
+                let scope: String, method: String, key: String
+            }
+            var seen = Set<Int>()
+            var named = Set<Triple>()
+            var scopes: [String] = [], methods: [String] = [], keys: [String] = [], indices: [Int64] = []
+            for (index, append) in batch.enumerated() {
+                guard let key = append.item.idempotencyKey else { continue }
+                guard named.insert(Triple(scope: key.scope, method: key.method, key: key.key)).inserted else {
+                    seen.insert(index)
+                    continue
+                }
+                scopes.append(key.scope)
+                methods.append(key.method)
+                keys.append(key.key)
+                indices.append(Int64(index))
+            }
+            guard !indices.isEmpty else { return seen }
+            var bindings = PostgresBindings()
+            bindings.append(scopes)
+            bindings.append(methods)
+            bindings.append(keys)
+            bindings.append(indices)
+            let rows = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        SELECT u.i FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[]) AS u(s, m, k, i)
+                        WHERE EXISTS (SELECT 1 FROM idempotency d WHERE d.scope = u.s AND d.method = u.m AND d.key = u.k)
+                        """,
+                    binds: bindings),
+                logger: logger)
+            for try await index in rows.decode(Int64.self) { seen.insert(Int(index)) }
+            return seen
+        }
 
         /// Deletes expired idempotency keys, a bounded number.
         func purgeKeys() async throws {

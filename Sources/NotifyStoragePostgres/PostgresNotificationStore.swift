@@ -14,9 +14,12 @@ public struct PostgresStoreStatistics: Hashable, Sendable {
     /// Batches the writer committed (or tried to), each one statement or one transaction.
     public var writerBatches = 0
     public var largestBatch = 0
-    /// Batches that ran again append by append (a key seen before, a
-    /// duplicate id, a feed at its bound, a deadlock).
+    /// Batches that ran again append by append (a duplicate id, a feed at
+    /// its bound, a deadlock, a key seen before when the batch held more).
     public var isolatedBatches = 0
+    /// Appends run alone, apart from their batch, because their key was
+    /// seen before (a retry): the rest of the batch committed together.
+    public var appendsApart = 0
     /// Background fan-out jobs this instance's writer recorded, its
     /// fan-out's transactions (one batch each), the feed rows they wrote and
     /// the jobs they finished (a job may be finished by another instance).

@@ -142,8 +142,53 @@ struct PostgresStoreTests {
                 #expect(retry.recipients == 2)
                 #expect(retry.first == answered[i]?.first, "q\(i)")
             }
-            // A key seen before sends its batch append by append.
-            #expect(store.statistics.isolatedBatches > 0)
+            // Each retry's key was seen before: it ran alone, and no batch went append by append.
+            #expect(store.statistics.appendsApart == 64)
+            #expect(store.statistics.isolatedBatches == 0)
+        }
+    }
+
+    @Test(
+        "retries among a batch's appends run alone; the rest of the batch still commits as one",
+        .enabled(if: PostgresTestServer.runs, "\(PostgresTestServer.missing)"))
+    func retriesApart() async throws {
+        let location = try PostgresLocation()
+        defer { location.remove() }
+        func key(_ i: Int) -> IdempotencyKey {
+            IdempotencyKey(scope: "app:a", method: "Notify", key: "r\(i)", fingerprint: [UInt8(i)])
+        }
+        var first: [Int: AppendResult] = [:]
+        try await location.withStore { store in
+            for i in 0..<8 { first[i] = try await store.append(Sample.notification(id: "first\(i)", to: .users([1]), key: key(i))) }
+        }
+        let store = try #require(try location.open(ConformanceOptions()) as? PostgresNotificationStore)
+        // Queued before the store runs, so that its writer's first batch takes them all: 8 retries of
+        // the calls above, 54 new calls, and 2 of those sent twice (the second a retry in the batch).
+        let calls = (0..<8).map { ($0, "retry\($0)") } + (8..<62).map { ($0, "new\($0)") } + [(8, "again8"), (9, "again9")]
+        let (answers, sink) = AsyncStream.makeStream(of: (String, Result<AppendResult, StorageError>).self)
+        for (i, id) in calls {
+            store.append(Sample.notification(id: id, to: .users([1, Int64(2 + i % 4)]), key: key(i))) { sink.yield((id, $0)) }
+        }
+        try await store.withRunning { store in
+            var answered: [String: AppendResult] = [:]
+            for await (id, result) in answers {
+                answered[id] = try result.get()
+                if answered.count == calls.count { break }
+            }
+            #expect(store.statistics.writerBatches == 1)
+            #expect(store.statistics.isolatedBatches == 0)
+            #expect(store.statistics.appendsApart == 10)
+            for i in 0..<8 {
+                #expect(answered["retry\(i)"]?.replayed == true)
+                #expect(answered["retry\(i)"]?.first == first[i]?.first)
+            }
+            for i in 8..<10 {
+                #expect(answered["again\(i)"]?.replayed == true)
+                #expect(answered["again\(i)"]?.id == "new\(i)")
+            }
+            #expect((8..<62).allSatisfy { answered["new\($0)"]?.replayed == false })
+            let feed = try await store.feed(user: 1, after: 0, limit: 100)
+            #expect(feed.map(\.sequence) == (1...62).map { UInt64($0) })
         }
     }
 
