@@ -97,13 +97,13 @@ extension PostgresNotificationStore {
                         do {
                             let (outcomes, reached) = try await writer.multiRow(batch, notifying: true)
                             return (outcomes, [], reached)
-                        } catch let error as PSQLError where error.serverInfo == nil {
-                            // The statement was its commit.
-                            throw StorageError.commitOutcomeUnknown(error)
-                        } catch let error as PSQLError {
-                            // Nothing of it committed.
+                        } catch let error as PSQLError where error.serverInfo != nil {
+                            // Refused: nothing of it committed.
                             guard let apart = try await self.keysApart(batch, writer, connection) else { throw error }
                             return (apart.0, [], apart.1)
+                        } catch {
+                            // The statement was its commit.
+                            throw StorageError.commitOutcomeUnknown(error)
                         }
                     }
                     return try await Self.transaction(connection, logger) {
@@ -143,8 +143,8 @@ extension PostgresNotificationStore {
     ///   nil when no key was seen before (the refusal has another reason,
     ///   and nothing was written).
     /// - Throws: only before the rest's statement committed (nothing of the
-    ///   batch is then written, the caller handles it alone) or when the
-    ///   connection was lost during it.
+    ///   batch is then written, the caller handles it alone), or
+    ///   ``StorageError/commitOutcomeUnknown(_:)`` when it may have.
     private func keysApart(_ batch: [PendingAppend], _ writer: BatchWriter, _ connection: PostgresConnection) async throws
         -> ([PostgresAppendOutcome], [Int64])?
     {
@@ -159,7 +159,9 @@ extension PostgresNotificationStore {
                 let (written, users) = try await writer.multiRow(rest.map { batch[$0] }, notifying: true)
                 for (index, outcome) in zip(rest, written) { outcomes[index] = outcome }
                 reached = users
-            } catch let error as PSQLError where error.serverInfo == nil {
+            } catch let error as PSQLError where error.serverInfo != nil {
+                throw error
+            } catch {
                 throw StorageError.commitOutcomeUnknown(error)
             }
         }

@@ -49,13 +49,17 @@ extension StorageError {
         self.init(code: .internalError, message: "the store failed while \(operation)", cause: "\(error)")
     }
 
-    /// A connection lost while a commit was under way (a COMMIT, or a
-    /// statement that commits by itself): it may or may not have committed,
-    /// so the caller must not be told either.
+    /// A commit whose outcome is not known (the connection lost during a
+    /// COMMIT or a statement that commits by itself, or that statement's
+    /// answer unreadable): it may or may not have committed, so the caller
+    /// must not be told either.
     static func commitOutcomeUnknown(_ error: any Error) -> StorageError {
-        StorageError(
+        let lost = error is PSQLError
+        return StorageError(
             code: .unavailable,
-            message: "the database connection was lost before the commit was confirmed: the call may be stored; retry it with its idempotency key",
+            message: lost
+                ? "the database connection was lost before the commit was confirmed: the call may be stored; retry it with its idempotency key"
+                : "the database's answer to a commit could not be read: the call may be stored; retry it with its idempotency key",
             cause: "\(error)")
     }
 
