@@ -110,37 +110,27 @@ struct PostgresStoreTests {
     func keyedBatch() async throws {
         let location = try PostgresLocation()
         defer { location.remove() }
-        let store = try #require(try location.open(ConformanceOptions()) as? PostgresNotificationStore)
         func key(_ i: Int) -> IdempotencyKey {
             IdempotencyKey(scope: "app:a", method: "Notify", key: "q\(i)", fingerprint: [UInt8(i)])
         }
         // Every append reaches user 100; half of them name him first, so
         // that their first entries are numbered within the batch.
         func users(_ i: Int) -> [Int64] { i.isMultiple(of: 2) ? [100, Int64(1 + i % 8)] : [Int64(1 + i % 8), 100] }
-        // Queued before the store runs: its writer's first batch takes them all.
-        let (answers, sink) = AsyncStream.makeStream(of: (Int, Result<AppendResult, StorageError>).self)
-        for i in 0..<64 {
-            store.append(Sample.notification(id: "q\(i)", to: .users(users(i)), key: key(i))) { sink.yield((i, $0)) }
-        }
-        try await store.withRunning { store in
-            var answered: [Int: AppendResult] = [:]
-            for await (i, result) in answers {
-                answered[i] = try result.get()
-                if answered.count == 64 { break }
-            }
+        let calls = (0..<64).map { Sample.notification(id: "q\($0)", to: .users(users($0)), key: key($0)) }
+        try await inFirstBatch(location, calls) { store, answered in
             #expect(store.statistics.writerBatches == 1)
             #expect(store.statistics.isolatedBatches == 0)
             let feed = try await store.feed(user: 100, after: 0, limit: 100)
             #expect(feed.map(\.sequence) == (1...64).map { UInt64($0) })
             for i in stride(from: 0, to: 64, by: 2) {
-                #expect(answered[i]?.first == feed.first { $0.id == "q\(i)" }, "q\(i)")
+                #expect(answered["q\(i)"]?.first == feed.first { $0.id == "q\(i)" }, "q\(i)")
             }
             for i in 0..<64 {
                 let retry = try await store.append(Sample.notification(id: "retry\(i)", to: .users(users(i)), key: key(i)))
                 #expect(retry.replayed)
                 #expect(retry.id == "q\(i)")
                 #expect(retry.recipients == 2)
-                #expect(retry.first == answered[i]?.first, "q\(i)")
+                #expect(retry.first == answered["q\(i)"]?.first, "q\(i)")
             }
             // Each retry's key was seen before: it ran alone, and no batch went append by append.
             #expect(store.statistics.appendsApart == 64)
@@ -161,20 +151,11 @@ struct PostgresStoreTests {
         try await location.withStore { store in
             for i in 0..<8 { first[i] = try await store.append(Sample.notification(id: "first\(i)", to: .users([1]), key: key(i))) }
         }
-        let store = try #require(try location.open(ConformanceOptions()) as? PostgresNotificationStore)
-        // Queued before the store runs, so that its writer's first batch takes them all: 8 retries of
-        // the calls above, 54 new calls, and 2 of those sent twice (the second a retry in the batch).
-        let calls = (0..<8).map { ($0, "retry\($0)") } + (8..<62).map { ($0, "new\($0)") } + [(8, "again8"), (9, "again9")]
-        let (answers, sink) = AsyncStream.makeStream(of: (String, Result<AppendResult, StorageError>).self)
-        for (i, id) in calls {
-            store.append(Sample.notification(id: id, to: .users([1, Int64(2 + i % 4)]), key: key(i))) { sink.yield((id, $0)) }
-        }
-        try await store.withRunning { store in
-            var answered: [String: AppendResult] = [:]
-            for await (id, result) in answers {
-                answered[id] = try result.get()
-                if answered.count == calls.count { break }
-            }
+        // 8 retries of the calls above, 54 new calls, and 2 of those sent
+        // twice (the second a retry in the batch).
+        let calls = ((0..<8).map { ($0, "retry\($0)") } + (8..<62).map { ($0, "new\($0)") } + [(8, "again8"), (9, "again9")])
+            .map { i, id in Sample.notification(id: id, to: .users([1, Int64(2 + i % 4)]), key: key(i)) }
+        try await inFirstBatch(location, calls) { store, answered in
             #expect(store.statistics.writerBatches == 1)
             #expect(store.statistics.isolatedBatches == 0)
             #expect(store.statistics.appendsApart == 10)
@@ -189,6 +170,28 @@ struct PostgresStoreTests {
             #expect((8..<62).allSatisfy { answered["new\($0)"]?.replayed == false })
             let feed = try await store.feed(user: 1, after: 0, limit: 100)
             #expect(feed.map(\.sequence) == (1...62).map { UInt64($0) })
+        }
+    }
+
+    /// Queues `calls` on a store of `location` before it runs, so that its
+    /// writer's first batch takes them all, then runs it and hands `body`
+    /// their answers by notification id.
+    private func inFirstBatch(
+        _ location: PostgresLocation, _ calls: [NewNotification],
+        _ body: (PostgresNotificationStore, [String: AppendResult]) async throws -> Void
+    ) async throws {
+        let store = try #require(try location.open(ConformanceOptions()) as? PostgresNotificationStore)
+        let (answers, sink) = AsyncStream.makeStream(of: (String, Result<AppendResult, StorageError>).self)
+        for call in calls {
+            store.append(call) { [id = call.id] in sink.yield((id, $0)) }
+        }
+        try await store.withRunning { store in
+            var answered: [String: AppendResult] = [:]
+            for await (id, result) in answers {
+                answered[id] = try result.get()
+                if answered.count == calls.count { break }
+            }
+            try await body(store, answered)
         }
     }
 
