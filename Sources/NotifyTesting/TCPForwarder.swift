@@ -11,11 +11,14 @@ import Synchronization
 /// ``restore()``, closes each new one as soon as it is accepted (a server
 /// that is down or restarting). ``freeze()`` keeps every connection open but
 /// drops what goes through, both ways (a network that died without closing
-/// anything). ``restore()`` forwards again on the same port.
+/// anything); ``muteAnswers()`` drops only what the target sends (a request
+/// that arrives and is carried out, its answer lost on the way).
+/// ``restore()`` forwards again on the same port.
 public final class TCPForwarder: Sendable {
     private struct State {
         var isCut = false
         var isFrozen = false
+        var answersMuted = false
         var channels: [ObjectIdentifier: any Channel] = [:]
     }
 
@@ -42,7 +45,8 @@ public final class TCPForwarder: Sendable {
                             outbound.close(promise: nil)
                             return inbound.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
                         }
-                        let (toTarget, toClient) = Glue.pair { forwarder.isFrozen }
+                        let (toTarget, toClient) = Glue.pair(
+                            dropsToTarget: { forwarder.dropping.toTarget }, dropsToClient: { forwarder.dropping.toClient })
                         return inbound.pipeline.addHandler(toTarget).flatMap {
                             outbound.pipeline.addHandler(toClient)
                         }.flatMap {
@@ -73,20 +77,30 @@ public final class TCPForwarder: Sendable {
         state.withLock { $0.isFrozen = true }
     }
 
-    /// Forwards new connections again. Connections open while frozen are
-    /// closed: what they dropped cannot be made up.
+    /// Keeps forwarding what clients send, but drops what the target
+    /// answers, until ``cut()`` or ``restore()``.
+    public func muteAnswers() {
+        state.withLock { $0.answersMuted = true }
+    }
+
+    /// Forwards new connections again. Connections open while frozen or
+    /// muted are closed: what they dropped cannot be made up.
     public func restore() {
         let frozen = state.withLock { state -> [any Channel] in
             state.isCut = false
-            guard state.isFrozen else { return [] }
+            guard state.isFrozen || state.answersMuted else { return [] }
             state.isFrozen = false
+            state.answersMuted = false
             defer { state.channels = [:] }
             return Array(state.channels.values)
         }
         for channel in frozen { channel.close(promise: nil) }
     }
 
-    fileprivate var isFrozen: Bool { state.withLock { $0.isFrozen } }
+    /// Whether what goes each way is dropped now.
+    fileprivate var dropping: (toTarget: Bool, toClient: Bool) {
+        state.withLock { ($0.isFrozen, $0.isFrozen || $0.answersMuted) }
+    }
 
     /// Stops listening and closes every connection.
     public func close() async {
@@ -119,7 +133,7 @@ private final class StateBox: @unchecked Sendable {
 }
 
 /// One direction's half of a forwarded connection: what it reads it writes
-/// to its partner (unless frozen); closing either side closes both.
+/// to its partner (unless dropped); closing either side closes both.
 private final class Glue: ChannelDuplexHandler {
     typealias InboundIn = NIOAny
     typealias OutboundIn = NIOAny
@@ -127,15 +141,20 @@ private final class Glue: ChannelDuplexHandler {
 
     private var partner: Glue?
     private var context: ChannelHandlerContext?
-    private let isFrozen: @Sendable () -> Bool
+    /// Whether what this half reads is dropped rather than passed on.
+    private let drops: @Sendable () -> Bool
 
-    private init(isFrozen: @escaping @Sendable () -> Bool) {
-        self.isFrozen = isFrozen
+    private init(drops: @escaping @Sendable () -> Bool) {
+        self.drops = drops
     }
 
-    static func pair(isFrozen: @escaping @Sendable () -> Bool) -> (Glue, Glue) {
-        let one = Glue(isFrozen: isFrozen)
-        let two = Glue(isFrozen: isFrozen)
+    /// The half on the client's connection (its reads go to the target),
+    /// and the half on the target's.
+    static func pair(
+        dropsToTarget: @escaping @Sendable () -> Bool, dropsToClient: @escaping @Sendable () -> Bool
+    ) -> (Glue, Glue) {
+        let one = Glue(drops: dropsToTarget)
+        let two = Glue(drops: dropsToClient)
         one.partner = two
         two.partner = one
         return (one, two)
@@ -160,7 +179,7 @@ private final class Glue: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !isFrozen() else { return }
+        guard !drops() else { return }
         partner?.partnerWrite(data)
     }
 

@@ -11,19 +11,26 @@ import Testing
 /// a forwarder the test cuts (the shared test server keeps running).
 @Suite("PostgreSQL store: a database that goes away", .enabled(if: TestPostgres.runs, "\(TestPostgres.missing)"))
 struct PostgresReachabilityTests {
-    private static func notification(_ index: Int) -> NewNotification {
+    private static let logger = {
+        var logger = Logger(label: "notify.tests.reachability")
+        logger.logLevel = .critical
+        return logger
+    }()
+
+    private static func notification(_ index: Int, key: IdempotencyKey? = nil) -> NewNotification {
         NewNotification(
             id: UUID().uuidString, createdAt: .now(),
             content: .custom(CustomNotification(type: "t", embed: nil, title: "n\(index)", description: nil, issuer: 1)),
-            recipients: .users([1]), idempotencyKey: nil)
+            recipients: .users([1]), idempotencyKey: key)
     }
 
     /// A store (at most 4 connections, a 1 s acquire timeout, then
     /// `configure`) in a schema of its own, reaching the test server through
     /// a forwarder `body` may cut, freeze and restore; run while `body` runs.
+    /// `body` also gets the same store's configuration without the forwarder.
     private func withStore(
         _ configure: (inout PostgresStoreConfiguration) -> Void,
-        _ body: (PostgresNotificationStore, TCPForwarder) async throws -> Void
+        _ body: (PostgresNotificationStore, TCPForwarder, _ direct: PostgresStoreConfiguration) async throws -> Void
     ) async throws {
         let target = try TestPostgres.target()
         let forwarder = try await TCPForwarder(targetHost: target.host, targetPort: target.port)
@@ -33,10 +40,10 @@ struct PostgresReachabilityTests {
         configuration.maximumConnections = 4
         configuration.acquireTimeout = .seconds(1)
         configure(&configuration)
-        var logger = Logger(label: "notify.tests.reachability")
-        logger.logLevel = .critical
-        let store = try PostgresNotificationStore(configuration: configuration, logger: logger)
-        try await store.withRunning { try await body($0, forwarder) }
+        var direct = configuration
+        direct.port = target.port
+        let store = try PostgresNotificationStore(configuration: configuration, logger: Self.logger)
+        try await store.withRunning { try await body($0, forwarder, direct) }
         await forwarder.close()
     }
 
@@ -46,7 +53,7 @@ struct PostgresReachabilityTests {
     func cutAndRestore() async throws {
         try await withStore({ configuration in
             configuration.probeInterval = .milliseconds(100)
-        }) { store, forwarder in
+        }) { store, forwarder, _ in
             try await store.putUser(User(id: 1))
             var acknowledged: [String] = []
             for index in 0..<5 {
@@ -128,7 +135,7 @@ struct PostgresReachabilityTests {
         try await withStore({ configuration in
             // No probe within the test: only the calls see the database.
             configuration.probeInterval = .seconds(600)
-        }) { store, forwarder in
+        }) { store, forwarder, _ in
             try await store.putUser(User(id: 1))
             forwarder.cut()
             let started = ContinuousClock.now
@@ -152,7 +159,7 @@ struct PostgresReachabilityTests {
             configuration.statementLimit = .seconds(1)
             configuration.probeInterval = .milliseconds(200)
             configuration.listenPingInterval = .milliseconds(200)
-        }) { store, forwarder in
+        }) { store, forwarder, _ in
             try await store.putUser(User(id: 1))
             try await waitUntil("the store listens", timeout: .seconds(20)) { store.statistics.listening }
             let acknowledged = Self.notification(0)
@@ -180,6 +187,55 @@ struct PostgresReachabilityTests {
             let page = try await store.feedPage(user: 1, after: 0, limit: 10, maxBytes: 1 << 20)
             #expect(page.entries.map(\.id) == [acknowledged.id, sample.id])
             try await waitUntil("the store listens again", timeout: .seconds(30)) { store.statistics.listening }
+        }
+    }
+
+    @Test(
+        "an answer lost after its commit: the append answers UNAVAILABLE 'may be stored'; it is stored once, and its retry with the key replays it",
+        .timeLimit(.minutes(2)))
+    func answerLostAfterCommit() async throws {
+        try await withStore({ configuration in
+            // One connection, and nothing else to use it meanwhile: the statement whose
+            // answer is lost is the append's, on the connection the first append prepared.
+            configuration.maximumConnections = 1
+            configuration.writers = 1
+            configuration.probeInterval = .seconds(3600)
+            configuration.sweepInterval = .seconds(3600)
+            configuration.runsBackgroundFanOut = false
+        }) { store, forwarder, direct in
+            try await store.putUser(User(id: 1))
+            let first = try await store.append(Self.notification(0))
+            let key = IdempotencyKey(scope: "app:a", method: "Notify", key: "lost", fingerprint: [1])
+            let call = Self.notification(1, key: key)
+
+            forwarder.muteAnswers()
+            let pending = Task { try await store.append(call) }
+            // Another instance, as a client's retry may reach, straight to the database.
+            let other = try PostgresNotificationStore(configuration: direct, logger: Self.logger)
+            try await other.withRunning { other in
+                let deadline = ContinuousClock.now + .seconds(20)
+                while try await !other.feedPage(user: 1, after: 0, limit: 10, maxBytes: 1 << 20).entries.contains(where: { $0.id == call.id }) {
+                    try #require(ContinuousClock.now < deadline, "the append never committed")
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                forwarder.cut()
+                do {
+                    let answer = try await pending.value
+                    Issue.record("an append whose answer was lost succeeded: \(answer)")
+                } catch {
+                    let failure = try #require(error as? StorageError, "\(error)")
+                    #expect(failure.code == .unavailable)
+                    #expect(failure.message.contains("may be stored"), "\(failure.message)")
+                }
+
+                let retry = try await other.append(Self.notification(2, key: key))
+                #expect(retry.replayed)
+                #expect(retry.id == call.id)
+                #expect(retry.first?.sequence == 2)
+                let page = try await other.feedPage(user: 1, after: 0, limit: 10, maxBytes: 1 << 20)
+                #expect(page.entries.map(\.id) == [first.id, call.id])
+            }
+            forwarder.restore()
         }
     }
 }
