@@ -358,7 +358,7 @@ extension PostgresNotificationStore {
                 guard case .connections(let issuer, let mode) = append.item.recipients else { continue }
                 guard let serial = serials[append.item.id] else { throw missing }
                 let (recipients, written) = try await writeConnections(
-                    issuer: issuer, mode: mode, serial: serial, graph: append.graph)
+                    issuer: issuer, mode: mode, serial: serial, graph: append.graph, lockingHeads: false)
                 reached.append(contentsOf: written.map(\.user))
                 let first = written.min { $0.user < $1.user }
                 outcomes[index] = .appended(recipients: recipients, first: first)
@@ -532,7 +532,8 @@ extension PostgresNotificationStore {
             var first: (user: Int64, seq: Int64)?
             switch item.recipients {
             case .users:
-                written = try await writeAudience(Audience(users: append.users), serial: serial, graph: append.graph)
+                written = try await writeAudience(
+                    Audience(users: append.users), serial: serial, graph: append.graph, lockingHeads: true)
                 recipients = Int64(written.count)
                 // The first recipient named (that was not full).
                 let seqs = Dictionary(written.map { ($0.user, $0.seq) }, uniquingKeysWith: { a, _ in a })
@@ -543,7 +544,7 @@ extension PostgresNotificationStore {
                 }
             case .connections(let issuer, let mode):
                 (recipients, written) = try await writeConnections(
-                    issuer: issuer, mode: mode, serial: serial, graph: append.graph)
+                    issuer: issuer, mode: mode, serial: serial, graph: append.graph, lockingHeads: true)
                 first = written.min { $0.user < $1.user }
             }
             if let key = item.idempotencyKey {
@@ -582,10 +583,32 @@ extension PostgresNotificationStore {
         /// statement: the heads advance (row-locked until COMMIT, in user
         /// order) and the feed rows are written from what they return.
         /// - Returns: each user written, with his entry's sequence.
-        func writeAudience(_ audience: Audience, serial: Int64, graph: Bool) async throws -> [(user: Int64, seq: Int64)] {
+        ///
+        /// A feed at the bound is skipped, as the statement began. Another
+        /// writer may add to a feed between then and this statement's lock
+        /// on its head: with `lockingHeads` the heads are locked first, by a
+        /// statement of their own, so that the bound is read exactly (the
+        /// path that decides each append alone); otherwise a feed found past
+        /// the bound once its head is locked fails the statement
+        /// (``AppendBatch``'s refusal), and its batch goes append by append.
+        func writeAudience(_ audience: Audience, serial: Int64, graph: Bool, lockingHeads: Bool) async throws
+            -> [(user: Int64, seq: Int64)]
+        {
             var bindings = audience.bindings
             var sql = audience.sql
+            var refusal = ""
             if let limit {
+                if lockingHeads {
+                    // A head that exists is locked by its no-op update, one that does not is created.
+                    try await connection.query(
+                        PostgresQuery(
+                            unsafeSQL: """
+                                INSERT INTO feed_heads (user_id, last_seq) SELECT a.user_id, 0 FROM (\(sql)) a ORDER BY a.user_id
+                                ON CONFLICT (user_id) DO UPDATE SET last_seq = feed_heads.last_seq
+                                """,
+                            binds: bindings),
+                        logger: logger)
+                }
                 bindings.append(limit)
                 let l = "$\(bindings.count)"
                 sql = """
@@ -593,6 +616,12 @@ extension PostgresNotificationStore {
                         SELECT 1 FROM feed_heads h WHERE h.user_id = b.user_id AND h.last_seq >= \(l)
                         AND h.last_seq - (SELECT min(f.seq) FROM feed f WHERE f.user_id = b.user_id) + 1 >= \(l))
                     """
+                if !lockingHeads {
+                    refusal = """
+                        UNION ALL SELECT notify_refuse('an append must be handled alone'), 0 WHERE EXISTS (
+                            SELECT 1 FROM heads h WHERE h.last_seq > \(l) AND h.last_seq + 1 - \(PostgresNotificationStore.firstSeq("h")) > \(l))
+                        """
+                }
             }
             bindings.append(serial)
             let n = "$\(bindings.count)"
@@ -605,9 +634,11 @@ extension PostgresNotificationStore {
                             SELECT a.user_id, 1, 1 FROM (\(sql)) a ORDER BY a.user_id
                             ON CONFLICT (user_id) DO UPDATE SET last_seq = feed_heads.last_seq + 1,
                                 \(unseen) = feed_heads.\(unseen) + 1
-                            RETURNING user_id, last_seq)
-                        INSERT INTO feed (user_id, seq, notification) SELECT user_id, last_seq, \(n) FROM heads
-                        RETURNING user_id, seq
+                            RETURNING user_id, last_seq),
+                        f AS (INSERT INTO feed (user_id, seq, notification) SELECT user_id, last_seq, \(n) FROM heads
+                            RETURNING user_id, seq)
+                        SELECT user_id, seq FROM f
+                        \(refusal)
                         """,
                     binds: bindings),
                 logger: logger)
@@ -615,6 +646,19 @@ extension PostgresNotificationStore {
             for try await (user, seq) in rows.decode((Int64, Int64).self) { written.append((user, seq)) }
             return written
         }
+    }
+
+    /// The first entry of the feed whose head is `head`, as a statement
+    /// that has just advanced that head sees it: the first entry in its
+    /// snapshot, or, for a feed empty then, the one after the head as it
+    /// stood (entries another writer added since are counted too). A
+    /// feed's first entry only moves up meanwhile, so a count made from it
+    /// may be too large (the append is then decided alone), never too small.
+    static func firstSeq(_ head: String) -> String {
+        """
+        coalesce((SELECT min(seq) FROM feed WHERE feed.user_id = \(head).user_id),
+            (SELECT s.last_seq FROM feed_heads s WHERE s.user_id = \(head).user_id) + 1, 1)
+        """
     }
 
     /// One multi-row INSERT of notifications, returning each serial with its
@@ -646,9 +690,8 @@ extension PostgresNotificationStore {
     /// needs. Rows: (0, serial, 0, id) per notification of $29, (1, user,
     /// last_seq, '') per head, (3, payloads sent, 0, '') and (4,
     /// notifications written, 0, ''); part 2 returns no row: it fails the
-    /// statement when an append must be handled alone. The bound reads a feed's first entry as
-    /// the statement began: entries another instance wrote meanwhile into
-    /// a feed that was empty are not counted.
+    /// statement when an append must be handled alone: a key seen before or
+    /// twice, or a feed past its bound (``firstSeq(_:)``).
     struct AppendBatch: PostgresPreparedStatement {
         static let name = "notify_append_batch"
         /// Joined to `h`: where each head stood before (its new last_seq
@@ -687,8 +730,7 @@ extension PostgresNotificationStore {
             UNION ALL SELECT 2, notify_refuse('an append must be handled alone'), 0, ''
                 WHERE (SELECT count(*) FROM k) <> cardinality($17::text[])
                 OR ($26::int8 IS NOT NULL AND EXISTS (
-                    SELECT 1 FROM h \(before) WHERE h.last_seq > $26 AND h.last_seq + 1 - coalesce(
-                        (SELECT min(seq) FROM feed WHERE feed.user_id = h.user_id), h.last_seq - a.added + 1) > $26))
+                    SELECT 1 FROM h WHERE h.last_seq > $26 AND h.last_seq + 1 - \(firstSeq("h")) > $26))
             UNION ALL SELECT 3, count(pg_notify($27, p)), 0, '' FROM unnest($28::text[]) AS p
             UNION ALL SELECT 4, count(*), 0, '' FROM n
             """

@@ -124,7 +124,8 @@ extension PostgresNotificationStore {
                     let writer = BatchWriter(
                         connection: connection, logger: logger, now: 0, cutoff: 0, limit: limit, handoff: handoff)
                     written = try await writer.writeAudience(
-                        Audience(issuer: issuer, mode: mode, after: cursor, through: end), serial: notification, graph: graph
+                        Audience(issuer: issuer, mode: mode, after: cursor, through: end), serial: notification, graph: graph,
+                        lockingHeads: false
                     ).map(\.user)
                     // The other instances' readers hear of it when (and only if) this commits.
                     try await self.sendFeedNotices(written, connection)
@@ -202,7 +203,7 @@ extension PostgresNotificationStore.BatchWriter {
     /// - Returns: the answer's `recipients` (written feeds inline; the
     ///   audience at the call for a job) and the feeds written here.
     func writeConnections(
-        issuer: Int64, mode: CommunityMode, serial: Int64, graph: Bool
+        issuer: Int64, mode: CommunityMode, serial: Int64, graph: Bool, lockingHeads: Bool
     ) async throws -> (recipients: Int64, written: [(user: Int64, seq: Int64)]) {
         let audience = PostgresNotificationStore.Audience(issuer: issuer, mode: mode)
         // Counted only up to one past the inline limit: a large audience
@@ -214,7 +215,7 @@ extension PostgresNotificationStore.BatchWriter {
                 unsafeSQL: "SELECT count(*) FROM (SELECT 1 FROM (\(audience.sql)) a LIMIT $\(bindings.count)) c",
                 binds: bindings))
         guard counted > Int64(handoff.inlineLimit) else {
-            let written = try await writeAudience(audience, serial: serial, graph: graph)
+            let written = try await writeAudience(audience, serial: serial, graph: graph, lockingHeads: lockingHeads)
             return (Int64(written.count), written)
         }
         // The audience at the call, as the connections' trigger keeps it (v7).
@@ -226,7 +227,8 @@ extension PostgresNotificationStore.BatchWriter {
             ).first
         else { return (recipients, []) }
         // A full first feed is skipped, as the fan-out skips full ones.
-        let written = try await writeAudience(PostgresNotificationStore.Audience(users: [first]), serial: serial, graph: graph)
+        let written = try await writeAudience(
+            PostgresNotificationStore.Audience(users: [first]), serial: serial, graph: graph, lockingHeads: lockingHeads)
         try await connection.query(
             """
             INSERT INTO fanout_jobs (notification, issuer, mode, graph, cursor_user, total, created_at)

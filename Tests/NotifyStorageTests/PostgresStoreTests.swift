@@ -173,6 +173,73 @@ struct PostgresStoreTests {
         }
     }
 
+    @Test(
+        "a feed's bound holds when two instances' batches meet at its head, the feed empty as each began",
+        .enabled(if: PostgresTestServer.runs, "\(PostgresTestServer.missing)"), .timeLimit(.minutes(1)))
+    func boundAcrossInstances() async throws {
+        let location = try PostgresLocation()
+        defer { location.remove() }
+        // One entry: any two batches that read a feed empty overfill it.
+        let options = ConformanceOptions(maxFeedEntries: 1)
+        try await location.withStore(options) { one in
+            try await location.withStore(options) { two in
+                for id in Int64(1)...3 { try await one.putUser(User(id: id)) }
+                try await one.putConnection(Connection(user: 3, to: 2, kind: .follow))
+                // Named recipients: one statement per batch.
+                let named = try await meetAtHead(of: 1, location, [one, two], sending: .users([1]))
+                #expect(named.filter { (try? $0.get()) != nil }.count == 1)
+                #expect(named.filter { if case .failure(let error) = $0 { error.code == .feedFull } else { false } }.count == 3)
+                #expect(try await one.feed(user: 1, after: 0, limit: 10).map(\.sequence) == [1])
+                // A connections audience: written after the batch's statement, in its transaction.
+                let followed = try await meetAtHead(of: 3, location, [one, two], sending: .connections(of: 2, mode: .follow))
+                #expect(followed.compactMap { try? $0.get().recipients }.sorted() == [0, 0, 0, 1])
+                #expect(try await one.feed(user: 3, after: 0, limit: 10).map(\.sequence) == [1])
+            }
+        }
+    }
+
+    /// Holds `user`'s head, his feed empty, while each store appends to
+    /// `recipients` twice, until two batches wait on it (each read the feed
+    /// empty as it began), then lets them go.
+    /// - Returns: the four appends' outcomes.
+    private func meetAtHead(
+        of user: Int64, _ location: PostgresLocation, _ stores: [any NotificationStore], sending recipients: Recipients
+    ) async throws -> [Result<AppendResult, StorageError>] {
+        try await PostgresNotificationStore.withOwnConnection(url: location.url) { holder, logger in
+            try await holder.query(PostgresQuery(unsafeSQL: "SET search_path TO \(location.schema)"), logger: logger)
+            try await holder.query("INSERT INTO feed_heads (user_id, last_seq) VALUES (\(user), 0)", logger: logger)
+            try await holder.query("BEGIN", logger: logger)
+            try await holder.query("SELECT 1 FROM feed_heads WHERE user_id = \(user) FOR UPDATE", logger: logger)
+            let pid = try #require(try await holder.query("SELECT pg_backend_pid()", logger: logger).collect().first).decode(Int32.self)
+            return try await withThrowingTaskGroup(of: Result<AppendResult, StorageError>.self) { group in
+                for (i, store) in (stores + stores).enumerated() {
+                    group.addTask {
+                        do throws(StorageError) {
+                            return .success(try await store.append(Sample.notification(id: "\(user)-\(i)", to: recipients)))
+                        } catch {
+                            return .failure(error)
+                        }
+                    }
+                }
+                // Waiting on this transaction, or on a batch that waits on it. Two
+                // such batches overfill the feed without the bound's care (every
+                // run seen); after 10 s the test goes on with what came.
+                let blocked = PostgresQuery(unsafeSQL: """
+                    SELECT count(*) FROM pg_stat_activity a WHERE \(pid) = ANY(pg_blocking_pids(a.pid))
+                        OR EXISTS (SELECT 1 FROM unnest(pg_blocking_pids(a.pid)) b WHERE \(pid) = ANY(pg_blocking_pids(b)))
+                    """)
+                let deadline = ContinuousClock.now + .seconds(10)
+                while try await holder.query(blocked, logger: logger).collect().first?.decode(Int64.self) ?? 0 < 2,
+                    ContinuousClock.now < deadline
+                {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                try await holder.query("COMMIT", logger: logger)
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+        }
+    }
+
     /// Queues `calls` on a store of `location` before it runs, so that its
     /// writer's first batch takes them all, then runs it and hands `body`
     /// their answers by notification id.
