@@ -18,6 +18,7 @@
 #   PG_PERF_RUNS     SQLite/PostgreSQL pairs [3]
 #   PG_PERF_USERS    users the calls and watchers are spread over [1000]
 #   PG_PERF_RATE     Notify calls per second while timing delivery [2000]
+#   PG_PERF_OPEN_RATES  fixed open-loop rates (calls/s) also run on each store, e.g. "1000 4000" []
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -123,19 +124,23 @@ ticks() {
 }
 
 # split NAME SERVER_PID LOAD_ARGS...: runs the load NAME against SERVER_PID's port and prints the
-# CPU each side spent per call: the instance, PostgreSQL's backends, the load generator.
+# CPU each side spent per call (the instance, PostgreSQL's backends, the load generator) and the
+# share of the machine's time its hypervisor took (steal).
 split() {
   local name=$1 server=$2; shift 2
-  local s0 p0 s1 p1
-  s0=$(awk '{print $14 + $15}' "/proc/$server/stat"); p0=$(ticks 'postgres: ')
+  local s0 p0 s1 p1 m0 m1
+  s0=$(awk '{print $14 + $15}' "/proc/$server/stat"); p0=$(ticks 'postgres: '); m0=$(head -1 /proc/stat)
   load "$name" "$port" "$@"
-  s1=$(awk '{print $14 + $15}' "/proc/$server/stat"); p1=$(ticks 'postgres: ')
-  python3 - "$work/$name.json" $((s1 - s0)) $((p1 - p0)) "$(getconf CLK_TCK)" <<'PY'
+  s1=$(awk '{print $14 + $15}' "/proc/$server/stat"); p1=$(ticks 'postgres: '); m1=$(head -1 /proc/stat)
+  python3 - "$work/$name.json" $((s1 - s0)) $((p1 - p0)) "$(getconf CLK_TCK)" "$m0" "$m1" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1])); server, pg, hz = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+before, after = ([int(x) for x in m.split()[1:]] for m in sys.argv[5:7])
+delta = [b - a for a, b in zip(before, after)]
 calls = s["throughput_per_second"] * s["wall_seconds"]
-print("%-28s CPU per call (whole run, warm-up included): notifyd %.0f us, PostgreSQL %.0f us, notify-load %.0f us" % (
-    sys.argv[1].rsplit("/", 1)[1][:-5], server * 1e6 / hz / calls, pg * 1e6 / hz / calls, s["client_cpu_seconds"] * 1e6 / calls))
+print("%-28s CPU per call (whole run, warm-up included): notifyd %.0f us, PostgreSQL %.0f us, notify-load %.0f us; steal %.0f %%" % (
+    sys.argv[1].rsplit("/", 1)[1][:-5], server * 1e6 / hz / calls, pg * 1e6 / hz / calls, s["client_cpu_seconds"] * 1e6 / calls,
+    100.0 * delta[7] / max(1, sum(delta[:8]))))
 PY
 }
 
@@ -154,6 +159,7 @@ for run in $(seq 1 "$runs"); do
   half=$(( $(rate_of "$work/sqlite-closed-$run.json") / 2 ))
   split "sqlite-open-$run" "${pids[-1]}" --connections 64 --rate "$half"
   split "sqlite-open-quarter-$run" "${pids[-1]}" --connections 64 --rate $(( half / 2 ))
+  for r in ${PG_PERF_OPEN_RATES:-}; do split "sqlite-open-at-$r-$run" "${pids[-1]}" --connections 64 --rate "$r"; done
   stop_all
 
   # PostgreSQL, a schema of its own.
@@ -166,6 +172,7 @@ for run in $(seq 1 "$runs"); do
   half=$(( $(rate_of "$work/postgres-closed-$run.json") / 2 ))
   split "postgres-open-$run" "${pids[-1]}" --connections 64 --rate "$half"
   split "postgres-open-quarter-$run" "${pids[-1]}" --connections 64 --rate $(( half / 2 ))
+  for r in ${PG_PERF_OPEN_RATES:-}; do split "postgres-open-at-$r-$run" "${pids[-1]}" --connections 64 --rate "$r"; done
   stop_all
   summary "$work"/sqlite-*-"$run".json "$work"/postgres-*-"$run".json
 done
