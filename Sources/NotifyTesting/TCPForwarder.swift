@@ -86,7 +86,7 @@ public final class TCPForwarder: Sendable {
     /// Forwards new connections again. Connections open while frozen or
     /// muted are closed: what they dropped cannot be made up.
     public func restore() {
-        let frozen = state.withLock { state -> [any Channel] in
+        let dropped = state.withLock { state -> [any Channel] in
             state.isCut = false
             guard state.isFrozen || state.answersMuted else { return [] }
             state.isFrozen = false
@@ -94,7 +94,7 @@ public final class TCPForwarder: Sendable {
             defer { state.channels = [:] }
             return Array(state.channels.values)
         }
-        for channel in frozen { channel.close(promise: nil) }
+        for channel in dropped { channel.close(promise: nil) }
     }
 
     /// Whether what goes each way is dropped now.
