@@ -25,6 +25,46 @@ public enum DirectoryChange: Hashable, Sendable {
     case everything
 }
 
+extension DirectoryChange {
+    /// The change as a line of text, what a store writes where the other
+    /// processes on its database read it (PostgreSQL's NOTIFY payloads,
+    /// SQLite's `directory_changes` table): `t` (a token revoked),
+    /// `b:<principal>`, `u:<user id>` (deleted), `n:<user id>` (created or
+    /// renamed), `s:<subscription id>`, `*`.
+    public var text: String {
+        switch self {
+        case .tokenRevoked: "t"
+        case .blockListChanged(let principal): "b:" + principal.description
+        case .userDeleted(let id): "u:\(id)"
+        case .userChanged(let id): "n:\(id)"
+        case .subscriptionChanged(let id): "s:" + id
+        case .everything: "*"
+        }
+    }
+
+    /// Reads ``text``; text it cannot read (another version's) is
+    /// ``everything``: a format change costs spare reads, never a missed change.
+    public init(text: some StringProtocol) {
+        let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        let argument = parts.count == 2 ? String(parts[1]) : nil
+        switch (parts.first ?? "", argument) {
+        case ("t", nil): self = .tokenRevoked
+        case ("u", let id?): self = Int64(id).map(DirectoryChange.userDeleted) ?? .everything
+        case ("n", let id?): self = Int64(id).map(DirectoryChange.userChanged) ?? .everything
+        case ("s", let id?): self = .subscriptionChanged(id)
+        case ("b", let principal?):
+            if principal.hasPrefix("app:") {
+                self = .blockListChanged(.app(String(principal.dropFirst(4))))
+            } else if principal.hasPrefix("user:"), let id = Int64(principal.dropFirst(5)) {
+                self = .blockListChanged(.user(id))
+            } else {
+                self = .everything
+            }
+        default: self = .everything
+        }
+    }
+}
+
 /// What a store tells about changes to its ``Directory`` made elsewhere: a
 /// fan-out to the streams of ``subscribe()``.
 ///

@@ -94,45 +94,19 @@ enum PostgresNotices {
         return (instance, .users(users))
     }
 
-    /// The directory payload for `change`.
+    /// The directory payload for `change`: `<instance>:` and its
+    /// ``DirectoryChange/text``.
     static func directoryPayload(instance: String, change: DirectoryChange) -> String {
-        let body: String
-        switch change {
-        case .tokenRevoked: body = "t"
-        case .blockListChanged(let principal): body = "b:" + principal.description
-        case .userDeleted(let id): body = "u:\(id)"
-        case .userChanged(let id): body = "n:\(id)"
-        case .subscriptionChanged(let id): body = "s:" + id
-        case .everything: body = "*"
-        }
-        let payload = instance + ":" + body
+        let payload = instance + ":" + change.text
         return payload.utf8.count > maxPayloadBytes ? instance + ":*" : payload
     }
 
     /// Reads a directory payload (``DirectoryChange/everything`` for one it
     /// cannot read).
     static func directory(_ payload: String) -> (instance: Substring, change: DirectoryChange) {
-        let parts = payload.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count >= 2 else { return ("", .everything) }
-        let instance = parts[0]
-        let argument = parts.count == 3 ? String(parts[2]) : nil
-        switch (parts[1], argument) {
-        case ("t", nil): return (instance, .tokenRevoked)
-        case ("u", let id?):
-            guard let id = Int64(id) else { return (instance, .everything) }
-            return (instance, .userDeleted(id))
-        case ("n", let id?):
-            guard let id = Int64(id) else { return (instance, .everything) }
-            return (instance, .userChanged(id))
-        case ("s", let id?): return (instance, .subscriptionChanged(id))
-        case ("b", let principal?):
-            if principal.hasPrefix("app:") { return (instance, .blockListChanged(.app(String(principal.dropFirst(4))))) }
-            if principal.hasPrefix("user:"), let id = Int64(principal.dropFirst(5)) {
-                return (instance, .blockListChanged(.user(id)))
-            }
-            return (instance, .everything)
-        default: return (instance, .everything)
-        }
+        let parts = payload.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return ("", .everything) }
+        return (parts[0], DirectoryChange(text: parts[1]))
     }
 
     /// The store's two channel names on its database. Channels are per
