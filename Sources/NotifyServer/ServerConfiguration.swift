@@ -85,13 +85,13 @@ public struct ServerConfiguration: Sendable {
     /// bursts of 100.
     public var authFailureLimit: RateLimit
     /// How long a token, the blocked list and a user's existence are trusted
-    /// without asking the store again. Changes made through the RPCs apply at
-    /// once; changes made by `notifyd admin` beside a running server apply
-    /// within this. Zero: always ask.
+    /// without asking the store again while it does not hear the changes
+    /// made elsewhere. Changes made through the RPCs apply at once. Zero:
+    /// always ask.
     public var lookupCacheLifetime: Duration
     /// The same while the store hears every change made elsewhere
-    /// (``Directory/hearsEveryDirectoryChange``, PostgreSQL while it
-    /// listens): each evicts at once, so this only bounds what a missed one
+    /// (``Directory/hearsEveryDirectoryChange``: PostgreSQL while it
+    /// listens, SQLite while it reads them from its file): each evicts at once, so this only bounds what a missed one
     /// could cost, and an entry in use is read again every half of it
     /// rather than every second. Never shorter than ``lookupCacheLifetime``.
     public var heardLookupCacheLifetime: Duration = .seconds(60)

@@ -123,8 +123,8 @@ public protocol Directory: Sendable {
     /// through this store object itself are not repeated here: its caller
     /// made them and evicts as it makes them.
     ///
-    /// By default (the SQLite store) an empty stream: a SQLite file has one
-    /// server.
+    /// By default an empty stream. The PostgreSQL store tells what its
+    /// listener hears, the SQLite store what it reads from the file.
     func directoryChanges() -> DirectoryChangeStream
 
     /// Whether ``directoryChanges()`` tells, at this moment, every change
@@ -133,8 +133,7 @@ public protocol Directory: Sendable {
     /// the link to those changes is lost (then ``DirectoryChange/everything``
     /// is told, and again when the link is back).
     ///
-    /// By default (the SQLite store) false: `notifyd admin` beside a
-    /// running server is not heard.
+    /// By default false.
     var hearsEveryDirectoryChange: Bool { get }
 }
 

@@ -136,6 +136,7 @@ public final class SQLiteNotificationStore: NotificationStore {
                 group.addTask { await engine.runWritabilityProbe(probeSignals) }
                 group.addTask { await engine.runSweeper() }
                 group.addTask { await engine.runSubscriptionSweeper() }
+                group.addTask { await engine.runDirectoryWatch() }
                 // Not cancellable: once the queue is closed, the writer ends
                 // after the last accepted append, and only then may the
                 // database close.
@@ -150,6 +151,8 @@ public final class SQLiteNotificationStore: NotificationStore {
                 engine.fanOutSignal.finish()
                 engine.writability.finish()
                 engine.feedAdvances.finishAll()
+                engine.heardChanges.finishAll()
+                engine.hearsChanges.store(false, ordering: .relaxed)
                 group.cancelAll()
             }
         } onCancelOrGracefulShutdown: {
@@ -197,6 +200,18 @@ public final class SQLiteNotificationStore: NotificationStore {
         engine.writability.isWritable
     }
 
+    /// Changes other processes made to what servers cache, read from the
+    /// file every ``SQLiteStoreConfiguration/directoryPollInterval`` while
+    /// the store runs (``StoreEngine/runDirectoryWatch()``).
+    public func directoryChanges() -> DirectoryChangeStream {
+        engine.heardChanges.subscribe()
+    }
+
+    /// True while the store runs and reads those changes.
+    public var hearsEveryDirectoryChange: Bool {
+        engine.hearsChanges.load(ordering: .relaxed)
+    }
+
     /// Counters since this store opened.
     public var statistics: SQLiteStoreStatistics {
         engine.statistics.withLock { $0 }
@@ -216,8 +231,10 @@ public final class SQLiteNotificationStore: NotificationStore {
     /// Creates or updates many users in one transaction: bootstrap and tests.
     public func putUsers(_ users: [User]) async throws(StorageError) {
         let rows = users.map(UserRow.init)
+        let engine = engine
         try await engine.write("putting \(rows.count) users") { db in
             for row in rows { try row.upsert(db) }
+            if !rows.isEmpty { try engine.recordChange(rows.count == 1 ? .userChanged(rows[0].id) : .everything, db) }
         }
     }
 
@@ -241,8 +258,10 @@ public final class SQLiteNotificationStore: NotificationStore {
 
     public func putUser(_ user: User) async throws(StorageError) {
         let row = UserRow(user)
+        let engine = engine
         try await engine.write("putting user \(user.id)") { db in
             try row.upsert(db)
+            try engine.recordChange(.userChanged(user.id), db)
         }
     }
 
@@ -257,7 +276,8 @@ public final class SQLiteNotificationStore: NotificationStore {
     /// tokens are kept too, so that they answer TOKEN_REVOKED, also after the
     /// id is created again. docs/PROTOCOL.md ("Deleting a user") is the contract.
     public func deleteUser(id: Int64) async throws(StorageError) -> Bool {
-        try await engine.write("deleting user \(id)") { db in
+        let engine = engine
+        return try await engine.write("deleting user \(id)") { db in
             guard try UserRow.deleteOne(db, key: id) else { return false }
             try FeedRow.filter(Column("user") == id).deleteAll(db)
             try EventRow.filter(Column("user") == id).deleteAll(db)
@@ -266,6 +286,7 @@ public final class SQLiteNotificationStore: NotificationStore {
             try db.execute(
                 sql: "UPDATE tokens SET revoked = 1 WHERE principal = ? AND revoked = 0",
                 arguments: [Principal.user(id).stored])
+            try engine.recordChange(.userDeleted(id), db)
             return true
         }
     }
@@ -313,10 +334,12 @@ public final class SQLiteNotificationStore: NotificationStore {
 
     public func renewSubscription(id: String, expiresAt: Timestamp) async throws(StorageError) -> Subscription? {
         let expires = expiresAt.storedMicroseconds
+        let engine = engine
         let row = try await engine.write("renewing subscription") { db -> SubscriptionRow? in
             guard var row = try SubscriptionRow.fetchOne(db, key: id) else { return nil }
             row.expiresAt = expires
             try row.update(db)
+            try engine.recordChange(.subscriptionChanged(id), db)
             return row
         }
         return try row?.subscription()
@@ -330,8 +353,11 @@ public final class SQLiteNotificationStore: NotificationStore {
     }
 
     public func deleteSubscription(id: String) async throws(StorageError) -> Bool {
-        try await engine.write("deleting subscription") { db in
-            try SubscriptionRow.deleteOne(db, key: id)
+        let engine = engine
+        return try await engine.write("deleting subscription") { db in
+            guard try SubscriptionRow.deleteOne(db, key: id) else { return false }
+            try engine.recordChange(.subscriptionChanged(id), db)
+            return true
         }
     }
 
@@ -340,16 +366,21 @@ public final class SQLiteNotificationStore: NotificationStore {
     /// Blocks the principal; blocking it again changes nothing.
     public func block(_ principal: Principal) async throws(StorageError) {
         let stored = principal.stored
+        let engine = engine
         try await engine.write("blocking") { db in
             try db.execute(
                 sql: "INSERT INTO blocked (principal) VALUES (?) ON CONFLICT DO NOTHING", arguments: [stored])
+            if db.changesCount > 0 { try engine.recordChange(.blockListChanged(principal), db) }
         }
     }
 
     public func unblock(_ principal: Principal) async throws(StorageError) -> Bool {
         let stored = principal.stored
+        let engine = engine
         return try await engine.write("unblocking") { db in
-            try BlockedRow.deleteOne(db, key: stored)
+            guard try BlockedRow.deleteOne(db, key: stored) else { return false }
+            try engine.recordChange(.blockListChanged(principal), db)
+            return true
         }
     }
 
@@ -380,9 +411,12 @@ public final class SQLiteNotificationStore: NotificationStore {
 
     /// Marks the token revoked; the row stays, so its id keeps answering.
     public func revokeToken(id: String) async throws(StorageError) -> Bool {
-        try await engine.write("revoking a token") { db in
+        let engine = engine
+        return try await engine.write("revoking a token") { db in
             try db.execute(sql: "UPDATE tokens SET revoked = 1 WHERE id = ?", arguments: [id])
-            return db.changesCount > 0
+            guard db.changesCount > 0 else { return false }
+            try engine.recordChange(.tokenRevoked, db)
+            return true
         }
     }
 

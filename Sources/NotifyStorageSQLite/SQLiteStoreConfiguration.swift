@@ -100,6 +100,14 @@ public struct SQLiteStoreConfiguration: Hashable, Sendable {
     public var subscriptionSweepInterval: Duration = .seconds(60)
     /// Subscriptions one transaction of that sweep deletes, at most.
     public var subscriptionSweepBatchSize = 500
+    /// How often a running store reads the directory changes (a revoked
+    /// token, a block, a user deleted ...) that another process on the file
+    /// made, `notifyd admin` beside a running server; zero: never, and
+    /// servers keep what they cache 2 s rather than 60 (``StoreEngine/runDirectoryWatch()``).
+    public var directoryPollInterval: Duration = .milliseconds(250)
+    /// How many directory changes the file keeps for the stores reading
+    /// them; one that fell further behind forgets everything it cached.
+    public var directoryChangesKept = 1_024
 
     public init(
         busyTimeout: Duration = .seconds(5),

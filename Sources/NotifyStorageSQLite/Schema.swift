@@ -350,6 +350,17 @@ enum Schema {
                 END;
                 """)
         }
+        // The directory changes each process makes, for the other processes
+        // on the file to read (StoreEngine+DirectoryChanges.swift).
+        migrator.registerMigration("v11-directory-changes") { db in
+            try db.execute(sql: """
+                CREATE TABLE directory_changes (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    origin TEXT NOT NULL,
+                    change TEXT NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 

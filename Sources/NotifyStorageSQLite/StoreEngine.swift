@@ -32,6 +32,14 @@ final class StoreEngine: Sendable {
     /// nanoseconds (0: never): the background work is gentle while appends
     /// flow (``appendsFlow``).
     let lastAppendBatch = Atomic<UInt64>(0)
+    /// This store object's name in `directory_changes`, random: it does
+    /// not tell its own changes again (``runDirectoryWatch()``).
+    let instanceID = String(UInt64.random(in: .min ... .max), radix: 16)
+    /// The directory changes other processes made, as they are read.
+    let heardChanges = DirectoryChanges()
+    /// Whether the reads of `directory_changes` work: then every change
+    /// made elsewhere is heard.
+    let hearsChanges = Atomic<Bool>(false)
 
     init(
         pool: DatabasePool, configuration: SQLiteStoreConfiguration, logger: Logger,

@@ -138,6 +138,35 @@ struct ProcessTests {
         #expect(await restarted.waitForExit(timeout: .seconds(20)) == 0)
     }
 
+    @Test("notifyd admin block beside a running server ends the blocked user's running Watch at once", .timeLimit(.minutes(1)))
+    func adminBlockEndsRunningWatch() async throws {
+        let setup = try await Bootstrapped.make()
+        defer { setup.scratch.remove() }
+        let server = try await setup.serve()
+        defer { server.signal(SIGKILL) }
+        func admin(_ arguments: [String]) async throws -> String {
+            try await NotifydProcess.runLine(
+                ["admin"] + arguments + ["--data-dir", setup.dataDirectory], executable: setup.executable,
+                scratch: setup.scratch.path)
+        }
+        let owner = Metadata.bearer(try await admin(["token", "create", "--user", "2", "--role", "user"]))
+        let client = Self.client(of: server)
+        _ = try await client.notify(notifyRequest(issuer: 2), metadata: .bearer(setup.adminToken))
+        // A deadline, so that a watch left running fails the test instead of holding it.
+        var pages = client.watchFeed(ListFeedRequest(user: 2), metadata: owner, timeout: .seconds(30)).makeAsyncIterator()
+        #expect(try await pages.next()?.notifications.count == 1)
+        let started = ContinuousClock.now
+        _ = try await admin(["block", "--user", "2"])
+        await expectFailure(.permissionDenied, "CALLER_BLOCKED") {
+            while let page = try await pages.next() { Issue.record("a page after the block: \(page)") }
+        }
+        // Heard within the store's poll (250 ms), not at the Watch's next wake-up or deadline.
+        #expect(ContinuousClock.now - started < .seconds(10))
+        await client.close()
+        server.signal(SIGTERM)
+        #expect(await server.waitForExit(timeout: .seconds(20)) == 0)
+    }
+
     @Test("SIGKILL right after the answers loses nothing acknowledged", .timeLimit(.minutes(1)))
     func durableAfterSIGKILL() async throws {
         let setup = try await Bootstrapped.make()

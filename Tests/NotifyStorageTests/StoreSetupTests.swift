@@ -29,7 +29,7 @@ struct StoreSetupTests {
     func migrations() async throws {
         try await withStore { store, _ in
             let applied = try await store.engine.pool.read { db in try Schema.migrator.appliedIdentifiers(db) }
-            #expect(applied == ["v1-initial", "v2-store-probe", "v3-expiry", "v4-subscriptions-expiry", "v5-stream-tickets", "v6-feed-state", "v7-typed-content", "v8-feed-events", "v9-fanout-cursor", "v10-audience-counts"])
+            #expect(applied == ["v1-initial", "v2-store-probe", "v3-expiry", "v4-subscriptions-expiry", "v5-stream-tickets", "v6-feed-state", "v7-typed-content", "v8-feed-events", "v9-fanout-cursor", "v10-audience-counts", "v11-directory-changes"])
         }
     }
 

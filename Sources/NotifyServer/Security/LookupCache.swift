@@ -12,9 +12,9 @@ import Synchronization
 /// then costs a read a minute rather than one a second); the RPCs that
 /// change what is cached (RevokeToken, Block, Unblock, DeleteUser,
 /// RenewSubscription, DeleteSubscription) evict at once; changes made elsewhere (another
-/// instance, the `notifyd admin` CLI) evict at once where the store hears of
-/// them (``CachedLookups/apply(_:)``: the PostgreSQL store does) and wait out
-/// the lifetime where it does not (SQLite). The cache is bounded: when full,
+/// instance, the `notifyd admin` CLI) evict at once while the store hears of
+/// them (``CachedLookups/apply(_:)``) and wait out the lifetime while it
+/// does not. The cache is bounded: when full,
 /// the expired entries make room, then entries in use if they must.
 ///
 /// An entry in use is reloaded ahead of its expiry: the first lookup past
