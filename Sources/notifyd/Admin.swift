@@ -45,10 +45,12 @@ struct DataDirOption: ParsableArguments {
         switch location {
         case .sqlite(let path):
             try Storage.prepareDataDirectory(dataDir)
-            // Fan-out jobs and sweeping are the server's to run; a short-lived command leaves them.
+            // Fan-out jobs, sweeping and hearing others' changes are the
+            // server's to run; a short-lived command leaves them.
             var configuration = SQLiteStoreConfiguration()
             configuration.runsBackgroundFanOut = false
             configuration.sweepInterval = .zero
+            configuration.directoryPollInterval = .zero
             return try SQLiteNotificationStore(path: path, configuration: configuration, logger: logger)
         case .postgres(var configuration):
             // The same for PostgreSQL; the command's few calls need few connections.

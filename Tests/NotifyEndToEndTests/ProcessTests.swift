@@ -31,9 +31,7 @@ struct ProcessTests {
             let scratch = try TemporaryDirectory()
             let data = scratch.path + "/data"
             func admin(_ arguments: [String]) async throws -> String {
-                try await NotifydProcess.runLine(
-                    ["admin"] + arguments + ["--data-dir", data], executable: executable, scratch: scratch.path
-                )
+                try await Self.admin(arguments, data: data, executable: executable, scratch: scratch.path)
             }
             let token = try await admin(["token", "create", "--user", "1", "--role", "admin", "--create-user"])
             #expect(token.hasPrefix("ntf_"))
@@ -46,6 +44,15 @@ struct ProcessTests {
                 executable: executable, scratch: scratch, dataDirectory: data, adminToken: token,
                 subscriptionID: subscription
             )
+        }
+
+        /// `notifyd admin` on the data folder; its output's only line.
+        func admin(_ arguments: [String]) async throws -> String {
+            try await Self.admin(arguments, data: dataDirectory, executable: executable, scratch: scratch.path)
+        }
+
+        private static func admin(_ arguments: [String], data: String, executable: URL, scratch: String) async throws -> String {
+            try await NotifydProcess.runLine(["admin"] + arguments + ["--data-dir", data], executable: executable, scratch: scratch)
         }
 
         func serve(_ arguments: [String] = []) async throws -> NotifydProcess {
@@ -144,19 +151,14 @@ struct ProcessTests {
         defer { setup.scratch.remove() }
         let server = try await setup.serve()
         defer { server.signal(SIGKILL) }
-        func admin(_ arguments: [String]) async throws -> String {
-            try await NotifydProcess.runLine(
-                ["admin"] + arguments + ["--data-dir", setup.dataDirectory], executable: setup.executable,
-                scratch: setup.scratch.path)
-        }
-        let owner = Metadata.bearer(try await admin(["token", "create", "--user", "2", "--role", "user"]))
+        let owner = Metadata.bearer(try await setup.admin(["token", "create", "--user", "2", "--role", "user"]))
         let client = Self.client(of: server)
         _ = try await client.notify(notifyRequest(issuer: 2), metadata: .bearer(setup.adminToken))
         // A deadline, so that a watch left running fails the test instead of holding it.
         var pages = client.watchFeed(ListFeedRequest(user: 2), metadata: owner, timeout: .seconds(30)).makeAsyncIterator()
         #expect(try await pages.next()?.notifications.count == 1)
         let started = ContinuousClock.now
-        _ = try await admin(["block", "--user", "2"])
+        _ = try await setup.admin(["block", "--user", "2"])
         await expectFailure(.permissionDenied, "CALLER_BLOCKED") {
             while let page = try await pages.next() { Issue.record("a page after the block: \(page)") }
         }

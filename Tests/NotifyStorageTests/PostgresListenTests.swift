@@ -170,19 +170,7 @@ struct PostgresListenTests {
 
     /// The next change `changes` tells, or nil after ``bound``.
     private func next(_ changes: DirectoryChangeStream) async -> DirectoryChange? {
-        await withTaskGroup(of: DirectoryChange?.self) { group in
-            group.addTask {
-                var iterator = changes.makeAsyncIterator()
-                return await iterator.next()
-            }
-            group.addTask {
-                try? await Task.sleep(for: Self.bound)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
+        await nextChange(changes, within: Self.bound)
     }
 
     @Test(

@@ -14,19 +14,7 @@ struct SQLiteDirectoryChangesTests {
 
     /// The next change `changes` tells, or nil after ``bound``.
     private func next(_ changes: DirectoryChangeStream) async -> DirectoryChange? {
-        await withTaskGroup(of: DirectoryChange?.self) { group in
-            group.addTask {
-                var iterator = changes.makeAsyncIterator()
-                return await iterator.next()
-            }
-            group.addTask {
-                try? await Task.sleep(for: Self.bound)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
+        await nextChange(changes, within: Self.bound)
     }
 
     @Test("each change another store object commits is told to the running store, in order, and its own are not")

@@ -85,3 +85,21 @@ enum Sample {
         NewNotification(id: id, createdAt: created, content: content, recipients: recipients, idempotencyKey: key)
     }
 }
+
+/// The next change `changes` tells, or nil after `bound` (the stream then
+/// ends: its reader's task was cancelled).
+func nextChange(_ changes: DirectoryChangeStream, within bound: Duration) async -> DirectoryChange? {
+    await withTaskGroup(of: DirectoryChange?.self) { group in
+        group.addTask {
+            var iterator = changes.makeAsyncIterator()
+            return await iterator.next()
+        }
+        group.addTask {
+            try? await Task.sleep(for: bound)
+            return nil
+        }
+        let first = await group.next() ?? nil
+        group.cancelAll()
+        return first
+    }
+}
