@@ -8,6 +8,8 @@
 # has users 2-11 as friends) and uns (a subscription of user 2).
 # PROFILE_SERVER names a notifyd binary to serve with instead of this build's (a
 # before/after of the server against the same generator).
+# PROFILE_USERS: users 12 up to it exist too (SQLite only), for notify-load's
+# --users N, which spreads its calls over users 1-N.
 
 swift build -c release --product notifyd >&2
 swift build -c release --product notify-load >&2
@@ -61,4 +63,8 @@ fresh_server() {
   token=$(admin token create --user 1 --role admin --create-user)
   for friend in $(seq 2 11); do admin connection add --user 1 --to "$friend" --kind friend --create-user; done
   uns=$(admin subscription create --user 2 --app load.example.com --platform windows)
+  if [ "${PROFILE_USERS:-11}" -gt 11 ]; then
+    sqlite3 "$work/data/notify.sqlite" ".timeout 30000" \
+      "WITH RECURSIVE n(i) AS (SELECT 12 UNION ALL SELECT i + 1 FROM n WHERE i < $PROFILE_USERS) INSERT OR IGNORE INTO users (id) SELECT i FROM n"
+  fi
 }

@@ -20,6 +20,7 @@
 #                    before/after of the generator against the same server
 #   PROFILE_SERVER   a notifyd binary to serve with instead of this build's: a
 #                    before/after of the server against the same generator
+#   PROFILE_USERS    users 1 to N exist (with --users N: calls spread over them) [11]
 #   PROFILE_GROW     seconds of closed-loop Notify (64 x 16, raw frames) before
 #                    the measured run, not measured: the run then meets a
 #                    database of millions of notifications, not an empty one
