@@ -19,6 +19,8 @@
 #   PG_PERF_USERS    users the calls and watchers are spread over [1000]
 #   PG_PERF_RATE     Notify calls per second while timing delivery [2000]
 #   PG_PERF_OPEN_RATES  fixed open-loop rates (calls/s) also run on each store, e.g. "1000 4000" []
+#   PG_PERF_BEFORE   a notifyd binary (an older build): each run's PostgreSQL rows are run with it
+#                    too, beside this build's, as postgres-before-*: a before/after side by side []
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -58,7 +60,7 @@ free_port() {
 serve() {
   local data=$1; shift
   port=$(free_port)
-  "$bin/notifyd" serve --data-dir "$data" --rpc-port "$port" --no-gateway --log-level warning \
+  "${serve_bin:-$bin/notifyd}" serve --data-dir "$data" --rpc-port "$port" --no-gateway --log-level warning \
     --rate-limit 0 --max-feed-entries 0 "$@" >> "$work/server.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 150); do
@@ -73,7 +75,7 @@ serve() {
 # bootstrap DATA STORE...: user 1 (an admin token, in `token`) and users 2..PG_PERF_USERS.
 bootstrap() {
   local data=$1; shift
-  token=$("$bin/notifyd" admin token create --user 1 --role admin --create-user --data-dir "$data" "$@")
+  token=$("${serve_bin:-$bin/notifyd}" admin token create --user 1 --role admin --create-user --data-dir "$data" "$@")
 }
 
 sqlite_users() {
@@ -149,6 +151,22 @@ rate_of() { python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))[
 echo "postgres perf: $users users, 64 x 16 closed loop, ${seconds}s per run; load $(cut -d' ' -f1-3 /proc/loadavg)"
 "$pg_bin/psql" -qAt "${NOTIFY_TEST_POSTGRES%%\?*}" -c "SELECT 'PostgreSQL ' || current_setting('server_version') || ': fsync ' || current_setting('fsync') || ', synchronous_commit ' || current_setting('synchronous_commit') || ', shared_buffers ' || current_setting('shared_buffers') || ', wal_level ' || current_setting('wal_level')"
 
+# postgres_rows NAME: run $run's PostgreSQL rows, each in a schema of its own, as NAME-*.
+postgres_rows() {
+  local name=$1 schema=${1//-/_}_$run
+  data="$work/$name-$run"
+  store="${NOTIFY_TEST_POSTGRES}?schema=$schema"
+  serve "$data" --store "$store"
+  bootstrap "$data" --store "$store"
+  postgres_users "$schema"
+  split "$name-closed-$run" "${pids[-1]}" --connections 64 --in-flight 16
+  half=$(( $(rate_of "$work/$name-closed-$run.json") / 2 ))
+  split "$name-open-$run" "${pids[-1]}" --connections 64 --rate "$half"
+  split "$name-open-quarter-$run" "${pids[-1]}" --connections 64 --rate $(( half / 2 ))
+  for r in ${PG_PERF_OPEN_RATES:-}; do split "$name-open-at-$r-$run" "${pids[-1]}" --connections 64 --rate "$r"; done
+  stop_all
+}
+
 for run in $(seq 1 "$runs"); do
   # SQLite.
   data="$work/sqlite-$run"
@@ -162,18 +180,11 @@ for run in $(seq 1 "$runs"); do
   for r in ${PG_PERF_OPEN_RATES:-}; do split "sqlite-open-at-$r-$run" "${pids[-1]}" --connections 64 --rate "$r"; done
   stop_all
 
-  # PostgreSQL, a schema of its own.
-  data="$work/pg-$run"
-  store="${NOTIFY_TEST_POSTGRES}?schema=perf_$run"
-  serve "$data" --store "$store"
-  bootstrap "$data" --store "$store"
-  postgres_users "perf_$run"
-  split "postgres-closed-$run" "${pids[-1]}" --connections 64 --in-flight 16
-  half=$(( $(rate_of "$work/postgres-closed-$run.json") / 2 ))
-  split "postgres-open-$run" "${pids[-1]}" --connections 64 --rate "$half"
-  split "postgres-open-quarter-$run" "${pids[-1]}" --connections 64 --rate $(( half / 2 ))
-  for r in ${PG_PERF_OPEN_RATES:-}; do split "postgres-open-at-$r-$run" "${pids[-1]}" --connections 64 --rate "$r"; done
-  stop_all
+  # With PG_PERF_BEFORE, the older build first in odd runs and second in even ones: the later
+  # of two runs meets a database that has grown (and may checkpoint).
+  if [ -n "${PG_PERF_BEFORE:-}" ] && [ $((run % 2)) = 1 ]; then serve_bin=$PG_PERF_BEFORE postgres_rows postgres-before; fi
+  postgres_rows postgres
+  if [ -n "${PG_PERF_BEFORE:-}" ] && [ $((run % 2)) = 0 ]; then serve_bin=$PG_PERF_BEFORE postgres_rows postgres-before; fi
   summary "$work"/sqlite-*-"$run".json "$work"/postgres-*-"$run".json
 done
 
