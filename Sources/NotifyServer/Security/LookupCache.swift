@@ -64,6 +64,14 @@ final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         }
     }
 
+    /// What a lookup that missed the cache does next.
+    private enum JoinStep {
+        case leads
+        case joined
+        /// A load ended between the miss and now: its value.
+        case stored(Value)
+    }
+
     /// What a lookup that waited for another's load gets.
     private enum Shared: Sendable {
         case value(Value)
@@ -121,17 +129,23 @@ final class LookupCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
             if let cached = cached(key) { return cached }
             guard lifetime > .zero else { return try await load() }
             let now = self.now()
-            // Join the load under way, or start one (nil).
+            // Join the load under way, or start one (nil); or take what a
+            // load that ended since the miss above stored.
             let joined: Shared? = await withCheckedContinuation { continuation in
-                let leads = state.withLock { state in
+                let step = state.withLock { state -> JoinStep in
+                    if let entry = state.entries[key], entry.expires > now { return .stored(entry.value) }
                     if state.loads[key] != nil {
                         state.loads[key]?.append(continuation)
-                        return false
+                        return .joined
                     }
                     state.loads[key] = []
-                    return true
+                    return .leads
                 }
-                if leads { continuation.resume(returning: nil) }
+                switch step {
+                case .leads: continuation.resume(returning: nil)
+                case .stored(let value): continuation.resume(returning: .value(value))
+                case .joined: break
+                }
             }
             switch joined {
             case .value(let value): return value
