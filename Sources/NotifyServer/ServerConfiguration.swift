@@ -91,9 +91,10 @@ public struct ServerConfiguration: Sendable {
     public var lookupCacheLifetime: Duration
     /// The same while the store hears every change made elsewhere
     /// (``Directory/hearsEveryDirectoryChange``: PostgreSQL while it
-    /// listens, SQLite while it reads them from its file): each evicts at once, so this only bounds what a missed one
-    /// could cost, and an entry in use is read again every half of it
-    /// rather than every second. Never shorter than ``lookupCacheLifetime``.
+    /// listens, SQLite while it reads them from its file): each evicts at
+    /// once, so this only bounds what a missed one could cost, and an entry
+    /// in use is read again every half of it rather than every second.
+    /// Never shorter than ``lookupCacheLifetime``.
     public var heardLookupCacheLifetime: Duration = .seconds(60)
     /// Where the server's metrics go (``ServerMetrics``); nil: none are
     /// recorded. Not a setting of its own: `notifyd` sets it when

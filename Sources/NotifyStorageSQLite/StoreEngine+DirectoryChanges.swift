@@ -49,6 +49,8 @@ extension StoreEngine {
         while !isClosed {
             do {
                 cursor = try await readChanges(after: cursor)
+                // Stopped meanwhile: the store no longer hears.
+                if isClosed { return }
                 if !hearsChanges.exchange(true, ordering: .relaxed) {
                     // What was cached before the store heard goes.
                     heardChanges.changed(.everything)
