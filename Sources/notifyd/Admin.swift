@@ -16,7 +16,10 @@ import NotifyStorageSQLite
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Bootstrap administration on the data folder or --store (safe while the server runs).",
-        subcommands: [TokenCommand.self, UserCommand.self, ConnectionCommand.self, SubscriptionCommand.self, BlockCommand.self]
+        subcommands: [
+            TokenCommand.self, UserCommand.self, ConnectionCommand.self, SubscriptionCommand.self, BlockCommand.self,
+            UnblockCommand.self,
+        ]
     )
 }
 
@@ -223,5 +226,26 @@ struct BlockCommand: AsyncParsableCommand {
     func run() async throws {
         let principal: Principal = if let user { .user(user) } else { .app(app ?? "") }
         try await options.withStore { try await $0.block(principal) }
+    }
+}
+
+/// The way back from `block`, so that an operator who blocked by mistake
+/// needs no admin token to undo it.
+struct UnblockCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unblock", abstract: "Take a caller off the blocked list (exit 1 when it was not on it).")
+    @OptionGroup var options: DataDirOption
+    @Option(help: "An application name.") var app: String?
+    @Option(help: "A user id.") var user: Int64?
+
+    func validate() throws {
+        guard (user == nil) != (app == nil) else { throw ValidationError("give exactly one of --user and --app") }
+    }
+
+    func run() async throws {
+        let principal: Principal = if let user { .user(user) } else { .app(app ?? "") }
+        guard try await options.withStore({ try await $0.unblock(principal) }) else {
+            throw AdminFailure("\(principal) was not blocked")
+        }
     }
 }

@@ -145,7 +145,9 @@ struct ProcessTests {
         #expect(await restarted.waitForExit(timeout: .seconds(20)) == 0)
     }
 
-    @Test("notifyd admin block beside a running server ends the blocked user's running Watch at once", .timeLimit(.minutes(1)))
+    @Test(
+        "notifyd admin block beside a running server ends the blocked user's running Watch at once; unblock lets him back",
+        .timeLimit(.minutes(1)))
     func adminBlockEndsRunningWatch() async throws {
         let setup = try await Bootstrapped.make()
         defer { setup.scratch.remove() }
@@ -164,6 +166,25 @@ struct ProcessTests {
         }
         // Heard within the store's poll (250 ms), not at the Watch's next wake-up or deadline.
         #expect(ContinuousClock.now - started < .seconds(10))
+
+        _ = try await setup.admin(["unblock", "--user", "2"])
+        // Heard as the block was: his next calls pass, the first of them within a few polls.
+        var listed: [NotifyDomain.Notification]?
+        let deadline = ContinuousClock.now + .seconds(10)
+        while listed == nil, ContinuousClock.now < deadline {
+            do throws(RPCError) {
+                listed = try await client.listFeed(ListFeedRequest(user: 2), metadata: owner).notifications
+            } catch {
+                #expect(error.code == .permissionDenied, "\(error)")
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        #expect(listed?.count == 1)
+        let again = try await NotifydProcess.run(
+            ["admin", "unblock", "--user", "2", "--data-dir", setup.dataDirectory], executable: setup.executable,
+            scratch: setup.scratch.path)
+        #expect(again.status == 1)
+        #expect(again.standardError.contains("user:2 was not blocked"), "\(again.standardError)")
         await client.close()
         server.signal(SIGTERM)
         #expect(await server.waitForExit(timeout: .seconds(20)) == 0)
