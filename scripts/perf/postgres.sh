@@ -151,14 +151,15 @@ rate_of() { python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))[
 echo "postgres perf: $users users, 64 x 16 closed loop, ${seconds}s per run; load $(cut -d' ' -f1-3 /proc/loadavg)"
 "$pg_bin/psql" -qAt "${NOTIFY_TEST_POSTGRES%%\?*}" -c "SELECT 'PostgreSQL ' || current_setting('server_version') || ': fsync ' || current_setting('fsync') || ', synchronous_commit ' || current_setting('synchronous_commit') || ', shared_buffers ' || current_setting('shared_buffers') || ', wal_level ' || current_setting('wal_level')"
 
-# postgres_rows NAME: run $run's PostgreSQL rows, each in a schema of its own, as NAME-*.
-postgres_rows() {
-  local name=$1 schema=${1//-/_}_$run
+# rows NAME: run $run's rows on one store, as NAME-*: SQLite for "sqlite", else PostgreSQL in a
+# schema of its own.
+rows() {
+  local name=$1 schema=${1//-/_}_$run args=()
   data="$work/$name-$run"
-  store="${NOTIFY_TEST_POSTGRES}?schema=$schema"
-  serve "$data" --store "$store"
-  bootstrap "$data" --store "$store"
-  postgres_users "$schema"
+  if [ "$name" != sqlite ]; then args=(--store "${NOTIFY_TEST_POSTGRES}?schema=$schema"); fi
+  serve "$data" "${args[@]}"
+  bootstrap "$data" "${args[@]}"
+  if [ "$name" = sqlite ]; then sqlite_users "$data"; else postgres_users "$schema"; fi
   split "$name-closed-$run" "${pids[-1]}" --connections 64 --in-flight 16
   half=$(( $(rate_of "$work/$name-closed-$run.json") / 2 ))
   split "$name-open-$run" "${pids[-1]}" --connections 64 --rate "$half"
@@ -168,23 +169,12 @@ postgres_rows() {
 }
 
 for run in $(seq 1 "$runs"); do
-  # SQLite.
-  data="$work/sqlite-$run"
-  serve "$data"
-  bootstrap "$data"
-  sqlite_users "$data"
-  split "sqlite-closed-$run" "${pids[-1]}" --connections 64 --in-flight 16
-  half=$(( $(rate_of "$work/sqlite-closed-$run.json") / 2 ))
-  split "sqlite-open-$run" "${pids[-1]}" --connections 64 --rate "$half"
-  split "sqlite-open-quarter-$run" "${pids[-1]}" --connections 64 --rate $(( half / 2 ))
-  for r in ${PG_PERF_OPEN_RATES:-}; do split "sqlite-open-at-$r-$run" "${pids[-1]}" --connections 64 --rate "$r"; done
-  stop_all
-
+  rows sqlite
   # With PG_PERF_BEFORE, the older build first in odd runs and second in even ones: the later
   # of two runs meets a database that has grown (and may checkpoint).
-  if [ -n "${PG_PERF_BEFORE:-}" ] && [ $((run % 2)) = 1 ]; then serve_bin=$PG_PERF_BEFORE postgres_rows postgres-before; fi
-  postgres_rows postgres
-  if [ -n "${PG_PERF_BEFORE:-}" ] && [ $((run % 2)) = 0 ]; then serve_bin=$PG_PERF_BEFORE postgres_rows postgres-before; fi
+  if [ -n "${PG_PERF_BEFORE:-}" ] && [ $((run % 2)) = 1 ]; then serve_bin=$PG_PERF_BEFORE rows postgres-before; fi
+  rows postgres
+  if [ -n "${PG_PERF_BEFORE:-}" ] && [ $((run % 2)) = 0 ]; then serve_bin=$PG_PERF_BEFORE rows postgres-before; fi
   summary "$work"/sqlite-*-"$run".json "$work"/postgres-*-"$run".json
 done
 
