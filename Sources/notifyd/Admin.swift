@@ -213,9 +213,8 @@ struct SubscriptionCommand: AsyncParsableCommand {
     }
 }
 
-struct BlockCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "block", abstract: "Put a caller on the blocked list.")
-    @OptionGroup var options: DataDirOption
+/// `--app NAME` or `--user ID`: the caller `block` and `unblock` name.
+struct CallerOption: ParsableArguments {
     @Option(help: "An application name.") var app: String?
     @Option(help: "A user id.") var user: Int64?
 
@@ -223,8 +222,16 @@ struct BlockCommand: AsyncParsableCommand {
         guard (user == nil) != (app == nil) else { throw ValidationError("give exactly one of --user and --app") }
     }
 
+    var principal: Principal { if let user { .user(user) } else { .app(app ?? "") } }
+}
+
+struct BlockCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "block", abstract: "Put a caller on the blocked list.")
+    @OptionGroup var options: DataDirOption
+    @OptionGroup var caller: CallerOption
+
     func run() async throws {
-        let principal: Principal = if let user { .user(user) } else { .app(app ?? "") }
+        let principal = caller.principal
         try await options.withStore { try await $0.block(principal) }
     }
 }
@@ -235,15 +242,10 @@ struct UnblockCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unblock", abstract: "Take a caller off the blocked list (exit 1 when it was not on it).")
     @OptionGroup var options: DataDirOption
-    @Option(help: "An application name.") var app: String?
-    @Option(help: "A user id.") var user: Int64?
-
-    func validate() throws {
-        guard (user == nil) != (app == nil) else { throw ValidationError("give exactly one of --user and --app") }
-    }
+    @OptionGroup var caller: CallerOption
 
     func run() async throws {
-        let principal: Principal = if let user { .user(user) } else { .app(app ?? "") }
+        let principal = caller.principal
         guard try await options.withStore({ try await $0.unblock(principal) }) else {
             throw AdminFailure("\(principal) was not blocked")
         }
