@@ -86,15 +86,22 @@ public final class NotifydProcess {
     ///
     /// - Parameters:
     ///   - scratch: a directory for the output files.
+    ///   - input: what the command reads on standard input (none: nothing).
     ///   - timeout: the command is killed after this long.
     public static func run(
         _ arguments: [String], executable: URL, scratch: String, environment: [String: String] = [:],
-        timeout: Duration = .seconds(30)
+        input: String? = nil, timeout: Duration = .seconds(30)
     ) async throws -> Outcome {
         let name = UUID().uuidString
         let outPath = "\(scratch)/\(name).out"
         let errPath = "\(scratch)/\(name).err"
-        let process = try launch(executable, arguments, stdout: outPath, stderr: errPath, environment: environment)
+        var inPath: String?
+        if let input {
+            inPath = "\(scratch)/\(name).in"
+            try Data(input.utf8).write(to: URL(fileURLWithPath: "\(scratch)/\(name).in"))
+        }
+        let process = try launch(
+            executable, arguments, stdin: inPath, stdout: outPath, stderr: errPath, environment: environment)
         let exited = await waitForExit(process, timeout: timeout)
         if !exited {
             kill(process.processIdentifier, SIGKILL)
@@ -235,7 +242,8 @@ public final class NotifydProcess {
     // MARK: Helpers
 
     private static func launch(
-        _ executable: URL, _ arguments: [String], stdout: String, stderr: String, environment: [String: String]
+        _ executable: URL, _ arguments: [String], stdin: String? = nil, stdout: String, stderr: String,
+        environment: [String: String]
     ) throws -> Process {
         for path in [stdout, stderr] {
             guard FileManager.default.createFile(atPath: path, contents: nil) else {
@@ -249,7 +257,7 @@ public final class NotifydProcess {
         // The test runner's own settings must not reach the server.
         for key in inherited.keys where key.hasPrefix("NOTIFY_") { inherited[key] = nil }
         process.environment = inherited.merging(environment) { $1 }
-        process.standardInput = FileHandle.nullDevice
+        process.standardInput = stdin.flatMap { FileHandle(forReadingAtPath: $0) } ?? FileHandle.nullDevice
         process.standardOutput = FileHandle(forWritingAtPath: stdout)
         process.standardError = FileHandle(forWritingAtPath: stderr)
         try process.run()

@@ -97,7 +97,7 @@ struct CreateUserOption: ParsableArguments {
 }
 
 struct TokenCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "token", subcommands: [Create.self])
+    static let configuration = CommandConfiguration(commandName: "token", subcommands: [Create.self, Revoke.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -138,8 +138,50 @@ struct TokenCommand: AsyncParsableCommand {
     }
 }
 
+extension TokenCommand {
+    /// Revokes a token by its id (as CreateToken answers it) or by the token
+    /// itself, read from standard input so that it stays out of the process
+    /// list and the shell's history: a leaked token is the one an operator holds.
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke a token and print its id (exit 1 when there is no such token).",
+            discussion: "Running servers refuse it from their next call and end its running streams."
+        )
+        @OptionGroup var options: DataDirOption
+        @Option(help: "The token's id (tok_...).") var id: String?
+        @Flag(help: "Read the token itself (ntf_...) from standard input.") var withToken = false
+
+        func validate() throws {
+            guard (id == nil) != !withToken else { throw ValidationError("give exactly one of --id and --with-token") }
+        }
+
+        func run() async throws {
+            let token = withToken ? try Self.readToken() : nil
+            let revoked = try await options.withStore { store -> String? in
+                guard let token else {
+                    let id = id ?? ""
+                    return try await store.revokeToken(id: id) ? id : nil
+                }
+                guard let record = try await store.token(hash: TokenIssuer.hash(of: token)) else { return nil }
+                return try await store.revokeToken(id: record.id) ? record.id : nil
+            }
+            guard let revoked else {
+                throw AdminFailure(token == nil ? "there is no token \(id ?? "")" : "the store knows no such token")
+            }
+            print(revoked)
+        }
+
+        /// The first line of standard input, without its surrounding blanks.
+        private static func readToken() throws -> String {
+            let token = (readLine(strippingNewline: true) ?? "").trimmingCharacters(in: .whitespaces)
+            guard !token.isEmpty else { throw AdminFailure("--with-token reads the token from standard input, which was empty") }
+            return token
+        }
+    }
+}
+
 struct UserCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "user", subcommands: [Add.self])
+    static let configuration = CommandConfiguration(commandName: "user", subcommands: [Add.self, Delete.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create or update a user.")
@@ -151,6 +193,21 @@ struct UserCommand: AsyncParsableCommand {
             guard id > 0 else { throw ValidationError("--id must be positive") }
             try await options.withStore { try await $0.putUser(User(id: id, name: name)) }
             print(id)
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a user: his connections, subscriptions and feed go, his tokens are revoked.",
+            discussion: "Exit 1 when there is no such user. docs/PROTOCOL.md, \"Deleting a user\"."
+        )
+        @OptionGroup var options: DataDirOption
+        @Option(help: "The user's id.") var id: Int64
+
+        func run() async throws {
+            guard try await options.withStore({ try await $0.deleteUser(id: id) }) else {
+                throw AdminFailure("user \(id) does not exist")
+            }
         }
     }
 }

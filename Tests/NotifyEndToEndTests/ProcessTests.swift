@@ -190,6 +190,61 @@ struct ProcessTests {
         #expect(await server.waitForExit(timeout: .seconds(20)) == 0)
     }
 
+    @Test(
+        "notifyd admin token revoke (by the token on stdin, or by id) and user delete, beside a running server",
+        .timeLimit(.minutes(1)))
+    func adminRevokesAndDeletes() async throws {
+        let setup = try await Bootstrapped.make()
+        defer { setup.scratch.remove() }
+        let server = try await setup.serve()
+        defer { server.signal(SIGKILL) }
+        func admin(_ arguments: [String], input: String? = nil) async throws -> NotifydProcess.Outcome {
+            try await NotifydProcess.run(
+                ["admin"] + arguments + ["--data-dir", setup.dataDirectory], executable: setup.executable,
+                scratch: setup.scratch.path, input: input)
+        }
+        let token = try await setup.admin(["token", "create", "--user", "2", "--role", "user"])
+        let client = Self.client(of: server)
+        var pages = client.watchFeed(ListFeedRequest(user: 2), metadata: .bearer(token), timeout: .seconds(30))
+            .makeAsyncIterator()
+        #expect(try await pages.next()?.notifications.count == 0)
+
+        // The token itself, on standard input: its id comes back, and the running Watch ends.
+        let revoked = try await admin(["token", "revoke", "--with-token"], input: token + "\n")
+        #expect(revoked.status == 0, "\(revoked.standardError)")
+        let id = revoked.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(id.hasPrefix("tok_"), "\(revoked.standardOutput)")
+        await expectFailure(.unauthenticated, "TOKEN_REVOKED") {
+            while let page = try await pages.next() { Issue.record("a page after the revocation: \(page)") }
+        }
+        await expectFailure(.unauthenticated, "TOKEN_REVOKED") {
+            try await client.listFeed(ListFeedRequest(user: 2), metadata: .bearer(token))
+        }
+        // By id, again: still known, so it answers as before; an unknown one exits 1.
+        #expect(try await admin(["token", "revoke", "--id", id]).standardOutput.contains(id))
+        let unknownID = try await admin(["token", "revoke", "--id", "tok_0000000000000000"])
+        #expect(unknownID.status == 1)
+        #expect(unknownID.standardError.contains("there is no token tok_0000000000000000"), "\(unknownID.standardError)")
+        let unknownToken = try await admin(["token", "revoke", "--with-token"], input: "ntf_not-a-token\n")
+        #expect(unknownToken.status == 1)
+        #expect(unknownToken.standardError.contains("no such token"), "\(unknownToken.standardError)")
+        #expect(try await admin(["token", "revoke", "--with-token"], input: "").status == 1)
+        #expect(try await admin(["token", "revoke"]).status != 0)
+        #expect(try await admin(["token", "revoke", "--id", id, "--with-token"]).status != 0)
+
+        let deleted = try await admin(["user", "delete", "--id", "2"])
+        #expect(deleted.status == 0, "\(deleted.standardError)")
+        await expectFailure(.notFound, "USER_NOT_FOUND") {
+            try await client.notify(notifyRequest(issuer: 2), metadata: .bearer(setup.adminToken))
+        }
+        let again = try await admin(["user", "delete", "--id", "2"])
+        #expect(again.status == 1)
+        #expect(again.standardError.contains("user 2 does not exist"), "\(again.standardError)")
+        await client.close()
+        server.signal(SIGTERM)
+        #expect(await server.waitForExit(timeout: .seconds(20)) == 0)
+    }
+
     @Test("SIGKILL right after the answers loses nothing acknowledged", .timeLimit(.minutes(1)))
     func durableAfterSIGKILL() async throws {
         let setup = try await Bootstrapped.make()

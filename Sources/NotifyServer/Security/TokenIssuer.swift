@@ -49,6 +49,11 @@ public struct TokenIssuer: Sendable {
         self.store = store
     }
 
+    /// What the store keeps of `token` (``TokenRecord/hash``) and looks it up by.
+    public static func hash(of token: String) -> [UInt8] {
+        SHA256.hash(Array(token.utf8))
+    }
+
     /// Stores a new token's hash and returns the token itself.
     ///
     /// - Parameter lifetime: seconds until it expires, at most
@@ -64,7 +69,7 @@ public struct TokenIssuer: Sendable {
         let token = "ntf_" + Base64URL.encode(SecureRandom.bytes(count: 32))
         let id = "tok_" + SecureRandom.bytes(count: 8).map { String(format: "%02x", $0) }.joined()
         let record = TokenRecord(
-            id: id, hash: SHA256.hash(Array(token.utf8)), principal: principal, roles: roles,
+            id: id, hash: Self.hash(of: token), principal: principal, roles: roles,
             expiresAt: now.truncatedToMilliseconds.adding(seconds: lifetime)
         )
         try await store.insertToken(record)
