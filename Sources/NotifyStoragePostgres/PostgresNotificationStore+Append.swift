@@ -31,6 +31,7 @@ extension PostgresNotificationStore {
     func runWriter() async {
         var lastPurge: ContinuousClock.Instant?
         while let batch = await queue.next(limit: max(1, configuration.maxAppendsPerTransaction)) {
+            lastAppendBatch.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
             let now = ContinuousClock.now
             // Bounded, at most once a minute: a backlog cannot delay a batch much.
             let purge = lastPurge.map { now - $0 >= .seconds(60) } ?? true

@@ -4,25 +4,6 @@ public import NotifyDomain
 public import NotifyStorage
 import PostgresNIO
 
-/// What one sweep removed.
-public struct PostgresSweepOutcome: Hashable, Sendable {
-    /// Feed entries of expired notifications.
-    public var expiredEntries = 0
-    /// Feed entries without an expiration, older than the retention.
-    public var retainedEntries = 0
-    /// Events older than the retention.
-    public var retainedEvents = 0
-    /// `removed` events (reason `expired`) appended for the expired entries:
-    /// one per feed per transaction.
-    public var removalEvents = 0
-    /// Notification rows no feed entry or idempotency key names any more.
-    public var notifications = 0
-    /// Transactions the sweep ran.
-    public var transactions = 0
-
-    public init() {}
-}
-
 extension PostgresNotificationStore {
     /// The sweeper: every ``PostgresStoreConfiguration/sweepInterval``, one
     /// ``sweep(now:)``. Ends when cancelled or the store closes. Instances
@@ -73,9 +54,23 @@ extension PostgresNotificationStore {
     }
 
     /// Removes expired notifications' feed entries, entries and events older
-    /// than the retention, then the notifications nothing names any more, in
-    /// transactions of at most ``PostgresStoreConfiguration/sweepBatchSize``
-    /// rows each, until one finds less than a batch.
+    /// than the retention, then the notifications nothing names any more,
+    /// until none is left.
+    ///
+    /// A transaction that removes entries locks the heads of their feeds
+    /// until it commits, and an append batch naming one of them waits as
+    /// long: 1,000 rows at a time made appends to the swept feeds wait
+    /// 16.7× their p99 (docs/PERFORMANCE.md, "The sweeper"). So those
+    /// transactions only remove entries and events, their rows follow from
+    /// how long the previous one's statements took against
+    /// ``PostgresStoreConfiguration/sweepTransactionBudget`` (at most
+    /// ``PostgresStoreConfiguration/sweepBatchSize``), and while this
+    /// instance's appends flow (``appendsFlow``) the sweep rests after each
+    /// for as long as that took. The expired keys are read ahead, outside
+    /// them, in feed order, so that each touches few feeds and does not walk
+    /// the expired notifications again; the notifications they leave unnamed
+    /// go afterwards, in transactions of ``PostgresStoreConfiguration/sweepBatchSize``
+    /// that lock no head.
     ///
     /// As the SQLite store's sweep: expired entries leave each feed with a
     /// `removed` event (reason `expired`) naming them, one per feed per
@@ -86,32 +81,106 @@ extension PostgresNotificationStore {
     /// counted twice); an entry or event removed by retention raises its
     /// feed's `swept_through`, an expired entry does not; heads stay; a
     /// notification stays while an idempotency key or a fan-out job names it.
-    public func sweep(now: Timestamp = .now()) async throws(StorageError) -> PostgresSweepOutcome {
-        let batch = Int64(max(1, configuration.sweepBatchSize))
+    /// Instances sharing a database may sweep at once: a row deleted twice
+    /// is deleted once, and a key is never given again.
+    public func sweep(now: Timestamp = .now()) async throws(StorageError) -> SweepOutcome {
+        let cap = max(1, configuration.sweepBatchSize)
+        var rows = BudgetedBatch(budget: configuration.sweepTransactionBudget, cap: cap)
         let now = now.microsecondsSince1970
         let cutoff = configuration.retention.map { retention -> Int64 in
             let parts = retention.components
             return now - (parts.seconds * 1_000_000 + parts.attoseconds / 1_000_000_000_000)
         }
         let logger = logger
-        var outcome = PostgresSweepOutcome()
+        let clock = ContinuousClock()
+        var outcome = SweepOutcome()
+        var plan = ArraySlice<FeedKey>()
+        // Whether the last read of expired keys found as many as it asked for: more may follow.
+        var planFull = true
         while true {
-            let done = try await write("sweeping") { connection in
-                let done = try await Self.sweepBatch(connection, logger, now: now, retentionCutoff: cutoff, batch: batch)
-                try await self.sendFeedNotices(done.removalUsers, connection)
-                return done
+            if plan.isEmpty && planFull {
+                let limit = cap * Self.sweepPlanBatches
+                plan = ArraySlice(try await expiredKeys(now: now, limit: limit))
+                planFull = plan.count == limit
             }
+            let size = rows.size
+            let expired = Array(plan.prefix(size))
+            plan = plan.dropFirst(expired.count)
+            // Past the retention only once nothing expired is left.
+            let retentionCutoff = plan.isEmpty && !planFull ? cutoff : nil
+            let (done, took) = try await write("sweeping") { connection in
+                let start = clock.now
+                let done = try await Self.removeEntries(
+                    connection, logger, expired: expired, now: now, retentionCutoff: retentionCutoff, batch: Int64(size))
+                try await self.sendFeedNotices(done.removalUsers, connection)
+                return (done, start.duration(to: clock.now))
+            }
+            rows.took(took)
             feedAdvances.advanced(users: done.removalUsers)
             outcome.expiredEntries += Int(done.expired)
             outcome.retainedEntries += Int(done.retained)
             outcome.retainedEvents += Int(done.retainedEvents)
             outcome.removalEvents += done.removalUsers.count
-            outcome.notifications += Int(done.notifications)
             outcome.transactions += 1
-            guard done.expired + done.retained + done.retainedEvents >= batch || done.notifications >= batch else {
-                return outcome
-            }
             if queue.isClosed || Task.isCancelled { return outcome }
+            if plan.isEmpty {
+                // The notifications this plan's entries named, before the next read walks them again.
+                try await removeUnnamed(now: now, retentionCutoff: retentionCutoff, batch: Int64(cap), into: &outcome)
+                let retentionFull = retentionCutoff != nil && done.retained + done.retainedEvents >= Int64(size - expired.count)
+                guard planFull || retentionFull else { return outcome }
+            }
+            if rows.budget > .zero && appendsFlow {
+                do {
+                    try await Task.sleep(for: took)
+                } catch {
+                    return outcome
+                }
+            }
+        }
+    }
+
+    /// An entry's key.
+    struct FeedKey: Sendable {
+        var user: Int64
+        var seq: Int64
+    }
+
+    /// Up to `limit` keys of expired entries, in feed order, read outside
+    /// any transaction that locks: those of the first expired notifications,
+    /// so that they come from few feeds.
+    private func expiredKeys(now: Int64, limit: Int) async throws(StorageError) -> [FeedKey] {
+        let logger = logger
+        return try await withConnection("planning a sweep") { connection in
+            var keys: [FeedKey] = []
+            keys.reserveCapacity(limit)
+            // Only SendNotification's entries expire.
+            let query: PostgresQuery = """
+                SELECT user_id, seq FROM (
+                    SELECT f.user_id, f.seq FROM notifications n JOIN feed f ON f.notification = n.serial
+                    WHERE n.expires_at IS NOT NULL AND n.expires_at <= \(now) LIMIT \(limit)) AS w
+                ORDER BY user_id, seq
+                """
+            for try await (user, seq) in try await connection.query(query, logger: logger).decode((Int64, Int64).self) {
+                keys.append(FeedKey(user: user, seq: seq))
+            }
+            return keys
+        }
+    }
+
+    /// Deletes, `batch` rows per transaction, the notifications past their
+    /// time that nothing names any more: expired ones, and with a cutoff
+    /// those past the retention. These transactions lock no feed head.
+    private func removeUnnamed(
+        now: Int64, retentionCutoff: Int64?, batch: Int64, into outcome: inout SweepOutcome
+    ) async throws(StorageError) {
+        let logger = logger
+        while true {
+            let removed = try await write("sweeping notifications") { connection in
+                try await Self.deleteUnnamed(connection, logger, now: now, retentionCutoff: retentionCutoff, batch: batch)
+            }
+            outcome.notifications += Int(removed)
+            outcome.transactions += 1
+            if removed < batch || queue.isClosed || Task.isCancelled { return }
         }
     }
 
@@ -120,7 +189,6 @@ extension PostgresNotificationStore {
         var expired: Int64 = 0
         var retained: Int64 = 0
         var retainedEvents: Int64 = 0
-        var notifications: Int64 = 0
         /// The feeds a `removed` event was appended to: their readers are woken.
         var removalUsers: [Int64] = []
     }
@@ -137,39 +205,28 @@ extension PostgresNotificationStore {
         return keys
     }
 
-    /// One transaction of the sweep: up to `batch` rows of expired feed
-    /// entries (first, those of the fewest feeds among the first
-    /// `sweepWindow` times as many), of entries past the retention and of
-    /// events past it; then up to `batch` notifications left unnamed.
+    /// One transaction of the sweep: the `expired` entries, and with a
+    /// cutoff, up to the rest of `batch` entries and events past the retention.
     ///
-    /// It chooses its rows first, then locks their feeds' heads in user
-    /// order, as an append batch does, before it deletes anything: a state
-    /// change locks the head before the rows it changes, so deleting rows
-    /// first could deadlock with it.
-    private static func sweepBatch(
-        _ connection: PostgresConnection, _ logger: Logger, now: Int64, retentionCutoff: Int64?, batch: Int64
+    /// It locks the feeds' heads in user order, as an append batch does,
+    /// before it deletes anything: a state change locks the head before the
+    /// rows it changes, so deleting rows first could deadlock with it.
+    private static func removeEntries(
+        _ connection: PostgresConnection, _ logger: Logger, expired: [FeedKey], now: Int64, retentionCutoff: Int64?,
+        batch: Int64
     ) async throws -> SweepBatch {
         var done = SweepBatch()
-        // Only SendNotification's entries expire; only Notify's lack an expiration.
-        let expired = try await keys(
-            connection, logger,
-            """
-            SELECT user_id, seq FROM (
-                SELECT f.user_id, f.seq FROM notifications n JOIN feed f ON f.notification = n.serial
-                WHERE n.expires_at IS NOT NULL AND n.expires_at <= \(now) LIMIT \(batch * sweepWindow)) AS w
-            ORDER BY user_id, seq LIMIT \(batch)
-            """)
         var retained: (users: [Int64], seqs: [Int64]) = ([], [])
         var oldEvents: (users: [Int64], seqs: [Int64]) = ([], [])
-        if let retentionCutoff, Int64(expired.users.count) < batch {
+        if let retentionCutoff, Int64(expired.count) < batch {
             retained = try await keys(
                 connection, logger,
                 """
                 SELECT f.user_id, f.seq FROM notifications n JOIN feed f ON f.notification = n.serial
                 WHERE n.expires_at IS NULL AND n.created_at < \(retentionCutoff)
-                LIMIT \(batch - Int64(expired.users.count))
+                LIMIT \(batch - Int64(expired.count))
                 """)
-            let room = batch - Int64(expired.users.count + retained.users.count)
+            let room = batch - Int64(expired.count + retained.users.count)
             if room > 0 {
                 // Events go with the entries of their age, and raise the signal as they do.
                 oldEvents = try await keys(
@@ -177,16 +234,16 @@ extension PostgresNotificationStore {
                     "SELECT user_id, seq FROM feed_events WHERE created_at < \(retentionCutoff) LIMIT \(room)")
             }
         }
-        let users = Set(expired.users + retained.users + oldEvents.users).sorted()
+        let users = Set(expired.map(\.user) + retained.users + oldEvents.users).sorted()
         if !users.isEmpty {
             _ = try await connection.query(
                 "SELECT 1 FROM feed_heads WHERE user_id = ANY(\(users)) ORDER BY user_id FOR UPDATE", logger: logger
             ).collect()
         }
-        if !expired.users.isEmpty {
+        if !expired.isEmpty {
             var bindings = PostgresBindings()
-            bindings.append(expired.users)
-            bindings.append(expired.seqs)
+            bindings.append(expired.map(\.user))
+            bindings.append(expired.map(\.seq))
             bindings.append(now)
             // Each feed's removed entries, in sequence order, become its one
             // event, whose audience their keys make (as a change's does).
@@ -215,13 +272,21 @@ extension PostgresNotificationStore {
         }
         done.retained = try await deleteRetained(connection, logger, from: "feed", retained)
         done.retainedEvents = try await deleteRetained(connection, logger, from: "feed_events", oldEvents)
-        // Past their time, with nothing left that names them.
+        return done
+    }
+
+    /// Up to `batch` notifications past their time with nothing left that
+    /// names them: expired ones first, then with a cutoff those past the retention.
+    /// - Returns: how many it deleted.
+    private static func deleteUnnamed(
+        _ connection: PostgresConnection, _ logger: Logger, now: Int64, retentionCutoff: Int64?, batch: Int64
+    ) async throws -> Int64 {
         let unnamed = """
             NOT EXISTS (SELECT 1 FROM feed f WHERE f.notification = n.serial)
             AND NOT EXISTS (SELECT 1 FROM idempotency i WHERE i.notification = n.serial)
             AND NOT EXISTS (SELECT 1 FROM fanout_jobs j WHERE j.notification = n.serial)
             """
-        done.notifications = Int64(
+        var removed = Int64(
             try await connection.query(
                 """
                 DELETE FROM notifications WHERE serial IN (
@@ -232,20 +297,20 @@ extension PostgresNotificationStore {
                 """,
                 logger: logger
             ).collect().count)
-        if let retentionCutoff, done.notifications < batch {
-            done.notifications += Int64(
+        if let retentionCutoff, removed < batch {
+            removed += Int64(
                 try await connection.query(
                     """
                     DELETE FROM notifications WHERE serial IN (
                         SELECT n.serial FROM notifications n
                         WHERE n.expires_at IS NULL AND n.created_at < \(retentionCutoff) AND \(unescaped: unnamed)
-                        LIMIT \(batch - done.notifications))
+                        LIMIT \(batch - removed))
                     RETURNING 1
                     """,
                     logger: logger
                 ).collect().count)
         }
-        return done
+        return removed
     }
 
     /// Deletes the rows `keys` names from `table` (`feed` or `feed_events`),
@@ -280,9 +345,7 @@ extension PostgresNotificationStore {
         return try rows.first?.decode(Int64.self) ?? 0
     }
 
-    /// A transaction takes its expired entries from this many times its
-    /// rows of the first expired ones, those of the fewest feeds: each feed
-    /// it touches costs a `removed` event and its head's update (as the
-    /// SQLite store's sweep, `StoreEngine.sweepWindow`).
-    static let sweepWindow: Int64 = 4
+    /// One read of expired keys plans this many times
+    /// ``PostgresStoreConfiguration/sweepBatchSize`` rows.
+    static let sweepPlanBatches = 16
 }

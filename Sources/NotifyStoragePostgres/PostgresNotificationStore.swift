@@ -90,11 +90,20 @@ public final class PostgresNotificationStore: NotificationStore {
     /// The store's NOTIFY channels (``PostgresNotices/channels(schema:)``).
     let channels: (feed: String, directory: String)
     let counters = Mutex(PostgresStoreStatistics())
+    /// When the writer last took a batch (`DispatchTime` nanoseconds; 0: never).
+    let lastAppendBatch = Atomic<UInt64>(0)
     /// Wakes this instance's background fan-out (signals coalesce).
     let fanOutWake = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     /// The writer's batches and LISTEN's reconnects, for `/metrics`.
     let metrics: StoreMetrics
     private let lifecycle = Mutex(Lifecycle.opened)
+
+    /// Whether this instance's writer took a batch within the last second:
+    /// then the sweeper rests between its transactions.
+    var appendsFlow: Bool {
+        let last = lastAppendBatch.load(ordering: .relaxed)
+        return last != 0 && DispatchTime.now().uptimeNanoseconds &- last < 1_000_000_000
+    }
 
     /// Counters since this store was made.
     public var statistics: PostgresStoreStatistics { counters.withLock { $0 } }

@@ -132,8 +132,8 @@ extension Setting {
         default: "\(Defaults.store.sweepBatchSize)")
     static let sweepBudget = Setting(
         "sweep-budget",
-        "Microseconds of statements per sweep transaction while appends flow, each followed by as long a rest; 0: whole batches always (SQLite).",
-        default: "\(microseconds(Defaults.store.sweepTransactionBudget))")
+        "Microseconds of statements per sweep transaction, each followed by as long a rest while appends flow; 0: whole batches always. SQLite: only while appends flow; PostgreSQL: always.",
+        default: "\(microseconds(Defaults.store.sweepTransactionBudget)) (SQLite), \(microseconds(PostgresStoreConfiguration.defaultSweepTransactionBudget)) (PostgreSQL)")
     static let fanOutBudget = Setting(
         "fan-out-budget",
         "Microseconds of statements per background fan-out transaction while appends flow, each followed by as long a rest; 0: whole batches always (SQLite).",
