@@ -215,8 +215,8 @@ let package = Package(
         .executableTarget(
             name: "NotifyBench",
             dependencies: [
-                "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyProtobuf", "NotifyDomain", "NotifyJSON", "NotifyStorage", "NotifyStorageSQLite", "NotifyTLS",
-                nioCore, logging, .product(name: "NIOEmbedded", package: "swift-nio"),
+                "NotifyCore", "NotifyWire", "NotifyMessages", "NotifyProtobuf", "NotifyDomain", "NotifyJSON", "NotifyStorage", "NotifyStorageSQLite", "NotifyStoragePostgres",
+                "NotifyTLS", nioCore, logging, .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings

@@ -1,7 +1,7 @@
 // notify-bench: micro-benchmarks of the hot paths. Build in release:
 //   swift run -c release notify-bench [--filter NAME] [--samples N] [--content-rows N] [--feed-entries N]
 //     [--sweep-entries N] [--sweep-rate N] [--sweep-batch N] [--sweep-budget MS] [--sweep-rounds N]
-//     [--sweep-probe S] [--sweep-quiet-budget MS]
+//     [--sweep-probe S] [--sweep-quiet-budget MS] [--sweep-store postgres://...] [--sweep-to-swept]
 // docs/PERFORMANCE.md records its output with the command that produced it.
 import Foundation
 import Logging
@@ -31,18 +31,19 @@ struct NotifyBench {
             case "--feed-entries": feedEntries = arguments.next().flatMap(Int.init) ?? feedEntries
             case "--sweep-entries": sweep.entries = arguments.next().flatMap(Int.init) ?? sweep.entries
             case "--sweep-rate": sweep.rate = arguments.next().flatMap(Int.init) ?? sweep.rate
-            case "--sweep-batch": sweep.batch = arguments.next().flatMap(Int.init) ?? sweep.batch
-            case "--sweep-budget":
-                sweep.budget = arguments.next().flatMap(Double.init).map { .microseconds(Int64($0 * 1_000)) } ?? sweep.budget
+            case "--sweep-batch": sweep.batch = arguments.next().flatMap(Int.init)
+            case "--sweep-budget": sweep.budget = arguments.next().flatMap(Double.init).map { .microseconds(Int64($0 * 1_000)) }
             case "--sweep-rounds": sweep.rounds = arguments.next().flatMap(Int.init) ?? sweep.rounds
             case "--sweep-probe": sweep.probeInterval = arguments.next().flatMap(Double.init) ?? sweep.probeInterval
             case "--sweep-quiet-budget":
                 sweep.quietBudget = arguments.next().flatMap(Double.init).map { .microseconds(Int64($0 * 1_000)) } ?? sweep.quietBudget
+            case "--sweep-store": sweep.postgres = arguments.next()
+            case "--sweep-to-swept": sweep.toSwept = true
             default:
                 print(
                     "usage: notify-bench [--filter NAME] [--samples N] [--content-rows N] [--feed-entries N] "
                         + "[--sweep-entries N] [--sweep-rate N] [--sweep-batch N] [--sweep-budget MS] [--sweep-rounds N] "
-                        + "[--sweep-probe S] [--sweep-quiet-budget MS]")
+                        + "[--sweep-probe S] [--sweep-quiet-budget MS] [--sweep-store postgres://...] [--sweep-to-swept]")
                 exit(2)
             }
         }

@@ -2,20 +2,24 @@ import Foundation
 import Logging
 import NotifyDomain
 import NotifyStorage
+import NotifyStoragePostgres
 import NotifyStorageSQLite
 
-/// The sweeper against a real SQLite store (issue 27): entries removed per
-/// second, and the latency of appends made at a fixed rate while it runs
-/// against the same appends without it.
+/// The sweeper against a real store, SQLite or PostgreSQL (issue 27):
+/// entries removed per second, and the latency of appends made at a fixed
+/// rate while it runs against the same appends without it.
 ///
 /// The store's own sweeper is off (`sweepInterval` zero) so that the sweep
-/// runs exactly when measured; it is the same ``SQLiteNotificationStore/sweep(now:)``,
-/// in transactions of `batch` rows, yielding to appends between them.
+/// runs exactly when measured; it is the store's own `sweep(now:)`, in
+/// transactions of at most `batch` rows within its budget.
 /// `entries` SendNotification entries expiring together are written over 100
 /// users, then, once they expired, `rounds` rounds each of two runs of open-
 /// loop appends at `rate` per second for `seconds`: one while the sweep removes
 /// them (the round then writes the next expiring set), one without. Each
 /// append's latency runs from its due time, so a stall is not hidden.
+/// The appends go to a feed of their own (user 1000), or with `toSwept` to
+/// the swept feeds in turn: on SQLite a sweep holds the one writer, on
+/// PostgreSQL only the heads of the feeds it removes from.
 enum SweepBench {
     static let name = "sweep"
 
@@ -24,69 +28,104 @@ enum SweepBench {
         var rate = 2_000
         var seconds = 3.0
         /// The store's defaults unless given.
-        var batch = SQLiteStoreConfiguration().sweepBatchSize
-        var budget = SQLiteStoreConfiguration().sweepTransactionBudget
+        var batch: Int?
+        var budget: Duration?
         var rounds = 2
         /// Seconds between two single appends made while the sweep runs,
         /// instead of the appends at `rate`: each comes after a quiet spell
-        /// (none for a second), so it waits behind a quiet transaction. Zero: off.
+        /// (none for a second), so it waits behind a quiet transaction. Zero:
+        /// off. SQLite only.
         var probeInterval = 0.0
         var quietBudget = SQLiteStoreConfiguration().sweepQuietBudget
+        /// A PostgreSQL store URL: the bench runs on a schema of its own
+        /// there, dropped at the end, instead of on a SQLite file.
+        var postgres: String?
+        /// The appends go to the swept feeds rather than to one of their own.
+        var toSwept = false
     }
 
     static func run(_ options: Options) async throws {
+        let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+        if let url = options.postgres {
+            guard options.probeInterval == 0 else {
+                print("sweep: --sweep-probe runs on SQLite only")
+                exit(2)
+            }
+            var configuration = try PostgresStoreConfiguration(url: url)
+            let schema = "notify_bench_sweep_\(getpid())"
+            configuration.schema = schema
+            configuration.maxFeedEntries = nil
+            configuration.retention = nil
+            configuration.sweepInterval = .zero
+            if let batch = options.batch { configuration.sweepBatchSize = batch }
+            if let budget = options.budget { configuration.sweepTransactionBudget = budget }
+            let store = try PostgresNotificationStore(configuration: configuration, logger: logger)
+            print("sweep: PostgreSQL, --sweep-batch \(configuration.sweepBatchSize), --sweep-budget \(configuration.sweepTransactionBudget)")
+            do {
+                try await store.withRunning { store in try await rounds(store, options) { try await store.sweep(now: .now()) } }
+            } catch {
+                try? await PostgresNotificationStore.dropSchema(url: url, schema: schema)
+                throw error
+            }
+            try await PostgresNotificationStore.dropSchema(url: url, schema: schema)
+            return
+        }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("notify-bench-sweep-\(getpid())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
-        var configuration = SQLiteStoreConfiguration(
-            maxFeedEntries: nil, retention: nil, sweepInterval: .zero, sweepBatchSize: options.batch
-        )
-        configuration.sweepTransactionBudget = options.budget
+        var configuration = SQLiteStoreConfiguration(maxFeedEntries: nil, retention: nil, sweepInterval: .zero)
+        if let batch = options.batch { configuration.sweepBatchSize = batch }
+        if let budget = options.budget { configuration.sweepTransactionBudget = budget }
         configuration.sweepQuietBudget = options.quietBudget
         if options.probeInterval > 0 { return try await probe(options, directory: directory, configuration: configuration) }
+        print("sweep: SQLite, --sweep-batch \(configuration.sweepBatchSize), --sweep-budget \(configuration.sweepTransactionBudget)")
         try await SQLiteNotificationStore(path: directory + "/sweep.sqlite", configuration: configuration, logger: logger)
-            .withRunning { store in
-                let users = (1...Int64(100)).map { User(id: $0) }
-                try await store.putUsers(users + [User(id: 1_000)])
-                print(
-                    "sweep: \(options.entries) expiring entries over 100 users per round; appends to user 1000 at "
-                        + "\(options.rate)/s for \(options.seconds) s; --sweep-batch \(options.batch), --sweep-budget \(options.budget)")
-                var withSweep: [Latencies] = []
-                var without: [Latencies] = []
-                for round in 1...options.rounds {
-                    let expiry = try await fill(store, entries: options.entries, users: 100)
-                    // Until every one of them has expired.
-                    let wait = Double(expiry.microseconds(since: .now())) / 1e6 + 0.05
-                    if wait > 0 { try await Task.sleep(for: .seconds(wait)) }
+            .withRunning { store in try await rounds(store, options) { try await store.sweep(now: .now()) } }
+    }
 
-                    let clock = ContinuousClock()
-                    let sweepStart = clock.now
-                    async let sweeping: (SweepOutcome, Duration) = {
-                        let outcome = try await store.sweep(now: .now())
-                        return (outcome, sweepStart.duration(to: clock.now))
-                    }()
-                    let during = try await appends(store, rate: options.rate, seconds: options.seconds)
-                    let (outcome, took) = try await sweeping
-                    let sweptSeconds = milliseconds(took) / 1000
-                    let after = try await appends(store, rate: options.rate, seconds: options.seconds)
-                    withSweep.append(during)
-                    without.append(after)
-                    print(String(
-                        format: "sweep round %d: removed %d entries and %d notifications in %.2f s (%.0f entries/s, %d transactions); "
-                            + "appends with it p50 %.2f p99 %.2f p99.9 %.2f ms, without p50 %.2f p99 %.2f p99.9 %.2f ms",
-                        round, outcome.expiredEntries, outcome.notifications, sweptSeconds,
-                        Double(outcome.expiredEntries) / max(sweptSeconds, 1e-9), outcome.transactions,
-                        during.percentile(50), during.percentile(99), during.percentile(99.9),
-                        after.percentile(50), after.percentile(99), after.percentile(99.9)))
-                }
-                func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-                let withP99 = median(withSweep.map { $0.percentile(99) })
-                let withoutP99 = median(without.map { $0.percentile(99) })
-                print(String(
-                    format: "sweep: appends' p99 with / without the sweep, median of %d rounds: %.2f / %.2f ms = %.2fx",
-                    options.rounds, withP99, withoutP99, withP99 / withoutP99))
-            }
+    /// The measured rounds on `store`, whose sweep `sweep` runs once.
+    private static func rounds<Store: NotificationStore>(
+        _ store: Store, _ options: Options, sweep: @escaping @Sendable () async throws -> SweepOutcome
+    ) async throws {
+        let users = (1...Int64(100)).map { User(id: $0) }
+        for user in users + [User(id: 1_000)] { try await store.putUser(user) }
+        print(
+            "sweep: \(options.entries) expiring entries over 100 users per round; appends to "
+                + (options.toSwept ? "those users in turn" : "user 1000") + " at \(options.rate)/s for \(options.seconds) s")
+        var withSweep: [Latencies] = []
+        var without: [Latencies] = []
+        for round in 1...options.rounds {
+            let expiry = try await fill(store, entries: options.entries, users: 100)
+            // Until every one of them has expired.
+            let wait = Double(expiry.microseconds(since: .now())) / 1e6 + 0.05
+            if wait > 0 { try await Task.sleep(for: .seconds(wait)) }
+
+            let clock = ContinuousClock()
+            let sweepStart = clock.now
+            async let sweeping: (SweepOutcome, Duration) = {
+                let outcome = try await sweep()
+                return (outcome, sweepStart.duration(to: clock.now))
+            }()
+            let during = try await appends(store, rate: options.rate, seconds: options.seconds, toSwept: options.toSwept)
+            let (outcome, took) = try await sweeping
+            let sweptSeconds = milliseconds(took) / 1000
+            let after = try await appends(store, rate: options.rate, seconds: options.seconds, toSwept: options.toSwept)
+            withSweep.append(during)
+            without.append(after)
+            print(String(
+                format: "sweep round %d: removed %d entries and %d notifications in %.2f s (%.0f entries/s, %d transactions); "
+                    + "appends with it p50 %.2f p99 %.2f p99.9 %.2f ms, without p50 %.2f p99 %.2f p99.9 %.2f ms",
+                round, outcome.expiredEntries, outcome.notifications, sweptSeconds,
+                Double(outcome.expiredEntries) / max(sweptSeconds, 1e-9), outcome.transactions,
+                during.percentile(50), during.percentile(99), during.percentile(99.9),
+                after.percentile(50), after.percentile(99), after.percentile(99.9)))
+        }
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        let withP99 = median(withSweep.map { $0.percentile(99) })
+        let withoutP99 = median(without.map { $0.percentile(99) })
+        print(String(
+            format: "sweep: appends' p99 with / without the sweep, median of %d rounds: %.2f / %.2f ms = %.2fx",
+            options.rounds, withP99, withoutP99, withP99 / withoutP99))
     }
 
     /// Rounds of a sweep with no appends but a probe every
@@ -100,7 +139,7 @@ enum SweepBench {
                 try await store.putUsers((1...Int64(100)).map { User(id: $0) } + [User(id: 1_000)])
                 print(
                     "sweep probes: \(options.entries) expiring entries over 100 users per round; one append every "
-                        + "\(options.probeInterval) s while it sweeps; --sweep-batch \(options.batch), quiet budget \(options.quietBudget)")
+                        + "\(options.probeInterval) s while it sweeps; --sweep-batch \(configuration.sweepBatchSize), quiet budget \(options.quietBudget)")
                 var probes = Latencies()
                 for round in 1...options.rounds {
                     let expiry = try await fill(store, entries: options.entries, users: 100)
@@ -142,7 +181,7 @@ enum SweepBench {
 
     /// Writes `entries` SendNotification entries expiring together, spread
     /// over `users` feeds, 200 appends in flight; returns their expiry.
-    private static func fill(_ store: SQLiteNotificationStore, entries: Int, users: Int64) async throws -> Timestamp {
+    private static func fill<Store: NotificationStore>(_ store: Store, entries: Int, users: Int64) async throws -> Timestamp {
         let start = Timestamp.now()
         // Long enough for the fill itself at 4,000 appends a second (a loaded
         // machine's rate); the round then waits for the rest.
@@ -170,7 +209,9 @@ enum SweepBench {
     }
 
     /// Appends, one a `1 / rate` seconds, for `seconds`; each latency from its due time.
-    private static func appends(_ store: SQLiteNotificationStore, rate: Int, seconds: Double) async throws -> Latencies {
+    private static func appends<Store: NotificationStore>(
+        _ store: Store, rate: Int, seconds: Double, toSwept: Bool
+    ) async throws -> Latencies {
         let clock = ContinuousClock()
         let start = clock.now
         let total = Int(Double(rate) * seconds)
@@ -183,10 +224,11 @@ enum SweepBench {
                     + Double(elapsed.components.attoseconds) / 1e18 * Double(rate)) + 1)
                 while sent < dueCount {
                     let due = start + .seconds(Double(sent) / Double(rate))
+                    let user: Int64 = toSwept ? Int64(sent % 100) + 1 : 1_000
                     group.addTask {
                         _ = try await store.append(NewNotification(
                             id: UUID().uuidString, createdAt: Timestamp.now().truncatedToMilliseconds, content: probeContent,
-                            recipients: .users([1_000]), idempotencyKey: nil))
+                            recipients: .users([user]), idempotencyKey: nil))
                         let latency = due.duration(to: clock.now)
                         return milliseconds(latency)
                     }
@@ -200,7 +242,7 @@ enum SweepBench {
         }
     }
 
-    /// What the measured appends (to user 1000) carry.
+    /// What the measured appends carry.
     private static let probeContent = NotificationContent.custom(
         CustomNotification(type: "bench", embed: nil, title: "t", description: nil, issuer: 1_000))
 
