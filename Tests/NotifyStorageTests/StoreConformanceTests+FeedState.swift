@@ -292,10 +292,10 @@ extension StoreExpiryConformanceTests {
             var old = Sample.notification(id: "old", to: .users([1]))
             old.createdAt = Timestamp.now().adding(seconds: -3600)
             _ = try await store.append(old)
-            _ = try await store.append(Sample.notification(id: "expired", content: Self.expired, to: .users([1])))
-            _ = try await store.append(Sample.notification(id: "read-expired", content: Self.expired, to: .users([1])))
-            _ = try await store.append(Sample.notification(id: "new", to: .users([1])))
-            _ = try await store.append(Sample.notification(id: "later", content: Self.later, to: .users([1])))
+            _ = try await store.append(Sample.fresh(id: "expired", content: Self.expired, to: .users([1])))
+            _ = try await store.append(Sample.fresh(id: "read-expired", content: Self.expired, to: .users([1])))
+            _ = try await store.append(Sample.fresh(id: "new", to: .users([1])))
+            _ = try await store.append(Sample.fresh(id: "later", content: Self.later, to: .users([1])))
             _ = try await store.changeFeed(
                 FeedChange(user: 1, kind: .markReadUpTo(3, view: .graph), createdAt: .now()))
             let swept = try await Self.eventually {

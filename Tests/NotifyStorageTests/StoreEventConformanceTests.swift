@@ -264,7 +264,7 @@ extension StoreConformanceTests {
             var entry = Sample.notification(id: "old1", to: .users([1]))
             entry.createdAt = old
             _ = try await store.append(entry)                                                     // 1
-            _ = try await store.append(Sample.notification(id: "new2", to: .users([1])))          // 2
+            _ = try await store.append(Sample.fresh(id: "new2", to: .users([1])))          // 2
             _ = try await store.changeFeed(FeedChange(user: 1, kind: .markRead(ids: ["new2"]), createdAt: old))       // 3
             _ = try await store.changeFeed(FeedChange(user: 1, kind: .setActionState(id: "new2", .activated), createdAt: .now())) // 4
             let swept = try await StoreExpiryConformanceTests.eventually {

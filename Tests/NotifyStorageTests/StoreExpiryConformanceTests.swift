@@ -169,9 +169,9 @@ struct StoreExpiryConformanceTests {
                 entry.createdAt = old
                 _ = try await store.append(entry)
             }
-            _ = try await store.append(Sample.notification(id: "new4", to: .users([1])))
-            _ = try await store.append(Sample.notification(id: "expired5", content: Self.expired, to: .users([1])))
-            _ = try await store.append(Sample.notification(id: "new6", to: .users([1])))
+            _ = try await store.append(Sample.fresh(id: "new4", to: .users([1])))
+            _ = try await store.append(Sample.fresh(id: "expired5", content: Self.expired, to: .users([1])))
+            _ = try await store.append(Sample.fresh(id: "new6", to: .users([1])))
             let swept = try await Self.eventually {
                 let rows = try await location.storedRows(store)
                 return rows.feedEntries == 2 && rows.notifications == 2
@@ -192,7 +192,7 @@ struct StoreExpiryConformanceTests {
             // (6 or 7: the sweeper may run before the 6th append).
             #expect(at.events.map(\.change) == [.removed(.expired)])
             #expect(at.events.map(\.sequence).allSatisfy { $0 > 4 })
-            let next = try await store.append(Sample.notification(id: "new7", to: .users([1])))
+            let next = try await store.append(Sample.fresh(id: "new7", to: .users([1])))
             #expect(next.first?.sequence == 8)
         }
     }

@@ -84,6 +84,13 @@ enum Sample {
     ) -> NewNotification {
         NewNotification(id: id, createdAt: created, content: content, recipients: recipients, idempotencyKey: key)
     }
+
+    /// As ``notification(id:content:to:key:)``, created now: for the tests
+    /// with a retention, which ``created`` (fixed when first read, maybe
+    /// minutes before in a full run) may already be past.
+    static func fresh(id: String, content: NotificationContent = custom(), to recipients: Recipients) -> NewNotification {
+        NewNotification(id: id, createdAt: .now(), content: content, recipients: recipients, idempotencyKey: nil)
+    }
 }
 
 /// The next change `changes` tells, or nil after `bound` (the stream then
