@@ -95,11 +95,8 @@ public final class NotifydProcess {
         let name = UUID().uuidString
         let outPath = "\(scratch)/\(name).out"
         let errPath = "\(scratch)/\(name).err"
-        var inPath: String?
-        if let input {
-            inPath = "\(scratch)/\(name).in"
-            try Data(input.utf8).write(to: URL(fileURLWithPath: "\(scratch)/\(name).in"))
-        }
+        let inPath = input.map { _ in "\(scratch)/\(name).in" }
+        if let input, let inPath { try Data(input.utf8).write(to: URL(fileURLWithPath: inPath)) }
         let process = try launch(
             executable, arguments, stdin: inPath, stdout: outPath, stderr: errPath, environment: environment)
         let exited = await waitForExit(process, timeout: timeout)

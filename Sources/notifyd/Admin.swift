@@ -152,7 +152,7 @@ extension TokenCommand {
         @Flag(help: "Read the token itself (ntf_...) from standard input.") var withToken = false
 
         func validate() throws {
-            guard (id == nil) != !withToken else { throw ValidationError("give exactly one of --id and --with-token") }
+            guard (id != nil) != withToken else { throw ValidationError("give exactly one of --id and --with-token") }
         }
 
         func run() async throws {
