@@ -15,6 +15,8 @@ public struct SweepOutcome: Hashable, Sendable {
     public var notifications = 0
     /// Write transactions the sweep ran.
     public var transactions = 0
+    /// Transactions after which the sweep rested, because appends flowed.
+    public var rests = 0
 
     public init() {}
 }

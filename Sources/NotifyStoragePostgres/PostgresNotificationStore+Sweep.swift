@@ -130,6 +130,7 @@ extension PostgresNotificationStore {
                 guard planFull || retentionFull else { return outcome }
             }
             if rows.budget > .zero && appendsFlow {
+                outcome.rests += 1
                 do {
                     try await Task.sleep(for: took)
                 } catch {

@@ -132,6 +132,7 @@ extension StoreEngine {
             gentleRows.took(took.work)
             // As long again without the writer: the sweep holds it at most
             // half the time, so appends queued meanwhile commit first.
+            outcome.rests += 1
             do {
                 try await Task.sleep(for: took.held)
             } catch {
