@@ -47,16 +47,26 @@ extension PostgresNotificationStore {
     /// ``PostgresStoreConfiguration/fanOutPollInterval`` for the jobs of
     /// other instances, or of one that died), runs batches of any pending job
     /// until none is left unclaimed. Ends when cancelled.
+    ///
+    /// Each batch's rows follow from how long the last one's statements
+    /// took against ``PostgresStoreConfiguration/fanOutTransactionBudget``,
+    /// and while this instance's appends flow (``appendsFlow``) it then rests
+    /// as long, plus ``PostgresStoreConfiguration/fanOutPause``: a writer
+    /// batch naming one of the feeds it writes waits for it.
     func runFanOut() async {
         guard configuration.runsBackgroundFanOut else { return }
         let pause = configuration.fanOutPause
+        var rows = BudgetedBatch(
+            budget: configuration.fanOutTransactionBudget, cap: max(1, configuration.fanOutBatchSize), floor: Self.fanOutFloor)
         // Jobs left by a previous run, or by an instance that died.
         fanOutWake.continuation.yield()
         for await _ in fanOutWake.stream {
             while !Task.isCancelled && !queue.isClosed {
                 do {
-                    guard try await fanOutBatch() else { break }
-                    if pause > .zero { try await Task.sleep(for: pause) }
+                    guard let took = try await fanOutBatch(size: rows.size) else { break }
+                    rows.took(took)
+                    let rest = rows.budget > .zero && appendsFlow ? pause + took : pause
+                    if rest > .zero { try await Task.sleep(for: rest) }
                 } catch let error as StorageError {
                     if Task.isCancelled || queue.isClosed { return }
                     logger.info("background fan-out failed; retrying", metadata: ["error.type": "\(error)"])
@@ -95,14 +105,16 @@ extension PostgresNotificationStore {
     /// (``sendFeedNotices(_:_:)``). A crash loses only the open transaction: the
     /// lock goes with the connection, and the next claim starts from the
     /// committed cursor, so no follower gets the entry twice or not at all.
-    /// - Returns: false when no job was left to claim.
-    func fanOutBatch() async throws(StorageError) -> Bool {
-        let batchSize = max(1, configuration.fanOutBatchSize)
+    /// - Parameter batchSize: the most users it writes.
+    /// - Returns: nil when no job was left to claim, else how long its statements took.
+    func fanOutBatch(size batchSize: Int) async throws(StorageError) -> Duration? {
         let limit = configuration.maxFeedEntries
         let logger = logger
         let handoff = FanOutHandoff(inlineLimit: configuration.inlineFanOutLimit)
-        let batch = try await withConnection("fan-out") { connection -> (written: [Int64], completed: Bool)? in
-            try await Self.transaction(connection, logger) { () async throws -> (written: [Int64], completed: Bool)? in
+        let clock = ContinuousClock()
+        let batch = try await withConnection("fan-out") { connection -> (written: [Int64], completed: Bool, took: Duration)? in
+            try await Self.transaction(connection, logger) { () async throws -> (written: [Int64], completed: Bool, took: Duration)? in
+                let start = clock.now
                 let jobs = try await connection.query(
                     """
                     SELECT id, notification, issuer, mode, graph, cursor_user FROM fanout_jobs
@@ -132,16 +144,16 @@ extension PostgresNotificationStore {
                     if next.count > batchSize {
                         try await connection.query(
                             "UPDATE fanout_jobs SET cursor_user = \(end) WHERE id = \(id)", logger: logger)
-                        return (written, false)
+                        return (written, false, start.duration(to: clock.now))
                     }
                 }
                 try await connection.query("DELETE FROM fanout_jobs WHERE id = \(id)", logger: logger)
-                return (written, true)
+                return (written, true, start.duration(to: clock.now))
             }
         }
         guard let batch else {
             await recordFanOutBacklog()
-            return false
+            return nil
         }
         if batch.completed { await recordFanOutBacklog() }
         fanOutAdvanced(users: batch.written)
@@ -151,8 +163,13 @@ extension PostgresNotificationStore {
             if batch.completed { $0.fanOutJobsCompleted += 1 }
         }
         if batch.completed { logger.debug("fan-out job finished") }
-        return true
+        return batch.took
     }
+
+    /// The fewest users of a fan-out batch under a budget: its fixed cost
+    /// (the job's claim, its audience's next users, the commit) is then
+    /// spread over some rows, as the SQLite store's `StoreEngine.fanOutFloor`.
+    static let fanOutFloor = 32
 
     /// Sets `/metrics`' fan-out backlog to the jobs not yet finished, by
     /// every instance: after each finished job, and each time this instance

@@ -176,7 +176,8 @@ struct Serve: AsyncParsableCommand {
                 store: store, configuration: configuration, gateway: gateway, metrics: metrics, exporter: tracing.service,
                 logger: logger)
         case .postgres(var postgres):
-            postgres.apply(storeConfiguration, sweepBudget: try settings.int(.sweepBudget))
+            postgres.apply(
+                storeConfiguration, sweepBudget: try settings.int(.sweepBudget), fanOutBudget: try settings.int(.fanOutBudget))
             let store = try PostgresNotificationStore(
                 configuration: postgres, logger: logger, metrics: metrics?.store(label: "postgres") ?? .disabled)
             try await Self.serve(

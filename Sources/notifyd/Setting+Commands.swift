@@ -132,12 +132,12 @@ extension Setting {
         default: "\(Defaults.store.sweepBatchSize)")
     static let sweepBudget = Setting(
         "sweep-budget",
-        "Microseconds of statements per sweep transaction, each followed by as long a rest while appends flow; 0: whole batches always. SQLite: only while appends flow; PostgreSQL: always.",
+        "Microseconds of statements per sweep transaction (SQLite: while appends flow; PostgreSQL: always), each followed by as long a rest while appends flow; 0: whole batches always.",
         default: "\(microseconds(Defaults.store.sweepTransactionBudget)) (SQLite), \(microseconds(PostgresStoreConfiguration.defaultSweepTransactionBudget)) (PostgreSQL)")
     static let fanOutBudget = Setting(
         "fan-out-budget",
-        "Microseconds of statements per background fan-out transaction while appends flow, each followed by as long a rest; 0: whole batches always (SQLite).",
-        default: "\(microseconds(Defaults.store.fanOutTransactionBudget))")
+        "Microseconds of statements per background fan-out transaction (SQLite: while appends flow; PostgreSQL: always), each followed by as long a rest while appends flow; 0: whole batches always.",
+        default: "\(microseconds(Defaults.store.fanOutTransactionBudget)) (SQLite), \(microseconds(PostgresStoreConfiguration.defaultFanOutTransactionBudget)) (PostgreSQL)")
     static let logLevel = Setting(
         "log-level", "trace, debug, info, notice, warning, error or critical.", default: Defaults.logLevel)
     static let noGateway = Setting("no-gateway", "Do not run the REST gateway.", default: "off")

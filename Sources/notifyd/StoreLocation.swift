@@ -52,13 +52,14 @@ enum StoreLocation {
 extension PostgresStoreConfiguration {
     /// Takes the retention, feed bound and sweep settings that `serve` read
     /// for the SQLite store: the two stores share their flags. The sweep's
-    /// budget only when given (`sweepBudget`, microseconds): each store has
-    /// a default of its own.
-    mutating func apply(_ settings: SQLiteStoreConfiguration, sweepBudget: Int?) {
+    /// and the fan-out's budgets only when given (microseconds): each store
+    /// has defaults of its own.
+    mutating func apply(_ settings: SQLiteStoreConfiguration, sweepBudget: Int?, fanOutBudget: Int?) {
         maxFeedEntries = settings.maxFeedEntries
         retention = settings.retention
         sweepInterval = settings.sweepInterval
         sweepBatchSize = settings.sweepBatchSize
         if let sweepBudget { sweepTransactionBudget = .microseconds(sweepBudget) }
+        if let fanOutBudget { fanOutTransactionBudget = .microseconds(fanOutBudget) }
     }
 }

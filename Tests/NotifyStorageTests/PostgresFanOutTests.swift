@@ -73,4 +73,40 @@ struct PostgresFanOutTests {
             #expect(try await two.feed(user: 1, after: 0, limit: 10).isEmpty)
         }
     }
+
+    @Test(
+        "batches follow the fan-out budget: a microsecond gives 64 feeds, then 32 at a time; zero gives whole batches",
+        .enabled(if: PostgresTestServer.runs, "\(PostgresTestServer.missing)"), .timeLimit(.minutes(1)),
+        arguments: [Duration.microseconds(1), .zero])
+    func batchesFollowTheBudget(_ budget: Duration) async throws {
+        let location = try PostgresLocation()
+        defer { location.remove() }
+        var configuration = try PostgresStoreConfiguration(url: location.url)
+        configuration.schema = location.schema
+        configuration.maximumConnections = 4
+        configuration.inlineFanOutLimit = 1
+        configuration.sweepInterval = .zero
+        configuration.fanOutTransactionBudget = budget
+        var logger = Logger(label: "notify.storage.tests.postgres")
+        logger.logLevel = .warning
+        try await PostgresNotificationStore(configuration: configuration, logger: logger).withRunning { store in
+            let followers = Int64(2)...Int64(201)
+            for id in Int64(1)...followers.upperBound { try await store.putUser(User(id: id)) }
+            for id in followers { try await store.putConnection(Connection(user: id, to: 1, kind: .follow)) }
+            _ = try await store.append(Sample.notification(id: "big", to: .connections(of: 1, mode: .follow)))
+            let deadline = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < deadline, store.statistics.fanOutJobsCompleted == 0 {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            let statistics = store.statistics
+            #expect(statistics.fanOutJobsCompleted == 1)
+            // The append wrote the first follower's feed; the job the other 199.
+            #expect(statistics.fanOutRowsWritten == 199)
+            // 64, then 32 at a time (each well over a microsecond); else all 199 in one.
+            #expect(statistics.fanOutTransactions == (budget > .zero ? 6 : 1), "\(statistics)")
+            for user in [followers.lowerBound, 100, followers.upperBound] {
+                #expect(try await store.feed(user: user, after: 0, limit: 10).map(\.id) == ["big"], "user \(user)")
+            }
+        }
+    }
 }

@@ -121,15 +121,16 @@ struct SettingsTests {
                 try Serve.storeConfiguration(Settings(flags: try Serve.parse([flag, "-1"]).flags, environment: [:]))
             }
         }
-        // PostgreSQL keeps a sweep budget of its own unless one is given.
+        // PostgreSQL keeps budgets of its own unless one is given.
         let postgresDefaults = try PostgresStoreConfiguration(url: "postgres://notify@127.0.0.1/notify")
         var postgres = postgresDefaults
-        postgres.apply(store, sweepBudget: try settings.int(.sweepBudget))
+        postgres.apply(store, sweepBudget: try settings.int(.sweepBudget), fanOutBudget: try settings.int(.fanOutBudget))
         #expect(postgres.sweepTransactionBudget == postgresDefaults.sweepTransactionBudget)
-        #expect(postgres.sweepTransactionBudget == .milliseconds(5))
-        let given = Settings(flags: try Serve.parse(["--sweep-budget", "3000"]).flags, environment: [:])
-        postgres.apply(try Serve.storeConfiguration(given), sweepBudget: try given.int(.sweepBudget))
-        #expect(postgres.sweepTransactionBudget == .milliseconds(3))
+        #expect(postgres.sweepTransactionBudget == .milliseconds(5) && postgres.fanOutTransactionBudget == .milliseconds(5))
+        let given = Settings(flags: try Serve.parse(["--sweep-budget", "3000", "--fan-out-budget", "0"]).flags, environment: [:])
+        postgres.apply(
+            try Serve.storeConfiguration(given), sweepBudget: try given.int(.sweepBudget), fanOutBudget: try given.int(.fanOutBudget))
+        #expect(postgres.sweepTransactionBudget == .milliseconds(3) && postgres.fanOutTransactionBudget == .zero)
     }
 
     @Test("a flag wins over its variable, the variable over the default; empty is unset; on and off are switches")
