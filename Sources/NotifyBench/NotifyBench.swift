@@ -2,6 +2,7 @@
 //   swift run -c release notify-bench [--filter NAME] [--samples N] [--content-rows N] [--feed-entries N]
 //     [--sweep-entries N] [--sweep-rate N] [--sweep-batch N] [--sweep-budget MS] [--sweep-rounds N]
 //     [--sweep-probe S] [--sweep-quiet-budget MS] [--sweep-store postgres://...] [--sweep-to-swept]
+//     [--fan-out-followers N] [--fan-out-rate N] [--fan-out-budget MS] [--fan-out-rounds N] [--fan-out-store postgres://...]
 // docs/PERFORMANCE.md records its output with the command that produced it.
 import Foundation
 import Logging
@@ -22,6 +23,7 @@ struct NotifyBench {
         var contentRows = 100_000
         var feedEntries = 1_000_000
         var sweep = SweepBench.Options()
+        var fanOut = FanOutBench.Options()
         var arguments = CommandLine.arguments.dropFirst().makeIterator()
         while let argument = arguments.next() {
             switch argument {
@@ -39,11 +41,18 @@ struct NotifyBench {
                 sweep.quietBudget = arguments.next().flatMap(Double.init).map { .microseconds(Int64($0 * 1_000)) } ?? sweep.quietBudget
             case "--sweep-store": sweep.postgres = arguments.next()
             case "--sweep-to-swept": sweep.toSwept = true
+            case "--fan-out-followers": fanOut.followers = arguments.next().flatMap(Int.init) ?? fanOut.followers
+            case "--fan-out-rate": fanOut.rate = arguments.next().flatMap(Int.init) ?? fanOut.rate
+            case "--fan-out-budget": fanOut.budget = arguments.next().flatMap(Double.init).map { .microseconds(Int64($0 * 1_000)) }
+            case "--fan-out-rounds": fanOut.rounds = arguments.next().flatMap(Int.init) ?? fanOut.rounds
+            case "--fan-out-store": fanOut.postgres = arguments.next()
             default:
                 print(
                     "usage: notify-bench [--filter NAME] [--samples N] [--content-rows N] [--feed-entries N] "
                         + "[--sweep-entries N] [--sweep-rate N] [--sweep-batch N] [--sweep-budget MS] [--sweep-rounds N] "
-                        + "[--sweep-probe S] [--sweep-quiet-budget MS] [--sweep-store postgres://...] [--sweep-to-swept]")
+                        + "[--sweep-probe S] [--sweep-quiet-budget MS] [--sweep-store postgres://...] [--sweep-to-swept] "
+                        + "[--fan-out-followers N] [--fan-out-rate N] [--fan-out-budget MS] [--fan-out-rounds N] "
+                        + "[--fan-out-store postgres://...]")
                 exit(2)
             }
         }
@@ -282,6 +291,10 @@ struct NotifyBench {
         // The sweeper against appends at a fixed rate: only with --filter sweep.
         if let filter = harness.filter, SweepBench.name.contains(filter) {
             try await SweepBench.run(sweep)
+        }
+        // The background fan-out against appends to its feeds: only with --filter fan-out.
+        if let filter = harness.filter, FanOutBench.name.contains(filter) {
+            try await FanOutBench.run(fanOut)
         }
 
     }

@@ -92,6 +92,8 @@ enum SweepBench {
         print(
             "sweep: \(options.entries) expiring entries over 100 users per round; appends to "
                 + (options.toSwept ? "those users in turn" : "user 1000") + " at \(options.rate)/s for \(options.seconds) s")
+        let toSwept = options.toSwept
+        let recipient: @Sendable (Int) -> Int64 = { toSwept ? Int64($0 % 100) + 1 : 1_000 }
         var withSweep: [Latencies] = []
         var without: [Latencies] = []
         for round in 1...options.rounds {
@@ -106,10 +108,10 @@ enum SweepBench {
                 let outcome = try await sweep()
                 return (outcome, sweepStart.duration(to: clock.now))
             }()
-            let during = try await appends(store, rate: options.rate, seconds: options.seconds, toSwept: options.toSwept)
+            let during = try await appends(store, rate: options.rate, seconds: options.seconds, to: recipient)
             let (outcome, took) = try await sweeping
             let sweptSeconds = milliseconds(took) / 1000
-            let after = try await appends(store, rate: options.rate, seconds: options.seconds, toSwept: options.toSwept)
+            let after = try await appends(store, rate: options.rate, seconds: options.seconds, to: recipient)
             withSweep.append(during)
             without.append(after)
             print(String(
@@ -208,9 +210,10 @@ enum SweepBench {
         return expiry
     }
 
-    /// Appends, one a `1 / rate` seconds, for `seconds`; each latency from its due time.
-    private static func appends<Store: NotificationStore>(
-        _ store: Store, rate: Int, seconds: Double, toSwept: Bool
+    /// Appends, one a `1 / rate` seconds, for `seconds`, append number `n` to
+    /// user `recipient(n)`; each latency from its due time.
+    static func appends<Store: NotificationStore>(
+        _ store: Store, rate: Int, seconds: Double, to recipient: @escaping @Sendable (Int) -> Int64
     ) async throws -> Latencies {
         let clock = ContinuousClock()
         let start = clock.now
@@ -224,7 +227,7 @@ enum SweepBench {
                     + Double(elapsed.components.attoseconds) / 1e18 * Double(rate)) + 1)
                 while sent < dueCount {
                     let due = start + .seconds(Double(sent) / Double(rate))
-                    let user: Int64 = toSwept ? Int64(sent % 100) + 1 : 1_000
+                    let user = recipient(sent)
                     group.addTask {
                         _ = try await store.append(NewNotification(
                             id: UUID().uuidString, createdAt: Timestamp.now().truncatedToMilliseconds, content: probeContent,
@@ -246,7 +249,7 @@ enum SweepBench {
     private static let probeContent = NotificationContent.custom(
         CustomNotification(type: "bench", embed: nil, title: "t", description: nil, issuer: 1_000))
 
-    private static func milliseconds(_ duration: Duration) -> Double {
+    static func milliseconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
     }
 
