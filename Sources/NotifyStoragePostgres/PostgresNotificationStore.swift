@@ -99,7 +99,8 @@ public final class PostgresNotificationStore: NotificationStore {
     private let lifecycle = Mutex(Lifecycle.opened)
 
     /// Whether this instance's writer took a batch within the last second:
-    /// then the sweeper rests between its transactions.
+    /// then the sweeper and the background fan-out rest after each of their
+    /// transactions.
     var appendsFlow: Bool {
         let last = lastAppendBatch.load(ordering: .relaxed)
         return last != 0 && DispatchTime.now().uptimeNanoseconds &- last < 1_000_000_000
