@@ -52,22 +52,15 @@ enum SweepBench {
                 exit(2)
             }
             var configuration = try PostgresStoreConfiguration(url: url)
-            let schema = "notify_bench_sweep_\(getpid())"
-            configuration.schema = schema
             configuration.maxFeedEntries = nil
             configuration.retention = nil
             configuration.sweepInterval = .zero
             if let batch = options.batch { configuration.sweepBatchSize = batch }
             if let budget = options.budget { configuration.sweepTransactionBudget = budget }
-            let store = try PostgresNotificationStore(configuration: configuration, logger: logger)
             print("sweep: PostgreSQL, --sweep-batch \(configuration.sweepBatchSize), --sweep-budget \(configuration.sweepTransactionBudget)")
-            do {
-                try await store.withRunning { store in try await rounds(store, options) { try await store.sweep(now: .now()) } }
-            } catch {
-                try? await PostgresNotificationStore.dropSchema(url: url, schema: schema)
-                throw error
+            try await BenchPostgres.withStore(configuration, url: url, name: "sweep") { store in
+                try await rounds(store, options) { try await store.sweep(now: .now()) }
             }
-            try await PostgresNotificationStore.dropSchema(url: url, schema: schema)
             return
         }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("notify-bench-sweep-\(getpid())").path
