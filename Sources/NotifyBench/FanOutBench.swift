@@ -33,25 +33,21 @@ enum FanOutBench {
     }
 
     static func run(_ options: Options) async throws {
+        // An audience up to the inline limit is written by its append: no background job to wait for.
+        guard options.followers > 1_000 else {
+            print("fan-out: --fan-out-followers must be above 1000, the largest audience written inline")
+            exit(2)
+        }
         let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
         if let url = options.postgres {
             var configuration = try PostgresStoreConfiguration(url: url)
-            let schema = "notify_bench_fanout_\(getpid())"
-            configuration.schema = schema
             configuration.maxFeedEntries = nil
             configuration.sweepInterval = .zero
             if let budget = options.budget { configuration.fanOutTransactionBudget = budget }
-            let store = try PostgresNotificationStore(configuration: configuration, logger: logger)
             print("fan-out: PostgreSQL, --fan-out-budget \(configuration.fanOutTransactionBudget)")
-            do {
-                try await store.withRunning { store in
-                    try await rounds(store, options) { store.statistics.fanOutJobsCompleted }
-                }
-            } catch {
-                try? await PostgresNotificationStore.dropSchema(url: url, schema: schema)
-                throw error
+            try await BenchPostgres.withStore(configuration, url: url, name: "fanout") { store in
+                try await rounds(store, options) { store.statistics.fanOutJobsCompleted }
             }
-            try await PostgresNotificationStore.dropSchema(url: url, schema: schema)
             return
         }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("notify-bench-fanout-\(getpid())").path
